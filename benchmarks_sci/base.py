@@ -1,0 +1,114 @@
+"""The contract every science benchmark implements.
+
+Who calls what, and where:
+
+* The driver (login node, no TensorFlow) reads only class attributes: ``name``,
+  ``metrics`` and ``default_options``, and calls ``validate_options``. Modules that
+  define a benchmark must therefore import only numpy (and the standard library) at the
+  top; Keras is imported inside the methods that run on workers.
+* A worker calls, per trial: ``Benchmark(options)`` once per worker and options,
+  ``load_data(seed)`` once per worker (the supervisor caches the result),
+  then ``build_model(params, seed)`` and ``fit(...)`` for every trial.
+* ``predict`` is used by ensembles and reports.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+Direction = Literal["minimize", "maximize"]
+
+# Called by ``fit`` after every epoch with (epoch index from 0, metrics of that epoch).
+# Returns True when the supervisor wants the trial stopped (pruning).
+EpochReport = Callable[[int, dict[str, float]], bool]
+
+
+class OptionError(ValueError):
+    """A benchmark option is wrong; ``key`` names it (e.g. ``task``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Option:
+    """One benchmark option: its default, its type and, optionally, allowed values/range."""
+
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, key: str, value: Any) -> Any:
+        kind = type(self.default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) != isinstance(self.default, bool) or not isinstance(
+            value, kind
+        ):
+            raise OptionError(key, f"expected {kind.__name__}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(repr(c) for c in self.choices)
+            raise OptionError(key, f"expected one of {allowed}, got {value!r}")
+        if self.low is not None and value < self.low:
+            raise OptionError(key, f"must be >= {self.low}, got {value!r}")
+        if self.high is not None and value > self.high:
+            raise OptionError(key, f"must be <= {self.high}, got {value!r}")
+        return value
+
+
+class Benchmark(abc.ABC):
+    """A science model the supervisor can tune. Subclasses are registered by name."""
+
+    #: Registry name, e.g. ``"weather"``.
+    name: ClassVar[str]
+    #: Every metric ``fit`` returns, with its natural direction. Objectives must name one
+    #: of these or a cost metric the supervisor measures itself.
+    metrics: ClassVar[dict[str, Direction]]
+    #: Options of the benchmark (task, data sizes, difficulty, data path ...).
+    options: ClassVar[dict[str, Option]]
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.config = self.validate_options(options or {})
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the full option dict (defaults filled in); raise OptionError on bad input."""
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            raise OptionError(unknown[0], f"unknown option for benchmark {cls.name!r}")
+        resolved = {k: opt.default for k, opt in cls.options.items()}
+        for key, value in options.items():
+            resolved[key] = cls.options[key].check(key, value)
+        return resolved
+
+    @abc.abstractmethod
+    def load_data(self, seed: int) -> Any:
+        """Generate or read the data set (train/validation/test). Called once per worker."""
+
+    @abc.abstractmethod
+    def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
+        """Build and compile a fresh model for one trial's parameters."""
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        model: Any,
+        data: Any,
+        params: Mapping[str, Any],
+        epochs: int,
+        report: EpochReport,
+    ) -> dict[str, float]:
+        """Train for up to ``epochs`` epochs; call ``report`` after each epoch and stop
+        early when it returns True. Return the final validation metrics (keys of
+        ``metrics``)."""
+
+    @abc.abstractmethod
+    def predict(self, model: Any, x: Any) -> Any:
+        """Predictions for inputs ``x`` (class probabilities for classifiers)."""

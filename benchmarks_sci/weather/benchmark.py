@@ -1,0 +1,276 @@
+"""The weather benchmark: the seed's extreme-weather ConvNet on tropical-cyclone patches.
+
+Data are synthetic by default (``synthetic.make_tc_dataset``; train, validation and
+test drawn from independent streams of the data seed, so changing ``n_train`` leaves
+the validation set unchanged). With ``data_path`` set, real patches are read instead
+and ``n_train``, ``n_val``, ``n_test`` and ``difficulty`` are ignored.
+
+Real-data file layout (``.npz``, or ``.h5``/``.hdf5`` with the same names as datasets
+at the root; HDF5 needs h5py):
+
+* ``x_train``, ``x_val``, ``x_test``: float arrays [n, 32, 32, 8], channels last in the
+  order PSL, UBOT, VBOT, TMQ, U850, V850, T200, T500 (channels first, [n, 8, 32, 32],
+  is recognised and transposed). Any units: inputs are standardised per channel with
+  the training split's mean and standard deviation.
+* ``y_train``, ``y_val``, ``y_test``: labels [n], 1 = tropical cyclone, 0 = background
+  (one-hot [n, 2] is accepted too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option, OptionError
+from benchmarks_sci.weather import synthetic
+
+SPLITS = ("train", "val", "test")
+ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("x", "y"))
+SUFFIXES = (".npz", ".h5", ".hdf5")
+_PREDICT_BATCH = 1024  # inference only: larger batches are faster and change nothing
+
+# task: (generator(n, seed, difficulty) -> (x, y), channel names, patch shape)
+Generator = Callable[[int, np.random.SeedSequence, float], tuple[np.ndarray, np.ndarray]]
+TASKS: dict[str, tuple[Generator, tuple[str, ...], tuple[int, int, int]]] = {
+    "tc": (synthetic.make_tc_dataset, synthetic.CHANNELS, synthetic.TC_SHAPE),
+}
+
+
+@dataclass(frozen=True, eq=False)  # eq on arrays would be ambiguous
+class WeatherData:
+    """Standardised float32 inputs [n, H, W, C], int64 labels [n], and the statistics."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    channels: tuple[str, ...]
+    mean: np.ndarray  # per-channel mean of the raw training inputs
+    std: np.ndarray  # per-channel standard deviation of the raw training inputs
+
+    def standardize(self, x: np.ndarray) -> np.ndarray:
+        """Raw patches -> model inputs, with the training split's statistics (a copy)."""
+        return synthetic.standardize(np.array(x, dtype=np.float32), self.mean, self.std)
+
+
+class WeatherBenchmark(Benchmark):
+    """Binary classification of extreme-weather patches (Liu et al. 2016)."""
+
+    name = "weather"
+    metrics: ClassVar[dict[str, Direction]] = {
+        "val_accuracy": "maximize",
+        "val_loss": "minimize",
+        "val_auc": "maximize",
+        "test_accuracy": "maximize",
+    }
+    options: ClassVar[dict[str, Option]] = {
+        "task": Option("tc", "tc: tropical cyclone vs background", choices=tuple(TASKS)),
+        "n_train": Option(8000, "synthetic training patches", low=2, high=2_000_000),
+        "n_val": Option(2000, "synthetic validation patches", low=2, high=1_000_000),
+        "n_test": Option(2000, "synthetic test patches", low=2, high=1_000_000),
+        "difficulty": Option(
+            synthetic.DEFAULT_DIFFICULTY,
+            "0: strong, centred cyclones, few decoys; 1: weak ones, many strong decoys",
+            low=0.0,
+            high=1.0,
+        ),
+        "data_path": Option("", "an .npz/.h5 file of real patches; empty: synthetic"),
+    }
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        resolved = super().validate_options(options)
+        path = resolved["data_path"]
+        if path and Path(path).suffix.lower() not in SUFFIXES:
+            raise OptionError("data_path", f"expected a {'/'.join(SUFFIXES)} file, got {path!r}")
+        return resolved
+
+    def load_data(self, seed: int) -> WeatherData:
+        task = self.config["task"]
+        generate, channels, shape = TASKS[task]
+        if self.config["data_path"]:
+            arrays = read_arrays(Path(self.config["data_path"]), shape)
+        else:
+            streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
+            arrays = {}
+            for split, stream in zip(SPLITS, streams, strict=True):
+                x, y = generate(self.config[f"n_{split}"], stream, self.config["difficulty"])
+                arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+        mean, std = synthetic.channel_stats(arrays["x_train"])
+        xs = {s: synthetic.standardize(arrays[f"x_{s}"], mean, std) for s in SPLITS}
+        return WeatherData(
+            x_train=xs["train"],
+            y_train=arrays["y_train"],
+            x_val=xs["val"],
+            y_val=arrays["y_val"],
+            x_test=xs["test"],
+            y_test=arrays["y_test"],
+            channels=channels,
+            mean=mean,
+            std=std,
+        )
+
+    def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
+        from benchmarks_sci.weather.model import build_model
+
+        return build_model(params, seed, task=self.config["task"])
+
+    def fit(
+        self,
+        model: Any,
+        data: WeatherData,
+        params: Mapping[str, Any],
+        epochs: int,
+        report: EpochReport,
+    ) -> dict[str, float]:
+        import keras
+
+        from benchmarks_sci.weather.model import resolve_params
+
+        predict = self.predict
+        val: dict[str, float] = {}
+
+        class Reporter(keras.callbacks.Callback):
+            # Validation is scored here rather than by Keras so that per-epoch and final
+            # val_loss are the same quantity: the data loss without the L2 penalty.
+            def on_train_batch_end(
+                self, batch: int, logs: Mapping[str, Any] | None = None
+            ) -> None:
+                # A diverged trial stops at once (silently, unlike TerminateOnNaN); its
+                # NaN metrics then mark it as failed.
+                if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+                    self.model.stop_training = True
+
+            def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+                val.update(_scores(predict(self.model, data.x_val), data.y_val))
+                logs = logs or {}
+                metrics = {
+                    "loss": float(logs["loss"]),
+                    "accuracy": float(logs["accuracy"]),
+                    "val_loss": val["loss"],
+                    "val_accuracy": val["accuracy"],
+                    "val_auc": val["auc"],
+                }
+                if report(epoch, metrics):
+                    self.model.stop_training = True
+
+        hp = resolve_params(params, self.config["task"])
+        if epochs > 0:
+            model.fit(
+                data.x_train,
+                data.y_train,
+                batch_size=hp.batch_size,
+                epochs=epochs,
+                shuffle=True,
+                callbacks=[Reporter()],
+                verbose=0,
+            )
+        if not val:  # no epoch trained: score the initial weights
+            val.update(_scores(predict(model, data.x_val), data.y_val))
+        test = _scores(predict(model, data.x_test), data.y_test)
+        return {
+            "val_accuracy": val["accuracy"],
+            "val_loss": val["loss"],
+            "val_auc": val["auc"],
+            "test_accuracy": test["accuracy"],
+        }
+
+    def predict(self, model: Any, x: Any) -> np.ndarray:
+        """Class probabilities float32 [n, 2] for standardised inputs (``WeatherData.x_*``)."""
+        probs = model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
+        return np.asarray(probs, dtype=np.float32)
+
+
+def _scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Cross-entropy (Keras' clipping), accuracy and ROC AUC of class-1 probabilities;
+    all NaN if the model diverged (argmax of NaN would score like a coin flip)."""
+    if not np.isfinite(probs).all():
+        return dict.fromkeys(("loss", "accuracy", "auc"), math.nan)
+    p_true = np.clip(probs[np.arange(y.size), y], 1e-7, 1.0)
+    return {
+        "loss": float(-np.mean(np.log(p_true))),
+        "accuracy": float(np.mean(probs.argmax(axis=1) == y)),
+        "auc": roc_auc(probs[:, 1], y),
+    }
+
+
+def roc_auc(score: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties count half); NaN with one class."""
+    n_pos = int(np.sum(y == 1))
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    # Average rank (1-based) of each distinct score, so tied scores share their ranks.
+    avg_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    rank_sum = float(avg_rank[inverse][y == 1].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def read_arrays(path: Path, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """The six arrays of the documented layout, checked and normalised (see module doc)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"weather data file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path) as f:
+            raw = {k: np.asarray(f[k]) for k in ARRAYS if k in f}
+    elif suffix in (".h5", ".hdf5"):
+        try:
+            import h5py
+        except ImportError:
+            raise ImportError(
+                f"reading {path} needs h5py, which is not installed: "
+                "pip install h5py, or convert the file to .npz with the same array names"
+            ) from None
+        with h5py.File(path, "r") as f:
+            raw = {k: np.asarray(f[k]) for k in ARRAYS if k in f}
+    else:
+        raise ValueError(f"{path}: expected a {'/'.join(SUFFIXES)} file")
+    missing = [k for k in ARRAYS if k not in raw]
+    if missing:
+        names = ", ".join(repr(k) for k in missing)
+        raise ValueError(f"{path}: missing array {names}; expected {', '.join(ARRAYS)}")
+    out: dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        x, y = (
+            _inputs(path, split, raw[f"x_{split}"], shape),
+            _labels(path, split, raw[f"y_{split}"]),
+        )
+        if len(x) != len(y):
+            raise ValueError(
+                f"{path}: x_{split} has {len(x)} patches but y_{split} {len(y)} labels"
+            )
+        out[f"x_{split}"], out[f"y_{split}"] = x, y
+    return out
+
+
+def _inputs(path: Path, split: str, x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    channels_first = (shape[2], shape[0], shape[1])
+    if x.ndim == 4 and x.shape[1:] == channels_first and x.shape[1:] != shape:
+        x = np.moveaxis(x, 1, -1)
+    if x.ndim != 4 or x.shape[1:] != shape:
+        raise ValueError(
+            f"{path}: x_{split} has shape {x.shape}; expected (n, {', '.join(map(str, shape))})"
+        )
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{path}: x_{split} is not numeric ({x.dtype})")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{path}: x_{split} contains NaN or infinite values")
+    return x
+
+
+def _labels(path: Path, split: str, y: np.ndarray) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] == 2:
+        y = y.argmax(axis=1)  # one-hot
+    if y.ndim != 1 or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{path}: y_{split} must hold labels 0/1 of shape (n,) or one-hot (n, 2)")
+    return y.astype(np.int64)

@@ -1,0 +1,481 @@
+"""Synthetic CAM5-like patches for the tropical-cyclone (TC) task of Liu et al. (2016).
+
+A patch is 32 x 32 grid points (0.25 degrees, about 25 km apart) of 8 variables, in
+physical units: PSL (Pa), UBOT/VBOT (lowest-level wind, m/s), TMQ (precipitable water,
+kg/m^2), U850/V850 (wind at 850 hPa, m/s), T200/T500 (temperature at 200/500 hPa, K).
+Axis 1 runs south to north (the row index grows northward), axis 2 west to east.
+
+Every patch is a background state plus up to two weather systems:
+
+* background: a random mean state (pressure, trade winds, moisture and temperature
+  falling poleward, in either hemisphere) plus smooth random fields with a red spectrum
+  (wavelengths of 8 px and more). Background winds are partly balanced with the
+  background pressure (they turn cyclonically around its lows, in the sense of the
+  hemisphere); the rest is independent noise and vertical shear.
+* positives (label 1) hold a tropical cyclone: a small warm-core low with winds in
+  gradient-wind balance (cyclonic, with surface inflow), a moist core and a warm anomaly
+  aloft, placed somewhat off-centre with random size, shape and strength.
+* negatives (label 0) hold nothing or a distractor sharing some of those traits: a
+  cold-core low (rotating, but cold at 500 hPa and dry), a heat low (weak, shallow,
+  barely rotating, dry), a moist convective blob (moist and warm aloft, no vortex), an
+  anticyclone, or an easterly wave (a weak, elongated, moist trough). Positives may hold
+  a second, distant distractor, so that the mere presence of one gives nothing away.
+
+``difficulty`` in [0, 1] weakens the cyclones, strengthens the noise and the
+distractors, makes distractors more frequent and moves systems further off-centre (see
+``_Knobs``). Generation is vectorised over samples: only chunks of samples, the
+channels and the two passes of systems are looped over, and the chunk's temporaries
+are allocated once and reused (fresh memory is what costs most here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CHANNELS: tuple[str, ...] = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850", "T200", "T500")
+SIZE = 32
+TC_SHAPE: tuple[int, int, int] = (SIZE, SIZE, len(CHANNELS))
+DEFAULT_DIFFICULTY = 0.5
+
+#: Kind of the main system of each sample, as stored in ``TCBatch.kind``.
+KINDS: tuple[str, ...] = (
+    "none",
+    "tropical_cyclone",
+    "cold_core_low",
+    "heat_low",
+    "moist_blob",
+    "anticyclone",
+    "easterly_wave",
+)
+TROPICAL_CYCLONE = 1
+_DISTRACTORS = np.arange(2, len(KINDS), dtype=np.int8)
+
+_PSL, _UBOT, _VBOT, _TMQ, _U850, _V850, _T200, _T500 = range(len(CHANNELS))
+_NC = len(CHANNELS)
+_OMEGA = 7.292e-5  # Earth's rotation rate, 1/s
+_RHO = 1.15  # near-surface air density, kg/m^3
+_DX = 25e3  # grid spacing, m
+_PERIOD = 48  # period (px) of the background's Fourier basis; > SIZE: no visible wrap
+_KMAX = 6  # highest background wavenumber: wavelength 48 / 6 = 8 px
+_KMAX_SMOOTH = 3  # ... of the smooth fields (pressure, temperature, shear)
+_CHUNK = 512  # samples generated together: temporaries of ~50 MB, reused
+_PLANES = 5  # per-system planes mixed into the 8 channels (see _render)
+
+SeedLike = int | np.random.SeedSequence
+
+
+@dataclass(frozen=True)
+class TCBatch:
+    """Patches in physical units and what was put into them (for tests, diagnostics)."""
+
+    x: np.ndarray  # float32 [n, 32, 32, 8]
+    y: np.ndarray  # int64 [n], 1 = tropical cyclone
+    kind: np.ndarray  # int8 [n], index into KINDS of the main system
+    centre: np.ndarray  # float32 [n, 2]: (row, col) of the main system, patch centre if none
+    hemisphere: np.ndarray  # int8 [n]: +1 north, -1 south
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """What ``difficulty`` controls: piecewise linear through the values of ``_LEVELS``."""
+
+    noise: float  # multiplier of every background noise amplitude
+    tc_dp_low: float  # range of the cyclones' central pressure deficit, Pa
+    tc_dp_high: float
+    offset: float  # main systems are centred within +-offset px of the patch centre
+    p_distractor: float  # probability that a negative holds a distractor
+    p_extra: float  # probability that a positive also holds a distant distractor
+    distractor: float  # multiplier of the distractors' strength
+
+    @classmethod
+    def at(cls, d: float) -> _Knobs:
+        return cls(**{name: float(np.interp(d, _LEVELS["difficulty"], values))
+                      for name, values in _LEVELS.items() if name != "difficulty"})  # fmt: skip
+
+
+# Knob values at difficulty 0 (strong centred cyclones, few weak decoys), 0.5 (the
+# default, tuned so that the seed ConvNet reaches ~95 % after 5 epochs on 8000 patches)
+# and 1 (weak cyclones, always a decoy, strong ones).
+_LEVELS: dict[str, tuple[float, float, float]] = {
+    "difficulty": (0.0, 0.5, 1.0),
+    "noise": (0.6, 1.8, 2.4),
+    "tc_dp_low": (1500.0, 100.0, 50.0),
+    "tc_dp_high": (5000.0, 1300.0, 700.0),
+    "offset": (2.0, 8.0, 10.0),
+    "p_distractor": (0.2, 0.95, 1.0),
+    "p_extra": (0.05, 0.4, 0.6),
+    "distractor": (0.5, 1.4, 1.8),
+}
+
+
+class _Basis:
+    """Separable Fourier basis of the background fields, its spectra and d/d(row)."""
+
+    def __init__(self) -> None:
+        i = np.arange(SIZE, dtype=np.float64)
+        k = np.arange(1, _KMAX + 1)
+        phase = 2 * np.pi * np.outer(i, k) / _PERIOD
+        cols = [np.ones(SIZE), (i - (SIZE - 1) / 2) / (SIZE / 2)]  # constant, ramp
+        wavenumber = [0.0, np.nan]  # the ramp carries the mean state only, never noise
+        for j in range(_KMAX):
+            cols += [np.cos(phase[:, j]), np.sin(phase[:, j])]
+            wavenumber += [float(k[j])] * 2
+        self.b = np.stack(cols, axis=1).astype(np.float32)  # [32, M]
+        self.m = self.b.shape[1]
+        kw = np.array(wavenumber)
+        # d/d(row) of the basis as a matrix on coefficients: B' = B @ deriv.
+        deriv = np.zeros((self.m, self.m))
+        for j in range(_KMAX):
+            c, s, w = 2 + 2 * j, 3 + 2 * j, 2 * np.pi * k[j] / _PERIOD
+            deriv[s, c], deriv[c, s] = -w, w
+        self.deriv = deriv.astype(np.float32)
+        # cos^2 + sin^2 = 1: each cos/sin column holds half of its wavenumber's variance,
+        # so the pointwise variance of a field is exactly sum(amp^2 * weights).
+        h = np.where(kw == 0, 1.0, 0.5) * np.isfinite(kw)
+        self.weights = np.outer(h, h)
+        kk = np.hypot(*np.meshgrid(np.nan_to_num(kw), np.nan_to_num(kw), indexing="ij"))
+        self.rough = self._spectrum(kk, k0=2.0, slope=2.5, size=self.m)
+        # Smooth fields have no power worth drawing beyond wavenumber 3 (< 1e-3 there).
+        self.ms = 2 + 2 * _KMAX_SMOOTH
+        self.smooth = self._spectrum(kk, k0=1.0, slope=4.0, size=self.ms)
+        grad2 = self.smooth**2 * self.weights[: self.ms, : self.ms]
+        w_col = 2 * np.pi * np.nan_to_num(kw[: self.ms]) / _PERIOD / _DX  # 1/m
+        # r.m.s. d/dy (per metre) of a unit-variance smooth field, to scale its winds.
+        self.smooth_grad = float(np.sqrt(np.sum(grad2 * w_col[:, None] ** 2)))
+
+    def _spectrum(self, kk: np.ndarray, k0: float, slope: float, size: int) -> np.ndarray:
+        weights = self.weights[:size, :size]
+        amp = (1 + (kk[:size, :size] / k0) ** 2) ** (-slope / 2) * (weights > 0)
+        amp[0, 0] = 0.0  # the mean is set by the mean state
+        amp /= np.sqrt(np.sum(amp**2 * weights))  # unit pointwise variance
+        return amp.astype(np.float32)
+
+
+_BASIS = _Basis()
+
+
+class _Workspace:
+    """Temporaries of one chunk, allocated once per call and reused by every chunk."""
+
+    def __init__(self, m: int) -> None:
+        b, f4 = _BASIS, np.float32
+        self.smooth = np.empty((m, 5, b.ms, b.ms), f4)  # unit random sources
+        self.rough = np.empty((m, 3, b.m, b.m), f4)
+        self.coef = np.empty((m, b.m, _NC, b.m), f4)  # [n, p(row), channel, q(column)]
+        self.half = np.empty((m, b.m, _NC, SIZE), f4)  # columns synthesised
+        self.half_t = np.empty((m, b.m, SIZE, _NC), f4)  # ... channels last
+        self.planes = np.empty((m, _PLANES, SIZE, SIZE), f4)
+        self.fields = np.empty((m, SIZE * SIZE, _NC), f4)
+        self.gather = np.empty((m, SIZE, SIZE, _NC), f4)
+
+
+@dataclass
+class _Systems:
+    """Parameters of a batch of weather systems, one float32 entry per system."""
+
+    cy: np.ndarray  # centre row, px
+    cx: np.ndarray  # centre column, px
+    f: np.ndarray  # Coriolis parameter, 1/s (its sign is the hemisphere)
+    ry: np.ndarray  # e-folding radius of the pressure anomaly along rows, px
+    rx: np.ndarray  # ... along columns, px
+    dp: np.ndarray  # central pressure deficit, Pa (negative: a high)
+    rot: np.ndarray  # fraction of the balanced (gradient) wind that is realised
+    inflow: np.ndarray  # surface radial / tangential wind
+    w850: np.ndarray  # 850 hPa wind / surface wind
+    inflow850: np.ndarray  # radial / tangential wind at 850 hPa
+    q: np.ndarray  # TMQ anomaly, kg/m^2
+    qr: np.ndarray  # TMQ radius / pressure radius
+    t200: np.ndarray  # temperature anomaly at 200 hPa, K
+    t500: np.ndarray  # ... at 500 hPa, K
+    tr: np.ndarray  # temperature radius / pressure radius
+
+
+# Drawn uniformly per system from (low, high) of its kind; see _ranges.
+_DRAWN = ("ry", "aspect", "dp", "rot", "inflow", "w850", "inflow850", "q", "qr", "t200",
+          "t500", "tr")  # fmt: skip
+
+
+def _ranges(k: _Knobs) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high ends [kind, _DRAWN] of every kind's parameters.
+
+    Cyclones: ``q``, ``t200`` and ``t500`` are per 1000 Pa of deficit (their warm core
+    and moisture scale with depth). Distractors: ``s`` scales what makes them look like
+    a cyclone. Winds at 850 hPa exceed surface winds more in cold-core systems (thermal
+    wind) than in warm-core cyclones.
+    """
+    s, tc_dp = k.distractor, (k.tc_dp_low, k.tc_dp_high)
+    rows = {
+        "tropical_cyclone": ((1.5, 3.5), (0.8, 1.25), tc_dp, (1, 1), (0.3, 0.4),
+            (1.05, 1.25), (0.05, 0.15), (2, 6), (1.8, 3.0), (0.7, 1.3), (0.35, 0.8),
+            (1.2, 2.0)),
+        "cold_core_low": ((4, 8), (0.7, 1.4), (400 * s, 2000 * s), (1, 1), (0.1, 0.2),
+            (1.2, 1.5), (0, 0.05), (-4, 0), (1, 1.5), (0, 1.5), (-3 * s, -1 * s), (1, 1.5)),
+        "heat_low": ((4, 9), (0.7, 1.4), (200 * s, 900 * s), (0, 0.3), (0.3, 0.6),
+            (0.2, 0.6), (0, 0.1), (-8, -2), (1, 1.5), (-0.5, 0), (0.3 * s, 1.2 * s),
+            (1, 1.5)),
+        "moist_blob": ((2, 4), (0.7, 1.4), (0, 300 * s), (0, 0.2), (0.3, 0.6), (0.5, 1.0),
+            (0, 0.1), (6 * s, 16 * s), (1.2, 2.0), (0.3 * s, 2 * s), (0.3 * s, 1.5 * s),
+            (1, 1.5)),
+        "anticyclone": ((5, 10), (0.7, 1.4), (-1500 * s, -300 * s), (1, 1), (0.1, 0.2),
+            (0.9, 1.1), (0, 0.05), (-6, 0), (1, 1.5), (0, 1.5), (0, 1.5), (1, 1.5)),
+        "easterly_wave": ((6, 12), (0.25, 0.5), (200 * s, 800 * s), (0.4, 0.8), (0.1, 0.3),
+            (0.9, 1.2), (0, 0.1), (3 * s, 10 * s), (1, 1.5), (0, 0.5 * s), (0, 0.6 * s),
+            (1, 1.5)),
+    }  # fmt: skip
+    table = np.array([rows[name] for name in KINDS[1:]], dtype=np.float32)
+    # Row 0, "none": a system of zero amplitude (unit radii keep the shapes finite).
+    none = np.zeros_like(table[:1])
+    none[0, [_DRAWN.index(c) for c in ("ry", "aspect", "qr", "tr")]] = 1.0
+    return np.concatenate([none, table])[..., 0], np.concatenate([none, table])[..., 1]
+
+
+def make_tc_dataset(
+    n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` patches (float32 [n, 32, 32, 8], physical units) and labels (int64 [n]).
+
+    Exactly ``n // 2`` positives, in random order; deterministic for a given seed.
+    Standardise with ``channel_stats`` / ``standardize`` before training.
+    """
+    batch = generate_tc(n, seed, difficulty)
+    return batch.x, batch.y
+
+
+def generate_tc(n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY) -> TCBatch:
+    """Like ``make_tc_dataset``, also returning what each patch holds."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    rng = np.random.default_rng(_child(root, 0))
+    knobs = _Knobs.at(difficulty)
+    lo, hi = _ranges(knobs)
+    y = (rng.permutation(n) < n // 2).astype(np.int64)
+    hemisphere = np.where(rng.random(n) < 0.5, 1, -1).astype(np.int8)
+    lat = np.deg2rad(rng.uniform(6.0, 28.0, n))
+    f = (hemisphere * 2 * _OMEGA * np.sin(lat)).astype(np.float32)
+    x = np.empty((n, *TC_SHAPE), dtype=np.float32)
+    kind = np.zeros(n, dtype=np.int8)
+    centre = np.full((n, 2), (SIZE - 1) / 2, dtype=np.float32)
+    ws = _Workspace(min(n, _CHUNK))
+    for i, start in enumerate(range(0, n, _CHUNK)):
+        sl = slice(start, min(n, start + _CHUNK))
+        crng = np.random.default_rng(_child(root, 1 + i))  # chunks are independent
+        _background(x[sl], hemisphere[sl], knobs, crng, ws)
+        main = _main_kinds(y[sl], knobs, crng)
+        offset = crng.uniform(-knobs.offset, knobs.offset, (main.size, 2)).astype(np.float32)
+        centre[sl][main > 0] += offset[main > 0]
+        kind[sl] = main
+        _add_systems(x[sl], main, centre[sl], f[sl], lo, hi, crng, ws)
+        # Extra distractors of some positives: anywhere, often partly outside the patch.
+        extra = np.where((y[sl] == 1) & (crng.random(main.size) < knobs.p_extra), 0, -1)
+        extra[extra == 0] = crng.choice(_DISTRACTORS, size=int(np.sum(extra == 0)))
+        where = crng.uniform(-2.0, SIZE + 1.0, (main.size, 2)).astype(np.float32)
+        _add_systems(x[sl], np.maximum(extra, 0), where, f[sl], lo, hi, crng, ws)
+    return TCBatch(x=x, y=y, kind=kind, centre=centre, hemisphere=hemisphere)
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation (float32 [C]) of ``x`` [n, ..., C].
+
+    Accumulated in float64 over blocks of samples, around a per-channel shift (PSL is
+    ~1e5 Pa and varies by ~1e2), without a float64 copy of the whole array; sums run
+    along whole samples, which numpy vectorises far better than 8-wide channel rows.
+    """
+    n, c = x.shape[0], x.shape[-1]
+    if n == 0:
+        raise ValueError("no samples to compute channel statistics from")
+    flat = x.reshape(n, -1)
+    shift = np.tile(flat[0].reshape(-1, c).mean(axis=0), flat.shape[1] // c)
+    total = np.zeros(flat.shape[1])
+    squares = np.zeros(flat.shape[1])
+    block = max(1, (1 << 21) // flat.shape[1])  # ~8 MB of float32 per block
+    for start in range(0, n, block):
+        dev = flat[start : start + block] - shift
+        total += dev.sum(axis=0, dtype=np.float64)
+        squares += np.square(dev).sum(axis=0, dtype=np.float64)
+    count = flat.size // c
+    mean = total.reshape(-1, c).sum(axis=0) / count
+    var = np.maximum(squares.reshape(-1, c).sum(axis=0) / count - mean**2, 0.0)
+    mean += shift[:c]
+    return mean.astype(np.float32), np.maximum(np.sqrt(var), 1e-12).astype(np.float32)
+
+
+def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Standardise channels-last ``x`` in place when it is a writable float32 array
+    (data sets are large; a copy would double memory), else in a float32 copy."""
+    out = np.asarray(x, dtype=np.float32)
+    if out is x and not (out.flags.writeable and out.flags.c_contiguous):
+        out = out.copy(order="C")
+    out = np.ascontiguousarray(out)  # a no-op unless a conversion left another order
+    if out.size == 0:
+        return out
+    # Tiled over whole samples: long inner loops instead of 8-wide channel rows.
+    flat = out.reshape(out.shape[0], -1)
+    reps = flat.shape[1] // out.shape[-1]
+    flat -= np.tile(np.asarray(mean, np.float32), reps)
+    flat *= np.tile(1.0 / np.asarray(std, np.float32), reps)
+    return out
+
+
+def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
+    """The i-th child of ``root`` without advancing it (``spawn`` would mutate it)."""
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i))
+
+
+def _main_kinds(y: np.ndarray, k: _Knobs, rng: np.random.Generator) -> np.ndarray:
+    """Kind of each sample's main system: a cyclone, a distractor or none (0)."""
+    main = y.astype(np.int8) * TROPICAL_CYCLONE
+    decoy = (y == 0) & (rng.random(y.size) < k.p_distractor)
+    main[decoy] = rng.choice(_DISTRACTORS, size=int(decoy.sum()))
+    return main
+
+
+def _background(
+    out: np.ndarray,
+    hemisphere: np.ndarray,
+    k: _Knobs,
+    rng: np.random.Generator,
+    ws: _Workspace,
+) -> None:
+    """Write mean state + red-noise fields of a chunk into ``out`` [m, 32, 32, 8]."""
+    m, b, s = out.shape[0], _BASIS, _BASIS.ms
+    smooth = rng.standard_normal(dtype=np.float32, out=ws.smooth[:m])
+    smooth *= b.smooth
+    rough = rng.standard_normal(dtype=np.float32, out=ws.rough[:m])
+    rough *= b.rough
+    psl = smooth[:, 0]  # unit-variance pressure noise, reused for the balanced winds
+    coef = ws.coef[:m]
+    coef.fill(0.0)
+    # Balanced part of the wind: u ~ -dp/dy, v ~ dp/dx, turning with the hemisphere.
+    bal = (3.0 * k.noise / b.smooth_grad / _DX * hemisphere).astype(np.float32)[:, None, None]
+    d = b.deriv[:s, :s]
+    wind = shear = 2.0 * k.noise
+    coef[:, :, _UBOT] = wind * rough[:, 0]
+    coef[:, :, _VBOT] = wind * rough[:, 1]
+    coef[:, :s, _UBOT, :s] -= bal * np.matmul(d, psl)
+    coef[:, :s, _VBOT, :s] += bal * np.matmul(psl, d.T)
+    coef[:, :, _U850] = 1.2 * coef[:, :, _UBOT]
+    coef[:, :, _V850] = 1.2 * coef[:, :, _VBOT]
+    coef[:, :s, _U850, :s] += shear * smooth[:, 1]
+    coef[:, :s, _V850, :s] += shear * smooth[:, 2]
+    # Moisture collects in background lows (-psl); the temperatures are correlated.
+    coef[:, :, _TMQ] = 4.5 * k.noise * rough[:, 2]
+    coef[:, :s, _TMQ, :s] -= 2.2 * k.noise * psl
+    coef[:, :s, _PSL, :s] = 250.0 * k.noise * psl
+    coef[:, :s, _T500, :s] = 0.8 * k.noise * smooth[:, 3]
+    coef[:, :s, _T200, :s] = k.noise * (0.6 * smooth[:, 3] + 0.8 * smooth[:, 4])
+
+    # Mean state: constant (p=0, q=0) and meridional ramp (p=1, q=0) coefficients.
+    mean = rng.standard_normal((m, _NC), dtype=np.float32)
+    grad = rng.random((m, _NC), dtype=np.float32)
+    base = np.array([101200, -4, 0, 45, -4, 0, 219, 266], dtype=np.float32)
+    spread = np.array([400, 4, 2.5, 6, 5, 3, 1.5, 2], dtype=np.float32)
+    # Change from the patch centre to its poleward edge: pressure rises, moisture and
+    # temperature fall; winds have no systematic gradient.
+    slope = np.array([300, 0, 0, -8, 0, 0, -0.8, -1.5], dtype=np.float32)
+    coef[:, 0, :, 0] += base + spread * mean
+    coef[:, 1, :, 0] += slope * grad * hemisphere[:, None]  # +1: north is poleward
+
+    # Synthesis B @ C @ B^T: columns first, then rows, which writes channels-last
+    # straight into ``out``.
+    half, half_t = ws.half[:m], ws.half_t[:m]
+    np.matmul(coef.reshape(-1, b.m), b.b.T, out=half.reshape(-1, SIZE))
+    np.copyto(half_t, half.transpose(0, 1, 3, 2))
+    np.matmul(b.b, half_t.reshape(m, b.m, -1), out=out.reshape(m, SIZE, -1))
+
+
+def _add_systems(
+    out: np.ndarray,
+    kinds: np.ndarray,
+    centre: np.ndarray,
+    f: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    rng: np.random.Generator,
+    ws: _Workspace,
+) -> None:
+    """Add a system of ``kinds[i]`` centred at ``centre[i]`` to sample i (none if 0)."""
+    # Most samples have a system: rendering all (zeros for "none") and adding in place
+    # is cheaper than gathering and scattering the others.
+    dense = np.count_nonzero(kinds) > kinds.size // 2
+    idx = np.arange(kinds.size) if dense else np.flatnonzero(kinds)
+    n = idx.size
+    if n == 0:
+        return
+    kind = kinds[idx].astype(np.intp)
+    v = lo[kind] + (hi[kind] - lo[kind]) * rng.random((n, len(_DRAWN)), dtype=np.float32)
+    p = dict(zip(_DRAWN, v.T, strict=True))
+    tc = kind == TROPICAL_CYCLONE
+    per_kpa = np.where(tc, p["dp"] / 1000.0, 1.0).astype(np.float32)
+    systems = _Systems(
+        cy=centre[idx, 0], cx=centre[idx, 1], f=f[idx], ry=p["ry"], rx=p["ry"] * p["aspect"],
+        dp=p["dp"], rot=p["rot"], inflow=p["inflow"], w850=p["w850"],
+        inflow850=p["inflow850"], q=np.where(tc, p["q"] * (0.5 + per_kpa), p["q"]),
+        qr=p["qr"], t200=p["t200"] * per_kpa, t500=p["t500"] * per_kpa, tr=p["tr"],
+    )  # fmt: skip
+    if dense:
+        out += _render(systems, ws)
+    else:  # out[idx] += fields, without the temporaries that fancy-index += allocates
+        gathered = np.take(out, idx, axis=0, out=ws.gather[:n])
+        gathered += _render(systems, ws)
+        out[idx] = gathered
+
+
+def _render(p: _Systems, ws: _Workspace) -> np.ndarray:
+    """Anomaly fields [k, 32, 32, 8] of k systems: separable Gaussians and the gradient
+    wind around them.
+
+    Each channel is a per-system mix of five planes (pressure shape, omega * dx,
+    omega * dy, moisture shape, temperature shape): only the planes are computed
+    element-wise, and one batched matmul mixes them into channels-last order.
+    """
+    k = p.cy.size
+    grid = np.arange(SIZE, dtype=np.float32)
+    dy = grid[None, :] - p.cy[:, None]  # [k, 32] px, north positive
+    dx = grid[None, :] - p.cx[:, None]  # east positive
+    planes = ws.planes[:k]
+
+    def gauss(scale: np.ndarray | float, plane: int) -> None:
+        """exp(-r^2 / 2 (scale R)^2) as an outer product of row and column factors."""
+        rows = np.exp(-0.5 * (dy / (p.ry * scale)[:, None]) ** 2)
+        cols = np.exp(-0.5 * (dx / (p.rx * scale)[:, None]) ** 2)
+        np.einsum("ki,kj->kij", rows, cols, out=planes[:, plane])
+
+    gauss(1.0, 0)
+    gauss(p.qr, 3)
+    gauss(p.tr, 4)
+    # Gradient-wind balance for p' = -dp * g: omega^2 + |f| omega = |dp| g / (rho R^2),
+    # omega = v_t / r being the angular velocity (1/s).
+    half_f = (np.abs(p.f) / 2)[:, None, None]
+    drive = (np.abs(p.dp) / (_RHO * p.rx * p.ry * _DX**2))[:, None, None]
+    omega = planes[:, 1]  # scratch until overwritten by omega * dx below
+    np.multiply(planes[:, 0], drive, out=omega)
+    omega += half_f**2
+    np.sqrt(omega, out=omega)
+    omega -= half_f
+    np.multiply(omega, dy[:, :, None], out=planes[:, 2])
+    np.multiply(omega, dx[:, None, :], out=planes[:, 1])
+
+    # Wind = c * (tangential s * (-dy, dx) - inflow * (dx, dy)) * omega, with c in m/px
+    # carrying the sign of dp (a high turns the other way). s: cyclonic is
+    # counter-clockwise in the north, clockwise in the south.
+    mix = np.zeros((k, _PLANES, _NC), dtype=np.float32)
+    s = np.sign(p.f)
+    for ui, vi, speed, inflow in (
+        (_UBOT, _VBOT, 0.85, p.inflow),
+        (_U850, _V850, 0.85 * p.w850, p.inflow850),
+    ):
+        c = np.sign(p.dp) * p.rot * speed * _DX
+        mix[:, 1, ui], mix[:, 2, ui] = -c * inflow, -c * s
+        mix[:, 1, vi], mix[:, 2, vi] = c * s, -c * inflow
+    mix[:, 0, _PSL] = -p.dp
+    mix[:, 3, _TMQ] = p.q
+    mix[:, 4, _T200] = p.t200
+    mix[:, 4, _T500] = p.t500
+    fields = ws.fields[:k]
+    np.matmul(planes.reshape(k, _PLANES, -1).transpose(0, 2, 1), mix, out=fields)
+    return fields.reshape(k, SIZE, SIZE, _NC)

@@ -1,0 +1,167 @@
+"""One campaign from the command line: validated space -> storage -> cluster -> driver -> report.
+
+Order matters for "nothing written on bad input": the space file, benchmark options and
+storage URL are all checked before the run directory is created or a cluster started.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from supervisor import attrs, rundir
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from supervisor.driver import Summary
+    from supervisor.space import Experiment
+
+
+@dataclass
+class SearchOptions:
+    space_file: str
+    study: str | None = None
+    storage: str | None = None
+    runs_root: Path = Path("runs")
+    reports_root: Path = Path("reports")
+    workers: int | None = None
+    threads: int | None = None
+    scheduler: str | None = None
+    dashboard: str = "127.0.0.1:8787"
+    prefetch: int | None = None
+    trials: int | None = None  # overrides budget.trials
+    timeout: float | None = None  # overrides budget.timeout
+    epochs: int | None = None  # overrides budget.epochs
+    report: bool = True
+    plain: bool = False
+
+
+def resolve_experiment(opts: SearchOptions) -> Experiment:
+    from dataclasses import replace
+
+    from supervisor import space
+
+    exp = space.load(opts.space_file, opts.study)
+    budget = exp.budget
+    if opts.trials is not None:
+        budget = replace(budget, trials=opts.trials)
+    if opts.timeout is not None:
+        budget = replace(budget, timeout=opts.timeout)
+    if opts.epochs is not None:
+        budget = replace(budget, epochs=opts.epochs)
+    return replace(exp, budget=budget)
+
+
+def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
+    import optuna
+
+    from supervisor.samplers import make_sampler
+    from supervisor.storage import open_storage
+
+    storage = open_storage(storage_url)
+    sampler = make_sampler(exp.sampler, exp.sampler_options, exp.seed, grid=exp.grid())
+    try:
+        existing = optuna.load_study(study_name=exp.study_name, storage=storage)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        old = [d.name.lower() for d in existing.directions]
+        if old != exp.directions:
+            raise UserError(
+                f"study {exp.study_name!r} in {storage_url} has directions {old}, the space file"
+                f" asks for {exp.directions}; use another study name (--study)"
+            )
+    study = optuna.create_study(
+        study_name=exp.study_name,
+        storage=storage,
+        sampler=sampler,
+        directions=exp.directions,
+        load_if_exists=True,
+    )
+    study.set_user_attr(attrs.CONFIG, exp.to_dict())
+    study.set_user_attr(attrs.OBJECTIVES, exp.metric_names)
+    study.set_user_attr(attrs.BENCHMARK, exp.benchmark)
+    return study
+
+
+def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
+    import optuna
+
+    from supervisor.clusters import open_cluster
+    from supervisor.driver import Driver
+    from supervisor.progress import Display
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    exp = resolve_experiment(opts)
+    if opts.storage is not None:
+        _check_storage_url(opts.storage)
+    run_dir = opts.runs_root / exp.study_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    storage_url = opts.storage or rundir.journal_url(run_dir)
+    command = shlex.join(["supervisor", *sys.argv[1:]]) if sys.argv[1:] else "supervisor search"
+    rundir.write_record(
+        run_dir, rundir.RunRecord(exp.study_name, opts.storage, opts.space_file, command)
+    )
+    study = open_campaign_study(exp, storage_url)
+    display = Display(force_plain=opts.plain)
+    started = time.time()
+    with open_cluster(
+        workers=opts.workers,
+        threads=opts.threads,
+        scheduler=opts.scheduler,
+        dashboard=opts.dashboard,
+    ) as handle:
+        display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {storage_url}")
+        display.log(f"{handle.description}")
+        if handle.dashboard:
+            display.log(f"Dask dashboard: {handle.dashboard}")
+        driver = Driver(
+            exp,
+            study,
+            handle.client,
+            slots=handle.slots,
+            threads=handle.threads,
+            prefetch=opts.prefetch,
+            display=display,
+            run_dir=str(run_dir.resolve()),
+        )
+        summary = driver.run()
+        cluster_desc = handle.description
+    report = None
+    if opts.report:
+        report = write_report(
+            study,
+            opts.reports_root,
+            {
+                "command": command,
+                "space file": opts.space_file,
+                "storage": storage_url,
+                "run directory": str(run_dir),
+                "cluster": cluster_desc,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+                "wall time (s)": round(summary.elapsed, 1),
+                "stopped by": summary.stopped_by,
+            },
+        )
+    return summary, report
+
+
+def write_report(study: optuna.Study, reports_root: Path, run_info: dict[str, Any]) -> Path:
+    from supervisor.report import write_search_report
+
+    reports_root.mkdir(parents=True, exist_ok=True)
+    return write_search_report(study, reports_root / f"{study.study_name}.html", run_info)
+
+
+def _check_storage_url(url: str) -> None:
+    if not (url.startswith("journal:") or "://" in url or url.endswith((".log", ".jsonl"))):
+        raise UserError(
+            f"--storage {url!r}: expected a URL such as sqlite:///x.db, "
+            "postgresql://user@host/db or journal:/path/to/journal.log"
+        )

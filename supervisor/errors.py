@@ -1,0 +1,35 @@
+"""User-facing errors: one line naming the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input from the user. The CLI prints ``str(err)`` alone and exits with code 2."""
+
+    exit_code = 2
+
+
+class SpaceError(UserError):
+    """A problem in a search-space (or launcher) file, located as precisely as we can."""
+
+    def __init__(
+        self,
+        file: str,
+        key: str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.file, self.key, self.message = file, key, message
+        self.line, self.column = line, column
+        where = file if line is None else f"{file}:{line}:{column or 1}"
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """' (did you mean "x"?)' when a close candidate exists, else ''."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""

@@ -1,0 +1,106 @@
+"""Resume after a dead driver: close its RUNNING zombies and queue their params again.
+
+Every trial records the driver that asked it (host:pid:token), and each driver refreshes
+a heartbeat in the study. A RUNNING trial is a zombie when its driver ran on this host
+and that process is gone, or when its driver's heartbeat is older than ``stale_after``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from supervisor import attrs
+
+if TYPE_CHECKING:
+    import optuna
+
+STALE_AFTER = 180.0  # seconds without a heartbeat before another host's driver is dead
+HEARTBEAT_EVERY = 30.0
+
+
+def new_driver_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def driver_alive(driver: str, heartbeats: dict[str, Any], now: float, stale_after: float) -> bool:
+    host, _, rest = driver.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host == socket.gethostname() and pid_text.isdigit():
+        return _pid_alive(int(pid_text))
+    beat = heartbeats.get(driver)
+    return isinstance(beat, int | float) and now - beat < stale_after
+
+
+@dataclass
+class Recovered:
+    zombies: list[int]  # trial numbers closed as failed
+    requeued: int
+
+
+def recover(study: optuna.Study, stale_after: float = STALE_AFTER) -> Recovered:
+    import optuna
+    from optuna.trial import TrialState
+
+    now = time.time()
+    heartbeats = {
+        k[len(attrs.HEARTBEAT_PREFIX) :]: v
+        for k, v in study.user_attrs.items()
+        if k.startswith(attrs.HEARTBEAT_PREFIX) and v is not None
+    }
+    zombies: list[int] = []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        driver = frozen.user_attrs.get(attrs.DRIVER)
+        if isinstance(driver, str):
+            if driver_alive(driver, heartbeats, now, stale_after):
+                continue
+        elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
+            continue  # started by another tool recently; leave it alone
+        trial = optuna.Trial(study, frozen._trial_id)
+        trial.set_user_attr(attrs.FAILURE, "infrastructure")
+        trial.set_user_attr("error_type", "DriverLost")
+        trial.set_user_attr("error", f"its driver {driver or '(unknown)'} died while it ran")
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        requeue(
+            study,
+            frozen.number,
+            frozen.params,
+            int(frozen.user_attrs.get(attrs.ATTEMPT, 1)),
+            frozen.user_attrs.get(attrs.RETRY_OF),
+        )
+        zombies.append(frozen.number)
+    for driver in heartbeats:
+        if not driver_alive(driver, heartbeats, now, stale_after):
+            study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, None)
+    return Recovered(zombies=zombies, requeued=len(zombies))
+
+
+def requeue(
+    study: optuna.Study,
+    number: int,
+    params: dict[str, Any],
+    attempt: int,
+    retry_of: int | None,
+) -> None:
+    """Queue the same parameters again, remembering which attempt this is."""
+    study.enqueue_trial(
+        params,
+        user_attrs={
+            attrs.ATTEMPT: attempt + 1,
+            attrs.RETRY_OF: retry_of if retry_of is not None else number,
+        },
+        skip_if_exists=False,
+    )

@@ -1,0 +1,55 @@
+"""The run directory of a campaign: where its embedded storage and records live.
+
+``runs/<study>/`` holds ``journal.log`` (the default Optuna storage) and ``run.json``
+(how to find the study again: its name and storage URL). Reports go to ``reports/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from supervisor.errors import UserError
+
+RUN_FILE = "run.json"
+JOURNAL_FILE = "journal.log"
+
+
+@dataclass
+class RunRecord:
+    study: str
+    storage: str | None  # None: the journal file in the run directory
+    space_file: str
+    command: str
+
+    def storage_url(self, run_dir: Path) -> str:
+        return self.storage or journal_url(run_dir)
+
+
+def journal_url(run_dir: Path) -> str:
+    return f"journal:{(run_dir / JOURNAL_FILE).resolve()}"
+
+
+def write_record(run_dir: Path, record: RunRecord) -> None:
+    tmp = run_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
+    os.replace(tmp, run_dir / RUN_FILE)
+
+
+def resolve(run: str, runs_root: Path = Path("runs")) -> tuple[Path, RunRecord]:
+    """A run given as a directory or as a study name under ``runs_root``."""
+    for candidate in (Path(run), runs_root / run):
+        record_path = candidate / RUN_FILE
+        if record_path.is_file():
+            try:
+                data: dict[str, Any] = json.loads(record_path.read_text())
+                return candidate, RunRecord(**data)
+            except (ValueError, TypeError) as exc:
+                raise UserError(f"{record_path}: not a valid run record ({exc})") from None
+    raise UserError(
+        f"{run}: no run found (expected a run directory with {RUN_FILE}, or a study name"
+        f" under {runs_root}/)"
+    )

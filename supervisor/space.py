@@ -1,0 +1,495 @@
+"""Search-space file -> a validated ``Experiment``. Nothing runs before this succeeds.
+
+Every problem is raised as a ``SpaceError`` naming the file, line, key path and what was
+expected. The format is documented in the README; ``search_spaces/`` has examples.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks_sci.base import Direction
+from supervisor import registry, samplers
+from supervisor.errors import SpaceError, UserError, did_you_mean
+from supervisor.params import ParamKind, ParamSpec, Scalar
+from supervisor.yaml_source import KeyPath, YamlSource, read_yaml
+
+# Metrics the supervisor measures for every trial, whatever the benchmark.
+COST_METRICS: dict[str, Direction] = {
+    "train_seconds": "minimize",  # wall time of fit()
+    "node_seconds": "minimize",  # cores given to the trial x train_seconds
+    "n_params": "minimize",  # trainable + non-trainable parameters of the model
+}
+
+TOP_KEYS = (
+    "study",
+    "description",
+    "benchmark",
+    "objectives",
+    "params",
+    "fixed",
+    "sampler",
+    "budget",
+    "seed",
+)
+PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
+BUDGET_KEYS = ("trials", "timeout", "epochs")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_INT = 2**53  # beyond this, float round trips in storage lose integers
+MAX_TRIALS = 10_000_000
+MAX_EPOCHS = 100_000
+DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class Budget:
+    trials: int
+    epochs: int
+    timeout: float | None = None  # seconds
+
+
+@dataclass(frozen=True)
+class Experiment:
+    file: str
+    study_name: str
+    benchmark: str
+    benchmark_target: str
+    options: dict[str, Any]
+    objectives: tuple[Objective, ...]
+    params: tuple[ParamSpec, ...]  # in dependency order: parents first
+    fixed: dict[str, Any]
+    sampler: str
+    sampler_options: dict[str, Any]
+    budget: Budget
+    seed: int
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def directions(self) -> list[Direction]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    def grid(self) -> dict[str, list[Scalar]]:
+        """The grid for grid search; every parameter must be finite (checked on load)."""
+        return {p.name: p.grid_values() or [] for p in self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved experiment, JSON-serialisable, stored with the study."""
+        return {
+            "study": self.study_name,
+            "benchmark": {"name": self.benchmark, "options": self.options},
+            "objectives": [
+                {"metric": o.metric, "direction": o.direction} for o in self.objectives
+            ],
+            "params": {p.name: p.describe() for p in self.params},
+            "fixed": self.fixed,
+            "sampler": {"name": self.sampler, "options": self.sampler_options},
+            "budget": {
+                "trials": self.budget.trials,
+                "epochs": self.budget.epochs,
+                "timeout": self.budget.timeout,
+            },
+            "seed": self.seed,
+        }
+
+
+def load(path: str | Path, study_name: str | None = None) -> Experiment:
+    """Read and validate a search-space file. Raises SpaceError / UserError."""
+    return _Parser(read_yaml(path)).parse(study_name)
+
+
+class _Parser:
+    def __init__(self, src: YamlSource) -> None:
+        self.src = src
+
+    def err(self, path: KeyPath, message: str) -> SpaceError:
+        return self.src.error(path, message)
+
+    # -- generic checks ---------------------------------------------------------------
+
+    def mapping(self, value: Any, path: KeyPath, keys: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.err(path, f"expected a mapping of {', '.join(keys)}, got {_kind(value)}")
+        for key in value:
+            if key not in keys:
+                raise self.err(
+                    (*path, key),
+                    f"unknown key{did_you_mean(key, keys)}; expected one of {', '.join(keys)}",
+                )
+        return value
+
+    def integer(self, value: Any, path: KeyPath, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.err(path, f"expected an integer, got {_kind(value)}")
+        if not low <= value <= high:
+            raise self.err(path, f"expected an integer between {low} and {high}, got {value}")
+        return value
+
+    def number(self, value: Any, path: KeyPath) -> float | int:
+        if isinstance(value, str) and _looks_numeric(value):
+            raise self.err(
+                path,
+                f"got the text {value!r}: YAML reads this as text; write exponents with a dot"
+                " and a sign, e.g. 1.0e-4 or 1.0e+6",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.err(path, f"expected a number, got {_kind(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.err(path, f"expected a finite number, got {value}")
+        if abs(value) > 1e300 or (isinstance(value, int) and abs(value) > MAX_INT):
+            raise self.err(path, f"number too large: {value}")
+        return value
+
+    def string(self, value: Any, path: KeyPath) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.err(path, f"expected a non-empty string, got {_kind(value)}")
+        return value
+
+    # -- sections ---------------------------------------------------------------------
+
+    def parse(self, study_override: str | None) -> Experiment:
+        top = self.mapping(self.src.data, (), TOP_KEYS)
+        for required in ("benchmark", "params", "budget"):
+            if required not in top:
+                raise self.err((), f"missing required key {required!r}")
+        study = study_override or top.get("study") or Path(self.src.file).stem
+        if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
+            raise self.err(
+                ("study",),
+                f"expected a name of letters, digits, '_', '.', '-' (at most 128), got {study!r}",
+            )
+        description = top.get("description", "")
+        if not isinstance(description, str):
+            raise self.err(("description",), f"expected a string, got {_kind(description)}")
+        bench, target, metrics, options = self.benchmark(top["benchmark"])
+        objectives = self.objectives(top.get("objectives"), bench, metrics)
+        params = self.params(top["params"])
+        fixed = self.fixed(top.get("fixed", {}), params)
+        budget = self.budget(top["budget"])
+        seed = self.integer(top.get("seed", 0), ("seed",), 0, 2**32 - 1)
+        sampler, sampler_options = self.sampler(top.get("sampler", "tpe"), len(objectives))
+        if samplers.SAMPLERS[sampler].needs_grid:
+            for p in params:
+                if p.grid_values() is None:
+                    raise self.err(
+                        ("params", p.name),
+                        "grid search needs a finite parameter: give a float a 'step'",
+                    )
+        return Experiment(
+            file=self.src.file,
+            study_name=study,
+            benchmark=bench,
+            benchmark_target=target,
+            options=options,
+            objectives=objectives,
+            params=params,
+            fixed=fixed,
+            sampler=sampler,
+            sampler_options=sampler_options,
+            budget=budget,
+            seed=seed,
+            description=description,
+            raw=top,
+        )
+
+    def benchmark(self, value: Any) -> tuple[str, str, dict[str, Direction], dict[str, Any]]:
+        path: KeyPath = ("benchmark",)
+        if isinstance(value, str):
+            value = {"name": value}
+        spec = self.mapping(value, path, ("name", "options"))
+        name = self.string(spec.get("name"), (*path, "name"))
+        try:
+            target = registry.target(name)
+        except UserError as exc:
+            raise self.err((*path, "name"), str(exc)) from None
+        try:
+            cls = registry.load(target)
+        except (ImportError, AttributeError) as exc:
+            raise self.err((*path, "name"), f"cannot load benchmark {name!r}: {exc}") from None
+        raw_options = spec.get("options", {})
+        if not isinstance(raw_options, dict):
+            raise self.err((*path, "options"), f"expected a mapping, got {_kind(raw_options)}")
+        from benchmarks_sci.base import OptionError
+
+        try:
+            options = cls.validate_options(raw_options)
+        except OptionError as exc:
+            hint = did_you_mean(exc.key, cls.options) if exc.key not in cls.options else ""
+            known = f"; known: {', '.join(cls.options)}" if exc.key not in cls.options else ""
+            raise self.err((*path, "options", exc.key), exc.message + hint + known) from None
+        return name, target, dict(cls.metrics), options
+
+    def objectives(
+        self, value: Any, bench: str, metrics: dict[str, Direction]
+    ) -> tuple[Objective, ...]:
+        path: KeyPath = ("objectives",)
+        known = {**metrics, **COST_METRICS}
+        if value is None:
+            first = next(iter(metrics))
+            return (Objective(first, metrics[first]),)
+        if isinstance(value, str | dict):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise self.err(path, f"expected a non-empty list of objectives, got {_kind(value)}")
+        out: list[Objective] = []
+        for i, item in enumerate(value):
+            here = (*path, i)
+            if isinstance(item, str):
+                item = {"metric": item}
+            spec = self.mapping(item, here, ("metric", "direction"))
+            metric = self.string(spec.get("metric"), (*here, "metric"))
+            if metric not in known:
+                raise self.err(
+                    (*here, "metric"),
+                    f"benchmark {bench!r} has no metric {metric!r}{did_you_mean(metric, known)};"
+                    f" known: {', '.join(known)}",
+                )
+            direction = spec.get("direction", known[metric])
+            if direction not in ("minimize", "maximize"):  # narrows to Direction
+                raise self.err(
+                    (*here, "direction"), f"expected minimize or maximize, got {direction!r}"
+                )
+            if any(o.metric == metric for o in out):
+                raise self.err((*here, "metric"), f"objective {metric!r} is listed twice")
+            out.append(Objective(metric, direction))
+        return tuple(out)
+
+    def params(self, value: Any) -> tuple[ParamSpec, ...]:
+        path: KeyPath = ("params",)
+        if not isinstance(value, dict):
+            raise self.err(path, f"expected a mapping of parameter names, got {_kind(value)}")
+        specs: dict[str, ParamSpec] = {}
+        for name, raw in value.items():
+            here = (*path, name)
+            if not PARAM_NAME.fullmatch(name):
+                raise self.err(here, "parameter names are identifiers (letters, digits, _)")
+            specs[name] = self.param(name, raw, here)
+        for name, spec in specs.items():
+            for parent, allowed in spec.when.items():
+                where = ("params", name, "when", parent)
+                if parent == name:
+                    raise self.err(where, "a parameter cannot depend on itself")
+                if parent not in specs:
+                    raise self.err(
+                        where, f"unknown parameter {parent!r}{did_you_mean(parent, specs)}"
+                    )
+                parent_spec = specs[parent]
+                if parent_spec.kind == "float":
+                    raise self.err(where, "conditions need a categorical or int parent")
+                for v in allowed:
+                    if parent_spec.kind == "categorical" and v not in parent_spec.choices:
+                        raise self.err(where, f"{v!r} is not one of {list(parent_spec.choices)}")
+        return self.ordered(specs)
+
+    def ordered(self, specs: dict[str, ParamSpec]) -> tuple[ParamSpec, ...]:
+        """Parents before children (declaration order otherwise); cycles are errors."""
+        done: dict[str, ParamSpec] = {}
+        visiting: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in done:
+                return
+            if name in visiting:
+                cycle = " -> ".join([*visiting[visiting.index(name) :], name])
+                raise self.err(("params", name, "when"), f"conditions form a cycle: {cycle}")
+            visiting.append(name)
+            for parent in specs[name].when:
+                visit(parent)
+            visiting.pop()
+            done[name] = specs[name]
+
+        for name in specs:
+            visit(name)
+        return tuple(done.values())
+
+    def param(self, name: str, raw: Any, path: KeyPath) -> ParamSpec:
+        if isinstance(raw, list):  # shorthand: a list is the choices of a categorical
+            raw = {"type": "categorical", "choices": raw}
+        if not isinstance(raw, dict):
+            raise self.err(
+                path,
+                f"expected a mapping with 'type' (float, int, categorical), got {_kind(raw)};"
+                " put constants under 'fixed'",
+            )
+        spec = self.mapping(raw, path, PARAM_KEYS)
+        kind = spec.get("type")
+        if kind is None:
+            kind = "categorical" if "choices" in spec else None
+        if kind not in ("float", "int", "categorical"):
+            hint = did_you_mean(str(kind), ("float", "int", "categorical"))
+            raise self.err(
+                (*path, "type"), f"expected float, int or categorical, got {kind!r}{hint}"
+            )
+        when = self.when(spec.get("when", {}), (*path, "when"))
+        if kind == "categorical":
+            for key in ("low", "high", "log", "step"):
+                if key in spec:
+                    raise self.err((*path, key), "not allowed for a categorical parameter")
+            return ParamSpec(name, "categorical", choices=self.choices(spec, path), when=when)
+        if "choices" in spec:
+            raise self.err((*path, "choices"), f"not allowed for a {kind} parameter")
+        for key in ("low", "high"):
+            if key not in spec:
+                raise self.err(path, f"missing {key!r} for a {kind} parameter")
+        low = self.number(spec["low"], (*path, "low"))
+        high = self.number(spec["high"], (*path, "high"))
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise self.err((*path, "log"), f"expected true or false, got {_kind(log)}")
+        step = spec.get("step")
+        if kind == "int":
+            for key, v in (("low", low), ("high", high)):
+                if not isinstance(v, int):
+                    raise self.err(
+                        (*path, key), f"expected an integer for an int parameter, got {v}"
+                    )
+        if low >= high:
+            raise self.err((*path, "low"), f"low ({low}) must be less than high ({high})")
+        if log and low <= 0:
+            raise self.err((*path, "low"), f"a log-scale parameter needs low > 0, got {low}")
+        if step is not None:
+            step = self.number(step, (*path, "step"))
+            if kind == "int" and not isinstance(step, int):
+                raise self.err((*path, "step"), f"expected an integer step, got {step}")
+            if step <= 0:
+                raise self.err((*path, "step"), f"must be positive, got {step}")
+            if log and step != 1:
+                raise self.err((*path, "step"), "log scale cannot be combined with a step")
+            count = (high - low) / step
+            if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
+                raise self.err(
+                    (*path, "step"),
+                    f"high - low ({high - low}) is not a multiple of step ({step})",
+                )
+            if log:
+                step = None
+        numeric: ParamKind = "int" if kind == "int" else "float"
+        return ParamSpec(name, numeric, low=low, high=high, log=log, step=step, when=when)
+
+    def choices(self, spec: dict[str, Any], path: KeyPath) -> tuple[Scalar, ...]:
+        choices = spec.get("choices")
+        here = (*path, "choices")
+        if not isinstance(choices, list) or not choices:
+            raise self.err(here, f"expected a non-empty list of values, got {_kind(choices)}")
+        seen: list[Scalar] = []
+        for i, c in enumerate(choices):
+            if c is not None and not isinstance(c, str | int | float | bool):
+                raise self.err((*here, i), f"choices must be scalars, got {_kind(c)}")
+            if isinstance(c, float) and not math.isfinite(c):
+                raise self.err((*here, i), f"choices must be finite, got {c}")
+            if any(c == s and type(c) is type(s) for s in seen):
+                raise self.err((*here, i), f"duplicate choice {c!r}")
+            seen.append(c)
+        return tuple(seen)
+
+    def when(self, value: Any, path: KeyPath) -> dict[str, tuple[Scalar, ...]]:
+        if not isinstance(value, dict):
+            raise self.err(
+                path, f"expected a mapping of parent parameter -> value(s), got {_kind(value)}"
+            )
+        out: dict[str, tuple[Scalar, ...]] = {}
+        for parent, allowed in value.items():
+            values = allowed if isinstance(allowed, list) else [allowed]
+            if not values:
+                raise self.err((*path, parent), "expected a value or a non-empty list of values")
+            out[parent] = tuple(values)
+        return out
+
+    def fixed(self, value: Any, params: tuple[ParamSpec, ...]) -> dict[str, Any]:
+        path: KeyPath = ("fixed",)
+        if not isinstance(value, dict):
+            raise self.err(path, f"expected a mapping of parameter -> value, got {_kind(value)}")
+        names = {p.name for p in params}
+        for key, v in value.items():
+            if key in names:
+                raise self.err((*path, key), "is also a searched parameter under 'params'")
+            if not PARAM_NAME.fullmatch(key):
+                raise self.err(
+                    (*path, key), "parameter names are identifiers (letters, digits, _)"
+                )
+            if isinstance(v, float) and not math.isfinite(v):
+                raise self.err((*path, key), f"expected a finite number, got {v}")
+        return dict(value)
+
+    def budget(self, value: Any) -> Budget:
+        path: KeyPath = ("budget",)
+        spec = self.mapping(value, path, BUDGET_KEYS)
+        if "trials" not in spec:
+            raise self.err(path, "missing 'trials' (how many trials to run)")
+        trials = self.integer(spec["trials"], (*path, "trials"), 1, MAX_TRIALS)
+        epochs = self.integer(spec.get("epochs", 1), (*path, "epochs"), 1, MAX_EPOCHS)
+        timeout = spec.get("timeout")
+        seconds = None if timeout is None else self.duration(timeout, (*path, "timeout"))
+        return Budget(trials=trials, epochs=epochs, timeout=seconds)
+
+    def duration(self, value: Any, path: KeyPath) -> float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and value and (m := DURATION.match(value.strip())):
+            d, h, mins, s = (float(g) if g else 0.0 for g in m.groups())
+            seconds = d * 86400 + h * 3600 + mins * 60 + s
+        else:
+            raise self.err(
+                path, f"expected seconds or a duration like '90m' or '2h30m', got {value!r}"
+            )
+        if not 0 < seconds < 366 * 86400 or not math.isfinite(seconds):
+            raise self.err(path, f"expected a positive duration under a year, got {value!r}")
+        return seconds
+
+    def sampler(self, value: Any, n_objectives: int) -> tuple[str, dict[str, Any]]:
+        path: KeyPath = ("sampler",)
+        if isinstance(value, str):
+            value = {"name": value}
+        spec = self.mapping(value, path, ("name", "options"))
+        name = self.string(spec.get("name"), (*path, "name"))
+        options = spec.get("options", {})
+        if not isinstance(options, dict):
+            raise self.err((*path, "options"), f"expected a mapping, got {_kind(options)}")
+        problem = samplers.check(name, options, n_objectives)
+        if problem:
+            raise self.err((*path, "name"), problem)
+        for key in options:
+            if key in samplers.RESERVED:
+                raise self.err(
+                    (*path, "options", key), "set by the supervisor (use top-level 'seed')"
+                )
+        bad = samplers.check_options(name, options)
+        if bad:
+            raise self.err((*path, "options", bad[0]), bad[1])
+        return name, dict(options)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '...' if len(text) > 40 else text}"

@@ -1,0 +1,56 @@
+"""What travels between the driver and the workers: one spec out, one result back.
+
+Both are plain picklable dataclasses; workers never see the Optuna study.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["complete", "failed"]
+
+# Why a trial failed. "model": the trial itself is at fault (exception, NaN/inf loss);
+# its parameters are bad data. "infrastructure": the worker, node or driver went away;
+# the same parameters are run again and the failure does not count against the budget.
+FailureKind = Literal["model", "infrastructure", "interrupted"]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    study_name: str
+    trial_number: int
+    params: dict[str, Any]
+    benchmark: str
+    benchmark_target: str  # "module:attr" of the Benchmark class
+    options: dict[str, Any]
+    epochs: int
+    seed: int
+    data_seed: int
+    objectives: tuple[str, ...]
+    threads: int = 1
+    run_dir: str | None = None
+
+
+@dataclass
+class TrialResult:
+    trial_number: int
+    status: Status
+    values: list[float] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    failure: FailureKind | None = None
+    worker: str | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    data_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started

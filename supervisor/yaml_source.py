@@ -1,0 +1,135 @@
+"""Read a YAML file defensively and remember where every key came from.
+
+PyYAML's loaders lose line numbers, silently accept duplicate keys and expand
+alias bombs without limit. This reader composes the node graph (which shares aliased
+nodes instead of copying them), converts it with a node budget, rejects duplicate keys,
+and records the (line, column) of every key path so errors can point into the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from supervisor.errors import SpaceError
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 20_000
+MAX_DEPTH = 32
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_key(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class YamlSource:
+    """Parsed YAML plus the position of every key path, for error messages."""
+
+    file: str
+    data: Any
+    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def error(self, path: KeyPath, message: str) -> SpaceError:
+        """A SpaceError at ``path`` (or its nearest located ancestor)."""
+        probe = path
+        while probe and probe not in self.marks:
+            probe = probe[:-1]
+        line, col = self.marks.get(probe, (None, None))
+        return SpaceError(self.file, format_key(path), message, line, col)
+
+
+def read_yaml(path: str | Path) -> YamlSource:
+    name = str(path)
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise SpaceError(name, "", "no such file" if not p.exists() else "not a file")
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SpaceError(name, "", f"cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise SpaceError(
+            name, "", f"file is {len(raw)} bytes; a space file is at most {MAX_BYTES}"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpaceError(name, "", f"not UTF-8 text (bad byte at offset {exc.start})") from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> YamlSource:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        problem = exc.problem or "invalid YAML"
+        if "\t" in text and ("tab" in problem or "'\\t'" in problem):
+            problem += " (use spaces, not tabs, to indent)"
+        raise SpaceError(
+            name,
+            "",
+            f"invalid YAML: {problem}",
+            mark.line + 1 if mark else None,
+            mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpaceError(name, "", f"invalid YAML: {exc}") from None
+    source = YamlSource(name, None)
+    if node is None:
+        raise SpaceError(name, "", "the file is empty")
+    budget = [MAX_NODES]
+    source.data = _convert(node, (), source, budget, 0)
+    return source
+
+
+_constructor = yaml.SafeLoader("")
+
+
+def _convert(
+    node: yaml.Node, path: KeyPath, src: YamlSource, budget: list[int], depth: int
+) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise src.error(path, f"more than {MAX_NODES} YAML nodes (an alias bomb?)")
+    if depth > MAX_DEPTH:
+        raise src.error(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _at(src, key_node, path, "YAML merge keys (<<) are not supported")
+            key = _convert(key_node, path, src, budget, depth + 1)
+            if not isinstance(key, str):
+                raise _at(src, key_node, path, f"keys must be strings, got {key!r}")
+            child = (*path, key)
+            if key in out:
+                raise _at(src, key_node, child, "duplicate key")
+            src.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _convert(value_node, child, src, budget, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            child = (*path, i)
+            src.marks[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            items.append(_convert(item, child, src, budget, depth + 1))
+        return items
+    try:
+        return _constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise _at(src, node, path, f"bad value: {exc}") from None
+
+
+def _at(src: YamlSource, node: yaml.Node, path: KeyPath, message: str) -> SpaceError:
+    key = format_key(path)
+    return SpaceError(src.file, key, message, node.start_mark.line + 1, node.start_mark.column + 1)

@@ -1,0 +1,16 @@
+"""Shared fixtures. The repository root is importable so workers find tests.toy_benchmark."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+# Worker processes started by Dask and subprocesses of the CLI inherit this.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

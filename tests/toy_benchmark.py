@@ -1,0 +1,68 @@
+"""A TensorFlow-free benchmark for driver and CLI tests: a noisy quadratic 'model'.
+
+Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
+``mode`` = "raise" | "nan" | "inf" | "sleep" | "exit" makes the trial fail in that way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+
+
+class ToyModel:
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = dict(params)
+
+    def count_params(self) -> int:
+        return len(self.params)
+
+
+class ToyBenchmark(Benchmark):
+    name = "toy"
+    metrics: ClassVar[dict[str, Direction]] = {"loss": "minimize", "score": "maximize"}
+    options: ClassVar[dict[str, Option]] = {
+        "delay": Option(0.0, "seconds each epoch sleeps", low=0.0),
+        "offset": Option(2.0, "where the minimum of the loss lies"),
+    }
+
+    def load_data(self, seed: int) -> dict[str, Any]:
+        return {"seed": seed, "pid": os.getpid()}
+
+    def build_model(self, params: Mapping[str, Any], seed: int) -> ToyModel:
+        return ToyModel(params)
+
+    def fit(
+        self,
+        model: Any,
+        data: Any,
+        params: Mapping[str, Any],
+        epochs: int,
+        report: EpochReport,
+    ) -> dict[str, float]:
+        mode = params.get("mode", "ok")
+        x = float(params.get("x", 0.0))
+        loss = (x - self.config["offset"]) ** 2
+        for epoch in range(epochs):
+            if self.config["delay"]:
+                time.sleep(self.config["delay"])
+            if mode == "sleep":
+                time.sleep(float(params.get("seconds", 5.0)))
+            if mode == "exit":
+                os._exit(13)  # the worker process dies mid-trial
+            if report(epoch, {"loss": loss + 1.0 / (epoch + 1), "score": -loss}):
+                break
+        if mode == "raise":
+            raise RuntimeError("model exploded on purpose")
+        if mode == "nan":
+            return {"loss": float("nan"), "score": 0.0}
+        if mode == "inf":
+            return {"loss": float("inf"), "score": 0.0}
+        return {"loss": loss, "score": -loss}
+
+    def predict(self, model: Any, x: Any) -> Any:
+        return x
