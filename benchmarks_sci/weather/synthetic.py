@@ -91,8 +91,9 @@ class _Knobs:
 
     @classmethod
     def at(cls, d: float) -> _Knobs:
-        return cls(**{name: float(np.interp(d, _LEVELS["difficulty"], values))
-                      for name, values in _LEVELS.items() if name != "difficulty"})  # fmt: skip
+        at = _LEVELS["difficulty"]
+        knobs = {k: float(np.interp(d, at, v)) for k, v in _LEVELS.items() if k != "difficulty"}
+        return cls(**knobs)
 
 
 # Knob values at difficulty 0 (strong centred cyclones, few weak decoys), 0.5 (the
@@ -137,7 +138,7 @@ class _Basis:
         self.weights = np.outer(h, h)
         kk = np.hypot(*np.meshgrid(np.nan_to_num(kw), np.nan_to_num(kw), indexing="ij"))
         self.rough = self._spectrum(kk, k0=2.0, slope=2.5, size=self.m)
-        # Smooth fields have no power worth drawing beyond wavenumber 3 (< 1e-3 there).
+        # Smooth fields: < 0.1 % of their variance lies beyond wavenumber 3; not drawn.
         self.ms = 2 + 2 * _KMAX_SMOOTH
         self.smooth = self._spectrum(kk, k0=1.0, slope=4.0, size=self.ms)
         grad2 = self.smooth**2 * self.weights[: self.ms, : self.ms]
@@ -200,10 +201,11 @@ _DRAWN = ("ry", "aspect", "dp", "rot", "inflow", "w850", "inflow850", "q", "qr",
 def _ranges(k: _Knobs) -> tuple[np.ndarray, np.ndarray]:
     """Low and high ends [kind, _DRAWN] of every kind's parameters.
 
-    Cyclones: ``q``, ``t200`` and ``t500`` are per 1000 Pa of deficit (their warm core
-    and moisture scale with depth). Distractors: ``s`` scales what makes them look like
-    a cyclone. Winds at 850 hPa exceed surface winds more in cold-core systems (thermal
-    wind) than in warm-core cyclones.
+    Cyclones: the warm core (``t200``, ``t500``) is per 1000 Pa of deficit and the
+    moist core ``q`` is multiplied by 0.5 + deficit / 1000 Pa: both grow with depth.
+    Distractors: ``s`` scales what makes them look like a cyclone. Winds at 850 hPa
+    exceed surface winds more in cold-core systems (thermal wind) than in warm-core
+    cyclones.
     """
     s, tc_dp = k.distractor, (k.tc_dp_low, k.tc_dp_high)
     rows = {
@@ -228,7 +230,8 @@ def _ranges(k: _Knobs) -> tuple[np.ndarray, np.ndarray]:
     # Row 0, "none": a system of zero amplitude (unit radii keep the shapes finite).
     none = np.zeros_like(table[:1])
     none[0, [_DRAWN.index(c) for c in ("ry", "aspect", "qr", "tr")]] = 1.0
-    return np.concatenate([none, table])[..., 0], np.concatenate([none, table])[..., 1]
+    full = np.concatenate([none, table])
+    return full[..., 0], full[..., 1]
 
 
 def make_tc_dataset(
@@ -271,10 +274,11 @@ def generate_tc(n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY) 
         kind[sl] = main
         _add_systems(x[sl], main, centre[sl], f[sl], lo, hi, crng, ws)
         # Extra distractors of some positives: anywhere, often partly outside the patch.
-        extra = np.where((y[sl] == 1) & (crng.random(main.size) < knobs.p_extra), 0, -1)
-        extra[extra == 0] = crng.choice(_DISTRACTORS, size=int(np.sum(extra == 0)))
+        extra = np.zeros(main.size, np.int8)
+        pick = (y[sl] == 1) & (crng.random(main.size) < knobs.p_extra)
+        extra[pick] = crng.choice(_DISTRACTORS, size=int(pick.sum()))
         where = crng.uniform(-2.0, SIZE + 1.0, (main.size, 2)).astype(np.float32)
-        _add_systems(x[sl], np.maximum(extra, 0), where, f[sl], lo, hi, crng, ws)
+        _add_systems(x[sl], extra, where, f[sl], lo, hi, crng, ws)
     return TCBatch(x=x, y=y, kind=kind, centre=centre, hemisphere=hemisphere)
 
 
