@@ -119,10 +119,11 @@ class Driver:
 
     def _fill(self) -> None:
         """Submit trials until every slot (plus prefetch) is busy or the budget is met."""
-        while len(self.inflight) < self.capacity:
-            remaining = self.exp.budget.trials - self._finished_in_storage() - self._running()
-            if remaining <= 0:
-                return
+        free = self.capacity - len(self.inflight)
+        if free <= 0:
+            return
+        remaining = self.exp.budget.trials - self._finished_in_storage() - self._running()
+        for _ in range(min(free, remaining)):
             self._submit()
 
     def _submit(self) -> None:
