@@ -80,6 +80,12 @@ def test_generator_is_deterministic_under_a_seed_and_differs_across_seeds() -> N
     assert np.array_equal(make_tc_dataset(300, seq)[0], make_tc_dataset(300, seq)[0])
 
 
+def test_generator_gives_the_same_bits_on_any_number_of_threads() -> None:
+    one, two = generate_tc(1100, seed=5, threads=1), generate_tc(1100, seed=5, threads=2)
+    for field in ("x", "y", "kind", "centre", "hemisphere"):
+        assert np.array_equal(getattr(one, field), getattr(two, field)), field
+
+
 def test_shapes_dtypes_and_balanced_labels() -> None:
     x, y = make_tc_dataset(301, seed=0)
     assert x.shape == (301, 32, 32, 8) and x.dtype == np.float32

@@ -14,6 +14,11 @@ at the root; HDF5 needs h5py):
   the training split's mean and standard deviation.
 * ``y_train``, ``y_val``, ``y_test``: labels [n], 1 = tropical cyclone, 0 = background
   (one-hot [n, 2] is accepted too).
+
+Metrics: ``val_loss`` is the cross-entropy without the L2 penalty (comparable across
+``l2`` values), scored by this module after every epoch along with ``val_accuracy``
+and ``val_auc``; the per-epoch ``loss``/``accuracy`` are Keras' training averages. A
+diverged trial (non-finite loss) stops at once and returns NaN metrics.
 """
 
 from __future__ import annotations

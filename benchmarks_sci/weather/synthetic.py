@@ -30,6 +30,12 @@ are allocated once and reused (fresh memory is what costs most here).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,18 +241,21 @@ def _ranges(k: _Knobs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_tc_dataset(
-    n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY
+    n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY, threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` patches (float32 [n, 32, 32, 8], physical units) and labels (int64 [n]).
 
-    Exactly ``n // 2`` positives, in random order; deterministic for a given seed.
+    Exactly ``n // 2`` positives, in random order; deterministic for a given seed,
+    whatever ``threads`` (default: the cores this process may use, see ``_threads``).
     Standardise with ``channel_stats`` / ``standardize`` before training.
     """
-    batch = generate_tc(n, seed, difficulty)
+    batch = generate_tc(n, seed, difficulty, threads)
     return batch.x, batch.y
 
 
-def generate_tc(n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY) -> TCBatch:
+def generate_tc(
+    n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY, threads: int | None = None
+) -> TCBatch:
     """Like ``make_tc_dataset``, also returning what each patch holds."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -263,10 +272,15 @@ def generate_tc(n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY) 
     x = np.empty((n, *TC_SHAPE), dtype=np.float32)
     kind = np.zeros(n, dtype=np.int8)
     centre = np.full((n, 2), (SIZE - 1) / 2, dtype=np.float32)
-    ws = _Workspace(min(n, _CHUNK))
-    for i, start in enumerate(range(0, n, _CHUNK)):
-        sl = slice(start, min(n, start + _CHUNK))
-        crng = np.random.default_rng(_child(root, 1 + i))  # chunks are independent
+    local = threading.local()
+
+    def chunk(i: int) -> None:
+        """Fill samples [i * _CHUNK, (i + 1) * _CHUNK): own random stream, own slices."""
+        if not hasattr(local, "ws"):
+            local.ws = _Workspace(min(n, _CHUNK))
+        ws: _Workspace = local.ws
+        sl = slice(i * _CHUNK, min(n, (i + 1) * _CHUNK))
+        crng = np.random.default_rng(_child(root, 1 + i))
         _background(x[sl], hemisphere[sl], knobs, crng, ws)
         main = _main_kinds(y[sl], knobs, crng)
         offset = crng.uniform(-knobs.offset, knobs.offset, (main.size, 2)).astype(np.float32)
@@ -279,6 +293,19 @@ def generate_tc(n: int, seed: SeedLike, difficulty: float = DEFAULT_DIFFICULTY) 
         extra[pick] = crng.choice(_DISTRACTORS, size=int(pick.sum()))
         where = crng.uniform(-2.0, SIZE + 1.0, (main.size, 2)).astype(np.float32)
         _add_systems(x[sl], extra, where, f[sl], lo, hi, crng, ws)
+
+    n_chunks = -(-n // _CHUNK)
+    workers = min(n_chunks, _threads() if threads is None else max(1, threads))
+    # numpy releases the GIL in the bulk work, so threads share the chunks. BLAS runs
+    # single-threaded in every case: its kernels, and so the last bits of the results,
+    # would otherwise depend on the thread count.
+    with _single_threaded_blas():
+        if workers == 1:
+            for i in range(n_chunks):
+                chunk(i)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(chunk, range(n_chunks)))
     return TCBatch(x=x, y=y, kind=kind, centre=centre, hemisphere=hemisphere)
 
 
@@ -323,6 +350,30 @@ def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     flat -= np.tile(np.asarray(mean, np.float32), reps)
     flat *= np.tile(1.0 / np.asarray(std, np.float32), reps)
     return out
+
+
+def _threads() -> int:
+    """Cores this process may use: its CPU affinity, capped by OMP_NUM_THREADS (which
+    the supervisor sets to a worker's share of the node)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return max(1, min(cores, int(env))) if env.isdigit() else cores
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Keep BLAS to one thread per caller (threadpoolctl comes with scikit-learn;
+    without it, results may differ in the last bit between thread counts)."""
+    try:
+        threadpoolctl = importlib.import_module("threadpoolctl")
+    except ImportError:
+        yield
+        return
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
