@@ -91,7 +91,8 @@ class Driver:
                     self._stop = "timeout"
                     self._cancel_queued()
                 if self._stop is None:
-                    self._fill()
+                    finished = self._fill()
+                self.display.update(done=finished, running=len(self.inflight), best=self.best)
                 if self._stop == "interrupt":
                     self._cancel_all()
                 if not self.inflight:
@@ -102,9 +103,7 @@ class Driver:
                     continue
                 for future in done:
                     self._finish(future, self.inflight.pop(future))
-                self.display.update(
-                    done=self._finished_in_storage(), running=len(self.inflight), best=self.best
-                )
+                finished = self._finished_in_storage()
         self._heartbeat(final=True)
         summary = Summary(
             requested=self.exp.budget.trials,
@@ -117,14 +116,18 @@ class Driver:
         self.display.stop()
         return summary
 
-    def _fill(self) -> None:
-        """Submit trials until every slot (plus prefetch) is busy or the budget is met."""
+    def _fill(self) -> int:
+        """Submit trials until every slot (plus prefetch) is busy or the budget is met.
+
+        Returns the finished count it read from storage (drivers may share a study).
+        """
+        finished = self._finished_in_storage()
         free = self.capacity - len(self.inflight)
-        if free <= 0:
-            return
-        remaining = self.exp.budget.trials - self._finished_in_storage() - self._running()
-        for _ in range(min(free, remaining)):
-            self._submit()
+        if free > 0:
+            remaining = self.exp.budget.trials - finished - self._running()
+            for _ in range(min(free, remaining)):
+                self._submit()
+        return finished
 
     def _submit(self) -> None:
 

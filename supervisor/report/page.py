@@ -45,8 +45,8 @@ _SCRIPT_UNSAFE_RE = re.compile("[<>&\u2028\u2029]")
 def script_safe(json_text: str) -> str:
     """Make JSON safe inside a <script> element.
 
-    Outside strings JSON has none of these characters, and inside strings the ``\\u003c`` escape
-    form means the same, so the data is unchanged while ``</script>`` or ``<!--`` cannot
+    Outside strings JSON has none of these characters, and inside strings a ``\\u003c``
+    style escape means the same, so the data is unchanged while ``</script>`` or ``<!--`` cannot
     occur. plotly's encoder already does this for ``<`` and ``>``; not relying on it keeps
     the page safe whatever plotly version is installed.
     """
