@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint system clean
 
 install: $(STAMP)
 
@@ -23,7 +23,13 @@ lint: install
 	$(BIN)/ruff format --check supervisor benchmarks_sci tests
 	$(BIN)/mypy
 
-test: install lint
+# Real components for the tests where this machine can have them (root + apt-get);
+# each script says what it skipped and why, and the tests that need it then skip.
+system:
+	tests/system/slurm.sh up || echo "system: no Slurm here; the slurm tests will be skipped"
+	sh tests/system/chromium.sh
+
+test: install lint system
 	$(BIN)/pytest
 
 clean:

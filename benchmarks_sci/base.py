@@ -9,7 +9,15 @@ Who calls what, and where:
 * A worker calls, per trial: ``Benchmark(options)`` once per worker and options,
   ``load_data(seed)`` once per worker (the supervisor caches the result),
   then ``build_model(params, seed)`` and ``fit(...)`` for every trial.
-* ``predict`` is used by ensembles and reports.
+* ``predict`` is used by ensembles and reports; ``artifacts`` by the worker, which saves
+  what it returns next to the trial in the run directory (e.g. a confusion matrix).
+* The conformance suite (tests/test_benchmark_conformance.py) and ``supervisor
+  calibrate`` run every registered benchmark with ``tiny_options`` and default params
+  (``build_model({}, seed)`` must work: every hyper-parameter has a default).
+
+Data objects returned by ``load_data`` expose ``x_train``, ``x_val``, ``x_test`` (model
+inputs; ``len(x_train)`` is the number of training samples per epoch) and ``y_train``,
+``y_val``, ``y_test`` (targets; ``None`` where a task has none).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 Direction = Literal["minimize", "maximize"]
@@ -73,6 +82,8 @@ class Benchmark(abc.ABC):
     metrics: ClassVar[dict[str, Direction]]
     #: Options of the benchmark (task, data sizes, difficulty, data path ...).
     options: ClassVar[dict[str, Option]]
+    #: Options for a run of a few seconds on tiny data (conformance suite, calibrate).
+    tiny_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.config = self.validate_options(options or {})
@@ -112,3 +123,18 @@ class Benchmark(abc.ABC):
     @abc.abstractmethod
     def predict(self, model: Any, x: Any) -> Any:
         """Predictions for inputs ``x`` (class probabilities for classifiers)."""
+
+    @abc.abstractmethod
+    def save_data(self, data: Any, path: Path) -> None:
+        """Write ``data`` (from ``load_data``) to ``path`` in the documented real-data
+        layout, so that the option ``data_path: path`` loads the same arrays back. Users
+        export the synthetic set with it; the conformance suite round-trips it."""
+
+    def count_params(self, model: Any) -> int:
+        """Parameters of a built model (the ``n_params`` cost metric)."""
+        return int(model.count_params())
+
+    def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by
+        the worker in the run directory; none by default."""
+        return {}

@@ -2,7 +2,8 @@
 
 User-visible trial attributes (reports and exports read them): ``worker``, ``hostname``,
 ``started``, ``finished``, ``duration_s``, ``metrics``, ``history``, ``error``,
-``error_type``, ``traceback``, ``failure``. Bookkeeping ones are prefixed ``supervisor:``.
+``error_type``, ``traceback``, ``failure``, ``rss_mb``, ``artifacts`` (path of the trial's
+``artifacts.npz``, relative to the run directory). Bookkeeping ones are prefixed ``supervisor:``.
 """
 
 from __future__ import annotations

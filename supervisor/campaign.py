@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ class SearchOptions:
     workers: int | None = None
     threads: int | None = None
     scheduler: str | None = None
+    launcher: str | None = None  # a profile name in launchers/ or a YAML file
     dashboard: str = "127.0.0.1:8787"
     prefetch: int | None = None
     trials: int | None = None  # overrides budget.trials
@@ -84,16 +86,34 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
         directions=exp.directions,
         load_if_exists=True,
     )
+    with warnings.catch_warnings():  # experimental in Optuna; optuna-dashboard shows them
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(exp.metric_names)
     study.set_user_attr(attrs.CONFIG, exp.to_dict())
     study.set_user_attr(attrs.OBJECTIVES, exp.metric_names)
     study.set_user_attr(attrs.BENCHMARK, exp.benchmark)
     return study
 
 
+def _packing(
+    opts: SearchOptions, benchmark: str, local_default: bool
+) -> tuple[int | None, int | None, str]:
+    """Workers and threads for the default local cluster: the user's flags, else this
+    host's ``supervisor calibrate`` result for the benchmark, else the local default."""
+    if not local_default or opts.scheduler or opts.workers or opts.threads:
+        return opts.workers, opts.threads, ""
+    from supervisor import calibrate
+
+    cal = calibrate.load_for_host(benchmark)
+    if cal is None:
+        return None, None, ""
+    return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
+
+
 def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
     import optuna
 
-    from supervisor.clusters import open_cluster
+    from supervisor.clusters import enter_allocation, load_launcher, open_cluster
     from supervisor.driver import Driver
     from supervisor.progress import Display
 
@@ -101,6 +121,10 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
     exp = resolve_experiment(opts)
     if opts.storage is not None:
         _check_storage_url(opts.storage)
+    launcher = load_launcher(
+        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+    )
+    enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
     run_dir = opts.runs_root / exp.study_name
     run_dir.mkdir(parents=True, exist_ok=True)
     storage_url = opts.storage or rundir.journal_url(run_dir)
@@ -111,14 +135,18 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
     study = open_campaign_study(exp, storage_url)
     display = Display(force_plain=opts.plain)
     started = time.time()
+    workers, threads, packing = _packing(opts, exp.benchmark, launcher is None)
     with open_cluster(
-        workers=opts.workers,
-        threads=opts.threads,
+        workers=workers,
+        threads=threads,
         scheduler=opts.scheduler,
         dashboard=opts.dashboard,
+        launcher=launcher,
+        run_dir=run_dir,
+        study=exp.study_name,
     ) as handle:
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {storage_url}")
-        display.log(f"{handle.description}")
+        display.log(f"{handle.description}{packing}")
         if handle.dashboard:
             display.log(f"Dask dashboard: {handle.dashboard}")
         driver = Driver(
@@ -148,15 +176,19 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
                 "wall time (s)": round(summary.elapsed, 1),
                 "stopped by": summary.stopped_by,
             },
+            run_dir,
         )
     return summary, report
 
 
-def write_report(study: optuna.Study, reports_root: Path, run_info: dict[str, Any]) -> Path:
+def write_report(
+    study: optuna.Study, reports_root: Path, run_info: dict[str, Any], run_dir: Path
+) -> Path:
     from supervisor.report import write_search_report
 
     reports_root.mkdir(parents=True, exist_ok=True)
-    return write_search_report(study, reports_root / f"{study.study_name}.html", run_info)
+    out = reports_root / f"{study.study_name}.html"
+    return write_search_report(study, out, run_info, run_dir=run_dir)
 
 
 def _check_storage_url(url: str) -> None:

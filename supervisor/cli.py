@@ -40,6 +40,13 @@ def search(
     scheduler: Annotated[
         str | None, typer.Option(help="Use a running Dask scheduler at this address.")
     ] = None,
+    launcher: Annotated[
+        str | None,
+        typer.Option(
+            help="Where workers run: a profile in launchers/ (slurm, pbs, lsf, sge, htcondor,"
+            " mpi, local) or a profile YAML file."
+        ),
+    ] = None,
     dashboard: Annotated[
         str, typer.Option(help="Dask dashboard address (loopback by default).")
     ] = "127.0.0.1:8787",
@@ -71,6 +78,7 @@ def search(
         workers=workers,
         threads=threads,
         scheduler=scheduler,
+        launcher=launcher,
         dashboard=dashboard,
         prefetch=prefetch,
         trials=trials,
@@ -81,6 +89,10 @@ def search(
     )
     if dry_run:
         _describe(opts)
+        if launcher is not None:  # and the job script it would submit
+            from supervisor.clusters.describe import describe_search
+
+            print(describe_search(opts))
         return
     from supervisor.campaign import search as run_search
     from supervisor.summary import print_summary
@@ -128,7 +140,7 @@ def report(
     out = output or Path("reports") / f"{record.study}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     info = {"command": record.command, "space file": record.space_file, "run directory": str(path)}
-    print(write_search_report(study, out, info))
+    print(write_search_report(study, out, info, run_dir=path))
 
 
 @app.command()
@@ -154,14 +166,92 @@ def export(
 
 
 @app.command()
-def status(run: Run, runs_dir: RunsDir = Path("runs")) -> None:
-    """Counts, best trial and running trials of a campaign, read from its storage."""
+def status(
+    run: Run,
+    runs_dir: RunsDir = Path("runs"),
+    watch: Annotated[
+        float | None, typer.Option(min=1, help="Print again every this many seconds.")
+    ] = None,
+) -> None:
+    """Counts, best trial, running trials and ETA of a campaign, read from its storage."""
+    import time
+
     from supervisor import rundir
     from supervisor.status import print_status
     from supervisor.storage import load_study
 
     path, record = rundir.resolve(run, runs_dir)
-    print_status(load_study(record.storage_url(path), record.study))
+    study = load_study(record.storage_url(path), record.study)
+    print_status(study)
+    while watch:  # Ctrl-C ends it (main() exits 130)
+        time.sleep(watch)
+        print()
+        print_status(study)
+
+
+@app.command()
+def calibrate(
+    benchmark: Annotated[
+        str, typer.Argument(help="Benchmark name (see `supervisor benchmarks`).")
+    ],
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Benchmark option KEY=VALUE (YAML value); repeat."),
+    ] = None,
+    tiny: Annotated[
+        bool, typer.Option(help="Use the benchmark's tiny data (quick check).")
+    ] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="Timed epochs per measurement.")] = 1,
+    cores: Annotated[int | None, typer.Option(min=1, help="Use at most this many cores.")] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Also write the recommendation into this launcher profile."),
+    ] = None,
+) -> None:
+    """Measure samples/s over (threads per trial x trials per node) on this node and
+    recommend the packing with the highest aggregate throughput. The result is saved
+    for this host: `supervisor search` on it then packs trials that way."""
+    import yaml
+
+    from supervisor import calibrate as cal
+    from supervisor import registry
+    from supervisor.errors import did_you_mean
+
+    target = registry.target(benchmark)
+    name = benchmark if ":" not in benchmark else target.rpartition(":")[2]
+    cls = registry.load(target)
+    options: dict[str, object] = dict(cls.tiny_options) if tiny else {}
+    for item in option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--option {item!r}: expected KEY=VALUE")
+        if key not in cls.options:
+            raise UserError(
+                f"--option {key}: unknown option of {name}{did_you_mean(key, cls.options)}"
+            )
+        options[key] = yaml.safe_load(value)
+    from benchmarks_sci.base import OptionError
+
+    try:
+        options = cls.validate_options(options)
+    except OptionError as exc:
+        raise UserError(f"--option {exc.key}: {exc.message}") from None
+
+    print(f"{'threads/trial':>13} {'trials/node':>11} {'samples/s':>10}  per trial")
+
+    def show(m: cal.Measurement) -> None:
+        each = ", ".join(f"{r:.0f}" for r in m.per_trial)
+        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {m.aggregate:>10.0f}  {each}")
+
+    result = cal.calibrate(name, target, options, epochs=epochs, max_cores=cores, on_result=show)
+    print(
+        f"recommended: {result.trials_per_node} trial(s) per node x "
+        f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"
+    )
+    print(f"saved for this host: {cal.save(result)}")
+    if write is not None:
+        cal.write_into_profile(result, write)
+        print(f"written into {write}")
 
 
 @app.command()
@@ -170,7 +260,11 @@ def benchmarks() -> None:
     from supervisor import registry
 
     for name, target in sorted(registry.benchmarks().items()):
-        cls = registry.load(target)
+        try:
+            cls = registry.load(target)
+        except (ImportError, AttributeError) as exc:  # a broken plug-in must not hide the rest
+            print(f"{name}  ({target})\n  not importable: {exc}")
+            continue
         metrics = ", ".join(f"{m} ({d})" for m, d in cls.metrics.items())
         print(f"{name}  ({target})\n  metrics: {metrics}")
         for key, opt in cls.options.items():

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +22,7 @@ from supervisor import attrs, recovery
 from supervisor.params import suggest
 from supervisor.progress import Display
 from supervisor.trial import TrialResult, TrialSpec
+from supervisor.trial_host import cancel_trials
 from supervisor.worker import run_trial
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ class Driver:
             objectives=tuple(self.exp.metric_names),
             threads=self.threads,
             run_dir=self.run_dir,
+            node=self.exp.node,
         )
         # The key carries the trial number so the dashboard's task stream is readable.
         key = f"trial-{trial.number}-{self.driver_id.rsplit(':', 1)[-1]}"
@@ -163,7 +165,7 @@ class Driver:
         try:
             result: TrialResult = future.result()
         except Exception as exc:  # the worker or its node went away: not the trial's fault
-            self._infrastructure_failure(trial, exc)
+            self._infrastructure_failure(trial, type(exc).__name__, f"{type(exc).__name__}: {exc}")
             return
         self._record_result_attrs(trial, result)
         if result.status == "complete" and result.values is not None:
@@ -172,6 +174,8 @@ class Driver:
             self._count("complete")
             self._update_best(result.values)
             self.display.trial_done(trial.number, "complete", result.values, result)
+        elif result.failure == "infrastructure":  # its trial process died under it
+            self._infrastructure_failure(trial, result.error_type, result.error or "")
         else:
             self._fail(trial, result.failure or "model", result.error_type, result.error or "")
 
@@ -188,8 +192,9 @@ class Driver:
             values["history"] = result.history
         if result.data_seconds:
             values["data_seconds"] = result.data_seconds
-        if "rss_mb" in result.extra:
-            values["rss_mb"] = result.extra["rss_mb"]
+        for key in ("rss_mb", "artifacts", "artifacts_error"):
+            if key in result.extra:
+                values[key] = result.extra[key]
         if result.traceback:
             values["traceback"] = result.traceback
         for key, value in values.items():
@@ -215,15 +220,17 @@ class Driver:
         self._count(f"failed ({kind})")
         self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
 
-    def _infrastructure_failure(self, trial: optuna.Trial, exc: BaseException) -> None:
+    def _infrastructure_failure(
+        self, trial: optuna.Trial, error_type: str | None, error: str
+    ) -> None:
         attempt = int(trial.user_attrs.get(attrs.ATTEMPT, 1))
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        error = error[:2000]
         if attempt >= self.max_attempts:
             # Its worker died every time: the trial itself is the likely cause (e.g. OOM).
             message = f"its worker died on all {attempt} attempts; last: {error}"
             self._fail(trial, "model", "WorkerDiedRepeatedly", message)
             return
-        self._fail(trial, "infrastructure", type(exc).__name__, error)
+        self._fail(trial, "infrastructure", error_type, error)
         self._requeue(trial)
 
     def _requeue(self, trial: optuna.Trial) -> None:
@@ -241,6 +248,10 @@ class Driver:
         """Ctrl-C: cancel every in-flight trial, record it honestly, queue it again."""
         futures = list(self.inflight)
         self.client.cancel(futures, force=True)
+        # Dask cannot stop a running task, but the worker can kill its trial process.
+        numbers = [trial.number for trial in self.inflight.values()]
+        with suppress(Exception):  # a worker that is gone has stopped its trial already
+            self.client.run(cancel_trials, self.study.study_name, numbers)
         for future in futures:
             trial = self.inflight.pop(future)
             self._fail(trial, "interrupted", "Interrupted", "stopped by the user (Ctrl-C)")

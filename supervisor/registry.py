@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 BUILTIN: dict[str, str] = {
     "weather": "benchmarks_sci.weather:WeatherBenchmark",
+    "cosmogan": "benchmarks_sci.cosmogan:CosmoGANBenchmark",
+    "speech": "benchmarks_sci.speech:SpeechBenchmark",
+    "nanopore": "benchmarks_sci.nanopore:NanoporeBenchmark",
 }
 
 ENTRY_POINT_GROUP = "supervisor.benchmarks"

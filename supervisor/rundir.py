@@ -16,6 +16,8 @@ from supervisor.errors import UserError
 
 RUN_FILE = "run.json"
 JOURNAL_FILE = "journal.log"
+TRIALS_DIR = "trials"
+ARTIFACTS_FILE = "artifacts.npz"
 
 
 @dataclass
@@ -31,6 +33,11 @@ class RunRecord:
 
 def journal_url(run_dir: Path) -> str:
     return f"journal:{(run_dir / JOURNAL_FILE).resolve()}"
+
+
+def trial_dir(run_dir: Path, number: int) -> Path:
+    """Where one trial's files live (artifacts, checkpoints): ``trials/000042/``."""
+    return run_dir / TRIALS_DIR / f"{number:06d}"
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:

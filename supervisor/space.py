@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks_sci.base import Direction
 from supervisor import registry, samplers
 from supervisor.errors import SpaceError, UserError, did_you_mean
+from supervisor.node import PRECISIONS, XLA_CHOICES, NodeSettings
 from supervisor.params import ParamKind, ParamSpec, Scalar
 from supervisor.yaml_source import KeyPath, YamlSource, read_yaml
 
@@ -35,6 +36,7 @@ TOP_KEYS = (
     "sampler",
     "budget",
     "seed",
+    "node",
 )
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
 BUDGET_KEYS = ("trials", "timeout", "epochs")
@@ -74,6 +76,7 @@ class Experiment:
     budget: Budget
     seed: int
     description: str = ""
+    node: NodeSettings = field(default_factory=NodeSettings)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,6 +108,7 @@ class Experiment:
                 "timeout": self.budget.timeout,
             },
             "seed": self.seed,
+            "node": self.node.to_dict(),
         }
 
 
@@ -182,6 +186,7 @@ class _Parser:
         fixed = self.fixed(top.get("fixed", {}), params)
         budget = self.budget(top["budget"])
         seed = self.integer(top.get("seed", 0), ("seed",), 0, 2**32 - 1)
+        node_settings = self.node(top.get("node", {}))
         sampler, sampler_options = self.sampler(top.get("sampler", "tpe"), len(objectives))
         if samplers.SAMPLERS[sampler].needs_grid:
             for p in params:
@@ -204,6 +209,7 @@ class _Parser:
             budget=budget,
             seed=seed,
             description=description,
+            node=node_settings,
             raw=top,
         )
 
@@ -436,6 +442,23 @@ class _Parser:
         timeout = spec.get("timeout")
         seconds = None if timeout is None else self.duration(timeout, (*path, "timeout"))
         return Budget(trials=trials, epochs=epochs, timeout=seconds)
+
+    def node(self, value: Any) -> NodeSettings:
+        path: KeyPath = ("node",)
+        spec = self.mapping(value, path, ("xla", "precision"))
+        xla = spec.get("xla", "auto")
+        if isinstance(xla, bool):  # `xla: true` reads naturally in YAML
+            xla = "on" if xla else "off"
+        if xla not in XLA_CHOICES:
+            raise self.err((*path, "xla"), f"expected auto, on or off, got {xla!r}")
+        precision = spec.get("precision", "auto")
+        if precision not in PRECISIONS:
+            raise self.err(
+                (*path, "precision"),
+                f"expected one of {', '.join(PRECISIONS)}, got {precision!r}"
+                f"{did_you_mean(str(precision), PRECISIONS)}",
+            )
+        return NodeSettings(xla=xla, precision=precision)
 
     def duration(self, value: Any, path: KeyPath) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool):

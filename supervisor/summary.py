@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from supervisor.node import NodeSettings
+
 if TYPE_CHECKING:
     from supervisor.driver import Summary
     from supervisor.space import Experiment
@@ -34,7 +36,14 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     timeout = f", timeout {exp.budget.timeout:g} s" if exp.budget.timeout else ""
     lines.append(f"budget      {exp.budget.trials} trials x {exp.budget.epochs} epochs{timeout}")
     lines.append(f"storage     {storage}{resume}")
-    where = f"scheduler {opts.scheduler}" if opts.scheduler else "a local Dask cluster"
+    if opts.scheduler:
+        where = f"scheduler {opts.scheduler}"
+    elif opts.launcher:
+        where = f"the cluster of launcher {opts.launcher}"
+    else:
+        where = "a local Dask cluster"
+    if exp.node.to_dict() != NodeSettings().to_dict():
+        lines.append(f"node        xla {exp.node.xla}, precision {exp.node.precision}")
     lines.append(f"would run   {exp.budget.trials} trials on {where}")
     return "\n".join(lines)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from supervisor.node import NodeSettings
+
 Status = Literal["complete", "failed"]
 
 # Why a trial failed. "model": the trial itself is at fault (exception, NaN/inf loss);
@@ -30,6 +32,11 @@ class TrialSpec:
     objectives: tuple[str, ...]
     threads: int = 1
     run_dir: str | None = None
+    node: NodeSettings = field(default_factory=NodeSettings)
+    time_limit: float | None = None  # seconds; the trial is killed after it
+    # "process": in the worker's long-lived trial process (killable, memory bounded);
+    # "inline": in the calling process (tests, debugging).
+    isolation: Literal["process", "inline"] = "process"
 
 
 @dataclass

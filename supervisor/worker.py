@@ -1,7 +1,8 @@
 """The worker side of a trial: ``run_trial(spec) -> TrialResult``. It never raises.
 
-Runs inside a Dask worker process. Benchmarks and their data are cached per process, so
-the data set is generated or read once per worker and reused by every trial there.
+``run_trial`` runs inside a Dask worker and hands the trial to the worker's trial
+process, where ``execute`` does the work. Benchmarks and their data are cached per
+process, so the data set is generated or read once and reused by every trial there.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import os
 import socket
 import time
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor import node, registry
+from supervisor import node, registry, rundir
 from supervisor.trial import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -37,6 +39,29 @@ def _worker_address() -> str | None:
 
 
 def run_trial(spec: TrialSpec) -> TrialResult:
+    """The task the driver submits: run ``spec`` in this worker's trial process (see
+    ``supervisor.trial_host``), or here when ``spec.isolation`` is "inline"."""
+    if spec.isolation == "inline":
+        return execute(spec)
+    from supervisor.trial_host import host
+
+    result = host().run(spec, memory_limit_mb=_worker_memory_limit_mb())
+    result.worker = result.worker or _worker_address()
+    return result
+
+
+def _worker_memory_limit_mb() -> float | None:
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return limit / 2**20 if limit else None
+
+
+def execute(spec: TrialSpec) -> TrialResult:
+    """Run one trial in this process; never raises."""
     result = TrialResult(
         trial_number=spec.trial_number,
         status="failed",
@@ -60,7 +85,9 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             result.data_seconds = time.perf_counter() - t0
         data = _data[data_key]
 
+        result.extra["precision"] = node.before_build(spec.node)
         model = bench.build_model(spec.params, spec.seed)
+        node.after_build(model, spec.node)
 
         def report(epoch: int, metrics: dict[str, float]) -> bool:
             result.history.append({"epoch": float(epoch), **_floats(metrics)})
@@ -72,9 +99,10 @@ def run_trial(spec: TrialSpec) -> TrialResult:
         metrics.update(
             train_seconds=train_seconds,
             node_seconds=train_seconds * spec.threads,
-            n_params=float(model.count_params()),
+            n_params=float(bench.count_params(model)),
         )
         result.metrics = metrics
+        _save_artifacts(bench, model, data, spec, result)
         missing = [m for m in spec.objectives if m not in metrics]
         if missing:
             raise KeyError(f"benchmark returned no metric {missing[0]!r}")
@@ -105,6 +133,32 @@ def run_trial(spec: TrialSpec) -> TrialResult:
             result.extra["cleanup_error"] = repr(exc)
         result.finished = time.time()
     return result
+
+
+def _save_artifacts(
+    bench: Benchmark, model: Any, data: Any, spec: TrialSpec, result: TrialResult
+) -> None:
+    """Keep the benchmark's per-trial arrays (e.g. a confusion matrix) in the run
+    directory. A failure here is noted, not fatal: the trial itself trained fine."""
+    if spec.run_dir is None:
+        return
+    try:
+        arrays = bench.artifacts(model, data, spec.params)
+        if not arrays:
+            return
+        import numpy as np
+
+        run_dir = Path(spec.run_dir)
+        path = rundir.trial_dir(run_dir, spec.trial_number) / rundir.ARTIFACTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()}
+        )
+        os.replace(tmp, path)
+        result.extra["artifacts"] = str(path.relative_to(run_dir))
+    except Exception as exc:
+        result.extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"[:500]
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:

@@ -14,3 +14,5 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
 )
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# A `supervisor calibrate` result saved on this host must not change how tests pack trials.
+os.environ["SUPERVISOR_CALIBRATION_DIR"] = str(ROOT / ".pytest_cache" / "calibration")

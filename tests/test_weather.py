@@ -1,18 +1,22 @@
-"""The weather benchmark: synthetic cyclone patches, the seed's ConvNet, real-data files."""
+"""The weather benchmark: synthetic cyclone, river and front patches, the seed's ConvNets,
+real-data files. (The classical baselines: tests/test_weather_baselines.py.)"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from benchmarks_sci.base import OptionError
-from benchmarks_sci.weather import WeatherBenchmark
-from benchmarks_sci.weather.benchmark import WeatherData, roc_auc
+from benchmarks_sci.weather import WeatherBenchmark, synthetic_ar, synthetic_wf
+from benchmarks_sci.weather.benchmark import TASKS, WeatherData, roc_auc
 from benchmarks_sci.weather.model import resolve_params
 from benchmarks_sci.weather.synthetic import (
     CHANNELS,
@@ -24,6 +28,8 @@ from benchmarks_sci.weather.synthetic import (
     make_tc_dataset,
     standardize,
 )
+from benchmarks_sci.weather.synthetic_ar import ARBatch, generate_ar
+from benchmarks_sci.weather.synthetic_wf import WFBatch, generate_wf
 
 PSL, UBOT, VBOT, TMQ, T200, T500 = (
     CHANNELS.index(c) for c in ("PSL", "UBOT", "VBOT", "TMQ", "T200", "T500")
@@ -314,9 +320,10 @@ def test_same_seed_gives_the_same_result(small: tuple[WeatherBenchmark, WeatherD
     def run(seed: int) -> dict[str, float]:
         return bench.fit(bench.build_model(params, seed), data, params, 1, lambda e, m: False)
 
-    first = run(seed=9)
-    assert run(seed=9) == first
-    assert run(seed=10)["val_loss"] != first["val_loss"]
+    assert run(seed=9) == run(seed=9)
+    # Another seed starts from other weights (and so trains differently).
+    kernels = [bench.build_model(params, seed).get_weights()[0] for seed in (9, 10)]
+    assert not np.allclose(*kernels)
 
 
 def test_the_convnet_has_the_seed_architecture() -> None:
@@ -340,7 +347,7 @@ def test_roc_auc_counts_ties_half() -> None:
 
 
 def write_arrays(path: Path, rng: np.random.Generator, **changes: np.ndarray) -> dict:
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}
     for split, n in (("train", 40), ("val", 20), ("test", 10)):
         arrays[f"x_{split}"] = rng.normal(50.0, 3.0, size=(n, 32, 32, 8)).astype(np.float32)
         arrays[f"y_{split}"] = np.arange(n) % 2
@@ -415,3 +422,230 @@ def test_hdf5_file_is_read_or_the_missing_h5py_is_named(
     monkeypatch.setitem(sys.modules, "h5py", None)  # as if h5py were not installed
     with pytest.raises(ImportError, match="needs h5py"):
         bench.load_data(seed=0)
+
+
+# --- atmospheric rivers and weather fronts ---------------------------------------------
+
+# One batch per split: a single shape for Keras to trace (or XLA to compile) per model.
+TINY = {task: {"n_train": 16, "n_val": 16, "n_test": 16} for task in ("tc", "ar", "wf")}
+# Small ConvNets of each task's architecture (the AR one has 2.9 M weights by default).
+TINY_CNN = {"filters1": 2, "filters2": 4, "dense_units": 8, "batch_size": 16}
+GENERATORS = {
+    "ar": (synthetic_ar.make_ar_dataset, synthetic_ar.AR_SHAPE, 70),  # > 2 chunks of 32
+    "wf": (synthetic_wf.make_wf_dataset, synthetic_wf.WF_SHAPE, 300),  # > 1 chunk of 256
+}
+
+
+@pytest.mark.parametrize("task", ["ar", "wf"])
+def test_ar_and_wf_generators_are_deterministic_balanced_and_thread_independent(
+    task: str,
+) -> None:
+    make, shape, n = GENERATORS[task]
+    x1, y1 = make(n, 3, threads=1)
+    x2, y2 = make(n, 3, threads=2)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    x3, _ = make(n, 4)
+    assert not np.allclose(x1, x3)
+    seq = np.random.SeedSequence(3)  # not consumed by the call
+    assert np.array_equal(make(n, seq)[0], make(n, seq)[0])
+    assert x1.shape == (n, *shape) and x1.dtype == np.float32 and np.isfinite(x1).all()
+    assert y1.dtype == np.int64 and int(y1.sum()) == n // 2
+    assert 0.3 < y1[: n // 2].mean() < 0.7  # shuffled, not sorted by class
+    with pytest.raises(ValueError, match="difficulty"):
+        make(4, 0, difficulty=-0.1)
+
+
+@pytest.fixture(scope="module")
+def rivers() -> ARBatch:
+    return generate_ar(240, seed=21, difficulty=0.0)
+
+
+def coast_bump(batch: ARBatch, inland: int = 3, span: int = 45) -> np.ndarray:
+    """TMQ just inland of the coast on the row of each sample's main plume, minus its
+    mean ``span`` rows either side (which cancels the background's poleward gradient)."""
+    tmq, land = batch.x[..., 0], batch.x[..., 1]
+    coast = np.argmax(land >= 1, axis=2)  # [n, H]: the first land column of every row
+    n = np.arange(len(tmq))
+    profile = tmq[n[:, None], np.arange(tmq.shape[1]), np.minimum(coast + inland, 223)]
+    row = np.rint(batch.anchor[:, 0]).astype(int)
+    low, high = np.maximum(row - span, 0), np.minimum(row + span, tmq.shape[1] - 1)
+    return profile[n, row] - (profile[n, low] + profile[n, high]) / 2
+
+
+def test_ar_patches_are_moist_tropics_and_a_west_coast(rivers: ARBatch) -> None:
+    tmq, land = rivers.x[..., 0], rivers.x[..., 1]
+    assert synthetic_ar.CHANNELS == ("TMQ", "LANDFRAC")
+    assert tmq.min() > 0 and np.percentile(tmq, 99) < 80  # kg/m^2
+    assert land.min() == 0 and land.max() == 1
+    # Sea in the west, land in the east, one coastline per row.
+    assert (land[..., 0] == 0).all() and (land[..., -1] == 1).all()
+    assert (np.diff(land, axis=2) >= 0).all()
+    assert 0.1 < land.mean() < 0.5
+    # Moisture falls poleward and is lower over land.
+    assert (tmq[:, :20].mean(axis=(1, 2)) > tmq[:, -20:].mean(axis=(1, 2))).mean() > 0.95
+    assert tmq[land == 1].mean() < tmq[land == 0].mean()
+
+
+def test_rivers_carry_moisture_across_the_coast_and_decoys_do_not(rivers: ARBatch) -> None:
+    kind = rivers.kind
+    assert np.all(kind[rivers.y == 1] == synthetic_ar.ATMOSPHERIC_RIVER)
+    assert set(kind[rivers.y == 0].tolist()) == set(range(len(synthetic_ar.KINDS))) - {1}
+    bump = coast_bump(rivers)
+    assert np.mean(bump[kind == synthetic_ar.ATMOSPHERIC_RIVER] > 5) > 0.9  # kg/m^2
+    # Offshore plumes end short of the coast; plain backgrounds have no moist spot.
+    for decoy in ("offshore_plume", "none"):
+        assert np.mean(bump[kind == synthetic_ar.KINDS.index(decoy)] > 5) < 0.05, decoy
+    # A river's anchor is its landfall point: on the coast of its row.
+    river = kind == synthetic_ar.ATMOSPHERIC_RIVER
+    rows = np.rint(rivers.anchor[river, 0]).astype(int)
+    coast = np.argmax(rivers.x[river, rows, :, 1] >= 0.5, axis=1)  # first land column
+    assert np.all(np.abs(rivers.anchor[river, 1] - coast) <= 1)
+
+
+def test_harder_rivers_stand_out_less() -> None:
+    def separation(difficulty: float) -> float:
+        b = generate_ar(120, seed=5, difficulty=difficulty)
+        return float(np.median(coast_bump(b)[b.y == 1]))
+
+    levels = [separation(d) for d in (0.0, 0.5, 1.0)]
+    assert levels[0] > levels[1] > levels[2] > 0, levels
+
+
+def front_distance(batch: WFBatch) -> np.ndarray:
+    """Signed distance [n, 27, 60] of every grid point from the main system's line,
+    positive on the warm side (the formula of ``WFBatch``)."""
+    r = np.arange(27, dtype=np.float32)[None, :, None] - batch.anchor[:, 0, None, None]
+    c = np.arange(60, dtype=np.float32)[None, None, :] - batch.anchor[:, 1, None, None]
+    cos, sin = np.cos(batch.angle)[:, None, None], np.sin(batch.angle)[:, None, None]
+    along = c * cos + r * sin
+    return c * sin - r * cos - batch.curvature[:, None, None] * along**2
+
+
+def mean_between(field: np.ndarray, u: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Per sample: the mean of ``field`` where ``low <= u <= high``."""
+    inside = (u >= low) & (u <= high)
+    return (field * inside).sum(axis=(1, 2)) / np.maximum(inside.sum(axis=(1, 2)), 1)
+
+
+def test_fronts_are_sharp_temperature_steps_with_a_rain_band_and_a_trough() -> None:
+    b = generate_wf(1200, seed=8, difficulty=0.0)
+    temp, rain, psl = (b.x[..., c] for c in range(3))
+    assert synthetic_wf.CHANNELS == ("TREFHT", "PRECT", "PSL")
+    assert temp.min() > 250 and temp.max() < 315 and rain.min() == 0  # K, mm/day
+    assert psl.min() > 97_000 and psl.max() < 106_000  # Pa
+    u = front_distance(b)
+    contrast = mean_between(temp, u, 1, 3) - mean_between(temp, u, -3, -1)  # warm - cold
+    band = mean_between(rain, u, -4, 0) - mean_between(rain, u, 4, 99)
+    trough = (
+        mean_between(psl, u, -1, 1)
+        - (mean_between(psl, u, -6, -4) + mean_between(psl, u, 4, 6)) / 2
+    )
+    front = b.kind == synthetic_wf.FRONT
+    assert np.all(b.kind[b.y == 1] == synthetic_wf.FRONT)
+    assert np.mean(contrast[front] > 4) > 0.97  # K within 2 px: sharp
+    assert np.mean(band[front] > 3) > 0.95  # rain on the cold side of the line
+    assert np.mean(trough[front] < 0) > 0.9
+    # Each decoy lacks part of it: a rain band has no step, the others no rain band, a
+    # baroclinic zone spreads its contrast over many pixels.
+    kind = {name: b.kind == i for i, name in enumerate(synthetic_wf.KINDS)}
+    assert np.median(contrast[kind["rain_band"]]) < 1.5
+    assert np.median(band[kind["rain_band"]]) > 3
+    for decoy in ("baroclinic_zone", "dry_boundary", "none"):
+        assert np.mean(band[kind[decoy]] > 3) < 0.02, decoy
+    assert np.median(contrast[kind["baroclinic_zone"]]) < 0.4 * np.median(contrast[front])
+
+
+def test_harder_fronts_are_harder_to_tell_from_decoys() -> None:
+    def separation(difficulty: float) -> float:
+        b = generate_wf(800, seed=1, difficulty=difficulty)
+        gradient = np.hypot(*np.gradient(b.x[..., 0], axis=(1, 2))).max(axis=(1, 2))
+        return roc_auc(gradient, b.y)
+
+    levels = [separation(d) for d in (0.0, 0.5, 1.0)]
+    assert levels[0] > levels[1] > levels[2] > 0.6, levels
+
+
+# --- every task through the benchmark --------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["ar", "wf"])
+def test_each_task_loads_its_shape_and_channels(task: str) -> None:
+    data = WeatherBenchmark({"task": task, **TINY[task]}).load_data(seed=0)
+    _, channels, shape = TASKS[task]
+    assert data.x_train.shape == (TINY[task]["n_train"], *shape) and data.channels == channels
+    assert data.x_val.shape[1:] == shape and data.x_val.dtype == np.float32
+    assert np.allclose(data.x_train.mean(axis=(0, 1, 2)), 0, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("task", "conv1", "pool1", "fc"),
+    [("ar", (148, 224), (49, 74), 200), ("wf", (27, 60), (13, 30), 400)],
+)
+def test_each_task_has_its_seed_convnet(
+    task: str, conv1: tuple[int, int], pool1: tuple[int, int], fc: int
+) -> None:
+    model = WeatherBenchmark({"task": task}).build_model({}, seed=0)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["conv1"][:2] == conv1 and shapes["pool1"][:2] == pool1
+    assert shapes["fc"] == (fc,) and shapes["out"] == (2,)
+    kernel = 12 if task == "ar" else 5
+    assert model.get_layer("conv1").kernel.shape[:2] == (kernel, kernel)
+
+
+@pytest.mark.parametrize("task", ["ar", "wf"])
+def test_a_tiny_convnet_trains_on_each_task(task: str) -> None:
+    bench = WeatherBenchmark({"task": task, **TINY[task]})
+    data = bench.load_data(seed=0)
+    model = bench.build_model(TINY_CNN, seed=0)
+    epochs, report = recorder()
+    metrics = bench.fit(model, data, TINY_CNN, 1, report)
+    assert epochs == [0] and set(metrics) == set(WeatherBenchmark.metrics)
+    assert all(np.isfinite(v) for v in metrics.values())
+    probs = bench.predict(model, data.x_test)
+    assert probs.shape == (TINY[task]["n_test"], 2)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["tc", "ar", "wf"])
+def test_save_data_round_trips_every_task(task: str, tmp_path: Path) -> None:
+    bench = WeatherBenchmark({"task": task, **TINY[task]})
+    data = bench.load_data(seed=0)
+    path = tmp_path / f"{task}.npz"
+    bench.save_data(data, path)
+    with np.load(path) as f:
+        _, _, shape = TASKS[task]
+        assert f["x_train"].shape == (TINY[task]["n_train"], *shape)
+    back = WeatherBenchmark({"task": task, "data_path": str(path)}).load_data(seed=1)
+    for split in ("train", "val", "test"):
+        assert np.array_equal(getattr(back, f"y_{split}"), getattr(data, f"y_{split}"))
+        assert np.allclose(getattr(back, f"x_{split}"), getattr(data, f"x_{split}"), atol=1e-4)
+    assert np.allclose(back.mean, data.mean, rtol=1e-5) and back.channels == data.channels
+    # A file of another task's shape is refused, naming the expected shape.
+    other = "wf" if task != "wf" else "ar"
+    with pytest.raises(ValueError, match=r"expected \(n, "):
+        WeatherBenchmark({"task": other, "data_path": str(path)}).load_data(seed=0)
+
+
+def test_ar_and_wf_convnets_train_on_the_jax_backend() -> None:
+    code = f"""
+import json, keras
+from benchmarks_sci.weather import WeatherBenchmark
+assert keras.backend.backend() == "jax"
+out = {{}}
+for task, sizes in {json.dumps({t: TINY[t] for t in ("ar", "wf")})}.items():
+    bench = WeatherBenchmark({{"task": task, **sizes}})
+    data = bench.load_data(seed=0)
+    model = bench.build_model({TINY_CNN!r}, seed=0)
+    out[task] = bench.fit(model, data, {TINY_CNN!r}, 1, lambda e, m: False)
+print(json.dumps(out))
+"""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    for task in ("ar", "wf"):
+        assert set(metrics[task]) == set(WeatherBenchmark.metrics)
+        assert 0.0 <= metrics[task]["val_accuracy"] <= 1.0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from supervisor.trial import TrialSpec
 from supervisor.worker import run_trial
@@ -22,6 +25,7 @@ def spec(number: int = 0, **overrides: Any) -> TrialSpec:
         "seed": number,
         "data_seed": 0,
         "objectives": ("loss",),
+        "isolation": "inline",
     }
     fields.update(overrides)
     return TrialSpec(**fields)
@@ -73,3 +77,16 @@ def test_weather_trials_leave_no_keras_state_behind() -> None:
     # Keras 3.15, with or without clear_session); more than that would be our leak.
     per_trial = (rss[-1] - rss[3]) / 8
     assert per_trial < 15, f"RSS grew {per_trial:.1f} MB per trial"
+
+
+def test_artifacts_are_saved_in_the_trial_directory(tmp_path: Path) -> None:
+    result = run_trial(spec(7, params={"x": 3.0, "artifacts": True}, run_dir=str(tmp_path)))
+    assert result.status == "complete"
+    saved = tmp_path / result.extra["artifacts"]
+    assert saved == tmp_path / "trials" / "000007" / "artifacts.npz"
+    with np.load(saved) as f:
+        assert np.allclose(f["curve"], np.linspace(0.0, 3.0, 5))
+    # Without artifacts, or without a run directory, nothing is written.
+    assert "artifacts" not in run_trial(spec(8, run_dir=str(tmp_path))).extra
+    assert "artifacts" not in run_trial(spec(9, params={"x": 1.0, "artifacts": True})).extra
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["000007"]

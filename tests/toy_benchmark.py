@@ -1,17 +1,24 @@
 """A TensorFlow-free benchmark for driver and CLI tests: a noisy quadratic 'model'.
 
 Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
-``mode`` = "raise" | "nan" | "inf" | "sleep" | "exit" makes the trial fail in that way.
+``mode`` = "raise" | "nan" | "inf" | "sleep" | "exit" | "hog" | "leak" makes the trial
+fail in that way (or take long, hold ``mb`` MiB of memory, or leak them).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+
+LEAKED: list[np.ndarray] = []
 
 
 class ToyModel:
@@ -54,6 +61,12 @@ class ToyBenchmark(Benchmark):
                 time.sleep(float(params.get("seconds", 5.0)))
             if mode == "exit":
                 os._exit(13)  # the worker process dies mid-trial
+            if mode == "leak":  # keeps ``mb`` MiB for good, as TF does per traced model
+                LEAKED.append(np.ones(int(params.get("mb", 100)) * 2**17))
+            if mode == "hog":  # holds memory: ``mb`` MiB, touched so that it is resident
+                hog = np.ones(int(params.get("mb", 100)) * 2**17)
+                time.sleep(float(params.get("seconds", 5.0)))
+                del hog
             if report(epoch, {"loss": loss + 1.0 / (epoch + 1), "score": -loss}):
                 break
         if mode == "raise":
@@ -66,3 +79,11 @@ class ToyBenchmark(Benchmark):
 
     def predict(self, model: Any, x: Any) -> Any:
         return x
+
+    def save_data(self, data: Any, path: Path) -> None:
+        path.write_text(json.dumps(data))
+
+    def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        if not params.get("artifacts"):
+            return {}
+        return {"curve": np.linspace(0.0, float(params.get("x", 0.0)), 5)}

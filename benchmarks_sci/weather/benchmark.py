@@ -1,24 +1,42 @@
-"""The weather benchmark: the seed's extreme-weather ConvNet on tropical-cyclone patches.
+"""The weather benchmark: the seed's extreme-weather classifiers (Liu et al. 2016).
 
-Data are synthetic by default (``synthetic.make_tc_dataset``; train, validation and
-test drawn from independent streams of the data seed, so changing ``n_train`` leaves
-the validation set unchanged). With ``data_path`` set, real patches are read instead
-and ``n_train``, ``n_val``, ``n_test`` and ``difficulty`` are ignored.
+Three tasks (option ``task``), each a binary classification of patches: ``tc`` tropical
+cyclone vs background, ``ar`` atmospheric river vs background, ``wf`` weather front vs
+background. Models (hyper-parameter ``method``, see ``methods``): the seed's ConvNet
+of each task (``cnn``, ``model.py``) or a classical baseline of the seed's table
+(``logreg``, ``knn``, ``svm``, ``random_forest``; ``baselines.py``).
+
+Data are synthetic by default (``synthetic.make_tc_dataset``,
+``synthetic_ar.make_ar_dataset``, ``synthetic_wf.make_wf_dataset``; train, validation
+and test drawn from independent streams of the data seed, so changing ``n_train``
+leaves the validation set unchanged). With ``data_path`` set, real patches are read
+instead and ``n_train``, ``n_val``, ``n_test`` and ``difficulty`` are ignored.
 
 Real-data file layout (``.npz``, or ``.h5``/``.hdf5`` with the same names as datasets
 at the root; HDF5 needs h5py):
 
-* ``x_train``, ``x_val``, ``x_test``: float arrays [n, 32, 32, 8], channels last in the
-  order PSL, UBOT, VBOT, TMQ, U850, V850, T200, T500 (channels first, [n, 8, 32, 32],
-  is recognised and transposed). Any units: inputs are standardised per channel with
-  the training split's mean and standard deviation.
-* ``y_train``, ``y_val``, ``y_test``: labels [n], 1 = tropical cyclone, 0 = background
-  (one-hot [n, 2] is accepted too).
+* ``x_train``, ``x_val``, ``x_test``: float arrays [n, H, W, C], channels last:
+
+  ====  ===========  ===========================================================
+  task  H, W, C      channels, in this order
+  ====  ===========  ===========================================================
+  tc    32, 32, 8    PSL, UBOT, VBOT, TMQ, U850, V850, T200, T500
+  ar    148, 224, 2  TMQ, LANDFRAC (land-sea mask)
+  wf    27, 60, 3    TREFHT (2 m temperature), PRECT (precipitation), PSL
+  ====  ===========  ===========================================================
+
+  Channels first, [n, C, H, W], is recognised and transposed. Any units: inputs are
+  standardised per channel with the training split's mean and standard deviation.
+* ``y_train``, ``y_val``, ``y_test``: labels [n], 1 = the event (cyclone, river,
+  front), 0 = background (one-hot [n, 2] is accepted too).
+
+``save_data`` writes a data set (e.g. the synthetic one) in this layout.
 
 Metrics: ``val_loss`` is the cross-entropy without the L2 penalty (comparable across
-``l2`` values), scored by this module after every epoch along with ``val_accuracy``
-and ``val_auc``; the per-epoch ``loss``/``accuracy`` are Keras' training averages. A
-diverged trial (non-finite loss) stops at once and returns NaN metrics.
+``l2`` values and methods), scored by this module along with ``val_accuracy`` and
+``val_auc``: after every epoch for the ConvNet, once (as epoch 0) for a baseline,
+which has no epochs. The ConvNet's per-epoch ``loss``/``accuracy`` are Keras' training
+averages. A diverged trial (non-finite loss) stops at once and returns NaN metrics.
 """
 
 from __future__ import annotations
@@ -32,7 +50,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option, OptionError
-from benchmarks_sci.weather import synthetic
+from benchmarks_sci.weather import synthetic, synthetic_ar, synthetic_wf
+from benchmarks_sci.weather.baselines import (
+    BaselineParams,
+    baseline_probabilities,
+    build_baseline,
+    count_baseline_params,
+    fit_baseline,
+)
+from benchmarks_sci.weather.methods import resolve
+from benchmarks_sci.weather.model import build_convnet
 
 SPLITS = ("train", "val", "test")
 ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("x", "y"))
@@ -43,6 +70,8 @@ _PREDICT_BATCH = 1024  # inference only: larger batches are faster and change no
 Generator = Callable[[int, np.random.SeedSequence, float], tuple[np.ndarray, np.ndarray]]
 TASKS: dict[str, tuple[Generator, tuple[str, ...], tuple[int, int, int]]] = {
     "tc": (synthetic.make_tc_dataset, synthetic.CHANNELS, synthetic.TC_SHAPE),
+    "ar": (synthetic_ar.make_ar_dataset, synthetic_ar.CHANNELS, synthetic_ar.AR_SHAPE),
+    "wf": (synthetic_wf.make_wf_dataset, synthetic_wf.CHANNELS, synthetic_wf.WF_SHAPE),
 }
 
 
@@ -75,14 +104,19 @@ class WeatherBenchmark(Benchmark):
         "val_auc": "maximize",
         "test_accuracy": "maximize",
     }
+    tiny_options: ClassVar[dict[str, Any]] = {"n_train": 256, "n_val": 64, "n_test": 64}
     options: ClassVar[dict[str, Option]] = {
-        "task": Option("tc", "tc: tropical cyclone vs background", choices=tuple(TASKS)),
+        "task": Option(
+            "tc",
+            "tc: tropical cyclone, ar: atmospheric river, wf: weather front (vs background)",
+            choices=tuple(TASKS),
+        ),
         "n_train": Option(8000, "synthetic training patches", low=2, high=2_000_000),
         "n_val": Option(2000, "synthetic validation patches", low=2, high=1_000_000),
         "n_test": Option(2000, "synthetic test patches", low=2, high=1_000_000),
         "difficulty": Option(
             synthetic.DEFAULT_DIFFICULTY,
-            "0: strong, centred cyclones, few decoys; 1: weak ones, many strong decoys",
+            "0: strong, clear events, few decoys; 1: weak ones, many strong decoys",
             low=0.0,
             high=1.0,
         ),
@@ -123,9 +157,12 @@ class WeatherBenchmark(Benchmark):
         )
 
     def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
-        from benchmarks_sci.weather.model import build_model
-
-        return build_model(params, seed, task=self.config["task"])
+        """A compiled Keras model (``method: cnn``, the default) or an unfitted
+        scikit-learn pipeline (the baselines)."""
+        hp = resolve(params, self.config["task"])
+        if isinstance(hp, BaselineParams):
+            return build_baseline(hp, seed)
+        return build_convnet(hp, seed, task=self.config["task"])
 
     def fit(
         self,
@@ -135,9 +172,10 @@ class WeatherBenchmark(Benchmark):
         epochs: int,
         report: EpochReport,
     ) -> dict[str, float]:
+        hp = resolve(params, self.config["task"])
+        if isinstance(hp, BaselineParams):
+            return self._fit_baseline(model, data, hp, report)
         import keras
-
-        from benchmarks_sci.weather.model import resolve_params
 
         predict = self.predict
         val: dict[str, float] = {}
@@ -166,7 +204,6 @@ class WeatherBenchmark(Benchmark):
                 if report(epoch, metrics):
                     self.model.stop_training = True
 
-        hp = resolve_params(params, self.config["task"])
         if epochs > 0:
             model.fit(
                 data.x_train,
@@ -179,18 +216,56 @@ class WeatherBenchmark(Benchmark):
             )
         if not val:  # no epoch trained: score the initial weights
             val.update(_scores(predict(model, data.x_val), data.y_val))
-        test = _scores(predict(model, data.x_test), data.y_test)
-        return {
-            "val_accuracy": val["accuracy"],
-            "val_loss": val["loss"],
-            "val_auc": val["auc"],
-            "test_accuracy": test["accuracy"],
-        }
+        return _final(val, _scores(predict(model, data.x_test), data.y_test))
+
+    def _fit_baseline(
+        self, model: Any, data: WeatherData, hp: BaselineParams, report: EpochReport
+    ) -> dict[str, float]:
+        """Fit a baseline once, whatever ``epochs``; its scores are reported as epoch 0
+        (a request to stop comes too late to matter)."""
+        fit_baseline(model, hp, data.x_train, data.y_train)
+        val = _scores(self.predict(model, data.x_val), data.y_val)
+        report(0, {f"val_{k}": v for k, v in val.items()})
+        return _final(val, _scores(self.predict(model, data.x_test), data.y_test))
+
+    def save_data(self, data: WeatherData, path: Path) -> None:
+        """The raw (un-standardised) patches and labels as an .npz in the documented layout."""
+        arrays = {}
+        for split in SPLITS:
+            raw = getattr(data, f"x_{split}") * data.std  # one float32 copy (AR: GBs)
+            raw += data.mean
+            arrays[f"x_{split}"] = raw
+            arrays[f"y_{split}"] = getattr(data, f"y_{split}")
+        np.savez(path, **arrays)
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         """Class probabilities float32 [n, 2] for standardised inputs (``WeatherData.x_*``)."""
+        if _is_baseline(model):
+            return baseline_probabilities(model, x)
         probs = model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
         return np.asarray(probs, dtype=np.float32)
+
+    def count_params(self, model: Any) -> int:
+        """Weights of the ConvNet; for a fitted baseline, the numbers it keeps to predict
+        (see ``baselines.count_baseline_params``)."""
+        if _is_baseline(model):
+            return count_baseline_params(model)
+        return int(model.count_params())
+
+
+def _is_baseline(model: Any) -> bool:
+    """A scikit-learn pipeline (from ``build_baseline``) rather than a Keras model."""
+    return hasattr(model, "named_steps")
+
+
+def _final(val: dict[str, float], test: dict[str, float]) -> dict[str, float]:
+    """The metrics ``fit`` returns, from the validation and test scores."""
+    return {
+        "val_accuracy": val["accuracy"],
+        "val_loss": val["loss"],
+        "val_auc": val["auc"],
+        "test_accuracy": test["accuracy"],
+    }
 
 
 def _scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:

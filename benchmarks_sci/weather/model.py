@@ -117,7 +117,11 @@ def _check(name: str, value: Any) -> Any:
 
 def build_model(params: Mapping[str, Any], seed: int, task: str = "tc") -> Any:
     """A compiled ``keras.Model`` (softmax over 2 classes) for one trial's parameters."""
-    hp = resolve_params(params, task)
+    return build_convnet(resolve_params(params, task), seed, task)
+
+
+def build_convnet(hp: HyperParams, seed: int, task: str = "tc") -> Any:
+    """A compiled ``keras.Model`` (softmax over 2 classes) for checked parameters."""
     arch = ARCHITECTURES[task]
     import keras
     from keras import layers

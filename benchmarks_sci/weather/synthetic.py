@@ -30,15 +30,12 @@ are allocated once and reused (fresh memory is what costs most here).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import os
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+from benchmarks_sci.weather.parallel import SeedLike, child, run_chunks, seed_sequence
 
 CHANNELS: tuple[str, ...] = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850", "T200", "T500")
 SIZE = 32
@@ -68,8 +65,6 @@ _KMAX = 6  # highest background wavenumber: wavelength 48 / 6 = 8 px
 _KMAX_SMOOTH = 3  # ... of the smooth fields (pressure, temperature, shear)
 _CHUNK = 512  # samples generated together: temporaries of ~50 MB, reused
 _PLANES = 5  # per-system planes mixed into the 8 channels (see _render)
-
-SeedLike = int | np.random.SeedSequence
 
 
 @dataclass(frozen=True)
@@ -246,7 +241,7 @@ def make_tc_dataset(
     """``n`` patches (float32 [n, 32, 32, 8], physical units) and labels (int64 [n]).
 
     Exactly ``n // 2`` positives, in random order; deterministic for a given seed,
-    whatever ``threads`` (default: the cores this process may use, see ``_threads``).
+    whatever ``threads`` (default: the cores this process may use).
     Standardise with ``channel_stats`` / ``standardize`` before training.
     """
     batch = generate_tc(n, seed, difficulty, threads)
@@ -261,8 +256,8 @@ def generate_tc(
         raise ValueError(f"n must be >= 1, got {n}")
     if not 0.0 <= difficulty <= 1.0:
         raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    rng = np.random.default_rng(_child(root, 0))
+    root = seed_sequence(seed)
+    rng = np.random.default_rng(child(root, 0))
     knobs = _Knobs.at(difficulty)
     lo, hi = _ranges(knobs)
     y = (rng.permutation(n) < n // 2).astype(np.int64)
@@ -274,13 +269,12 @@ def generate_tc(
     centre = np.full((n, 2), (SIZE - 1) / 2, dtype=np.float32)
     local = threading.local()
 
-    def chunk(i: int) -> None:
-        """Fill samples [i * _CHUNK, (i + 1) * _CHUNK): own random stream, own slices."""
+    def chunk(i: int, sl: slice) -> None:
+        """Fill the samples of chunk i: own random stream, own slices."""
         if not hasattr(local, "ws"):
             local.ws = _Workspace(min(n, _CHUNK))
         ws: _Workspace = local.ws
-        sl = slice(i * _CHUNK, min(n, (i + 1) * _CHUNK))
-        crng = np.random.default_rng(_child(root, 1 + i))
+        crng = np.random.default_rng(child(root, 1 + i))
         _background(x[sl], hemisphere[sl], knobs, crng, ws)
         main = _main_kinds(y[sl], knobs, crng)
         offset = crng.uniform(-knobs.offset, knobs.offset, (main.size, 2)).astype(np.float32)
@@ -294,18 +288,7 @@ def generate_tc(
         where = crng.uniform(-2.0, SIZE + 1.0, (main.size, 2)).astype(np.float32)
         _add_systems(x[sl], extra, where, f[sl], lo, hi, crng, ws)
 
-    n_chunks = -(-n // _CHUNK)
-    workers = min(n_chunks, _threads() if threads is None else max(1, threads))
-    # numpy releases the GIL in the bulk work, so threads share the chunks. BLAS runs
-    # single-threaded in every case: its kernels, and so the last bits of the results,
-    # would otherwise depend on the thread count.
-    with _single_threaded_blas():
-        if workers == 1:
-            for i in range(n_chunks):
-                chunk(i)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(chunk, range(n_chunks)))
+    run_chunks(n, _CHUNK, chunk, threads)
     return TCBatch(x=x, y=y, kind=kind, centre=centre, hemisphere=hemisphere)
 
 
@@ -350,35 +333,6 @@ def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     flat -= np.tile(np.asarray(mean, np.float32), reps)
     flat *= np.tile(1.0 / np.asarray(std, np.float32), reps)
     return out
-
-
-def _threads() -> int:
-    """Cores this process may use: its CPU affinity, capped by OMP_NUM_THREADS (which
-    the supervisor sets to a worker's share of the node)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return max(1, min(cores, int(env))) if env.isdigit() else cores
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Keep BLAS to one thread per caller (threadpoolctl comes with scikit-learn;
-    without it, results may differ in the last bit between thread counts)."""
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        yield
-        return
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        yield
-
-
-def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
-    """The i-th child of ``root`` without advancing it (``spawn`` would mutate it)."""
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i))
 
 
 def _main_kinds(y: np.ndarray, k: _Knobs, rng: np.random.Generator) -> np.ndarray:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = ["Html", "Page", "details", "esc", "kv_table", "note", "script_safe", "table"]
+
+logger = logging.getLogger(__name__)
 
 
 class Html(str):
@@ -121,7 +124,11 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
          white-space: pre-wrap; word-break: break-word; max-width: 70ch; }
 pre { background: var(--bg2); padding: 10px; overflow: auto; font-size: 12px; max-height: 500px; }
 details summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
-.figure { width: 100%; min-height: 420px; }
+.figure { width: 100%; min-height: 300px; }
+.links { font-size: 15px; }
+pre.command { white-space: pre; border-left: 3px solid var(--accent); }
+pre.alignment { line-height: 1.3; max-height: none; }
+mark { background: #ffd8d3; color: #82071e; }
 """
 
 _LOADER = """
@@ -159,12 +166,29 @@ class Page:
 
         self._n_figures += 1
         div_id = f"figure-{self._n_figures}"
+        _single_precision_grids(fig)
         spec = fig.to_dict()
-        data = script_safe(to_json_plotly({"data": spec["data"], "layout": spec["layout"]}))
+        traces = [_compact(trace) for trace in spec["data"]]
+        data = script_safe(to_json_plotly({"data": traces, "layout": spec["layout"]}))
         return Html(
             f'<div class="figure" id="{div_id}"></div>\n'
             f'<script type="application/json" data-figure="{div_id}">{data}</script>'
         )
+
+    def draw(self, what: str, build: Callable[[], Any], height: int = 450) -> Html:
+        """The figure ``build()`` returns, or a short note where it cannot be drawn.
+
+        One figure that Optuna or plotly cannot draw (odd data, a version change) must not
+        cost the user the rest of the report.
+        """
+        try:
+            fig = build()
+            fig.update_layout(template="plotly_white", height=height)
+            return self.figure(fig)
+        except Exception as exc:
+            logger.warning("report: could not draw the %s: %s: %s", what, type(exc).__name__, exc)
+            text = str(exc) if len(str(exc)) <= 300 else str(exc)[:299] + "…"
+            return note(f"Could not draw the {what}: {type(exc).__name__}: {text}")
 
     def render(self, generated: dt.datetime | None = None) -> str:
         generated = generated or dt.datetime.now().astimezone()
@@ -187,6 +211,47 @@ class Page:
             parts += [_plotlyjs_script(), f"<script>{_LOADER}</script>\n"]
         parts.append("</body>\n</html>\n")
         return "".join(parts)
+
+
+# Long lists of numbers in these trace keys are sent as typed arrays: plotly writes numpy
+# arrays as base64 ("bdata"), about half the size of their JSON text, and exact.
+_ARRAY_KEYS = ("x", "y", "z", "customdata")
+_COMPACT_FROM = 64
+
+
+def _single_precision_grids(fig: Any) -> None:
+    """A z grid (contour, heatmap) is drawn as colours: float32 is precise enough."""
+    import numpy as np
+
+    for trace in fig.data:
+        z = getattr(trace, "z", None)
+        if isinstance(z, np.ndarray) and z.dtype == np.float64:
+            trace.z = z.astype(np.float32)
+
+
+def _compact(trace: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    out = dict(trace)
+    for key in _ARRAY_KEYS:
+        value = out.get(key)
+        if not isinstance(value, (list, tuple)) or not value:
+            continue
+        rows = value if all(isinstance(row, (list, tuple)) for row in value) else None
+        cells = [v for row in rows for v in row] if rows is not None else value
+        if len(cells) < _COMPACT_FROM:
+            continue
+        # bool is a number to numpy but a category to plotly; None is a gap in a z grid.
+        if not all(
+            (isinstance(v, (int, float)) and not isinstance(v, bool)) or (v is None and key == "z")
+            for v in cells
+        ):
+            continue
+        if rows is not None and len({len(row) for row in rows}) != 1:
+            continue
+        # An interpolated z grid (contour) needs no more than float32 precision.
+        out[key] = np.array(value, dtype=np.float32 if key == "z" else np.float64)
+    return out
 
 
 def _plotlyjs_script() -> str:

@@ -1,0 +1,53 @@
+"""The ``method`` hyper-parameter: the seed's ConvNet or one of its classical baselines.
+
+``method`` (default ``cnn``) picks the model; every other hyper-parameter belongs to
+one or more methods (``model.PARAM_NAMES`` to the ConvNet, ``baselines.APPLIES`` to the
+baselines), and passing one to a method it does not belong to is an error rather than
+silently ignored: in a search space over methods, make it conditional, e.g.
+``when: {method: svm}``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from benchmarks_sci.weather.baselines import APPLIES, BASELINES, BaselineParams, resolve_baseline
+from benchmarks_sci.weather.model import ARCHITECTURES, PARAM_NAMES, HyperParams, resolve_params
+
+METHODS: tuple[str, ...] = ("cnn", *BASELINES)
+
+
+def method_of(params: Mapping[str, Any]) -> str:
+    """The checked ``method`` of ``params`` (``cnn`` if absent)."""
+    method = params.get("method", "cnn")
+    if method not in METHODS:
+        close = difflib.get_close_matches(str(method), METHODS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"hyper-parameter 'method' must be one of {', '.join(METHODS)}; got {method!r}{hint}"
+        )
+    return str(method)
+
+
+def owners(name: str) -> tuple[str, ...]:
+    """The methods that use hyper-parameter ``name`` (none if it is unknown)."""
+    return (("cnn",) if name in PARAM_NAMES else ()) + APPLIES.get(name, ())
+
+
+def resolve(params: Mapping[str, Any], task: str) -> HyperParams | BaselineParams:
+    """The checked hyper-parameters of ``params``' method on ``task``; ValueError naming
+    the offending parameter otherwise."""
+    method = method_of(params)
+    rest = {k: v for k, v in params.items() if k != "method"}
+    for name in rest:
+        used_by = owners(name)
+        if used_by and method not in used_by:
+            raise ValueError(
+                f"hyper-parameter {name!r} applies to method {', '.join(used_by)}, "
+                f"not {method!r}: make it conditional on the method in the search space"
+            )
+    if method == "cnn":
+        return resolve_params(rest, task)
+    return resolve_baseline(method, rest, ARCHITECTURES[task].input_shape)

@@ -1,0 +1,175 @@
+"""Workers in batch jobs through dask-jobqueue: Slurm, PBS, LSF, SGE and HTCondor.
+
+Each batch job reserves ``cores`` and runs ``processes`` Dask worker processes; every worker
+runs one trial at a time with ``cores // processes`` threads (dask-jobqueue would give a
+worker ``cores // processes`` Dask threads, i.e. that many concurrent trials). Jobs come and
+go with Dask's adaptive scaling between ``min_jobs`` and ``max_jobs``; workers retire before
+the walltime (``--lifetime``) and the driver re-runs what a lost worker was running.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from supervisor.clusters import ClusterHandle
+from supervisor.clusters.profile import Launcher, TlsFiles
+from supervisor.clusters.security import (
+    campaign_files,
+    security_from_files,
+    write_campaign_certificate,
+)
+
+CLUSTER_CLASSES = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "lsf": "LSFCluster",
+    "sge": "SGECluster",
+    "htcondor": "HTCondorCluster",
+}
+# How a job asks for GPUs; sites differ (PBS and SGE most), job_extra_directives can say more.
+GPU_DIRECTIVES = {
+    "slurm": "--gres=gpu:{n}",
+    "pbs": "-l ngpus={n}",
+    "lsf": '-gpu "num={n}"',
+    "sge": "-l gpu={n}",
+}
+JOBS_DIR = "jobs"  # batch-system logs of the worker jobs, in the run directory
+# Until a trial has finished, Dask's adaptive scaling assumes tasks take 0.5 s and would ask
+# for one job for the whole queue; trials are long: one worker per queued trial.
+TRIAL_DURATION_GUESS = "1h"
+
+
+@functools.cache
+def job_class(kind: str) -> type:
+    """dask-jobqueue's job class for ``kind``, with one Dask thread per worker process."""
+    import dask_jobqueue
+
+    base = getattr(dask_jobqueue, CLUSTER_CLASSES[kind]).job_cls
+    one_trial = property(lambda self: 1)  # a worker runs one trial at a time
+    return type(base.__name__, (base,), {"worker_process_threads": one_trial})
+
+
+def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any]:
+    """The job keywords: the profile's, completed where neither it nor dask config says."""
+    import dask
+
+    kind = launcher.kind
+    kw = dict(launcher.keywords)
+    kw.pop("scheduler_options", None)
+
+    def configured(name: str) -> Any:
+        return dask.config.get(f"jobqueue.{kind}.{name}", None)
+
+    if "log_directory" not in kw and configured("log-directory") is None:
+        kw["log_directory"] = str((run_dir / JOBS_DIR).resolve())
+    if "job_name" not in kw and configured("name") in (None, "dask-worker"):
+        kw["job_name"] = f"sv-{study}"  # tells the campaign's jobs apart in squeue/qstat
+    # A worker's HTTP server (dashboard, metrics) would listen on every interface of its
+    # compute node: loopback only. A user's own --dashboard-address, later, wins.
+    user_args = kw.get("worker_extra_args", configured("worker-extra-args") or [])
+    args = ["--dashboard-address", "127.0.0.1:0", *user_args]
+    if launcher.lifetime is not None:
+        args += ["--lifetime", f"{launcher.lifetime:.0f}s"]
+        args += ["--lifetime-stagger", f"{launcher.lifetime_stagger:.0f}s"]
+    kw["worker_extra_args"] = args
+    if launcher.gpus:
+        directives = kw.get("job_extra_directives", configured("job-extra-directives"))
+        if kind == "htcondor":
+            kw["job_extra_directives"] = {**(directives or {}), "request_gpus": launcher.gpus}
+        else:
+            gpus = GPU_DIRECTIVES[kind].format(n=launcher.gpus)
+            kw["job_extra_directives"] = [*(directives or []), gpus]
+    return kw
+
+
+def tls_files(launcher: Launcher, run_dir: Path, *, create: bool) -> TlsFiles | None:
+    if isinstance(launcher.tls, TlsFiles):
+        return launcher.tls
+    if not launcher.tls:
+        return None
+    return write_campaign_certificate(run_dir) if create else campaign_files(run_dir)
+
+
+def job_script(launcher: Launcher, run_dir: Path, study: str) -> str:
+    """The script one job would be submitted with; writes nothing (for --dry-run)."""
+    files = tls_files(launcher, run_dir, create=False)
+    security = security_from_files(files) if files else None
+    kw = job_keywords(launcher, run_dir, study)
+    protocol = "tls://" if security else "tcp://"
+    log_dir = kw.get("log_directory")
+    with tempfile.TemporaryDirectory() as scratch:
+        if log_dir and not Path(log_dir).exists():
+            kw["log_directory"] = scratch  # dask-jobqueue creates it; show the real path
+        job = job_class(launcher.kind)(
+            scheduler=f"{protocol}<scheduler-address>:<port>",
+            name="<worker-name>",
+            config_name=launcher.kind,
+            protocol=protocol if security else None,
+            security=security,
+            **kw,
+        )
+        script: str = job.job_script()
+    return script.replace(scratch, str(log_dir)) if log_dir else script
+
+
+def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str) -> ClusterHandle:
+    import dask
+    import dask_jobqueue
+    from distributed import Client
+
+    dask.config.set(
+        {"distributed.scheduler.default-task-durations": {"trial": TRIAL_DURATION_GUESS}}
+    )
+    files = tls_files(launcher, run_dir, create=True)
+    security = security_from_files(files) if files else None
+    scheduler_options = dict(
+        launcher.keywords.get("scheduler_options")
+        or dask.config.get(f"jobqueue.{launcher.kind}.scheduler-options", None)
+        or {}
+    )
+    scheduler_options.setdefault("dashboard_address", launcher.dashboard or dashboard)
+    cluster_class = getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind])
+    cluster = cluster_class(
+        job_cls=job_class(launcher.kind),
+        security=security,
+        scheduler_options=scheduler_options,
+        silence_logs=logging.ERROR,
+        **job_keywords(launcher, run_dir, study),
+    )
+    try:
+        # Adaptive also when min == max: it submits a new job when one ends (walltime).
+        cluster.adapt(minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
+        client = Client(cluster, security=security)
+    except BaseException:
+        cluster.close()
+        raise
+    jobs = (
+        f"{launcher.max_jobs}"
+        if launcher.min_jobs == launcher.max_jobs
+        else f"{launcher.min_jobs}-{launcher.max_jobs}"
+    )
+    lifetime = f", workers retire after {launcher.lifetime:.0f} s" if launcher.lifetime else ""
+    desc = (
+        f"{launcher.kind} ({launcher.file}): {jobs} job(s) x {launcher.processes} worker(s)"
+        f" x 1 trial, {launcher.threads_per_trial} thread(s) per trial{lifetime};"
+        f" TLS {'on' if security else 'off'}, scheduler {cluster.scheduler_address}"
+    )
+    return ClusterHandle(
+        client, cluster, launcher.slots, launcher.threads_per_trial, desc, _dashboard(cluster)
+    )
+
+
+def _dashboard(cluster: Any) -> str | None:
+    """The dashboard's URL with the address it listens on (loopback by default), not the
+    scheduler's, which Dask would show."""
+    server = getattr(cluster.scheduler, "http_server", None)
+    if server is None:
+        return None
+    host = server.address
+    if host in ("", "0.0.0.0", "::"):
+        host = cluster.scheduler_address.split("://")[-1].rsplit(":", 1)[0]
+    return f"http://{host}:{server.port}/status"

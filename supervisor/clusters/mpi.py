@@ -1,0 +1,97 @@
+"""A whole campaign inside one MPI allocation, with dask-mpi.
+
+``mpiexec -n N supervisor search SPACE --launcher mpi``: every rank runs the same command.
+Rank 0 becomes the Dask scheduler, ranks 2.. one worker each (one trial at a time) and rank
+1 goes on as the driver. Scheduler, workers and driver talk TLS with a certificate that rank
+0 makes for this run and hands to the other ranks over MPI, so it is never written to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from supervisor.clusters import ClusterHandle
+from supervisor.clusters.profile import Launcher, TlsFiles
+from supervisor.errors import UserError
+from supervisor.node import thread_environment
+
+MIN_RANKS = 3  # scheduler, driver, one worker
+
+
+def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
+    """Start the Dask cluster across the ranks. Returns on the driver rank only; the other
+    ranks serve as scheduler or worker until the driver ends, then exit the process."""
+    import dask
+    import dask_mpi
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() < MIN_RANKS:
+        raise UserError(
+            f"{launcher.file}: the mpi launcher needs at least {MIN_RANKS} MPI ranks (scheduler,"
+            f" driver, workers), got {comm.Get_size()}; run: mpiexec -n 4 supervisor search ..."
+        )
+    tls = _tls_config(launcher) if comm.Get_rank() == 0 else None
+    tls = comm.bcast(tls, root=0)
+    if tls:
+        dask.config.set(tls)  # every Scheduler, Worker and Client of this rank uses it
+    # Dask logs every start and shutdown step at INFO on every rank, as LocalCluster would
+    # without silence_logs.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    threads = int(launcher.extra.get("threads", 1))
+    os.environ.update(thread_environment(threads))  # before a worker rank imports a framework
+    kw = launcher.keywords
+    dask_mpi.initialize(
+        interface=kw.get("interface"),
+        nthreads=1,  # a worker runs one trial at a time
+        local_directory=kw.get("local_directory"),
+        memory_limit=kw.get("memory_limit", "auto"),
+        dashboard_address=launcher.dashboard or dashboard,
+        protocol="tls://" if tls else None,
+        exit=True,
+    )
+
+
+def connect_mpi(launcher: Launcher, dashboard: str) -> ClusterHandle:
+    """The driver rank's client to the cluster ``serve_unless_driver`` started."""
+    import dask
+    from distributed import Client
+    from mpi4py import MPI
+
+    address = dask.config.get("scheduler-address", None)
+    if not address:
+        raise UserError(f"{launcher.file}: the mpi launcher runs under mpiexec only")
+    workers = MPI.COMM_WORLD.Get_size() - 2
+    client = Client(address, timeout="60s")
+    client.wait_for_workers(workers, timeout=120)
+    threads = int(launcher.extra.get("threads", 1))
+    secure = "on" if address.startswith("tls://") else "off"
+    desc = (
+        f"MPI ({launcher.file}): {workers} worker rank(s) x 1 trial, {threads} thread(s) per"
+        f" trial; TLS {secure}, scheduler {address}"
+    )
+    return ClusterHandle(
+        client, None, workers, threads, desc, _dashboard(client, launcher.dashboard or dashboard)
+    )
+
+
+def _dashboard(client: Any, configured: str) -> str | None:
+    """Rank 0's dashboard where it listens (loopback by default), not at the scheduler's
+    address, which Dask would show."""
+    port = client.scheduler_info().get("services", {}).get("dashboard")
+    host = configured.rpartition(":")[0]
+    if port is None or not host:
+        return None
+    return f"http://{host}:{port}/status (on the node of MPI rank 0)"
+
+
+def _tls_config(launcher: Launcher) -> dict[str, Any] | None:
+    from distributed.security import Security
+
+    from supervisor.clusters.security import in_memory_config, security_from_files
+
+    if isinstance(launcher.tls, TlsFiles):
+        return in_memory_config(security_from_files(launcher.tls))
+    return in_memory_config(Security.temporary()) if launcher.tls else None

@@ -1,0 +1,155 @@
+"""Learning curves from the per-epoch ``history`` the driver stores with every trial.
+
+One figure per objective that the histories contain (multi-objective studies have no
+Optuna intermediate values, the histories have every metric). All curves of one state go
+into one trace, separated by gaps, so the page stays light at thousands of trials; the
+best complete trials get a trace each, coloured and named. A plain Optuna study without
+histories falls back to its intermediate values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from supervisor.report import fmt
+from supervisor.report.campaign import spread
+from supervisor.report.page import Html, Page, note
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+    from supervisor.report.campaign import Campaign
+
+BACKGROUND_TRIALS = 2000  # grey curves per state; evenly spaced over the trial numbers
+HIGHLIGHTED = 10  # best complete trials drawn in colour
+METRICS = 3  # figures at most
+_STATE_STYLE = {
+    "COMPLETE": ("rgba(90, 100, 110, 0.25)", "complete"),
+    "PRUNED": ("rgba(230, 140, 30, 0.45)", "pruned"),
+    "RUNNING": ("rgba(30, 110, 220, 0.6)", "running"),
+}
+
+Curve = tuple[list[float], list[float]]
+
+
+def curves(camp: Campaign, page: Page) -> list[Html]:
+    drawable = [t for t in camp.trials if t.state.name in _STATE_STYLE]
+    per_trial = {t.number: fmt.history(t) for t in drawable}
+    with_history = [t for t in drawable if per_trial[t.number]]
+    if with_history:
+        metrics = _metrics(camp, [per_trial[t.number] for t in with_history])
+        out = [
+            note(
+                f"{len(with_history)} trials with a per-epoch history; grey: complete, "
+                f"orange: pruned, blue: running; the {min(HIGHLIGHTED, len(camp.ranked))} "
+                "best complete trials in colour."
+            )
+        ]
+        for metric in metrics:
+            by_trial = {t.number: _from_history(per_trial[t.number], metric) for t in with_history}
+            out.append(_figure(camp, page, with_history, by_trial, metric))
+        return out
+    with_values = [t for t in drawable if t.intermediate_values]
+    if not with_values:
+        return [note("No trial reported per-epoch metrics.")]
+    by_trial = {
+        t.number: (
+            [float(s) for s in sorted(t.intermediate_values)],
+            [t.intermediate_values[s] for s in sorted(t.intermediate_values)],
+        )
+        for t in with_values
+    }
+    return [
+        note("Intermediate values reported to Optuna, per step."),
+        _figure(camp, page, with_values, by_trial, camp.names[0], x_title="step"),
+    ]
+
+
+def _metrics(camp: Campaign, histories: Sequence[list[dict[str, Any]]]) -> list[str]:
+    """The objectives that the histories hold; else the first metrics they hold."""
+    seen: dict[str, None] = {}
+    for entries in histories[:50]:
+        for entry in entries:
+            seen.update((k, None) for k in entry if k != "epoch")
+    objectives = [name for name in camp.names if name in seen]
+    return (objectives or list(seen))[:METRICS]
+
+
+def _from_history(entries: list[dict[str, Any]], metric: str) -> Curve:
+    xs: list[float] = []
+    ys: list[float] = []
+    for i, entry in enumerate(entries):
+        value = entry.get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            epoch = entry.get("epoch", i)
+            xs.append(float(epoch) if fmt.is_number(epoch) else float(i))
+            ys.append(float(value))
+    return xs, ys
+
+
+def _figure(
+    camp: Campaign,
+    page: Page,
+    trials: list[FrozenTrial],
+    by_trial: dict[int, Curve],
+    metric: str,
+    x_title: str = "epoch",
+) -> Html:
+    def build() -> Any:
+        import numpy as np
+        import plotly.graph_objects as go
+
+        fig = go.Figure()
+        for state, (colour, label) in _STATE_STYLE.items():
+            of_state = [t for t in trials if t.state.name == state and by_trial[t.number][0]]
+            shown = spread(of_state, BACKGROUND_TRIALS)
+            if not shown:
+                continue
+            # One trace, curves separated by NaN: plotly leaves a gap there.
+            xs: list[float] = []
+            ys: list[float] = []
+            for t in shown:
+                x, y = by_trial[t.number]
+                xs += [*x, float("nan")]
+                ys += [*y, float("nan")]
+            name = (
+                f"{label} ({len(shown)} of {len(of_state)})"
+                if len(shown) < len(of_state)
+                else label
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=np.array(xs, dtype=np.float32),  # a plot needs no more precision
+                    y=np.array(ys, dtype=np.float32),
+                    mode="lines",
+                    line={"color": colour, "width": 1},
+                    name=name,
+                    hoverinfo="skip",
+                )
+            )
+        numbers = {t.number for t in trials}
+        best = [t for t in camp.ranked if t.number in numbers and by_trial[t.number][0]]
+        for t in best[:HIGHLIGHTED]:
+            x, y = by_trial[t.number]
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines+markers",
+                    name=f"trial #{t.number}",
+                    line={"width": 2},
+                    marker={"size": 4},
+                    hovertemplate=(
+                        f"trial #{t.number}<br>{x_title} %{{x}}<br>%{{y:.4g}}<extra></extra>"
+                    ),
+                )
+            )
+        return fig.update_layout(
+            title=f"Learning curves: {metric}",
+            xaxis_title=x_title,
+            yaxis_title=metric,
+            legend={"itemclick": "toggle"},
+        )
+
+    return page.draw(f"learning curves of {metric}", build, 480)

@@ -1,0 +1,55 @@
+"""The failures table: kinds of failure, then the most recent failed trials with their
+error messages and the end of their tracebacks (all escaped: they are arbitrary text)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from supervisor import attrs
+from supervisor.report import fmt
+from supervisor.report.page import Html, details, esc, note, table
+
+if TYPE_CHECKING:
+    from supervisor.report.campaign import Campaign
+
+FAILURE_ROWS = 50
+ERROR_CHARS = 500
+TRACEBACK_CHARS = 2000  # the end of a traceback is where the error is
+
+
+def failures(camp: Campaign) -> list[Html]:
+    failed = camp.failed
+    groups = Counter(
+        (str(t.user_attrs.get(attrs.FAILURE, "")), str(t.user_attrs.get("error_type", "")))
+        for t in failed
+    )
+    kinds = table(
+        ["failure", "error type", "trials"],
+        [[k, e, n] for (k, e), n in groups.most_common(20)],
+        numeric=[2],
+    )
+    recent = sorted(failed, key=lambda t: t.number, reverse=True)[:FAILURE_ROWS]
+    shown = (
+        f"The {len(recent)} most recent of {len(failed)} failed trials."
+        if len(failed) > len(recent)
+        else f"{len(failed)} failed trial{'s' if len(failed) != 1 else ''}."
+    )
+    rows = []
+    for t in recent:
+        message = Html(f'<div class="error">{esc(fmt.clip(fmt.error(t), ERROR_CHARS))}</div>')
+        trace = t.user_attrs.get("traceback")
+        if isinstance(trace, str) and trace:
+            tail = trace if len(trace) <= TRACEBACK_CHARS else "…" + trace[-TRACEBACK_CHARS:]
+            message = Html(message + details("traceback", Html(f"<pre>{esc(tail)}</pre>")))
+        rows.append(
+            [
+                t.number,
+                t.user_attrs.get(attrs.FAILURE, ""),
+                t.user_attrs.get("error_type", ""),
+                message,
+                fmt.worker(t),
+            ]
+        )
+    listing = table(["trial", "failure", "error type", "error", "worker"], rows, numeric=[0])
+    return [kinds, note(shown), listing]

@@ -1,0 +1,216 @@
+"""The summary at the top of the report: what ran, where, how long, the outcome, the best
+configuration and a command that runs it again; and the table of the best trials."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from supervisor import attrs
+from supervisor.report import fmt
+from supervisor.report.page import Html, details, esc, kv_table, note, table
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+    from supervisor.report.campaign import Campaign
+
+BEST_ROWS = 20
+PARETO_ROWS = 50
+HOSTS_LISTED = 12
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+def summary(
+    camp: Campaign, run_info: Mapping[str, Any], links: Sequence[tuple[str, str]]
+) -> list[Html]:
+    out: list[Html] = []
+    if links:
+        anchors = " · ".join(f'<a href="{esc(href)}">{esc(title)}</a>' for title, href in links)
+        out.append(Html(f'<p class="links">Related reports: {anchors}</p>'))
+    states = Counter(t.state.name for t in camp.trials)
+    out.append(Html("<h3>Trials</h3>"))
+    out.append(
+        table(
+            [*STATES, "total"],
+            [[*(states.get(s, 0) for s in STATES), len(camp.trials)]],
+            numeric=range(len(STATES) + 1),
+        )
+    )
+    out.append(kv_table(_what_where_how_long(camp, states)))
+
+    if not camp.ranked:
+        out.append(note("No complete trial yet."))
+    elif not camp.multi:
+        best = camp.ranked[0]
+        out.append(Html(f"<h3>Best trial: #{best.number}</h3>"))
+        out.append(kv_table(_trial_rows(camp, best)))
+        out += rerun(camp, best)
+    else:
+        pareto = camp.pareto
+        shown = f", the first {PARETO_ROWS} shown" if len(pareto) > PARETO_ROWS else ""
+        out.append(Html(f"<h3>Pareto-optimal trials ({len(pareto)}{esc(shown)})</h3>"))
+        out.append(trials_table(camp, pareto[:PARETO_ROWS]))
+        out += rerun(camp, pareto[0])
+
+    if run_info:
+        out.append(Html("<h3>Run</h3>"))
+        out.append(kv_table((k, fmt.info(k, v)) for k, v in run_info.items()))
+    if camp.config:
+        body = Html(f"<pre>{esc(fmt.yaml_text(camp.config))}</pre>")
+        out.append(details("Experiment configuration", body))
+    return out
+
+
+def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[object, object]]:
+    config = camp.config
+    rows: list[tuple[object, object]] = [("study", camp.study_name)]
+    bench = config.get("benchmark")
+    if isinstance(bench, dict) and bench.get("name"):
+        options = bench.get("options") or {}
+        text = str(bench["name"])
+        if options:
+            text += " (" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
+        rows.append(("benchmark", text))
+    rows.append(("objectives", camp.objectives_text))
+    budget = config.get("budget")
+    if isinstance(budget, dict) and budget.get("trials"):
+        done = sum(1 for t in camp.trials if attrs.counts_toward_budget(t))
+        rows.append(("budget", f"{done} of {budget['trials']} trials finished"))
+    sampler = config.get("sampler")
+    if isinstance(sampler, dict) and sampler.get("name"):
+        rows.append(("sampler", str(sampler["name"])))
+
+    hosts = Counter(
+        str(t.user_attrs["hostname"]) for t in camp.trials if "hostname" in t.user_attrs
+    )
+    workers = {fmt.worker(t) for t in camp.trials} - {""}
+    if hosts:
+        listed = ", ".join(h for h, _ in hosts.most_common(HOSTS_LISTED))
+        more = f" and {len(hosts) - HOSTS_LISTED} more" if len(hosts) > HOSTS_LISTED else ""
+        rows.append(("nodes", f"{len(hosts)}: {listed}{more}"))
+    if workers:
+        rows.append(("workers", str(len(workers))))
+
+    finished = [t for t in camp.trials if t.state.is_finished()]
+    durations = [d for d in map(fmt.duration, finished) if d is not None]
+    starts = [s for s in map(fmt.start_time, camp.trials) if s is not None]
+    ends = [e for e in map(fmt.end_time, finished) if e is not None]
+    if starts:
+        rows.append(
+            ("first trial started", fmt.time_of_day(dt.datetime.fromtimestamp(min(starts))))
+        )
+    if ends:
+        rows.append(("last trial finished", fmt.time_of_day(dt.datetime.fromtimestamp(max(ends)))))
+    if starts:
+        running = states.get("RUNNING", 0) > len(camp.orphans)
+        last = camp.now if running or not ends else max(ends)
+        span = fmt.seconds(max(0.0, last - min(starts)))
+        rows.append(("campaign time", span + (" so far (trials are running)" if running else "")))
+    if durations:
+        total = sum(durations)
+        rows.append(("total trial time", f"{fmt.seconds(total)} over {len(durations)} trials"))
+        rows.append(("mean trial time", fmt.seconds(total / len(durations))))
+    nonfinite = states.get("COMPLETE", 0) - len(camp.ranked)
+    if nonfinite:
+        text = f"{nonfinite} complete trials, left out of the rankings and value plots"
+        rows.append(("non-finite values", text))
+    if camp.failed:
+        kinds = Counter(str(t.user_attrs.get(attrs.FAILURE, "unknown")) for t in camp.failed)
+        rows.append(("failures", ", ".join(f"{n} {k}" for k, n in kinds.most_common())))
+    if camp.orphans:
+        text = f"{len(camp.orphans)} RUNNING trials whose driver is gone (re-run on resume)"
+        rows.append(("orphaned", text))
+    return rows
+
+
+def _trial_rows(camp: Campaign, trial: FrozenTrial) -> list[tuple[object, object]]:
+    rows: list[tuple[object, object]] = [
+        (name, fmt.number(v)) for name, v in zip(camp.names, trial.values or (), strict=False)
+    ]
+    # Full precision: these are the values to copy into a configuration.
+    rows += [
+        (f"param {k}", repr(v) if isinstance(v, float) else v) for k, v in trial.params.items()
+    ]
+    seconds = fmt.duration(trial)
+    if seconds is not None:
+        rows.append(("duration", fmt.seconds(seconds)))
+    if fmt.worker(trial):
+        rows.append(("worker", fmt.worker(trial)))
+    if trial.datetime_complete is not None:
+        rows.append(("finished", fmt.time_of_day(trial.datetime_complete)))
+    return rows
+
+
+def rerun(camp: Campaign, trial: FrozenTrial) -> list[Html]:
+    """A space file that runs this one configuration again, and the command to run it.
+
+    Every searched parameter becomes a fixed one and the budget one trial, so the rerun
+    trains the same configuration on the same data (same data seed). Its model seed is the
+    campaign seed, where the trial had seed + its number: the weights start elsewhere.
+    """
+    config = camp.config
+    needed = ("benchmark", "objectives", "budget")
+    if not all(isinstance(config.get(k), (dict, list)) for k in needed):
+        return []  # not a supervisor campaign: the parameters above are all there is
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{camp.study_name}-trial-{trial.number}")[:120]
+    space = {
+        "study": name,
+        "description": f"Trial {trial.number} of {camp.study_name}, run again alone.",
+        "benchmark": config["benchmark"],
+        "objectives": config["objectives"],
+        "params": {},
+        "fixed": {**(config.get("fixed") or {}), **trial.params},
+        "sampler": "random",
+        "budget": {"trials": 1, "epochs": config["budget"].get("epochs", 1)},
+        "seed": config.get("seed", 0),
+    }
+    command = (
+        f"cat > {name}.yaml <<'EOF'\n{fmt.yaml_text(space)}EOF\nsupervisor search {name}.yaml\n"
+    )
+    seed = config.get("seed", 0)
+    return [
+        Html(f"<h3>Run trial #{trial.number} again</h3>"),
+        note(
+            "Its parameters fixed, one trial, the same data. The model seed is the campaign "
+            f"seed ({seed}); the trial itself was seeded with {seed} + {trial.number}."
+        ),
+        Html(f'<pre class="command">{esc(command)}</pre>'),
+    ]
+
+
+def best_trials(camp: Campaign) -> list[Html]:
+    if not camp.ranked:
+        return [note("No complete trial yet.")]
+    best = camp.ranked[:BEST_ROWS]
+    head = (
+        f"The {len(best)} best of {len(camp.ranked)} complete trials by {camp.names[0]} "
+        f"({camp.directions[0]})."
+    )
+    return [note(head), trials_table(camp, best)]
+
+
+def trials_table(camp: Campaign, trials: Sequence[FrozenTrial]) -> Html:
+    params = sorted({k for t in trials for k in t.params})
+    n_obj = len(camp.names)
+    numeric_params = [
+        i
+        for i, k in enumerate(params)
+        if all(fmt.is_number(t.params[k]) for t in trials if k in t.params)
+    ]
+    rows = [
+        [
+            t.number,
+            *(fmt.number(v) for v in (t.values or [None] * n_obj)),
+            *(fmt.number(t.params[k]) if k in t.params else "" for k in params),
+            fmt.seconds(d) if (d := fmt.duration(t)) is not None else "",
+            fmt.worker(t),
+        ]
+        for t in trials
+    ]
+    numeric = [0, *range(1, 1 + n_obj), *(1 + n_obj + i for i in numeric_params)]
+    numeric.append(1 + n_obj + len(params))
+    return table(["trial", *camp.names, *params, "duration", "worker"], rows, numeric=numeric)
