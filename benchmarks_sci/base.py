@@ -11,9 +11,9 @@ Who calls what, and where:
   then ``build_model(params, seed)`` and ``fit(...)`` for every trial.
 * ``predict`` is used by ensembles and reports; ``artifacts`` by the worker, which saves
   what it returns next to the trial in the run directory (e.g. a confusion matrix).
-* The conformance suite (tests/test_benchmark_conformance.py) and ``supervisor
-  calibrate`` run every registered benchmark with ``tiny_options`` and default params
-  (``build_model({}, seed)`` must work: every hyper-parameter has a default).
+* The conformance suite (tests/test_benchmark_conformance.py) runs every registered
+  benchmark with ``tiny_options`` and ``tiny_params``; ``build_model({}, seed)`` must
+  work too (every hyper-parameter has a default: ``supervisor calibrate`` uses them).
 
 Data objects returned by ``load_data`` expose ``x_train``, ``x_val``, ``x_test`` (model
 inputs; ``len(x_train)`` is the number of training samples per epoch) and ``y_train``,
@@ -84,6 +84,9 @@ class Benchmark(abc.ABC):
     options: ClassVar[dict[str, Option]]
     #: Options for a run of a few seconds on tiny data (conformance suite, calibrate).
     tiny_options: ClassVar[dict[str, Any]] = {}
+    #: Hyper-parameters of a small model for the same purpose ({} = the defaults), where
+    #: the paper's model takes minutes even on tiny data.
+    tiny_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.config = self.validate_options(options or {})

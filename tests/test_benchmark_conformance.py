@@ -40,7 +40,7 @@ def trial(name: str, number: int = 0, seed: int = 0, **overrides: Any) -> TrialS
     fields: dict[str, Any] = {
         "study_name": "conformance",
         "trial_number": number,
-        "params": {},
+        "params": dict(cls.tiny_params),
         "benchmark": name,
         "benchmark_target": registry.target(name),
         "options": dict(cls.tiny_options),
@@ -94,7 +94,7 @@ def test_the_same_seed_gives_the_same_result(name: str) -> None:
 
 def test_predictions_have_one_row_per_input(loaded: tuple[str, Benchmark, Any]) -> None:
     name, bench, data = loaded
-    model = bench.build_model({}, 0)
+    model = bench.build_model(type(bench).tiny_params, 0)
     predictions = np.asarray(bench.predict(model, data.x_val[:5]))
     assert predictions.shape[0] == 5, name
     assert np.isfinite(predictions).all(), name
@@ -144,8 +144,8 @@ from supervisor import registry
 cls = registry.load(sys.argv[1])
 bench = cls(cls.tiny_options)
 data = bench.load_data(0)
-model = bench.build_model({}, 0)
-metrics = bench.fit(model, data, {}, 1, lambda epoch, m: False)
+model = bench.build_model(cls.tiny_params, 0)
+metrics = bench.fit(model, data, cls.tiny_params, 1, lambda epoch, m: False)
 import keras
 print(json.dumps({"backend": keras.config.backend(), "metrics": metrics,
                   "rows": int(np.asarray(bench.predict(model, data.x_val[:3])).shape[0])}))

@@ -55,6 +55,7 @@ def test_nothing_escapes_as_an_exception() -> None:
 
 
 def test_weather_trials_leave_no_keras_state_behind() -> None:
+    # Memory over many trials is checked per benchmark in test_benchmark_conformance.py.
     weather = {
         "benchmark": "weather",
         "benchmark_target": "benchmarks_sci.weather:WeatherBenchmark",
@@ -63,20 +64,15 @@ def test_weather_trials_leave_no_keras_state_behind() -> None:
         "epochs": 1,
     }
     params = {"batch_size": 64, "dense_units": 16}
-    rss = []
-    for i in range(12):
+    import keras
+
+    for i in range(3):
         result = run_trial(spec(i, params=params, **weather))
         assert result.status == "complete", result.error
-        rss.append(result.extra["rss_mb"])
-        import keras
-
+        assert result.extra["precision"] == "float32"  # a CPU node: no mixed precision
         # The session was cleared: layer names restart from scratch, as in a new process.
         assert keras.layers.Dense(1).name == "dense"
         keras.backend.clear_session()
-    # TensorFlow itself keeps about 5-8 MB per model built (measured with TF 2.21 and
-    # Keras 3.15, with or without clear_session); more than that would be our leak.
-    per_trial = (rss[-1] - rss[3]) / 8
-    assert per_trial < 15, f"RSS grew {per_trial:.1f} MB per trial"
 
 
 def test_artifacts_are_saved_in_the_trial_directory(tmp_path: Path) -> None:

@@ -69,13 +69,20 @@ class NanoporeBenchmark(Benchmark):
         "val_loss": "minimize",
         "test_identity": "maximize",
     }
-    # Short segments: Chiron's default model (the conformance suite's) trains at only a
-    # few 400-sample segments per second on 2 cores.
+    # Short segments and a small model: Chiron's default trains at only a few 400-sample
+    # segments per second on 2 cores, and TF takes minutes to trace its 3 BiLSTMs.
     tiny_options: ClassVar[dict[str, Any]] = {
         "n_train": 16,
         "n_val": 8,
         "n_test": 8,
         "segment_length": 100,
+    }
+    tiny_params: ClassVar[dict[str, Any]] = {
+        "conv_blocks": 1,
+        "conv_filters": 16,
+        "lstm_layers": 1,
+        "lstm_units": 16,
+        "batch_size": 8,
     }
     options: ClassVar[dict[str, Option]] = {
         "n_train": Option(6000, "synthetic training segments", low=2, high=5_000_000),

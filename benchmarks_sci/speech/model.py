@@ -10,11 +10,14 @@ multinomial logistic (softmax) regression, the paper's linear baseline.
 Defaults (``HyperParams``): the authors' published search space (BouchardLab/pylearn2,
 ``scripts/ecog/config.json``) searched 0-3 hidden layers of 3-1000 units, ReLU / tanh /
 sigmoid units, input keep-probabilities 0.3-1, weight decay 1e-7-1, learning rates
-1e-3-1e-1 with momentum, batch sizes 15-256. The per-subject best values of the paper
-are not reproduced here; the defaults are a point of that space (two ReLU layers,
-dropout, weight decay) that trains well on the synthetic data within a few epochs.
-Adam replaces the original SGD with a momentum schedule as the default; ``optimizer:
-sgd`` with ``momentum`` and ``lr_decay`` gives the original's set-up.
+1e-3-1e-1 with momentum, batch sizes 15-256. The paper's per-subject best values are
+not reproduced here (not available offline); the defaults are a point of that space
+(two ReLU layers of 256, dropout, weight decay) chosen on the synthetic data. Adam
+replaces the original SGD with a momentum schedule; its learning rate is 1e-4 because
+each Adam step moves a unit's input by about ``learning_rate`` x its fan-in, and the
+paper's inputs have 86 x 258 = 22,188 features (1e-3 trains erratically at 200 Hz; it
+suits inputs binned to 50 Hz). ``optimizer: sgd`` with ``momentum`` and ``lr_decay``
+gives the original's set-up.
 
 Keras is imported inside ``build_model`` only: the driver imports this package without it.
 """
@@ -44,7 +47,7 @@ class HyperParams:
     l2: float = 1e-5  # weight decay of every kernel
     max_norm: float = 0.0  # max L2 norm of each unit's incoming weights; 0: none
     optimizer: str = "adam"
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-4
     momentum: float = 0.0  # sgd and rmsprop only
     lr_decay: float = 0.0  # learning rate x (1 - lr_decay) after every epoch
     batch_size: int = 64
