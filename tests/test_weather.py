@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks_sci.base import OptionError
 from benchmarks_sci.weather import WeatherBenchmark, synthetic_ar, synthetic_wf
-from benchmarks_sci.weather.benchmark import TASKS, WeatherData, roc_auc
+from benchmarks_sci.weather.benchmark import TASKS, WeatherData, predict_batch, roc_auc
 from benchmarks_sci.weather.model import resolve_params
 from benchmarks_sci.weather.synthetic import (
     CHANNELS,
@@ -604,6 +604,12 @@ def test_a_tiny_convnet_trains_on_each_task(task: str) -> None:
     probs = bench.predict(model, data.x_test)
     assert probs.shape == (TINY[task]["n_test"], 2)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_inference_batches_stay_small_enough_for_ar_patches() -> None:
+    # 1,024 AR patches per batch made TF abort (std::bad_alloc) in the 12x12 convolutions.
+    assert predict_batch((2000, 148, 224, 2)) == 253
+    assert predict_batch((2000, 32, 32, 8)) == predict_batch((5, 27, 60, 3)) == 1024
 
 
 @pytest.mark.parametrize("task", ["tc", "ar", "wf"])

@@ -64,7 +64,10 @@ from benchmarks_sci.weather.model import build_convnet
 SPLITS = ("train", "val", "test")
 ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("x", "y"))
 SUFFIXES = (".npz", ".h5", ".hdf5")
-_PREDICT_BATCH = 1024  # inference only: larger batches are faster and change nothing
+# Inference batches: large ones are faster and change nothing, up to memory: 1,024 TC or
+# WF patches, 253 AR ones (1,024 AR patches exhaust memory in TF's 12 x 12 convolutions).
+_PREDICT_BATCH = 1024
+_PREDICT_VALUES = 1 << 24  # input values per inference batch, at most
 
 # task: (generator(n, seed, difficulty) -> (x, y), channel names, patch shape)
 Generator = Callable[[int, np.random.SeedSequence, float], tuple[np.ndarray, np.ndarray]]
@@ -242,7 +245,7 @@ class WeatherBenchmark(Benchmark):
         """Class probabilities float32 [n, 2] for standardised inputs (``WeatherData.x_*``)."""
         if _is_baseline(model):
             return baseline_probabilities(model, x)
-        probs = model.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
+        probs = model.predict(x, batch_size=predict_batch(np.shape(x)), verbose=0)
         return np.asarray(probs, dtype=np.float32)
 
     def count_params(self, model: Any) -> int:
@@ -251,6 +254,12 @@ class WeatherBenchmark(Benchmark):
         if _is_baseline(model):
             return count_baseline_params(model)
         return int(model.count_params())
+
+
+def predict_batch(shape: tuple[int, ...]) -> int:
+    """Inference batch size for inputs of ``shape`` [n, H, W, C] (see _PREDICT_VALUES)."""
+    per_patch = max(1, math.prod(shape[1:]))
+    return max(1, min(_PREDICT_BATCH, _PREDICT_VALUES // per_patch))
 
 
 def _is_baseline(model: Any) -> bool:
