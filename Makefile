@@ -27,6 +27,7 @@ lint: install
 # each script says what it skipped and why, and the tests that need it then skip.
 system:
 	tests/system/slurm.sh up || echo "system: no Slurm here; the slurm tests will be skipped"
+	tests/system/postgres.sh up || echo "system: no PostgreSQL here; the postgres tests will be skipped"
 	sh tests/system/chromium.sh
 
 test: install lint system

@@ -87,6 +87,10 @@ class Benchmark(abc.ABC):
     #: Hyper-parameters of a small model for the same purpose ({} = the defaults), where
     #: the paper's model takes minutes even on tiny data.
     tiny_params: ClassVar[dict[str, Any]] = {}
+    #: Whether a trial may train on several MPI ranks (``ranks: K``, see
+    #: ``supervisor.ranks``): ``fit`` trains the Keras model of ``build_model`` with
+    #: ``model.fit`` on in-memory arrays. Set False for custom training loops.
+    supports_ranks: ClassVar[bool] = True
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.config = self.validate_options(options or {})

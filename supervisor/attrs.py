@@ -3,7 +3,11 @@
 User-visible trial attributes (reports and exports read them): ``worker``, ``hostname``,
 ``started``, ``finished``, ``duration_s``, ``metrics``, ``history``, ``error``,
 ``error_type``, ``traceback``, ``failure``, ``rss_mb``, ``artifacts`` (path of the trial's
-``artifacts.npz``, relative to the run directory). Bookkeeping ones are prefixed ``supervisor:``.
+``artifacts.npz``, relative to the run directory), ``duplicate_of`` (the earlier trial whose
+values a duplicate configuration was told with), ``pruned_at_epoch``. The ``metrics`` of a
+trial hold the model's final metrics and the cost metrics the worker measures
+(``train_seconds``, ``node_seconds``, ``n_params``, ``latency_ms``, ``peak_memory_mb``).
+Bookkeeping ones are prefixed ``supervisor:``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ DRIVER = "supervisor:driver"
 ATTEMPT = "supervisor:attempt"  # 1 for a first run, n for the (n-1)th re-run of its params
 RETRY_OF = "supervisor:retry_of"  # number of the trial whose parameters this one re-runs
 FAILURE = "failure"  # "model" | "infrastructure" | "interrupted"
+DUPLICATE_OF = "duplicate_of"  # number of the trial that trained this configuration
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:

@@ -116,6 +116,7 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
     from supervisor.clusters import enter_allocation, load_launcher, open_cluster
     from supervisor.driver import Driver
     from supervisor.progress import Display
+    from supervisor.storage import redact
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = resolve_experiment(opts)
@@ -145,7 +146,7 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
         run_dir=run_dir,
         study=exp.study_name,
     ) as handle:
-        display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {storage_url}")
+        display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
         if handle.dashboard:
             display.log(f"Dask dashboard: {handle.dashboard}")
@@ -169,7 +170,7 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
             {
                 "command": command,
                 "space file": opts.space_file,
-                "storage": storage_url,
+                "storage": redact(storage_url),
                 "run directory": str(run_dir),
                 "cluster": cluster_desc,
                 "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
@@ -188,6 +189,11 @@ def write_report(
 
     reports_root.mkdir(parents=True, exist_ok=True)
     out = reports_root / f"{study.study_name}.html"
+    if len(study.directions) > 1:  # first, so that the campaign report links to it
+        from supervisor.report.pareto import pareto_path, write_pareto_report
+
+        pareto = pareto_path(out, study.study_name)
+        write_pareto_report(study, pareto, run_info, campaign_report=out)
     return write_search_report(study, out, run_info, run_dir=run_dir)
 
 

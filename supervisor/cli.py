@@ -88,11 +88,14 @@ def search(
         plain=plain,
     )
     if dry_run:
-        _describe(opts)
-        if launcher is not None:  # and the job script it would submit
+        job_script = None
+        if launcher is not None:  # checked before anything is called valid
             from supervisor.clusters.describe import describe_search
 
-            print(describe_search(opts))
+            job_script = describe_search(opts)
+        _describe(opts)
+        if job_script is not None:
+            print(job_script)
         return
     from supervisor.campaign import search as run_search
     from supervisor.summary import print_summary
@@ -140,6 +143,11 @@ def report(
     out = output or Path("reports") / f"{record.study}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     info = {"command": record.command, "space file": record.space_file, "run directory": str(path)}
+    if len(study.directions) > 1:  # and its Pareto report, which the campaign report links
+        from supervisor.report.pareto import pareto_path, write_pareto_report
+
+        pareto = pareto_path(out, record.study)
+        print(write_pareto_report(study, pareto, info, campaign_report=out))
     print(write_search_report(study, out, info, run_dir=path))
 
 
@@ -280,6 +288,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # e.g. a full disk or a read-only run directory
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,17 @@ trial is replaced at once (no batch barrier). Results are told to the Study in t
 order they finish. Stops when the budget of finished trials is reached, at the timeout
 (no new trials; running ones finish, queued ones are cancelled) or on Ctrl-C (running
 trials are cancelled, recorded as interrupted and queued again for the next run).
+
+While trials run, their workers stream each start and epoch to the driver
+(``supervisor.channel``): the start is recorded at once (worker, host, time), each epoch's
+first objective is reported to the study as an intermediate value, and the pruner named
+in the space file judges it; a pruned trial stops at that epoch boundary and is told as
+PRUNED.
+
+Duplicates: a configuration the sampler proposes again while its twin is in flight waits
+for the twin; one that already completed is not trained again. Either is told with the
+earlier trial's values and the user attribute ``duplicate_of`` (unless the space file
+sets ``retrain_duplicates: true``; re-runs of failed trials always train).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from supervisor import attrs, recovery
+from supervisor import attrs, channel, recovery
 from supervisor.params import suggest
 from supervisor.progress import Display
 from supervisor.trial import TrialResult, TrialSpec
@@ -32,6 +43,26 @@ if TYPE_CHECKING:
     from supervisor.space import Experiment
 
 StopReason = Literal["budget", "timeout", "interrupt"]
+Submitted = Literal["submitted", "parked", "told", "failed"]
+ParamKey = tuple[tuple[str, str], ...]
+
+
+def param_key(params: dict[str, Any]) -> ParamKey:
+    """Identity of a configuration: equal parameters, equal key (repr keeps 1 and 1.0 and
+    True apart, as the sampler's distributions do)."""
+    return tuple(sorted((name, repr(value)) for name, value in params.items()))
+
+
+@dataclass
+class _Running:
+    """A trial handed to Dask, and what the stream told about it so far."""
+
+    trial: optuna.Trial
+    key: ParamKey
+    worker: str | None = None
+    reported: set[int] = field(default_factory=set)  # epochs reported to the study
+    pruned_at: int | None = None  # epoch at which the pruner said stop
+    twins: list[optuna.Trial] = field(default_factory=list)  # duplicates waiting on it
 
 
 @dataclass
@@ -59,16 +90,32 @@ class Driver:
         max_attempts: int = 3,
     ) -> None:
         self.exp, self.study, self.client = exp, study, client
-        self.slots = max(1, slots)
+        # A K-rank trial runs K processes (each with `threads`) on its worker's node: it
+        # takes K slots. No prefetch then: a queued task starts at once on an idle worker.
+        self.slots = max(1, slots // exp.ranks)
         self.threads = threads
         # One queued trial per slot hides the round trip driver <-> worker, which costs
         # a third of the throughput for sub-second trials when only `slots` are in flight.
+        if exp.ranks > 1:
+            prefetch = 0
         self.capacity = self.slots + (self.slots if prefetch is None else max(0, prefetch))
         self.display = display or Display(quiet=True)
         self.run_dir = run_dir
         self.max_attempts = max_attempts
         self.driver_id = recovery.new_driver_id()
-        self.inflight: dict[Future, optuna.Trial] = {}
+        self.inflight: dict[Future, _Running] = {}
+        self.by_number: dict[int, _Running] = {}
+        self.by_key: dict[ParamKey, _Running] = {}
+        self.completed: dict[ParamKey, tuple[int, list[float]]] = {}  # key -> (trial, values)
+        # Optuna keeps intermediate values of single-objective studies only.
+        self.single = len(exp.objectives) == 1
+        self.prunes = exp.prunes and self.single
+        if self.prunes:
+            from supervisor.pruners import make_pruner
+
+            # The pruner named in the space file: it judges every reported epoch.
+            study.pruner = make_pruner(exp.pruner, exp.pruner_options)
+        self.channel: channel.DriverChannel | None = None
         self.states: dict[str, int] = {}
         self.best: float | None = None
         self._stop: StopReason | None = None
@@ -77,34 +124,32 @@ class Driver:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self) -> Summary:
-        from distributed import wait
-
         started = time.monotonic()
         recovered = recovery.recover(self.study)
         finished = self._finished_in_storage()
         self._initial_best()
+        self._index_completed()
         self.display.start(total=self.exp.budget.trials, done=finished, zombies=recovered.zombies)
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
-        with self._sigint_sets_stop():
-            while True:
-                self._heartbeat()
-                if self._stop is None and time.monotonic() >= deadline:
-                    self._stop = "timeout"
-                    self._cancel_queued()
-                if self._stop is None:
-                    finished = self._fill()
-                self.display.update(done=finished, running=len(self.inflight), best=self.best)
-                if self._stop == "interrupt":
-                    self._cancel_all()
-                if not self.inflight:
-                    break
-                try:
-                    done, _ = wait(list(self.inflight), timeout=0.5, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    continue
-                for future in done:
-                    self._finish(future, self.inflight.pop(future))
-                finished = self._finished_in_storage()
+        self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))
+        try:
+            with self._sigint_sets_stop():
+                while True:
+                    self._heartbeat()
+                    if self._stop is None and time.monotonic() >= deadline:
+                        self._stop = "timeout"
+                        self._cancel_queued()
+                    if self._stop is None:
+                        finished = self._fill()
+                    self.display.update(done=finished, running=len(self.inflight), best=self.best)
+                    if self._stop == "interrupt":
+                        self._cancel_all()
+                    if not self.inflight:
+                        break
+                    self._handle(self.channel.receive(timeout=0.5))
+                    finished = self._finished_in_storage()
+        finally:
+            self.channel.close()
         self._heartbeat(final=True)
         summary = Summary(
             requested=self.exp.budget.trials,
@@ -117,32 +162,56 @@ class Driver:
         self.display.stop()
         return summary
 
+    def _handle(self, items: list[tuple[str, Any]]) -> None:
+        """Trial events and finished futures, in the order they arrived."""
+        for kind, item in items:
+            if kind == "event":
+                self._on_event(item)
+            elif item in self.inflight:
+                self._finish(item)
+        # A callback that never came must not leave a finished trial in flight.
+        for future in [f for f in self.inflight if f.done()]:
+            self._finish(future)
+
     def _fill(self) -> int:
         """Submit trials until every slot (plus prefetch) is busy or the budget is met.
 
         Returns the finished count it read from storage (drivers may share a study).
         """
         finished = self._finished_in_storage()
-        free = self.capacity - len(self.inflight)
-        if free > 0:
-            remaining = self.exp.budget.trials - finished - self._running()
-            for _ in range(min(free, remaining)):
-                self._submit()
+        running = self._running()
+        while len(self.inflight) < self.capacity and self.exp.budget.trials > finished + running:
+            if self._submit() in ("told", "failed"):
+                finished += 1
+            else:
+                running += 1
         return finished
 
-    def _submit(self) -> None:
-
+    def _submit(self) -> Submitted:
         trial = self.study.ask()
         trial.set_user_attr(attrs.DRIVER, self.driver_id)
         try:
-            params = suggest(trial, self.exp.params)
+            suggest(trial, self.exp.params)
         except Exception as exc:  # e.g. a re-queued configuration outside a changed space
             self._fail(trial, "model", type(exc).__name__, f"sampling failed: {exc}")
-            return
+            return "failed"
+        key = param_key(trial.params)
+        if not self.exp.retrain_duplicates and attrs.RETRY_OF not in trial.user_attrs:
+            if key in self.completed:
+                earlier, values = self.completed[key]
+                self._tell_duplicate(trial, earlier, values)
+                return "told"
+            if key in self.by_key:  # its twin is in flight: wait for its result
+                self.by_key[key].twins.append(trial)
+                return "parked"
+        self._launch(trial, key)
+        return "submitted"
+
+    def _launch(self, trial: optuna.Trial, key: ParamKey) -> None:
         spec = TrialSpec(
             study_name=self.study.study_name,
             trial_number=trial.number,
-            params={**self.exp.fixed, **params},
+            params={**self.exp.fixed, **trial.params},
             benchmark=self.exp.benchmark,
             benchmark_target=self.exp.benchmark_target,
             options=self.exp.options,
@@ -151,26 +220,88 @@ class Driver:
             data_seed=self.exp.seed,
             objectives=tuple(self.exp.metric_names),
             threads=self.threads,
+            time_limit=self.exp.budget.trial_timeout,
+            ranks=self.exp.ranks,
             run_dir=self.run_dir,
             node=self.exp.node,
+            events_topic=self.channel.topic if self.channel else None,
+            verdict_timeout=channel.VERDICT_TIMEOUT if self.prunes else 0.0,
         )
         # The key carries the trial number so the dashboard's task stream is readable.
-        key = f"trial-{trial.number}-{self.driver_id.rsplit(':', 1)[-1]}"
-        future: Future = self.client.submit(run_trial, spec, key=key, pure=False)
-        self.inflight[future] = trial
+        task = f"trial-{trial.number}-{self.driver_id.rsplit(':', 1)[-1]}"
+        future: Future = self.client.submit(run_trial, spec, key=task, pure=False)
+        run = _Running(trial, key)
+        self.inflight[future] = run
+        self.by_number[trial.number] = run
+        self.by_key.setdefault(key, run)
+        if self.channel is not None:
+            self.channel.watch(future)
+
+    # -- the stream -------------------------------------------------------------------
+
+    def _on_event(self, msg: Any) -> None:
+        if not isinstance(msg, dict) or msg.get("study") != self.study.study_name:
+            return
+        run = self.by_number.get(msg.get("trial"))  # type: ignore[arg-type]
+        if run is None:  # finished already, or another driver's
+            return
+        if msg.get("kind") == "started":  # `supervisor status` shows where it runs, now
+            run.worker = msg.get("worker")
+            recorded = {"worker": run.worker, "hostname": msg.get("hostname")}
+            for key, value in {**recorded, "started": msg.get("time")}.items():
+                if value is not None:
+                    run.trial.set_user_attr(key, value)
+        elif msg.get("kind") == "epoch" and isinstance(msg.get("metrics"), dict):
+            self._on_epoch(run, int(msg["epoch"]), msg["metrics"])
+
+    def _on_epoch(self, run: _Running, epoch: int, metrics: dict[str, Any]) -> None:
+        self._report(run, epoch, metrics)
+        if not self.prunes:
+            return
+        if run.pruned_at is None and run.trial.should_prune():
+            run.pruned_at = epoch
+        if self.channel is not None:
+            verdict = (self.study.study_name, run.trial.number, epoch, run.pruned_at is not None)
+            self.channel.send_verdict(run.worker, verdict)
+
+    def _report(self, run: _Running, epoch: int, metrics: dict[str, Any]) -> None:
+        """The first objective at ``epoch`` becomes an intermediate value (a learning curve
+        point, and what the pruner judges)."""
+        value = metrics.get(self.exp.objectives[0].metric)
+        if not self.single or epoch in run.reported or not isinstance(value, (int, float)):
+            return
+        run.trial.report(float(value), step=epoch)
+        run.reported.add(epoch)
 
     # -- results ----------------------------------------------------------------------
 
-    def _finish(self, future: Future, trial: optuna.Trial) -> None:
+    def _finish(self, future: Future) -> None:
+        run = self._forget(future)
+        trial = run.trial
         try:
             result: TrialResult = future.result()
         except Exception as exc:  # the worker or its node went away: not the trial's fault
             self._infrastructure_failure(trial, type(exc).__name__, f"{type(exc).__name__}: {exc}")
+            self._release_twins(run, None)
             return
         self._record_result_attrs(trial, result)
-        if result.status == "complete" and result.values is not None:
-            self._report_curve(trial, result)
-            self.study.tell(trial, result.values)
+        for entry in result.history:  # epochs the stream did not deliver (none, normally)
+            self._report(run, int(entry.get("epoch", 0)), entry)
+        values = None
+        if result.status == "pruned":
+            from optuna.trial import TrialState
+
+            trial.set_user_attr("pruned_at_epoch", run.pruned_at)
+            self._tell(trial, state=TrialState.PRUNED)
+            self._count("pruned")
+            if not self.display.live:
+                self.display.log(f"trial {trial.number} pruned after epoch {run.pruned_at}")
+        elif result.status == "complete" and result.values is not None:
+            if run.pruned_at is not None:  # the verdict came after its last epoch
+                trial.set_user_attr("prune_requested_at_epoch", run.pruned_at)
+            self._tell(trial, values=result.values)
+            values = result.values
+            self.completed.setdefault(run.key, (trial.number, values))
             self._count("complete")
             self._update_best(result.values)
             self.display.trial_done(trial.number, "complete", result.values, result)
@@ -178,6 +309,35 @@ class Driver:
             self._infrastructure_failure(trial, result.error_type, result.error or "")
         else:
             self._fail(trial, result.failure or "model", result.error_type, result.error or "")
+        self._release_twins(run, values)
+
+    def _release_twins(self, run: _Running, values: list[float] | None) -> None:
+        """Duplicates that waited on ``run``: its values if it completed, else they train."""
+        for twin in run.twins:
+            if values is not None:
+                self._tell_duplicate(twin, run.trial.number, values)
+            elif self._stop is None:
+                self._launch(twin, run.key)
+            else:  # stopping: never trained, nothing to re-run (the sampler asks anew)
+                self._fail(twin, "interrupted", "Interrupted", "a duplicate left waiting")
+        run.twins = []
+
+    def _tell_duplicate(self, trial: optuna.Trial, earlier: int, values: list[float]) -> None:
+        trial.set_user_attr(attrs.DUPLICATE_OF, earlier)
+        self._tell(trial, values=values)
+        self.completed.setdefault(param_key(trial.params), (earlier, values))
+        self._count("duplicate")
+        if not self.display.live:
+            self.display.log(f"trial {trial.number} duplicates trial {earlier}: not trained")
+
+    def _tell(self, trial: optuna.Trial, **kwargs: Any) -> None:
+        try:
+            self.study.tell(trial, skip_if_finished=True, **kwargs)
+        except RuntimeError as exc:
+            # GridSampler calls study.stop() once the grid is covered, which only works
+            # inside study.optimize; the trial was stored before that.
+            if "Study.stop" not in str(exc):
+                raise
 
     def _record_result_attrs(self, trial: optuna.Trial, result: TrialResult) -> None:
         values: dict[str, Any] = {
@@ -200,23 +360,13 @@ class Driver:
         for key, value in values.items():
             trial.set_user_attr(key, value)
 
-    def _report_curve(self, trial: optuna.Trial, result: TrialResult) -> None:
-        """Per-epoch values of the first objective become intermediate values."""
-        if len(self.exp.objectives) != 1:
-            return  # Optuna stores intermediate values for single-objective studies only
-        metric = self.exp.objectives[0].metric
-        for entry in result.history:
-            value = entry.get(metric)
-            if value is not None and math.isfinite(value):
-                trial.report(value, step=int(entry["epoch"]))
-
     def _fail(self, trial: optuna.Trial, kind: str, error_type: str | None, error: str) -> None:
         from optuna.trial import TrialState
 
         trial.set_user_attr(attrs.FAILURE, kind)
         trial.set_user_attr("error_type", error_type or "Error")
         trial.set_user_attr("error", error)
-        self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        self._tell(trial, state=TrialState.FAIL)
         self._count(f"failed ({kind})")
         self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
 
@@ -249,13 +399,14 @@ class Driver:
         futures = list(self.inflight)
         self.client.cancel(futures, force=True)
         # Dask cannot stop a running task, but the worker can kill its trial process.
-        numbers = [trial.number for trial in self.inflight.values()]
+        numbers = [run.trial.number for run in self.inflight.values()]
         with suppress(Exception):  # a worker that is gone has stopped its trial already
             self.client.run(cancel_trials, self.study.study_name, numbers)
         for future in futures:
-            trial = self.inflight.pop(future)
-            self._fail(trial, "interrupted", "Interrupted", "stopped by the user (Ctrl-C)")
-            self._requeue(trial)
+            run = self._forget(future)
+            self._fail(run.trial, "interrupted", "Interrupted", "stopped by the user (Ctrl-C)")
+            self._requeue(run.trial)
+            self._release_twins(run, None)
 
     def _cancel_queued(self) -> None:
         """Timeout: trials not yet executing on a worker are cancelled and re-queued."""
@@ -265,9 +416,18 @@ class Driver:
             return
         self.client.cancel(queued, force=True)
         for future in queued:
-            trial = self.inflight.pop(future)
-            self._fail(trial, "interrupted", "Timeout", "not started before the campaign timeout")
-            self._requeue(trial)
+            run = self._forget(future)
+            message = "not started before the campaign timeout"
+            self._fail(run.trial, "interrupted", "Timeout", message)
+            self._requeue(run.trial)
+            self._release_twins(run, None)
+
+    def _forget(self, future: Future) -> _Running:
+        run = self.inflight.pop(future)
+        self.by_number.pop(run.trial.number, None)
+        if self.by_key.get(run.key) is run:
+            del self.by_key[run.key]
+        return run
 
     def _executing_keys(self) -> set[str]:
         def executing(dask_worker: Any) -> list[str]:
@@ -320,6 +480,13 @@ class Driver:
         maximize = self.exp.objectives[0].direction == "maximize"
         if self.best is None or (value > self.best if maximize else value < self.best):
             self.best = value
+
+    def _index_completed(self) -> None:
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.values is not None:
+                self.completed.setdefault(param_key(t.params), (t.number, list(t.values)))
 
     def _initial_best(self) -> None:
         if len(self.exp.objectives) == 1:

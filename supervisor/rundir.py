@@ -42,7 +42,10 @@ def trial_dir(run_dir: Path, number: int) -> Path:
 
 def write_record(run_dir: Path, record: RunRecord) -> None:
     tmp = run_dir / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
+    # Private: a --storage URL may hold a database password (resuming needs it).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(asdict(record), indent=2) + "\n")
     os.replace(tmp, run_dir / RUN_FILE)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks_sci.base import Direction
-from supervisor import registry, samplers
+from supervisor import pruners, registry, samplers
 from supervisor.errors import SpaceError, UserError, did_you_mean
 from supervisor.node import PRECISIONS, XLA_CHOICES, NodeSettings
 from supervisor.params import ParamKind, ParamSpec, Scalar
@@ -24,6 +24,8 @@ COST_METRICS: dict[str, Direction] = {
     "train_seconds": "minimize",  # wall time of fit()
     "node_seconds": "minimize",  # cores given to the trial x train_seconds
     "n_params": "minimize",  # trainable + non-trainable parameters of the model
+    "latency_ms": "minimize",  # per sample of predict() on a batch of validation inputs
+    "peak_memory_mb": "minimize",  # RSS high-water mark of the trial's process
 }
 
 TOP_KEYS = (
@@ -34,17 +36,21 @@ TOP_KEYS = (
     "params",
     "fixed",
     "sampler",
+    "pruner",
+    "retrain_duplicates",
     "budget",
     "seed",
     "node",
+    "ranks",
 )
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
-BUDGET_KEYS = ("trials", "timeout", "epochs")
+BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_INT = 2**53  # beyond this, float round trips in storage lose integers
 MAX_TRIALS = 10_000_000
 MAX_EPOCHS = 100_000
+MAX_RANKS = 1024
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -59,6 +65,7 @@ class Budget:
     trials: int
     epochs: int
     timeout: float | None = None  # seconds
+    trial_timeout: float | None = None  # seconds; a trial over it is killed (model failure)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,16 @@ class Experiment:
     description: str = ""
     node: NodeSettings = field(default_factory=NodeSettings)
     raw: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+    # False: a configuration that already completed is not trained again (see the driver).
+    retrain_duplicates: bool = False
+    # MPI ranks per trial: data-parallel training at the same global batch (supervisor.ranks).
+    ranks: int = 1
+
+    @property
+    def prunes(self) -> bool:
+        return self.pruner != "none"
 
     @property
     def directions(self) -> list[Direction]:
@@ -102,13 +119,17 @@ class Experiment:
             "params": {p.name: p.describe() for p in self.params},
             "fixed": self.fixed,
             "sampler": {"name": self.sampler, "options": self.sampler_options},
+            "pruner": {"name": self.pruner, "options": self.pruner_options},
+            "retrain_duplicates": self.retrain_duplicates,
             "budget": {
                 "trials": self.budget.trials,
                 "epochs": self.budget.epochs,
                 "timeout": self.budget.timeout,
+                "trial_timeout": self.budget.trial_timeout,
             },
             "seed": self.seed,
             "node": self.node.to_dict(),
+            "ranks": self.ranks,
         }
 
 
@@ -187,7 +208,14 @@ class _Parser:
         budget = self.budget(top["budget"])
         seed = self.integer(top.get("seed", 0), ("seed",), 0, 2**32 - 1)
         node_settings = self.node(top.get("node", {}))
+        ranks = self.ranks(top.get("ranks", 1), target)
         sampler, sampler_options = self.sampler(top.get("sampler", "tpe"), len(objectives))
+        pruner, pruner_options = self.pruner(top.get("pruner", "none"), objectives)
+        retrain = top.get("retrain_duplicates", False)
+        if not isinstance(retrain, bool):
+            raise self.err(
+                ("retrain_duplicates",), f"expected true or false, got {_kind(retrain)}"
+            )
         if samplers.SAMPLERS[sampler].needs_grid:
             for p in params:
                 if p.grid_values() is None:
@@ -211,6 +239,10 @@ class _Parser:
             description=description,
             node=node_settings,
             raw=top,
+            pruner=pruner,
+            pruner_options=pruner_options,
+            retrain_duplicates=retrain,
+            ranks=ranks,
         )
 
     def benchmark(self, value: Any) -> tuple[str, str, dict[str, Direction], dict[str, Any]]:
@@ -441,7 +473,15 @@ class _Parser:
         epochs = self.integer(spec.get("epochs", 1), (*path, "epochs"), 1, MAX_EPOCHS)
         timeout = spec.get("timeout")
         seconds = None if timeout is None else self.duration(timeout, (*path, "timeout"))
-        return Budget(trials=trials, epochs=epochs, timeout=seconds)
+        limit = spec.get("trial_timeout")
+        per_trial = None if limit is None else self.duration(limit, (*path, "trial_timeout"))
+        return Budget(trials=trials, epochs=epochs, timeout=seconds, trial_timeout=per_trial)
+
+    def ranks(self, value: Any, target: str) -> int:
+        ranks = self.integer(value, ("ranks",), 1, MAX_RANKS)
+        if ranks > 1 and not getattr(registry.load(target), "supports_ranks", True):
+            raise self.err(("ranks",), "this benchmark does not support ranks > 1")
+        return ranks
 
     def node(self, value: Any) -> NodeSettings:
         path: KeyPath = ("node",)
@@ -494,6 +534,28 @@ class _Parser:
         bad = samplers.check_options(name, options)
         if bad:
             raise self.err((*path, "options", bad[0]), bad[1])
+        return name, dict(options)
+
+    def pruner(self, value: Any, objectives: tuple[Objective, ...]) -> tuple[str, dict[str, Any]]:
+        path: KeyPath = ("pruner",)
+        if isinstance(value, str):
+            value = {"name": value}
+        spec = self.mapping(value, path, ("name", "options"))
+        name = self.string(spec.get("name"), (*path, "name"))
+        options = spec.get("options", {})
+        if not isinstance(options, dict):
+            raise self.err((*path, "options"), f"expected a mapping, got {_kind(options)}")
+        try:
+            pruners.make_pruner(name, options)
+        except pruners.PrunerError as exc:
+            where = (*path, "name") if exc.key is None else (*path, "options", exc.key)
+            raise self.err(where, exc.message) from None
+        if name != "none" and len(objectives) > 1:
+            raise self.err(
+                (*path, "name"),
+                "pruning needs a single objective (Optuna keeps intermediate values only for"
+                " single-objective studies); use pruner: none",
+            )
         return name, dict(options)
 
 

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from supervisor.node import NodeSettings
 
-Status = Literal["complete", "failed"]
+# "pruned": the driver's pruner stopped it at an epoch boundary (see supervisor.channel).
+Status = Literal["complete", "failed", "pruned"]
 
 # Why a trial failed. "model": the trial itself is at fault (exception, NaN/inf loss);
 # its parameters are bad data. "infrastructure": the worker, node or driver went away;
@@ -31,12 +32,19 @@ class TrialSpec:
     data_seed: int
     objectives: tuple[str, ...]
     threads: int = 1
+    # MPI ranks of a data-parallel trial (the space file's `ranks`; supervisor.ranks).
+    ranks: int = 1
     run_dir: str | None = None
     node: NodeSettings = field(default_factory=NodeSettings)
     time_limit: float | None = None  # seconds; the trial is killed after it
     # "process": in the worker's long-lived trial process (killable, memory bounded);
     # "inline": in the calling process (tests, debugging).
     isolation: Literal["process", "inline"] = "process"
+    # Dask event topic of the driver that streams this trial's start and epochs (None: the
+    # trial runs unobserved, e.g. in tests), and how long each epoch waits for the
+    # driver's continue/prune verdict (0: the driver prunes nothing, do not wait).
+    events_topic: str | None = None
+    verdict_timeout: float = 0.0
 
 
 @dataclass

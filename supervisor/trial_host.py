@@ -13,9 +13,12 @@ Why not in the worker itself:
   child. It is reported as an infrastructure failure, so the driver runs it again and
   blames it after repeated deaths, as with a dead worker.
 
-The child reads pickled ``TrialSpec`` objects from stdin and writes pickled
-``TrialResult`` objects to its original stdout; anything else it prints goes to stderr.
-It dies with its parent (``PR_SET_PDEATHSIG``), so no orphan keeps training.
+Protocol: length-prefixed pickles. The parent sends ``("trial", spec)`` on the child's
+stdin; the child answers on its original stdout with ``("epoch", epoch, metrics)`` after
+every epoch, each answered by the parent with ``("verdict", stop)`` (the driver's
+pruning decision, see ``supervisor.channel``), and finally ``("result", result)``.
+Anything else the child prints goes to stderr. It dies with its parent
+(``PR_SET_PDEATHSIG``), so no orphan keeps training.
 """
 
 from __future__ import annotations
@@ -25,14 +28,20 @@ import os
 import pickle
 import select
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
 import weakref
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
 from supervisor.trial import TrialResult, TrialSpec
+
+# Hears each epoch of the running trial (epoch, metrics); True stops the trial there.
+EpochHook = Callable[[int, dict[str, float]], bool]
+_HEADER = struct.Struct(">Q")
 
 GROWTH_ENV = "SUPERVISOR_TRIAL_GROWTH_MB"
 DEFAULT_GROWTH_MB = 1024.0
@@ -53,10 +62,15 @@ class TrialHost:
         self.cancelled = False
         _hosts.add(self)
 
-    def run(self, spec: TrialSpec, memory_limit_mb: float | None = None) -> TrialResult:
+    def run(
+        self,
+        spec: TrialSpec,
+        memory_limit_mb: float | None = None,
+        on_epoch: EpochHook | None = None,
+    ) -> TrialResult:
         self.current, self.cancelled = spec, False
         try:
-            return self._run(spec, memory_limit_mb)
+            return self._run(spec, memory_limit_mb, on_epoch)
         finally:
             self.current = None
 
@@ -68,25 +82,32 @@ class TrialHost:
         if proc is not None and proc.poll() is None:
             proc.kill()
 
-    def _run(self, spec: TrialSpec, memory_limit_mb: float | None) -> TrialResult:
+    def _run(
+        self, spec: TrialSpec, memory_limit_mb: float | None, on_epoch: EpochHook | None
+    ) -> TrialResult:
         proc = self._child()
         assert proc.stdin is not None and proc.stdout is not None
+        to_child, from_child = proc.stdin.fileno(), proc.stdout.fileno()
         try:
-            pickle.dump(spec, proc.stdin)
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError):
+            send(to_child, ("trial", spec))
+        except OSError:
             return self._died(spec, time.time())
         started = time.time()
         deadline = started + spec.time_limit if spec.time_limit else None
         while True:
-            readable, _, _ = select.select([proc.stdout], [], [], POLL_SECONDS)
+            readable, _, _ = select.select([from_child], [], [], POLL_SECONDS)
             if readable:
                 try:
-                    result: TrialResult = pickle.load(proc.stdout)
+                    message = receive(from_child)
+                    if message[0] == "result":
+                        result: TrialResult = message[1]
+                        self._recycle_if_grown(result)
+                        return result
+                    stop = on_epoch(message[1], message[2]) if on_epoch is not None else False
+                    send(to_child, ("verdict", stop))
                 except (EOFError, pickle.UnpicklingError, OSError):
                     return self._died(spec, started)
-                self._recycle_if_grown(result)
-                return result
+            # Checked after every message too: epochs may arrive faster than the poll.
             if proc.poll() is not None:
                 return self._died(spec, started)
             if deadline is not None and time.time() > deadline:
@@ -125,6 +146,7 @@ class TrialHost:
                 [sys.executable, "-m", "supervisor.trial_host"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                bufsize=0,  # the protocol reads and writes the descriptors itself
             )
             self.started += 1
         return self.proc
@@ -188,12 +210,18 @@ _hosts: weakref.WeakSet[TrialHost] = weakref.WeakSet()
 def cancel_trials(study_name: str, numbers: list[int]) -> list[int]:
     """Kill the trial processes running these trials in this worker process (run on
     every worker by the driver through ``Client.run``); the numbers it stopped."""
+    from supervisor import channel
+
     stopped = []
     for h in list(_hosts):
         spec = h.current
         if spec is not None and spec.study_name == study_name and spec.trial_number in numbers:
             h.cancel()
             stopped.append(spec.trial_number)
+    from supervisor.ranks import cancel_ranked_trials
+
+    stopped += cancel_ranked_trials(study_name, numbers)  # mpiexec jobs of K-rank trials
+    channel.cancel(study_name, numbers)  # a trial waiting for a verdict stops waiting
     return stopped
 
 
@@ -216,23 +244,50 @@ def _die_with_parent() -> None:
         pass  # not Linux: the parent's kill on shutdown still applies
 
 
-def serve(inbox: IO[bytes], outbox: IO[bytes]) -> None:
+def send(fd: int, message: tuple[Any, ...]) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def receive(fd: int) -> tuple[Any, ...]:
+    (size,) = _HEADER.unpack(_read_exactly(fd, _HEADER.size))
+    message: tuple[Any, ...] = pickle.loads(_read_exactly(fd, size))
+    return message
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise EOFError("the other end of the pipe closed")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(inbox: int, outbox: int) -> None:
     from supervisor.worker import execute
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+        send(outbox, ("epoch", epoch, metrics))
+        return bool(receive(inbox)[1])  # the parent's ("verdict", stop)
 
     while True:
         try:
-            spec: Any = pickle.load(inbox)
+            _, spec = receive(inbox)
         except EOFError:
             return
-        pickle.dump(execute(spec), outbox)
-        outbox.flush()
+        send(outbox, ("result", execute(spec, on_epoch)))
 
 
 def main() -> None:
     _die_with_parent()
-    outbox = os.fdopen(os.dup(1), "wb")
+    outbox = os.dup(1)
     os.dup2(2, 1)  # prints of frameworks and models must not corrupt the protocol
-    serve(sys.stdin.buffer, outbox)
+    serve(sys.stdin.fileno(), outbox)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,21 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor import node, registry, rundir
+from supervisor import channel, node, registry, rundir
 from supervisor.trial import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
     from benchmarks_sci.base import Benchmark
+
+# Called after each epoch with (epoch, metrics); True stops the trial there (pruning).
+EpochHook = Callable[[int, dict[str, float]], bool]
+
+LATENCY_SAMPLES = 32  # validation samples per timed predict call
+LATENCY_REPEATS = 3  # timed calls after one warm-up; the fastest counts
 
 _benchmarks: dict[str, Benchmark] = {}
 _data: dict[str, Any] = {}
@@ -40,14 +47,33 @@ def _worker_address() -> str | None:
 
 def run_trial(spec: TrialSpec) -> TrialResult:
     """The task the driver submits: run ``spec`` in this worker's trial process (see
-    ``supervisor.trial_host``), or here when ``spec.isolation`` is "inline"."""
-    if spec.isolation == "inline":
-        return execute(spec)
-    from supervisor.trial_host import host
+    ``supervisor.trial_host``), or here when ``spec.isolation`` is "inline". Tells the
+    driver when it starts and after every epoch (``supervisor.channel``)."""
+    address = _worker_address()
+    start = {"kind": "started", "worker": address, "hostname": socket.gethostname()}
+    channel.publish(spec, {**start, "time": time.time()})
+    with channel.running(spec) as control:
+        report = _report_to_driver(spec, control)
+        if spec.ranks > 1:  # an mpiexec job of its own, whatever the isolation
+            from supervisor.ranks import run_ranked_trial
 
-    result = host().run(spec, memory_limit_mb=_worker_memory_limit_mb())
-    result.worker = result.worker or _worker_address()
+            result = run_ranked_trial(spec, spec.ranks, on_epoch=report)
+        elif spec.isolation == "inline":
+            return execute(spec, report)
+        else:
+            from supervisor.trial_host import host
+
+            result = host().run(spec, memory_limit_mb=_worker_memory_limit_mb(), on_epoch=report)
+    result.worker = result.worker or address
     return result
+
+
+def _report_to_driver(spec: TrialSpec, control: channel.TrialControl) -> EpochHook:
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        channel.publish(spec, {"kind": "epoch", "epoch": epoch, "metrics": metrics})
+        return control.verdict(epoch)
+
+    return report
 
 
 def _worker_memory_limit_mb() -> float | None:
@@ -60,8 +86,9 @@ def _worker_memory_limit_mb() -> float | None:
     return limit / 2**20 if limit else None
 
 
-def execute(spec: TrialSpec) -> TrialResult:
-    """Run one trial in this process; never raises."""
+def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
+    """Run one trial in this process; never raises. ``on_epoch`` hears every epoch and
+    may stop the trial there: its result is then "pruned"."""
     result = TrialResult(
         trial_number=spec.trial_number,
         status="failed",
@@ -71,6 +98,8 @@ def execute(spec: TrialSpec) -> TrialResult:
         started=time.time(),
     )
     model = None
+    stopped = False
+    _reset_peak_rss()
     try:
         node.configure(spec.threads)
         key = _cache_key(spec)
@@ -90,8 +119,11 @@ def execute(spec: TrialSpec) -> TrialResult:
         node.after_build(model, spec.node)
 
         def report(epoch: int, metrics: dict[str, float]) -> bool:
-            result.history.append({"epoch": float(epoch), **_floats(metrics)})
-            return False
+            nonlocal stopped
+            floats = _floats(metrics)
+            result.history.append({"epoch": float(epoch), **floats})
+            stopped = stopped or (on_epoch is not None and on_epoch(epoch, floats))
+            return stopped
 
         t0 = time.perf_counter()
         metrics = _floats(bench.fit(model, data, spec.params, spec.epochs, report))
@@ -102,10 +134,17 @@ def execute(spec: TrialSpec) -> TrialResult:
             n_params=float(bench.count_params(model)),
         )
         result.metrics = metrics
+        if stopped:  # the slot goes to the next trial at once: no latency, no artifacts
+            metrics["peak_memory_mb"] = _peak_rss_mb()
+            result.status = "pruned"
+            return result
+        _measure_latency(bench, model, data, result)
+        metrics["peak_memory_mb"] = _peak_rss_mb()
         _save_artifacts(bench, model, data, spec, result)
         missing = [m for m in spec.objectives if m not in metrics]
         if missing:
-            raise KeyError(f"benchmark returned no metric {missing[0]!r}")
+            why = result.extra.get("latency_error", "") if missing[0] == "latency_ms" else ""
+            raise KeyError(f"benchmark returned no metric {missing[0]!r}{why and f' ({why})'}")
         values = [metrics[m] for m in spec.objectives]
         bad = [
             (m, v) for m, v in zip(spec.objectives, values, strict=True) if not math.isfinite(v)
@@ -135,6 +174,26 @@ def execute(spec: TrialSpec) -> TrialResult:
     return result
 
 
+def _measure_latency(bench: Benchmark, model: Any, data: Any, result: TrialResult) -> None:
+    """``latency_ms``: milliseconds per sample of ``predict`` on a fixed batch of the
+    validation inputs (the first ``LATENCY_SAMPLES``); one warm-up call (tracing,
+    compilation), then the fastest of ``LATENCY_REPEATS`` calls."""
+    try:
+        batch = data.x_val[:LATENCY_SAMPLES]
+        n = len(batch)
+        if n == 0:
+            raise ValueError("no validation inputs")
+        bench.predict(model, batch)
+        best = math.inf
+        for _ in range(LATENCY_REPEATS):
+            t0 = time.perf_counter()
+            bench.predict(model, batch)
+            best = min(best, time.perf_counter() - t0)
+        result.metrics["latency_ms"] = best / n * 1000.0
+    except Exception as exc:  # a benchmark without x_val: the metric is absent, noted
+        result.extra["latency_error"] = f"latency not measured: {type(exc).__name__}: {exc}"[:300]
+
+
 def _save_artifacts(
     bench: Benchmark, model: Any, data: Any, spec: TrialSpec, result: TrialResult
 ) -> None:
@@ -159,6 +218,30 @@ def _save_artifacts(
         result.extra["artifacts"] = str(path.relative_to(run_dir))
     except Exception as exc:
         result.extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _reset_peak_rss() -> None:
+    """Start this trial's ``peak_memory_mb`` from the current RSS (Linux >= 4.0): the
+    trial process outlives its trials, so its lifetime high-water mark would not do."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # then the peak is the process's since it started: an upper bound
+
+
+def _peak_rss_mb() -> float:
+    """RSS high-water mark of this process (VmHWM) in MiB, or ru_maxrss where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:

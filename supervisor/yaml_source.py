@@ -2,8 +2,10 @@
 
 PyYAML's loaders lose line numbers, silently accept duplicate keys and expand
 alias bombs without limit. This reader composes the node graph (which shares aliased
-nodes instead of copying them), converts it with a node budget, rejects duplicate keys,
-and records the (line, column) of every key path so errors can point into the file.
+nodes instead of copying them), converts it with a node budget, rejects duplicate keys
+and tags other than YAML's plain ones, and records the (line, column) of every key path
+so errors can point into the file. Every error is one line: PyYAML's own messages span
+several, with a copy of the offending line.
 """
 
 from __future__ import annotations
@@ -20,14 +22,34 @@ MAX_BYTES = 1_000_000
 MAX_NODES = 20_000
 MAX_DEPTH = 32
 
+MAX_KEY_SHOWN = 80  # characters of one key in a message; the position finds the rest
+
 KeyPath = tuple[str | int, ...]
+
+_YAML = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(
+    _YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp", "binary")
+)
 
 
 def format_key(path: KeyPath) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += (
+            f"[{part}]" if isinstance(part, int) else (f".{_shown(part)}" if out else _shown(part))
+        )
     return out
+
+
+def _shown(key: str) -> str:
+    """A key as one short line: control characters escaped, long keys cut."""
+    if len(key) > MAX_KEY_SHOWN:
+        key = f"{key[:MAX_KEY_SHOWN]}...({len(key)} characters)"
+    return key if key.isprintable() else repr(key)[1:-1]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 @dataclass
@@ -63,7 +85,10 @@ def read_yaml(path: str | Path) -> YamlSource:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpaceError(name, "", f"not UTF-8 text (bad byte at offset {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        raise SpaceError(name, "", message, line, column) from None
     return parse_yaml(text, name)
 
 
@@ -72,9 +97,13 @@ def parse_yaml(text: str, name: str) -> YamlSource:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        problem = exc.problem or "invalid YAML"
+        problem = _one_line(exc.problem or "invalid YAML")
         if "\t" in text and ("tab" in problem or "'\\t'" in problem):
             problem += " (use spaces, not tabs, to indent)"
+        if mark is not None and "expected ':'" in problem:
+            line = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+            if len(line) > 1024:
+                problem += " (YAML keys are at most 1024 characters long)"
         raise SpaceError(
             name,
             "",
@@ -82,8 +111,15 @@ def parse_yaml(text: str, name: str) -> YamlSource:
             mark.line + 1 if mark else None,
             mark.column + 1 if mark else None,
         ) from None
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, only an offset
+        before = text[: exc.position]
+        row, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character
+        code = char if isinstance(char, int) else ord(char[:1] or "\0")
+        problem = f"character U+{code:04X} is not allowed in YAML ({exc.reason})"
+        raise SpaceError(name, "", f"invalid YAML: {problem}", row, column) from None
     except yaml.YAMLError as exc:
-        raise SpaceError(name, "", f"invalid YAML: {exc}") from None
+        raise SpaceError(name, "", f"invalid YAML: {_one_line(str(exc))}") from None
     source = YamlSource(name, None)
     if node is None:
         raise SpaceError(name, "", "the file is empty")
@@ -103,6 +139,12 @@ def _convert(
         raise src.error(path, f"more than {MAX_NODES} YAML nodes (an alias bomb?)")
     if depth > MAX_DEPTH:
         raise src.error(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        plain = _YAML + ("map" if isinstance(node, yaml.MappingNode) else "seq")
+        if node.tag != plain:  # !!set, !!omap, !!python/object/apply:... on a collection
+            raise _at(src, node, path, f"unsupported YAML tag {_tag(node.tag)}")
+    elif node.tag not in _SCALAR_TAGS:
+        raise _at(src, node, path, f"unsupported YAML tag {_tag(node.tag)}")
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -126,8 +168,14 @@ def _convert(
         return items
     try:
         return _constructor.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise _at(src, node, path, f"bad value: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        raise _at(src, node, path, f"bad value: {_one_line(exc.problem or '')}") from None
+    except (yaml.YAMLError, ValueError) as exc:  # e.g. an impossible date 2024-02-30
+        raise _at(src, node, path, f"bad value: {_one_line(str(exc))}") from None
+
+
+def _tag(tag: str) -> str:
+    return repr("!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag)
 
 
 def _at(src: YamlSource, node: yaml.Node, path: KeyPath, message: str) -> SpaceError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -16,3 +17,17 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A `supervisor calibrate` result saved on this host must not change how tests pack trials.
 os.environ["SUPERVISOR_CALIBRATION_DIR"] = str(ROOT / ".pytest_cache" / "calibration")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault-injection suite's table (tests/faultkit.py), shown and kept as an artifact."""
+    faultkit = sys.modules.get("tests.faultkit")
+    if faultkit is None or not faultkit.ROWS:
+        return
+    text = faultkit.table()
+    terminalreporter.write_sep("=", "faults injected")
+    terminalreporter.write_line(text)
+    folder = Path(os.environ.get("PYTEST_ARTIFACTS") or "/tmp/supervisor-test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fault-table.txt").write_text(text + "\n")
+    terminalreporter.write_line(f"(also in {folder / 'fault-table.txt'})")

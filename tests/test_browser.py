@@ -415,6 +415,26 @@ def test_injected_scripts_do_not_run(browser: Browser, tmp_path: Path) -> None:
     assert INJECTED[0] in text and INJECTED[1] in text  # shown to the reader, as text
 
 
+def test_pareto_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
+    """The Pareto report: 2-D and 3-D fronts, hypervolume, curves; a hostile name stays text."""
+    from supervisor.report.pareto import write_pareto_report
+    from tests.test_pareto import three_objective_study
+
+    name = f"pareto {INJECTED[0]}"
+    campaign = tmp_path / "campaign.html"
+    campaign.write_text("<!DOCTYPE html><title>c</title>")
+    study = three_objective_study(name)
+    out = write_pareto_report(study, tmp_path / "p-pareto.html", campaign_report=campaign)
+    page = browser.load(out)
+    _check(page, "pareto-report")
+    assert page.figures()[0] == 6  # 3 pairs, the 3-D front, hypervolume, learning curves
+    assert browser.evaluate("document.title") == f"Pareto report: {name}"
+    rows = browser.evaluate("document.querySelectorAll('table.pareto tbody tr').length")
+    assert rows == len(study.best_trials)
+    href = browser.evaluate("document.querySelector('p.links a').href")
+    assert href == campaign.resolve().as_uri()
+
+
 def main() -> None:
     """``python -m tests.test_browser REPORT.html``: how long the report takes to draw."""
     import sys

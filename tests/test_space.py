@@ -56,6 +56,7 @@ def test_good_file_resolves_everything(tmp_path: Path) -> None:
     assert exp.fixed == {"batch_size": 64}
     assert exp.sampler == "nsgaii" and exp.sampler_options == {"population_size": 10}
     assert exp.budget.timeout == 5400 and exp.budget.trials == 12 and exp.budget.epochs == 3
+    assert exp.budget.trial_timeout is None  # no per-trial limit unless asked
     assert exp.seed == 5
 
 
@@ -100,6 +101,24 @@ def test_weather_example_file_is_valid() -> None:
     assert exp.objectives[0].metric == "val_accuracy"
 
 
+EXAMPLES = sorted((Path(__file__).parent.parent / "search_spaces").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_file_is_valid(path: Path) -> None:
+    exp = space.load(path)
+    assert exp.budget.trials >= 1 and exp.objectives
+    if path.stem.endswith("-pareto"):  # accuracy against a cost the supervisor measures
+        assert len(exp.objectives) == 2 and exp.objectives[1].metric in space.COST_METRICS
+        assert exp.objectives[0].metric not in space.COST_METRICS
+
+
+def test_there_is_a_pareto_example_per_benchmark() -> None:
+    benchmarks = {space.load(p).benchmark for p in EXAMPLES}
+    pareto = {space.load(p).benchmark for p in EXAMPLES if p.stem.endswith("-pareto")}
+    assert pareto == benchmarks == {"weather", "nanopore", "cosmogan", "speech"}
+
+
 BAD = [
     # (fragment replacing part of GOOD or a whole file, expected key path, expected words)
     (
@@ -124,6 +143,11 @@ BAD = [
     (GOOD.replace("trials: 12", "trials: twelve"), "budget.trials", "expected an integer"),
     (GOOD.replace("trials: 12", "trials: 0"), "budget.trials", "between 1"),
     (GOOD.replace("timeout: 1h30m", "timeout: soon"), "budget.timeout", "duration"),
+    (
+        GOOD.replace("timeout: 1h30m", "timeout: 1h30m, trial_timeout: -5"),
+        "budget.trial_timeout",
+        "positive duration",
+    ),
     (GOOD.replace("metric: loss", "metric: los"), "objectives[0].metric", 'did you mean "loss"'),
     (GOOD.replace("type: int", "type: integer"), "params.units.type", 'did you mean "int"'),
     (GOOD.replace("low: 8, high: 64", "low: 8.5, high: 64"), "params.units.low", "integer"),
@@ -146,6 +170,8 @@ BAD = [
     (GOOD + "seed: 6\n", "seed", "duplicate key"),
     (GOOD.replace("low: 8, high: 64", "low: 8, high: 1.0e+400"), "params.units.high", "finite"),
     (GOOD.replace("low: 1.0e-4", "low: 1e-4"), "params.lr.low", "write exponents with a dot"),
+    (GOOD + "retrain_duplicates: sometimes\n", "retrain_duplicates", "true or false"),
+    (GOOD + "pruner: median\n", "pruner.name", "single objective"),
 ]
 
 

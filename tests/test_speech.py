@@ -212,13 +212,13 @@ def test_bad_options_raise_an_option_error_naming_the_key(
     assert info.value.key == key
 
 
-def test_defaults_are_the_papers_setting() -> None:
+def test_defaults_are_the_papers_setting_binned_to_50_hz() -> None:
     config = SpeechBenchmark().config
-    assert config["n_electrodes"] == 86 and config["sample_rate"] == 200
-    assert SpeechBenchmark().input_shape() == (86, 258)
-    assert SpeechBenchmark({"sample_rate": 50}).input_shape() == (86, 64)
+    assert config["n_electrodes"] == 86 and config["sample_rate"] == 50
+    assert SpeechBenchmark().input_shape() == (86, 64)
+    assert SpeechBenchmark({"sample_rate": 200}).input_shape() == (86, 258)
     hp = resolve_params({})
-    assert (hp.n_layers, hp.activation, hp.optimizer) == (2, "relu", "adam")
+    assert (hp.n_layers, hp.activation, hp.optimizer) == (1, "relu", "adam")
     assert hp.dropout > 0 and hp.l2 > 0  # the paper's regularisers are on by default
     assert hidden_units(resolve_params({"n_layers": 3, "units": 100, "taper": 0.5})) == [
         100,
@@ -511,16 +511,4 @@ def test_bad_files_are_clear_errors(
     path = tmp_path / "bad.npz"
     write_file(path, **changes)
     with pytest.raises(ValueError, match=message):
-        SpeechBenchmark({"data_path": str(path)}).load_data(seed=0)
-
-
-def test_missing_file_and_missing_h5py_are_clear_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.npz"):
-        SpeechBenchmark({"data_path": str(tmp_path / "nowhere.npz")}).load_data(seed=0)
-    path = tmp_path / "rec.h5"
-    path.write_bytes(b"")
-    monkeypatch.setitem(sys.modules, "h5py", None)  # as if h5py were not installed
-    with pytest.raises(ImportError, match="needs h5py"):
         SpeechBenchmark({"data_path": str(path)}).load_data(seed=0)

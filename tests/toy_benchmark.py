@@ -1,8 +1,8 @@
 """A TensorFlow-free benchmark for driver and CLI tests: a noisy quadratic 'model'.
 
 Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
-``mode`` = "raise" | "nan" | "inf" | "sleep" | "exit" | "hog" | "leak" makes the trial
-fail in that way (or take long, hold ``mb`` MiB of memory, or leak them).
+``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "hog" | "leak" makes the
+trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak them).
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ class ToyBenchmark(Benchmark):
             return {"loss": float("nan"), "score": 0.0}
         if mode == "inf":
             return {"loss": float("inf"), "score": 0.0}
+        if mode == "neginf":  # as good as it gets for a minimised loss: Optuna would keep it
+            return {"loss": float("-inf"), "score": float("inf")}
         return {"loss": loss, "score": -loss}
 
     def predict(self, model: Any, x: Any) -> Any:

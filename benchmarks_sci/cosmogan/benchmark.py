@@ -29,16 +29,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option, OptionError
+from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
 from benchmarks_sci.cosmogan import physics, synthetic
-from benchmarks_sci.cosmogan.data import (
-    SPLITS,
-    SUFFIXES,
-    CosmoData,
-    read_file,
-    to_raw,
-    write_arrays,
-)
+from benchmarks_sci.cosmogan.data import CosmoData, read_file, to_raw, write_file
+from benchmarks_sci.datafiles import DataPathOption
+from benchmarks_sci.splits import generate_splits
 
 MAP_SIZES = (64, 128, 256)
 _PREDICT_BATCH = 256  # inference only: larger batches are faster and change nothing
@@ -52,6 +47,7 @@ class CosmoGANBenchmark(Benchmark):
     """A DCGAN generating weak-lensing convergence maps, judged by their statistics."""
 
     name = "cosmogan"
+    supports_ranks = False  # its own generator/discriminator steps, not model.fit
     metrics: ClassVar[dict[str, Direction]] = {
         "val_score": "minimize",
         "val_ps_error": "minimize",
@@ -83,28 +79,19 @@ class CosmoGANBenchmark(Benchmark):
         "transform_scale": Option(
             1.0, "a of the transform s = 2x/(x+a) - 1 (x = a maps to 0)", low=1e-12
         ),
-        "data_path": Option("", "an .npz/.h5 file of real maps; empty: synthetic"),
+        "data_path": DataPathOption("", "an .npz/.h5 file of real maps; empty: synthetic"),
     }
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        resolved = super().validate_options(options)
-        path = resolved["data_path"]
-        if path and Path(path).suffix.lower() not in SUFFIXES:
-            raise OptionError("data_path", f"expected a {'/'.join(SUFFIXES)} file, got {path!r}")
-        return resolved
 
     def load_data(self, seed: int) -> CosmoData:
         size, scale = self.config["map_size"], self.config["transform_scale"]
         if self.config["data_path"]:
             return read_file(Path(self.config["data_path"]), size, scale)
-        streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
-        maps, targets = {}, {}
-        for split, stream in zip(SPLITS, streams, strict=True):
-            n = self.config[f"n_{split}"]
-            maps[split], targets[split] = synthetic.make_maps(
-                n, size, stream, self.config["difficulty"]
-            )
+        difficulty = self.config["difficulty"]
+        parts = generate_splits(
+            seed, self.config, lambda n, s: synthetic.make_maps(n, size, s, difficulty)
+        )
+        maps = {split: x for split, (x, _) in parts.items()}
+        targets = {split: y for split, (_, y) in parts.items()}
         return CosmoData.from_raw(maps, targets, scale, synthetic.PARAM_NAMES)
 
     def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
@@ -202,7 +189,7 @@ class CosmoGANBenchmark(Benchmark):
     def save_data(self, data: CosmoData, path: Path) -> None:
         """Raw maps [n, N, N] and parameters in the documented layout (``data``): .npz, or
         HDF5 for an .h5/.hdf5 path."""
-        write_arrays(data, path)
+        write_file(data, path)
 
 
 def _nan_scores() -> dict[str, float]:

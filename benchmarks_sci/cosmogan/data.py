@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-SPLITS = ("train", "val", "test")
-SUFFIXES = (".npz", ".h5", ".hdf5")
+from benchmarks_sci import datafiles
+from benchmarks_sci.splits import SPLITS
 
 
 def to_model_space(x: npt.ArrayLike, scale: float) -> np.ndarray:
@@ -99,7 +99,7 @@ class CosmoData:
         )
 
 
-def write_arrays(data: CosmoData, path: Path) -> None:
+def write_file(data: CosmoData, path: Path) -> None:
     """Raw maps [n, N, N] and parameters (if any) in the documented layout: ``.npz``, or
     HDF5 for an ``.h5``/``.hdf5`` path."""
     arrays: dict[str, Any] = {}
@@ -110,43 +110,24 @@ def write_arrays(data: CosmoData, path: Path) -> None:
             arrays[f"y_{split}"] = y
     if data.param_names:
         arrays["param_names"] = np.array(data.param_names, dtype=np.bytes_)
-    if Path(path).suffix.lower() in (".h5", ".hdf5"):
-        h5py = _h5py(Path(path))
-        with h5py.File(path, "w") as f:
-            for name, value in arrays.items():
-                f.create_dataset(name, data=value)
-    else:
-        np.savez(path, **arrays)
+    datafiles.write_arrays(path, arrays)
 
 
 def read_file(path: Path, map_size: int, scale: float) -> CosmoData:
     """The data set in a file of the documented layout (see the module doc)."""
-    maps, params, names = read_arrays(path, map_size)
+    maps, params, names = read_maps(path, map_size)
     return CosmoData.from_raw(maps, params, scale, names)
 
 
-def read_arrays(
+def read_maps(
     path: Path, map_size: int
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None, tuple[str, ...]]:
     """Raw maps [n, N, N] (float32) and parameters ([n, P] float32, or None) per split,
     and the parameters' names, of a file in the documented layout, checked: ValueError
     naming the array otherwise."""
-    if not path.is_file():
-        raise FileNotFoundError(f"cosmogan data file not found: {path}")
     names = [f"{a}_{s}" for s in SPLITS for a in ("x", "y")] + ["param_names"]
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path) as f:
-            raw = {k: np.asarray(f[k]) for k in names if k in f}
-    elif suffix in (".h5", ".hdf5"):
-        with _h5py(path).File(path, "r") as f:
-            raw = {k: np.asarray(f[k]) for k in names if k in f}
-    else:
-        raise ValueError(f"{path}: expected a {'/'.join(SUFFIXES)} file")
-    missing = [f"x_{s}" for s in SPLITS if f"x_{s}" not in raw]
-    if missing:
-        expected = ", ".join(f"x_{s}" for s in SPLITS)
-        raise ValueError(f"{path}: missing array {missing[0]!r}; expected {expected}")
+    optional = [f"y_{s}" for s in SPLITS] + ["param_names"]
+    raw = datafiles.read_arrays(path, names, "cosmogan", optional=optional)
     maps = {s: _maps(path, s, raw[f"x_{s}"], map_size) for s in SPLITS}
     absent = [f"y_{s}" for s in SPLITS if f"y_{s}" not in raw]
     if len(absent) == len(SPLITS):
@@ -200,14 +181,3 @@ def _params(path: Path, split: str, y: np.ndarray, n: int) -> np.ndarray:
             f"x_{split}; got {y.shape} {y.dtype}"
         )
     return y.astype(np.float32)
-
-
-def _h5py(path: Path) -> Any:
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError(
-            f"reading or writing {path} needs h5py, which is not installed: pip install "
-            "h5py, or use an .npz file with the same array names"
-        ) from None
-    return h5py

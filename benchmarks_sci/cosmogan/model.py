@@ -15,13 +15,13 @@ imported inside the builders only: the driver imports this package without Tenso
 
 from __future__ import annotations
 
-import difflib
-import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from benchmarks_sci.hyperparams import Int, ParamTable, Real
 
 N_UPSAMPLINGS = 4  # stride-2 layers per network: maps are N/16 wide at the dense layer
 _TRAIN_STREAM, _EVAL_STREAMS = 1, 2  # children of a trial's seed (spawn keys)
@@ -43,52 +43,28 @@ class HyperParams:
     batch_size: int = 64
 
 
-PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(HyperParams))
-_INTS = ("latent_dim", "g_filters", "d_filters", "kernel_size", "batch_size")
-# name: (low, high, low allowed, high allowed)
-_FLOAT_RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "g_learning_rate": (0.0, 1.0, False, True),
-    "d_learning_rate": (0.0, 1.0, False, True),
-    "beta1": (0.0, 1.0, True, False),
-    "label_flip": (0.0, 0.5, True, True),
-    "leaky_slope": (0.0, 1.0, True, False),
-}
+PARAMS = ParamTable(
+    "CosmoGAN",
+    {
+        "latent_dim": Int(1),
+        "g_filters": Int(1),
+        "d_filters": Int(1),
+        "kernel_size": Int(1),
+        "g_learning_rate": Real(0.0, 1.0, low_open=True),
+        "d_learning_rate": Real(0.0, 1.0, low_open=True),
+        "beta1": Real(0.0, 1.0, high_open=True),
+        "label_flip": Real(0.0, 0.5),
+        "leaky_slope": Real(0.0, 1.0, high_open=True),
+        "batch_size": Int(1),
+    },
+)
+PARAM_NAMES: tuple[str, ...] = PARAMS.names
 
 
 def resolve_params(params: Mapping[str, Any]) -> HyperParams:
-    """Defaults overridden by ``params``, checked: names, types and ranges.
-
-    Raises ValueError naming the offending parameter. A misspelled name is an error
-    rather than ignored: it would silently train the default model.
-    """
-    values: dict[str, Any] = {}
-    for name, value in params.items():
-        if name not in PARAM_NAMES:
-            close = difflib.get_close_matches(name, PARAM_NAMES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown hyper-parameter {name!r} for CosmoGAN{hint}; "
-                f"known: {', '.join(PARAM_NAMES)}"
-            )
-        values[name] = _check(name, value)
-    return HyperParams(**values)
-
-
-def _check(name: str, value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"hyper-parameter {name!r} must be a number, got {value!r}")
-    number = float(value)  # numpy scalars and YAML ints alike
-    if name in _INTS:
-        if not number.is_integer() or number < 1:
-            raise ValueError(f"hyper-parameter {name!r} must be a positive integer, got {value!r}")
-        return int(number)
-    low, high, low_ok, high_ok = _FLOAT_RANGES[name]
-    above = number > low or (low_ok and number == low)
-    below = number < high or (high_ok and number == high)
-    if not (above and below):
-        interval = f"{'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
-        raise ValueError(f"hyper-parameter {name!r} must be in {interval}, got {value!r}")
-    return number
+    """Defaults overridden by ``params``, checked: names, types and ranges (ValueError
+    naming the offending parameter, see ``hyperparams``)."""
+    return HyperParams(**PARAMS.resolve(params))
 
 
 @dataclass(eq=False)

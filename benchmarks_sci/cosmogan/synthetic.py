@@ -22,19 +22,17 @@ own slice, so chunks run on threads and the result does not depend on their numb
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from benchmarks_sci.cosmogan.physics import rfft2_modes
+from benchmarks_sci.difficulty import knobs_at
+from benchmarks_sci.parallel import SeedLike, child, run_chunks, seed_sequence
 
 PARAM_NAMES: tuple[str, ...] = ("amplitude", "slope")
 DEFAULT_DIFFICULTY = 0.5
 _CHUNK_PIXELS = 1 << 20  # pixels per chunk: FFTs of a few MB stay in cache
-
-SeedLike = int | np.random.SeedSequence
 
 
 @dataclass(frozen=True)
@@ -48,12 +46,7 @@ class Knobs:
 
     @classmethod
     def at(cls, difficulty: float) -> Knobs:
-        if not 0.0 <= difficulty <= 1.0:
-            raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-        at = _LEVELS["difficulty"]
-        values = {k: float(np.interp(difficulty, at, v)) for k, v in _LEVELS.items()}
-        del values["difficulty"]
-        return cls(**values)
+        return cls(**knobs_at(_LEVELS, difficulty))
 
 
 # 0: one cosmology, mildly non-Gaussian; 0.5 (default): a moderate family; 1: a wide
@@ -76,13 +69,13 @@ def make_maps(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` maps x = 1 + kappa / lambda (float32 [n, size, size], >= 0, mean 1) and their
     parameters (float32 [n, 2]: amplitude, slope). Deterministic for a given seed,
-    whatever ``threads`` (default: the cores this process may use, see ``_threads``)."""
+    whatever ``threads`` (default: the cores this process may use, see ``parallel``)."""
     knobs = Knobs.at(difficulty)
-    root = _seed_sequence(seed)
-    rng = np.random.default_rng(_child(root, 0))
+    root = seed_sequence(seed)
+    rng = np.random.default_rng(child(root, 0))
     amplitude = rng.uniform(knobs.amplitude_low, knobs.amplitude_high, n)
     slope = rng.uniform(knobs.slope_low, knobs.slope_high, n)
-    maps = _fields(amplitude, slope, size, _child(root, 1), threads, log_normal=True)
+    maps = _fields(amplitude, slope, size, child(root, 1), threads, log_normal=True)
     return maps, np.stack([amplitude, slope], axis=1).astype(np.float32)
 
 
@@ -95,7 +88,7 @@ def gaussian_fields(
 ) -> np.ndarray:
     """Zero-mean periodic Gaussian random fields (float32 [n, size, size]) with spectra
     P(k) = A_i k^-slope_i, A_i such that each field's variance is amplitude_i^2."""
-    return _fields(amplitude, slope, size, _seed_sequence(seed), threads, log_normal=False)
+    return _fields(amplitude, slope, size, seed_sequence(seed), threads, log_normal=False)
 
 
 def _fields(
@@ -120,10 +113,9 @@ def _fields(
     out = np.empty((n, size, size), np.float32)
     chunk = max(1, _CHUNK_PIXELS // size**2)
 
-    def fill(i: int) -> None:
+    def fill(i: int, sl: slice) -> None:
         """Fields [i * chunk, (i + 1) * chunk): own random stream, own slice of ``out``."""
-        sl = slice(i * chunk, min(n, (i + 1) * chunk))
-        rng = np.random.default_rng(_child(root, i))
+        rng = np.random.default_rng(child(root, i))
         white = rng.standard_normal((sl.stop - sl.start, size, size), dtype=np.float32)
         power = np.exp(-slope[sl, None, None] * log_k)  # P_i(k) / A_i on the half plane
         # Var of irfft2(rfft2(white) * sqrt(P)) = sum of P over the full plane / size^2.
@@ -137,32 +129,5 @@ def _fields(
             g -= (amplitude[sl] ** 2 / 2).astype(np.float32)[:, None, None]
             np.exp(g, out=g)
 
-    n_chunks = -(-n // chunk)
-    workers = min(n_chunks, _threads() if threads is None else max(1, threads))
-    if workers == 1:
-        for i in range(n_chunks):
-            fill(i)
-    else:  # numpy's FFTs, random fills and ufuncs release the GIL
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(fill, range(n_chunks)))
+    run_chunks(n, chunk, fill, threads)
     return out
-
-
-def _threads() -> int:
-    """Cores this process may use: its CPU affinity, capped by OMP_NUM_THREADS (which
-    the supervisor sets to a worker's share of the node)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return max(1, min(cores, int(env))) if env.isdigit() else cores
-
-
-def _seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
-    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-
-
-def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
-    """The i-th child of ``root`` without advancing it (``spawn`` would mutate it)."""
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i))

@@ -33,12 +33,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option, OptionError
+from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
+from benchmarks_sci.keras_fit import fit_reporting
 from benchmarks_sci.nanopore import decode, synthetic
+from benchmarks_sci.splits import SPLITS, generate_splits
 
-SPLITS = ("train", "val", "test")
 ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("signal", "labels"))
-SUFFIXES = (".npz", ".h5", ".hdf5")
 DECODERS = ("greedy", "beam_search")
 _PREDICT_BATCH = 256  # inference only: larger batches are faster and change nothing
 
@@ -101,39 +102,22 @@ class NanoporeBenchmark(Benchmark):
         "beam_width": Option(
             30, "beams of the beam_search decoder (Chiron: 30)", low=1, high=1000
         ),
-        "data_path": Option("", "an .npz/.h5 file of real segments; empty: synthetic"),
+        "data_path": DataPathOption("", "an .npz/.h5 file of real segments; empty: synthetic"),
     }
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        resolved = super().validate_options(options)
-        path = resolved["data_path"]
-        if path and Path(path).suffix.lower() not in SUFFIXES:
-            raise OptionError("data_path", f"expected a {'/'.join(SUFFIXES)} file, got {path!r}")
-        return resolved
 
     def load_data(self, seed: int) -> NanoporeData:
         if self.config["data_path"]:
-            arrays = read_arrays(Path(self.config["data_path"]))
+            arrays = read_segments(Path(self.config["data_path"]))
+            parts = {s: (arrays[f"signal_{s}"], arrays[f"labels_{s}"]) for s in SPLITS}
         else:
-            streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
-            arrays = {}
-            for split, stream in zip(SPLITS, streams, strict=True):
-                x, y = synthetic.make_dataset(
-                    self.config[f"n_{split}"],
-                    stream,
-                    self.config["difficulty"],
-                    self.config["segment_length"],
-                )
-                arrays[f"signal_{split}"], arrays[f"labels_{split}"] = x, y
-        return NanoporeData(
-            x_train=arrays["signal_train"],
-            y_train=arrays["labels_train"],
-            x_val=arrays["signal_val"],
-            y_val=arrays["labels_val"],
-            x_test=arrays["signal_test"],
-            y_test=arrays["labels_test"],
-        )
+            difficulty, length = self.config["difficulty"], self.config["segment_length"]
+            parts = generate_splits(
+                seed, self.config, lambda n, s: synthetic.make_dataset(n, s, difficulty, length)
+            )
+        fields = {}
+        for split, (x, y) in parts.items():
+            fields[f"x_{split}"], fields[f"y_{split}"] = x, y
+        return NanoporeData(**fields)
 
     def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
         from benchmarks_sci.nanopore.model import build_model
@@ -148,56 +132,33 @@ class NanoporeBenchmark(Benchmark):
         epochs: int,
         report: EpochReport,
     ) -> dict[str, float]:
-        import keras
-
         from benchmarks_sci.nanopore.model import check_stride, resolve_params
 
         hp = resolve_params(params)
         for y in (data.y_train, data.y_val, data.y_test):
             check_stride(hp, data.segment_length, y)
-        score = self._score
-        val: dict[str, float] = {}
-        diverged: list[bool] = []  # a non-finite training loss was seen
 
-        class Reporter(keras.callbacks.Callback):
-            # Validation is scored here, not by Keras: identity needs decoded reads, and
-            # one forward pass gives both them and the CTC loss.
-            def on_train_batch_end(
-                self, batch: int, logs: Mapping[str, Any] | None = None
-            ) -> None:
-                # A diverged trial stops at once (silently, unlike TerminateOnNaN); its
-                # NaN metrics then mark it as failed, even if its weights are finite
-                # (an infinite CTC loss can come with finite gradients).
-                if logs and not math.isfinite(float(logs.get("loss", 0.0))):
-                    diverged.append(True)
-                    self.model.stop_training = True
+        def validate(m: Any, diverged: bool) -> dict[str, float]:
+            # Scored here, not by Keras: identity needs decoded reads, and one forward pass
+            # gives both them and the CTC loss. A diverged trial scores NaN even if its
+            # weights are finite (an infinite CTC loss can come with finite gradients).
+            return dict(_NAN) if diverged else self._score(m, data.x_val, data.y_val)
 
-            def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-                val.update(_NAN if diverged else score(self.model, data.x_val, data.y_val))
-                metrics = {
-                    "loss": float((logs or {})["loss"]),
-                    "val_loss": val["loss"],
-                    "val_identity": val["identity"],
-                }
-                if report(epoch, metrics):
-                    self.model.stop_training = True
-
-        if epochs > 0:
-            model.fit(
-                data.x_train,
-                data.y_train,
-                batch_size=hp.batch_size,
-                epochs=epochs,
-                shuffle=True,
-                callbacks=[Reporter()],
-                verbose=0,
-            )
-        if not val:  # no epoch trained: score the initial weights
-            val.update(score(model, data.x_val, data.y_val))
-        if diverged or math.isnan(val["identity"]):
+        outcome = fit_reporting(
+            model,
+            data.x_train,
+            data.y_train,
+            batch_size=hp.batch_size,
+            epochs=epochs,
+            report=report,
+            validate=validate,
+            val_reported=("loss", "identity"),
+        )
+        val = outcome.val
+        if outcome.diverged or math.isnan(val["identity"]):
             test = math.nan
         else:
-            test = score(model, data.x_test, data.y_test, with_loss=False)["identity"]
+            test = self._score(model, data.x_test, data.y_test, with_loss=False)["identity"]
         return {"val_identity": val["identity"], "val_loss": val["loss"], "test_identity": test}
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
@@ -212,12 +173,13 @@ class NanoporeBenchmark(Benchmark):
         return decode.greedy_decode(probs)
 
     def save_data(self, data: NanoporeData, path: Path) -> None:
-        """Signal and labels as an .npz in the documented layout (labels as int8)."""
+        """Signal and labels in the documented layout (labels as int8): .npz, or HDF5 for
+        an .h5/.hdf5 path."""
         arrays = {}
         for split in SPLITS:
             arrays[f"signal_{split}"] = getattr(data, f"x_{split}")
             arrays[f"labels_{split}"] = getattr(data, f"y_{split}").astype(np.int8)
-        np.savez(path, **arrays)
+        write_arrays(path, arrays)
 
     def artifacts(
         self, model: Any, data: NanoporeData, params: Mapping[str, Any]
@@ -278,30 +240,9 @@ def _unpad(read: np.ndarray) -> np.ndarray:
     return np.asarray(read[read >= 0], dtype=np.int8)
 
 
-def read_arrays(path: Path) -> dict[str, np.ndarray]:
+def read_segments(path: Path) -> dict[str, np.ndarray]:
     """The six arrays of the documented layout, checked (see the module doc)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"nanopore data file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path) as f:
-            raw = {k: np.asarray(f[k]) for k in ARRAYS if k in f}
-    elif suffix in (".h5", ".hdf5"):
-        try:
-            import h5py
-        except ImportError:
-            raise ImportError(
-                f"reading {path} needs h5py, which is not installed: "
-                "pip install h5py, or convert the file to .npz with the same array names"
-            ) from None
-        with h5py.File(path, "r") as f:
-            raw = {k: np.asarray(f[k]) for k in ARRAYS if k in f}
-    else:
-        raise ValueError(f"{path}: expected a {'/'.join(SUFFIXES)} file")
-    missing = [k for k in ARRAYS if k not in raw]
-    if missing:
-        names = ", ".join(repr(k) for k in missing)
-        raise ValueError(f"{path}: missing array {names}; expected {', '.join(ARRAYS)}")
+    raw = read_arrays(path, ARRAYS, "nanopore")
     out: dict[str, np.ndarray] = {}
     for split in SPLITS:
         signal, labels = raw[f"signal_{split}"], raw[f"labels_{split}"]

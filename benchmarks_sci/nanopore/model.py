@@ -21,18 +21,17 @@ Keras is imported inside the functions only: the driver imports this package wit
 
 from __future__ import annotations
 
-import difflib
 import functools
-import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from benchmarks_sci.hyperparams import Choice, Int, ParamTable, Real
 from benchmarks_sci.nanopore.synthetic import BASES, BLANK
+from benchmarks_sci.optimizers import OPTIMIZERS, build_optimizer
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
 N_CLASSES = len(BASES) + 1  # A, C, G, T and the blank
 
 
@@ -53,72 +52,32 @@ class HyperParams:
     batch_size: int = 200
 
 
-PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(HyperParams))
-# name: smallest allowed value
-_INTS = {
-    "conv_blocks": 0,
-    "conv_filters": 1,
-    "kernel_size": 1,
-    "stride": 1,
-    "lstm_layers": 0,
-    "lstm_units": 1,
-    "batch_size": 1,
-}
-# name: (low, high, high is inclusive)
-_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
-    "dropout": (0.0, 1.0, False),
-    "learning_rate": (0.0, 10.0, True),
-    "momentum": (0.0, 1.0, False),
-}
-_CHOICES = {"optimizer": OPTIMIZERS}
+PARAMS = ParamTable(
+    "the nanopore basecaller",
+    {
+        "conv_blocks": Int(0),
+        "conv_filters": Int(1),
+        "kernel_size": Int(1),
+        "stride": Int(1),
+        "lstm_layers": Int(0),
+        "lstm_units": Int(1),
+        "dropout": Real(0.0, 1.0, high_open=True),
+        "learning_rate": Real(0.0, 10.0, low_open=True),
+        "optimizer": Choice(OPTIMIZERS),
+        "momentum": Real(0.0, 1.0, high_open=True),
+        "batch_size": Int(1),
+    },
+)
+PARAM_NAMES: tuple[str, ...] = PARAMS.names
 
 
 def resolve_params(params: Mapping[str, Any]) -> HyperParams:
-    """Chiron's defaults overridden by ``params``, checked: names, types and ranges.
-
-    Raises ValueError naming the offending parameter; a misspelled name is an error (it
-    would silently train the default model).
-    """
-    values: dict[str, Any] = {}
-    for name, value in params.items():
-        if name not in PARAM_NAMES:
-            close = difflib.get_close_matches(name, PARAM_NAMES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown hyper-parameter {name!r} for the nanopore basecaller{hint}; "
-                f"known: {', '.join(PARAM_NAMES)}"
-            )
-        values[name] = _check(name, value)
-    hp = HyperParams(**values)
+    """Chiron's defaults overridden by ``params``, checked: names, types and ranges
+    (ValueError naming the offending parameter, see ``hyperparams``)."""
+    hp = HyperParams(**PARAMS.resolve(params))
     if hp.stride > 1 and hp.conv_blocks == 0:
         raise ValueError(f"hyper-parameter 'stride' {hp.stride} needs conv_blocks >= 1")
     return hp
-
-
-def _check(name: str, value: Any) -> Any:
-    if name in _CHOICES:
-        if value not in _CHOICES[name]:
-            allowed = ", ".join(_CHOICES[name])
-            raise ValueError(f"hyper-parameter {name!r} must be one of {allowed}; got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"hyper-parameter {name!r} must be a number, got {value!r}")
-    number = float(value)  # numpy scalars and YAML ints alike
-    if name in _INTS:
-        low = _INTS[name]
-        if not number.is_integer() or number < low:
-            raise ValueError(
-                f"hyper-parameter {name!r} must be an integer >= {low}, got {value!r}"
-            )
-        return int(number)
-    low_f, high, inclusive = _FLOAT_RANGES[name]
-    ok = low_f <= number <= high if inclusive else low_f <= number < high
-    if not ok or (name == "learning_rate" and number == 0):
-        bracket = "]" if inclusive else ")"
-        raise ValueError(
-            f"hyper-parameter {name!r} must be in [{low_f}, {high}{bracket}, got {value!r}"
-        )
-    return number
 
 
 def output_steps(segment_length: int, stride: int) -> int:
@@ -215,7 +174,8 @@ def build_model(params: Mapping[str, Any], seed: int) -> Any:
     model = keras.Model(signal, logits, name="chiron_basecaller")
     # XLA cannot compile TensorFlow's sparse CTC kernel (see _tf_ctc_loss); JAX jits.
     jit = keras.backend.backend() != "tensorflow"
-    model.compile(optimizer=_optimizer(keras, hp), loss=ctc_loss, jit_compile=jit)
+    optimizer = build_optimizer(hp.optimizer, hp.learning_rate, hp.momentum)
+    model.compile(optimizer=optimizer, loss=ctc_loss, jit_compile=jit)
     return model
 
 
@@ -244,11 +204,3 @@ def _residual_block(layers: Any, x: Any, hp: HyperParams, i: int) -> Any:
     y = bn(conv(y, 1, 1, "c"), "c", relu=False)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
-
-
-def _optimizer(keras: Any, hp: HyperParams) -> Any:
-    if hp.optimizer == "sgd":
-        return keras.optimizers.SGD(hp.learning_rate, momentum=hp.momentum)
-    if hp.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(hp.learning_rate, momentum=hp.momentum)
-    return keras.optimizers.Adam(hp.learning_rate)

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks_sci.difficulty import knobs_at
+from benchmarks_sci.parallel import SeedLike, child, seed_sequence
+
 BASES = "ACGT"
 BLANK = len(BASES)  # index of the CTC blank among the model's 5 outputs (TF's, Chiron's)
 K = 5  # bases in the pore at once
@@ -43,8 +46,6 @@ DEFAULT_DIFFICULTY = 0.5
 MAD_TO_SD = 1.4826  # MAD x this = standard deviation, for Gaussian data
 _CHUNK_READS = 64  # reads generated together (64 x 4000 samples: a few MB of temporaries)
 _POSITION_WEIGHTS = (0.35, 0.75, 1.0, 0.75, 0.35)  # influence of each base on the level
-
-SeedLike = int | np.random.SeedSequence
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,12 +90,7 @@ class Knobs:
 
     @classmethod
     def at(cls, difficulty: float) -> Knobs:
-        if not 0.0 <= difficulty <= 1.0:
-            raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-        at = _LEVELS["difficulty"]
-        values = {k: float(np.interp(difficulty, at, v)) for k, v in _LEVELS.items()}
-        del values["difficulty"]
-        return cls(**values)
+        return cls(**knobs_at(_LEVELS, difficulty))
 
 
 # Knob values at difficulty 0, 0.5 (the default) and 1.
@@ -154,12 +150,12 @@ def generate(
     if segment_length < 1:
         raise ValueError(f"segment_length must be >= 1, got {segment_length}")
     knobs = knobs or Knobs.at(DEFAULT_DIFFICULTY)
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    root = seed_sequence(seed)
     n_reads = -(-n // SEGMENTS_PER_READ)
     parts = [
         _reads(
             min(_CHUNK_READS, n_reads - start),
-            np.random.default_rng(_child(root, i)),
+            np.random.default_rng(child(root, i)),
             knobs,
             segment_length,
             pore,
@@ -253,8 +249,3 @@ def _reads(
 def _trim(labels: np.ndarray) -> np.ndarray:
     """Drop padding columns that no row uses."""
     return labels[:, : int(label_lengths(labels).max(initial=0))]
-
-
-def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
-    """The i-th child of ``root`` without advancing it (``spawn`` would mutate it)."""
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i))

@@ -21,15 +21,15 @@ inside the functions only: the driver imports this module without it.
 
 from __future__ import annotations
 
-import difflib
-import numbers
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from benchmarks_sci.weather.parallel import available_threads
+from benchmarks_sci.hyperparams import Choice, Int, ParamTable, Real
+from benchmarks_sci.parallel import available_threads
 
 BASELINES: tuple[str, ...] = ("logreg", "knn", "svm", "random_forest")
 MAX_FEATURES = 2048  # of the default downsample: keeps an SVM on 8,000 patches to minutes
@@ -63,19 +63,22 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "max_depth": ("random_forest",),
     "min_samples_leaf": ("random_forest",),
 }
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "weights": ("uniform", "distance"),
-    "kernel": ("rbf", "linear"),
-}
-# Integers and their smallest value; every other number is a float > 0.
-_INTS: dict[str, int] = {
-    "downsample": 1,
-    "n_neighbors": 1,
-    "n_estimators": 1,
-    "max_depth": 0,
-    "min_samples_leaf": 1,
-}
-assert set(APPLIES) == {f.name for f in fields(BaselineParams)} - {"method"}
+_POSITIVE = Real(0.0, math.inf, low_open=True, high_open=True)  # finite too
+PARAMS = ParamTable(
+    "the baselines",
+    {
+        "downsample": Int(1),
+        "C": _POSITIVE,
+        "n_neighbors": Int(1),
+        "weights": Choice(("uniform", "distance")),
+        "kernel": Choice(("rbf", "linear")),
+        "gamma_scale": _POSITIVE,
+        "n_estimators": Int(1),
+        "max_depth": Int(0),
+        "min_samples_leaf": Int(1),
+    },
+)
+assert set(APPLIES) == set(PARAMS.names) == {f.name for f in fields(BaselineParams)} - {"method"}
 
 
 def default_downsample(shape: tuple[int, int, int]) -> int:
@@ -94,42 +97,14 @@ def resolve_baseline(
     ``method``), checked. Raises ValueError naming the parameter: unknown, or of a wrong
     type or range. ``methods.resolve`` first refuses parameters of other methods."""
     values: dict[str, Any] = {"downsample": default_downsample(shape)}
-    for name, value in params.items():
-        if name not in APPLIES:
-            close = difflib.get_close_matches(name, list(APPLIES), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown hyper-parameter {name!r} for method {method!r}{hint}; "
-                f"known: {', '.join(k for k, v in APPLIES.items() if method in v)}"
-            )
-        values[name] = _check(name, value)
+    known = [name for name, used_by in APPLIES.items() if method in used_by]
+    values.update(PARAMS.resolve(params, known, owner=f"method {method!r}"))
     if values["downsample"] > min(shape[:2]):
         raise ValueError(
             f"hyper-parameter 'downsample' ({values['downsample']}) is larger than the "
             f"patch ({shape[0]} x {shape[1]})"
         )
     return BaselineParams(method=method, **values)
-
-
-def _check(name: str, value: Any) -> Any:
-    if name in _CHOICES:
-        if value not in _CHOICES[name]:
-            allowed = ", ".join(_CHOICES[name])
-            raise ValueError(f"hyper-parameter {name!r} must be one of {allowed}; got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"hyper-parameter {name!r} must be a number, got {value!r}")
-    number = float(value)  # numpy scalars and YAML ints alike
-    if name in _INTS:
-        low = _INTS[name]
-        if not number.is_integer() or number < low:
-            raise ValueError(
-                f"hyper-parameter {name!r} must be an integer >= {low}, got {value!r}"
-            )
-        return int(number)
-    if not (number > 0 and np.isfinite(number)):
-        raise ValueError(f"hyper-parameter {name!r} must be a positive number, got {value!r}")
-    return number
 
 
 def pooled_features(x: np.ndarray, downsample: int) -> np.ndarray:

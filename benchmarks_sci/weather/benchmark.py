@@ -49,7 +49,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option, OptionError
+from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
+from benchmarks_sci.keras_fit import fit_reporting
+from benchmarks_sci.splits import SPLITS, generate_splits
 from benchmarks_sci.weather import synthetic, synthetic_ar, synthetic_wf
 from benchmarks_sci.weather.baselines import (
     BaselineParams,
@@ -61,9 +64,7 @@ from benchmarks_sci.weather.baselines import (
 from benchmarks_sci.weather.methods import resolve
 from benchmarks_sci.weather.model import build_convnet
 
-SPLITS = ("train", "val", "test")
 ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("x", "y"))
-SUFFIXES = (".npz", ".h5", ".hdf5")
 # Inference batches: large ones are faster and change nothing, up to memory: 1,024 TC or
 # WF patches, 253 AR ones (1,024 AR patches exhaust memory in TF's 12 x 12 convolutions).
 _PREDICT_BATCH = 1024
@@ -123,41 +124,24 @@ class WeatherBenchmark(Benchmark):
             low=0.0,
             high=1.0,
         ),
-        "data_path": Option("", "an .npz/.h5 file of real patches; empty: synthetic"),
+        "data_path": DataPathOption("", "an .npz/.h5 file of real patches; empty: synthetic"),
     }
-
-    @classmethod
-    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
-        resolved = super().validate_options(options)
-        path = resolved["data_path"]
-        if path and Path(path).suffix.lower() not in SUFFIXES:
-            raise OptionError("data_path", f"expected a {'/'.join(SUFFIXES)} file, got {path!r}")
-        return resolved
 
     def load_data(self, seed: int) -> WeatherData:
         task = self.config["task"]
         generate, channels, shape = TASKS[task]
         if self.config["data_path"]:
-            arrays = read_arrays(Path(self.config["data_path"]), shape)
+            arrays = read_patches(Path(self.config["data_path"]), shape)
         else:
-            streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
+            difficulty = self.config["difficulty"]
             arrays = {}
-            for split, stream in zip(SPLITS, streams, strict=True):
-                x, y = generate(self.config[f"n_{split}"], stream, self.config["difficulty"])
+            parts = generate_splits(seed, self.config, lambda n, s: generate(n, s, difficulty))
+            for split, (x, y) in parts.items():
                 arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
         mean, std = synthetic.channel_stats(arrays["x_train"])
-        xs = {s: synthetic.standardize(arrays[f"x_{s}"], mean, std) for s in SPLITS}
-        return WeatherData(
-            x_train=xs["train"],
-            y_train=arrays["y_train"],
-            x_val=xs["val"],
-            y_val=arrays["y_val"],
-            x_test=xs["test"],
-            y_test=arrays["y_test"],
-            channels=channels,
-            mean=mean,
-            std=std,
-        )
+        for split in SPLITS:  # in place: the AR set is GBs
+            arrays[f"x_{split}"] = synthetic.standardize(arrays[f"x_{split}"], mean, std)
+        return WeatherData(**arrays, channels=channels, mean=mean, std=std)
 
     def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
         """A compiled Keras model (``method: cnn``, the default) or an unfitted
@@ -178,48 +162,20 @@ class WeatherBenchmark(Benchmark):
         hp = resolve(params, self.config["task"])
         if isinstance(hp, BaselineParams):
             return self._fit_baseline(model, data, hp, report)
-        import keras
-
-        predict = self.predict
-        val: dict[str, float] = {}
-
-        class Reporter(keras.callbacks.Callback):
-            # Validation is scored here rather than by Keras so that per-epoch and final
-            # val_loss are the same quantity: the data loss without the L2 penalty.
-            def on_train_batch_end(
-                self, batch: int, logs: Mapping[str, Any] | None = None
-            ) -> None:
-                # A diverged trial stops at once (silently, unlike TerminateOnNaN); its
-                # NaN metrics then mark it as failed.
-                if logs and not math.isfinite(float(logs.get("loss", 0.0))):
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-                val.update(_scores(predict(self.model, data.x_val), data.y_val))
-                logs = logs or {}
-                metrics = {
-                    "loss": float(logs["loss"]),
-                    "accuracy": float(logs["accuracy"]),
-                    "val_loss": val["loss"],
-                    "val_accuracy": val["accuracy"],
-                    "val_auc": val["auc"],
-                }
-                if report(epoch, metrics):
-                    self.model.stop_training = True
-
-        if epochs > 0:
-            model.fit(
-                data.x_train,
-                data.y_train,
-                batch_size=hp.batch_size,
-                epochs=epochs,
-                shuffle=True,
-                callbacks=[Reporter()],
-                verbose=0,
-            )
-        if not val:  # no epoch trained: score the initial weights
-            val.update(_scores(predict(model, data.x_val), data.y_val))
-        return _final(val, _scores(predict(model, data.x_test), data.y_test))
+        # Scored here rather than by Keras so that per-epoch and final val_loss are the
+        # same quantity: the data loss without the L2 penalty.
+        outcome = fit_reporting(
+            model,
+            data.x_train,
+            data.y_train,
+            batch_size=hp.batch_size,
+            epochs=epochs,
+            report=report,
+            validate=lambda m, _: _scores(self.predict(m, data.x_val), data.y_val),
+            val_reported=("loss", "accuracy", "auc"),
+            logged=("loss", "accuracy"),
+        )
+        return _final(outcome.val, _scores(self.predict(model, data.x_test), data.y_test))
 
     def _fit_baseline(
         self, model: Any, data: WeatherData, hp: BaselineParams, report: EpochReport
@@ -232,14 +188,15 @@ class WeatherBenchmark(Benchmark):
         return _final(val, _scores(self.predict(model, data.x_test), data.y_test))
 
     def save_data(self, data: WeatherData, path: Path) -> None:
-        """The raw (un-standardised) patches and labels as an .npz in the documented layout."""
+        """The raw (un-standardised) patches and labels in the documented layout: .npz,
+        or HDF5 for an .h5/.hdf5 path."""
         arrays = {}
         for split in SPLITS:
             raw = getattr(data, f"x_{split}") * data.std  # one float32 copy (AR: GBs)
             raw += data.mean
             arrays[f"x_{split}"] = raw
             arrays[f"y_{split}"] = getattr(data, f"y_{split}")
-        np.savez(path, **arrays)
+        write_arrays(path, arrays)
 
     def predict(self, model: Any, x: Any) -> np.ndarray:
         """Class probabilities float32 [n, 2] for standardised inputs (``WeatherData.x_*``)."""
@@ -303,30 +260,9 @@ def roc_auc(score: np.ndarray, y: np.ndarray) -> float:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def read_arrays(path: Path, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
+def read_patches(path: Path, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """The six arrays of the documented layout, checked and normalised (see module doc)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"weather data file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path) as f:
-            raw = {k: np.asarray(f[k]) for k in ARRAYS if k in f}
-    elif suffix in (".h5", ".hdf5"):
-        try:
-            import h5py
-        except ImportError:
-            raise ImportError(
-                f"reading {path} needs h5py, which is not installed: "
-                "pip install h5py, or convert the file to .npz with the same array names"
-            ) from None
-        with h5py.File(path, "r") as f:
-            raw = {k: np.asarray(f[k]) for k in ARRAYS if k in f}
-    else:
-        raise ValueError(f"{path}: expected a {'/'.join(SUFFIXES)} file")
-    missing = [k for k in ARRAYS if k not in raw]
-    if missing:
-        names = ", ".join(repr(k) for k in missing)
-        raise ValueError(f"{path}: missing array {names}; expected {', '.join(ARRAYS)}")
+    raw = read_arrays(path, ARRAYS, "weather")
     out: dict[str, np.ndarray] = {}
     for split in SPLITS:
         x, y = (

@@ -9,10 +9,10 @@ silently ignored: in a search space over methods, make it conditional, e.g.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from benchmarks_sci.hyperparams import Choice
 from benchmarks_sci.weather.baselines import APPLIES, BASELINES, BaselineParams, resolve_baseline
 from benchmarks_sci.weather.model import ARCHITECTURES, PARAM_NAMES, HyperParams, resolve_params
 
@@ -21,14 +21,7 @@ METHODS: tuple[str, ...] = ("cnn", *BASELINES)
 
 def method_of(params: Mapping[str, Any]) -> str:
     """The checked ``method`` of ``params`` (``cnn`` if absent)."""
-    method = params.get("method", "cnn")
-    if method not in METHODS:
-        close = difflib.get_close_matches(str(method), METHODS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"hyper-parameter 'method' must be one of {', '.join(METHODS)}; got {method!r}{hint}"
-        )
-    return str(method)
+    return str(Choice(METHODS).check("method", params.get("method", "cnn")))
 
 
 def owners(name: str) -> tuple[str, ...]:

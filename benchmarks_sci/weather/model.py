@@ -8,11 +8,12 @@ module's package without TensorFlow.
 
 from __future__ import annotations
 
-import difflib
-import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from benchmarks_sci.hyperparams import Choice, Int, ParamTable, Real
+from benchmarks_sci.optimizers import OPTIMIZERS, build_optimizer
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,6 @@ ARCHITECTURES: dict[str, Architecture] = {
     "ar": Architecture((148, 224, 2), 8, 16, 12, 3, 2, 200),
     "wf": Architecture((27, 60, 3), 16, 16, 5, 2, 2, 400),
 }
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ACTIVATIONS = ("relu", "elu", "selu", "gelu", "silu", "leaky_relu", "tanh", "sigmoid")
 
 
@@ -55,24 +55,28 @@ class HyperParams:
     l2: float = 0.0
 
 
-PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in fields(HyperParams))
-_INTS = ("filters1", "filters2", "kernel_size", "dense_units", "batch_size")
-# name: (low, high, high is inclusive)
-_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
-    "dropout": (0.0, 1.0, False),
-    "learning_rate": (0.0, 10.0, True),
-    "momentum": (0.0, 1.0, False),
-    "l2": (0.0, 1.0, True),
-}
-_CHOICES = {"optimizer": OPTIMIZERS, "activation": ACTIVATIONS}
+PARAMS = ParamTable(
+    "the weather ConvNet",
+    {
+        "filters1": Int(1),
+        "filters2": Int(1),
+        "kernel_size": Int(1),
+        "dense_units": Int(1),
+        "dropout": Real(0.0, 1.0, high_open=True),
+        "learning_rate": Real(0.0, 10.0, low_open=True),
+        "optimizer": Choice(OPTIMIZERS),
+        "momentum": Real(0.0, 1.0, high_open=True),
+        "batch_size": Int(1),
+        "activation": Choice(ACTIVATIONS),
+        "l2": Real(0.0, 1.0),
+    },
+)
+PARAM_NAMES: tuple[str, ...] = PARAMS.names
 
 
 def resolve_params(params: Mapping[str, Any], task: str = "tc") -> HyperParams:
-    """Defaults of ``task`` overridden by ``params``, checked: names, types and ranges.
-
-    Raises ValueError naming the offending parameter. A misspelled name is an error
-    rather than ignored: it would silently train the default model.
-    """
+    """Defaults of ``task`` overridden by ``params``, checked: names, types and ranges
+    (ValueError naming the offending parameter, see ``hyperparams``)."""
     arch = ARCHITECTURES[task]
     values: dict[str, Any] = {
         "filters1": arch.filters1,
@@ -80,39 +84,8 @@ def resolve_params(params: Mapping[str, Any], task: str = "tc") -> HyperParams:
         "kernel_size": arch.kernel_size,
         "dense_units": arch.dense_units,
     }
-    for name, value in params.items():
-        if name not in PARAM_NAMES:
-            close = difflib.get_close_matches(name, PARAM_NAMES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown hyper-parameter {name!r} for the weather ConvNet{hint}; "
-                f"known: {', '.join(PARAM_NAMES)}"
-            )
-        values[name] = _check(name, value)
+    values.update(PARAMS.resolve(params))
     return HyperParams(**values)
-
-
-def _check(name: str, value: Any) -> Any:
-    if name in _CHOICES:
-        if value not in _CHOICES[name]:
-            allowed = ", ".join(_CHOICES[name])
-            raise ValueError(f"hyper-parameter {name!r} must be one of {allowed}; got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"hyper-parameter {name!r} must be a number, got {value!r}")
-    number = float(value)  # numpy scalars and YAML ints alike
-    if name in _INTS:
-        if not number.is_integer() or number < 1:
-            raise ValueError(f"hyper-parameter {name!r} must be a positive integer, got {value!r}")
-        return int(number)
-    low, high, inclusive = _FLOAT_RANGES[name]
-    ok = low <= number <= high if inclusive else low <= number < high
-    if not ok or (name == "learning_rate" and number == 0):
-        bracket = "]" if inclusive else ")"
-        raise ValueError(
-            f"hyper-parameter {name!r} must be in [{low}, {high}{bracket}, got {value!r}"
-        )
-    return number
 
 
 def build_model(params: Mapping[str, Any], seed: int, task: str = "tc") -> Any:
@@ -151,16 +124,8 @@ def build_convnet(hp: HyperParams, seed: int, task: str = "tc") -> Any:
         name=f"weather_{task}_convnet",
     )
     model.compile(
-        optimizer=_optimizer(keras, hp),
+        optimizer=build_optimizer(hp.optimizer, hp.learning_rate, hp.momentum),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model
-
-
-def _optimizer(keras: Any, hp: HyperParams) -> Any:
-    if hp.optimizer == "sgd":
-        return keras.optimizers.SGD(hp.learning_rate, momentum=hp.momentum)
-    if hp.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(hp.learning_rate, momentum=hp.momentum)
-    return keras.optimizers.Adam(hp.learning_rate)

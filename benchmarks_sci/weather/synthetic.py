@@ -35,7 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks_sci.weather.parallel import SeedLike, child, run_chunks, seed_sequence
+from benchmarks_sci.difficulty import knobs_at
+from benchmarks_sci.parallel import SeedLike, child, run_chunks, seed_sequence
+from benchmarks_sci.weather.kinds import EVENT, balanced_labels, main_kinds
 
 CHANNELS: tuple[str, ...] = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850", "T200", "T500")
 SIZE = 32
@@ -52,7 +54,7 @@ KINDS: tuple[str, ...] = (
     "anticyclone",
     "easterly_wave",
 )
-TROPICAL_CYCLONE = 1
+TROPICAL_CYCLONE = EVENT
 _DISTRACTORS = np.arange(2, len(KINDS), dtype=np.int8)
 
 _PSL, _UBOT, _VBOT, _TMQ, _U850, _V850, _T200, _T500 = range(len(CHANNELS))
@@ -92,9 +94,7 @@ class _Knobs:
 
     @classmethod
     def at(cls, d: float) -> _Knobs:
-        at = _LEVELS["difficulty"]
-        knobs = {k: float(np.interp(d, at, v)) for k, v in _LEVELS.items() if k != "difficulty"}
-        return cls(**knobs)
+        return cls(**knobs_at(_LEVELS, d))
 
 
 # Knob values at difficulty 0 (strong centred cyclones, few weak decoys), 0.5 (the
@@ -254,13 +254,11 @@ def generate_tc(
     """Like ``make_tc_dataset``, also returning what each patch holds."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    knobs = _Knobs.at(difficulty)
     root = seed_sequence(seed)
     rng = np.random.default_rng(child(root, 0))
-    knobs = _Knobs.at(difficulty)
     lo, hi = _ranges(knobs)
-    y = (rng.permutation(n) < n // 2).astype(np.int64)
+    y = balanced_labels(n, rng)
     hemisphere = np.where(rng.random(n) < 0.5, 1, -1).astype(np.int8)
     lat = np.deg2rad(rng.uniform(6.0, 28.0, n))
     f = (hemisphere * 2 * _OMEGA * np.sin(lat)).astype(np.float32)
@@ -276,7 +274,7 @@ def generate_tc(
         ws: _Workspace = local.ws
         crng = np.random.default_rng(child(root, 1 + i))
         _background(x[sl], hemisphere[sl], knobs, crng, ws)
-        main = _main_kinds(y[sl], knobs, crng)
+        main = main_kinds(y[sl], knobs.p_distractor, _DISTRACTORS, crng)
         offset = crng.uniform(-knobs.offset, knobs.offset, (main.size, 2)).astype(np.float32)
         centre[sl][main > 0] += offset[main > 0]
         kind[sl] = main
@@ -333,14 +331,6 @@ def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     flat -= np.tile(np.asarray(mean, np.float32), reps)
     flat *= np.tile(1.0 / np.asarray(std, np.float32), reps)
     return out
-
-
-def _main_kinds(y: np.ndarray, k: _Knobs, rng: np.random.Generator) -> np.ndarray:
-    """Kind of each sample's main system: a cyclone, a distractor or none (0)."""
-    main = y.astype(np.int8) * TROPICAL_CYCLONE
-    decoy = (y == 0) & (rng.random(y.size) < k.p_distractor)
-    main[decoy] = rng.choice(_DISTRACTORS, size=int(decoy.sum()))
-    return main
 
 
 def _background(

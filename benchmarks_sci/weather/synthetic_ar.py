@@ -31,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks_sci.difficulty import knobs_at
+from benchmarks_sci.parallel import SeedLike, child, run_chunks, seed_sequence
 from benchmarks_sci.weather.fields import RedNoise
-from benchmarks_sci.weather.parallel import SeedLike, child, run_chunks, seed_sequence
+from benchmarks_sci.weather.kinds import EVENT, balanced_labels, main_kinds
 
 CHANNELS: tuple[str, ...] = ("TMQ", "LANDFRAC")
 HEIGHT, WIDTH = 148, 224
@@ -47,7 +49,7 @@ KINDS: tuple[str, ...] = (
     "short_plume",
     "moist_blob",
 )
-ATMOSPHERIC_RIVER = 1
+ATMOSPHERIC_RIVER = EVENT
 _DISTRACTORS = np.arange(2, len(KINDS), dtype=np.int8)
 _CHUNK = 32  # samples per chunk: [32, 148, 224] float32 temporaries of 4 MB
 _RAMP = 10.0  # px over which a plume fades in and out along its axis
@@ -85,9 +87,7 @@ class _Knobs:
 
     @classmethod
     def at(cls, d: float) -> _Knobs:
-        at = _LEVELS["difficulty"]
-        knobs = {k: float(np.interp(d, at, v)) for k, v in _LEVELS.items() if k != "difficulty"}
-        return cls(**knobs)
+        return cls(**knobs_at(_LEVELS, d))
 
 
 # Knob values at difficulty 0, 0.5 (the default, tuned so that the seed's ConvNet
@@ -138,12 +138,10 @@ def generate_ar(
     """Like ``make_ar_dataset``, also returning what each patch holds."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    knobs = _Knobs.at(difficulty)
     root = seed_sequence(seed)
     rng = np.random.default_rng(child(root, 0))
-    knobs = _Knobs.at(difficulty)
-    y = (rng.permutation(n) < n // 2).astype(np.int64)
+    y = balanced_labels(n, rng)
     x = np.empty((n, *AR_SHAPE), dtype=np.float32)
     kind = np.zeros(n, dtype=np.int8)
     anchor = np.full((n, 2), ((HEIGHT - 1) / 2, (WIDTH - 1) / 2), dtype=np.float32)
@@ -154,9 +152,7 @@ def generate_ar(
         coast = _coastline(m, crng)  # [m, H]: column of the coast on every row
         decay = _inland_decay(coast, crng)  # [m, H, W]: 1 at sea, falling inland
         tmq = _background(decay, knobs, crng)
-        main = y[sl].astype(np.int8) * ATMOSPHERIC_RIVER
-        decoy = (y[sl] == 0) & (crng.random(m) < knobs.p_distractor)
-        main[decoy] = crng.choice(_DISTRACTORS, size=int(decoy.sum()))
+        main = main_kinds(y[sl], knobs.p_distractor, _DISTRACTORS, crng)
         extra = np.zeros(m, np.int8)
         pick = (y[sl] == 1) & (crng.random(m) < knobs.p_extra)
         extra[pick] = crng.choice(_DISTRACTORS, size=int(pick.sum()))

@@ -31,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks_sci.difficulty import knobs_at
+from benchmarks_sci.parallel import SeedLike, child, run_chunks, seed_sequence
 from benchmarks_sci.weather.fields import RedNoise
-from benchmarks_sci.weather.parallel import SeedLike, child, run_chunks, seed_sequence
+from benchmarks_sci.weather.kinds import EVENT, balanced_labels, main_kinds
 
 CHANNELS: tuple[str, ...] = ("TREFHT", "PRECT", "PSL")
 HEIGHT, WIDTH = 27, 60
@@ -41,7 +43,7 @@ DEFAULT_DIFFICULTY = 0.5
 
 #: Kind of the main system of each sample, as stored in ``WFBatch.kind``.
 KINDS: tuple[str, ...] = ("none", "front", "baroclinic_zone", "rain_band", "dry_boundary")
-FRONT = 1
+FRONT = EVENT
 RAIN_BAND = KINDS.index("rain_band")
 _DISTRACTORS = np.arange(2, len(KINDS), dtype=np.int8)
 _CHUNK = 256  # samples per chunk: [256, 27, 60] float32 temporaries of 1.7 MB
@@ -86,9 +88,7 @@ class _Knobs:
 
     @classmethod
     def at(cls, d: float) -> _Knobs:
-        at = _LEVELS["difficulty"]
-        knobs = {k: float(np.interp(d, at, v)) for k, v in _LEVELS.items() if k != "difficulty"}
-        return cls(**knobs)
+        return cls(**knobs_at(_LEVELS, d))
 
 
 # Knob values at difficulty 0, 0.5 (the default: the seed's ConvNet reaches 91 % on the
@@ -143,12 +143,10 @@ def generate_wf(
     """Like ``make_wf_dataset``, also returning what each patch holds."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    knobs = _Knobs.at(difficulty)
     root = seed_sequence(seed)
     rng = np.random.default_rng(child(root, 0))
-    knobs = _Knobs.at(difficulty)
-    y = (rng.permutation(n) < n // 2).astype(np.int64)
+    y = balanced_labels(n, rng)
     x = np.empty((n, *WF_SHAPE), dtype=np.float32)
     kind = np.zeros(n, dtype=np.int8)
     anchor = np.full((n, 2), ((HEIGHT - 1) / 2, (WIDTH - 1) / 2), dtype=np.float32)
@@ -159,9 +157,7 @@ def generate_wf(
         crng = np.random.default_rng(child(root, 1 + i))
         m = sl.stop - sl.start
         fields = _background(m, knobs, crng)  # [3, m, H, W]
-        main = y[sl].astype(np.int8) * FRONT
-        decoy = (y[sl] == 0) & (crng.random(m) < knobs.p_distractor)
-        main[decoy] = crng.choice(_DISTRACTORS, size=int(decoy.sum()))
+        main = main_kinds(y[sl], knobs.p_distractor, _DISTRACTORS, crng)
         extra = np.where((y[sl] == 1) & (crng.random(m) < knobs.p_extra), RAIN_BAND, 0)
         for kinds in (main, extra.astype(np.int8)):
             idx = np.flatnonzero(kinds)

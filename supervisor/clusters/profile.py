@@ -206,6 +206,8 @@ class _ProfileParser(_Parser):
         if not isinstance(data, dict):
             raise self.err((), f"expected a mapping with 'kind', got {_kind(data)}")
         kind = data.get("kind")
+        if "kind" not in data:
+            raise self.err((), f"missing 'kind' (one of {', '.join(KINDS)})")
         if kind not in KINDS:
             hint = did_you_mean(str(kind), KINDS) if isinstance(kind, str) else ""
             raise self.err(("kind",), f"expected one of {', '.join(KINDS)}, got {kind!r}{hint}")

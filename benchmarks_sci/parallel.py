@@ -1,8 +1,8 @@
-"""Seeded, chunked, multi-threaded generation shared by the synthetic weather generators.
+"""Seeded, chunked, multi-threaded generation shared by the synthetic data generators.
 
 A data set of ``n`` samples is generated in chunks; chunk ``i`` draws from its own
-random stream (child ``1 + i`` of the data seed) and writes only its own slice, so the
-result has the same bits on any number of threads.
+random stream (a ``child`` of the data seed, by ``i``) and writes only its own slice, so
+the result has the same bits on any number of threads.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SeedLike = int | np.random.SeedSequence
 
 
 def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
+    """``seed`` as the root of a tree of random streams."""
     return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
 
 
