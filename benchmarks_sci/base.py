@@ -11,6 +11,11 @@ Who calls what, and where:
   then ``build_model(params, seed)`` and ``fit(...)`` for every trial.
 * ``predict`` is used by ensembles and reports; ``artifacts`` by the worker, which saves
   what it returns next to the trial in the run directory (e.g. a confusion matrix).
+* Epoch checkpoints: the ``report`` a worker passes to ``fit`` may carry a
+  ``Checkpoint`` (``checkpoint_of(report)``). ``keras_fit.fit_reporting`` uses it: it
+  resumes from the last one and saves one every N epochs, so a trial re-run after an
+  infrastructure failure continues where it was. A ``fit`` with a loop of its own may
+  ignore it (declare ``checkpoints = False``): such a trial restarts from epoch 0.
 * The conformance suite (tests/test_benchmark_conformance.py) runs every registered
   benchmark with ``tiny_options`` and ``tiny_params``; ``build_model({}, seed)`` must
   work too (every hyper-parameter has a default: ``supervisor calibrate`` uses them).
@@ -23,16 +28,138 @@ inputs; ``len(x_train)`` is the number of training samples per epoch) and ``y_tr
 from __future__ import annotations
 
 import abc
+import json
+import logging
+import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 Direction = Literal["minimize", "maximize"]
+EnsembleKind = Literal["classification", "sequence", "generative", "regression"]
 
 # Called by ``fit`` after every epoch with (epoch index from 0, metrics of that epoch).
 # Returns True when the supervisor wants the trial stopped (pruning).
 EpochReport = Callable[[int, dict[str, float]], bool]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_STATE = "state.json"
+CHECKPOINT_ARRAYS = "state.npz"
+_EPOCH_PREFIX = "epoch-"
+
+
+@dataclass
+class Restored:
+    """A checkpoint read back: the last epoch it holds, the metrics reported for each
+    epoch up to it (``[{"epoch": 0.0, ...}, ...]``) and the saved arrays by name."""
+
+    epoch: int
+    history: list[dict[str, float]]
+    arrays: dict[str, Any]
+
+
+class Checkpoint:
+    """One trial's epoch checkpoints, in ``directory`` (shared by every attempt of the
+    trial: the driver keys it by the first trial of its retry chain).
+
+    Each save is a new ``epoch-NNNNNN/`` written under a temporary name and renamed into
+    place, then the older ones are removed: a kill at any point leaves a complete
+    checkpoint (or none). What is saved is framework-neutral: named numpy arrays (for
+    Keras, the model's and the optimizer's variables) and the per-epoch metrics.
+    """
+
+    def __init__(self, directory: str | Path, every: int, identity: str = "") -> None:
+        self.directory = Path(directory)
+        self.every = every
+        # What the trial is (study, params, seed): a checkpoint of anything else found
+        # here, e.g. in a run directory reused for a new study, is not restored.
+        self.identity = identity
+        self.resumed_from: int | None = None  # the epoch restored, once one was
+
+    def due(self, epoch: int, epochs: int) -> bool:
+        """Save after ``epoch`` (from 0)? Every ``every`` epochs, never after the last
+        one: the trial is done then."""
+        return self.every > 0 and (epoch + 1) % self.every == 0 and epoch + 1 < epochs
+
+    def save(self, epoch: int, history: list[dict[str, float]], arrays: dict[str, Any]) -> None:
+        import numpy as np
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"{_EPOCH_PREFIX}{epoch:06d}"
+        tmp = self.directory / f".tmp-{os.getpid()}-{final.name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        with open(tmp / CHECKPOINT_ARRAYS, "wb") as f:
+            np.savez(f, allow_pickle=False, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        state = {
+            "epoch": epoch,
+            "history": history,
+            "arrays": sorted(arrays),
+            "identity": self.identity,
+        }
+        with open(tmp / CHECKPOINT_STATE, "w") as f:
+            f.write(json.dumps(state))
+            f.flush()
+            os.fsync(f.fileno())
+        shutil.rmtree(final, ignore_errors=True)  # a re-run saving the same epoch again
+        os.replace(tmp, final)
+        for old in self._saved():
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def load(self) -> Restored | None:
+        """The newest readable checkpoint, or None. A corrupt or partial one is skipped
+        with a warning (the trial then restarts, or resumes from an older one)."""
+        for path in sorted(self._saved(), reverse=True):
+            try:
+                restored = _read_checkpoint(path, self.identity)
+            except Exception as exc:  # whatever a truncated file raises: never fatal
+                log.warning(
+                    "ignoring unreadable checkpoint %s: %s: %s", path, type(exc).__name__, exc
+                )
+                continue
+            return restored
+        return None
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _saved(self) -> list[Path]:
+        try:
+            return [p for p in self.directory.iterdir() if p.name.startswith(_EPOCH_PREFIX)]
+        except OSError:
+            return []
+
+
+def _read_checkpoint(path: Path, identity: str) -> Restored:
+    import numpy as np
+
+    state = json.loads((path / CHECKPOINT_STATE).read_text())
+    if state.get("identity", "") != identity:
+        raise ValueError("saved by another trial (study, parameters or seed differ)")
+    epoch = state["epoch"]
+    history = state["history"]
+    if not isinstance(epoch, int) or epoch < 0 or not isinstance(history, list):
+        raise ValueError("malformed state")
+    entries = [{str(k): float(v) for k, v in entry.items()} for entry in history]
+    if [int(e.get("epoch", -1)) for e in entries] != list(range(epoch + 1)):
+        raise ValueError(f"history does not cover epochs 0..{epoch}")
+    with np.load(path / CHECKPOINT_ARRAYS, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}  # reading checks every CRC
+    if sorted(arrays) != state["arrays"]:
+        raise ValueError("arrays missing from the checkpoint")
+    return Restored(epoch=epoch, history=entries, arrays=arrays)
+
+
+def checkpoint_of(report: EpochReport) -> Checkpoint | None:
+    """The checkpoint the worker attached to ``report``, if any."""
+    found = getattr(report, "checkpoint", None)
+    return found if isinstance(found, Checkpoint) else None
 
 
 class OptionError(ValueError):
@@ -91,6 +218,16 @@ class Benchmark(abc.ABC):
     #: ``supervisor.ranks``): ``fit`` trains the Keras model of ``build_model`` with
     #: ``model.fit`` on in-memory arrays. Set False for custom training loops.
     supports_ranks: ClassVar[bool] = True
+    #: Whether ``fit`` saves and resumes epoch checkpoints (``checkpoint_of(report)``), as
+    #: ``keras_fit.fit_reporting`` does. False: a re-run trial restarts from epoch 0.
+    checkpoints: ClassVar[bool] = True
+    #: How the members of a deep ensemble of this benchmark combine (``supervisor.ensemble``):
+    #: "classification" (``predict`` gives class probabilities; members' are averaged),
+    #: "sequence" (per-step probabilities, averaged, then decoded: see ``decode_reads``),
+    #: "generative" (generated samples pool; their physics statistics form bands),
+    #: "regression" (``predict`` gives [n, 2]: a Gaussian's mean and variance; members
+    #: form a mixture) or None: the benchmark has no ensembles.
+    ensemble_kind: ClassVar[EnsembleKind | None] = None
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.config = self.validate_options(options or {})
@@ -140,6 +277,18 @@ class Benchmark(abc.ABC):
     def count_params(self, model: Any) -> int:
         """Parameters of a built model (the ``n_params`` cost metric)."""
         return int(model.count_params())
+
+    def ensemble_outputs(self, model: Any, data: Any) -> dict[str, Any]:
+        """What an ensemble member keeps after training, saved by the worker when the
+        campaign builds ensembles: by default its predictions on the validation inputs
+        (``val``, used to select members) and on the test inputs (``test``, used to judge
+        the ensemble), and the targets ``y_val`` and ``y_test``."""
+        return {
+            "val": self.predict(model, data.x_val),
+            "test": self.predict(model, data.x_test),
+            "y_val": data.y_val,
+            "y_test": data.y_test,
+        }
 
     def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by

@@ -4,16 +4,24 @@ The benchmark scores validation itself (``validate``) rather than through Keras,
 per-epoch and final metrics are the same quantities (e.g. the loss without the L2
 penalty, or read identity, which Keras cannot compute). Keras is imported inside
 ``fit_reporting`` only: the driver imports the benchmarks without it.
+
+Epoch checkpoints (``base.Checkpoint``): given one, ``fit_reporting`` saves the model's
+and the optimizer's variables every N epochs and, when one is there already (the trial
+is a re-run after an infrastructure failure), restores them, reports the restored epochs
+again (so the re-run's learning curve is whole) and trains on from the next epoch.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks_sci.base import EpochReport
+from benchmarks_sci.base import Checkpoint, EpochReport, checkpoint_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +44,7 @@ def fit_reporting(
     val_reported: tuple[str, ...],
     logged: tuple[str, ...] = ("loss",),
     learning_rate: Callable[[int], float] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> FitOutcome:
     """Train ``model`` on shuffled ``x``, ``y`` for up to ``epochs`` epochs.
 
@@ -43,11 +52,22 @@ def fit_reporting(
     epoch's Keras averages ``logged`` and the scores ``val_reported`` as ``val_<name>``,
     and stops training by returning True. ``learning_rate(epoch)``, if given, sets the
     optimizer's rate at the start of every epoch. With no epoch trained, the initial
-    weights are scored.
+    weights are scored. ``checkpoint`` (default: the one attached to ``report``) saves
+    and resumes epoch checkpoints, see the module's doc.
     """
     import keras
 
     outcome = FitOutcome(val={}, diverged=False)
+    ckpt = checkpoint if checkpoint is not None else checkpoint_of(report)
+    curve: list[dict[str, float]] = []  # each epoch's reported metrics, kept in checkpoints
+    initial_epoch = 0
+    stopped = False
+    if ckpt is not None and epochs > 0:
+        initial_epoch = _resume(model, ckpt, epochs, curve)
+        for entry in curve:  # the re-run trial reports its restored epochs too
+            if report(int(entry["epoch"]), {k: v for k, v in entry.items() if k != "epoch"}):
+                stopped = True
+                break
 
     class Reporter(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -66,15 +86,19 @@ def fit_reporting(
             logs = logs or {}
             metrics = {name: float(logs[name]) for name in logged}
             metrics.update({f"val_{name}": outcome.val[name] for name in val_reported})
+            curve.append({"epoch": float(epoch), **metrics})
             if report(epoch, metrics):
                 self.model.stop_training = True
+            elif ckpt is not None and not outcome.diverged and ckpt.due(epoch, epochs):
+                _save(self.model, ckpt, epoch, curve)
 
-    if epochs > 0:
+    if initial_epoch < epochs and not stopped:
         model.fit(
             x,
             y,
             batch_size=batch_size,
             epochs=epochs,
+            initial_epoch=initial_epoch,
             shuffle=True,
             callbacks=[Reporter()],
             verbose=0,
@@ -82,3 +106,44 @@ def fit_reporting(
     if not outcome.val:  # no epoch trained: score the initial weights
         outcome.val.update(validate(model, outcome.diverged))
     return outcome
+
+
+def _variables(model: Any) -> dict[str, Any]:
+    """The model's and its optimizer's variables by a stable name (their order)."""
+    named = {f"model_{i:05d}": v for i, v in enumerate(model.weights)}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        if not optimizer.built:  # before the first fit: its slots must exist to be restored
+            optimizer.build(model.trainable_variables)
+        named.update({f"optimizer_{i:05d}": v for i, v in enumerate(optimizer.variables)})
+    return named
+
+
+def _save(model: Any, ckpt: Checkpoint, epoch: int, curve: list[dict[str, float]]) -> None:
+    import keras
+
+    try:
+        arrays = {k: keras.ops.convert_to_numpy(v) for k, v in _variables(model).items()}
+        ckpt.save(epoch, list(curve), arrays)
+    except Exception as exc:  # e.g. a full disk: the trial trains on without it
+        log.warning("checkpoint after epoch %d not saved: %s: %s", epoch, type(exc).__name__, exc)
+
+
+def _resume(model: Any, ckpt: Checkpoint, epochs: int, curve: list[dict[str, float]]) -> int:
+    """Restore ``ckpt``'s newest checkpoint into ``model``; the epoch to train next (0:
+    none usable). Nothing is assigned unless every variable matches."""
+    restored = ckpt.load()
+    if restored is None:
+        return 0
+    variables = _variables(model)
+    shapes = {k: tuple(v.shape) for k, v in variables.items()}
+    saved = {k: tuple(a.shape) for k, a in restored.arrays.items()}
+    if restored.epoch >= epochs or shapes != saved:
+        why = "more epochs than the budget" if restored.epoch >= epochs else "another model"
+        log.warning("ignoring checkpoint in %s (%s): restarting", ckpt.directory, why)
+        return 0
+    for name, variable in variables.items():
+        variable.assign(restored.arrays[name])
+    ckpt.resumed_from = restored.epoch
+    curve.extend(restored.history)
+    return restored.epoch + 1

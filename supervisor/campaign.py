@@ -64,7 +64,7 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
     import optuna
 
     from supervisor.samplers import make_sampler
-    from supervisor.storage import open_storage
+    from supervisor.storage import open_storage, redact
 
     storage = open_storage(storage_url)
     sampler = make_sampler(exp.sampler, exp.sampler_options, exp.seed, grid=exp.grid())
@@ -76,8 +76,8 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
         old = [d.name.lower() for d in existing.directions]
         if old != exp.directions:
             raise UserError(
-                f"study {exp.study_name!r} in {storage_url} has directions {old}, the space file"
-                f" asks for {exp.directions}; use another study name (--study)"
+                f"study {exp.study_name!r} in {redact(storage_url)} has directions {old}, "
+                f"the space file asks for {exp.directions}; use another study name (--study)"
             )
     study = optuna.create_study(
         study_name=exp.study_name,
@@ -159,9 +159,19 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
             prefetch=opts.prefetch,
             display=display,
             run_dir=str(run_dir.resolve()),
+            resources=handle.resources,
         )
         summary = driver.run()
         cluster_desc = handle.description
+        if exp.ensemble is not None and summary.stopped_by != "interrupt":
+            from supervisor.ensemble.command import ensemble_after_search
+
+            reports = opts.reports_root if opts.report else None
+            built = ensemble_after_search(
+                exp, study, storage_url, run_dir, reports, handle, display
+            )
+            if built is not None:
+                display.log(ensemble_line(built))
     report = None
     if opts.report:
         report = write_report(
@@ -180,6 +190,29 @@ def search(opts: SearchOptions) -> tuple[Summary, Path | None]:
             run_dir,
         )
     return summary, report
+
+
+def ensemble_line(built: Any) -> str:
+    """The ensemble against its best member on the test set, for the terminal."""
+    ev = built.evaluation
+    metric = ev.headline
+    scores = ", ".join(
+        f"{name} {ev.ensemble[name]:.4g} ({ev.best_member[name]:.4g})"
+        for name in ev.lower_is_better
+        if name in ev.ensemble
+    )
+    if ev.calibrated:
+        ens, one = ev.calibrated["ensemble"], ev.calibrated["best member"]
+        scores += (
+            f"; after temperature scaling: nll {ens['nll']:.4g} ({one['nll']:.4g}),"
+            f" ece {ens['ece']:.4g} ({one['ece']:.4g})"
+        )
+    return (
+        f"Ensemble of {len(built.members)} ({built.select}): test {metric} "
+        f"{ev.ensemble[metric]:.4g} vs best single member {ev.best_member[metric]:.4g}\n"
+        f"  test, ensemble (best member): {scores}"
+        + (f"\n  UQ report: {built.report_path}" if built.report_path else "")
+    )
 
 
 def write_report(

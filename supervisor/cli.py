@@ -25,6 +25,13 @@ app = typer.Typer(
 Space = Annotated[str, typer.Argument(help="Search-space YAML file.")]
 Run = Annotated[str, typer.Argument(help="Run directory (runs/<study>) or study name.")]
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories live.")]
+Workers = Annotated[int | None, typer.Option(min=1, help="Local worker processes.")]
+Threads = Annotated[int | None, typer.Option(min=1, help="Cores per trial.")]
+Scheduler = Annotated[
+    str | None, typer.Option(help="Use a running Dask scheduler at this address.")
+]
+ReportsDir = Annotated[Path, typer.Option(help="Where HTML reports go.")]
+Plain = Annotated[bool, typer.Option(help="Log lines instead of a progress bar.")]
 
 
 @app.command()
@@ -35,11 +42,9 @@ def search(
         str | None,
         typer.Option(help="Optuna storage URL (default: a journal file in the run directory)."),
     ] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes.")] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="Cores per trial.")] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Use a running Dask scheduler at this address.")
-    ] = None,
+    workers: Workers = None,
+    threads: Threads = None,
+    scheduler: Scheduler = None,
     launcher: Annotated[
         str | None,
         typer.Option(
@@ -59,9 +64,9 @@ def search(
         int | None, typer.Option(min=0, help="Trials queued beyond the free slots.")
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-    reports_dir: Annotated[Path, typer.Option(help="Where HTML reports go.")] = Path("reports"),
+    reports_dir: ReportsDir = Path("reports"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report.")] = False,
-    plain: Annotated[bool, typer.Option(help="Log lines instead of a progress bar.")] = False,
+    plain: Plain = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and show what would run.")
     ] = False,
@@ -149,6 +154,51 @@ def report(
         pareto = pareto_path(out, record.study)
         print(write_pareto_report(study, pareto, info, campaign_report=out))
     print(write_search_report(study, out, info, run_dir=path))
+
+
+@app.command()
+def ensemble(
+    run: Run,
+    select: Annotated[
+        str | None,
+        typer.Option(help="auto, topk, greedy (Caruana, by validation NLL) or seeds."),
+    ] = None,
+    size: Annotated[int | None, typer.Option(min=1, help="Members of the ensemble.")] = None,
+    pool: Annotated[
+        int | None, typer.Option(min=1, help="greedy: candidates, the best complete trials.")
+    ] = None,
+    workers: Workers = None,
+    threads: Threads = None,
+    scheduler: Scheduler = None,
+    launcher: Annotated[
+        str | None, typer.Option(help="Where members train: a launcher profile or file.")
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    reports_dir: ReportsDir = Path("reports"),
+    plain: Plain = False,
+) -> None:
+    """Build a deep ensemble from a finished search and write its UQ report. Members the
+    search saved are reused; the others train on the cluster (rerun to resume)."""
+    from supervisor.campaign import ensemble_line
+    from supervisor.ensemble.command import EnsembleOptions, run_ensemble
+
+    built = run_ensemble(
+        EnsembleOptions(
+            run=run,
+            runs_root=runs_dir,
+            reports_root=reports_dir,
+            select=select,
+            size=size,
+            pool=pool,
+            workers=workers,
+            threads=threads,
+            scheduler=scheduler,
+            launcher=launcher,
+            plain=plain,
+        )
+    )
+    print(ensemble_line(built))
+    print(built.summary_path)
 
 
 @app.command()

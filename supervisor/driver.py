@@ -16,21 +16,33 @@ Duplicates: a configuration the sampler proposes again while its twin is in flig
 for the twin; one that already completed is not trained again. Either is told with the
 earlier trial's values and the user attribute ``duplicate_of`` (unless the space file
 sets ``retrain_duplicates: true``; re-runs of failed trials always train).
+
+Placement: on workers with a lifetime (batch jobs), a trial goes only to workers expected
+to outlive it, once finished trials give a duration estimate (``supervisor.placement``).
+
+Epoch checkpoints: a trial saves one every ``budget.checkpoint_every`` epochs under
+``<run dir>/checkpoints/<key>/``, keyed by the first trial of its retry chain (the
+``retry_of`` attribute), so a re-run after an infrastructure failure or an interruption
+resumes there; the re-run gets its chain's seed too. The driver removes the directory
+once the chain ends (complete, pruned, or failed by the model).
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from supervisor import attrs, channel, recovery
+from supervisor import attrs, channel, recovery, rundir
 from supervisor.params import suggest
+from supervisor.placement import Placement
 from supervisor.progress import Display
 from supervisor.trial import TrialResult, TrialSpec
 from supervisor.trial_host import cancel_trials
@@ -43,7 +55,7 @@ if TYPE_CHECKING:
     from supervisor.space import Experiment
 
 StopReason = Literal["budget", "timeout", "interrupt"]
-Submitted = Literal["submitted", "parked", "told", "failed"]
+Submitted = Literal["submitted", "parked", "told", "failed", "surplus"]
 ParamKey = tuple[tuple[str, str], ...]
 
 
@@ -75,6 +87,12 @@ class Summary:
     states: dict[str, int] = field(default_factory=dict)  # this run: outcome -> count
 
 
+def _chain(trial: optuna.Trial) -> int:
+    """The first trial of ``trial``'s retry chain (itself for a first attempt)."""
+    first = trial.user_attrs.get(attrs.RETRY_OF)
+    return int(first) if isinstance(first, int) else trial.number
+
+
 class Driver:
     def __init__(
         self,
@@ -88,6 +106,7 @@ class Driver:
         display: Display | None = None,
         run_dir: str | None = None,
         max_attempts: int = 3,
+        resources: dict[str, float] | None = None,
     ) -> None:
         self.exp, self.study, self.client = exp, study, client
         # A K-rank trial runs K processes (each with `threads`) on its worker's node: it
@@ -102,6 +121,10 @@ class Driver:
         self.display = display or Display(quiet=True)
         self.run_dir = run_dir
         self.max_attempts = max_attempts
+        # Each trial keeps its predictions when the campaign builds ensembles from them.
+        self.save_outputs = exp.ensemble is not None
+        self.placement = Placement(client)
+        self.resources = resources  # Dask resources each trial needs (e.g. a GPU)
         self.driver_id = recovery.new_driver_id()
         self.inflight: dict[Future, _Running] = {}
         self.by_number: dict[int, _Running] = {}
@@ -181,7 +204,10 @@ class Driver:
         finished = self._finished_in_storage()
         running = self._running()
         while len(self.inflight) < self.capacity and self.exp.budget.trials > finished + running:
-            if self._submit() in ("told", "failed"):
+            outcome = self._submit()
+            if outcome == "surplus":
+                break
+            if outcome in ("told", "failed"):
                 finished += 1
             else:
                 running += 1
@@ -190,6 +216,12 @@ class Driver:
     def _submit(self) -> Submitted:
         trial = self.study.ask()
         trial.set_user_attr(attrs.DRIVER, self.driver_id)
+        if self._surplus(trial.number):  # ended unrun; it does not count toward the budget
+            from optuna.trial import TrialState
+
+            trial.set_user_attr(attrs.FAILURE, "surplus")
+            self._tell(trial, state=TrialState.FAIL)
+            return "surplus"
         try:
             suggest(trial, self.exp.params)
         except Exception as exc:  # e.g. a re-queued configuration outside a changed space
@@ -208,6 +240,8 @@ class Driver:
         return "submitted"
 
     def _launch(self, trial: optuna.Trial, key: ParamKey) -> None:
+        chain = _chain(trial)
+        checkpoints = self._checkpoint_dir(trial)
         spec = TrialSpec(
             study_name=self.study.study_name,
             trial_number=trial.number,
@@ -216,7 +250,7 @@ class Driver:
             benchmark_target=self.exp.benchmark_target,
             options=self.exp.options,
             epochs=self.exp.budget.epochs,
-            seed=(self.exp.seed + trial.number) % 2**32,
+            seed=self._seed(trial, chain),
             data_seed=self.exp.seed,
             objectives=tuple(self.exp.metric_names),
             threads=self.threads,
@@ -226,16 +260,32 @@ class Driver:
             node=self.exp.node,
             events_topic=self.channel.topic if self.channel else None,
             verdict_timeout=channel.VERDICT_TIMEOUT if self.prunes else 0.0,
+            checkpoint_dir=str(checkpoints) if checkpoints is not None else None,
+            checkpoint_every=self.exp.budget.checkpoint_every,
+            save_outputs=self.save_outputs,
         )
         # The key carries the trial number so the dashboard's task stream is readable.
         task = f"trial-{trial.number}-{self.driver_id.rsplit(':', 1)[-1]}"
-        future: Future = self.client.submit(run_trial, spec, key=task, pure=False)
+        # On workers with a lifetime: only those expected to outlive the trial.
+        fits = self.placement.workers_for_next_trial()
+        where: dict[str, Any] = {"workers": fits, "allow_other_workers": True} if fits else {}
+        if self.resources:
+            where["resources"] = self.resources
+        future: Future = self.client.submit(run_trial, spec, key=task, pure=False, **where)
         run = _Running(trial, key)
         self.inflight[future] = run
         self.by_number[trial.number] = run
         self.by_key.setdefault(key, run)
         if self.channel is not None:
             self.channel.watch(future)
+
+    def _seed(self, trial: optuna.Trial, chain: int) -> int:
+        """The trial's own seed when it was queued with one (an ensemble member), else
+        one per retry chain: a re-run trains as its first attempt did."""
+        given = trial.user_attrs.get(attrs.SEED)
+        if isinstance(given, int) and not isinstance(given, bool):
+            return given % 2**32
+        return (self.exp.seed + chain) % 2**32
 
     # -- the stream -------------------------------------------------------------------
 
@@ -293,6 +343,7 @@ class Driver:
 
             trial.set_user_attr("pruned_at_epoch", run.pruned_at)
             self._tell(trial, state=TrialState.PRUNED)
+            self._drop_checkpoints(trial)
             self._count("pruned")
             if not self.display.live:
                 self.display.log(f"trial {trial.number} pruned after epoch {run.pruned_at}")
@@ -300,7 +351,9 @@ class Driver:
             if run.pruned_at is not None:  # the verdict came after its last epoch
                 trial.set_user_attr("prune_requested_at_epoch", run.pruned_at)
             self._tell(trial, values=result.values)
+            self._drop_checkpoints(trial)
             values = result.values
+            self.placement.finished(result.duration)
             self.completed.setdefault(run.key, (trial.number, values))
             self._count("complete")
             self._update_best(result.values)
@@ -352,7 +405,8 @@ class Driver:
             values["history"] = result.history
         if result.data_seconds:
             values["data_seconds"] = result.data_seconds
-        for key in ("rss_mb", "artifacts", "artifacts_error"):
+        keys = ("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error")
+        for key in (*keys, "resumed_from_epoch"):
             if key in result.extra:
                 values[key] = result.extra[key]
         if result.traceback:
@@ -367,6 +421,8 @@ class Driver:
         trial.set_user_attr("error_type", error_type or "Error")
         trial.set_user_attr("error", error)
         self._tell(trial, state=TrialState.FAIL)
+        if kind == "model":  # not run again: its checkpoints are of no further use
+            self._drop_checkpoints(trial)
         self._count(f"failed ({kind})")
         self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
 
@@ -384,13 +440,20 @@ class Driver:
         self._requeue(trial)
 
     def _requeue(self, trial: optuna.Trial) -> None:
-        recovery.requeue(
-            self.study,
-            trial.number,
-            trial.params,
-            int(trial.user_attrs.get(attrs.ATTEMPT, 1)),
-            trial.user_attrs.get(attrs.RETRY_OF),
-        )
+        recovery.requeue(self.study, trial.number, trial.params, trial.user_attrs)
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def _checkpoint_dir(self, trial: optuna.Trial) -> Path | None:
+        # K-rank trials would have K writers: they restart instead (supervisor.ranks).
+        if self.run_dir is None or self.exp.budget.checkpoint_every <= 0 or self.exp.ranks > 1:
+            return None
+        return rundir.checkpoint_dir(Path(self.run_dir), _chain(trial))
+
+    def _drop_checkpoints(self, trial: optuna.Trial) -> None:
+        path = self._checkpoint_dir(trial)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
 
     # -- stopping ---------------------------------------------------------------------
 
@@ -464,6 +527,20 @@ class Driver:
         trials = self.study.get_trials(deepcopy=False)
         return sum(1 for t in trials if attrs.counts_toward_budget(t))
 
+    def _surplus(self, number: int) -> bool:
+        """Whether the trials before ``number`` already fill the budget: another driver
+        sharing the study asked between this driver's count and its ask. Of two such asks
+        the later trial number yields, so drivers sharing a study finish exactly the budget."""
+        from optuna.trial import TrialState
+
+        taken = sum(
+            1
+            for t in self.study.get_trials(deepcopy=False)
+            if attrs.counts_toward_budget(t)
+            or (t.state == TrialState.RUNNING and t.number < number)
+        )
+        return taken >= self.exp.budget.trials
+
     def _running(self) -> int:
         """RUNNING trials of every driver on this study (several drivers may share it)."""
         from optuna.trial import TrialState
@@ -487,6 +564,9 @@ class Driver:
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if t.values is not None:
                 self.completed.setdefault(param_key(t.params), (t.number, list(t.values)))
+            seconds = t.user_attrs.get("duration_s")
+            if isinstance(seconds, int | float) and attrs.DUPLICATE_OF not in t.user_attrs:
+                self.placement.finished(float(seconds))
 
     def _initial_best(self) -> None:
         if len(self.exp.objectives) == 1:

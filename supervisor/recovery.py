@@ -61,29 +61,30 @@ def recover(study: optuna.Study, stale_after: float = STALE_AFTER) -> Recovered:
         for k, v in study.user_attrs.items()
         if k.startswith(attrs.HEARTBEAT_PREFIX) and v is not None
     }
+    alive = {d: driver_alive(d, heartbeats, now, stale_after) for d in heartbeats}
+    # A driver killed between its ask and recording itself on the trial leaves a RUNNING
+    # trial without a driver. When a driver of this study died and none lives, no one
+    # can be half-way through an ask: such a trial is that driver's zombie.
+    orphans_are_zombies = bool(alive) and not any(alive.values())
     zombies: list[int] = []
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         driver = frozen.user_attrs.get(attrs.DRIVER)
         if isinstance(driver, str):
             if driver_alive(driver, heartbeats, now, stale_after):
                 continue
+        elif orphans_are_zombies:
+            pass
         elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
-            continue  # started by another tool recently; leave it alone
+            continue  # started by another tool, or being asked by a live driver: leave it
         trial = optuna.Trial(study, frozen._trial_id)
         trial.set_user_attr(attrs.FAILURE, "infrastructure")
         trial.set_user_attr("error_type", "DriverLost")
         trial.set_user_attr("error", f"its driver {driver or '(unknown)'} died while it ran")
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        requeue(
-            study,
-            frozen.number,
-            frozen.params,
-            int(frozen.user_attrs.get(attrs.ATTEMPT, 1)),
-            frozen.user_attrs.get(attrs.RETRY_OF),
-        )
+        requeue(study, frozen.number, frozen.params, frozen.user_attrs)
         zombies.append(frozen.number)
-    for driver in heartbeats:
-        if not driver_alive(driver, heartbeats, now, stale_after):
+    for driver, is_alive in alive.items():
+        if not is_alive:
             study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, None)
     return Recovered(zombies=zombies, requeued=len(zombies))
 
@@ -92,14 +93,16 @@ def requeue(
     study: optuna.Study,
     number: int,
     params: dict[str, Any],
-    attempt: int,
-    retry_of: int | None,
+    user_attrs: dict[str, Any],
 ) -> None:
-    """Queue the same parameters again, remembering which attempt this is."""
+    """Queue the same parameters again, remembering which attempt this is (and carrying
+    the attributes a re-run must keep, such as an ensemble member's seed)."""
+    retry_of = user_attrs.get(attrs.RETRY_OF)
     study.enqueue_trial(
         params,
         user_attrs={
-            attrs.ATTEMPT: attempt + 1,
+            **{k: user_attrs[k] for k in attrs.CARRIED if k in user_attrs},
+            attrs.ATTEMPT: int(user_attrs.get(attrs.ATTEMPT, 1)) + 1,
             attrs.RETRY_OF: retry_of if retry_of is not None else number,
         },
         skip_if_exists=False,

@@ -1,7 +1,9 @@
 """The run directory of a campaign: where its embedded storage and records live.
 
 ``runs/<study>/`` holds ``journal.log`` (the default Optuna storage) and ``run.json``
-(how to find the study again: its name and storage URL). Reports go to ``reports/``.
+(how to find the study again: its name and storage URL), per-trial files under
+``trials/`` and the epoch checkpoints of unfinished trials under ``checkpoints/``.
+Reports go to ``reports/``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from supervisor.errors import UserError
 RUN_FILE = "run.json"
 JOURNAL_FILE = "journal.log"
 TRIALS_DIR = "trials"
+CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_FILE = "artifacts.npz"
+OUTPUTS_FILE = "outputs.npz"  # an ensemble member's predictions (supervisor.ensemble)
+ENSEMBLE_DIR = "ensemble"  # the run directory of the members trained for an ensemble
 
 
 @dataclass
@@ -38,6 +43,12 @@ def journal_url(run_dir: Path) -> str:
 def trial_dir(run_dir: Path, number: int) -> Path:
     """Where one trial's files live (artifacts, checkpoints): ``trials/000042/``."""
     return run_dir / TRIALS_DIR / f"{number:06d}"
+
+
+def checkpoint_dir(run_dir: Path, key: int) -> Path:
+    """Epoch checkpoints of a trial and its re-runs: ``checkpoints/000042/``, keyed by the
+    first trial of the retry chain so that every attempt finds the same directory."""
+    return run_dir / CHECKPOINTS_DIR / f"{key:06d}"
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:

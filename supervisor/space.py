@@ -14,6 +14,8 @@ from typing import Any
 
 from benchmarks_sci.base import Direction
 from supervisor import pruners, registry, samplers
+from supervisor.ensemble import config as ensemble_config
+from supervisor.ensemble.config import EnsembleConfig
 from supervisor.errors import SpaceError, UserError, did_you_mean
 from supervisor.node import PRECISIONS, XLA_CHOICES, NodeSettings
 from supervisor.params import ParamKind, ParamSpec, Scalar
@@ -42,9 +44,10 @@ TOP_KEYS = (
     "seed",
     "node",
     "ranks",
+    "ensemble",
 )
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
-BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout")
+BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_INT = 2**53  # beyond this, float round trips in storage lose integers
@@ -66,6 +69,9 @@ class Budget:
     epochs: int
     timeout: float | None = None  # seconds
     trial_timeout: float | None = None  # seconds; a trial over it is killed (model failure)
+    # Epochs between checkpoints a re-run trial resumes from (0: none). Never after the
+    # last epoch, so 1-epoch trials write none.
+    checkpoint_every: int = 1
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Experiment:
     retrain_duplicates: bool = False
     # MPI ranks per trial: data-parallel training at the same global batch (supervisor.ranks).
     ranks: int = 1
+    # Build a deep ensemble after the search (supervisor.ensemble); None: no ensemble.
+    ensemble: EnsembleConfig | None = None
 
     @property
     def prunes(self) -> bool:
@@ -126,10 +134,12 @@ class Experiment:
                 "epochs": self.budget.epochs,
                 "timeout": self.budget.timeout,
                 "trial_timeout": self.budget.trial_timeout,
+                "checkpoint_every": self.budget.checkpoint_every,
             },
             "seed": self.seed,
             "node": self.node.to_dict(),
             "ranks": self.ranks,
+            "ensemble": self.ensemble.to_dict() if self.ensemble else None,
         }
 
 
@@ -209,6 +219,7 @@ class _Parser:
         seed = self.integer(top.get("seed", 0), ("seed",), 0, 2**32 - 1)
         node_settings = self.node(top.get("node", {}))
         ranks = self.ranks(top.get("ranks", 1), target)
+        ensemble = self.ensemble(top.get("ensemble"), target)
         sampler, sampler_options = self.sampler(top.get("sampler", "tpe"), len(objectives))
         pruner, pruner_options = self.pruner(top.get("pruner", "none"), objectives)
         retrain = top.get("retrain_duplicates", False)
@@ -243,6 +254,7 @@ class _Parser:
             pruner_options=pruner_options,
             retrain_duplicates=retrain,
             ranks=ranks,
+            ensemble=ensemble,
         )
 
     def benchmark(self, value: Any) -> tuple[str, str, dict[str, Direction], dict[str, Any]]:
@@ -475,13 +487,46 @@ class _Parser:
         seconds = None if timeout is None else self.duration(timeout, (*path, "timeout"))
         limit = spec.get("trial_timeout")
         per_trial = None if limit is None else self.duration(limit, (*path, "trial_timeout"))
-        return Budget(trials=trials, epochs=epochs, timeout=seconds, trial_timeout=per_trial)
+        every = self.integer(
+            spec.get("checkpoint_every", 1), (*path, "checkpoint_every"), 0, MAX_EPOCHS
+        )
+        return Budget(
+            trials=trials,
+            epochs=epochs,
+            timeout=seconds,
+            trial_timeout=per_trial,
+            checkpoint_every=every,
+        )
 
     def ranks(self, value: Any, target: str) -> int:
         ranks = self.integer(value, ("ranks",), 1, MAX_RANKS)
         if ranks > 1 and not getattr(registry.load(target), "supports_ranks", True):
             raise self.err(("ranks",), "this benchmark does not support ranks > 1")
         return ranks
+
+    def ensemble(self, value: Any, target: str) -> EnsembleConfig | None:
+        path: KeyPath = ("ensemble",)
+        if value is None or value is False:
+            return None
+        if getattr(registry.load(target), "ensemble_kind", None) is None:
+            raise self.err(path, "this benchmark does not support ensembles")
+        if value is True:
+            return EnsembleConfig()
+        spec = self.mapping(value, path, ensemble_config.KEYS)
+        select = spec.get("select", EnsembleConfig.select)
+        if select not in ensemble_config.SELECTIONS:
+            raise self.err(
+                (*path, "select"),
+                f"expected one of {', '.join(ensemble_config.SELECTIONS)}, got {select!r}"
+                f"{did_you_mean(str(select), ensemble_config.SELECTIONS)}",
+            )
+        size = self.integer(
+            spec.get("size", EnsembleConfig.size), (*path, "size"), 1, ensemble_config.MAX_SIZE
+        )
+        pool = self.integer(
+            spec.get("pool", max(EnsembleConfig.pool, size)), (*path, "pool"), 1, MAX_TRIALS
+        )
+        return EnsembleConfig(select=select, size=size, pool=pool)
 
     def node(self, value: Any) -> NodeSettings:
         path: KeyPath = ("node",)

@@ -66,12 +66,31 @@ def open_storage(url: str) -> BaseStorage:
                 f"--storage {shown!r}: expected a URL such as sqlite:///x.db, "
                 "postgresql://user@host/db or journal:/path/to/journal.log"
             )
-        return optuna.storages.RDBStorage(with_driver(url, shown), heartbeat_interval=None)
+        return _rdb_storage(with_driver(url, shown))
     except UserError:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line
         detail = " ".join(str(exc).split())[:500]
         raise UserError(f"cannot open storage {shown!r}: {type(exc).__name__}: {detail}") from None
+
+
+def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage. Drivers that start together on an empty database race to
+    create its schema (PostgreSQL: duplicate key on the enum types); the loser finds the
+    schema made on its next attempt."""
+    import time
+
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=None)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def load_study(url: str, study_name: str) -> optuna.Study:

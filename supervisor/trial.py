@@ -45,6 +45,13 @@ class TrialSpec:
     # driver's continue/prune verdict (0: the driver prunes nothing, do not wait).
     events_topic: str | None = None
     verdict_timeout: float = 0.0
+    # Where the trial saves its epoch checkpoints and resumes from them (None: it does
+    # not), and every how many epochs (benchmarks_sci.base.Checkpoint).
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    # Keep the trial's ensemble outputs (``Benchmark.ensemble_outputs``) in its trial
+    # directory: the campaign builds deep ensembles from the search population.
+    save_outputs: bool = False
 
 
 @dataclass

@@ -20,7 +20,7 @@ from supervisor import channel, node, registry, rundir
 from supervisor.trial import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
-    from benchmarks_sci.base import Benchmark
+    from benchmarks_sci.base import Benchmark, Checkpoint
 
 # Called after each epoch with (epoch, metrics); True stops the trial there (pruning).
 EpochHook = Callable[[int, dict[str, float]], bool]
@@ -76,6 +76,27 @@ def _report_to_driver(spec: TrialSpec, control: channel.TrialControl) -> EpochHo
     return report
 
 
+class _Report:
+    """The ``report`` a benchmark's ``fit`` gets: the epoch hook, carrying the trial's
+    epoch checkpoint (``benchmarks_sci.base.checkpoint_of``)."""
+
+    def __init__(self, hook: EpochHook, checkpoint: Checkpoint | None) -> None:
+        self.hook = hook
+        self.checkpoint = checkpoint
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        return self.hook(epoch, metrics)
+
+
+def _checkpoint(spec: TrialSpec, bench: Benchmark) -> Checkpoint | None:
+    if spec.checkpoint_dir is None or spec.checkpoint_every <= 0 or not bench.checkpoints:
+        return None
+    from benchmarks_sci.base import Checkpoint
+
+    identity = repr((spec.study_name, spec.seed, sorted(spec.params.items())))
+    return Checkpoint(spec.checkpoint_dir, spec.checkpoint_every, identity)
+
+
 def _worker_memory_limit_mb() -> float | None:
     try:
         from distributed import get_worker
@@ -125,8 +146,14 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
             stopped = stopped or (on_epoch is not None and on_epoch(epoch, floats))
             return stopped
 
+        checkpoint = _checkpoint(spec, bench)
         t0 = time.perf_counter()
-        metrics = _floats(bench.fit(model, data, spec.params, spec.epochs, report))
+        try:
+            fitted = bench.fit(model, data, spec.params, spec.epochs, _Report(report, checkpoint))
+        finally:
+            if checkpoint is not None and checkpoint.resumed_from is not None:
+                result.extra["resumed_from_epoch"] = checkpoint.resumed_from
+        metrics = _floats(fitted)
         train_seconds = time.perf_counter() - t0
         metrics.update(
             train_seconds=train_seconds,
@@ -141,6 +168,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
         _measure_latency(bench, model, data, result)
         metrics["peak_memory_mb"] = _peak_rss_mb()
         _save_artifacts(bench, model, data, spec, result)
+        if spec.save_outputs:
+            _save_outputs(bench, model, data, spec, result)
         missing = [m for m in spec.objectives if m not in metrics]
         if missing:
             why = result.extra.get("latency_error", "") if missing[0] == "latency_ms" else ""
@@ -203,21 +232,40 @@ def _save_artifacts(
         return
     try:
         arrays = bench.artifacts(model, data, spec.params)
-        if not arrays:
-            return
-        import numpy as np
-
-        run_dir = Path(spec.run_dir)
-        path = rundir.trial_dir(run_dir, spec.trial_number) / rundir.ARTIFACTS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()}
-        )
-        os.replace(tmp, path)
-        result.extra["artifacts"] = str(path.relative_to(run_dir))
+        if arrays:
+            result.extra["artifacts"] = _save_trial_arrays(spec, rundir.ARTIFACTS_FILE, arrays)
     except Exception as exc:
         result.extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _save_outputs(
+    bench: Benchmark, model: Any, data: Any, spec: TrialSpec, result: TrialResult
+) -> None:
+    """Keep what the trial contributes to a deep ensemble (predictions on the validation
+    and test inputs) so that an ensemble reuses it instead of training it again. A
+    failure is noted: the trial then counts as having no saved outputs."""
+    if spec.run_dir is None:
+        return
+    try:
+        arrays = {k: v for k, v in bench.ensemble_outputs(model, data).items() if v is not None}
+        result.extra["outputs"] = _save_trial_arrays(spec, rundir.OUTPUTS_FILE, arrays)
+    except Exception as exc:
+        result.extra["outputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _save_trial_arrays(spec: TrialSpec, name: str, arrays: dict[str, Any]) -> str:
+    """Write ``arrays`` to the trial's directory as ``name`` (complete or not at all);
+    return the path relative to the run directory."""
+    import numpy as np
+
+    assert spec.run_dir is not None
+    run_dir = Path(spec.run_dir)
+    path = rundir.trial_dir(run_dir, spec.trial_number) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
+    os.replace(tmp, path)
+    return str(path.relative_to(run_dir))
 
 
 def _reset_peak_rss() -> None:

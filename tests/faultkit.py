@@ -131,7 +131,13 @@ class Tally:
         for t in trials:
             if attrs.counts_toward_budget(t):
                 done[original(t)] += 1
-        originals = {original(t) for t in trials if t.state != TrialState.WAITING}
+        # A surplus trial (a driver's ask raced another's for the last budget slot) was
+        # never meant to run: its configuration is not lost work.
+        originals = {
+            original(t)
+            for t in trials
+            if t.state != TrialState.WAITING and t.user_attrs.get(attrs.FAILURE) != "surplus"
+        }
         return cls(
             states=states,
             complete=states["COMPLETE"],

@@ -240,7 +240,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     ),
     "space/top_is_scalar.yaml": (
         None,
-        "budget, seed, node, ranks, got str 'just some text'",
+        "budget, seed, node, ranks, ensemble, got str 'just some text'",
     ),
     "space/trials_boolean.yaml": (
         "4:10",
@@ -631,7 +631,14 @@ def replaced(data: Any, path: tuple[Any, ...], value: Any) -> Any:
     return copy
 
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: CI sees the same 150 examples every run (a red CI means a real change);
+# set derandomize=False locally to explore other examples.
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @PROPERTY
@@ -737,7 +744,8 @@ def test_valid_spaces_load_and_round_trip(doc: dict[str, Any]) -> None:
                 spec["high"],
                 spec.get("log", False),
             )
-            assert parsed.step == spec.get("step")
+            # An int on a log scale may say step: 1, Optuna's implicit step: kept as None.
+            assert parsed.step == (None if spec.get("log") else spec.get("step"))
     assert (exp.budget.trials, exp.budget.epochs, exp.seed) == (
         doc["budget"]["trials"],
         doc["budget"]["epochs"],

@@ -435,6 +435,51 @@ def test_pareto_report_in_chromium(browser: Browser, tmp_path: Path) -> None:
     assert href == campaign.resolve().as_uri()
 
 
+def _uq_members(kind: str, rng: np.random.Generator) -> list[Any]:
+    """Three synthetic members of ``kind`` with labels the injection test can abuse."""
+    from supervisor.ensemble.aggregate import Member
+
+    label = "<script>window.__uq_pwned = 1</script>"
+    n, members = 200, []
+    y_reg, ref_hist = rng.normal(size=n), rng.poisson(50, 40)
+    for i in range(3):
+        if kind == "classification":
+            y = np.arange(n) % 3
+            probs = rng.dirichlet(np.ones(3), n)
+            outputs = {"val": probs, "test": probs, "y_val": y, "y_test": y}
+        elif kind == "regression":
+            pred = np.c_[y_reg + rng.normal(size=n), np.full(n, 1.0 + i)]
+            outputs = {"val": pred, "test": pred, "y_val": y_reg, "y_test": y_reg}
+        else:  # generative
+            k = np.arange(1.0, 17.0)
+            outputs = {
+                "k": k, "spectrum": k**-2 * (1 + 0.3 * rng.random(16)), "ref_spectrum": k**-2,
+                "hist_edges": np.linspace(-1, 1, 41), "hist": rng.poisson(50, 40),
+                "ref_hist": ref_hist,
+            }  # fmt: skip
+        members.append(Member(i, "s", f"{label} #{i}", 0.1 * i, outputs))
+    return members
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression", "generative"])
+def test_uq_report_in_chromium(browser: Browser, tmp_path: Path, kind: str) -> None:
+    """Every figure of the UQ report draws; member labels stay text."""
+    from supervisor.ensemble.aggregate import evaluate
+    from supervisor.ensemble.build import Built
+    from supervisor.ensemble.config import EnsembleConfig
+    from supervisor.report.uq import write_uq_report
+
+    members = _uq_members(kind, np.random.default_rng(1))
+    ev = evaluate(kind, members, maximize=False)
+    built = Built(EnsembleConfig(), "topk", ev, members, 1, 2, [], tmp_path / "e.json", None)
+    out = write_uq_report(built, tmp_path / "x-uq.html", "<b>study</b>")
+    page = browser.load(out)
+    _check(page, f"uq-report-{kind}")
+    assert page.figures()[0] >= 3
+    assert browser.evaluate("typeof window.__uq_pwned") == "undefined"
+    assert browser.evaluate("document.title") == "Ensemble report: <b>study</b>"
+
+
 def main() -> None:
     """``python -m tests.test_browser REPORT.html``: how long the report takes to draw."""
     import sys

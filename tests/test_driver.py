@@ -121,6 +121,27 @@ def test_zombies_of_a_dead_driver_are_closed_and_rerun(
     assert all(t.state == TrialState.COMPLETE for t in rerun)
 
 
+def test_a_trial_asked_by_a_driver_killed_before_marking_it_is_a_zombie() -> None:
+    """kill -9 between ``study.ask()`` and recording the driver on the trial: with that
+    driver dead and no other alive, the unmarked RUNNING trial is closed and re-queued;
+    while another driver of the study lives, it may be that driver's fresh ask: kept."""
+    from supervisor import recovery
+
+    dist = {"x": optuna.distributions.FloatDistribution(-4, 4)}
+    for live_driver, closed in ((False, [0]), (True, [])):
+        study = optuna.create_study()
+        dead = f"{socket.gethostname()}:{2**22 + 12345}:dead"
+        study.set_user_attr(attrs.HEARTBEAT_PREFIX + dead, time.time())
+        if live_driver:
+            alive = f"{socket.gethostname()}:{os.getpid()}:alive"
+            study.set_user_attr(attrs.HEARTBEAT_PREFIX + alive, time.time())
+        study.ask(dist)  # no supervisor:driver attribute yet
+        assert recovery.recover(study).zombies == closed
+        states = [t.state for t in study.trials]
+        assert states[0] == (TrialState.FAIL if closed else TrialState.RUNNING)
+        assert (TrialState.WAITING in states) == bool(closed)
+
+
 def test_timeout_stops_submitting_and_reports_it(tmp_path: Path, threads_client: Client) -> None:
     exp = experiment(
         tmp_path,

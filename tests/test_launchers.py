@@ -136,6 +136,73 @@ def test_slurm_job_script(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()  # the script is shown, nothing is written
 
 
+def test_gpu_jobs_pin_one_gpu_per_worker_or_pack_several(tmp_path: Path) -> None:
+    text = script(
+        tmp_path,
+        "kind: slurm\ncores: 8\nmemory: 16GiB\nwalltime: '01:00:00'\ngpus: 2\n"
+        "trials_per_gpu: 2\njob_script_prologue: [module load cuda]\n",
+    )
+    lines = text.splitlines()
+    assert "#SBATCH --gres=gpu:2" in lines
+    # The workers learn the packing from the environment the prologue sets.
+    assert lines.index("module load cuda") < lines.index("export SUPERVISOR_GPUS=2")
+    assert "export SUPERVISOR_TRIALS_PER_GPU=2" in lines
+    command = worker_command(text)
+    assert "--nworkers 4" in command  # 2 GPUs x 2 trials each, one trial per worker
+    assert "--preload supervisor.clusters.gpu_pin" in command
+    assert "--resources GPU=1" in command
+    launcher = load(str(profile(tmp_path, "kind: pbs\ncores: 4\nmemory: 8GiB\ngpus: 4\n")))
+    assert (launcher.processes, launcher.trials_per_gpu) == (4, 1)  # one trial per GPU
+    packed = "kind: slurm\ncores: 8\nmemory: 8GiB\ngpus: 2\nprocesses: 6\n"
+    assert load(str(profile(tmp_path, packed, "q.yaml"))).trials_per_gpu == 3
+    for bad, message in (
+        ("gpus: 2\nprocesses: 3\n", "3 worker processes on 2 GPU(s): expected a multiple of 2"),
+        ("gpus: 2\ntrials_per_gpu: 2\nprocesses: 2\n", "expected 2 x trials_per_gpu (2)"),
+        ("trials_per_gpu: 2\n", "trials_per_gpu: needs gpus > 0"),
+    ):
+        path = profile(tmp_path, "kind: slurm\ncores: 8\nmemory: 8GiB\n" + bad, "bad.yaml")
+        with pytest.raises(SpaceError, match=re.escape(message)):
+            load(str(path))
+
+
+def test_gpu_pin_gives_each_worker_its_device() -> None:
+    from supervisor.clusters import gpu_pin
+
+    assert [gpu_pin.worker_index(n) for n in ("sv-st-0", "sv-st-3", "SLURMCluster", "x")] == [
+        0, 3, 0, 0,
+    ]  # fmt: skip
+    # 2 GPUs, 2 trials each: workers 0, 1 on GPU 0 and workers 2, 3 on GPU 1.
+    assert [gpu_pin.device_for(i, 2, 2, None) for i in range(4)] == ["0", "0", "1", "1"]
+    # The batch system gave the job GPUs 4 and 6: the workers share those.
+    assert [gpu_pin.device_for(i, 1, 2, "4,6") for i in range(2)] == ["4", "6"]
+    env = {"SUPERVISOR_GPUS": "2", "SUPERVISOR_TRIALS_PER_GPU": "1", "CUDA_VISIBLE_DEVICES": "4,6"}
+    assert gpu_pin.pin("job-1", env) == "6"
+    assert env["CUDA_VISIBLE_DEVICES"] == env["HIP_VISIBLE_DEVICES"] == "6"
+    assert gpu_pin.pin("job-1", {}) is None  # not a GPU job: nothing changes
+
+
+def test_trials_that_need_a_gpu_go_to_gpu_workers_only(tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    configure_dask()
+    exp = space.load(toy_space(tmp_path))
+    study = optuna.create_study(directions=exp.directions)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        for name, resources in (("gpu", {"GPU": 1}), ("cpu", {})):
+            cluster.worker_spec[name] = {
+                "cls": Worker, "options": {"nthreads": 1, "resources": resources},
+            }  # fmt: skip
+        cluster.sync(cluster._correct_state)
+        with Client(cluster) as client:
+            client.wait_for_workers(2, timeout=30)
+            gpu = next(
+                a for a, w in client.scheduler_info()["workers"].items() if w["name"] == "gpu"
+            )
+            driver = Driver(exp, study, client, slots=2, resources={"GPU": 1.0})
+            assert driver.run().finished == 3
+    assert {t.user_attrs["worker"] for t in study.trials} == {gpu}
+
+
 def test_pbs_job_script(tmp_path: Path) -> None:
     text = script(
         tmp_path, "kind: pbs\n" + COMMON + "queue: workq\naccount: proj42\nwalltime: '01:30:00'\n"

@@ -57,6 +57,7 @@ def test_good_file_resolves_everything(tmp_path: Path) -> None:
     assert exp.sampler == "nsgaii" and exp.sampler_options == {"population_size": 10}
     assert exp.budget.timeout == 5400 and exp.budget.trials == 12 and exp.budget.epochs == 3
     assert exp.budget.trial_timeout is None  # no per-trial limit unless asked
+    assert exp.budget.checkpoint_every == 1  # epoch checkpoints unless turned off
     assert exp.seed == 5
 
 
@@ -147,6 +148,16 @@ BAD = [
         GOOD.replace("timeout: 1h30m", "timeout: 1h30m, trial_timeout: -5"),
         "budget.trial_timeout",
         "positive duration",
+    ),
+    (
+        GOOD.replace("timeout: 1h30m", "timeout: 1h30m, checkpoint_every: -1"),
+        "budget.checkpoint_every",
+        "between 0",
+    ),
+    (
+        GOOD.replace("timeout: 1h30m", "timeout: 1h30m, checkpoint_every: often"),
+        "budget.checkpoint_every",
+        "expected an integer",
     ),
     (GOOD.replace("metric: loss", "metric: los"), "objectives[0].metric", 'did you mean "loss"'),
     (GOOD.replace("type: int", "type: integer"), "params.units.type", 'did you mean "int"'),

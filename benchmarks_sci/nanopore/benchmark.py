@@ -65,6 +65,7 @@ class NanoporeBenchmark(Benchmark):
     """Basecalling of nanopore squiggle segments (Chiron; DeepNano/Bonito lineage)."""
 
     name = "nanopore"
+    ensemble_kind = "sequence"
     metrics: ClassVar[dict[str, Direction]] = {
         "val_identity": "maximize",
         "val_loss": "minimize",
@@ -171,6 +172,10 @@ class NanoporeBenchmark(Benchmark):
         if self.config["decoder"] == "beam_search":
             return decode.beam_search_decode(probs, self.config["beam_width"])
         return decode.greedy_decode(probs)
+
+    def read_identity(self, reads: np.ndarray, references: np.ndarray) -> np.ndarray:
+        """Identity of decoded reads against their references, per read (float64 [n])."""
+        return decode.identity(reads, references)
 
     def save_data(self, data: NanoporeData, path: Path) -> None:
         """Signal and labels in the documented layout (labels as int8): .npz, or HDF5 for

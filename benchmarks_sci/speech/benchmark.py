@@ -109,6 +109,7 @@ class SpeechBenchmark(Benchmark):
     """57-way consonant-vowel syllable classification from vSMC high-gamma ECoG."""
 
     name = "speech"
+    ensemble_kind = "classification"
     metrics: ClassVar[dict[str, Direction]] = {
         "val_accuracy": "maximize",
         "val_loss": "minimize",

@@ -102,6 +102,7 @@ class WeatherBenchmark(Benchmark):
     """Binary classification of extreme-weather patches (Liu et al. 2016)."""
 
     name = "weather"
+    ensemble_kind = "classification"
     metrics: ClassVar[dict[str, Direction]] = {
         "val_accuracy": "maximize",
         "val_loss": "minimize",

@@ -24,6 +24,8 @@ class ClusterHandle:
     threads: int  # cores each trial may use
     description: str
     dashboard_link: str | None = None  # where the dashboard really listens, when known
+    # Dask resources every trial asks for (GPU jobs: GPU=1, offered by GPU workers only).
+    resources: dict[str, float] | None = None
 
     @property
     def dashboard(self) -> str | None:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from supervisor.clusters import ClusterHandle
+from supervisor.clusters import ClusterHandle, gpu_pin
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.security import (
     campaign_files,
@@ -77,6 +77,14 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
         args += ["--lifetime-stagger", f"{launcher.lifetime_stagger:.0f}s"]
     kw["worker_extra_args"] = args
     if launcher.gpus:
+        # Each worker process pins its GPU (supervisor.clusters.gpu_pin) and offers GPU=1.
+        args += ["--preload", "supervisor.clusters.gpu_pin", "--resources", "GPU=1"]
+        prologue = kw.get("job_script_prologue", configured("job-script-prologue")) or []
+        kw["job_script_prologue"] = [
+            *prologue,
+            f"export {gpu_pin.GPUS_ENV}={launcher.gpus}",
+            f"export {gpu_pin.TRIALS_PER_GPU_ENV}={launcher.trials_per_gpu}",
+        ]
         directives = kw.get("job_extra_directives", configured("job-extra-directives"))
         if kind == "htcondor":
             kw["job_extra_directives"] = {**(directives or {}), "request_gpus": launcher.gpus}
@@ -159,7 +167,13 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         f" TLS {'on' if security else 'off'}, scheduler {cluster.scheduler_address}"
     )
     return ClusterHandle(
-        client, cluster, launcher.slots, launcher.threads_per_trial, desc, _dashboard(cluster)
+        client,
+        cluster,
+        launcher.slots,
+        launcher.threads_per_trial,
+        desc,
+        _dashboard(cluster),
+        resources={"GPU": 1.0} if launcher.gpus else None,
     )
 
 

@@ -71,6 +71,7 @@ _SUPERVISOR_JOB_KEYS = {  # ours, not dask-jobqueue's
     "min_jobs": "count0",
     "max_jobs": "count",
     "gpus": "count0",
+    "trials_per_gpu": "count",
     "lifetime": "lifetime",
     "lifetime_stagger": "seconds",
     "tls": "tls",
@@ -120,6 +121,7 @@ class Launcher:
     min_jobs: int = 0
     max_jobs: int = 1
     gpus: int = 0  # per batch job
+    trials_per_gpu: int = 1  # worker processes (trials) packed on each GPU
     walltime: float | None = None  # seconds, of one batch job
     lifetime: float | None = None  # seconds a worker lives before it retires; None: no limit
     lifetime_stagger: float = 0.0
@@ -246,6 +248,8 @@ class _ProfileParser(_Parser):
             values.setdefault("workers", trials)
         if kind in ("local", "mpi"):
             values.setdefault("threads", threads)
+        elif values.get("gpus"):  # measured on a GPU node: trials packed per GPU
+            values.setdefault("trials_per_gpu", max(1, trials // values["gpus"]))
         else:
             values.setdefault("processes", trials)
             values.setdefault("cores", threads * trials)
@@ -253,7 +257,6 @@ class _ProfileParser(_Parser):
     def jobqueue(self, kind: str, values: dict[str, Any], dashboard: str | None) -> Launcher:
         import dask
         import dask_jobqueue  # noqa: F401  (adds dask-jobqueue's defaults to the dask config)
-        from distributed.deploy.local import nprocesses_nthreads
 
         def configured(key: str) -> Any:
             name = "name" if key == "job_name" else key.replace("_", "-")
@@ -267,7 +270,12 @@ class _ProfileParser(_Parser):
                     f" dask config (jobqueue.{kind}.{required})",
                 )
         cores = int(configured("cores"))
-        processes = configured("processes") or nprocesses_nthreads(cores)[0]
+        gpus = values.get("gpus", 0)
+        if "trials_per_gpu" in values and not gpus:
+            raise self.err(self.where("trials_per_gpu"), "needs gpus > 0")
+        processes, per_gpu = self.gpu_packing(
+            gpus, values.get("trials_per_gpu"), configured("processes"), cores
+        )
         if processes > cores:
             raise self.err(
                 self.where("processes"), f"{processes} processes need at least as many cores"
@@ -293,13 +301,34 @@ class _ProfileParser(_Parser):
             processes=int(processes),
             min_jobs=min_jobs,
             max_jobs=max_jobs,
-            gpus=values.get("gpus", 0),
+            gpus=gpus,
+            trials_per_gpu=per_gpu,
             walltime=walltime,
             lifetime=lifetime,
             lifetime_stagger=stagger,
             tls=values.get("tls", True),
             dashboard=dashboard,
         )
+
+    def gpu_packing(
+        self, gpus: int, per_gpu: int | None, processes: int | None, cores: int
+    ) -> tuple[int, int]:
+        """(worker processes, trials per GPU) of a job: one trial per worker process, and
+        on a GPU job the same number of workers on every GPU."""
+        from distributed.deploy.local import nprocesses_nthreads
+
+        if not gpus:
+            return processes or nprocesses_nthreads(cores)[0], 1
+        if processes is None:
+            return gpus * (per_gpu or 1), per_gpu or 1
+        if processes % gpus or (per_gpu is not None and processes != gpus * per_gpu):
+            wanted = f"{gpus} x trials_per_gpu ({per_gpu})" if per_gpu else f"a multiple of {gpus}"
+            raise self.err(
+                self.where("processes"),
+                f"{processes} worker processes on {gpus} GPU(s): expected {wanted}, the same"
+                " number of trials on every GPU; or leave processes out",
+            )
+        return processes, processes // gpus
 
     def lifetime(
         self, values: dict[str, Any], walltime: float | None, worker_args: list[str] | None

@@ -1,0 +1,3 @@
+"""
+Deep ensembles from the search population: member selection, aggregation, uncertainty metrics.
+"""

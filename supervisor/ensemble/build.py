@@ -1,0 +1,201 @@
+"""Build a campaign's deep ensemble: select members, train the missing ones, aggregate,
+write ``ensemble.json`` and the UQ report.
+
+Run by ``supervisor search`` after the search when the space file has an ``ensemble:``
+section (on the same cluster), and by ``supervisor ensemble RUN`` at any time after.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from supervisor import registry, rundir
+from supervisor.ensemble import members as members_mod
+from supervisor.ensemble.aggregate import Evaluation, Member, evaluate
+from supervisor.ensemble.config import EnsembleConfig
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from supervisor.space import Experiment
+
+SUMMARY_FILE = "ensemble.json"
+
+
+@dataclass
+class Built:
+    config: EnsembleConfig
+    select: str  # the selection that ran ("auto" resolved)
+    evaluation: Evaluation
+    members: list[Member]  # in order; a member chosen twice (greedy) appears twice
+    trained: int  # members trained for the ensemble (not reused from the search)
+    reused: int
+    failed: list[str]  # members that could not be had (their training failed)
+    summary_path: Path
+    report_path: Path | None
+
+
+def resolve_select(config: EnsembleConfig, kind: str) -> str:
+    if config.select != "auto":
+        if config.select == "greedy" and kind != "classification":
+            raise UserError(
+                f"ensemble select 'greedy' needs class probabilities; this benchmark's "
+                f"ensembles are {kind}: use topk or seeds"
+            )
+        return config.select
+    return "greedy" if kind == "classification" else "topk"
+
+
+def build(
+    exp: Experiment,
+    config: EnsembleConfig,
+    study: optuna.Study,
+    storage_url: str,
+    run_dir: Path,
+    reports_root: Path | None,
+    cluster: Callable[[], Any],
+    display: Any,
+) -> Built:
+    """``cluster()`` returns a context manager yielding a ``ClusterHandle``; it is entered
+    only when members must be trained."""
+    bench_cls = registry.load(exp.benchmark_target)
+    kind = getattr(bench_cls, "ensemble_kind", None)
+    if kind is None:
+        raise UserError(f"benchmark {exp.benchmark!r} does not support ensembles")
+    select = resolve_select(config, kind)
+    maximize = exp.objectives[0].direction == "maximize"
+    ranked = members_mod.ranked(study, maximize)
+    if not ranked:
+        raise UserError(
+            f"study {study.study_name!r} has no complete trial to build an ensemble of"
+        )
+    take = {"topk": config.size, "greedy": config.pool, "seeds": 1}[select]
+    candidates = ranked[:take]
+    wanted = members_mod.wanted(exp, candidates, config.size if select == "seeds" else 1)
+    source = members_mod.MemberSource(exp, study, run_dir)
+    trained_study = _member_study(study, storage_url)
+    found = {w: source.find(w, trained_study) for w in wanted}
+    missing = [w for w, m in found.items() if m is None]
+    exp = _with_ensemble(exp, config)
+    if missing:
+        display.log(
+            f"Ensemble: training {len(missing)} member(s); "
+            f"{len(wanted) - len(missing)} reused from the search"
+        )
+        params = {t.number: dict(t.params) for t in candidates}
+        with cluster() as handle:
+            members_mod.train_missing(exp, missing, params, storage_url, run_dir, handle, display)
+        trained_study = _member_study(study, storage_url)
+        found = {w: source.find(w, trained_study) for w in wanted}
+    have = [(w, m) for w, m in found.items() if m is not None]
+    failed = [f"search #{w.source}, seed {w.seed}" for w, m in found.items() if m is None]
+    if not have:
+        raise UserError("no ensemble member could be trained (see the member study's failures)")
+    chosen = _select(select, [m for _, m in have], config.size)
+    bench = bench_cls(exp.options)
+    evaluation = evaluate(
+        kind,
+        chosen,
+        maximize=maximize,
+        decode=getattr(bench, "decode", None),
+        identity=getattr(bench, "read_identity", None),
+    )
+    trained = sum(1 for m in {id(m): m for m in chosen}.values() if m.study != study.study_name)
+    built = Built(
+        config=config,
+        select=select,
+        evaluation=evaluation,
+        members=chosen,
+        trained=trained,
+        reused=len({id(m) for m in chosen}) - trained,
+        failed=failed,
+        summary_path=run_dir / rundir.ENSEMBLE_DIR / SUMMARY_FILE,
+        report_path=None,
+    )
+    _write_summary(built, exp)
+    if reports_root is not None:
+        from supervisor.report.uq import uq_path, write_uq_report
+
+        reports_root.mkdir(parents=True, exist_ok=True)
+        built.report_path = write_uq_report(
+            built, uq_path(reports_root, study.study_name), exp.study_name
+        )
+    return built
+
+
+def _member_study(search: optuna.Study, storage_url: str) -> optuna.Study | None:
+    import optuna
+
+    from supervisor.storage import open_storage
+
+    name = members_mod.member_study_name(search.study_name)
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(storage_url))
+    except KeyError:
+        return None
+
+
+def _with_ensemble(exp: Experiment, config: EnsembleConfig) -> Experiment:
+    from dataclasses import replace
+
+    return replace(exp, ensemble=config)  # members keep their outputs
+
+
+def _select(select: str, pool: list[Member], size: int) -> list[Member]:
+    if select != "greedy":
+        return pool[:size] if select == "topk" else pool
+    from supervisor.ensemble import uq
+
+    probs = np.stack([np.asarray(m.outputs["val"], np.float64) for m in pool])
+    y = np.asarray(pool[0].outputs["y_val"]).astype(np.int64)
+    return [pool[i] for i in uq.greedy_nll_selection(probs, y, size)]
+
+
+def _write_summary(built: Built, exp: Experiment) -> None:
+    ev = built.evaluation
+    data = {
+        "study": exp.study_name,
+        "benchmark": exp.benchmark,
+        "kind": ev.kind,
+        "select": built.select,
+        "config": built.config.to_dict(),
+        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "members": [
+            {
+                "label": m.label,
+                "study": m.study,
+                "trial": m.trial,
+                "value": m.value,
+                "test": _finite(scores),
+            }
+            for m, scores in zip(built.members, ev.members, strict=True)
+        ],
+        "trained": built.trained,
+        "reused": built.reused,
+        "failed": built.failed,
+        "ensemble": _finite(ev.ensemble),
+        "best_member": {
+            "label": built.members[ev.best_member_index].label,
+            **_finite(ev.best_member),
+        },
+        "by_size": [_finite(s) for s in ev.by_size],
+        "temperature_scaled": {k: _finite(v) for k, v in ev.calibrated.items()},
+    }
+    path = built.summary_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _finite(scores: dict[str, float]) -> dict[str, float | None]:
+    return {k: (float(v) if math.isfinite(v) else None) for k, v in scores.items()}

@@ -1,0 +1,189 @@
+"""Which trained models an ensemble needs, which of them exist already, and training the rest.
+
+A member is a configuration (the parameters of a search trial) and a seed. One that the
+search trained with the outputs kept (``Benchmark.ensemble_outputs``, saved when the
+space file has an ``ensemble:`` section) is reused as it is. The others are trained in
+a study of their own, ``<study>.ensemble``, in the same storage, by the same driver: each
+is queued with its parameters, seed and source trial (``supervisor:seed``,
+``supervisor:member_of``), so the driver's fault handling, retries and resume apply, and
+a rerun after a kill trains only what is still missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from supervisor import attrs, rundir
+from supervisor.ensemble.aggregate import Member
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from supervisor.clusters import ClusterHandle
+    from supervisor.driver import Summary
+    from supervisor.space import Experiment
+
+SEED_STRIDE = 1_000_003  # seeds of the extra members of ``seeds``: far from the search's
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A member to have: the search trial whose configuration it trains, and its seed."""
+
+    source: int
+    seed: int
+
+
+def member_study_name(study_name: str) -> str:
+    return f"{study_name}.ensemble"
+
+
+def ranked(study: optuna.Study, maximize: bool) -> list[FrozenTrial]:
+    """Complete trials of the search, best first by the first objective; duplicates (told
+    with an earlier trial's values, never trained) are left out."""
+    from optuna.trial import TrialState
+
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and attrs.DUPLICATE_OF not in t.user_attrs
+    ]
+    return sorted(trials, key=lambda t: (-t.values[0] if maximize else t.values[0], t.number))
+
+
+def search_seed(exp: Experiment, trial: FrozenTrial) -> int:
+    """The seed the driver trained ``trial`` with (see ``Driver._seed``)."""
+    given = trial.user_attrs.get(attrs.SEED)
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given % 2**32
+    first = trial.user_attrs.get(attrs.RETRY_OF)
+    chain = int(first) if isinstance(first, int) else trial.number
+    return (exp.seed + chain) % 2**32
+
+
+def wanted(exp: Experiment, candidates: list[FrozenTrial], seeds: int) -> list[Wanted]:
+    """Each candidate with its own seed; with ``seeds`` > 1, the first candidate again
+    with ``seeds - 1`` further seeds."""
+    out = [Wanted(t.number, search_seed(exp, t)) for t in candidates]
+    if seeds > 1 and candidates:
+        best = candidates[0]
+        base = search_seed(exp, best)
+        out += [Wanted(best.number, (base + i * SEED_STRIDE) % 2**32) for i in range(1, seeds)]
+    return out
+
+
+def load_outputs(run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
+    """The arrays a trial saved for ensembles, or None where it has none (readable)."""
+    import numpy as np
+
+    relative = trial.user_attrs.get("outputs")
+    if not isinstance(relative, str):
+        return None
+    try:
+        with np.load(run_dir / relative, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError):
+        return None  # removed or damaged: the member is trained again
+
+
+class MemberSource:
+    """Finds members among the search's trials and the member study's, by ``Wanted``."""
+
+    def __init__(self, exp: Experiment, search: optuna.Study, run_dir: Path) -> None:
+        self.exp, self.search, self.run_dir = exp, search, run_dir
+        self.member_dir = run_dir / rundir.ENSEMBLE_DIR
+        self.by_number = {t.number: t for t in search.get_trials(deepcopy=False)}
+
+    def find(self, want: Wanted, trained: optuna.Study | None) -> Member | None:
+        source = self.by_number[want.source]
+        if search_seed(self.exp, source) == want.seed:
+            outputs = load_outputs(self.run_dir, source)
+            if outputs is not None:
+                return _member(source, self.search.study_name, f"search #{source.number}", outputs)
+        if trained is None:
+            return None
+        from optuna.trial import TrialState
+
+        for t in trained.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if _member_key(t.user_attrs) == (want.source, want.seed, self.exp.budget.epochs):
+                outputs = load_outputs(self.member_dir, t)
+                if outputs is not None:
+                    label = f"search #{want.source}, seed {want.seed} (member #{t.number})"
+                    return _member(t, trained.study_name, label, outputs)
+        return None
+
+
+def _member_key(user_attrs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """What makes two member trials the same member: source, seed and epochs."""
+    return (
+        user_attrs.get(attrs.MEMBER_OF),
+        user_attrs.get(attrs.SEED),
+        user_attrs.get(attrs.MEMBER_EPOCHS),
+    )
+
+
+def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:
+    value = trial.values[0] if trial.values else None
+    return Member(trial.number, study, label, value, outputs, dict(trial.params))
+
+
+def train_missing(
+    exp: Experiment,
+    missing: list[Wanted],
+    params: dict[int, dict[str, Any]],
+    storage_url: str,
+    run_dir: Path,
+    handle: ClusterHandle,
+    display: Any,
+) -> Summary:
+    """Train ``missing`` members through the driver, in the member study."""
+    from optuna.trial import TrialState
+
+    from supervisor.campaign import open_campaign_study
+    from supervisor.driver import Driver
+
+    name = member_study_name(exp.study_name)
+    member_exp = replace(
+        exp,
+        study_name=name,
+        sampler="random",  # every trial is queued with its parameters: nothing is sampled
+        sampler_options={},
+        pruner="none",
+        pruner_options={},
+        retrain_duplicates=True,  # seeds of one configuration are different members
+    )
+    study = open_campaign_study(member_exp, storage_url)
+    epochs = exp.budget.epochs
+    queued = {
+        _member_key(t.user_attrs)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    }
+    for want in missing:
+        if (want.source, want.seed, epochs) not in queued:
+            study.enqueue_trial(
+                params[want.source],
+                user_attrs={
+                    attrs.SEED: want.seed,
+                    attrs.MEMBER_OF: want.source,
+                    attrs.MEMBER_EPOCHS: epochs,
+                },
+                skip_if_exists=False,
+            )
+    finished = sum(1 for t in study.get_trials(deepcopy=False) if attrs.counts_toward_budget(t))
+    budget = replace(exp.budget, trials=finished + len(missing), timeout=None)
+    member_dir = run_dir / rundir.ENSEMBLE_DIR
+    member_dir.mkdir(parents=True, exist_ok=True)
+    driver = Driver(
+        replace(member_exp, budget=budget),
+        study,
+        handle.client,
+        slots=handle.slots,
+        threads=handle.threads,
+        display=display,
+        run_dir=str(member_dir.resolve()),
+        resources=handle.resources,
+    )
+    return driver.run()
