@@ -87,6 +87,25 @@ class Summary:
     states: dict[str, int] = field(default_factory=dict)  # this run: outcome -> count
 
 
+class _Tally:
+    """Budget counts of the study, kept up to date cheaply: a finished trial never changes,
+    so each look re-reads only the trials that were unfinished at the last one (the ones
+    in flight, this driver's and others'), not all of them: O(in flight), not O(trials)."""
+
+    def __init__(self) -> None:
+        self.seen = 0  # trials looked at so far (get_trials is in trial-number order)
+        self.open: set[int] = set()  # numbers of those not finished at the last look
+        self.finished = 0  # finished ones that count toward the budget
+
+    def update(self, trials: list[optuna.trial.FrozenTrial]) -> None:
+        self.open.update(range(self.seen, len(trials)))
+        self.seen = len(trials)
+        for number in [n for n in self.open if trials[n].state.is_finished()]:
+            self.open.discard(number)
+            if attrs.counts_toward_budget(trials[number]):
+                self.finished += 1
+
+
 def _chain(trial: optuna.Trial) -> int:
     """The first trial of ``trial``'s retry chain (itself for a first attempt)."""
     first = trial.user_attrs.get(attrs.RETRY_OF)
@@ -143,6 +162,7 @@ class Driver:
         self.best: float | None = None
         self._stop: StopReason | None = None
         self._last_beat = 0.0
+        self._tally = _Tally()
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -411,8 +431,10 @@ class Driver:
                 values[key] = result.extra[key]
         if result.traceback:
             values["traceback"] = result.traceback
+        stored = trial.user_attrs  # the stream's worker and hostname: one write each less
         for key, value in values.items():
-            trial.set_user_attr(key, value)
+            if key not in stored or stored[key] != value:
+                trial.set_user_attr(key, value)
 
     def _fail(self, trial: optuna.Trial, kind: str, error_type: str | None, error: str) -> None:
         from optuna.trial import TrialState
@@ -523,9 +545,14 @@ class Driver:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _finished_in_storage(self) -> int:
+    def _look(self) -> list[optuna.trial.FrozenTrial]:
         trials = self.study.get_trials(deepcopy=False)
-        return sum(1 for t in trials if attrs.counts_toward_budget(t))
+        self._tally.update(trials)
+        return trials
+
+    def _finished_in_storage(self) -> int:
+        self._look()
+        return self._tally.finished
 
     def _surplus(self, number: int) -> bool:
         """Whether the trials before ``number`` already fill the budget: another driver
@@ -533,19 +560,22 @@ class Driver:
         the later trial number yields, so drivers sharing a study finish exactly the budget."""
         from optuna.trial import TrialState
 
-        taken = sum(
-            1
-            for t in self.study.get_trials(deepcopy=False)
-            if attrs.counts_toward_budget(t)
-            or (t.state == TrialState.RUNNING and t.number < number)
+        trials = self._look()
+        # ``number`` itself is open: if the budget is not full even with every other open
+        # trial counted, no scan is needed (every trial but the campaign's last ones).
+        if self._tally.finished + len(self._tally.open) - 1 < self.exp.budget.trials:
+            return False
+        earlier = sum(
+            1 for n in self._tally.open if n < number and trials[n].state == TrialState.RUNNING
         )
-        return taken >= self.exp.budget.trials
+        return self._tally.finished + earlier >= self.exp.budget.trials
 
     def _running(self) -> int:
         """RUNNING trials of every driver on this study (several drivers may share it)."""
         from optuna.trial import TrialState
 
-        return len(self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        trials = self._look()
+        return sum(1 for n in self._tally.open if trials[n].state == TrialState.RUNNING)
 
     def _count(self, outcome: str) -> None:
         self.states[outcome] = self.states.get(outcome, 0) + 1

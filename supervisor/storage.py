@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._storage import JournalOperation
 
 from supervisor.errors import UserError
 
@@ -169,6 +170,22 @@ def _record_problem(line: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
+# Records a node crash must not take: study changes, a trial's creation and its state
+# (told, failed, pruned). fsync flushes the whole file, so the records before one of
+# these (parameters, user attributes, intermediate values) become durable with it; a
+# crash of the driver process alone loses nothing that was written.
+_DURABLE_OPS = frozenset(
+    {
+        JournalOperation.CREATE_STUDY,
+        JournalOperation.DELETE_STUDY,
+        JournalOperation.SET_STUDY_USER_ATTR,
+        JournalOperation.SET_STUDY_SYSTEM_ATTR,
+        JournalOperation.CREATE_TRIAL,
+        JournalOperation.SET_TRIAL_STATE_VALUES,
+    }
+)
+
+
 class SafeJournalFileBackend(JournalFileBackend):
     """Optuna's journal file, checked when opened and never left with a torn record."""
 
@@ -182,13 +199,14 @@ class SafeJournalFileBackend(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        durable = any(log.get("op_code") in _DURABLE_OPS for log in logs)
         try:
             with get_lock_file(self._lock):
-                self._append(data.encode("utf-8"))
+                self._append(data.encode("utf-8"), durable)
         except RuntimeError as exc:  # the lock could not be made, then not released
             raise StorageError(f"cannot lock storage {self._file_path}: {exc}") from None
 
-    def _append(self, data: bytes) -> None:
+    def _append(self, data: bytes, durable: bool = True) -> None:
         """Write ``data`` at the end, or leave the file as it was and raise StorageError."""
         fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND)
         try:
@@ -197,7 +215,8 @@ class SafeJournalFileBackend(JournalFileBackend):
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             except OSError as exc:
                 with contextlib.suppress(OSError):  # drop the torn record: log stays readable
                     os.ftruncate(fd, end)

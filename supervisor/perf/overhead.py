@@ -1,0 +1,141 @@
+"""What the supervisor costs per trial: N no-op trials through the real driver against a
+raw Dask ``client.map`` of the same trial function, on the same warm local cluster.
+
+    python -m supervisor.perf.overhead [--trials 2000] [--workers 2] [--repeats 1]
+        [--storage journal] [--no-variants]
+
+Variants, each on one ``LocalCluster`` of ``--workers`` processes x 1 thread, made as a
+campaign makes it (``supervisor.clusters``), with every worker's trial process started
+before timing:
+
+* ``raw map``: ``client.map(direct_trial, params)``: the no-op benchmark's build + fit,
+  nothing else. The denominator of every ratio.
+* ``raw map of run_trial``: ``client.map(run_trial, specs)``: the supervisor's worker side
+  (trial process, result, memory and latency probes) without the driver.
+* ``supervisor``: the real ``Driver`` with a study opened as ``supervisor search`` opens it
+  (``--storage``; default the journal file in the run directory), process isolation as in
+  production. The goal: 2,000 no-op trials on 2 workers within 1.5x the raw map.
+* ``supervisor, inline``: the same with ``TrialSpec.isolation = "inline"`` (a debugging
+  mode, not a user setting): what the trial process costs.
+* ``supervisor, in-memory``: the same with Optuna's in-memory storage: what storage costs.
+
+Also prints the harness process's CPU seconds per variant: the driver, the Dask client
+and the scheduler share that process, so CPU near wall means the driver side is the
+bottleneck. Run it on an otherwise idle machine for absolute figures; the ratios are
+measured in the same run and are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from supervisor.perf import harness
+
+if TYPE_CHECKING:
+    from supervisor.clusters import ClusterHandle
+
+GOAL = 1.5  # supervisor wall / raw map wall, 2,000 no-op trials on 2 workers
+
+
+@dataclass
+class Variant:
+    name: str
+    run: Callable[[], float]
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+
+
+def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
+    from supervisor.worker import run_trial
+
+    params = harness.random_params(args.params, args.trials)
+    specs = [harness.noop_spec(p, i) for i, p in enumerate(params)]
+
+    def supervisor(storage: str, inline: bool = False) -> Callable[[], float]:
+        def run() -> float:
+            with harness.scratch() as folder:
+                exp = harness.experiment(folder, trials=args.trials, n_params=args.params)
+                done = harness.run_driver(exp, handle, storage=storage, inline=inline)
+            if done.summary.finished != args.trials:
+                raise RuntimeError(f"the driver finished {done.summary.finished} trials")
+            return done.seconds
+
+        return run
+
+    out = [
+        Variant("raw map", lambda: harness.timed_map(handle.client, harness.direct_trial, params)),
+        Variant(f"supervisor ({args.storage})", supervisor(args.storage)),
+    ]
+    if args.variants:
+        out += [
+            Variant(
+                "raw map of run_trial", lambda: harness.timed_map(handle.client, run_trial, specs)
+            ),
+            Variant(f"supervisor ({args.storage}), inline", supervisor(args.storage, True)),
+            Variant("supervisor (in-memory)", supervisor("memory")),
+        ]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--params", type=int, default=2, help="parameters in the space")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each variant (median)")
+    parser.add_argument("--storage", default="journal", help="journal | memory | sqlite | URL")
+    parser.add_argument(
+        "--no-variants",
+        dest="variants",
+        action="store_false",
+        help="only the raw map and the supervisor",
+    )
+    args = parser.parse_args()
+
+    harness.quiet_logs()
+    started = time.perf_counter()
+    with harness.local_cluster(args.workers) as handle:
+        harness.warm_up(handle.client, args.params)
+        runs = variants(args, handle)
+        for repeat in range(args.repeats):
+            for v in runs:  # interleaved: a change in the machine's load hits all alike
+                cpu = time.process_time()
+                v.walls.append(v.run())
+                v.cpus.append(time.process_time() - cpu)
+                print(
+                    f"  [{repeat + 1}/{args.repeats}] {v.name}: {v.walls[-1]:.2f} s",
+                    flush=True,
+                )
+    raw = statistics.median(runs[0].walls)
+    print(
+        f"\n{args.trials} no-op trials, {args.workers} workers, {args.params} parameters, "
+        f"median of {args.repeats} run(s), {time.perf_counter() - started:.0f} s in all\n"
+    )
+    rows = []
+    for v in runs:
+        wall = statistics.median(v.walls)
+        rows.append(
+            [
+                v.name,
+                wall,
+                args.trials / wall,
+                wall / raw,
+                1000 * (wall - raw) / args.trials,
+                statistics.median(v.cpus),
+            ]
+        )
+    headers = ["variant", "wall s", "trials/s", "x raw map", "+ms/trial", "harness CPU s"]
+    print(harness.table(headers, rows))
+    ratio = statistics.median(runs[1].walls) / raw
+    print(f"\ngoal: supervisor <= {GOAL}x raw map: {ratio:.2f}x {harness.verdict(ratio, GOAL)}")
+
+
+if __name__ == "__main__":
+    main()
