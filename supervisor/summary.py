@@ -45,6 +45,10 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     if exp.node.to_dict() != NodeSettings().to_dict():
         lines.append(f"node        xla {exp.node.xla}, precision {exp.node.precision}")
     lines.append(f"would run   {exp.budget.trials} trials on {where}")
+    if exp.ensemble is not None:
+        e = exp.ensemble
+        pool = f", pool {e.pool}" if e.select in ("greedy", "auto") else ""
+        lines.append(f"then        an ensemble: select {e.select}, size {e.size}{pool}")
     return "\n".join(lines)
 
 

@@ -68,6 +68,11 @@ def test_the_ensemble_section_is_validated(tmp_path: Path) -> None:
     assert exp.ensemble is not None
     assert (exp.ensemble.select, exp.ensemble.size, exp.ensemble.pool) == ("seeds", 4, 20)
     assert exp.to_dict()["ensemble"] == {"select": "seeds", "size": 4, "pool": 20}
+    from supervisor.campaign import SearchOptions
+    from supervisor.summary import describe_experiment
+
+    shown = describe_experiment(exp, SearchOptions(space_file="toy.yaml", runs_root=tmp_path))
+    assert "then        an ensemble: select seeds, size 4" in shown.splitlines()
     assert space.load(write_space(tmp_path, "ensemble: true\n")).ensemble is not None
     assert space.load(write_space(tmp_path)).ensemble is None
     bad = {
