@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor import atomic
 from supervisor.errors import UserError
 
 CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
@@ -219,10 +220,7 @@ def cache_path(benchmark: str, host: str | None = None) -> Path:
 
 def save(cal: Calibration) -> Path:
     path = cache_path(cal.benchmark, cal.host)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cal.to_dict(), indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
     return path
 
 
@@ -266,6 +264,4 @@ def write_into_profile(cal: Calibration, profile: Path) -> None:
         if not skipping:
             kept.append(line)
     body = "\n".join(kept).rstrip()
-    tmp = profile.with_suffix(profile.suffix + ".tmp")
-    tmp.write_text((body + "\n\n" if body else "") + profile_block(cal))
-    os.replace(tmp, profile)
+    atomic.write(profile, (body + "\n\n" if body else "") + profile_block(cal))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from supervisor import atomic
 
 if TYPE_CHECKING:
     import optuna
@@ -42,15 +43,14 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 def write_table(study: optuna.Study, path: Path, fmt: str) -> Path:
     frame = trials_frame(study)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     if fmt == "parquet":
         # Mixed-type categorical params cannot share an Arrow column: store them as text.
         for col in frame.columns:
             if frame[col].dtype == object and col.startswith("params_"):
                 frame[col] = frame[col].map(lambda v: None if v is None else str(v))
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
     return path

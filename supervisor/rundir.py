@@ -9,11 +9,11 @@ Reports go to ``reports/``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from supervisor import atomic
 from supervisor.errors import UserError
 
 RUN_FILE = "run.json"
@@ -52,12 +52,8 @@ def checkpoint_dir(run_dir: Path, key: int) -> Path:
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:
-    tmp = run_dir / (RUN_FILE + ".tmp")
     # Private: a --storage URL may hold a database password (resuming needs it).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(asdict(record), indent=2) + "\n")
-    os.replace(tmp, run_dir / RUN_FILE)
+    atomic.write(run_dir / RUN_FILE, json.dumps(asdict(record), indent=2) + "\n", mode=0o600)
 
 
 def resolve(run: str, runs_root: Path = Path("runs")) -> tuple[Path, RunRecord]:

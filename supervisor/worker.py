@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor import channel, node, registry, rundir
+from supervisor import atomic, channel, node, registry, rundir
 from supervisor.trial import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -262,9 +262,10 @@ def _save_trial_arrays(spec: TrialSpec, name: str, arrays: dict[str, Any]) -> st
     run_dir = Path(spec.run_dir)
     path = rundir.trial_dir(run_dir, spec.trial_number) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        np.savez_compressed(
+            tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()}
+        )
     return str(path.relative_to(run_dir))
 
 

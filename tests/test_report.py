@@ -760,7 +760,7 @@ def test_atomic_write_leaves_no_temp_files(
     def fail(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("supervisor.report.search.os.replace", fail)
+    monkeypatch.setattr("supervisor.atomic.os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_search_report(study, out)
     assert [p.name for p in tmp_path.iterdir()] == ["atomic.html"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from supervisor import registry, rundir
+from supervisor import atomic, registry, rundir
 from supervisor.ensemble import members as members_mod
 from supervisor.ensemble.aggregate import Evaluation, Member, evaluate
 from supervisor.ensemble.config import EnsembleConfig
@@ -191,10 +191,7 @@ def _write_summary(built: Built, exp: Experiment) -> None:
         "temperature_scaled": {k: _finite(v) for k, v in ev.calibrated.items()},
     }
     path = built.summary_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    atomic.write(path, json.dumps(data, indent=2) + "\n")
 
 
 def _finite(scores: dict[str, float]) -> dict[str, float | None]:

@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from supervisor import atomic
 from supervisor.trial import TrialResult, TrialSpec
 from supervisor.trial_host import receive, send
 
@@ -119,9 +120,7 @@ def _die_with_launcher() -> None:
 
 def _write(workdir: Path, rank: int, result: TrialResult) -> None:
     path = result_file(workdir, rank)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    os.replace(tmp, path)
+    atomic.write(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
-import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from supervisor import atomic
 
 if TYPE_CHECKING:
     import optuna
@@ -144,18 +144,4 @@ def _quiet_nonfinite() -> Iterator[None]:
 
 def _atomic_write(path: Path, text: str) -> None:
     """Readers (a browser, the web server of a login node) never see half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 rather than mkstemp (0o600): the umask decides who may read the
-    # report, as for any other file the user writes (group-shared project directories).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic.write(path, text, durable=True)

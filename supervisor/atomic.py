@@ -1,0 +1,45 @@
+"""Files replaced whole: a reader sees the old file or the new one, never half of one.
+
+Every writer gets its own temporary sibling, so two processes writing the same file (two
+drivers sharing one study and run directory) never rename each other's temporary away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _sibling(path: Path) -> Path:
+    # Keep the suffix last: writers such as numpy.savez append ".npz" to a name without it.
+    return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a fresh temporary path to write; on success it replaces ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write(path: Path, data: str | bytes, *, mode: int = 0o666, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically. ``mode`` goes through the umask like any file
+    the user writes (0o600 for files that may hold a password); ``durable`` fsyncs first."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with replacing(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
