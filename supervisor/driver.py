@@ -44,6 +44,7 @@ from supervisor import attrs, channel, recovery, rundir
 from supervisor.params import suggest
 from supervisor.placement import Placement
 from supervisor.progress import Display
+from supervisor.storage import set_user_attrs
 from supervisor.trial import TrialResult, TrialSpec
 from supervisor.trial_host import cancel_trials
 from supervisor.worker import run_trial
@@ -53,6 +54,10 @@ if TYPE_CHECKING:
     from distributed import Client, Future
 
     from supervisor.space import Experiment
+
+# A trial's start (worker, host, time) is stored once it has run this long: a short
+# trial's result, which carries the same, then costs one storage write instead of two.
+START_RECORD_DELAY = 1.0
 
 StopReason = Literal["budget", "timeout", "interrupt"]
 Submitted = Literal["submitted", "parked", "told", "failed", "surplus"]
@@ -75,6 +80,8 @@ class _Running:
     reported: set[int] = field(default_factory=set)  # epochs reported to the study
     pruned_at: int | None = None  # epoch at which the pruner said stop
     twins: list[optuna.Trial] = field(default_factory=list)  # duplicates waiting on it
+    unrecorded: dict[str, Any] = field(default_factory=dict)  # its start, not yet stored
+    started_at: float = 0.0  # monotonic time the start arrived
 
 
 @dataclass
@@ -147,6 +154,7 @@ class Driver:
         self.driver_id = recovery.new_driver_id()
         self.inflight: dict[Future, _Running] = {}
         self.by_number: dict[int, _Running] = {}
+        self.unrecorded: dict[int, _Running] = {}  # starts not stored yet, oldest first
         self.by_key: dict[ParamKey, _Running] = {}
         self.completed: dict[ParamKey, tuple[int, list[float]]] = {}  # key -> (trial, values)
         # Optuna keeps intermediate values of single-objective studies only.
@@ -190,7 +198,8 @@ class Driver:
                     if not self.inflight:
                         break
                     self._handle(self.channel.receive(timeout=0.5))
-                    finished = self._finished_in_storage()
+                    if self._stop is not None:  # else the next _fill counts
+                        finished = self._finished_in_storage()
         finally:
             self.channel.close()
         self._heartbeat(final=True)
@@ -210,19 +219,33 @@ class Driver:
         for kind, item in items:
             if kind == "event":
                 self._on_event(item)
-            elif item in self.inflight:
-                self._finish(item)
-        # A callback that never came must not leave a finished trial in flight.
-        for future in [f for f in self.inflight if f.done()]:
-            self._finish(future)
+            elif item[0] in self.inflight:
+                self._finish(*item)
+        # A callback that never came must not leave a finished trial in flight; while
+        # items arrive, a done future's own result is on its way.
+        if not items:
+            for future in [f for f in self.inflight if f.done()]:
+                self._finish(future)
+        self._record_starts(time.monotonic() - START_RECORD_DELAY)
+
+    def _record_starts(self, before: float) -> None:
+        """Store the starts that arrived before ``before`` (``supervisor status``)."""
+        while self.unrecorded:
+            number, run = next(iter(self.unrecorded.items()))
+            if run.started_at > before:
+                return
+            del self.unrecorded[number]
+            set_user_attrs(run.trial, run.unrecorded)
+            run.unrecorded = {}
 
     def _fill(self) -> int:
         """Submit trials until every slot (plus prefetch) is busy or the budget is met.
 
         Returns the finished count it read from storage (drivers may share a study).
         """
-        finished = self._finished_in_storage()
-        running = self._running()
+        trials = self._look()
+        finished = self._tally.finished
+        running = self._running(trials)
         while len(self.inflight) < self.capacity and self.exp.budget.trials > finished + running:
             outcome = self._submit()
             if outcome == "surplus":
@@ -315,12 +338,17 @@ class Driver:
         run = self.by_number.get(msg.get("trial"))  # type: ignore[arg-type]
         if run is None:  # finished already, or another driver's
             return
-        if msg.get("kind") == "started":  # `supervisor status` shows where it runs, now
+        if msg.get("kind") == "started":  # `supervisor status` shows where it runs
             run.worker = msg.get("worker")
-            recorded = {"worker": run.worker, "hostname": msg.get("hostname")}
-            for key, value in {**recorded, "started": msg.get("time")}.items():
-                if value is not None:
-                    run.trial.set_user_attr(key, value)
+            seen = {
+                "worker": run.worker,
+                "hostname": msg.get("hostname"),
+                "started": msg.get("time"),
+            }
+            run.unrecorded = {k: v for k, v in seen.items() if v is not None}
+            run.started_at = time.monotonic()
+            self.unrecorded.pop(run.trial.number, None)  # a repeated start goes last
+            self.unrecorded[run.trial.number] = run
         elif msg.get("kind") == "epoch" and isinstance(msg.get("metrics"), dict):
             self._on_epoch(run, int(msg["epoch"]), msg["metrics"])
 
@@ -345,15 +373,19 @@ class Driver:
 
     # -- results ----------------------------------------------------------------------
 
-    def _finish(self, future: Future) -> None:
-        run = self._forget(future)
+    def _finish(self, future: Future, outcome: channel.Outcome | None = None) -> None:
+        """``outcome``: the result or error the channel fetched; None fetches it now."""
+        if outcome is None:
+            outcome = channel.fetch(future)
+        # A result carries the trial's start: no need to store the stream's.
+        run = self._forget(future, started_known=not isinstance(outcome, BaseException))
         trial = run.trial
-        try:
-            result: TrialResult = future.result()
-        except Exception as exc:  # the worker or its node went away: not the trial's fault
-            self._infrastructure_failure(trial, type(exc).__name__, f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, BaseException):  # its worker or node went away, not the trial
+            error = f"{type(outcome).__name__}: {outcome}"
+            self._infrastructure_failure(trial, type(outcome).__name__, error)
             self._release_twins(run, None)
             return
+        result: TrialResult = outcome
         self._record_result_attrs(trial, result)
         for entry in result.history:  # epochs the stream did not deliver (none, normally)
             self._report(run, int(entry.get("epoch", 0)), entry)
@@ -431,17 +463,16 @@ class Driver:
                 values[key] = result.extra[key]
         if result.traceback:
             values["traceback"] = result.traceback
-        stored = trial.user_attrs  # the stream's worker and hostname: one write each less
-        for key, value in values.items():
-            if key not in stored or stored[key] != value:
-                trial.set_user_attr(key, value)
+        stored = trial.user_attrs  # the stream's worker and hostname: not written again
+        set_user_attrs(
+            trial, {k: v for k, v in values.items() if k not in stored or stored[k] != v}
+        )
 
     def _fail(self, trial: optuna.Trial, kind: str, error_type: str | None, error: str) -> None:
         from optuna.trial import TrialState
 
-        trial.set_user_attr(attrs.FAILURE, kind)
-        trial.set_user_attr("error_type", error_type or "Error")
-        trial.set_user_attr("error", error)
+        failure = {attrs.FAILURE: kind, "error_type": error_type or "Error", "error": error}
+        set_user_attrs(trial, failure)
         self._tell(trial, state=TrialState.FAIL)
         if kind == "model":  # not run again: its checkpoints are of no further use
             self._drop_checkpoints(trial)
@@ -507,8 +538,12 @@ class Driver:
             self._requeue(run.trial)
             self._release_twins(run, None)
 
-    def _forget(self, future: Future) -> _Running:
+    def _forget(self, future: Future, started_known: bool = False) -> _Running:
         run = self.inflight.pop(future)
+        if run.unrecorded and not started_known:  # where it was when it failed
+            set_user_attrs(run.trial, run.unrecorded)
+        run.unrecorded = {}
+        self.unrecorded.pop(run.trial.number, None)
         self.by_number.pop(run.trial.number, None)
         if self.by_key.get(run.key) is run:
             del self.by_key[run.key]
@@ -560,21 +595,23 @@ class Driver:
         the later trial number yields, so drivers sharing a study finish exactly the budget."""
         from optuna.trial import TrialState
 
-        trials = self._look()
         # ``number`` itself is open: if the budget is not full even with every other open
-        # trial counted, no scan is needed (every trial but the campaign's last ones).
-        if self._tally.finished + len(self._tally.open) - 1 < self.exp.budget.trials:
+        # trial counted, and every trial not looked at yet counted as open, there is no
+        # need to look (every trial but the campaign's last ones).
+        unseen = max(0, number + 1 - self._tally.seen)
+        if self._tally.finished + len(self._tally.open) + unseen - 1 < self.exp.budget.trials:
             return False
+        trials = self._look()
         earlier = sum(
             1 for n in self._tally.open if n < number and trials[n].state == TrialState.RUNNING
         )
         return self._tally.finished + earlier >= self.exp.budget.trials
 
-    def _running(self) -> int:
-        """RUNNING trials of every driver on this study (several drivers may share it)."""
+    def _running(self, trials: list[optuna.trial.FrozenTrial]) -> int:
+        """RUNNING trials of every driver on this study (several drivers may share it), as
+        of the last look (``trials``)."""
         from optuna.trial import TrialState
 
-        trials = self._look()
         return sum(1 for n in self._tally.open if trials[n].state == TrialState.RUNNING)
 
     def _count(self, outcome: str) -> None:

@@ -19,14 +19,20 @@ The journal is the campaign's only record, so it is guarded beyond what Optuna d
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
+import threading
+import uuid
+from collections.abc import Container, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
-from optuna.storages.journal._storage import JournalOperation
+from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
+from optuna.trial import FrozenTrial, TrialState
 
 from supervisor.errors import UserError
 
@@ -50,7 +56,6 @@ class StorageError(UserError):
 
 def open_storage(url: str) -> BaseStorage:
     """``journal:PATH`` (or a path ending in .log/.jsonl) or any SQLAlchemy URL."""
-    import optuna
 
     path: str | None = None
     if url.startswith(JOURNAL_PREFIX):
@@ -61,7 +66,7 @@ def open_storage(url: str) -> BaseStorage:
     try:
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(SafeJournalFileBackend(path))
+            return CampaignJournalStorage(SafeJournalFileBackend(path))
         if "://" not in url:
             raise UserError(
                 f"--storage {shown!r}: expected a URL such as sqlite:///x.db, "
@@ -92,6 +97,18 @@ def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def set_user_attrs(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
+    """Several user attributes of a running trial: one storage write on the campaign
+    journal, one per attribute on other storages."""
+    storage = trial.study._storage
+    if isinstance(storage, CampaignJournalStorage):
+        storage.set_trial_user_attrs(trial._trial_id, values)
+        trial._cached_frozen_trial.user_attrs.update(values)  # as Trial.set_user_attr does
+        return
+    for key, value in values.items():
+        trial.set_user_attr(key, value)
 
 
 def load_study(url: str, study_name: str) -> optuna.Study:
@@ -170,20 +187,27 @@ def _record_problem(line: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
-# Records a node crash must not take: study changes, a trial's creation and its state
-# (told, failed, pruned). fsync flushes the whole file, so the records before one of
-# these (parameters, user attributes, intermediate values) become durable with it; a
-# crash of the driver process alone loses nothing that was written.
+# Records a node crash must not take: study changes, the creation of a queued (WAITING)
+# trial and every trial's state (told, failed, pruned). fsync flushes the whole file, so
+# the records before one of these (parameters, user attributes, intermediate values)
+# become durable with it; a crash of the driver process alone loses nothing written.
 _DURABLE_OPS = frozenset(
     {
         JournalOperation.CREATE_STUDY,
         JournalOperation.DELETE_STUDY,
         JournalOperation.SET_STUDY_USER_ATTR,
         JournalOperation.SET_STUDY_SYSTEM_ATTR,
-        JournalOperation.CREATE_TRIAL,
         JournalOperation.SET_TRIAL_STATE_VALUES,
     }
 )
+
+
+def _durable(log: dict[str, Any]) -> bool:
+    # A RUNNING trial's creation may go with a node crash: its driver, the only one that
+    # could tell it, goes too. A queued one (a re-run) must not.
+    if log.get("op_code") == JournalOperation.CREATE_TRIAL:
+        return log.get("state", TrialState.RUNNING) != TrialState.RUNNING
+    return log.get("op_code") in _DURABLE_OPS
 
 
 class SafeJournalFileBackend(JournalFileBackend):
@@ -199,7 +223,7 @@ class SafeJournalFileBackend(JournalFileBackend):
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        durable = any(log.get("op_code") in _DURABLE_OPS for log in logs)
+        durable = any(_durable(log) for log in logs)
         try:
             with get_lock_file(self._lock):
                 self._append(data.encode("utf-8"), durable)
@@ -227,3 +251,85 @@ class SafeJournalFileBackend(JournalFileBackend):
                 ) from None
         finally:
             os.close(fd)
+
+
+class _IndexedReplay(JournalStorageReplayResult):
+    """Optuna's replay of the journal, plus the WAITING trials of each study: ``ask`` looks
+    for them before every new trial, which otherwise scans every trial of the study."""
+
+    def __init__(self, worker_id_prefix: str) -> None:
+        super().__init__(worker_id_prefix)
+        self.waiting: dict[int, dict[int, None]] = {}  # study -> trial ids, in queue order
+
+    def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
+        for log in logs:
+            known = len(self._trials)
+            super().apply_logs((log,))
+            op = log["op_code"]
+            if op == JournalOperation.CREATE_TRIAL and len(self._trials) > known:
+                if self._trials[known].state == TrialState.WAITING:
+                    study = self._trial_id_to_study_id[known]
+                    self.waiting.setdefault(study, {})[known] = None
+            elif op == JournalOperation.SET_TRIAL_STATE_VALUES:
+                trial_id = log["trial_id"]
+                trial = self._trials.get(trial_id)
+                if trial is not None and trial.state != TrialState.WAITING:
+                    self.waiting.get(self._trial_id_to_study_id[trial_id], {}).pop(trial_id, None)
+
+
+class CampaignJournalStorage(JournalStorage):
+    """Optuna's JournalStorage with two costs of a long campaign removed; the file stays
+    Optuna's format, readable by any Optuna tool.
+
+    * ``set_trial_user_attrs``: a trial's attributes in one append (one lock, one write,
+      one read back) of the usual one-attribute records, not one append each.
+    * Asking for WAITING trials reads an index instead of scanning every trial.
+    """
+
+    def __init__(self, log_storage: SafeJournalFileBackend) -> None:
+        # JournalStorage.__init__ with the indexed replay (the file backend keeps no
+        # snapshot, so that part of Optuna's is not needed).
+        self._worker_id_prefix = str(uuid.uuid4()) + "-"
+        self._backend = log_storage
+        self._thread_lock = threading.Lock()
+        self._replay_result = _IndexedReplay(self._worker_id_prefix)
+        with self._thread_lock:
+            self._sync_with_backend()
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._replay_result = _IndexedReplay(self._worker_id_prefix)
+
+    def set_trial_user_attrs(self, trial_id: int, values: Mapping[str, Any]) -> None:
+        if not values:
+            return
+        worker_id = self._replay_result.worker_id
+        logs = [
+            {
+                "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
+                "worker_id": worker_id,
+                "trial_id": trial_id,
+                "user_attr": {key: value},
+            }
+            for key, value in values.items()
+        ]
+        with self._thread_lock:
+            self._backend.append_logs(logs)
+            self._sync_with_backend()
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        if states != (TrialState.WAITING,):  # what Study.ask asks for
+            return super().get_all_trials(study_id, deepcopy, states)
+        with self._thread_lock:
+            self._sync_with_backend()
+            replay = self._replay_result
+            assert isinstance(replay, _IndexedReplay)
+            if study_id not in replay._studies:
+                raise KeyError(f"no study with id {study_id}")
+            trials = [replay._trials[t] for t in replay.waiting.get(study_id, {})]
+        return copy.deepcopy(trials) if deepcopy else trials

@@ -12,6 +12,9 @@ before timing:
   nothing else. The denominator of every ratio.
 * ``raw map of run_trial``: ``client.map(run_trial, specs)``: the supervisor's worker side
   (trial process, result, memory and latency probes) without the driver.
+* ``one at a time``: the no-op function submitted one task at a time, each finished
+  task replaced by the next, as many in flight as the driver keeps (2 per worker), results
+  through ``as_completed``: what Dask costs any ask/tell loop, before any supervisor code.
 * ``supervisor``: the real ``Driver`` with a study opened as ``supervisor search`` opens it
   (``--storage``; default the journal file in the run directory), process isolation as in
   production. The goal: 2,000 no-op trials on 2 workers within 1.5x the raw map.
@@ -28,11 +31,12 @@ measured in the same run and are what to compare.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from supervisor.perf import harness
 
@@ -48,6 +52,21 @@ class Variant:
     run: Callable[[], float]
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
+
+
+def one_at_a_time(client: Any, items: list[dict[str, Any]], inflight: int) -> float:
+    """Seconds to run ``direct_trial`` over ``items`` keeping ``inflight`` tasks submitted."""
+    from distributed import as_completed
+
+    start = time.perf_counter()
+    pending = iter(items)
+    done = as_completed(with_results=True)
+    for params in itertools.islice(pending, inflight):
+        done.add(client.submit(harness.direct_trial, params, pure=False))
+    for _future, _result in done:
+        for params in itertools.islice(pending, 1):
+            done.add(client.submit(harness.direct_trial, params, pure=False))
+    return time.perf_counter() - start
 
 
 def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
@@ -73,6 +92,9 @@ def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
     ]
     if args.variants:
         out += [
+            Variant(
+                "one at a time", lambda: one_at_a_time(handle.client, params, 2 * args.workers)
+            ),
             Variant(
                 "raw map of run_trial", lambda: harness.timed_map(handle.client, run_trial, specs)
             ),

@@ -190,7 +190,7 @@ class Cluster:
             self._start(self.queue.popleft(), slot, event.time + self.args.dispatch_ms / 1000)
         else:
             self.free.append(slot)
-        return "done", future
+        return "done", (future, future._result)
 
 
 def _host(slot: Slot) -> str:
