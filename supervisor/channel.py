@@ -232,6 +232,6 @@ class DriverChannel:
         self._watching.set()
         self._outbox.put(None)
         self._sender.join(timeout=10)
-        self._collector.join(timeout=10)
+        self._collector.join(timeout=1)  # a daemon: a future that never ends must not hold us
         with contextlib.suppress(Exception):
             self.client.unsubscribe_topic(self.topic)
