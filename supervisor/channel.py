@@ -19,6 +19,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "supervisor-trials-"
 VERDICT_TIMEOUT = 5.0  # seconds an epoch waits for the driver's verdict, pruned studies only
+STREAM_AFTER = 1.0  # seconds a trial runs before it streams to an unpruned driver
 
 # (study name, trial number, epoch, prune)
 Verdict = tuple[str, int, int, bool]
@@ -44,19 +46,18 @@ def topic(driver_id: str) -> str:
 # -- worker side ------------------------------------------------------------------------
 
 
-def publish(spec: TrialSpec, msg: dict[str, Any]) -> None:
-    """Send ``msg`` about ``spec``'s trial to its driver; a no-op outside a Dask worker.
+def publish(spec: TrialSpec, msg: dict[str, Any], worker: Any = None) -> None:
+    """Send ``msg`` about ``spec``'s trial to its driver through ``worker`` (default: the
+    Dask worker running this task); a no-op outside a Dask worker.
 
     Losing a message costs the driver a live update, never the trial: the result still
     carries the whole history.
     """
     if spec.events_topic is None:
         return
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except (ImportError, ValueError):
+    if worker is None:
+        worker = current_worker()
+    if worker is None:
         return
     try:
         worker.log_event(
@@ -64,6 +65,59 @@ def publish(spec: TrialSpec, msg: dict[str, Any]) -> None:
         )
     except Exception as exc:
         logger.warning("trial %d: could not stream to the driver: %s", spec.trial_number, exc)
+
+
+def current_worker() -> Any:
+    """The Dask worker running this task, or None."""
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
+
+
+class TrialStream:
+    """What a running trial tells its driver: where it started, then each epoch.
+
+    A trial shorter than ``STREAM_AFTER`` seconds sends nothing while it runs (unless the
+    driver judges its epochs, ``spec.verdict_timeout`` > 0): its result carries the same,
+    and for sub-second trials the two messages cost more than the trial. A longer one
+    announces itself ``STREAM_AFTER`` seconds in, from a timer, even mid-epoch.
+    """
+
+    def __init__(self, spec: TrialSpec, start: dict[str, Any]) -> None:
+        self.spec = spec
+        self.start = start
+        self.began = time.monotonic()
+        self.judged = spec.verdict_timeout > 0
+        self._worker = current_worker()  # the timer's thread is not the task's
+        self._announced = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if self.judged:
+            self._announce()
+        elif spec.events_topic is not None and self._worker is not None:
+            self._timer = threading.Timer(STREAM_AFTER, self._announce)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _announce(self) -> None:
+        with self._lock:
+            if self._announced:
+                return
+            self._announced = True
+        publish(self.spec, self.start, self._worker)
+
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self.judged or time.monotonic() - self.began >= STREAM_AFTER:
+            self._announce()
+            msg = {"kind": "epoch", "epoch": epoch, "metrics": metrics}
+            publish(self.spec, msg, self._worker)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class TrialControl:

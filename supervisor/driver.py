@@ -44,7 +44,7 @@ from supervisor import attrs, channel, recovery, rundir
 from supervisor.params import suggest
 from supervisor.placement import Placement
 from supervisor.progress import Display
-from supervisor.storage import set_user_attrs
+from supervisor.storage import StorageError, batch, set_user_attrs
 from supervisor.trial import TrialResult, TrialSpec
 from supervisor.trial_host import cancel_trials
 from supervisor.worker import run_trial
@@ -230,13 +230,14 @@ class Driver:
 
     def _record_starts(self, before: float) -> None:
         """Store the starts that arrived before ``before`` (``supervisor status``)."""
-        while self.unrecorded:
-            number, run = next(iter(self.unrecorded.items()))
-            if run.started_at > before:
-                return
-            del self.unrecorded[number]
-            set_user_attrs(run.trial, run.unrecorded)
-            run.unrecorded = {}
+        with batch(self.study):
+            while self.unrecorded:
+                number, run = next(iter(self.unrecorded.items()))
+                if run.started_at > before:
+                    return
+                del self.unrecorded[number]
+                set_user_attrs(run.trial, run.unrecorded)
+                run.unrecorded = {}
 
     def _fill(self) -> int:
         """Submit trials until every slot (plus prefetch) is busy or the budget is met.
@@ -258,15 +259,18 @@ class Driver:
 
     def _submit(self) -> Submitted:
         trial = self.study.ask()
-        trial.set_user_attr(attrs.DRIVER, self.driver_id)
-        if self._surplus(trial.number):  # ended unrun; it does not count toward the budget
-            from optuna.trial import TrialState
-
-            trial.set_user_attr(attrs.FAILURE, "surplus")
-            self._tell(trial, state=TrialState.FAIL)
-            return "surplus"
         try:
-            suggest(trial, self.exp.params)
+            with batch(self.study):  # its driver and parameters: one write
+                trial.set_user_attr(attrs.DRIVER, self.driver_id)
+                if self._surplus(trial.number):  # ended unrun; not counted toward the budget
+                    from optuna.trial import TrialState
+
+                    trial.set_user_attr(attrs.FAILURE, "surplus")
+                    self._tell(trial, state=TrialState.FAIL)
+                    return "surplus"
+                suggest(trial, self.exp.params)
+        except StorageError:
+            raise
         except Exception as exc:  # e.g. a re-queued configuration outside a changed space
             self._fail(trial, "model", type(exc).__name__, f"sampling failed: {exc}")
             return "failed"
@@ -346,7 +350,10 @@ class Driver:
                 "started": msg.get("time"),
             }
             run.unrecorded = {k: v for k, v in seen.items() if v is not None}
-            run.started_at = time.monotonic()
+            # Its age when the message left (workers announce longer trials late).
+            began = msg.get("time")
+            age = time.time() - began if isinstance(began, int | float) else 0.0
+            run.started_at = time.monotonic() - min(START_RECORD_DELAY, max(0.0, age))
             self.unrecorded.pop(run.trial.number, None)  # a repeated start goes last
             self.unrecorded[run.trial.number] = run
         elif msg.get("kind") == "epoch" and isinstance(msg.get("metrics"), dict):
@@ -377,6 +384,10 @@ class Driver:
         """``outcome``: the result or error the channel fetched; None fetches it now."""
         if outcome is None:
             outcome = channel.fetch(future)
+        with batch(self.study):  # its attributes go with its state: one write
+            self._conclude(future, outcome)
+
+    def _conclude(self, future: Future, outcome: channel.Outcome) -> None:
         # A result carries the trial's start: no need to store the stream's.
         run = self._forget(future, started_known=not isinstance(outcome, BaseException))
         trial = run.trial

@@ -56,12 +56,13 @@ class Placement:
     def workers_for_next_trial(self) -> list[str] | None:
         """Addresses of the workers that can fit a trial; None: no restriction (no
         estimate yet, no worker with a lifetime, or none that fits)."""
-        needed = self.estimate()
-        if needed is None:
+        if len(self.durations) < MIN_SAMPLES:
             return None
         self._refresh()
         if all(d is None for d in self.deadlines.values()):
             return None
+        needed = self.estimate()
+        assert needed is not None
         now = self.clock()
         fits = [a for a, d in self.deadlines.items() if d is None or d - now >= needed]
         return sorted(fits) or None

@@ -24,7 +24,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,16 +99,21 @@ def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     raise AssertionError("unreachable")
 
 
-def set_user_attrs(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
-    """Several user attributes of a running trial: one storage write on the campaign
-    journal, one per attribute on other storages."""
-    storage = trial.study._storage
+def batch(study: optuna.Study) -> contextlib.AbstractContextManager[None]:
+    """Inside the block, the study's trial attribute and parameter writes go to the
+    campaign journal together with the next other write or at the block's end: one
+    append instead of one each. Other storages write each at once, as usual."""
+    storage = study._storage
     if isinstance(storage, CampaignJournalStorage):
-        storage.set_trial_user_attrs(trial._trial_id, values)
-        trial._cached_frozen_trial.user_attrs.update(values)  # as Trial.set_user_attr does
-        return
-    for key, value in values.items():
-        trial.set_user_attr(key, value)
+        return storage.batched()
+    return contextlib.nullcontext()
+
+
+def set_user_attrs(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
+    """Several user attributes of a running trial, in one write where the storage can."""
+    with batch(trial.study):
+        for key, value in values.items():
+            trial.set_user_attr(key, value)
 
 
 def load_study(url: str, study_name: str) -> optuna.Study:
@@ -221,6 +226,15 @@ class SafeJournalFileBackend(JournalFileBackend):
         except OSError as exc:  # creating it on a full or read-only file system
             raise StorageError(f"cannot create storage {file_path}: {exc.strerror}") from None
 
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        # Every storage call reads what is new first: when the file has not grown since
+        # the last read, skip opening it (a third of a campaign's storage time). A write
+        # of this process always reopens the file, so it never works from a stale view.
+        known = self._log_number_offset.get(log_number_from)
+        if known is not None and os.stat(self._file_path).st_size == known:
+            return
+        yield from super().read_logs(log_number_from)
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         durable = any(_durable(log) for log in logs)
@@ -277,12 +291,18 @@ class _IndexedReplay(JournalStorageReplayResult):
                     self.waiting.get(self._trial_id_to_study_id[trial_id], {}).pop(trial_id, None)
 
 
+# Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
+# reads them back before the block ends. Intermediate values are not among them: the
+# pruner reads a trial's latest one from storage right after it is reported.
+_DEFERRABLE = frozenset({JournalOperation.SET_TRIAL_PARAM, JournalOperation.SET_TRIAL_USER_ATTR})
+
+
 class CampaignJournalStorage(JournalStorage):
     """Optuna's JournalStorage with two costs of a long campaign removed; the file stays
     Optuna's format, readable by any Optuna tool.
 
-    * ``set_trial_user_attrs``: a trial's attributes in one append (one lock, one write,
-      one read back) of the usual one-attribute records, not one append each.
+    * ``batched()``: a trial's attributes and parameters, and then its state, in one
+      append (one lock, one write, one read back) instead of one append each.
     * Asking for WAITING trials reads an index instead of scanning every trial.
     """
 
@@ -292,30 +312,48 @@ class CampaignJournalStorage(JournalStorage):
         self._worker_id_prefix = str(uuid.uuid4()) + "-"
         self._backend = log_storage
         self._thread_lock = threading.Lock()
+        self._pending = threading.local()  # .logs: this thread's deferred writes, or None
         self._replay_result = _IndexedReplay(self._worker_id_prefix)
         with self._thread_lock:
             self._sync_with_backend()
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        del state["_pending"]
+        return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
+        self._pending = threading.local()
         self._replay_result = _IndexedReplay(self._worker_id_prefix)
 
-    def set_trial_user_attrs(self, trial_id: int, values: Mapping[str, Any]) -> None:
-        if not values:
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """This thread's attribute and parameter writes wait, in order, for its next
+        other write (a trial's state, a new trial) or the end of the block."""
+        if getattr(self._pending, "logs", None) is not None:  # nested: the outer one writes
+            yield
             return
-        worker_id = self._replay_result.worker_id
-        logs = [
-            {
-                "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
-                "worker_id": worker_id,
-                "trial_id": trial_id,
-                "user_attr": {key: value},
-            }
-            for key, value in values.items()
-        ]
-        with self._thread_lock:
-            self._backend.append_logs(logs)
-            self._sync_with_backend()
+        self._pending.logs = []
+        try:
+            yield
+        finally:
+            logs, self._pending.logs = self._pending.logs, None
+            if logs:
+                with self._thread_lock:
+                    self._backend.append_logs(logs)
+                    self._sync_with_backend()
+
+    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        log = {"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields}
+        pending: list[dict[str, Any]] | None = getattr(self._pending, "logs", None)
+        if pending is None:
+            self._backend.append_logs([log])
+            return
+        pending.append(log)
+        if op_code not in _DEFERRABLE:  # the caller reads it back at once: write them all
+            self._pending.logs = []
+            self._backend.append_logs(pending)
 
     def get_all_trials(
         self,

@@ -7,6 +7,7 @@ process, so the data set is generated or read once and reused by every trial the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -51,9 +52,9 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     driver when it starts and after every epoch (``supervisor.channel``)."""
     address = _worker_address()
     start = {"kind": "started", "worker": address, "hostname": socket.gethostname()}
-    channel.publish(spec, {**start, "time": time.time()})
-    with channel.running(spec) as control:
-        report = _report_to_driver(spec, control)
+    stream = channel.TrialStream(spec, {**start, "time": time.time()})
+    with channel.running(spec) as control, contextlib.closing(stream):
+        report = _report_to_driver(stream, control)
         if spec.ranks > 1:  # an mpiexec job of its own, whatever the isolation
             from supervisor.ranks import run_ranked_trial
 
@@ -68,9 +69,9 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     return result
 
 
-def _report_to_driver(spec: TrialSpec, control: channel.TrialControl) -> EpochHook:
+def _report_to_driver(stream: channel.TrialStream, control: channel.TrialControl) -> EpochHook:
     def report(epoch: int, metrics: dict[str, float]) -> bool:
-        channel.publish(spec, {"kind": "epoch", "epoch": epoch, "metrics": metrics})
+        stream.epoch(epoch, metrics)
         return control.verdict(epoch)
 
     return report

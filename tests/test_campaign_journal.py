@@ -13,7 +13,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from supervisor.storage import CampaignJournalStorage, open_storage, set_user_attrs
+from supervisor.storage import CampaignJournalStorage, batch, open_storage, set_user_attrs
 
 X = {"x": optuna.distributions.FloatDistribution(-4, 4)}
 
@@ -90,3 +90,44 @@ def test_only_records_a_crash_would_lose_work_with_are_synced(
     assert len(synced) == 1
     study.enqueue_trial({"x": 0.0})  # a queued re-run must survive a node crash
     assert len(synced) == 2
+
+
+def test_a_batch_writes_parameters_attributes_and_state_in_one_append(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    storage = open_storage(f"journal:{path}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    appends: list[list[int]] = []
+    original = storage._backend.append_logs  # type: ignore[attr-defined]
+
+    def counted(logs: list[dict[str, object]]) -> None:
+        appends.append([int(log["op_code"]) for log in logs])  # type: ignore[call-overload]
+        original(logs)
+
+    storage._backend.append_logs = counted  # type: ignore[attr-defined]
+    with batch(study):
+        x = trial.suggest_float("x", -4, 4)
+        n = trial.suggest_int("n", 1, 8)
+        trial.set_user_attr("worker", "w")
+        # Reads inside the block see what was written before it; the trial object sees all.
+        assert trial.params == {"x": x, "n": n} and trial.user_attrs == {"worker": "w"}
+        study.tell(trial, x)
+        trial2 = study.ask()  # a new trial is not deferred: its number is read back at once
+        trial2.set_user_attr("worker", "v")
+    assert [len(ops) for ops in appends] == [4, 1, 1], "params + attr + state, then ask, attr"
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    first = stock.trials[0]
+    assert first.params == {"x": x, "n": n} and first.user_attrs == {"worker": "w"}
+    assert first.value == x and stock.trials[1].user_attrs == {"worker": "v"}
+
+
+def test_an_error_in_a_batched_write_surfaces_at_the_end_of_the_block(tmp_path: Path) -> None:
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.0)
+    trial = study.ask()
+    with pytest.raises(ValueError), batch(study):  # "x" was a float, now categorical
+        trial.suggest_categorical("x", ["a", "b"])
+    study.tell(trial, state=TrialState.FAIL)  # the storage stays usable
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]

@@ -122,7 +122,7 @@ def test_a_verdict_stops_the_trial_at_the_epoch_boundary(
     later: continue, then prune after epoch 1."""
     heard: list[dict[str, Any]] = []
 
-    def driver(trial_spec: Any, msg: dict[str, Any]) -> None:
+    def driver(trial_spec: Any, msg: dict[str, Any], worker: Any = None) -> None:
         heard.append(msg)
         if msg["kind"] == "epoch" and trial_spec.trial_number == 3:
             verdict = ("s", 3, msg["epoch"], msg["epoch"] == 1)
@@ -140,7 +140,24 @@ def test_a_verdict_stops_the_trial_at_the_epoch_boundary(
     assert quick.status == "complete" and len(quick.history) == 3
 
 
-def test_a_running_trial_shows_its_worker_at_once(tmp_path: Path, client: Client) -> None:
+def test_unjudged_trials_stream_only_once_they_run_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a pruner, a sub-second trial sends its driver nothing (its result carries
+    the same); a longer one announces itself after STREAM_AFTER even in its first epoch,
+    then streams its epochs."""
+    heard: list[tuple[int, str]] = []
+    monkeypatch.setattr(channel, "current_worker", lambda: "a worker")
+    monkeypatch.setattr(
+        channel, "publish", lambda s, msg, worker=None: heard.append((s.trial_number, msg["kind"]))
+    )
+    monkeypatch.setattr(channel, "STREAM_AFTER", 0.3)
+    quick = run_trial(spec(1, epochs=3, events_topic="t"))
+    assert quick.status == "complete" and len(quick.history) == 3 and heard == []
+    slow = run_trial(spec(2, epochs=2, events_topic="t", options={"delay": 0.4, "offset": 2.0}))
+    assert slow.status == "complete"
+    assert heard[0] == (2, "started") and heard[1:] == [(2, "epoch"), (2, "epoch")]
+
+
+def test_a_running_trial_shows_its_worker_while_it_runs(tmp_path: Path, client: Client) -> None:
     from supervisor.status import read_status
 
     exp = experiment(
