@@ -103,11 +103,10 @@ class TrialStream:
             self._timer.start()
 
     def _announce(self) -> None:
-        with self._lock:
-            if self._announced:
-                return
-            self._announced = True
-        publish(self.spec, self.start, self._worker)
+        with self._lock:  # held while sending: an epoch never overtakes the start
+            if not self._announced:
+                self._announced = True
+                publish(self.spec, self.start, self._worker)
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         if self.judged or time.monotonic() - self.began >= STREAM_AFTER:

@@ -149,9 +149,10 @@ def test_unjudged_trials_stream_only_once_they_run_long(monkeypatch: pytest.Monk
     monkeypatch.setattr(
         channel, "publish", lambda s, msg, worker=None: heard.append((s.trial_number, msg["kind"]))
     )
-    monkeypatch.setattr(channel, "STREAM_AFTER", 0.3)
+    monkeypatch.setattr(channel, "STREAM_AFTER", 30.0)  # any loaded machine runs it faster
     quick = run_trial(spec(1, epochs=3, events_topic="t"))
     assert quick.status == "complete" and len(quick.history) == 3 and heard == []
+    monkeypatch.setattr(channel, "STREAM_AFTER", 0.3)  # each epoch takes 0.4 s
     slow = run_trial(spec(2, epochs=2, events_topic="t", options={"delay": 0.4, "offset": 2.0}))
     assert slow.status == "complete"
     assert heard[0] == (2, "started") and heard[1:] == [(2, "epoch"), (2, "epoch")]
