@@ -240,13 +240,16 @@ class DriverChannel:
         self._watching.set()
 
     def _collect(self) -> None:
-        while not self._closed:
-            for future, result in self._completed:  # ends whenever nothing is in flight
-                if future.status == "error":  # (type, exception, traceback)
-                    result = result[1]
-                self.inbox.put(("done", (future, result)))
-            self._watching.wait(timeout=0.5)
-            self._watching.clear()
+        try:
+            while not self._closed:
+                for future, result in self._completed:  # ends whenever nothing is in flight
+                    if future.status == "error":  # (type, exception, traceback)
+                        result = result[1]
+                    self.inbox.put(("done", (future, result)))
+                self._watching.wait(timeout=0.5)
+                self._watching.clear()
+        except Exception as exc:  # the client closed under it: the driver fetches the rest
+            logger.debug("results collector stopped: %s", exc)
 
     def receive(self, timeout: float) -> list[tuple[str, Any]]:
         """What arrived: waits up to ``timeout`` for the first item, then takes the rest."""
