@@ -1,1 +1,1 @@
-"""The science benchmarks: one package each, registered in supervisor.registry."""
+"""The science benchmarks: one package each, registered in supervisor.benchmarks.registry."""

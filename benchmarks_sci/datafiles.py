@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks_sci.base import Option, OptionError
+from supervisor.benchmarks import Option, OptionError
 
 SUFFIXES = (".npz", ".h5", ".hdf5")
 _HDF5 = (".h5", ".hdf5")

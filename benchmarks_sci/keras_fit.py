@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks_sci.base import Checkpoint, EpochReport, checkpoint_of
+from supervisor.benchmarks import Checkpoint, EpochReport, checkpoint_of
 
 log = logging.getLogger(__name__)
 

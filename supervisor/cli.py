@@ -6,6 +6,7 @@ Heavy modules (optuna, dask, TensorFlow) are imported inside the commands so tha
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -72,7 +73,7 @@ def search(
     ] = False,
 ) -> None:
     """Run a hyper-parameter search; rerun the same command to resume it."""
-    from supervisor.campaign import SearchOptions
+    from supervisor.commands.search import SearchOptions
 
     opts = SearchOptions(
         space_file=space_file,
@@ -91,22 +92,24 @@ def search(
         epochs=epochs,
         report=not no_report,
         plain=plain,
+        command=shlex.join(["supervisor", *sys.argv[1:]]),
     )
     if dry_run:
         job_script = None
         if launcher is not None:  # checked before anything is called valid
-            from supervisor.clusters.describe import describe_search
+            from supervisor.commands.describe import describe_search
 
             job_script = describe_search(opts)
         _describe(opts)
         if job_script is not None:
             print(job_script)
         return
-    from supervisor.campaign import search as run_search
-    from supervisor.summary import print_summary
+    from supervisor.commands.search import search as run_search
+    from supervisor.commands.summary import print_summary
 
-    summary, report = run_search(opts)
-    print_summary(summary, report)
+    outcome = run_search(opts)
+    summary = outcome.summary
+    print_summary(summary, outcome.report)
     if summary.stopped_by == "interrupt":
         raise typer.Exit(130)
 
@@ -118,14 +121,14 @@ def validate(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Check a search-space file and print the resolved space; writes nothing."""
-    from supervisor.campaign import SearchOptions
+    from supervisor.commands.search import SearchOptions
 
     _describe(SearchOptions(space_file=space_file, study=study, runs_root=runs_dir))
 
 
 def _describe(opts: object) -> None:
-    from supervisor.campaign import SearchOptions, resolve_experiment
-    from supervisor.summary import describe_experiment
+    from supervisor.commands.search import SearchOptions, resolve_experiment
+    from supervisor.commands.summary import describe_experiment
 
     assert isinstance(opts, SearchOptions)
     exp = resolve_experiment(opts)
@@ -139,21 +142,10 @@ def report(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Regenerate the HTML report of a campaign from its storage (also while it runs)."""
-    from supervisor import rundir
-    from supervisor.report import write_search_report
-    from supervisor.storage import load_study
+    from supervisor.api import open_run
 
-    path, record = rundir.resolve(run, runs_dir)
-    study = load_study(record.storage_url(path), record.study)
-    out = output or Path("reports") / f"{record.study}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    info = {"command": record.command, "space file": record.space_file, "run directory": str(path)}
-    if len(study.directions) > 1:  # and its Pareto report, which the campaign report links
-        from supervisor.report.pareto import pareto_path, write_pareto_report
-
-        pareto = pareto_path(out, record.study)
-        print(write_pareto_report(study, pareto, info, campaign_report=out))
-    print(write_search_report(study, out, info, run_dir=path))
+    for path in open_run(run, runs_dir=runs_dir).report(output):
+        print(path)
 
 
 @app.command()
@@ -179,8 +171,8 @@ def ensemble(
 ) -> None:
     """Build a deep ensemble from a finished search and write its UQ report. Members the
     search saved are reused; the others train on the cluster (rerun to resume)."""
-    from supervisor.campaign import ensemble_line
-    from supervisor.ensemble.command import EnsembleOptions, run_ensemble
+    from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
+    from supervisor.commands.search import ensemble_line
 
     built = run_ensemble(
         EnsembleOptions(
@@ -211,9 +203,9 @@ def export(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Export every trial (params, values, state, duration, worker, error) to CSV or Parquet."""
-    from supervisor import rundir
-    from supervisor.export import write_table
-    from supervisor.storage import load_study
+    import supervisor.rundir as rundir
+    from supervisor.study.export import write_table
+    from supervisor.study.storage import load_study
 
     if fmt not in ("csv", "parquet"):
         raise UserError(f"--format: expected csv or parquet, got {fmt!r}")
@@ -234,9 +226,9 @@ def status(
     """Counts, best trial, running trials and ETA of a campaign, read from its storage."""
     import time
 
-    from supervisor import rundir
-    from supervisor.status import print_status
-    from supervisor.storage import load_study
+    import supervisor.rundir as rundir
+    from supervisor.commands.status import print_status
+    from supervisor.study.storage import load_study
 
     path, record = rundir.resolve(run, runs_dir)
     study = load_study(record.storage_url(path), record.study)
@@ -271,9 +263,9 @@ def calibrate(
     for this host: `supervisor search` on it then packs trials that way."""
     import yaml
 
-    from supervisor import calibrate as cal
-    from supervisor import registry
+    from supervisor.benchmarks import registry
     from supervisor.errors import did_you_mean
+    from supervisor.execution import calibrate as cal
 
     target = registry.target(benchmark)
     name = benchmark if ":" not in benchmark else target.rpartition(":")[2]
@@ -288,7 +280,7 @@ def calibrate(
                 f"--option {key}: unknown option of {name}{did_you_mean(key, cls.options)}"
             )
         options[key] = yaml.safe_load(value)
-    from benchmarks_sci.base import OptionError
+    from supervisor.benchmarks import OptionError
 
     try:
         options = cls.validate_options(options)
@@ -315,7 +307,7 @@ def calibrate(
 @app.command()
 def benchmarks() -> None:
     """List the registered benchmarks, their metrics and options."""
-    from supervisor import registry
+    from supervisor.benchmarks import registry
 
     for name, target in sorted(registry.benchmarks().items()):
         try:

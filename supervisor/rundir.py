@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from supervisor import atomic
+import supervisor.atomic as atomic
 from supervisor.errors import UserError
 
 RUN_FILE = "run.json"
+SPACE_FILE = "space.yaml"  # the space of a run started from Python with a mapping
 JOURNAL_FILE = "journal.log"
 TRIALS_DIR = "trials"
 CHECKPOINTS_DIR = "checkpoints"
@@ -70,3 +71,8 @@ def resolve(run: str, runs_root: Path = Path("runs")) -> tuple[Path, RunRecord]:
         f"{run}: no run found (expected a run directory with {RUN_FILE}, or a study name"
         f" under {runs_root}/)"
     )
+
+
+def read_record(run_dir: Path) -> RunRecord:
+    """The record of the run in ``run_dir``."""
+    return resolve(str(run_dir), run_dir.parent)[1]

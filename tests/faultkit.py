@@ -18,9 +18,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from supervisor import attrs
 from supervisor.errors import UserError
-from supervisor.storage import load_study
+from supervisor.study import attrs
+from supervisor.study.storage import load_study
 
 TOY = "tests.toy_benchmark:ToyBenchmark"
 CAMPAIGN_FLAGS = ("--plain", "--no-report", "--dashboard", "127.0.0.1:0")

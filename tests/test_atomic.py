@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from supervisor import atomic
+import supervisor.atomic as atomic
 
 
 def _hammer(path: str, tag: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 LEAKED: list[np.ndarray] = []
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 CLASSES = 3
 FEATURES = 4

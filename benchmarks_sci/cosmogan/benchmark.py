@@ -29,11 +29,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
-from benchmarks_sci.cosmogan import physics, synthetic
+import benchmarks_sci.cosmogan.physics as physics
+import benchmarks_sci.cosmogan.synthetic as synthetic
 from benchmarks_sci.cosmogan.data import CosmoData, read_file, to_raw, write_file
 from benchmarks_sci.datafiles import DataPathOption
 from benchmarks_sci.splits import generate_splits
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 MAP_SIZES = (64, 128, 256)
 _PREDICT_BATCH = 256  # inference only: larger batches are faster and change nothing

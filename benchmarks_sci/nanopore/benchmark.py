@@ -33,11 +33,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+import benchmarks_sci.nanopore.decode as decode
+import benchmarks_sci.nanopore.synthetic as synthetic
 from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
 from benchmarks_sci.keras_fit import fit_reporting
-from benchmarks_sci.nanopore import decode, synthetic
 from benchmarks_sci.splits import SPLITS, generate_splits
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("signal", "labels"))
 DECODERS = ("greedy", "beam_search")

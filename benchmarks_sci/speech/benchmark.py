@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+import benchmarks_sci.speech.synthetic as synthetic
 from benchmarks_sci.datafiles import (
     DataPathOption,
     check_file,
@@ -57,7 +57,6 @@ from benchmarks_sci.datafiles import (
     write_arrays,
 )
 from benchmarks_sci.keras_fit import fit_reporting
-from benchmarks_sci.speech import synthetic
 from benchmarks_sci.speech.phonetics import (
     CONSONANT_OF_CLASS,
     CV_NAMES,
@@ -67,6 +66,7 @@ from benchmarks_sci.speech.phonetics import (
     VOWEL_OF_CLASS,
 )
 from benchmarks_sci.splits import SPLITS
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 N_FOLDS = 10
 SAMPLE_RATES = (200, 100, 50, 25)

@@ -49,11 +49,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+import benchmarks_sci.weather.synthetic as synthetic
+import benchmarks_sci.weather.synthetic_ar as synthetic_ar
+import benchmarks_sci.weather.synthetic_wf as synthetic_wf
 from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
 from benchmarks_sci.keras_fit import fit_reporting
 from benchmarks_sci.splits import SPLITS, generate_splits
-from benchmarks_sci.weather import synthetic, synthetic_ar, synthetic_wf
 from benchmarks_sci.weather.baselines import (
     BaselineParams,
     baseline_probabilities,
@@ -63,6 +64,7 @@ from benchmarks_sci.weather.baselines import (
 )
 from benchmarks_sci.weather.methods import resolve
 from benchmarks_sci.weather.model import build_convnet
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 ARRAYS = tuple(f"{a}_{s}" for s in SPLITS for a in ("x", "y"))
 # Inference batches: large ones are faster and change nothing, up to memory: 1,024 TC or

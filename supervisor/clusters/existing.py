@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from supervisor.clusters import ClusterHandle
+from supervisor.clusters.handle import ClusterHandle
 from supervisor.errors import UserError
 
 

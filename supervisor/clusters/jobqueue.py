@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from supervisor.clusters import ClusterHandle, gpu_pin
+from supervisor.clusters import gpu_pin
+from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.security import (
     campaign_files,

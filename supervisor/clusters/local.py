@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
-from supervisor.clusters import ClusterHandle
-from supervisor.node import thread_environment
+from supervisor.clusters.handle import ClusterHandle
+from supervisor.execution.node import thread_environment
 
 
 def usable_cores() -> int:

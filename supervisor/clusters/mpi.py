@@ -12,10 +12,10 @@ import logging
 import os
 from typing import Any
 
-from supervisor.clusters import ClusterHandle
+from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.errors import UserError
-from supervisor.node import thread_environment
+from supervisor.execution.node import thread_environment
 
 MIN_RANKS = 3  # scheduler, driver, one worker
 

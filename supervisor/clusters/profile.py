@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.config.space import _kind, _Parser
+from supervisor.config.yaml_source import KeyPath, read_yaml
 from supervisor.errors import UserError, did_you_mean
-from supervisor.space import _kind, _Parser
-from supervisor.yaml_source import KeyPath, read_yaml
 
 PROJECT_LAUNCHERS = Path(__file__).resolve().parent.parent.parent / "launchers"
 JOBQUEUE_KINDS = ("slurm", "pbs", "lsf", "sge", "htcondor")

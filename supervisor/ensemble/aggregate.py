@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import uq
 
 COVERAGE_LEVELS = np.round(np.arange(0.05, 1.0, 0.05), 2)
@@ -300,3 +302,16 @@ def _ks_of_histograms(a: np.ndarray, b: np.ndarray) -> float:
     if ca[-1] <= 0 or cb[-1] <= 0:
         return float("nan")
     return float(np.max(np.abs(ca / ca[-1] - cb / cb[-1])))
+
+
+@dataclass
+class Built:
+    config: EnsembleConfig
+    select: str  # the selection that ran ("auto" resolved)
+    evaluation: Evaluation
+    members: list[Member]  # in order; a member chosen twice (greedy) appears twice
+    trained: int  # members trained for the ensemble (not reused from the search)
+    reused: int
+    failed: list[str]  # members that could not be had (their training failed)
+    summary_path: Path
+    report_path: Path | None

@@ -1,5 +1,5 @@
 """Build a campaign's deep ensemble: select members, train the missing ones, aggregate,
-write ``ensemble.json`` and the UQ report.
+write ``ensemble.json`` (the command writes the UQ report).
 
 Run by ``supervisor search`` after the search when the space file has an ``ensemble:``
 section (on the same cluster), and by ``supervisor ensemble RUN`` at any time after.
@@ -11,37 +11,25 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from supervisor import atomic, registry, rundir
+import supervisor.atomic as atomic
+import supervisor.rundir as rundir
+from supervisor.benchmarks import registry
+from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import members as members_mod
-from supervisor.ensemble.aggregate import Evaluation, Member, evaluate
-from supervisor.ensemble.config import EnsembleConfig
+from supervisor.ensemble.aggregate import Built, Member, evaluate
 from supervisor.errors import UserError
 
 if TYPE_CHECKING:
     import optuna
 
-    from supervisor.space import Experiment
+    from supervisor.config.space import Experiment
 
 SUMMARY_FILE = "ensemble.json"
-
-
-@dataclass
-class Built:
-    config: EnsembleConfig
-    select: str  # the selection that ran ("auto" resolved)
-    evaluation: Evaluation
-    members: list[Member]  # in order; a member chosen twice (greedy) appears twice
-    trained: int  # members trained for the ensemble (not reused from the search)
-    reused: int
-    failed: list[str]  # members that could not be had (their training failed)
-    summary_path: Path
-    report_path: Path | None
 
 
 def resolve_select(config: EnsembleConfig, kind: str) -> str:
@@ -61,7 +49,6 @@ def build(
     study: optuna.Study,
     storage_url: str,
     run_dir: Path,
-    reports_root: Path | None,
     cluster: Callable[[], Any],
     display: Any,
 ) -> Built:
@@ -122,20 +109,13 @@ def build(
         report_path=None,
     )
     _write_summary(built, exp)
-    if reports_root is not None:
-        from supervisor.report.uq import uq_path, write_uq_report
-
-        reports_root.mkdir(parents=True, exist_ok=True)
-        built.report_path = write_uq_report(
-            built, uq_path(reports_root, study.study_name), exp.study_name
-        )
     return built
 
 
 def _member_study(search: optuna.Study, storage_url: str) -> optuna.Study | None:
     import optuna
 
-    from supervisor.storage import open_storage
+    from supervisor.study.storage import open_storage
 
     name = members_mod.member_study_name(search.study_name)
     try:

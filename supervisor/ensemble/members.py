@@ -15,16 +15,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor import attrs, rundir
+import supervisor.rundir as rundir
 from supervisor.ensemble.aggregate import Member
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-    from supervisor.clusters import ClusterHandle
-    from supervisor.driver import Summary
-    from supervisor.space import Experiment
+    from supervisor.clusters.handle import ClusterHandle
+    from supervisor.config.space import Experiment
+    from supervisor.study.driver import Summary
 
 SEED_STRIDE = 1_000_003  # seeds of the extra members of ``seeds``: far from the search's
 
@@ -142,8 +143,8 @@ def train_missing(
     """Train ``missing`` members through the driver, in the member study."""
     from optuna.trial import TrialState
 
-    from supervisor.campaign import open_campaign_study
-    from supervisor.driver import Driver
+    from supervisor.study.driver import Driver
+    from supervisor.study.open_study import open_campaign_study
 
     name = member_study_name(exp.study_name)
     member_exp = replace(

@@ -14,7 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
-from supervisor import registry, space
+from supervisor.benchmarks import registry
+from supervisor.config import space
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 DEFAULT_FILES = ("weather", "weather-wf", "weather-ar", "cosmogan", "speech", "nanopore")

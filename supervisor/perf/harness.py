@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from benchmarks_sci.base import Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
 if TYPE_CHECKING:
     import optuna
     from distributed import Client
 
-    from supervisor.clusters import ClusterHandle
-    from supervisor.driver import Summary
-    from supervisor.space import Experiment
-    from supervisor.trial import TrialSpec
+    from supervisor.clusters.handle import ClusterHandle
+    from supervisor.config.space import Experiment
+    from supervisor.execution.trial import TrialSpec
+    from supervisor.study.driver import Summary
 
 ROOT = Path(__file__).resolve().parents[2]
 NOOP_TARGET = "supervisor.perf.harness:NoopBenchmark"
@@ -137,7 +137,7 @@ def experiment(
     study: str = "perf",
 ) -> Experiment:
     """A validated experiment, read from a space file as ``supervisor search`` reads it."""
-    from supervisor import space
+    from supervisor.config import space
 
     path = folder / f"{study}.yaml"
     path.write_text(
@@ -155,7 +155,7 @@ def experiment(
 def storage_url(kind: str, folder: Path) -> str:
     """``journal`` (the campaign default: a journal file in the run directory), ``memory``,
     ``sqlite`` or any storage URL."""
-    from supervisor import rundir
+    import supervisor.rundir as rundir
 
     if kind == "journal":
         return rundir.journal_url(folder)
@@ -169,8 +169,8 @@ def open_study(exp: Experiment, url: str) -> optuna.Study:
     in-memory storage is opened alike, for comparison."""
     import optuna
 
-    from supervisor.campaign import open_campaign_study
-    from supervisor.samplers import make_sampler
+    from supervisor.config.samplers import make_sampler
+    from supervisor.study.open_study import open_campaign_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if url != "memory":
@@ -204,7 +204,7 @@ def quiet_logs() -> None:
 def local_cluster(workers: int) -> Iterator[ClusterHandle]:
     """The campaign's default cluster (``supervisor.clusters.local``), warmed up: worker
     start-up is not what is measured."""
-    from supervisor.clusters import open_cluster
+    from supervisor.clusters.launch import open_cluster
 
     with open_cluster(
         workers=workers, threads=1, scheduler=None, dashboard="127.0.0.1:0"
@@ -221,8 +221,8 @@ def inline_trials(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from supervisor import driver
-    from supervisor.trial import TrialSpec
+    from supervisor.execution.trial import TrialSpec
+    from supervisor.study import driver
 
     original = driver.TrialSpec
     driver.TrialSpec = functools.partial(TrialSpec, isolation="inline")  # type: ignore[assignment,misc]
@@ -249,7 +249,7 @@ def run_driver(
 ) -> DriverRun:
     """One campaign through the real driver on ``handle``'s cluster, in a fresh run
     directory and study; ``seconds`` is the driver's own wall time (``Summary.elapsed``)."""
-    from supervisor.driver import Driver
+    from supervisor.study.driver import Driver
 
     with scratch() as tmp:
         study = open_study(exp, storage_url(storage, tmp))
@@ -269,7 +269,7 @@ def run_driver(
 
 def warm_up(client: Client, n_params: int) -> None:
     """Import the benchmark and start every worker's trial process before timing."""
-    from supervisor.worker import run_trial
+    from supervisor.execution.worker import run_trial
 
     params = random_params(n_params, 1)[0]
     specs = [noop_spec(params, -1 - i) for i in range(4 * len(client.scheduler_info()["workers"]))]
@@ -279,7 +279,7 @@ def warm_up(client: Client, n_params: int) -> None:
 
 def noop_spec(params: dict[str, Any], number: int) -> TrialSpec:
     """A no-op trial's spec, as the driver would make it (without its event stream)."""
-    from supervisor.trial import TrialSpec
+    from supervisor.execution.trial import TrialSpec
 
     return TrialSpec(
         study_name="warm-up",

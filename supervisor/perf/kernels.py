@@ -1,5 +1,5 @@
 """Samples/s of every benchmark with the frameworks' defaults against the node-level
-settings (``supervisor.node``), with XLA off and on, and the calibrate table.
+settings (``supervisor.execution.node``), with XLA off and on, and the calibrate table.
 
     python -m supervisor.perf.kernels [--tiny] [--benchmarks weather,speech] [--epochs 1]
 
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from supervisor import calibrate, registry
+from supervisor.benchmarks import registry
+from supervisor.execution import calibrate
 
 
 def main() -> None:

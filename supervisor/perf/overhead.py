@@ -41,8 +41,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor.perf import harness
 
 if TYPE_CHECKING:
-    from supervisor.clusters import ClusterHandle
-
+    from supervisor.clusters.handle import ClusterHandle
 GOAL = 1.5  # supervisor wall / raw map wall, 2,000 no-op trials on 2 workers
 
 
@@ -70,7 +69,7 @@ def one_at_a_time(client: Any, items: list[dict[str, Any]], inflight: int) -> fl
 
 
 def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
-    from supervisor.worker import run_trial
+    from supervisor.execution.worker import run_trial
 
     params = harness.random_params(args.params, args.trials)
     specs = [harness.noop_spec(p, i) for i, p in enumerate(params)]

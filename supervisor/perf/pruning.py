@@ -40,7 +40,7 @@ class Run:
 def experiment(args: argparse.Namespace, sampler: str, pruner: str, seed: int, tmp: Path) -> Any:
     import yaml
 
-    from supervisor import space
+    from supervisor.config import space
 
     config = yaml.safe_load(SPACE.read_text())
     config["study"] = f"perf-{sampler}-{pruner}-{seed}"
@@ -62,8 +62,8 @@ def run_once(client: Any, exp: Any, workers: int) -> Run:
     import optuna
     from optuna.trial import TrialState
 
-    from supervisor.driver import Driver
-    from supervisor.samplers import make_sampler
+    from supervisor.config.samplers import make_sampler
+    from supervisor.study.driver import Driver
 
     study = optuna.create_study(
         study_name=exp.study_name,
@@ -155,7 +155,7 @@ def main() -> None:
     import optuna
     from distributed import Client, LocalCluster
 
-    from supervisor.clusters import configure_dask
+    from supervisor.clusters.handle import configure_dask
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     configure_dask()

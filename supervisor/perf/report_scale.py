@@ -56,8 +56,9 @@ def make_campaign(run_dir: Path, n_trials: int, n_objectives: int = 1, seed: int
     )
     from optuna.trial import TrialState, create_trial
 
-    from supervisor import attrs, rundir
-    from supervisor.storage import open_storage
+    import supervisor.rundir as rundir
+    from supervisor.study import attrs
+    from supervisor.study.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t0 = time.perf_counter()

@@ -38,7 +38,7 @@ from supervisor.perf import harness
 if TYPE_CHECKING:
     import optuna
 
-    from supervisor.space import Experiment
+    from supervisor.config.space import Experiment
 
 
 @dataclass
@@ -103,7 +103,7 @@ def _result_attrs(value: float) -> dict[str, Any]:
 
 def driver_trial(study: optuna.Study, exp: Experiment, cell: Cell) -> None:
     """One trial's study operations, in the driver's order, timed."""
-    from supervisor.params import suggest
+    from supervisor.config.params import suggest
 
     t0 = time.perf_counter()
     trial = study.ask()
@@ -134,7 +134,7 @@ def measure_storage(
 ) -> dict[tuple[str, int], Cell]:
     import optuna
 
-    from supervisor.samplers import make_sampler
+    from supervisor.config.samplers import make_sampler
 
     name = f"sampler-cost-{uuid.uuid4().hex[:8]}"  # PostgreSQL may hold earlier ones
     exp = harness.experiment(folder, trials=10**6, n_params=args.params, study=name)

@@ -17,7 +17,7 @@ space): every ask, suggest, ``set_user_attr``, intermediate ``report``, tell and
 scan it does per trial is executed and timed. Only Dask is replaced: ``client.submit``
 puts the trial on a simulated worker slot (a heap of ``--workers`` slots; queued trials
 wait FIFO, as on the scheduler), trial durations are lognormal (``--mean`` seconds,
-``--sigma``), and the driver's inbox (``supervisor.channel.DriverChannel``) is fed the
+``--sigma``), and the driver's inbox (``supervisor.execution.channel.DriverChannel``) is fed the
 events a worker sends (start, each epoch) and the finished future with a ``TrialResult``
 shaped like a real one (metrics, history, worker, host, times).
 
@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+from supervisor.execution.trial import TrialResult, TrialSpec
 from supervisor.perf import harness
-from supervisor.trial import TrialResult, TrialSpec
 
 if TYPE_CHECKING:
     import optuna
@@ -270,7 +270,7 @@ def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
     """Time the study's ask and tell as the driver calls them (instance attributes);
     returns a timed stand-in for the driver's ``suggest``, whose time counts to the ask
     (samplers do their work there: Optuna's ask of define-and-run)."""
-    from supervisor.params import suggest
+    from supervisor.config.params import suggest
 
     ask, tell = study.ask, study.tell
 
@@ -306,7 +306,7 @@ def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
 
 
 class SimChannel:
-    """Stands in for ``supervisor.channel.DriverChannel``: the inbox is the cluster's."""
+    """Stands in for ``supervisor.execution.channel.DriverChannel``: the inbox is the cluster's."""
 
     cluster: Cluster
     probe: Probe
@@ -336,9 +336,9 @@ class SimChannel:
 
 def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
     """Runs the campaign; returns the cluster, the probe, makespan and real seconds."""
-    from supervisor import channel
-    from supervisor import driver as driver_module
-    from supervisor.driver import Driver
+    from supervisor.execution import channel
+    from supervisor.study import driver as driver_module
+    from supervisor.study.driver import Driver
 
     clock = Clock()
     cluster = Cluster(args, clock)

@@ -19,7 +19,7 @@ from pathlib import Path
 def measure(storage: object, trials: int) -> list[float]:
     import optuna
 
-    from supervisor.storage import batch
+    from supervisor.study.storage import batch
 
     study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))  # type: ignore[arg-type]
     costs = []
@@ -41,7 +41,7 @@ def main() -> None:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    from supervisor.storage import open_storage
+    from supervisor.study.storage import open_storage
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=300)

@@ -19,7 +19,7 @@ from typing import Any
 
 import optuna
 
-from supervisor import params, space
+from supervisor.config import params, space
 
 SPACE = Path(__file__).resolve().parents[2] / "search_spaces" / "weather-methods.yaml"
 # Test accuracy (%) of the seed's table (Liu et al. 2016), every method tuned.

@@ -2,7 +2,3 @@
 
 Importing this package is cheap (no plotly, no Optuna): the CLI imports it at start-up.
 """
-
-from supervisor.report.search import render_search_report, write_search_report
-
-__all__ = ["render_search_report", "write_search_report"]

@@ -140,7 +140,7 @@ def _labels(camp: Campaign, saved: np.ndarray | None) -> Sequence[str] | None:
     if not isinstance(name, str):
         return None
     try:
-        from supervisor import registry
+        from supervisor.benchmarks import registry
 
         names: Any = getattr(registry.load(name), "class_names", None)
     except Exception:  # a benchmark that cannot be imported here still gets its panel

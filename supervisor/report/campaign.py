@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor import attrs
 from supervisor.report.fmt import clip, is_scalar
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
@@ -66,8 +66,8 @@ class Campaign:
 
     @functools.cached_property
     def orphans(self) -> set[int]:
-        """RUNNING trials whose driver is gone (see supervisor.status.orphaned)."""
-        from supervisor.status import orphaned
+        """RUNNING trials whose driver is gone (see supervisor.study.recovery.orphaned)."""
+        from supervisor.study.recovery import orphaned
 
         return orphaned(self.user_attrs, self.trials, self.now)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from supervisor import attrs
 from supervisor.report import fmt
 from supervisor.report.page import Html, details, esc, note, table
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     from supervisor.report.campaign import Campaign

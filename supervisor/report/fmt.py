@@ -7,7 +7,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from supervisor import attrs
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

@@ -39,7 +39,7 @@ TABLE_ROWS = 200
 CURVES = 50  # Pareto-optimal trials drawn in the learning-curve figure
 PLOT_TRIALS = 2000  # points in a front figure, each with a hover text
 REFERENCE_MARGIN = 0.1  # the reference point lies this share of each range beyond the worst
-# Measured for every trial by the worker (supervisor.space.COST_METRICS), in the order a
+# Measured for every trial by the worker (supervisor.config.space.COST_METRICS), in the order a
 # third axis is chosen from when the study has two objectives.
 COST_METRICS = ("node_seconds", "train_seconds", "latency_ms", "n_params", "peak_memory_mb")
 
@@ -57,13 +57,13 @@ def write_pareto_report(
     campaign_report: Path | None = None,
 ) -> Path:
     """Write the Pareto report of the multi-objective ``study`` to ``path`` (atomically)."""
-    from supervisor.report.search import _atomic_write
+    import supervisor.atomic as atomic
 
     link = None
     if campaign_report is not None:
         link = quote(campaign_report.name) if campaign_report.parent == path.parent else None
         link = link or campaign_report.resolve().as_uri()
-    _atomic_write(path, render_pareto_report(study, run_info, campaign_link=link))
+    atomic.write(path, render_pareto_report(study, run_info, campaign_link=link), durable=True)
     return path
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from supervisor import atomic
+import supervisor.atomic as atomic
 
 if TYPE_CHECKING:
     import optuna
@@ -50,7 +50,7 @@ def write_search_report(
     path = Path(path)
     links = related_reports(path, study.study_name)
     text = render_search_report(study, run_info, run_dir=run_dir, links=links)
-    _atomic_write(path, text)
+    atomic.write(path, text, durable=True)  # a browser never sees half a report
     return path
 
 
@@ -140,8 +140,3 @@ def _quiet_nonfinite() -> Iterator[None]:
         yield
     finally:
         optuna_logger.removeFilter(keep)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Readers (a browser, the web server of a login node) never see half a report."""
-    atomic.write(path, text, durable=True)

@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from supervisor import attrs
 from supervisor.report import fmt
 from supervisor.report.page import Html, details, esc, kv_table, note, table
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

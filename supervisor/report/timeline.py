@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from supervisor import attrs
 from supervisor.report import fmt
 from supervisor.report.page import Html, Page, kv_table, note, table
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial

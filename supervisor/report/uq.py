@@ -18,7 +18,7 @@ import numpy as np
 from supervisor.report.page import Html, Page, kv_table, note, table
 
 if TYPE_CHECKING:
-    from supervisor.ensemble.build import Built
+    from supervisor.ensemble.aggregate import Built
 
 METRIC_TITLES = {
     "accuracy": "accuracy",
@@ -46,9 +46,9 @@ def uq_path(reports_root: Path, study_name: str) -> Path:
 
 
 def write_uq_report(built: Built, path: Path, study_name: str) -> Path:
-    from supervisor.report.search import _atomic_write
+    import supervisor.atomic as atomic
 
-    _atomic_write(path, render_uq_report(built, study_name))
+    atomic.write(path, render_uq_report(built, study_name), durable=True)
     return path
 
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Headless Chromium for the browser tests (tests/test_browser.py): Debian's own package.
+# Headless Chromium for the browser tests (tests/report/test_browser.py): Debian's own package.
 # Installs it with apt-get when it is missing and this runs as root; otherwise says what it
 # skipped and why, and exits 0 (the browser tests then skip, printing the same reason).
 set -eu

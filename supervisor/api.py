@@ -1,0 +1,244 @@
+"""The Python API: run a search and look at its results from a script or a notebook.
+
+Everything the ``supervisor`` command does goes through here; the command only parses
+flags and prints. Importing this module is cheap: Optuna, Dask and pandas load when a
+function needs them.
+
+>>> import supervisor
+>>> run = supervisor.open_run("runs/example")            # doctest: +SKIP
+>>> run.trials[["number", "state", "val_accuracy"]]      # doctest: +SKIP
+>>> run.best.params                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervisor.rundir as rundir
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from optuna.trial import FrozenTrial
+
+    from supervisor.commands.status import Status
+    from supervisor.config.space import Experiment
+    from supervisor.ensemble.aggregate import Built
+    from supervisor.study.driver import Summary
+
+
+@dataclass
+class Run:
+    """One campaign: its run directory, its storage and what was learned so far.
+
+    Read-only views (``trials``, ``best``, ``status()``) read the storage each time, so a
+    ``Run`` opened beside a running search shows its progress. ``study`` is the Optuna
+    study itself, for Optuna's own tools; the supervisor's driver is its only writer.
+    """
+
+    study_name: str
+    run_dir: Path
+    storage_url: str
+    reports_dir: Path = Path("reports")
+    #: The search that returned this run (``search()``); None for ``open_run``.
+    summary: Summary | None = None
+    #: The campaign report that search wrote, if any.
+    report_path: Path | None = None
+    _record: rundir.RunRecord | None = field(default=None, repr=False)
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (a fresh read of the storage)."""
+        from supervisor.study.storage import load_study
+
+        return load_study(self.storage_url, self.study_name)
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """Every trial, one row each: number, state, objectives, ``params_*``, measured
+        ``metric_*`` and where and how it ran (worker, duration, failure, error)."""
+        from supervisor.study.export import trials_frame
+
+        return trials_frame(self.study)
+
+    @property
+    def best(self) -> FrozenTrial:
+        """The best complete trial of a single-objective search. A multi-objective
+        search has a Pareto front instead: see ``best_trials``."""
+        study = self.study
+        if len(study.directions) > 1:
+            raise UserError(
+                f"study {self.study_name!r} has {len(study.directions)} objectives: "
+                "use Run.best_trials (the Pareto front)"
+            )
+        try:
+            return study.best_trial
+        except ValueError:
+            raise UserError(f"study {self.study_name!r} has no complete trial yet") from None
+
+    @property
+    def best_trials(self) -> list[FrozenTrial]:
+        """The Pareto-optimal complete trials (the best trial for one objective)."""
+        return list(self.study.best_trials)
+
+    def status(self) -> Status:
+        """Counts, best trial, running trials and throughput, as ``supervisor status``."""
+        from supervisor.commands.status import read_status
+
+        return read_status(self.study)
+
+    def report(self, output: str | Path | None = None) -> list[Path]:
+        """Write the campaign report (and the Pareto report of several objectives) from
+        storage; the paths written, the campaign report last."""
+        from supervisor.commands.report import write_reports
+
+        out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
+        record = self._record
+        info = {"run directory": str(self.run_dir)}
+        if record is not None:
+            info = {"command": record.command, "space file": record.space_file, **info}
+        return write_reports(self.study, out, info, self.run_dir)
+
+    def ensemble(
+        self,
+        select: str | None = None,
+        size: int | None = None,
+        pool: int | None = None,
+        *,
+        workers: int | None = None,
+        threads: int | None = None,
+        scheduler: str | None = None,
+        launcher: str | None = None,
+        progress: str = "auto",
+    ) -> Built:
+        """Build a deep ensemble of this search and write its UQ report, as
+        ``supervisor ensemble``: members the search saved are reused, the others train."""
+        from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
+
+        return run_ensemble(
+            EnsembleOptions(
+                run=str(self.run_dir),
+                runs_root=self.run_dir.parent,
+                reports_root=self.reports_dir,
+                select=select,
+                size=size,
+                pool=pool,
+                workers=workers,
+                threads=threads,
+                scheduler=scheduler,
+                launcher=launcher,
+                plain=progress == "plain",
+            )
+        )
+
+    def _repr_html_(self) -> str:  # a notebook shows the run as a small table
+        from html import escape
+
+        status = self.status()
+        states = ", ".join(f"{n} {s.lower()}" for s, n in status.states.items() if n)
+        rows = [
+            ("study", self.study_name),
+            ("run directory", str(self.run_dir)),
+            ("trials", f"{status.done} of {status.requested or '?'} ({states})"),
+        ]
+        if status.best_number is not None:
+            values = ", ".join(f"{v:.4g}" for v in status.best_values)
+            rows.append(("best", f"trial {status.best_number}: {values}"))
+        body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        return f"<table>{body}</table>"
+
+
+def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
+    """The campaign at a run directory (``runs/<study>``) or of a study name under
+    ``runs_dir``, as ``supervisor status RUN`` finds it."""
+    path, record = rundir.resolve(str(run), Path(runs_dir))
+    return Run(
+        study_name=record.study,
+        run_dir=path,
+        storage_url=record.storage_url(path),
+        _record=record,
+    )
+
+
+def search(
+    space: str | Path | Mapping[str, Any] | Experiment,
+    *,
+    study: str | None = None,
+    storage: str | None = None,
+    trials: int | None = None,
+    epochs: int | None = None,
+    timeout: float | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
+    launcher: str | None = None,
+    dashboard: str = "127.0.0.1:8787",
+    prefetch: int | None = None,
+    runs_dir: str | Path = "runs",
+    reports_dir: str | Path = "reports",
+    report: bool = True,
+    progress: str = "auto",
+) -> Run:
+    """Run (or resume) a search, as ``supervisor search``, and return its ``Run``.
+
+    ``space`` is a space file, the same content as a mapping, or an ``Experiment``
+    (``supervisor.config.space.load``); it is validated as the command validates a file,
+    and a mapping or an ``Experiment`` is kept in the run directory as ``space.yaml`` so
+    that later commands (``status``, ``ensemble``, a resume) find it. The keyword
+    arguments are the command's flags. ``progress``: "auto" (a bar on a terminal, a live
+    line in a notebook), "plain" (a line per trial) or "none".
+    """
+    from supervisor.commands.search import SearchOptions
+    from supervisor.commands.search import search as run_search
+
+    if progress not in ("auto", "plain", "none"):
+        raise UserError(f"progress: expected auto, plain or none, got {progress!r}")
+    opts = SearchOptions(
+        space_file=str(space) if isinstance(space, (str, Path)) else "",
+        space_data=_space_data(space),
+        study=study,
+        storage=storage,
+        runs_root=Path(runs_dir),
+        reports_root=Path(reports_dir),
+        workers=workers,
+        threads=threads,
+        scheduler=scheduler,
+        launcher=launcher,
+        dashboard=dashboard,
+        prefetch=prefetch,
+        trials=trials,
+        timeout=timeout,
+        epochs=epochs,
+        report=report,
+        plain=progress == "plain",
+        quiet=progress == "none",
+    )
+    outcome = run_search(opts)
+    return Run(
+        study_name=outcome.run_dir.name,
+        run_dir=outcome.run_dir,
+        storage_url=outcome.storage_url,
+        reports_dir=Path(reports_dir),
+        summary=outcome.summary,
+        report_path=outcome.report,
+        _record=rundir.read_record(outcome.run_dir),
+    )
+
+
+def _space_data(space: Any) -> dict[str, Any] | None:
+    """The mapping behind ``space`` when it is no file."""
+    from supervisor.config.space import Experiment
+
+    if isinstance(space, (str, Path)):
+        return None
+    if isinstance(space, Experiment):
+        return {**space.raw, "study": space.study_name}
+    if isinstance(space, Mapping):
+        return dict(space)
+    raise UserError(
+        f"space: expected a file path, a mapping or an Experiment, got {type(space).__name__}"
+    )

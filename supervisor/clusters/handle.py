@@ -1,0 +1,41 @@
+"""What a started cluster gives the driver, and the Dask settings every campaign relies on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+@dataclass
+class ClusterHandle:
+    client: Client
+    cluster: Any  # a distributed Cluster we own, or None for an existing scheduler
+    slots: int  # trials that can run at once
+    threads: int  # cores each trial may use
+    description: str
+    dashboard_link: str | None = None  # where the dashboard really listens, when known
+    # Dask resources every trial asks for (GPU jobs: GPU=1, offered by GPU workers only).
+    resources: dict[str, float] | None = None
+
+    @property
+    def dashboard(self) -> str | None:
+        link = self.dashboard_link or self.client.dashboard_link
+        return str(link) if link else None
+
+
+def configure_dask() -> None:
+    """Settings every campaign relies on, applied before any cluster starts."""
+    import dask
+
+    dask.config.set(
+        {
+            # A worker that dies makes its task fail at once; the driver, which knows
+            # trials, re-runs it with the same parameters and records the failure.
+            "distributed.scheduler.allowed-failures": 0,
+            # Trials are long and never stolen half-way; keep placement predictable.
+            "distributed.scheduler.work-stealing": False,
+        }
+    )

@@ -1,0 +1,88 @@
+"""Choose and start the cluster of a command: a launcher profile, an existing scheduler,
+or the local default; ``open_cluster`` closes what it started."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from supervisor.clusters.handle import ClusterHandle, configure_dask
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    from supervisor.clusters.profile import Launcher
+
+
+def load_launcher(
+    ref: str | None, *, workers: int | None, threads: int | None, scheduler: str | None
+) -> Launcher | None:
+    """The validated profile of ``--launcher`` (None without one), checked against the
+    other cluster options of the command line."""
+    if ref is None:
+        return None
+    from supervisor.clusters import profile
+
+    if scheduler:
+        raise UserError("--launcher and --scheduler exclude each other: choose one")
+    launcher = profile.load(ref)
+    if launcher.kind != "local" and (workers or threads):
+        raise UserError(
+            f"--workers/--threads size the local cluster; {launcher.file} is a {launcher.kind}"
+            " profile: set its cores, processes and max_jobs (or threads) instead"
+        )
+    return launcher
+
+
+def enter_allocation(launcher: Launcher | None, dashboard: str) -> None:
+    """Under mpiexec every rank runs the command: all but the driver rank become the
+    scheduler or a worker here and never return. Call before anything is written."""
+    if launcher is not None and launcher.kind == "mpi":
+        from supervisor.clusters.mpi import serve_unless_driver
+
+        serve_unless_driver(launcher, dashboard)
+
+
+@contextlib.contextmanager
+def open_cluster(
+    *,
+    workers: int | None,
+    threads: int | None,
+    scheduler: str | None,
+    dashboard: str,
+    launcher: Launcher | None = None,
+    run_dir: Path = Path("runs/supervisor"),
+    study: str = "supervisor",
+) -> Iterator[ClusterHandle]:
+    configure_dask()
+    handle: ClusterHandle
+    if scheduler:
+        from supervisor.clusters.existing import connect_existing
+
+        handle = connect_existing(scheduler, threads)
+    elif launcher is None or launcher.kind == "local":
+        from supervisor.clusters.local import make_local
+
+        extra = launcher.extra if launcher else {}
+        handle = make_local(
+            workers=workers or extra.get("workers"),
+            threads=threads or extra.get("threads"),
+            dashboard=(launcher.dashboard if launcher else None) or dashboard,
+        )
+    elif launcher.kind == "mpi":
+        from supervisor.clusters.mpi import connect_mpi
+
+        handle = connect_mpi(launcher, dashboard)
+    else:
+        from supervisor.clusters.jobqueue import make_jobqueue
+
+        handle = make_jobqueue(launcher, run_dir, study, dashboard)
+    try:
+        yield handle
+    finally:
+        with contextlib.suppress(Exception):
+            handle.client.close()
+        if handle.cluster is not None:
+            with contextlib.suppress(Exception):
+                handle.cluster.close()

@@ -1,0 +1,56 @@
+"""What a launcher profile would start, for ``search --dry-run``: nothing is started or written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from supervisor.clusters.profile import Launcher
+
+if TYPE_CHECKING:
+    from supervisor.commands.search import SearchOptions
+
+
+def describe_launcher(launcher: Launcher, run_dir: Path, study: str) -> str:
+    head = f"launcher    {launcher.file} ({launcher.kind})"
+    if launcher.kind == "local":
+        sizes = ", ".join(f"{k} {v}" for k, v in launcher.extra.items()) or "sized to this machine"
+        return f"{head}: a local Dask cluster on loopback, {sizes}"
+    tls = "TLS with a per-campaign certificate" if launcher.tls is True else "TLS"
+    tls = tls if launcher.tls else "no TLS"
+    if launcher.kind == "mpi":
+        threads = launcher.extra.get("threads", 1)
+        return (
+            f"{head}: under mpiexec -n N, rank 0 scheduler, rank 1 driver, ranks 2..N-1 one"
+            f" worker each ({threads} thread(s) per trial); {tls}"
+        )
+    from supervisor.clusters.jobqueue import job_script
+
+    lifetime = (
+        f"workers retire after {launcher.lifetime:.0f} s +- {launcher.lifetime_stagger:.0f} s"
+        if launcher.lifetime
+        else "workers live as long as their job"
+    )
+    walltime = f" (walltime {launcher.walltime:.0f} s)" if launcher.walltime else ""
+    lines = [
+        f"{head}: {launcher.min_jobs} to {launcher.max_jobs} job(s) (adaptive),"
+        f" each {launcher.cores} core(s) for {launcher.processes} worker(s) x 1 trial,"
+        f" {launcher.threads_per_trial} thread(s) per trial",
+        f"            {lifetime}{walltime}; {tls}",
+        "job script  (each job is submitted with):",
+        job_script(launcher, run_dir, study).rstrip(),
+    ]
+    return "\n".join(lines)
+
+
+def describe_search(opts: SearchOptions) -> str:
+    """The launcher part of ``search --dry-run``."""
+    from supervisor.clusters.launch import load_launcher
+    from supervisor.commands.search import resolve_experiment
+
+    launcher = load_launcher(
+        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+    )
+    assert launcher is not None
+    study = resolve_experiment(opts).study_name
+    return describe_launcher(launcher, opts.runs_root / study, study)

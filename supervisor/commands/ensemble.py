@@ -1,0 +1,156 @@
+"""``supervisor ensemble RUN``, and the ensemble stage of ``supervisor search``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from supervisor.config.ensemble import EnsembleConfig
+
+if TYPE_CHECKING:
+    import optuna
+
+    from supervisor.clusters.handle import ClusterHandle
+    from supervisor.config.space import Experiment
+    from supervisor.ensemble.aggregate import Built
+
+
+@dataclass
+class EnsembleOptions:
+    run: str
+    runs_root: Path = Path("runs")
+    reports_root: Path = Path("reports")
+    select: str | None = None  # overrides the space file's ensemble section
+    size: int | None = None
+    pool: int | None = None
+    workers: int | None = None
+    threads: int | None = None
+    scheduler: str | None = None
+    launcher: str | None = None
+    dashboard: str = "127.0.0.1:8787"
+    plain: bool = False
+
+
+def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
+    """The space file's ``ensemble:`` section (or the defaults), with the flags on top."""
+    from supervisor.config import ensemble as cfg
+    from supervisor.errors import UserError
+
+    base = exp.ensemble or EnsembleConfig()
+    if opts.select is not None and opts.select not in cfg.SELECTIONS:
+        raise UserError(f"--select {opts.select!r}: expected one of {', '.join(cfg.SELECTIONS)}")
+    size = opts.size if opts.size is not None else base.size
+    pool = opts.pool if opts.pool is not None else max(base.pool, size)
+    return replace(base, select=opts.select or base.select, size=size, pool=pool)
+
+
+def as_searched(exp: Experiment, study: optuna.Study) -> Experiment:
+    """``exp`` with the epochs the search trained for (``search --epochs`` overrides the
+    file; members must train as long as the trials they stand beside)."""
+    from supervisor.study import attrs
+
+    stored = study.user_attrs.get(attrs.CONFIG)
+    epochs = stored.get("budget", {}).get("epochs") if isinstance(stored, dict) else None
+    if isinstance(epochs, int) and epochs != exp.budget.epochs:
+        return replace(exp, budget=replace(exp.budget, epochs=epochs))
+    return exp
+
+
+def run_ensemble(opts: EnsembleOptions) -> Built:
+    import optuna
+
+    import supervisor.rundir as rundir
+    from supervisor.clusters.launch import load_launcher, open_cluster
+    from supervisor.commands.progress import Display
+    from supervisor.config import space
+    from supervisor.ensemble.build import build
+    from supervisor.study.storage import load_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_dir, record = rundir.resolve(opts.run, opts.runs_root)
+    exp = space.load(record.space_file, record.study)
+    config = config_for(exp, opts)  # bad flags fail before anything is opened
+    storage_url = record.storage_url(run_dir)
+    study = load_study(storage_url, record.study)
+    exp = as_searched(exp, study)
+    launcher = load_launcher(
+        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+    )
+    display = Display(force_plain=opts.plain)
+
+    @contextlib.contextmanager
+    def cluster() -> Iterator[ClusterHandle]:
+        with open_cluster(
+            workers=opts.workers,
+            threads=opts.threads,
+            scheduler=opts.scheduler,
+            dashboard=opts.dashboard,
+            launcher=launcher,
+            run_dir=run_dir,
+            study=exp.study_name,
+        ) as handle:
+            display.log(handle.description)
+            yield handle
+
+    built = build(exp, config, study, storage_url, run_dir, cluster, display)
+    write_uq(built, opts.reports_root, study.study_name)
+    info = {
+        "command": record.command,
+        "space file": record.space_file,
+        "run directory": str(run_dir),
+    }
+    _refresh_campaign_report(study, opts.reports_root, run_dir, info)
+    return built
+
+
+def ensemble_after_search(
+    exp: Experiment,
+    study: optuna.Study,
+    storage_url: str,
+    run_dir: Path,
+    reports_root: Path | None,
+    handle: ClusterHandle,
+    display: Any,
+) -> Built | None:
+    """The ``ensemble:`` stage of a search, on its cluster. A failure is reported and
+    leaves the search's results as they are (``supervisor ensemble RUN`` retries it)."""
+    from supervisor.ensemble.build import build
+    from supervisor.errors import UserError
+
+    assert exp.ensemble is not None
+
+    @contextlib.contextmanager
+    def cluster() -> Iterator[ClusterHandle]:
+        yield handle
+
+    try:
+        built = build(exp, exp.ensemble, study, storage_url, run_dir, cluster, display)
+    except (UserError, ValueError) as exc:
+        display.log(f"Ensemble not built: {exc}")
+        return None
+    if reports_root is not None:
+        write_uq(built, reports_root, study.study_name)
+    return built
+
+
+def write_uq(built: Built, reports_root: Path, study_name: str) -> None:
+    """The UQ report of ``built``, beside the campaign report."""
+    from supervisor.report.uq import uq_path, write_uq_report
+
+    reports_root.mkdir(parents=True, exist_ok=True)
+    built.report_path = write_uq_report(built, uq_path(reports_root, study_name), study_name)
+
+
+def _refresh_campaign_report(
+    study: optuna.Study, reports_root: Path, run_dir: Path, info: dict[str, Any]
+) -> None:
+    """The campaign report links to the UQ report once it exists: rewrite it if present
+    (as ``supervisor report`` would)."""
+    from supervisor.report.search import write_search_report
+
+    path = reports_root / f"{study.study_name}.html"
+    if path.is_file():
+        write_search_report(study, path, info, run_dir=run_dir)

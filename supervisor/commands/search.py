@@ -1,0 +1,216 @@
+"""One campaign from the command line: validated space -> storage -> cluster -> driver -> report.
+
+Order matters for "nothing written on bad input": the space file, benchmark options and
+storage URL are all checked before the run directory is created or a cluster started.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervisor.atomic as atomic
+import supervisor.rundir as rundir
+from supervisor.config import space
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from supervisor.config.space import Experiment
+    from supervisor.study.driver import Summary
+
+
+@dataclass
+class SearchOptions:
+    space_file: str  # "" when the space comes as space_data
+    # The space as a mapping (the Python API); kept in the run directory as space.yaml.
+    space_data: dict[str, Any] | None = None
+    study: str | None = None
+    storage: str | None = None
+    runs_root: Path = Path("runs")
+    reports_root: Path = Path("reports")
+    workers: int | None = None
+    threads: int | None = None
+    scheduler: str | None = None
+    launcher: str | None = None  # a profile name in launchers/ or a YAML file
+    dashboard: str = "127.0.0.1:8787"
+    prefetch: int | None = None
+    trials: int | None = None  # overrides budget.trials
+    timeout: float | None = None  # overrides budget.timeout
+    epochs: int | None = None  # overrides budget.epochs
+    report: bool = True
+    plain: bool = False
+    quiet: bool = False  # no progress output at all
+    command: str | None = None  # how the user started it, for the run record and report
+
+
+@dataclass
+class Outcome:
+    """What a search leaves: its summary, its report, where its run lives."""
+
+    summary: Summary
+    report: Path | None
+    run_dir: Path
+    storage_url: str
+
+
+def resolve_experiment(opts: SearchOptions) -> Experiment:
+    from dataclasses import replace
+
+    if opts.space_data is not None:
+        text = space.space_text(opts.space_data)
+        exp = space.loads(text, "<space mapping>", opts.study)
+    else:
+        exp = space.load(opts.space_file, opts.study)
+    budget = exp.budget
+    if opts.trials is not None:
+        budget = replace(budget, trials=opts.trials)
+    if opts.timeout is not None:
+        budget = replace(budget, timeout=opts.timeout)
+    if opts.epochs is not None:
+        budget = replace(budget, epochs=opts.epochs)
+    return replace(exp, budget=budget)
+
+
+def _packing(
+    opts: SearchOptions, benchmark: str, local_default: bool
+) -> tuple[int | None, int | None, str]:
+    """Workers and threads for the default local cluster: the user's flags, else this
+    host's ``supervisor calibrate`` result for the benchmark, else the local default."""
+    if not local_default or opts.scheduler or opts.workers or opts.threads:
+        return opts.workers, opts.threads, ""
+    from supervisor.execution import calibrate
+
+    cal = calibrate.load_for_host(benchmark)
+    if cal is None:
+        return None, None, ""
+    return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
+
+
+def search(opts: SearchOptions) -> Outcome:
+    import optuna
+
+    from supervisor.clusters.launch import enter_allocation, load_launcher, open_cluster
+    from supervisor.commands.progress import make_display
+    from supervisor.study.driver import Driver
+    from supervisor.study.open_study import open_campaign_study
+    from supervisor.study.storage import redact
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    exp = resolve_experiment(opts)
+    if opts.storage is not None:
+        _check_storage_url(opts.storage)
+    launcher = load_launcher(
+        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+    )
+    enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
+    run_dir = opts.runs_root / exp.study_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    storage_url = opts.storage or rundir.journal_url(run_dir)
+    command = opts.command or "supervisor.search() (Python API)"
+    space_file = opts.space_file
+    if opts.space_data is not None:  # later commands read the space from the run
+        space_file = str(run_dir / rundir.SPACE_FILE)
+        atomic.write(Path(space_file), space.space_text(opts.space_data))
+    rundir.write_record(
+        run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
+    )
+    study = open_campaign_study(exp, storage_url)
+    display = make_display(plain=opts.plain, quiet=opts.quiet)
+    started = time.time()
+    workers, threads, packing = _packing(opts, exp.benchmark, launcher is None)
+    with open_cluster(
+        workers=workers,
+        threads=threads,
+        scheduler=opts.scheduler,
+        dashboard=opts.dashboard,
+        launcher=launcher,
+        run_dir=run_dir,
+        study=exp.study_name,
+    ) as handle:
+        display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
+        display.log(f"{handle.description}{packing}")
+        if handle.dashboard:
+            display.log(f"Dask dashboard: {handle.dashboard}")
+        driver = Driver(
+            exp,
+            study,
+            handle.client,
+            slots=handle.slots,
+            threads=handle.threads,
+            prefetch=opts.prefetch,
+            display=display,
+            run_dir=str(run_dir.resolve()),
+            resources=handle.resources,
+        )
+        summary = driver.run()
+        cluster_desc = handle.description
+        if exp.ensemble is not None and summary.stopped_by != "interrupt":
+            from supervisor.commands.ensemble import ensemble_after_search
+
+            reports = opts.reports_root if opts.report else None
+            built = ensemble_after_search(
+                exp, study, storage_url, run_dir, reports, handle, display
+            )
+            if built is not None:
+                display.log(ensemble_line(built))
+    report = None
+    if opts.report:
+        report = write_report(
+            study,
+            opts.reports_root,
+            {
+                "command": command,
+                "space file": space_file,
+                "storage": redact(storage_url),
+                "run directory": str(run_dir),
+                "cluster": cluster_desc,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+                "wall time (s)": round(summary.elapsed, 1),
+                "stopped by": summary.stopped_by,
+            },
+            run_dir,
+        )
+    return Outcome(summary, report, run_dir, storage_url)
+
+
+def ensemble_line(built: Any) -> str:
+    """The ensemble against its best member on the test set, for the terminal."""
+    ev = built.evaluation
+    metric = ev.headline
+    scores = ", ".join(
+        f"{name} {ev.ensemble[name]:.4g} ({ev.best_member[name]:.4g})"
+        for name in ev.lower_is_better
+        if name in ev.ensemble
+    )
+    if ev.calibrated:
+        ens, one = ev.calibrated["ensemble"], ev.calibrated["best member"]
+        scores += (
+            f"; after temperature scaling: nll {ens['nll']:.4g} ({one['nll']:.4g}),"
+            f" ece {ens['ece']:.4g} ({one['ece']:.4g})"
+        )
+    return (
+        f"Ensemble of {len(built.members)} ({built.select}): test {metric} "
+        f"{ev.ensemble[metric]:.4g} vs best single member {ev.best_member[metric]:.4g}\n"
+        f"  test, ensemble (best member): {scores}"
+        + (f"\n  UQ report: {built.report_path}" if built.report_path else "")
+    )
+
+
+def write_report(
+    study: optuna.Study, reports_root: Path, run_info: dict[str, Any], run_dir: Path
+) -> Path:
+    from supervisor.commands.report import write_reports
+
+    return write_reports(study, reports_root / f"{study.study_name}.html", run_info, run_dir)[-1]
+
+
+def _check_storage_url(url: str) -> None:
+    if not (url.startswith("journal:") or "://" in url or url.endswith((".log", ".jsonl"))):
+        raise UserError(
+            f"--storage {url!r}: expected a URL such as sqlite:///x.db, "
+            "postgresql://user@host/db or journal:/path/to/journal.log"
+        )

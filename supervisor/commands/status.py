@@ -1,0 +1,206 @@
+"""``supervisor status``: a terminal table read from storage, safe beside a running search.
+
+It only reads the study (a journal file is append-only and read without a lock; a
+database is read in its own transactions), so any number of shells can watch a campaign
+while its driver writes. The ETA divides the trials left in the budget by the recent
+throughput: the last ``RECENT`` finished trials over the time since the finish before
+them, so a stalled campaign shows a growing ETA rather than a stale one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from supervisor.study import attrs
+from supervisor.study.recovery import orphaned
+
+if TYPE_CHECKING:
+    import optuna
+    from rich.console import Console
+
+RECENT = 20  # finished trials that set the throughput
+RUNNING_SHOWN = 50
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@dataclass(frozen=True)
+class Running:
+    number: int
+    worker: str  # "" until the driver has recorded it
+    elapsed: float  # seconds since the trial started (or was handed to Dask)
+    orphaned: bool = False  # its driver is gone: nobody will finish it
+
+
+@dataclass
+class Status:
+    study: str
+    states: dict[str, int]
+    failures: dict[str, int]  # failure kind -> failed trials
+    requested: int | None  # the budget, when the study holds the campaign's configuration
+    done: int  # trials that count toward the budget
+    objectives: list[str]
+    best_number: int | None = None
+    best_values: list[float] = field(default_factory=list)
+    best_params: dict[str, Any] = field(default_factory=dict)
+    pareto_size: int = 0
+    running: list[Running] = field(default_factory=list)
+    per_hour: float | None = None  # recent throughput
+    last_finish_ago: float | None = None
+
+    @property
+    def left(self) -> int | None:
+        return None if self.requested is None else max(0, self.requested - self.done)
+
+    @property
+    def active(self) -> list[Running]:
+        """Running trials that a live driver will finish."""
+        return [r for r in self.running if not r.orphaned]
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until the budget is reached at the recent throughput, while it runs."""
+        if not self.left or not self.active or not self.per_hour:
+            return None
+        return self.left / self.per_hour * 3600.0
+
+
+def read_status(study: optuna.Study, now: float | None = None) -> Status:
+    from optuna.trial import TrialState
+
+    now = time.time() if now is None else now
+    trials = study.get_trials(deepcopy=False)
+    config = study.user_attrs.get(attrs.CONFIG) or {}
+    budget = config.get("budget") if isinstance(config, dict) else None
+    requested = budget.get("trials") if isinstance(budget, dict) else None
+    names = study.user_attrs.get(attrs.OBJECTIVES)
+    if not (isinstance(names, list) and len(names) == len(study.directions)):
+        names = [f"objective {i}" for i in range(len(study.directions))]
+    status = Status(
+        study=study.study_name,
+        states=dict(Counter(t.state.name for t in trials)),
+        failures=dict(
+            Counter(
+                str(t.user_attrs.get(attrs.FAILURE, "model"))
+                for t in trials
+                if t.state == TrialState.FAIL
+            )
+        ),
+        requested=requested if isinstance(requested, int) else None,
+        done=sum(1 for t in trials if attrs.counts_toward_budget(t)),
+        objectives=[str(n) for n in names],
+    )
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    if complete and len(study.directions) == 1:
+        best = study.best_trial
+        status.best_number, status.best_values = best.number, list(best.values)
+        status.best_params = dict(best.params)
+    elif complete:
+        status.pareto_size = len(study.best_trials)
+    lost = orphaned(study.user_attrs, trials, now)
+    for t in trials:
+        if t.state == TrialState.RUNNING:
+            started = t.user_attrs.get("started")
+            if not isinstance(started, (int, float)) and t.datetime_start is not None:
+                started = t.datetime_start.timestamp()
+            elapsed = now - started if isinstance(started, (int, float)) else 0.0
+            worker = str(t.user_attrs.get("worker") or t.user_attrs.get("hostname") or "")
+            status.running.append(Running(t.number, worker, max(0.0, elapsed), t.number in lost))
+    _throughput(status, trials, now)
+    return status
+
+
+def _throughput(status: Status, trials: list[Any], now: float) -> None:
+    finishes = sorted(
+        t.datetime_complete.timestamp()
+        for t in trials
+        if t.datetime_complete is not None and attrs.counts_toward_budget(t)
+    )
+    if not finishes:
+        return
+    status.last_finish_ago = max(0.0, now - finishes[-1])
+    recent = finishes[-RECENT:]
+    if len(finishes) > len(recent):
+        since = finishes[-len(recent) - 1]
+    else:
+        starts = [t.datetime_start.timestamp() for t in trials if t.datetime_start is not None]
+        since = min(starts, default=recent[0])
+    if now > since:
+        status.per_hour = len(recent) / (now - since) * 3600.0
+
+
+def print_status(
+    study: optuna.Study, console: Console | None = None, now: float | None = None
+) -> Status:
+    """Print the status table of ``study``; returns what it printed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    status = read_status(study, now)
+    console = console or Console()
+    budget = f"{status.done} of {status.requested}" if status.requested else f"{status.done}"
+    console.print(f"[bold]{status.study}[/bold]  finished {budget}", highlight=False)
+    counts = Table("state", "trials")
+    for state in STATES:
+        counts.add_row(state, str(status.states.get(state, 0)))
+    for kind, n in sorted(status.failures.items()):
+        counts.add_row(f"  FAIL ({kind})", str(n))
+    console.print(counts)
+    if status.best_number is not None:
+        values = ", ".join(
+            f"{name} {value:.6g}"
+            for name, value in zip(status.objectives, status.best_values, strict=False)
+        )
+        params = ", ".join(f"{k}={v!r}" for k, v in status.best_params.items())
+        console.print(f"best: trial {status.best_number}  {values}", markup=False)
+        console.print(f"      {params}", markup=False, highlight=False)
+    elif status.pareto_size:
+        console.print(f"Pareto front: {status.pareto_size} trials", highlight=False)
+    if status.running:
+        table = Table("running trial", "worker", "elapsed")
+        longest = sorted(status.running, key=lambda r: -r.elapsed)
+        for r in longest[:RUNNING_SHOWN]:
+            elapsed = _duration(r.elapsed) + (" (driver gone)" if r.orphaned else "")
+            table.add_row(str(r.number), r.worker or "(not reported yet)", elapsed)
+        if len(longest) > RUNNING_SHOWN:
+            table.add_row("…", f"{len(longest) - RUNNING_SHOWN} more", "")
+        console.print(table)
+    console.print(_progress_line(status), markup=False, highlight=False)
+    return status
+
+
+def _progress_line(status: Status) -> str:
+    if status.per_hour:
+        rate = f"{status.per_hour:.1f} trials/h recently"
+    else:
+        rate = "throughput unknown" if status.last_finish_ago is not None else "no trial finished"
+    if status.left == 0:
+        return f"budget reached; {rate}"
+    if not status.active:
+        ago = status.last_finish_ago
+        last = f"; last trial finished {_duration(ago)} ago" if ago is not None else ""
+        if status.running:
+            return (
+                f"not running: the driver of the {len(status.running)} RUNNING trials is gone"
+                f" (the next `supervisor search` re-queues them){last}"
+            )
+        return f"not running (no RUNNING trial){last}"
+    if status.eta is None:
+        return f"{rate}; ETA unknown until trials finish"
+    return f"ETA {_duration(status.eta)} for {status.left} trials at {rate}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

@@ -1,0 +1,272 @@
+"""``supervisor calibrate BENCHMARK``: which packing of trials on this node trains fastest.
+
+For every (threads per trial x trials per node) that fits the node's cores, it starts
+that many probe processes at once, each confined to its own cores and sized with the
+same thread settings a worker slot gets, lets each train the benchmark's default model
+for one warm-up epoch (tracing, caches), then times the next epochs with all probes
+released together, so the timed sections overlap. The packing with the highest
+aggregate samples/s is recommended; it can be saved for ``supervisor search`` on this
+host and written into a launcher profile.
+
+Probes are separate processes, not threads: packed trials on a real node are separate
+worker processes too, with their own framework thread pools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import supervisor.atomic as atomic
+from supervisor.errors import UserError
+
+CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
+
+
+@dataclass(frozen=True)
+class Packing:
+    threads: int  # per trial
+    trials: int  # per node
+
+    @property
+    def cores(self) -> int:
+        return self.threads * self.trials
+
+
+@dataclass(frozen=True)
+class Measurement:
+    packing: Packing
+    per_trial: list[float]  # samples/s of each concurrent trial
+
+    @property
+    def aggregate(self) -> float:
+        return sum(self.per_trial)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    benchmark: str
+    host: str
+    cpu: str
+    cores: int
+    options: dict[str, Any]
+    threads_per_trial: int
+    trials_per_node: int
+    samples_per_s: float
+    table: list[dict[str, Any]]
+    created: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def grid(cores: int) -> list[Packing]:
+    """Threads per trial in powers of two (and all cores), trials per node likewise."""
+    counts = sorted({1 << i for i in range(cores.bit_length()) if 1 << i <= cores} | {cores})
+    return [Packing(t, k) for t in counts for k in counts if t * k <= cores]
+
+
+def usable_cores() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: no pinning
+        return list(range(os.cpu_count() or 1))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure(
+    target: str,
+    options: dict[str, Any],
+    packing: Packing,
+    epochs: int,
+    cores: list[int],
+    *,
+    tuned: bool = True,
+    xla: str = "auto",
+) -> Measurement:
+    """Run ``packing.trials`` probes at once; their samples/s. ``tuned``: each on its
+    own cores with the worker slot's thread settings; otherwise with the frameworks'
+    defaults (every probe sizes its pools for the whole node), for comparison."""
+    from supervisor.execution.node import thread_environment
+
+    procs: list[subprocess.Popen[str]] = []
+    logs: list[Any] = []
+    with contextlib.ExitStack() as stack:
+        for slot in range(packing.trials):
+            mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
+            env = dict(os.environ)
+            if tuned:
+                env.update(thread_environment(packing.threads))
+            else:
+                env = {k: v for k, v in env.items() if not k.endswith("_NUM_THREADS")}
+            request = {
+                "target": target,
+                "options": options,
+                "epochs": epochs,
+                "cores": mine if tuned else [],
+                "xla": xla,
+            }
+            # Framework chatter goes to a file, shown only if the probe fails.
+            logs.append(stack.enter_context(tempfile.TemporaryFile("w+")))
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "supervisor.execution.calibrate_probe",
+                    json.dumps(request),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=logs[-1],
+                text=True,
+                env=env,
+            )
+            stack.callback(_stop, proc)
+            procs.append(proc)
+        for proc, log in zip(procs, logs, strict=True):  # every probe has warmed up ...
+            _expect(proc, log, "ready")
+        for proc in procs:  # ... before any is timed
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        rates = [float(_expect(p, log, "rate")) for p, log in zip(procs, logs, strict=True)]
+    return Measurement(packing, rates)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _expect(proc: subprocess.Popen[str], log: Any, word: str) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    key, _, value = line.partition(" ")
+    if key == "error":
+        raise UserError(f"calibration probe failed: {value}")
+    if key != word:
+        log.seek(0)
+        tail = " | ".join(log.read().strip().splitlines()[-3:])
+        raise UserError(f"calibration probe died (exit {proc.wait()}): {tail}")
+    return value
+
+
+def calibrate(
+    benchmark: str,
+    target: str,
+    options: dict[str, Any],
+    *,
+    epochs: int = 1,
+    max_cores: int | None = None,
+    on_result: Any = None,
+) -> Calibration:
+    cores = usable_cores()[: max_cores or None]
+    results = []
+    for packing in grid(len(cores)):
+        m = measure(target, options, packing, epochs, cores)
+        results.append(m)
+        if on_result is not None:
+            on_result(m)
+    best = max(results, key=lambda m: m.aggregate)
+    table = [
+        {
+            "threads_per_trial": m.packing.threads,
+            "trials_per_node": m.packing.trials,
+            "samples_per_s": round(m.aggregate, 1),
+            "per_trial": [round(r, 1) for r in m.per_trial],
+        }
+        for m in results
+    ]
+    return Calibration(
+        benchmark=benchmark,
+        host=socket.gethostname(),
+        cpu=cpu_model(),
+        cores=len(cores),
+        options=options,
+        threads_per_trial=best.packing.threads,
+        trials_per_node=best.packing.trials,
+        samples_per_s=round(best.aggregate, 1),
+        table=table,
+        created=time.time(),
+    )
+
+
+# -- where calibrations are kept ----------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "supervisor"
+    return Path(os.environ.get(CACHE_ENV, default / "calibration"))
+
+
+def cache_path(benchmark: str, host: str | None = None) -> Path:
+    return cache_dir() / f"{benchmark}@{host or socket.gethostname()}.json"
+
+
+def save(cal: Calibration) -> Path:
+    path = cache_path(cal.benchmark, cal.host)
+    atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
+    return path
+
+
+def load_for_host(benchmark: str) -> Calibration | None:
+    """This host's saved calibration of ``benchmark`` if it still matches the node."""
+    path = cache_path(benchmark)
+    try:
+        cal = Calibration(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if cal.cores != len(usable_cores()) or cal.cpu != cpu_model():
+        return None  # the node changed (another allocation size or machine)
+    return cal
+
+
+def profile_block(cal: Calibration) -> str:
+    """The ``calibration:`` section of a launcher profile, as commented YAML."""
+    return (
+        f"# Written by `supervisor calibrate {cal.benchmark}` on {cal.host}\n"
+        f"# ({cal.cpu}, {cal.cores} cores): {cal.samples_per_s:g} samples/s in aggregate.\n"
+        "calibration:\n"
+        f"  benchmark: {cal.benchmark}\n"
+        f"  threads_per_trial: {cal.threads_per_trial}  # cores given to each trial\n"
+        f"  trials_per_node: {cal.trials_per_node}  # trials packed on one node\n"
+    )
+
+
+def write_into_profile(cal: Calibration, profile: Path) -> None:
+    """Append the calibration to a launcher profile, replacing an earlier one; the rest
+    of the file (and its comments) is kept as written."""
+    text = profile.read_text() if profile.exists() else ""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if line.startswith(("# Written by `supervisor calibrate", "calibration:")):
+            skipping = True
+        elif skipping and (line.startswith((" ", "#")) or not line.strip()):
+            pass
+        else:
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    body = "\n".join(kept).rstrip()
+    atomic.write(profile, (body + "\n\n" if body else "") + profile_block(cal))

@@ -1,0 +1,54 @@
+"""One calibration probe: ``python -m supervisor.execution.calibrate_probe REQUEST_JSON``.
+
+Speaks a line protocol with ``supervisor.execution.calibrate`` on stdin/stdout: pins itself to its
+cores, trains the benchmark's default model for one warm-up epoch, prints ``ready``,
+waits for ``go``, times ``epochs`` more and prints ``rate <samples/s>`` (or ``error
+<message>``). Its thread environment was set by the parent before the start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+
+def _quiet_stdout() -> Any:
+    """Keep the protocol stream clean: frameworks print to stdout at import."""
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    return protocol
+
+
+def main(request: dict[str, Any]) -> None:
+    out = _quiet_stdout()
+    try:
+        from supervisor.benchmarks import registry
+        from supervisor.execution import node
+
+        if request["cores"]:  # tuned: pinned, thread pools sized by the parent's env
+            os.sched_setaffinity(0, request["cores"])
+            node.configure(len(request["cores"]))
+        settings = node.NodeSettings(xla=request.get("xla", "auto"))
+        bench = registry.load(request["target"])(request["options"])
+        data = bench.load_data(0)
+        node.before_build(settings)
+        model = bench.build_model({}, 0)
+        node.after_build(model, settings)
+        bench.fit(model, data, {}, 1, lambda epoch, metrics: False)  # warm-up
+        out.write("ready\n")
+        if sys.stdin.readline().strip() != "go":
+            return
+        epochs = int(request["epochs"])
+        t0 = time.perf_counter()
+        bench.fit(model, data, {}, epochs, lambda epoch, metrics: False)
+        elapsed = time.perf_counter() - t0
+        out.write(f"rate {len(data.x_train) * epochs / elapsed}\n")
+    except Exception as exc:
+        out.write(f"error {type(exc).__name__}: {str(exc).splitlines()[0][:300]}\n")
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

@@ -1,0 +1,256 @@
+"""The body of one trial, in the process that trains it: ``execute(spec) -> TrialResult``.
+
+It never raises: a failure is recorded in the result with its cause. Benchmarks and
+their data are cached per process, so the data set is generated or read once and
+reused by every trial there. Runs in a worker's trial process (``trial_host``), on
+each rank of a multi-rank trial (``ranks.run``), or in the worker itself ("inline").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervisor.atomic as atomic
+import supervisor.rundir as rundir
+from supervisor.benchmarks import registry
+from supervisor.execution import node
+from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec
+
+if TYPE_CHECKING:
+    from supervisor.benchmarks import Benchmark, Checkpoint
+
+LATENCY_SAMPLES = 32  # validation samples per timed predict call
+LATENCY_REPEATS = 3  # timed calls after one warm-up; the fastest counts
+
+_benchmarks: dict[str, Benchmark] = {}
+_data: dict[str, Any] = {}
+
+
+def _cache_key(spec: TrialSpec) -> str:
+    return f"{spec.benchmark_target}|{sorted(spec.options.items())!r}"
+
+
+def worker_address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return None
+
+
+class _Report:
+    """The ``report`` a benchmark's ``fit`` gets: the epoch hook, carrying the trial's
+    epoch checkpoint (``supervisor.benchmarks.base.checkpoint_of``)."""
+
+    def __init__(self, hook: EpochHook, checkpoint: Checkpoint | None) -> None:
+        self.hook = hook
+        self.checkpoint = checkpoint
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        return self.hook(epoch, metrics)
+
+
+def _checkpoint(spec: TrialSpec, bench: Benchmark) -> Checkpoint | None:
+    if spec.checkpoint_dir is None or spec.checkpoint_every <= 0 or not bench.checkpoints:
+        return None
+    from supervisor.benchmarks import Checkpoint
+
+    identity = repr((spec.study_name, spec.seed, sorted(spec.params.items())))
+    return Checkpoint(spec.checkpoint_dir, spec.checkpoint_every, identity)
+
+
+def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
+    """Run one trial in this process; never raises. ``on_epoch`` hears every epoch and
+    may stop the trial there: its result is then "pruned"."""
+    result = TrialResult(
+        trial_number=spec.trial_number,
+        status="failed",
+        worker=worker_address(),
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        started=time.time(),
+    )
+    model = None
+    stopped = False
+    _reset_peak_rss()
+    try:
+        node.configure(spec.threads)
+        key = _cache_key(spec)
+        if key not in _benchmarks:
+            _benchmarks[key] = registry.load(spec.benchmark_target)(spec.options)
+        bench = _benchmarks[key]
+        data_key = f"{key}|{spec.data_seed}"
+        if data_key not in _data:
+            _data.clear()  # one data set per worker at a time bounds memory
+            t0 = time.perf_counter()
+            _data[data_key] = bench.load_data(spec.data_seed)
+            result.data_seconds = time.perf_counter() - t0
+        data = _data[data_key]
+
+        result.extra["precision"] = node.before_build(spec.node)
+        model = bench.build_model(spec.params, spec.seed)
+        node.after_build(model, spec.node)
+
+        def report(epoch: int, metrics: dict[str, float]) -> bool:
+            nonlocal stopped
+            floats = _floats(metrics)
+            result.history.append({"epoch": float(epoch), **floats})
+            stopped = stopped or (on_epoch is not None and on_epoch(epoch, floats))
+            return stopped
+
+        checkpoint = _checkpoint(spec, bench)
+        t0 = time.perf_counter()
+        try:
+            fitted = bench.fit(model, data, spec.params, spec.epochs, _Report(report, checkpoint))
+        finally:
+            if checkpoint is not None and checkpoint.resumed_from is not None:
+                result.extra["resumed_from_epoch"] = checkpoint.resumed_from
+        metrics = _floats(fitted)
+        train_seconds = time.perf_counter() - t0
+        metrics.update(
+            train_seconds=train_seconds,
+            node_seconds=train_seconds * spec.threads,
+            n_params=float(bench.count_params(model)),
+        )
+        result.metrics = metrics
+        if stopped:  # the slot goes to the next trial at once: no latency, no artifacts
+            metrics["peak_memory_mb"] = _peak_rss_mb()
+            result.status = "pruned"
+            return result
+        _measure_latency(bench, model, data, result)
+        metrics["peak_memory_mb"] = _peak_rss_mb()
+        _save_artifacts(bench, model, data, spec, result)
+        if spec.save_outputs:
+            _save_outputs(bench, model, data, spec, result)
+        missing = [m for m in spec.objectives if m not in metrics]
+        if missing:
+            why = result.extra.get("latency_error", "") if missing[0] == "latency_ms" else ""
+            raise KeyError(f"benchmark returned no metric {missing[0]!r}{why and f' ({why})'}")
+        values = [metrics[m] for m in spec.objectives]
+        bad = [
+            (m, v) for m, v in zip(spec.objectives, values, strict=True) if not math.isfinite(v)
+        ]
+        if bad:
+            result.failure = "model"
+            result.error_type = "NonFiniteObjective"
+            result.error = f"objective {bad[0][0]} is {bad[0][1]} (diverged training?)"
+        else:
+            result.values = values
+            result.status = "complete"
+    except Exception as exc:  # a failed trial is data, not a crash of the worker
+        result.failure = "model"
+        result.error_type = type(exc).__name__
+        result.error = str(exc)[:2000] or type(exc).__name__
+        result.traceback = traceback.format_exc()[-8000:]
+    finally:
+        del model
+        try:
+            node.release_model_memory()
+            # TF keeps ~5 MB per built model even after clear_session (TF 2.21); the
+            # nanny restarts a worker that reaches its memory limit. Recorded to watch it.
+            result.extra["rss_mb"] = node.rss_mb()
+        except Exception as exc:  # never let clean-up turn a result into a Dask error
+            result.extra["cleanup_error"] = repr(exc)
+        result.finished = time.time()
+    return result
+
+
+def _measure_latency(bench: Benchmark, model: Any, data: Any, result: TrialResult) -> None:
+    """``latency_ms``: milliseconds per sample of ``predict`` on a fixed batch of the
+    validation inputs (the first ``LATENCY_SAMPLES``); one warm-up call (tracing,
+    compilation), then the fastest of ``LATENCY_REPEATS`` calls."""
+    try:
+        batch = data.x_val[:LATENCY_SAMPLES]
+        n = len(batch)
+        if n == 0:
+            raise ValueError("no validation inputs")
+        bench.predict(model, batch)
+        best = math.inf
+        for _ in range(LATENCY_REPEATS):
+            t0 = time.perf_counter()
+            bench.predict(model, batch)
+            best = min(best, time.perf_counter() - t0)
+        result.metrics["latency_ms"] = best / n * 1000.0
+    except Exception as exc:  # a benchmark without x_val: the metric is absent, noted
+        result.extra["latency_error"] = f"latency not measured: {type(exc).__name__}: {exc}"[:300]
+
+
+def _save_artifacts(
+    bench: Benchmark, model: Any, data: Any, spec: TrialSpec, result: TrialResult
+) -> None:
+    """Keep the benchmark's per-trial arrays (e.g. a confusion matrix) in the run
+    directory. A failure here is noted, not fatal: the trial itself trained fine."""
+    if spec.run_dir is None:
+        return
+    try:
+        arrays = bench.artifacts(model, data, spec.params)
+        if arrays:
+            result.extra["artifacts"] = _save_trial_arrays(spec, rundir.ARTIFACTS_FILE, arrays)
+    except Exception as exc:
+        result.extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _save_outputs(
+    bench: Benchmark, model: Any, data: Any, spec: TrialSpec, result: TrialResult
+) -> None:
+    """Keep what the trial contributes to a deep ensemble (predictions on the validation
+    and test inputs) so that an ensemble reuses it instead of training it again. A
+    failure is noted: the trial then counts as having no saved outputs."""
+    if spec.run_dir is None:
+        return
+    try:
+        arrays = {k: v for k, v in bench.ensemble_outputs(model, data).items() if v is not None}
+        result.extra["outputs"] = _save_trial_arrays(spec, rundir.OUTPUTS_FILE, arrays)
+    except Exception as exc:
+        result.extra["outputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _save_trial_arrays(spec: TrialSpec, name: str, arrays: dict[str, Any]) -> str:
+    """Write ``arrays`` to the trial's directory as ``name`` (complete or not at all);
+    return the path relative to the run directory."""
+    import numpy as np
+
+    assert spec.run_dir is not None
+    run_dir = Path(spec.run_dir)
+    path = rundir.trial_dir(run_dir, spec.trial_number) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.replacing(path) as tmp:
+        np.savez_compressed(
+            tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()}
+        )
+    return str(path.relative_to(run_dir))
+
+
+def _reset_peak_rss() -> None:
+    """Start this trial's ``peak_memory_mb`` from the current RSS (Linux >= 4.0): the
+    trial process outlives its trials, so its lifetime high-water mark would not do."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # then the peak is the process's since it started: an upper bound
+
+
+def _peak_rss_mb() -> float:
+    """RSS high-water mark of this process (VmHWM) in MiB, or ru_maxrss where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in metrics.items()}

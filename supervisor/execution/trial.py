@@ -1,0 +1,97 @@
+"""What travels between the driver and the workers: one spec out, one result back.
+
+Both are plain picklable dataclasses; workers never see the Optuna study.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from supervisor.execution.node import NodeSettings
+
+# "pruned": the driver's pruner stopped it at an epoch boundary (see supervisor.execution.channel).
+# Hears each epoch of a running trial (epoch from 0, metrics); True stops the trial there.
+EpochHook = Callable[[int, dict[str, float]], bool]
+
+Status = Literal["complete", "failed", "pruned"]
+
+# Why a trial failed. "model": the trial itself is at fault (exception, NaN/inf loss);
+# its parameters are bad data. "infrastructure": the worker, node or driver went away;
+# the same parameters are run again and the failure does not count against the budget.
+FailureKind = Literal["model", "infrastructure", "interrupted"]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    study_name: str
+    trial_number: int
+    params: dict[str, Any]
+    benchmark: str
+    benchmark_target: str  # "module:attr" of the Benchmark class
+    options: dict[str, Any]
+    epochs: int
+    seed: int
+    data_seed: int
+    objectives: tuple[str, ...]
+    threads: int = 1
+    # MPI ranks of a data-parallel trial (the space file's `ranks`; supervisor.execution.ranks).
+    ranks: int = 1
+    run_dir: str | None = None
+    node: NodeSettings = field(default_factory=NodeSettings)
+    time_limit: float | None = None  # seconds; the trial is killed after it
+    # "process": in the worker's long-lived trial process (killable, memory bounded);
+    # "inline": in the calling process (tests, debugging).
+    isolation: Literal["process", "inline"] = "process"
+    # Dask event topic of the driver that streams this trial's start and epochs (None: the
+    # trial runs unobserved, e.g. in tests), and how long each epoch waits for the
+    # driver's continue/prune verdict (0: the driver prunes nothing, do not wait).
+    events_topic: str | None = None
+    verdict_timeout: float = 0.0
+    # Where the trial saves its epoch checkpoints and resumes from them (None: it does
+    # not), and every how many epochs (supervisor.benchmarks.base.Checkpoint).
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    # Keep the trial's ensemble outputs (``Benchmark.ensemble_outputs``) in its trial
+    # directory: the campaign builds deep ensembles from the search population.
+    save_outputs: bool = False
+
+
+@dataclass
+class TrialResult:
+    trial_number: int
+    status: Status
+    values: list[float] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    error: str | None = None
+    error_type: str | None = None
+    traceback: str | None = None
+    failure: FailureKind | None = None
+    worker: str | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    data_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+
+def model_failure(spec: TrialSpec, started: float, kind: str, message: str) -> TrialResult:
+    """The result of a trial that was stopped or refused for a reason of its own (a time
+    or memory limit, bad ranks): a model failure of type ``kind``, ending now."""
+    return TrialResult(
+        trial_number=spec.trial_number,
+        status="failed",
+        failure="model",
+        error_type=kind,
+        error=message[:2000],
+        started=started,
+        finished=time.time(),
+    )

@@ -1,0 +1,53 @@
+"""Open (or create) a campaign's Optuna study with the sampler of its space file.
+
+A study already stored under the name must have the same objectives; the resolved
+experiment is stored with it (``attrs.CONFIG``) so that later commands read it back.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+from supervisor.errors import UserError
+from supervisor.study import attrs
+
+if TYPE_CHECKING:
+    import optuna
+
+    from supervisor.config.space import Experiment
+
+
+def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
+    import optuna
+
+    from supervisor.config.samplers import make_sampler
+    from supervisor.study.storage import open_storage, redact
+
+    storage = open_storage(storage_url)
+    sampler = make_sampler(exp.sampler, exp.sampler_options, exp.seed, grid=exp.grid())
+    try:
+        existing = optuna.load_study(study_name=exp.study_name, storage=storage)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        old = [d.name.lower() for d in existing.directions]
+        if old != exp.directions:
+            raise UserError(
+                f"study {exp.study_name!r} in {redact(storage_url)} has directions {old}, "
+                f"the space file asks for {exp.directions}; use another study name (--study)"
+            )
+    study = optuna.create_study(
+        study_name=exp.study_name,
+        storage=storage,
+        sampler=sampler,
+        directions=exp.directions,
+        load_if_exists=True,
+    )
+    with warnings.catch_warnings():  # experimental in Optuna; optuna-dashboard shows them
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(exp.metric_names)
+    study.set_user_attr(attrs.CONFIG, exp.to_dict())
+    study.set_user_attr(attrs.OBJECTIVES, exp.metric_names)
+    study.set_user_attr(attrs.BENCHMARK, exp.benchmark)
+    return study

@@ -1,0 +1,219 @@
+"""``supervisor status`` (and ``report``) read a campaign from storage, also while a
+driver in another process is writing it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+from rich.console import Console
+
+import supervisor.rundir as rundir
+from supervisor.commands.status import print_status, read_status
+from supervisor.study import attrs
+from supervisor.study.storage import load_study
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+ROOT = Path(__file__).resolve().parents[2]
+NOW = 1_800_000_000.0
+
+
+def _study(budget: int = 30) -> optuna.Study:
+    """10 trials finished one a minute (the last 5 s before NOW), 2 running, 1 failed."""
+    study = optuna.create_study(study_name="live", direction="minimize")
+    study.set_user_attr(attrs.CONFIG, {"budget": {"trials": budget, "epochs": 2}})
+    study.set_user_attr(attrs.OBJECTIVES, ["loss"])
+    x = FloatDistribution(0.0, 1.0)
+    trials = []
+    for i in range(10):
+        end = NOW - 5 - 60 * (9 - i)
+        t = create_trial(
+            state=TrialState.COMPLETE,
+            params={"x": i / 10},
+            distributions={"x": x},
+            value=abs(i - 6) / 10,
+            user_attrs={"worker": f"tcp://10.0.0.{i % 2}:1", "duration_s": 100.0},
+        )
+        t.datetime_start = dt.datetime.fromtimestamp(end - 100)
+        t.datetime_complete = dt.datetime.fromtimestamp(end)
+        trials.append(t)
+    failed = create_trial(
+        state=TrialState.FAIL,
+        params={"x": 0.5},
+        distributions={"x": x},
+        user_attrs={attrs.FAILURE: "infrastructure"},
+    )
+    failed.datetime_start = dt.datetime.fromtimestamp(NOW - 50)
+    failed.datetime_complete = dt.datetime.fromtimestamp(NOW - 40)
+    trials.append(failed)
+    for i, (worker, started) in enumerate([("tcp://10.0.0.0:1", NOW - 30), (None, NOW - 90)]):
+        t = create_trial(
+            state=TrialState.RUNNING,
+            params={"x": 0.2 + i / 10},
+            distributions={"x": x},
+            user_attrs={"worker": worker} if worker else {},
+        )
+        t.datetime_start = dt.datetime.fromtimestamp(started)
+        trials.append(t)
+    study.add_trials(trials)
+    return study
+
+
+def test_status_counts_best_running_and_eta() -> None:
+    status = read_status(_study(), now=NOW)
+    assert status.states == {"COMPLETE": 10, "FAIL": 1, "RUNNING": 2}
+    assert status.failures == {"infrastructure": 1}
+    assert status.requested == 30 and status.done == 10 and status.left == 20
+    assert status.best_number == 6 and status.best_values == [0.0]
+    assert status.best_params == {"x": 0.6}
+    assert [(r.number, r.worker, r.elapsed) for r in status.running] == [
+        (11, "tcp://10.0.0.0:1", 30.0),
+        (12, "", 90.0),
+    ]
+    # 10 finishes since the first start (NOW - 5 - 540 - 100 s): 10 per 645 s.
+    assert status.per_hour == pytest.approx(10 / 645 * 3600)
+    assert status.eta == pytest.approx(20 * 64.5)
+    assert status.last_finish_ago == pytest.approx(5.0)
+
+
+def test_throughput_is_recent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the last RECENT finishes count, over the time since the finish before them."""
+    monkeypatch.setattr("supervisor.commands.status.RECENT", 4)
+    status = read_status(_study(), now=NOW)
+    # Finishes at NOW-5-60k; the one before the last 4 is at NOW - 245.
+    assert status.per_hour == pytest.approx(4 / 245 * 3600)
+
+
+def test_printed_table() -> None:
+    out = io.StringIO()
+    print_status(_study(), Console(file=out, width=100, color_system=None), now=NOW)
+    text = out.getvalue()
+    assert "live  finished 10 of 30" in text
+    assert "FAIL (infrastructure)" in text
+    assert "best: trial 6  loss 0" in text and "x=0.6" in text
+    assert "tcp://10.0.0.0:1" in text and "(not reported yet)" in text
+    assert "ETA" in text and "for 20 trials" in text
+
+    done = _study(budget=10)
+    out = io.StringIO()
+    print_status(done, Console(file=out, width=100, color_system=None), now=NOW)
+    assert "budget reached" in out.getvalue()
+
+
+def test_trials_of_a_dead_driver_are_orphans() -> None:
+    """RUNNING trials whose driver is gone get no ETA: nobody will finish them."""
+    study = _study()
+    gone, alive = "node9:4242:dead", "node8:4243:live"
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + gone, NOW - 600)
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + alive, NOW - 10)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial, driver in zip(running, (gone, alive), strict=True):
+        study._storage.set_trial_user_attr(trial._trial_id, attrs.DRIVER, driver)
+    status = read_status(study, now=NOW)
+    assert [(r.number, r.orphaned) for r in status.running] == [(11, True), (12, False)]
+    assert status.eta is not None  # trial 12 still runs
+
+    study._storage.set_trial_user_attr(running[1]._trial_id, attrs.DRIVER, gone)
+    out = io.StringIO()
+    print_status(study, Console(file=out, width=120, color_system=None), now=NOW)
+    text = out.getvalue()
+    assert "(driver gone)" in text and "ETA" not in text
+    assert "the driver of the 2 RUNNING trials is gone" in text
+
+
+WRITER = textwrap.dedent(
+    """
+    # Writes trials as the driver does (ask, attributes, tell) until STOP appears.
+    import os, socket, sys, time
+    from pathlib import Path
+    import optuna
+    from supervisor.study import attrs
+    import supervisor.rundir as rundir
+    from supervisor.study.storage import open_storage
+
+    run_dir, stop = Path(sys.argv[1]), Path(sys.argv[2])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rundir.write_record(run_dir, rundir.RunRecord("live", None, "x.yaml", "supervisor search x"))
+    storage = open_storage(rundir.journal_url(run_dir))
+    study = optuna.create_study(study_name="live", storage=storage, direction="minimize")
+    study.set_user_attr(attrs.CONFIG, {"budget": {"trials": 100000, "epochs": 3}})
+    study.set_user_attr(attrs.OBJECTIVES, ["loss"])
+    running = []
+    n = 0
+    while not stop.exists():
+        trial = study.ask()
+        trial.set_user_attr(attrs.DRIVER, f"{socket.gethostname()}:{os.getpid()}:test")
+        trial.set_user_attr("worker", f"tcp://10.0.0.{n % 3}:4000")
+        trial.suggest_float("x", -1, 1)
+        running.append((trial, time.time()))
+        n += 1
+        if len(running) > 2:
+            done, started = running.pop(0)
+            for epoch in range(3):
+                done.report(1.0 / (epoch + 1), epoch)
+            done.set_user_attr("history", [{"epoch": 0.0, "loss": 1.0}])
+            done.set_user_attr("started", started)
+            done.set_user_attr("finished", time.time())
+            done.set_user_attr("duration_s", time.time() - started)
+            study.tell(done, done.params["x"] ** 2)
+        if n == 3:
+            print("ready", flush=True)
+        time.sleep(0.1)
+    """
+)
+
+
+def test_status_and_report_while_a_campaign_writes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "live"
+    run_dir.mkdir(parents=True)
+    stop = tmp_path / "STOP"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(run_dir), str(stop)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        study = load_study(rundir.journal_url(run_dir), "live")  # another reader
+        seen = []
+        for _ in range(5):
+            status = read_status(study)
+            seen.append(status.done)
+            assert status.states.get("RUNNING", 0) >= 1
+            assert all(r.worker.startswith("tcp://10.0.0.") for r in status.running)
+            time.sleep(0.2)
+        assert seen == sorted(seen) and seen[-1] > seen[0]  # it sees the campaign advance
+
+        command = [sys.executable, "-m", "supervisor.cli"]
+        where = ["--runs-dir", str(tmp_path / "runs")]
+        shown = subprocess.run(
+            [*command, "status", "live", *where], capture_output=True, text=True, cwd=ROOT
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "live  finished" in shown.stdout and "running trial" in shown.stdout
+        assert "ETA" in shown.stdout
+
+        out = tmp_path / "live.html"
+        report = subprocess.run(
+            [*command, "report", "live", *where, "-o", str(out)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert report.returncode == 0, report.stderr
+        html = out.read_text(encoding="utf-8")
+        assert html.rstrip().endswith("</html>") and "RUNNING (" in html
+    finally:
+        stop.touch()
+        writer.wait(timeout=30)
+    assert writer.returncode == 0

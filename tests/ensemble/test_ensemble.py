@@ -1,0 +1,257 @@
+"""Deep ensembles from the search population: ``ensemble:`` in a space file and
+``supervisor ensemble RUN``, on a TensorFlow-free softmax classifier (tests.toy_classifier)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from optuna.trial import TrialState
+
+import supervisor.rundir as rundir
+from supervisor.config import space
+from supervisor.ensemble import uq
+from supervisor.ensemble.aggregate import Member, evaluate
+from supervisor.errors import SpaceError
+from supervisor.study import attrs
+from supervisor.study.storage import load_study
+
+TOY = "tests.toy_classifier:ToyClassifier"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def write_space(tmp_path: Path, ensemble: str = "", trials: int = 6, extra: str = "") -> Path:
+    path = tmp_path / "toy.yaml"
+    path.write_text(
+        f'study: toy\nbenchmark: {{name: "{TOY}"}}\n'
+        "objectives: [val_nll]\n"
+        "params:\n"
+        "  lr: {type: float, low: 0.01, high: 1.0, log: true}\n"
+        "  l2: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}\n"
+        f"{extra}"
+        f"budget: {{trials: {trials}, epochs: 2}}\n"
+        "sampler: random\nseed: 5\n"
+        f"{ensemble}"
+    )
+    return path
+
+
+def search(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return cli(
+        *("search", "toy.yaml", "--workers", "2", "--threads", "1", "--plain"),
+        *("--dashboard", ":0", *flags),
+        cwd=tmp_path,
+    )
+
+
+def summary(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "runs/toy/ensemble/ensemble.json").read_text())
+
+
+# -- the space file ------------------------------------------------------------------------
+
+
+def test_the_ensemble_section_is_validated(tmp_path: Path) -> None:
+    exp = space.load(write_space(tmp_path, "ensemble: {select: seeds, size: 4}\n"))
+    assert exp.ensemble is not None
+    assert (exp.ensemble.select, exp.ensemble.size, exp.ensemble.pool) == ("seeds", 4, 20)
+    assert exp.to_dict()["ensemble"] == {"select": "seeds", "size": 4, "pool": 20}
+    from supervisor.commands.search import SearchOptions
+    from supervisor.commands.summary import describe_experiment
+
+    shown = describe_experiment(exp, SearchOptions(space_file="toy.yaml", runs_root=tmp_path))
+    assert "then        an ensemble: select seeds, size 4" in shown.splitlines()
+    assert space.load(write_space(tmp_path, "ensemble: true\n")).ensemble is not None
+    assert space.load(write_space(tmp_path)).ensemble is None
+    bad = {
+        "ensemble: {select: greedyy}\n": "ensemble.select: expected one of auto, topk, greedy,"
+        " seeds, got 'greedyy' (did you mean \"greedy\"?)",
+        "ensemble: {size: 0}\n": "ensemble.size: expected an integer between 1 and 1000, got 0",
+        "ensemble: {members: 3}\n": "ensemble.members: unknown key",
+    }
+    for text, message in bad.items():
+        with pytest.raises(SpaceError) as err:
+            space.load(write_space(tmp_path, text))
+        assert message in str(err.value)
+    toy = tmp_path / "plain.yaml"  # a benchmark without ensemble_kind
+    toy.write_text(
+        'benchmark: {name: "tests.toy_benchmark:ToyBenchmark"}\nparams: {x: [1, 2]}\n'
+        "budget: {trials: 1, epochs: 1}\nensemble: true\n"
+    )
+    with pytest.raises(SpaceError, match="does not support ensembles"):
+        space.load(toy)
+
+
+# -- search, then ensemble -------------------------------------------------------------------
+
+
+def test_a_search_with_an_ensemble_section_reuses_its_trials(tmp_path: Path) -> None:
+    # Failed trials are data: never candidates, never in the way.
+    write_space(
+        tmp_path, "ensemble: {select: greedy, size: 4, pool: 5}\n", trials=8,
+        extra="  mode: [ok, raise]\n",
+    )  # fmt: skip
+    result = search(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(
+        r"Ensemble of \d \(greedy\): test nll [\d.]+ vs best single member", result.stdout
+    )
+
+    data = summary(tmp_path)
+    assert data["trained"] == 0  # every member was saved by the search itself
+    assert data["select"] == "greedy" and 1 <= len(data["members"]) <= 4
+    assert {m["study"] for m in data["members"]} == {"toy"}
+    study = load_study(f"journal:{tmp_path}/runs/toy/journal.log", "toy")
+    assert study.get_trials(states=(TrialState.FAIL,))
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert (tmp_path / "runs/toy" / t.user_attrs["outputs"]).is_file()
+    assert {m["trial"] for m in data["members"]} <= {
+        t.number for t in study.get_trials(states=(TrialState.COMPLETE,))
+    }
+    # Averaging probabilities never scores worse than the members' mean NLL (Jensen).
+    member_nll = [m["test"]["nll"] for m in data["members"]]
+    assert 0 < data["ensemble"]["nll"] <= np.mean(member_nll) + 1e-9
+    assert data["best_member"]["nll"] in member_nll
+    scaled = data["temperature_scaled"]  # fitted on validation, judged on test
+    assert set(scaled) == {"ensemble", "best member"} and scaled["ensemble"]["T"] > 0
+    assert scaled["ensemble"]["accuracy"] == data["ensemble"]["accuracy"]
+    report = (tmp_path / "reports/toy-uq.html").read_text()
+    assert "Reliability diagrams" in report and "Metrics against ensemble size" in report
+    assert report.count('class="figure"') >= 4
+    # The campaign report links to the UQ report next to it.
+    assert 'href="toy-uq.html"' in (tmp_path / "reports/toy.html").read_text()
+
+
+def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
+    write_space(tmp_path, trials=4)  # no ensemble section: the search keeps no outputs
+    assert search(tmp_path, "--epochs", "3").returncode == 0  # the file says 2
+    first = cli("ensemble", "toy", "--select", "topk", "--size", "2", "--workers", "2",
+                "--plain", cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
+    data = summary(tmp_path)
+    assert data["trained"] == 2 and data["reused"] == 0
+    storage = f"journal:{tmp_path}/runs/toy/journal.log"
+    members = load_study(storage, "toy.ensemble").get_trials(states=(TrialState.COMPLETE,))
+    search_study = load_study(storage, "toy")
+    best = sorted(search_study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.value)
+    # Each member trains its search trial's configuration with that trial's seed.
+    assert sorted(t.user_attrs[attrs.MEMBER_OF] for t in members) == sorted(
+        t.number for t in best[:2]
+    )
+    for m in members:
+        source = search_study.trials[m.user_attrs[attrs.MEMBER_OF]]
+        assert m.params == source.params
+        assert m.user_attrs[attrs.SEED] == 5 + source.number
+        assert m.value == pytest.approx(source.value)  # same data, params, seed and epochs
+        assert len(m.user_attrs["history"]) == 3
+
+    # k seeds of the best configuration: the two trained above are reused, two more train.
+    again = cli("ensemble", "toy", "--select", "seeds", "--size", "3", "--plain", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    data = summary(tmp_path)
+    assert (data["trained"], len(data["members"])) == (3, 3)
+    seeds = load_study(storage, "toy.ensemble").get_trials(states=(TrialState.COMPLETE,))
+    assert len(seeds) == 4  # 2 (topk) + 2 new seeds; the best's own seed was not retrained
+    assert {t.user_attrs[attrs.MEMBER_OF] for t in seeds[2:]} == {best[0].number}
+
+    # Nothing left to train: a rerun builds the same ensemble without a cluster.
+    rerun = cli("ensemble", "toy", "--select", "seeds", "--size", "3", "--plain", cwd=tmp_path)
+    assert rerun.returncode == 0 and "training" not in rerun.stdout
+    assert len(load_study(storage, "toy.ensemble").trials) == 4
+
+
+def test_bad_ensemble_requests_give_one_line(tmp_path: Path) -> None:
+    missing = cli("ensemble", "nowhere", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: nowhere: no run found")
+    run_dir = tmp_path / "runs/toy"
+    run_dir.mkdir(parents=True)
+    space_file = str(write_space(tmp_path, trials=2))
+    rundir.write_record(run_dir, rundir.RunRecord("toy", None, space_file, "supervisor search"))
+    wrong = cli("ensemble", "toy", "--select", "best", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines() == [
+        "error: --select 'best': expected one of auto, topk, greedy, seeds"
+    ]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]  # nothing written
+
+
+# -- aggregation -----------------------------------------------------------------------------
+
+
+def _member(i: int, val: np.ndarray, test: np.ndarray, y: np.ndarray) -> Member:
+    outputs = {"val": val, "test": test, "y_val": y, "y_test": y}
+    return Member(i, "s", f"#{i}", None, outputs)
+
+
+def test_classification_ensemble_of_identical_members_is_the_member() -> None:
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), 50)
+    y = rng.integers(0, 3, 50)
+    ev = evaluate("classification", [_member(i, probs, probs, y) for i in range(3)])
+    assert ev.ensemble["nll"] == pytest.approx(ev.best_member["nll"])
+    assert ev.ensemble["mutual_information"] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(ev.panels["disagreement"] == 0)
+    assert [s["size"] for s in ev.by_size] == [1.0, 2.0, 3.0]
+
+
+def test_complementary_members_average_to_a_better_nll() -> None:
+    y = np.array([0, 1] * 50)
+    right = np.where(y[:, None] == np.arange(2), 0.9, 0.1)
+    a, b = right.copy(), right.copy()
+    a[:50:2], b[1:50:2] = right[:50:2, ::-1], right[1:50:2, ::-1]  # each wrong on other half
+    ev = evaluate("classification", [_member(0, a, a, y), _member(1, b, b, y)])
+    assert ev.ensemble["nll"] < min(m["nll"] for m in ev.members)
+    assert ev.ensemble["nll"] == pytest.approx(uq.nll(uq.mean_probabilities(np.stack([a, b])), y))
+    assert ev.ensemble["mutual_information"] > 0
+
+
+def test_regression_mixture_splits_the_variance() -> None:
+    y = np.zeros(10)
+    members = [
+        Member(i, "s", f"#{i}", None, {"val": p, "test": p, "y_val": y, "y_test": y})
+        for i, p in enumerate([np.tile([0.0, 1.0], (10, 1)), np.tile([2.0, 1.0], (10, 1))])
+    ]
+    ev = evaluate("regression", members)
+    assert ev.ensemble["aleatoric"] == pytest.approx(1.0)
+    assert ev.ensemble["epistemic"] == pytest.approx(1.0)
+    assert ev.members[0]["epistemic"] == 0.0
+
+
+def test_generative_ensembles_pool_the_members_statistics() -> None:
+    k = np.arange(1.0, 5.0)
+    ref, flat = np.ones(4), np.ones(4)
+    edges = np.linspace(-1, 1, 5)
+
+    def gan(i: int, spectrum: list[float], hist: list[int], value: float) -> Member:
+        outputs = {"k": k, "spectrum": np.array(spectrum), "ref_spectrum": ref,
+                   "hist_edges": edges, "hist": np.array(hist), "ref_hist": flat}  # fmt: skip
+        return Member(i, "s", f"#{i}", value, outputs)
+
+    low, high = gan(0, [0.5] * 4, [2, 0, 2, 0], 0.3), gan(1, [1.5] * 4, [0, 2, 0, 2], 0.2)
+    ev = evaluate("generative", [low, high], maximize=False)
+    assert ev.members[0]["ps_error"] == pytest.approx(0.5)
+    assert ev.ensemble["ps_error"] == pytest.approx(0.0)  # 0.5 and 1.5 pool to 1
+    assert ev.ensemble["hist_ks"] == pytest.approx(0.0)  # the pooled histogram is flat
+    assert ev.best_member_index == 1  # by the search objective (minimized), not the test set
+
+
+def test_members_of_other_data_are_refused() -> None:
+    y = np.array([0, 1])
+    p = np.array([[0.5, 0.5], [0.5, 0.5]])
+    other = _member(1, p, p, y[::-1])
+    with pytest.raises(ValueError, match="differ"):
+        evaluate("classification", [_member(0, p, p, y), other])

@@ -1,0 +1,111 @@
+"""``supervisor calibrate``: the packing grid, where results are kept, and their use."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from supervisor.commands.search import SearchOptions, _packing
+from supervisor.execution import calibrate
+
+
+def test_the_grid_covers_every_packing_that_fits_the_cores() -> None:
+    assert [(p.threads, p.trials) for p in calibrate.grid(2)] == [(1, 1), (1, 2), (2, 1)]
+    six = calibrate.grid(6)
+    assert all(p.cores <= 6 for p in six)
+    assert {(1, 6), (6, 1), (2, 2), (4, 1)} <= {(p.threads, p.trials) for p in six}
+
+
+def fake(cores: int | None = None, cpu: str | None = None) -> calibrate.Calibration:
+    return calibrate.Calibration(
+        benchmark="weather",
+        host=__import__("socket").gethostname(),
+        cpu=cpu or calibrate.cpu_model(),
+        cores=cores or len(calibrate.usable_cores()),
+        options={},
+        threads_per_trial=1,
+        trials_per_node=3,
+        samples_per_s=1234.5,
+        table=[],
+        created=0.0,
+    )
+
+
+def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    opts = SearchOptions(space_file="x.yaml")
+    assert _packing(opts, "weather", True) == (None, None, "")
+    calibrate.save(fake())
+    workers, threads, note = _packing(opts, "weather", True)
+    assert (workers, threads) == (3, 1) and "calibrate" in note
+    assert _packing(replace(opts, workers=2), "weather", True)[:2] == (2, None)
+    assert _packing(opts, "weather", False) == (None, None, "")  # a launcher profile decides
+    assert _packing(opts, "speech", True) == (None, None, "")  # another benchmark
+    # A calibration from another node shape no longer applies.
+    calibrate.save(fake(cores=len(calibrate.usable_cores()) + 8))
+    assert _packing(opts, "weather", True) == (None, None, "")
+
+
+def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
+    profile = tmp_path / "slurm.yaml"
+    profile.write_text("# my site\nkind: slurm\ncores: 8  # per job\n")
+    calibrate.write_into_profile(fake(), profile)
+    calibrate.write_into_profile(replace(fake(), trials_per_node=4), profile)
+    text = profile.read_text()
+    assert text.startswith("# my site\nkind: slurm\ncores: 8  # per job\n")
+    assert text.count("calibration:") == 1
+    data = yaml.safe_load(text)
+    assert data["calibration"] == {
+        "benchmark": "weather",
+        "threads_per_trial": 1,
+        "trials_per_node": 4,
+    }
+
+
+def test_calibrate_measures_this_node_and_saves_the_result(tmp_path: Path) -> None:
+    env = {**os.environ, calibrate.CACHE_ENV: str(tmp_path)}
+    profile = tmp_path / "local.yaml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supervisor.cli",
+            "calibrate",
+            "weather",
+            "--tiny",
+            "--cores",
+            "1",
+            "--write",
+            str(profile),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "recommended: 1 trial(s) per node x 1 thread(s)" in proc.stdout
+    saved = json.loads(next(tmp_path.glob("weather@*.json")).read_text())
+    assert saved["table"][0]["samples_per_s"] > 0 and saved["cores"] == 1
+    assert yaml.safe_load(profile.read_text())["calibration"]["trials_per_node"] == 1
+
+
+def test_a_bad_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "calibrate", "weather", "-o", "n_trian=5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    expected = 'error: --option n_trian: unknown option of weather (did you mean "n_train"?)'
+    assert proc.stderr.strip() == expected

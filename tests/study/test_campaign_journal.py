@@ -1,0 +1,133 @@
+"""The campaign journal: Optuna's JournalStorage with batched attribute writes, an index
+of queued trials and durable records only where a crash would lose work. Its file stays
+Optuna's format: a stock JournalStorage reads it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from supervisor.study.storage import CampaignJournalStorage, batch, open_storage, set_user_attrs
+
+X = {"x": optuna.distributions.FloatDistribution(-4, 4)}
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def lines(path: Path) -> int:
+    return len(path.read_bytes().splitlines())
+
+
+def test_a_trials_attributes_are_one_append_and_a_stock_reader_sees_them(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    storage = open_storage(f"journal:{path}")
+    assert isinstance(storage, CampaignJournalStorage)
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask(X)
+    appends = []
+    original = storage._backend.append_logs
+    storage._backend.append_logs = lambda logs: (appends.append(len(logs)), original(logs))[1]  # type: ignore[method-assign]
+    values = {"worker": "tcp://a:1", "hostname": "nid001", "duration_s": 1.5, "metrics": {"a": 1}}
+    set_user_attrs(trial, values)
+    assert appends == [4], "one append of four records"
+    assert trial.user_attrs == values  # the trial object sees them at once
+    study.tell(trial, 0.5)
+
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    assert stock.trials[0].user_attrs == values
+    assert stock.trials[0].value == 0.5
+
+
+def test_set_user_attrs_on_other_storages_writes_each(tmp_path: Path) -> None:
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path}/s.db"))
+    trial = study.ask(X)
+    set_user_attrs(trial, {"a": 1, "b": [2, 3]})
+    assert study.trials[0].user_attrs == {"a": 1, "b": [2, 3]}
+
+
+def test_queued_trials_pop_in_order_once_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    one = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    for x in (1.0, 2.0, 3.0):
+        one.enqueue_trial({"x": x})
+    # A second driver (its own storage object on the same file) shares the queue.
+    two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    got = [two.ask(X).params["x"], one.ask(X).params["x"], two.ask(X).params["x"]]
+    assert got == [1.0, 2.0, 3.0]
+    fresh = one.ask(X)  # the queue is empty: the sampler proposes
+    assert fresh.number == 3 and "x" in fresh.params
+    waiting = two.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert waiting == []
+    # A storage opened on the whole file later rebuilds the same queue state.
+    one.enqueue_trial({"x": 4.0})
+    late = open_storage(f"journal:{path}")
+    queued = late.get_all_trials(0, states=(TrialState.WAITING,))
+    assert [t.system_attrs["fixed_params"]["x"] for t in queued] == [4.0]
+
+
+def test_only_records_a_crash_would_lose_work_with_are_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    trial = study.ask(X)  # a running trial: its driver would die with it
+    set_user_attrs(trial, {"worker": "w"})
+    assert synced == []
+    study.tell(trial, 1.0)  # a result
+    assert len(synced) == 1
+    study.enqueue_trial({"x": 0.0})  # a queued re-run must survive a node crash
+    assert len(synced) == 2
+
+
+def test_a_batch_writes_parameters_attributes_and_state_in_one_append(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    storage = open_storage(f"journal:{path}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    appends: list[list[int]] = []
+    original = storage._backend.append_logs  # type: ignore[attr-defined]
+
+    def counted(logs: list[dict[str, object]]) -> None:
+        appends.append([int(log["op_code"]) for log in logs])  # type: ignore[call-overload]
+        original(logs)
+
+    storage._backend.append_logs = counted  # type: ignore[attr-defined]
+    with batch(study):
+        x = trial.suggest_float("x", -4, 4)
+        n = trial.suggest_int("n", 1, 8)
+        trial.set_user_attr("worker", "w")
+        # Reads inside the block see what was written before it; the trial object sees all.
+        assert trial.params == {"x": x, "n": n} and trial.user_attrs == {"worker": "w"}
+        study.tell(trial, x)
+        trial2 = study.ask()  # a new trial is not deferred: its number is read back at once
+        trial2.set_user_attr("worker", "v")
+    assert [len(ops) for ops in appends] == [4, 1, 1], "params + attr + state, then ask, attr"
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    first = stock.trials[0]
+    assert first.params == {"x": x, "n": n} and first.user_attrs == {"worker": "w"}
+    assert first.value == x and stock.trials[1].user_attrs == {"worker": "v"}
+
+
+def test_an_error_in_a_batched_write_surfaces_at_the_end_of_the_block(tmp_path: Path) -> None:
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.0)
+    trial = study.ask()
+    with pytest.raises(ValueError), batch(study):  # "x" was a float, now categorical
+        trial.suggest_categorical("x", ["a", "b"])
+    study.tell(trial, state=TrialState.FAIL)  # the storage stays usable
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]

@@ -1,0 +1,103 @@
+"""Lifetime-aware placement: a trial does not start on a worker that retires before it ends."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from distributed import Client, LocalCluster, Nanny
+from optuna.trial import TrialState
+
+from supervisor.clusters.handle import configure_dask
+from supervisor.study import placement
+from supervisor.study.driver import Driver
+from tests.study.test_driver import experiment, make_study
+
+
+class FakeClient:
+    """The two calls Placement makes, answered from a table."""
+
+    def __init__(self, workers: dict[str, dict[str, float | None]]) -> None:
+        self.workers = workers
+        self.runs = 0
+
+    def scheduler_info(self, n_workers: int = -1) -> dict[str, Any]:
+        return {"workers": {w: {} for w in self.workers}}
+
+    def run(self, fn: Any, workers: list[str], on_error: str) -> dict[str, Any]:
+        self.runs += 1
+        return {w: self.workers[w] for w in workers}
+
+
+def test_only_workers_that_outlive_the_estimate_are_eligible() -> None:
+    now = 1000.0
+    client = FakeClient(
+        {
+            "tcp://short": {"lifetime": 100.0, "started": now - 95.0},  # 5 s left
+            "tcp://long": {"lifetime": 100.0, "started": now - 10.0},  # 90 s left
+            "tcp://forever": {"lifetime": None, "started": now - 500.0},
+        }
+    )
+    p = placement.Placement(client, clock=lambda: now)
+    assert p.workers_for_next_trial() is None  # no estimate before MIN_SAMPLES trials
+    for seconds in (2.0, 3.0, 4.0):
+        p.finished(seconds)
+    estimate = p.estimate()
+    assert estimate is not None and 4.0 < estimate < 6.0  # p90 of 2-4 s with the margin
+    assert p.workers_for_next_trial() == ["tcp://forever", "tcp://long", "tcp://short"]
+    p.finished(60.0)  # trials now take about a minute: the short worker cannot fit one
+    for seconds in (60.0, 60.0):
+        p.finished(seconds)
+    assert p.workers_for_next_trial() == ["tcp://forever", "tcp://long"]
+    assert client.runs == 1  # lifetimes are asked once per worker, not per trial
+
+
+def test_no_restriction_without_lifetimes_or_when_nothing_fits() -> None:
+    now = 50.0
+    p = placement.Placement(FakeClient({"tcp://a": {"lifetime": None}}), clock=lambda: now)
+    for _ in range(3):
+        p.finished(10.0)
+    assert p.workers_for_next_trial() is None  # nobody retires: no restriction
+    dying = FakeClient({"tcp://a": {"lifetime": 60.0, "started": 0.0}})  # 10 s left
+    p = placement.Placement(dying, clock=lambda: now)
+    for _ in range(3):
+        p.finished(30.0)
+    assert p.workers_for_next_trial() is None  # runs anywhere; checkpoints resume it
+
+
+@pytest.mark.faults
+def test_the_driver_keeps_long_trials_off_a_retiring_worker(tmp_path: Path) -> None:
+    configure_dask()
+    exp = experiment(
+        tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 16, epochs: 2}",
+        options="{delay: 0.8}",
+    )  # fmt: skip
+    study = make_study(exp)
+    lifetime = 14.0
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster:
+        for name, extra in (("short", {"lifetime": f"{lifetime}s", "lifetime_stagger": "0s"}),
+                            ("long", {})):  # fmt: skip
+            cluster.worker_spec[name] = {"cls": Nanny, "options": {"nthreads": 1, **extra}}
+        cluster.sync(cluster._correct_state)
+        with Client(cluster) as client:
+            client.wait_for_workers(2, timeout=60)
+            short = next(
+                a for a, w in client.scheduler_info()["workers"].items() if w["name"] == "short"
+            )
+            born = client.run(placement._lifetime_of, workers=[short])[short]["started"]
+            assert isinstance(born, float)
+            summary = Driver(exp, study, client, slots=2, prefetch=0).run()
+    assert summary.finished == 16
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 16
+    on_short = [t for t in done if t.user_attrs["worker"] == short]
+    assert on_short, "the short-lived worker took trials while it had time"
+    for t in on_short:  # each finished before the worker retired
+        assert t.user_attrs["finished"] <= born + lifetime, (t.number, t.user_attrs)
+    failures = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failures == [], [t.user_attrs.get("error") for t in failures]
+    assert time.time() > born  # the clock the deadlines use is the workers'
+    assert isinstance(study, optuna.Study)

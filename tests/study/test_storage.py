@@ -1,0 +1,137 @@
+"""The embedded journal storage under damage: a file cut short or corrupt is refused with
+one line and never written to; a disk that fills up mid-campaign stops it with one line
+and leaves the log readable, and the same command resumes once there is space again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from supervisor.study.storage import check_journal, load_study, open_storage
+from tests import faultkit
+from tests.faultkit import Tally, toy_space
+
+pytestmark = pytest.mark.faults
+
+
+def write_journal(path: Path, trials: int = 3) -> bytes:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="toy", storage=open_storage(f"journal:{path}"))
+    for i in range(trials):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+        study.tell(trial, float(i))
+    return path.read_bytes()
+
+
+DAMAGE = {
+    # a copy or a crash cut the last record short
+    "cut short": (lambda raw: raw[:-9], "storage journal cut short"),
+    "a record overwritten": (
+        lambda raw: raw.replace(b"\n{", b"\n#####", 1),
+        ":2:1: storage journal is corrupt: not JSON",
+    ),
+    "not UTF-8": (lambda raw: raw[:-30] + b"\xff" + raw[-29:], "byte 0xff is not UTF-8"),
+    "a last line that is not JSON": (lambda raw: raw + b"{oops\n", "is corrupt: not JSON"),
+    "another file": (lambda raw: b"hello world\n" + raw, ":1:1: storage journal is corrupt"),
+    "a JSON value, not a record": (lambda raw: raw + b"[1, 2]\n", "not an Optuna journal record"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_a_damaged_journal_is_refused_in_one_line_and_left_alone(
+    tmp_path: Path, case: str
+) -> None:
+    space = toy_space(tmp_path, 4)
+    journal = tmp_path / "runs" / "toy" / "journal.log"
+    journal.parent.mkdir(parents=True)
+    damage, words = DAMAGE[case]
+    damaged = damage(write_journal(journal))
+    journal.write_bytes(damaged)
+    with pytest.raises(Exception, match="storage journal"):
+        check_journal(str(journal))
+
+    for command in (faultkit.search_args(space, "--workers", "1"), ["status", "toy"]):
+        args = command if command[0] != "status" else faultkit.search_args(space)[:3] + command
+        result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stdout + result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert lines[0].startswith(f"error: {journal}:") and words in lines[0], lines[0]
+        assert "nothing was changed" in lines[0]
+        assert journal.read_bytes() == damaged  # not a byte written
+    assert sorted(p.name for p in journal.parent.iterdir()) == ["journal.log", "run.json"]
+    faultkit.record(f"journal {case}: refused", 1, 0, 0, None)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a disk that fills up. Needs root (mount); skipped, saying so, without."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}): needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path) -> None:
+    """Write a file until the file system under ``folder`` has no space left."""
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_stops_the_campaign_in_one_line_and_the_log_survives(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    space = toy_space(tmp_path, 40, delay=0.1, epochs=2)
+    runs = small_disk / "runs"
+    args = faultkit.search_args(space, "--workers", "2", "--runs-dir", str(runs))
+    url = f"journal:{runs}/toy/journal.log"
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        faultkit.wait_for(url, "toy", lambda s: faultkit.finished(s) >= 5)
+        fill(small_disk)
+        before = (runs / "toy" / "journal.log").read_bytes()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, out + err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(errors) == 1, err
+    assert "No space left on device" in errors[0] and "journal.log" in errors[0], errors[0]
+
+    journal = runs / "toy" / "journal.log"
+    after = journal.read_bytes()
+    assert after.startswith(before), "what was recorded before the disk filled is intact"
+    check_journal(str(journal))  # every record complete: no torn line
+    finished_before = faultkit.finished(load_study(url, "toy"))
+    assert 5 <= finished_before < 40
+
+    os.remove(small_disk / "filler")  # space again: the same command resumes
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tally = Tally.of(load_study(url, "toy"))
+    assert tally.complete == 40 and tally.lost == tally.duplicated == 0
+    assert tally.states["RUNNING"] == 0
+    faultkit.record("disk full mid-campaign, then rerun", 1, 0, 0, True)

@@ -1,0 +1,54 @@
+"""A whole campaign inside one MPI allocation: `mpiexec -n 4 supervisor search --launcher mpi`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from supervisor.study.storage import load_study
+
+pytestmark = pytest.mark.mpi
+TOY = "tests.toy_benchmark:ToyBenchmark"
+# The mpich wheel puts mpiexec beside the interpreter of the virtual environment.
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+
+
+def mpi_search(tmp_path: Path, ranks: int) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "toy.yaml").write_text(
+        f'study: mpi\nbenchmark: {{name: "{TOY}", options: {{delay: 0.1}}}}\n'
+        "objectives: [loss]\nparams:\n  x: {type: float, low: -4, high: 4}\n"
+        "budget: {trials: 6, epochs: 2}\nsampler: random\nseed: 4\n"
+    )
+    assert MPIEXEC, "mpiexec comes with the mpich wheel, a dependency"
+    command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "supervisor.cli", "search"]
+    command += ["toy.yaml", "--launcher", "mpi", "--plain", "--no-report", "--dashboard", ":0"]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+
+
+def test_four_ranks_run_a_campaign_scheduler_driver_and_two_workers(tmp_path: Path) -> None:
+    result = mpi_search(tmp_path, 4)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count("Finished trials: 6 of 6 requested") == 1  # one driver rank
+    assert "MPI (" in out and "2 worker rank(s) x 1 trial" in out
+    assert "TLS on, scheduler tls://" in out
+    run_dir = tmp_path / "runs" / "mpi"
+    trials = load_study(f"journal:{run_dir}/journal.log", "mpi").get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 6
+    workers = {t.user_attrs["worker"] for t in complete}
+    assert len(workers) == 2 and all(w.startswith("tls://") for w in workers)
+    assert not (run_dir / "tls").exists()  # the certificate went over MPI, not to disk
+
+
+def test_too_few_ranks_is_a_one_line_error(tmp_path: Path) -> None:
+    result = mpi_search(tmp_path, 2)
+    assert result.returncode != 0
+    assert "the mpi launcher needs at least 3 MPI ranks" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()

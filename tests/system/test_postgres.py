@@ -1,0 +1,118 @@
+"""Campaigns on a real PostgreSQL: ``supervisor search --storage postgresql://...``.
+
+Needs a server that answers at $SUPERVISOR_TEST_POSTGRES (default: the one
+``tests/system/postgres.sh up`` starts); skipped, with the reason, only where none answers.
+Each test gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from supervisor.study import attrs
+from supervisor.study.storage import load_study
+from tests import faultkit
+from tests.faultkit import Tally, kill_session, run_search, start_search, toy_space, wait_for
+
+pytestmark = pytest.mark.postgres
+SERVER = os.environ.get(
+    "SUPERVISOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:55432/supervisor_test"
+)
+
+
+def admin_connection() -> object:
+    import psycopg  # a dev dependency: its absence is an error, not a reason to skip
+
+    try:
+        return psycopg.connect(SERVER, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())[:200]
+        pytest.skip(
+            f"no PostgreSQL answers at {SERVER} ({reason}); run tests/system/postgres.sh up"
+        )
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    import psycopg
+
+    name = f"supervisor_{uuid.uuid4().hex[:12]}"
+    conn = admin_connection()
+    assert isinstance(conn, psycopg.Connection)
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield SERVER.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_campaign_on_postgresql_completes(tmp_path: Path, pg_url: str) -> None:
+    space = toy_space(tmp_path, 8)
+    result = run_search(space, "--storage", pg_url, "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Finished trials: 8 of 8 requested" in result.stdout
+    assert (tmp_path / "runs" / "toy" / "journal.log").exists() is False  # it used PostgreSQL
+    tally = Tally.of(load_study(pg_url, "toy"))
+    assert tally.states == {"COMPLETE": 8}
+    status = subprocess.run(
+        [*faultkit.search_args(space)[:3], "status", "toy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0 and "finished 8 of 8" in status.stdout, status.stderr
+
+
+def test_two_drivers_share_one_study_and_split_the_work(tmp_path: Path, pg_url: str) -> None:
+    budget = 24
+    space = toy_space(tmp_path, budget, delay=0.1)
+    first = start_search(space, "--storage", pg_url, "--workers", "1")
+    second = start_search(space, "--storage", pg_url, "--workers", "1")
+    outputs = [p.communicate(timeout=300)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, "\n".join(outputs)
+
+    study = load_study(pg_url, "toy")
+    tally = Tally.of(study)
+    # A driver whose ask raced the other's for the last budget slot ends its trial unrun
+    # ("surplus", not counted): exactly the budget is trained.
+    surplus = [t for t in study.trials if t.user_attrs.get(attrs.FAILURE) == "surplus"]
+    assert all("worker" not in t.user_attrs for t in surplus), "surplus trials never ran"
+    assert tally.states - Counter({"FAIL:surplus": len(surplus)}) == {"COMPLETE": budget}
+    assert tally.lost == tally.duplicated == 0
+    numbers = [t.number for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(set(numbers)) == len(numbers) == budget
+    by_driver = {str(t.user_attrs[attrs.DRIVER]) for t in study.trials}
+    assert len(by_driver) == 2, "both drivers ran trials"
+    faultkit.record("two drivers on one PostgreSQL study", 0, tally.lost, tally.duplicated, True)
+
+
+def test_a_killed_driver_resumes_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    budget = 16
+    space = toy_space(tmp_path, budget, delay=0.2)
+    proc = start_search(space, "--storage", pg_url, "--workers", "2")
+    try:
+        wait_for(pg_url, "toy", lambda s: faultkit.finished(s) >= 4)
+    finally:
+        kill_session(proc)
+    study = load_study(pg_url, "toy")
+    zombies = [t.number for t in study.trials if t.state.name == "RUNNING"]
+    assert zombies and faultkit.finished(study) < budget, "the kill landed mid-campaign"
+
+    result = run_search(space, "--storage", pg_url, "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"closed {len(zombies)} trial(s) left running by a dead driver" in result.stdout
+    tally = Tally.of(load_study(pg_url, "toy"))
+    assert tally.complete == budget and tally.lost == tally.duplicated == 0
+    assert tally.states["RUNNING"] == 0
+    assert tally.states["FAIL:infrastructure"] == len(zombies)
+    faultkit.record("kill -9 driver (PostgreSQL storage)", 1, tally.lost, tally.duplicated, True)
