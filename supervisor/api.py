@@ -2,12 +2,27 @@
 
 Everything the ``supervisor`` command does goes through here; the command only parses
 flags and prints. Importing this module is cheap: Optuna, Dask and pandas load when a
-function needs them.
+function needs them. A search of Branin's function, 8 trials on one local worker:
 
 >>> import supervisor
->>> run = supervisor.open_run("runs/example")            # doctest: +SKIP
->>> run.trials[["number", "state", "val_accuracy"]]      # doctest: +SKIP
->>> run.best.params                                      # doctest: +SKIP
+>>> run = supervisor.search(
+...     {
+...         "study": "branin",
+...         "benchmark": {"name": "supervisor.benchmarks.functions:TestFunction"},
+...         "objectives": ["regret"],
+...         "params": {"x0": {"type": "float", "low": 0, "high": 1},
+...                    "x1": {"type": "float", "low": 0, "high": 1}},
+...         "budget": {"trials": 8, "epochs": 1},
+...         "sampler": "random",
+...     },
+...     workers=1, progress="none", report=False,
+... )
+>>> len(run.trials), run.summary.stopped_by
+(8, 'budget')
+>>> sorted(run.best.params)
+['x0', 'x1']
+>>> supervisor.open_run("branin").status().done
+8
 """
 
 from __future__ import annotations

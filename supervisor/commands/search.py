@@ -47,6 +47,23 @@ class SearchOptions:
     command: str | None = None  # how the user started it, for the run record and report
 
 
+PYTHON_API_COMMAND = "supervisor.search() (Python API)"
+
+
+def redacted_command(command: str) -> str:
+    """The command line with the password of any URL in it replaced by ***: it is stored
+    in the run record and shown in reports."""
+    import shlex
+
+    from supervisor.study.storage import redact
+
+    parts = []
+    for part in shlex.split(command):
+        flag, eq, value = part.partition("=")
+        parts.append(f"{flag}={redact(value)}" if eq and flag.startswith("--") else redact(part))
+    return shlex.join(parts)
+
+
 @dataclass
 class Outcome:
     """What a search leaves: its summary, its report, where its run lives."""
@@ -110,7 +127,7 @@ def search(opts: SearchOptions) -> Outcome:
     run_dir = opts.runs_root / exp.study_name
     run_dir.mkdir(parents=True, exist_ok=True)
     storage_url = opts.storage or rundir.journal_url(run_dir)
-    command = opts.command or "supervisor.search() (Python API)"
+    command = redacted_command(opts.command) if opts.command else PYTHON_API_COMMAND
     space_file = opts.space_file
     if opts.space_data is not None:  # later commands read the space from the run
         space_file = str(run_dir / rundir.SPACE_FILE)

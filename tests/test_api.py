@@ -1,0 +1,153 @@
+"""The Python API: what a notebook user relies on, with the same validation as the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import supervisor
+from supervisor.config import space as space_module
+
+TOY = "tests.toy_benchmark:ToyBenchmark"
+
+
+def toy_space(study: str = "api-toy", trials: int = 6, objectives: Any = None) -> dict[str, Any]:
+    return {
+        "study": study,
+        "benchmark": {"name": TOY, "options": {"delay": 0.0}},
+        "objectives": objectives or ["loss"],
+        "params": {"x": {"type": "float", "low": -4, "high": 4}},
+        "budget": {"trials": trials, "epochs": 2},
+        "sampler": "random",
+        "seed": 3,
+    }
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_the_public_api_is_declared() -> None:
+    assert set(supervisor.__all__) >= {"search", "open_run", "Run", "UserError"}
+    for name in supervisor.__all__:
+        assert getattr(supervisor, name) is not None
+
+
+def test_a_search_from_a_mapping_in_five_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = supervisor.search(toy_space(), workers=2, progress="none")
+    assert run.summary is not None and run.summary.stopped_by == "budget"
+    frame = run.trials
+    assert len(frame) == 6 and set(frame["state"]) == {"COMPLETE"}
+    best = run.best
+    assert best.values[0] == frame["loss"].min()
+    assert set(best.params) == {"x"}
+    status = run.status()
+    assert (status.done, status.requested, status.best_number) == (6, 6, best.number)
+    assert run.report_path == Path("reports/api-toy.html") and run.report_path.is_file()
+    # The mapping is kept with the run, so that later commands read the same space.
+    kept = space_module.load(run.run_dir / "space.yaml")
+    assert kept.study_name == "api-toy" and kept.budget.trials == 6
+    record = json.loads((run.run_dir / "run.json").read_text())
+    assert record["space_file"].endswith("space.yaml")
+    assert "Python API" in record["command"]
+
+
+def test_open_run_by_name_or_directory_reads_the_same_campaign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(toy_space(trials=4), workers=1, report=False, progress="none")
+    by_name = supervisor.open_run("api-toy")
+    by_path = supervisor.open_run(tmp_path / "runs" / "api-toy")
+    assert by_name.best.number == by_path.best.number
+    assert len(by_name.trials) == 4 and by_name.summary is None
+    assert by_name.study.study_name == "api-toy"
+    written = by_name.report(tmp_path / "out" / "r.html")
+    assert written == [tmp_path / "out" / "r.html"] and written[0].is_file()
+    assert "api-toy" in by_name._repr_html_()
+
+
+def test_a_rerun_resumes_instead_of_starting_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(toy_space(trials=3), workers=1, report=False, progress="none")
+    run = supervisor.search(toy_space(trials=3), trials=5, workers=1, progress="none")
+    assert len(run.trials) == 5
+    assert run.summary is not None and sum(run.summary.states.values()) == 2
+
+
+def test_an_experiment_object_is_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = space_module.space_text(toy_space(study="from-file", trials=2))
+    (tmp_path / "s.yaml").write_text(text)
+    exp = space_module.load(tmp_path / "s.yaml")
+    run = supervisor.search(exp, workers=1, report=False, progress="none")
+    assert run.study_name == "from-file" and len(run.trials) == 2
+
+
+def test_several_objectives_have_a_pareto_front_not_a_best_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    objectives = ["loss", {"metric": "train_seconds", "direction": "minimize"}]
+    run = supervisor.search(
+        toy_space(study="two", trials=4, objectives=objectives),
+        workers=1,
+        report=False,
+        progress="none",
+    )
+    with pytest.raises(supervisor.UserError, match="best_trials"):
+        _ = run.best
+    assert 1 <= len(run.best_trials) <= 4
+
+
+@pytest.mark.parametrize(
+    ("space", "kwargs", "message"),
+    [
+        ({"study": "x"}, {}, "missing required key 'benchmark'"),
+        (toy_space() | {"budget": {"trials": 0, "epochs": 1}}, {}, "budget.trials"),
+        (toy_space(), {"progress": "fancy"}, "progress"),
+        (toy_space(), {"storage": "nonsense"}, "--storage"),
+        (42, {}, "expected a file path, a mapping or an Experiment"),
+        ({"study": object()}, {}, "not plain YAML data"),
+    ],
+)
+def test_bad_input_raises_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, space: Any, kwargs: Any, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(toy_space(study="good", trials=2), workers=1, progress="none")
+    before = tree_digest(tmp_path)
+    with pytest.raises(supervisor.UserError) as caught:
+        supervisor.search(space, **{"workers": 1, "progress": "none", **kwargs})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert tree_digest(tmp_path) == before
+
+
+def test_open_run_of_nothing_says_what_it_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(supervisor.UserError, match="no run found"):
+        supervisor.open_run("missing", runs_dir=tmp_path)
+
+
+def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    import supervisor.api
+
+    monkeypatch.chdir(tmp_path)
+    for module in (supervisor, supervisor.api):
+        failed, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+        assert failed == 0, f"{module.__name__}: {failed} of {tried} examples failed"
+    assert tried >= 4
