@@ -203,16 +203,14 @@ def export(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Export every trial (params, values, state, duration, worker, error) to CSV or Parquet."""
-    import supervisor.rundir as rundir
+    from supervisor.api import open_run
     from supervisor.study.export import write_table
-    from supervisor.study.storage import load_study
 
     if fmt not in ("csv", "parquet"):
         raise UserError(f"--format: expected csv or parquet, got {fmt!r}")
-    path, record = rundir.resolve(run, runs_dir)
-    study = load_study(record.storage_url(path), record.study)
-    out = output or path / f"trials.{fmt}"
-    print(write_table(study, out, fmt))
+    opened = open_run(run, runs_dir=runs_dir)
+    out = output or opened.run_dir / f"trials.{fmt}"
+    print(write_table(opened.study, out, fmt))
 
 
 @app.command()
@@ -226,12 +224,10 @@ def status(
     """Counts, best trial, running trials and ETA of a campaign, read from its storage."""
     import time
 
-    import supervisor.rundir as rundir
+    from supervisor.api import open_run
     from supervisor.commands.status import print_status
-    from supervisor.study.storage import load_study
 
-    path, record = rundir.resolve(run, runs_dir)
-    study = load_study(record.storage_url(path), record.study)
+    study = open_run(run, runs_dir=runs_dir).study
     print_status(study)
     while watch:  # Ctrl-C ends it (main() exits 130)
         time.sleep(watch)

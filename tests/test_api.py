@@ -120,6 +120,7 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         (toy_space() | {"budget": {"trials": 0, "epochs": 1}}, {}, "budget.trials"),
         (toy_space(), {"progress": "fancy"}, "progress"),
         (toy_space(), {"storage": "nonsense"}, "--storage"),
+        (toy_space(study="good"), {"storage": "sqlite:///elsewhere.db"}, "was run with storage"),
         (42, {}, "expected a file path, a mapping or an Experiment"),
         ({"study": object()}, {}, "not plain YAML data"),
     ],

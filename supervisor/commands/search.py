@@ -125,17 +125,12 @@ def search(opts: SearchOptions) -> Outcome:
     )
     enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
     run_dir = opts.runs_root / exp.study_name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_same_storage(run_dir, opts.storage)
     storage_url = opts.storage or rundir.journal_url(run_dir)
     command = redacted_command(opts.command) if opts.command else PYTHON_API_COMMAND
-    space_file = opts.space_file
-    if opts.space_data is not None:  # later commands read the space from the run
-        space_file = str(run_dir / rundir.SPACE_FILE)
-        atomic.write(Path(space_file), space.space_text(opts.space_data))
-    rundir.write_record(
-        run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
-    )
-    study = open_campaign_study(exp, storage_url)
+    # A storage elsewhere is reached, and the cluster started, before the run directory
+    # is written: a wrong --storage or --scheduler leaves an existing run as it was.
+    study = open_campaign_study(exp, storage_url) if opts.storage else None
     display = make_display(plain=opts.plain, quiet=opts.quiet)
     started = time.time()
     workers, threads, packing = _packing(opts, exp.benchmark, launcher is None)
@@ -148,6 +143,16 @@ def search(opts: SearchOptions) -> Outcome:
         run_dir=run_dir,
         study=exp.study_name,
     ) as handle:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if study is None:
+            study = open_campaign_study(exp, storage_url)
+        space_file = opts.space_file
+        if opts.space_data is not None:  # later commands read the space from the run
+            space_file = str(run_dir / rundir.SPACE_FILE)
+            atomic.write(Path(space_file), space.space_text(opts.space_data))
+        rundir.write_record(
+            run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
+        )
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
         if handle.dashboard:
@@ -223,6 +228,23 @@ def write_report(
     from supervisor.commands.report import write_reports
 
     return write_reports(study, reports_root / f"{study.study_name}.html", run_info, run_dir)[-1]
+
+
+def _check_same_storage(run_dir: Path, storage: str | None) -> None:
+    """An existing run keeps the storage it was started with: a rerun with another
+    ``--storage`` (a typo, most often) would point the run's record elsewhere."""
+    if not (run_dir / rundir.RUN_FILE).is_file():
+        return
+    record = rundir.read_record(run_dir)
+    if record.storage != storage:
+        from supervisor.study.storage import redact
+
+        was = redact(record.storage) if record.storage else "its journal file"
+        now = redact(storage) if storage else "the journal file"
+        raise UserError(
+            f"{run_dir} was run with storage {was}; this command asks for {now}:"
+            " use the same --storage to resume it, or another --study"
+        )
 
 
 def _check_storage_url(url: str) -> None:
