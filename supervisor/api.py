@@ -100,6 +100,14 @@ class Run:
         """The Pareto-optimal complete trials (the best trial for one objective)."""
         return list(self.study.best_trials)
 
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """Where the results came from (``runs/<study>/manifest.json``): every session's
+        command, resolved space, package versions, git commits, host and cluster."""
+        from supervisor.commands import provenance
+
+        return provenance.read(self.run_dir)
+
     def status(self) -> Status:
         """Counts, best trial, running trials and throughput, as ``supervisor status``."""
         from supervisor.commands.status import read_status

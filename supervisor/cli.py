@@ -211,6 +211,15 @@ def export(
     opened = open_run(run, runs_dir=runs_dir)
     out = output or opened.run_dir / f"trials.{fmt}"
     print(write_table(opened.study, out, fmt))
+    manifest = opened.manifest  # where the numbers came from travels with them
+    if manifest is not None:
+        import json
+
+        import supervisor.atomic as atomic
+
+        beside = out.with_name(f"{out.stem}.manifest.json")
+        atomic.write(beside, json.dumps(manifest, indent=2) + "\n", mode=0o600)
+        print(beside)
 
 
 @app.command()

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
+from supervisor.commands import provenance
 from supervisor.config import space
 from supervisor.errors import UserError
 
 if TYPE_CHECKING:
     import optuna
 
+    from supervisor.clusters.profile import Launcher
     from supervisor.config.space import Experiment
     from supervisor.study.driver import Summary
 
@@ -153,6 +155,17 @@ def search(opts: SearchOptions) -> Outcome:
         rundir.write_record(
             run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
         )
+        manifest = provenance.append(
+            run_dir,
+            provenance.session(
+                command=command,
+                experiment=exp.to_dict(),
+                benchmark_target=exp.benchmark_target,
+                storage=redact(storage_url),
+                cluster=handle.description,
+                launcher=_launcher_record(launcher, handle.cluster),
+            ),
+        )
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
         if handle.dashboard:
@@ -193,6 +206,8 @@ def search(opts: SearchOptions) -> Outcome:
                 "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
                 "wall time (s)": round(summary.elapsed, 1),
                 "stopped by": summary.stopped_by,
+                **provenance.summary(provenance.read(run_dir)),
+                "manifest": str(manifest),
             },
             run_dir,
         )
@@ -228,6 +243,17 @@ def write_report(
     from supervisor.commands.report import write_reports
 
     return write_reports(study, reports_root / f"{study.study_name}.html", run_info, run_dir)[-1]
+
+
+def _launcher_record(launcher: Launcher | None, cluster: Any) -> dict[str, Any] | None:
+    """The launcher profile of a batch campaign and the job script its workers run."""
+    if launcher is None:
+        return None
+    record: dict[str, Any] = {"file": str(launcher.file), "kind": launcher.kind}
+    script = getattr(cluster, "job_script", None)
+    if callable(script):
+        record["job_script"] = script()
+    return record
 
 
 def _check_same_storage(run_dir: Path, storage: str | None) -> None:

@@ -1,0 +1,65 @@
+"""The run manifest: which code, packages, host and command produced a campaign."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import supervisor
+from supervisor.commands import provenance
+from tests.test_api import toy_space
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_each_session_is_appended_with_code_versions_and_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(toy_space(trials=2), workers=1, progress="none")
+    run = supervisor.search(toy_space(trials=2), trials=3, workers=1, progress="none")
+    manifest = run.manifest
+    assert manifest is not None and len(manifest["sessions"]) == 2
+    last = manifest["sessions"][-1]
+    assert last["packages"]["optuna"] and last["packages"]["distributed"]
+    assert last["python"] == sys.version.split()[0]
+    assert last["experiment"]["budget"]["trials"] == 3
+    assert last["benchmark"]["file"].endswith("toy_benchmark.py")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    if head:  # a git checkout: the commit of the code that ran is recorded
+        assert last["code"]["supervisor"]["commit"] == head
+        assert last["code"]["benchmark"]["commit"] == head
+    assert "LocalCluster" in last["cluster"] and last["launcher"] is None
+    report = (tmp_path / "reports" / "api-toy.html").read_text()
+    assert "code (supervisor)" in report and "manifest.json" in report
+
+
+def test_export_carries_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(toy_space(trials=2), workers=1, report=False, progress="none")
+    done = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "export", "api-toy"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    beside = tmp_path / "runs" / "api-toy" / "trials.manifest.json"
+    assert json.loads(beside.read_text())["sessions"][0]["experiment"]["study"] == "api-toy"
+
+
+def test_a_damaged_manifest_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / provenance.MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(supervisor.UserError, match="not a readable manifest"):
+        provenance.read(tmp_path)
+
+
+def test_outside_a_git_checkout_there_is_no_commit(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("")
+    assert provenance.git_state(tmp_path / "m.py") is None
