@@ -235,13 +235,105 @@ def status(
 
     from supervisor.api import open_run
     from supervisor.commands.status import print_status
+    from supervisor.commands.submit import read_chain
 
-    study = open_run(run, runs_dir=runs_dir).study
+    opened = open_run(run, runs_dir=runs_dir)
+    study = opened.study
     print_status(study)
+    jobs = read_chain(opened.run_dir)
+    if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
+        ids = ", ".join(str(j.get("job_id")) for j in jobs)
+        print(f"Driver jobs: {len(jobs)} ({ids}); logs in {opened.run_dir / 'driver'}")
     while watch:  # Ctrl-C ends it (main() exits 130)
         time.sleep(watch)
         print()
         print_status(study)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    space_file: Space,
+    launcher: Annotated[
+        str, typer.Option(help="The workers' launcher profile (slurm) or a profile file.")
+    ],
+    study: Annotated[str | None, typer.Option(help="Study name (default: from the file).")] = None,
+    walltime: Annotated[
+        str, typer.Option(help="Walltime of each driver job, [D-]HH:MM:SS.")
+    ] = "04:00:00",
+    grace: Annotated[
+        int, typer.Option(help="Seconds before the walltime that the driver is told to stop.")
+    ] = 300,
+    max_jobs: Annotated[int, typer.Option(help="Driver jobs in the chain at most.")] = 50,
+    partition: Annotated[str | None, typer.Option(help="Partition of the driver job.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account to charge.")] = None,
+    prologue: Annotated[
+        list[str] | None,
+        typer.Option(help="A shell line before the driver starts (module load ...); repeat."),
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the driver's job script; submit nothing.")
+    ] = False,
+) -> None:
+    """Run the search's driver as a Slurm job that renews itself until the budget is done
+    (for campaigns longer than a login node or one walltime allows). Flags after `--` go
+    to `supervisor search`."""
+    from supervisor.commands.search import SearchOptions, resolve_experiment
+    from supervisor.commands.submit import SubmitOptions
+    from supervisor.commands.submit import submit as submit_driver
+
+    extra = list(ctx.args)
+    if study:
+        extra = ["--study", study, *extra]
+    exp = resolve_experiment(SearchOptions(space_file=space_file, study=study))
+    # The flags the driver will run with are checked here, not in a job hours later.
+    app(["search", space_file, "--launcher", launcher, *extra, "--dry-run"], standalone_mode=False)
+    opts = SubmitOptions(
+        space_file=space_file,
+        launcher=launcher,
+        search_args=extra,
+        study=exp.study_name,
+        runs_root=runs_dir,
+        walltime=walltime,
+        grace=grace,
+        max_jobs=max_jobs,
+        partition=partition,
+        account=account,
+        prologue=prologue or [],
+        dry_run=dry_run,
+    )
+    job_id, script = submit_driver(opts)
+    if job_id is None:
+        print(script, end="")
+    else:
+        print(f"Submitted the driver as job {job_id}; `supervisor status {exp.study_name}`")
+
+
+@app.command(hidden=True)
+def chain(
+    run: Run,
+    count: Annotated[bool, typer.Option(help="Print the trials done so far.")] = False,
+    since: Annotated[
+        int | None, typer.Option(help="Exit 0 when the budget is done, 3 when this link")
+    ] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Used by the driver's job script: trials done, and whether to submit the next link
+    (exit 0: done; 3: progress made, go on; 4: no progress, stop)."""
+    import supervisor.rundir as rundir
+    from supervisor.api import open_run
+    from supervisor.commands.submit import next_link
+
+    if not (Path(run) / rundir.RUN_FILE).is_file():  # the first link starts the run
+        done, left = 0, None
+    else:
+        status = open_run(run, runs_dir=runs_dir).status()
+        done, left = status.done, status.left
+    if count:
+        print(done)
+    if since is not None:
+        raise typer.Exit(next_link(since, done, left))
 
 
 @app.command()

@@ -1,0 +1,189 @@
+"""``supervisor submit``: the driver itself as a small batch job that renews itself.
+
+Login nodes kill long processes; a campaign of days outlives any walltime. ``submit``
+writes a job script that runs ``supervisor search`` (its workers in batch jobs of their
+own, through the launcher profile), submits it with ``sbatch``, and records the job in
+the run's driver chain (``runs/<study>/driver/chain.json``). Slurm warns the job before
+its walltime (``--signal=B:USR1@GRACE``); the script passes the warning (and a SIGTERM,
+as on ``scancel`` or a requeue) to the driver, which stops submitting, lets running
+trials end or records them as interrupted and queues them again, and exits. The script
+then submits the next link of the chain while the budget is not done, this job made
+progress, and the chain is shorter than ``--max-jobs``: a rerun never repeats finished
+work, so each link resumes where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import supervisor.atomic as atomic
+from supervisor.errors import UserError
+
+DRIVER_DIR = "driver"
+CHAIN_FILE = "chain.json"
+SCRIPT_FILE = "driver.sbatch"
+# Exit codes of `supervisor chain RUN --since N` after a link: the budget is done; more
+# to do and this link made progress (submit the next); more to do but no progress (stop:
+# a chain must not burn the allocation on a campaign that cannot advance).
+DONE, MORE, STUCK = 0, 3, 4
+
+
+@dataclass
+class SubmitOptions:
+    space_file: str
+    launcher: str  # the workers' launcher profile (slurm)
+    search_args: list[str]  # `supervisor search` flags after the space file, as given
+    study: str
+    runs_root: Path = Path("runs")
+    walltime: str = "04:00:00"  # of each driver job
+    grace: int = 300  # seconds between the warning and the walltime
+    max_jobs: int = 50  # links of the chain at most
+    partition: str | None = None
+    account: str | None = None
+    prologue: list[str] = field(default_factory=list)  # e.g. module load, venv activation
+    dry_run: bool = False
+
+
+def check(opts: SubmitOptions) -> float:
+    """Everything that can be wrong with the flags, before a file is written; the
+    walltime in seconds."""
+    from supervisor.clusters.profile import walltime_seconds
+
+    seconds = walltime_seconds(opts.walltime, "slurm")
+    if seconds is None or seconds <= 0:
+        raise UserError(
+            f"--walltime {opts.walltime!r}: expected Slurm's [D-]HH:MM:SS, e.g. 04:00:00"
+        )
+    if opts.grace < 30 or opts.grace >= seconds:
+        raise UserError(
+            f"--grace {opts.grace}: expected at least 30 s and less than the walltime"
+            f" ({seconds:.0f} s): the driver needs time to stop cleanly"
+        )
+    if not 1 <= opts.max_jobs <= 10_000:
+        raise UserError(f"--max-jobs {opts.max_jobs}: expected 1 to 10000")
+    if not opts.dry_run and shutil.which("sbatch") is None:
+        raise UserError("supervisor submit needs Slurm's sbatch on the PATH (none found)")
+    return seconds
+
+
+def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
+    """The job script of one link of the chain."""
+    python = shlex.quote(sys.executable)
+    search = shlex.join(
+        ["search", opts.space_file, "--launcher", opts.launcher, *opts.search_args]
+    )
+    resubmit = shlex.join(submit_argv(opts))
+    log = run_dir.resolve() / DRIVER_DIR / "%j.log"
+    directives = [
+        f"--job-name=sv-{opts.study}-driver",
+        f"--time={opts.walltime}",
+        f"--signal=B:USR1@{opts.grace}",
+        f"--output={log}",
+        "--ntasks=1",
+        "--cpus-per-task=1",
+    ]
+    if opts.partition:
+        directives.append(f"--partition={opts.partition}")
+    if opts.account:
+        directives.append(f"--account={opts.account}")
+    lines = ["#!/usr/bin/env bash", *(f"#SBATCH {d}" for d in directives)]
+    lines += [
+        "# Written by `supervisor submit`: one link of the driver's chain of jobs.",
+        *opts.prologue,
+        f"cd {shlex.quote(str(cwd))}",
+        f"run={shlex.quote(str(run_dir))}",
+        f'before=$({python} -m supervisor.cli chain "$run" --count)',
+        f"{python} -m supervisor.cli {search} --plain &",
+        "driver=$!",
+        "# The walltime warning and a SIGTERM stop the driver cleanly; wait again after a",
+        "# trap fires, until the driver has recorded its trials and exited.",
+        "trap 'kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'kill -TERM $driver 2>/dev/null' TERM",
+        "status=1",
+        "while kill -0 $driver 2>/dev/null; do wait $driver; status=$?; done",
+        f'{python} -m supervisor.cli chain "$run" --since "$before"',
+        "case $? in",
+        f"  {MORE}) exec {python} -m supervisor.cli {resubmit} ;;",
+        "esac",
+        "exit $status",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def submit_argv(opts: SubmitOptions) -> list[str]:
+    """The ``supervisor submit`` command that submits the next link."""
+    argv = [
+        "submit",
+        opts.space_file,
+        "--launcher",
+        opts.launcher,
+        "--walltime",
+        opts.walltime,
+        "--grace",
+        str(opts.grace),
+        "--max-jobs",
+        str(opts.max_jobs),
+    ]
+    if opts.partition:
+        argv += ["--partition", opts.partition]
+    if opts.account:
+        argv += ["--account", opts.account]
+    return [*argv, "--", *opts.search_args]
+
+
+def read_chain(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / DRIVER_DIR / CHAIN_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable driver chain ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(j, dict) for j in data):
+        raise UserError(f"{path}: not a driver chain (expected a list of jobs)")
+    return data
+
+
+def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, str]:
+    """Submit the next driver job of the run (or, with ``dry_run``, only show its script).
+    Returns the job id (None on a dry run) and the script."""
+    check(opts)
+    cwd = cwd or Path.cwd()
+    run_dir = opts.runs_root / opts.study
+    chain = read_chain(run_dir)
+    if len(chain) >= opts.max_jobs:
+        raise UserError(
+            f"{run_dir}: the driver chain has {len(chain)} jobs, --max-jobs {opts.max_jobs}:"
+            " not submitting another (raise --max-jobs to go on)"
+        )
+    script = driver_script(opts, run_dir, cwd)
+    if opts.dry_run:
+        return None, script
+    folder = run_dir / DRIVER_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SCRIPT_FILE
+    atomic.write(path, script, mode=0o700)
+    done = subprocess.run(
+        ["sbatch", "--parsable", str(path)], capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
+    job_id = done.stdout.strip().split(";")[0]
+    chain.append({"job_id": job_id, "submitted": time.time(), "link": len(chain) + 1})
+    atomic.write(folder / CHAIN_FILE, json.dumps(chain, indent=2) + "\n", mode=0o600)
+    return job_id, script
+
+
+def next_link(done_before: int, done_now: int, left: int | None) -> int:
+    """The chain's decision after a link: DONE, MORE or STUCK."""
+    if left == 0:
+        return DONE
+    return MORE if done_now > done_before else STUCK

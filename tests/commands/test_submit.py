@@ -1,0 +1,133 @@
+"""``supervisor submit``: the driver's job script as text, the chain record, bad flags."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from supervisor.commands.submit import DONE, MORE, STUCK, next_link
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = "tests.toy_benchmark:ToyBenchmark"
+
+
+def space(folder: Path) -> Path:
+    path = folder / "toy.yaml"
+    path.write_text(
+        f'study: toy\nbenchmark: {{name: "{TOY}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\nbudget: {trials: 6, epochs: 1}\n"
+    )
+    return path
+
+
+def cli(folder: Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
+    tmp_path: Path,
+) -> None:
+    space(tmp_path)
+    done = cli(
+        tmp_path,
+        "submit", "toy.yaml", "--launcher", "slurm", "--walltime", "00:10:00",
+        "--grace", "90", "--account", "proj1", "--prologue", "module load python",
+        "--dry-run", "--", "--trials", "4",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    script = done.stdout[done.stdout.index("#!/usr/bin/env bash\n#SBATCH --job-name=sv-toy") :]
+    for line in (
+        "#SBATCH --time=00:10:00",
+        "#SBATCH --signal=B:USR1@90",
+        "#SBATCH --account=proj1",
+        "module load python",
+        "trap 'kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'kill -TERM $driver 2>/dev/null' TERM",
+    ):
+        assert line in script
+    assert "search toy.yaml --launcher slurm --trials 4 --plain &" in script
+    assert "submit toy.yaml --launcher slurm --walltime 00:10:00 --grace 90" in script
+    assert f"  {MORE}) exec" in script
+    assert not (tmp_path / "runs").exists()
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--walltime", "soon"], "--walltime 'soon'"),
+        (["--walltime", "00:01:00", "--grace", "120"], "--grace 120"),
+        (["--grace", "5"], "--grace 5"),
+        (["--max-jobs", "0"], "--max-jobs 0"),
+        (["--", "--trials", "-3"], "trials"),
+        (["--", "--no-such-flag"], "no-such-flag"),
+    ],
+)
+def test_bad_flags_are_one_line_and_submit_nothing(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    space(tmp_path)
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--dry-run", *flags)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_submission_is_recorded_in_the_chain_until_max_jobs(tmp_path: Path) -> None:
+    space(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\necho 4242\n')
+    sbatch.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    for _ in range(2):
+        done = cli(
+            tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--max-jobs", "2", path=path
+        )
+        assert done.returncode == 0, done.stderr
+        assert "job 4242" in done.stdout
+    refused = cli(
+        tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--max-jobs", "2", path=path
+    )
+    assert refused.returncode == 2 and "--max-jobs 2" in refused.stderr
+    driver = tmp_path / "runs" / "toy" / "driver"
+    assert (bin_dir / "calls").read_text().count("--parsable") == 2
+    assert stat.S_IMODE((driver / "driver.sbatch").stat().st_mode) == 0o700
+    assert '"link": 2' in (driver / "chain.json").read_text()
+
+
+def test_without_sbatch_submit_says_so(tmp_path: Path) -> None:
+    space(tmp_path)
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path="/nonexistent")
+    assert done.returncode == 2 and "sbatch" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "left", "decision"),
+    [(0, 6, 0, DONE), (2, 4, 2, MORE), (4, 4, 2, STUCK), (0, 0, None, STUCK)],
+)
+def test_the_chain_goes_on_only_while_it_makes_progress(
+    before: int, now: int, left: int | None, decision: int
+) -> None:
+    assert next_link(before, now, left) == decision
+
+
+def test_the_chain_check_counts_a_run_that_does_not_exist_yet_as_zero(tmp_path: Path) -> None:
+    done = cli(tmp_path, "chain", "runs/toy", "--count", "--since", "0")
+    assert done.stdout.strip() == "0" and done.returncode == STUCK
