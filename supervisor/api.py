@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from optuna.trial import FrozenTrial
 
+    from supervisor.commands.search import SearchOptions
     from supervisor.commands.status import Status
     from supervisor.config.space import Experiment
     from supervisor.ensemble.aggregate import Built
@@ -215,30 +216,25 @@ def search(
     arguments are the command's flags. ``progress``: "auto" (a bar on a terminal, a live
     line in a notebook), "plain" (a line per trial) or "none".
     """
-    from supervisor.commands.search import SearchOptions
     from supervisor.commands.search import search as run_search
 
-    if progress not in ("auto", "plain", "none"):
-        raise UserError(f"progress: expected auto, plain or none, got {progress!r}")
-    opts = SearchOptions(
-        space_file=str(space) if isinstance(space, (str, Path)) else "",
-        space_data=_space_data(space),
+    opts = search_options(
+        space,
         study=study,
         storage=storage,
-        runs_root=Path(runs_dir),
-        reports_root=Path(reports_dir),
+        trials=trials,
+        epochs=epochs,
+        timeout=timeout,
         workers=workers,
         threads=threads,
         scheduler=scheduler,
         launcher=launcher,
         dashboard=dashboard,
         prefetch=prefetch,
-        trials=trials,
-        timeout=timeout,
-        epochs=epochs,
+        runs_dir=runs_dir,
+        reports_dir=reports_dir,
         report=report,
-        plain=progress == "plain",
-        quiet=progress == "none",
+        progress=progress,
     )
     outcome = run_search(opts)
     return Run(
@@ -249,6 +245,32 @@ def search(
         summary=outcome.summary,
         report_path=outcome.report,
         _record=rundir.read_record(outcome.run_dir),
+    )
+
+
+def search_options(
+    space: str | Path | Mapping[str, Any] | Experiment,
+    *,
+    runs_dir: str | Path = "runs",
+    reports_dir: str | Path = "reports",
+    progress: str = "auto",
+    command: str | None = None,
+    **flags: Any,
+) -> SearchOptions:
+    """The options of a search, from ``search``'s arguments (and the command line's)."""
+    from supervisor.commands.search import SearchOptions
+
+    if progress not in ("auto", "plain", "none"):
+        raise UserError(f"progress: expected auto, plain or none, got {progress!r}")
+    return SearchOptions(
+        space_file=str(space) if isinstance(space, (str, Path)) else "",
+        space_data=_space_data(space),
+        runs_root=Path(runs_dir),
+        reports_root=Path(reports_dir),
+        plain=progress == "plain",
+        quiet=progress == "none",
+        command=command,
+        **flags,
     )
 
 

@@ -73,14 +73,14 @@ def search(
     ] = False,
 ) -> None:
     """Run a hyper-parameter search; rerun the same command to resume it."""
-    from supervisor.commands.search import SearchOptions
+    from supervisor.api import search_options
 
-    opts = SearchOptions(
-        space_file=space_file,
+    opts = search_options(
+        space_file,
         study=study,
         storage=storage,
-        runs_root=runs_dir,
-        reports_root=reports_dir,
+        runs_dir=runs_dir,
+        reports_dir=reports_dir,
         workers=workers,
         threads=threads,
         scheduler=scheduler,
@@ -91,7 +91,7 @@ def search(
         timeout=timeout,
         epochs=epochs,
         report=not no_report,
-        plain=plain,
+        progress="plain" if plain else "auto",
         command=shlex.join(["supervisor", *sys.argv[1:]]),
     )
     if dry_run:
