@@ -102,7 +102,7 @@ FUNCTIONS: dict[str, Function] = {
 }
 
 
-def evaluate(name: str, unit_points: np.ndarray) -> np.ndarray:
+def evaluate(name: str, unit_points: Any) -> np.ndarray:
     """The function ``name`` at points of the unit cube (rows), mapped onto its domain."""
     fn = FUNCTIONS[name]
     points = np.atleast_2d(np.asarray(unit_points, dtype=np.float64))
