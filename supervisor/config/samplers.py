@@ -76,12 +76,76 @@ def make_sampler(
     seed: int,
     grid: dict[str, list[Any]] | None = None,
 ) -> optuna.samplers.BaseSampler:
+    """The sampler ``name``, whose randomness for each trial derives from (``seed``, the
+    trial's number) alone (see ``per_trial_seeds``)."""
     import optuna
 
     entry = SAMPLERS[name]
-    cls = getattr(optuna.samplers, entry.cls)
+    cls = per_trial_seeds(getattr(optuna.samplers, entry.cls))
     kwargs = dict(options)
     if entry.needs_grid:
         kwargs["search_space"] = grid or {}
     sampler: optuna.samplers.BaseSampler = cls(seed=seed, **kwargs)
+    sampler._supervisor_seed = seed  # type: ignore[attr-defined]
     return sampler
+
+
+# Optuna sampler class -> its subclass that reseeds per trial.
+_PER_TRIAL: dict[type, type] = {}
+
+
+def per_trial_seeds(cls: type[Any]) -> type[Any]:
+    """``cls`` made to reseed its random states before each trial from (seed, trial number).
+
+    A sampler seeded once per process replays its proposals on every start: a resumed
+    campaign would propose the first run's configurations again (told as duplicates,
+    never trained), and drivers sharing a study would propose the same ones. Seeded per
+    trial, the proposals of trial n depend on the seed, n and the study's history only:
+    a fresh campaign is reproducible from its seed, and a resumed run or a second driver,
+    whose trials have new numbers, explores new points. (QMC draws the point of its n-th
+    sample, and grid and brute force take the points not yet visited: the same holds.)
+    """
+    found = _PER_TRIAL.get(cls)
+    if found is None:
+
+        def before_trial(self: Any, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            reseed(self, self._supervisor_seed, trial.number)
+            cls.before_trial(self, study, trial)
+
+        found = type(cls.__name__, (cls,), {"before_trial": before_trial, "__module__": __name__})
+        _PER_TRIAL[cls] = found
+    return found
+
+
+def random_states(sampler: object) -> list[Any]:
+    """The random states (``LazyRandomState``) of a sampler and of the samplers and
+    strategies it holds, in a fixed order; one shared by several parts appears once."""
+    from supervisor.optuna_internals import LazyRandomState
+
+    found: list[Any] = []
+    seen: set[int] = set()
+    stack: list[object] = [sampler]
+    while stack:
+        obj = stack.pop(0)
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, LazyRandomState):
+            found.append(obj)
+            continue
+        for value in getattr(obj, "__dict__", {}).values():
+            if type(value).__module__.startswith("optuna."):
+                stack.append(value)
+    return found
+
+
+def reseed(sampler: Any, seed: int, number: int) -> None:
+    """Seed each random state of ``sampler`` from (``seed``, ``number``, its position)."""
+    import numpy as np
+
+    states = sampler.__dict__.get("_supervisor_states")
+    if states is None:  # the parts of a sampler do not change: found once
+        states = sampler._supervisor_states = random_states(sampler)
+    for i, state in enumerate(states):
+        entropy = np.random.SeedSequence([seed % 2**32, number, i])
+        state.rng.seed(int(entropy.generate_state(1)[0]))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from supervisor.clusters.handle import ClusterHandle
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
     from supervisor.execution.trial import TrialSpec
     from supervisor.study.driver import Summary
 

@@ -33,12 +33,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import supervisor.optuna_internals as internals
 from supervisor.perf import harness
 
 if TYPE_CHECKING:
     import optuna
 
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
 
 
 @dataclass
@@ -157,7 +158,7 @@ def measure_storage(
             print(f"  {storage}: {mark} trials (filled in {filled:.1f} s)", flush=True)
     finally:
         if url != "memory" and not url.startswith("journal:"):
-            optuna.delete_study(study_name=name, storage=study._storage)
+            optuna.delete_study(study_name=name, storage=internals.study_storage(study))
     return cells
 
 

@@ -5,8 +5,9 @@ User-visible trial attributes (reports and exports read them): ``worker``, ``hos
 ``error_type``, ``traceback``, ``failure``, ``rss_mb``, ``artifacts`` (path of the trial's
 ``artifacts.npz``, relative to the run directory), ``outputs`` (the same for the
 predictions an ensemble uses, ``outputs.npz``), ``duplicate_of`` (the earlier trial whose
-values a duplicate configuration was told with), ``pruned_at_epoch``. The ``metrics`` of a
-trial hold the model's final metrics and the cost metrics the worker measures
+values a duplicate configuration was told with; ``duplicate_known``: whether the sampler
+proposed it knowing that result, which counts toward the budget), ``pruned_at_epoch``. The
+``metrics`` of a trial hold the model's final metrics and the cost metrics the worker measures
 (``train_seconds``, ``node_seconds``, ``n_params``, ``latency_ms``, ``peak_memory_mb``).
 Bookkeeping ones are prefixed ``supervisor:``.
 """
@@ -26,25 +27,53 @@ HEARTBEAT_PREFIX = "supervisor:heartbeat:"
 
 # trial
 DRIVER = "supervisor:driver"
-ATTEMPT = "supervisor:attempt"  # 1 for a first run, n for the (n-1)th re-run of its params
+ATTEMPT = "supervisor:attempt"  # 1 + the worker deaths its parameters ran through
+UNSTARTED = "supervisor:unstarted"  # worker deaths its parameters met while queued
 RETRY_OF = "supervisor:retry_of"  # number of the trial whose parameters this one re-runs
 FAILURE = "failure"  # "model" | "infrastructure" | "interrupted" | "surplus" (never run)
 DUPLICATE_OF = "duplicate_of"  # number of the trial that trained this configuration
+# With duplicate_of: True when the sampler proposed it with its twin's result in the study
+# (a deliberate repeat: it counts toward the budget); False when the twin was still
+# training (a blind repeat: not counted, the budget buys another configuration).
+DUPLICATE_KNOWN = "duplicate_known"
 SEED = "supervisor:seed"  # the seed a queued trial trains with (ensemble members)
 MEMBER_OF = "supervisor:member_of"  # search trial whose configuration a member trains
 MEMBER_EPOCHS = "supervisor:member_epochs"  # epochs an ensemble member was queued to train
 CARRIED = (SEED, MEMBER_OF, MEMBER_EPOCHS)  # kept by the re-run of an infrastructure failure
+
+# trial, user-visible: written by the driver, read typed by supervisor.study.records
+WORKER = "worker"  # Dask address of the worker that ran the trial
+HOSTNAME = "hostname"  # node it ran on
+STARTED = "started"  # Unix time it started on its worker
+FINISHED = "finished"  # Unix time it finished there
+DURATION_S = "duration_s"  # seconds it ran on its worker
+METRICS = "metrics"  # {name: float}: the model's final metrics and the cost metrics
+HISTORY = "history"  # [{"epoch": e, metric: value, ...}], one entry per epoch
+DATA_SECONDS = "data_seconds"  # seconds spent loading the data set
+RSS_MB = "rss_mb"  # resident memory of the trial process when it finished
+ARTIFACTS = "artifacts"  # artifacts.npz, relative to the run directory
+ARTIFACTS_ERROR = "artifacts_error"  # why the artifacts could not be saved
+OUTPUTS = "outputs"  # outputs.npz (an ensemble's predictions), relative to the run dir
+OUTPUTS_ERROR = "outputs_error"  # why the outputs could not be saved
+RESUMED_FROM_EPOCH = "resumed_from_epoch"  # epoch of the checkpoint it resumed from
+PRUNED_AT_EPOCH = "pruned_at_epoch"  # epoch the pruner stopped it after
+ERROR = "error"  # one-line error message of a failed trial
+ERROR_TYPE = "error_type"  # exception type name (or "DriverLost", "Timeout"...)
+TRACEBACK = "traceback"  # the trial process's traceback
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:
     """Finished trials the user asked for: complete, pruned, or failed by the model itself.
 
     Infrastructure failures and interruptions are re-run with the same parameters, so
-    they do not use up the budget.
+    they do not use up the budget; nor does a duplicate the sampler proposed blind (its
+    twin still training, ``DUPLICATE_KNOWN`` False), which was never trained.
     """
     from optuna.trial import TrialState
 
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+    if trial.state == TrialState.COMPLETE:
+        return trial.user_attrs.get(DUPLICATE_KNOWN) is not False
+    if trial.state == TrialState.PRUNED:
         return True
     if trial.state == TrialState.FAIL:
         kind: Any = trial.user_attrs.get(FAILURE, "model")

@@ -6,37 +6,48 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import supervisor.atomic as atomic
+from supervisor.study import attrs
+from supervisor.study.records import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-# User attributes worth a column; the rest (history, traceback) stays in storage.
-COLUMNS = ("worker", "hostname", "duration_s", "failure", "error_type", "error")
+
+def _columns(record: TrialRecord) -> dict[str, object]:
+    """The user attributes worth a column, named as stored; the rest (history,
+    traceback) stays in storage."""
+    return {
+        attrs.WORKER: record.worker,
+        attrs.HOSTNAME: record.hostname,
+        attrs.DURATION_S: record.duration,
+        attrs.FAILURE: record.failure,
+        attrs.ERROR_TYPE: record.error_type,
+        attrs.ERROR: record.error,
+    }
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     import pandas as pd
 
-    from supervisor.study.attrs import OBJECTIVES
-
-    names = study.user_attrs.get(OBJECTIVES) or [
+    names = study.user_attrs.get(attrs.OBJECTIVES) or [
         f"value_{i}" for i in range(len(study.directions))
     ]
     rows = []
     for t in study.get_trials(deepcopy=False):
+        record = TrialRecord.from_frozen(t)
+        values = record.values
         row: dict[str, object] = {
-            "number": t.number,
-            "state": t.state.name,
-            "datetime_start": t.datetime_start,
-            "datetime_complete": t.datetime_complete,
+            "number": record.number,
+            "state": record.state.name,
+            "datetime_start": record.datetime_start,
+            "datetime_complete": record.datetime_complete,
         }
         for i, name in enumerate(names):
-            row[name] = t.values[i] if t.values is not None and i < len(t.values) else None
-        row.update({f"params_{k}": v for k, v in t.params.items()})
-        metrics = t.user_attrs.get("metrics") or {}
-        row.update({f"metric_{k}": v for k, v in metrics.items() if k not in names})
-        row.update({k: t.user_attrs.get(k) for k in COLUMNS})
+            row[name] = values[i] if values is not None and i < len(values) else None
+        row.update({f"params_{k}": v for k, v in record.params.items()})
+        row.update({f"metric_{k}": v for k, v in record.metrics.items() if k not in names})
+        row.update(_columns(record))
         rows.append(row)
     return pd.DataFrame(rows)
 

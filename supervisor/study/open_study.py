@@ -15,7 +15,7 @@ from supervisor.study import attrs
 if TYPE_CHECKING:
     import optuna
 
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
 
 
 def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:

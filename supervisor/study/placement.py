@@ -92,3 +92,17 @@ class Placement:
             lifetime, started = item.get("lifetime"), item.get("started")
             born = started if isinstance(started, float) else now
             self.deadlines[address] = born + lifetime if lifetime else None
+
+
+def executing_keys(client: Any, fallback: set[str]) -> set[str]:
+    """Keys of the tasks the workers are executing now (not those queued on them);
+    ``fallback`` when a worker goes away mid-call."""
+
+    def executing(dask_worker: Any) -> list[str]:
+        return [str(ts.key) for ts in dask_worker.state.executing]
+
+    try:
+        per_worker = client.run(executing)
+    except Exception:
+        return fallback
+    return {key for keys in per_worker.values() for key in keys}

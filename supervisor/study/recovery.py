@@ -1,8 +1,12 @@
 """Resume after a dead driver: close its RUNNING zombies and queue their params again.
 
-Every trial records the driver that asked it (host:pid:token), and each driver refreshes
-a heartbeat in the study. A RUNNING trial is a zombie when its driver ran on this host
-and that process is gone, or when its driver's heartbeat is older than ``stale_after``.
+Every trial records the driver that asked it (host:pid:token), and each driver holds a
+lease in the study: a heartbeat it renews every ``HEARTBEAT_EVERY`` seconds, from every
+loop turn and between the asks of a long fill, and clears when it stops. A RUNNING trial
+is a zombie when its driver ran on this host and that process is gone, or when its
+driver's lease ran out (no heartbeat for ``STALE_AFTER`` seconds: a driver killed on
+another host is taken over within half a minute, not three). The lease tolerates clocks
+of the hosts that differ by up to ``STALE_AFTER - HEARTBEAT_EVERY`` seconds.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from supervisor.study import attrs
+import supervisor.optuna_internals as internals
+from supervisor.study import attrs, retry
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-STALE_AFTER = 180.0  # seconds without a heartbeat before another host's driver is dead
-HEARTBEAT_EVERY = 30.0
+STALE_AFTER = 30.0  # seconds without a heartbeat before another host's driver is dead
+HEARTBEAT_EVERY = 5.0
 
 
 def new_driver_id() -> str:
@@ -53,10 +58,11 @@ class Recovered:
     requeued: int
 
 
-def recover(study: optuna.Study, stale_after: float = STALE_AFTER) -> Recovered:
+def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
     import optuna
     from optuna.trial import TrialState
 
+    stale_after = STALE_AFTER if stale_after is None else stale_after
     now = time.time()
     heartbeats = {
         k[len(attrs.HEARTBEAT_PREFIX) :]: v
@@ -78,12 +84,12 @@ def recover(study: optuna.Study, stale_after: float = STALE_AFTER) -> Recovered:
             pass
         elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
             continue  # started by another tool, or being asked by a live driver: leave it
-        trial = optuna.Trial(study, frozen._trial_id)
+        trial = optuna.Trial(study, internals.trial_id(frozen))
         trial.set_user_attr(attrs.FAILURE, "infrastructure")
         trial.set_user_attr("error_type", "DriverLost")
         trial.set_user_attr("error", f"its driver {driver or '(unknown)'} died while it ran")
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        requeue(study, frozen.number, frozen.params, frozen.user_attrs)
+        requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
         zombies.append(frozen.number)
     for driver, is_alive in alive.items():
         if not is_alive:
@@ -96,18 +102,13 @@ def requeue(
     number: int,
     params: dict[str, Any],
     user_attrs: dict[str, Any],
+    cause: retry.Cause,
 ) -> None:
-    """Queue the same parameters again, remembering which attempt this is (and carrying
-    the attributes a re-run must keep, such as an ensemble member's seed)."""
-    retry_of = user_attrs.get(attrs.RETRY_OF)
+    """Queue the same parameters again as the next trial of the chain (``cause``: why it
+    did not finish, which decides whether this counts as one of its attempts; see
+    ``supervisor.study.retry``)."""
     study.enqueue_trial(
-        params,
-        user_attrs={
-            **{k: user_attrs[k] for k in attrs.CARRIED if k in user_attrs},
-            attrs.ATTEMPT: int(user_attrs.get(attrs.ATTEMPT, 1)) + 1,
-            attrs.RETRY_OF: retry_of if retry_of is not None else number,
-        },
-        skip_if_exists=False,
+        params, user_attrs=retry.rerun_attrs(user_attrs, number, cause), skip_if_exists=False
     )
 
 

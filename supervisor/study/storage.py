@@ -1,10 +1,11 @@
 """Optuna storage from a URL, and opening the campaign's study.
 
 Default: a JournalFileBackend in the run directory. It needs no server, appends one line
-per event, and measured 3.0 ms per ask+tell on this machine class against 31 ms for
-SQLite (see benchmarks/ in the README). Any Optuna RDB URL (sqlite://, postgresql://,
-mysql://) is accepted with --storage. ``postgresql://`` uses whichever PostgreSQL driver is
-installed (psycopg 3, else psycopg2) whatever SQLAlchemy's default for the dialect is.
+per event, and measured 1.17 ms per ask + parameter + 2 attributes + tell against 31.6 ms
+for SQLite (``python -m supervisor.perf.storage_cost``, figures in the README). Any
+Optuna RDB URL (sqlite://, postgresql://, mysql://) is accepted with --storage.
+``postgresql://`` uses whichever PostgreSQL driver is installed (psycopg 3, else psycopg2)
+whatever SQLAlchemy's default for the dialect is.
 
 The journal is the campaign's only record, so it is guarded beyond what Optuna does:
 
@@ -23,18 +24,17 @@ import copy
 import json
 import os
 import threading
-import uuid
 from collections.abc import Container, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file
-from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 from optuna.trial import FrozenTrial, TrialState
 
+import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
+from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
 
 if TYPE_CHECKING:  # the module is imported by commands that open a storage, never at start
     import optuna
@@ -103,7 +103,7 @@ def batch(study: optuna.Study) -> contextlib.AbstractContextManager[None]:
     """Inside the block, the study's trial attribute and parameter writes go to the
     campaign journal together with the next other write or at the block's end: one
     append instead of one each. Other storages write each at once, as usual."""
-    storage = study._storage
+    storage = internals.study_storage(study)
     if isinstance(storage, CampaignJournalStorage):
         return storage.batched()
     return contextlib.nullcontext()
@@ -219,6 +219,7 @@ class SafeJournalFileBackend(JournalFileBackend):
     """Optuna's journal file, checked when opened and never left with a torn record."""
 
     def __init__(self, file_path: str) -> None:
+        self.path = file_path
         if os.path.exists(file_path):
             check_journal(file_path)
         try:
@@ -230,8 +231,8 @@ class SafeJournalFileBackend(JournalFileBackend):
         # Every storage call reads what is new first: when the file has not grown since
         # the last read, skip opening it (a third of a campaign's storage time). A write
         # of this process always reopens the file, so it never works from a stale view.
-        known = self._log_number_offset.get(log_number_from)
-        if known is not None and os.stat(self._file_path).st_size == known:
+        known = internals.line_offsets(self).get(log_number_from)
+        if known is not None and os.stat(self.path).st_size == known:
             return
         yield from super().read_logs(log_number_from)
 
@@ -239,14 +240,14 @@ class SafeJournalFileBackend(JournalFileBackend):
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         durable = any(_durable(log) for log in logs)
         try:
-            with get_lock_file(self._lock):
+            with internals.get_lock_file(internals.file_lock(self)):
                 self._append(data.encode("utf-8"), durable)
         except RuntimeError as exc:  # the lock could not be made, then not released
-            raise StorageError(f"cannot lock storage {self._file_path}: {exc}") from None
+            raise StorageError(f"cannot lock storage {self.path}: {exc}") from None
 
     def _append(self, data: bytes, durable: bool = True) -> None:
         """Write ``data`` at the end, or leave the file as it was and raise StorageError."""
-        fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             end = os.fstat(fd).st_size  # we hold the lock: nobody else appends
             try:
@@ -259,7 +260,7 @@ class SafeJournalFileBackend(JournalFileBackend):
                 with contextlib.suppress(OSError):  # drop the torn record: log stays readable
                     os.ftruncate(fd, end)
                 raise StorageError(
-                    f"cannot write to storage {self._file_path}: {exc.strerror}; the"
+                    f"cannot write to storage {self.path}: {exc.strerror}; the"
                     " records written before are intact: free space and rerun the same"
                     " command to resume"
                 ) from None
@@ -276,19 +277,20 @@ class _IndexedReplay(JournalStorageReplayResult):
         self.waiting: dict[int, dict[int, None]] = {}  # study -> trial ids, in queue order
 
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
+        trials = internals.replay_trials(self)
+        study_of = internals.replay_study_of(self)
         for log in logs:
-            known = len(self._trials)
+            known = len(trials)
             super().apply_logs((log,))
             op = log["op_code"]
-            if op == JournalOperation.CREATE_TRIAL and len(self._trials) > known:
-                if self._trials[known].state == TrialState.WAITING:
-                    study = self._trial_id_to_study_id[known]
-                    self.waiting.setdefault(study, {})[known] = None
+            if op == JournalOperation.CREATE_TRIAL and len(trials) > known:
+                if trials[known].state == TrialState.WAITING:
+                    self.waiting.setdefault(study_of[known], {})[known] = None
             elif op == JournalOperation.SET_TRIAL_STATE_VALUES:
                 trial_id = log["trial_id"]
-                trial = self._trials.get(trial_id)
+                trial = trials.get(trial_id)
                 if trial is not None and trial.state != TrialState.WAITING:
-                    self.waiting.get(self._trial_id_to_study_id[trial_id], {}).pop(trial_id, None)
+                    self.waiting.get(study_of[trial_id], {}).pop(trial_id, None)
 
 
 # Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
@@ -307,15 +309,9 @@ class CampaignJournalStorage(JournalStorage):
     """
 
     def __init__(self, log_storage: SafeJournalFileBackend) -> None:
-        # JournalStorage.__init__ with the indexed replay (the file backend keeps no
-        # snapshot, so that part of Optuna's is not needed).
-        self._worker_id_prefix = str(uuid.uuid4()) + "-"
-        self._backend = log_storage
-        self._thread_lock = threading.Lock()
         self._pending = threading.local()  # .logs: this thread's deferred writes, or None
-        self._replay_result = _IndexedReplay(self._worker_id_prefix)
-        with self._thread_lock:
-            self._sync_with_backend()
+        # Not super().__init__: it would replay the whole journal into a plain replay first.
+        internals.init_journal_storage(self, log_storage, _IndexedReplay)
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
@@ -325,7 +321,7 @@ class CampaignJournalStorage(JournalStorage):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._pending = threading.local()
-        self._replay_result = _IndexedReplay(self._worker_id_prefix)
+        internals.replace_replay(self, _IndexedReplay)
 
     @contextlib.contextmanager
     def batched(self) -> Iterator[None]:
@@ -340,20 +336,23 @@ class CampaignJournalStorage(JournalStorage):
         finally:
             logs, self._pending.logs = self._pending.logs, None
             if logs:
-                with self._thread_lock:
-                    self._backend.append_logs(logs)
-                    self._sync_with_backend()
+                with internals.thread_lock(self):
+                    internals.backend(self).append_logs(logs)
+                    internals.sync(self)
 
+    # Overrides JournalStorage._write_log (see supervisor.optuna_internals): every
+    # write of JournalStorage goes through it.
     def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
-        log = {"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields}
+        worker_id = internals.replay(self).worker_id
+        log = {"op_code": op_code, "worker_id": worker_id, **extra_fields}
         pending: list[dict[str, Any]] | None = getattr(self._pending, "logs", None)
         if pending is None:
-            self._backend.append_logs([log])
+            internals.backend(self).append_logs([log])
             return
         pending.append(log)
         if op_code not in _DEFERRABLE:  # the caller reads it back at once: write them all
             self._pending.logs = []
-            self._backend.append_logs(pending)
+            internals.backend(self).append_logs(pending)
 
     def get_all_trials(
         self,
@@ -363,11 +362,12 @@ class CampaignJournalStorage(JournalStorage):
     ) -> list[FrozenTrial]:
         if states != (TrialState.WAITING,):  # what Study.ask asks for
             return super().get_all_trials(study_id, deepcopy, states)
-        with self._thread_lock:
-            self._sync_with_backend()
-            replay = self._replay_result
+        with internals.thread_lock(self):
+            internals.sync(self)
+            replay = internals.replay(self)
             assert isinstance(replay, _IndexedReplay)
-            if study_id not in replay._studies:
+            if study_id not in internals.replay_studies(replay):
                 raise KeyError(f"no study with id {study_id}")
-            trials = [replay._trials[t] for t in replay.waiting.get(study_id, {})]
+            known = internals.replay_trials(replay)
+            trials = [known[t] for t in replay.waiting.get(study_id, {})]
         return copy.deepcopy(trials) if deepcopy else trials

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -128,7 +129,9 @@ def test_a_trial_asked_by_a_driver_killed_before_marking_it_is_a_zombie() -> Non
     while another driver of the study lives, it may be that driver's fresh ask: kept."""
     from supervisor.study import recovery
 
-    dist = {"x": optuna.distributions.FloatDistribution(-4, 4)}
+    dist: dict[str, optuna.distributions.BaseDistribution] = {
+        "x": optuna.distributions.FloatDistribution(-4, 4)
+    }
     for live_driver, closed in ((False, [0]), (True, [])):
         study = optuna.create_study()
         dead = f"{socket.gethostname()}:{2**22 + 12345}:dead"
@@ -207,3 +210,177 @@ def test_a_trial_that_kills_its_worker_is_retried_then_blamed(tmp_path: Path) ->
     died = [t for t in study.trials if t.params["mode"] == "exit"]
     assert died, "the random sampler with seed 3 picks mode=exit at least once"
     assert all(t.state == TrialState.FAIL for t in died)
+
+
+# -- signals, fail fast, worker deaths, other drivers -----------------------------------
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGUSR1", 138)])
+def test_sigterm_and_sigusr1_stop_like_ctrl_c_with_their_own_exit_code(
+    tmp_path: Path, threads_client: Client, name: str, code: int
+) -> None:
+    """What Slurm sends at walltime, on requeue (SIGTERM) and as its warning (SIGUSR1):
+    nothing is lost, every running trial is recorded and queued again."""
+    exp = experiment(
+        tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 50, epochs: 1}", "{delay: 0.4}"
+    )
+    study = make_study(exp)
+    before = signal.getsignal(getattr(signal, name))
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), getattr(signal, name)))
+    timer.start()
+    summary = Driver(exp, study, threads_client, slots=2).run()
+    timer.join()
+    assert summary.stopped_by == "interrupt" and summary.signal == name
+    assert summary.exit_code == code
+    interrupted = [t for t in study.trials if t.user_attrs.get(attrs.FAILURE) == "interrupted"]
+    assert interrupted and all(t.user_attrs["error"] == f"stopped by {name}" for t in interrupted)
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == len(interrupted)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert signal.getsignal(getattr(signal, name)) is before, "its handler given back"
+
+
+def test_a_model_that_always_raises_stops_the_campaign_within_five_trials(
+    tmp_path: Path, threads_client: Client
+) -> None:
+    params = "  x: {type: float, low: -4, high: 4}\n  mode: [raise]"
+    exp = experiment(tmp_path, params, "{trials: 100, epochs: 1}", "{delay: 0.05}")
+    study = make_study(exp)
+    summary = Driver(exp, study, threads_client, slots=2).run()
+    assert summary.stopped_by == "failing" and summary.exit_code == 1
+    assert summary.failure == (
+        "the first 5 trials all failed with RuntimeError: model exploded on purpose"
+    )
+    c = counts(study)
+    # Results already on their way when it stopped are recorded too; the rest of the
+    # trials in flight are interrupted and queued again: the trials stay data.
+    assert 5 <= c["FAIL:model"] <= 5 + 4 and c["RUNNING"] == 0
+    assert c["FAIL:interrupted"] == len(study.get_trials(states=(TrialState.WAITING,)))
+    assert summary.finished == c["FAIL:model"] < 100
+
+
+def executing_keys(dask_worker: Any) -> list[str]:
+    return [str(ts.key) for ts in dask_worker.state.executing]
+
+
+def test_a_trial_queued_on_a_worker_that_died_keeps_its_attempts(tmp_path: Path) -> None:
+    """One worker, one trial running on it and one queued behind it; kill -9 the worker:
+    both run again, but only the one that had started used up an attempt."""
+    configure_dask()
+    params = "  x: {type: float, low: -4, high: 4}\n  mode: [sleep]\n  seconds: [1.6]"
+    exp = experiment(tmp_path, params, "{trials: 3, epochs: 1}")
+    study = make_study(exp)
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        driver = Driver(exp, study, client, slots=1, prefetch=1)
+
+        def kill_once_one_runs_and_one_waits() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+                runs = list(driver.flight.futures.values())
+                if len(runs) == 2 and any(r.worker for r in runs):
+                    os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)
+                    return
+
+        killer = threading.Thread(target=kill_once_one_runs_and_one_waits)
+        killer.start()
+        summary = driver.run()
+        killer.join()
+    assert summary.finished == 3 and counts(study)["COMPLETE"] == 3
+    lost = [t for t in study.trials if t.user_attrs.get(attrs.FAILURE) == "infrastructure"]
+    assert len(lost) == 2, counts(study)
+    ran, queued = sorted(lost, key=lambda t: "started" not in t.user_attrs)
+    assert "started" in ran.user_attrs and "started" not in queued.user_attrs
+    assert "never started: not counted as an attempt" in queued.user_attrs["error"]
+    rerun = {t.user_attrs.get(attrs.RETRY_OF): t for t in study.trials if t.number > 1}
+    assert rerun[ran.number].user_attrs[attrs.ATTEMPT] == 2
+    assert rerun[queued.number].user_attrs[attrs.ATTEMPT] == 1
+    assert rerun[queued.number].user_attrs[attrs.UNSTARTED] == 1
+
+
+def another_drivers_trials(study: optuna.Study, driver: str, running: int, done: int) -> None:
+    """Trials of a driver on another host, whose lease (heartbeat) is fresh."""
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, time.time())
+    for i in range(running + done):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+        trial.set_user_attr(attrs.DRIVER, driver)
+        if i < done:
+            study.tell(trial, 1.0)
+
+
+def test_a_driver_that_died_on_another_host_is_taken_over_when_its_lease_runs_out(
+    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its RUNNING trials fill the budget; the new driver neither exits claiming the
+    budget nor waits forever: once the lease is out, it closes them and runs them again."""
+    from supervisor.study import recovery
+
+    monkeypatch.setattr(recovery, "STALE_AFTER", 2.0)
+    monkeypatch.setattr(recovery, "HEARTBEAT_EVERY", 0.3)
+    exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 6, epochs: 1}")
+    study = make_study(exp)
+    another_drivers_trials(study, "elsewhere:4242:dead", running=3, done=3)
+    started = time.monotonic()
+    summary = Driver(exp, study, threads_client, slots=2).run()
+    assert time.monotonic() - started >= 1.5, "taken as alive while its lease held"
+    assert summary.stopped_by == "budget" and summary.finished == 6 and summary.exit_code == 0
+    assert summary.recovered.zombies == [3, 4, 5]
+    c = counts(study)
+    assert c["COMPLETE"] == 6 and c["FAIL:infrastructure"] == 3 and c["RUNNING"] == 0
+
+
+def test_a_live_driver_s_trials_are_waited_for_not_taken(
+    tmp_path: Path, threads_client: Client
+) -> None:
+    exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 4, epochs: 1}")
+    study = make_study(exp)
+    other = "elsewhere:4242:alive"
+    another_drivers_trials(study, other, running=2, done=2)
+
+    def finish_them() -> None:
+        time.sleep(1.0)
+        for t in study.get_trials(states=(TrialState.RUNNING,)):
+            study.tell(t.number, 2.0)
+        study.set_user_attr(attrs.HEARTBEAT_PREFIX + other, None)  # it stopped cleanly
+
+    finisher = threading.Thread(target=finish_them)
+    finisher.start()
+    summary = Driver(exp, study, threads_client, slots=2).run()
+    finisher.join()
+    assert summary.stopped_by == "budget" and summary.finished == 4
+    assert summary.recovered.zombies == [] and counts(study) == {"COMPLETE": 4}
+
+
+def test_a_second_driver_waits_for_a_configuration_the_first_is_training(
+    tmp_path: Path, threads_client: Client
+) -> None:
+    """The duplicate index is the study's: a configuration in flight under another driver
+    is not trained again, its result is shared (and, proposed blind, not counted)."""
+    from supervisor.study.storage import open_storage
+
+    values = ", ".join(str(float(v)) for v in range(8))
+    exp = experiment(tmp_path, f"  x: [{values}]", "{trials: 12, epochs: 2}", "{delay: 0.3}")
+    url = f"journal:{tmp_path / 'journal.log'}"
+    # Both samplers seeded alike: the second proposes what the first is training.
+    studies = [make_study(exp, open_storage(url)) for _ in range(2)]  # type: ignore[arg-type]
+    first = threading.Thread(target=Driver(exp, studies[0], threads_client, slots=2).run)
+    first.start()
+    time.sleep(0.3)  # the first has asked and launched its trials
+    Driver(exp, studies[1], threads_client, slots=2).run()
+    first.join()
+    trials = studies[1].get_trials()
+    trained = [t.params["x"] for t in trials if "worker" in t.user_attrs]
+    assert sorted(trained) == sorted(set(trained)), "a configuration trained twice"
+    driver = {t.number: t.user_attrs[attrs.DRIVER] for t in trials}
+    waited = [
+        t
+        for t in trials
+        if t.user_attrs.get(attrs.DUPLICATE_KNOWN) is False
+        and driver[t.user_attrs[attrs.DUPLICATE_OF]] != driver[t.number]
+    ]
+    assert waited, "the second driver waited on the first's trials"
+    assert sum(attrs.counts_toward_budget(t) for t in trials) == 12

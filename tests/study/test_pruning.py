@@ -263,11 +263,20 @@ def test_duplicates_are_not_trained_twice(tmp_path: Path, client: Client) -> Non
     assert len({t.params["x"] for t in trained}) == len(trained) <= 3
     by_number = {t.number: t for t in study.trials}
     dups = [t for t in study.trials if attrs.DUPLICATE_OF in t.user_attrs]
-    assert dups and summary.states["duplicate"] == len(dups)
+    known = [t for t in dups if t.user_attrs[attrs.DUPLICATE_KNOWN]]
+    blind = [t for t in dups if not t.user_attrs[attrs.DUPLICATE_KNOWN]]
+    assert known and summary.states["duplicate"] == len(known)
+    assert summary.states.get("duplicate (not counted)", 0) == len(blind)
     for t in dups:
         earlier = by_number[t.user_attrs[attrs.DUPLICATE_OF]]
         assert earlier.params == t.params and earlier.values == t.values
         assert "worker" not in t.user_attrs, "never handed to a worker"
+        # Proposed with its twin's result in the study, or while the twin still trained.
+        assert earlier.datetime_complete is not None and t.datetime_start is not None
+        assert (earlier.datetime_complete <= t.datetime_start) == (t in known)
+    # The budget counts what was trained and the deliberate repeats, not the blind ones.
+    assert len(trained) + len(known) == 9
+    assert sum(attrs.counts_toward_budget(t) for t in study.trials) == 9
 
 
 def test_twins_of_a_failed_trial_train_after_all(tmp_path: Path, client: Client) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+import supervisor.rundir as rundir
 from supervisor.study.storage import check_journal, load_study, open_storage
 from tests import faultkit
 from tests.faultkit import Tally, toy_space
@@ -52,6 +53,11 @@ def test_a_damaged_journal_is_refused_in_one_line_and_left_alone(
     damage, words = DAMAGE[case]
     damaged = damage(write_journal(journal))
     journal.write_bytes(damaged)
+    # The run as an earlier search left it: search opens the journal before it writes
+    # the run directory, so the record must be there for `status` to find the run.
+    record = rundir.RunRecord("toy", None, str(space), "supervisor search toy.yaml")
+    rundir.write_record(journal.parent, record)
+    run_json = (journal.parent / "run.json").read_bytes()
     with pytest.raises(Exception, match="storage journal"):
         check_journal(str(journal))
 
@@ -64,6 +70,7 @@ def test_a_damaged_journal_is_refused_in_one_line_and_left_alone(
         assert lines[0].startswith(f"error: {journal}:") and words in lines[0], lines[0]
         assert "nothing was changed" in lines[0]
         assert journal.read_bytes() == damaged  # not a byte written
+        assert (journal.parent / "run.json").read_bytes() == run_json
     assert sorted(p.name for p in journal.parent.iterdir()) == ["journal.log", "run.json"]
     faultkit.record(f"journal {case}: refused", 1, 0, 0, None)
 

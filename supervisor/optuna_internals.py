@@ -1,0 +1,188 @@
+"""Every private Optuna name the supervisor relies on, and nowhere else.
+
+Optuna may move any of these in any release. Keeping them here means an upgrade has one
+file to read, and ``tests/study/test_optuna_internals.py`` checks each name against the
+installed Optuna (attributes on real instances, not only on classes), so a move fails
+there, naming what moved, instead of inside a campaign. ``pyproject.toml`` bounds
+``optuna<6``; before raising the bound, run that test against the new major version.
+
+Checked against Optuna 5.1.0 (installed) and the 4.x source of the journal modules, where
+every name below exists with the same meaning (``JournalFileBackend.read_logs`` returned a
+list there, a generator in 5.x: ``SafeJournalFileBackend`` works with both).
+
+What is used, and why:
+
+* Journal storage (``supervisor.study.storage``): the campaign journal subclasses
+  ``JournalFileBackend`` (a torn-write-safe append) and ``JournalStorage`` (batched
+  attribute writes, an index of WAITING trials); Optuna offers no hook for either.
+
+  - ``get_lock_file``: the context manager that holds a journal file's lock, so our
+    append takes the same lock as Optuna's.
+  - ``JournalOperation``: the op codes of journal records, to tell which records must be
+    fsync'ed and which may wait in a batch. Its values are the file format.
+  - ``JournalStorageReplayResult``: the in-memory replay of the journal; subclassed to
+    index WAITING trials. Its ``_studies``, ``_trials`` and ``_trial_id_to_study_id``
+    are read.
+  - ``JournalFileBackend._file_path``, ``._lock``, ``._log_number_offset``: the file, its
+    lock, and the byte offset of each line read (to skip reading an unchanged file).
+  - ``JournalStorage.__init__``'s attributes (``_worker_id_prefix``, ``_backend``,
+    ``_thread_lock``, ``_replay_result``), ``_sync_with_backend()``, and the
+    ``_write_log(op_code, extra_fields)`` method, which ``CampaignJournalStorage``
+    overrides: every write of ``JournalStorage`` goes through it.
+* ``Study._storage``: a study's storage (no public accessor), to batch its writes.
+* ``FrozenTrial._trial_id``: the storage's id of a trial (no public accessor), for the
+  report's read-only view storage, which serves trials by id.
+* ``FrozenStudy``: what ``BaseStorage.get_all_studies`` returns (the view's signature).
+* ``compute_hypervolume``: the hypervolume Optuna's own ``plot_hypervolume_history``
+  computes, for the number the Pareto report prints next to that figure.
+* ``CONSTRAINTS_KEY``: the system attribute prefix Optuna keeps constraint values under
+  (``"constraints"`` as a list, and ``"constraints:<name>"`` per value since 5.0): the
+  report's light trials keep them so the figures colour infeasible trials.
+* ``FAIL_REASON_KEY``: the system attribute older Optuna versions (< 3) stored a failed
+  trial's exception in; read for studies those versions wrote.
+* ``LazyRandomState``: the random state every Optuna sampler (and TPE's, GP's and
+  NSGA's parts) draws from; ``supervisor.config.samplers`` reseeds each per trial so a
+  resumed run or a second driver does not replay the proposals of the first.
+* ``VISUALIZATION_LOGGER``: the logger that writes one line per non-finite trial in every
+  figure; the report filters those lines and counts them once.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from optuna._hypervolume import compute_hypervolume
+from optuna.samplers._lazy_random_state import LazyRandomState
+from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
+from optuna.study._frozen import FrozenStudy
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import BaseStorage, JournalStorage
+    from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
+    from optuna.trial import FrozenTrial
+
+__all__ = [
+    "CONSTRAINTS_KEY",
+    "FAIL_REASON_KEY",
+    "VISUALIZATION_LOGGER",
+    "FrozenStudy",
+    "JournalOperation",
+    "JournalStorageReplayResult",
+    "LazyRandomState",
+    "compute_hypervolume",
+    "get_lock_file",
+]
+
+CONSTRAINTS_KEY = "constraints"  # optuna.study._constrained_optimization._CONSTRAINTS_KEY
+FAIL_REASON_KEY = "fail_reason"
+VISUALIZATION_LOGGER = "optuna.visualization._utils"
+
+# Private attributes used, by the Optuna class whose instances carry them. The test checks
+# each on a real instance; a method counts as an attribute.
+INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "JournalFileBackend": ("_file_path", "_lock", "_log_number_offset"),
+    "JournalStorage": (
+        "_worker_id_prefix",
+        "_backend",
+        "_thread_lock",
+        "_replay_result",
+        "_sync_with_backend",
+        "_write_log",
+    ),
+    "JournalStorageReplayResult": ("_studies", "_trials", "_trial_id_to_study_id", "worker_id"),
+    "Study": ("_storage",),
+    "LazyRandomState": ("rng",),
+    "FrozenTrial": ("_trial_id",),
+}
+
+
+# -- Study, FrozenTrial --------------------------------------------------------------------
+
+
+def study_storage(study: optuna.Study) -> BaseStorage:
+    return study._storage
+
+
+def trial_id(trial: FrozenTrial) -> int:
+    return trial._trial_id
+
+
+# -- JournalFileBackend --------------------------------------------------------------------
+
+
+def file_path(backend: JournalFileBackend) -> str:
+    return backend._file_path
+
+
+def file_lock(backend: JournalFileBackend) -> Any:
+    """The backend's ``BaseJournalFileLock``, for ``get_lock_file``."""
+    return backend._lock
+
+
+def line_offsets(backend: JournalFileBackend) -> dict[int, int]:
+    """Log number -> byte offset of its line, for the lines the backend has read."""
+    return backend._log_number_offset
+
+
+# -- JournalStorage ------------------------------------------------------------------------
+
+
+def init_journal_storage(
+    storage: JournalStorage,
+    backend: BaseJournalBackend,
+    make_replay: Callable[[str], JournalStorageReplayResult],
+) -> None:
+    """``JournalStorage.__init__`` with the replay ``make_replay(worker_id_prefix)``; the
+    snapshot part of Optuna's is left out (a file backend keeps no snapshot)."""
+    storage._worker_id_prefix = str(uuid.uuid4()) + "-"
+    storage._backend = backend
+    storage._thread_lock = threading.Lock()
+    storage._replay_result = make_replay(storage._worker_id_prefix)
+    with storage._thread_lock:
+        storage._sync_with_backend()
+
+
+def replace_replay(
+    storage: JournalStorage, make_replay: Callable[[str], JournalStorageReplayResult]
+) -> None:
+    """After ``JournalStorage.__setstate__``: our replay instead of the plain one."""
+    storage._replay_result = make_replay(storage._worker_id_prefix)
+
+
+def backend(storage: JournalStorage) -> BaseJournalBackend:
+    return storage._backend
+
+
+def thread_lock(storage: JournalStorage) -> threading.Lock:
+    return storage._thread_lock
+
+
+def replay(storage: JournalStorage) -> JournalStorageReplayResult:
+    return storage._replay_result
+
+
+def sync(storage: JournalStorage) -> None:
+    """Apply the records written since the last read (the caller holds the thread lock)."""
+    storage._sync_with_backend()
+
+
+# -- JournalStorageReplayResult ------------------------------------------------------------
+
+
+def replay_trials(result: JournalStorageReplayResult) -> dict[int, FrozenTrial]:
+    """Trial id -> trial, every study's."""
+    return result._trials
+
+
+def replay_studies(result: JournalStorageReplayResult) -> dict[int, FrozenStudy]:
+    return result._studies
+
+
+def replay_study_of(result: JournalStorageReplayResult) -> dict[int, int]:
+    """Trial id -> id of its study."""
+    return result._trial_id_to_study_id

@@ -1,0 +1,68 @@
+"""What a campaign run ends with (``Summary``), and what the driver stores from a result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from supervisor.study import recovery, signals
+
+if TYPE_CHECKING:
+    from supervisor.execution.trial import TrialResult
+
+# budget: the study holds the requested number of finished trials; timeout: the space
+# file's limit; interrupt: a signal (``Summary.signal``); failing: fail fast
+# (``supervisor.study.failfast``).
+StopReason = Literal["budget", "timeout", "interrupt", "failing"]
+
+
+@dataclass
+class Summary:
+    requested: int
+    finished: int  # trials that count toward the budget, this run and earlier ones
+    stopped_by: StopReason
+    elapsed: float
+    recovered: recovery.Recovered
+    states: dict[str, int] = field(default_factory=dict)  # this run: outcome -> count
+    signal: str | None = None  # the signal that stopped it: SIGINT, SIGTERM or SIGUSR1
+    failure: str | None = None  # fail fast: the error every first trial failed with
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the run did what it was asked (the budget, or the space file's timeout);
+        128 + the signal's number when one stopped it (130 Ctrl-C, 143 SIGTERM, 138
+        SIGUSR1), as a shell reports it; 1 when the model failed fast."""
+        if self.stopped_by == "interrupt":
+            return signals.exit_code(self.signal or "SIGINT")
+        if self.stopped_by == "failing":
+            return 1
+        if self.stopped_by == "budget" and self.finished < self.requested:
+            return 1  # never happens: the driver waits for the budget; never claim it
+        return 0
+
+
+# Attributes of a result the worker measured, stored as they are when present.
+_EXTRA = ("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error")
+
+
+def result_attrs(result: TrialResult, stored: dict[str, Any]) -> dict[str, Any]:
+    """The user attributes a trial's result adds to those already ``stored`` (the
+    stream's worker and hostname are not written again)."""
+    values: dict[str, Any] = {
+        "worker": result.worker,
+        "hostname": result.hostname,
+        "started": result.started,
+        "finished": result.finished,
+        "duration_s": result.duration,
+        "metrics": result.metrics,
+    }
+    if result.history:
+        values["history"] = result.history
+    if result.data_seconds:
+        values["data_seconds"] = result.data_seconds
+    for key in (*_EXTRA, "resumed_from_epoch"):
+        if key in result.extra:
+            values[key] = result.extra[key]
+    if result.traceback:
+        values["traceback"] = result.traceback
+    return {k: v for k, v in values.items() if k not in stored or stored[k] != v}

@@ -1,0 +1,158 @@
+"""How each trial ended, told to the study with its cause: the driver's results side.
+
+Every end is data: complete with its values, pruned at its epoch, failed by the model
+(its error and traceback), by the infrastructure (its worker died: re-run by the policy of
+``supervisor.study.retry``), interrupted (re-run), or a duplicate told with its twin's
+values. The recorder also keeps the run's counts per outcome, the fail-fast check
+(``supervisor.study.failfast``) and the trials' epoch checkpoints, which go once their
+retry chain ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervisor.rundir as rundir
+from supervisor.study import attrs, failfast, recovery, retry
+from supervisor.study.events import CampaignListener
+from supervisor.study.storage import set_user_attrs
+
+if TYPE_CHECKING:
+    import optuna
+
+    from supervisor.config.experiment import Experiment
+
+
+def chain(trial: optuna.Trial) -> int:
+    """The first trial of ``trial``'s retry chain (itself for a first attempt)."""
+    first = trial.user_attrs.get(attrs.RETRY_OF)
+    return int(first) if isinstance(first, int) else trial.number
+
+
+def trial_seed(trial: optuna.Trial, seed: int) -> int:
+    """The trial's own seed when it was queued with one (an ensemble member), else one
+    per retry chain (from the space file's ``seed``): a re-run trains as its first
+    attempt did."""
+    given = trial.user_attrs.get(attrs.SEED)
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given % 2**32
+    return (seed + chain(trial)) % 2**32
+
+
+class Recorder:
+    def __init__(
+        self,
+        exp: Experiment,
+        study: optuna.Study,
+        display: CampaignListener,
+        run_dir: str | None,
+        max_attempts: int,
+    ) -> None:
+        self.exp, self.study, self.display = exp, study, display
+        self.run_dir = run_dir
+        self.max_attempts = max_attempts
+        self.states: dict[str, int] = {}  # this run: outcome -> count
+        self.fail_fast = failfast.FailFast(exp.budget.fail_fast)
+        self.failing: str | None = None  # set when fail fast says stop: the reason
+
+    def count(self, outcome: str) -> None:
+        self.states[outcome] = self.states.get(outcome, 0) + 1
+
+    def tell(self, trial: optuna.Trial, **kwargs: Any) -> None:
+        try:
+            self.study.tell(trial, skip_if_finished=True, **kwargs)
+        except RuntimeError as exc:
+            # GridSampler calls study.stop() once the grid is covered, which only works
+            # inside study.optimize; the trial was stored before that.
+            if "Study.stop" not in str(exc):
+                raise
+
+    def complete(self, trial: optuna.Trial, values: list[float]) -> None:
+        self.tell(trial, values=values)
+        self.drop_checkpoints(trial)
+        self.count("complete")
+        self.fail_fast.success()
+
+    def pruned(self, trial: optuna.Trial, epoch: int | None) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr("pruned_at_epoch", epoch)
+        self.tell(trial, state=TrialState.PRUNED)
+        self.drop_checkpoints(trial)
+        self.count("pruned")
+        self.fail_fast.success()
+        self.display.trial_pruned(trial.number, epoch)
+
+    def duplicate(
+        self, trial: optuna.Trial, earlier: int, values: list[float], known: bool
+    ) -> None:
+        """``trial`` repeats ``earlier``'s configuration: told with its values. ``known``:
+        the sampler proposed it with that result in the study (counts toward the budget)."""
+        set_user_attrs(trial, {attrs.DUPLICATE_OF: earlier, attrs.DUPLICATE_KNOWN: known})
+        self.tell(trial, values=values)
+        self.count("duplicate" if known else "duplicate (not counted)")
+        self.display.trial_duplicate(trial.number, earlier)
+
+    def surplus(self, trial: optuna.Trial) -> None:
+        """Asked when other drivers had filled the budget: ended unrun, not counted."""
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(attrs.FAILURE, "surplus")
+        self.tell(trial, state=TrialState.FAIL)
+
+    def fail(self, trial: optuna.Trial, kind: str, error_type: str | None, error: str) -> None:
+        from optuna.trial import TrialState
+
+        error_type = error_type or "Error"
+        set_user_attrs(trial, {attrs.FAILURE: kind, "error_type": error_type, "error": error})
+        self.tell(trial, state=TrialState.FAIL)
+        self.count(f"failed ({kind})")
+        self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
+        if kind == "model":  # not run again: its checkpoints are of no further use
+            self.drop_checkpoints(trial)
+            why = self.fail_fast.failure(
+                trial.params, trial.distributions, f"{error_type}: {error}"
+            )
+            if why is not None and self.failing is None:
+                self.failing = why  # the summary shows it, once
+                n = len(self.fail_fast.failures)
+                self.display.log(f"Stopping: the first {n} trials all failed the same way")
+
+    def interrupted(self, trial: optuna.Trial, error_type: str, why: str) -> None:
+        """Stopped by the campaign, not by its fault: recorded and queued again."""
+        self.fail(trial, "interrupted", error_type, why)
+        self.requeue(trial, "stopped")
+
+    def worker_lost(
+        self, trial: optuna.Trial, error_type: str | None, error: str, started: bool
+    ) -> None:
+        """Its worker (or its trial process) died; ``started``: it was running then, not
+        waiting in the worker's queue. Run again, or blamed when it died too often."""
+        error = error[:2000]
+        blame = retry.blame(trial.user_attrs, started, self.max_attempts, error)
+        if blame is not None:
+            self.fail(trial, "model", "WorkerDiedRepeatedly", blame)
+            return
+        if not started:
+            error += " (queued on that worker, never started: not counted as an attempt)"
+        self.fail(trial, "infrastructure", error_type, error)
+        self.requeue(trial, "ran" if started else "queued")
+
+    def requeue(self, trial: optuna.Trial, cause: retry.Cause) -> None:
+        recovery.requeue(self.study, trial.number, trial.params, trial.user_attrs, cause)
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def checkpoint_dir(self, trial: optuna.Trial) -> Path | None:
+        # K-rank trials would have K writers: they restart instead (supervisor.execution.ranks).
+        exp = self.exp
+        if self.run_dir is None or exp.budget.checkpoint_every <= 0 or exp.ranks > 1:
+            return None
+        return rundir.checkpoint_dir(Path(self.run_dir), chain(trial))
+
+    def drop_checkpoints(self, trial: optuna.Trial) -> None:
+        path = self.checkpoint_dir(trial)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,156 @@
+"""What the supervisor stores per trial, read back typed: ``TrialRecord.from_frozen``.
+
+The driver writes the user attributes named in ``supervisor.study.attrs``; reports,
+``status``, ``export`` and the ensemble read them here, once, instead of each spelling the
+keys and guessing their types. Storage holds data from other processes, other versions
+and users' own scripts, so a value of the wrong type (or a negative or non-finite time)
+reads as None, or as empty for ``metrics`` and ``history``, never as an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from supervisor.study import attrs
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["TrialRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """One trial as the supervisor stored it. The fields up to ``datetime_complete`` are
+    Optuna's; the others are user attributes (``supervisor.study.attrs`` says what each
+    holds), None where the trial has none."""
+
+    number: int
+    state: TrialState
+    values: tuple[float, ...] | None
+    params: Mapping[str, Any]
+    datetime_start: dt.datetime | None = None
+    datetime_complete: dt.datetime | None = None
+    worker: str | None = None
+    hostname: str | None = None
+    started: float | None = None  # Unix time
+    finished: float | None = None  # Unix time
+    duration: float | None = None  # seconds on the worker (``duration_s``)
+    metrics: Mapping[str, float] = field(default_factory=dict)  # numeric values only
+    history: tuple[Mapping[str, Any], ...] = ()  # the entries that are mappings
+    data_seconds: float | None = None
+    rss_mb: float | None = None
+    artifacts: str | None = None
+    artifacts_error: str | None = None
+    outputs: str | None = None
+    outputs_error: str | None = None
+    resumed_from_epoch: int | None = None
+    pruned_at_epoch: int | None = None
+    failure: str | None = None  # "model" | "infrastructure" | "interrupted" | "surplus"
+    error_type: str | None = None
+    # The supervisor's message; for a study written by Optuna < 3, the exception Optuna
+    # kept in a system attribute.
+    error: str | None = None
+    traceback: str | None = None
+    duplicate_of: int | None = None
+    duplicate_known: bool | None = None  # its twin's result was in the study when proposed
+    driver: str | None = None
+    attempt: int | None = None
+    unstarted: int | None = None  # worker deaths its parameters met while queued
+    retry_of: int | None = None
+    seed: int | None = None
+    member_of: int | None = None
+    member_epochs: int | None = None
+
+    @classmethod
+    def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
+        """The record of ``trial``; never raises on what its attributes hold."""
+        user = trial.user_attrs
+        get = user.get
+        values = trial.values
+        error = _text(get(attrs.ERROR))
+        if error is None and trial.state.name == "FAIL":
+            from supervisor.optuna_internals import FAIL_REASON_KEY
+
+            error = _text(trial.system_attrs.get(FAIL_REASON_KEY))
+        return cls(
+            number=trial.number,
+            state=trial.state,
+            values=None if values is None else tuple(values),
+            params=trial.params,
+            datetime_start=trial.datetime_start,
+            datetime_complete=trial.datetime_complete,
+            worker=_text(get(attrs.WORKER)),
+            hostname=_text(get(attrs.HOSTNAME)),
+            started=_seconds(get(attrs.STARTED)),
+            finished=_seconds(get(attrs.FINISHED)),
+            duration=_seconds(get(attrs.DURATION_S)),
+            metrics=_metrics(get(attrs.METRICS)),
+            history=_history(get(attrs.HISTORY)),
+            data_seconds=_seconds(get(attrs.DATA_SECONDS)),
+            rss_mb=_seconds(get(attrs.RSS_MB)),  # a size: the same checks as a duration
+            artifacts=_text(get(attrs.ARTIFACTS)),
+            artifacts_error=_text(get(attrs.ARTIFACTS_ERROR)),
+            outputs=_text(get(attrs.OUTPUTS)),
+            outputs_error=_text(get(attrs.OUTPUTS_ERROR)),
+            resumed_from_epoch=_int(get(attrs.RESUMED_FROM_EPOCH)),
+            pruned_at_epoch=_int(get(attrs.PRUNED_AT_EPOCH)),
+            failure=_text(get(attrs.FAILURE)),
+            error_type=_text(get(attrs.ERROR_TYPE)),
+            error=error,
+            traceback=_text(get(attrs.TRACEBACK)),
+            duplicate_of=_int(get(attrs.DUPLICATE_OF)),
+            duplicate_known=_bool(get(attrs.DUPLICATE_KNOWN)),
+            driver=_text(get(attrs.DRIVER)),
+            attempt=_int(get(attrs.ATTEMPT)),
+            unstarted=_int(get(attrs.UNSTARTED)),
+            retry_of=_int(get(attrs.RETRY_OF)),
+            seed=_int(get(attrs.SEED)),
+            member_of=_int(get(attrs.MEMBER_OF)),
+            member_epochs=_int(get(attrs.MEMBER_EPOCHS)),
+        )
+
+    @property
+    def where(self) -> str:
+        """The worker it ran on, else its node, else "" (not reported yet)."""
+        return self.worker or self.hostname or ""
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _seconds(value: object) -> float | None:
+    """A duration or a Unix time: a finite number, not negative."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
+        return float(value)
+    return None
+
+
+def _metrics(value: object) -> dict[str, float]:
+    # Non-finite values stay: a diverged model's loss is inf or nan, and that is news.
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): v
+        for k, v in value.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def _history(value: object) -> tuple[Mapping[str, Any], ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(entry for entry in value if isinstance(entry, dict))
