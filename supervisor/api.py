@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from supervisor.commands.search import SearchOptions
     from supervisor.commands.status import Status
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
     from supervisor.ensemble.aggregate import Built
     from supervisor.study.driver import Summary
 
@@ -276,7 +276,7 @@ def search_options(
 
 def _space_data(space: Any) -> dict[str, Any] | None:
     """The mapping behind ``space`` when it is no file."""
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
 
     if isinstance(space, (str, Path)):
         return None

@@ -110,8 +110,8 @@ def search(
     outcome = run_search(opts)
     summary = outcome.summary
     print_summary(summary, outcome.report)
-    if summary.stopped_by == "interrupt":
-        raise typer.Exit(130)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
 
 
 @app.command()

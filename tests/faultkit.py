@@ -146,20 +146,46 @@ class Tally:
         )
 
 
+def distinct_trained(study: optuna.Study) -> int:
+    """Distinct configurations the budget paid for by training them: trials that count
+    toward it and were not told with a twin's values."""
+    from supervisor.study.index import param_key
+
+    return len(
+        {
+            param_key(t.params)
+            for t in study.get_trials(deepcopy=False)
+            if attrs.counts_toward_budget(t) and attrs.DUPLICATE_OF not in t.user_attrs
+        }
+    )
+
+
 @dataclass
 class FaultRow:
     fault: str
     injected: int
     lost: int
     duplicated: int
-    completed: bool | None  # None: not meant to run (the input is refused)
+    # None: not meant to run (the input is refused); "stopped": meant to stop early (a
+    # broken model fails fast)
+    completed: bool | str | None
 
 
 ROWS: list[FaultRow] = []
 
 
-def record(fault: str, injected: int, lost: int, duplicated: int, completed: bool | None) -> None:
+def record(
+    fault: str, injected: int, lost: int, duplicated: int, completed: bool | str | None
+) -> None:
     ROWS.append(FaultRow(fault, injected, lost, duplicated, completed))
+
+
+def _outcome(completed: bool | str | None) -> str:
+    if completed is None:
+        return "refused"
+    if isinstance(completed, str):
+        return completed
+    return "yes" if completed else "NO"
 
 
 def table() -> str:
@@ -169,12 +195,12 @@ def table() -> str:
     for r in ROWS:
         lines.append(
             f"{r.fault:<48} {r.injected:>8} {r.lost:>5} {r.duplicated:>10}"
-            f" {'refused' if r.completed is None else 'yes' if r.completed else 'NO':>18}"
+            f" {_outcome(r.completed):>18}"
         )
     total = (
         f"{'total':<48} {sum(r.injected for r in ROWS):>8} {sum(r.lost for r in ROWS):>5}"
         f" {sum(r.duplicated for r in ROWS):>10}"
         f" {sum(r.completed is True for r in ROWS):>10} of"
-        f" {sum(r.completed is not None for r in ROWS):<5}"
+        f" {sum(isinstance(r.completed, bool) for r in ROWS):<5}"
     )
     return "\n".join([*lines, total])

@@ -14,7 +14,7 @@ PACKAGES = ("supervisor", "benchmarks_sci")
 # Lowest first: a unit may import the units below it. perf/ is a harness outside the
 # library; benchmarks_sci is a plugin, a client of supervisor.benchmarks like any other.
 LAYERS = (
-    ("supervisor.errors", "supervisor.atomic", "supervisor.rundir"),
+    ("supervisor.errors", "supervisor.atomic", "supervisor.rundir", "supervisor.optuna_internals"),
     ("supervisor.benchmarks",),
     ("supervisor.execution",),
     ("supervisor.config",),
@@ -177,5 +177,37 @@ def test_the_library_never_imports_the_example_benchmarks() -> None:
         if name.startswith("supervisor.") and not name.startswith("supervisor.perf")
         for target in targets
         if target.startswith("benchmarks_sci")
+    )
+    assert offenders == []
+
+
+def test_no_module_is_longer_than_the_limit() -> None:
+    long = sorted(
+        f"{name}: {n} lines"
+        for name, path in modules().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    )
+    assert long == [], f"split these (over {MAX_LINES} lines):\n" + "\n".join(long)
+
+
+def private_imports(name: str, path: Path) -> list[str]:
+    """``from <our module> import _name``: a private name taken from another module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+            found += [
+                f"{name}: {node.module}.{alias.name}"
+                for alias in node.names
+                if alias.name.startswith("_") and node.module != name
+            ]
+    return found
+
+
+def test_private_names_stay_in_their_module(tmp_path: Path) -> None:
+    probe = tmp_path / "m.py"
+    probe.write_text("from supervisor.config.space import _Parser\n")
+    assert private_imports("x", probe) == ["x: supervisor.config.space._Parser"]
+    offenders = sorted(
+        found for name, path in modules().items() for found in private_imports(name, path)
     )
     assert offenders == []

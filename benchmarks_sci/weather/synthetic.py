@@ -38,10 +38,45 @@ import numpy as np
 from benchmarks_sci.difficulty import knobs_at
 from benchmarks_sci.parallel import SeedLike, child, run_chunks, seed_sequence
 from benchmarks_sci.weather.kinds import EVENT, balanced_labels, main_kinds
+from benchmarks_sci.weather.normalize import channel_stats, standardize
+from benchmarks_sci.weather.tc_grid import (
+    CHANNELS,
+    CHUNK,
+    DX,
+    NC,
+    OMEGA,
+    PLANES,
+    PSL,
+    RHO,
+    SIZE,
+    T200,
+    T500,
+    TC_SHAPE,
+    TMQ,
+    U850,
+    UBOT,
+    V850,
+    VBOT,
+    Workspace,
+    background,
+)
 
-CHANNELS: tuple[str, ...] = ("PSL", "UBOT", "VBOT", "TMQ", "U850", "V850", "T200", "T500")
-SIZE = 32
-TC_SHAPE: tuple[int, int, int] = (SIZE, SIZE, len(CHANNELS))
+# CHANNELS, SIZE, TC_SHAPE (tc_grid) and channel_stats, standardize (normalize) moved
+# out when this module was split; they stay importable from here.
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_DIFFICULTY",
+    "KINDS",
+    "SIZE",
+    "TC_SHAPE",
+    "TROPICAL_CYCLONE",
+    "TCBatch",
+    "channel_stats",
+    "generate_tc",
+    "make_tc_dataset",
+    "standardize",
+]
+
 DEFAULT_DIFFICULTY = 0.5
 
 #: Kind of the main system of each sample, as stored in ``TCBatch.kind``.
@@ -56,17 +91,6 @@ KINDS: tuple[str, ...] = (
 )
 TROPICAL_CYCLONE = EVENT
 _DISTRACTORS = np.arange(2, len(KINDS), dtype=np.int8)
-
-_PSL, _UBOT, _VBOT, _TMQ, _U850, _V850, _T200, _T500 = range(len(CHANNELS))
-_NC = len(CHANNELS)
-_OMEGA = 7.292e-5  # Earth's rotation rate, 1/s
-_RHO = 1.15  # near-surface air density, kg/m^3
-_DX = 25e3  # grid spacing, m
-_PERIOD = 48  # period (px) of the background's Fourier basis; > SIZE: no visible wrap
-_KMAX = 6  # highest background wavenumber: wavelength 48 / 6 = 8 px
-_KMAX_SMOOTH = 3  # ... of the smooth fields (pressure, temperature, shear)
-_CHUNK = 512  # samples generated together: temporaries of ~50 MB, reused
-_PLANES = 5  # per-system planes mixed into the 8 channels (see _render)
 
 
 @dataclass(frozen=True)
@@ -110,67 +134,6 @@ _LEVELS: dict[str, tuple[float, float, float]] = {
     "p_extra": (0.05, 0.4, 0.6),
     "distractor": (0.5, 1.4, 1.8),
 }
-
-
-class _Basis:
-    """Separable Fourier basis of the background fields, its spectra and d/d(row)."""
-
-    def __init__(self) -> None:
-        i = np.arange(SIZE, dtype=np.float64)
-        k = np.arange(1, _KMAX + 1)
-        phase = 2 * np.pi * np.outer(i, k) / _PERIOD
-        cols = [np.ones(SIZE), (i - (SIZE - 1) / 2) / (SIZE / 2)]  # constant, ramp
-        wavenumber = [0.0, np.nan]  # the ramp carries the mean state only, never noise
-        for j in range(_KMAX):
-            cols += [np.cos(phase[:, j]), np.sin(phase[:, j])]
-            wavenumber += [float(k[j])] * 2
-        self.b = np.stack(cols, axis=1).astype(np.float32)  # [32, M]
-        self.m = self.b.shape[1]
-        kw = np.array(wavenumber)
-        # d/d(row) of the basis as a matrix on coefficients: B' = B @ deriv.
-        deriv = np.zeros((self.m, self.m))
-        for j in range(_KMAX):
-            c, s, w = 2 + 2 * j, 3 + 2 * j, 2 * np.pi * k[j] / _PERIOD
-            deriv[s, c], deriv[c, s] = -w, w
-        self.deriv = deriv.astype(np.float32)
-        # cos^2 + sin^2 = 1: each cos/sin column holds half of its wavenumber's variance,
-        # so the pointwise variance of a field is exactly sum(amp^2 * weights).
-        h = np.where(kw == 0, 1.0, 0.5) * np.isfinite(kw)
-        self.weights = np.outer(h, h)
-        kk = np.hypot(*np.meshgrid(np.nan_to_num(kw), np.nan_to_num(kw), indexing="ij"))
-        self.rough = self._spectrum(kk, k0=2.0, slope=2.5, size=self.m)
-        # Smooth fields: < 0.1 % of their variance lies beyond wavenumber 3; not drawn.
-        self.ms = 2 + 2 * _KMAX_SMOOTH
-        self.smooth = self._spectrum(kk, k0=1.0, slope=4.0, size=self.ms)
-        grad2 = self.smooth**2 * self.weights[: self.ms, : self.ms]
-        w_col = 2 * np.pi * np.nan_to_num(kw[: self.ms]) / _PERIOD / _DX  # 1/m
-        # r.m.s. d/dy (per metre) of a unit-variance smooth field, to scale its winds.
-        self.smooth_grad = float(np.sqrt(np.sum(grad2 * w_col[:, None] ** 2)))
-
-    def _spectrum(self, kk: np.ndarray, k0: float, slope: float, size: int) -> np.ndarray:
-        weights = self.weights[:size, :size]
-        amp = (1 + (kk[:size, :size] / k0) ** 2) ** (-slope / 2) * (weights > 0)
-        amp[0, 0] = 0.0  # the mean is set by the mean state
-        amp /= np.sqrt(np.sum(amp**2 * weights))  # unit pointwise variance
-        return amp.astype(np.float32)
-
-
-_BASIS = _Basis()
-
-
-class _Workspace:
-    """Temporaries of one chunk, allocated once per call and reused by every chunk."""
-
-    def __init__(self, m: int) -> None:
-        b, f4 = _BASIS, np.float32
-        self.smooth = np.empty((m, 5, b.ms, b.ms), f4)  # unit random sources
-        self.rough = np.empty((m, 3, b.m, b.m), f4)
-        self.coef = np.empty((m, b.m, _NC, b.m), f4)  # [n, p(row), channel, q(column)]
-        self.half = np.empty((m, b.m, _NC, SIZE), f4)  # columns synthesised
-        self.half_t = np.empty((m, b.m, SIZE, _NC), f4)  # ... channels last
-        self.planes = np.empty((m, _PLANES, SIZE, SIZE), f4)
-        self.fields = np.empty((m, SIZE * SIZE, _NC), f4)
-        self.gather = np.empty((m, SIZE, SIZE, _NC), f4)
 
 
 @dataclass
@@ -261,7 +224,7 @@ def generate_tc(
     y = balanced_labels(n, rng)
     hemisphere = np.where(rng.random(n) < 0.5, 1, -1).astype(np.int8)
     lat = np.deg2rad(rng.uniform(6.0, 28.0, n))
-    f = (hemisphere * 2 * _OMEGA * np.sin(lat)).astype(np.float32)
+    f = (hemisphere * 2 * OMEGA * np.sin(lat)).astype(np.float32)
     x = np.empty((n, *TC_SHAPE), dtype=np.float32)
     kind = np.zeros(n, dtype=np.int8)
     centre = np.full((n, 2), (SIZE - 1) / 2, dtype=np.float32)
@@ -270,10 +233,10 @@ def generate_tc(
     def chunk(i: int, sl: slice) -> None:
         """Fill the samples of chunk i: own random stream, own slices."""
         if not hasattr(local, "ws"):
-            local.ws = _Workspace(min(n, _CHUNK))
-        ws: _Workspace = local.ws
+            local.ws = Workspace(min(n, CHUNK))
+        ws: Workspace = local.ws
         crng = np.random.default_rng(child(root, 1 + i))
-        _background(x[sl], hemisphere[sl], knobs, crng, ws)
+        background(x[sl], hemisphere[sl], knobs.noise, crng, ws)
         main = main_kinds(y[sl], knobs.p_distractor, _DISTRACTORS, crng)
         offset = crng.uniform(-knobs.offset, knobs.offset, (main.size, 2)).astype(np.float32)
         centre[sl][main > 0] += offset[main > 0]
@@ -286,105 +249,8 @@ def generate_tc(
         where = crng.uniform(-2.0, SIZE + 1.0, (main.size, 2)).astype(np.float32)
         _add_systems(x[sl], extra, where, f[sl], lo, hi, crng, ws)
 
-    run_chunks(n, _CHUNK, chunk, threads)
+    run_chunks(n, CHUNK, chunk, threads)
     return TCBatch(x=x, y=y, kind=kind, centre=centre, hemisphere=hemisphere)
-
-
-def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation (float32 [C]) of ``x`` [n, ..., C].
-
-    Accumulated in float64 over blocks of samples, around a per-channel shift (PSL is
-    ~1e5 Pa and varies by ~1e2), without a float64 copy of the whole array; sums run
-    along whole samples, which numpy vectorises far better than 8-wide channel rows.
-    """
-    n, c = x.shape[0], x.shape[-1]
-    if n == 0:
-        raise ValueError("no samples to compute channel statistics from")
-    flat = x.reshape(n, -1)
-    shift = np.tile(flat[0].reshape(-1, c).mean(axis=0), flat.shape[1] // c)
-    total = np.zeros(flat.shape[1])
-    squares = np.zeros(flat.shape[1])
-    block = max(1, (1 << 21) // flat.shape[1])  # ~8 MB of float32 per block
-    for start in range(0, n, block):
-        dev = flat[start : start + block] - shift
-        total += dev.sum(axis=0, dtype=np.float64)
-        squares += np.square(dev).sum(axis=0, dtype=np.float64)
-    count = flat.size // c
-    mean = total.reshape(-1, c).sum(axis=0) / count
-    var = np.maximum(squares.reshape(-1, c).sum(axis=0) / count - mean**2, 0.0)
-    mean += shift[:c]
-    return mean.astype(np.float32), np.maximum(np.sqrt(var), 1e-12).astype(np.float32)
-
-
-def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """Standardise channels-last ``x`` in place when it is a writable float32 array
-    (data sets are large; a copy would double memory), else in a float32 copy."""
-    out = np.asarray(x, dtype=np.float32)
-    if out is x and not (out.flags.writeable and out.flags.c_contiguous):
-        out = out.copy(order="C")
-    out = np.ascontiguousarray(out)  # a no-op unless a conversion left another order
-    if out.size == 0:
-        return out
-    # Tiled over whole samples: long inner loops instead of 8-wide channel rows.
-    flat = out.reshape(out.shape[0], -1)
-    reps = flat.shape[1] // out.shape[-1]
-    flat -= np.tile(np.asarray(mean, np.float32), reps)
-    flat *= np.tile(1.0 / np.asarray(std, np.float32), reps)
-    return out
-
-
-def _background(
-    out: np.ndarray,
-    hemisphere: np.ndarray,
-    k: _Knobs,
-    rng: np.random.Generator,
-    ws: _Workspace,
-) -> None:
-    """Write mean state + red-noise fields of a chunk into ``out`` [m, 32, 32, 8]."""
-    m, b, s = out.shape[0], _BASIS, _BASIS.ms
-    smooth = rng.standard_normal(dtype=np.float32, out=ws.smooth[:m])
-    smooth *= b.smooth
-    rough = rng.standard_normal(dtype=np.float32, out=ws.rough[:m])
-    rough *= b.rough
-    psl = smooth[:, 0]  # unit-variance pressure noise, reused for the balanced winds
-    coef = ws.coef[:m]
-    coef.fill(0.0)
-    # Balanced part of the wind: u ~ -dp/dy, v ~ dp/dx, turning with the hemisphere.
-    bal = (3.0 * k.noise / b.smooth_grad / _DX * hemisphere).astype(np.float32)[:, None, None]
-    d = b.deriv[:s, :s]
-    wind = shear = 2.0 * k.noise
-    coef[:, :, _UBOT] = wind * rough[:, 0]
-    coef[:, :, _VBOT] = wind * rough[:, 1]
-    coef[:, :s, _UBOT, :s] -= bal * np.matmul(d, psl)
-    coef[:, :s, _VBOT, :s] += bal * np.matmul(psl, d.T)
-    coef[:, :, _U850] = 1.2 * coef[:, :, _UBOT]
-    coef[:, :, _V850] = 1.2 * coef[:, :, _VBOT]
-    coef[:, :s, _U850, :s] += shear * smooth[:, 1]
-    coef[:, :s, _V850, :s] += shear * smooth[:, 2]
-    # Moisture collects in background lows (-psl); the temperatures are correlated.
-    coef[:, :, _TMQ] = 4.5 * k.noise * rough[:, 2]
-    coef[:, :s, _TMQ, :s] -= 2.2 * k.noise * psl
-    coef[:, :s, _PSL, :s] = 250.0 * k.noise * psl
-    coef[:, :s, _T500, :s] = 0.8 * k.noise * smooth[:, 3]
-    coef[:, :s, _T200, :s] = k.noise * (0.6 * smooth[:, 3] + 0.8 * smooth[:, 4])
-
-    # Mean state: constant (p=0, q=0) and meridional ramp (p=1, q=0) coefficients.
-    mean = rng.standard_normal((m, _NC), dtype=np.float32)
-    grad = rng.random((m, _NC), dtype=np.float32)
-    base = np.array([101200, -4, 0, 45, -4, 0, 219, 266], dtype=np.float32)
-    spread = np.array([400, 4, 2.5, 6, 5, 3, 1.5, 2], dtype=np.float32)
-    # Change from the patch centre to its poleward edge: pressure rises, moisture and
-    # temperature fall; winds have no systematic gradient.
-    slope = np.array([300, 0, 0, -8, 0, 0, -0.8, -1.5], dtype=np.float32)
-    coef[:, 0, :, 0] += base + spread * mean
-    coef[:, 1, :, 0] += slope * grad * hemisphere[:, None]  # +1: north is poleward
-
-    # Synthesis B @ C @ B^T: columns first, then rows, which writes channels-last
-    # straight into ``out``.
-    half, half_t = ws.half[:m], ws.half_t[:m]
-    np.matmul(coef.reshape(-1, b.m), b.b.T, out=half.reshape(-1, SIZE))
-    np.copyto(half_t, half.transpose(0, 1, 3, 2))
-    np.matmul(b.b, half_t.reshape(m, b.m, -1), out=out.reshape(m, SIZE, -1))
 
 
 def _add_systems(
@@ -395,7 +261,7 @@ def _add_systems(
     lo: np.ndarray,
     hi: np.ndarray,
     rng: np.random.Generator,
-    ws: _Workspace,
+    ws: Workspace,
 ) -> None:
     """Add a system of ``kinds[i]`` centred at ``centre[i]`` to sample i (none if 0)."""
     # Most samples have a system: rendering all (zeros for "none") and adding in place
@@ -424,7 +290,7 @@ def _add_systems(
         out[idx] = gathered
 
 
-def _render(p: _Systems, ws: _Workspace) -> np.ndarray:
+def _render(p: _Systems, ws: Workspace) -> np.ndarray:
     """Anomaly fields [k, 32, 32, 8] of k systems: separable Gaussians and the gradient
     wind around them.
 
@@ -450,7 +316,7 @@ def _render(p: _Systems, ws: _Workspace) -> np.ndarray:
     # Gradient-wind balance for p' = -dp * g: omega^2 + |f| omega = |dp| g / (rho R^2),
     # omega = v_t / r being the angular velocity (1/s).
     half_f = (np.abs(p.f) / 2)[:, None, None]
-    drive = (np.abs(p.dp) / (_RHO * p.rx * p.ry * _DX**2))[:, None, None]
+    drive = (np.abs(p.dp) / (RHO * p.rx * p.ry * DX**2))[:, None, None]
     omega = planes[:, 1]  # scratch until overwritten by omega * dx below
     np.multiply(planes[:, 0], drive, out=omega)
     omega += half_f**2
@@ -462,19 +328,19 @@ def _render(p: _Systems, ws: _Workspace) -> np.ndarray:
     # Wind = c * (tangential s * (-dy, dx) - inflow * (dx, dy)) * omega, with c in m/px
     # carrying the sign of dp (a high turns the other way). s: cyclonic is
     # counter-clockwise in the north, clockwise in the south.
-    mix = np.zeros((k, _PLANES, _NC), dtype=np.float32)
+    mix = np.zeros((k, PLANES, NC), dtype=np.float32)
     s = np.sign(p.f)
     for ui, vi, speed, inflow in (
-        (_UBOT, _VBOT, 0.85, p.inflow),
-        (_U850, _V850, 0.85 * p.w850, p.inflow850),
+        (UBOT, VBOT, 0.85, p.inflow),
+        (U850, V850, 0.85 * p.w850, p.inflow850),
     ):
-        c = np.sign(p.dp) * p.rot * speed * _DX
+        c = np.sign(p.dp) * p.rot * speed * DX
         mix[:, 1, ui], mix[:, 2, ui] = -c * inflow, -c * s
         mix[:, 1, vi], mix[:, 2, vi] = c * s, -c * inflow
-    mix[:, 0, _PSL] = -p.dp
-    mix[:, 3, _TMQ] = p.q
-    mix[:, 4, _T200] = p.t200
-    mix[:, 4, _T500] = p.t500
+    mix[:, 0, PSL] = -p.dp
+    mix[:, 3, TMQ] = p.q
+    mix[:, 4, T200] = p.t200
+    mix[:, 4, T500] = p.t500
     fields = ws.fields[:k]
-    np.matmul(planes.reshape(k, _PLANES, -1).transpose(0, 2, 1), mix, out=fields)
-    return fields.reshape(k, SIZE, SIZE, _NC)
+    np.matmul(planes.reshape(k, PLANES, -1).transpose(0, 2, 1), mix, out=fields)
+    return fields.reshape(k, SIZE, SIZE, NC)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisor.config.space import _kind, _Parser
+from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath, read_yaml
 from supervisor.errors import UserError, did_you_mean
 
@@ -200,13 +200,13 @@ def default_lifetime(walltime: float) -> tuple[float, float]:
     return walltime - stagger - grace, stagger
 
 
-class _ProfileParser(_Parser):
+class _ProfileParser(Reader):
     """Reuses the search-space parser's generic checks (mapping, integer, string...)."""
 
     def profile(self) -> Launcher:
         data = self.src.data
         if not isinstance(data, dict):
-            raise self.err((), f"expected a mapping with 'kind', got {_kind(data)}")
+            raise self.err((), f"expected a mapping with 'kind', got {kind_of(data)}")
         kind = data.get("kind")
         if "kind" not in data:
             raise self.err((), f"missing 'kind' (one of {', '.join(KINDS)})")
@@ -364,7 +364,7 @@ class _ProfileParser(_Parser):
             return self.string(value, path)
         if check == "flag":
             if not isinstance(value, bool):
-                raise self.err(path, f"expected true or false, got {_kind(value)}")
+                raise self.err(path, f"expected true or false, got {kind_of(value)}")
             return value
         if check in ("bytes", "byte_count"):
             return self.size(value, path, as_int=check == "byte_count")
@@ -384,11 +384,11 @@ class _ProfileParser(_Parser):
             return text
         if check == "texts":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise self.err(path, f"expected a list of strings, got {_kind(value)}")
+                raise self.err(path, f"expected a list of strings, got {kind_of(value)}")
             return value
         if check == "mapping":
             if not isinstance(value, dict):
-                raise self.err(path, f"expected a mapping, got {_kind(value)}")
+                raise self.err(path, f"expected a mapping, got {kind_of(value)}")
             return value
         if check == "tls":
             return self.tls(value, path)

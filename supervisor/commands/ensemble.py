@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import optuna
 
     from supervisor.clusters.handle import ClusterHandle
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
     from supervisor.ensemble.aggregate import Built
 
 

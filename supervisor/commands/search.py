@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import optuna
 
     from supervisor.clusters.profile import Launcher
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
     from supervisor.study.driver import Summary
 
 
@@ -183,7 +183,7 @@ def search(opts: SearchOptions) -> Outcome:
         )
         summary = driver.run()
         cluster_desc = handle.description
-        if exp.ensemble is not None and summary.stopped_by != "interrupt":
+        if exp.ensemble is not None and summary.stopped_by not in ("interrupt", "failing"):
             from supervisor.commands.ensemble import ensemble_after_search
 
             reports = opts.reports_root if opts.report else None

@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from supervisor.report.fmt import seconds as duration_text
 from supervisor.study import attrs
+from supervisor.study.records import TrialRecord
 from supervisor.study.recovery import orphaned
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
 
     now = time.time() if now is None else now
     trials = study.get_trials(deepcopy=False)
+    records = [TrialRecord.from_frozen(t) for t in trials]
     config = study.user_attrs.get(attrs.CONFIG) or {}
     budget = config.get("budget") if isinstance(config, dict) else None
     requested = budget.get("trials") if isinstance(budget, dict) else None
@@ -82,11 +85,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         study=study.study_name,
         states=dict(Counter(t.state.name for t in trials)),
         failures=dict(
-            Counter(
-                str(t.user_attrs.get(attrs.FAILURE, "model"))
-                for t in trials
-                if t.state == TrialState.FAIL
-            )
+            Counter(r.failure or "model" for r in records if r.state == TrialState.FAIL)
         ),
         requested=requested if isinstance(requested, int) else None,
         done=sum(1 for t in trials if attrs.counts_toward_budget(t)),
@@ -100,14 +99,13 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
     elif complete:
         status.pareto_size = len(study.best_trials)
     lost = orphaned(study.user_attrs, trials, now)
-    for t in trials:
-        if t.state == TrialState.RUNNING:
-            started = t.user_attrs.get("started")
-            if not isinstance(started, (int, float)) and t.datetime_start is not None:
-                started = t.datetime_start.timestamp()
-            elapsed = now - started if isinstance(started, (int, float)) else 0.0
-            worker = str(t.user_attrs.get("worker") or t.user_attrs.get("hostname") or "")
-            status.running.append(Running(t.number, worker, max(0.0, elapsed), t.number in lost))
+    for r in records:
+        if r.state == TrialState.RUNNING:
+            started = r.started
+            if started is None and r.datetime_start is not None:
+                started = r.datetime_start.timestamp()
+            elapsed = now - started if started is not None else 0.0
+            status.running.append(Running(r.number, r.where, max(0.0, elapsed), r.number in lost))
     _throughput(status, trials, now)
     return status
 
@@ -162,7 +160,7 @@ def print_status(
         table = Table("running trial", "worker", "elapsed")
         longest = sorted(status.running, key=lambda r: -r.elapsed)
         for r in longest[:RUNNING_SHOWN]:
-            elapsed = _duration(r.elapsed) + (" (driver gone)" if r.orphaned else "")
+            elapsed = duration_text(r.elapsed) + (" (driver gone)" if r.orphaned else "")
             table.add_row(str(r.number), r.worker or "(not reported yet)", elapsed)
         if len(longest) > RUNNING_SHOWN:
             table.add_row("…", f"{len(longest) - RUNNING_SHOWN} more", "")
@@ -180,7 +178,7 @@ def _progress_line(status: Status) -> str:
         return f"budget reached; {rate}"
     if not status.active:
         ago = status.last_finish_ago
-        last = f"; last trial finished {_duration(ago)} ago" if ago is not None else ""
+        last = f"; last trial finished {duration_text(ago)} ago" if ago is not None else ""
         if status.running:
             return (
                 f"not running: the driver of the {len(status.running)} RUNNING trials is gone"
@@ -189,18 +187,4 @@ def _progress_line(status: Status) -> str:
         return f"not running (no RUNNING trial){last}"
     if status.eta is None:
         return f"{rate}; ETA unknown until trials finish"
-    return f"ETA {_duration(status.eta)} for {status.left} trials at {rate}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+    return f"ETA {duration_text(status.eta)} for {status.left} trials at {rate}"

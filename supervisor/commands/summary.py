@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor.execution.node import NodeSettings
 
 if TYPE_CHECKING:
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
     from supervisor.study.driver import Summary
 
 
@@ -53,12 +53,23 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
 
 
 def print_summary(summary: Summary, report: Path | None) -> None:
-    why = {
-        "budget": "budget reached",
-        "timeout": "timeout reached",
-        "interrupt": "interrupted by the user",
-    }[summary.stopped_by]
+    """What the run did and why it stopped; ``summary.exit_code`` is what the command
+    exits with (0 only when the budget, or the space file's timeout, was reached)."""
+    if summary.stopped_by == "budget" and summary.finished >= summary.requested:
+        why = "budget reached"
+    elif summary.stopped_by == "timeout":
+        why = "timeout reached"
+    elif summary.stopped_by == "interrupt":
+        signal = summary.signal or "SIGINT"
+        why = "interrupted by the user" if signal == "SIGINT" else f"{signal} received"
+    elif summary.stopped_by == "failing":
+        why = "every first trial failed the same way"
+    else:  # the driver waits for the budget; should it ever not, it is not "reached"
+        why = "budget not reached"
     print(f"\nStopped: {why} after {summary.elapsed:.1f} s")
+    if summary.failure:
+        print(f"Error: {summary.failure}")
+        print("Fix the model or its options, then run the same command again.")
     print(f"Finished trials: {summary.finished} of {summary.requested} requested")
     for outcome, count in sorted(summary.states.items()):
         print(f"  this run: {count} {outcome}")
@@ -66,5 +77,5 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         print(f"  closed {len(summary.recovered.zombies)} trial(s) left by a dead driver")
     if report is not None:
         print(f"Report: {report}")
-    if summary.stopped_by != "budget":
+    if summary.stopped_by in ("interrupt", "timeout"):
         print("Run the same command again to continue the search.")

@@ -9,18 +9,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supervisor.benchmarks import Direction, registry
 from supervisor.config import ensemble as ensemble_config
-from supervisor.config import pruners, samplers
+from supervisor.config import samplers
+from supervisor.config.algorithms import read_pruner, read_sampler
 from supervisor.config.ensemble import EnsembleConfig
+from supervisor.config.experiment import Budget, Experiment, Objective
 from supervisor.config.params import ParamKind, ParamSpec, Scalar
-from supervisor.config.yaml_source import KeyPath, YamlSource, parse_yaml, read_yaml
-from supervisor.errors import SpaceError, UserError, did_you_mean
+from supervisor.config.reader import Reader, kind_of
+from supervisor.config.yaml_source import KeyPath, parse_yaml, read_yaml
+from supervisor.errors import UserError, did_you_mean
 from supervisor.execution.node import PRECISIONS, XLA_CHOICES, NodeSettings
+
+__all__ = ["COST_METRICS", "Budget", "Experiment", "Objective", "load", "loads", "space_text"]
 
 # Metrics the supervisor measures for every trial, whatever the benchmark.
 COST_METRICS: dict[str, Direction] = {
@@ -48,106 +52,17 @@ TOP_KEYS = (
     "ensemble",
 )
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
-BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every")
+BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-MAX_INT = 2**53  # beyond this, float round trips in storage lose integers
 MAX_TRIALS = 10_000_000
 MAX_EPOCHS = 100_000
 MAX_RANKS = 1024
-DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    direction: Direction
-
-
-@dataclass(frozen=True)
-class Budget:
-    trials: int
-    epochs: int
-    timeout: float | None = None  # seconds
-    trial_timeout: float | None = None  # seconds; a trial over it is killed (model failure)
-    # Epochs between checkpoints a re-run trial resumes from (0: none). Never after the
-    # last epoch, so 1-epoch trials write none.
-    checkpoint_every: int = 1
-
-
-@dataclass(frozen=True)
-class Experiment:
-    file: str
-    study_name: str
-    benchmark: str
-    benchmark_target: str
-    options: dict[str, Any]
-    objectives: tuple[Objective, ...]
-    params: tuple[ParamSpec, ...]  # in dependency order: parents first
-    fixed: dict[str, Any]
-    sampler: str
-    sampler_options: dict[str, Any]
-    budget: Budget
-    seed: int
-    description: str = ""
-    node: NodeSettings = field(default_factory=NodeSettings)
-    raw: dict[str, Any] = field(default_factory=dict)
-    pruner: str = "none"
-    pruner_options: dict[str, Any] = field(default_factory=dict)
-    # False: a configuration that already completed is not trained again (see the driver).
-    retrain_duplicates: bool = False
-    # MPI ranks per trial: data-parallel training at the same global batch
-    # (supervisor.execution.ranks).
-    ranks: int = 1
-    # Build a deep ensemble after the search (supervisor.ensemble); None: no ensemble.
-    ensemble: EnsembleConfig | None = None
-
-    @property
-    def prunes(self) -> bool:
-        return self.pruner != "none"
-
-    @property
-    def directions(self) -> list[Direction]:
-        return [o.direction for o in self.objectives]
-
-    @property
-    def metric_names(self) -> list[str]:
-        return [o.metric for o in self.objectives]
-
-    def grid(self) -> dict[str, list[Scalar]]:
-        """The grid for grid search; every parameter must be finite (checked on load)."""
-        return {p.name: p.grid_values() or [] for p in self.params}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved experiment, JSON-serialisable, stored with the study."""
-        return {
-            "study": self.study_name,
-            "benchmark": {"name": self.benchmark, "options": self.options},
-            "objectives": [
-                {"metric": o.metric, "direction": o.direction} for o in self.objectives
-            ],
-            "params": {p.name: p.describe() for p in self.params},
-            "fixed": self.fixed,
-            "sampler": {"name": self.sampler, "options": self.sampler_options},
-            "pruner": {"name": self.pruner, "options": self.pruner_options},
-            "retrain_duplicates": self.retrain_duplicates,
-            "budget": {
-                "trials": self.budget.trials,
-                "epochs": self.budget.epochs,
-                "timeout": self.budget.timeout,
-                "trial_timeout": self.budget.trial_timeout,
-                "checkpoint_every": self.budget.checkpoint_every,
-            },
-            "seed": self.seed,
-            "node": self.node.to_dict(),
-            "ranks": self.ranks,
-            "ensemble": self.ensemble.to_dict() if self.ensemble else None,
-        }
 
 
 def load(path: str | Path, study_name: str | None = None) -> Experiment:
     """Read and validate a search-space file. Raises SpaceError / UserError."""
-    return _Parser(read_yaml(path)).parse(study_name)
+    return SpaceParser(read_yaml(path)).parse(study_name)
 
 
 def space_text(data: Mapping[str, Any]) -> str:
@@ -162,56 +77,10 @@ def space_text(data: Mapping[str, Any]) -> str:
 
 def loads(text: str, name: str, study_name: str | None = None) -> Experiment:
     """Validate a space file's content, read from elsewhere; ``name`` appears in errors."""
-    return _Parser(parse_yaml(text, name)).parse(study_name)
+    return SpaceParser(parse_yaml(text, name)).parse(study_name)
 
 
-class _Parser:
-    def __init__(self, src: YamlSource) -> None:
-        self.src = src
-
-    def err(self, path: KeyPath, message: str) -> SpaceError:
-        return self.src.error(path, message)
-
-    # -- generic checks ---------------------------------------------------------------
-
-    def mapping(self, value: Any, path: KeyPath, keys: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.err(path, f"expected a mapping of {', '.join(keys)}, got {_kind(value)}")
-        for key in value:
-            if key not in keys:
-                raise self.err(
-                    (*path, key),
-                    f"unknown key{did_you_mean(key, keys)}; expected one of {', '.join(keys)}",
-                )
-        return value
-
-    def integer(self, value: Any, path: KeyPath, low: int, high: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.err(path, f"expected an integer, got {_kind(value)}")
-        if not low <= value <= high:
-            raise self.err(path, f"expected an integer between {low} and {high}, got {value}")
-        return value
-
-    def number(self, value: Any, path: KeyPath) -> float | int:
-        if isinstance(value, str) and _looks_numeric(value):
-            raise self.err(
-                path,
-                f"got the text {value!r}: YAML reads this as text; write exponents with a dot"
-                " and a sign, e.g. 1.0e-4 or 1.0e+6",
-            )
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.err(path, f"expected a number, got {_kind(value)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.err(path, f"expected a finite number, got {value}")
-        if abs(value) > 1e300 or (isinstance(value, int) and abs(value) > MAX_INT):
-            raise self.err(path, f"number too large: {value}")
-        return value
-
-    def string(self, value: Any, path: KeyPath) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.err(path, f"expected a non-empty string, got {_kind(value)}")
-        return value
-
+class SpaceParser(Reader):
     # -- sections ---------------------------------------------------------------------
 
     def parse(self, study_override: str | None) -> Experiment:
@@ -227,7 +96,7 @@ class _Parser:
             )
         description = top.get("description", "")
         if not isinstance(description, str):
-            raise self.err(("description",), f"expected a string, got {_kind(description)}")
+            raise self.err(("description",), f"expected a string, got {kind_of(description)}")
         bench, target, metrics, options = self.benchmark(top["benchmark"])
         objectives = self.objectives(top.get("objectives"), bench, metrics)
         params = self.params(top["params"])
@@ -237,12 +106,12 @@ class _Parser:
         node_settings = self.node(top.get("node", {}))
         ranks = self.ranks(top.get("ranks", 1), target)
         ensemble = self.ensemble(top.get("ensemble"), target)
-        sampler, sampler_options = self.sampler(top.get("sampler", "tpe"), len(objectives))
-        pruner, pruner_options = self.pruner(top.get("pruner", "none"), objectives)
+        sampler, sampler_options = read_sampler(self, top.get("sampler", "tpe"), len(objectives))
+        pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
         retrain = top.get("retrain_duplicates", False)
         if not isinstance(retrain, bool):
             raise self.err(
-                ("retrain_duplicates",), f"expected true or false, got {_kind(retrain)}"
+                ("retrain_duplicates",), f"expected true or false, got {kind_of(retrain)}"
             )
         if samplers.SAMPLERS[sampler].needs_grid:
             for p in params:
@@ -290,7 +159,7 @@ class _Parser:
             raise self.err((*path, "name"), f"cannot load benchmark {name!r}: {exc}") from None
         raw_options = spec.get("options", {})
         if not isinstance(raw_options, dict):
-            raise self.err((*path, "options"), f"expected a mapping, got {_kind(raw_options)}")
+            raise self.err((*path, "options"), f"expected a mapping, got {kind_of(raw_options)}")
         from supervisor.benchmarks import OptionError
 
         try:
@@ -312,7 +181,7 @@ class _Parser:
         if isinstance(value, str | dict):
             value = [value]
         if not isinstance(value, list) or not value:
-            raise self.err(path, f"expected a non-empty list of objectives, got {_kind(value)}")
+            raise self.err(path, f"expected a non-empty list of objectives, got {kind_of(value)}")
         out: list[Objective] = []
         for i, item in enumerate(value):
             here = (*path, i)
@@ -339,7 +208,7 @@ class _Parser:
     def params(self, value: Any) -> tuple[ParamSpec, ...]:
         path: KeyPath = ("params",)
         if not isinstance(value, dict):
-            raise self.err(path, f"expected a mapping of parameter names, got {_kind(value)}")
+            raise self.err(path, f"expected a mapping of parameter names, got {kind_of(value)}")
         specs: dict[str, ParamSpec] = {}
         for name, raw in value.items():
             here = (*path, name)
@@ -390,7 +259,7 @@ class _Parser:
         if not isinstance(raw, dict):
             raise self.err(
                 path,
-                f"expected a mapping with 'type' (float, int, categorical), got {_kind(raw)};"
+                f"expected a mapping with 'type' (float, int, categorical), got {kind_of(raw)};"
                 " put constants under 'fixed'",
             )
         spec = self.mapping(raw, path, PARAM_KEYS)
@@ -417,7 +286,7 @@ class _Parser:
         high = self.number(spec["high"], (*path, "high"))
         log = spec.get("log", False)
         if not isinstance(log, bool):
-            raise self.err((*path, "log"), f"expected true or false, got {_kind(log)}")
+            raise self.err((*path, "log"), f"expected true or false, got {kind_of(log)}")
         step = spec.get("step")
         if kind == "int":
             for key, v in (("low", low), ("high", high)):
@@ -452,11 +321,11 @@ class _Parser:
         choices = spec.get("choices")
         here = (*path, "choices")
         if not isinstance(choices, list) or not choices:
-            raise self.err(here, f"expected a non-empty list of values, got {_kind(choices)}")
+            raise self.err(here, f"expected a non-empty list of values, got {kind_of(choices)}")
         seen: list[Scalar] = []
         for i, c in enumerate(choices):
             if c is not None and not isinstance(c, str | int | float | bool):
-                raise self.err((*here, i), f"choices must be scalars, got {_kind(c)}")
+                raise self.err((*here, i), f"choices must be scalars, got {kind_of(c)}")
             if isinstance(c, float) and not math.isfinite(c):
                 raise self.err((*here, i), f"choices must be finite, got {c}")
             if any(c == s and type(c) is type(s) for s in seen):
@@ -467,7 +336,7 @@ class _Parser:
     def when(self, value: Any, path: KeyPath) -> dict[str, tuple[Scalar, ...]]:
         if not isinstance(value, dict):
             raise self.err(
-                path, f"expected a mapping of parent parameter -> value(s), got {_kind(value)}"
+                path, f"expected a mapping of parent parameter -> value(s), got {kind_of(value)}"
             )
         out: dict[str, tuple[Scalar, ...]] = {}
         for parent, allowed in value.items():
@@ -480,7 +349,7 @@ class _Parser:
     def fixed(self, value: Any, params: tuple[ParamSpec, ...]) -> dict[str, Any]:
         path: KeyPath = ("fixed",)
         if not isinstance(value, dict):
-            raise self.err(path, f"expected a mapping of parameter -> value, got {_kind(value)}")
+            raise self.err(path, f"expected a mapping of parameter -> value, got {kind_of(value)}")
         names = {p.name for p in params}
         for key, v in value.items():
             if key in names:
@@ -507,12 +376,14 @@ class _Parser:
         every = self.integer(
             spec.get("checkpoint_every", 1), (*path, "checkpoint_every"), 0, MAX_EPOCHS
         )
+        fail_fast = self.integer(spec.get("fail_fast", 5), (*path, "fail_fast"), 0, MAX_TRIALS)
         return Budget(
             trials=trials,
             epochs=epochs,
             timeout=seconds,
             trial_timeout=per_trial,
             checkpoint_every=every,
+            fail_fast=fail_fast,
         )
 
     def ranks(self, value: Any, target: str) -> int:
@@ -561,82 +432,3 @@ class _Parser:
                 f"{did_you_mean(str(precision), PRECISIONS)}",
             )
         return NodeSettings(xla=xla, precision=precision)
-
-    def duration(self, value: Any, path: KeyPath) -> float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = float(value)
-        elif isinstance(value, str) and value and (m := DURATION.match(value.strip())):
-            d, h, mins, s = (float(g) if g else 0.0 for g in m.groups())
-            seconds = d * 86400 + h * 3600 + mins * 60 + s
-        else:
-            raise self.err(
-                path, f"expected seconds or a duration like '90m' or '2h30m', got {value!r}"
-            )
-        if not 0 < seconds < 366 * 86400 or not math.isfinite(seconds):
-            raise self.err(path, f"expected a positive duration under a year, got {value!r}")
-        return seconds
-
-    def sampler(self, value: Any, n_objectives: int) -> tuple[str, dict[str, Any]]:
-        path: KeyPath = ("sampler",)
-        if isinstance(value, str):
-            value = {"name": value}
-        spec = self.mapping(value, path, ("name", "options"))
-        name = self.string(spec.get("name"), (*path, "name"))
-        options = spec.get("options", {})
-        if not isinstance(options, dict):
-            raise self.err((*path, "options"), f"expected a mapping, got {_kind(options)}")
-        problem = samplers.check(name, options, n_objectives)
-        if problem:
-            raise self.err((*path, "name"), problem)
-        for key in options:
-            if key in samplers.RESERVED:
-                raise self.err(
-                    (*path, "options", key), "set by the supervisor (use top-level 'seed')"
-                )
-        bad = samplers.check_options(name, options)
-        if bad:
-            raise self.err((*path, "options", bad[0]), bad[1])
-        return name, dict(options)
-
-    def pruner(self, value: Any, objectives: tuple[Objective, ...]) -> tuple[str, dict[str, Any]]:
-        path: KeyPath = ("pruner",)
-        if isinstance(value, str):
-            value = {"name": value}
-        spec = self.mapping(value, path, ("name", "options"))
-        name = self.string(spec.get("name"), (*path, "name"))
-        options = spec.get("options", {})
-        if not isinstance(options, dict):
-            raise self.err((*path, "options"), f"expected a mapping, got {_kind(options)}")
-        try:
-            pruners.make_pruner(name, options)
-        except pruners.PrunerError as exc:
-            where = (*path, "name") if exc.key is None else (*path, "options", exc.key)
-            raise self.err(where, exc.message) from None
-        if name != "none" and len(objectives) > 1:
-            raise self.err(
-                (*path, "name"),
-                "pruning needs a single objective (Optuna keeps intermediate values only for"
-                " single-objective studies); use pruner: none",
-            )
-        return name, dict(options)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40] + '...' if len(text) > 40 else text}"

@@ -27,7 +27,7 @@ from supervisor.errors import UserError
 if TYPE_CHECKING:
     import optuna
 
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
 
 SUMMARY_FILE = "ensemble.json"
 

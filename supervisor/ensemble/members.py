@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 import supervisor.rundir as rundir
 from supervisor.ensemble.aggregate import Member
 from supervisor.study import attrs
+from supervisor.study.records import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
     from supervisor.clusters.handle import ClusterHandle
-    from supervisor.config.space import Experiment
+    from supervisor.config.experiment import Experiment
     from supervisor.study.driver import Summary
 
 SEED_STRIDE = 1_000_003  # seeds of the extra members of ``seeds``: far from the search's
@@ -50,18 +51,17 @@ def ranked(study: optuna.Study, maximize: bool) -> list[FrozenTrial]:
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values and attrs.DUPLICATE_OF not in t.user_attrs
+        if t.values and TrialRecord.from_frozen(t).duplicate_of is None
     ]
     return sorted(trials, key=lambda t: (-t.values[0] if maximize else t.values[0], t.number))
 
 
 def search_seed(exp: Experiment, trial: FrozenTrial) -> int:
-    """The seed the driver trained ``trial`` with (see ``Driver._seed``)."""
-    given = trial.user_attrs.get(attrs.SEED)
-    if isinstance(given, int) and not isinstance(given, bool):
-        return given % 2**32
-    first = trial.user_attrs.get(attrs.RETRY_OF)
-    chain = int(first) if isinstance(first, int) else trial.number
+    """The seed the driver trained ``trial`` with (``supervisor.study.recorder.trial_seed``)."""
+    record = TrialRecord.from_frozen(trial)
+    if record.seed is not None:
+        return record.seed % 2**32
+    chain = record.retry_of if record.retry_of is not None else record.number
     return (exp.seed + chain) % 2**32
 
 
@@ -80,8 +80,8 @@ def load_outputs(run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
     """The arrays a trial saved for ensembles, or None where it has none (readable)."""
     import numpy as np
 
-    relative = trial.user_attrs.get("outputs")
-    if not isinstance(relative, str):
+    relative = TrialRecord.from_frozen(trial).outputs
+    if relative is None:
         return None
     try:
         with np.load(run_dir / relative, allow_pickle=False) as npz:
@@ -109,7 +109,7 @@ class MemberSource:
         from optuna.trial import TrialState
 
         for t in trained.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if _member_key(t.user_attrs) == (want.source, want.seed, self.exp.budget.epochs):
+            if _member_key(t) == (want.source, want.seed, self.exp.budget.epochs):
                 outputs = load_outputs(self.member_dir, t)
                 if outputs is not None:
                     label = f"search #{want.source}, seed {want.seed} (member #{t.number})"
@@ -117,13 +117,10 @@ class MemberSource:
         return None
 
 
-def _member_key(user_attrs: dict[str, Any]) -> tuple[Any, Any, Any]:
+def _member_key(trial: FrozenTrial) -> tuple[int | None, int | None, int | None]:
     """What makes two member trials the same member: source, seed and epochs."""
-    return (
-        user_attrs.get(attrs.MEMBER_OF),
-        user_attrs.get(attrs.SEED),
-        user_attrs.get(attrs.MEMBER_EPOCHS),
-    )
+    record = TrialRecord.from_frozen(trial)
+    return (record.member_of, record.seed, record.member_epochs)
 
 
 def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:
@@ -159,8 +156,7 @@ def train_missing(
     study = open_campaign_study(member_exp, storage_url)
     epochs = exp.budget.epochs
     queued = {
-        _member_key(t.user_attrs)
-        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        _member_key(t) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     }
     for want in missing:
         if (want.source, want.seed, epochs) not in queued:

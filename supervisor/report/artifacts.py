@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ATTR = "artifacts"
 CANDIDATES = 50  # best trials looked at for saved artifacts
 Section = tuple[str, str, list[Html]]
 
@@ -63,7 +62,7 @@ def best_with_artifacts(camp: Campaign) -> tuple[FrozenTrial, dict[str, np.ndarr
     if camp.run_dir is None:
         return None
     for trial in camp.ranked[:CANDIDATES]:
-        arrays = load(camp.run_dir, trial.user_attrs.get(ATTR))
+        arrays = load(camp.run_dir, camp.record(trial).artifacts)
         if arrays:
             return trial, arrays
     return None

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from supervisor.report.fmt import clip, is_scalar
+from supervisor.report.fmt import clip
 from supervisor.study import attrs
+from supervisor.study.records import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 HOVER_ERROR_CHARS = 160
-# User attributes copied into the view, i.e. into the figures' hover texts.
-_HOVER_ATTRS = ("worker", "duration_s", "failure", "error_type")
 
 
 @dataclass
@@ -44,6 +43,7 @@ class Campaign:
     run_dir: Path | None = None  # where per-trial artifacts live
     now: float = field(default_factory=time.time)  # "now" for running trials
     param_order: list[str] = field(default_factory=list)  # most important first, once known
+    records: dict[int, TrialRecord] = field(default_factory=dict)  # by number; see record()
 
     @property
     def multi(self) -> bool:
@@ -63,6 +63,13 @@ class Campaign:
         light = self.view.get_trials(deepcopy=False)
         kept = [t for t in light if t.number in numbers]
         return make_view(self.study_name, self.view.directions, kept, self.names)
+
+    def record(self, trial: FrozenTrial) -> TrialRecord:
+        """What the supervisor stored with one of the campaign's trials, read once."""
+        found = self.records.get(trial.number)
+        if found is None:
+            found = self.records[trial.number] = TrialRecord.from_frozen(trial)
+        return found
 
     @functools.cached_property
     def orphans(self) -> set[int]:
@@ -84,6 +91,7 @@ class Campaign:
         from optuna.trial import TrialState
 
         trials = study.get_trials(deepcopy=False)
+        records = {t.number: TrialRecord.from_frozen(t) for t in trials}
         directions = [d.name.lower() for d in study.directions]
         user_attrs = dict(study.user_attrs)
         names = _objective_names(user_attrs, study, len(directions))
@@ -98,6 +106,7 @@ class Campaign:
         ranked = sorted(
             complete, key=lambda t: (-t.values[0] if maximize else t.values[0], t.number)
         )
+        lights = [light(t, records[t.number]) for t in trials]
         return cls(
             study_name=study.study_name,
             user_attrs=user_attrs,
@@ -106,8 +115,9 @@ class Campaign:
             trials=trials,
             ranked=ranked,
             failed=[t for t in trials if t.state == TrialState.FAIL],
-            view=make_view(study.study_name, study.directions, [light(t) for t in trials], names),
+            view=make_view(study.study_name, study.directions, lights, names),
             run_dir=run_dir,
+            records=records,
         )
 
 
@@ -152,7 +162,9 @@ def make_view(
 @functools.cache
 def _view_storage_class() -> type[Any]:
     from optuna.storages import BaseStorage
-    from optuna.study._frozen import FrozenStudy
+
+    from supervisor.optuna_internals import FrozenStudy
+    from supervisor.optuna_internals import trial_id as id_of
 
     class ViewStorage(BaseStorage):
         """One study with given trials, served as they are (never copied, never changed).
@@ -165,7 +177,7 @@ def _view_storage_class() -> type[Any]:
             self._name = name
             self._directions = directions
             self._trials = trials
-            self._by_id = {t._trial_id: t for t in trials}
+            self._by_id = {id_of(t): t for t in trials}
             self._system_attrs: dict[str, Any] = {}
 
         def get_all_trials(
@@ -229,18 +241,28 @@ def _view_trial_class() -> type[FrozenTrial]:
     return ViewTrial
 
 
-def light(trial: FrozenTrial) -> FrozenTrial:
+def light(trial: FrozenTrial, record: TrialRecord | None = None) -> FrozenTrial:
     """A copy of the trial with only the user attributes the figures show."""
-    user_attrs = trial.user_attrs
-    small: dict[str, Any] = {
-        k: user_attrs[k] for k in _HOVER_ATTRS if is_scalar(user_attrs.get(k, object()))
+    from supervisor.optuna_internals import CONSTRAINTS_KEY, trial_id
+
+    if record is None:
+        record = TrialRecord.from_frozen(trial)
+    shown = (
+        (attrs.WORKER, record.worker),
+        (attrs.DURATION_S, record.duration),
+        (attrs.FAILURE, record.failure),
+        (attrs.ERROR_TYPE, record.error_type),
+    )
+    small: dict[str, Any] = {k: v for k, v in shown if v is not None}
+    if record.error:
+        small[attrs.ERROR] = clip(record.error, HOVER_ERROR_CHARS)
+    # Constraints decide feasibility colours in the plots: Optuna keeps them as a list
+    # under "constraints" or one value per "constraints:<name>".
+    system = {
+        k: v
+        for k, v in trial.system_attrs.items()
+        if k == CONSTRAINTS_KEY or k.startswith(CONSTRAINTS_KEY + ":")
     }
-    error = user_attrs.get("error")
-    if isinstance(error, str) and error:
-        small["error"] = clip(error, HOVER_ERROR_CHARS)
-    system_attrs = trial.system_attrs
-    # Constraints decide feasibility colours in the plots.
-    system = {"constraints": system_attrs["constraints"]} if "constraints" in system_attrs else {}
     return _view_trial_class()(
         number=trial.number,
         state=trial.state,
@@ -254,5 +276,5 @@ def light(trial: FrozenTrial) -> FrozenTrial:
         system_attrs=system,
         # Learning curves are drawn from the history attribute (curves.py), not by Optuna.
         intermediate_values={},
-        trial_id=trial._trial_id,
+        trial_id=trial_id(trial),
     )

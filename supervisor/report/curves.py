@@ -9,7 +9,7 @@ histories falls back to its intermediate values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from supervisor.report import fmt
@@ -35,7 +35,7 @@ Curve = tuple[list[float], list[float]]
 
 def curves(camp: Campaign, page: Page) -> list[Html]:
     drawable = [t for t in camp.trials if t.state.name in _STATE_STYLE]
-    per_trial = {t.number: fmt.history(t) for t in drawable}
+    per_trial = {t.number: fmt.history(camp.record(t)) for t in drawable}
     with_history = [t for t in drawable if per_trial[t.number]]
     if with_history:
         metrics = _metrics(camp, [per_trial[t.number] for t in with_history])
@@ -66,7 +66,7 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
     ]
 
 
-def _metrics(camp: Campaign, histories: Sequence[list[dict[str, Any]]]) -> list[str]:
+def _metrics(camp: Campaign, histories: Sequence[Sequence[Mapping[str, Any]]]) -> list[str]:
     """The objectives that the histories hold; else the first metrics they hold."""
     seen: dict[str, None] = {}
     for entries in histories[:50]:
@@ -76,7 +76,7 @@ def _metrics(camp: Campaign, histories: Sequence[list[dict[str, Any]]]) -> list[
     return (objectives or list(seen))[:METRICS]
 
 
-def _from_history(entries: list[dict[str, Any]], metric: str) -> Curve:
+def _from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
     xs: list[float] = []
     ys: list[float] = []
     for i, entry in enumerate(entries):

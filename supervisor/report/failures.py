@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from supervisor.report import fmt
 from supervisor.report.page import Html, details, esc, note, table
-from supervisor.study import attrs
 
 if TYPE_CHECKING:
     from supervisor.report.campaign import Campaign
@@ -21,8 +20,7 @@ TRACEBACK_CHARS = 2000  # the end of a traceback is where the error is
 def failures(camp: Campaign) -> list[Html]:
     failed = camp.failed
     groups = Counter(
-        (str(t.user_attrs.get(attrs.FAILURE, "")), str(t.user_attrs.get("error_type", "")))
-        for t in failed
+        (camp.record(t).failure or "", camp.record(t).error_type or "") for t in failed
     )
     kinds = table(
         ["failure", "error type", "trials"],
@@ -37,18 +35,19 @@ def failures(camp: Campaign) -> list[Html]:
     )
     rows = []
     for t in recent:
-        message = Html(f'<div class="error">{esc(fmt.clip(fmt.error(t), ERROR_CHARS))}</div>')
-        trace = t.user_attrs.get("traceback")
-        if isinstance(trace, str) and trace:
+        record = camp.record(t)
+        message = Html(f'<div class="error">{esc(fmt.clip(fmt.error(record), ERROR_CHARS))}</div>')
+        trace = record.traceback
+        if trace:
             tail = trace if len(trace) <= TRACEBACK_CHARS else "…" + trace[-TRACEBACK_CHARS:]
             message = Html(message + details("traceback", Html(f"<pre>{esc(tail)}</pre>")))
         rows.append(
             [
                 t.number,
-                t.user_attrs.get(attrs.FAILURE, ""),
-                t.user_attrs.get("error_type", ""),
+                record.failure or "",
+                record.error_type or "",
                 message,
-                fmt.worker(t),
+                fmt.worker(record),
             ]
         )
     listing = table(["trial", "failure", "error type", "error", "worker"], rows, numeric=[0])

@@ -1,16 +1,14 @@
-"""Reading the supervisor's trial attributes, and writing values as short text."""
+"""Reading trial records (``supervisor.study.records``), and writing values as short text."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from supervisor.study import attrs
-
 if TYPE_CHECKING:
-    from optuna.trial import FrozenTrial
+    from supervisor.study.records import TrialRecord
 
 
 def is_number(value: object) -> bool:
@@ -25,55 +23,41 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _attr_seconds(trial: FrozenTrial, key: str) -> float | None:
-    value = trial.user_attrs.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
-        return float(value)
-    return None
-
-
-def duration(trial: FrozenTrial) -> float | None:
+def duration(record: TrialRecord) -> float | None:
     """Seconds the trial ran on its worker (the driver's ``duration_s``), else by Optuna."""
-    value = _attr_seconds(trial, "duration_s")
-    if value is not None:
-        return value
-    if trial.datetime_start is not None and trial.datetime_complete is not None:
-        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    if record.duration is not None:
+        return record.duration
+    if record.datetime_start is not None and record.datetime_complete is not None:
+        return (record.datetime_complete - record.datetime_start).total_seconds()
     return None
 
 
-def start_time(trial: FrozenTrial) -> float | None:
+def start_time(record: TrialRecord) -> float | None:
     """Unix time the trial started on its worker, else when the driver asked for it."""
-    value = _attr_seconds(trial, "started")
-    if value:
-        return value
-    return trial.datetime_start.timestamp() if trial.datetime_start is not None else None
+    if record.started:
+        return record.started
+    return record.datetime_start.timestamp() if record.datetime_start is not None else None
 
 
-def end_time(trial: FrozenTrial) -> float | None:
-    value = _attr_seconds(trial, "finished")
-    if value:
-        return value
-    return trial.datetime_complete.timestamp() if trial.datetime_complete is not None else None
+def end_time(record: TrialRecord) -> float | None:
+    if record.finished:
+        return record.finished
+    return record.datetime_complete.timestamp() if record.datetime_complete is not None else None
 
 
-def worker(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get("worker") or trial.user_attrs.get("hostname") or "")
+def worker(record: TrialRecord) -> str:
+    return record.where
 
 
-def error(trial: FrozenTrial) -> str:
-    message = trial.user_attrs.get("error")
-    if message:
-        return str(message)
-    # Where older Optuna versions kept the exception of a plain study's failed trial.
-    return str(trial.system_attrs.get("fail_reason", ""))
+def error(record: TrialRecord) -> str:
+    return record.error or ""
 
 
-def outcome(trial: FrozenTrial) -> str:
+def outcome(record: TrialRecord) -> str:
     """The state, with the kind of failure: "FAIL (model)", "FAIL (infrastructure)"..."""
-    name = trial.state.name
+    name = record.state.name
     if name == "FAIL":
-        return f"FAIL ({trial.user_attrs.get(attrs.FAILURE) or 'unknown'})"
+        return f"FAIL ({record.failure or 'unknown'})"
     return name
 
 
@@ -86,6 +70,8 @@ def number(value: object) -> str:
 
 
 def seconds(value: float) -> str:
+    """A duration for people: "4.2 s", "3 min 07 s", "5 h 02 min", "3 d 04 h". The one
+    formatter of durations: reports and ``supervisor status`` both use it."""
     if value < 60:
         return f"{value:.1f} s"
     minutes, secs = divmod(round(value), 60)
@@ -105,7 +91,7 @@ def time_of_day(when: dt.datetime) -> str:
 def info(key: str, value: object) -> str:
     """A value of the run information as text; Unix times (as stored) read as dates."""
     if (
-        key in ("started", "finished")
+        key in ("started", "finished")  # keys of the run information, not of a trial
         and isinstance(value, (int, float))
         and not isinstance(value, bool)
         and 1e9 < value < 1e11
@@ -125,9 +111,6 @@ def yaml_text(config: object) -> str:
         return json.dumps(config, indent=2, default=str)
 
 
-def history(trial: FrozenTrial) -> list[dict[str, Any]]:
-    """The per-epoch metrics the driver stores (a list of {"epoch": e, metric: value})."""
-    value = trial.user_attrs.get("history")
-    if isinstance(value, list):
-        return [entry for entry in value if isinstance(entry, dict)]
-    return []
+def history(record: TrialRecord) -> tuple[Mapping[str, Any], ...]:
+    """The per-epoch metrics the driver stores (entries {"epoch": e, metric: value})."""
+    return record.history

@@ -9,8 +9,9 @@ campaign report links to.
 
 Reused from Optuna: ``study.best_trials`` (the front, through ``Campaign.pareto``),
 ``plot_pareto_front`` (2-D and 3-D; it finds the front over all objectives whatever axes
-it draws), ``plot_hypervolume_history``, and ``optuna._hypervolume.compute_hypervolume``
-for the current hypervolume (private, but what Optuna's own plot uses). Ours: the
+it draws), ``plot_hypervolume_history``, and Optuna's ``compute_hypervolume`` for the
+current hypervolume (private, but what Optuna's own plot uses; see
+``supervisor.optuna_internals``). Ours: the
 reference point, the choice of axes, the table and the page.
 """
 
@@ -120,23 +121,21 @@ def reference_point(camp: Campaign) -> list[float] | None:
 def hypervolume(camp: Campaign, reference: Sequence[float]) -> float:
     """Hypervolume of the front against ``reference``, all objectives turned to minimize."""
     import numpy as np
-    from optuna._hypervolume import compute_hypervolume
+
+    from supervisor.optuna_internals import compute_hypervolume
 
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in camp.directions])
     front = np.array([t.values for t in camp.pareto], dtype=float) * signs
     return float(compute_hypervolume(front, np.asarray(reference) * signs))
 
 
-def _metrics(trial: FrozenTrial) -> dict[str, float]:
-    metrics = trial.user_attrs.get("metrics")
-    if not isinstance(metrics, dict):
-        return {}
-    return {str(k): float(v) for k, v in metrics.items() if fmt.is_number(v)}
+def _metrics(camp: Campaign, trial: FrozenTrial) -> Mapping[str, float]:
+    return camp.record(trial).metrics
 
 
 def _cost_columns(camp: Campaign) -> list[str]:
     """Cost metrics every Pareto-optimal trial has and that are not objectives."""
-    have = [set(_metrics(t)) for t in camp.pareto]
+    have = [set(_metrics(camp, t)) for t in camp.pareto]
     return [m for m in COST_METRICS if m not in camp.names and have and all(m in h for h in have)]
 
 
@@ -230,7 +229,7 @@ def _fronts(camp: Campaign, page: Page) -> list[Html]:
         names = camp.names[:3]
         out.append(draw((0, 1, 2), names, lambda t: list(t.values[:3])))
         return out
-    metrics = {t.number: _metrics(t) for t in camp.ranked}
+    metrics = {t.number: _metrics(camp, t) for t in camp.ranked}
     third = next(
         (m for m in COST_METRICS if m not in camp.names and all(m in v for v in metrics.values())),
         None,
@@ -277,8 +276,8 @@ def pareto_table(camp: Campaign) -> Html:
             t.number,
             *(fmt.number(v) for v in t.values),
             *(fmt.number(t.params[k]) if k in t.params else "" for k in params),
-            *(fmt.number(_metrics(t)[m]) for m in costs),
-            fmt.worker(t),
+            *(fmt.number(float(_metrics(camp, t)[m])) for m in costs),
+            fmt.worker(camp.record(t)),
         ]
         for t in trials
     ]
@@ -301,12 +300,12 @@ def pareto_table(camp: Campaign) -> Html:
 
 
 def _curves(camp: Campaign, page: Page) -> list[Html]:
-    trials = [t for t in camp.pareto if fmt.history(t)][:CURVES]
+    trials = [t for t in camp.pareto if fmt.history(camp.record(t))][:CURVES]
     if not trials:
         return [note("The Pareto-optimal trials reported no per-epoch metrics.")]
     seen: dict[str, None] = {}
     for t in trials:
-        for entry in fmt.history(t):
+        for entry in fmt.history(camp.record(t)):
             seen.update((k, None) for k in entry if k != "epoch")
     metrics = [m for m in camp.names if m in seen] or list(seen)[:1]
     out = [
@@ -321,7 +320,7 @@ def _curves(camp: Campaign, page: Page) -> list[Html]:
             for t in trials:
                 points = [
                     (float(e.get("epoch", i)), float(e[metric]))
-                    for i, e in enumerate(fmt.history(t))
+                    for i, e in enumerate(fmt.history(camp.record(t)))
                     if fmt.is_number(e.get(metric))
                 ]
                 fig.add_trace(

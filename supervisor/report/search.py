@@ -130,7 +130,9 @@ def _timed(page: Page, anchor: str, title: str, make: Callable[[], list[Html]]) 
 def _quiet_nonfinite() -> Iterator[None]:
     """Optuna logs a line per trial with an inf value, in every figure: thousands, where
     training diverges often. The summary counts them once instead."""
-    optuna_logger = logging.getLogger("optuna.visualization._utils")
+    from supervisor.optuna_internals import VISUALIZATION_LOGGER
+
+    optuna_logger = logging.getLogger(VISUALIZATION_LOGGER)
 
     def keep(record: logging.LogRecord) -> bool:
         return "omitted in visualization" not in record.getMessage()

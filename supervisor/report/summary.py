@@ -84,10 +84,9 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if isinstance(sampler, dict) and sampler.get("name"):
         rows.append(("sampler", str(sampler["name"])))
 
-    hosts = Counter(
-        str(t.user_attrs["hostname"]) for t in camp.trials if "hostname" in t.user_attrs
-    )
-    workers = {fmt.worker(t) for t in camp.trials} - {""}
+    records = [camp.record(t) for t in camp.trials]
+    hosts = Counter(r.hostname for r in records if r.hostname is not None)
+    workers = {fmt.worker(r) for r in records} - {""}
     if hosts:
         listed = ", ".join(h for h, _ in hosts.most_common(HOSTS_LISTED))
         more = f" and {len(hosts) - HOSTS_LISTED} more" if len(hosts) > HOSTS_LISTED else ""
@@ -95,9 +94,9 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if workers:
         rows.append(("workers", str(len(workers))))
 
-    finished = [t for t in camp.trials if t.state.is_finished()]
+    finished = [r for r in records if r.state.is_finished()]
     durations = [d for d in map(fmt.duration, finished) if d is not None]
-    starts = [s for s in map(fmt.start_time, camp.trials) if s is not None]
+    starts = [s for s in map(fmt.start_time, records) if s is not None]
     ends = [e for e in map(fmt.end_time, finished) if e is not None]
     if starts:
         rows.append(
@@ -119,7 +118,7 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
         text = f"{nonfinite} complete trials, left out of the rankings and value plots"
         rows.append(("non-finite values", text))
     if camp.failed:
-        kinds = Counter(str(t.user_attrs.get(attrs.FAILURE, "unknown")) for t in camp.failed)
+        kinds = Counter(camp.record(t).failure or "unknown" for t in camp.failed)
         rows.append(("failures", ", ".join(f"{n} {k}" for k, n in kinds.most_common())))
     if camp.orphans:
         text = f"{len(camp.orphans)} RUNNING trials whose driver is gone (re-run on resume)"
@@ -135,11 +134,12 @@ def _trial_rows(camp: Campaign, trial: FrozenTrial) -> list[tuple[object, object
     rows += [
         (f"param {k}", repr(v) if isinstance(v, float) else v) for k, v in trial.params.items()
     ]
-    seconds = fmt.duration(trial)
+    record = camp.record(trial)
+    seconds = fmt.duration(record)
     if seconds is not None:
         rows.append(("duration", fmt.seconds(seconds)))
-    if fmt.worker(trial):
-        rows.append(("worker", fmt.worker(trial)))
+    if fmt.worker(record):
+        rows.append(("worker", fmt.worker(record)))
     if trial.datetime_complete is not None:
         rows.append(("finished", fmt.time_of_day(trial.datetime_complete)))
     return rows
@@ -206,8 +206,8 @@ def trials_table(camp: Campaign, trials: Sequence[FrozenTrial]) -> Html:
             t.number,
             *(fmt.number(v) for v in (t.values or [None] * n_obj)),
             *(fmt.number(t.params[k]) if k in t.params else "" for k in params),
-            fmt.seconds(d) if (d := fmt.duration(t)) is not None else "",
-            fmt.worker(t),
+            fmt.seconds(d) if (d := fmt.duration(camp.record(t))) is not None else "",
+            fmt.worker(camp.record(t)),
         ]
         for t in trials
     ]

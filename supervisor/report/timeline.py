@@ -62,23 +62,24 @@ def spans(camp: Campaign) -> list[Span]:
     last_sign = _last_sign_of_life(camp) if lost else camp.now
     out = []
     for trial in camp.trials:
-        start = fmt.start_time(trial)
+        record = camp.record(trial)
+        start = fmt.start_time(record)
         if start is None or trial.state.name == "WAITING":
             continue
-        outcome = fmt.outcome(trial)
-        end = fmt.end_time(trial)
+        outcome = fmt.outcome(record)
+        end = fmt.end_time(record)
         if end is None:
-            seconds = fmt.duration(trial)
+            seconds = fmt.duration(record)
             end = start + seconds if seconds is not None else camp.now
         if trial.number in lost:
             outcome, end = ORPHANED, max(start, last_sign)
-        out.append(Span(trial, fmt.worker(trial) or UNASSIGNED, start, end, outcome))
+        out.append(Span(trial, fmt.worker(record) or UNASSIGNED, start, end, outcome))
     return out
 
 
 def _last_sign_of_life(camp: Campaign) -> float:
     """The latest time the study records: a trial's end or a driver's heartbeat."""
-    times = [e for e in map(fmt.end_time, camp.trials) if e is not None]
+    times = [e for e in (fmt.end_time(camp.record(t)) for t in camp.trials) if e is not None]
     times += [
         float(v)
         for k, v in camp.user_attrs.items()
@@ -300,9 +301,8 @@ def resources(camp: Campaign, page: Page) -> list[Html]:
 def _cores_per_trial(camp: Campaign) -> float:
     ratios = []
     for trial in camp.ranked[:1000]:
-        metrics = trial.user_attrs.get("metrics")
-        if isinstance(metrics, dict):
-            node, train = metrics.get("node_seconds"), metrics.get("train_seconds")
-            if isinstance(node, (int, float)) and isinstance(train, (int, float)) and train > 0:
-                ratios.append(node / train)
+        metrics = camp.record(trial).metrics
+        node, train = metrics.get("node_seconds"), metrics.get("train_seconds")
+        if node is not None and train is not None and train > 0:
+            ratios.append(node / train)
     return round(statistics.median(ratios), 2) if ratios else 1.0

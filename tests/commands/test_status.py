@@ -102,6 +102,10 @@ def test_printed_table() -> None:
     assert "best: trial 6  loss 0" in text and "x=0.6" in text
     assert "tcp://10.0.0.0:1" in text and "(not reported yet)" in text
     assert "ETA" in text and "for 20 trials" in text
+    # Durations read as in the report (supervisor.report.fmt.seconds), since the two
+    # formatters were merged: elapsed 30 s and 90 s, ETA 20 x 64.5 s.
+    assert "30.0 s" in text and "1 min 30 s" in text
+    assert "ETA 21 min 30 s for 20 trials" in text
 
     done = _study(budget=10)
     out = io.StringIO()

@@ -796,3 +796,63 @@ def test_import_is_cheap() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_durations_read_the_same_everywhere() -> None:
+    """One duration formatter, for the report and for ``supervisor status``."""
+    from supervisor.report.fmt import seconds
+
+    cases = {
+        4.2: "4.2 s",
+        59.9: "59.9 s",
+        60: "1 min 00 s",
+        187: "3 min 07 s",
+        3600: "1 h 00 min",
+        47 * 3600 + 59 * 60: "47 h 59 min",
+        50 * 3600: "2 d 02 h",
+    }
+    assert {v: seconds(v) for v in cases} == cases
+
+
+def test_attributes_of_the_wrong_type_do_not_break_the_report(tmp_path: Path) -> None:
+    """Storage written by other tools: a wrong type reads as absent, the page renders."""
+    study = _single_study()
+    wrong = {
+        "worker": 7,
+        "hostname": ["node"],
+        "started": "noon",
+        "finished": -3.0,
+        "duration_s": "long",
+        "metrics": "score=1",
+        "history": {"epoch": 0},
+        "error": {"message": "x"},
+        "error_type": 3,
+        "failure": None,
+        "traceback": 1,
+        "artifacts": 5,
+    }
+    trial = create_trial(
+        state=TrialState.FAIL, params=_params(9), distributions=DISTS, user_attrs=wrong
+    )
+    trial.datetime_start = T0
+    trial.datetime_complete = T0 + dt.timedelta(seconds=30)
+    study.add_trial(trial)
+    html = write_search_report(study, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "1 unknown" in _section(html, "summary")  # failures by kind: it has none
+    assert html.rstrip().endswith("</html>")
+
+
+def test_light_trials_keep_constraints_in_both_formats() -> None:
+    """Optuna keeps constraints as a list under "constraints" or per "constraints:<name>";
+    the figures colour infeasible trials from them."""
+    from supervisor.report.campaign import light
+
+    listed = _trial(0, TrialState.COMPLETE, _params(0), [0.5])
+    listed.system_attrs = {"constraints": [1.0], "nsga2:generation": 3}
+    named = _trial(1, TrialState.COMPLETE, _params(1), [0.6])
+    named.set_constraint("memory", -2.0)
+    assert light(listed).constraints == {"0": 1.0}
+    assert light(listed).system_attrs == {"constraints": [1.0]}  # nothing else
+    assert light(named).constraints == {"memory": -2.0}
+    shown = light(named).user_attrs
+    assert set(shown) == {"worker", "duration_s"} and shown["duration_s"] == 121.0

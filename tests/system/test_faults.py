@@ -377,3 +377,113 @@ def test_tls_key_files_stay_private_under_a_permissive_umask(
         for f in files:
             assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
     faultkit.record("TLS files under umask 000 (checked private)", 0, 0, 0, True)
+
+
+# -- budget integrity: resumes, shared studies, signals, broken models -------------------
+
+
+def test_five_kill_9_restarts_spend_the_budget_on_new_configurations(tmp_path: Path) -> None:
+    """Each restart used to replay the first run's proposals (told as duplicates, counted,
+    never trained): 40-50 % of the budget trained. The sampler now draws per trial number."""
+    budget = 40
+    space_file = toy_space(tmp_path, budget, delay=0.03, epochs=2)
+    url = faultkit.journal_url(space_file)
+    for stop_at in (4, 10, 16, 22, 28):
+        proc = start_search(space_file, "--workers", "2")
+        try:
+            wait_for(url, "toy", lambda s, n=stop_at: faultkit.finished(s) >= n)  # type: ignore[misc]
+        finally:
+            faultkit.kill_session(proc)
+        assert faultkit.finished(load_study(url, "toy")) < budget, "killed mid-campaign"
+    result = run_search(space_file, "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load_study(url, "toy")
+    tally = Tally.of(study)
+    ratio = faultkit.distinct_trained(study) / budget
+    faultkit.record(
+        f"kill -9 campaign 5 times: {ratio:.0%} distinct trained",
+        5,
+        tally.lost,
+        tally.duplicated,
+        faultkit.finished(study) == budget,
+    )
+    assert faultkit.finished(study) == budget and tally.lost == 0
+    assert ratio >= 0.95, f"{ratio:.0%} of the budget trained distinct configurations"
+
+
+def test_three_drivers_on_one_study_train_distinct_configurations(tmp_path: Path) -> None:
+    """Three drivers started together on one study (each with its own cluster): before,
+    each proposed the same points and a third of the work was new."""
+    budget = 36
+    space_file = toy_space(tmp_path, budget, delay=0.05, epochs=2)
+    url = faultkit.journal_url(space_file)
+    procs = [start_search(space_file, "--workers", "1") for _ in range(3)]
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+    assert all(f"Finished trials: {budget} of {budget}" in out for out in outputs), outputs
+    study = load_study(url, "toy")
+    tally = Tally.of(study)
+    ratio = faultkit.distinct_trained(study) / budget
+    faultkit.record(
+        f"3 drivers on one study: {ratio:.0%} distinct trained",
+        0,
+        tally.lost,
+        tally.duplicated,
+        faultkit.finished(study) == budget,
+    )
+    assert faultkit.finished(study) == budget and tally.lost == 0 and tally.duplicated == 0
+    assert len({t.user_attrs[attrs.DRIVER] for t in study.trials}) == 3
+    assert ratio >= 0.95, f"{ratio:.0%} of the budget trained distinct configurations"
+
+
+def test_sigterm_then_an_immediate_rerun_finishes_the_exact_budget(tmp_path: Path) -> None:
+    """SIGTERM (Slurm's walltime, scancel, requeue) to the driver: it stops submitting,
+    records its running trials as interrupted and queues them again, prints its summary
+    and exits non-zero; the rerun started at once finishes exactly the budget."""
+    budget = 24
+    space_file = toy_space(tmp_path, budget, delay=0.2, epochs=2)
+    url = faultkit.journal_url(space_file)
+    proc = start_search(space_file, "--workers", "2")
+    try:
+        wait_for(url, "toy", lambda s: faultkit.finished(s) >= 6)
+        os.kill(proc.pid, signal.SIGTERM)  # the driver only, as `kill` or Slurm's step
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        faultkit.kill_session(proc)
+    assert proc.returncode == 143, output
+    assert "Stopped: SIGTERM received" in output and "budget reached" not in output
+    study = load_study(url, "toy")
+    interrupted = [t for t in study.trials if t.user_attrs.get(attrs.FAILURE) == "interrupted"]
+    assert not study.get_trials(states=(TrialState.RUNNING,)), "nothing left for a takeover"
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == len(interrupted) > 0
+    assert faultkit.finished(study) < budget
+
+    result = run_search(space_file, "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Finished trials: {budget} of {budget} requested" in result.stdout
+    tally = Tally.of(load_study(url, "toy"))
+    faultkit.record("SIGTERM to the driver, rerun at once", 1, tally.lost, tally.duplicated, True)
+    assert tally.complete == budget and tally.lost == 0 and tally.duplicated == 0
+
+
+def test_a_model_that_always_raises_stops_a_100_trial_campaign_within_five_trials(
+    tmp_path: Path,
+) -> None:
+    params = "  x: {type: float, low: -4, high: 4}\n  mode: [raise]\n"
+    space_file = toy_space(tmp_path, 100, delay=0.02, epochs=1, params=params)
+    result = run_search(space_file, "--workers", "2", timeout=120)
+    error = "RuntimeError: model exploded on purpose"
+    assert f"Error: the first 5 trials all failed with {error}" in result.stdout, result.stdout
+    assert result.stdout.count(f"with {error}") == 1, "the error is shown once"
+    study = load_study(faultkit.journal_url(space_file), "toy")
+    tally = Tally.of(study)
+    queued = len(study.get_trials(states=(TrialState.WAITING,)))  # for the rerun after a fix
+    assert 5 <= tally.states["FAIL:model"] <= 5 + 4 and tally.states["RUNNING"] == 0
+    assert tally.states["FAIL:interrupted"] == queued
+    faultkit.record("a model that always raises", 1, tally.lost - queued, 0, "stopped")
+
+
+def test_the_search_command_exits_1_when_the_model_fails_fast(tmp_path: Path) -> None:
+    params = "  x: {type: float, low: -4, high: 4}\n  mode: [raise]\n"
+    space_file = toy_space(tmp_path, 30, delay=0.02, epochs=1, params=params)
+    assert run_search(space_file, "--workers", "1", timeout=120).returncode == 1
