@@ -27,7 +27,7 @@ function needs them. A search of Branin's function, 8 trials on one local worker
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,6 +202,7 @@ def search(
     launcher: str | None = None,
     dashboard: str = "127.0.0.1:8787",
     prefetch: int | None = None,
+    warm_start: Sequence[str | Path] = (),
     runs_dir: str | Path = "runs",
     reports_dir: str | Path = "reports",
     report: bool = True,
@@ -213,8 +214,9 @@ def search(
     (``supervisor.config.space.load``); it is validated as the command validates a file,
     and a mapping or an ``Experiment`` is kept in the run directory as ``space.yaml`` so
     that later commands (``status``, ``ensemble``, a resume) find it. The keyword
-    arguments are the command's flags. ``progress``: "auto" (a bar on a terminal, a live
-    line in a notebook), "plain" (a line per trial) or "none".
+    arguments are the command's flags (``warm_start``: earlier runs, as ``--warm-start``).
+    ``progress``: "auto" (a bar on a terminal, a live line in a notebook), "plain" (a line
+    per trial) or "none".
     """
     from supervisor.commands.search import search as run_search
 
@@ -231,6 +233,7 @@ def search(
         launcher=launcher,
         dashboard=dashboard,
         prefetch=prefetch,
+        warm_start=tuple(str(run) for run in warm_start),
         runs_dir=runs_dir,
         reports_dir=reports_dir,
         report=report,

@@ -33,6 +33,13 @@ Scheduler = Annotated[
 ]
 ReportsDir = Annotated[Path, typer.Option(help="Where HTML reports go.")]
 Plain = Annotated[bool, typer.Option(help="Log lines instead of a progress bar.")]
+WarmStart = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="An earlier run (directory or study name) whose finished trials the sampler"
+        " learns from; repeat for several. Adds to the space file's warm_start."
+    ),
+]
 
 
 @app.command()
@@ -64,6 +71,7 @@ def search(
     prefetch: Annotated[
         int | None, typer.Option(min=0, help="Trials queued beyond the free slots.")
     ] = None,
+    warm_start: WarmStart = None,
     runs_dir: RunsDir = Path("runs"),
     reports_dir: ReportsDir = Path("reports"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report.")] = False,
@@ -87,6 +95,7 @@ def search(
         launcher=launcher,
         dashboard=dashboard,
         prefetch=prefetch,
+        warm_start=tuple(warm_start or ()),
         trials=trials,
         timeout=timeout,
         epochs=epochs,
@@ -118,21 +127,32 @@ def search(
 def validate(
     space_file: Space,
     study: Annotated[str | None, typer.Option(help="Study name (default: from the file).")] = None,
+    warm_start: WarmStart = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Check a search-space file and print the resolved space; writes nothing."""
     from supervisor.commands.search import SearchOptions
 
-    _describe(SearchOptions(space_file=space_file, study=study, runs_root=runs_dir))
+    _describe(
+        SearchOptions(
+            space_file=space_file,
+            study=study,
+            runs_root=runs_dir,
+            warm_start=tuple(warm_start or ()),
+        )
+    )
 
 
 def _describe(opts: object) -> None:
-    from supervisor.commands.search import SearchOptions, resolve_experiment
+    from supervisor.commands.search import SearchOptions, resolve_experiment, warm_sources
     from supervisor.commands.summary import describe_experiment
 
     assert isinstance(opts, SearchOptions)
     exp = resolve_experiment(opts)
+    warm = warm_sources(exp, opts)
     print(describe_experiment(exp, opts))
+    for source in warm:
+        print(f"Warm start: {source.line()}")
 
 
 @app.command()

@@ -15,7 +15,9 @@ import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.commands import provenance
 from supervisor.config import space
+from supervisor.config.warm_start import WarmSource
 from supervisor.errors import UserError
+from supervisor.study import warm_start
 
 if TYPE_CHECKING:
     import optuna
@@ -40,6 +42,7 @@ class SearchOptions:
     launcher: str | None = None  # a profile name in launchers/ or a YAML file
     dashboard: str = "127.0.0.1:8787"
     prefetch: int | None = None
+    warm_start: tuple[str, ...] = ()  # runs added to the space file's warm_start
     trials: int | None = None  # overrides budget.trials
     timeout: float | None = None  # overrides budget.timeout
     epochs: int | None = None  # overrides budget.epochs
@@ -91,7 +94,14 @@ def resolve_experiment(opts: SearchOptions) -> Experiment:
         budget = replace(budget, timeout=opts.timeout)
     if opts.epochs is not None:
         budget = replace(budget, epochs=opts.epochs)
-    return replace(exp, budget=budget)
+    listed = {w.run for w in exp.warm_start}
+    extra = tuple(WarmSource(run) for run in dict.fromkeys(opts.warm_start) if run not in listed)
+    return replace(exp, budget=budget, warm_start=exp.warm_start + extra)
+
+
+def warm_sources(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source]:
+    """The earlier runs a search starts warm from, read and checked (nothing written)."""
+    return warm_start.plan(exp, opts.runs_root, opts.runs_root / exp.study_name)
 
 
 def _packing(
@@ -128,6 +138,7 @@ def search(opts: SearchOptions) -> Outcome:
     enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
     run_dir = opts.runs_root / exp.study_name
     _check_same_storage(run_dir, opts.storage)
+    warm = warm_sources(exp, opts)
     storage_url = opts.storage or rundir.journal_url(run_dir)
     command = redacted_command(opts.command) if opts.command else PYTHON_API_COMMAND
     # A storage elsewhere is reached, and the cluster started, before the run directory
@@ -168,6 +179,9 @@ def search(opts: SearchOptions) -> Outcome:
         )
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
+        if warm_start.apply(study, warm):
+            for source in warm:
+                display.log(f"Warm start: {source.line()}")
         if handle.dashboard:
             display.log(f"Dask dashboard: {handle.dashboard}")
         driver = Driver(

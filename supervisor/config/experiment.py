@@ -8,6 +8,7 @@ from typing import Any
 from supervisor.benchmarks import Direction
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.config.params import ParamSpec, Scalar
+from supervisor.config.warm_start import WarmSource
 from supervisor.execution.node import NodeSettings
 
 
@@ -56,6 +57,8 @@ class Experiment:
     ranks: int = 1
     # Build a deep ensemble after the search (supervisor.ensemble); None: no ensemble.
     ensemble: EnsembleConfig | None = None
+    # Earlier runs whose finished trials the sampler learns from (supervisor.study.warm_start).
+    warm_start: tuple[WarmSource, ...] = ()
 
     @property
     def prunes(self) -> bool:
@@ -98,4 +101,5 @@ class Experiment:
             "node": self.node.to_dict(),
             "ranks": self.ranks,
             "ensemble": self.ensemble.to_dict() if self.ensemble else None,
+            "warm_start": [w.to_dict() for w in self.warm_start],
         }

@@ -20,6 +20,7 @@ from supervisor.config.ensemble import EnsembleConfig
 from supervisor.config.experiment import Budget, Experiment, Objective
 from supervisor.config.params import ParamKind, ParamSpec, Scalar
 from supervisor.config.reader import Reader, kind_of
+from supervisor.config.warm_start import read_warm_start
 from supervisor.config.yaml_source import KeyPath, parse_yaml, read_yaml
 from supervisor.errors import UserError, did_you_mean
 from supervisor.execution.node import PRECISIONS, XLA_CHOICES, NodeSettings
@@ -50,6 +51,7 @@ TOP_KEYS = (
     "node",
     "ranks",
     "ensemble",
+    "warm_start",
 )
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
 BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast")
@@ -106,6 +108,7 @@ class SpaceParser(Reader):
         node_settings = self.node(top.get("node", {}))
         ranks = self.ranks(top.get("ranks", 1), target)
         ensemble = self.ensemble(top.get("ensemble"), target)
+        warm = read_warm_start(self, top.get("warm_start"), {p.name for p in params})
         sampler, sampler_options = read_sampler(self, top.get("sampler", "tpe"), len(objectives))
         pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
         retrain = top.get("retrain_duplicates", False)
@@ -141,6 +144,7 @@ class SpaceParser(Reader):
             retrain_duplicates=retrain,
             ranks=ranks,
             ensemble=ensemble,
+            warm_start=warm,
         )
 
     def benchmark(self, value: Any) -> tuple[str, str, dict[str, Direction], dict[str, Any]]:

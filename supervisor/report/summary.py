@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from supervisor.report.campaign import Campaign
+    from supervisor.study.records import TrialRecord
 
 BEST_ROWS = 20
 PARETO_ROWS = 50
@@ -80,6 +81,14 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if isinstance(budget, dict) and budget.get("trials"):
         done = sum(1 for t in camp.trials if attrs.counts_toward_budget(t))
         rows.append(("budget", f"{done} of {budget['trials']} trials finished"))
+    warm = Counter(
+        str(r.warm_start).rpartition("#")[0]
+        for t in camp.trials
+        if (r := camp.record(t)).warm_start
+    )
+    if warm:
+        told = ", ".join(f"{n} from {run}" for run, n in warm.most_common())
+        rows.append(("warm start", f"{told} (told untrained, outside the budget)"))
     sampler = config.get("sampler")
     if isinstance(sampler, dict) and sampler.get("name"):
         rows.append(("sampler", str(sampler["name"])))
@@ -193,6 +202,11 @@ def best_trials(camp: Campaign) -> list[Html]:
     return [note(head), trials_table(camp, best)]
 
 
+def _where(record: TrialRecord) -> str:
+    """The worker a trial ran on, or the earlier run a warm-start trial comes from."""
+    return f"warm start: {record.warm_start}" if record.warm_start else fmt.worker(record)
+
+
 def trials_table(camp: Campaign, trials: Sequence[FrozenTrial]) -> Html:
     params = sorted({k for t in trials for k in t.params})
     n_obj = len(camp.names)
@@ -207,7 +221,7 @@ def trials_table(camp: Campaign, trials: Sequence[FrozenTrial]) -> Html:
             *(fmt.number(v) for v in (t.values or [None] * n_obj)),
             *(fmt.number(t.params[k]) if k in t.params else "" for k in params),
             fmt.seconds(d) if (d := fmt.duration(camp.record(t))) is not None else "",
-            fmt.worker(camp.record(t)),
+            _where(camp.record(t)),
         ]
         for t in trials
     ]

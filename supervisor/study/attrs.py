@@ -36,6 +36,9 @@ DUPLICATE_OF = "duplicate_of"  # number of the trial that trained this configura
 # (a deliberate repeat: it counts toward the budget); False when the twin was still
 # training (a blind repeat: not counted, the budget buys another configuration).
 DUPLICATE_KNOWN = "duplicate_known"
+# "<run>#<number>": a trial of an earlier run told to this study untrained (warm start);
+# never counts toward the budget.
+WARM_START = "warm_start"
 SEED = "supervisor:seed"  # the seed a queued trial trains with (ensemble members)
 MEMBER_OF = "supervisor:member_of"  # search trial whose configuration a member trains
 MEMBER_EPOCHS = "supervisor:member_epochs"  # epochs an ensemble member was queued to train
@@ -67,11 +70,14 @@ def counts_toward_budget(trial: FrozenTrial) -> bool:
 
     Infrastructure failures and interruptions are re-run with the same parameters, so
     they do not use up the budget; nor does a duplicate the sampler proposed blind (its
-    twin still training, ``DUPLICATE_KNOWN`` False), which was never trained.
+    twin still training, ``DUPLICATE_KNOWN`` False), which was never trained, nor a trial
+    of an earlier run told by warm start.
     """
     from optuna.trial import TrialState
 
     if trial.state == TrialState.COMPLETE:
+        if WARM_START in trial.user_attrs:
+            return False
         return trial.user_attrs.get(DUPLICATE_KNOWN) is not False
     if trial.state == TrialState.PRUNED:
         return True

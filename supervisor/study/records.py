@@ -58,6 +58,7 @@ class TrialRecord:
     traceback: str | None = None
     duplicate_of: int | None = None
     duplicate_known: bool | None = None  # its twin's result was in the study when proposed
+    warm_start: str | None = None  # "<run>#<number>": told from an earlier run, not trained
     driver: str | None = None
     attempt: int | None = None
     unstarted: int | None = None  # worker deaths its parameters met while queued
@@ -105,6 +106,7 @@ class TrialRecord:
             traceback=_text(get(attrs.TRACEBACK)),
             duplicate_of=_int(get(attrs.DUPLICATE_OF)),
             duplicate_known=_bool(get(attrs.DUPLICATE_KNOWN)),
+            warm_start=_text(get(attrs.WARM_START)),
             driver=_text(get(attrs.DRIVER)),
             attempt=_int(get(attrs.ATTEMPT)),
             unstarted=_int(get(attrs.UNSTARTED)),

@@ -5,8 +5,10 @@ lease in the study: a heartbeat it renews every ``HEARTBEAT_EVERY`` seconds, fro
 loop turn and between the asks of a long fill, and clears when it stops. A RUNNING trial
 is a zombie when its driver ran on this host and that process is gone, or when its
 driver's lease ran out (no heartbeat for ``STALE_AFTER`` seconds: a driver killed on
-another host is taken over within half a minute, not three). The lease tolerates clocks
-of the hosts that differ by up to ``STALE_AFTER - HEARTBEAT_EVERY`` seconds.
+another host is taken over within half a minute, not three), or when the batch job it ran
+in is gone or was requeued since (``supervisor.study.batch_job``: no wait at all). The
+lease tolerates clocks of the hosts that differ by up to ``STALE_AFTER - HEARTBEAT_EVERY``
+seconds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import supervisor.optuna_internals as internals
-from supervisor.study import attrs, retry
+from supervisor.study import attrs, batch_job, retry
 
 if TYPE_CHECKING:
     import optuna
@@ -30,7 +32,10 @@ HEARTBEAT_EVERY = 5.0
 
 
 def new_driver_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+    """``host:pid:token``, and ``:<batch job>`` when the driver runs in one."""
+    found = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+    job = batch_job.current()
+    return f"{found}:{job}" if job else found
 
 
 def _pid_alive(pid: int) -> bool:
@@ -44,12 +49,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def driver_alive(driver: str, heartbeats: dict[str, Any], now: float, stale_after: float) -> bool:
-    host, _, rest = driver.partition(":")
-    pid_text = rest.partition(":")[0]
+    host, pid_text, _token, job = [*driver.split(":", 3), "", "", ""][:4]
     if host == socket.gethostname() and pid_text.isdigit():
         return _pid_alive(int(pid_text))
     beat = heartbeats.get(driver)
-    return isinstance(beat, int | float) and now - beat < stale_after
+    if not (isinstance(beat, int | float) and now - beat < stale_after):
+        return False
+    return not (job and batch_job.gone(job))
 
 
 @dataclass

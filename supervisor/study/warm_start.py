@@ -1,0 +1,213 @@
+"""Warm start: the finished trials of earlier runs, told to this run's study untrained.
+
+The sampler then proposes with their results from the first trial on, and a configuration
+one of them already measured is not trained again (the duplicate index finds it). They are
+marked (``attrs.WARM_START``: ``"<run>#<number>"``) and never count toward the budget.
+
+``plan`` reads the earlier runs and checks them against the space before anything is
+written: a path that is not a run, another benchmark, or a study that never measured this
+space's objectives is refused (one line, exit 2). Within a fitting run, a trial is taken
+when every parameter active in this space has a value inside its range (after
+``rename``); parameters this space does not search are dropped; a trial missing an active
+parameter, or outside the space, is left out and counted. ``apply`` adds the trials once
+per source run: a resumed campaign does not add them again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervisor.rundir as rundir
+from supervisor.config.params import ParamSpec, is_active
+from supervisor.errors import UserError
+from supervisor.study import attrs
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from supervisor.config.experiment import Experiment
+    from supervisor.config.warm_start import WarmSource
+
+IMPORTED = "supervisor:warm_started"  # study attr: {source label: trials added}
+
+
+@dataclass
+class Source:
+    """What one earlier run gives this one."""
+
+    label: str  # the run directory, as the user named it
+    trials: list[FrozenTrial] = field(default_factory=list)  # ready to add
+    left_out: Counter[str] = field(default_factory=Counter)  # reason -> trials
+    dropped: set[str] = field(default_factory=set)  # its parameters this space lacks
+    notes: list[str] = field(default_factory=list)  # differences that may matter
+
+    def line(self) -> str:
+        text = f"{len(self.trials)} trials from {self.label}"
+        if self.left_out:
+            text += " (left out: " + ", ".join(f"{n} {r}" for r, n in self.left_out.items()) + ")"
+        if self.dropped:
+            text += f"; not in this space: {', '.join(sorted(self.dropped))}"
+        return "; ".join([text, *self.notes])
+
+
+def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
+    """Every source run of ``exp.warm_start`` read and fitted to its space; raises
+    UserError for a source that cannot be used. Reads only."""
+    sources = []
+    for spec in exp.warm_start:
+        where = f"warm_start: {spec.run}"
+        try:
+            run_dir, record = rundir.resolve(spec.run, runs_root)
+        except UserError as exc:
+            raise UserError(f"warm_start: {exc}") from None
+        if run_dir.resolve() == own_run.resolve():
+            raise UserError(f"{where}: that is this run; warm start from an earlier one")
+        study = _load(record.study, record.storage_url(run_dir), where)
+        sources.append(_fit(exp, spec, study, where))
+    return sources
+
+
+def apply(study: optuna.Study, sources: list[Source]) -> int:
+    """Add each source's trials to ``study`` unless an earlier start added them; returns
+    how many were added now."""
+    done: dict[str, Any] = dict(study.user_attrs.get(IMPORTED) or {})
+    added = 0
+    for source in sources:
+        if source.label in done:
+            continue
+        study.add_trials(source.trials)
+        done[source.label] = len(source.trials)
+        study.set_user_attr(IMPORTED, done)
+        added += len(source.trials)
+    return added
+
+
+def _load(name: str, url: str, where: str) -> optuna.Study:
+    import optuna
+
+    from supervisor.study.storage import open_storage
+
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(url))
+    except KeyError:
+        raise UserError(f"{where}: its storage holds no study {name!r}") from None
+
+
+def _fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> Source:
+    from optuna.trial import TrialState, create_trial
+
+    benchmark = study.user_attrs.get(attrs.BENCHMARK)
+    if benchmark is not None and benchmark != exp.benchmark:
+        raise UserError(f"{where}: a run of benchmark {benchmark!r}, not {exp.benchmark!r}")
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if attrs.WARM_START not in t.user_attrs and attrs.DUPLICATE_OF not in t.user_attrs
+    ]
+    names = exp.metric_names
+    old_objectives = list(study.user_attrs.get(attrs.OBJECTIVES) or [])
+    if trials and not any(_values(t, names, old_objectives) for t in trials):
+        measured = old_objectives or sorted(_metrics(trials[0]))
+        raise UserError(
+            f"{where}: a study of another objective (it measured {', '.join(measured)};"
+            f" this space optimizes {', '.join(names)})"
+        )
+    source = Source(spec.run)
+    source.notes = _differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
+    label = Path(spec.run).name
+    for trial in trials:
+        values = _values(trial, names, old_objectives)
+        params, why = _params(exp.params, trial.params, spec.rename, source.dropped)
+        if values is None or params is None:
+            source.left_out[why or "without a value of the objectives"] += 1
+            continue
+        source.trials.append(
+            create_trial(
+                state=TrialState.COMPLETE,
+                params=params,
+                distributions={p.name: p.distribution() for p in exp.params if p.name in params},
+                values=values,
+                user_attrs={
+                    attrs.WARM_START: f"{label}#{trial.number}",
+                    attrs.METRICS: _metrics(trial),
+                },
+            )
+        )
+    return source
+
+
+def _metrics(trial: FrozenTrial) -> dict[str, float]:
+    raw = trial.user_attrs.get(attrs.METRICS)
+    return dict(raw) if isinstance(raw, dict) else {}
+
+
+def _values(trial: FrozenTrial, names: list[str], old: list[str]) -> list[float] | None:
+    """The trial's values of this space's objectives: from its stored metrics, or its
+    Optuna values when the earlier study optimized the same metrics."""
+    metrics = _metrics(trial)
+    if all(n in metrics for n in names):
+        found = [metrics[n] for n in names]
+    elif old == names and trial.values is not None:
+        found = list(trial.values)
+    else:
+        return None
+    ok = all(isinstance(v, int | float) and math.isfinite(v) for v in found)
+    return [float(v) for v in found] if ok else None
+
+
+def _params(
+    specs: tuple[ParamSpec, ...], old: dict[str, Any], rename: dict[str, str], dropped: set[str]
+) -> tuple[dict[str, Any] | None, str]:
+    """This space's active parameters from an earlier trial's, or None and why not."""
+    given = {rename.get(k, k): v for k, v in old.items()}
+    values: dict[str, Any] = {}
+    for spec in specs:
+        if not is_active(spec, values):
+            continue
+        if spec.name not in given:
+            return None, f"missing {spec.name}"
+        if not contains(spec, given[spec.name]):
+            return None, f"{spec.name} outside this space"
+        value = given[spec.name]
+        values[spec.name] = int(value) if spec.kind == "int" else value
+    dropped.update(set(given) - {s.name for s in specs})
+    return values, ""
+
+
+def contains(spec: ParamSpec, value: Any) -> bool:
+    """Whether ``value`` is one ``spec`` could propose (its range, step, log, choices)."""
+    if spec.kind == "categorical":
+        # 1, 1.0 and True compare equal in Python: match the type as well.
+        return any(type(c) is type(value) and c == value for c in spec.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if spec.kind == "int" and not float(value).is_integer():
+        return False
+    assert spec.low is not None and spec.high is not None
+    if not spec.low <= value <= spec.high:
+        return False
+    if spec.step:
+        steps = (value - spec.low) / spec.step
+        return math.isclose(steps, round(steps), abs_tol=1e-9)
+    return True
+
+
+def _differences(exp: Experiment, old: dict[str, Any]) -> list[str]:
+    """What differs between the earlier run and this one in ways that change results."""
+    notes = []
+    old_epochs = (old.get("budget") or {}).get("epochs")
+    if old_epochs is not None and old_epochs != exp.budget.epochs:
+        notes.append(f"trained {old_epochs} epochs, this run {exp.budget.epochs}")
+    old_fixed = old.get("fixed") or {}
+    changed = sorted(k for k in {*old_fixed, *exp.fixed} if old_fixed.get(k) != exp.fixed.get(k))
+    if changed:
+        notes.append(f"fixed values differ: {', '.join(changed)}")
+    old_options = (old.get("benchmark") or {}).get("options")
+    if old_options is not None and old_options != exp.options:
+        notes.append("benchmark options differ")
+    return notes

@@ -1,0 +1,139 @@
+"""Warm start: an earlier run's finished trials told to a new study, untrained, once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from supervisor.config import space
+from supervisor.config.params import ParamSpec
+from supervisor.config.warm_start import WarmSource
+from supervisor.errors import SpaceError, UserError
+from supervisor.study import attrs, warm_start
+from supervisor.study.storage import load_study
+from tests import faultkit
+
+X = ParamSpec("x", "float", low=-4, high=0)
+N = ParamSpec("n", "int", low=2, high=10, step=2)
+OPT = ParamSpec("opt", "categorical", choices=("adam", 1, True))
+
+
+def test_contains_checks_range_step_and_the_type_of_choices() -> None:
+    assert warm_start.contains(X, -1.5) and not warm_start.contains(X, 0.5)
+    assert warm_start.contains(N, 4) and not warm_start.contains(N, 5)
+    assert not warm_start.contains(N, 12) and not warm_start.contains(N, "4")
+    assert warm_start.contains(OPT, "adam") and warm_start.contains(OPT, 1)
+    assert not warm_start.contains(OPT, 1.0), "1.0 is not the choice 1"
+    assert not warm_start.contains(X, True), "a boolean is no number here"
+
+
+def test_parameters_are_renamed_dropped_or_the_trial_left_out() -> None:
+    lr = ParamSpec("lr", "float", low=1e-4, high=1.0, log=True)
+    dropped: set[str] = set()
+    params, why = warm_start._params(
+        (lr,), {"learning_rate": 0.01, "old": 3}, {"learning_rate": "lr"}, dropped
+    )
+    assert params == {"lr": 0.01} and dropped == {"old"} and why == ""
+    assert warm_start._params((lr,), {"x": 1}, {}, set()) == (None, "missing lr")
+    assert warm_start._params((lr,), {"lr": 2.0}, {}, set()) == (None, "lr outside this space")
+
+
+def _toy_exp(tmp_path: Path, extra: str = "", objective: str = "loss") -> space.Experiment:
+    path = tmp_path / "new.yaml"
+    path.write_text(
+        f'study: new\nbenchmark: {{name: "{faultkit.TOY}"}}\nobjectives: [{objective}]\n'
+        "params:\n  x: {type: float, low: -4, high: 0}\nbudget: {trials: 3}\n" + extra
+    )
+    return space.load(path)
+
+
+def _old_study(benchmark: str = faultkit.TOY) -> optuna.Study:
+    study = optuna.create_study()
+    study.set_user_attr(attrs.BENCHMARK, benchmark)
+    study.set_user_attr(attrs.OBJECTIVES, ["loss"])
+    dist = {"x": optuna.distributions.FloatDistribution(-4, 4)}
+    for x in (-3.0, -1.0, 2.0):
+        study.add_trial(
+            create_trial(
+                params={"x": x},
+                distributions=dist,
+                value=(x - 2) ** 2,
+                user_attrs={attrs.METRICS: {"loss": (x - 2) ** 2, "score": -x}},
+            )
+        )
+    return study
+
+
+def test_a_study_of_another_objective_or_benchmark_is_refused(tmp_path: Path) -> None:
+    exp = _toy_exp(tmp_path)
+    fitted = warm_start._fit(exp, WarmSource("old"), _old_study(), "warm_start: old")
+    assert len(fitted.trials) == 2 and fitted.left_out == {"x outside this space": 1}
+    with pytest.raises(UserError, match="a run of benchmark 'other'"):
+        warm_start._fit(exp, WarmSource("old"), _old_study("other"), "warm_start: old")
+    other = _toy_exp(tmp_path, objective="train_seconds")
+    with pytest.raises(UserError, match=r"a study of another objective .*measured loss"):
+        warm_start._fit(other, WarmSource("old"), _old_study(), "warm_start: old")
+
+
+def test_the_section_is_checked_when_the_file_is_read(tmp_path: Path) -> None:
+    exp = _toy_exp(tmp_path, "warm_start: [old, {run: runs/v1, rename: {lr: x}}]\n")
+    assert exp.warm_start == (WarmSource("old"), WarmSource("runs/v1", {"lr": "x"}))
+    for bad, message in (
+        ("warm_start: 3\n", "expected a list of runs"),
+        ("warm_start: [old, old]\n", "listed twice"),
+        ("warm_start: [{run: a, rename: {lr: nope}}]\n", "'nope' is not a parameter"),
+        ("warm_start: [{rename: {lr: x}}]\n", "missing 'run'"),
+    ):
+        with pytest.raises(SpaceError, match=message):
+            _toy_exp(tmp_path, bad)
+
+
+def test_a_search_starts_warm_from_an_earlier_run_once_and_spends_its_budget_on_new_trials(
+    tmp_path: Path,
+) -> None:
+    old = faultkit.toy_space(tmp_path, 8, delay=0.0, epochs=1, study="old")
+    assert faultkit.run_search(old, "--workers", "1").returncode == 0
+    new = tmp_path / "new.yaml"
+    new.write_text(
+        old.read_text()
+        .replace("study: old", "study: new")
+        .replace("low: -4, high: 4", "low: -4, high: 0")
+        .replace("trials: 8", "trials: 4")
+    )
+    earlier = load_study(faultkit.journal_url(old, "old"), "old").get_trials()
+    inside = sum(1 for t in earlier if t.params["x"] <= 0)
+
+    result = faultkit.run_search(new, "--workers", "1", "--warm-start", "old")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Warm start: {inside} trials from old" in result.stdout
+    study = load_study(faultkit.journal_url(new, "new"), "new")
+    warm = [t for t in study.get_trials() if attrs.WARM_START in t.user_attrs]
+    assert len(warm) == inside and all(t.state == TrialState.COMPLETE for t in warm)
+    assert {t.user_attrs[attrs.WARM_START].split("#")[0] for t in warm} == {"old"}
+    assert sum(attrs.counts_toward_budget(t) for t in study.get_trials()) == 4
+
+    again = faultkit.run_search(new, "--workers", "1", "--warm-start", "old", "--trials", "6")
+    assert again.returncode == 0 and "Warm start" not in again.stdout
+    study = load_study(faultkit.journal_url(new, "new"), "new")
+    assert sum(attrs.WARM_START in t.user_attrs for t in study.get_trials()) == inside
+    assert sum(attrs.counts_toward_budget(t) for t in study.get_trials()) == 6
+
+    from supervisor.api import open_run
+
+    (page,) = open_run(tmp_path / "runs" / "new").report(tmp_path / "new.html")
+    html = Path(page).read_text()
+    assert f"{inside} from old (told untrained, outside the budget)" in html
+    assert "warm start: old#" in html
+
+
+def test_a_warm_start_that_is_not_a_run_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    new = faultkit.toy_space(tmp_path, 3, delay=0.0, epochs=1, study="new")
+    result = faultkit.run_search(new, "--warm-start", "nowhere")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "nowhere: no run found" in result.stderr
+    assert not (tmp_path / "runs").exists()
