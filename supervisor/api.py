@@ -109,6 +109,13 @@ class Run:
 
         return provenance.read(self.run_dir)
 
+    @property
+    def record(self) -> rundir.RunRecord:
+        """The run's ``run.json``: its study, storage, space file and command."""
+        if self._record is None:
+            self._record = rundir.read_record(self.run_dir)
+        return self._record
+
     def status(self) -> Status:
         """Counts, best trial, running trials and throughput, as ``supervisor status``."""
         from supervisor.commands.status import read_status
@@ -118,13 +125,16 @@ class Run:
     def report(self, output: str | Path | None = None) -> list[Path]:
         """Write the campaign report (and the Pareto report of several objectives) from
         storage; the paths written, the campaign report last."""
+        from supervisor.commands.preflight import output_file, run_files
         from supervisor.commands.report import write_reports
 
         out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
-        record = self._record
+        record = self.record
+        # Checked before the storage is read: a bad path fails at once and writes nothing.
+        flag = "--output" if output is not None else "report"
+        output_file(out, flag, self.run_dir, run_files(self.run_dir, record))
         info = {"run directory": str(self.run_dir)}
-        if record is not None:
-            info = {"command": record.command, "space file": record.space_file, **info}
+        info = {"command": record.command, "space file": record.space_file, **info}
         return write_reports(self.study, out, info, self.run_dir)
 
     def ensemble(

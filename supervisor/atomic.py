@@ -19,12 +19,18 @@ def _sibling(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """Yield a fresh temporary path to write; on success it replaces ``path``."""
+def replacing(path: Path, *, mode: int | None = None) -> Iterator[Path]:
+    """Yield a fresh temporary path to write; on success it replaces ``path``. With
+    ``mode`` (0o600 for a file that may hold a secret) the file gets that mode before
+    it appears under its name, whatever mode the library that wrote it chose."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(path)
     try:
+        if mode is not None:  # made first: a writer that truncates keeps the mode
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
         yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)  # in case the writer made a new file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.exceptions
+import typer.main
 
 from supervisor.errors import UserError
 
@@ -69,7 +71,11 @@ def search(
     ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override budget.epochs.")] = None,
     prefetch: Annotated[
-        int | None, typer.Option(min=0, help="Trials queued beyond the free slots.")
+        int | None,
+        typer.Option(
+            min=0,
+            help="Trials queued beyond the free slots (default: adaptive, 0 for long trials).",
+        ),
     ] = None,
     warm_start: WarmStart = None,
     runs_dir: RunsDir = Path("runs"),
@@ -223,23 +229,10 @@ def export(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Export every trial (params, values, state, duration, worker, error) to CSV or Parquet."""
-    from supervisor.api import open_run
-    from supervisor.study.export import write_table
+    from supervisor.commands.export import export as export_trials
 
-    if fmt not in ("csv", "parquet"):
-        raise UserError(f"--format: expected csv or parquet, got {fmt!r}")
-    opened = open_run(run, runs_dir=runs_dir)
-    out = output or opened.run_dir / f"trials.{fmt}"
-    print(write_table(opened.study, out, fmt))
-    manifest = opened.manifest  # where the numbers came from travels with them
-    if manifest is not None:
-        import json
-
-        import supervisor.atomic as atomic
-
-        beside = out.with_name(f"{out.stem}.manifest.json")
-        atomic.write(beside, json.dumps(manifest, indent=2) + "\n", mode=0o600)
-        print(beside)
+    for path in export_trials(run, output, fmt, runs_dir):
+        print(path)
 
 
 @app.command()
@@ -257,6 +250,10 @@ def status(
     from supervisor.commands.status import print_status
     from supervisor.commands.submit import read_chain
 
+    if watch is not None:
+        from supervisor.commands.preflight import seconds
+
+        seconds(watch, "--watch", 1, 86400)
     opened = open_run(run, runs_dir=runs_dir)
     study = opened.study
     print_status(study)
@@ -345,7 +342,8 @@ def chain(
     from supervisor.api import open_run
     from supervisor.commands.submit import next_link
 
-    if not (Path(run) / rundir.RUN_FILE).is_file():  # the first link starts the run
+    record = Path(run) / rundir.RUN_FILE
+    if not (record.exists() or record.is_symlink()):  # the first link starts the run
         done, left = 0, None
     else:
         status = open_run(run, runs_dir=runs_dir).status()
@@ -378,47 +376,9 @@ def calibrate(
     """Measure samples/s over (threads per trial x trials per node) on this node and
     recommend the packing with the highest aggregate throughput. The result is saved
     for this host: `supervisor search` on it then packs trials that way."""
-    import yaml
+    from supervisor.commands.calibration import calibrate as run_calibrate
 
-    from supervisor.benchmarks import registry
-    from supervisor.errors import did_you_mean
-    from supervisor.execution import calibrate as cal
-
-    target = registry.target(benchmark)
-    name = benchmark if ":" not in benchmark else target.rpartition(":")[2]
-    cls = registry.load(target)
-    options: dict[str, object] = dict(cls.tiny_options) if tiny else {}
-    for item in option or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--option {item!r}: expected KEY=VALUE")
-        if key not in cls.options:
-            raise UserError(
-                f"--option {key}: unknown option of {name}{did_you_mean(key, cls.options)}"
-            )
-        options[key] = yaml.safe_load(value)
-    from supervisor.benchmarks import OptionError
-
-    try:
-        options = cls.validate_options(options)
-    except OptionError as exc:
-        raise UserError(f"--option {exc.key}: {exc.message}") from None
-
-    print(f"{'threads/trial':>13} {'trials/node':>11} {'samples/s':>10}  per trial")
-
-    def show(m: cal.Measurement) -> None:
-        each = ", ".join(f"{r:.0f}" for r in m.per_trial)
-        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {m.aggregate:>10.0f}  {each}")
-
-    result = cal.calibrate(name, target, options, epochs=epochs, max_cores=cores, on_result=show)
-    print(
-        f"recommended: {result.trials_per_node} trial(s) per node x "
-        f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"
-    )
-    print(f"saved for this host: {cal.save(result)}")
-    if write is not None:
-        cal.write_into_profile(result, write)
-        print(f"written into {write}")
+    run_calibrate(benchmark, option or [], tiny=tiny, epochs=epochs, cores=cores, write=write)
 
 
 @app.command()
@@ -429,7 +389,7 @@ def benchmarks() -> None:
     for name, target in sorted(registry.benchmarks().items()):
         try:
             cls = registry.load(target)
-        except (ImportError, AttributeError) as exc:  # a broken plug-in must not hide the rest
+        except UserError as exc:  # a broken plug-in (load says why) must not hide the rest
             print(f"{name}  ({target})\n  not importable: {exc}")
             continue
         metrics = ", ".join(f"{m} ({d})" for m, d in cls.metrics.items())
@@ -439,17 +399,28 @@ def benchmarks() -> None:
 
 
 def main() -> None:
+    from supervisor.commands.argv import refuse_repeated, usage_line
+
+    args = sys.argv[1:]
+    if not args:  # the help, as typer shows it
+        app(prog_name="supervisor")
     try:
-        app()
+        refuse_repeated(typer.main.get_command(app), args)
+        code = app(args, prog_name="supervisor", standalone_mode=False)
+    except typer.exceptions.TyperException as exc:  # click's usage errors: one line
+        print(usage_line(exc), file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
     except OSError as exc:  # e.g. a full disk or a read-only run directory
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    if isinstance(code, int) and code:  # typer.Exit(n) outside standalone mode
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,21 @@
 (how to find the study again: its name and storage URL), per-trial files under
 ``trials/`` and the epoch checkpoints of unfinished trials under ``checkpoints/``.
 Reports go to ``reports/``.
+
+The run directory is its owner's only (0700, ``make_private``): trial errors, artifacts
+and batch logs may hold anything. Files that may hold a secret or leave it (run.json,
+manifest.json, the journal, reports, exports) are 0600 on top of that. ``run.json``
+never holds a storage password (``without_password``): a command that reopens the
+storage gets it from the driver's own store (PGPASSWORD, ~/.pgpass) or a new --storage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import asdict, dataclass
+import os
+import re
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +33,17 @@ CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_FILE = "artifacts.npz"
 OUTPUTS_FILE = "outputs.npz"  # an ensemble member's predictions (supervisor.ensemble)
 ENSEMBLE_DIR = "ensemble"  # the run directory of the members trained for an ensemble
+# Query keys that carry a password to the database driver (libpq takes ?password=).
+PASSWORD_KEYS = frozenset({"password", "passwd", "pwd"})
+# A study name is a directory and a report's file name: no separators, no leading dot.
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+RECORD_KEYS: dict[str, tuple[type, ...]] = {
+    "study": (str,),
+    "storage": (str, type(None)),
+    "space_file": (str,),
+    "command": (str,),
+}
+MAX_RECORD_BYTES = 1_000_000
 
 
 @dataclass
@@ -52,25 +72,141 @@ def checkpoint_dir(run_dir: Path, key: int) -> Path:
     return run_dir / CHECKPOINTS_DIR / f"{key:06d}"
 
 
+def make_private(run_dir: Path, *, journal: bool) -> None:
+    """Create the run directory for its owner only (0700, also when it existed wider), and
+    with ``journal`` the journal file 0600 before Optuna creates it with the umask's mode."""
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # another user's directory: theirs to set
+        run_dir.chmod(0o700)
+    if journal:
+        fd = os.open(run_dir / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            with contextlib.suppress(PermissionError):
+                os.fchmod(fd, 0o600)  # a journal of a run made before it was private
+        finally:
+            os.close(fd)
+
+
+def may_hold_password(url: str) -> bool:
+    """Whether a URL has a user part or a password query key (others are left as typed)."""
+    if "://" not in url:
+        return False
+    query = url.partition("?")[2].lower()
+    keys = {item.partition("=")[0] for item in query.split("&")}
+    return "@" in url or bool(keys & PASSWORD_KEYS)
+
+
+def without_password(url: str | None) -> str | None:
+    """The storage URL with its password removed (not masked: the URL still works where
+    the driver finds the password itself, as libpq does in PGPASSWORD or ~/.pgpass)."""
+    if url is None or not may_hold_password(url):
+        return url
+    try:
+        from sqlalchemy.engine import URL, make_url
+
+        parsed = make_url(url)
+        query = {k: v for k, v in parsed.query.items() if k.lower() not in PASSWORD_KEYS}
+        if parsed.password is None and len(query) == len(parsed.query):
+            return url
+        bare = URL.create(  # URL.set(password=None) would keep the password
+            parsed.drivername,
+            parsed.username,
+            None,
+            parsed.host,
+            parsed.port,
+            parsed.database,
+            query,
+        )
+        return str(bare.render_as_string(hide_password=False))
+    except Exception:  # not an SQLAlchemy URL: drop any "user:password@" all the same
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        users, at, host = parts.netloc.rpartition("@")
+        if not at or ":" not in users:
+            return url
+        netloc = f"{users.split(':', 1)[0]}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
 def write_record(run_dir: Path, record: RunRecord) -> None:
-    # Private: a --storage URL may hold a database password (resuming needs it).
-    atomic.write(run_dir / RUN_FILE, json.dumps(asdict(record), indent=2) + "\n", mode=0o600)
+    # No password in the file, whoever calls: it is read back by every later command.
+    kept = replace(record, storage=without_password(record.storage))
+    atomic.write(run_dir / RUN_FILE, json.dumps(asdict(kept), indent=2) + "\n", mode=0o600)
 
 
 def resolve(run: str, runs_root: Path = Path("runs")) -> tuple[Path, RunRecord]:
     """A run given as a directory or as a study name under ``runs_root``."""
+    if not run.strip():
+        raise UserError("RUN '': expected a run directory (runs/<study>) or a study name")
     for candidate in (Path(run), runs_root / run):
         record_path = candidate / RUN_FILE
-        if record_path.is_file():
-            try:
-                data: dict[str, Any] = json.loads(record_path.read_text())
-                return candidate, RunRecord(**data)
-            except (ValueError, TypeError) as exc:
-                raise UserError(f"{record_path}: not a valid run record ({exc})") from None
+        if record_path.is_file() or record_path.is_symlink():
+            return candidate, read_record_file(record_path)
+        if record_path.exists():
+            raise UserError(f"{record_path}: not a file (a run record is a JSON file)")
     raise UserError(
         f"{run}: no run found (expected a run directory with {RUN_FILE}, or a study name"
         f" under {runs_root}/)"
     )
+
+
+def read_record_file(path: Path) -> RunRecord:
+    """``run.json`` checked field by field: every later command trusts its study name
+    (reports are named after it) and its storage URL."""
+    if path.is_symlink():  # someone else's file, or a loop: never followed
+        raise UserError(f"{path}: a symbolic link; a run record must be a plain file")
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise UserError(f"{path}: {path.stat().st_size} bytes; a run record is a few hundred")
+        data: Any = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_no_twice)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte at offset {exc.start})") from None
+    except _Twice as exc:
+        raise UserError(f"{path}: {str(exc.args[0])[:80]!r}: given twice") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested beyond reason
+        detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise UserError(f"{path}: not valid JSON ({detail})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object of {', '.join(RECORD_KEYS)}")
+    for key in data:
+        if key not in RECORD_KEYS:
+            raise UserError(f"{path}: {str(key)[:80]!r}: unknown key of a run record")
+    for key, types in RECORD_KEYS.items():
+        if key not in data:
+            raise UserError(f"{path}: missing {key!r}")
+        if not isinstance(data[key], types):
+            wanted = " or ".join("null" if t is type(None) else "a string" for t in types)
+            raise UserError(f"{path}: {key}: expected {wanted}, got {_shown(data[key])}")
+    if not STUDY_NAME.fullmatch(data["study"]):
+        raise UserError(
+            f"{path}: study: expected a name of letters, digits, '_', '.', '-' (at most 128),"
+            f" got {_shown(data['study'])}"
+        )
+    for key in ("storage", "space_file", "command"):
+        if isinstance(data[key], str) and ("\x00" in data[key] or not data[key].strip()):
+            raise UserError(f"{path}: {key}: expected a non-empty string without NUL")
+    return RunRecord(**data)
+
+
+class _Twice(Exception):
+    """A key given twice in a JSON object (json keeps the last one in silence)."""
+
+
+def _no_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Twice(key)
+        found[key] = value
+    return found
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_record(run_dir: Path) -> RunRecord:

@@ -61,3 +61,23 @@ def test_private_files_stay_private_and_others_follow_the_umask(tmp_path: Path) 
         os.umask(old)
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert stat.S_IMODE(shared.stat().st_mode) & 0o044 == 0o044
+
+
+def test_a_private_replacement_is_private_whatever_the_writer_does(tmp_path: Path) -> None:
+    target = tmp_path / "trials.csv"
+    previous = os.umask(0o000)
+    try:
+        with atomic.replacing(target, mode=0o600) as tmp:
+            assert mode_of(tmp) == 0o600, "private before the first byte is written"
+            tmp.write_text("truncated and rewritten: the mode stays")
+        with atomic.replacing(target, mode=0o600) as tmp:
+            tmp.unlink()  # a writer that makes a new file, with the umask's mode
+            tmp.write_text("new file")
+    finally:
+        os.umask(previous)
+    assert mode_of(target) == 0o600 and target.read_text() == "new file"
+    assert [p.name for p in tmp_path.iterdir()] == ["trials.csv"]
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)

@@ -1,16 +1,25 @@
-"""The contract every science benchmark implements.
+"""The contract every benchmark implements (checked by ``supervisor.benchmarks.contract``).
+
+Required: the class attributes ``name`` and ``metrics`` and the methods ``load_data``,
+``build_model`` and ``fit``. Everything else is optional; a feature that needs a missing
+method says so when the space file is validated (``ensemble:`` without ``predict``), or
+leaves a measurement out (``latency_ms`` without ``predict``, ``n_params`` when the model
+has no ``count_params``), never failing a trial for it.
 
 Who calls what, and where:
 
-* The driver (login node, no TensorFlow) reads only class attributes: ``name``,
-  ``metrics`` and ``default_options``, and calls ``validate_options``. Modules that
-  define a benchmark must therefore import only numpy (and the standard library) at the
-  top; Keras is imported inside the methods that run on workers.
+* The driver (login node, no TensorFlow) imports the class, checks it against the
+  contract and reads only class attributes: ``name``, ``metrics`` and ``options``, and
+  calls ``validate_options``. Modules that define a benchmark must therefore import only
+  numpy (and the standard library) at the top; Keras is imported inside the methods that
+  run on workers.
 * A worker calls, per trial: ``Benchmark(options)`` once per worker and options,
   ``load_data(seed)`` once per worker (the supervisor caches the result),
   then ``build_model(params, seed)`` and ``fit(...)`` for every trial.
-* ``predict`` is used by ensembles and reports; ``artifacts`` by the worker, which saves
-  what it returns next to the trial in the run directory (e.g. a confusion matrix).
+* Optional: ``predict`` (ensembles, the ``latency_ms`` metric), ``save_data`` (exporting a
+  data set), ``count_params`` (the ``n_params`` metric; by default the model's own
+  ``count_params()`` where it has one, as Keras models do), ``ensemble_outputs`` and
+  ``artifacts`` (what a trial keeps in the run directory, e.g. a confusion matrix).
 * Epoch checkpoints: the ``report`` a worker passes to ``fit`` may carry a
   ``Checkpoint`` (``checkpoint_of(report)``). ``keras_fit.fit_reporting`` uses it: it
   resumes from the last one and saves one every N epochs, so a trial re-run after an
@@ -28,6 +37,7 @@ inputs; ``len(x_train)`` is the number of training samples per epoch) and ``y_tr
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +67,15 @@ class Dataset(Protocol):
     y_test: Any
 
 
+class MissingMethod(NotImplementedError):
+    """A feature called an optional method the benchmark does not implement."""
+
+    def __init__(self, cls: type, method: str) -> None:
+        name = getattr(cls, "name", cls.__name__)
+        super().__init__(f"benchmark {name!r} does not implement the optional {method}()")
+        self.method = method
+
+
 class OptionError(ValueError):
     """A benchmark option is wrong; ``key`` names it (e.g. ``task``)."""
 
@@ -84,6 +103,8 @@ class Option:
             value, kind
         ):
             raise OptionError(key, f"expected {kind.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(key, f"expected a finite number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(repr(c) for c in self.choices)
             raise OptionError(key, f"expected one of {allowed}, got {value!r}")
@@ -95,15 +116,17 @@ class Option:
 
 
 class Benchmark(abc.ABC):
-    """A science model the supervisor can tune. Subclasses are registered by name."""
+    """A science model the supervisor can tune. Required: ``name``, ``metrics``,
+    ``load_data``, ``build_model`` and ``fit``; the rest has defaults."""
 
     #: Registry name, e.g. ``"weather"``.
     name: ClassVar[str]
     #: Every metric ``fit`` returns, with its natural direction. Objectives must name one
     #: of these or a cost metric the supervisor measures itself.
     metrics: ClassVar[dict[str, Direction]]
-    #: Options of the benchmark (task, data sizes, difficulty, data path ...).
-    options: ClassVar[dict[str, Option]]
+    #: Options of the benchmark (task, data sizes, difficulty, data path ...), set in the
+    #: space file's ``benchmark.options``; optional.
+    options: ClassVar[dict[str, Option]] = {}
     #: Options for a run of a few seconds on tiny data (conformance suite, calibrate).
     tiny_options: ClassVar[dict[str, Any]] = {}
     #: Hyper-parameters of a small model for the same purpose ({} = the defaults), where
@@ -159,19 +182,24 @@ class Benchmark(abc.ABC):
         early when it returns True. Return the final validation metrics (keys of
         ``metrics``)."""
 
-    @abc.abstractmethod
-    def predict(self, model: Any, x: Any) -> Any:
-        """Predictions for inputs ``x`` (class probabilities for classifiers)."""
+    # -- optional: a feature that needs one of these checks ``contract.provides`` first --
 
-    @abc.abstractmethod
+    def predict(self, model: Any, x: Any) -> Any:
+        """Predictions for inputs ``x`` (class probabilities for classifiers). Optional:
+        ensembles and the ``latency_ms`` metric need it."""
+        raise MissingMethod(type(self), "predict")
+
     def save_data(self, data: Any, path: Path) -> None:
         """Write ``data`` (from ``load_data``) to ``path`` in the documented real-data
         layout, so that the option ``data_path: path`` loads the same arrays back. Users
-        export the synthetic set with it; the conformance suite round-trips it."""
+        export the synthetic set with it; the conformance suite round-trips it. Optional."""
+        raise MissingMethod(type(self), "save_data")
 
-    def count_params(self, model: Any) -> int:
-        """Parameters of a built model (the ``n_params`` cost metric)."""
-        return int(model.count_params())
+    def count_params(self, model: Any) -> int | None:
+        """Parameters of a built model (the ``n_params`` cost metric): by default the
+        model's own ``count_params()`` (Keras), else None: the metric is left out."""
+        counter = getattr(model, "count_params", None)
+        return int(counter()) if callable(counter) else None
 
     def ensemble_outputs(self, model: Any, data: Any) -> dict[str, Any]:
         """What an ensemble member keeps after training, saved by the worker when the

@@ -177,6 +177,3 @@ class TestFunction(Benchmark):
     def predict(self, model: Point, x: Any) -> np.ndarray:
         """The function at the points ``x`` (rows in the unit cube)."""
         return evaluate(self.config["function"], x)
-
-    def save_data(self, data: Any, path: Any) -> None:
-        raise NotImplementedError("a test function has no data set to save")

@@ -2,7 +2,8 @@
 
 The driver and the CLI look benchmarks up here without importing TensorFlow: a
 benchmark module imports only numpy at the top. Third-party packages add benchmarks
-through the ``supervisor.benchmarks`` entry-point group.
+through the ``supervisor.benchmarks`` entry-point group. What ``load`` returns has
+passed the contract check, so a broken plugin is refused on the driver, in one line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from supervisor.errors import UserError, did_you_mean
+from supervisor.benchmarks.contract import PluginError, check_class
+from supervisor.errors import did_you_mean
 
 if TYPE_CHECKING:
     from supervisor.benchmarks.base import Benchmark
@@ -25,6 +27,7 @@ BUILTIN: dict[str, str] = {
 }
 
 ENTRY_POINT_GROUP = "supervisor.benchmarks"
+MAX_NAME = 256  # characters of a name or "module:attr"
 
 
 @cache
@@ -37,21 +40,70 @@ def benchmarks() -> dict[str, str]:
 
 
 def target(name: str) -> str:
-    """The "module:attr" of a registered name; a "module:attr" itself is accepted as is."""
+    """The "module:attr" of a registered name; a "module:attr" itself is accepted as is
+    when both parts are dotted Python names."""
+    if len(name) > MAX_NAME:
+        raise PluginError(f"benchmark name too long ({len(name)} characters; at most {MAX_NAME})")
     if ":" in name:
+        module, _, attr = name.partition(":")
+        if not (_dotted(module) and _dotted(attr)):
+            raise PluginError(
+                f"{_shown(name)}: expected a registered benchmark name or"
+                " 'package.module:Class' (Python names separated by dots)"
+            )
         return name
     known = benchmarks()
     if name not in known:
         names = ", ".join(sorted(known))
-        raise UserError(f"unknown benchmark {name!r}{did_you_mean(name, known)}; known: {names}")
+        raise PluginError(
+            f"unknown benchmark {_quoted(name)}{did_you_mean(name, known)}; known: {names}"
+        )
     return known[name]
 
 
 def load(target_or_name: str) -> type[Benchmark]:
-    """Import the Benchmark class behind a name or a "module:attr" string."""
-    spec = target_or_name if ":" in target_or_name else target(target_or_name)
+    """Import the Benchmark class behind a name or a "module:attr" string and check it
+    against the contract (``contract.check_class``); PluginError, one line, if either fails."""
+    spec = target(target_or_name)
     module_name, _, attr = spec.partition(":")
-    obj = importlib.import_module(module_name)
+    shown = _shown(target_or_name)
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise PluginError(f"{shown}: cannot load benchmark: {_one_line(exc)}") from None
+    except (Exception, SystemExit) as exc:  # the plugin's own code failed on import
+        raise PluginError(
+            f"{shown}: cannot load benchmark: importing {module_name} raised"
+            f" {type(exc).__name__}: {_one_line(exc)}"
+        ) from None
     for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[return-value]
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise PluginError(f"{shown}: cannot load benchmark: {_one_line(exc)}") from None
+        except Exception as exc:  # a module __getattr__ or a descriptor of the plugin
+            raise PluginError(
+                f"{shown}: cannot load benchmark: reading {part} raised"
+                f" {type(exc).__name__}: {_one_line(exc)}"
+            ) from None
+    return check_class(obj, shown)
+
+
+def _dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _shown(name: str) -> str:
+    """``name`` as it was written, on one short line."""
+    text = name if name.isprintable() and "'" not in name else repr(name)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _quoted(name: str) -> str:
+    text = repr(name)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

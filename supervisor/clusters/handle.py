@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ class ClusterHandle:
     dashboard_link: str | None = None  # where the dashboard really listens, when known
     # Dask resources every trial asks for (GPU jobs: GPU=1, offered by GPU workers only).
     resources: dict[str, float] | None = None
+    # Called once the cluster is closed: removes what only it needed (its TLS key files).
+    after_close: Callable[[], None] | None = None
 
     @property
     def dashboard(self) -> str | None:

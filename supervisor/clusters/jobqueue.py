@@ -4,7 +4,9 @@ Each batch job reserves ``cores`` and runs ``processes`` Dask worker processes; 
 runs one trial at a time with ``cores // processes`` threads (dask-jobqueue would give a
 worker ``cores // processes`` Dask threads, i.e. that many concurrent trials). Jobs come and
 go with Dask's adaptive scaling between ``min_jobs`` and ``max_jobs``; workers retire before
-the walltime (``--lifetime``) and the driver re-runs what a lost worker was running.
+the walltime (``--lifetime``, one per job, spread over the jobs of a cohort) and each job's
+replacement is asked for ahead of its retirement (``supervisor.clusters.renewal``); the
+driver re-runs what a lost worker was running.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import Any
 from supervisor.clusters import gpu_pin
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
+from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
 from supervisor.clusters.security import (
     campaign_files,
     security_from_files,
     write_campaign_certificate,
 )
+from supervisor.execution.provenance import JOB_CORES_ENV
 
 CLUSTER_CLASSES = {
     "slurm": "SLURMCluster",
@@ -72,17 +76,16 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
     # A worker's HTTP server (dashboard, metrics) would listen on every interface of its
     # compute node: loopback only. A user's own --dashboard-address, later, wins.
     user_args = kw.get("worker_extra_args", configured("worker-extra-args") or [])
+    # The lifetime is not here: each job gets its own (``renewal``, ``longest_lifetime``).
     args = ["--dashboard-address", "127.0.0.1:0", *user_args]
-    if launcher.lifetime is not None:
-        args += ["--lifetime", f"{launcher.lifetime:.0f}s"]
-        args += ["--lifetime-stagger", f"{launcher.lifetime_stagger:.0f}s"]
     kw["worker_extra_args"] = args
+    prologue = kw.get("job_script_prologue", configured("job-script-prologue")) or []
+    # A trial's share of its node, for its cost (supervisor.execution.provenance).
+    exports = [f"export {JOB_CORES_ENV}={launcher.cores}"]
     if launcher.gpus:
         # Each worker process pins its GPU (supervisor.clusters.gpu_pin) and offers GPU=1.
         args += ["--preload", "supervisor.clusters.gpu_pin", "--resources", "GPU=1"]
-        prologue = kw.get("job_script_prologue", configured("job-script-prologue")) or []
-        kw["job_script_prologue"] = [
-            *prologue,
+        exports += [
             f"export {gpu_pin.GPUS_ENV}={launcher.gpus}",
             f"export {gpu_pin.TRIALS_PER_GPU_ENV}={launcher.trials_per_gpu}",
         ]
@@ -92,7 +95,23 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
         else:
             gpus = GPU_DIRECTIVES[kind].format(n=launcher.gpus)
             kw["job_extra_directives"] = [*(directives or []), gpus]
+    kw["job_script_prologue"] = [*prologue, *exports]
     return kw
+
+
+def longest_lifetime(launcher: Launcher) -> float | None:
+    """The lifetime of the longest-lived job: the profile's lifetime + stagger, which it
+    checked ends before the walltime; jobs of a cohort get up to ``cohort_spread`` less."""
+    if launcher.lifetime is None:
+        return None
+    return launcher.lifetime + launcher.lifetime_stagger
+
+
+def make_renewal(launcher: Launcher) -> Renewal:
+    longest = longest_lifetime(launcher)
+    if longest is None:
+        return Renewal(None)
+    return Renewal(longest, cohort_spread(longest, launcher.lifetime_stagger))
 
 
 def tls_files(launcher: Launcher, run_dir: Path, *, create: bool) -> TlsFiles | None:
@@ -108,6 +127,8 @@ def job_script(launcher: Launcher, run_dir: Path, study: str) -> str:
     files = tls_files(launcher, run_dir, create=False)
     security = security_from_files(files) if files else None
     kw = job_keywords(launcher, run_dir, study)
+    # The first job's lifetime (the longest; later ones spread below it).
+    kw["worker_extra_args"] = lifetime_args(kw["worker_extra_args"], longest_lifetime(launcher))
     protocol = "tls://" if security else "tcp://"
     log_dir = kw.get("log_directory")
     with tempfile.TemporaryDirectory() as scratch:
@@ -130,6 +151,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     import dask_jobqueue
     from distributed import Client
 
+    from supervisor.clusters.adaptive import Renewing, renewing_cluster
+
     dask.config.set(
         {"distributed.scheduler.default-task-durations": {"trial": TRIAL_DURATION_GUESS}}
     )
@@ -141,7 +164,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         or {}
     )
     scheduler_options.setdefault("dashboard_address", launcher.dashboard or dashboard)
-    cluster_class = getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind])
+    cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
+    renewal = make_renewal(launcher)
     cluster = cluster_class(
         job_cls=job_class(launcher.kind),
         security=security,
@@ -150,8 +174,9 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         **job_keywords(launcher, run_dir, study),
     )
     try:
-        # Adaptive also when min == max: it submits a new job when one ends (walltime).
-        cluster.adapt(minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
+        cluster.renewal = renewal  # before the first job is asked for (by adapt, below)
+        # Adaptive also when min == max: it renews a job before it retires (walltime).
+        cluster.adapt(Renewing, minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
         client = Client(cluster, security=security)
     except BaseException:
         cluster.close()
@@ -161,7 +186,12 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         if launcher.min_jobs == launcher.max_jobs
         else f"{launcher.min_jobs}-{launcher.max_jobs}"
     )
-    lifetime = f", workers retire after {launcher.lifetime:.0f} s" if launcher.lifetime else ""
+    longest = renewal.longest
+    lifetime = (
+        f", jobs retire after {longest - renewal.spread:.0f}-{longest:.0f} s (renewed ahead)"
+        if longest
+        else ""
+    )
     desc = (
         f"{launcher.kind} ({launcher.file}): {jobs} job(s) x {launcher.processes} worker(s)"
         f" x 1 trial, {launcher.threads_per_trial} thread(s) per trial{lifetime};"

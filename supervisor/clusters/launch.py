@@ -86,3 +86,5 @@ def open_cluster(
         if handle.cluster is not None:
             with contextlib.suppress(Exception):
                 handle.cluster.close()
+        if handle.after_close is not None:
+            handle.after_close()

@@ -75,14 +75,14 @@ _SUPERVISOR_JOB_KEYS = {  # ours, not dask-jobqueue's
     "lifetime": "lifetime",
     "lifetime_stagger": "seconds",
     "tls": "tls",
-    "dashboard": "text",
+    "dashboard": "dashboard",
     "calibration": "calibration",
 }
 KEYS: dict[str, dict[str, str]] = {
     "local": {
         "workers": "count",
         "threads": "count",
-        "dashboard": "text",
+        "dashboard": "dashboard",
         "calibration": "calibration",
     },
     **{k: {**_JOB_KEYS, **_SCHEDULER_KEYS[k], **_SUPERVISOR_JOB_KEYS} for k in JOBQUEUE_KINDS},
@@ -92,7 +92,7 @@ KEYS: dict[str, dict[str, str]] = {
         "local_directory": "text",
         "memory_limit": "bytes",
         "tls": "tls",
-        "dashboard": "text",
+        "dashboard": "dashboard",
         "calibration": "calibration",
     },
 }
@@ -362,6 +362,13 @@ class _ProfileParser(Reader):
             return self.integer(value, path, 0 if check == "count0" else 1, 1_000_000)
         if check == "text":
             return self.string(value, path)
+        if check == "dashboard":  # its host is bound where the scheduler runs: syntax here
+            from supervisor.clusters.addresses import dashboard_problem
+
+            problem = dashboard_problem(self.string(value, path), bind=False)
+            if problem:
+                raise self.err(path, f"{problem}, got {value!r}")
+            return value
         if check == "flag":
             if not isinstance(value, bool):
                 raise self.err(path, f"expected true or false, got {kind_of(value)}")
@@ -410,7 +417,7 @@ class _ProfileParser(Reader):
             return value
         try:
             count = parse_bytes(value) if isinstance(value, str) else None
-        except ValueError:
+        except (ValueError, OverflowError):  # 1e999GB: dask turns inf into an int
             count = None
         if not count or count <= 0 or not math.isfinite(count):
             raise self.err(path, f"expected a size such as 4GiB or 500MB, got {value!r}")

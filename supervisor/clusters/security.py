@@ -1,15 +1,20 @@
-"""TLS for clusters whose workers run on other machines: per-campaign certificates.
+"""TLS for every cluster the supervisor starts: per-campaign certificates.
 
 Scheduler, workers and driver authenticate each other with one self-signed certificate
 made for the campaign by distributed's ``Security.temporary()`` (or the user's own files).
 Anyone without it can neither connect nor run code. Workers started by a batch system read
-the certificate from files in the run directory (on the shared file system): a 0700
-directory holding 0600 files, readable by the campaign's owner only.
+the certificate from files in the run directory (on the shared file system); the local
+cluster's live in a private temporary folder (``temporary_credentials``), removed when the
+cluster closes. Either way: a 0700 directory holding 0600 files, the owner's only.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
 TLS_DIR = "tls"
 CERT_FILE = "cert.pem"  # self-signed: also the certificate authority
 KEY_FILE = "key.pem"
+TEMP_PREFIX = "supervisor-tls-"  # + host-pid- of the process whose cluster uses it
 
 
 def campaign_files(run_dir: Path) -> TlsFiles:
@@ -41,6 +47,73 @@ def write_campaign_certificate(run_dir: Path) -> TlsFiles:
     _write_private(Path(files.key), fresh.tls_worker_key)
     _write_private(Path(files.cert), fresh.tls_worker_cert)
     return files
+
+
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    """A certificate made for one local cluster, in a folder of its own."""
+
+    folder: Path
+    files: TlsFiles
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def temporary_credentials() -> TemporaryCredentials:
+    """A new certificate in a fresh 0700 folder (mkdtemp) of the user's runtime directory,
+    a tmpfs where there is one: nothing under runs/ is written before the campaign's
+    checks pass, and no key outlives the cluster. The folder is named after this host and
+    process: those of processes killed with -9 are removed here, by the next campaign."""
+    parent = _runtime_dir() or tempfile.gettempdir()
+    _remove_orphans(Path(parent))
+    folder = Path(tempfile.mkdtemp(prefix=f"{_owner_prefix()}{os.getpid()}-", dir=parent))
+    try:
+        return TemporaryCredentials(folder, write_campaign_certificate(folder))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _owner_prefix() -> str:
+    # The host too: a /tmp shared by containers (other pid namespaces) keeps their folders.
+    return f"{TEMP_PREFIX}{socket.gethostname()}-"
+
+
+def _remove_orphans(parent: Path) -> None:
+    """Remove this user's credential folders of this host whose process is gone."""
+    prefix = _owner_prefix()
+    for folder in parent.glob(f"{prefix}*"):
+        pid = folder.name[len(prefix) :].split("-", 1)[0]
+        try:
+            mine = folder.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now: not ours to judge
+        return True
+    return True
+
+
+def _runtime_dir() -> str | None:
+    """$XDG_RUNTIME_DIR when it is this user's private folder, else None (tempfile's)."""
+    folder = os.environ.get("XDG_RUNTIME_DIR")
+    if not folder:
+        return None
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    private = info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
+    return folder if private and os.path.isdir(folder) else None
 
 
 def security_from_files(files: TlsFiles) -> Security:

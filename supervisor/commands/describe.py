@@ -24,11 +24,13 @@ def describe_launcher(launcher: Launcher, run_dir: Path, study: str) -> str:
             f"{head}: under mpiexec -n N, rank 0 scheduler, rank 1 driver, ranks 2..N-1 one"
             f" worker each ({threads} thread(s) per trial); {tls}"
         )
-    from supervisor.clusters.jobqueue import job_script
+    from supervisor.clusters.jobqueue import job_script, make_renewal
 
+    renewal = make_renewal(launcher)
     lifetime = (
-        f"workers retire after {launcher.lifetime:.0f} s +- {launcher.lifetime_stagger:.0f} s"
-        if launcher.lifetime
+        f"jobs retire after {renewal.longest - renewal.spread:.0f}-{renewal.longest:.0f} s,"
+        " each replaced ahead of its end"
+        if renewal.longest
         else "workers live as long as their job"
     )
     walltime = f" (walltime {launcher.walltime:.0f} s)" if launcher.walltime else ""

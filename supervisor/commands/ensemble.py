@@ -34,26 +34,49 @@ class EnsembleOptions:
     plain: bool = False
 
 
-def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
-    """The space file's ``ensemble:`` section (or the defaults), with the flags on top."""
+def check_flags(opts: EnsembleOptions) -> None:
+    """The flags alone, before the run is read."""
+    from supervisor.commands.preflight import count
     from supervisor.config import ensemble as cfg
     from supervisor.errors import UserError
 
-    base = exp.ensemble or EnsembleConfig()
     if opts.select is not None and opts.select not in cfg.SELECTIONS:
         raise UserError(f"--select {opts.select!r}: expected one of {', '.join(cfg.SELECTIONS)}")
+    for flag, value in (("--size", opts.size), ("--pool", opts.pool)):
+        if value is not None:  # the space file's limits hold for the flags too
+            count(value, flag, 1, cfg.MAX_SIZE)
+
+
+def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
+    """The space file's ``ensemble:`` section (or the defaults), with the flags on top."""
+    from supervisor.config.ensemble import SELECTIONS
+
+    check_flags(opts)
+    base = exp.ensemble or EnsembleConfig()
+    select = opts.select or base.select
+    assert select in SELECTIONS  # check_flags refused others; narrows the type
     size = opts.size if opts.size is not None else base.size
     pool = opts.pool if opts.pool is not None else max(base.pool, size)
-    return replace(base, select=opts.select or base.select, size=size, pool=pool)
+    return replace(base, select=select, size=size, pool=pool)
 
 
-def as_searched(exp: Experiment, study: optuna.Study) -> Experiment:
-    """``exp`` with the epochs the search trained for (``search --epochs`` overrides the
+def as_searched(study: optuna.Study, space_file: str) -> Experiment:
+    """The experiment the search ran: rebuilt from the space stored with the study (the
+    file may have been edited since; a study of an older supervisor has none, and the
+    file is read), with the epochs it trained for (``search --epochs`` overrides the
     file; members must train as long as the trials they stand beside)."""
+    from supervisor.config import space
     from supervisor.study import attrs
 
     stored = study.user_attrs.get(attrs.CONFIG)
-    epochs = stored.get("budget", {}).get("epochs") if isinstance(stored, dict) else None
+    stored = stored if isinstance(stored, dict) else {}
+    source = stored.get("source")
+    if isinstance(source, dict):
+        name = f"the space stored with study {study.study_name!r}"
+        exp = space.loads(space.space_text(source), name, study.study_name)
+    else:
+        exp = space.load(space_file, study.study_name)
+    epochs = (stored.get("budget") or {}).get("epochs")
     if isinstance(epochs, int) and epochs != exp.budget.epochs:
         return replace(exp, budget=replace(exp.budget, epochs=epochs))
     return exp
@@ -64,21 +87,26 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
 
     import supervisor.rundir as rundir
     from supervisor.clusters.launch import load_launcher, open_cluster
+    from supervisor.commands import preflight
     from supervisor.commands.progress import Display
-    from supervisor.config import space
     from supervisor.ensemble.build import build
     from supervisor.study.storage import load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir, record = rundir.resolve(opts.run, opts.runs_root)
-    exp = space.load(record.space_file, record.study)
-    config = config_for(exp, opts)  # bad flags fail before anything is opened
+    check_flags(opts)
     storage_url = record.storage_url(run_dir)
-    study = load_study(storage_url, record.study)
-    exp = as_searched(exp, study)
+    study = load_study(storage_url, record.study)  # read only
+    exp = as_searched(study, record.space_file)
+    config = config_for(exp, opts)
     launcher = load_launcher(
         opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
     )
+    preflight.cluster_environment(
+        opts.workers, opts.threads, opts.scheduler, launcher, opts.dashboard
+    )
+    preflight.writable_dir(run_dir, "RUN")  # members and ensemble.json go there
+    preflight.writable_dir(opts.reports_root, "--reports-dir")
     display = Display(force_plain=opts.plain)
 
     @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
-from supervisor.commands import provenance
+from supervisor.commands import preflight, provenance
 from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
 from supervisor.errors import UserError
@@ -82,6 +82,7 @@ class Outcome:
 def resolve_experiment(opts: SearchOptions) -> Experiment:
     from dataclasses import replace
 
+    preflight.search_flags(opts)  # the flags first: they are what the user just typed
     if opts.space_data is not None:
         text = space.space_text(opts.space_data)
         exp = space.loads(text, "<space mapping>", opts.study)
@@ -130,14 +131,19 @@ def search(opts: SearchOptions) -> Outcome:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = resolve_experiment(opts)
-    if opts.storage is not None:
-        _check_storage_url(opts.storage)
     launcher = load_launcher(
         opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
     )
-    enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
+    # Everything that can refuse the command does so here, before the first write.
+    preflight.search_environment(opts, launcher)
     run_dir = opts.runs_root / exp.study_name
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
     _check_same_storage(run_dir, opts.storage)
+    if opts.report:
+        report_file = opts.reports_root / f"{exp.study_name}.html"
+        preflight.output_file(report_file, "--reports-dir", run_dir)
+    enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
     warm = warm_sources(exp, opts)
     storage_url = opts.storage or rundir.journal_url(run_dir)
     command = redacted_command(opts.command) if opts.command else PYTHON_API_COMMAND
@@ -156,13 +162,13 @@ def search(opts: SearchOptions) -> Outcome:
         run_dir=run_dir,
         study=exp.study_name,
     ) as handle:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.make_private(run_dir, journal=opts.storage is None)
         if study is None:
             study = open_campaign_study(exp, storage_url)
         space_file = opts.space_file
         if opts.space_data is not None:  # later commands read the space from the run
             space_file = str(run_dir / rundir.SPACE_FILE)
-            atomic.write(Path(space_file), space.space_text(opts.space_data))
+            atomic.write(Path(space_file), space.space_text(opts.space_data), mode=0o600)
         rundir.write_record(
             run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
         )
@@ -273,10 +279,12 @@ def _launcher_record(launcher: Launcher | None, cluster: Any) -> dict[str, Any] 
 def _check_same_storage(run_dir: Path, storage: str | None) -> None:
     """An existing run keeps the storage it was started with: a rerun with another
     ``--storage`` (a typo, most often) would point the run's record elsewhere."""
-    if not (run_dir / rundir.RUN_FILE).is_file():
+    record_file = run_dir / rundir.RUN_FILE
+    if not (record_file.exists() or record_file.is_symlink()):
         return
-    record = rundir.read_record(run_dir)
-    if record.storage != storage:
+    record = rundir.read_record_file(record_file)  # a damaged one is refused, not replaced
+    # run.json keeps no password: the same URL with or without one is the same storage.
+    if rundir.without_password(record.storage) != rundir.without_password(storage):
         from supervisor.study.storage import redact
 
         was = redact(record.storage) if record.storage else "its journal file"
@@ -284,12 +292,4 @@ def _check_same_storage(run_dir: Path, storage: str | None) -> None:
         raise UserError(
             f"{run_dir} was run with storage {was}; this command asks for {now}:"
             " use the same --storage to resume it, or another --study"
-        )
-
-
-def _check_storage_url(url: str) -> None:
-    if not (url.startswith("journal:") or "://" in url or url.endswith((".log", ".jsonl"))):
-        raise UserError(
-            f"--storage {url!r}: expected a URL such as sqlite:///x.db, "
-            "postgresql://user@host/db or journal:/path/to/journal.log"
         )

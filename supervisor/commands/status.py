@@ -4,7 +4,8 @@ It only reads the study (a journal file is append-only and read without a lock; 
 database is read in its own transactions), so any number of shells can watch a campaign
 while its driver writes. The ETA divides the trials left in the budget by the recent
 throughput: the last ``RECENT`` finished trials over the time since the finish before
-them, so a stalled campaign shows a growing ETA rather than a stale one.
+them, so a stalled campaign shows a growing ETA rather than a stale one. A last line says
+what the campaign cost in node-hours (and GPU-hours) per outcome (``supervisor.report.cost``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
 from supervisor.study import attrs
 from supervisor.study.records import TrialRecord
@@ -51,6 +53,7 @@ class Status:
     running: list[Running] = field(default_factory=list)
     per_hour: float | None = None  # recent throughput
     last_finish_ago: float | None = None
+    cost: Cost | None = None  # allocation units used so far, per outcome
 
     @property
     def left(self) -> int | None:
@@ -107,6 +110,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
             elapsed = now - started if started is not None else 0.0
             status.running.append(Running(r.number, r.where, max(0.0, elapsed), r.number in lost))
     _throughput(status, trials, now)
+    status.cost = campaign_cost(records, now, lost)
     return status
 
 
@@ -166,6 +170,8 @@ def print_status(
             table.add_row("…", f"{len(longest) - RUNNING_SHOWN} more", "")
         console.print(table)
     console.print(_progress_line(status), markup=False, highlight=False)
+    if status.cost is not None and status.cost.usage:
+        console.print(status.cost.line(), markup=False, highlight=False)
     return status
 
 

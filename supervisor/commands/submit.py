@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
+from supervisor.commands.summary import CHAIN_ENV
 from supervisor.errors import UserError
 
 DRIVER_DIR = "driver"
@@ -69,9 +70,25 @@ def check(opts: SubmitOptions) -> float:
         )
     if not 1 <= opts.max_jobs <= 10_000:
         raise UserError(f"--max-jobs {opts.max_jobs}: expected 1 to 10000")
+    _check_no_password(opts.search_args)
     if not opts.dry_run and shutil.which("sbatch") is None:
         raise UserError("supervisor submit needs Slurm's sbatch on the PATH (none found)")
     return seconds
+
+
+def _check_no_password(search_args: list[str]) -> None:
+    """The job script holds the search flags in clear: a URL with a password is refused."""
+    from supervisor.rundir import without_password
+    from supervisor.study.storage import redact
+
+    for arg in search_args:
+        value = arg.partition("=")[2] if arg.startswith("--") else arg
+        if without_password(value) != value:
+            raise UserError(
+                f"{redact(value)}: the job script would hold this password in clear; pass"
+                " the URL without it and put the password in ~/.pgpass (mode 0600), which"
+                " the driver job reads on its node"
+            )
 
 
 def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
@@ -101,7 +118,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         f"cd {shlex.quote(str(cwd))}",
         f"run={shlex.quote(str(run_dir))}",
         f'before=$({python} -m supervisor.cli chain "$run" --count)',
-        f"{python} -m supervisor.cli {search} --plain &",
+        f"{CHAIN_ENV}=1 {python} -m supervisor.cli {search} --plain &",
         "driver=$!",
         "# The walltime warning and a SIGTERM stop the driver cleanly; wait again after a",
         "# trap fires, until the driver has recorded its trials and exited.",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from supervisor.execution.node import NodeSettings
+
+# Set by the job script of ``supervisor submit``: the chain, not the user, resumes the search.
+CHAIN_ENV = "SUPERVISOR_DRIVER_CHAIN"
 
 if TYPE_CHECKING:
     from supervisor.config.experiment import Experiment
@@ -35,7 +39,9 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     lines.append(f"sampler     {exp.sampler}{options}, seed {exp.seed}")
     timeout = f", timeout {exp.budget.timeout:g} s" if exp.budget.timeout else ""
     lines.append(f"budget      {exp.budget.trials} trials x {exp.budget.epochs} epochs{timeout}")
-    lines.append(f"storage     {storage}{resume}")
+    from supervisor.study.storage import redact
+
+    lines.append(f"storage     {redact(storage)}{resume}")  # a terminal may be recorded
     if opts.scheduler:
         where = f"scheduler {opts.scheduler}"
     elif opts.launcher:
@@ -78,4 +84,7 @@ def print_summary(summary: Summary, report: Path | None) -> None:
     if report is not None:
         print(f"Report: {report}")
     if summary.stopped_by in ("interrupt", "timeout"):
-        print("Run the same command again to continue the search.")
+        if os.environ.get(CHAIN_ENV):
+            print("The chain's next driver job continues the search (supervisor status shows it).")
+        else:
+            print("Run the same command again to continue the search.")

@@ -1,5 +1,5 @@
 """The ``sampler:`` and ``pruner:`` sections of a space file: a name and its options, each
-checked by constructing what Optuna would build from them."""
+checked against the Optuna class's signature and by constructing it once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from supervisor.config import pruners, samplers
 from supervisor.config.experiment import Objective
+from supervisor.config.optuna_options import build_problem
 from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath
 
@@ -31,7 +32,23 @@ def read_sampler(reader: Reader, value: Any, n_objectives: int) -> tuple[str, di
     bad = samplers.check_options(name, options)
     if bad:
         raise reader.err((*path, "options", bad[0]), bad[1])
+    refused = _sampler_values(name, options)
+    if refused:
+        key, problem = refused
+        raise reader.err((*path, "options", key) if key else (*path, "name"), problem)
     return name, dict(options)
+
+
+def _sampler_values(name: str, options: dict[str, Any]) -> tuple[str | None, str] | None:
+    """The sampler built once with the file's option values, as the driver will build it."""
+    import optuna
+
+    entry = samplers.SAMPLERS[name]
+    own = {k: v for k, v in options.items() if k != samplers.HISTORY}  # the supervisor's
+    fixed: dict[str, Any] = {"seed": 0}
+    if entry.needs_grid:  # its grid is the space, checked with the parameters
+        fixed["search_space"] = {}
+    return build_problem(getattr(optuna.samplers, entry.cls), own, **fixed)
 
 
 def read_pruner(

@@ -102,4 +102,15 @@ class Experiment:
             "ranks": self.ranks,
             "ensemble": self.ensemble.to_dict() if self.ensemble else None,
             "warm_start": [w.to_dict() for w in self.warm_start],
+            # The space file as validated: later commands (supervisor ensemble) rebuild
+            # this experiment from it, not from a file the user may have edited since.
+            "source": _json(self.raw),
         }
+
+
+def _json(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as JSON keeps it (what a study attribute can hold)."""
+    import json
+
+    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return loaded

@@ -46,6 +46,16 @@ class ParamSpec:
             )
         return FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)
 
+    def count(self) -> int | None:
+        """How many values a finite parameter takes (without listing them), None if
+        continuous."""
+        if self.kind == "categorical":
+            return len(self.choices)
+        if self.step is None and self.kind == "float":
+            return None
+        assert self.low is not None and self.high is not None
+        return round((self.high - self.low) / (self.step or 1)) + 1
+
     def grid_values(self) -> list[Scalar] | None:
         """Every value of a finite parameter (for grid search), or None if continuous."""
         if self.kind == "categorical":

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from supervisor.config.optuna_options import option_problem
 from supervisor.errors import did_you_mean
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ def make_pruner(name: str, options: Mapping[str, Any]) -> optuna.pruners.BasePru
                 or f"; it takes {', '.join(sorted(accepted)) or 'none'}"
             )
             raise PrunerError(key, f"{PRUNERS[name]} has no option {key!r}{hint}")
+        problem = None if key == WRAPPED else option_problem(cls, key, kwargs[key])
+        if problem:
+            raise PrunerError(key, problem)
     if name == "patient" and kwargs.get(WRAPPED) is not None:
         kwargs[WRAPPED] = _wrapped(kwargs[WRAPPED])
     try:

@@ -41,6 +41,13 @@ SAMPLERS: dict[str, SamplerEntry] = {
 # Options the supervisor sets itself; users set them elsewhere in the file.
 RESERVED = {"seed", "search_space"}
 
+# The supervisor's own option: finished trials the sampler models at most (a bounded,
+# representative view above that, ``supervisor.config.history``); null: all of them.
+HISTORY = "history"
+# Default per sampler, from perf.sampler_cost and perf.quality (README, Samplers).
+DEFAULT_HISTORY: dict[str, int] = {"tpe": 300, "gp": 200}
+MIN_HISTORY = 50  # = history.MIN_LIMIT (not imported here: that module loads Optuna)
+
 
 def check(name: str, options: Mapping[str, Any], n_objectives: int) -> str | None:
     """Return a problem with this sampler choice (without importing Optuna), or None."""
@@ -63,6 +70,11 @@ def check_options(name: str, options: Mapping[str, Any]) -> tuple[str, str] | No
 
     cls = getattr(optuna.samplers, SAMPLERS[name].cls)
     accepted = set(inspect.signature(cls).parameters) - RESERVED
+    if name in DEFAULT_HISTORY:
+        accepted.add(HISTORY)
+        limit = options.get(HISTORY)
+        if HISTORY in options and limit is not None and not _at_least(limit, MIN_HISTORY):
+            return HISTORY, f"expected null or an integer >= {MIN_HISTORY}, got {limit!r}"
     for key in options:
         if key not in accepted:
             hint = did_you_mean(key, accepted)
@@ -81,21 +93,30 @@ def make_sampler(
     import optuna
 
     entry = SAMPLERS[name]
-    cls = per_trial_seeds(getattr(optuna.samplers, entry.cls))
     kwargs = dict(options)
+    limit = kwargs.pop(HISTORY, DEFAULT_HISTORY.get(name))
+    cls = per_trial_seeds(getattr(optuna.samplers, entry.cls), bounded=limit is not None)
     if entry.needs_grid:
         kwargs["search_space"] = grid or {}
     sampler: optuna.samplers.BaseSampler = cls(seed=seed, **kwargs)
     sampler._supervisor_seed = seed  # type: ignore[attr-defined]
+    if limit is not None:
+        sampler.history_limit = limit  # type: ignore[attr-defined]
     return sampler
 
 
-# Optuna sampler class -> its subclass that reseeds per trial.
-_PER_TRIAL: dict[type, type] = {}
+def _at_least(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-def per_trial_seeds(cls: type[Any]) -> type[Any]:
-    """``cls`` made to reseed its random states before each trial from (seed, trial number).
+# (Optuna sampler class, bounded history) -> its subclass that reseeds per trial.
+_PER_TRIAL: dict[tuple[type, bool], type] = {}
+
+
+def per_trial_seeds(cls: type[Any], bounded: bool = False) -> type[Any]:
+    """``cls`` made to reseed its random states before each trial from (seed, trial number),
+    and, when ``bounded``, to model a bounded view of large studies
+    (``supervisor.config.history.BoundedHistory``).
 
     A sampler seeded once per process replays its proposals on every start: a resumed
     campaign would propose the first run's configurations again (told as duplicates,
@@ -105,15 +126,21 @@ def per_trial_seeds(cls: type[Any]) -> type[Any]:
     whose trials have new numbers, explores new points. (QMC draws the point of its n-th
     sample, and grid and brute force take the points not yet visited: the same holds.)
     """
-    found = _PER_TRIAL.get(cls)
+    found = _PER_TRIAL.get((cls, bounded))
     if found is None:
 
         def before_trial(self: Any, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             reseed(self, self._supervisor_seed, trial.number)
             cls.before_trial(self, study, trial)
 
-        found = type(cls.__name__, (cls,), {"before_trial": before_trial, "__module__": __name__})
-        _PER_TRIAL[cls] = found
+        bases: tuple[type, ...] = (cls,)
+        if bounded:
+            from supervisor.config.history import BoundedHistory
+
+            bases = (BoundedHistory, cls)
+        members = {"before_trial": before_trial, "__module__": __name__}
+        found = type(cls.__name__, bases, members)
+        _PER_TRIAL[(cls, bounded)] = found
     return found
 
 

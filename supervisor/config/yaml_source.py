@@ -59,6 +59,9 @@ class YamlSource:
     file: str
     data: Any
     marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    # Booleans written in YAML 1.1's other spellings (yes, no, on, off, NO ...), as written:
+    # `[NO, SE, DK]` holds False, and the parser can say why.
+    spelled: dict[KeyPath, str] = field(default_factory=dict)
 
     def error(self, path: KeyPath, message: str) -> SpaceError:
         """A SpaceError at ``path`` (or its nearest located ancestor)."""
@@ -166,6 +169,8 @@ def _convert(
             src.marks[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
             items.append(_convert(item, child, src, budget, depth + 1))
         return items
+    if node.tag == _YAML + "bool" and str(node.value).lower() not in ("true", "false"):
+        src.spelled[path] = str(node.value)
     try:
         return _constructor.construct_object(node, deep=True)
     except yaml.MarkedYAMLError as exc:

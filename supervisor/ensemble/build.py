@@ -18,7 +18,7 @@ import numpy as np
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
-from supervisor.benchmarks import registry
+from supervisor.benchmarks import ensemble_problem, registry
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import members as members_mod
 from supervisor.ensemble.aggregate import Built, Member, evaluate
@@ -55,9 +55,10 @@ def build(
     """``cluster()`` returns a context manager yielding a ``ClusterHandle``; it is entered
     only when members must be trained."""
     bench_cls = registry.load(exp.benchmark_target)
-    kind = getattr(bench_cls, "ensemble_kind", None)
-    if kind is None:
-        raise UserError(f"benchmark {exp.benchmark!r} does not support ensembles")
+    problem = ensemble_problem(bench_cls)
+    kind = bench_cls.ensemble_kind
+    if problem or kind is None:
+        raise UserError(problem or f"benchmark {exp.benchmark!r} does not support ensembles")
     select = resolve_select(config, kind)
     maximize = exp.objectives[0].direction == "maximize"
     ranked = members_mod.ranked(study, maximize)

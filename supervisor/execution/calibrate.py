@@ -255,8 +255,8 @@ def profile_block(cal: Calibration) -> str:
 
 def write_into_profile(cal: Calibration, profile: Path) -> None:
     """Append the calibration to a launcher profile, replacing an earlier one; the rest
-    of the file (and its comments) is kept as written."""
-    text = profile.read_text() if profile.exists() else ""
+    of the file (and its comments) is kept as written. A new file is a local profile."""
+    text = profile.read_text() if profile.exists() else "kind: local\n"
     kept: list[str] = []
     skipping = False
     for line in text.splitlines():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import time
 import traceback
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
-from supervisor.benchmarks import registry
-from supervisor.execution import node
+from supervisor.benchmarks import MissingMethod, provides, registry
+from supervisor.execution import node, provenance
+from supervisor.execution.provenance import node_name
 from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec
 
 if TYPE_CHECKING:
@@ -73,13 +73,14 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
         trial_number=spec.trial_number,
         status="failed",
         worker=worker_address(),
-        hostname=socket.gethostname(),
+        hostname=node_name(),  # the batch system's name: several nodes may share a host
         pid=os.getpid(),
         started=time.time(),
     )
     model = None
     stopped = False
     _reset_peak_rss()
+    result.extra["provenance"] = trial_provenance(spec)
     try:
         node.configure(spec.threads)
         key = _cache_key(spec)
@@ -94,7 +95,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
             result.data_seconds = time.perf_counter() - t0
         data = _data[data_key]
 
-        result.extra["precision"] = node.before_build(spec.node)
+        policy = result.extra["precision"] = node.before_build(spec.node)
+        result.extra["provenance"].setdefault("settings", {})["dtype_policy"] = policy
         model = bench.build_model(spec.params, spec.seed)
         node.after_build(model, spec.node)
 
@@ -114,11 +116,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
                 result.extra["resumed_from_epoch"] = checkpoint.resumed_from
         metrics = _floats(fitted)
         train_seconds = time.perf_counter() - t0
-        metrics.update(
-            train_seconds=train_seconds,
-            node_seconds=train_seconds * spec.threads,
-            n_params=float(bench.count_params(model)),
-        )
+        metrics.update(train_seconds=train_seconds, node_seconds=train_seconds * spec.threads)
+        _count_params(bench, model, result, metrics)
         result.metrics = metrics
         if stopped:  # the slot goes to the next trial at once: no latency, no artifacts
             metrics["peak_memory_mb"] = _peak_rss_mb()
@@ -131,7 +130,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
             _save_outputs(bench, model, data, spec, result)
         missing = [m for m in spec.objectives if m not in metrics]
         if missing:
-            why = result.extra.get("latency_error", "") if missing[0] == "latency_ms" else ""
+            noted = {"latency_ms": "latency_error", "n_params": "n_params_error"}
+            why = result.extra.get(noted.get(missing[0], ""), "")
             raise KeyError(f"benchmark returned no metric {missing[0]!r}{why and f' ({why})'}")
         values = [metrics[m] for m in spec.objectives]
         bad = [
@@ -162,10 +162,39 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
     return result
 
 
+def trial_provenance(spec: TrialSpec) -> dict[str, Any]:
+    """Where the trial runs and what it needs to run again (its seeds, the node settings);
+    never raises: a failure to look is recorded instead."""
+    try:
+        found = provenance.trial_provenance(spec.threads, spec.node.to_dict(), spec.ranks)
+    except Exception as exc:
+        found = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    found["seed"], found["data_seed"] = spec.seed, spec.data_seed
+    return found
+
+
+def _count_params(
+    bench: Benchmark, model: Any, result: TrialResult, metrics: dict[str, float]
+) -> None:
+    """``n_params``, left out (and why, noted) where the benchmark cannot count them: an
+    optional measurement never fails a trial that trained."""
+    try:
+        count = bench.count_params(model)
+        if count is None:
+            raise MissingMethod(type(bench), "count_params")
+        metrics["n_params"] = float(count)
+    except Exception as exc:
+        result.extra["n_params_error"] = f"n_params not measured: {exc}"[:300]
+
+
 def _measure_latency(bench: Benchmark, model: Any, data: Any, result: TrialResult) -> None:
     """``latency_ms``: milliseconds per sample of ``predict`` on a fixed batch of the
     validation inputs (the first ``LATENCY_SAMPLES``); one warm-up call (tracing,
-    compilation), then the fastest of ``LATENCY_REPEATS`` calls."""
+    compilation), then the fastest of ``LATENCY_REPEATS`` calls. Left out, noted, for a
+    benchmark without ``predict`` (optional)."""
+    if not provides(type(bench), "predict"):
+        result.extra["latency_error"] = "latency not measured: the benchmark has no predict()"
+        return
     try:
         batch = data.x_val[:LATENCY_SAMPLES]
         n = len(batch)

@@ -1,6 +1,7 @@
-"""Where one trial ran: batch job, node, processor, accelerator and the node-level settings
-in force. Read once per trial process (the values do not change under it) and stored
-with every trial it runs, so that a result can be traced to its hardware."""
+"""Where one trial ran: batch job, node, processor, accelerator, the share of the node it
+held and the node-level settings in force. Stored with every trial (the ``provenance``
+attribute, ``supervisor.execution.execute``), so that a result can be traced to its
+hardware, rerun, and costed in allocation units (``supervisor.report.cost``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ JOB_ID_VARIABLES = (
 )
 NODE_VARIABLES = ("SLURMD_NODENAME", "PBS_NODENAME", "LSB_HOSTS")
 DEVICE_VARIABLES = ("CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
+# Cores of the batch job, from the launcher profile (its job script exports it); a job of
+# dask-jobqueue is one node's worth, so a trial holds threads / these of a node.
+JOB_CORES_ENV = "SUPERVISOR_JOB_CORES"
+# Set by a GPU job's script (supervisor.clusters.gpu_pin, which cannot be imported here):
+# each worker sees one GPU, shared by this many trials.
+GPUS_ENV = "SUPERVISOR_GPUS"
+TRIALS_PER_GPU_ENV = "SUPERVISOR_TRIALS_PER_GPU"
 
 
 def batch_job() -> dict[str, str]:
@@ -56,14 +64,42 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def trial_provenance(threads: int, node_settings: dict[str, Any]) -> dict[str, Any]:
-    """What a trial records about where it ran."""
+def node_cores() -> int | None:
+    """Cores of the node as the allocation counts them: the batch job's (the launcher
+    profile's ``cores``), else the machine's."""
+    given = os.environ.get(JOB_CORES_ENV, "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return os.cpu_count()
+
+
+def gpu_share() -> float:
+    """GPUs this process holds: those of a GPU job's worker (one, shared by trials_per_gpu
+    trials); 0 where no batch job gave it any (a local run's GPUs are not counted)."""
+    gpus = os.environ.get(GPUS_ENV, "")
+    if not (gpus.isdigit() and int(gpus) > 0):
+        return 0.0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") or os.environ.get("HIP_VISIBLE_DEVICES")
+    devices = [d for d in (visible or "").split(",") if d.strip()]
+    per = os.environ.get(TRIALS_PER_GPU_ENV, "1")
+    return len(devices) / (int(per) if per.isdigit() and int(per) > 0 else 1)
+
+
+def trial_provenance(
+    threads: int, node_settings: dict[str, Any], ranks: int = 1
+) -> dict[str, Any]:
+    """What a trial records about where it ran. ``cores``: the cores it held (threads of
+    each of its ranks), ``node_cores``: of its node, ``gpus``: the GPUs it held."""
     found: dict[str, Any] = {
         "node": node_name(),
         "host": socket.gethostname(),
         "cpu": cpu_model(),
         "cpus_visible": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "threads": threads,
+        "ranks": ranks,
+        "cores": threads * ranks,
+        "node_cores": node_cores(),
+        "gpus": gpu_share(),
         "settings": node_settings,
     }
     job = batch_job()

@@ -10,11 +10,11 @@ to an mpiexec job for a multi-rank trial (``ranks.launch``), or runs it here whe
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 
 from supervisor.execution import channel
-from supervisor.execution.execute import execute, worker_address
+from supervisor.execution.execute import execute, trial_provenance, worker_address
+from supervisor.execution.provenance import node_name
 from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec
 
 
@@ -23,7 +23,7 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     ``supervisor.execution.trial_host``), or here when ``spec.isolation`` is "inline". Tells the
     driver when it starts and after every epoch (``supervisor.execution.channel``)."""
     address = worker_address()
-    start = {"kind": "started", "worker": address, "hostname": socket.gethostname()}
+    start = {"kind": "started", "worker": address, "hostname": node_name()}
     stream = channel.TrialStream(spec, {**start, "time": time.time()})
     with channel.running(spec) as control, contextlib.closing(stream):
         report = _report_to_driver(stream, control)
@@ -38,6 +38,9 @@ def run_trial(spec: TrialSpec) -> TrialResult:
 
             result = host().run(spec, memory_limit_mb=_worker_memory_limit_mb(), on_epoch=report)
     result.worker = result.worker or address
+    # A trial stopped from outside (time or memory limit, its process died) has no
+    # provenance of its own: this process's is the same node, job and settings.
+    result.extra.setdefault("provenance", trial_provenance(spec))
     return result
 
 

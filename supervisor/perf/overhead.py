@@ -21,6 +21,8 @@ before timing:
 * ``supervisor, inline``: the same with ``TrialSpec.isolation = "inline"`` (a debugging
   mode, not a user setting): what the trial process costs.
 * ``supervisor, in-memory``: the same with Optuna's in-memory storage: what storage costs.
+* ``supervisor, prefetch 0`` / ``1/slot``: no trial queued ahead, and one per slot, against
+  the default, which sizes prefetch from the trial durations it measures.
 
 Also prints the harness process's CPU seconds per variant: the driver, the Dask client
 and the scheduler share that process, so CPU near wall means the driver side is the
@@ -74,11 +76,15 @@ def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
     params = harness.random_params(args.params, args.trials)
     specs = [harness.noop_spec(p, i) for i, p in enumerate(params)]
 
-    def supervisor(storage: str, inline: bool = False) -> Callable[[], float]:
+    def supervisor(
+        storage: str, inline: bool = False, prefetch: int | None = None
+    ) -> Callable[[], float]:
         def run() -> float:
             with harness.scratch() as folder:
                 exp = harness.experiment(folder, trials=args.trials, n_params=args.params)
-                done = harness.run_driver(exp, handle, storage=storage, inline=inline)
+                done = harness.run_driver(
+                    exp, handle, storage=storage, inline=inline, prefetch=prefetch
+                )
             if done.summary.finished != args.trials:
                 raise RuntimeError(f"the driver finished {done.summary.finished} trials")
             return done.seconds
@@ -99,6 +105,11 @@ def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
             ),
             Variant(f"supervisor ({args.storage}), inline", supervisor(args.storage, True)),
             Variant("supervisor (in-memory)", supervisor("memory")),
+            # The default sizes prefetch from trial durations: against none, and one per slot.
+            Variant("supervisor, prefetch 0", supervisor(args.storage, prefetch=0)),
+            Variant(
+                "supervisor, prefetch 1/slot", supervisor(args.storage, prefetch=args.workers)
+            ),
         ]
     return out
 

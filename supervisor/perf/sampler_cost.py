@@ -5,6 +5,7 @@ sampler and storage (the driver's ceiling: it does these one trial at a time).
         [--samplers random,tpe,gp] [--storages memory,journal]
         [--postgres postgresql://postgres@127.0.0.1:55432/supervisor_test] [--gp-max 300]
     python -m supervisor.perf.sampler_cost --marks 100,1000 --window 10   # a quick look
+    python -m supervisor.perf.sampler_cost --samplers tpe,tpe:history=null --storages journal
 
 For each storage, one study of the 8-parameter no-op space (``--params``) is opened as a
 campaign opens it; before each mark it is filled up to the mark with finished trials that
@@ -20,7 +21,8 @@ Storages: ``memory`` (Optuna's in-memory), ``journal`` (the campaign default: th
 file of a run directory), ``sqlite``, and PostgreSQL when ``--postgres URL`` is given (a
 study of a unique name, deleted afterwards). GP (Optuna's GPSampler, which needs torch) is
 cubic in the trials: it is measured only at marks up to ``--gp-max`` (300 by default) and
-skipped, with the reason, where torch is not installed.
+skipped, with the reason, where torch is not installed. A sampler may carry options
+(``tpe:history=null``: TPE on the whole study instead of its bounded view).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ def driver_trial(study: optuna.Study, exp: Experiment, cell: Cell) -> None:
 
 
 def sampler_unusable(name: str) -> str | None:
+    name = name.partition(":")[0]
     if name == "gp" and importlib.util.find_spec("torch") is None:
         return "needs torch, not installed in this environment (pip install torch)"
     return None
@@ -149,11 +152,12 @@ def measure_storage(
             fill(study, exp, mark, rng)
             filled = time.perf_counter() - start
             for sampler in args.sampler_list:
-                if (sampler == "gp" and mark > args.gp_max) or sampler_unusable(sampler):
+                if (sampler.startswith("gp") and mark > args.gp_max) or sampler_unusable(sampler):
                     continue
-                study.sampler = make_sampler(sampler, _options(sampler), seed=mark)
+                name, options = _spec(sampler)
+                study.sampler = make_sampler(name, options, seed=mark)
                 cell = cells.setdefault((sampler, mark), Cell())
-                for _ in range(args.window if sampler != "gp" else args.gp_window):
+                for _ in range(args.window if not sampler.startswith("gp") else args.gp_window):
                     driver_trial(study, exp, cell)
             print(f"  {storage}: {mark} trials (filled in {filled:.1f} s)", flush=True)
     finally:
@@ -162,8 +166,16 @@ def measure_storage(
     return cells
 
 
-def _options(sampler: str) -> dict[str, Any]:
-    return {"n_startup_trials": 10} if sampler == "tpe" else {}
+def _spec(sampler: str) -> tuple[str, dict[str, Any]]:
+    """``tpe`` or ``tpe:history=null`` (options in YAML) -> name and options."""
+    import yaml
+
+    name, _, rest = sampler.partition(":")
+    options: dict[str, Any] = {"n_startup_trials": 10} if name == "tpe" else {}
+    for item in filter(None, rest.split("+")):
+        key, _, value = item.partition("=")
+        options[key] = yaml.safe_load(value)
+    return name, options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

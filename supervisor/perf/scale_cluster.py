@@ -129,15 +129,17 @@ class Cluster:
         slot, start = self.running[future]
         base = {"study": spec.study_name, "trial": spec.trial_number}
         if event.kind == "started":
-            worker = f"tcp://10.0.{slot.index // 250}.{slot.index % 250}:40000"
-            msg = {"kind": "started", "worker": worker, "hostname": _host(slot)}
+            msg = {"kind": "started", "worker": _address(slot), "hostname": _host(slot)}
             return "event", {**base, **msg, "time": self.wall0 + event.time}
         loss = self.objective(spec.params)
         metrics = {"loss": loss + 1.0 / (event.epoch + 1)}
         if event.kind == "epoch":
             return "event", {**base, "kind": "epoch", "epoch": event.epoch, "metrics": metrics}
         del self.running[future]
-        future._result = _result(spec, slot, self.wall0 + start, self.wall0 + event.time, loss)
+        future._result = trial_result(
+            spec, _host(slot), self.wall0 + start, self.wall0 + event.time, loss
+        )
+        future._result.worker = _address(slot)
         slot.busy += event.time - start
         slot.free_since = slot.last_end = event.time
         if self.queue:  # the scheduler hands the next queued trial to the freed worker
@@ -147,11 +149,16 @@ class Cluster:
         return "done", (future, future._result)
 
 
+def _address(slot: Slot) -> str:
+    return f"tcp://10.0.{slot.index // 250}.{slot.index % 250}:40000"
+
+
 def _host(slot: Slot) -> str:
     return f"nid{slot.index // 4:05d}"  # 4 trial slots per node
 
 
-def _result(spec: TrialSpec, slot: Slot, started: float, finished: float, loss: float) -> Any:
+def trial_result(spec: TrialSpec, host: str, started: float, finished: float, loss: float) -> Any:
+    """A ``TrialResult`` shaped like a real one: metrics, history, worker, host, times."""
     seconds = finished - started
     history = [
         {"epoch": float(e), "loss": loss + 1.0 / (e + 1), "val_loss": loss}
@@ -170,9 +177,7 @@ def _result(spec: TrialSpec, slot: Slot, started: float, finished: float, loss: 
             "peak_memory_mb": 2100.0,
         },
         history=history,
-        worker=f"tcp://10.0.{slot.index // 250}.{slot.index % 250}:40000",
-        hostname=_host(slot),
-        pid=1000 + slot.index,
+        hostname=host,
         started=started,
         finished=finished,
         extra={"rss_mb": 2050.0},
@@ -185,7 +190,9 @@ class SimClient:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
-    def submit(self, fn: Callable[..., Any], spec: TrialSpec, key: str, pure: bool) -> SimFuture:
+    def submit(
+        self, fn: Callable[..., Any], spec: TrialSpec, key: str, pure: bool, **where: Any
+    ) -> SimFuture:
         future = SimFuture(key, spec)
         self.cluster.submit(future)
         return future

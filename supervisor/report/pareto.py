@@ -64,7 +64,8 @@ def write_pareto_report(
     if campaign_report is not None:
         link = quote(campaign_report.name) if campaign_report.parent == path.parent else None
         link = link or campaign_report.resolve().as_uri()
-    atomic.write(path, render_pareto_report(study, run_info, campaign_link=link), durable=True)
+    text = render_pareto_report(study, run_info, campaign_link=link)
+    atomic.write(path, text, mode=0o600, durable=True)  # private, as the campaign report
     return path
 
 

@@ -3,7 +3,8 @@
 Sections, in reading order: summary (what ran, where, how long, the best configuration
 and how to run it again), best trials, Pareto front, optimization history, parallel
 coordinates, parameter importances, slice and contour plots, learning curves, the worker
-timeline, resource use, failures, and the benchmark panels of the best trial's artifacts.
+timeline, the cost in allocation units, where trials ran, failures, and the benchmark
+panels of the best trial's artifacts.
 Each section lives in its own module; this one reads the study once and assembles them.
 """
 
@@ -50,7 +51,8 @@ def write_search_report(
     path = Path(path)
     links = related_reports(path, study.study_name)
     text = render_search_report(study, run_info, run_dir=run_dir, links=links)
-    atomic.write(path, text, durable=True)  # a browser never sees half a report
+    # Private (0600): a report shows the command line and every failed trial's error.
+    atomic.write(path, text, mode=0o600, durable=True)  # a browser never sees half of it
     return path
 
 
@@ -74,7 +76,16 @@ def render_search_report(
     """The report of ``study`` as one HTML document."""
     from optuna.exceptions import ExperimentalWarning
 
-    from supervisor.report import artifacts, curves, failures, optuna_plots, summary, timeline
+    from supervisor.report import (
+        artifacts,
+        cost_section,
+        curves,
+        failures,
+        optuna_plots,
+        provenance,
+        summary,
+        timeline,
+    )
     from supervisor.report.campaign import Campaign
     from supervisor.report.page import Page
 
@@ -106,7 +117,8 @@ def render_search_report(
             ("contour", "Contour plots", optuna_plots.contours),
             ("curves", "Learning curves", curves.curves),
             ("timeline", "Worker timeline", timeline.timeline),
-            ("resources", "Resource use", timeline.resources),
+            ("resources", "Cost in allocation units", cost_section.section),
+            ("provenance", "Where trials ran", provenance.section),
         ]
         if camp.failed:
             sections.append(("failures", "Failures", lambda c, p: failures.failures(c)))

@@ -1,4 +1,5 @@
-"""Where the time went: the worker timeline and the resource use per outcome.
+"""Where the time went: the worker timeline (the cost per outcome is
+``supervisor.report.cost_section``).
 
 The timeline has one row per worker and one bar per trial from the time it started on
 that worker to the time it finished (or now, for a running trial), coloured by outcome:
@@ -233,76 +234,3 @@ def _stragglers(all_spans: list[Span]) -> list[Html]:
         note(head),
         table(["trial", "outcome", "time", "x median", "worker"], rows, numeric=[0, 3]),
     ]
-
-
-# -- resource use --------------------------------------------------------------------------
-
-
-def resources(camp: Campaign, page: Page) -> list[Html]:
-    """Node-seconds per outcome: how much of the allocation went to results, how much was lost."""
-    all_spans = spans(camp)
-    if not all_spans:
-        return [note("No trial has started yet.")]
-    cores = _cores_per_trial(camp)
-    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
-    for s in all_spans:
-        row = totals[s.outcome]
-        row[0] += 1
-        row[1] += s.seconds
-        row[2] += s.seconds * cores
-    order = sorted(totals, key=_outcome_order)
-    grand = sum(v[2] for v in totals.values()) or 1.0
-    rows = [
-        [
-            outcome,
-            int(totals[outcome][0]),
-            fmt.seconds(totals[outcome][1]),
-            f"{totals[outcome][2]:,.0f}",
-            f"{100 * totals[outcome][2] / grand:.1f}%",
-        ]
-        for outcome in order
-    ]
-
-    def build() -> Any:
-        import plotly.graph_objects as go
-
-        fig = go.Figure(
-            go.Bar(
-                x=[totals[o][2] / 3600 for o in order],
-                y=order,
-                orientation="h",
-                marker={"color": [COLOURS.get(o, "#57606a") for o in order]},
-                hovertemplate="%{y}: %{x:.2f} node-hours<extra></extra>",
-            )
-        )
-        return fig.update_layout(
-            title="Node-hours per outcome",
-            xaxis_title="node-hours (cores x hours, as node_seconds counts them)",
-            yaxis={"autorange": "reversed", "automargin": True},
-            showlegend=False,
-        )
-
-    text = (
-        f"Node-seconds = the trial's time on its worker x {cores:g} cores per trial "
-        "(from the node_seconds / train_seconds the trials recorded; 1 when none did). "
-        "Running trials count up to now."
-    )
-    return [
-        note(text),
-        table(
-            ["outcome", "trials", "worker time", "node-seconds", "share"],
-            rows,
-            numeric=[1, 2, 3, 4],
-        ),
-        page.draw("resource use", build, 120 + 40 * len(order)),
-    ]
-
-
-def _cores_per_trial(camp: Campaign) -> float:
-    ratios = []
-    for trial in camp.ranked[:1000]:
-        metrics = camp.record(trial).metrics
-        node, train = metrics.get("node_seconds"), metrics.get("train_seconds")
-        if node is not None and train is not None and train > 0:
-            ratios.append(node / train)
-    return round(statistics.median(ratios), 2) if ratios else 1.0

@@ -48,7 +48,8 @@ def uq_path(reports_root: Path, study_name: str) -> Path:
 def write_uq_report(built: Built, path: Path, study_name: str) -> Path:
     import supervisor.atomic as atomic
 
-    atomic.write(path, render_uq_report(built, study_name), durable=True)
+    # Private, as the campaign report.
+    atomic.write(path, render_uq_report(built, study_name), mode=0o600, durable=True)
     return path
 
 

@@ -6,7 +6,9 @@ User-visible trial attributes (reports and exports read them): ``worker``, ``hos
 ``artifacts.npz``, relative to the run directory), ``outputs`` (the same for the
 predictions an ensemble uses, ``outputs.npz``), ``duplicate_of`` (the earlier trial whose
 values a duplicate configuration was told with; ``duplicate_known``: whether the sampler
-proposed it knowing that result, which counts toward the budget), ``pruned_at_epoch``. The
+proposed it knowing that result, which counts toward the budget), ``pruned_at_epoch``,
+``provenance`` (where it ran: node, batch job, CPU, devices, the cores and GPUs it held,
+its seeds and the node settings in force). The
 ``metrics`` of a trial hold the model's final metrics and the cost metrics the worker measures
 (``train_seconds``, ``node_seconds``, ``n_params``, ``latency_ms``, ``peak_memory_mb``).
 Bookkeeping ones are prefixed ``supervisor:``.
@@ -63,6 +65,9 @@ PRUNED_AT_EPOCH = "pruned_at_epoch"  # epoch the pruner stopped it after
 ERROR = "error"  # one-line error message of a failed trial
 ERROR_TYPE = "error_type"  # exception type name (or "DriverLost", "Timeout"...)
 TRACEBACK = "traceback"  # the trial process's traceback
+# {"node", "host", "cpu", "job": {"system", "job_id"}, "devices", "threads", "ranks",
+#  "cores" (it held), "node_cores", "gpus" (it held), "seed", "data_seed", "settings"}
+PROVENANCE = "provenance"
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:

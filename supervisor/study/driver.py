@@ -1,13 +1,14 @@
 """The driver: the only code that touches the Study. An asynchronous ask/tell loop.
 
-Every worker slot stays busy: ``slots + prefetch`` trials are in flight and a finished
-trial is replaced at once (no batch barrier). Results are told to the Study in the
-order they finish. Stops when the study holds the budget of finished trials (waiting for
-other drivers' trials when they fill it, and taking over those of a driver that died), at
-the timeout (no new trials; running ones finish, queued ones are cancelled), on a signal
-(Ctrl-C, SIGTERM, SIGUSR1: running trials are cancelled, recorded as interrupted and
-queued again for the next run; ``supervisor.study.signals``), or when the run's first
-trials all fail the same way (``supervisor.study.failfast``).
+Every worker slot stays busy (plus queued trials when trials are short,
+``supervisor.study.prefetch``): a finished trial is replaced at once (no batch barrier).
+Results are told to the Study in the order they finish. Stops when the study holds the
+budget of finished trials (waiting for other drivers' trials when they fill it, and taking
+over those of a driver that died), at the timeout (no new trials; running ones finish,
+queued ones are cancelled), on a signal (Ctrl-C, SIGTERM, SIGUSR1: running trials are
+cancelled, recorded as interrupted and queued again for the next run;
+``supervisor.study.signals``), or when the run's first trials all fail the same way
+(``supervisor.study.failfast``).
 
 While trials run, their workers stream each start and epoch (``supervisor.study.inflight``);
 the pruner named in the space file judges each epoch, and a pruned trial stops at that
@@ -45,6 +46,7 @@ from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
 from supervisor.study.outcomes import StopReason, Summary, result_attrs
 from supervisor.study.placement import Placement, executing_keys
+from supervisor.study.prefetch import Prefetch
 from supervisor.study.recorder import Recorder, trial_seed
 from supervisor.study.signals import stop_on_signals
 from supervisor.study.storage import StorageError, batch, set_user_attrs
@@ -77,14 +79,11 @@ class Driver:
     ) -> None:
         self.exp, self.study, self.client = exp, study, client
         # A K-rank trial runs K processes (each with `threads`) on its worker's node: it
-        # takes K slots. No prefetch then: a queued task starts at once on an idle worker.
+        # takes K slots, and a queued task would start at once on an idle worker.
         self.slots = max(1, slots // exp.ranks)
         self.threads = threads
-        # One queued trial per slot hides the round trip driver <-> worker, which costs
-        # a third of the throughput for sub-second trials when only `slots` are in flight.
-        if exp.ranks > 1:
-            prefetch = 0
-        self.capacity = self.slots + (self.slots if prefetch is None else max(0, prefetch))
+        # Trials queued beyond the slots, sized from trial durations (none for K ranks).
+        self.prefetch = Prefetch(self.slots, 0 if exp.ranks > 1 else prefetch)
         self.display: CampaignListener = display or Silent()
         self.run_dir = run_dir
         self.rec = Recorder(exp, study, self.display, run_dir, max_attempts)
@@ -112,8 +111,7 @@ class Driver:
         self.zombies: list[int] = []  # trials of dead drivers this run closed and re-queued
         self._stop: StopReason | None = None
         self._signal: str | None = None
-        self._last_beat = 0.0
-        self._last_takeover = 0.0
+        self._last_beat = self._last_takeover = 0.0
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -187,11 +185,14 @@ class Driver:
         finished = self.index.finished
         running = self.index.running()
         budget = self.exp.budget.trials
-        while len(self.inflight) < self.capacity and budget > finished + running:
+        capacity = self.capacity()
+        while len(self.inflight) < capacity and budget > finished + running:
             if self._stop is not None:  # e.g. fail fast on a sampling failure
                 break
             self._heartbeat()  # a slow sampler must not let the lease run out mid-fill
+            start = time.perf_counter()
             outcome = self._submit()
+            self.prefetch.spent("ask", time.perf_counter() - start)
             if outcome == "surplus":
                 break
             if outcome in ("told", "failed"):
@@ -199,6 +200,10 @@ class Driver:
             else:
                 running += 1
         return finished
+
+    def capacity(self) -> int:
+        """Trials to keep in flight: every slot, plus those queued ahead (``Prefetch``)."""
+        return self.slots + self.prefetch.ahead(self.placement.durations)
 
     def _submit(self) -> Submitted:
         trial = self.study.ask()
@@ -271,10 +276,12 @@ class Driver:
 
     def _finish(self, future: Future, outcome: channel.Outcome | None = None) -> None:
         """``outcome``: the result or error the channel fetched; None fetches it now."""
+        start = time.perf_counter()
         if outcome is None:
             outcome = channel.fetch(future)
         with batch(self.study):  # its attributes go with its state: one write
             self._conclude(future, outcome)
+        self.prefetch.spent("record", time.perf_counter() - start)
 
     def _conclude(self, future: Future, outcome: channel.Outcome) -> None:
         # A result carries the trial's start: no need to store the stream's.

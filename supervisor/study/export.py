@@ -1,7 +1,9 @@
-"""Every trial as a table (pandas): params, values, state, duration, worker, error."""
+"""Every trial as a table (pandas): params, values, state, duration, worker, error, and
+where it ran (node, batch job, CPU, devices, cores and GPUs held, seeds, node settings)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,28 @@ def _columns(record: TrialRecord) -> dict[str, object]:
         attrs.FAILURE: record.failure,
         attrs.ERROR_TYPE: record.error_type,
         attrs.ERROR: record.error,
+        **_provenance(record),
+    }
+
+
+def _provenance(record: TrialRecord) -> dict[str, object]:
+    """Where it ran and what reruns it: columns ``node``, ``batch_job``, ``cpu``,
+    ``devices``, ``cores``, ``node_cores``, ``gpus``, ``seed``, ``data_seed`` and
+    ``node_settings`` (JSON); empty for a trial without provenance."""
+    p = record.provenance
+    if p is None:
+        return {}
+    return {
+        "node": p.node,
+        "batch_job": p.job,
+        "cpu": p.cpu,
+        "devices": p.devices,
+        "cores": p.cores,
+        "node_cores": p.node_cores,
+        "gpus": p.gpus,
+        "seed": p.seed,
+        "data_seed": p.data_seed,
+        "node_settings": json.dumps(dict(p.settings), sort_keys=True) if p.settings else None,
     }
 
 
@@ -59,7 +83,7 @@ def write_table(study: optuna.Study, path: Path, fmt: str) -> Path:
         for col in frame.columns:
             if frame[col].dtype == object and col.startswith("params_"):
                 frame[col] = frame[col].map(lambda v: None if v is None else str(v))
-    with atomic.replacing(path) as tmp:
+    with atomic.replacing(path, mode=0o600) as tmp:  # private: it holds trials' errors
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:

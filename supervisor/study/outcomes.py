@@ -42,7 +42,8 @@ class Summary:
 
 
 # Attributes of a result the worker measured, stored as they are when present.
-_EXTRA = ("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error")
+# ``provenance``: where it ran, its share of the node, its seeds and node settings.
+_EXTRA = ("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error", "provenance")
 
 
 def result_attrs(result: TrialResult, stored: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from supervisor.study import attrs
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["TrialRecord"]
+__all__ = ["Provenance", "TrialRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,7 @@ class TrialRecord:
     seed: int | None = None
     member_of: int | None = None
     member_epochs: int | None = None
+    provenance: Provenance | None = None  # where it ran; None for trials without one
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial) -> TrialRecord:
@@ -114,12 +115,64 @@ class TrialRecord:
             seed=_int(get(attrs.SEED)),
             member_of=_int(get(attrs.MEMBER_OF)),
             member_epochs=_int(get(attrs.MEMBER_EPOCHS)),
+            provenance=Provenance.from_value(get(attrs.PROVENANCE)),
         )
 
     @property
     def where(self) -> str:
         """The worker it ran on, else its node, else "" (not reported yet)."""
         return self.worker or self.hostname or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a trial ran and what it held (``attrs.PROVENANCE``), read back typed."""
+
+    node: str | None = None  # as the batch system names it
+    host: str | None = None
+    cpu: str | None = None  # model name
+    job: str | None = None  # "slurm 1234", "slurm 1234_5" for an array task
+    devices: str | None = None  # "CUDA_VISIBLE_DEVICES=0"
+    threads: int | None = None  # per rank
+    ranks: int | None = None
+    cores: float | None = None  # it held: threads x ranks
+    node_cores: float | None = None  # of its node (its batch job's, or the machine's)
+    gpus: float | None = None  # it held (a shared GPU counts its share)
+    seed: int | None = None  # the model seed it trained with
+    data_seed: int | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)  # NodeSettings + dtype policy
+
+    @classmethod
+    def from_value(cls, value: object) -> Provenance | None:
+        if not isinstance(value, dict):
+            return None
+        get = value.get
+        job = get("job")
+        job_text = None
+        if isinstance(job, dict) and isinstance(job.get("job_id"), str):
+            array = job.get("array_task")
+            job_text = f"{job.get('system', 'job')} {job['job_id']}" + (
+                f"_{array}" if isinstance(array, str) else ""
+            )
+        devices = get("devices")
+        settings = get("settings")
+        return cls(
+            node=_text(get("node")),
+            host=_text(get("host")),
+            cpu=_text(get("cpu")),
+            job=job_text,
+            devices=" ".join(f"{k}={v}" for k, v in devices.items())
+            if isinstance(devices, dict)
+            else None,
+            threads=_int(get("threads")),
+            ranks=_int(get("ranks")),
+            cores=_seconds(get("cores")),  # a count: the same checks as a duration
+            node_cores=_seconds(get("node_cores")),
+            gpus=_seconds(get("gpus")),
+            seed=_int(get("seed")),
+            data_seed=_int(get("data_seed")),
+            settings=dict(settings) if isinstance(settings, dict) else {},
+        )
 
 
 def _text(value: object) -> str | None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the module is imported by commands that open a storage, nev
     from optuna.storages import BaseStorage
 
 JOURNAL_PREFIX = "journal:"
+CONNECT_TIMEOUT = 10  # seconds for a database server to answer
 # SQLAlchemy dialect -> (driver name, module) in order of preference, and what to install.
 DRIVERS: dict[str, tuple[list[tuple[str, str]], str]] = {
     "postgresql": ([("psycopg", "psycopg"), ("psycopg2", "psycopg2")], "psycopg[binary]"),
@@ -77,6 +78,8 @@ def open_storage(url: str) -> BaseStorage:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line
         detail = " ".join(str(exc).split())[:500]
+        if "no password supplied" in detail:  # libpq; run.json keeps no password
+            detail += " (run.json keeps no password: set PGPASSWORD or use ~/.pgpass)"
         raise UserError(f"cannot open storage {shown!r}: {type(exc).__name__}: {detail}") from None
 
 
@@ -89,9 +92,12 @@ def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     import optuna
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+    # A server that does not answer is refused in seconds, not after the OS's minutes.
+    network = url.split(":", 1)[0].split("+")[0] in DRIVERS and "connect_timeout" not in url
+    engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if network else None
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=None)
+            return optuna.storages.RDBStorage(url, engine, heartbeat_interval=None)
         except (IntegrityError, ProgrammingError):
             if attempt == attempts - 1:
                 raise
@@ -119,6 +125,9 @@ def set_user_attrs(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
 def load_study(url: str, study_name: str) -> optuna.Study:
     import optuna
 
+    journal = url[len(JOURNAL_PREFIX) :] if url.startswith(JOURNAL_PREFIX) else None
+    if journal is not None and not os.path.isfile(journal):  # opening would create it
+        raise UserError(f"{journal}: no such storage journal (moved or deleted?)")
     storage = open_storage(url)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
@@ -131,12 +140,16 @@ def load_study(url: str, study_name: str) -> optuna.Study:
 
 def redact(url: str) -> str:
     """The URL with its password, if any, replaced by ***: messages end up in logs."""
-    if "://" not in url or "@" not in url:
+    from supervisor.rundir import PASSWORD_KEYS, may_hold_password
+
+    if not may_hold_password(url):
         return url
     try:
         from sqlalchemy.engine import make_url
 
-        return str(make_url(url).render_as_string(hide_password=True))
+        parsed = make_url(url)
+        query = {k: "***" if k.lower() in PASSWORD_KEYS else v for k, v in parsed.query.items()}
+        return str(parsed.set(query=query).render_as_string(hide_password=True))
     except Exception:  # not an SQLAlchemy URL: leave the error to whoever parses it
         return url
 

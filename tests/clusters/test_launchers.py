@@ -128,8 +128,10 @@ def test_slurm_job_script(tmp_path: Path) -> None:
     # 2 workers per job, each 1 Dask thread: one trial at a time, 4 cores each.
     assert "--nworkers 2" in command and "--nthreads 1 " in command
     assert "--memory-limit 8.00GiB" in command
-    # 2 h walltime: lifetime 2 h - 5 min stagger - 5 min grace.
-    assert "--lifetime 6600s --lifetime-stagger 300s" in command
+    # 2 h walltime: lifetime 2 h - 5 min stagger - 5 min grace; the first job lives
+    # lifetime + stagger, later ones less (spread over the cohort), each job its own.
+    assert "--lifetime 6900s" in command and "--lifetime-stagger" not in command
+    assert "export SUPERVISOR_JOB_CORES=8" in text.splitlines()  # a trial's node share
     assert "--dashboard-address 127.0.0.1:0" in command
     cert = f"{tmp_path}/runs/st/tls/cert.pem"
     assert f"--tls-ca-file {cert} --tls-cert {cert} --tls-key {tmp_path}/runs/st/tls/key.pem" in (
@@ -242,7 +244,7 @@ def test_lsf_job_script(tmp_path: Path) -> None:
     ):
         assert line in lines, line
     # LSF's 01:30 is 1 h 30 min, not 90 s.
-    assert "--lifetime 4830s --lifetime-stagger 270s" in worker_command(text)
+    assert "--lifetime 5100s" in worker_command(text)  # 4830 s + 270 s of stagger
 
 
 def test_sge_job_script(tmp_path: Path) -> None:
@@ -281,8 +283,9 @@ def test_htcondor_submit_file(tmp_path: Path) -> None:
         f"LogDirectory = {tmp_path}/runs/st/jobs",
     ):
         assert line in lines, line
-    # HTCondor has no walltime: the lifetime is the profile's; stagger 5% of it.
-    assert "--lifetime 7200s --lifetime-stagger 300s" in text
+    # HTCondor has no walltime: the lifetime is the profile's, + its stagger (5%, at most
+    # 5 min) for the longest-lived job.
+    assert "--lifetime 7500s" in text
 
 
 def test_dask_config_fills_what_the_profile_leaves_out(tmp_path: Path) -> None:
@@ -306,7 +309,7 @@ def test_dask_config_fills_what_the_profile_leaves_out(tmp_path: Path) -> None:
     ):
         assert line in lines, line  # the rest comes from the dask config
     assert f"#SBATCH -o {tmp_path}/logs/sv-st-%J.out" in lines
-    assert "--lifetime 13800s" in text  # derived from the configured 4 h walltime
+    assert "--lifetime 14100s" in text  # derived from the configured 4 h walltime
 
 
 def test_users_jobqueue_yaml_keeps_working(tmp_path: Path) -> None:

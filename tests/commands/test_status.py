@@ -83,6 +83,9 @@ def test_status_counts_best_running_and_eta() -> None:
     assert status.per_hour == pytest.approx(10 / 645 * 3600)
     assert status.eta == pytest.approx(20 * 64.5)
     assert status.last_finish_ago == pytest.approx(5.0)
+    # What it cost: 10 trials of 100 s; no provenance, no node size: 1 core each.
+    assert status.cost is not None and status.cost.unit == "core"
+    assert status.cost.usage["complete"].core_seconds == pytest.approx(1000.0)
 
 
 def test_throughput_is_recent(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,6 +109,7 @@ def test_printed_table() -> None:
     # formatters were merged: elapsed 30 s and 90 s, ETA 20 x 64.5 s.
     assert "30.0 s" in text and "1 min 30 s" in text
     assert "ETA 21 min 30 s for 20 trials" in text
+    assert "cost: 0.278 core-hours (complete 0.278); from the trials' own times" in text
 
     done = _study(budget=10)
     out = io.StringIO()

@@ -76,6 +76,8 @@ def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
         (["--max-jobs", "0"], "--max-jobs 0"),
         (["--", "--trials", "-3"], "trials"),
         (["--", "--no-such-flag"], "no-such-flag"),
+        (["--", "--storage", "postgresql://u:SECRET@h/db"], "postgresql://u:***@h/db: the job"),
+        (["--", "--storage=postgresql://u@h/db?password=SECRET"], "password in clear"),
     ],
 )
 def test_bad_flags_are_one_line_and_submit_nothing(
@@ -85,6 +87,7 @@ def test_bad_flags_are_one_line_and_submit_nothing(
     done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--dry-run", *flags)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert "SECRET" not in done.stdout + done.stderr
     assert not (tmp_path / "runs").exists()
 
 

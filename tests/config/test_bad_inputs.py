@@ -9,13 +9,11 @@ message points and a fragment of what it must say.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from hypothesis import strategies as st
 
 from supervisor.config import space
 from supervisor.errors import SpaceError, UserError
+from tests.config.cli_runner import Outcome, run_cases, snapshot
 
 CORPUS = Path(__file__).parents[1] / "bad_inputs"
 GOOD_SPACE = """\
@@ -53,7 +52,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     ),
     "space/benchmark_module_missing.yaml": (
         "1:1",
-        "benchmark.name: cannot load benchmark 'nowhere.at_all:Bench': No module named 'nowhere'",
+        "benchmark.name: nowhere.at_all:Bench: cannot load benchmark: No module named 'nowhere'",
     ),
     "space/benchmark_option_misspelled.yaml": (
         "1:65",
@@ -240,7 +239,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     ),
     "space/top_is_scalar.yaml": (
         None,
-        "budget, seed, node, ranks, ensemble, got str 'just some text'",
+        "budget, seed, node, ranks, ensemble, warm_start, got str 'just some text'",
     ),
     "space/trials_boolean.yaml": (
         "4:10",
@@ -296,6 +295,108 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     "space/when_value_not_a_choice.yaml": (
         "4:44",
         "params.m.when.opt: 'sgdd' is not one of ['adam', 'sgd']",
+    ),
+    # Issue 17: accepted by validate, then a crash, a traceback or a silent change.
+    "space/fixed_date.yaml": (
+        "5:9",
+        "fixed.start: YAML reads 2024-03-01 as a date, which the study cannot store; quote it",
+    ),
+    "space/fixed_timestamp.yaml": ("6:3", "fixed.start: YAML reads 2024-03-01T12:30:00 as a"),
+    "space/fixed_binary.yaml": (
+        "6:3",
+        "fixed.blob: binary data (!!binary) cannot be stored with the study",
+    ),
+    "space/fixed_date_in_list.yaml": (
+        "6:14",
+        "fixed.holidays[0]: YAML reads 2024-12-25 as a date",
+    ),
+    "space/sampler_option_not_an_int.yaml": (
+        "5:32",
+        "sampler.options.n_startup_trials: TPESampler expects int for 'n_startup_trials',"
+        " got text 'abc'",
+    ),
+    "space/sampler_population_size_one.yaml": (
+        "5:35",
+        "sampler.options.population_size: NSGAIISampler: `population_size` must be greater than"
+        " or equal to 2",
+    ),
+    "space/sampler_qmc_type_bogus.yaml": (
+        "5:32",
+        "sampler.options.qmc_type: QMCSampler: The `qmc_type='bogus'` is invalid",
+    ),
+    "space/sampler_option_python_object.yaml": (
+        "5:32",
+        "sampler.options.gamma: TPESampler takes a Python object for 'gamma'",
+    ),
+    "space/pruner_option_not_an_int.yaml": (
+        "5:34",
+        "pruner.options.n_warmup_steps: MedianPruner expects int for 'n_warmup_steps'",
+    ),
+    "space/step_denormal.yaml": (
+        "3:41",
+        "params.x.step: step 5e-324 gives more than 1,000,000,000 values: leave the parameter"
+        " continuous",
+    ),
+    "space/step_too_fine.yaml": (
+        "3:41",
+        "params.x.step: step 1e-12 gives more than 1,000,000,000",
+    ),
+    "space/grid_huge.yaml": (
+        "4:3",
+        "params.b: the grid has more than 1,000,000 points (Optuna lists every one in memory)",
+    ),
+    "space/grid_continuous.yaml": (
+        "3:3",
+        "params.x: grid search needs a finite parameter: give a float a step",
+    ),
+    "space/choices_yaml11_booleans.yaml": (
+        "3:3",
+        "params.country.choices[0]: YAML 1.1 reads NO as the boolean False among text choices;"
+        " quote it ('NO')",
+    ),
+    "space/choices_equal_for_optuna.yaml": (
+        "3:3",
+        "params.c.choices[1]: 1.0 and 1 are one choice to Optuna (it compares choices with ==)",
+    ),
+    "space/choices_zero_and_false.yaml": (
+        "3:39",
+        "params.c.choices[1]: False and 0 are one choice to Optuna",
+    ),
+    "space/when_int_out_of_range.yaml": (
+        "4:47",
+        "params.width.when.layers: 7 is not a value of the int parameter (integers in [1, 4])",
+    ),
+    "space/when_int_off_step.yaml": (
+        "4:44",
+        "params.y.when.n: 3 is not a value of the int parameter (integers in [0, 10] step 2)",
+    ),
+    "space/when_int_not_integer.yaml": (
+        "4:44",
+        "params.y.when.n: 2.5 is not a value of the int parameter",
+    ),
+    "space/when_yaml11_boolean.yaml": (
+        "4:44",
+        "params.y.when.country: False is not one of ['NO', 'SE'] (YAML reads NO as False: quote",
+    ),
+    "space/study_empty.yaml": ("1:1", "study: expected a name of letters, digits"),
+    "space/study_zero.yaml": ("1:1", "study: expected a name of letters, digits, '_', '.', '-'"),
+    "space/study_false.yaml": ("1:1", "(at most 128), got False"),
+    "space/benchmark_option_nan.yaml": (
+        "1:65",
+        "benchmark.options.delay: expected a finite number, got nan",
+    ),
+    "space/benchmark_option_inf.yaml": (
+        "1:65",
+        "benchmark.options.offset: expected a finite number, got -inf",
+    ),
+    "space/epochs_huge.yaml": (
+        "4:21",
+        "budget.epochs: expected an integer between 1 and 100000, got 1000000000",
+    ),
+    "space/ranks_huge.yaml": ("5:1", "ranks: expected an integer between 1 and 1024, got 100000"),
+    "space/fail_fast_negative.yaml": (
+        "4:21",
+        "budget.fail_fast: expected an integer between 0 and 10000000, got -1",
     ),
     "launcher/a_directory.yaml": (None, "not a file"),
     "launcher/alias_bomb.yaml": ("1:34", "more than 20000 YAML nodes (an alias bomb?)"),
@@ -390,65 +491,39 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "4:1",
         "walltime: got the number 43200: quote the walltime, e.g. '12:00:00'",
     ),
+    # -- added with the CLI corpus (tests/commands/test_hostile_cli.py) --
+    "launcher/calibration_zero_threads.yaml": (
+        "2:31",
+        "calibration.threads_per_trial: expected an integer between 1 and 1000000, got 0",
+    ),
+    "launcher/dashboard_not_an_address.yaml": ("2:1", "dashboard: expected [HOST]:PORT"),
+    "launcher/dashboard_number.yaml": ("2:1", "dashboard: expected a non-empty string, got int"),
+    "launcher/dashboard_port_out_of_range.yaml": ("5:1", "got ':99999'"),
+    "launcher/empty_mapping.yaml": (None, "missing 'kind'"),
+    "launcher/job_extra_directives_not_list.yaml": (
+        "5:1",
+        "job_extra_directives: expected a list of strings, got str '--exclusive'",
+    ),
+    "launcher/kind_null.yaml": ("1:1", "kind: expected one of local, slurm"),
+    "launcher/lifetime_negative.yaml": ("5:1", "lifetime: expected a positive duration"),
+    "launcher/local_threads_over_cores.yaml": (None, "threads 5000: this machine has"),
+    "launcher/local_workers_over_cores.yaml": (None, "workers 100000: at most"),
+    "launcher/memory_infinite.yaml": ("3:1", "memory: expected a size such as 4GiB"),
+    "launcher/min_jobs_huge.yaml": ("5:1", "min_jobs: expected an integer between 0 and"),
+    "launcher/mpi_unknown_key.yaml": ("2:1", "cores: unknown key for a mpi profile"),
+    "launcher/processes_not_a_multiple_of_gpus.yaml": (
+        "6:1",
+        "processes: 3 worker processes on 2 GPU(s): expected a multiple of 2",
+    ),
+    "launcher/python_not_text.yaml": ("5:1", "python: expected a non-empty string, got int 3"),
+    "launcher/tls_key_missing.yaml": ("5:1", "tls.key: expected a non-empty string"),
+    "launcher/trials_per_gpu_without_gpus.yaml": ("5:1", "trials_per_gpu: needs gpus > 0"),
+    "launcher/walltime_zero.yaml": ("4:1", "walltime: cannot read walltime '00:00:00'"),
     "launcher/walltime_unreadable.yaml": (
         "4:1",
         "walltime: cannot read walltime 'tomorrow' for slurm",
     ),
 }
-
-
-# Starting Python for each of 120 files costs a minute and more on 2 cores. One interpreter
-# imports the command once and forks a child per file that runs the real entry point,
-# ``supervisor.cli:main``, in that file's directory with its own stdout and stderr.
-RUNNER = r"""
-import contextlib, io, json, os, signal, sys, traceback
-import dask_jobqueue, distributed, optuna, tests.toy_benchmark
-import supervisor.cli, supervisor.clusters.profile
-import supervisor.commands.search, supervisor.study.driver
-
-with contextlib.redirect_stdout(io.StringIO()):  # imports what typer loads on first use
-    supervisor.cli.app(["search", "--help"], standalone_mode=False)
-
-results = []
-for cwd, args, out_dir in json.load(sys.stdin):
-    pid = os.fork()
-    if pid == 0:
-        signal.alarm(60)  # an input wrongly accepted must not hang the suite
-        os.chdir(cwd)
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            os.dup2(os.open(os.path.join(out_dir, name), os.O_WRONLY | os.O_CREAT), fd)
-        sys.argv = ["supervisor", *args]
-        code = 0
-        try:
-            supervisor.cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    results.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-print(json.dumps(results))
-"""
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-    before: dict[str, bytes | None]
-    after: dict[str, bytes | None]
-
-
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every path under ``folder`` with its content: proves nothing was written."""
-    return {
-        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(folder.rglob("*"))
-    }
 
 
 def args_for(case: str) -> list[str]:
@@ -471,30 +546,22 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             shutil.copyfile(source, work / source.name)
         (work / "toy.yaml").write_text(GOOD_SPACE)
         dirs[case] = (work, out, snapshot(work))
-        jobs.append((str(work), args_for(case), str(out)))
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    codes = json.loads(done.stdout)
+        jobs.append((work, args_for(case), out))
+    results = run_cases(jobs)
     return {
-        case: Outcome(
-            code,
-            (out / "stdout").read_text(errors="replace") if (out / "stdout").exists() else "",
-            (out / "stderr").read_text(errors="replace") if (out / "stderr").exists() else "",
-            before,
-            snapshot(work),
+        case: Outcome(code, stdout, stderr, before, snapshot(work))
+        for (case, (work, _, before)), (code, stdout, stderr) in zip(
+            dirs.items(), results, strict=True
         )
-        for (case, (work, out, before)), code in zip(dirs.items(), codes, strict=True)
     }
 
 
 def test_the_corpus_and_its_expectations_match() -> None:
-    files = {f"{p.parent.name}/{p.name}" for p in CORPUS.glob("*/*.yaml")}
+    files = {
+        f"{p.parent.name}/{p.name}"
+        for kind in ("space", "launcher")
+        for p in (CORPUS / kind).glob("*.yaml")
+    }
     assert files == set(EXPECTED)
     assert len(files) >= 50
 
@@ -686,6 +753,13 @@ def numeric_param(draw: st.DrawFn) -> dict[str, Any]:
     return {"type": "float", "low": low, "high": high, "log": log}
 
 
+def optuna_identity(choice: Any) -> tuple[str, Any]:
+    """Choices Optuna tells apart (it compares them with ==: 1, 1.0 and True are one)."""
+    if isinstance(choice, bool | int | float):
+        return ("number", float(choice))
+    return (type(choice).__name__, choice)
+
+
 @st.composite
 def valid_spaces(draw: st.DrawFn) -> dict[str, Any]:
     names = draw(st.lists(VALID_NAME, min_size=1, max_size=5, unique=True))
@@ -694,9 +768,7 @@ def valid_spaces(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             params[name] = draw(numeric_param())
         else:
-            choices = draw(
-                st.lists(CHOICE, min_size=1, max_size=5, unique_by=lambda c: (type(c), c))
-            )
+            choices = draw(st.lists(CHOICE, min_size=1, max_size=5, unique_by=optuna_identity))
             params[name] = {"type": "categorical", "choices": choices}
     return {
         "benchmark": TOY,

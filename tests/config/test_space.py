@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.config import space
-from supervisor.errors import SpaceError
+from supervisor.errors import SpaceError, UserError
 
 TOY = "tests.toy_benchmark:ToyBenchmark"
 
@@ -248,3 +248,78 @@ def test_grid_sampler_needs_finite_params(tmp_path: Path) -> None:
     text = text.replace("  - {metric: train_seconds, direction: minimize}\n", "")
     with pytest.raises(SpaceError, match="grid search needs a finite parameter"):
         space.load(write(tmp_path, text))
+
+
+# -- issue 17: what validated and then crashed, recursed or silently changed -------------
+
+
+def chain(n: int, cycle: bool = False) -> str:
+    """``n`` categorical parameters, each active only when the previous one is 'a',
+    declared children first (the order that recursion would walk deepest)."""
+    lines = [f'benchmark: "{TOY}"', "budget: {trials: 1}", "params:"]
+    for i in range(n - 1, 0, -1):
+        lines.append(f"  p{i}: {{choices: [a, b], when: {{p{i - 1}: a}}}}")
+    lines.append(f"  p0: {{choices: [a, b], when: {{p{n - 1}: a}}}}" if cycle else "  p0: [a, b]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_chain_of_1500_conditions_loads_parents_first(tmp_path: Path) -> None:
+    exp = space.load(write(tmp_path, chain(1500)))
+    assert [p.name for p in exp.params] == [f"p{i}" for i in range(1500)]
+
+
+def test_a_cycle_through_1500_conditions_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SpaceError) as err:
+        space.load(write(tmp_path, chain(1500, cycle=True)))
+    message = str(err.value)
+    assert (
+        "params.p1499.when: conditions form a cycle through 1500 parameters: p1499 ->" in message
+    )
+    assert "\n" not in message and len(message) < 300
+
+
+def test_conditions_on_an_int_parent_take_its_values(tmp_path: Path) -> None:
+    text = f"""\
+        benchmark: "{TOY}"
+        budget: {{trials: 1}}
+        params:
+          layers: {{type: int, low: 1, high: 7, step: 2}}
+          width: {{type: int, low: 8, high: 64, when: {{layers: [3, 7]}}}}
+        """
+    exp = space.load(write(tmp_path, text))
+    assert exp.params[1].when == {"layers": (3, 7)}
+
+
+def test_yaml_booleans_are_booleans_unless_they_sit_among_text(tmp_path: Path) -> None:
+    """`[yes, no]` is a choice between two booleans; `[NO, SE, DK]` is refused (a file
+    reads the same in every YAML tool: the fix is to quote, not a private YAML dialect)."""
+    text = f'benchmark: "{TOY}"\nbudget: {{trials: 1}}\nparams:\n  flag: [yes, no]\n'
+    assert space.load(write(tmp_path, text)).params[0].choices == (True, False)
+    quoted = text.replace("[yes, no]", "['NO', SE, DK]")
+    assert space.load(write(tmp_path, quoted)).params[0].choices == ("NO", "SE", "DK")
+
+
+def test_a_study_written_in_the_file_is_never_replaced(tmp_path: Path) -> None:
+    body = f'benchmark: "{TOY}"\nparams:\n  x: [1, 2]\nbudget: {{trials: 1}}\n'
+    assert space.load(write(tmp_path, body, "from-the-name.yaml")).study_name == "from-the-name"
+    for value in ('""', "0", "false", "null"):
+        with pytest.raises(SpaceError, match="study: expected a name"):
+            space.load(write(tmp_path, f"study: {value}\n{body}", "fine.yaml"))
+    with pytest.raises(SpaceError, match="the file name 'bad name' is no study name"):
+        space.load(write(tmp_path, body, "bad name.yaml"))
+    with pytest.raises(UserError, match="--study ''"):
+        space.load(write(tmp_path, body), study_name="")
+
+
+def test_grid_search_up_to_the_limit_is_accepted(tmp_path: Path) -> None:
+    text = f"""\
+        benchmark: "{TOY}"
+        budget: {{trials: 1}}
+        sampler: grid
+        params:
+          a: {{type: int, low: 1, high: 1000}}
+          b: {{type: int, low: 1, high: 1000}}
+        """
+    assert space.load(write(tmp_path, text)).sampler == "grid"  # 10**6 points
+    with pytest.raises(SpaceError, match="the grid has more than 1,000,000 points"):
+        space.load(write(tmp_path, text.replace("high: 1000}\n", "high: 1001}\n", 1)))

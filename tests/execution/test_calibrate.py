@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from supervisor.clusters import profile as profile_file
 from supervisor.commands.search import SearchOptions, _packing
 from supervisor.execution import calibrate
 
@@ -96,7 +97,9 @@ def test_calibrate_measures_this_node_and_saves_the_result(tmp_path: Path) -> No
     assert "recommended: 1 trial(s) per node x 1 thread(s)" in proc.stdout
     saved = json.loads(next(tmp_path.glob("weather@*.json")).read_text())
     assert saved["table"][0]["samples_per_s"] > 0 and saved["cores"] == 1
-    assert yaml.safe_load(profile.read_text())["calibration"]["trials_per_node"] == 1
+    written = yaml.safe_load(profile.read_text())  # a new file: a local profile
+    assert written["kind"] == "local" and written["calibration"]["trials_per_node"] == 1
+    assert profile_file.load(str(profile)).kind == "local"  # a valid profile
 
 
 def test_a_bad_option_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -314,11 +314,12 @@ def test_worker_timeline_and_resource_use(tmp_path: Path) -> None:
     assert straggler[:2] == [("11", "RUNNING"), ("3", "COMPLETE")]
     assert "<th>workers</th><td>2</td>" in timeline
 
-    resources = _section(html, "resources")
-    assert "x 4 cores per trial" in resources  # node_seconds / train_seconds
+    resources = _section(html, "resources")  # the cost in allocation units
+    # No provenance: 4 cores per trial from node_seconds / train_seconds, no node size.
+    assert "core-hours only" in resources
     complete_seconds = sum(120.0 + i for i in range(8) if i != 3) + 1300.0
-    row = re.search(r"<tr><td>COMPLETE</td><td class=\"num\">8</td>.*?</tr>", resources)
-    assert row and f"{4 * complete_seconds:,.0f}" in row.group(0)
+    row = re.search(r"<tr><td>complete</td><td class=\"num\">8</td>.*?</tr>", resources)
+    assert row and f"{4 * complete_seconds / 3600:,.3f}" in row.group(0)
 
 
 def test_trials_of_a_dead_driver_are_drawn_as_orphans(tmp_path: Path) -> None:

@@ -78,6 +78,9 @@ def test_runs_exactly_the_budget_and_records_each_trial(
         assert t.user_attrs["worker"] and t.user_attrs["duration_s"] >= 0
         assert t.user_attrs["metrics"]["n_params"] == 1.0
         assert {"train_seconds", "node_seconds", "loss"} <= set(t.user_attrs["metrics"])
+        # Where it ran and with what seed: the driver stores the result's provenance.
+        where = t.user_attrs[attrs.PROVENANCE]
+        assert where["node"] and where["cores"] >= 1 and where["seed"] == exp.seed + t.number
 
 
 def test_failed_trials_are_data_and_the_campaign_goes_on(

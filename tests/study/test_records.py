@@ -41,6 +41,7 @@ EVERY_ATTRIBUTE: dict[str, Any] = {
     attrs.TRACEBACK: "Traceback (most recent call last): ...",
     attrs.DUPLICATE_OF: 1,
     attrs.DUPLICATE_KNOWN: False,
+    attrs.WARM_START: "earlier#4",
     attrs.DRIVER: "host:42:abc",
     attrs.ATTEMPT: 2,
     attrs.UNSTARTED: 1,
@@ -48,6 +49,21 @@ EVERY_ATTRIBUTE: dict[str, Any] = {
     attrs.SEED: 7,
     attrs.MEMBER_OF: 5,
     attrs.MEMBER_EPOCHS: 10,
+    attrs.PROVENANCE: {
+        "node": "n3",
+        "host": "host3",
+        "cpu": "EPYC 7763",
+        "job": {"system": "slurm", "job_id": "4242", "array_task": "5"},
+        "devices": {"CUDA_VISIBLE_DEVICES": "1"},
+        "threads": 4,
+        "ranks": 2,
+        "cores": 8,
+        "node_cores": 128,
+        "gpus": 0.5,
+        "seed": 9,
+        "data_seed": 0,
+        "settings": {"xla": "auto", "precision": "auto", "dtype_policy": "float32"},
+    },
 }
 
 
@@ -96,6 +112,22 @@ def test_a_trial_with_every_attribute() -> None:
         if f.name not in optuna_fields:
             assert getattr(record, f.name) is not None, f.name
             assert getattr(record, f.name) not in ((), {}), f.name
+
+
+def test_provenance_reads_typed_and_tolerates_what_it_does_not_know() -> None:
+    record = TrialRecord.from_frozen(_trial(TrialState.COMPLETE, dict(EVERY_ATTRIBUTE), value=1))
+    p = record.provenance
+    assert p is not None
+    assert (p.node, p.host, p.cpu, p.job) == ("n3", "host3", "EPYC 7763", "slurm 4242_5")
+    assert p.devices == "CUDA_VISIBLE_DEVICES=1"
+    assert (p.threads, p.ranks, p.cores, p.node_cores, p.gpus) == (4, 2, 8, 128, 0.5)
+    assert (p.seed, p.data_seed) == (9, 0) and p.settings["dtype_policy"] == "float32"
+    odd = {"node": 3, "job": "4242", "cores": -1, "gpus": "one", "seed": 1.5, "settings": []}
+    q = TrialRecord.from_frozen(_trial(TrialState.PRUNED, {attrs.PROVENANCE: odd})).provenance
+    assert q is not None and q.node is None and q.job is None and q.cores is None
+    assert q.gpus is None and q.seed is None and q.settings == {}
+    bad = TrialRecord.from_frozen(_trial(TrialState.PRUNED, {attrs.PROVENANCE: "n3"}))
+    assert bad.provenance is None
 
 
 def test_a_trial_with_no_attribute() -> None:

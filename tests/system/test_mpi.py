@@ -27,7 +27,15 @@ def mpi_search(tmp_path: Path, ranks: int) -> subprocess.CompletedProcess[str]:
     assert MPIEXEC, "mpiexec comes with the mpich wheel, a dependency"
     command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "supervisor.cli", "search"]
     command += ["toy.yaml", "--launcher", "mpi", "--plain", "--no-report", "--dashboard", ":0"]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    # No stdin: mpiexec forwards it to rank 0 and aborts when a pipe is not read fast enough.
+    return subprocess.run(
+        command,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_four_ranks_run_a_campaign_scheduler_driver_and_two_workers(tmp_path: Path) -> None:

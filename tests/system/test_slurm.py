@@ -1,13 +1,14 @@
-"""A real campaign on a real Slurm: `supervisor search --launcher slurm` submits worker jobs.
+"""A real campaign on a real Slurm: `supervisor search --launcher slurm` submits worker jobs,
+which spread over the nodes.
 
-Needs a Slurm that answers `sinfo` (tests/system/slurm.sh up starts a single-node one);
-skipped, with the reason, only where there is none.
+Needs a Slurm that answers `sinfo` (tests/system/slurm.sh up starts a 4-node one on this
+host); skipped, with the reason, only where there is none. Faults: test_slurm_faults.py;
+the driver as a job chain: test_slurm_submit.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,42 +17,18 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from supervisor.study import attrs
 from supervisor.study.storage import load_study
+from tests.system import slurmkit
+from tests.system.slurmkit import FOREGROUND, Campaign
 
 pytestmark = pytest.mark.slurm
 TOY = "tests.toy_benchmark:ToyBenchmark"
 
 
-def slurm_problem() -> str | None:
-    """Why no Slurm can be used here, or None."""
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return "no Slurm here (no sinfo/sbatch); `tests/system/slurm.sh up` installs one"
-    try:
-        result = subprocess.run(
-            ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10
-        )
-    except subprocess.TimeoutExpired:
-        return "Slurm does not answer: sinfo timed out"
-    if result.returncode != 0:
-        return f"Slurm does not answer: {result.stderr.strip()}"
-    if not {"idle", "mix"} & set(result.stdout.split()):
-        return f"no Slurm node can take jobs (node states: {result.stdout.split()})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def slurm() -> None:
-    problem = slurm_problem()
-    if problem:
-        pytest.skip(problem)
-
-
 def jobs_named(name: str) -> dict[str, str]:
     """Job id -> state of the jobs with this name in squeue."""
-    out = subprocess.run(
-        ["squeue", "-h", "-n", name, "-o", "%i %T"], capture_output=True, text=True, timeout=10
-    ).stdout
-    return dict(line.split() for line in out.splitlines())
+    return {job: state for job, state, _ in slurmkit.squeue(name)}
 
 
 def test_search_runs_its_trials_in_slurm_jobs_and_leaves_none(tmp_path: Path, slurm: None) -> None:
@@ -101,3 +78,24 @@ def test_search_runs_its_trials_in_slurm_jobs_and_leaves_none(tmp_path: Path, sl
     while jobs_named(job_name) and time.time() < deadline:
         time.sleep(0.5)
     assert jobs_named(job_name) == {}
+
+
+def test_a_campaign_spreads_over_the_nodes_and_records_each_trials_node(
+    tmp_path: Path, slurm_nodes: None
+) -> None:
+    """Three 1-core worker jobs on three nodes (the partition puts a job on its least
+    loaded node): the trials ran on all three, and each records the node Slurm named."""
+    budget = 12
+    campaign = Campaign.toy(
+        tmp_path, "spread", "|".join(FOREGROUND), trials=budget, jobs=3, delay=0.4, epochs=2
+    )
+    try:
+        study = campaign.start().finish(timeout=120)
+    finally:
+        campaign.stop()
+    slurmkit.exact(study, budget)
+    nodes = {t.user_attrs[attrs.HOSTNAME] for t in study.trials if t.state == TrialState.COMPLETE}
+    ran_on = {job.node for job in campaign.watch.jobs.values() if job.first_running}
+    print(f"\ntrials ran on {sorted(nodes)}; the campaign's jobs on {sorted(ran_on)}")
+    assert len(nodes) >= 3 and nodes <= set(FOREGROUND), nodes
+    assert nodes <= ran_on  # the node a trial names is one its campaign's jobs ran on

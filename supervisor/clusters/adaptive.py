@@ -1,0 +1,112 @@
+"""Dask's adaptive scaling of batch jobs, with jobs renewed before they retire.
+
+``renewing_cluster(base)`` makes a dask-jobqueue cluster class whose jobs each get their
+own lifetime (``supervisor.clusters.renewal``: spread over a cohort, one per job, no
+per-worker stagger); ``Renewing`` is the ``Adaptive`` it scales with: its target is
+Dask's own (queued trials, clamped to min/max jobs) plus one job per job about to retire,
+and a job that retired is dropped at once rather than after the lost-worker timeout
+(which, for jobs of several worker processes, never comes: Dask looks the job up by the
+worker's name, ``<job>-<i>``, and so never replaces such a job).
+
+Trial durations, which the lead needs, come from a scheduler plugin: the compute time of
+every task named ``trial-...`` that finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from distributed import Adaptive, SchedulerPlugin
+from distributed.utils import key_split
+
+from supervisor.clusters.renewal import Renewal, lifetime_args
+
+TRIAL_PREFIX = "trial"  # the driver's task keys: trial-<number>-<driver>
+PLUGIN_NAME = "supervisor-trial-durations"
+
+
+class TrialDurations(SchedulerPlugin):
+    """Tells the renewal how long each finished trial computed."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, renewal: Renewal) -> None:
+        self.renewal = renewal
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if start != "processing" or finish != "memory" or key_split(key) != TRIAL_PREFIX:
+            return
+        for step in kwargs.get("startstops") or ():
+            if step.get("action") == "compute":
+                self.renewal.trial_finished(float(step["stop"]) - float(step["start"]))
+
+
+def renewing_cluster(base: Any) -> type:
+    """``base`` (a dask-jobqueue cluster class) giving each new job its own lifetime from
+    ``self.renewal``, which the caller sets before the first job is asked for."""
+
+    def new_worker_spec(self: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = base.new_worker_spec(self)
+        ((name, entry),) = spec.items()
+        lifetime = self.renewal.new_job(str(name), time.time())
+        options = dict(entry["options"])
+        options["worker_extra_args"] = lifetime_args(
+            list(options.get("worker_extra_args") or []), lifetime
+        )
+        return {name: {**entry, "options": options}}
+
+    return type(base.__name__, (base,), {"new_worker_spec": new_worker_spec, "renewal": None})
+
+
+def job_of(worker_name: str, groups: dict[str, str]) -> str:
+    """The job a worker belongs to (``groups``: worker name -> job, for jobs of several
+    worker processes); a job of one process has the worker's name."""
+    return groups.get(worker_name, worker_name)
+
+
+class Renewing(Adaptive):
+    """Adaptive scaling that renews jobs before they retire (``cluster.renewal``)."""
+
+    def __init__(self, cluster: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(cluster, *args, **kwargs)
+        self._plugged = False
+
+    @property
+    def jobs(self) -> Any:
+        """The dask-jobqueue cluster (``Adaptive.cluster`` is typed as any cluster)."""
+        return self.cluster
+
+    @property
+    def renewal(self) -> Renewal:
+        renewal: Renewal = self.jobs.renewal
+        return renewal
+
+    def _processes(self) -> int:
+        return max(1, int(self.jobs._dummy_job.worker_processes))
+
+    def _connected_jobs(self) -> set[str]:
+        groups = {
+            f"{name}{suffix}": str(name)
+            for name, spec in self.jobs.worker_spec.items()
+            for suffix in spec.get("group", ())
+        }
+        workers = self.jobs.scheduler_info.get("workers", {}).values()
+        return {job_of(str(w.get("name")), groups) for w in workers}
+
+    async def safe_target(self) -> int:
+        if not self._plugged:  # runs on the scheduler's event loop: safe to register
+            self.jobs.scheduler.add_plugin(TrialDurations(self.renewal), idempotent=True)
+            self._plugged = True
+        target: int = await super().safe_target()
+        now = time.time()
+        retired = self.renewal.observe(self._connected_jobs(), now)
+        if retired:  # gone for good: drop their specs now, not after the lost-worker timeout
+            await self.jobs.scale_down(retired)
+        leaving = self.renewal.leaving(now) if target > 0 else 0
+        processes = self._processes()
+        planned = math.ceil(len(self.plan) / processes)
+        wanted = math.ceil(target / processes) + leaving
+        self.renewal.replacements_unasked(wanted - planned)
+        return target + leaving * processes

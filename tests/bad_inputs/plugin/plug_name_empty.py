@@ -1,0 +1,9 @@
+"""name is blank."""
+
+from __future__ import annotations
+
+from plug_base import Minimal
+
+
+class Bench(Minimal):
+    name = "  "

@@ -1,0 +1,11 @@
+"""A range with a NaN bound."""
+
+from __future__ import annotations
+
+from plug_base import Minimal
+
+from supervisor.benchmarks import Option
+
+
+class Bench(Minimal):
+    options = {"size": Option(10, "data size", low=float("nan"))}

@@ -1,0 +1,11 @@
+"""A non-finite default."""
+
+from __future__ import annotations
+
+from plug_base import Minimal
+
+from supervisor.benchmarks import Option
+
+
+class Bench(Minimal):
+    options = {"scale": Option(float("nan"), "scale")}

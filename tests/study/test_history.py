@@ -1,0 +1,137 @@
+"""Samplers model a bounded, representative view of large studies
+(``supervisor.config.history``): the best trials, a stratified sample of the rest and the
+pending ones; small studies are seen whole."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from supervisor.config import history
+from supervisor.config.samplers import check_options, make_sampler
+
+X = {"x": FloatDistribution(0.0, 1.0)}
+MIN = [StudyDirection.MINIMIZE]
+
+
+def trials_of(states: list[TrialState], seed: int = 0) -> list[FrozenTrial]:
+    rng = random.Random(seed)
+    out = []
+    for number, state in enumerate(states):
+        x = rng.random()
+        value = (x - 0.3) ** 2 if state == TrialState.COMPLETE else None
+        t = create_trial(state=state, params={"x": x}, distributions=X, value=value)
+        t.number = number
+        out.append(t)
+    return out
+
+
+def test_a_study_within_the_limit_is_seen_whole() -> None:
+    trials = trials_of([TrialState.COMPLETE] * 100 + [TrialState.RUNNING] * 50)
+    assert history.representative(trials, 100, MIN) is trials
+    assert history.Ranking(1.0).view(trials, 100) is trials
+
+
+def test_a_large_study_keeps_the_best_a_stratified_rest_and_pending_trials() -> None:
+    states = [TrialState.COMPLETE] * 5000 + [TrialState.PRUNED] * 500
+    states += [TrialState.FAIL] * 300 + [TrialState.RUNNING] * 200 + [TrialState.WAITING] * 3
+    trials = trials_of(states)
+    random.Random(1).shuffle(states)
+    view = history.representative(trials, 300, MIN)
+    by_state = {s: [t for t in view if t.state == s] for s in TrialState}
+    finished = by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED]
+    assert 290 <= len(finished) <= 310
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert complete[:30] == sorted(by_state[TrialState.COMPLETE], key=lambda t: t.value)[:30]
+    # The rest spans the whole range of values, not only the good end.
+    kept = sorted(t.value for t in by_state[TrialState.COMPLETE])
+    assert kept[-1] == complete[-1].value and kept[len(kept) // 2] > complete[500].value
+    assert len(by_state[TrialState.RUNNING]) == history.MIN_PENDING
+    assert by_state[TrialState.RUNNING][-1].number == 5999  # the newest pending is kept
+    assert len(by_state[TrialState.WAITING]) == 3 and not by_state[TrialState.FAIL]
+    assert [t.number for t in view] == sorted(t.number for t in view)
+
+
+def test_the_incremental_ranking_is_the_same_view_as_a_fresh_one() -> None:
+    """Trials finish out of order; each look sees only what changed, and yields what a
+    look at the whole study yields."""
+    rng = random.Random(3)
+    states = [TrialState.RUNNING] * 2000
+    ranking = history.Ranking(-1.0)  # maximize
+    for step in range(6):
+        for n in rng.sample(range(len(states)), 300):
+            if states[n] == TrialState.RUNNING:
+                states[n] = rng.choice([TrialState.COMPLETE] * 8 + [TrialState.PRUNED])
+        states += [TrialState.RUNNING] * 100
+        trials = trials_of(states, seed=step)
+        # Finished trials never change: keep their values from the first look.
+        trials = [t if t.state == TrialState.RUNNING else FIXED.setdefault(t.number, t)
+                  for t in trials]  # fmt: skip
+        fresh = history.representative(trials, 200, [StudyDirection.MAXIMIZE])
+        assert [t.number for t in ranking.view(trials, 200)] == [t.number for t in fresh]
+
+
+FIXED: dict[int, FrozenTrial] = {}
+
+
+def sampler(options: dict[str, object]) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return make_sampler("tpe", options, seed=4)
+
+
+def proposals(study: optuna.Study, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        trial = study.ask(X)
+        out.append(trial.params["x"])
+        study.tell(trial, (trial.params["x"] - 0.3) ** 2)
+    return out
+
+
+def test_below_the_limit_tpe_proposes_exactly_what_it_proposes_unbounded() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    bounded = optuna.create_study(sampler=sampler({"history": 60}))
+    whole = optuna.create_study(sampler=sampler({"history": None}))
+    assert proposals(bounded, 40) == proposals(whole, 40)
+    assert isinstance(bounded.sampler, optuna.samplers.TPESampler)
+
+
+def test_above_the_limit_tpe_models_the_view_and_still_finds_the_minimum() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler({"history": 100}))
+    rng = random.Random(5)
+    xs = [rng.random() for _ in range(2000)]
+    study.add_trials(
+        [create_trial(params={"x": x}, distributions=X, value=(x - 0.3) ** 2) for x in xs]
+    )
+    sizes: list[int] = []
+    inner = optuna.samplers.TPESampler._sample
+
+    def spy(self: object, view: optuna.Study, trial: object, space: object) -> object:
+        sizes.append(len(view._get_trials(deepcopy=False)))
+        return inner(self, view, trial, space)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(optuna.samplers.TPESampler, "_sample", spy)
+        near = proposals(study, 20)
+    assert sizes and max(sizes) <= 100 + 20 + 1  # the view, not the 2,000 trials
+    # Median distance to the minimum: ~0.04 here, 0.002 unbounded, ~0.25 at random.
+    assert sorted(abs(x - 0.3) for x in near)[10] < 0.1
+
+
+def test_history_is_an_option_of_model_based_samplers_only() -> None:
+    assert check_options("tpe", {"history": 500}) is None
+    assert check_options("tpe", {"history": None}) is None
+    bad = check_options("tpe", {"history": 10})
+    assert bad is not None and bad[0] == "history" and ">= 50" in bad[1]
+    bad = check_options("tpe", {"history": "all"})
+    assert bad is not None and bad[0] == "history"
+    bad = check_options("random", {"history": 500})
+    assert bad is not None and "has no option 'history'" in bad[1]

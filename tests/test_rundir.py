@@ -1,0 +1,67 @@
+"""What a run directory keeps: no storage password, and nothing for other users."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+import supervisor.rundir as rundir
+from supervisor.study.storage import redact
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("postgresql://u:SECRET@h:5432/db", "postgresql://u@h:5432/db"),
+        ("postgresql+psycopg://u:p%40SECRET@h/db?sslmode=require", "postgresql+psycopg://u@h/db?sslmode=require"),
+        ("postgresql://u@h/db?password=SECRET&sslmode=require", "postgresql://u@h/db?sslmode=require"),
+        ("mysql://u:SECRET@h/db?PWD=SECRET", "mysql://u@h/db"),
+        ("notsqlalchemy://u:SECRET@h/x", "notsqlalchemy://u@h/x"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:///runs/x.db", "sqlite:///runs/x.db"),
+        ("journal:/runs/x/journal.log", "journal:/runs/x/journal.log"),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_a_storage_url_loses_its_password_and_nothing_else(
+    url: str | None, kept: str | None
+) -> None:
+    assert rundir.without_password(url) == kept
+    if url is not None:
+        assert "SECRET" not in redact(url)
+
+
+def test_the_run_record_keeps_no_password_whoever_writes_it(tmp_path: Path) -> None:
+    record = rundir.RunRecord("s", "postgresql://u:SECRET@h/db", "s.yaml", "supervisor search")
+    rundir.write_record(tmp_path, record)
+    text = (tmp_path / rundir.RUN_FILE).read_text()
+    assert "SECRET" not in text
+    assert json.loads(text)["storage"] == "postgresql://u@h/db"
+    assert mode(tmp_path / rundir.RUN_FILE) == 0o600
+    assert record.storage == "postgresql://u:SECRET@h/db", "the caller's record is untouched"
+
+
+def test_a_run_directory_is_made_private_also_when_it_existed_wider(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "study"
+    previous = os.umask(0o000)
+    try:
+        rundir.make_private(run_dir, journal=False)
+        assert mode(run_dir) == 0o700
+        assert not (run_dir / rundir.JOURNAL_FILE).exists()
+        run_dir.chmod(0o755)  # a run made before runs were private
+        journal = run_dir / rundir.JOURNAL_FILE
+        journal.write_text('{"op_code": 0}\n')
+        journal.chmod(0o644)
+        rundir.make_private(run_dir, journal=True)
+    finally:
+        os.umask(previous)
+    assert mode(run_dir) == 0o700 and mode(journal) == 0o600
+    assert journal.read_text() == '{"op_code": 0}\n', "the journal's records are kept"
