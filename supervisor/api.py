@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from optuna.trial import FrozenTrial
 
+    from supervisor.commands.rerun import Comparison
     from supervisor.commands.search import SearchOptions
     from supervisor.commands.status import Status
     from supervisor.config.experiment import Experiment
@@ -168,6 +169,14 @@ class Run:
                 plain=progress == "plain",
             )
         )
+
+    def rerun(self, trial: int) -> Comparison:
+        """Train complete trial ``trial`` again here, from what the run stored (space,
+        parameters, seeds, threads, node settings), as ``supervisor rerun``; the
+        comparison of its final metrics with the stored ones (``.identical``)."""
+        from supervisor.commands.rerun import rerun
+
+        return rerun(self.study, self.record.space_file, trial)
 
     def _repr_html_(self) -> str:  # a notebook shows the run as a small table
         from html import escape

@@ -236,6 +236,22 @@ def export(
 
 
 @app.command()
+def rerun(
+    run: Run,
+    trial: Annotated[int, typer.Argument(min=0, help="The number of a complete trial.")],
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Train one complete trial again here from what the run stored (space, parameters,
+    seeds, threads, node settings) and compare its metrics; exit 1 when they differ."""
+    from supervisor.api import open_run
+
+    comparison = open_run(run, runs_dir=runs_dir).rerun(trial)
+    print("\n".join(comparison.lines()))
+    if not comparison.identical:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(
     run: Run,
     runs_dir: RunsDir = Path("runs"),

@@ -44,6 +44,7 @@ RUN_READERS: dict[str, list[str]] = {
     "export": ["export", "hostile"],
     "ensemble": ["ensemble", "hostile", "--workers", "1"],
     "chain": ["chain", "runs/hostile", "--count"],
+    "rerun": ["rerun", "hostile", "0"],
     "search": ["search", "toy.yaml", "--study", "hostile", "--dashboard", ":0"],
 }
 TEMPLATE_FILES = {
