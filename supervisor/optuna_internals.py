@@ -43,6 +43,10 @@ What is used, and why:
 * ``LazyRandomState``: the random state every Optuna sampler (and TPE's, GP's and
   NSGA's parts) draws from; ``supervisor.config.samplers`` reseeds each per trial so a
   resumed run or a second driver does not replay the proposals of the first.
+* ``IntersectionSearchSpace`` held by samplers as ``_search_space`` (TPE, CMA-ES,
+  NSGA-II/III) or ``_intersection_search_space`` (GP), and its ``_include_pruned``:
+  ``supervisor.config.history`` replaces it with an incremental one computing the same
+  space (``replace_intersections``); Optuna offers no way to pass one in.
 * ``VISUALIZATION_LOGGER``: the logger that writes one line per non-finite trial in every
   figure; the report filters those lines and counts them once.
 """
@@ -56,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna._hypervolume import compute_hypervolume
 from optuna.samplers._lazy_random_state import LazyRandomState
+from optuna.search_space import IntersectionSearchSpace
 from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 from optuna.study._frozen import FrozenStudy
@@ -98,7 +103,13 @@ INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "Study": ("_storage",),
     "LazyRandomState": ("rng",),
     "FrozenTrial": ("_trial_id",),
+    "TPESampler": ("_search_space",),
+    "CmaEsSampler": ("_search_space",),
+    "GPSampler": ("_intersection_search_space",),
+    "IntersectionSearchSpace": ("_include_pruned",),
 }
+# Where samplers keep their IntersectionSearchSpace (see replace_intersections).
+INTERSECTION_ATTRIBUTES = ("_search_space", "_intersection_search_space")
 
 
 # -- Study, FrozenTrial --------------------------------------------------------------------
@@ -110,6 +121,20 @@ def study_storage(study: optuna.Study) -> BaseStorage:
 
 def trial_id(trial: FrozenTrial) -> int:
     return trial._trial_id
+
+
+# -- samplers ------------------------------------------------------------------------------
+
+
+def replace_intersections(
+    sampler: object, make: Callable[[bool], IntersectionSearchSpace]
+) -> None:
+    """Each ``IntersectionSearchSpace`` (that class exactly) the sampler keeps is replaced
+    by ``make(include_pruned)``, with its ``include_pruned``."""
+    for name in INTERSECTION_ATTRIBUTES:
+        found = getattr(sampler, name, None)
+        if type(found) is IntersectionSearchSpace:
+            setattr(sampler, name, make(found._include_pruned))
 
 
 # -- JournalFileBackend --------------------------------------------------------------------

@@ -28,7 +28,7 @@ from optuna.trial import TrialState, create_trial
 ROOT = Path(__file__).resolve().parents[1]
 INTERNALS = ROOT / "supervisor" / "optuna_internals.py"
 VERSION = f"Optuna {optuna.__version__}"
-WHERE = "see supervisor/study/optuna_internals.py"
+WHERE = "see supervisor/optuna_internals.py"
 
 # (private module, name) for each private import of the internals module.
 PRIVATE_IMPORTS = [
@@ -300,3 +300,43 @@ def test_samplers_hold_lazy_random_states_with_a_numpy_generator() -> None:
     for state in states:
         _check_attributes(state, "LazyRandomState")
         assert isinstance(state.rng, np.random.RandomState)
+
+
+def test_samplers_keep_their_intersection_search_space_where_it_is_replaced() -> None:
+    """``supervisor.config.history`` swaps each sampler's IntersectionSearchSpace for an
+    incremental one; were it moved, the swap would find nothing and the cost of a
+    proposal would grow with the trials in flight again, silently."""
+    from optuna.search_space import IntersectionSearchSpace
+
+    import supervisor.optuna_internals as internals
+
+    class Incremental(IntersectionSearchSpace):
+        made: list[bool] = []
+
+        def __init__(self, include_pruned: bool) -> None:
+            super().__init__(include_pruned)
+            self.made.append(include_pruned)
+
+    for cls, include_pruned in (("TPESampler", True), ("CmaEsSampler", False)):
+        sampler = getattr(optuna.samplers, cls)(seed=1)
+        _check_attributes(sampler, cls)
+        found = [getattr(sampler, n, None) for n in internals.INTERSECTION_ATTRIBUTES]
+        (space,) = [s for s in found if isinstance(s, IntersectionSearchSpace)]
+        _check_attributes(space, "IntersectionSearchSpace")
+        Incremental.made = []
+        internals.replace_intersections(sampler, Incremental)
+        made = Incremental.made
+        assert made == [include_pruned], f"{VERSION}: {cls}'s include_pruned is not {made}"
+        found = [getattr(sampler, n, None) for n in internals.INTERSECTION_ATTRIBUTES]
+        assert any(isinstance(s, Incremental) for s in found), f"{VERSION}: {cls}; {WHERE}"
+
+
+def test_the_gp_sampler_keeps_its_intersection_search_space_where_it_is_replaced() -> None:
+    import supervisor.optuna_internals as internals
+
+    # Read from its source: constructing a GPSampler needs torch, an optional extra.
+    source = inspect.getsource(optuna.samplers.GPSampler.__init__)
+    names = [n for n in internals.INTERSECTION_ATTRIBUTES if f"self.{n} =" in source]
+    expected = internals.INTERSECTION_ATTRIBUTES
+    assert names, f"{VERSION}: GPSampler no longer sets any of {expected}"
+    assert "IntersectionSearchSpace(" in source, f"{VERSION}: GPSampler's search space moved"

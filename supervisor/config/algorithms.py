@@ -44,7 +44,7 @@ def _sampler_values(name: str, options: dict[str, Any]) -> tuple[str | None, str
     import optuna
 
     entry = samplers.SAMPLERS[name]
-    own = {k: v for k, v in options.items() if k != samplers.HISTORY}  # the supervisor's
+    own = {k: v for k, v in options.items() if k not in samplers.OWN_OPTIONS}  # the supervisor's
     fixed: dict[str, Any] = {"seed": 0}
     if entry.needs_grid:  # its grid is the space, checked with the parameters
         fixed["search_space"] = {}

@@ -18,17 +18,25 @@ Multi-objective studies rank a trial by its best rank over the objectives (each
 objective's best trials are kept). Below ``limit`` the sampler sees the study as it is.
 Only the sampling itself sees the view: the search space is inferred from the whole
 study, and ``before_trial``, ``after_trial`` and reseeding are the sampler's own.
+
+The search space is Optuna's intersection of the finished trials' distributions, kept
+incrementally (``IncrementalIntersection``): Optuna's re-reads every trial since the
+oldest unfinished one on each proposal, thousands with many trials in flight.
 """
 
 from __future__ import annotations
 
 import bisect
+import copy
 from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optuna.samplers import BaseSampler
+from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+import supervisor.optuna_internals as internals
 
 if TYPE_CHECKING:
     from optuna import Study
@@ -56,9 +64,10 @@ class StudyView:
         states: Container[TrialState] | None = None,
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
-        import copy
-
-        found = [t for t in self._trials_ if states is None or t.state in states]
+        if states is None:
+            found = self._trials_  # as Study._get_trials(use_cache=True) hands its cache
+        else:
+            found = [t for t in self._trials_ if t.state in states]
         return copy.deepcopy(found) if deepcopy else found
 
     def get_trials(
@@ -151,10 +160,9 @@ class Ranking:
             raise ValueError("trials are not numbered by their position")
         self.open.update(range(self.seen, len(trials)))
         self.seen = len(trials)
-        for n in sorted(self.open):
+        # Sorted inserts: the order the finished are taken in does not matter.
+        for n in [n for n in self.open if trials[n].state.is_finished()]:
             t = trials[n]
-            if not t.state.is_finished():
-                continue
             self.open.discard(n)
             if t.state == TrialState.COMPLETE and t.values is not None:
                 bisect.insort(self.order, (self.sign * float(t.values[0]), n))
@@ -166,24 +174,69 @@ class Ranking:
         running = [t for t in waiting if t.state == TrialState.RUNNING]
         waiting = [t for t in waiting if t.state == TrialState.WAITING]
         # Only the ranks the view takes are looked up (``_select`` on a lazy sequence).
-        ranked = _Lazy(trials, self.order)
-        pruned = [trials[n] for n in self.pruned]
+        ranked = _Lazy(trials, self.order, field=1)
+        pruned = _Lazy(trials, self.pruned)
         return _select(ranked, pruned, running, waiting, limit)
 
 
 class _Lazy(Sequence[FrozenTrial]):
-    """The complete trials in rank order, looked up only where indexed."""
+    """The trials numbered by ``entries`` (the complete ones in rank order: the number is
+    ``field`` 1 of each; the pruned ones: the entries are numbers), looked up only where
+    indexed."""
 
-    def __init__(self, trials: list[FrozenTrial], order: list[tuple[float, int]]) -> None:
-        self.trials, self.order = trials, order
+    def __init__(self, trials: list[FrozenTrial], entries: list[Any], field: int | None = None):
+        self.trials, self.entries, self.field = trials, entries, field
+
+    def _trial(self, entry: Any) -> FrozenTrial:
+        return self.trials[entry if self.field is None else entry[self.field]]
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.entries)
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
-            return [self.trials[n] for _, n in self.order[i]]
-        return self.trials[self.order[i][1]]
+            return [self._trial(e) for e in self.entries[i]]
+        return self._trial(self.entries[i])
+
+
+class IncrementalIntersection(IntersectionSearchSpace):
+    """Optuna's ``IntersectionSearchSpace`` (the distributions every finished trial of
+    the counted states shares: complete, and pruned with ``include_pruned``), folded in
+    as each trial finishes. Optuna's caches up to its oldest unfinished trial and so
+    compares every distribution of every trial since then on each call: with a long
+    trial among thousands in flight, thousands of trials. Here a call looks at the
+    trials unfinished at the last one and the new ones: O(in flight), state checks only.
+    The intersection does not depend on the order it is folded in: the same space."""
+
+    def __init__(self, include_pruned: bool = False) -> None:
+        super().__init__(include_pruned)
+        self.counted = (TrialState.COMPLETE, TrialState.PRUNED)[: 2 if include_pruned else 1]
+        self.study_name: str | None = None
+        self.seen = 0  # trials looked at so far
+        self.open: set[int] = set()  # numbers of those not finished at the last look
+        self.space: dict[str, BaseDistribution] | None = None  # None: no trial folded yet
+
+    def calculate(self, study: Study, use_cache: bool = False) -> dict[str, BaseDistribution]:
+        if self.study_name is None:
+            self.study_name = study.study_name
+        elif study.study_name != self.study_name:
+            raise ValueError("`IntersectionSearchSpace` cannot handle multiple studies.")
+        trials = study._get_trials(deepcopy=False, use_cache=use_cache)
+        if len(trials) < self.seen or (trials and trials[-1].number != len(trials) - 1):
+            return super().calculate(study, use_cache)  # not one study's list: Optuna's
+        self.open.update(range(self.seen, len(trials)))
+        self.seen = len(trials)
+        for n in [n for n in self.open if trials[n].state.is_finished()]:
+            self.open.discard(n)
+            trial = trials[n]
+            if trial.state not in self.counted:
+                continue
+            if self.space is None:
+                self.space = copy.copy(trial.distributions)
+            else:
+                found = trial.distributions
+                self.space = {k: d for k, d in self.space.items() if found.get(k) == d}
+        return copy.deepcopy(dict(sorted((self.space or {}).items())))
 
 
 class BoundedHistory(BaseSampler):
@@ -193,6 +246,7 @@ class BoundedHistory(BaseSampler):
     its random states, still finds it."""
 
     history_limit: int | None = None  # None: the whole study
+    _incremental = False  # whether its intersection search spaces are made incremental
     # The trial whose view was made last, the study's trials then, and the view.
     _history: tuple[int, StudyView, StudyView] | None = None
     _ranking: Ranking | None = None
@@ -219,6 +273,9 @@ class BoundedHistory(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
+        if not self._incremental:  # the same space, at a cost that does not grow with it
+            internals.replace_intersections(self, IncrementalIntersection)
+            self._incremental = True
         if self.history_limit is None:
             return super().infer_relative_search_space(study, trial)  # type: ignore[safe-super]
         whole, _ = self._views(study, trial)

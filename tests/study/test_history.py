@@ -135,3 +135,69 @@ def test_history_is_an_option_of_model_based_samplers_only() -> None:
     assert bad is not None and bad[0] == "history"
     bad = check_options("random", {"history": 500})
     assert bad is not None and "has no option 'history'" in bad[1]
+
+
+class _Trials:
+    """A study as ``IntersectionSearchSpace`` reads it: its name and its trials."""
+
+    study_name = "s"
+    _study_id = 0
+
+    def __init__(self) -> None:
+        self.trials: list[FrozenTrial] = []
+
+    def _get_trials(self, deepcopy: bool = False, use_cache: bool = False) -> list[FrozenTrial]:
+        return list(self.trials)
+
+
+@pytest.mark.parametrize("include_pruned", [True, False])
+def test_the_incremental_search_space_is_optunas_intersection(include_pruned: bool) -> None:
+    """Trials finish out of order, some with another range of a parameter or without it,
+    some fail or are pruned: after each step the incremental space is the intersection
+    computed from scratch over the whole study, and what Optuna's own class says."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.search_space import IntersectionSearchSpace, intersection_search_space
+
+    rng = random.Random(7)
+    common = {"n": IntDistribution(1, 9), "c": CategoricalDistribution(("a", "b"))}
+    spaces = [
+        {"x": FloatDistribution(0.0, 1.0), **common},
+        {"x": FloatDistribution(0.0, 2.0), **common},
+        common,
+    ]
+    study = _Trials()
+    incremental = history.IncrementalIntersection(include_pruned)
+    optunas = IntersectionSearchSpace(include_pruned)
+    ends = [TrialState.COMPLETE] * 30 + [TrialState.PRUNED] * 3 + [TrialState.FAIL] * 2
+    for step in range(120):
+        for n in rng.sample(range(len(study.trials)), min(len(study.trials), 5)):
+            t = study.trials[n]
+            if t.state == TrialState.RUNNING and rng.random() < 0.5:
+                state = rng.choice(ends)
+                value = rng.random() if state == TrialState.COMPLETE else None
+                done = create_trial(
+                    state=state, params=t.params, distributions=t.distributions, value=value
+                )
+                done.number = n
+                study.trials[n] = done
+        dists = spaces[0] if step < 40 or rng.random() < 0.9 else rng.choice(spaces)
+        params = {k: getattr(d, "low", "a") for k, d in dists.items()}
+        new = create_trial(state=TrialState.RUNNING, params=params, distributions=dists)
+        new.number = len(study.trials)
+        study.trials.append(new)
+        expected = intersection_search_space(study.trials, include_pruned=include_pruned)
+        got = incremental.calculate(study)  # type: ignore[arg-type]
+        assert got == expected == optunas.calculate(study)  # type: ignore[arg-type]
+        assert list(got) == sorted(got)
+    assert "x" not in got and "n" in got  # a range changed; one parameter was always there
+
+
+def test_bounded_samplers_keep_an_incremental_search_space() -> None:
+    import supervisor.optuna_internals as internals
+
+    tpe = sampler({"history": 60})
+    study = optuna.create_study(sampler=tpe)
+    proposals(study, 12)  # past the start-up trials: the model proposes
+    space = getattr(tpe, internals.INTERSECTION_ATTRIBUTES[0])
+    assert isinstance(space, history.IncrementalIntersection)
+    assert space.counted == (TrialState.COMPLETE, TrialState.PRUNED)  # TPE's include_pruned
