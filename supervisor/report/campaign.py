@@ -211,10 +211,12 @@ def _view_storage_class() -> type[Any]:
             self._system_attrs[key] = value  # metric names, set once by the view
 
         def get_all_studies(self) -> list[FrozenStudy]:
-            raise NotImplementedError("a report view holds one study")
+            attrs = dict(self._system_attrs)
+            return [FrozenStudy(self._name, None, {}, attrs, 0, directions=self._directions)]
 
         def _read_only(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("a report view is read-only")
+            # Figures only read; a write would change what the report shows of the study.
+            raise RuntimeError("a report view is read-only")
 
         create_new_study = delete_study = set_study_user_attr = _read_only
         create_new_trial = set_trial_param = set_trial_state_values = _read_only

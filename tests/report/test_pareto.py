@@ -141,3 +141,21 @@ def test_a_multi_objective_campaign_writes_a_linked_pareto_report(
     assert result.exit_code == 0, result.output
     again = out.parent / f"{exp.study_name}-pareto.html"
     assert sorted(table_numbers(again.read_text())) == sorted(table_numbers(html))
+
+
+def test_a_report_view_serves_its_one_study_and_refuses_writes() -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"], study_name="v")
+    for x in (1.0, 2.0, 3.0):
+        study.add_trial(
+            create_trial(
+                params={"x": x},
+                distributions={"x": FloatDistribution(0, 4)},
+                values=[x, -x],
+            )
+        )
+    view = Campaign.load(study).view_of({0, 2})
+    assert [t.number for t in view.trials] == [0, 2]  # numbered as in the study
+    (summary,) = view._storage.get_all_studies()
+    assert summary.study_name == "v" and summary.directions == study.directions
+    with pytest.raises(RuntimeError, match="read-only"):
+        view.set_user_attr("k", 1)
