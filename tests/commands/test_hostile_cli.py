@@ -193,11 +193,12 @@ def prepare(case: Case, template: Path, work: Path, values: dict[str, str]) -> l
 # the copy before and after, and removes it (a fresh interpreter per case would cost
 # minutes on 2 cores; copies of every case at once, gigabytes).
 RUNNER = r"""
-import contextlib, io, json, os, shutil, signal, sys, time, traceback
+import contextlib, io, json, shutil, sys, time
 from pathlib import Path
 import distributed, optuna, pandas, tests.toy_benchmark, tests.toy_classifier
 import supervisor.cli, supervisor.api, supervisor.commands.search, supervisor.study.driver
 from tests.commands.test_hostile_cli import CASES, compare, prepare, snapshot
+from tests.config.cli_runner import run_forked
 
 with contextlib.redirect_stdout(io.StringIO()):  # what typer loads on first use
     supervisor.cli.app(["search", "--help"], standalone_mode=False)
@@ -208,29 +209,11 @@ for case_id, work, out_dir in job["cases"]:
     argv = prepare(CASES[case_id], template, Path(work), values)
     before = snapshot(Path(work))
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        signal.alarm(limit)  # a command silent for longer fails its case
-        os.chdir(work)
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            os.dup2(os.open(os.path.join(out_dir, name), os.O_WRONLY | os.O_CREAT), fd)
-        sys.argv = ["supervisor", *argv]
-        code = 0
-        try:
-            supervisor.cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    status = os.waitpid(pid, 0)[1]
+    code = run_forked(work, argv, out_dir, limit)  # a command silent for longer fails
     seconds = time.monotonic() - started
     changed = compare(before, snapshot(Path(work)))
     shutil.rmtree(work)
-    results.append([os.waitstatus_to_exitcode(status), seconds, changed])
+    results.append([code, seconds, changed])
 print(json.dumps(results))
 """
 

@@ -16,20 +16,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RUNNER = r"""
-import contextlib, io, json, os, signal, sys, traceback
+import contextlib, io, json, sys
 sys.dont_write_bytecode = True
 import dask_jobqueue, distributed, optuna, tests.toy_benchmark
 import supervisor.cli, supervisor.clusters.profile
 import supervisor.commands.search, supervisor.study.driver
+from tests.config.cli_runner import run_forked
 
 with contextlib.redirect_stdout(io.StringIO()):  # imports what typer loads on first use
     supervisor.cli.app(["search", "--help"], standalone_mode=False)
 
-results = []
-for cwd, args, out_dir in json.load(sys.stdin):
+# 60 s: an input wrongly accepted must not hang the suite.
+results = [run_forked(cwd, args, out_dir, 60) for cwd, args, out_dir in json.load(sys.stdin)]
+print(json.dumps(results))
+"""
+
+
+def run_forked(cwd: str, args: list[str], out_dir: str, limit: int) -> int:
+    """Exit code of ``supervisor ARGS`` run by the real entry point in a forked child, in
+    ``cwd``, its stdout and stderr in ``out_dir``; killed (SIGALRM) after ``limit`` s."""
+    import os
+    import signal
+    import traceback
+
+    import supervisor.cli
+
     pid = os.fork()
     if pid == 0:
-        signal.alarm(60)  # an input wrongly accepted must not hang the suite
+        signal.alarm(limit)
         os.chdir(cwd)
         for fd, name in ((1, "stdout"), (2, "stderr")):
             os.dup2(os.open(os.path.join(out_dir, name), os.O_WRONLY | os.O_CREAT), fd)
@@ -45,9 +59,7 @@ for cwd, args, out_dir in json.load(sys.stdin):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    results.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-print(json.dumps(results))
-"""
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 @dataclass
