@@ -95,7 +95,9 @@ def test_a_drained_node_finishes_its_jobs_and_gets_no_new_ones(
     """`scontrol update State=DRAIN` of a node running a worker, with 1-minute walltimes:
     the trial running there completes (draining kills nothing), the node's job reaches its
     end, and the jobs replacing it run on the other nodes."""
-    budget = 56  # 2-s trials on 2 workers: longer than a job's lifetime (< 1 min)
+    # 2-s trials on 2 workers: ~90 s, so the campaign outlives the drained node's job (its
+    # lifetime is < 1 min from its start) by ~30 s and trials start after it is gone.
+    budget = 90
     campaign = Campaign.toy(
         tmp_path, "drained", ON, trials=budget, jobs=2, delay=1.0, epochs=2, walltime="00:01:00"
     )
