@@ -29,7 +29,9 @@ What is used, and why:
     ``_thread_lock``, ``_replay_result``), ``_sync_with_backend()``, and the
     ``_write_log(op_code, extra_fields)`` method, which ``CampaignJournalStorage``
     overrides: every write of ``JournalStorage`` goes through it.
-* ``Study._storage``: a study's storage (no public accessor), to batch its writes.
+* ``Study._storage``, ``Study._study_id``: a study's storage and its id there (no public
+  accessors), to batch its writes and to read the campaign journal's log of finished
+  trials (``supervisor.unfinished``).
 * ``FrozenTrial._trial_id``: the storage's id of a trial (no public accessor), for the
   report's read-only view storage, which serves trials by id.
 * ``FrozenStudy``: what ``BaseStorage.get_all_studies`` returns (the view's signature).
@@ -100,7 +102,7 @@ INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "_write_log",
     ),
     "JournalStorageReplayResult": ("_studies", "_trials", "_trial_id_to_study_id", "worker_id"),
-    "Study": ("_storage",),
+    "Study": ("_storage", "_study_id"),
     "LazyRandomState": ("rng",),
     "FrozenTrial": ("_trial_id",),
     "TPESampler": ("_search_space",),
@@ -117,6 +119,10 @@ INTERSECTION_ATTRIBUTES = ("_search_space", "_intersection_search_space")
 
 def study_storage(study: optuna.Study) -> BaseStorage:
     return study._storage
+
+
+def study_id(study: optuna.Study) -> int:
+    return study._study_id
 
 
 def trial_id(trial: FrozenTrial) -> int:

@@ -407,7 +407,7 @@ class Driver:
         """Read the study: budget counts, and what other drivers finished meanwhile."""
         from optuna.trial import TrialState
 
-        for t in self.index.update(self.study.get_trials(deepcopy=False)):
+        for t in self.index.update(self.study.get_trials(deepcopy=False), self.study):
             values = list(t.values) if t.state == TrialState.COMPLETE and t.values else None
             if values is not None and attrs.DUPLICATE_OF not in t.user_attrs:
                 self._update_best(values)

@@ -19,6 +19,7 @@ The journal is the campaign's only record, so it is guarded beyond what Optuna d
 
 from __future__ import annotations
 
+import array
 import contextlib
 import copy
 import json
@@ -288,12 +289,16 @@ class _IndexedReplay(JournalStorageReplayResult):
     * ``listed``: each study's trials in number order (the replay's current objects).
       Optuna's replay builds that list anew, trial by trial, on every read of the study.
     * ``waiting``: the WAITING trials of each study: ``ask`` looks for them before every
-      new trial, which otherwise scans every trial of the study."""
+      new trial, which otherwise scans every trial of the study.
+    * ``finished``: the numbers of each study's trials in the order they finished (or were
+      created finished), so that what tracks unfinished trials (``supervisor.unfinished``)
+      reads what changed instead of re-checking thousands in flight."""
 
     def __init__(self, worker_id_prefix: str) -> None:
         super().__init__(worker_id_prefix)
         self.listed: dict[int, list[FrozenTrial]] = {}  # study -> its trials by number
         self.waiting: dict[int, dict[int, None]] = {}  # study -> trial ids, in queue order
+        self.finished: dict[int, array.array[int]] = {}  # study -> numbers, as they finished
 
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
         trials = internals.replay_trials(self)
@@ -304,17 +309,23 @@ class _IndexedReplay(JournalStorageReplayResult):
             op = log["op_code"]
             if op == JournalOperation.CREATE_TRIAL:
                 if len(trials) > known:  # numbered by its position in its study
-                    self.listed.setdefault(study_of[known], []).append(trials[known])
-                    if trials[known].state == TrialState.WAITING:
-                        self.waiting.setdefault(study_of[known], {})[known] = None
+                    trial, study_id = trials[known], study_of[known]
+                    self.listed.setdefault(study_id, []).append(trial)
+                    if trial.state == TrialState.WAITING:
+                        self.waiting.setdefault(study_id, {})[known] = None
+                    elif trial.state.is_finished():
+                        self.finished.setdefault(study_id, array.array("q")).append(trial.number)
                 continue
             trial_id = log.get("trial_id")
             if not isinstance(trial_id, int) or trial_id not in trials:
                 continue  # a study's record, or a trial the replay does not know
             trial, study_id = trials[trial_id], study_of[trial_id]
+            before = self.listed[study_id][trial.number].state
             self.listed[study_id][trial.number] = trial  # the replay replaces, not changes
             if op == JournalOperation.SET_TRIAL_STATE_VALUES and trial.state != TrialState.WAITING:
                 self.waiting.get(study_id, {}).pop(trial_id, None)
+                if trial.state.is_finished() and not before.is_finished():
+                    self.finished.setdefault(study_id, array.array("q")).append(trial.number)
 
 
 # Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
@@ -378,6 +389,18 @@ class CampaignJournalStorage(JournalStorage):
         if op_code not in _DEFERRABLE:  # the caller reads it back at once: write them all
             self._pending.logs = []
             internals.backend(self).append_logs(pending)
+
+    def finished_since(self, study_id: int, start: int) -> tuple[list[int], int]:
+        """The numbers of the study's trials that finished from position ``start`` of its
+        log of finished trials on (as far as this process has read the journal), and the
+        position after them."""
+        with internals.thread_lock(self):
+            replay = internals.replay(self)
+            assert isinstance(replay, _IndexedReplay)
+            log = replay.finished.get(study_id)
+            if log is None:
+                return [], start
+            return log[start:].tolist(), len(log)
 
     def get_all_trials(
         self,

@@ -58,6 +58,20 @@ def test_a_large_study_keeps_the_best_a_stratified_rest_and_pending_trials() -> 
     assert [t.number for t in view] == sorted(t.number for t in view)
 
 
+def test_thousands_pending_below_the_limit_are_capped_and_the_finished_kept() -> None:
+    """A first wave on thousands of workers: few finished, thousands pending. The sampler
+    models every finished trial and at most ``limit`` pending ones, spread over them."""
+    states = [TrialState.COMPLETE] * 40 + [TrialState.FAIL] * 5 + [TrialState.RUNNING] * 5000
+    trials = trials_of(states + [TrialState.WAITING] * 2)
+    for view in (history.representative(trials, 300, MIN), history.Ranking(1.0).view(trials, 300)):
+        by_state = {s: [t for t in view if t.state == s] for s in TrialState}
+        assert len(by_state[TrialState.COMPLETE]) == 40 and not by_state[TrialState.FAIL]
+        pending = [t.number for t in by_state[TrialState.RUNNING]]
+        assert len(pending) == 300 and pending[-1] == 5044  # the newest is kept
+        assert pending[0] < 100 and pending[150] > 2000  # spread over the wave
+        assert len(by_state[TrialState.WAITING]) == 2
+
+
 def test_the_incremental_ranking_is_the_same_view_as_a_fresh_one() -> None:
     """Trials finish out of order; each look sees only what changed, and yields what a
     look at the whole study yields."""
