@@ -11,7 +11,8 @@ that holds ``limit`` of them:
 * the rest, stratified by rank: every k-th of the others in order of their objective, so
   the view keeps the distribution of the whole history (TPE's "bad" density) at a fixed
   cost;
-* the pending (running) trials at the same sampling rate, at least ``MIN_PENDING`` of
+* the pending (unfinished: running, or waiting in the queue, which no Optuna sampler
+  models) trials at the same sampling rate, at least ``MIN_PENDING`` of
   them (the most recent first), so pending points still push proposals apart.
 
 The pending trials are capped at ``limit`` below the limit too: with thousands of trials
@@ -112,8 +113,7 @@ def _scores(trials: list[FrozenTrial], directions: Sequence[StudyDirection]) -> 
 def _select(
     ranked: Sequence[FrozenTrial],
     pruned: Sequence[FrozenTrial],
-    running: Sequence[FrozenTrial],
-    waiting: Sequence[FrozenTrial],
+    unfinished: Sequence[FrozenTrial],
     limit: int,
 ) -> list[FrozenTrial]:
     """The view of ``limit`` finished trials (see the module's docstring), in number order;
@@ -124,9 +124,8 @@ def _select(
     keep = [ranked[i] for i in range(min(good, len(ranked)))]
     keep += _spaced(ranked, round(share * (len(ranked) - good)), start=good)
     keep += _spaced(pruned, round(share * len(pruned)))
-    pending = max(min(len(running), MIN_PENDING), round(share * len(running)))
-    keep += _spaced(running, min(pending, limit))
-    keep += waiting  # failed trials are never modelled
+    pending = max(min(len(unfinished), MIN_PENDING), round(share * len(unfinished)))
+    keep += _spaced(unfinished, min(pending, limit))  # failed trials are never modelled
     return sorted(keep, key=lambda t: t.number)
 
 
@@ -137,13 +136,12 @@ def representative(
     view described in the module's docstring (in trial-number order)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    running = [t for t in trials if t.state == TrialState.RUNNING]
-    if len(complete) + len(pruned) <= limit and len(running) <= limit:
+    unfinished = [t for t in trials if not t.state.is_finished()]
+    if len(complete) + len(pruned) <= limit and len(unfinished) <= limit:
         return trials
     scores = _scores(complete, directions)
     ranked = [t for _, t in sorted(zip(scores, complete, strict=True), key=lambda p: p[0])]
-    waiting = [t for t in trials if t.state == TrialState.WAITING]
-    return _select(ranked, pruned, running, waiting, limit)
+    return _select(ranked, pruned, unfinished, limit)
 
 
 class Ranking:
@@ -176,13 +174,11 @@ class Ranking:
         open_ = self.unfinished.open
         if len(self.order) + len(self.pruned) <= limit and len(open_) <= limit:
             return trials
-        waiting = [trials[n] for n in sorted(open_)]
-        running = [t for t in waiting if t.state == TrialState.RUNNING]
-        waiting = [t for t in waiting if t.state == TrialState.WAITING]
+        unfinished = _Lazy(trials, sorted(open_))  # only the ones the view takes are read
         # Only the ranks the view takes are looked up (``_select`` on a lazy sequence).
         ranked = _Lazy(trials, self.order, field=1)
         pruned = _Lazy(trials, self.pruned)
-        return _select(ranked, pruned, running, waiting, limit)
+        return _select(ranked, pruned, unfinished, limit)
 
 
 class _Lazy(Sequence[FrozenTrial]):

@@ -52,9 +52,9 @@ def test_a_large_study_keeps_the_best_a_stratified_rest_and_pending_trials() -> 
     # The rest spans the whole range of values, not only the good end.
     kept = sorted(t.value for t in by_state[TrialState.COMPLETE])
     assert kept[-1] == complete[-1].value and kept[len(kept) // 2] > complete[500].value
-    assert len(by_state[TrialState.RUNNING]) == history.MIN_PENDING
-    assert by_state[TrialState.RUNNING][-1].number == 5999  # the newest pending is kept
-    assert len(by_state[TrialState.WAITING]) == 3 and not by_state[TrialState.FAIL]
+    pending = by_state[TrialState.RUNNING] + by_state[TrialState.WAITING]
+    assert len(pending) == history.MIN_PENDING and not by_state[TrialState.FAIL]
+    assert max(t.number for t in pending) == 6002  # the newest pending is kept
     assert [t.number for t in view] == sorted(t.number for t in view)
 
 
@@ -66,10 +66,9 @@ def test_thousands_pending_below_the_limit_are_capped_and_the_finished_kept() ->
     for view in (history.representative(trials, 300, MIN), history.Ranking(1.0).view(trials, 300)):
         by_state = {s: [t for t in view if t.state == s] for s in TrialState}
         assert len(by_state[TrialState.COMPLETE]) == 40 and not by_state[TrialState.FAIL]
-        pending = [t.number for t in by_state[TrialState.RUNNING]]
-        assert len(pending) == 300 and pending[-1] == 5044  # the newest is kept
+        pending = [t.number for t in view if not t.state.is_finished()]
+        assert len(pending) == 300 and pending[-1] == 5046  # the newest is kept
         assert pending[0] < 100 and pending[150] > 2000  # spread over the wave
-        assert len(by_state[TrialState.WAITING]) == 2
 
 
 def test_the_incremental_ranking_is_the_same_view_as_a_fresh_one() -> None:
