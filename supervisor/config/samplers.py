@@ -116,6 +116,15 @@ def check_options(name: str, options: Mapping[str, Any]) -> tuple[str, str] | No
     return None
 
 
+def history_limit(name: str, options: Mapping[str, Any]) -> int | None:
+    """How many finished trials (and pending ones) the sampler ``name`` with ``options``
+    models at most (``supervisor.config.history``); None: every one."""
+    if name not in DEFAULT_HISTORY:
+        return None
+    limit = options.get(HISTORY, DEFAULT_HISTORY[name])
+    return None if limit is None else max(MIN_HISTORY, int(limit))
+
+
 def make_sampler(
     name: str,
     options: Mapping[str, Any],

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from supervisor.config.samplers import history_limit
 from supervisor.report import fmt
 from supervisor.report.page import Html, details, esc, kv_table, note, table
 from supervisor.study import attrs
@@ -66,6 +67,23 @@ def summary(
     return out
 
 
+def sampler_text(sampler: Mapping[str, Any], finished: int) -> str:
+    """The sampler's name, and what of the study it models once that is not all of it."""
+    name = str(sampler["name"])
+    options = sampler.get("options")
+    try:
+        limit = history_limit(name, options if isinstance(options, dict) else {})
+    except (TypeError, ValueError):  # a stored value of the wrong type: say no more
+        return name
+    if limit is None or finished <= limit:
+        return name
+    return (
+        f"{name}: models a view of {limit} of the {finished} finished trials (the best "
+        f"tenth and a sample of the rest, stratified by value) and at most {limit} pending; "
+        "sampler option history"
+    )
+
+
 def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[object, object]]:
     config = camp.config
     rows: list[tuple[object, object]] = [("study", camp.study_name)]
@@ -91,7 +109,8 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
         rows.append(("warm start", f"{told} (told untrained, outside the budget)"))
     sampler = config.get("sampler")
     if isinstance(sampler, dict) and sampler.get("name"):
-        rows.append(("sampler", str(sampler["name"])))
+        finished = states.get("COMPLETE", 0) + states.get("PRUNED", 0)
+        rows.append(("sampler", sampler_text(sampler, finished)))
 
     records = [camp.record(t) for t in camp.trials]
     hosts = Counter(r.hostname for r in records if r.hostname is not None)

@@ -410,6 +410,8 @@ def test_large_studies_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(timeline, "TIMELINE_TRIALS", 20)
     monkeypatch.setattr(curves, "BACKGROUND_TRIALS", 7)
     study = optuna.create_study(study_name="big", directions=["maximize", "minimize"])
+    config = {**CONFIG, "sampler": {"name": "tpe", "options": {"history": 50}}}
+    study.set_user_attr("supervisor:config", config)
     trials = [
         _trial(
             i,
@@ -441,6 +443,19 @@ def test_large_studies_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     curves_fig = _figures_in(html, "curves")[0]
     assert curves_fig["data"][0]["name"] == "complete (7 of 60)"
     assert np.isnan(_array(curves_fig["data"][0]["y"])).sum() == 7
+    # So does the sampler past its history limit (supervisor.config.history).
+    assert "tpe: models a view of 50 of the 60 finished trials" in html
+
+
+def test_the_sampler_row_says_when_the_sampler_models_a_view_of_the_study() -> None:
+    from supervisor.report.summary import sampler_text
+
+    assert sampler_text({"name": "tpe", "options": {}}, 300) == "tpe"  # all of them
+    assert "a view of 300 of the 301 finished" in sampler_text({"name": "tpe", "options": {}}, 301)
+    assert "a view of 200 of the 1000 finished" in sampler_text({"name": "gp"}, 1000)
+    assert sampler_text({"name": "tpe", "options": {"history": None}}, 10**5) == "tpe"
+    assert sampler_text({"name": "cmaes", "options": {}}, 10**5) == "cmaes"  # its own window
+    assert sampler_text({"name": "tpe", "options": {"history": "many"}}, 10**5) == "tpe"
 
 
 def test_long_numeric_arrays_are_typed_arrays(tmp_path: Path) -> None:
