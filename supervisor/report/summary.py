@@ -109,8 +109,8 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
         rows.append(("warm start", f"{told} (told untrained, outside the budget)"))
     sampler = config.get("sampler")
     if isinstance(sampler, dict) and sampler.get("name"):
-        finished = states.get("COMPLETE", 0) + states.get("PRUNED", 0)
-        rows.append(("sampler", sampler_text(sampler, finished)))
+        modelled = states.get("COMPLETE", 0) + states.get("PRUNED", 0)
+        rows.append(("sampler", sampler_text(sampler, modelled)))
 
     records = [camp.record(t) for t in camp.trials]
     hosts = Counter(r.hostname for r in records if r.hostname is not None)
