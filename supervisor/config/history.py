@@ -146,10 +146,11 @@ def representative(
 
 class Ranking:
     """``representative`` for one single-objective study, kept up to date incrementally:
-    a finished trial never changes, so each call looks only at the trials that were
-    unfinished at the last one and at the new ones (as ``supervisor.study.index`` does),
-    and inserts the newly complete into a sorted list. Its cost per call grows with the
-    trials in flight and ``limit``, not with the study."""
+    a finished trial never changes, so each call looks only at the trials that finished
+    since the last one (``supervisor.unfinished``, as ``supervisor.study.index`` does),
+    and inserts the newly complete into a sorted list. Its cost per call grows with
+    ``limit`` and the trials that finished meanwhile (plus a sort of the unfinished
+    numbers when they are more than ``limit``), not with the study."""
 
     def __init__(self, sign: float) -> None:
         self.sign = sign  # 1: minimize, -1: maximize
@@ -207,7 +208,8 @@ class IncrementalIntersection(IntersectionSearchSpace):
     as each trial finishes. Optuna's caches up to its oldest unfinished trial and so
     compares every distribution of every trial since then on each call: with a long
     trial among thousands in flight, thousands of trials. Here a call looks at the
-    trials unfinished at the last one and the new ones: O(in flight), state checks only.
+    trials that finished since the last one (``supervisor.unfinished``: O(those) on the
+    campaign journal, O(in flight) state checks on other storages).
     The intersection does not depend on the order it is folded in: the same space."""
 
     def __init__(self, include_pruned: bool = False) -> None:
