@@ -57,7 +57,8 @@ class StudyIndex:
         self.trials = trials
         new = range(self.unfinished.seen, len(trials))
         done = [trials[n] for n in self.unfinished.finished(trials, study)]
-        self.foreign.update(new)
+        if self.twins:
+            self.foreign.update(new)
         self.queued.update(n for n in new if trials[n].state == TrialState.WAITING)
         for t in done:
             self._keys.pop(t.number, None)
@@ -65,7 +66,7 @@ class StudyIndex:
                 self.finished += 1
             if self.twins and t.state == TrialState.COMPLETE and t.values is not None:
                 self.completed.setdefault(param_key(t.params), (t.number, list(t.values)))
-        self.foreign.intersection_update(self.open)
+        self.foreign.difference_update(t.number for t in done)
         self.queued = {n for n in self.queued & self.open if trials[n].state == TrialState.WAITING}
         if self.twins:
             self.elsewhere = {}
