@@ -283,7 +283,7 @@ class SafeJournalFileBackend(JournalFileBackend):
 
 
 class _IndexedReplay(JournalStorageReplayResult):
-    """Optuna's replay of the journal, plus two indexes kept as each record is applied,
+    """Optuna's replay of the journal, plus three indexes kept as each record is applied,
     so that no read of the study costs a Python loop over every trial:
 
     * ``listed``: each study's trials in number order (the replay's current objects).
