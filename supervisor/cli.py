@@ -35,6 +35,9 @@ Scheduler = Annotated[
 ]
 ReportsDir = Annotated[Path, typer.Option(help="Where HTML reports go.")]
 Plain = Annotated[bool, typer.Option(help="Log lines instead of a progress bar.")]
+Proposer = Annotated[
+    str, typer.Option(help="Sampler proposals in a process beside the driver: auto, on, off.")
+]
 WarmStart = Annotated[
     list[str] | None,
     typer.Option(
@@ -77,6 +80,7 @@ def search(
             help="Trials queued beyond the free slots (default: adaptive, 0 for long trials).",
         ),
     ] = None,
+    proposer: Proposer = "auto",
     warm_start: WarmStart = None,
     runs_dir: RunsDir = Path("runs"),
     reports_dir: ReportsDir = Path("reports"),
@@ -101,6 +105,7 @@ def search(
         launcher=launcher,
         dashboard=dashboard,
         prefetch=prefetch,
+        proposer=proposer,
         warm_start=tuple(warm_start or ()),
         trials=trials,
         timeout=timeout,

@@ -49,6 +49,15 @@ What is used, and why:
   NSGA-II/III) or ``_intersection_search_space`` (GP), and its ``_include_pruned``:
   ``supervisor.config.history`` replaces it with an incremental one computing the same
   space (``replace_intersections``); Optuna offers no way to pass one in.
+* TPE's steps, for ``supervisor.config.tpe_memo``: it overrides
+  ``_get_internal_repr(trials, search_space, study)`` (to convert each trial's
+  parameters once; it calls ``_get_params`` as Optuna's does) and ``_sample(study,
+  trial, search_space)`` (to let one fit serve a burst of proposals: it keeps the two
+  densities Optuna's ``_sample`` makes with ``_build_parzen_estimator``, below then above,
+  and proposes from them as Optuna does, with ``_rng``, ``_n_ei_candidates``,
+  ``_compute_acquisition_func`` and ``_compare``; ``_constant_liar`` says whether running
+  trials are modelled). The test checks the names, the signatures and the order of the
+  two fits.
 * ``VISUALIZATION_LOGGER``: the logger that writes one line per non-finite trial in every
   figure; the report filters those lines and counts them once.
 """
@@ -105,7 +114,18 @@ INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "Study": ("_storage", "_study_id"),
     "LazyRandomState": ("rng",),
     "FrozenTrial": ("_trial_id",),
-    "TPESampler": ("_search_space",),
+    "TPESampler": (
+        "_search_space",
+        "_get_internal_repr",
+        "_get_params",
+        "_sample",
+        "_build_parzen_estimator",
+        "_compute_acquisition_func",
+        "_compare",
+        "_rng",
+        "_n_ei_candidates",
+        "_constant_liar",
+    ),
     "CmaEsSampler": ("_search_space",),
     "GPSampler": ("_intersection_search_space",),
     "IntersectionSearchSpace": ("_include_pruned",),
@@ -141,6 +161,15 @@ def replace_intersections(
         found = getattr(sampler, name, None)
         if type(found) is IntersectionSearchSpace:
             setattr(sampler, name, make(found._include_pruned))
+
+
+def tpe_sample(
+    sampler: Any, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]
+) -> dict[str, Any]:
+    """Optuna's ``TPESampler._sample`` on ``sampler`` (a subclass that overrides it)."""
+    from optuna.samplers import TPESampler
+
+    return TPESampler._sample(sampler, study, trial, search_space)
 
 
 # -- JournalFileBackend --------------------------------------------------------------------

@@ -340,3 +340,26 @@ def test_the_gp_sampler_keeps_its_intersection_search_space_where_it_is_replaced
     expected = internals.INTERSECTION_ATTRIBUTES
     assert names, f"{VERSION}: GPSampler no longer sets any of {expected}"
     assert "IntersectionSearchSpace(" in source, f"{VERSION}: GPSampler's search space moved"
+
+
+def test_tpe_has_the_steps_the_memo_overrides_and_calls() -> None:
+    """``supervisor.config.tpe_memo`` overrides two TPE methods and calls others; were
+    one renamed or its arguments changed, the memo would silently stop being used (or
+    break proposals)."""
+    sampler = optuna.samplers.TPESampler(seed=1)
+    _check_attributes(sampler, "TPESampler")
+    expected = {
+        "_get_internal_repr": ["trials", "search_space", "study"],
+        "_get_params": ["trial", "study"],
+        "_sample": ["study", "trial", "search_space"],
+        "_build_parzen_estimator": ["study", "search_space", "trials", "handle_below"],
+        "_compute_acquisition_func": ["samples", "mpe_below", "mpe_above"],
+        "_compare": ["samples", "acquisition_func_vals"],
+    }
+    for name, arguments in expected.items():
+        found = list(inspect.signature(getattr(sampler, name)).parameters)
+        assert found == arguments, f"{VERSION}: TPESampler.{name}{found}"
+    # The shared fit takes the first density built as the good trials' one.
+    source = inspect.getsource(optuna.samplers.TPESampler._sample)
+    below, above = source.find("handle_below=True"), source.find("handle_below=False")
+    assert 0 < below < above, f"{VERSION}: TPE's _sample no longer fits below, then above"

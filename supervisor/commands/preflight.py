@@ -25,6 +25,7 @@ MAX_TRIALS = 10_000_000  # as budget.trials and budget.epochs in a space file
 MAX_EPOCHS = 100_000
 MAX_SECONDS = 365 * 86400.0  # as budget.timeout
 MAX_PREFETCH = 100_000
+PROPOSER = {"auto": None, "on": True, "off": False}  # --proposer -> the driver's argument
 # Local worker processes per usable core: more only thrash (each holds a model and data).
 LOCAL_WORKERS_PER_CORE = 4
 
@@ -84,6 +85,8 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
             count(value, flag, 1, high)
     if opts.prefetch is not None:
         count(opts.prefetch, "--prefetch", 0, MAX_PREFETCH)
+    if opts.proposer not in PROPOSER:
+        raise UserError(f"--proposer {opts.proposer!r}: expected auto, on or off")
     if opts.timeout is not None:
         seconds(opts.timeout, "--timeout")
     if opts.storage is not None:
@@ -91,6 +94,18 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
     if not opts.scheduler and not opts.launcher:
         local_cluster(opts.workers, opts.threads)
     check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run
+
+
+def proposer_fits(proposer: str, exp: Any) -> None:  # an Experiment
+    """``--proposer on`` needs a sampler that models a bounded history (the storage is
+    always one other processes read: the journal file or a database)."""
+    from supervisor.config.samplers import history_limit
+
+    if proposer == "on" and history_limit(exp.sampler, exp.sampler_options) is None:
+        raise UserError(
+            f"--proposer on: sampler {exp.sampler!r} does not model a bounded history"
+            " (tpe and gp do, unless their history option is null)"
+        )
 
 
 def search_environment(opts: Any, launcher: Launcher | None) -> None:

@@ -42,6 +42,7 @@ class SearchOptions:
     launcher: str | None = None  # a profile name in launchers/ or a YAML file
     dashboard: str = "127.0.0.1:8787"
     prefetch: int | None = None
+    proposer: str = "auto"  # proposals computed beside the driver: auto, on, off
     warm_start: tuple[str, ...] = ()  # runs added to the space file's warm_start
     trials: int | None = None  # overrides budget.trials
     timeout: float | None = None  # overrides budget.timeout
@@ -136,6 +137,7 @@ def search(opts: SearchOptions) -> Outcome:
     )
     # Everything that can refuse the command does so here, before the first write.
     preflight.search_environment(opts, launcher)
+    preflight.proposer_fits(opts.proposer, exp)
     run_dir = opts.runs_root / exp.study_name
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
@@ -200,6 +202,8 @@ def search(opts: SearchOptions) -> Outcome:
             display=display,
             run_dir=str(run_dir.resolve()),
             resources=handle.resources,
+            storage_url=storage_url,
+            proposer=preflight.PROPOSER[opts.proposer],
         )
         summary = driver.run()
         cluster_desc = handle.description

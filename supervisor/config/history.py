@@ -55,11 +55,15 @@ GOOD_SHARE = 10  # 1 / GOOD_SHARE of the view: the best trials
 
 class StudyView:
     """``study`` as the inner sampler sees it: its trials are ``trials``; everything else
-    (directions, storage, attributes) is the study's."""
+    (directions, storage, attributes) is the study's. ``finished_total``: how many trials
+    of the study have finished (a view holds some of them), where known."""
 
-    def __init__(self, study: Study, trials: list[FrozenTrial]) -> None:
+    def __init__(
+        self, study: Study, trials: list[FrozenTrial], finished_total: int | None = None
+    ) -> None:
         self._study_ = study
         self._trials_ = trials
+        self.finished_total = finished_total
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study_, name)
@@ -158,6 +162,11 @@ class Ranking:
         self.order: list[tuple[float, int]] = []  # (score, number) of complete trials
         self.pruned: list[int] = []
 
+    @property
+    def finished(self) -> int:
+        """Complete and pruned trials as of the last view."""
+        return len(self.order) + len(self.pruned)
+
     def view(
         self, trials: list[FrozenTrial], limit: int, study: Study | None = None
     ) -> list[FrozenTrial]:
@@ -250,6 +259,8 @@ class BoundedHistory(BaseSampler):
     # The trial whose view was made last, the study's trials then, and the view.
     _history: tuple[int, StudyView, StudyView] | None = None
     _ranking: Ranking | None = None
+    # Proposals not in the study yet, modelled as pending (``supervisor.study.proposer``).
+    extra_pending: tuple[FrozenTrial, ...] = ()
 
     def _views(self, study: Study, trial: FrozenTrial) -> tuple[StudyView, StudyView]:
         """(every trial, the bounded view) for ``trial``, made once per trial: the search
@@ -263,10 +274,14 @@ class BoundedHistory(BaseSampler):
                 sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
                 self._ranking = Ranking(sign)
             chosen = self._ranking.view(trials, limit, study)
+            total = self._ranking.finished
         else:
             chosen = representative(trials, limit, study.directions)
-        whole = StudyView(study, trials)
-        view = whole if chosen is trials else StudyView(study, chosen)
+            total = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+        whole = StudyView(study, trials, total)
+        view = whole if chosen is trials else StudyView(study, chosen, total)
+        if self.extra_pending:
+            view = StudyView(study, [*chosen, *self.extra_pending], total)
         self._history = (trial.number, whole, view)
         return whole, view
 

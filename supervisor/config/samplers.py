@@ -247,7 +247,8 @@ def per_trial_seeds(cls: type[Any], bounded: bool = False, startup: bool = False
     """``cls`` made to reseed its random states before each trial from (seed, trial number),
     and, when ``bounded``, to model a bounded view of large studies
     (``supervisor.config.history.BoundedHistory``), and, when ``startup``, to draw its
-    start-up trials apart (``Startup``).
+    start-up trials apart (``Startup``). TPE converts each trial's observations once
+    (``supervisor.config.tpe_memo``).
 
     A sampler seeded once per process replays its proposals on every start: a resumed
     campaign would propose the first run's configurations again (told as duplicates,
@@ -259,16 +260,21 @@ def per_trial_seeds(cls: type[Any], bounded: bool = False, startup: bool = False
     """
     found = _PER_TRIAL.get((cls, bounded, startup))
     if found is None:
+        import optuna
 
         def before_trial(self: Any, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             reseed(self, self._supervisor_seed, trial.number)
             cls.before_trial(self, study, trial)
 
         bases: tuple[type, ...] = (cls,)
+        if issubclass(cls, optuna.samplers.TPESampler):
+            from supervisor.config.tpe_memo import ReprMemo
+
+            bases = (ReprMemo, cls)  # each trial's observations converted once
         if bounded:
             from supervisor.config.history import BoundedHistory
 
-            bases = (BoundedHistory, cls)
+            bases = (BoundedHistory, *bases)
         if startup:
             bases = (Startup, *bases)
         members = {"before_trial": before_trial, "__module__": __name__}

@@ -86,6 +86,7 @@ class Probe:
     rss: dict[int, float] = field(default_factory=dict)  # finished mark -> MiB
     finished: int = 0
     started: float = field(default_factory=time.perf_counter)
+    proposer: str = "none"  # what the proposer did (``supervisor.study.proposals``)
 
 
 def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
@@ -174,7 +175,8 @@ def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
             sampler=args.sampler,
             study="scale",
         )
-        study = harness.open_study(exp, harness.storage_url(args.storage, folder))
+        url = harness.storage_url(args.storage, folder)
+        study = harness.open_study(exp, url)
         timed_suggest = instrument(study, probe)
         sim_channel = type("BoundSimChannel", (SimChannel,), {"cluster": cluster, "probe": probe})
         driver = Driver(
@@ -184,6 +186,8 @@ def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
             slots=args.workers,
             prefetch=args.prefetch,
             run_dir=str(folder),
+            storage_url=url,
+            proposer={"auto": None, "on": True, "off": False}[args.proposer],
         )
         start = time.perf_counter()
         clock.set(0.0)
@@ -193,6 +197,9 @@ def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
         ):
             summary = driver.run()
         real = time.perf_counter() - start
+        if driver.proposals is not None:
+            p = driver.proposals
+            probe.proposer = f"{p.taken} taken, {p.missed} asked of the sampler, {p.dropped} stale"
         probe.rss.setdefault(summary.finished, harness.rss_mb())
     makespan = max(s.last_end for s in cluster.slots)
     return cluster, probe, makespan, real
@@ -218,7 +225,8 @@ def report(args: argparse.Namespace, cluster: Cluster, probe: Probe, makespan: f
         f"\n{args.trials} trials on {args.workers} simulated workers; durations lognormal,"
         f" mean {args.mean:g} s, sigma {args.sigma:g}; {args.epochs} epochs; "
         f"{args.params} params; {args.sampler} sampler; {args.storage} storage; "
-        f"prefetch {'default' if args.prefetch is None else args.prefetch}\n"
+        f"prefetch {'default' if args.prefetch is None else args.prefetch}; "
+        f"proposer {args.proposer}: {probe.proposer}\n"
     )
     print(
         f"busy fraction: {100 * fraction:.2f} % ({harness.verdict(fraction, GOAL_BUSY, True)}"
@@ -304,6 +312,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sampler", default="random")
     parser.add_argument("--storage", default="journal", help="journal | memory | sqlite | URL")
     parser.add_argument("--prefetch", type=int, default=None, help="default: sized by the driver")
+    parser.add_argument(
+        "--proposer", choices=("auto", "on", "off"), default="auto", help="proposals beside it"
+    )
     parser.add_argument("--dask-ms", type=float, default=1.0, help="driver-side Dask cost")
     parser.add_argument("--dispatch-ms", type=float, default=1.0, help="scheduler to worker")
     parser.add_argument("--seed", type=int, default=0)

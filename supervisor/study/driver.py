@@ -1,32 +1,29 @@
 """The driver: the only code that touches the Study. An asynchronous ask/tell loop.
 
-Every worker slot stays busy (plus queued trials when trials are short,
-``supervisor.study.prefetch``): a finished trial is replaced at once (no batch barrier).
-Results are told to the Study in the order they finish. Stops when the study holds the
-budget of finished trials (waiting for other drivers' trials when they fill it, and taking
-over those of a driver that died), at the timeout (no new trials; running ones finish,
-queued ones are cancelled), on a signal (Ctrl-C, SIGTERM, SIGUSR1: running trials are
-cancelled, recorded as interrupted and queued again for the next run;
-``supervisor.study.signals``), or when the run's first trials all fail the same way
-(``supervisor.study.failfast``).
+Every worker slot stays busy (plus trials queued ahead when trials are short,
+``supervisor.study.prefetch``): a finished trial is replaced at once (no batch barrier),
+at scale with a proposal computed beside the driver (``supervisor.study.proposals``).
+Results are told in the order they finish. Stops when the study holds the budget of
+finished trials (waiting for other drivers' trials when they fill it, and taking over
+those of a driver that died), at the timeout (no new trials; running ones finish, queued
+ones are cancelled), on a signal (Ctrl-C, SIGTERM, SIGUSR1: running trials are cancelled,
+recorded as interrupted and queued again; ``supervisor.study.signals``), or when the
+run's first trials all fail the same way (``supervisor.study.failfast``).
 
-While trials run, their workers stream each start and epoch (``supervisor.study.inflight``);
-the pruner named in the space file judges each epoch, and a pruned trial stops at that
-epoch boundary. How each trial ended, and what is re-run, is ``supervisor.study.recorder``.
+Workers stream each trial's start and epochs (``supervisor.study.inflight``); the pruner
+judges each epoch, and a pruned trial stops at that epoch boundary. How each trial ended,
+and what is re-run, is ``supervisor.study.recorder``.
 
 Duplicates (``supervisor.study.index``): a configuration any driver of the study already
 completed is not trained again: it is told with that trial's values and counts toward the
 budget (the sampler chose it knowing the result). One proposed while its twin is still
 training (here or under another driver) waits for the twin and is told with its values
-too, but does not count: the budget buys another configuration. Both carry the user
-attributes ``duplicate_of`` and ``duplicate_known``. ``retrain_duplicates: true`` turns
-this off; re-runs of failed trials always train.
+too, but does not count. Both carry the user attributes ``duplicate_of`` and
+``duplicate_known``. ``retrain_duplicates: true`` turns this off; re-runs always train.
 
 Placement: on workers with a lifetime (batch jobs), a trial goes only to workers expected
-to outlive it, once finished trials give a duration estimate (``supervisor.study.placement``).
-
-Epoch checkpoints: a trial saves one every ``budget.checkpoint_every`` epochs, keyed by
-the first trial of its retry chain, so a re-run resumes there with its chain's seed.
+to outlive it (``supervisor.study.placement``). Epoch checkpoints are keyed by the first
+trial of a retry chain, so a re-run resumes there with its chain's seed.
 """
 
 from __future__ import annotations
@@ -47,6 +44,7 @@ from supervisor.study.inflight import InFlight, Running
 from supervisor.study.outcomes import StopReason, Summary, result_attrs
 from supervisor.study.placement import Placement, executing_keys
 from supervisor.study.prefetch import Prefetch
+from supervisor.study.proposals import Proposals, proposer
 from supervisor.study.recorder import Recorder, trial_seed
 from supervisor.study.signals import stop_on_signals
 from supervisor.study.storage import StorageError, batch, set_user_attrs
@@ -76,6 +74,8 @@ class Driver:
         run_dir: str | None = None,
         max_attempts: int = retry.MAX_ATTEMPTS,
         resources: dict[str, float] | None = None,
+        storage_url: str | None = None,
+        proposer: bool | None = None,
     ) -> None:
         self.exp, self.study, self.client = exp, study, client
         # A K-rank trial runs K processes (each with `threads`) on its worker's node: it
@@ -91,6 +91,8 @@ class Driver:
         self.save_outputs = exp.ensemble is not None
         self.placement = Placement(client)
         self.resources = resources  # Dask resources each trial needs (e.g. a GPU)
+        self.storage_url, self.proposer = storage_url, proposer  # study.proposals
+        self.proposals: Proposals | None = None
         self.driver_id = recovery.new_driver_id()
         self.index = StudyIndex(self.driver_id, twins=not exp.retrain_duplicates)
         # Another driver's trial -> this driver's twins of it, waiting for its result.
@@ -125,8 +127,9 @@ class Driver:
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
         self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))
         self.flight.channel = self.channel
+        feed = proposer(self.study, self.exp, self.storage_url, self.slots, self.proposer)
         try:
-            with stop_on_signals(self._on_signal):
+            with stop_on_signals(self._on_signal), feed as self.proposals:
                 while True:
                     self._heartbeat()
                     if self._stop is None and time.monotonic() >= deadline:
@@ -434,12 +437,9 @@ class Driver:
         return self.index.surplus(number, self.exp.budget.trials)
 
     def _update_best(self, values: list[float]) -> None:
-        if len(values) != 1:
-            return
-        value = values[0]
-        maximize = self.exp.objectives[0].direction == "maximize"
-        if self.best is None or (value > self.best if maximize else value < self.best):
-            self.best = value
+        sign = -1 if self.exp.objectives[0].direction == "maximize" else 1
+        if len(values) == 1 and (self.best is None or sign * values[0] < sign * self.best):
+            self.best = values[0]
 
     def _heartbeat(self, final: bool = False) -> None:
         """Renew this driver's lease (``supervisor.study.recovery``); clear it at the end."""
