@@ -69,7 +69,10 @@ EXPLORE = "explore"
 DEFAULT_STARTUP: dict[str, str] = {"tpe": "optuna"}
 DEFAULT_UNTIL: dict[str, str] = {"tpe": "finished"}
 DEFAULT_EXPLORE: dict[str, float] = {"tpe": 0.0}
-OWN_OPTIONS = (HISTORY, STARTUP, UNTIL, EXPLORE)  # the supervisor's: not given to Optuna
+# The supervisor's own option: whether one TPE fit may serve several proposals
+# (``supervisor.config.tpe_memo``); false: every proposal fits anew, as Optuna's TPE does.
+SHARE_FIT = "share_fit"
+OWN_OPTIONS = (HISTORY, STARTUP, UNTIL, EXPLORE, SHARE_FIT)  # not given to Optuna
 STARTUP_TRIALS = 10  # Optuna's default n_startup_trials
 
 
@@ -100,7 +103,9 @@ def check_options(name: str, options: Mapping[str, Any]) -> tuple[str, str] | No
         if HISTORY in options and limit is not None and not _at_least(limit, MIN_HISTORY):
             return HISTORY, f"expected null or an integer >= {MIN_HISTORY}, got {limit!r}"
     if name in DEFAULT_STARTUP:
-        accepted |= {STARTUP, UNTIL, EXPLORE}
+        accepted |= {STARTUP, UNTIL, EXPLORE, SHARE_FIT}
+        if not isinstance(options.get(SHARE_FIT, True), bool):
+            return SHARE_FIT, f"expected true or false, got {options[SHARE_FIT]!r}"
         for key, kinds in ((STARTUP, STARTUP_KINDS), (UNTIL, UNTIL_KINDS)):
             if key in options and options[key] not in kinds:
                 return key, f"expected one of {', '.join(kinds)}, got {options[key]!r}"
@@ -141,6 +146,7 @@ def make_sampler(
     startup = kwargs.pop(STARTUP, DEFAULT_STARTUP.get(name))
     share = float(kwargs.pop(EXPLORE, DEFAULT_EXPLORE.get(name, 0.0)))
     until = kwargs.pop(UNTIL, DEFAULT_UNTIL.get(name))
+    share_fit = kwargs.pop(SHARE_FIT, True)
     staged = startup is not None and startup != "optuna"
     size = int(kwargs.get("n_startup_trials", STARTUP_TRIALS))
     if staged:
@@ -154,6 +160,8 @@ def make_sampler(
     sampler._supervisor_seed = seed  # type: ignore[attr-defined]
     if limit is not None:
         sampler.history_limit = limit  # type: ignore[attr-defined]
+    if not share_fit:
+        sampler.share_fit = False  # type: ignore[attr-defined]
     if staged:
         first: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
         if startup == "sobol":

@@ -22,7 +22,8 @@ Two costs of a TPE proposal repeat work done for the one before:
   only while no result arrived (a burst of proposals in one fill). Each proposal still
   draws its own candidates (its own random state, ``supervisor.config.samplers.reseed``)
   and keeps the best of them under the fit. A campaign with few trials in flight asks a
-  trial or two per result and shares next to nothing.
+  trial or two per result and shares next to nothing. The sampler option
+  ``share_fit: false`` turns sharing off.
 
 ``tests/config/test_tpe_memo.py`` checks both: the same proposals as Optuna's TPE where
 no fit is shared, and a fit shared only as described.
@@ -115,9 +116,13 @@ class ReprMemo:
         columns = zip(*rows, strict=True)
         return {n: np.asarray(column) for n, column in zip(names, columns, strict=True)}
 
+    share_fit = True  # false (the sampler option): each proposal fits anew
+
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        if not self.share_fit:
+            return internals.tpe_sample(self, study, trial, search_space)
         done = (TrialState.COMPLETE, TrialState.PRUNED)
         finished = study.get_trials(deepcopy=False, states=done)
         space = (study.study_name, tuple(search_space.items()))

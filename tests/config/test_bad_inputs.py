@@ -315,6 +315,10 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "sampler.options.n_startup_trials: TPESampler expects int for 'n_startup_trials',"
         " got text 'abc'",
     ),
+    "space/sampler_share_fit_not_a_bool.yaml": (
+        "5:32",
+        "sampler.options.share_fit: expected true or false, got 3",
+    ),
     "space/sampler_population_size_one.yaml": (
         "5:35",
         "sampler.options.population_size: NSGAIISampler: `population_size` must be greater than"

@@ -179,3 +179,11 @@ def test_several_objectives_refit_on_every_result(monkeypatch: pytest.MonkeyPatc
     study.tell(pending[0], [1e6, -1e6])  # dominated by everything: still a refit
     _objective_params(study.ask())
     assert len(fits) == 2 * 4 * 2
+
+
+def test_share_fit_false_is_optunas_tpe_in_bursts_too() -> None:
+    """The sampler option ``share_fit: false``: four proposals in a row, each fitted."""
+    options = {"n_startup_trials": 5}
+    exact = _campaign(make_sampler("tpe", {**options, "share_fit": False}, seed=3), 1)
+    assert exact == _campaign(_optunas(options), 1)
+    assert _campaign(make_sampler("tpe", options, seed=3), 1) != exact  # shared: others

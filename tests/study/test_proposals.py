@@ -37,7 +37,8 @@ def experiment(
 ) -> space.Experiment:
     path = tmp_path / "toy.yaml"
     path.write_text(
-        f'benchmark: {{name: "{TOY}", options: {{delay: {delay}}}}}\nobjectives: [loss]\nparams:\n{PARAMS}\n'
+        f'benchmark: {{name: "{TOY}", options: {{delay: {delay}}}}}\n'
+        f"objectives: [loss]\nparams:\n{PARAMS}\n"
         f"budget: {{trials: {trials}, epochs: 1}}\nseed: 3\n"
         f"sampler: {{name: {sampler}, options: {{{STARTUP if sampler == 'tpe' else ''}}}}}\n"
     )
