@@ -109,6 +109,14 @@ def test_a_burst_of_proposals_shares_fits_and_a_result_fits_anew(
 ) -> None:
     study = _study(200)  # all of them modelled (the view is bounded at 300)
     fits = _count_fits(monkeypatch)
+    passes: list[int] = []
+    score = optuna.samplers.TPESampler._compute_acquisition_func
+
+    def counted(self: Any, samples: Any, *args: Any) -> Any:
+        passes.append(len(next(iter(samples.values()))))
+        return score(self, samples, *args)
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "_compute_acquisition_func", counted)
     burst = []
     for _ in range(64):  # 64 slots freed at once: no result between the proposals
         trial = study.ask()
@@ -117,6 +125,10 @@ def test_a_burst_of_proposals_shares_fits_and_a_result_fits_anew(
     # 200 finished + the pending ones modelled: a fit serves 1 + 6 .. 8 proposals.
     assert 2 * 8 <= len(fits) <= 2 * 10, len(fits)
     assert len({tuple(t.params.items()) for t in burst}) == 64  # each its own candidates
+    # The proposals a fit serves after its first are scored in one pass, 24 candidates
+    # each (the last fit's pass may draw for proposals the burst did not need).
+    assert 24 * 64 <= sum(passes) < 24 * (64 + tpe_memo.BATCH)
+    assert len(passes) <= len(fits) < 64 // 2
     fits.clear()
     study.tell(burst[0], 1.0)
     _objective_params(study.ask())  # a new result: never the old fit
