@@ -58,6 +58,9 @@ What is used, and why:
   ``_compute_acquisition_func`` and ``_compare``; ``_constant_liar`` says whether running
   trials are modelled). The test checks the names, the signatures and the order of the
   two fits.
+* ``_n_startup_trials`` of TPE and GP: while fewer trials have finished, the sampler
+  draws at random and ``supervisor.config.history`` hands it the study instead of making
+  its bounded view (which nothing reads then: 10,000 asks of a first wave).
 * ``VISUALIZATION_LOGGER``: the logger that writes one line per non-finite trial in every
   figure; the report filters those lines and counts them once.
 """
@@ -125,9 +128,10 @@ INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "_rng",
         "_n_ei_candidates",
         "_constant_liar",
+        "_n_startup_trials",
     ),
     "CmaEsSampler": ("_search_space",),
-    "GPSampler": ("_intersection_search_space",),
+    "GPSampler": ("_intersection_search_space", "_n_startup_trials"),
     "IntersectionSearchSpace": ("_include_pruned",),
 }
 # Where samplers keep their IntersectionSearchSpace (see replace_intersections).

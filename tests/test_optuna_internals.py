@@ -340,6 +340,8 @@ def test_the_gp_sampler_keeps_its_intersection_search_space_where_it_is_replaced
     expected = internals.INTERSECTION_ATTRIBUTES
     assert names, f"{VERSION}: GPSampler no longer sets any of {expected}"
     assert "IntersectionSearchSpace(" in source, f"{VERSION}: GPSampler's search space moved"
+    # The bounded history skips its view while the sampler is in its random start-up.
+    assert "self._n_startup_trials = " in source, f"{VERSION}: GPSampler's start-up moved"
 
 
 def test_tpe_has_the_steps_the_memo_overrides_and_calls() -> None:

@@ -168,10 +168,12 @@ class Ranking:
         return len(self.order) + len(self.pruned)
 
     def view(
-        self, trials: list[FrozenTrial], limit: int, study: Study | None = None
+        self, trials: list[FrozenTrial], limit: int, study: Study | None = None, startup: int = 0
     ) -> list[FrozenTrial]:
         """``trials``: the study's, in number order; ``study``: the study they are of (its
-        storage may say which finished, ``supervisor.unfinished``)."""
+        storage may say which finished, ``supervisor.unfinished``); ``startup``: below
+        this many finished trials the sampler draws at random: the study is handed as it is
+        (a view would be made for nothing)."""
         if trials and trials[-1].number != len(trials) - 1:  # not one study's list: no index
             raise ValueError("trials are not numbered by their position")
         # Sorted inserts: the order the finished are taken in does not matter.
@@ -182,7 +184,7 @@ class Ranking:
             elif t.state == TrialState.PRUNED:
                 bisect.insort(self.pruned, n)
         open_ = self.unfinished.open
-        if len(self.order) + len(self.pruned) <= limit and len(open_) <= limit:
+        if self.finished < startup or (self.finished <= limit and len(open_) <= limit):
             return trials
         unfinished = _Lazy(trials, sorted(open_))  # only the ones the view takes are read
         # Only the ranks the view takes are looked up (``_select`` on a lazy sequence).
@@ -273,7 +275,8 @@ class BoundedHistory(BaseSampler):
             if self._ranking is None:
                 sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
                 self._ranking = Ranking(sign)
-            chosen = self._ranking.view(trials, limit, study)
+            startup = getattr(self, "_n_startup_trials", 0)  # TPE's and GP's
+            chosen = self._ranking.view(trials, limit, study, startup)
             total = self._ranking.finished
         else:
             chosen = representative(trials, limit, study.directions)

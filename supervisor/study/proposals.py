@@ -9,8 +9,10 @@ proposes, as without a proposer. Parameters outside the relative space (conditio
 ones) and re-runs of queued trials go to the sampler as before.
 
 How many proposals are kept ready: as many as the driver asks while one is computed
-(its ask rate times the proposer's seconds per proposal, twice over, plus one; at most
-``MAX_READY``). Few are ready, so each was computed with nearly every result told so
+(its ask rate times the proposer's seconds per proposal, twice over, plus one), plus what
+its bursts of asks take (a fill after many results): one more after each ask that found
+none ready, one fewer after ``HITS_TO_SHRINK`` asks that left some; at most
+``MAX_READY``. Few are ready, so each was computed with nearly every result told so
 far; one older than ``STALE_S`` is dropped unused. Proposals are not trials: unused ones
 cost nothing.
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 PROPOSER_SLOTS = 256
 MAX_READY = 64
 STALE_S = 2.0
+HITS_TO_SHRINK = 8  # hits with proposals to spare before one fewer is kept for bursts
 START_TIMEOUT_S = 5.0  # to stop the process at the end, then it is killed
 
 
@@ -71,6 +74,8 @@ class Proposals:
         self._target = 0
         self.taken = self.missed = self.dropped = 0
         self._created = time.monotonic()
+        self.burst = 0  # ready beyond the steady rate, for the driver's bursts of asks
+        self._hits = 0
         self.started: float | None = None  # seconds the process took to open the study
 
     def wait_started(self, timeout: float) -> bool:
@@ -96,8 +101,13 @@ class Proposals:
             found = self.ready.popleft()[1]
             self.gone.append(found.id)
             self.taken += 1
+            self._hits += 1
+            if self._hits % HITS_TO_SHRINK == 0 and self.ready:  # more than bursts take
+                self.burst = max(0, self.burst - 1)
         elif self.alive:
             self.missed += 1
+            if self.started is not None:  # asks come in bursts: keep more ready
+                self.burst = min(MAX_READY, self.burst + 1)
         self._wish()
         return found
 
@@ -114,7 +124,8 @@ class Proposals:
             self.alive = False
 
     def _wish(self) -> None:
-        target = min(MAX_READY, math.ceil(2 * self.seconds / max(self.interval, 1e-4)) + 1)
+        target = math.ceil(2 * self.seconds / max(self.interval, 1e-4)) + 1 + self.burst
+        target = min(MAX_READY, target)
         if not self.alive or (target == self._target and not self.gone):
             return
         try:

@@ -14,7 +14,8 @@ end, or lost with the process, cost nothing.
 The protocol, over a ``multiprocessing`` pipe: the driver sends ``(target, gone)``: keep
 ``target`` proposals ready, and forget the ids in ``gone`` (used, so now in the study, or
 dropped); the proposer sends ``READY`` once it has opened the study, then each
-proposal as a ``Proposal``. ``None`` stops it.
+proposal as a ``Proposal``. ``None`` stops it. When several are wanted, up to ``BATCH``
+are computed on one read of the study (the read replays what the driver wrote since).
 While the sampler is in its random start-up the proposer sends nothing (the driver draws
 those trials itself, a draw costs nothing) and looks again every ``IDLE_WAIT`` seconds.
 """
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 # seed, TPE's memo of observations): far above any trial number, newest last.
 FIRST_ID = 2**40
 READY = "ready"  # sent once the study is open
+BATCH = 8  # proposals computed on one read of the study
 IDLE_WAIT = 0.2  # seconds between looks while the sampler is still in its start-up
 
 
@@ -88,11 +90,15 @@ def pending(number: int, params: dict[str, Any], space: dict[str, BaseDistributi
 
 
 def propose(
-    study: optuna.Study, sampler: Any, number: int, outstanding: list[FrozenTrial]
+    study: optuna.Study | ReadOnlyStudy,
+    sampler: Any,
+    number: int,
+    outstanding: list[FrozenTrial],
 ) -> tuple[dict[str, BaseDistribution], dict[str, Any]]:
     """One proposal of ``sampler`` for a trial numbered ``number`` (its seed), with the
-    proposals in ``outstanding`` modelled as pending."""
-    view = ReadOnlyStudy(study)
+    proposals in ``outstanding`` modelled as pending; ``study``: the study, or a view of
+    it read for several proposals."""
+    view = study if isinstance(study, ReadOnlyStudy) else ReadOnlyStudy(study)
     trial = pending(number, {}, {})
     sampler.extra_pending = tuple(outstanding)
     try:
@@ -127,11 +133,13 @@ def serve(conn: Connection, storage_url: str, exp: Experiment) -> None:
             target, gone = message
             for i in gone:
                 outstanding.pop(i, None)
-        start = time.perf_counter()
-        number += 1  # a new number per look: the sampler keeps what it read per number
-        space, params = propose(study, sampler, number, list(outstanding.values()))
-        if not params:  # the sampler's start-up (random): the driver draws those itself
-            conn.poll(IDLE_WAIT)
-            continue
-        conn.send(Proposal(number, space, params, time.perf_counter() - start))
-        outstanding[number] = pending(number, params, space)
+        view = ReadOnlyStudy(study)  # one read of the study for the proposals wanted now
+        for _ in range(min(BATCH, target - len(outstanding))):
+            start = time.perf_counter()
+            number += 1  # a new number per proposal: the sampler keeps what it read per number
+            space, params = propose(view, sampler, number, list(outstanding.values()))
+            if not params:  # the sampler's start-up (random): the driver draws those itself
+                conn.poll(IDLE_WAIT)
+                break
+            conn.send(Proposal(number, space, params, time.perf_counter() - start))
+            outstanding[number] = pending(number, params, space)

@@ -71,6 +71,16 @@ def test_thousands_pending_below_the_limit_are_capped_and_the_finished_kept() ->
         assert pending[0] < 100 and pending[150] > 2000  # spread over the wave
 
 
+def test_in_the_samplers_start_up_the_study_is_handed_as_it_is() -> None:
+    """Below ``n_startup_trials`` finished trials TPE and GP draw at random: no view is
+    made for them (a first wave of 10,000 asks); from there on the capped view is."""
+    states = [TrialState.COMPLETE] * 9 + [TrialState.RUNNING] * 2000
+    trials = trials_of(states)
+    assert history.Ranking(1.0).view(trials, 300, startup=10) is trials
+    view = history.Ranking(1.0).view(trials_of([*states, TrialState.COMPLETE]), 300, startup=10)
+    assert len([t for t in view if t.state == TrialState.RUNNING]) == 300
+
+
 def test_the_incremental_ranking_is_the_same_view_as_a_fresh_one() -> None:
     """Trials finish out of order; each look sees only what changed, and yields what a
     look at the whole study yields."""
