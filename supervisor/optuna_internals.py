@@ -59,8 +59,8 @@ What is used, and why:
   trials are modelled). The test checks the names, the signatures and the order of the
   two fits.
 * ``_n_startup_trials`` of TPE and GP: while fewer trials have finished, the sampler
-  draws at random and ``supervisor.config.history`` hands it the study instead of making
-  its bounded view (which nothing reads then: 10,000 asks of a first wave).
+  draws at random and ``supervisor.config.history`` hands it only the finished trials it
+  counts (not a view of a first wave's 10,000 pending trials).
 * ``VISUALIZATION_LOGGER``: the logger that writes one line per non-finite trial in every
   figure; the report filters those lines and counts them once.
 """

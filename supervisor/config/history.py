@@ -172,8 +172,9 @@ class Ranking:
     ) -> list[FrozenTrial]:
         """``trials``: the study's, in number order; ``study``: the study they are of (its
         storage may say which finished, ``supervisor.unfinished``); ``startup``: below
-        this many finished trials the sampler draws at random: the study is handed as it is
-        (a view would be made for nothing)."""
+        this many finished trials the sampler draws at random, having counted them: the
+        view is the finished trials alone (a first wave's thousands of pending trials
+        would only be filtered out, per parameter, to count them)."""
         if trials and trials[-1].number != len(trials) - 1:  # not one study's list: no index
             raise ValueError("trials are not numbered by their position")
         # Sorted inserts: the order the finished are taken in does not matter.
@@ -183,8 +184,10 @@ class Ranking:
                 bisect.insort(self.order, (self.sign * float(t.values[0]), n))
             elif t.state == TrialState.PRUNED:
                 bisect.insort(self.pruned, n)
+        if self.finished < startup:
+            return [trials[n] for n in sorted([*(n for _, n in self.order), *self.pruned])]
         open_ = self.unfinished.open
-        if self.finished < startup or (self.finished <= limit and len(open_) <= limit):
+        if self.finished <= limit and len(open_) <= limit:
             return trials
         unfinished = _Lazy(trials, sorted(open_))  # only the ones the view takes are read
         # Only the ranks the view takes are looked up (``_select`` on a lazy sequence).

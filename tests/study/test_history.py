@@ -72,11 +72,13 @@ def test_thousands_pending_below_the_limit_are_capped_and_the_finished_kept() ->
 
 
 def test_in_the_samplers_start_up_the_study_is_handed_as_it_is() -> None:
-    """Below ``n_startup_trials`` finished trials TPE and GP draw at random: no view is
-    made for them (a first wave of 10,000 asks); from there on the capped view is."""
-    states = [TrialState.COMPLETE] * 9 + [TrialState.RUNNING] * 2000
+    """Below ``n_startup_trials`` finished trials TPE and GP draw at random, once they
+    have counted the finished ones: those are the view (not a first wave's thousands of
+    pending trials); from there on the capped view is."""
+    states = [TrialState.RUNNING] * 1000 + [TrialState.COMPLETE] * 9 + [TrialState.RUNNING] * 999
     trials = trials_of(states)
-    assert history.Ranking(1.0).view(trials, 300, startup=10) is trials
+    found = history.Ranking(1.0).view(trials, 300, startup=10)
+    assert [t.number for t in found] == list(range(1000, 1009))
     view = history.Ranking(1.0).view(trials_of([*states, TrialState.COMPLETE]), 300, startup=10)
     assert len([t for t in view if t.state == TrialState.RUNNING]) == 300
 
