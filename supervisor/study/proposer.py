@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,13 @@ def propose(
 
 
 def serve(conn: Connection, storage_url: str, exp: Experiment) -> None:
-    """The proposer process's loop (its target: ``multiprocessing.Process``)."""
+    """The proposer process (its target: ``multiprocessing.Process``). It ends when told,
+    or when the driver is gone (killed: its end of the pipe closes), without a trace."""
+    with suppress(EOFError, BrokenPipeError, ConnectionResetError):
+        _serve(conn, storage_url, exp)
+
+
+def _serve(conn: Connection, storage_url: str, exp: Experiment) -> None:
     import optuna
 
     from supervisor.config.samplers import make_sampler

@@ -209,3 +209,16 @@ def test_where_a_proposer_runs(tmp_path: Path) -> None:
     for slots, wanted in ((proposals_module.PROPOSER_SLOTS - 1, None), (10_000, False)):
         with proposer(study, exp, url, slots=slots, wanted=wanted) as found:
             assert found is None and not isinstance(study.sampler, FedSampler)
+
+
+def test_the_proposer_ends_quietly_when_its_driver_is_gone(tmp_path: Path) -> None:
+    """A driver killed with SIGKILL closes its end of the pipe: the proposer must end,
+    not stay behind on the login node."""
+    exp, study, url = campaign(tmp_path, 100)
+    finish(study, exp, 8)
+    proposals = Proposals(url, exp)
+    assert proposals.wait_started(120)
+    wait_for(proposals)
+    proposals._conn.close()  # what the driver's death does to the pipe
+    proposals.process.join(30)
+    assert proposals.process.exitcode == 0
