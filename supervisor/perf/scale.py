@@ -5,11 +5,13 @@ against the number of finished trials, and driver memory.
         [--sigma 0.5] [--epochs 3] [--params 8] [--storage journal] [--sampler random]
     python -m supervisor.perf.scale --trials 20000 --mean 5   # RSS at 20,000 trials
     python -m supervisor.perf.scale --workers 1000 --sampler tpe   # TPE's bounded history
+    python -m supervisor.perf.scale --workers 10000 --trials 100000 --sampler tpe [--proposer off]
 
-A run takes as long as the driver's own work: with TPE at 1,000 workers, about 5 minutes
-for 10,000 trials on two shared cores (8 while the driver's reads of the study grew with
-it). At 10,000 workers, 20,000 trials take about 4 minutes: TPE models at most ``history``
-(300) of the pending trials, also in the first wave, when few have finished.
+A run takes as long as the driver's own work: with TPE at 10,000 workers, about 9
+minutes for 100,000 trials on two shared cores (2 for 20,000). From 256 workers the
+driver has a proposer process (``--proposer auto``, ``supervisor.study.proposals``): it
+runs beside the simulation, on the same journal file; its proposals taken, and the asks
+the driver's own sampler answered, are printed.
 Other load on the machine slows the driver and so lowers the busy fraction: compare
 figures measured on the same machine, best an idle one.
 
