@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +41,6 @@ def make_study(exp: space.Experiment, storage: str | None = None) -> optuna.Stud
         sampler=optuna.samplers.RandomSampler(seed=exp.seed),
         load_if_exists=True,
     )
-
-
-@pytest.fixture(scope="module")
-def threads_client() -> Iterator[Client]:
-    configure_dask()
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def counts(study: optuna.Study) -> Counter[str]:

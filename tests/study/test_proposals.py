@@ -7,17 +7,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from optuna.trial import TrialState
 
 import supervisor.rundir as rundir
-from supervisor.clusters.handle import configure_dask
 from supervisor.config import space
 from supervisor.config.params import suggest
 from supervisor.errors import UserError
@@ -58,18 +56,6 @@ def finish(study: optuna.Study, exp: space.Experiment, n: int) -> None:
         trial = study.ask()
         params = suggest(trial, exp.params)
         study.tell(trial, (params["x"] - 2.0) ** 2 + params["y"] ** 2)
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    configure_dask()
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def wait_for(proposals: Proposals, seconds: float = 60.0) -> Proposal:
@@ -140,10 +126,10 @@ def started_first(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_the_driver_uses_proposals_and_runs_exactly_the_budget(
-    tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exp, study, url = campaign(tmp_path, 40, delay=0.05)  # the campaign lasts ~1 s
-    driver = Driver(exp, study, client, slots=2, storage_url=url, proposer=True)
+    driver = Driver(exp, study, threads_client, slots=2, storage_url=url, proposer=True)
     summary = started_first(driver, monkeypatch)
     assert summary.finished == 40 and summary.stopped_by == "budget"
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 40
@@ -155,7 +141,7 @@ def test_the_driver_uses_proposals_and_runs_exactly_the_budget(
 
 
 def test_a_proposer_that_dies_costs_no_trial(
-    tmp_path: Path, client: Client, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exp, study, url = campaign(tmp_path, 40, delay=0.05)  # the campaign lasts ~1 s
     take = Proposals.take
@@ -168,7 +154,7 @@ def test_a_proposer_that_dies_costs_no_trial(
         return found
 
     monkeypatch.setattr(Proposals, "take", take_then_kill)
-    driver = Driver(exp, study, client, slots=2, storage_url=url, proposer=True)
+    driver = Driver(exp, study, threads_client, slots=2, storage_url=url, proposer=True)
     summary = started_first(driver, monkeypatch)
     assert summary.finished == 40 and summary.stopped_by == "budget"
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 40
