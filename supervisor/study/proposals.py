@@ -47,7 +47,7 @@ PROPOSER_SLOTS = 256
 MAX_READY = 64
 STALE_S = 2.0
 HITS_TO_SHRINK = 8  # hits with proposals to spare before one fewer is kept for bursts
-START_TIMEOUT_S = 5.0  # to stop the process at the end, then it is killed
+STOP_TIMEOUT_S = 5.0  # to stop the process at the end, then it is killed
 
 
 class Proposals:
@@ -72,7 +72,7 @@ class Proposals:
         self.interval = 1.0  # between asks, a moving average
         self._last_ask = time.monotonic()
         self._target = 0
-        self.taken = self.missed = self.dropped = 0
+        self.taken = self.missed = self.dropped = self.received = 0
         self._created = time.monotonic()
         self.burst = 0  # ready beyond the steady rate, for the driver's bursts of asks
         self._hits = 0
@@ -106,7 +106,7 @@ class Proposals:
                 self.burst = max(0, self.burst - 1)
         elif self.alive:
             self.missed += 1
-            if self.started is not None:  # asks come in bursts: keep more ready
+            if self.received:  # past its start-up, asks come in bursts: keep more ready
                 self.burst = min(MAX_READY, self.burst + 1)
         self._wish()
         return found
@@ -119,6 +119,7 @@ class Proposals:
                     self.started = time.monotonic() - self._created
                     continue
                 self.ready.append((time.monotonic(), proposal))
+                self.received += 1
                 self.seconds = 0.8 * self.seconds + 0.2 * proposal.seconds
         except (EOFError, OSError):  # the process is gone: the sampler proposes alone
             self.alive = False
@@ -138,7 +139,7 @@ class Proposals:
     def close(self) -> None:
         with suppress(BrokenPipeError, OSError):
             self._conn.send(None)
-        self.process.join(START_TIMEOUT_S)
+        self.process.join(STOP_TIMEOUT_S)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
