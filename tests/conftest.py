@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -17,6 +20,24 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A `supervisor calibrate` result saved on this host must not change how tests pack trials.
 os.environ["SUPERVISOR_CALIBRATION_DIR"] = str(ROOT / ".pytest_cache" / "calibration")
+
+
+@pytest.fixture(scope="module")
+def threads_client() -> Iterator[Any]:
+    """A Dask client of two single-thread workers in this process: cheap, for trials of
+    the toy benchmarks through the real driver."""
+    from distributed import Client, LocalCluster
+
+    from supervisor.clusters.handle import configure_dask
+
+    configure_dask()
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 from typer.testing import CliRunner
 
 import supervisor.rundir as rundir
 from supervisor.cli import app
-from supervisor.clusters.handle import configure_dask
 from supervisor.commands.search import write_report
 from supervisor.config import space
 from supervisor.report.campaign import Campaign
@@ -87,20 +85,8 @@ def test_a_single_objective_study_has_no_pareto_report() -> None:
         render_pareto_report(optuna.create_study())
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    configure_dask()
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
 def test_a_multi_objective_campaign_writes_a_linked_pareto_report(
-    tmp_path: Path, client: Client
+    tmp_path: Path, threads_client: Client
 ) -> None:
     space_file = tmp_path / "pareto-toy.yaml"
     space_file.write_text(
@@ -117,7 +103,7 @@ def test_a_multi_objective_campaign_writes_a_linked_pareto_report(
         study_name=exp.study_name, storage=storage, directions=exp.directions
     )
     study.set_user_attr("supervisor:objectives", exp.metric_names)
-    summary = Driver(exp, study, client, slots=2).run()
+    summary = Driver(exp, study, threads_client, slots=2).run()
     assert summary.finished == 10
     for t in study.trials:
         assert t.state == TrialState.COMPLETE
