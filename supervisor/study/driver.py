@@ -11,8 +11,7 @@ recorded as interrupted and queued again; ``supervisor.study.signals``), or when
 run's first trials all fail the same way (``supervisor.study.failfast``).
 
 Workers stream each trial's start and epochs (``supervisor.study.inflight``); the pruner
-judges each epoch, and a pruned trial stops at that epoch boundary. How each trial ended,
-and what is re-run, is ``supervisor.study.recorder``.
+judges each epoch. How each trial ended, and what is re-run: ``supervisor.study.recorder``.
 
 Duplicates (``supervisor.study.index``): a configuration any driver of the study already
 completed is not trained again: it is told with that trial's values and counts toward the
@@ -22,8 +21,7 @@ too, but does not count. Both carry the user attributes ``duplicate_of`` and
 ``duplicate_known``. ``retrain_duplicates: true`` turns this off; re-runs always train.
 
 Placement: on workers with a lifetime (batch jobs), a trial goes only to workers expected
-to outlive it (``supervisor.study.placement``). Epoch checkpoints are keyed by the first
-trial of a retry chain, so a re-run resumes there with its chain's seed.
+to outlive it (``supervisor.study.placement``). Checkpoints: ``supervisor.study.recorder``.
 """
 
 from __future__ import annotations
@@ -47,7 +45,7 @@ from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
 from supervisor.study.recorder import Recorder, trial_seed
 from supervisor.study.signals import stop_on_signals
-from supervisor.study.storage import StorageError, batch, set_user_attrs
+from supervisor.study.storage import StorageError, batch, flush, set_user_attrs
 
 if TYPE_CHECKING:
     import optuna
@@ -448,3 +446,5 @@ class Driver:
             key = attrs.HEARTBEAT_PREFIX + self.driver_id
             self.study.set_user_attr(key, None if final else now)
             self._last_beat = now
+        if final:  # every result on disk before the run reports
+            flush(self.study)

@@ -7,14 +7,8 @@ Optuna RDB URL (sqlite://, postgresql://, mysql://) is accepted with --storage.
 ``postgresql://`` uses whichever PostgreSQL driver is installed (psycopg 3, else psycopg2)
 whatever SQLAlchemy's default for the dialect is.
 
-The journal is the campaign's only record, so it is guarded beyond what Optuna does:
-
-* On opening, every line must be a complete JSON record. Optuna skips a bad last line
-  in silence and then appends after it, which makes the file unreadable from the next
-  record on. A file cut short or damaged is refused with one line that says where, and
-  is never written to.
-* An append that fails (a full disk, a quota) is cut back to the last complete record
-  and raised as a ``StorageError``: the log stays readable and the error is one line.
+The journal is the campaign's only record: its file is guarded beyond what Optuna does
+and cheap to append to (``supervisor.study.journal_file``).
 """
 
 from __future__ import annotations
@@ -22,20 +16,20 @@ from __future__ import annotations
 import array
 import contextlib
 import copy
-import json
 import os
 import threading
-from collections.abc import Container, Generator, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
+from supervisor.study.journal_file import SafeJournalFileBackend
+from supervisor.study.journal_file import StorageError as StorageError  # its home for callers
 
 if TYPE_CHECKING:  # the module is imported by commands that open a storage, never at start
     import optuna
@@ -48,12 +42,6 @@ DRIVERS: dict[str, tuple[list[tuple[str, str]], str]] = {
     "postgresql": ([("psycopg", "psycopg"), ("psycopg2", "psycopg2")], "psycopg[binary]"),
     "mysql": ([("mysqldb", "MySQLdb"), ("pymysql", "pymysql")], "mysqlclient"),
 }
-
-
-class StorageError(UserError):
-    """The storage cannot be written (disk full, quota, permissions): not the user's input."""
-
-    exit_code = 1
 
 
 def open_storage(url: str) -> BaseStorage:
@@ -116,6 +104,23 @@ def batch(study: optuna.Study) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
+def flush(study: optuna.Study) -> None:
+    """Return once the campaign journal's durable records are on disk (they are fsynced
+    off the writer's thread). Other storages write durably at once."""
+    backend = _journal_file(study)
+    if backend is not None:
+        backend.flush()
+
+
+def _journal_file(study: optuna.Study) -> SafeJournalFileBackend | None:
+    storage = internals.study_storage(study)
+    if isinstance(storage, CampaignJournalStorage):
+        backend = internals.backend(storage)
+        if isinstance(backend, SafeJournalFileBackend):
+            return backend
+    return None
+
+
 def set_user_attrs(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
     """Several user attributes of a running trial, in one write where the storage can."""
     with batch(trial.study):
@@ -171,117 +176,6 @@ def with_driver(url: str, shown: str) -> str:
     )
 
 
-def check_journal(path: str) -> None:
-    """Raise a one-line UserError unless every line of the journal is a complete record."""
-    size = os.path.getsize(path)
-    offset = 0
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.endswith(b"\n"):
-                raise UserError(
-                    f"{path}:{number}: storage journal cut short: its last line is an"
-                    f" incomplete record ({len(line)} of {size} bytes); nothing was changed."
-                    f" Use a complete copy, or keep the records before it with:"
-                    f" truncate -s {offset} {path}"
-                )
-            problem, column = _record_problem(line)
-            if problem:
-                raise UserError(
-                    f"{path}:{number}:{column}: storage journal is corrupt: {problem};"
-                    " nothing was changed. Restore it from a copy"
-                )
-            offset += len(line)
-
-
-def _record_problem(line: bytes) -> tuple[str | None, int]:
-    """What is wrong with one journal line (None: nothing), and at which column."""
-    try:
-        record: Any = json.loads(line)
-    except UnicodeDecodeError as exc:
-        return f"byte 0x{line[exc.start]:02x} is not UTF-8", exc.start + 1
-    except json.JSONDecodeError as exc:
-        return f"not JSON ({exc.msg})", exc.colno
-    if not isinstance(record, dict) or "op_code" not in record:
-        return "not an Optuna journal record", 1
-    return None, 0
-
-
-# Records a node crash must not take: study changes, the creation of a queued (WAITING)
-# trial and every trial's state (told, failed, pruned). fsync flushes the whole file, so
-# the records before one of these (parameters, user attributes, intermediate values)
-# become durable with it; a crash of the driver process alone loses nothing written.
-_DURABLE_OPS = frozenset(
-    {
-        JournalOperation.CREATE_STUDY,
-        JournalOperation.DELETE_STUDY,
-        JournalOperation.SET_STUDY_USER_ATTR,
-        JournalOperation.SET_STUDY_SYSTEM_ATTR,
-        JournalOperation.SET_TRIAL_STATE_VALUES,
-    }
-)
-
-
-def _durable(log: dict[str, Any]) -> bool:
-    # A RUNNING trial's creation may go with a node crash: its driver, the only one that
-    # could tell it, goes too. A queued one (a re-run) must not.
-    if log.get("op_code") == JournalOperation.CREATE_TRIAL:
-        return log.get("state", TrialState.RUNNING) != TrialState.RUNNING
-    return log.get("op_code") in _DURABLE_OPS
-
-
-class SafeJournalFileBackend(JournalFileBackend):
-    """Optuna's journal file, checked when opened and never left with a torn record."""
-
-    def __init__(self, file_path: str) -> None:
-        self.path = file_path
-        if os.path.exists(file_path):
-            check_journal(file_path)
-        try:
-            super().__init__(file_path)
-        except OSError as exc:  # creating it on a full or read-only file system
-            raise StorageError(f"cannot create storage {file_path}: {exc.strerror}") from None
-
-    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
-        # Every storage call reads what is new first: when the file has not grown since
-        # the last read, skip opening it (a third of a campaign's storage time). A write
-        # of this process always reopens the file, so it never works from a stale view.
-        known = internals.line_offsets(self).get(log_number_from)
-        if known is not None and os.stat(self.path).st_size == known:
-            return
-        yield from super().read_logs(log_number_from)
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        durable = any(_durable(log) for log in logs)
-        try:
-            with internals.get_lock_file(internals.file_lock(self)):
-                self._append(data.encode("utf-8"), durable)
-        except RuntimeError as exc:  # the lock could not be made, then not released
-            raise StorageError(f"cannot lock storage {self.path}: {exc}") from None
-
-    def _append(self, data: bytes, durable: bool = True) -> None:
-        """Write ``data`` at the end, or leave the file as it was and raise StorageError."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            end = os.fstat(fd).st_size  # we hold the lock: nobody else appends
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if durable:
-                    os.fsync(fd)
-            except OSError as exc:
-                with contextlib.suppress(OSError):  # drop the torn record: log stays readable
-                    os.ftruncate(fd, end)
-                raise StorageError(
-                    f"cannot write to storage {self.path}: {exc.strerror}; the"
-                    " records written before are intact: free space and rerun the same"
-                    " command to resume"
-                ) from None
-        finally:
-            os.close(fd)
-
-
 class _IndexedReplay(JournalStorageReplayResult):
     """Optuna's replay of the journal, plus three indexes kept as each record is applied,
     so that no read of the study costs a Python loop over every trial:
@@ -329,9 +223,15 @@ class _IndexedReplay(JournalStorageReplayResult):
 
 
 # Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
-# reads them back before the block ends. Intermediate values are not among them: the
-# pruner reads a trial's latest one from storage right after it is reported.
-_DEFERRABLE = frozenset({JournalOperation.SET_TRIAL_PARAM, JournalOperation.SET_TRIAL_USER_ATTR})
+# reads them back before the block ends, except a trial's intermediate values, which
+# telling it pruned reads (``get_trial`` writes them first).
+_DEFERRABLE = frozenset(
+    {
+        JournalOperation.SET_TRIAL_PARAM,
+        JournalOperation.SET_TRIAL_USER_ATTR,
+        JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE,
+    }
+)
 
 
 class CampaignJournalStorage(JournalStorage):
@@ -389,6 +289,23 @@ class CampaignJournalStorage(JournalStorage):
         if op_code not in _DEFERRABLE:  # the caller reads it back at once: write them all
             self._pending.logs = []
             internals.backend(self).append_logs(pending)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        """Optuna's answer, with this thread's deferred intermediate values of the trial
+        in it (telling a trial pruned reads its last one)."""
+        trial = super().get_trial(trial_id)
+        pending: list[dict[str, Any]] = getattr(self._pending, "logs", None) or []
+        values = {
+            log["step"]: log["intermediate_value"]
+            for log in pending
+            if log["op_code"] == JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE
+            and log["trial_id"] == trial_id
+        }
+        if not values:
+            return trial
+        trial = copy.copy(trial)  # the replay's own object stays as the file says
+        trial.intermediate_values = {**trial.intermediate_values, **values}
+        return trial
 
     def finished_since(self, study_id: int, start: int) -> tuple[list[int], int]:
         """The numbers of the study's trials that finished from position ``start`` of its

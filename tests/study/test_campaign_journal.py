@@ -13,7 +13,13 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from supervisor.study.storage import CampaignJournalStorage, batch, open_storage, set_user_attrs
+from supervisor.study.storage import (
+    CampaignJournalStorage,
+    batch,
+    flush,
+    open_storage,
+    set_user_attrs,
+)
 
 X = {"x": optuna.distributions.FloatDistribution(-4, 4)}
 
@@ -79,16 +85,21 @@ def test_queued_trials_pop_in_order_once_across_processes(tmp_path: Path) -> Non
 def test_only_records_a_crash_would_lose_work_with_are_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Durable records are fsynced off the writer's thread; ``flush`` waits for them."""
     study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    flush(study)  # the study's creation
     synced: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     trial = study.ask(X)  # a running trial: its driver would die with it
     set_user_attrs(trial, {"worker": "w"})
+    flush(study)
     assert synced == []
     study.tell(trial, 1.0)  # a result
+    flush(study)
     assert len(synced) == 1
     study.enqueue_trial({"x": 0.0})  # a queued re-run must survive a node crash
+    flush(study)
     assert len(synced) == 2
 
 
@@ -176,3 +187,90 @@ def test_reads_of_the_trial_index_equal_optunas_scan(tmp_path: Path) -> None:
     assert one.get_trials() == JournalStorage.get_all_trials(storage, one._study_id)
     with pytest.raises(KeyError):
         storage.get_all_trials(9)
+
+
+def test_own_appends_are_not_read_back_and_another_writers_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What this process appended is applied from memory; a file that grew by another
+    process's records as well is read, and both views equal a stock reader's."""
+    path = tmp_path / "journal.log"
+    one = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    reads: list[int] = []
+    original = JournalFileBackend.read_logs
+
+    def counted(self: JournalFileBackend, log_number_from: int) -> object:
+        reads.append(log_number_from)
+        return original(self, log_number_from)
+
+    monkeypatch.setattr(JournalFileBackend, "read_logs", counted)
+    for x in (1.0, 2.0):
+        trial = one.ask(X)
+        trial.set_user_attr("worker", "w")
+        one.tell(trial, x)
+    assert reads == [], "the only writer reads nothing back"
+    two.tell(two.ask(X), 3.0)  # the other storage reads one's records from the file
+    assert reads != []
+    reads.clear()
+    trial = one.ask(X)  # the file grew by two's records, then by this ask: read it
+    one.tell(trial, 4.0)
+    assert len(reads) == 1
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    for study in (one, two):
+        assert [t.value for t in study.trials] == [t.value for t in stock.trials]
+        assert [t.params for t in study.trials] == [t.params for t in stock.trials]
+    assert [t.value for t in stock.trials] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_results_epochs_go_with_its_state_in_one_append(tmp_path: Path) -> None:
+    """Intermediate values reported inside a batch wait for the trial's state; telling
+    it pruned still reads the last of them as its value."""
+    path = tmp_path / "journal.log"
+    storage = open_storage(f"journal:{path}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    done, pruned = study.ask(X), study.ask(X)
+    appends: list[int] = []
+    original = storage._backend.append_logs  # type: ignore[attr-defined]
+    storage._backend.append_logs = lambda logs: (appends.append(len(logs)), original(logs))[1]  # type: ignore[attr-defined]
+    with batch(study):
+        for epoch in range(3):
+            done.report(10.0 - epoch, epoch)
+        done.set_user_attr("duration_s", 1.0)
+        study.tell(done, 7.0)
+    with batch(study):
+        pruned.report(5.0, 0)
+        pruned.report(4.5, 1)
+        study.tell(pruned, state=TrialState.PRUNED)
+    assert appends == [5, 3], "three epochs, an attribute and the state; two epochs, state"
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    first, second = stock.trials
+    assert first.intermediate_values == {0: 10.0, 1: 9.0, 2: 8.0} and first.value == 7.0
+    assert second.state == TrialState.PRUNED and second.value == 4.5
+    assert second.intermediate_values == {0: 5.0, 1: 4.5}
+
+
+def test_a_failed_fsync_stops_the_next_write_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync runs off the writer's thread; its error is not lost: the next write (or a
+    flush) raises it as a StorageError naming the journal."""
+    from supervisor.study.journal_file import StorageError
+
+    path = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    flush(study)
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    study.tell(study.ask(X), 1.0)  # a durable record: fsynced in the background
+    with pytest.raises(StorageError, match=r"journal\.log: No space left on device"):
+        flush(study)
+    with pytest.raises(StorageError, match="No space left on device"):
+        study.ask(X)

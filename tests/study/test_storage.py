@@ -13,7 +13,8 @@ import optuna
 import pytest
 
 import supervisor.rundir as rundir
-from supervisor.study.storage import check_journal, load_study, open_storage
+from supervisor.study.journal_file import check_journal
+from supervisor.study.storage import load_study, open_storage
 from tests import faultkit
 from tests.faultkit import Tally, toy_space
 

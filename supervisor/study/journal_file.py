@@ -1,0 +1,269 @@
+"""The campaign journal's file: Optuna's ``JournalFileBackend`` (the file stays Optuna's
+format and lock), guarded and made cheap to write many small records to.
+
+Guards, beyond what Optuna does:
+
+* On opening, every line must be a complete JSON record. Optuna skips a bad last line
+  in silence and then appends after it, which makes the file unreadable from the next
+  record on. A file cut short or damaged is refused with one line that says where, and
+  is never written to.
+* An append that fails (a full disk, a quota) is cut back to the last complete record
+  and raised as a ``StorageError``: the log stays readable and the error is one line.
+
+Costs: a durable record's fsync takes milliseconds on a parallel file system, and
+Optuna reads back every record it writes. So:
+
+* Durable records are fsynced by a background thread (``Flusher``): the writer never
+  waits on the disk, and one fsync covers every record written before it. A driver
+  killed loses nothing written (the page cache keeps it); a node that crashes loses at
+  most the records written during the last fsync. ``flush()`` waits for them.
+* This process's own appends are not read back: when the file grew by exactly the lines
+  it appended, they are applied from memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+import supervisor.optuna_internals as internals
+from supervisor.errors import UserError
+from supervisor.optuna_internals import JournalOperation
+
+
+class StorageError(UserError):
+    """The storage cannot be written (disk full, quota, permissions): not the user's input."""
+
+    exit_code = 1
+
+
+def check_journal(path: str) -> None:
+    """Raise a one-line UserError unless every line of the journal is a complete record."""
+    size = os.path.getsize(path)
+    offset = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                raise UserError(
+                    f"{path}:{number}: storage journal cut short: its last line is an"
+                    f" incomplete record ({len(line)} of {size} bytes); nothing was changed."
+                    f" Use a complete copy, or keep the records before it with:"
+                    f" truncate -s {offset} {path}"
+                )
+            problem, column = _record_problem(line)
+            if problem:
+                raise UserError(
+                    f"{path}:{number}:{column}: storage journal is corrupt: {problem};"
+                    " nothing was changed. Restore it from a copy"
+                )
+            offset += len(line)
+
+
+def _record_problem(line: bytes) -> tuple[str | None, int]:
+    """What is wrong with one journal line (None: nothing), and at which column."""
+    try:
+        record: Any = json.loads(line)
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{line[exc.start]:02x} is not UTF-8", exc.start + 1
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg})", exc.colno
+    if not isinstance(record, dict) or "op_code" not in record:
+        return "not an Optuna journal record", 1
+    return None, 0
+
+
+# Records a node crash must not take: study changes, the creation of a queued (WAITING)
+# trial and every trial's state (told, failed, pruned). fsync flushes the whole file, so
+# the records before one of these (parameters, user attributes, intermediate values)
+# become durable with it; a crash of the driver process alone loses nothing written.
+_DURABLE_OPS = frozenset(
+    {
+        JournalOperation.CREATE_STUDY,
+        JournalOperation.DELETE_STUDY,
+        JournalOperation.SET_STUDY_USER_ATTR,
+        JournalOperation.SET_STUDY_SYSTEM_ATTR,
+        JournalOperation.SET_TRIAL_STATE_VALUES,
+    }
+)
+
+
+def _durable(log: dict[str, Any]) -> bool:
+    # A RUNNING trial's creation may go with a node crash: its driver, the only one that
+    # could tell it, goes too. A queued one (a re-run) must not.
+    if log.get("op_code") == JournalOperation.CREATE_TRIAL:
+        return log.get("state", TrialState.RUNNING) != TrialState.RUNNING
+    return log.get("op_code") in _DURABLE_OPS
+
+
+class Flusher:
+    """fsyncs a file on a background thread whenever asked; ``wait`` returns once all
+    asked so far is on disk. An fsync error is kept and raised by ``check``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._cond = threading.Condition()
+        self._asked = self._done = 0
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+
+    def ask(self) -> None:
+        with self._cond:
+            self._asked += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fsync", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        with self._cond:
+            asked = self._asked
+            self._cond.wait_for(lambda: self._done >= asked or self._error is not None)
+        self.check()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise StorageError(
+                f"cannot write to storage {self.path}: {self._error.strerror} (fsync):"
+                " records written since the last good fsync may be lost in a crash; free"
+                " space and rerun the same command to resume"
+            )
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._asked > self._done)
+                asked = self._asked
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                with self._cond:
+                    self._error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._done = asked
+                self._cond.notify_all()
+
+
+# What a backend keeps for this process only: not pickled.
+_RUNTIME = frozenset({"_mine", "flusher"})
+
+
+@dataclass
+class _Appended:
+    """Lines this process appended last, one after the other, at bytes [start, end)."""
+
+    start: int
+    end: int
+    lines: list[bytes]
+
+
+class SafeJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file, checked when opened and never left with a torn record."""
+
+    def __init__(self, file_path: str) -> None:
+        self.path = file_path
+        if os.path.exists(file_path):
+            check_journal(file_path)
+        try:
+            super().__init__(file_path)
+        except OSError as exc:  # creating it on a full or read-only file system
+            raise StorageError(f"cannot create storage {file_path}: {exc.strerror}") from None
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._mine: _Appended | None = None
+        self.flusher = Flusher(self.path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in _RUNTIME}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        # Every storage call reads what is new first: when the file has not grown since
+        # the last read, skip opening it. When it grew by exactly what this process
+        # appended since, those lines are taken from memory instead of read back (Optuna
+        # reads back every write it makes).
+        offsets = internals.line_offsets(self)
+        known = offsets.get(log_number_from)
+        if known is not None:
+            size = os.stat(self.path).st_size
+            if size == known:
+                return
+            mine, self._mine = self._mine, None
+            if mine is not None and mine.start == known and mine.end == size:
+                offset = known
+                for number, line in enumerate(mine.lines, start=log_number_from + 1):
+                    offset += len(line)
+                    offsets[number] = offset
+                    yield json.loads(line)
+                return
+        yield from super().read_logs(log_number_from)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Return once every durable record written so far is on disk."""
+        self.flusher.wait()
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        lines = [(json.dumps(log, separators=(",", ":")) + "\n").encode() for log in logs]
+        self.flusher.check()
+        try:
+            with internals.get_lock_file(internals.file_lock(self)):
+                start = self._append(b"".join(lines))
+        except RuntimeError as exc:  # the lock could not be made, then not released
+            raise StorageError(f"cannot lock storage {self.path}: {exc}") from None
+        end = start + sum(map(len, lines))
+        mine = self._mine
+        if mine is not None and mine.end == start:  # right after our last append
+            mine.lines += lines
+            mine.end = end
+        else:
+            self._mine = _Appended(start, end, lines)
+        if any(_durable(log) for log in logs):
+            self.flusher.ask()
+
+    def _append(self, data: bytes) -> int:
+        """Write ``data`` at the end (the caller holds the lock) and return where it
+        starts, or leave the file as it was and raise StorageError."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            end = os.fstat(fd).st_size  # we hold the lock: nobody else appends
+            _write(fd, data, end, self.path)
+        finally:
+            os.close(fd)
+        return end
+
+
+def _write(fd: int, data: bytes, end: int, path: str) -> None:
+    """All of ``data`` at the end of ``fd`` (at ``end``), or the file cut back to ``end``
+    and a StorageError."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # drop the torn record: the log stays readable
+            os.ftruncate(fd, end)
+        raise StorageError(
+            f"cannot write to storage {path}: {exc.strerror}; the records written before"
+            " are intact: free space and rerun the same command to resume"
+        ) from None
