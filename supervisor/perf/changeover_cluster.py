@@ -298,6 +298,18 @@ class JobClient:
         self.cluster.submit(future)
         return future
 
+    def map(
+        self,
+        fn: Callable[..., Any],
+        specs: list[TrialSpec],
+        key: list[str],
+        pure: bool,
+        **where: Any,
+    ) -> list[JobFuture]:
+        return [
+            self.submit(fn, s, key=k, pure=pure, **where) for s, k in zip(specs, key, strict=True)
+        ]
+
     def cancel(self, futures: list[Any], force: bool = False) -> None:
         pass  # the simulation stops on its budget only
 

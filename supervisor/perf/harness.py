@@ -222,14 +222,14 @@ def inline_trials(enabled: bool) -> Iterator[None]:
         yield
         return
     from supervisor.execution.trial import TrialSpec
-    from supervisor.study import driver
+    from supervisor.study import launches
 
-    original = driver.TrialSpec
-    driver.TrialSpec = functools.partial(TrialSpec, isolation="inline")  # type: ignore[assignment,misc]
+    original = launches.TrialSpec
+    launches.TrialSpec = functools.partial(TrialSpec, isolation="inline")  # type: ignore[assignment,misc]
     try:
         yield
     finally:
-        driver.TrialSpec = original  # type: ignore[misc]
+        launches.TrialSpec = original  # type: ignore[misc]
 
 
 @dataclass

@@ -197,6 +197,18 @@ class SimClient:
         self.cluster.submit(future)
         return future
 
+    def map(
+        self,
+        fn: Callable[..., Any],
+        specs: list[TrialSpec],
+        key: list[str],
+        pure: bool,
+        **where: Any,
+    ) -> list[SimFuture]:
+        return [
+            self.submit(fn, s, key=k, pure=pure, **where) for s, k in zip(specs, key, strict=True)
+        ]
+
     def cancel(self, futures: list[SimFuture], force: bool = False) -> None:
         pass  # the simulation stops on its budget only
 

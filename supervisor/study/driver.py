@@ -33,17 +33,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from supervisor.config.params import suggest
 from supervisor.execution import channel
-from supervisor.execution.trial import TrialResult, TrialSpec
-from supervisor.execution.worker import cancel_trials, run_trial
+from supervisor.execution.trial import TrialResult
+from supervisor.execution.worker import cancel_trials
 from supervisor.study import attrs, recovery, retry
 from supervisor.study.events import CampaignListener, Silent
 from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
+from supervisor.study.launches import Launches
 from supervisor.study.outcomes import StopReason, Summary, result_attrs
 from supervisor.study.placement import Placement, executing_keys
 from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
-from supervisor.study.recorder import Recorder, trial_seed
+from supervisor.study.recorder import Recorder
 from supervisor.study.signals import stop_on_signals
 from supervisor.study.storage import StorageError, batch, flush, set_user_attrs
 
@@ -88,6 +89,7 @@ class Driver:
         # Each trial keeps its predictions when the campaign builds ensembles from them.
         self.save_outputs = exp.ensemble is not None
         self.placement = Placement(client)
+        self.launches = Launches(self)
         self.resources = resources  # Dask resources each trial needs (e.g. a GPU)
         self.storage_url, self.proposer = storage_url, proposer  # study.proposals
         self.proposals: Proposals | None = None
@@ -175,6 +177,7 @@ class Driver:
             for future in [f for f in self.inflight if f.done()]:
                 self._finish(future)
         self.flight.record_starts()
+        self.launches.send()  # twins that train now that their first run failed
 
     def _fill(self) -> int:
         """Submit trials until every slot (plus prefetch) is busy or the budget is met.
@@ -187,7 +190,7 @@ class Driver:
         running = self.index.running()
         budget = self.exp.budget.trials
         capacity = self.capacity()
-        while len(self.inflight) < capacity and budget > finished + running:
+        while len(self.inflight) + len(self.launches) < capacity and budget > finished + running:
             if self._stop is not None:  # e.g. fail fast on a sampling failure
                 break
             self._heartbeat()  # a slow sampler must not let the lease run out mid-fill
@@ -200,6 +203,7 @@ class Driver:
                 finished += 1
             else:
                 running += 1
+        self.launches.send()  # the trials of this fill: one message to the scheduler
         return finished
 
     def capacity(self) -> int:
@@ -222,6 +226,8 @@ class Driver:
             self._check_failing()
             return "failed"
         key = param_key(trial.params)
+        if key in self.launches.keys:  # its twin must be in flight to wait on
+            self.launches.send()
         if not self.exp.retrain_duplicates and attrs.RETRY_OF not in trial.user_attrs:
             if key in self.index.completed:  # the sampler saw its result: a deliberate repeat
                 earlier, values = self.index.completed[key]
@@ -238,37 +244,9 @@ class Driver:
         return "submitted"
 
     def _launch(self, trial: optuna.Trial, key: ParamKey) -> None:
-        checkpoints = self.rec.checkpoint_dir(trial)
-        spec = TrialSpec(
-            study_name=self.study.study_name,
-            trial_number=trial.number,
-            params={**self.exp.fixed, **trial.params},
-            benchmark=self.exp.benchmark,
-            benchmark_target=self.exp.benchmark_target,
-            options=self.exp.options,
-            epochs=self.exp.budget.epochs,
-            seed=trial_seed(trial, self.exp.seed),
-            data_seed=self.exp.seed,
-            objectives=tuple(self.exp.metric_names),
-            threads=self.threads,
-            time_limit=self.exp.budget.trial_timeout,
-            ranks=self.exp.ranks,
-            run_dir=self.run_dir,
-            node=self.exp.node,
-            events_topic=self.channel.topic if self.channel else None,
-            verdict_timeout=channel.VERDICT_TIMEOUT if self.prunes else 0.0,
-            checkpoint_dir=str(checkpoints) if checkpoints is not None else None,
-            checkpoint_every=self.exp.budget.checkpoint_every,
-            save_outputs=self.save_outputs,
-        )
-        # The key carries the trial number so the dashboard's task stream is readable.
-        task = f"trial-{trial.number}-{self.driver_id.rsplit(':', 1)[-1]}"
-        # On workers with a lifetime: only those expected to outlive the trial.
-        fits = self.placement.workers_for_next_trial()
-        where: dict[str, Any] = {"workers": fits, "allow_other_workers": True} if fits else {}
-        if self.resources:
-            where["resources"] = self.resources
-        future: Future = self.client.submit(run_trial, spec, key=task, pure=False, **where)
+        self.launches.launch(trial, key, lambda future: self._sent(future, trial, key))
+
+    def _sent(self, future: Future, trial: optuna.Trial, key: ParamKey) -> None:
         self.flight.add(future, trial, key)
         if self.channel is not None:
             self.channel.watch(future)
