@@ -1,8 +1,8 @@
 """What the supervisor costs per trial: N no-op trials through the real driver against a
 raw Dask ``client.map`` of the same trial function, on the same warm local cluster.
 
-    python -m supervisor.perf.overhead [--trials 2000] [--workers 2] [--repeats 1]
-        [--storage journal] [--no-variants]
+    python -m supervisor.perf.overhead [--trials 2000] [--workers 2] [--slots N]
+        [--repeats 1] [--storage journal] [--no-variants]
 
 Variants, each on one ``LocalCluster`` of ``--workers`` processes x 1 thread, made as a
 campaign makes it (``supervisor.clusters``), with every worker's trial process started
@@ -13,7 +13,8 @@ before timing:
 * ``raw map of run_trial``: ``client.map(run_trial, specs)``: the supervisor's worker side
   (trial process, result, memory and latency probes) without the driver.
 * ``one at a time``: the no-op function submitted one task at a time, each finished
-  task replaced by the next, as many in flight as the driver keeps (2 per worker), results
+  task replaced by the next, as many in flight as the driver keeps (2 per worker, or
+  ``--slots``), results
   through ``as_completed``: what Dask costs any ask/tell loop, before any supervisor code.
 * ``supervisor``: the real ``Driver`` with a study opened as ``supervisor search`` opens it
   (``--storage``; default the journal file in the run directory), process isolation as in
@@ -98,7 +99,8 @@ def variants(args: argparse.Namespace, handle: ClusterHandle) -> list[Variant]:
     if args.variants:
         out += [
             Variant(
-                "one at a time", lambda: one_at_a_time(handle.client, params, 2 * args.workers)
+                "one at a time",
+                lambda: one_at_a_time(handle.client, params, args.slots or 2 * args.workers),
             ),
             Variant(
                 "raw map of run_trial", lambda: harness.timed_map(handle.client, run_trial, specs)
@@ -121,6 +123,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--params", type=int, default=2, help="parameters in the space")
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=0,
+        help="trials the driver keeps running (and the one-at-a-time loop in flight);"
+        " default: one per worker (two in flight)",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs of each variant (median)")
     parser.add_argument("--storage", default="journal", help="journal | memory | sqlite | URL")
     parser.add_argument(
@@ -135,6 +144,8 @@ def main() -> None:
     started = time.perf_counter()
     with harness.local_cluster(args.workers) as handle:
         harness.warm_up(handle.client, args.params)
+        if args.slots:  # more trials than workers: queued on them, several free at once
+            handle.slots = args.slots
         runs = variants(args, handle)
         for repeat in range(args.repeats):
             for v in runs:  # interleaved: a change in the machine's load hits all alike
