@@ -33,7 +33,7 @@ from typing import Any
 from supervisor.clusters.renewal import Renewal
 from supervisor.execution.trial import TrialSpec
 from supervisor.perf import harness
-from supervisor.perf.scale_cluster import Clock, SimFuture, trial_result
+from supervisor.perf.scale_cluster import Clock, MapBySubmit, SimFuture, trial_result
 
 ADAPT_EVERY = 1.0  # distributed.adaptive.interval
 LOST_WORKER_TIMEOUT = 15.0  # distributed.deploy.lost-worker-timeout
@@ -284,7 +284,7 @@ class JobCluster:
         }
 
 
-class JobClient:
+class JobClient(MapBySubmit):
     """The part of ``distributed.Client`` the driver uses, on the simulated jobs."""
 
     def __init__(self, cluster: JobCluster) -> None:
@@ -297,18 +297,6 @@ class JobClient:
         future = JobFuture(key, spec, set(allowed) if allowed else None)
         self.cluster.submit(future)
         return future
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        specs: list[TrialSpec],
-        key: list[str],
-        pure: bool,
-        **where: Any,
-    ) -> list[JobFuture]:
-        return [
-            self.submit(fn, s, key=k, pure=pure, **where) for s, k in zip(specs, key, strict=True)
-        ]
 
     def cancel(self, futures: list[Any], force: bool = False) -> None:
         pass  # the simulation stops on its budget only

@@ -184,7 +184,27 @@ def trial_result(spec: TrialSpec, host: str, started: float, finished: float, lo
     )
 
 
-class SimClient:
+class MapBySubmit:
+    """``Client.map`` as the driver calls it (one spec per task key), as ``submit`` each."""
+
+    def submit(
+        self, fn: Callable[..., Any], spec: TrialSpec, key: str, pure: bool, **where: Any
+    ) -> Any:
+        raise NotImplementedError
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        specs: list[TrialSpec],
+        key: list[str],
+        pure: bool,
+        **where: Any,
+    ) -> list[Any]:
+        pairs = zip(specs, key, strict=True)
+        return [self.submit(fn, s, key=k, pure=pure, **where) for s, k in pairs]
+
+
+class SimClient(MapBySubmit):
     """The part of ``distributed.Client`` the driver uses, on the simulated cluster."""
 
     def __init__(self, cluster: Cluster) -> None:
@@ -196,18 +216,6 @@ class SimClient:
         future = SimFuture(key, spec)
         self.cluster.submit(future)
         return future
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        specs: list[TrialSpec],
-        key: list[str],
-        pure: bool,
-        **where: Any,
-    ) -> list[SimFuture]:
-        return [
-            self.submit(fn, s, key=k, pure=pure, **where) for s, k in zip(specs, key, strict=True)
-        ]
 
     def cancel(self, futures: list[SimFuture], force: bool = False) -> None:
         pass  # the simulation stops on its budget only
