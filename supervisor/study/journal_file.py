@@ -23,10 +23,12 @@ Optuna reads back every record it writes. So:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import threading
+import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +107,8 @@ def _durable(log: dict[str, Any]) -> bool:
 
 class Flusher:
     """fsyncs a file on a background thread whenever asked; ``wait`` returns once all
-    asked so far is on disk. An fsync error is kept and raised by ``check``."""
+    asked so far is on disk. An fsync error is kept and raised by ``check``. A process
+    that exits waits for its flushers first (a short command's records too)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -113,6 +116,7 @@ class Flusher:
         self._asked = self._done = 0
         self._error: OSError | None = None
         self._thread: threading.Thread | None = None
+        _FLUSHERS.add(self)
 
     def ask(self) -> None:
         with self._cond:
@@ -159,6 +163,16 @@ class Flusher:
 
 # What a backend keeps for this process only: not pickled.
 _RUNTIME = frozenset({"_mine", "flusher"})
+
+
+_FLUSHERS: weakref.WeakSet[Flusher] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for flusher in list(_FLUSHERS):
+        with contextlib.suppress(StorageError):  # already raised to its writer, or lost
+            flusher.wait()
 
 
 @dataclass

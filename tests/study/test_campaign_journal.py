@@ -274,3 +274,30 @@ def test_a_failed_fsync_stops_the_next_write_in_one_line(
         flush(study)
     with pytest.raises(StorageError, match="No space left on device"):
         study.ask(X)
+
+
+def test_a_process_that_exits_waits_for_its_fsyncs(tmp_path: Path) -> None:
+    """A short command (one tell, then exit) still has its result fsynced: the exit
+    waits for the background fsync."""
+    import subprocess
+    import sys
+    import textwrap
+
+    marker = tmp_path / "fsynced"
+    code = textwrap.dedent(
+        f"""
+        import os, optuna, time
+        real = os.fsync
+        def slow(fd):
+            time.sleep(0.5)  # longer than the rest of the process takes to exit
+            real(fd)
+            open({str(marker)!r}, "a").write("x")
+        os.fsync = slow
+        from supervisor.study.storage import open_storage
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(storage=open_storage("journal:{tmp_path}/j.log"))
+        study.tell(study.ask(), 1.0)
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert marker.exists() and marker.read_text().startswith("x")
