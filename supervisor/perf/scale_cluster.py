@@ -5,6 +5,7 @@ driver uses."""
 
 from __future__ import annotations
 
+import abc
 import argparse
 import heapq
 import itertools
@@ -184,13 +185,14 @@ def trial_result(spec: TrialSpec, host: str, started: float, finished: float, lo
     )
 
 
-class MapBySubmit:
+class MapBySubmit(abc.ABC):
     """``Client.map`` as the driver calls it (one spec per task key), as ``submit`` each."""
 
+    @abc.abstractmethod
     def submit(
         self, fn: Callable[..., Any], spec: TrialSpec, key: str, pure: bool, **where: Any
     ) -> Any:
-        raise NotImplementedError
+        """Hand one trial to the simulated cluster; its future."""
 
     def map(
         self,
