@@ -161,10 +161,6 @@ class Flusher:
                 self._cond.notify_all()
 
 
-# What a backend keeps for this process only: not pickled.
-_RUNTIME = frozenset({"_mine", "flusher"})
-
-
 _FLUSHERS: weakref.WeakSet[Flusher] = weakref.WeakSet()
 
 
@@ -182,6 +178,10 @@ class _Appended:
     start: int
     end: int
     lines: list[bytes]
+
+
+# What a backend keeps for this process only: not pickled.
+_RUNTIME = frozenset({"_mine", "flusher"})
 
 
 class SafeJournalFileBackend(JournalFileBackend):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialSpec
+from supervisor.execution.worker import run_trial
 from supervisor.study.recorder import trial_seed
 
 if TYPE_CHECKING:
@@ -22,11 +23,11 @@ if TYPE_CHECKING:
 
     from supervisor.config.space import Experiment
     from supervisor.study.index import ParamKey
-    from supervisor.study.placement import Placement as Lifetimes
+    from supervisor.study.placement import Placement
     from supervisor.study.recorder import Recorder
 
 # Where a trial may run: the workers it fits on (None: any) and the resources it needs.
-Placement = tuple[tuple[str, ...] | None, tuple[tuple[str, float], ...] | None]
+Where = tuple[tuple[str, ...] | None, tuple[tuple[str, float], ...] | None]
 Sent = Callable[["Future"], None]
 
 
@@ -42,7 +43,7 @@ class Driver(Protocol):
     channel: channel.DriverChannel | None
     prunes: bool
     save_outputs: bool
-    placement: Lifetimes
+    placement: Placement
     resources: dict[str, float] | None
     driver_id: str
 
@@ -50,7 +51,7 @@ class Driver(Protocol):
 class Launches:
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
-        self._queued: dict[Placement, list[tuple[TrialSpec, str, Sent]]] = {}
+        self._queued: dict[Where, list[tuple[TrialSpec, str, Sent]]] = {}
         self.keys: set[ParamKey] = set()  # the configurations queued, not sent
 
     def __len__(self) -> int:
@@ -88,17 +89,15 @@ class Launches:
         # On workers with a lifetime: only those expected to outlive the trial.
         fits = d.placement.workers_for_next_trial()
         resources = d.resources
-        placement: Placement = (
+        where: Where = (
             tuple(fits) if fits else None,
             tuple(sorted(resources.items())) if resources else None,
         )
-        self._queued.setdefault(placement, []).append((spec, task, sent))
+        self._queued.setdefault(where, []).append((spec, task, sent))
         self.keys.add(key)
 
     def send(self) -> None:
         """Hand every queued trial to Dask: one ``map`` per placement (``submit`` for one)."""
-        from supervisor.execution.worker import run_trial
-
         queued, self._queued = self._queued, {}
         self.keys.clear()
         client = self.driver.client
