@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,76 @@ def threads_client() -> Iterator[Any]:
         yield client
 
 
+# pytest-xdist runs the suite in two processes (pyproject.toml). A module's tests run in
+# one of them, so its module fixtures (campaigns, trained models) are made once; the
+# modules that share one real component run in one process, one after the other (the
+# test cluster's nodes are killed and drained; the PostgreSQL tests share a server), and
+# first: they mostly wait, beside the other process's tests.
+SHARED = {
+    "slurm": ("tests/system/test_slurm.py", "tests/system/test_slurm_faults.py",
+              "tests/system/test_slurm_submit.py"),
+    "postgres": ("tests/system/test_postgres.py", "tests/system/test_secrets.py"),
+}  # fmt: skip
+USES = {  # the fixtures (or the mark of the same name) that use the component
+    "slurm": {"slurm", "slurm_nodes", "slurm_test_cluster", "expiring_walltimes", "driver_chain"},
+    "postgres": {"pg_url"},
+}
+GROUP_OF = {module: group for group, modules in SHARED.items() for module in modules}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that uses a shared component outside the modules listed for it would run
+    beside them: refused."""
+    module = item.nodeid.split("::")[0]
+    for group, fixtures in USES.items():
+        uses = item.get_closest_marker(group) or fixtures & set(getattr(item, "fixturenames", ()))
+        if uses and GROUP_OF.get(module) != group:
+            raise pytest.UsageError(f"{item.nodeid} uses {group}: add {module} to SHARED there")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The shared components' modules first (the order within each is kept)."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in GROUP_OF)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return GROUP_OF.get(module, module)
+
+    return ByModule(config, log)
+
+
+FAULT_ROW = "fault_row"
+FAULT_ROWS: list[Any] = []  # every worker's, in the order their tests ended
+
+
+@pytest.fixture(autouse=True)
+def _fault_rows_in_the_report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The rows a test adds to the fault table travel in its report, which pytest-xdist
+    sends from the worker that ran it to the process that prints the table."""
+    yield
+    faultkit = sys.modules.get("tests.faultkit")
+    if faultkit is not None and faultkit.ROWS:
+        rows, faultkit.ROWS[:] = list(faultkit.ROWS), []
+        request.node.user_properties.extend((FAULT_ROW, asdict(row)) for row in rows)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "teardown":
+        FAULT_ROWS.extend(value for key, value in report.user_properties if key == FAULT_ROW)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The fault-injection suite's table (tests/faultkit.py), shown and kept as an artifact."""
-    faultkit = sys.modules.get("tests.faultkit")
-    if faultkit is None or not faultkit.ROWS:
+    if not FAULT_ROWS:
         return
-    text = faultkit.table()
+    from tests import faultkit
+
+    text = faultkit.table([faultkit.FaultRow(**row) for row in FAULT_ROWS])
     terminalreporter.write_sep("=", "faults injected")
     terminalreporter.write_line(text)
     folder = Path(os.environ.get("PYTEST_ARTIFACTS") or "/tmp/supervisor-test-artifacts")

@@ -188,19 +188,19 @@ def _outcome(completed: bool | str | None) -> str:
     return "yes" if completed else "NO"
 
 
-def table() -> str:
+def table(rows: list[FaultRow]) -> str:
     lines = [
         f"{'fault':<48} {'injected':>8} {'lost':>5} {'duplicated':>10} {'campaign completed':>18}"
     ]
-    for r in ROWS:
+    for r in rows:
         lines.append(
             f"{r.fault:<48} {r.injected:>8} {r.lost:>5} {r.duplicated:>10}"
             f" {_outcome(r.completed):>18}"
         )
     total = (
-        f"{'total':<48} {sum(r.injected for r in ROWS):>8} {sum(r.lost for r in ROWS):>5}"
-        f" {sum(r.duplicated for r in ROWS):>10}"
-        f" {sum(r.completed is True for r in ROWS):>10} of"
-        f" {sum(isinstance(r.completed, bool) for r in ROWS):<5}"
+        f"{'total':<48} {sum(r.injected for r in rows):>8} {sum(r.lost for r in rows):>5}"
+        f" {sum(r.duplicated for r in rows):>10}"
+        f" {sum(r.completed is True for r in rows):>10} of"
+        f" {sum(isinstance(r.completed, bool) for r in rows):<5}"
     )
     return "\n".join([*lines, total])

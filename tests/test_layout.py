@@ -14,7 +14,13 @@ PACKAGES = ("supervisor", "benchmarks_sci")
 # Lowest first: a unit may import the units below it. perf/ is a harness outside the
 # library; benchmarks_sci is a plugin, a client of supervisor.benchmarks like any other.
 LAYERS = (
-    ("supervisor.errors", "supervisor.atomic", "supervisor.rundir", "supervisor.optuna_internals"),
+    (
+        "supervisor.errors",
+        "supervisor.atomic",
+        "supervisor.rundir",
+        "supervisor.optuna_internals",
+        "supervisor.unfinished",
+    ),
     ("supervisor.benchmarks",),
     ("supervisor.execution",),
     ("supervisor.config",),

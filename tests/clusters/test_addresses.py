@@ -8,6 +8,7 @@ import http.server
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,21 +21,26 @@ def scheduler_address() -> Iterator[str]:
     """A real Dask scheduler (no workers) on a loopback port, in a thread of its own."""
     from distributed import Scheduler
 
-    ready: dict[str, str] = {}
+    ready: dict[str, Any] = {}
     stop = threading.Event()
 
     async def serve() -> None:
-        async with Scheduler(host="127.0.0.1", port=0, dashboard_address=":0") as scheduler:
-            ready["address"] = scheduler.address
-            while not stop.is_set():
-                await asyncio.sleep(0.05)
+        try:
+            async with Scheduler(host="127.0.0.1", port=0, dashboard_address=":0") as scheduler:
+                ready["address"] = scheduler.address
+                while not stop.is_set():
+                    await asyncio.sleep(0.05)
+        except BaseException as error:  # shown by the test, not lost in the thread
+            ready["error"] = error
+            raise
 
     thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
-    for _ in range(600):
-        if "address" in ready:
+    for _ in range(2400):  # a loaded machine may take long to start one
+        if ready:
             break
         stop.wait(0.05)
+    assert "address" in ready, f"the scheduler did not start: {ready.get('error')!r}"
     yield ready["address"]
     stop.set()
     thread.join(30)
