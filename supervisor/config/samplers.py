@@ -256,7 +256,8 @@ def per_trial_seeds(cls: type[Any], bounded: bool = False, startup: bool = False
     and, when ``bounded``, to model a bounded view of large studies
     (``supervisor.config.history.BoundedHistory``), and, when ``startup``, to draw its
     start-up trials apart (``Startup``). TPE converts each trial's observations once
-    (``supervisor.config.tpe_memo``).
+    (``supervisor.config.tpe_memo``); CMA-ES keeps an index of the study
+    (``supervisor.config.cmaes_index``).
 
     A sampler seeded once per process replays its proposals on every start: a resumed
     campaign would propose the first run's configurations again (told as duplicates,
@@ -279,6 +280,10 @@ def per_trial_seeds(cls: type[Any], bounded: bool = False, startup: bool = False
             from supervisor.config.tpe_memo import ReprMemo
 
             bases = (ReprMemo, cls)  # each trial's observations converted once
+        if issubclass(cls, optuna.samplers.CmaEsSampler):
+            from supervisor.config.cmaes_index import CmaIndex
+
+            bases = (CmaIndex, cls)  # the study's scans answered from an index
         if bounded:
             from supervisor.config.history import BoundedHistory
 

@@ -1,0 +1,83 @@
+"""CMA-ES with its scans of the study answered from an index proposes exactly what
+Optuna's CmaEsSampler proposes: same seed, trials in flight told out of order, pruned
+trials counted or not, on Optuna's in-memory storage and on the campaign journal (whose
+log of finished trials the index reads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from supervisor.config.cmaes_index import CmaIndex
+from supervisor.config.samplers import make_sampler
+from supervisor.study.storage import open_storage
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+PRUNED = optuna.trial.TrialState.PRUNED
+
+
+def _campaign(
+    sampler: optuna.samplers.BaseSampler, storage: Any = None, trials: int = 90
+) -> list[dict[str, Any]]:
+    """``trials`` trials, six in flight, told in a shuffled order, every ninth pruned
+    after reporting."""
+    study = optuna.create_study(storage=storage, sampler=sampler, study_name="cma")
+    proposed, running = [], []
+    for step in range(trials):
+        trial = study.ask()
+        x = trial.suggest_float("x", -5.0, 5.0)
+        y = trial.suggest_float("y", 1e-3, 10.0, log=True)
+        n = trial.suggest_int("n", 1, 9)
+        proposed.append(dict(trial.params))
+        running.append((trial, (x - 1) ** 2 + (y - 2) ** 2 + n / 3))
+        if step % 9 == 8:
+            trial, value = running.pop(0)
+            trial.report(value + 1.0, 0)
+            study.tell(trial, state=PRUNED)
+        if len(running) == 6:
+            for trial, value in (running[i] for i in (2, 0, 5, 3, 1, 4)):
+                study.tell(trial, value)
+            running = []
+    return proposed
+
+
+def _optunas(options: dict[str, Any]) -> optuna.samplers.BaseSampler:
+    """The same sampler with Optuna's own methods: CmaIndex's overrides taken out."""
+    plain = make_sampler("cmaes", options, seed=5)
+    cma = optuna.samplers.CmaEsSampler
+    names = ("infer_relative_search_space", "_get_trials", "_restore_optimizer")
+    members = {name: getattr(cma, name) for name in (*names, "_get_solution_trials")}
+    plain.__class__ = type("Plain", (plain.__class__,), members)
+    return plain
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"consider_pruned_trials": True}, {"popsize": 4}, {"use_separable_cma": True}],
+)
+def test_the_index_gives_optunas_proposals(options: dict[str, Any], tmp_path: Path) -> None:
+    indexed = make_sampler("cmaes", options, seed=5)
+    assert isinstance(indexed, CmaIndex)
+    want = _campaign(_optunas(options))
+    assert _campaign(indexed) == want
+    assert indexed._index is not None and indexed._index.holder is not None, "not used"
+    journal = open_storage(str(tmp_path / "journal.log"))
+    assert _campaign(make_sampler("cmaes", options, seed=5), journal) == want
+
+
+def _resumed(sampler: optuna.samplers.BaseSampler) -> list[Any]:
+    """The proposal of a sampler that meets a study with history (a restarted driver)."""
+    storage = optuna.storages.InMemoryStorage()
+    _campaign(make_sampler("cmaes", {}, seed=5), storage, trials=40)  # 36 complete, 4 pruned
+    study = optuna.load_study(study_name="cma", storage=storage, sampler=sampler)
+    trial = study.ask()
+    return [trial.suggest_float("x", -5.0, 5.0), trial.suggest_float("y", 1e-3, 10.0, log=True)]
+
+
+def test_a_resumed_sampler_folds_in_the_history_and_proposes_as_optuna() -> None:
+    indexed = make_sampler("cmaes", {}, seed=5)
+    assert _resumed(indexed) == _resumed(_optunas({}))
+    assert indexed._index is not None and len(indexed._index.complete) == 36
