@@ -74,6 +74,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work units: a module, or a shared component's modules. (pytest-xdist's own
+    ``--dist loadgroup`` groups nothing under pytest 9.2: pytest-xdist issue 1386.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByModule(LoadScopeScheduling):  # type: ignore[misc]
