@@ -58,10 +58,14 @@ USES = {  # the fixtures (or the mark of the same name) that use the component
 GROUP_OF = {module: group for group, modules in SHARED.items() for module in modules}
 
 
+def _module(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """A test that uses a shared component outside the modules listed for it would run
     beside them: refused."""
-    module = item.nodeid.split("::")[0]
+    module = _module(item.nodeid)
     for group, fixtures in USES.items():
         uses = item.get_closest_marker(group) or fixtures & set(getattr(item, "fixturenames", ()))
         if uses and GROUP_OF.get(module) != group:
@@ -70,7 +74,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The shared components' modules first (the order within each is kept)."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in GROUP_OF)
+    items.sort(key=lambda item: _module(item.nodeid) not in GROUP_OF)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -80,8 +84,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class ByModule(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::")[0]
-            return GROUP_OF.get(module, module)
+            return GROUP_OF.get(_module(nodeid), _module(nodeid))
 
     return ByModule(config, log)
 

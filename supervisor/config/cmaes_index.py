@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-import supervisor.optuna_internals as internals
-from supervisor.config.history import IncrementalIntersection
+from supervisor.config.history import incremental_space
 from supervisor.unfinished import Unfinished
 
 if TYPE_CHECKING:
@@ -68,12 +67,9 @@ class CmaIndex(BaseSampler):
     the study answered from an index kept up to date incrementally."""
 
     _index: _Index | None = None
-    _incremental = False
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
-        if not self._incremental:  # the same space, at a cost that does not grow with it
-            internals.replace_intersections(self, IncrementalIntersection)
-            self._incremental = True
+        incremental_space(self)
         return super().infer_relative_search_space(study, trial)  # type: ignore[safe-super]
 
     def _get_trials(self, study: Study) -> list[FrozenTrial]:

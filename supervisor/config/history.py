@@ -253,6 +253,15 @@ class IncrementalIntersection(IntersectionSearchSpace):
         return copy.deepcopy(dict(sorted((self.space or {}).items())))
 
 
+def incremental_space(sampler: Any) -> None:
+    """Once per sampler: its intersection search spaces kept incrementally
+    (``IncrementalIntersection``: the same space, at a cost that does not grow with the
+    study)."""
+    if not sampler.__dict__.get("_incremental_space"):
+        internals.replace_intersections(sampler, IncrementalIntersection)
+        sampler._incremental_space = True
+
+
 class BoundedHistory(BaseSampler):
     """Placed before an Optuna sampler class (``class S(BoundedHistory, TPESampler)``):
     the sampler models at most ``history_limit`` finished trials (``representative``).
@@ -260,7 +269,6 @@ class BoundedHistory(BaseSampler):
     its random states, still finds it."""
 
     history_limit: int | None = None  # None: the whole study
-    _incremental = False  # whether its intersection search spaces are made incremental
     # The trial whose view was made last, the study's trials then, and the view.
     _history: tuple[int, StudyView, StudyView] | None = None
     _ranking: Ranking | None = None
@@ -294,9 +302,7 @@ class BoundedHistory(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        if not self._incremental:  # the same space, at a cost that does not grow with it
-            internals.replace_intersections(self, IncrementalIntersection)
-            self._incremental = True
+        incremental_space(self)
         if self.history_limit is None:
             return super().infer_relative_search_space(study, trial)  # type: ignore[safe-super]
         whole, _ = self._views(study, trial)
