@@ -16,6 +16,8 @@ from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
 from supervisor.execution.node import thread_environment
 
+logger = logging.getLogger(__name__)
+
 
 def usable_cores() -> int:
     try:
@@ -25,7 +27,10 @@ def usable_cores() -> int:
 
 
 def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> ClusterHandle:
-    from distributed import Client, LocalCluster
+    from distributed import Client, Nanny, SpecCluster
+    from distributed.worker_memory import parse_memory_limit
+
+    from supervisor.clusters.scheduler_process import SchedulerProcess
 
     cores = usable_cores()
     n_workers = workers or max(1, cores // (threads or 1))
@@ -34,17 +39,39 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
     cluster = None
     try:
         security = security_from_files(credentials.files)
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,  # one trial at a time per worker process
-            processes=True,
-            host="127.0.0.1",
-            scheduler_port=0,
-            protocol="tls://",
+        # What LocalCluster makes, but with the scheduler in a process of its own
+        # (supervisor.clusters.scheduler_process): not sharing the driver's GIL.
+        scheduler = {
+            "cls": SchedulerProcess,
+            "options": {
+                "tls": credentials.files,
+                "log_file": str(credentials.folder / "scheduler.log"),
+                "host": "127.0.0.1",
+                "port": 0,
+                "protocol": "tls://",
+                "dashboard_address": dashboard,
+            },
+        }
+        worker = {
+            "cls": Nanny,
+            "options": {
+                "nthreads": 1,  # one trial at a time per worker process
+                "host": "127.0.0.1",
+                "protocol": "tls://",
+                "security": security,
+                "dashboard": False,
+                "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
+                "silence_logs": logging.ERROR,
+                "env": thread_environment(per_trial),
+            },
+        }
+        cluster = SpecCluster(
+            scheduler=scheduler,
+            workers=dict.fromkeys(range(n_workers), worker),
+            worker=worker,
             security=security,
-            dashboard_address=dashboard,
             silence_logs=logging.ERROR,
-            env=thread_environment(per_trial),
+            name="supervisor",
         )
         client = Client(cluster, security=security)
     except BaseException:
@@ -53,8 +80,8 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
         credentials.remove()
         raise
     desc = (
-        f"LocalCluster: {n_workers} workers x 1 trial, {per_trial} thread(s) per trial;"
-        f" TLS on, scheduler {cluster.scheduler_address}"
+        f"local cluster: {n_workers} workers x 1 trial, {per_trial} thread(s) per trial;"
+        f" scheduler in a process of its own; TLS on, scheduler {cluster.scheduler_address}"
     )
     return ClusterHandle(
         client, cluster, n_workers, per_trial, desc, after_close=credentials.remove

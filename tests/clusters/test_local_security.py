@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, SpecCluster
 from distributed.security import Security
 
 from supervisor.clusters.launch import open_cluster
@@ -187,7 +187,7 @@ def test_the_local_cluster_talks_tls_with_private_credentials_removed_at_close(
         assert handle.client.submit(lambda: 6 * 7).result(timeout=60) == 42
         (folder,) = tmp_path.glob("supervisor-tls-*")
         files = [p for p in folder.rglob("*") if p.is_file()]
-        assert sorted(p.name for p in files) == ["cert.pem", "key.pem"]
+        assert sorted(p.name for p in files) == ["cert.pem", "key.pem", "scheduler.log"]
         for d in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
             assert mode(d) == 0o700 and d.stat().st_uid == os.getuid(), d
         for f in files:
@@ -227,7 +227,7 @@ def test_a_cluster_that_fails_to_start_leaves_no_key(
 ) -> None:
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(LocalCluster, "__init__", _fail)
+    monkeypatch.setattr(SpecCluster, "__init__", _fail)
     with (
         pytest.raises(RuntimeError, match="no cluster today"),
         open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0"),

@@ -35,7 +35,7 @@ def test_each_session_is_appended_with_code_versions_and_space(
     if head:  # a git checkout: the commit of the code that ran is recorded
         assert last["code"]["supervisor"]["commit"] == head
         assert last["code"]["benchmark"]["commit"] == head
-    assert "LocalCluster" in last["cluster"] and last["launcher"] is None
+    assert "local cluster" in last["cluster"] and last["launcher"] is None
     report = (tmp_path / "reports" / "api-toy.html").read_text()
     assert "code (supervisor)" in report and "manifest.json" in report
 

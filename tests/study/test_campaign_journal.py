@@ -5,6 +5,7 @@ Optuna's format: a stock JournalStorage reads it."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import optuna
@@ -13,6 +14,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from supervisor.study import journal_file
+from supervisor.study.journal_file import FRESH
 from supervisor.study.storage import (
     CampaignJournalStorage,
     batch,
@@ -219,10 +222,52 @@ def test_own_appends_are_not_read_back_and_another_writers_are(
     stock = optuna.load_study(
         study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
     )
+    time.sleep(FRESH)  # two looked at the file less than FRESH ago: one's last trial waits
     for study in (one, two):
         assert [t.value for t in study.trials] == [t.value for t in stock.trials]
         assert [t.params for t in study.trials] == [t.params for t in stock.trials]
     assert [t.value for t in stock.trials] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_reads_look_at_the_file_at_most_every_fresh_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About twenty storage reads per trial: one look at the file's size serves those
+    within FRESH seconds; what this process appended is applied without a look, also
+    when another writer appended before it (its records come with the next look)."""
+    path = tmp_path / "journal.log"
+    one = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    looks: list[str] = []
+    real_stat = os.stat
+
+    def stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(target) == str(path):
+            looks.append("stat")
+        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journal_file.os, "stat", stat)
+    monkeypatch.setattr(journal_file, "FRESH", 0.0)
+    one.trials  # noqa: B018  a look
+    assert len(looks) == 1
+    monkeypatch.setattr(journal_file, "FRESH", 3600.0)  # no look expires from now on
+    for x in (1.0, 2.0):
+        trial = one.ask(X)
+        trial.set_user_attr("worker", "w")
+        one.tell(trial, x)
+        assert [t.value for t in one.trials][-1] == x
+    assert len(looks) == 1, "own appends and reads within FRESH: no look"
+    two.tell(two.ask(X), 3.0)  # two's append lands after one's: two reads them all
+    assert [t.value for t in two.trials] == [1.0, 2.0, 3.0]
+    one.tell(one.ask(X), 4.0)  # after two's record: one reads the file at its append
+    assert [t.value for t in one.trials] == [1.0, 2.0, 3.0, 4.0]
+    assert [t.value for t in two.trials] == [1.0, 2.0, 3.0], "two's look is still fresh"
+    monkeypatch.setattr(journal_file, "FRESH", 0.0)
+    assert [t.value for t in two.trials] == [1.0, 2.0, 3.0, 4.0]
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    assert [t.number for t in one.trials] == [t.number for t in stock.trials]
 
 
 def test_a_results_epochs_go_with_its_state_in_one_append(tmp_path: Path) -> None:

@@ -1,0 +1,88 @@
+"""The local cluster's scheduler runs in a process of its own, and never outlives its
+driver (supervisor.clusters.scheduler_process)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import dask
+import psutil
+import pytest
+
+from supervisor.clusters.launch import open_cluster
+from supervisor.clusters.scheduler_process import SchedulerProcess
+from tests.faultkit import kill_session, start_search, toy_space
+
+CHILD = "supervisor.clusters.scheduler_process"
+
+
+def _schedulers(pid: int) -> list[psutil.Process]:
+    return [
+        p for p in psutil.Process(pid).children(recursive=True) if CHILD in " ".join(p.cmdline())
+    ]
+
+
+def _listening(proc: psutil.Process) -> set[int]:
+    return {c.laddr.port for c in proc.net_connections(kind="tcp") if c.status == "LISTEN"}
+
+
+def test_the_scheduler_is_a_child_process_with_the_drivers_dask_settings() -> None:
+    with (
+        dask.config.set({"distributed.scheduler.worker-ttl": "7 minutes"}),
+        open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle,
+    ):
+        (child,) = _schedulers(os.getpid())
+        port = int(str(handle.cluster.scheduler_address).rsplit(":", 1)[1])
+        assert port in _listening(child)
+        assert port not in _listening(psutil.Process())
+        assert handle.client.submit(lambda: 6 * 7).result(timeout=60) == 42
+
+        def settings(dask_scheduler: object) -> tuple[object, object, object]:
+            get = dask.config.get
+            return (
+                get("distributed.scheduler.worker-ttl"),
+                get("distributed.scheduler.allowed-failures"),  # supervisor.clusters.handle
+                os.getpid(),
+            )
+
+        ttl, failures, pid = handle.client.run_on_scheduler(settings)
+        assert (ttl, failures, pid) == ("7 minutes", 0, child.pid)
+        assert handle.dashboard and str(handle.dashboard).startswith("http://127.0.0.1:")
+    child.wait(timeout=30)  # closed with its cluster
+
+
+def test_the_scheduler_stops_when_its_driver_is_killed(tmp_path: Path) -> None:
+    proc = start_search(toy_space(tmp_path, 10_000, delay=0.5), "--workers", "1")
+    try:
+        deadline = time.monotonic() + 120
+        while not (children := _schedulers(proc.pid)) or not _listening(children[0]):
+            assert proc.poll() is None and time.monotonic() < deadline, "no scheduler"
+            time.sleep(0.2)
+        (child,) = children
+        os.kill(proc.pid, signal.SIGKILL)  # the driver alone: nothing closes the cluster
+        child.wait(timeout=30)  # raises psutil.TimeoutExpired if it outlives its driver
+    finally:
+        kill_session(proc)
+
+
+def test_a_scheduler_that_cannot_start_says_why_and_leaves_no_process(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    log = tmp_path / "scheduler.log"
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    scheduler = SchedulerProcess(
+        tls=None, log_file=str(log), host="127.0.0.1", port=port, protocol="tcp://"
+    )
+    with pytest.raises(RuntimeError, match=r"did not start: .*(in use|port)") as error:
+        asyncio.run(scheduler.start())
+    taken.close()
+    assert len(str(error.value)) < 2500 and "\n" not in str(error.value)
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+    assert oct(log.stat().st_mode & 0o777) == oct(0o600)
