@@ -9,7 +9,8 @@ and a job that retired is dropped at once rather than after the lost-worker time
 worker's name, ``<job>-<i>``, and so never replaces such a job).
 
 Trial durations, which the lead needs, come from a scheduler plugin: the compute time of
-every task named ``trial-...`` that finished.
+every task named ``trial-...`` that finished, fetched at each adaptive step (the
+scheduler runs in a process of its own, ``supervisor.clusters.scheduler_process``).
 """
 
 from __future__ import annotations
@@ -19,28 +20,38 @@ import time
 from typing import Any
 
 from distributed import Adaptive, SchedulerPlugin
+from distributed.protocol.pickle import dumps
 from distributed.utils import key_split
 
 from supervisor.clusters.renewal import Renewal, lifetime_args
 
 TRIAL_PREFIX = "trial"  # the driver's task keys: trial-<number>-<driver>
 PLUGIN_NAME = "supervisor-trial-durations"
+HANDLER = "supervisor_trial_durations"  # what Renewing calls on the scheduler for them
 
 
 class TrialDurations(SchedulerPlugin):
-    """Tells the renewal how long each finished trial computed."""
+    """On the scheduler (a process of its own): keeps the compute time of every finished
+    trial until ``Renewing`` fetches them (the scheduler handler ``HANDLER``)."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, renewal: Renewal) -> None:
-        self.renewal = renewal
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+
+    async def start(self, scheduler: Any) -> None:
+        scheduler.handlers[HANDLER] = self.drain
+
+    def drain(self) -> list[float]:
+        durations, self.durations = self.durations, []
+        return durations
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if start != "processing" or finish != "memory" or key_split(key) != TRIAL_PREFIX:
             return
         for step in kwargs.get("startstops") or ():
             if step.get("action") == "compute":
-                self.renewal.trial_finished(float(step["stop"]) - float(step["start"]))
+                self.durations.append(float(step["stop"]) - float(step["start"]))
 
 
 def renewing_cluster(base: Any) -> type:
@@ -83,6 +94,18 @@ class Renewing(Adaptive):
         renewal: Renewal = self.jobs.renewal
         return renewal
 
+    async def _trial_durations(self) -> None:
+        """Tell the renewal how long the trials that finished since the last call took."""
+        scheduler = self.jobs.scheduler_comm
+        if not self._plugged:
+            plugin = dumps(TrialDurations())
+            await scheduler.register_scheduler_plugin(
+                plugin=plugin, name=PLUGIN_NAME, idempotent=True
+            )
+            self._plugged = True
+        for seconds in await getattr(scheduler, HANDLER)():
+            self.renewal.trial_finished(seconds)
+
     def _processes(self) -> int:
         return max(1, int(self.jobs._dummy_job.worker_processes))
 
@@ -96,9 +119,7 @@ class Renewing(Adaptive):
         return {job_of(str(w.get("name")), groups) for w in workers}
 
     async def safe_target(self) -> int:
-        if not self._plugged:  # runs on the scheduler's event loop: safe to register
-            self.jobs.scheduler.add_plugin(TrialDurations(self.renewal), idempotent=True)
-            self._plugged = True
+        await self._trial_durations()
         target: int = await super().safe_target()
         now = time.time()
         retired = self.renewal.observe(self._connected_jobs(), now)

@@ -43,6 +43,7 @@ GPU_DIRECTIVES = {
     "sge": "-l gpu={n}",
 }
 JOBS_DIR = "jobs"  # batch-system logs of the worker jobs, in the run directory
+SCHEDULER_LOG = "scheduler.log"  # the scheduler process's errors, in the run directory
 # Until a trial has finished, Dask's adaptive scaling assumes tasks take 0.5 s and would ask
 # for one job for the whole queue; trials are long: one worker per queued trial.
 TRIAL_DURATION_GUESS = "1h"
@@ -152,6 +153,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     from distributed import Client
 
     from supervisor.clusters.adaptive import Renewing, renewing_cluster
+    from supervisor.clusters.scheduler_process import SchedulerProcess
 
     dask.config.set(
         {"distributed.scheduler.default-task-durations": {"trial": TRIAL_DURATION_GUESS}}
@@ -164,11 +166,15 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         or {}
     )
     scheduler_options.setdefault("dashboard_address", launcher.dashboard or dashboard)
+    # The scheduler in a process of its own, not sharing the driver's interpreter lock.
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    scheduler_options["log_file"] = str(run_dir / SCHEDULER_LOG)
     cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)
     cluster = cluster_class(
         job_cls=job_class(launcher.kind),
         security=security,
+        scheduler_cls=SchedulerProcess,
         scheduler_options=scheduler_options,
         silence_logs=logging.ERROR,
         **job_keywords(launcher, run_dir, study),
@@ -211,10 +217,10 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
 def _dashboard(cluster: Any) -> str | None:
     """The dashboard's URL with the address it listens on (loopback by default), not the
     scheduler's, which Dask would show."""
-    server = getattr(cluster.scheduler, "http_server", None)
-    if server is None:
+    scheduler = cluster.scheduler
+    if scheduler.dashboard_port is None:
         return None
-    host = server.address
+    host = scheduler.dashboard_host
     if host in ("", "0.0.0.0", "::"):
         host = cluster.scheduler_address.split("://")[-1].rsplit(":", 1)[0]
-    return f"http://{host}:{server.port}/status"
+    return f"http://{host}:{scheduler.dashboard_port}/status"

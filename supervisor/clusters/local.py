@@ -44,7 +44,7 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
         scheduler = {
             "cls": SchedulerProcess,
             "options": {
-                "tls": credentials.files,
+                "security": security,
                 "log_file": str(credentials.folder / "scheduler.log"),
                 "host": "127.0.0.1",
                 "port": 0,

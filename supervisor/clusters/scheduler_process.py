@@ -18,18 +18,18 @@ its campaign.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distributed.deploy.spec import ProcessInterface
 
-from supervisor.clusters.profile import TlsFiles
+if TYPE_CHECKING:
+    from distributed.security import Security
 
 START_TIMEOUT = 120.0  # seconds for the child to import Dask and listen (a loaded node)
 STOP_TIMEOUT = 10.0  # seconds it has to close its workers' connections before SIGKILL
@@ -38,19 +38,21 @@ LOG_TAIL = 2000  # characters of the child's log shown when it fails to start
 
 class SchedulerProcess(ProcessInterface):
     """A ``distributed.Scheduler`` in a child process; ``options`` are its keywords
-    (JSON values: host, port, protocol, dashboard_address, ...). ``tls``: the files of
-    its certificate, or None for plain TCP. Its log (errors only) goes to ``log_file``."""
+    (JSON values: host, interface, port, protocol, dashboard_address, ...) and
+    ``security`` its TLS settings (files or PEM text), None for plain TCP. Its log (errors
+    only) goes to ``log_file``."""
 
-    def __init__(self, *, tls: TlsFiles | None, log_file: str, **options: Any) -> None:
+    def __init__(self, *, log_file: str, security: Security | None = None, **options: Any) -> None:
         super().__init__()
-        self.tls, self.log_file, self.options = tls, log_file, options
+        self.security, self.log_file, self.options = security, log_file, options
         self.process: asyncio.subprocess.Process | None = None
+        self.dashboard_host: str | None = None  # where the dashboard listens, once started
         self.dashboard_port: int | None = None
 
     async def start(self) -> None:
         spec = {
             "options": self.options,
-            "tls": None if self.tls is None else dataclasses.asdict(self.tls),
+            "tls": _tls(self.security),
             "config": _json_config(),
         }
         # Owner-only, whatever the umask: it sits beside the cluster's key.
@@ -75,7 +77,8 @@ class SchedulerProcess(ProcessInterface):
             await self.close()
             raise RuntimeError(f"the Dask scheduler did not start: {self._log_tail()}")
         started = json.loads(line)
-        self.address, self.dashboard_port = started["address"], started["dashboard"]
+        self.address = started["address"]
+        self.dashboard_host, self.dashboard_port = started["dashboard"] or (None, None)
         await super().start()
 
     async def close(self) -> None:
@@ -96,6 +99,21 @@ class SchedulerProcess(ProcessInterface):
         except OSError:
             text = ""
         return " ".join(text[-LOG_TAIL:].split()) or "no output"
+
+
+def _tls(security: Security | None) -> dict[str, Any] | None:
+    """What the child's Security needs: the scheduler's role and the CA."""
+    if security is None:
+        return None
+    tls = security.get_tls_config_for_role("scheduler")
+    if not tls.get("ca_file"):
+        return None
+    return {
+        "require_encryption": bool(security.require_encryption),
+        "tls_ca_file": tls["ca_file"],
+        "tls_scheduler_cert": tls["cert"],
+        "tls_scheduler_key": tls["key"],
+    }
 
 
 def _json_config() -> dict[str, Any]:
@@ -130,15 +148,14 @@ _DROP = object()  # a setting JSON cannot carry (a class, a callable): the child
 
 async def _serve(spec: dict[str, Any]) -> None:
     from distributed import Scheduler
-
-    from supervisor.clusters.security import security_from_files
+    from distributed.security import Security
 
     tls = spec["tls"]
-    security = security_from_files(TlsFiles(**tls)) if tls else None
+    security = Security(**tls) if tls else None
     async with Scheduler(**spec["options"], security=security) as scheduler:
         server = getattr(scheduler, "http_server", None)
-        port = server.port if server is not None else None
-        print(json.dumps({"address": scheduler.address, "dashboard": port}), flush=True)
+        dashboard = None if server is None else [getattr(server, "address", ""), server.port]
+        print(json.dumps({"address": scheduler.address, "dashboard": dashboard}), flush=True)
         os.dup2(2, 1)  # anything printed later goes to the log, not a pipe nobody reads
         # Until the parent closes our input: it closed the cluster, or it died.
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)

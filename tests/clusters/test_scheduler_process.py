@@ -14,6 +14,7 @@ import dask
 import psutil
 import pytest
 
+from supervisor.clusters.adaptive import Renewing
 from supervisor.clusters.launch import open_cluster
 from supervisor.clusters.scheduler_process import SchedulerProcess
 from tests.faultkit import kill_session, start_search, toy_space
@@ -77,12 +78,38 @@ def test_a_scheduler_that_cannot_start_says_why_and_leaves_no_process(tmp_path: 
     port = taken.getsockname()[1]
     log = tmp_path / "scheduler.log"
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    scheduler = SchedulerProcess(
-        tls=None, log_file=str(log), host="127.0.0.1", port=port, protocol="tcp://"
-    )
+    scheduler = SchedulerProcess(log_file=str(log), host="127.0.0.1", port=port, protocol="tcp://")
     with pytest.raises(RuntimeError, match=r"did not start: .*(in use|port)") as error:
         asyncio.run(scheduler.start())
     taken.close()
     assert len(str(error.value)) < 2500 and "\n" not in str(error.value)
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
     assert oct(log.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_trial_durations_reach_the_renewal_from_the_scheduler_process() -> None:
+    """Batch clusters renew jobs ahead by the longest trial: its duration is measured on
+    the scheduler (another process) and fetched at each adaptive step."""
+
+    class Durations:
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def trial_finished(self, seconds: float) -> None:
+            self.seen.append(seconds)
+
+    with open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
+        cluster, client = handle.cluster, handle.client
+        cluster.renewal = Durations()
+        renewing = Renewing(cluster, interval="1h")  # steps only when called here
+        try:
+            cluster.sync(renewing._trial_durations)  # the first step registers the plugin
+            assert cluster.renewal.seen == []
+            client.submit(time.sleep, 0.3, key="trial-7-driver").result(timeout=60)
+            client.submit(time.sleep, 0.0, key="other-1").result(timeout=60)
+            cluster.sync(renewing._trial_durations)
+            assert len(cluster.renewal.seen) == 1 and 0.3 <= cluster.renewal.seen[0] < 5
+            cluster.sync(renewing._trial_durations)
+            assert len(cluster.renewal.seen) == 1, "each duration is told once"
+        finally:
+            renewing.stop()
