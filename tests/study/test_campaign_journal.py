@@ -5,8 +5,11 @@ Optuna's format: a stock JournalStorage reads it."""
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -346,3 +349,60 @@ def test_a_process_that_exits_waits_for_its_fsyncs(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert marker.exists() and marker.read_text().startswith("x")
+
+
+def test_an_append_keeps_the_file_open_and_removes_its_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each system call of the driver's thread is a chance for the Dask client's thread
+    to take the interpreter lock: an append makes four (lock, fstat, write, unlock), the
+    file opened once."""
+    path = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    calls: list[str] = []
+    main = threading.current_thread()  # not the fsync thread's calls
+
+    def counted(name: str) -> Callable[..., Any]:
+        real = getattr(os, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is main:
+                calls.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("open", "close", "rename", "symlink", "unlink", "fstat", "write"):
+        monkeypatch.setattr(os, name, counted(name))
+    for x in (1.0, 2.0, 3.0):
+        study.tell(study.ask(X), x)
+    monkeypatch.undo()
+    appends = calls.count("write")
+    assert appends == 9  # each trial: its creation, its parameter, its state
+    assert calls.count("symlink") == calls.count("unlink") == calls.count("fstat") == appends
+    assert len(calls) == 4 * appends, calls  # no open, close or rename: the file stays open
+    assert lines(path) == 1 + appends  # the study's creation, then these
+
+
+def test_appends_follow_the_file_at_the_path_and_share_optunas_lock(tmp_path: Path) -> None:
+    """A journal replaced under a running driver (restored from a copy) gets the next
+    records, as when every append opened it; a stock Optuna writer on the same file
+    takes turns with this one through the same lock file."""
+    path = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    study.tell(study.ask(X), 1.0)
+    copy = tmp_path / "copy.log"
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)  # a new file at the path; the old one is unlinked
+    study.tell(study.ask(X), 2.0)
+    stock = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    assert [t.value for t in stock.trials] == [1.0, 2.0]
+    stock.tell(stock.ask(X), 3.0)  # Optuna's own lock and append
+    study.tell(study.ask(X), 4.0)
+    assert not os.path.exists(f"{path}.lock")
+    again = optuna.load_study(
+        study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    assert [t.value for t in again.trials] == [1.0, 2.0, 3.0, 4.0]
