@@ -34,6 +34,11 @@ What is used, and why:
   trials (``supervisor.unfinished``).
 * ``FrozenTrial._trial_id``: the storage's id of a trial (no public accessor), for the
   report's read-only view storage, which serves trials by id.
+* ``Trial._cached_frozen_trial``: a running trial's own view of itself. ``Trial.user_attrs``
+  deep-copies every attribute (a finished trial's provenance and epoch history) on each
+  read; the driver reads one key at a time, several times per trial (``user_attrs``).
+* ``_tell_with_warning``: what ``Study.tell`` does before it reads the trial back and
+  deep-copies it for its return value, which the driver never uses (``tell``).
 * ``FrozenStudy``: what ``BaseStorage.get_all_studies`` returns (the view's signature).
 * ``compute_hypervolume``: the hypervolume Optuna's own ``plot_hypervolume_history``
   computes, for the number the Pareto report prints next to that figure.
@@ -69,7 +74,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from optuna._hypervolume import compute_hypervolume
@@ -78,6 +84,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 from optuna.study._frozen import FrozenStudy
+from optuna.study._tell import _tell_with_warning
 
 if TYPE_CHECKING:
     import optuna
@@ -117,6 +124,7 @@ INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "Study": ("_storage", "_study_id"),
     "LazyRandomState": ("rng",),
     "FrozenTrial": ("_trial_id",),
+    "Trial": ("_cached_frozen_trial",),
     "TPESampler": (
         "_search_space",
         "_get_internal_repr",
@@ -151,6 +159,18 @@ def study_id(study: optuna.Study) -> int:
 
 def trial_id(trial: FrozenTrial) -> int:
     return trial._trial_id
+
+
+def user_attrs(trial: optuna.Trial) -> Mapping[str, Any]:
+    """A running trial's user attributes as it keeps them, read-only and not copied."""
+    return MappingProxyType(trial._cached_frozen_trial.user_attrs)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, **kwargs: Any) -> None:
+    """``study.tell(trial, **kwargs)`` (``values``, ``state``, ``skip_if_finished``)
+    without reading the trial back for a return value."""
+    values = kwargs.pop("values", None)
+    _tell_with_warning(study=study, trial=trial, value_or_values=values, **kwargs)
 
 
 # -- samplers ------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ PRIVATE_IMPORTS = [
     ("optuna.storages.journal._storage", "JournalStorageReplayResult"),
     ("optuna.samplers._lazy_random_state", "LazyRandomState"),
     ("optuna.study._frozen", "FrozenStudy"),
+    ("optuna.study._tell", "_tell_with_warning"),
 ]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -365,3 +366,27 @@ def test_tpe_has_the_steps_the_memo_overrides_and_calls() -> None:
     source = inspect.getsource(optuna.samplers.TPESampler._sample)
     below, above = source.find("handle_below=True"), source.find("handle_below=False")
     assert 0 < below < above, f"{VERSION}: TPE's _sample no longer fits below, then above"
+
+
+def test_tell_and_a_running_trials_user_attributes() -> None:
+    """``tell`` records as ``Study.tell`` does (skipping a finished trial when asked);
+    ``user_attrs`` reads a running trial's attributes as set, without a copy, read-only."""
+    import supervisor.optuna_internals as internals
+
+    study = optuna.create_study()
+    trial = study.ask({"x": FloatDistribution(0, 1)})
+    _check_attributes(trial, "Trial")
+    trial.set_user_attr("history", [{"epoch": 0.0}])
+    view = internals.user_attrs(trial)
+    assert dict(view) == trial.user_attrs
+    assert view["history"] is internals.user_attrs(trial)["history"]
+    with pytest.raises(TypeError):
+        view["history"] = []  # type: ignore[index]
+    internals.tell(study, trial, values=[0.5])
+    internals.tell(study, trial, values=[0.7], skip_if_finished=True)
+    assert study.trials[0].value == 0.5 and study.trials[0].state == TrialState.COMPLETE
+    with pytest.raises(ValueError, match="Cannot tell a COMPLETE trial"):
+        internals.tell(study, trial, values=[0.7])
+    failed = study.ask()
+    internals.tell(study, failed, state=TrialState.FAIL)
+    assert study.trials[1].state == TrialState.FAIL

@@ -31,6 +31,7 @@ import time
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Literal
 
+import supervisor.optuna_internals as internals
 from supervisor.config.params import suggest
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialResult
@@ -228,7 +229,7 @@ class Driver:
         key = param_key(trial.params)
         if key in self.launches.keys:  # its twin must be in flight to wait on
             self.launches.send()
-        if not self.exp.retrain_duplicates and attrs.RETRY_OF not in trial.user_attrs:
+        if not self.exp.retrain_duplicates and attrs.RETRY_OF not in internals.user_attrs(trial):
             if key in self.index.completed:  # the sampler saw its result: a deliberate repeat
                 earlier, values = self.index.completed[key]
                 self.rec.duplicate(trial, earlier, values, known=True)
@@ -294,7 +295,7 @@ class Driver:
         self._release(run.twins, trial.number, run.key, values)
 
     def _record_result(self, run: Running, result: TrialResult) -> None:
-        set_user_attrs(run.trial, result_attrs(result, run.trial.user_attrs))
+        set_user_attrs(run.trial, result_attrs(result, internals.user_attrs(run.trial)))
         for entry in result.history:  # epochs the stream did not deliver (none, normally)
             self.flight.report(run, int(entry.get("epoch", 0)), entry)
 

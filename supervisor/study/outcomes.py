@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,7 +47,7 @@ class Summary:
 _EXTRA = ("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error", "provenance")
 
 
-def result_attrs(result: TrialResult, stored: dict[str, Any]) -> dict[str, Any]:
+def result_attrs(result: TrialResult, stored: Mapping[str, Any]) -> dict[str, Any]:
     """The user attributes a trial's result adds to those already ``stored`` (the
     stream's worker and hostname are not written again)."""
     values: dict[str, Any] = {

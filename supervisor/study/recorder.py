@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import supervisor.optuna_internals as internals
 import supervisor.rundir as rundir
 from supervisor.study import attrs, failfast, recovery, retry
 from supervisor.study.events import CampaignListener
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 def chain(trial: optuna.Trial) -> int:
     """The first trial of ``trial``'s retry chain (itself for a first attempt)."""
-    first = trial.user_attrs.get(attrs.RETRY_OF)
+    first = internals.user_attrs(trial).get(attrs.RETRY_OF)
     return int(first) if isinstance(first, int) else trial.number
 
 
@@ -35,7 +36,7 @@ def trial_seed(trial: optuna.Trial, seed: int) -> int:
     """The trial's own seed when it was queued with one (an ensemble member), else one
     per retry chain (from the space file's ``seed``): a re-run trains as its first
     attempt did."""
-    given = trial.user_attrs.get(attrs.SEED)
+    given = internals.user_attrs(trial).get(attrs.SEED)
     if isinstance(given, int) and not isinstance(given, bool):
         return given % 2**32
     return (seed + chain(trial)) % 2**32
@@ -62,7 +63,7 @@ class Recorder:
 
     def tell(self, trial: optuna.Trial, **kwargs: Any) -> None:
         try:
-            self.study.tell(trial, skip_if_finished=True, **kwargs)
+            internals.tell(self.study, trial, skip_if_finished=True, **kwargs)
         except RuntimeError as exc:
             # GridSampler calls study.stop() once the grid is covered, which only works
             # inside study.optimize; the trial was stored before that.
@@ -131,7 +132,7 @@ class Recorder:
         """Its worker (or its trial process) died; ``started``: it was running then, not
         waiting in the worker's queue. Run again, or blamed when it died too often."""
         error = error[:2000]
-        blame = retry.blame(trial.user_attrs, started, self.max_attempts, error)
+        blame = retry.blame(internals.user_attrs(trial), started, self.max_attempts, error)
         if blame is not None:
             self.fail(trial, "model", "WorkerDiedRepeatedly", blame)
             return
