@@ -91,13 +91,15 @@ class Probe:
     proposer: str = "none"  # what the proposer did (``supervisor.study.proposals``)
 
 
-def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
-    """Time the study's ask and tell as the driver calls them (instance attributes);
-    returns a timed stand-in for the driver's ``suggest``, whose time counts to the ask
-    (samplers do their work there: Optuna's ask of define-and-run)."""
+def instrument(study: optuna.Study, probe: Probe) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Time the study's ask as the driver calls it (an instance attribute); returns timed
+    stand-ins for the driver's ``suggest``, whose time counts to the ask (samplers do
+    their work there: Optuna's ask of define-and-run), and for ``internals.tell``, which
+    the driver tells trials with."""
+    import supervisor.optuna_internals as internals
     from supervisor.config.params import suggest
 
-    ask, tell = study.ask, study.tell
+    ask, tell = study.ask, internals.tell
 
     def timed_ask(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -105,9 +107,9 @@ def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
         probe.ask_ms[trial.number] = 1000 * (time.perf_counter() - start)
         return trial
 
-    def timed_tell(trial: Any, *args: Any, **kwargs: Any) -> Any:
+    def timed_tell(told: optuna.Study, trial: Any, **kwargs: Any) -> None:
         start = time.perf_counter()
-        out = tell(trial, *args, **kwargs)
+        tell(told, trial, **kwargs)
         number = trial if isinstance(trial, int) else trial.number
         probe.tell_ms[number] = 1000 * (time.perf_counter() - start)
         probe.finished += 1
@@ -117,7 +119,6 @@ def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
         if probe.finished % 1000 == 0:  # a long run shows it is alive, and how it slows
             real = time.perf_counter() - probe.started
             print(f"  {probe.finished} finished after {real:.0f} s", flush=True)
-        return out
 
     def timed_suggest(trial: Any, params: Any) -> dict[str, Any]:
         start = time.perf_counter()
@@ -126,8 +127,7 @@ def instrument(study: optuna.Study, probe: Probe) -> Callable[..., Any]:
         return values
 
     study.ask = timed_ask  # type: ignore[method-assign]
-    study.tell = timed_tell  # type: ignore[method-assign]
-    return timed_suggest
+    return timed_suggest, timed_tell
 
 
 class SimChannel:
@@ -161,6 +161,7 @@ class SimChannel:
 
 def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
     """Runs the campaign; returns the cluster, the probe, makespan and real seconds."""
+    import supervisor.optuna_internals as internals
     from supervisor.execution import channel
     from supervisor.study import driver as driver_module
     from supervisor.study.driver import Driver
@@ -179,7 +180,7 @@ def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
         )
         url = harness.storage_url(args.storage, folder)
         study = harness.open_study(exp, url)
-        timed_suggest = instrument(study, probe)
+        timed_suggest, timed_tell = instrument(study, probe)
         sim_channel = type("BoundSimChannel", (SimChannel,), {"cluster": cluster, "probe": probe})
         driver = Driver(
             exp,
@@ -196,6 +197,7 @@ def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
         with (
             mock.patch.object(channel, "DriverChannel", sim_channel),
             mock.patch.object(driver_module, "suggest", timed_suggest),
+            mock.patch.object(internals, "tell", timed_tell),
         ):
             summary = driver.run()
         real = time.perf_counter() - start
@@ -276,7 +278,7 @@ def report(args: argparse.Namespace, cluster: Cluster, probe: Probe, makespan: f
     ]
     print(harness.table(headers, rows))
     print(
-        "\nask+tell: study.ask, the suggestion of every parameter and study.tell of one "
+        "\nask+tell: study.ask, the suggestion of every parameter and the tell of one "
         "trial; driver/trial: the whole "
         "loop turn that handled a finished trial (results, user attrs, scans, the next ask "
         f"and submit, {args.dask_ms:g} ms Dask) per trial it finished."
