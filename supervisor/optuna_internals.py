@@ -25,6 +25,8 @@ What is used, and why:
     are read.
   - ``JournalFileBackend._file_path``, ``._lock``, ``._log_number_offset``: the file, its
     lock, and the byte offset of each line read (to skip reading an unchanged file).
+  - ``JournalFileSymlinkLock._lock_file``: the lock's path, which the journal's own
+    release removes in one call (``supervisor.study.journal_file._SymlinkLock``).
   - ``JournalStorage.__init__``'s attributes (``_worker_id_prefix``, ``_backend``,
     ``_thread_lock``, ``_replay_result``), ``_sync_with_backend()``, and the
     ``_write_log(op_code, extra_fields)`` method, which ``CampaignJournalStorage``
@@ -112,6 +114,7 @@ VISUALIZATION_LOGGER = "optuna.visualization._utils"
 # each on a real instance; a method counts as an attribute.
 INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "JournalFileBackend": ("_file_path", "_lock", "_log_number_offset"),
+    "JournalFileSymlinkLock": ("_lock_file",),
     "JournalStorage": (
         "_worker_id_prefix",
         "_backend",

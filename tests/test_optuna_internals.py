@@ -199,6 +199,8 @@ def test_the_lock_and_the_line_offsets(
 
     _, backend, path = journal
     lock = internals.file_lock(backend)
+    _check_attributes(lock, "JournalFileSymlinkLock")
+    assert lock._lock_file == path + ".lock"  # what the journal's release removes
     with internals.get_lock_file(lock):
         assert os.path.lexists(path + ".lock")  # the symlink lock Optuna's appends take
     assert not os.path.lexists(path + ".lock")

@@ -190,7 +190,7 @@ class _Appended:
 # Seconds a look at the file's size stays current for reads (read_logs).
 FRESH = 0.005
 # What a backend keeps for this process only: not pickled.
-_RUNTIME = frozenset({"_mine", "_looked", "flusher", "_fd"})
+_RUNTIME = frozenset({"_mine", "_looked", "flusher", "_file"})
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -220,7 +220,7 @@ class SafeJournalFileBackend(JournalFileBackend):
         self._init_runtime()
 
     def _init_runtime(self) -> None:
-        self._fd: _OpenFile | None = None
+        self._file: _OpenFile | None = None
         self._mine: _Appended | None = None
         self._looked = -math.inf  # when read_logs last looked at the file's size
         self.flusher = Flusher(self.path)
@@ -289,12 +289,12 @@ class SafeJournalFileBackend(JournalFileBackend):
     def _append(self, data: bytes) -> int:
         """Write ``data`` at the end (the caller holds the lock) and return where it
         starts, or leave the file as it was and raise StorageError."""
-        file = self._fd
+        file = self._file
         found = os.fstat(file.fd) if file is not None else None
         if file is None or found is None or found.st_nlink == 0:  # removed or replaced since
             if file is not None:
                 file.close()
-            file = self._fd = _OpenFile(self.path)
+            file = self._file = _OpenFile(self.path)
             found = os.fstat(file.fd)
         end = found.st_size  # we hold the lock: nobody else appends
         _write(file.fd, data, end, self.path)
