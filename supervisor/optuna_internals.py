@@ -68,6 +68,9 @@ What is used, and why:
 * ``_n_startup_trials`` of TPE and GP: while fewer trials have finished, the sampler
   draws at random and ``supervisor.config.history`` hands it only the finished trials it
   counts (not a view of a first wave's 10,000 pending trials).
+* ``_SearchSpaceTransform`` (as ``SearchSpaceTransform``): parameters to the unit cube and
+  back (log scales, steps, categorical choices one-hot), the encoding Optuna's own GP and
+  QMC samplers use; ``supervisor.config.trust_region`` models trials in it.
 * ``VISUALIZATION_LOGGER``: the logger that writes one line per non-finite trial in every
   figure; the report filters those lines and counts them once.
 """
@@ -81,6 +84,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from optuna._hypervolume import compute_hypervolume
+from optuna._transform import _SearchSpaceTransform as SearchSpaceTransform
 from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.search_space import IntersectionSearchSpace
 from optuna.storages.journal._file import get_lock_file
@@ -102,6 +106,7 @@ __all__ = [
     "JournalOperation",
     "JournalStorageReplayResult",
     "LazyRandomState",
+    "SearchSpaceTransform",
     "compute_hypervolume",
     "get_lock_file",
 ]

@@ -33,6 +33,7 @@ WHERE = "see supervisor/optuna_internals.py"
 # (private module, name) for each private import of the internals module.
 PRIVATE_IMPORTS = [
     ("optuna._hypervolume", "compute_hypervolume"),
+    ("optuna._transform", "_SearchSpaceTransform"),
     ("optuna.storages.journal._file", "get_lock_file"),
     ("optuna.storages.journal._storage", "JournalOperation"),
     ("optuna.storages.journal._storage", "JournalStorageReplayResult"),

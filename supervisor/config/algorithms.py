@@ -41,14 +41,13 @@ def read_sampler(reader: Reader, value: Any, n_objectives: int) -> tuple[str, di
 
 def _sampler_values(name: str, options: dict[str, Any]) -> tuple[str | None, str] | None:
     """The sampler built once with the file's option values, as the driver will build it."""
-    import optuna
 
     entry = samplers.SAMPLERS[name]
     own = {k: v for k, v in options.items() if k not in samplers.OWN_OPTIONS}  # the supervisor's
     fixed: dict[str, Any] = {"seed": 0}
     if entry.needs_grid:  # its grid is the space, checked with the parameters
         fixed["search_space"] = {}
-    return build_problem(getattr(optuna.samplers, entry.cls), own, **fixed)
+    return build_problem(entry.load(), own, **fixed)
 
 
 def read_pruner(

@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SamplerEntry:
-    cls: str  # attribute of optuna.samplers
+    cls: str  # attribute of ``module``
     needs: str | None = None  # importable module the sampler requires
     multi_objective: bool = True
     needs_grid: bool = False  # takes the search space as a grid
+    module: str = "optuna.samplers"
+
+    def load(self) -> type[Any]:
+        return getattr(importlib.import_module(self.module), self.cls)
 
 
 SAMPLERS: dict[str, SamplerEntry] = {
@@ -32,6 +36,10 @@ SAMPLERS: dict[str, SamplerEntry] = {
     "tpe": SamplerEntry("TPESampler"),
     "gp": SamplerEntry("GPSampler", needs="torch"),
     "cmaes": SamplerEntry("CmaEsSampler", needs="cmaes", multi_objective=False),
+    # The supervisor's own (README, Search at scale): GP + Thompson sampling in a trust region.
+    "turbo": SamplerEntry(
+        "TrustRegionSampler", multi_objective=False, module="supervisor.config.trust_region"
+    ),
     "qmc": SamplerEntry("QMCSampler"),
     "nsgaii": SamplerEntry("NSGAIISampler"),
     "nsgaiii": SamplerEntry("NSGAIIISampler"),
@@ -93,9 +101,8 @@ def check(name: str, options: Mapping[str, Any], n_objectives: int) -> str | Non
 
 def check_options(name: str, options: Mapping[str, Any]) -> tuple[str, str] | None:
     """(option, problem) for an option the sampler's constructor does not take, else None."""
-    import optuna
 
-    cls = getattr(optuna.samplers, SAMPLERS[name].cls)
+    cls = SAMPLERS[name].load()
     accepted = set(inspect.signature(cls).parameters) - RESERVED
     if name in DEFAULT_HISTORY:
         accepted.add(HISTORY)
@@ -151,9 +158,7 @@ def make_sampler(
     size = int(kwargs.get("n_startup_trials", STARTUP_TRIALS))
     if staged:
         kwargs["n_startup_trials"] = 0  # the start-up is ``Startup``'s, counted by number
-    cls = per_trial_seeds(
-        getattr(optuna.samplers, entry.cls), bounded=limit is not None, startup=staged
-    )
+    cls = per_trial_seeds(entry.load(), bounded=limit is not None, startup=staged)
     if entry.needs_grid:
         kwargs["search_space"] = grid or {}
     sampler: optuna.samplers.BaseSampler = cls(seed=seed, **kwargs)

@@ -18,7 +18,7 @@ SPACE = {
 # Samplers that draw at random; grid and brute force take unvisited points by design.
 RANDOM = [
     name
-    for name in ("random", "tpe", "qmc", "nsgaii", "nsgaiii", "gp", "cmaes")
+    for name in ("random", "tpe", "qmc", "nsgaii", "nsgaiii", "gp", "cmaes", "turbo")
     if (need := SAMPLERS[name].needs) is None or importlib.util.find_spec(need)
 ]
 
@@ -73,7 +73,7 @@ def test_every_sampler_keeps_its_class_and_has_its_randomness_found(name: str) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         made = make_sampler(name, {}, 1, grid={"x": [1, 2]})
-    assert isinstance(made, getattr(optuna.samplers, entry.cls))
+    assert isinstance(made, entry.load())
     # Were Optuna to move a sampler's random state where it is not looked for, a resumed
     # campaign would replay it again: this test says so first.
     assert random_states(made), f"{entry.cls}: no random state found to reseed per trial"

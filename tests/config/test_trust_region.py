@@ -1,0 +1,131 @@
+"""``sampler: turbo`` (``supervisor.config.trust_region``): a GP with Thompson sampling in a
+trust region, the pending trials believed at the model's mean. What a campaign relies on:
+it finds the optimum faster than random search, keeps a burst of pending proposals apart
+yet near the best, proposes valid values of every kind of parameter, is a function of
+(seed, trial number, history), and bad options are refused by the space file."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+from supervisor.config import space
+from supervisor.config.samplers import check, make_sampler
+from supervisor.config.trust_region import TrustRegionSampler
+from supervisor.errors import SpaceError
+
+X = optuna.distributions.FloatDistribution(0.0, 1.0)
+SPACE: dict[str, optuna.distributions.BaseDistribution] = {"x": X, "y": X}
+OPTIMUM = (0.31, 0.72)
+
+
+def bowl(params: dict[str, float]) -> float:
+    return (params["x"] - OPTIMUM[0]) ** 2 + 4 * (params["y"] - OPTIMUM[1]) ** 2
+
+
+def best_after(sampler: optuna.samplers.BaseSampler, trials: int, inflight: int = 1) -> float:
+    """The best value of ``trials`` trials, ``inflight`` asked before each is told."""
+    study = optuna.create_study(sampler=sampler)
+    running = [study.ask(SPACE) for _ in range(inflight)]
+    for _ in range(trials):
+        trial = running.pop(0)
+        study.tell(trial, bowl(trial.params))
+        running.append(study.ask(SPACE))
+    return study.best_value
+
+
+@pytest.mark.parametrize(("inflight", "trials", "factor"), [(1, 40, 20), (8, 60, 5)])
+def test_it_finds_the_optimum_faster_than_random_search(
+    inflight: int, trials: int, factor: float
+) -> None:
+    turbo = [best_after(make_sampler("turbo", {}, s), trials, inflight) for s in range(3)]
+    rand = [best_after(make_sampler("random", {}, s), trials, inflight) for s in range(3)]
+    assert statistics.median(turbo) < statistics.median(rand) / factor, (turbo, rand)
+
+
+def test_a_burst_of_pending_proposals_spreads_around_the_best() -> None:
+    study = optuna.create_study(sampler=make_sampler("turbo", {}, 5))
+    for _ in range(15):
+        trial = study.ask(SPACE)
+        study.tell(trial, bowl(trial.params))
+    best = study.best_params
+    burst = [study.ask(SPACE).params for _ in range(24)]  # all pending at once
+    points = {(p["x"], p["y"]) for p in burst}
+    assert len(points) == 24  # no two alike: the believed pending trials push apart
+    near = [math.dist((p["x"], p["y"]), (best["x"], best["y"])) for p in burst]
+    uniform = np.random.default_rng(0).random((1000, 2))
+    far = [math.dist(tuple(u), (best["x"], best["y"])) for u in uniform]
+    assert statistics.median(near) < statistics.median(far) / 2  # yet near the best
+
+
+def best_mixed(sampler: str, seed: int) -> float:
+    """The best score of 40 trials over a log-scaled float, a stepped int and a choice."""
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
+        "lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
+        "units": optuna.distributions.IntDistribution(8, 128, step=8),
+        "act": optuna.distributions.CategoricalDistribution(["relu", "tanh", "gelu"]),
+    }
+
+    def score(p: dict[str, Any]) -> float:
+        lr, units = float(p["lr"]), int(p["units"])
+        return -((math.log10(lr) + 3) ** 2) - ((units - 64) / 64) ** 2 + (p["act"] == "gelu")
+
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(sampler, {}, seed))
+    for _ in range(40):
+        trial = study.ask(dists)
+        for name, dist in dists.items():
+            assert dist._contains(dist.to_internal_repr(trial.params[name])), trial.params
+        study.tell(trial, score(trial.params))
+    return study.best_value
+
+
+def test_every_kind_of_parameter_gets_a_valid_value_and_maximize_is_honoured() -> None:
+    turbo = [best_mixed("turbo", s) for s in range(3)]  # the best is 1: gelu, 1e-3, 64 units
+    rand = [best_mixed("random", s) for s in range(3)]
+    assert statistics.mean(turbo) > 0.93 > statistics.mean(rand), (turbo, rand)
+
+
+def test_a_proposal_is_a_function_of_the_seed_the_number_and_the_history() -> None:
+    def proposals(seed: int, told: int, asks: int) -> list[dict[str, float]]:
+        study = optuna.create_study(sampler=make_sampler("turbo", {}, seed))
+        for i in range(told):
+            study.enqueue_trial({"x": (i * 0.37) % 1, "y": (i * 0.61) % 1})
+            trial = study.ask(SPACE)
+            study.tell(trial, bowl(trial.params))
+        return [study.ask(SPACE).params for _ in range(asks)]
+
+    again = proposals(7, 12, 3)
+    assert again == proposals(7, 12, 3)  # a fresh campaign is reproducible
+    assert again[0] != proposals(8, 12, 1)[0]  # another seed explores elsewhere
+    assert proposals(7, 12, 1)[0] != proposals(7, 13, 1)[0]  # and so does more history
+
+
+def test_the_space_file_refuses_bad_options_and_several_objectives(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    text = """\
+benchmark: "tests.toy_benchmark:ToyBenchmark"
+params:
+  x: {type: float, low: -4, high: 4}
+budget: {trials: 2}
+sampler: {name: turbo, options: OPTIONS}
+"""
+    for options, fragment in [
+        ("{n_startup_trials: 1}", "n_startup_trials"),
+        ("{initial_length: 3}", "initial_length"),
+        ("{failure_tolerance: 0}", "failure_tolerance"),
+        ("{multivariate: true}", "no option 'multivariate'"),
+    ]:
+        path.write_text(text.replace("OPTIONS", options))
+        with pytest.raises(SpaceError, match=r"sampler\.options") as info:
+            space.load(path)
+        assert fragment in str(info.value), options
+    path.write_text(text.replace("OPTIONS", "{n_startup_trials: 5, failure_tolerance: 8}"))
+    assert space.load(path).sampler_options == {"n_startup_trials": 5, "failure_tolerance": 8}
+    assert "one objective only" in str(check("turbo", {}, 2))
+    assert isinstance(make_sampler("turbo", {}, 1), TrustRegionSampler)
