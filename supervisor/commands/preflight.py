@@ -104,7 +104,7 @@ def proposer_fits(proposer: str, exp: Any) -> None:  # an Experiment
     if proposer == "on" and history_limit(exp.sampler, exp.sampler_options) is None:
         raise UserError(
             f"--proposer on: sampler {exp.sampler!r} does not model a bounded history"
-            " (tpe and gp do, unless their history option is null)"
+            " (tpe, gp and turbo do, unless their history option is null)"
         )
 
 

@@ -120,8 +120,10 @@ class SpaceParser(Reader):
         ranks = self.ranks(top.get("ranks", 1), cls)
         ensemble = self.ensemble(top.get("ensemble"), cls)
         warm = read_warm_start(self, top.get("warm_start"), {p.name for p in params})
-        sampler, sampler_options = read_sampler(self, top.get("sampler", "tpe"), len(objectives))
         pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
+        conditional = any(p.when for p in params)
+        default = samplers.default_sampler(conditional, len(objectives), pruner != "none")
+        sampler, sampler_options = read_sampler(self, top.get("sampler", default), len(objectives))
         retrain = top.get("retrain_duplicates", False)
         if not isinstance(retrain, bool):
             raise self.err(

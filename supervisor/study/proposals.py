@@ -187,7 +187,7 @@ def supported(study: optuna.Study, storage_url: str | None) -> str | None:
     if storage_url is None or storage_url == "memory":
         return "its storage is in this process's memory"
     if getattr(study.sampler, "history_limit", None) is None:
-        return "its sampler does not model a bounded history (tpe and gp do)"
+        return "its sampler does not model a bounded history (tpe, gp and turbo do)"
     return None
 
 

@@ -1,8 +1,9 @@
 """``sampler: turbo`` (``supervisor.config.trust_region``): a GP with Thompson sampling in a
 trust region, the pending trials believed at the model's mean. What a campaign relies on:
 it finds the optimum faster than random search, keeps a burst of pending proposals apart
-yet near the best, proposes valid values of every kind of parameter, is a function of
-(seed, trial number, history), and bad options are refused by the space file."""
+yet near the best (at the cost of one posterior), proposes valid values of every kind of
+parameter and no configuration twice, is a function of (seed, trial number, history), bad
+options are refused by the space file, and it is the default where it was measured."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import optuna
 import pytest
 
-from supervisor.config import space
+from supervisor.config import space, trust_region
 from supervisor.config.samplers import check, make_sampler
 from supervisor.config.trust_region import TrustRegionSampler
 from supervisor.errors import SpaceError
@@ -49,13 +50,24 @@ def test_it_finds_the_optimum_faster_than_random_search(
     assert statistics.median(turbo) < statistics.median(rand) / factor, (turbo, rand)
 
 
-def test_a_burst_of_pending_proposals_spreads_around_the_best() -> None:
+def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     study = optuna.create_study(sampler=make_sampler("turbo", {}, 5))
     for _ in range(15):
         trial = study.ask(SPACE)
         study.tell(trial, bowl(trial.params))
     best = study.best_params
+    made: list[int] = []
+    posterior = trust_region._Model.posterior
+
+    def counted(model: Any, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        made.append(len(at))
+        return posterior(model, at)
+
+    monkeypatch.setattr(trust_region._Model, "posterior", counted)
     burst = [study.ask(SPACE).params for _ in range(24)]  # all pending at once
+    assert len(made) == 1  # no result came in between: each is one more draw from it
     points = {(p["x"], p["y"]) for p in burst}
     assert len(points) == 24  # no two alike: the believed pending trials push apart
     near = [math.dist((p["x"], p["y"]), (best["x"], best["y"])) for p in burst]
@@ -89,6 +101,26 @@ def test_every_kind_of_parameter_gets_a_valid_value_and_maximize_is_honoured() -
     turbo = [best_mixed("turbo", s) for s in range(3)]  # the best is 1: gelu, 1e-3, 64 units
     rand = [best_mixed("random", s) for s in range(3)]
     assert statistics.mean(turbo) > 0.93 > statistics.mean(rand), (turbo, rand)
+
+
+@pytest.mark.parametrize("inflight", [1, 8])
+def test_a_small_discrete_space_is_covered_without_proposing_a_trained_configuration(
+    inflight: int,
+) -> None:
+    """36 configurations: every proposal is a new one until the space runs out, also when
+    the region around the best holds none left (it widens), as a tabular benchmark needs."""
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
+        "depth": optuna.distributions.IntDistribution(1, 6),
+        "opt": optuna.distributions.CategoricalDistribution(["a", "b", "c", "d", "e", "f"]),
+    }
+    study = optuna.create_study(sampler=make_sampler("turbo", {"n_startup_trials": 4}, 3))
+    running = [study.ask(dists) for _ in range(inflight)]
+    for _ in range(36 - inflight):
+        trial = running.pop(0)
+        study.tell(trial, abs(trial.params["depth"] - 4) + (trial.params["opt"] != "c"))
+        running.append(study.ask(dists))
+    configs = {(t.params["depth"], t.params["opt"]) for t in study.trials}
+    assert len(configs) >= 34  # at most the last proposals, where few are left, are random
 
 
 def test_a_proposal_is_a_function_of_the_seed_the_number_and_the_history() -> None:
@@ -129,3 +161,28 @@ sampler: {name: turbo, options: OPTIONS}
     assert space.load(path).sampler_options == {"n_startup_trials": 5, "failure_tolerance": 8}
     assert "one objective only" in str(check("turbo", {}, 2))
     assert isinstance(make_sampler("turbo", {}, 1), TrustRegionSampler)
+
+
+def test_a_space_file_without_a_sampler_gets_turbo_where_it_was_measured_else_tpe(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.yaml"
+    base = """\
+benchmark: "tests.toy_benchmark:ToyBenchmark"
+params:
+  x: {type: float, low: -4, high: 4}
+  n: {type: int, low: 1, high: 8}
+  act: {type: categorical, choices: [relu, tanh]}
+budget: {trials: 2}
+"""
+    conditional = "  y: {type: float, low: 0, high: 1, when: {act: [tanh]}}\n"
+    for extra, expected in [
+        ("", "turbo"),  # one objective, every parameter always active, no pruner
+        ("pruner: median\n", "tpe"),  # TPE learns from pruned trials too
+        ("objectives: [loss, n_params]\n", "tpe"),  # turbo has one objective
+        ("sampler: random\n", "random"),  # what the file names
+    ]:
+        path.write_text(base + extra)
+        assert space.load(path).sampler == expected, extra
+    path.write_text(base.replace("budget:", conditional + "budget:"))
+    assert space.load(path).sampler == "tpe"  # TPE models the sub-spaces

@@ -38,15 +38,15 @@ def experiment(
         f'benchmark: {{name: "{TOY}", options: {{delay: {delay}}}}}\n'
         f"objectives: [loss]\nparams:\n{PARAMS}\n"
         f"budget: {{trials: {trials}, epochs: 1}}\nseed: 3\n"
-        f"sampler: {{name: {sampler}, options: {{{STARTUP if sampler == 'tpe' else ''}}}}}\n"
+        f"sampler: {{name: {sampler}, options: {{{STARTUP if sampler != 'random' else ''}}}}}\n"
     )
     return space.load(path)
 
 
 def campaign(
-    tmp_path: Path, trials: int, delay: float = 0.0
+    tmp_path: Path, trials: int, delay: float = 0.0, sampler: str = "tpe"
 ) -> tuple[space.Experiment, optuna.Study, str]:
-    exp = experiment(tmp_path, trials, delay=delay)
+    exp = experiment(tmp_path, trials, sampler, delay=delay)
     url = rundir.journal_url(tmp_path)
     return exp, open_campaign_study(exp, url), url
 
@@ -125,10 +125,13 @@ def started_first(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> Any:
     return driver.run()
 
 
+@pytest.mark.parametrize("sampler", ["tpe", "turbo"])
 def test_the_driver_uses_proposals_and_runs_exactly_the_budget(
-    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch, sampler: str
 ) -> None:
-    exp, study, url = campaign(tmp_path, 40, delay=0.05)  # the campaign lasts ~1 s
+    # ~1 s of trials; turbo's first kernel fit takes a while: ~5 s
+    delay = 0.05 if sampler == "tpe" else 0.25
+    exp, study, url = campaign(tmp_path, 40, delay=delay, sampler=sampler)
     driver = Driver(exp, study, threads_client, slots=2, storage_url=url, proposer=True)
     summary = started_first(driver, monkeypatch)
     assert summary.finished == 40 and summary.stopped_by == "budget"
