@@ -46,6 +46,7 @@ MAX_FINISHED = 600  # modelled at most: the best sixth and the most recent other
 MAX_PENDING = 400  # believed at most: the most recent
 REFRESH_SHARE = 16  # the posterior is made anew after about 1/16 more finished trials
 MAX_FIT = 250  # the kernel's hyper-parameters are fitted on at most this many (cubic, ~50 times)
+TRIED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
 WIDENINGS = 8  # the region widens up to this many times to find an untaken configuration
 
 
@@ -105,7 +106,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         if not search_space:
             return {}
         names = search_space.keys()
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        trials = study.get_trials(deepcopy=False, states=TRIED)
         done = [t for t in trials if t.state == TrialState.COMPLETE and names <= t.params.keys()]
         if len(done) < self._n_startup_trials:
             return {}
@@ -118,7 +119,8 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             and t.number != trial.number
             and names <= t.params.keys()
         ][-MAX_PENDING:]
-        taken = {self._key(t) for t in (*done, *pending)}
+        # Not proposed again: what finished, runs, failed (its cause would recur) or was pruned.
+        taken = {self._key(t) for t in trials if t.number != trial.number}
         rng = np.random.default_rng([self._seed, trial.number])
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
         draws = self._draws(study, search_space, transform, done, pending)

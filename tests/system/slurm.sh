@@ -39,9 +39,12 @@ ours() { [[ -f $CONF ]] && grep -qF "$MARK" "$CONF"; }
 same_layout() { grep -qxF "$LAYOUT" "$CONF"; }
 node_names() { seq -f "n%g" 1 "$NODES"; }
 # A killed daemon may linger as a zombie for a while here (PID 1 reaps lazily): not alive.
+# alive PID_FILE COMMAND: the pid in the file runs COMMAND (not a zombie, and not another
+# program that got the pid of one that died: pids are reused).
 alive() {
-    local state
-    [[ -f $1 ]] && state=$(ps -o stat= -p "$(cat "$1")" 2>/dev/null) && [[ $state != Z* ]]
+    local pid state
+    [[ -f $1 ]] && pid=$(cat "$1") && state=$(ps -o stat= -p "$pid" 2>/dev/null) \
+        && [[ $state != Z* ]] && [[ $(ps -o args= -p "$pid" 2>/dev/null) == *"$2"* ]]
 }
 
 install_packages() {
@@ -128,10 +131,10 @@ start_munge() {
 
 start_daemons() {
     local node
-    alive "$STATE/slurmctld.pid" || slurmctld
+    alive "$STATE/slurmctld.pid" slurmctld || slurmctld
     for node in $(node_names); do
         mkdir -p "$STATE/d/$node"
-        alive "$STATE/slurmd-$node.pid" || slurmd -N "$node"
+        alive "$STATE/slurmd-$node.pid" "slurmd -N $node" || slurmd -N "$node"
     done
 }
 
@@ -157,9 +160,9 @@ stop_daemons() {
     local pid_file
     # slurmd.pid: the single-node layout of earlier versions of this script
     for pid_file in "$STATE"/slurmd*.pid "$STATE/slurmctld.pid"; do
-        if alive "$pid_file"; then
+        if alive "$pid_file" slurm; then
             kill "$(cat "$pid_file")"
-            for _ in $(seq 1 20); do alive "$pid_file" || break; sleep 0.25; done
+            for _ in $(seq 1 20); do alive "$pid_file" slurm || break; sleep 0.25; done
         fi
     done
 }

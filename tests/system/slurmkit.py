@@ -80,6 +80,12 @@ def cluster_problem() -> str | None:
     states = node_states()
     if sorted(states) != list(NODES):
         return f"the test Slurm has nodes {sorted(states)}, not {list(NODES)}: slurm.sh up"
+    for node, state in states.items():  # a slurmd gone since (a node killed, not restarted)
+        if not slurmd_alive(node) or state.rstrip("*~#!%$@^-") not in LIVE:
+            try:
+                restart_node(node)
+            except (AssertionError, OSError, subprocess.SubprocessError) as exc:
+                return f"test Slurm node {node} takes no jobs ({exc}): slurm.sh up"
     return None
 
 
