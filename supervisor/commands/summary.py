@@ -36,7 +36,8 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     if exp.fixed:
         lines.append("fixed       " + ", ".join(f"{k}={v!r}" for k, v in exp.fixed.items()))
     options = f" {exp.sampler_options}" if exp.sampler_options else ""
-    lines.append(f"sampler     {exp.sampler}{options}, seed {exp.seed}")
+    chosen = "" if "sampler" in exp.raw else " (the default for this space)"
+    lines.append(f"sampler     {exp.sampler}{options}{chosen}, seed {exp.seed}")
     timeout = f", timeout {exp.budget.timeout:g} s" if exp.budget.timeout else ""
     lines.append(f"budget      {exp.budget.trials} trials x {exp.budget.epochs} epochs{timeout}")
     from supervisor.study.storage import redact

@@ -101,9 +101,14 @@ def test_validate_prints_the_resolved_space_and_writes_nothing(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert "x     float in [-4, 4]" in result.stdout
     assert "would run   8 trials" in result.stdout
+    assert "sampler     random, seed" in result.stdout  # as the file names it
     dry = cli("search", "toy.yaml", "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0 and dry.stdout == result.stdout
     assert tree(tmp_path) == before
+    unnamed = tmp_path / "unnamed.yaml"  # no sampler: the default for its space, said so
+    unnamed.write_text((tmp_path / "toy.yaml").read_text().replace("sampler: random\n", ""))
+    result = cli("validate", "unnamed.yaml", cwd=tmp_path)
+    assert "sampler     turbo (the default for this space), seed" in result.stdout
 
 
 def test_search_then_export_status_and_rerun_is_a_no_op(tmp_path: Path) -> None:
