@@ -42,8 +42,7 @@ from supervisor.optuna_internals import SearchSpaceTransform
 
 MIN_LENGTH, MAX_LENGTH = 0.5**7, 1.6
 MAX_CANDIDATES = 1000  # the joint sample's Cholesky factor is cubic in them
-MAX_FINISHED = 600  # modelled at most: the best sixth and the most recent others
-MAX_PENDING = 400  # believed at most: the most recent
+MAX_PENDING = 400  # believed at most: the most recent (finished: the ``history`` view)
 REFRESH_SHARE = 16  # the posterior is made anew after about 1/16 more finished trials
 MAX_FIT = 250  # the kernel's hyper-parameters are fitted on at most this many (cubic, ~50 times)
 TRIED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
@@ -110,20 +109,11 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         done = [t for t in trials if t.state == TrialState.COMPLETE and names <= t.params.keys()]
         if len(done) < self._n_startup_trials:
             return {}
-        earliest = datetime.datetime.min
-        done.sort(key=lambda t: (t.datetime_complete or earliest, t.number))
-        pending = [
-            t
-            for t in trials
-            if t.state == TrialState.RUNNING
-            and t.number != trial.number
-            and names <= t.params.keys()
-        ][-MAX_PENDING:]
         # Not proposed again: what finished, runs, failed (its cause would recur) or was pruned.
         taken = {self._key(t) for t in trials if t.number != trial.number}
         rng = np.random.default_rng([self._seed, trial.number])
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
-        draws = self._draws(study, search_space, transform, done, pending)
+        draws = self._draws(study, search_space, transform, trial, trials, done)
         chosen = draws.pick(rng, taken)
         widen = 1
         while chosen is None and widen < WIDENINGS:  # a small discrete space: every
@@ -137,8 +127,9 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         study: optuna.Study,
         space: dict[str, BaseDistribution],
         transform: SearchSpaceTransform,
+        trial: FrozenTrial,
+        trials: list[FrozenTrial],
         done: list[FrozenTrial],
-        pending: list[FrozenTrial],
     ) -> _Draws:
         """The posterior at the trust region's candidates, made anew each time the finished
         trials reach the next fixed count (about 1/16 more), and drawn from for every
@@ -149,6 +140,15 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         key = (study.study_name, tuple(sorted(space.items())), count)
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
+        earliest = datetime.datetime.min
+        done = sorted(done, key=lambda t: (t.datetime_complete or earliest, t.number))
+        pending = [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and t.number != trial.number
+            and space.keys() <= t.params.keys()
+        ][-MAX_PENDING:]
         sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
         values = np.array([sign * float(t.value) for t in done])  # type: ignore[arg-type]
         encode = self._encoder(space, transform)
@@ -189,7 +189,6 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         dims = x.shape[1]
         length = self._length(values, dims)
         kernel = self._kernel(x, values)
-        x, values = _modelled(x, values)
         best = x[int(np.argmin(values))]
         scales = _length_scales(kernel, dims)
         half = length * scales / np.exp(np.mean(np.log(scales))) / 2
@@ -300,10 +299,11 @@ class _Draws:
         self,
         model: _Model,
         points: np.ndarray,
-        configs: list[dict[str, Any]] | None,
+        configs: dict[tuple[tuple[str, Any], ...], dict[str, Any]] | None,
         transform: SearchSpaceTransform,
     ) -> None:
-        self.model, self.points, self.configs, self._transform = model, points, configs, transform
+        self.model, self.points, self._transform = model, points, transform
+        self.configs = None if configs is None else list(configs.items())  # (key, config)
         self.mean, self.root = model.posterior(points)
 
     @classmethod
@@ -323,18 +323,19 @@ class _Draws:
         ):
             return cls(model, candidates, None, transform)
         distinct = {_key(c): dict(c) for c in map(transform.untransform, candidates)}
-        configs = list(distinct.values())
-        return cls(model, np.array([transform.transform(c) for c in configs]), configs, transform)
+        points = np.array([transform.transform(c) for c in distinct.values()])
+        return cls(model, points, distinct, transform)
 
     def pick(self, rng: np.random.Generator, taken: set[Any]) -> dict[str, Any] | None:
         """The lowest configuration of one draw that is not in ``taken``, else None."""
         drawn = self.mean + self.root @ rng.standard_normal(len(self.mean))
         for i in np.argsort(drawn):
             if self.configs is not None:
-                config = self.configs[i]
+                key, config = self.configs[i]
             else:
                 config = dict(self._transform.untransform(self.points[i]))
-            if _key(config) not in taken:
+                key = _key(config)
+            if key not in taken:
                 return config
         return None
 
@@ -352,9 +353,7 @@ def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(params.items()))
 
 
-def _modelled(
-    x: np.ndarray, values: np.ndarray, limit: int = MAX_FINISHED
-) -> tuple[np.ndarray, np.ndarray]:
+def _modelled(x: np.ndarray, values: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """At most ``limit`` results: the best sixth of them and the most recent others."""
     if len(values) <= limit:
         return x, values
