@@ -56,14 +56,21 @@ GOOD_SHARE = 10  # 1 / GOOD_SHARE of the view: the best trials
 class StudyView:
     """``study`` as the inner sampler sees it: its trials are ``trials``; everything else
     (directions, storage, attributes) is the study's. ``finished_total``: how many trials
-    of the study have finished (a view holds some of them), where known."""
+    of the study have finished (a view holds some of them), where known. ``all_trials``:
+    every trial of the study, for what must not miss one (a sampler that never proposes a
+    configuration twice)."""
 
     def __init__(
-        self, study: Study, trials: list[FrozenTrial], finished_total: int | None = None
+        self,
+        study: Study,
+        trials: list[FrozenTrial],
+        finished_total: int | None = None,
+        all_trials: list[FrozenTrial] | None = None,
     ) -> None:
         self._study_ = study
         self._trials_ = trials
         self.finished_total = finished_total
+        self.all_trials = trials if all_trials is None else all_trials
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study_, name)
@@ -293,9 +300,9 @@ class BoundedHistory(BaseSampler):
             chosen = representative(trials, limit, study.directions)
             total = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
         whole = StudyView(study, trials, total)
-        view = whole if chosen is trials else StudyView(study, chosen, total)
+        view = whole if chosen is trials else StudyView(study, chosen, total, trials)
         if self.extra_pending:
-            view = StudyView(study, [*chosen, *self.extra_pending], total)
+            view = StudyView(study, [*chosen, *self.extra_pending], total, trials)
         self._history = (trial.number, whole, view)
         return whole, view
 

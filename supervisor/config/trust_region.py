@@ -18,10 +18,13 @@ workers.
 The trust region is a box around the best trial, its sides scaled by the kernel's length
 scales: it doubles after ``success_tolerance`` results in a row that improved on the best,
 halves after ``failure_tolerance`` in a row that did not, and starts over at
-``initial_length`` when it has shrunk below 1/128. Its state is recomputed from the
-finished trials in the order they finished, and the kernel's hyper-parameters are fitted on
-the first ``c`` of them at fixed counts ``c``: a proposal is a function of the seed, the
-trial's number and the study's history, as ``samplers.per_trial_seeds`` requires.
+``initial_length`` when it has shrunk below 1/128. Around a categorical choice the region
+is a Hamming ball instead, its radius the same share of the choices (at least one of them
+changed at a time): a box changes no one-hot choice until it spans half the space. Its
+state is recomputed from the finished trials in the order they finished, and the kernel's
+hyper-parameters are fitted on the first ``c`` of them at fixed counts ``c``: a proposal is
+a function of the seed, the trial's number and the study's history, as
+``samplers.per_trial_seeds`` requires.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import datetime
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +86,10 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._encoded: tuple[Any, dict[int, np.ndarray]] = ((), {})  # (space, number -> x)
         self._cached: tuple[Any, _Draws] | None = None  # (study, space, count) -> draws
         self._keys: dict[int, tuple[tuple[str, Any], ...]] = {}  # number -> configuration
+        # The study's configurations tried so far (``_taken``), kept as trials arrive.
+        self._tried: tuple[str, set[tuple[tuple[str, Any], ...]]] = ("", set())
+        self._scanned = 0  # trials numbered below this were looked at
+        self._unkeyed: set[int] = set()  # of those, the ones with no parameters yet
 
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
@@ -109,8 +116,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         done = [t for t in trials if t.state == TrialState.COMPLETE and names <= t.params.keys()]
         if len(done) < self._n_startup_trials:
             return {}
-        # Not proposed again: what finished, runs, failed (its cause would recur) or was pruned.
-        taken = {self._key(t) for t in trials if t.number != trial.number}
+        taken = self._taken(study, trial, trials, names)
         rng = np.random.default_rng([self._seed, trial.number])
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
         draws = self._draws(study, search_space, transform, trial, trials, done)
@@ -153,12 +159,64 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         values = np.array([sign * float(t.value) for t in done])  # type: ignore[arg-type]
         encode = self._encoder(space, transform)
         x = np.array([encode(t) for t in done])
-        model = self._model(x, values, [encode(t) for t in pending])
+        blocks = tuple(
+            columns
+            for columns, dist in zip(
+                transform.column_to_encoded_columns, space.values(), strict=True
+            )
+            if isinstance(dist, optuna.distributions.CategoricalDistribution) and len(columns) > 1
+        )
+        model = self._model(x, values, [encode(t) for t in pending], blocks)
         rng = np.random.default_rng([self._seed, 2**32 + count])
         region = model.candidates(0, self._n_candidates, rng)
         draws = _Draws.over(model, region, transform, space)
         self._cached = (key, draws)
         return draws
+
+    def _taken(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        trials: list[FrozenTrial],
+        names: Collection[str],
+    ) -> set[tuple[tuple[str, Any], ...]]:
+        """Configurations not to propose again: every one of the study that finished,
+        runs, failed (its cause would recur) or was pruned, also those a bounded view of
+        the history (``trials``) leaves out, and the view's pending proposals. Kept as
+        trials arrive, so a proposal does not look at every trial of a long study."""
+        every: list[FrozenTrial] | None = getattr(study, "all_trials", None)
+        if every is None:
+            every = study.get_trials(deepcopy=False)
+        if every and every[-1].number != len(every) - 1:  # not one study's list: all of it
+            every = [t for t in every if t.state != TrialState.WAITING]
+            return {_key(t.params) for t in [*every, *trials] if t.number != trial.number}
+        name, tried = self._tried
+        if name != study.study_name or len(every) < self._scanned:
+            tried, self._scanned, self._unkeyed = set(), 0, set()
+            self._tried = (study.study_name, tried)
+        look = [*sorted(self._unkeyed), *range(self._scanned, len(every))]
+        self._unkeyed, self._scanned = set(), len(every)
+        for number in look:
+            found = every[number]
+            if (
+                found.state in TRIED
+                and number != trial.number
+                and (found.state.is_finished() or names <= found.params.keys())
+            ):
+                tried.add(self._key(found))
+            else:  # queued, or its parameters are being set: they come later
+                self._unkeyed.add(number)
+        # Pending proposals the study does not hold yet (the proposer's): keyed afresh,
+        # as the proposal for a number may be made anew.
+        pending = {
+            _key(t.params)
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and t.number != trial.number
+            and t.params
+            and (t.number >= len(every) or t.number in self._unkeyed)
+        }
+        return tried | pending if pending - tried else tried
 
     def _key(self, trial: FrozenTrial) -> tuple[tuple[str, Any], ...]:
         """A trial's configuration, made once per trial: its parameters do not change."""
@@ -184,7 +242,13 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
 
         return encode
 
-    def _model(self, x: np.ndarray, values: np.ndarray, pending: list[np.ndarray]) -> _Model:
+    def _model(
+        self,
+        x: np.ndarray,
+        values: np.ndarray,
+        pending: list[np.ndarray],
+        blocks: tuple[np.ndarray, ...],
+    ) -> _Model:
         """The posterior given the finished trials and the pending ones believed."""
         dims = x.shape[1]
         length = self._length(values, dims)
@@ -192,7 +256,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         best = x[int(np.argmin(values))]
         scales = _length_scales(kernel, dims)
         half = length * scales / np.exp(np.mean(np.log(scales))) / 2
-        return _Model.fit(kernel, x, _normal_scores(values), pending, best, half)
+        return _Model.fit(kernel, x, _normal_scores(values), pending, best, half, blocks)
 
     def _length(self, values: np.ndarray, dims: int) -> float:
         """The trust region's side after the results in the order they finished."""
@@ -245,6 +309,7 @@ class _Model:
     weights: np.ndarray  # covariance^-1 scores (believed: the posterior mean)
     best: np.ndarray
     half: np.ndarray  # the trust region's half sides
+    blocks: tuple[np.ndarray, ...]  # the one-hot columns of each categorical parameter
 
     @classmethod
     def fit(
@@ -255,6 +320,7 @@ class _Model:
         pending: list[np.ndarray],
         best: np.ndarray,
         half: np.ndarray,
+        blocks: tuple[np.ndarray, ...],
     ) -> _Model:
         from scipy.linalg import cho_solve
 
@@ -265,14 +331,14 @@ class _Model:
             done = len(z)
             mean = kernel(x[done:], x[:done]) @ cho_solve((factor[:done, :done], True), z)
             z = np.concatenate([z, mean])
-        return cls(kernel, x, factor, cho_solve((factor, True), z), best, half)
+        return cls(kernel, x, factor, cho_solve((factor, True), z), best, half, blocks)
 
     def candidates(self, widen: int, count: int | None, rng: np.random.Generator) -> np.ndarray:
         """Candidates in the region widened ``widen`` times: doubled each time, and each
         side at least ``widen / (WIDENINGS - 1)`` of the space (a side whose length scale
         is short grows too), so the last time the whole space."""
         half = np.maximum(self.half * 2.0**widen, widen / (WIDENINGS - 1))
-        return _candidates(self.best, self.best - half, self.best + half, count, rng)
+        return _candidates(self.best, half, count, rng, self.blocks)
 
     def posterior(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The posterior mean at the points of ``at`` and a root of their covariance: a
@@ -381,22 +447,46 @@ def _length_scales(kernel: Any, dims: int) -> np.ndarray:
 
 def _candidates(
     best: np.ndarray,
-    low: np.ndarray,
-    high: np.ndarray,
+    half: np.ndarray,
     count: int | None,
     rng: np.random.Generator,
+    blocks: tuple[np.ndarray, ...] = (),
 ) -> np.ndarray:
-    """Sobol points in the region, each moving only some coordinates away from the best
-    (TuRBO's perturbation: in many dimensions a few at a time)."""
+    """Sobol points in the box of half sides ``half`` around the best, each moving only
+    some numeric coordinates away from it (TuRBO's perturbation: in many dimensions a few
+    at a time), and a few of its categorical choices (the one-hot ``blocks``) to another
+    choice at random: a Hamming ball (CASMOPOLITAN, Wan et al., ICML 2021). A box around
+    a one-hot vector changes no choice until it is half the space wide."""
     from scipy.stats.qmc import Sobol
 
     dims = len(best)
-    low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
+    low, high = np.clip(best - half, 0.0, 1.0), np.clip(best + half, 0.0, 1.0)
     n = count or min(100 * dims, MAX_CANDIDATES)
+    numeric = np.ones(dims, dtype=bool)
+    for block in blocks:
+        numeric[block] = False
+    columns = np.flatnonzero(numeric)
     with warnings.catch_warnings():  # balance properties need 2^m points
         warnings.simplefilter("ignore")
-        unit = Sobol(dims, scramble=True, seed=rng).random(n)
-    moved = rng.random((n, dims)) <= min(20.0 / dims, 1.0)
-    still = np.flatnonzero(~moved.any(axis=1))
-    moved[still, rng.integers(0, dims, len(still))] = True
-    return np.where(moved, low + (high - low) * unit, best)
+        unit = Sobol(len(columns), scramble=True, seed=rng).random(n) if len(columns) else None
+    points = np.repeat(best[None, :], n, axis=0)
+    if unit is not None:
+        moved = rng.random((n, len(columns))) <= min(20.0 / len(columns), 1.0)
+        still = np.flatnonzero(~moved.any(axis=1))
+        moved[still, rng.integers(0, len(columns), len(still))] = True
+        inside = low[columns] + (high[columns] - low[columns]) * unit
+        points[:, columns] = np.where(moved, inside, best[columns])
+    if blocks:
+        # The ball's radius: the box's mean side over the one-hot columns, as a share
+        # of the choices (at least one, all of them once the box spans the space).
+        side = 2 * float(np.mean(half[~numeric]))
+        radius = max(1, round(len(blocks) * min(1.0, side)))
+        least = 0 if unit is not None else 1
+        for row, changes in enumerate(rng.integers(least, radius + 1, n)):
+            for b in rng.permutation(len(blocks))[:changes]:
+                block = blocks[b]
+                now = int(np.argmax(best[block]))
+                other = (now + 1 + int(rng.integers(len(block) - 1))) % len(block)
+                points[row, block] = 0.0
+                points[row, block[other]] = 1.0
+    return points

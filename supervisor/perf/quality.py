@@ -37,12 +37,16 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 from supervisor.perf import harness
 from supervisor.perf.problems import FUNCTION_PROBLEMS, Problem, problem
 from supervisor.perf.scale import SimChannel
 from supervisor.perf.scale_cluster import Clock, Cluster, SimClient
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 REFERENCE_TRIALS = 100  # sequential TPE's regret after this many trials is the bar
 # The bar: Optuna's own TPE (random start-up until 10 trials finished), as the figures
@@ -134,13 +138,26 @@ def campaign(
         clock.set(0.0)
         with mock.patch.object(channel, "DriverChannel", bound):
             driver.run()
-        done = [t for t in study.get_trials(deepcopy=False) if t.values]
-    done.sort(key=lambda t: float(t.user_attrs.get("finished", 0.0)))
-    t0 = cluster.wall0
-    return Curve(
-        regrets=[float(t.values[0]) for t in done],
-        times=[float(t.user_attrs.get("finished", t0)) - t0 for t in done],
-    )
+        return curve_of(study.get_trials(deepcopy=False), cluster.wall0)
+
+
+def curve_of(trials: list[FrozenTrial], t0: float) -> Curve:
+    """The trials of the budget in the order they finished. A repeated configuration is
+    told its twin's result untrained: a deliberate repeat (the twin's result known) uses
+    up a trial of the budget and enters as finished with its twin; a blind one (the twin
+    still training) is not a trial of the budget and does not enter."""
+    from supervisor.study import attrs
+
+    finished = {t.number: float(t.user_attrs.get("finished", t0)) for t in trials}
+    entries: list[tuple[float, int, float]] = []
+    for t in trials:
+        twin = t.user_attrs.get(attrs.DUPLICATE_OF)
+        if not t.values or (twin is not None and not t.user_attrs.get(attrs.DUPLICATE_KNOWN)):
+            continue
+        at = finished[t.number] if twin is None else finished[twin]
+        entries.append((at - t0, t.number, float(t.values[0])))
+    entries.sort()
+    return Curve(regrets=[e[2] for e in entries], times=[e[0] for e in entries])
 
 
 def cbo_campaign(problem: Problem, inflight: int, seed: int, trials: int, mean: float) -> Curve:

@@ -190,3 +190,46 @@ budget: {trials: 2}
         assert space.load(path).sampler == expected, extra
     path.write_text(base.replace("budget:", conditional + "budget:"))
     assert space.load(path).sampler == "tpe"  # TPE models the sub-spaces
+
+
+def cell_regret(sampler: str, seed: int, trials: int) -> int:
+    """One at a time over six 5-way choices (a NAS-Bench-201 cell's shape, 15,625
+    configurations), where each choice adds its own loss: the best regret found."""
+    ops = ["none", "skip", "conv1", "conv3", "pool"]
+    dists = {f"edge{i}": optuna.distributions.CategoricalDistribution(ops) for i in range(6)}
+    cost = [[(3 * i + 2 * j) % 5 for j in range(5)] for i in range(6)]  # 0 at one op per edge
+    study = optuna.create_study(sampler=make_sampler(sampler, {}, seed))
+    for _ in range(trials):
+        trial = study.ask(dists)
+        study.tell(trial, sum(cost[i][ops.index(trial.params[f"edge{i}"])] for i in range(6)))
+    return int(study.best_value)
+
+
+def test_categorical_choices_change_a_few_at_a_time_near_the_best() -> None:
+    """A trust region's box around a one-hot choice changes no choice until it spans half
+    the space: turbo moves a few choices at a time instead (a Hamming ball), so one
+    proposal at a time still finds the best cell, as TPE does."""
+    turbo = [cell_regret("turbo", s, 40) for s in range(4)]  # a box: 0, 2, 0, 2
+    rand = [cell_regret("random", s, 40) for s in range(4)]
+    assert max(turbo) == 0 < min(rand), (turbo, rand)
+
+
+def test_past_its_history_limit_it_still_proposes_no_configuration_twice() -> None:
+    """Above ``history`` finished trials the model sees a bounded view of them; the
+    configurations it must not propose again are still every one of the study (a repeat
+    would be told its twin's result without training: a slot and a proposal wasted)."""
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
+        "a": optuna.distributions.IntDistribution(0, 11),
+        "b": optuna.distributions.IntDistribution(0, 11),
+    }
+    sampler = make_sampler("turbo", {"history": 50, "n_startup_trials": 4}, 1)
+    study = optuna.create_study(sampler=sampler)
+    running = [study.ask(dists) for _ in range(4)]
+    for _ in range(130):
+        trial = running.pop(0)
+        study.tell(trial, (trial.params["a"] - 7) ** 2 + (trial.params["b"] - 3) ** 2)
+        running.append(study.ask(dists))
+    configs = [(t.params["a"], t.params["b"]) for t in study.trials]
+    modelled = configs[8:]  # the start-up's random draws (4 in flight + 4) may repeat
+    assert not [c for i, c in enumerate(modelled, start=8) if c in configs[:i]]
+    assert len(study.trials) == 134

@@ -118,3 +118,19 @@ def test_cbo_is_asked_small_batches_after_the_first_wave_and_told_every_result(
     assert [r["ask"] for r in requests if "ask" in r] == [16, 2, 2, 2]
     told = [len(r["tell"]) for r in requests if "tell" in r]
     assert told == [1, 2, 2] and sum(told) == 5  # 5 finished when the last pair was asked
+
+
+def test_a_repeated_configuration_is_not_a_trial_of_the_curve() -> None:
+    """Random search over 12 configurations repeats some: the driver tells a repeat its
+    twin's result without training it. A deliberate repeat still uses up a trial of the
+    budget, so the curve has a trial per budget unit, in the order they finished, a
+    repeat with its twin (repeats used to sort first, at virtual time 0)."""
+    from supervisor.perf.problems import Problem
+
+    space = "  a: {type: int, low: 0, high: 3}\n  b: {type: int, low: 0, high: 2}"
+    grid = Problem("grid", 2, space, lambda p: float(p["a"] + 4 * p["b"]))
+    curve = quality.campaign(grid, "random", 2, 0, 10, 60.0, None)
+    assert len(curve.regrets) == 10  # the budget
+    assert curve.times == sorted(curve.times) and curve.times[0] > 0
+    for i, value in enumerate(curve.regrets):  # a repeat comes after its twin
+        assert value not in curve.regrets[:i] or curve.times[i] == curve.times[i - 1]
