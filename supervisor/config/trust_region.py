@@ -24,7 +24,8 @@ changed at a time): a box changes no one-hot choice until it spans half the spac
 state is recomputed from the finished trials in the order they finished, and the kernel's
 hyper-parameters are fitted on the first ``c`` of them at fixed counts ``c``: a proposal is
 a function of the seed, the trial's number and the study's history, as
-``samplers.per_trial_seeds`` requires.
+``samplers.per_trial_seeds`` requires. The posterior, the region's candidates and the
+draws are ``supervisor.config.region_draws``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import datetime
 import math
 import warnings
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,15 +41,14 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from supervisor.config.region_draws import WIDENINGS, Draws, Region, config_key
 from supervisor.optuna_internals import SearchSpaceTransform
 
 MIN_LENGTH, MAX_LENGTH = 0.5**7, 1.6
-MAX_CANDIDATES = 1000  # the joint sample's Cholesky factor is cubic in them
 MAX_PENDING = 400  # believed at most: the most recent (finished: the ``history`` view)
 REFRESH_SHARE = 16  # the posterior is made anew after about 1/16 more finished trials
 MAX_FIT = 250  # the kernel's hyper-parameters are fitted on at most this many (cubic, ~50 times)
 TRIED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
-WIDENINGS = 8  # the region widens up to this many times to find an untaken configuration
 
 
 class TrustRegionSampler(optuna.samplers.BaseSampler):
@@ -84,7 +83,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._n_candidates = n_candidates
         self._kernels: dict[tuple[int, int], Any] = {}  # (dims, trials fitted on) -> kernel
         self._encoded: tuple[Any, dict[int, np.ndarray]] = ((), {})  # (space, number -> x)
-        self._cached: tuple[Any, _Draws] | None = None  # (study, space, count) -> draws
+        self._cached: tuple[Any, Draws] | None = None  # (study, space, count) -> draws
         self._keys: dict[int, tuple[tuple[str, Any], ...]] = {}  # number -> configuration
         # The study's configurations tried so far (``_taken``), kept as trials arrive.
         self._tried: tuple[str, set[tuple[tuple[str, Any], ...]]] = ("", set())
@@ -124,7 +123,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         widen = 1
         while chosen is None and widen < WIDENINGS:  # a small discrete space: every
             region = draws.model.candidates(widen, self._n_candidates, rng)  # one taken
-            chosen = _Draws.over(draws.model, region, transform, search_space).pick(rng, taken)
+            chosen = Draws.over(draws.model, region, transform, search_space).pick(rng, taken)
             widen += 1
         return chosen or {}  # every configuration near the best is taken: a random one
 
@@ -136,7 +135,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         trial: FrozenTrial,
         trials: list[FrozenTrial],
         done: list[FrozenTrial],
-    ) -> _Draws:
+    ) -> Draws:
         """The posterior at the trust region's candidates, made anew each time the finished
         trials reach the next fixed count (about 1/16 more), and drawn from for every
         proposal until then: one model serves the proposals between two counts."""
@@ -169,7 +168,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         model = self._model(x, values, [encode(t) for t in pending], blocks)
         rng = np.random.default_rng([self._seed, 2**32 + count])
         region = model.candidates(0, self._n_candidates, rng)
-        draws = _Draws.over(model, region, transform, space)
+        draws = Draws.over(model, region, transform, space)
         self._cached = (key, draws)
         return draws
 
@@ -189,7 +188,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             every = study.get_trials(deepcopy=False)
         if every and every[-1].number != len(every) - 1:  # not one study's list: all of it
             every = [t for t in every if t.state != TrialState.WAITING]
-            return {_key(t.params) for t in [*every, *trials] if t.number != trial.number}
+            return {config_key(t.params) for t in [*every, *trials] if t.number != trial.number}
         name, tried = self._tried
         if name != study.study_name or len(every) < self._scanned:
             tried, self._scanned, self._unkeyed = set(), 0, set()
@@ -209,7 +208,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         # Pending proposals the study does not hold yet (the proposer's): keyed afresh,
         # as the proposal for a number may be made anew.
         pending = {
-            _key(t.params)
+            config_key(t.params)
             for t in trials
             if t.state == TrialState.RUNNING
             and t.number != trial.number
@@ -222,7 +221,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         """A trial's configuration, made once per trial: its parameters do not change."""
         found = self._keys.get(trial.number)
         if found is None:
-            found = self._keys[trial.number] = _key(trial.params)
+            found = self._keys[trial.number] = config_key(trial.params)
         return found
 
     def _encoder(
@@ -248,7 +247,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         values: np.ndarray,
         pending: list[np.ndarray],
         blocks: tuple[np.ndarray, ...],
-    ) -> _Model:
+    ) -> Region:
         """The posterior given the finished trials and the pending ones believed."""
         dims = x.shape[1]
         length = self._length(values, dims)
@@ -256,7 +255,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         best = x[int(np.argmin(values))]
         scales = _length_scales(kernel, dims)
         half = length * scales / np.exp(np.mean(np.log(scales))) / 2
-        return _Model.fit(kernel, x, _normal_scores(values), pending, best, half, blocks)
+        return Region.fit(kernel, x, _normal_scores(values), pending, best, half, blocks)
 
     def _length(self, values: np.ndarray, dims: int) -> float:
         """The trust region's side after the results in the order they finished."""
@@ -299,113 +298,6 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         return self._kernels[key]
 
 
-@dataclass(frozen=True)
-class _Model:
-    """The GP posterior and the trust region around ``best``."""
-
-    kernel: Any
-    x: np.ndarray  # the modelled finished trials and the believed pending ones
-    factor: np.ndarray  # the Cholesky factor of their covariance
-    weights: np.ndarray  # covariance^-1 scores (believed: the posterior mean)
-    best: np.ndarray
-    half: np.ndarray  # the trust region's half sides
-    blocks: tuple[np.ndarray, ...]  # the one-hot columns of each categorical parameter
-
-    @classmethod
-    def fit(
-        cls,
-        kernel: Any,
-        x: np.ndarray,
-        z: np.ndarray,
-        pending: list[np.ndarray],
-        best: np.ndarray,
-        half: np.ndarray,
-        blocks: tuple[np.ndarray, ...],
-    ) -> _Model:
-        from scipy.linalg import cho_solve
-
-        if pending:
-            x = np.vstack([x, np.array(pending)])
-        factor = np.linalg.cholesky(kernel(x) + 1e-8 * np.eye(len(x)))
-        if pending:  # the finished trials' factor is the leading block of the whole one
-            done = len(z)
-            mean = kernel(x[done:], x[:done]) @ cho_solve((factor[:done, :done], True), z)
-            z = np.concatenate([z, mean])
-        return cls(kernel, x, factor, cho_solve((factor, True), z), best, half, blocks)
-
-    def candidates(self, widen: int, count: int | None, rng: np.random.Generator) -> np.ndarray:
-        """Candidates in the region widened ``widen`` times: doubled each time, and each
-        side at least ``widen / (WIDENINGS - 1)`` of the space (a side whose length scale
-        is short grows too), so the last time the whole space."""
-        half = np.maximum(self.half * 2.0**widen, widen / (WIDENINGS - 1))
-        return _candidates(self.best, half, count, rng, self.blocks)
-
-    def posterior(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The posterior mean at the points of ``at`` and a root of their covariance: a
-        joint draw is ``mean + root @ standard normal`` (Thompson sampling)."""
-        from scipy.linalg import solve_triangular
-
-        cross = self.kernel(self.x, at)
-        reduced = solve_triangular(self.factor, cross, lower=True)
-        cov = self.kernel(at) - reduced.T @ reduced
-        cov = (cov + cov.T) / 2 + 1e-6 * np.eye(len(at))
-        try:
-            root = np.linalg.cholesky(cov)
-        except np.linalg.LinAlgError:  # not positive definite in floating point: clip
-            eigen, vectors = np.linalg.eigh(cov)
-            root = vectors * np.sqrt(np.clip(eigen, 0.0, None))
-        return np.asarray(cross.T @ self.weights), root
-
-
-class _Draws:
-    """Thompson samples of the posterior at a fixed set of distinct configurations: the
-    mean and a root of the covariance are computed once, each draw is one product."""
-
-    def __init__(
-        self,
-        model: _Model,
-        points: np.ndarray,
-        configs: dict[tuple[tuple[str, Any], ...], dict[str, Any]] | None,
-        transform: SearchSpaceTransform,
-    ) -> None:
-        self.model, self.points, self._transform = model, points, transform
-        self.configs = None if configs is None else list(configs.items())  # (key, config)
-        self.mean, self.root = model.posterior(points)
-
-    @classmethod
-    def over(
-        cls,
-        model: _Model,
-        candidates: np.ndarray,
-        transform: SearchSpaceTransform,
-        space: dict[str, BaseDistribution],
-    ) -> _Draws:
-        """On continuous floats every candidate is a distinct configuration, decoded when
-        chosen; otherwise candidates are decoded first, so a draw picks among distinct
-        configurations (a rounded int or a one-hot choice maps many candidates onto one)."""
-        if all(
-            isinstance(d, optuna.distributions.FloatDistribution) and d.step is None
-            for d in space.values()
-        ):
-            return cls(model, candidates, None, transform)
-        distinct = {_key(c): dict(c) for c in map(transform.untransform, candidates)}
-        points = np.array([transform.transform(c) for c in distinct.values()])
-        return cls(model, points, distinct, transform)
-
-    def pick(self, rng: np.random.Generator, taken: set[Any]) -> dict[str, Any] | None:
-        """The lowest configuration of one draw that is not in ``taken``, else None."""
-        drawn = self.mean + self.root @ rng.standard_normal(len(self.mean))
-        for i in np.argsort(drawn):
-            if self.configs is not None:
-                key, config = self.configs[i]
-            else:
-                config = dict(self._transform.untransform(self.points[i]))
-                key = _key(config)
-            if key not in taken:
-                return config
-        return None
-
-
 def _fixed_count(n: int, start: int, share: int, least: int) -> int:
     """The largest count <= ``n`` of the sequence ``start``, then each ``1/share`` more
     (at least ``least`` more): a model made at these counts is a function of the history."""
@@ -413,10 +305,6 @@ def _fixed_count(n: int, start: int, share: int, least: int) -> int:
     while count + max(least, count // share) <= n:
         count += max(least, count // share)
     return count
-
-
-def _key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted(params.items()))
 
 
 def _modelled(x: np.ndarray, values: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -443,50 +331,3 @@ def _normal_scores(values: np.ndarray) -> np.ndarray:
 
 def _length_scales(kernel: Any, dims: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(kernel.k1.k2.length_scale, dtype=float), (dims,))
-
-
-def _candidates(
-    best: np.ndarray,
-    half: np.ndarray,
-    count: int | None,
-    rng: np.random.Generator,
-    blocks: tuple[np.ndarray, ...] = (),
-) -> np.ndarray:
-    """Sobol points in the box of half sides ``half`` around the best, each moving only
-    some numeric coordinates away from it (TuRBO's perturbation: in many dimensions a few
-    at a time), and a few of its categorical choices (the one-hot ``blocks``) to another
-    choice at random: a Hamming ball (CASMOPOLITAN, Wan et al., ICML 2021). A box around
-    a one-hot vector changes no choice until it is half the space wide."""
-    from scipy.stats.qmc import Sobol
-
-    dims = len(best)
-    low, high = np.clip(best - half, 0.0, 1.0), np.clip(best + half, 0.0, 1.0)
-    n = count or min(100 * dims, MAX_CANDIDATES)
-    numeric = np.ones(dims, dtype=bool)
-    for block in blocks:
-        numeric[block] = False
-    columns = np.flatnonzero(numeric)
-    with warnings.catch_warnings():  # balance properties need 2^m points
-        warnings.simplefilter("ignore")
-        unit = Sobol(len(columns), scramble=True, seed=rng).random(n) if len(columns) else None
-    points = np.repeat(best[None, :], n, axis=0)
-    if unit is not None:
-        moved = rng.random((n, len(columns))) <= min(20.0 / len(columns), 1.0)
-        still = np.flatnonzero(~moved.any(axis=1))
-        moved[still, rng.integers(0, len(columns), len(still))] = True
-        inside = low[columns] + (high[columns] - low[columns]) * unit
-        points[:, columns] = np.where(moved, inside, best[columns])
-    if blocks:
-        # The ball's radius: the box's mean side over the one-hot columns, as a share
-        # of the choices (at least one, all of them once the box spans the space).
-        side = 2 * float(np.mean(half[~numeric]))
-        radius = max(1, round(len(blocks) * min(1.0, side)))
-        least = 0 if unit is not None else 1
-        for row, changes in enumerate(rng.integers(least, radius + 1, n)):
-            for b in rng.permutation(len(blocks))[:changes]:
-                block = blocks[b]
-                now = int(np.argmax(best[block]))
-                other = (now + 1 + int(rng.integers(len(block) - 1))) % len(block)
-                points[row, block] = 0.0
-                points[row, block[other]] = 1.0
-    return points

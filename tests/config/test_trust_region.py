@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 import pytest
 
-from supervisor.config import space, trust_region
+from supervisor.config import region_draws, space
 from supervisor.config.samplers import check, make_sampler
 from supervisor.config.trust_region import TrustRegionSampler
 from supervisor.errors import SpaceError
@@ -59,13 +59,13 @@ def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior
         study.tell(trial, bowl(trial.params))
     best = study.best_params
     made: list[int] = []
-    posterior = trust_region._Model.posterior
+    posterior = region_draws.Region.posterior
 
     def counted(model: Any, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         made.append(len(at))
         return posterior(model, at)
 
-    monkeypatch.setattr(trust_region._Model, "posterior", counted)
+    monkeypatch.setattr(region_draws.Region, "posterior", counted)
     burst = [study.ask(SPACE).params for _ in range(24)]  # all pending at once
     assert len(made) == 1  # no result came in between: each is one more draw from it
     points = {(p["x"], p["y"]) for p in burst}

@@ -1,0 +1,178 @@
+"""Thompson draws for ``sampler: turbo`` (``supervisor.config.trust_region``): the Gaussian
+process posterior at candidates in a trust region around the best trial, a box for numbers
+and a Hamming ball for categorical choices, and draws from it that pick the lowest
+configuration not yet taken. One posterior at fixed candidates serves many draws: each
+is one matrix-vector product."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+
+from supervisor.optuna_internals import SearchSpaceTransform
+
+MAX_CANDIDATES = 1000  # the joint sample's Cholesky factor is cubic in them
+WIDENINGS = 8  # the region widens up to this many times to find an untaken configuration
+
+
+@dataclass(frozen=True)
+class Region:
+    """The GP posterior and the trust region around ``best``."""
+
+    kernel: Any
+    x: np.ndarray  # the modelled finished trials and the believed pending ones
+    factor: np.ndarray  # the Cholesky factor of their covariance
+    weights: np.ndarray  # covariance^-1 scores (believed: the posterior mean)
+    best: np.ndarray
+    half: np.ndarray  # the trust region's half sides
+    blocks: tuple[np.ndarray, ...]  # the one-hot columns of each categorical parameter
+
+    @classmethod
+    def fit(
+        cls,
+        kernel: Any,
+        x: np.ndarray,
+        z: np.ndarray,
+        pending: list[np.ndarray],
+        best: np.ndarray,
+        half: np.ndarray,
+        blocks: tuple[np.ndarray, ...],
+    ) -> Region:
+        from scipy.linalg import cho_solve
+
+        if pending:
+            x = np.vstack([x, np.array(pending)])
+        factor = np.linalg.cholesky(kernel(x) + 1e-8 * np.eye(len(x)))
+        if pending:  # the finished trials' factor is the leading block of the whole one
+            done = len(z)
+            mean = kernel(x[done:], x[:done]) @ cho_solve((factor[:done, :done], True), z)
+            z = np.concatenate([z, mean])
+        return cls(kernel, x, factor, cho_solve((factor, True), z), best, half, blocks)
+
+    def candidates(self, widen: int, count: int | None, rng: np.random.Generator) -> np.ndarray:
+        """Candidates in the region widened ``widen`` times: doubled each time, and each
+        side at least ``widen / (WIDENINGS - 1)`` of the space (a side whose length scale
+        is short grows too), so the last time the whole space."""
+        half = np.maximum(self.half * 2.0**widen, widen / (WIDENINGS - 1))
+        return sample_region(self.best, half, count, rng, self.blocks)
+
+    def posterior(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior mean at the points of ``at`` and a root of their covariance: a
+        joint draw is ``mean + root @ standard normal`` (Thompson sampling)."""
+        from scipy.linalg import solve_triangular
+
+        cross = self.kernel(self.x, at)
+        reduced = solve_triangular(self.factor, cross, lower=True)
+        cov = self.kernel(at) - reduced.T @ reduced
+        cov = (cov + cov.T) / 2 + 1e-6 * np.eye(len(at))
+        try:
+            root = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:  # not positive definite in floating point: clip
+            eigen, vectors = np.linalg.eigh(cov)
+            root = vectors * np.sqrt(np.clip(eigen, 0.0, None))
+        return np.asarray(cross.T @ self.weights), root
+
+
+class Draws:
+    """Thompson samples of the posterior at a fixed set of distinct configurations: the
+    mean and a root of the covariance are computed once, each draw is one product."""
+
+    def __init__(
+        self,
+        model: Region,
+        points: np.ndarray,
+        configs: dict[tuple[tuple[str, Any], ...], dict[str, Any]] | None,
+        transform: SearchSpaceTransform,
+    ) -> None:
+        self.model, self.points, self._transform = model, points, transform
+        self.configs = None if configs is None else list(configs.items())  # (key, config)
+        self.mean, self.root = model.posterior(points)
+
+    @classmethod
+    def over(
+        cls,
+        model: Region,
+        candidates: np.ndarray,
+        transform: SearchSpaceTransform,
+        space: dict[str, BaseDistribution],
+    ) -> Draws:
+        """On continuous floats every candidate is a distinct configuration, decoded when
+        chosen; otherwise candidates are decoded first, so a draw picks among distinct
+        configurations (a rounded int or a one-hot choice maps many candidates onto one)."""
+        if all(
+            isinstance(d, optuna.distributions.FloatDistribution) and d.step is None
+            for d in space.values()
+        ):
+            return cls(model, candidates, None, transform)
+        distinct = {config_key(c): dict(c) for c in map(transform.untransform, candidates)}
+        points = np.array([transform.transform(c) for c in distinct.values()])
+        return cls(model, points, distinct, transform)
+
+    def pick(self, rng: np.random.Generator, taken: set[Any]) -> dict[str, Any] | None:
+        """The lowest configuration of one draw that is not in ``taken``, else None."""
+        drawn = self.mean + self.root @ rng.standard_normal(len(self.mean))
+        for i in np.argsort(drawn):
+            if self.configs is not None:
+                key, config = self.configs[i]
+            else:
+                config = dict(self._transform.untransform(self.points[i]))
+                key = config_key(config)
+            if key not in taken:
+                return config
+        return None
+
+
+def config_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(params.items()))
+
+
+def sample_region(
+    best: np.ndarray,
+    half: np.ndarray,
+    count: int | None,
+    rng: np.random.Generator,
+    blocks: tuple[np.ndarray, ...] = (),
+) -> np.ndarray:
+    """Sobol points in the box of half sides ``half`` around the best, each moving only
+    some numeric coordinates away from it (TuRBO's perturbation: in many dimensions a few
+    at a time), and a few of its categorical choices (the one-hot ``blocks``) to another
+    choice at random: a Hamming ball (CASMOPOLITAN, Wan et al., ICML 2021). A box around
+    a one-hot vector changes no choice until it is half the space wide."""
+    from scipy.stats.qmc import Sobol
+
+    dims = len(best)
+    low, high = np.clip(best - half, 0.0, 1.0), np.clip(best + half, 0.0, 1.0)
+    n = count or min(100 * dims, MAX_CANDIDATES)
+    numeric = np.ones(dims, dtype=bool)
+    for block in blocks:
+        numeric[block] = False
+    columns = np.flatnonzero(numeric)
+    with warnings.catch_warnings():  # balance properties need 2^m points
+        warnings.simplefilter("ignore")
+        unit = Sobol(len(columns), scramble=True, seed=rng).random(n) if len(columns) else None
+    points = np.repeat(best[None, :], n, axis=0)
+    if unit is not None:
+        moved = rng.random((n, len(columns))) <= min(20.0 / len(columns), 1.0)
+        still = np.flatnonzero(~moved.any(axis=1))
+        moved[still, rng.integers(0, len(columns), len(still))] = True
+        inside = low[columns] + (high[columns] - low[columns]) * unit
+        points[:, columns] = np.where(moved, inside, best[columns])
+    if blocks:
+        # The ball's radius: the box's mean side over the one-hot columns, as a share
+        # of the choices (at least one, all of them once the box spans the space).
+        side = 2 * float(np.mean(half[~numeric]))
+        radius = max(1, round(len(blocks) * min(1.0, side)))
+        least = 0 if unit is not None else 1
+        for row, changes in enumerate(rng.integers(least, radius + 1, n)):
+            for b in rng.permutation(len(blocks))[:changes]:
+                block = blocks[b]
+                now = int(np.argmax(best[block]))
+                other = (now + 1 + int(rng.integers(len(block) - 1))) % len(block)
+                points[row, block] = 0.0
+                points[row, block[other]] = 1.0
+    return points
