@@ -83,7 +83,8 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._n_candidates = n_candidates
         self._kernels: dict[tuple[int, int], Any] = {}  # (dims, trials fitted on) -> kernel
         self._encoded: tuple[Any, dict[int, np.ndarray]] = ((), {})  # (space, number -> x)
-        self._cached: tuple[Any, Draws] | None = None  # (study, space, count) -> draws
+        # ((study, space, count), set, draws): the posterior's current set of candidates
+        self._cached: tuple[Any, int, Draws] | None = None
         self._keys: dict[int, tuple[tuple[str, Any], ...]] = {}  # number -> configuration
         # The study's configurations tried so far (``_taken``), kept as trials arrive.
         self._tried: tuple[str, set[tuple[tuple[str, Any], ...]]] = ("", set())
@@ -120,6 +121,9 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
         draws = self._draws(study, search_space, transform, trial, trials, done)
         chosen = draws.pick(rng, taken)
+        if chosen is None:  # more in flight than candidates: the region's next set
+            draws = self._next_set(transform, search_space)
+            chosen = draws.pick(rng, taken)
         widen = 1
         while chosen is None and widen < WIDENINGS:  # a small discrete space: every
             region = draws.model.candidates(widen, self._n_candidates, rng)  # one taken
@@ -144,7 +148,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         count = _fixed_count(finished, self._n_startup_trials, REFRESH_SHARE, 1)
         key = (study.study_name, tuple(sorted(space.items())), count)
         if self._cached is not None and self._cached[0] == key:
-            return self._cached[1]
+            return self._cached[2]
         earliest = datetime.datetime.min
         done = sorted(done, key=lambda t: (t.datetime_complete or earliest, t.number))
         pending = [
@@ -169,8 +173,26 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         rng = np.random.default_rng([self._seed, 2**32 + count])
         region = model.candidates(0, self._n_candidates, rng)
         draws = Draws.over(model, region, transform, space)
-        self._cached = (key, draws)
+        self._cached = (key, 0, draws)
         return draws
+
+    def _next_set(
+        self, transform: SearchSpaceTransform, space: dict[str, BaseDistribution]
+    ) -> Draws:
+        """Fresh candidates in the same region, from the same posterior, once every one of
+        the current set is taken: with thousands in flight, more proposals come between
+        two posteriors than a set holds. Set ``g`` of a count is drawn from (seed, count,
+        g), and replaces the cached one: a proposal stays a function of the seed, the
+        number and the study. (Widening the region instead made several posteriors per
+        proposal and drew them ever farther from the best.)"""
+        assert self._cached is not None
+        key, generation, draws = self._cached
+        generation += 1
+        rng = np.random.default_rng([self._seed, 2**32 + key[2], generation])
+        region = draws.model.candidates(0, self._n_candidates, rng)
+        fresh = Draws.over(draws.model, region, transform, space)
+        self._cached = (key, generation, fresh)
+        return fresh
 
     def _taken(
         self,

@@ -87,6 +87,7 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
         if key not in _benchmarks:
             _benchmarks[key] = registry.load(spec.benchmark_target)(spec.options)
         bench = _benchmarks[key]
+        result.keeps_checkpoints = bool(bench.checkpoints)
         data_key = f"{key}|{spec.data_seed}"
         if data_key not in _data:
             _data.clear()  # one data set per worker at a time bounds memory

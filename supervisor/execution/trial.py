@@ -76,6 +76,9 @@ class TrialResult:
     started: float = 0.0
     finished: float = 0.0
     data_seconds: float = 0.0
+    # Whether the trial's benchmark saves epoch checkpoints (None: it never loaded). A
+    # campaign whose benchmark keeps none has no checkpoint directory to clean up.
+    keeps_checkpoints: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -268,6 +268,8 @@ class Driver:
         run = self.flight.forget(future, started_known=not isinstance(outcome, BaseException))
         trial = run.trial
         values = None
+        if not isinstance(outcome, BaseException) and outcome.keeps_checkpoints is False:
+            self.rec.keeps_checkpoints = False  # the campaign's benchmark: none to clean up
         if isinstance(outcome, BaseException):  # its worker or node went away, not the trial
             error = f"{type(outcome).__name__}: {outcome}"
             started = run.worker is not None  # else it waited in the worker's queue

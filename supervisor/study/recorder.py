@@ -54,6 +54,10 @@ class Recorder:
         self.exp, self.study, self.display = exp, study, display
         self.run_dir = run_dir
         self.max_attempts = max_attempts
+        # False once a result says the benchmark saves no epoch checkpoints: its trials
+        # get no checkpoint directory, and finishing one removes none (a file-system
+        # call per trial on the driver's thread, which no-op trials feel).
+        self.keeps_checkpoints = True
         self.states: dict[str, int] = {}  # this run: outcome -> count
         self.fail_fast = failfast.FailFast(exp.budget.fail_fast)
         self.failing: str | None = None  # set when fail fast says stop: the reason
@@ -150,6 +154,8 @@ class Recorder:
         # K-rank trials would have K writers: they restart instead (supervisor.execution.ranks).
         exp = self.exp
         if self.run_dir is None or exp.budget.checkpoint_every <= 0 or exp.ranks > 1:
+            return None
+        if not self.keeps_checkpoints:
             return None
         return rundir.checkpoint_dir(Path(self.run_dir), chain(trial))
 

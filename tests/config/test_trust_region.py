@@ -76,6 +76,33 @@ def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior
     assert statistics.median(near) < statistics.median(far) / 2  # yet near the best
 
 
+def test_more_trials_in_flight_than_candidates_draw_fresh_ones_in_the_same_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands in flight ask more proposals between two posteriors than the region has
+    candidates: once they are all taken, a fresh set in the same region (one more
+    posterior per set), not a wider region for every proposal."""
+    study = optuna.create_study(sampler=make_sampler("turbo", {"n_candidates": 16}, 5))
+    for _ in range(15):
+        trial = study.ask(SPACE)
+        study.tell(trial, bowl(trial.params))
+    best = study.best_params
+    made: list[int] = []
+    posterior = region_draws.Region.posterior
+
+    def counted(model: Any, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        made.append(len(at))
+        return posterior(model, at)
+
+    monkeypatch.setattr(region_draws.Region, "posterior", counted)
+    burst = [study.ask(SPACE).params for _ in range(96)]  # all pending at once
+    assert len({(p["x"], p["y"]) for p in burst}) == 96
+    assert len(made) <= 96 // 16 + 2, len(made)  # a widened region per proposal: ~80
+    late = [math.dist((p["x"], p["y"]), (best["x"], best["y"])) for p in burst[48:]]
+    early = [math.dist((p["x"], p["y"]), (best["x"], best["y"])) for p in burst[:16]]
+    assert max(late) < 2 * max(early)  # still around the best
+
+
 def best_mixed(sampler: str, seed: int) -> float:
     """The best score of 40 trials over a log-scaled float, a stepped int and a choice."""
     dists: dict[str, optuna.distributions.BaseDistribution] = {

@@ -20,14 +20,17 @@ from supervisor.clusters.handle import configure_dask
 from supervisor.config import space
 from supervisor.study import attrs
 from supervisor.study.driver import Driver
+from tests.toy_benchmark import ToyBenchmark
 
 TOY = "tests.toy_benchmark:ToyBenchmark"
 
 
-def experiment(tmp_path: Path, params: str, budget: str, options: str = "{}") -> space.Experiment:
+def experiment(
+    tmp_path: Path, params: str, budget: str, options: str = "{}", target: str = TOY
+) -> space.Experiment:
     path = tmp_path / "toy.yaml"
     path.write_text(
-        f'benchmark: {{name: "{TOY}", options: {options}}}\n'
+        f'benchmark: {{name: "{target}", options: {options}}}\n'
         f"objectives: [loss]\nparams:\n{params}\nbudget: {budget}\nsampler: random\nseed: 3\n"
     )
     return space.load(path)
@@ -68,6 +71,33 @@ def test_runs_exactly_the_budget_and_records_each_trial(
         # Where it ran and with what seed: the driver stores the result's provenance.
         where = t.user_attrs[attrs.PROVENANCE]
         assert where["node"] and where["cores"] >= 1 and where["seed"] == exp.seed + t.number
+
+
+class ToyWithoutCheckpoints(ToyBenchmark):
+    checkpoints = False
+
+
+@pytest.mark.parametrize("keeps", [True, False])
+def test_checkpoint_directories_are_cleaned_up_only_where_the_benchmark_keeps_them(
+    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch, keeps: bool
+) -> None:
+    """A finished trial's checkpoints are removed; a benchmark that saves none costs the
+    driver no file-system call per trial (after the first result says so)."""
+    import supervisor.study.recorder as recorder
+
+    removed: list[str] = []
+    monkeypatch.setattr(recorder.shutil, "rmtree", lambda path, **_: removed.append(str(path)))
+    target = TOY if keeps else f"{__name__}:ToyWithoutCheckpoints"
+    exp = experiment(
+        tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 6, epochs: 2}", target=target
+    )
+    study = make_study(exp)
+    Driver(exp, study, threads_client, slots=2, run_dir=str(tmp_path)).run()
+    assert counts(study) == {"COMPLETE": 6}
+    if keeps:
+        assert len(removed) == 6 and all("checkpoints" in path for path in removed)
+    else:
+        assert removed == []
 
 
 def test_failed_trials_are_data_and_the_campaign_goes_on(
