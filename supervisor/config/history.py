@@ -278,15 +278,36 @@ class BoundedHistory(BaseSampler):
     history_limit: int | None = None  # None: the whole study
     # The trial whose view was made last, the study's trials then, and the view.
     _history: tuple[int, StudyView, StudyView] | None = None
+    # The last snapshot read (a StudyView), its view as a whole and the trials chosen.
+    _snapshot: tuple[Any, StudyView, list[FrozenTrial]] | None = None
     _ranking: Ranking | None = None
     # Proposals not in the study yet, modelled as pending (``supervisor.study.proposer``).
     extra_pending: tuple[FrozenTrial, ...] = ()
 
     def _views(self, study: Study, trial: FrozenTrial) -> tuple[StudyView, StudyView]:
         """(every trial, the bounded view) for ``trial``, made once per trial: the search
-        space, and TPE's sampling of each parameter, read the study several times."""
-        if self._history is not None and self._history[0] == trial.number:
-            return self._history[1], self._history[2]
+        space, and TPE's sampling of each parameter, read the study several times. A
+        snapshot of the study (a ``StudyView``: the proposer's one read for several
+        proposals) keeps its selection for every trial asked on it; only the pending
+        proposals added to it change."""
+        cached = self._history
+        if cached is not None and cached[0] == trial.number:
+            return cached[1], cached[2]
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot[0] is study:
+            whole, chosen = snapshot[1], snapshot[2]
+        else:
+            whole, chosen = self._select(study)
+            self._snapshot = (study, whole, chosen) if isinstance(study, StudyView) else None
+        trials, total = whole._trials_, whole.finished_total
+        view = whole if chosen is trials else StudyView(study, chosen, total, trials)
+        if self.extra_pending:
+            view = StudyView(study, [*chosen, *self.extra_pending], total, trials)
+        self._history = (trial.number, whole, view)
+        return whole, view
+
+    def _select(self, study: Study) -> tuple[StudyView, list[FrozenTrial]]:
+        """The study's trials as a view, and the ones the bounded view models."""
         trials = study._get_trials(deepcopy=False, use_cache=False)
         limit = max(MIN_LIMIT, self.history_limit or 0)
         if len(study.directions) == 1:
@@ -299,12 +320,7 @@ class BoundedHistory(BaseSampler):
         else:
             chosen = representative(trials, limit, study.directions)
             total = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        whole = StudyView(study, trials, total)
-        view = whole if chosen is trials else StudyView(study, chosen, total, trials)
-        if self.extra_pending:
-            view = StudyView(study, [*chosen, *self.extra_pending], total, trials)
-        self._history = (trial.number, whole, view)
-        return whole, view
+        return StudyView(study, trials, total), chosen
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial

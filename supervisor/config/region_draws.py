@@ -7,6 +7,7 @@ is one matrix-vector product."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,11 @@ class Draws:
     ) -> None:
         self.model, self.points, self._transform = model, points, transform
         self.configs = None if configs is None else list(configs.items())  # (key, config)
+        self._decoded: dict[int, tuple[Any, dict[str, Any]]] = {}  # floats: as chosen
         self.mean, self.root = model.posterior(points)
+        # Candidates a draw found taken: a configuration once tried stays tried, so later
+        # draws of thousands in flight do not walk past them again.
+        self._taken = np.zeros(len(self.mean), dtype=bool)
 
     @classmethod
     def over(
@@ -113,17 +118,21 @@ class Draws:
         points = np.array([transform.transform(c) for c in distinct.values()])
         return cls(model, points, distinct, transform)
 
-    def pick(self, rng: np.random.Generator, taken: set[Any]) -> dict[str, Any] | None:
+    def pick(self, rng: np.random.Generator, taken: Container[Any]) -> dict[str, Any] | None:
         """The lowest configuration of one draw that is not in ``taken``, else None."""
         drawn = self.mean + self.root @ rng.standard_normal(len(self.mean))
-        for i in np.argsort(drawn):
-            if self.configs is not None:
-                key, config = self.configs[i]
-            else:
+        drawn[self._taken] = np.inf  # found taken by an earlier draw: last, not looked at
+        decoded = self._decoded
+        for i in np.argsort(drawn).tolist():
+            if self._taken[i]:
+                return None
+            found = self.configs[i] if self.configs is not None else decoded.get(i)
+            if found is None:  # floats: decoded when first drawn
                 config = dict(self._transform.untransform(self.points[i]))
-                key = config_key(config)
-            if key not in taken:
-                return config
+                found = decoded[i] = (config_key(config), config)
+            if found[0] not in taken:
+                return dict(found[1])
+            self._taken[i] = True
         return None
 
 

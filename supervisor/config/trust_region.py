@@ -31,9 +31,10 @@ draws are ``supervisor.config.region_draws``.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Container
 from typing import Any
 
 import numpy as np
@@ -200,7 +201,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         trial: FrozenTrial,
         trials: list[FrozenTrial],
         names: Collection[str],
-    ) -> set[tuple[tuple[str, Any], ...]]:
+    ) -> Container[tuple[tuple[str, Any], ...]]:
         """Configurations not to propose again: every one of the study that finished,
         runs, failed (its cause would recur) or was pruned, also those a bounded view of
         the history (``trials``) leaves out, and the view's pending proposals. Kept as
@@ -227,17 +228,18 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
                 tried.add(self._key(found))
             else:  # queued, or its parameters are being set: they come later
                 self._unkeyed.add(number)
-        # Pending proposals the study does not hold yet (the proposer's): keyed afresh,
-        # as the proposal for a number may be made anew.
+        # Pending proposals the study does not hold yet (the proposer's, numbered past its
+        # trials, last in the view), and trials whose parameters are being set: keyed
+        # afresh, as the proposal for a number may be made anew.
+        proposals = itertools.takewhile(lambda t: t.number >= len(every), reversed(trials))
+        setting = (every[n] for n in self._unkeyed)
         pending = {
             config_key(t.params)
-            for t in trials
-            if t.state == TrialState.RUNNING
-            and t.number != trial.number
-            and t.params
-            and (t.number >= len(every) or t.number in self._unkeyed)
+            for t in itertools.chain(proposals, setting)
+            if t.state == TrialState.RUNNING and t.number != trial.number and t.params
         }
-        return tried | pending if pending - tried else tried
+        pending -= tried
+        return _Either(tried, pending) if pending else tried
 
     def _key(self, trial: FrozenTrial) -> tuple[tuple[str, Any], ...]:
         """A trial's configuration, made once per trial: its parameters do not change."""
@@ -318,6 +320,16 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
                 model.fit(fit_x, _normal_scores(fit_values))
             self._kernels = {key: model.kernel_}  # counts only grow: older fits are done
         return self._kernels[key]
+
+
+class _Either(Container[Any]):
+    """What is in one of two sets, without copying the large one per proposal."""
+
+    def __init__(self, first: set[Any], second: set[Any]) -> None:
+        self.first, self.second = first, second
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.first or item in self.second
 
 
 def _fixed_count(n: int, start: int, share: int, least: int) -> int:

@@ -203,7 +203,10 @@ def simulate(args: argparse.Namespace) -> tuple[Cluster, Probe, float, float]:
         real = time.perf_counter() - start
         if driver.proposals is not None:
             p = driver.proposals
-            probe.proposer = f"{p.taken} taken, {p.missed} asked of the sampler, {p.dropped} stale"
+            probe.proposer = (
+                f"{p.taken} taken, {p.missed} asked of the sampler, {p.dropped} stale,"
+                f" {p.repeats} already tried"
+            )
         probe.rss.setdefault(summary.finished, harness.rss_mb())
     makespan = max(s.last_end for s in cluster.slots)
     return cluster, probe, makespan, real

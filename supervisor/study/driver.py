@@ -128,7 +128,9 @@ class Driver:
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
         self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))
         self.flight.channel = self.channel
-        feed = proposer(self.study, self.exp, self.storage_url, self.slots, self.proposer)
+        feed = proposer(
+            self.study, self.exp, self.storage_url, self.slots, self.proposer, self._tried
+        )
         try:
             with stop_on_signals(self._on_signal), feed as self.proposals:
                 while True:
@@ -243,6 +245,18 @@ class Driver:
                 return "parked"
         self._launch(trial, key)
         return "submitted"
+
+    def _tried(self, params: dict[str, Any]) -> bool:
+        """Whether a trial of the study has this configuration, as far as the driver knows
+        (finished, in flight, about to be sent, or another driver's)."""
+        key = param_key(params)
+        index = self.index
+        return (
+            key in index.completed
+            or key in self.flight.by_key
+            or key in self.launches.keys
+            or key in index.elsewhere
+        )
 
     def _launch(self, trial: optuna.Trial, key: ParamKey) -> None:
         self.launches.launch(trial, key, lambda future: self._sent(future, trial, key))

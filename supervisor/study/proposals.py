@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,7 @@ class Proposals:
         self._last_ask = time.monotonic()
         self._target = 0
         self.taken = self.missed = self.dropped = self.received = 0
+        self.repeats = 0  # dropped: a trial had that configuration by the time it was taken
         self._created = time.monotonic()
         self.burst = 0  # ready beyond the steady rate, for the driver's bursts of asks
         self._hits = 0
@@ -87,8 +88,11 @@ class Proposals:
             self._receive()
         return self.started is not None
 
-    def take(self) -> Proposal | None:
-        """The oldest ready proposal (None: none ready), and wishes for the next ones."""
+    def take(self, tried: Callable[[dict[str, Any]], bool] | None = None) -> Proposal | None:
+        """The oldest ready proposal (None: none ready), and wishes for the next ones.
+        ``tried``: whether a configuration is a trial already. The proposer read the study
+        before the driver's latest trials, which the driver's own sampler may have
+        proposed meanwhile: such a proposal is dropped, not trained (or told) twice."""
         now = time.monotonic()
         self.interval = 0.9 * self.interval + 0.1 * (now - self._last_ask)
         self._last_ask = now
@@ -96,6 +100,9 @@ class Proposals:
         while self.ready and now - self.ready[0][0] > STALE_S:
             self.gone.append(self.ready.popleft()[1].id)
             self.dropped += 1
+        while self.ready and tried is not None and tried(self.ready[0][1].params):
+            self.gone.append(self.ready.popleft()[1].id)
+            self.repeats += 1
         found = None
         if self.ready:
             found = self.ready.popleft()[1]
@@ -149,12 +156,17 @@ class Proposals:
 class FedSampler(BaseSampler):
     """The study's sampler, with proposals from ``Proposals`` for relative spaces."""
 
-    def __init__(self, inner: BaseSampler, proposals: Proposals) -> None:
-        self.inner, self.proposals = inner, proposals
+    def __init__(
+        self,
+        inner: BaseSampler,
+        proposals: Proposals,
+        tried: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        self.inner, self.proposals, self.tried = inner, proposals, tried
         self._current: tuple[int, Proposal] | None = None  # (trial number, its proposal)
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
-        found = self.proposals.take()
+        found = self.proposals.take(self.tried)
         if found is None:
             return self.inner.infer_relative_search_space(study, trial)
         self._current = (trial.number, found)
@@ -198,9 +210,11 @@ def proposer(
     storage_url: str | None,
     slots: int,
     wanted: bool | None,
+    tried: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[Proposals | None]:
     """While the driver runs: the study's sampler fed by a proposer where ``wanted``
-    (None: where the campaign has ``PROPOSER_SLOTS`` slots or more and it is supported)."""
+    (None: where the campaign has ``PROPOSER_SLOTS`` slots or more and it is supported);
+    ``tried``: whether a configuration is a trial already (``Proposals.take``)."""
     why = supported(study, storage_url)
     if wanted and why is not None:
         raise UserError(f"proposer: not for this campaign: {why}")
@@ -210,7 +224,7 @@ def proposer(
     assert storage_url is not None
     proposals = Proposals(storage_url, exp)
     inner = study.sampler
-    study.sampler = FedSampler(inner, proposals)
+    study.sampler = FedSampler(inner, proposals, tried)
     try:
         yield proposals
     finally:

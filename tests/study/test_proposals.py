@@ -83,6 +83,26 @@ def test_the_proposer_reads_results_told_after_it_started(tmp_path: Path) -> Non
     assert not proposals.process.is_alive()
 
 
+def test_a_proposal_whose_configuration_became_a_trial_meanwhile_is_dropped(
+    tmp_path: Path,
+) -> None:
+    """The proposer read the study before the driver's latest trials; the driver's own
+    sampler may have proposed the same configuration meanwhile (the same posterior
+    serves both): taking it would train, or tell, that configuration twice."""
+    exp, _, url = campaign(tmp_path, 100)
+    proposals = Proposals(url, exp)
+    try:
+        assert proposals.wait_started(120)
+        now = time.monotonic()
+        for i, x in enumerate((1.0, 2.0, 3.0)):
+            proposals.ready.append((now, Proposal(FIRST_ID + i, {}, {"x": x, "y": 0.0}, 0.0)))
+        found = proposals.take(lambda params: params["x"] < 2.5)
+        assert found is not None and found.params["x"] == 3.0
+        assert proposals.repeats == 2 and not proposals.ready
+    finally:
+        proposals.close()
+
+
 def test_unused_proposals_are_modelled_as_pending(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,8 +169,8 @@ def test_a_proposer_that_dies_costs_no_trial(
     exp, study, url = campaign(tmp_path, 40, delay=0.05)  # the campaign lasts ~1 s
     take = Proposals.take
 
-    def take_then_kill(self: Proposals) -> Proposal | None:
-        found = take(self)
+    def take_then_kill(self: Proposals, tried: Any = None) -> Proposal | None:
+        found = take(self, tried)
         if self.taken == 5 and self.process.is_alive():
             os.kill(self.process.pid or 0, signal.SIGKILL)
             self.process.join()
@@ -175,7 +195,7 @@ def test_a_proposal_of_a_stale_space_gives_no_foreign_parameter(tmp_path: Path) 
     stale["z"] = optuna.distributions.FloatDistribution(0, 1)
 
     class Feed:
-        def take(self) -> Proposal:
+        def take(self, tried: Any = None) -> Proposal:
             return Proposal(FIRST_ID, stale, {"x": 1.5, "z": 0.5}, 0.0)
 
     study.sampler = FedSampler(study.sampler, Feed())  # type: ignore[arg-type]
