@@ -50,14 +50,13 @@ def test_it_finds_the_optimum_faster_than_random_search(
     assert statistics.median(turbo) < statistics.median(rand) / factor, (turbo, rand)
 
 
-def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    study = optuna.create_study(sampler=make_sampler("turbo", {}, 5))
-    for _ in range(15):
+def told_then_counted(
+    study: optuna.Study, told: int, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """``told`` trials on the bowl, then a list that records each posterior made after."""
+    for _ in range(told):
         trial = study.ask(SPACE)
         study.tell(trial, bowl(trial.params))
-    best = study.best_params
     made: list[int] = []
     posterior = region_draws.Region.posterior
 
@@ -66,6 +65,15 @@ def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior
         return posterior(model, at)
 
     monkeypatch.setattr(region_draws.Region, "posterior", counted)
+    return made
+
+
+def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    study = optuna.create_study(sampler=make_sampler("turbo", {}, 5))
+    made = told_then_counted(study, 15, monkeypatch)
+    best = study.best_params
     burst = [study.ask(SPACE).params for _ in range(24)]  # all pending at once
     assert len(made) == 1  # no result came in between: each is one more draw from it
     points = {(p["x"], p["y"]) for p in burst}
@@ -83,18 +91,8 @@ def test_more_trials_in_flight_than_candidates_draw_fresh_ones_in_the_same_regio
     candidates: once they are all taken, a fresh set in the same region (one more
     posterior per set), not a wider region for every proposal."""
     study = optuna.create_study(sampler=make_sampler("turbo", {"n_candidates": 16}, 5))
-    for _ in range(15):
-        trial = study.ask(SPACE)
-        study.tell(trial, bowl(trial.params))
+    made = told_then_counted(study, 15, monkeypatch)
     best = study.best_params
-    made: list[int] = []
-    posterior = region_draws.Region.posterior
-
-    def counted(model: Any, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        made.append(len(at))
-        return posterior(model, at)
-
-    monkeypatch.setattr(region_draws.Region, "posterior", counted)
     burst = [study.ask(SPACE).params for _ in range(96)]  # all pending at once
     assert len({(p["x"], p["y"]) for p in burst}) == 96
     assert len(made) <= 96 // 16 + 2, len(made)  # a widened region per proposal: ~80
