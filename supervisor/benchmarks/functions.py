@@ -92,6 +92,48 @@ def _sphere(x: np.ndarray) -> np.ndarray:
     return (x**2).sum(axis=1)
 
 
+_H3_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+_H3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+_H3_P = 1e-4 * np.array(
+    [[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]]
+)
+
+
+def _hartmann3(x: np.ndarray) -> np.ndarray:
+    inner = ((x[:, None, :] - _H3_P[None]) ** 2 * _H3_A[None]).sum(axis=2)
+    return -(np.exp(-inner) * _H3_ALPHA[None]).sum(axis=1)
+
+
+def _six_hump_camel(x: np.ndarray) -> np.ndarray:
+    a, b = x[:, 0], x[:, 1]
+    return (4 - 2.1 * a**2 + a**4 / 3) * a**2 + a * b + (-4 + 4 * b**2) * b**2
+
+
+def _levy(x: np.ndarray) -> np.ndarray:
+    w = 1 + (x - 1) / 4
+    middle = ((w[:, :-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:, :-1] + 1) ** 2)).sum(axis=1)
+    last = (w[:, -1] - 1) ** 2 * (1 + np.sin(2 * math.pi * w[:, -1]) ** 2)
+    return np.sin(math.pi * w[:, 0]) ** 2 + middle + last
+
+
+def _rastrigin(x: np.ndarray) -> np.ndarray:
+    return 10 * x.shape[1] + (x**2 - 10 * np.cos(2 * math.pi * x)).sum(axis=1)
+
+
+def _griewank(x: np.ndarray) -> np.ndarray:
+    root = np.sqrt(np.arange(1, x.shape[1] + 1))
+    return (x**2).sum(axis=1) / 4000 - np.cos(x / root).prod(axis=1) + 1
+
+
+def _schwefel(x: np.ndarray) -> np.ndarray:
+    return 418.9829 * x.shape[1] - (x * np.sin(np.sqrt(np.abs(x)))).sum(axis=1)
+
+
+def _dixon_price(x: np.ndarray) -> np.ndarray:
+    i = np.arange(2, x.shape[1] + 1)
+    return (x[:, 0] - 1) ** 2 + (i * (2 * x[:, 1:] ** 2 - x[:, :-1]) ** 2).sum(axis=1)
+
+
 FUNCTIONS: dict[str, Function] = {
     "branin": Function(_branin, (-5.0, 0.0), (10.0, 15.0), lambda d: 0.397887, dims=2),
     "hartmann6": Function(_hartmann6, 0.0, 1.0, lambda d: -3.32237, dims=6),
@@ -99,6 +141,15 @@ FUNCTIONS: dict[str, Function] = {
     "ackley": Function(_ackley, -32.768, 32.768, lambda d: 0.0),
     "styblinski_tang": Function(_styblinski_tang, -5.0, 5.0, lambda d: -39.166166 * d),
     "sphere": Function(_sphere, -5.12, 5.12, lambda d: 0.0),
+    "hartmann3": Function(_hartmann3, 0.0, 1.0, lambda d: -3.86278, dims=3),
+    "six_hump_camel": Function(
+        _six_hump_camel, (-3.0, -2.0), (3.0, 2.0), lambda d: -1.0316285, dims=2
+    ),
+    "levy": Function(_levy, -10.0, 10.0, lambda d: 0.0),
+    "rastrigin": Function(_rastrigin, -5.12, 5.12, lambda d: 0.0),
+    "griewank": Function(_griewank, -600.0, 600.0, lambda d: 0.0),
+    "schwefel": Function(_schwefel, -500.0, 500.0, lambda d: 1.2727566e-05 * d),
+    "dixon_price": Function(_dixon_price, -10.0, 10.0, lambda d: 0.0),
 }
 
 

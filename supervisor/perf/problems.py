@@ -86,6 +86,8 @@ FUNCTION_PROBLEMS = {
     "rosenbrock4": function_problem("rosenbrock4", "rosenbrock", 4),
     "ackley5": function_problem("ackley5", "ackley", 5),
     "styblinski8": function_problem("styblinski8", "styblinski_tang", 8),
+    "hartmann3": function_problem("hartmann3", "hartmann3", 3),
+    "camel": function_problem("camel", "six_hump_camel", 2),
 }
 
 
@@ -96,6 +98,11 @@ SCALABLE = {
     "ackley": "ackley",
     "styblinski": "styblinski_tang",
     "sphere": "sphere",
+    "levy": "levy",
+    "rastrigin": "rastrigin",
+    "griewank": "griewank",
+    "schwefel": "schwefel",
+    "dixonprice": "dixon_price",
 }
 
 

@@ -17,6 +17,13 @@ MINIMIZERS = {
     "ackley": [0.0] * 4,
     "styblinski_tang": [-2.903534] * 4,
     "sphere": [0.0] * 4,
+    "hartmann3": [0.114614, 0.555649, 0.852547],
+    "six_hump_camel": [0.0898, -0.7126],
+    "levy": [1.0] * 4,
+    "rastrigin": [0.0] * 4,
+    "griewank": [0.0] * 4,
+    "schwefel": [420.968746] * 4,
+    "dixon_price": [2 ** (-(2**i - 2) / 2**i) for i in range(1, 5)],
 }
 
 

@@ -85,6 +85,30 @@ def test_scalable_functions_take_their_dimension_from_the_name() -> None:
         problem("nope3")
 
 
+@pytest.mark.parametrize(
+    ("name", "minimizer"),
+    [
+        ("levy6", [0.55] * 6),  # x = 1 on [-10, 10]
+        ("rastrigin4", [0.5] * 4),
+        ("griewank5", [0.5] * 5),
+        ("schwefel3", [(420.968746 + 500) / 1000] * 3),
+        ("dixonprice2", [0.55, (2**-0.5 + 10) / 20]),
+        ("hartmann3", [0.114614, 0.555649, 0.852547]),
+        ("camel", [(0.0898 + 3) / 6, (-0.7126 + 2) / 4]),
+    ],
+)
+def test_the_second_held_out_set_scores_regret_from_each_known_minimum(
+    name: str, minimizer: list[float]
+) -> None:
+    from supervisor.perf.problems import problem
+
+    prob = problem(name)
+    assert prob.dims == len(minimizer)
+    at = {f"x{i}": x for i, x in enumerate(minimizer)}
+    assert prob.regret(at) == pytest.approx(0.0, abs=1e-4)
+    assert prob.regret({k: min(1.0, v + 0.1) for k, v in at.items()}) > 1e-3
+
+
 def test_cbo_is_asked_small_batches_after_the_first_wave_and_told_every_result(
     tmp_path: Path,
 ) -> None:
