@@ -112,10 +112,16 @@ def _durable(log: dict[str, Any]) -> bool:
     return log.get("op_code") in _DURABLE_OPS
 
 
+IDLE = 10.0  # seconds a Flusher's thread waits for a request before it ends
+
+
 class Flusher:
     """fsyncs a file on a background thread whenever asked; ``wait`` returns once all
     asked so far is on disk. An fsync error is kept and raised by ``check``. A process
-    that exits waits for its flushers first (a short command's records too)."""
+    that exits waits for its flushers first (a short command's records too). The thread
+    ends after ``IDLE`` seconds without a request and starts again on the next one, so
+    a process that runs campaign after campaign (the Python API) keeps no thread per
+    journal it once wrote."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -150,7 +156,9 @@ class Flusher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._asked > self._done)
+                if not self._cond.wait_for(lambda: self._asked > self._done, IDLE):
+                    self._thread = None  # ask() starts another
+                    return
                 asked = self._asked
             try:
                 fd = os.open(self.path, os.O_RDONLY)

@@ -109,6 +109,31 @@ def test_only_records_a_crash_would_lose_work_with_are_synced(
     assert len(synced) == 2
 
 
+def test_the_fsync_thread_ends_when_idle_and_comes_back_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that runs one campaign after another keeps no fsync thread per journal
+    it once wrote, and a journal written again is still fsynced."""
+    monkeypatch.setattr(journal_file, "IDLE", 0.05)
+
+    def fsync_threads() -> int:
+        return sum(t.name == "fsync" and t.is_alive() for t in threading.enumerate())
+
+    before = fsync_threads()
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    flush(study)
+    deadline = time.monotonic() + 5
+    while fsync_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fsync_threads() == before
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    study.tell(study.ask(X), 1.0)
+    flush(study)
+    assert len(synced) == 1
+
+
 def test_a_batch_writes_parameters_attributes_and_state_in_one_append(tmp_path: Path) -> None:
     path = tmp_path / "journal.log"
     storage = open_storage(f"journal:{path}")
