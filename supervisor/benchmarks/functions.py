@@ -46,7 +46,7 @@ def _branin(x: np.ndarray) -> np.ndarray:
     )
 
 
-_H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+_HARTMANN_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 _H6_A = np.array(
     [
         [10, 3, 17, 3.5, 1.7, 8],
@@ -65,9 +65,20 @@ _H6_P = 1e-4 * np.array(
 )
 
 
-def _hartmann6(x: np.ndarray) -> np.ndarray:
-    inner = ((x[:, None, :] - _H6_P[None]) ** 2 * _H6_A[None]).sum(axis=2)
-    return -(np.exp(-inner) * _H6_ALPHA[None]).sum(axis=1)
+_H3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+_H3_P = 1e-4 * np.array(
+    [[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]]
+)
+
+
+def _hartmann(a: np.ndarray, p: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A Hartmann function: four wells of weights ``_HARTMANN_ALPHA`` in the unit cube."""
+
+    def f(x: np.ndarray) -> np.ndarray:
+        inner = ((x[:, None, :] - p[None]) ** 2 * a[None]).sum(axis=2)
+        return -(np.exp(-inner) * _HARTMANN_ALPHA[None]).sum(axis=1)
+
+    return f
 
 
 def _rosenbrock(x: np.ndarray) -> np.ndarray:
@@ -90,18 +101,6 @@ def _styblinski_tang(x: np.ndarray) -> np.ndarray:
 
 def _sphere(x: np.ndarray) -> np.ndarray:
     return (x**2).sum(axis=1)
-
-
-_H3_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_H3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
-_H3_P = 1e-4 * np.array(
-    [[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]]
-)
-
-
-def _hartmann3(x: np.ndarray) -> np.ndarray:
-    inner = ((x[:, None, :] - _H3_P[None]) ** 2 * _H3_A[None]).sum(axis=2)
-    return -(np.exp(-inner) * _H3_ALPHA[None]).sum(axis=1)
 
 
 def _six_hump_camel(x: np.ndarray) -> np.ndarray:
@@ -136,12 +135,12 @@ def _dixon_price(x: np.ndarray) -> np.ndarray:
 
 FUNCTIONS: dict[str, Function] = {
     "branin": Function(_branin, (-5.0, 0.0), (10.0, 15.0), lambda d: 0.397887, dims=2),
-    "hartmann6": Function(_hartmann6, 0.0, 1.0, lambda d: -3.32237, dims=6),
+    "hartmann6": Function(_hartmann(_H6_A, _H6_P), 0.0, 1.0, lambda d: -3.32237, dims=6),
     "rosenbrock": Function(_rosenbrock, -5.0, 10.0, lambda d: 0.0),
     "ackley": Function(_ackley, -32.768, 32.768, lambda d: 0.0),
     "styblinski_tang": Function(_styblinski_tang, -5.0, 5.0, lambda d: -39.166166 * d),
     "sphere": Function(_sphere, -5.12, 5.12, lambda d: 0.0),
-    "hartmann3": Function(_hartmann3, 0.0, 1.0, lambda d: -3.86278, dims=3),
+    "hartmann3": Function(_hartmann(_H3_A, _H3_P), 0.0, 1.0, lambda d: -3.86278, dims=3),
     "six_hump_camel": Function(
         _six_hump_camel, (-3.0, -2.0), (3.0, 2.0), lambda d: -1.0316285, dims=2
     ),
