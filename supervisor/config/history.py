@@ -300,9 +300,10 @@ class BoundedHistory(BaseSampler):
             whole, chosen = self._select(study)
             self._snapshot = (study, whole, chosen) if isinstance(study, StudyView) else None
         trials, total = whole._trials_, whole.finished_total
-        view = whole if chosen is trials else StudyView(study, chosen, total, trials)
         if self.extra_pending:
             view = StudyView(study, [*chosen, *self.extra_pending], total, trials)
+        else:
+            view = whole if chosen is trials else StudyView(study, chosen, total, trials)
         self._history = (trial.number, whole, view)
         return whole, view
 
