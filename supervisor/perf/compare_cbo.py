@@ -84,8 +84,9 @@ def campaign(
     trials: int,
     mean: float,
     venv: str,
-) -> tuple[list[float], list[float]]:
-    """(regret of each trial in the order trials finished, the virtual time each ended);
+) -> tuple[list[float], list[float], list[float]]:
+    """(regret of each trial in the order trials finished, the virtual time each ended,
+    the value each reported: its regret, or for a noisy problem one seed's value);
     ``space``: the problem's parameters as ``serve`` takes them."""
     import heapq
     import math
@@ -122,12 +123,13 @@ def campaign(
 
     regrets: list[float] = []
     times: list[float] = []
+    reported: list[float] = []
     batch: list[dict[str, Any]] = []
 
     def next_config() -> list[dict[str, Any]]:
         if not batch:
             told = [
-                [c, -r] for c, r in zip(done, regrets[len(regrets) - len(done) :], strict=True)
+                [c, -r] for c, r in zip(done, reported[len(reported) - len(done) :], strict=True)
             ]
             if told:
                 call({"tell": told})
@@ -143,6 +145,7 @@ def campaign(
         while running:
             now, _, config = heapq.heappop(running)
             regrets.append(float(problem.regret(config)))
+            reported.append(problem.observed(config, seed))
             times.append(now)
             done.append(config)
             if asked < trials:
@@ -150,7 +153,7 @@ def campaign(
     finally:
         stdin.close()
         proc.wait(timeout=60)
-    return regrets, times
+    return regrets, times, reported
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:

