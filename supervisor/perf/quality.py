@@ -36,11 +36,12 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from supervisor.perf import harness
@@ -250,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     seeds = range(args.seeds)
-    raw: list[dict[str, object]] = []
+    marks = list(range(args.every, args.trials + 1, args.every))
+    raw: list[dict[str, Any]] = []
     for prob in problems:
 
         def run(
@@ -270,7 +272,6 @@ def main(argv: list[str] | None = None) -> None:
             f" {REFERENCE_TRIALS} trials {bar:.4g}, reached at {bar_time:.0f} s"
             f" (virtual; {args.reference})"
         )
-        marks = list(range(args.every, args.trials + 1, args.every))
         headers = ["sampler", "in flight", "prefetch", *(f"regret@{m}" for m in marks)]
         headers += ["trials to bar", "time to bar (s)", "speed-up"]
         rows = []
@@ -306,6 +307,46 @@ def main(argv: list[str] | None = None) -> None:
         print(harness.table(headers, rows), flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(raw, indent=1))
+    if marks:
+        headers = ["sampler", "in flight", "prefetch", f"bar met @{marks[-1]}"]
+        headers += [f"median regret / {samplers[0]}'s", "lower / level / higher"]
+        print(f"\nOver {len(problems)} problem(s), the median regret at {marks[-1]} trials:")
+        print(harness.table(headers, summary(raw, marks[-1])))
+
+
+def summary(raw: list[dict[str, Any]], mark: int) -> list[list[object]]:
+    """Per sampler, trials in flight and prefetch, over the problems: on how many the
+    median regret after ``mark`` trials reaches the bar, and against the first sampler's
+    with the same settings, the median ratio of the two and on how many it is lower,
+    level or higher."""
+    medians = {
+        (e["problem"], e["sampler"], e["inflight"], e["prefetch"]): statistics.median(
+            e["regret"][mark]
+        )
+        for e in raw
+    }
+    bars = {e["problem"]: e["bar"] for e in raw}
+    first = raw[0]["sampler"]
+    rows: list[list[object]] = []
+    for sampler, k, prefetch in dict.fromkeys(
+        (e["sampler"], e["inflight"], e["prefetch"]) for e in raw
+    ):
+        mine = {p: m for (p, s, i, f), m in medians.items() if (s, i, f) == (sampler, k, prefetch)}
+        met = sum(m <= bars[p] for p, m in mine.items())
+        row: list[object] = [sampler, k, prefetch, f"{met} of {len(mine)}"]
+        pairs = [
+            (m, medians[p, first, k, prefetch])
+            for p, m in mine.items()
+            if (p, first, k, prefetch) in medians
+        ]
+        if sampler == first or not pairs:
+            rows.append([*row, "-", "-"])
+            continue
+        ratios = [a / b if b else (1.0 if a == 0 else math.inf) for a, b in pairs]
+        counts = [sum(a < b for a, b in pairs), sum(a == b for a, b in pairs)]
+        counts.append(len(pairs) - sum(counts))
+        rows.append([*row, f"{statistics.median(ratios):.2f}x", " / ".join(map(str, counts))])
+    return rows
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ def test_a_tiny_quality_run_prints_a_table_per_problem(capsys: pytest.CaptureFix
     )  # fmt: skip
     out = capsys.readouterr().out
     assert "sequential TPE's median regret at 100 trials" in out
-    assert out.count("| random ") == 2 and "regret@20" in out
+    assert out.count("| random ") == 4 and "regret@20" in out  # per problem, then summed up
+    assert "Over 1 problem(s), the median regret at 20 trials" in out and "bar met @20" in out
 
 
 def test_a_curve_counts_trials_and_virtual_time_to_a_target() -> None:
@@ -71,6 +72,22 @@ def test_a_campaign_on_a_noisy_problem_tells_the_seed_and_scores_the_mean() -> N
     assert curve.observed != curve.regrets  # told one seed's value, scored by the mean
     pick = min(range(12), key=lambda i: (curve.observed[i], i))  # type: ignore[index]
     assert curve.best_after(12) == curve.regrets[pick]
+
+
+def test_the_summary_counts_problems_at_the_bar_and_against_the_first_sampler() -> None:
+    def entry(problem: str, sampler: str, bar: float, regrets: list[float]) -> dict[str, object]:
+        return {"problem": problem, "sampler": sampler, "inflight": 64, "prefetch": "default",
+                "bar": bar, "regret": {150: regrets}}  # fmt: skip
+
+    raw = [
+        entry("a", "tpe", 1.0, [2.0, 3.0, 4.0]), entry("a", "turbo", 1.0, [0.5, 1.0, 9.0]),
+        entry("b", "tpe", 0.1, [0.0, 0.0, 0.0]), entry("b", "turbo", 0.1, [0.0, 0.0, 0.0]),
+        entry("c", "tpe", 5.0, [4.0, 4.0, 4.0]), entry("c", "turbo", 5.0, [8.0, 8.0, 8.0]),
+    ]  # fmt: skip
+    tpe, turbo = quality.summary(raw, 150)
+    assert tpe == ["tpe", 64, "default", "2 of 3", "-", "-"]  # b and c
+    # a: 1.0 / 3.0, b: 0 / 0 counts level (1.0), c: 8 / 4: the median ratio is 1.0.
+    assert turbo == ["turbo", 64, "default", "2 of 3", "1.00x", "1 / 1 / 1"]
 
 
 def test_regret_is_zero_at_the_known_minimizer() -> None:
