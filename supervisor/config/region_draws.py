@@ -55,6 +55,13 @@ class Region:
             z = np.concatenate([z, mean])
         return cls(kernel, x, factor, cho_solve((factor, True), z), best, half, blocks)
 
+    def smoothed(self, count: int) -> np.ndarray:
+        """The posterior mean at the first ``count`` points (the finished trials): their
+        scores with the noise the kernel sees in them taken out (a kernel of two sets of
+        points leaves its white noise out). The pending trials, believed at the mean,
+        change none of it."""
+        return np.asarray(self.kernel(self.x[:count], self.x) @ self.weights)
+
     def candidates(self, widen: int, count: int | None, rng: np.random.Generator) -> np.ndarray:
         """Candidates in the region widened ``widen`` times: doubled each time, and each
         side at least ``widen / (WIDENINGS - 1)`` of the space (a side whose length scale

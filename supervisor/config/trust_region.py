@@ -30,6 +30,7 @@ draws are ``supervisor.config.region_draws``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import math
@@ -62,6 +63,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         success_tolerance: int = 3,
         failure_tolerance: int | None = None,
         n_candidates: int | None = None,
+        noisy: bool = False,
     ) -> None:
         if not isinstance(n_startup_trials, int) or n_startup_trials < 2:
             raise ValueError(
@@ -74,6 +76,8 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
                             ("n_candidates", n_candidates)):  # fmt: skip
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if not isinstance(noisy, bool):
+            raise ValueError(f"noisy: expected true or false, got {noisy!r}")
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._search_space = optuna.search_space.IntersectionSearchSpace()
@@ -82,6 +86,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._success_tolerance = success_tolerance
         self._failure_tolerance = failure_tolerance
         self._n_candidates = n_candidates
+        self._noisy = noisy
         self._kernels: dict[tuple[int, int], Any] = {}  # (dims, trials fitted on) -> kernel
         self._encoded: tuple[Any, dict[int, np.ndarray]] = ((), {})  # (space, number -> x)
         # ((study, space, count), set, draws): the posterior's current set of candidates
@@ -274,12 +279,18 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
     ) -> Region:
         """The posterior given the finished trials and the pending ones believed."""
         dims = x.shape[1]
-        length = self._length(values, dims)
         kernel = self._kernel(x, values)
-        best = x[int(np.argmin(values))]
         scales = _length_scales(kernel, dims)
-        half = length * scales / np.exp(np.mean(np.log(scales))) / 2
-        return Region.fit(kernel, x, _normal_scores(values), pending, best, half, blocks)
+        shape = scales / np.exp(np.mean(np.log(scales))) / 2  # half sides per unit of length
+        best, half = x[int(np.argmin(values))], self._length(values, dims) * shape
+        region = Region.fit(kernel, x, _normal_scores(values), pending, best, half, blocks)
+        if not self._noisy:
+            return region
+        # The lowest reported value is the luckiest: the region is placed and sized by the
+        # model's scores of the finished trials with the noise it sees in them taken out.
+        judged = region.smoothed(len(values))
+        best, half = x[int(np.argmin(judged))], self._length(judged, dims) * shape
+        return dataclasses.replace(region, best=best, half=half)
 
     def _length(self, values: np.ndarray, dims: int) -> float:
         """The trust region's side after the results in the order they finished."""
@@ -311,8 +322,11 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             shape = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
                 np.full(dims, 0.5), (1e-2, 20.0), 2.5
             )
+            # Noisy: the fit starts from a noise level it can leave (from 1e-4 it stays
+            # there) and may explain up to all of the scores' variance as noise.
+            noise, most = (1e-1, 1.0) if self._noisy else (1e-4, 1e-1)
             model = GaussianProcessRegressor(
-                shape + WhiteKernel(1e-4, (1e-6, 1e-1)), random_state=0
+                shape + WhiteKernel(noise, (1e-6, most)), random_state=0
             )
             fit_x, fit_values = _modelled(x[:count], values[:count], MAX_FIT)
             with warnings.catch_warnings():  # convergence warnings at the bounds

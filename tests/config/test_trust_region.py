@@ -180,16 +180,33 @@ sampler: {name: turbo, options: OPTIONS}
         ("{n_startup_trials: 1}", "n_startup_trials"),
         ("{initial_length: 3}", "initial_length"),
         ("{failure_tolerance: 0}", "failure_tolerance"),
+        ("{noisy: 1}", "expects bool for 'noisy'"),
         ("{multivariate: true}", "no option 'multivariate'"),
     ]:
         path.write_text(text.replace("OPTIONS", options))
         with pytest.raises(SpaceError, match=r"sampler\.options") as info:
             space.load(path)
         assert fragment in str(info.value), options
-    path.write_text(text.replace("OPTIONS", "{n_startup_trials: 5, failure_tolerance: 8}"))
-    assert space.load(path).sampler_options == {"n_startup_trials": 5, "failure_tolerance": 8}
+    path.write_text(text.replace("OPTIONS", "{n_startup_trials: 5, noisy: true}"))
+    assert space.load(path).sampler_options == {"n_startup_trials": 5, "noisy": True}
     assert "one objective only" in str(check("turbo", {}, 2))
     assert isinstance(make_sampler("turbo", {}, 1), TrustRegionSampler)
+
+
+def test_with_noisy_the_region_centres_on_the_model_not_on_the_luckiest_report() -> None:
+    """Reported values of a parabola with noise: the lowest report lies far from the
+    optimum; ``noisy: true`` learns the noise and centres the region near the optimum."""
+    rng = np.random.default_rng(17)
+    x = rng.random((60, 1))
+    values = (x[:, 0] - 0.3) ** 2 + rng.normal(0.0, 0.03, 60)
+    luckiest = float(x[int(np.argmin(values)), 0])
+    assert abs(luckiest - 0.3) > 0.1  # the seed is chosen so: a lucky draw far off
+    centres = []
+    for noisy in (False, True):
+        sampler = TrustRegionSampler(seed=0, noisy=noisy)
+        centres.append(float(sampler._model(x, values, [], ()).best[0]))
+    assert centres[0] == luckiest
+    assert abs(centres[1] - 0.3) < 0.05, centres
 
 
 def test_a_space_file_without_a_sampler_gets_turbo_where_it_was_measured_else_tpe(
