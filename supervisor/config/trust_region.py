@@ -26,6 +26,10 @@ hyper-parameters are fitted on the first ``c`` of them at fixed counts ``c``: a 
 a function of the seed, the trial's number and the study's history, as
 ``samplers.per_trial_seeds`` requires. The posterior, the region's candidates and the
 draws are ``supervisor.config.region_draws``.
+
+With ``noisy=True`` (training seeds that differ as much as good configurations do) the
+kernel learns a noise level, and the region is placed and sized by the posterior mean of
+the finished trials rather than their reported values, whose lowest is the luckiest.
 """
 
 from __future__ import annotations

@@ -172,8 +172,7 @@ def problem(name: str) -> Problem:
             return noisy_function_problem(name)
         except KeyError:
             pass  # named below, in full
-
-    if name.removeprefix(NOISY).partition("-")[0] in TABULAR:
+    if clean.partition("-")[0] in TABULAR:
         try:
             return tabular_problem(name)
         except ValueError as exc:  # an unknown data set: the package names the known ones
