@@ -97,19 +97,35 @@ def test_a_campaign_on_a_noisy_problem_tells_the_seed_and_scores_the_mean() -> N
 
 
 def test_the_summary_counts_problems_at_the_bar_and_against_the_first_sampler() -> None:
-    def entry(problem: str, sampler: str, bar: float, regrets: list[float]) -> dict[str, object]:
+    def entry(
+        problem: str, sampler: str, bar: float, regrets: list[float], times: list[float | None]
+    ) -> dict[str, object]:
         return {"problem": problem, "sampler": sampler, "inflight": 64, "prefetch": "default",
-                "bar": bar, "regret": {150: regrets}}  # fmt: skip
+                "bar": bar, "bar_time": 6000.0, "regret": {150: regrets},
+                "time_to_bar": times}  # fmt: skip
 
+    late, lucky = [400.0, 500.0, 600.0], [100.0, None, None]
     raw = [
-        entry("a", "tpe", 1.0, [2.0, 3.0, 4.0]), entry("a", "turbo", 1.0, [0.5, 1.0, 9.0]),
-        entry("b", "tpe", 0.1, [0.0, 0.0, 0.0]), entry("b", "turbo", 0.1, [0.0, 0.0, 0.0]),
-        entry("c", "tpe", 5.0, [4.0, 4.0, 4.0]), entry("c", "turbo", 5.0, [8.0, 8.0, 8.0]),
+        entry("a", "tpe", 1.0, [2.0, 3.0, 4.0], late),
+        entry("a", "turbo", 1.0, [0.5, 1.0, 9.0], [100.0, 200.0, None]),
+        entry("b", "tpe", 0.1, [0.0, 0.0, 0.0], lucky),
+        entry("b", "turbo", 0.1, [0.0, 0.0, 0.0], [250.0, 300.0, 350.0]),
+        entry("c", "tpe", 5.0, [4.0, 4.0, 4.0], late),
+        entry("c", "turbo", 5.0, [8.0, 8.0, 8.0], [None, None, None]),
     ]  # fmt: skip
     tpe, turbo = quality.summary(raw, 150)
-    assert tpe == ["tpe", 64, "default", "2 of 3", "-", "-"]  # b and c
+    # Met at 150 on b and c; 20x sooner (300 s of 6000) on none: c is 12x, and on b one
+    # lucky seed of three does not make a speed-up.
+    assert tpe == ["tpe", 64, "default", "2 of 3", "0 of 3", "-", "-"]
     # a: 1.0 / 3.0, b: 0 / 0 counts level (1.0), c: 8 / 4: the median ratio is 1.0.
-    assert turbo == ["turbo", 64, "default", "2 of 3", "1.00x", "1 / 1 / 1"]
+    # 20x sooner on a (30x, one seed never) and b (exactly 20x).
+    assert turbo == ["turbo", 64, "default", "2 of 3", "2 of 3", "1.00x", "1 / 1 / 1"]
+
+
+def test_the_speed_up_is_the_median_seed_s_with_unreached_seeds_counted_as_never() -> None:
+    assert quality.speed_up(6000.0, [100.0, 300.0, None]) == 20.0
+    assert quality.speed_up(6000.0, [100.0, None, None]) is None
+    assert quality.speed_up(6000.0, [None]) is None
 
 
 def test_regret_is_zero_at_the_known_minimizer() -> None:
