@@ -69,6 +69,16 @@ class Region:
         half = np.maximum(self.half * 2.0**widen, widen / (WIDENINGS - 1))
         return sample_region(self.best, half, count, rng, self.blocks)
 
+    def mean_sd(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior mean and standard deviation at each point of ``at`` (no joint
+        covariance: linear in the points, where ``posterior`` is cubic)."""
+        from scipy.linalg import solve_triangular
+
+        cross = self.kernel(self.x, at)
+        reduced = solve_triangular(self.factor, cross, lower=True)
+        var = self.kernel.diag(at) - np.sum(reduced**2, axis=0)
+        return np.asarray(cross.T @ self.weights), np.sqrt(np.maximum(var, 1e-12))
+
     def posterior(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The posterior mean at the points of ``at`` and a root of their covariance: a
         joint draw is ``mean + root @ standard normal`` (Thompson sampling)."""
@@ -100,10 +110,18 @@ class Draws:
         self.model, self.points, self._transform = model, points, transform
         self.configs = None if configs is None else list(configs.items())  # (key, config)
         self._decoded: dict[int, tuple[Any, dict[str, Any]]] = {}  # floats: as chosen
-        self.mean, self.root = model.posterior(points)
+        self._prepare()
         # Candidates a draw found taken: a configuration once tried stays tried, so later
         # draws of thousands in flight do not walk past them again.
-        self._taken = np.zeros(len(self.mean), dtype=bool)
+        self._taken = np.zeros(len(points), dtype=bool)
+
+    def _prepare(self) -> None:
+        self.mean, self.root = self.model.posterior(self.points)
+
+    def scores(self, rng: np.random.Generator, pending: np.ndarray | None) -> np.ndarray:
+        """One joint draw at the candidates, lowest first (the pending trials are
+        believed in the posterior already)."""
+        return np.asarray(self.mean + self.root @ rng.standard_normal(len(self.mean)))
 
     @classmethod
     def over(
@@ -125,22 +143,31 @@ class Draws:
         points = np.array([transform.transform(c) for c in distinct.values()])
         return cls(model, points, distinct, transform)
 
-    def pick(self, rng: np.random.Generator, taken: Container[Any]) -> dict[str, Any] | None:
-        """The lowest configuration of one draw that is not in ``taken``, else None."""
-        drawn = self.mean + self.root @ rng.standard_normal(len(self.mean))
+    def pick(
+        self,
+        rng: np.random.Generator,
+        taken: Container[Any],
+        pending: np.ndarray | None = None,
+    ) -> dict[str, Any] | None:
+        """The lowest-scored configuration that is not in ``taken``, else None."""
+        drawn = self.scores(rng, pending)
         drawn[self._taken] = np.inf  # found taken by an earlier draw: last, not looked at
-        decoded = self._decoded
         for i in np.argsort(drawn).tolist():
             if self._taken[i]:
                 return None
-            found = self.configs[i] if self.configs is not None else decoded.get(i)
-            if found is None:  # floats: decoded when first drawn
-                config = dict(self._transform.untransform(self.points[i]))
-                found = decoded[i] = (config_key(config), config)
+            found = self.config(i)
             if found[0] not in taken:
                 return dict(found[1])
             self._taken[i] = True
         return None
+
+    def config(self, i: int) -> tuple[tuple[tuple[str, Any], ...], dict[str, Any]]:
+        """Candidate ``i``'s configuration and its key."""
+        found = self.configs[i] if self.configs is not None else self._decoded.get(i)
+        if found is None:  # floats: decoded when first drawn
+            config = dict(self._transform.untransform(self.points[i]))
+            found = self._decoded[i] = (config_key(config), config)
+        return found
 
 
 def config_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

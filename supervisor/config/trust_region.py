@@ -30,6 +30,10 @@ draws are ``supervisor.config.region_draws``.
 With ``noisy=True`` (training seeds that differ as much as good configurations do) the
 kernel learns a noise level, and the region is placed and sized by the posterior mean of
 the finished trials rather than their reported values, whose lowest is the luckiest.
+
+``batch``: how the pending trials shape a proposal. ``believer``: as above; ``penalize``:
+local penalisation (``supervisor.config.local_penalty``); the default, ``None``, is
+``penalize`` where every parameter is discrete and ``believer`` otherwise, as measured.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from supervisor.config.local_penalty import PenalizedDraws
 from supervisor.config.region_draws import WIDENINGS, Draws, Region, config_key
 from supervisor.optuna_internals import SearchSpaceTransform
 
@@ -55,6 +60,7 @@ MAX_PENDING = 400  # believed at most: the most recent (finished: the ``history`
 REFRESH_SHARE = 16  # the posterior is made anew after about 1/16 more finished trials
 MAX_FIT = 250  # the kernel's hyper-parameters are fitted on at most this many (cubic, ~50 times)
 TRIED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
+BATCH = ("believer", "penalize")  # how pending trials shape a proposal (``batch``)
 
 
 class TrustRegionSampler(optuna.samplers.BaseSampler):
@@ -68,6 +74,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         failure_tolerance: int | None = None,
         n_candidates: int | None = None,
         noisy: bool = False,
+        batch: str | None = None,
     ) -> None:
         if not isinstance(n_startup_trials, int) or n_startup_trials < 2:
             raise ValueError(
@@ -82,6 +89,8 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if not isinstance(noisy, bool):
             raise ValueError(f"noisy: expected true or false, got {noisy!r}")
+        if batch is not None and batch not in BATCH:
+            raise ValueError(f"batch: expected one of {', '.join(BATCH)}, got {batch!r}")
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._search_space = optuna.search_space.IntersectionSearchSpace()
@@ -91,6 +100,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._failure_tolerance = failure_tolerance
         self._n_candidates = n_candidates
         self._noisy = noisy
+        self._batch = batch
         self._kernels: dict[tuple[int, int], Any] = {}  # (dims, trials fitted on) -> kernel
         self._encoded: tuple[Any, dict[int, np.ndarray]] = ((), {})  # (space, number -> x)
         # ((study, space, count), set, draws): the posterior's current set of candidates
@@ -130,14 +140,21 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         rng = np.random.default_rng([self._seed, trial.number])
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
         draws = self._draws(study, search_space, transform, trial, trials, done)
-        chosen = draws.pick(rng, taken)
+        pending = None
+        if isinstance(draws, PenalizedDraws):  # penalised around the trials pending now
+            encode = self._encoder(search_space, transform)
+            pending = np.array(
+                [encode(t) for t in _pending(trials, trial, search_space)][-MAX_PENDING:]
+            )
+        chosen = draws.pick(rng, taken, pending)
         if chosen is None:  # more in flight than candidates: the region's next set
             draws = self._next_set(transform, search_space)
-            chosen = draws.pick(rng, taken)
+            chosen = draws.pick(rng, taken, pending)
         widen = 1
         while chosen is None and widen < WIDENINGS:  # a small discrete space: every
             region = draws.model.candidates(widen, self._n_candidates, rng)  # one taken
-            chosen = Draws.over(draws.model, region, transform, search_space).pick(rng, taken)
+            wider = type(draws).over(draws.model, region, transform, search_space)
+            chosen = wider.pick(rng, taken, pending)
             widen += 1
         return chosen or {}  # every configuration near the best is taken: a random one
 
@@ -161,13 +178,9 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             return self._cached[2]
         earliest = datetime.datetime.min
         done = sorted(done, key=lambda t: (t.datetime_complete or earliest, t.number))
-        pending = [
-            t
-            for t in trials
-            if t.state == TrialState.RUNNING
-            and t.number != trial.number
-            and space.keys() <= t.params.keys()
-        ][-MAX_PENDING:]
+        kind = PenalizedDraws if self._penalizes(space) else Draws
+        # Believed in the posterior, or (penalised) left out of it.
+        pending = [] if kind is PenalizedDraws else _pending(trials, trial, space)[-MAX_PENDING:]
         sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
         values = np.array([sign * float(t.value) for t in done])  # type: ignore[arg-type]
         encode = self._encoder(space, transform)
@@ -182,9 +195,19 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         model = self._model(x, values, [encode(t) for t in pending], blocks)
         rng = np.random.default_rng([self._seed, 2**32 + count])
         region = model.candidates(0, self._n_candidates, rng)
-        draws = Draws.over(model, region, transform, space)
+        draws = kind.over(model, region, transform, space)
         self._cached = (key, 0, draws)
         return draws
+
+    def _penalizes(self, space: dict[str, BaseDistribution]) -> bool:
+        """``batch``, or by default local penalisation where every parameter is discrete
+        (measured better there, worse on continuous ones: README, Search at scale)."""
+        if self._batch is not None:
+            return self._batch == "penalize"
+        return not any(
+            isinstance(d, optuna.distributions.FloatDistribution) and d.step is None
+            for d in space.values()
+        )
 
     def _next_set(
         self, transform: SearchSpaceTransform, space: dict[str, BaseDistribution]
@@ -200,7 +223,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         generation += 1
         rng = np.random.default_rng([self._seed, 2**32 + key[2], generation])
         region = draws.model.candidates(0, self._n_candidates, rng)
-        fresh = Draws.over(draws.model, region, transform, space)
+        fresh = type(draws).over(draws.model, region, transform, space)
         self._cached = (key, generation, fresh)
         return fresh
 
@@ -338,6 +361,19 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
                 model.fit(fit_x, _normal_scores(fit_values))
             self._kernels = {key: model.kernel_}  # counts only grow: older fits are done
         return self._kernels[key]
+
+
+def _pending(
+    trials: list[FrozenTrial], trial: FrozenTrial, space: dict[str, BaseDistribution]
+) -> list[FrozenTrial]:
+    """The trials running or proposed, other than the one asking, with every parameter."""
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.RUNNING
+        and t.number != trial.number
+        and space.keys() <= t.params.keys()
+    ]
 
 
 class _Either(Container[Any]):

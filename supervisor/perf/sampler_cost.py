@@ -6,6 +6,7 @@ sampler and storage (the driver's ceiling: it does these one trial at a time).
         [--postgres postgresql://postgres@127.0.0.1:55432/supervisor_test] [--gp-max 300]
     python -m supervisor.perf.sampler_cost --marks 100,1000 --window 10   # a quick look
     python -m supervisor.perf.sampler_cost --samplers tpe,tpe:history=null --storages journal
+    python -m supervisor.perf.sampler_cost --samplers turbo,turbo:batch=penalize --pending 400
 
 For each storage, one study of the 8-parameter no-op space (``--params``) is opened as a
 campaign opens it; before each mark it is filled up to the mark with finished trials that
@@ -22,7 +23,9 @@ file of a run directory), ``sqlite``, and PostgreSQL when ``--postgres URL`` is 
 study of a unique name, deleted afterwards). GP (Optuna's GPSampler, which needs torch) is
 cubic in the trials: it is measured only at marks up to ``--gp-max`` (300 by default) and
 skipped, with the reason, where torch is not installed. A sampler may carry options
-(``tpe:history=null``: TPE on the whole study instead of its bounded view).
+(``tpe:history=null``: TPE on the whole study instead of its bounded view). With
+``--pending N``, N trials are asked before the timed ones and stay running meanwhile (the
+trials in flight a proposal must account for); they are told afterwards, untimed.
 """
 
 from __future__ import annotations
@@ -126,6 +129,15 @@ def driver_trial(study: optuna.Study, exp: Experiment, cell: Cell) -> None:
     cell.total.append(1000 * (t3 - t0))
 
 
+def asked(study: optuna.Study, exp: Experiment) -> optuna.Trial:
+    """A trial asked and left running: one of the trials in flight (``--pending``)."""
+    from supervisor.config.params import suggest
+
+    trial = study.ask()
+    suggest(trial, exp.params)
+    return trial
+
+
 def sampler_unusable(name: str) -> str | None:
     name = name.partition(":")[0]
     if name == "gp" and importlib.util.find_spec("torch") is None:
@@ -157,8 +169,11 @@ def measure_storage(
                 name, options = _spec(sampler)
                 study.sampler = make_sampler(name, options, seed=mark)
                 cell = cells.setdefault((sampler, mark), Cell())
+                pending = [asked(study, exp) for _ in range(args.pending)]  # not timed
                 for _ in range(args.window if not sampler.startswith("gp") else args.gp_window):
                     driver_trial(study, exp, cell)
+                for trial in pending:  # finished, so the next sampler sees only its own
+                    study.tell(trial, harness.loss_of(trial.params))
             print(f"  {storage}: {mark} trials (filled in {filled:.1f} s)", flush=True)
     finally:
         if url != "memory" and not url.startswith("journal:"):
@@ -190,6 +205,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gp-max", type=int, default=300, help="GP only up to this mark")
     parser.add_argument("--gp-window", type=int, default=5, help="timed GP trials per cell")
     parser.add_argument("--params", type=int, default=8)
+    parser.add_argument("--pending", type=int, default=0, help="trials in flight meanwhile")
     args = parser.parse_args(argv)
     args.sampler_list = args.samplers.split(",")
     return args

@@ -17,6 +17,7 @@ import optuna
 import pytest
 
 from supervisor.config import region_draws, space
+from supervisor.config.local_penalty import PenalizedDraws
 from supervisor.config.samplers import check, make_sampler
 from supervisor.config.trust_region import TrustRegionSampler
 from supervisor.errors import SpaceError
@@ -181,6 +182,7 @@ sampler: {name: turbo, options: OPTIONS}
         ("{initial_length: 3}", "initial_length"),
         ("{failure_tolerance: 0}", "failure_tolerance"),
         ("{noisy: 1}", "expects bool for 'noisy'"),
+        ("{batch: lucky}", "batch: expected one of believer, penalize"),
         ("{multivariate: true}", "no option 'multivariate'"),
     ]:
         path.write_text(text.replace("OPTIONS", options))
@@ -275,3 +277,65 @@ def test_past_its_history_limit_it_still_proposes_no_configuration_twice() -> No
     modelled = configs[8:]  # the start-up's random draws (4 in flight + 4) may repeat
     assert not [c for i, c in enumerate(modelled, start=8) if c in configs[:i]]
     assert len(study.trials) == 134
+
+
+def test_pending_trials_are_penalised_where_every_parameter_is_discrete_else_believed() -> None:
+    """The default per space (measured: README, Search at scale), and ``batch`` overrides it."""
+    grid = {"n": optuna.distributions.IntDistribution(1, 8),
+            "act": optuna.distributions.CategoricalDistribution(["relu", "tanh"]),
+            "lr": optuna.distributions.FloatDistribution(0.1, 0.5, step=0.1)}  # fmt: skip
+    mixed = {**grid, "x": X}
+    assert TrustRegionSampler()._penalizes(grid) and not TrustRegionSampler()._penalizes(mixed)
+    assert not TrustRegionSampler(batch="believer")._penalizes(grid)
+    assert TrustRegionSampler(batch="penalize")._penalizes(mixed)
+
+
+def test_a_penalised_pick_leaves_the_ball_a_pending_trial_excludes() -> None:
+    """Expected improvement picks next to the best; a trial pending there pushes the
+    next pick out of its ball, and one pending where the model expects a poor score far
+    from the best does not move it."""
+    from supervisor.config.trust_region import _normal_scores
+
+    x = np.array([[0.05], [0.2], [0.35], [0.6], [0.8], [0.95]])
+    values = (x[:, 0] - 0.42) ** 2
+    sampler = TrustRegionSampler(seed=0, batch="penalize")
+    kernel = sampler._kernel(x, values)
+    model = region_draws.Region.fit(kernel, x, _normal_scores(values), [], x[2], np.ones(1), ())
+    candidates = np.linspace(0.0, 1.0, 201)[:, None]
+    draws = PenalizedDraws(model, candidates, None, _Identity())  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    alone = float(draws.points[int(np.argmin(draws.scores(rng, None)))][0])
+    assert 0.3 < alone < 0.55  # around the optimum, 0.42
+    near = float(draws.points[int(np.argmin(draws.scores(rng, np.array([[alone]]))))][0])
+    assert abs(near - alone) > 0.02, (alone, near)
+    far = float(draws.points[int(np.argmin(draws.scores(rng, np.array([[0.97]]))))][0])
+    assert far == alone
+    picked = draws.pick(rng, set(), np.array([[alone]]))
+    assert picked is not None and abs(picked["x"] - near) < 1e-9
+
+
+class _Identity:
+    """A transform of one float ``x`` already in the unit interval."""
+
+    def untransform(self, point: np.ndarray) -> dict[str, float]:
+        return {"x": float(point[0])}
+
+
+def test_a_burst_on_a_discrete_space_spreads_around_the_best_without_repeats() -> None:
+    grid = {"a": optuna.distributions.IntDistribution(0, 40),
+            "b": optuna.distributions.IntDistribution(0, 40)}  # fmt: skip
+
+    def cost(p: dict[str, Any]) -> float:
+        return (p["a"] - 13) ** 2 + 2 * (p["b"] - 29) ** 2
+
+    study = optuna.create_study(sampler=make_sampler("turbo", {}, 4))
+    for _ in range(15):
+        trial = study.ask(grid)
+        study.tell(trial, cost(trial.params))
+    best = study.best_params
+    burst = [study.ask(grid).params for _ in range(24)]  # all pending at once
+    assert len({(p["a"], p["b"]) for p in burst}) == 24
+    told = {(t.params["a"], t.params["b"]) for t in study.trials[:15]}
+    assert not told & {(p["a"], p["b"]) for p in burst}
+    near = [math.dist((p["a"], p["b"]), (best["a"], best["b"])) for p in burst]
+    assert statistics.median(near) < 10, near  # of a 40 x 40 grid

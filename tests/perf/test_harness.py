@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,27 @@ def test_sampler_cost_times_every_cell(tmp_path: Path) -> None:
     cells = sampler_cost.measure_storage(args, "journal", [12, 30], tmp_path)
     assert sorted(cells) == [("random", 12), ("random", 30), ("tpe", 12), ("tpe", 30)]
     assert all(len(cell.total) == 2 for cell in cells.values())
+
+
+def test_sampler_cost_keeps_trials_in_flight_while_it_times_and_finishes_them_after(
+    tmp_path: Path,
+) -> None:
+    """``--pending``: the timed proposals see that many running trials, as a campaign's
+    do; each sampler's are told before the next, so none sees another's."""
+    from optuna.trial import TrialState
+
+    args = sampler_cost.parse_args(["--samplers=turbo,random", "--window=2", "--pending=5"])
+    seen: list[int] = []
+    timed = sampler_cost.driver_trial
+
+    def counting(study: Any, exp: Any, cell: sampler_cost.Cell) -> None:
+        seen.append(len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))))
+        timed(study, exp, cell)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sampler_cost, "driver_trial", counting)
+        cells = sampler_cost.measure_storage(args, "memory", [20], tmp_path)
+    assert seen == [5, 5, 5, 5] and sorted(cells) == [("random", 20), ("turbo", 20)]
 
 
 def test_compare_runner_imports_only_the_standard_library_at_the_top() -> None:
