@@ -139,9 +139,9 @@ SCALABLE = {
 
 
 NOISE_SHARE = 0.1  # of the 1st percentile of random configurations' regret
+NOISE_SAMPLE = 4096  # random configurations that percentile is estimated on
 GRID = "grid-"  # a test function on a grid of stepped floats
 GRID_LEVELS = 21  # values per coordinate: 0, 0.05, ..., 1
-NOISE_SAMPLE = 4096  # random configurations that percentile is estimated on
 
 
 @functools.cache
@@ -176,10 +176,9 @@ def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
     if name in FUNCTION_PROBLEMS:
         return FUNCTION_PROBLEMS[name]
-    if name.startswith(GRID) and name.removeprefix(GRID) in FUNCTION_PROBLEMS:
-        return grid_function_problem(name)
-    if name.startswith(GRID) and name[len(GRID) :].rstrip("0123456789") in SCALABLE:
-        return grid_function_problem(name)
+    inner = name.removeprefix(GRID)
+    if inner != name and (inner in FUNCTION_PROBLEMS or inner.rstrip("0123456789") in SCALABLE):
+        return grid_function_problem(name)  # a test function's (not a table's) unit cube
     stem = name.rstrip("0123456789")
     if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
         return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
