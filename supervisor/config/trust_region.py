@@ -33,7 +33,8 @@ the finished trials rather than their reported values, whose lowest is the lucki
 
 ``batch``: how the pending trials shape a proposal. ``believer``: as above; ``penalize``:
 local penalisation (``supervisor.config.local_penalty``); the default, ``None``, is
-``penalize`` where every parameter is discrete and ``believer`` otherwise, as measured.
+``penalize`` where every parameter is discrete or fewer than ``PENALIZE_BELOW`` trials are
+pending, and ``believer`` otherwise, as measured.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ REFRESH_SHARE = 16  # the posterior is made anew after about 1/16 more finished 
 MAX_FIT = 250  # the kernel's hyper-parameters are fitted on at most this many (cubic, ~50 times)
 TRIED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
 BATCH = ("believer", "penalize")  # how pending trials shape a proposal (``batch``)
+PENALIZE_BELOW = 32  # continuous spaces: penalised below this many pending (<= 32 in flight)
 
 
 class TrustRegionSampler(optuna.samplers.BaseSampler):
@@ -139,13 +141,12 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         taken = self._taken(study, trial, trials, names)
         rng = np.random.default_rng([self._seed, trial.number])
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
-        draws = self._draws(study, search_space, transform, trial, trials, done)
+        running = _pending(trials, trial, search_space)
+        draws = self._draws(study, search_space, transform, running, done)
         pending = None
         if isinstance(draws, PenalizedDraws):  # penalised around the trials pending now
             encode = self._encoder(search_space, transform)
-            pending = np.array(
-                [encode(t) for t in _pending(trials, trial, search_space)][-MAX_PENDING:]
-            )
+            pending = np.array([encode(t) for t in running][-MAX_PENDING:])
         chosen = draws.pick(rng, taken, pending)
         if chosen is None:  # more in flight than candidates: the region's next set
             draws = self._next_set(transform, search_space)
@@ -163,8 +164,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         study: optuna.Study,
         space: dict[str, BaseDistribution],
         transform: SearchSpaceTransform,
-        trial: FrozenTrial,
-        trials: list[FrozenTrial],
+        pending: list[FrozenTrial],
         done: list[FrozenTrial],
     ) -> Draws:
         """The posterior at the trust region's candidates, made anew each time the finished
@@ -173,14 +173,15 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         # A bounded view (``history``) holds some of the finished trials: count the study's.
         finished = max(len(done), getattr(study, "finished_total", None) or 0)
         count = _fixed_count(finished, self._n_startup_trials, REFRESH_SHARE, 1)
-        key = (study.study_name, tuple(sorted(space.items())), count)
+        kind = PenalizedDraws if self._penalizes(space, len(pending)) else Draws
+        # The kind is in the key: a burst of asks between two counts can cross the switch.
+        key = (study.study_name, tuple(sorted(space.items())), count, kind)
         if self._cached is not None and self._cached[0] == key:
             return self._cached[2]
         earliest = datetime.datetime.min
         done = sorted(done, key=lambda t: (t.datetime_complete or earliest, t.number))
-        kind = PenalizedDraws if self._penalizes(space) else Draws
         # Believed in the posterior, or (penalised) left out of it.
-        pending = [] if kind is PenalizedDraws else _pending(trials, trial, space)[-MAX_PENDING:]
+        pending = [] if kind is PenalizedDraws else pending[-MAX_PENDING:]
         sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
         values = np.array([sign * float(t.value) for t in done])  # type: ignore[arg-type]
         encode = self._encoder(space, transform)
@@ -199,15 +200,17 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._cached = (key, 0, draws)
         return draws
 
-    def _penalizes(self, space: dict[str, BaseDistribution]) -> bool:
-        """``batch``, or by default local penalisation where every parameter is discrete
-        (measured better there, worse on continuous ones: README, Search at scale)."""
+    def _penalizes(self, space: dict[str, BaseDistribution], pending: int) -> bool:
+        """``batch``, or by default local penalisation where every parameter is discrete,
+        and on continuous spaces while fewer than ``PENALIZE_BELOW`` trials are pending
+        (measured better there, worse with more pending: README, Search at scale)."""
         if self._batch is not None:
             return self._batch == "penalize"
-        return not any(
+        continuous = any(
             isinstance(d, optuna.distributions.FloatDistribution) and d.step is None
             for d in space.values()
         )
+        return not continuous or pending < PENALIZE_BELOW
 
     def _next_set(
         self, transform: SearchSpaceTransform, space: dict[str, BaseDistribution]

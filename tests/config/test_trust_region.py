@@ -19,7 +19,7 @@ import pytest
 from supervisor.config import region_draws, space
 from supervisor.config.local_penalty import PenalizedDraws
 from supervisor.config.samplers import check, make_sampler
-from supervisor.config.trust_region import TrustRegionSampler
+from supervisor.config.trust_region import PENALIZE_BELOW, TrustRegionSampler
 from supervisor.errors import SpaceError
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
@@ -69,10 +69,10 @@ def told_then_counted(
     return made
 
 
-def test_a_burst_of_pending_proposals_spreads_around_the_best_from_one_posterior(
+def test_a_burst_of_believed_proposals_spreads_around_the_best_from_one_posterior(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    study = optuna.create_study(sampler=make_sampler("turbo", {}, 5))
+    study = optuna.create_study(sampler=make_sampler("turbo", {"batch": "believer"}, 5))
     made = told_then_counted(study, 15, monkeypatch)
     best = study.best_params
     burst = [study.ask(SPACE).params for _ in range(24)]  # all pending at once
@@ -279,15 +279,34 @@ def test_past_its_history_limit_it_still_proposes_no_configuration_twice() -> No
     assert len(study.trials) == 134
 
 
-def test_pending_trials_are_penalised_where_every_parameter_is_discrete_else_believed() -> None:
-    """The default per space (measured: README, Search at scale), and ``batch`` overrides it."""
+def test_pending_trials_are_penalised_on_discrete_spaces_and_with_few_in_flight() -> None:
+    """The default per space and number pending (measured: README, Search at scale), and
+    ``batch`` overrides it."""
     grid = {"n": optuna.distributions.IntDistribution(1, 8),
             "act": optuna.distributions.CategoricalDistribution(["relu", "tanh"]),
             "lr": optuna.distributions.FloatDistribution(0.1, 0.5, step=0.1)}  # fmt: skip
     mixed = {**grid, "x": X}
-    assert TrustRegionSampler()._penalizes(grid) and not TrustRegionSampler()._penalizes(mixed)
-    assert not TrustRegionSampler(batch="believer")._penalizes(grid)
-    assert TrustRegionSampler(batch="penalize")._penalizes(mixed)
+    few, many = PENALIZE_BELOW - 1, PENALIZE_BELOW
+    default = TrustRegionSampler()
+    assert default._penalizes(grid, few) and default._penalizes(grid, many)
+    assert default._penalizes(mixed, few) and not default._penalizes(mixed, many)
+    assert not TrustRegionSampler(batch="believer")._penalizes(grid, few)
+    assert TrustRegionSampler(batch="penalize")._penalizes(mixed, many)
+
+
+@pytest.mark.parametrize("in_flight", [4, PENALIZE_BELOW + 8])
+def test_a_continuous_campaign_penalises_only_while_few_trials_are_pending(in_flight: int) -> None:
+    dists = {"x": X, "y": optuna.distributions.FloatDistribution(-5.0, 5.0)}
+    sampler = TrustRegionSampler(seed=3, n_startup_trials=4)
+    study = optuna.create_study(sampler=sampler)
+    running = [study.ask(dists) for _ in range(in_flight)]
+    for _ in range(12):
+        trial = running.pop(0)
+        study.tell(trial, trial.params["x"] ** 2 + trial.params["y"] ** 2)
+        running.append(study.ask(dists))
+    assert sampler._cached is not None
+    penalised = type(sampler._cached[2]) is PenalizedDraws
+    assert penalised == (in_flight <= PENALIZE_BELOW)
 
 
 def test_a_penalised_pick_leaves_the_ball_a_pending_trial_excludes() -> None:
