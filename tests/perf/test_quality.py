@@ -200,6 +200,19 @@ def test_a_grid_function_is_a_space_of_stepped_floats_scored_by_the_function() -
         problem("grid-nope")
 
 
+def test_a_mixed_function_steps_every_other_coordinate_and_leaves_the_rest_continuous() -> None:
+    from supervisor.config import space
+    from supervisor.perf.problems import problem
+
+    mixed, clean = problem("mixed-hartmann6"), problem("hartmann6")
+    exp = space.loads(quality.space_text(mixed, 10, "turbo", 0), "q.yaml")
+    assert [p.step for p in exp.params] == [None, 0.05] * 3 and mixed.dims == 6
+    point = {f"x{i}": 0.35 for i in range(6)}
+    assert mixed.regret(point) == clean.regret(point)
+    with pytest.raises(KeyError, match="mixed-<function problem>"):
+        problem("mixed-hpobench-australian")  # a table has no unit cube to step
+
+
 @pytest.mark.parametrize(
     ("name", "minimizer"),
     [
