@@ -166,11 +166,10 @@ def noisy_function_problem(name: str) -> Problem:
     return Problem(name, clean.dims, clean.params, clean.regret, noisy)
 
 
-def stepped_function_problem(name: str) -> Problem:
+def stepped_function_problem(name: str, prefix: str) -> Problem:
     """``grid-<function problem>``: the function on a grid of ``GRID_LEVELS`` stepped
     values per coordinate; ``mixed-``: only every other coordinate stepped. The regret is
     still against the function's minimum."""
-    prefix = GRID if name.startswith(GRID) else MIXED
     clean = problem(name.removeprefix(prefix))
     stepped = f"high: 1.0, step: {1.0 / (GRID_LEVELS - 1)}}}"
     lines = clean.params.split("\n")
@@ -185,10 +184,11 @@ def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
     if name in FUNCTION_PROBLEMS:
         return FUNCTION_PROBLEMS[name]
-    for inner in (name.removeprefix(GRID), name.removeprefix(MIXED)):
+    for prefix in (GRID, MIXED):
+        inner = name.removeprefix(prefix)
         function = inner in FUNCTION_PROBLEMS or inner.rstrip("0123456789") in SCALABLE
         if inner != name and function:  # a test function's (not a table's) unit cube
-            return stepped_function_problem(name)
+            return stepped_function_problem(name, prefix)
     stem = name.rstrip("0123456789")
     if stem in SCALABLE and name[len(stem) :] and 2 <= int(name[len(stem) :]) <= 100:
         return function_problem(name, SCALABLE[stem], int(name[len(stem) :]))
