@@ -20,18 +20,25 @@ from supervisor.clusters.handle import configure_dask
 from supervisor.config import space
 from supervisor.study import attrs
 from supervisor.study.driver import Driver
+from supervisor.study.events import Silent
 from tests.toy_benchmark import ToyBenchmark
 
 TOY = "tests.toy_benchmark:ToyBenchmark"
 
 
 def experiment(
-    tmp_path: Path, params: str, budget: str, options: str = "{}", target: str = TOY
+    tmp_path: Path,
+    params: str,
+    budget: str,
+    options: str = "{}",
+    target: str = TOY,
+    sampler: str = "random",
 ) -> space.Experiment:
     path = tmp_path / "toy.yaml"
     path.write_text(
         f'benchmark: {{name: "{target}", options: {options}}}\n'
-        f"objectives: [loss]\nparams:\n{params}\nbudget: {budget}\nsampler: random\nseed: 3\n"
+        f"objectives: [loss]\nparams:\n{params}\nbudget: {budget}\nsampler: {sampler}\n"
+        "seed: 3\n"
     )
     return space.load(path)
 
@@ -71,6 +78,42 @@ def test_runs_exactly_the_budget_and_records_each_trial(
         # Where it ran and with what seed: the driver stores the result's provenance.
         where = t.user_attrs[attrs.PROVENANCE]
         assert where["node"] and where["cores"] >= 1 and where["seed"] == exp.seed + t.number
+
+
+class Lines(Silent):
+    """The lines a campaign shows its user."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@pytest.mark.parametrize(
+    ("sampler", "trials", "told"),
+    [("tpe", 7, True), ("tpe", 12, False), ("random", 7, False)],
+)
+def test_a_learning_sampler_with_few_rounds_of_results_is_pointed_out(
+    tmp_path: Path, threads_client: Client, sampler: str, trials: int, told: bool
+) -> None:
+    """7 trials with 3 in flight: a proposal misses the results still running, so TPE
+    learns from about 2 rounds of them, and the user is told before the first trial; 12
+    are 4 rounds, and random search learns from none."""
+    exp = experiment(
+        tmp_path, "  x: {type: float, low: -4, high: 4}", f"{{trials: {trials}}}", sampler=sampler
+    )
+    shown = Lines()
+    Driver(exp, make_study(exp), threads_client, slots=3, display=shown).run()
+    notes = [line for line in shown.lines if "rounds of results" in line]
+    if told:
+        assert notes == [
+            "note: 7 trials with 3 in flight give the tpe sampler about 2.3 rounds of results"
+            " to learn from; fewer in flight or more trials give it more (README, Search at"
+            " scale)"
+        ]
+    else:
+        assert notes == []
 
 
 class ToyWithoutCheckpoints(ToyBenchmark):
