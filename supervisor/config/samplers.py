@@ -104,12 +104,14 @@ def rounds_note(name: str, remaining: int, slots: int) -> str | None:
     """A line for a campaign whose sampler learns from results but gets few rounds of
     them: with ``slots`` trials in flight a proposal misses the results of the trials still
     running, so ``remaining`` trials give the model about ``remaining / slots`` rounds of
-    refinement, whatever its batch rule. None where that is not few."""
-    if name in BLIND or slots <= 1 or remaining < 1 or remaining >= FEW_ROUNDS * slots:
+    refinement, whatever its batch rule (no more run at once than remain). None where
+    that is not few."""
+    flight = min(slots, remaining)
+    if name in BLIND or flight <= 1 or remaining >= FEW_ROUNDS * flight:
         return None
     return (
-        f"note: {remaining} trials with {slots} in flight give the {name} sampler about"
-        f" {remaining / slots:.1f} rounds of results to learn from; fewer in flight or more"
+        f"note: {remaining} trials with {flight} in flight give the {name} sampler about"
+        f" {remaining / flight:.1f} rounds of results to learn from; fewer in flight or more"
         " trials give it more (README, Search at scale)"
     )
 

@@ -91,29 +91,31 @@ class Lines(Silent):
 
 
 @pytest.mark.parametrize(
-    ("sampler", "trials", "told"),
-    [("tpe", 7, True), ("tpe", 12, False), ("random", 7, False)],
+    ("sampler", "trials", "note"),
+    [
+        ("tpe", 7, "7 trials with 3 in flight give the tpe sampler about 2.3 rounds"),
+        ("tpe", 2, "2 trials with 2 in flight give the tpe sampler about 1.0 rounds"),
+        ("tpe", 12, None),
+        ("random", 7, None),
+    ],
 )
 def test_a_learning_sampler_with_few_rounds_of_results_is_pointed_out(
-    tmp_path: Path, threads_client: Client, sampler: str, trials: int, told: bool
+    tmp_path: Path, threads_client: Client, sampler: str, trials: int, note: str | None
 ) -> None:
     """7 trials with 3 in flight: a proposal misses the results still running, so TPE
-    learns from about 2 rounds of them, and the user is told before the first trial; 12
-    are 4 rounds, and random search learns from none."""
+    learns from about 2 rounds of them, and the user is told before the first trial; 2
+    trials run at once on 3 slots; 12 are 4 rounds, and random search learns from none."""
     exp = experiment(
         tmp_path, "  x: {type: float, low: -4, high: 4}", f"{{trials: {trials}}}", sampler=sampler
     )
     shown = Lines()
     Driver(exp, make_study(exp), threads_client, slots=3, display=shown).run()
     notes = [line for line in shown.lines if "rounds of results" in line]
-    if told:
-        assert notes == [
-            "note: 7 trials with 3 in flight give the tpe sampler about 2.3 rounds of results"
-            " to learn from; fewer in flight or more trials give it more (README, Search at"
-            " scale)"
-        ]
-    else:
-        assert notes == []
+    tail = (
+        " of results to learn from; fewer in flight or more trials give it more (README,"
+        " Search at scale)"
+    )
+    assert notes == ([] if note is None else [f"note: {note}{tail}"])
 
 
 class ToyWithoutCheckpoints(ToyBenchmark):
