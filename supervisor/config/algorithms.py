@@ -3,6 +3,7 @@ checked against the Optuna class's signature and by constructing it once."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from supervisor.config import pruners, samplers
@@ -43,7 +44,8 @@ def _sampler_values(name: str, options: dict[str, Any]) -> tuple[str | None, str
     """The sampler built once with the file's option values, as the driver will build it."""
 
     entry = samplers.SAMPLERS[name]
-    own = {k: v for k, v in options.items() if k not in samplers.OWN_OPTIONS}  # the supervisor's
+    takes = inspect.signature(entry.load()).parameters  # turbo takes ``failures`` itself
+    own = {k: v for k, v in options.items() if k not in samplers.OWN_OPTIONS or k in takes}
     fixed: dict[str, Any] = {"seed": 0}
     if entry.needs_grid:  # its grid is the space, checked with the parameters
         fixed["search_space"] = {}

@@ -11,6 +11,8 @@ that holds ``limit`` of them:
 * the rest, stratified by rank: every k-th of the others in order of their objective, so
   the view keeps the distribution of the whole history (TPE's "bad" density) at a fixed
   cost;
+* the trials that failed by the model (a sampler may learn where training fails), at the
+  same sampling rate;
 * the pending (unfinished: running, or waiting in the queue, which no Optuna sampler
   models) trials at the same sampling rate, at least ``MIN_PENDING`` of
   them (the most recent first), so pending points still push proposals apart.
@@ -48,9 +50,16 @@ if TYPE_CHECKING:
     from optuna import Study
     from optuna.distributions import BaseDistribution
 
+FAILURE = "failure"  # = supervisor.study.attrs.FAILURE (the study layer sits above this one)
 MIN_LIMIT = 50  # a smaller view would no longer represent anything
 MIN_PENDING = 32  # pending trials kept in the view, at least (when there are so many)
 GOOD_SHARE = 10  # 1 / GOOD_SHARE of the view: the best trials
+
+
+def failed_by_model(trial: FrozenTrial) -> bool:
+    """A failure of the configuration itself (it raised, diverged, hit a limit), not of
+    the machine it ran on or of the campaign: one a sampler can learn from."""
+    return trial.state == TrialState.FAIL and trial.user_attrs.get(FAILURE, "model") == "model"
 
 
 class StudyView:
@@ -126,17 +135,19 @@ def _select(
     pruned: Sequence[FrozenTrial],
     unfinished: Sequence[FrozenTrial],
     limit: int,
+    failed: Sequence[FrozenTrial] = (),
 ) -> list[FrozenTrial]:
     """The view of ``limit`` finished trials (see the module's docstring), in number order;
-    ``ranked``: the complete trials, best first."""
-    finished = len(ranked) + len(pruned)
+    ``ranked``: the complete trials, best first; ``failed``: those failed by the model."""
+    finished = len(ranked) + len(pruned) + len(failed)
     good = max(1, limit // GOOD_SHARE)
     share = (limit - good) / max(1, finished - good)  # sampling rate of the rest
     keep = [ranked[i] for i in range(min(good, len(ranked)))]
     keep += _spaced(ranked, round(share * (len(ranked) - good)), start=good)
     keep += _spaced(pruned, round(share * len(pruned)))
+    keep += _spaced(failed, round(share * len(failed)))
     pending = max(min(len(unfinished), MIN_PENDING), round(share * len(unfinished)))
-    keep += _spaced(unfinished, min(pending, limit))  # failed trials are never modelled
+    keep += _spaced(unfinished, min(pending, limit))
     return sorted(keep, key=lambda t: t.number)
 
 
@@ -148,11 +159,12 @@ def representative(
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None]
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     unfinished = [t for t in trials if not t.state.is_finished()]
-    if len(complete) + len(pruned) <= limit and len(unfinished) <= limit:
+    failed = [t for t in trials if failed_by_model(t)]
+    if len(complete) + len(pruned) + len(failed) <= limit and len(unfinished) <= limit:
         return trials
     scores = _scores(complete, directions)
     ranked = [t for _, t in sorted(zip(scores, complete, strict=True), key=lambda p: p[0])]
-    return _select(ranked, pruned, unfinished, limit)
+    return _select(ranked, pruned, unfinished, limit, failed)
 
 
 class Ranking:
@@ -168,11 +180,12 @@ class Ranking:
         self.unfinished = Unfinished()
         self.order: list[tuple[float, int]] = []  # (score, number) of complete trials
         self.pruned: list[int] = []
+        self.failed: list[int] = []  # failed by the model (infrastructure ones run again)
 
     @property
     def finished(self) -> int:
-        """Complete and pruned trials as of the last view."""
-        return len(self.order) + len(self.pruned)
+        """Complete, pruned and failed (by the model) trials as of the last view."""
+        return len(self.order) + len(self.pruned) + len(self.failed)
 
     def view(
         self, trials: list[FrozenTrial], limit: int, study: Study | None = None, startup: int = 0
@@ -191,8 +204,13 @@ class Ranking:
                 bisect.insort(self.order, (self.sign * float(t.values[0]), n))
             elif t.state == TrialState.PRUNED:
                 bisect.insort(self.pruned, n)
+            elif failed_by_model(t):
+                bisect.insort(self.failed, n)
         if self.finished < startup:
-            return [trials[n] for n in sorted([*(n for _, n in self.order), *self.pruned])]
+            return [
+                trials[n]
+                for n in sorted([*(n for _, n in self.order), *self.pruned, *self.failed])
+            ]
         open_ = self.unfinished.open
         if self.finished <= limit and len(open_) <= limit:
             return trials
@@ -200,7 +218,7 @@ class Ranking:
         # Only the ranks the view takes are looked up (``_select`` on a lazy sequence).
         ranked = _Lazy(trials, self.order, field=1)
         pruned = _Lazy(trials, self.pruned)
-        return _select(ranked, pruned, unfinished, limit)
+        return _select(ranked, pruned, unfinished, limit, _Lazy(trials, self.failed))
 
 
 class _Lazy(Sequence[FrozenTrial]):
@@ -276,6 +294,10 @@ class BoundedHistory(BaseSampler):
     its random states, still finds it."""
 
     history_limit: int | None = None  # None: the whole study
+    # Trials failed by the model shown to the sampler as pruned ones (TPE's ``failures:
+    # avoid``): TPE leaves failed trials out, and ranks pruned ones below every complete
+    # one, so what fails joins its density of bad configurations.
+    failures_as_pruned = False
     # The trial whose view was made last, the study's trials then, and the view.
     _history: tuple[int, StudyView, StudyView] | None = None
     # The last snapshot read (a StudyView), its view as a whole and the trials chosen.
@@ -320,8 +342,31 @@ class BoundedHistory(BaseSampler):
             total = self._ranking.finished
         else:
             chosen = representative(trials, limit, study.directions)
-            total = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+            done = (TrialState.COMPLETE, TrialState.PRUNED)
+            total = sum(t.state in done or failed_by_model(t) for t in trials)
+        if self.failures_as_pruned:
+            chosen = self._failures_pruned(chosen)
         return StudyView(study, trials, total), chosen
+
+    def _failures_pruned(self, chosen: list[FrozenTrial]) -> list[FrozenTrial]:
+        """``chosen`` with each trial failed by the model as a pruned copy (made once)."""
+        if self._ranking is not None:  # its failed trials are known; none: nothing to do
+            if not self._ranking.failed:
+                return chosen
+            failed: Container[int] = set(self._ranking.failed)
+        else:
+            failed = {t.number for t in chosen if failed_by_model(t)}
+        copies: dict[int, FrozenTrial] = self.__dict__.setdefault("_pruned_copies", {})
+        shown = []
+        for t in chosen:
+            if t.number in failed and t.state == TrialState.FAIL:
+                found = copies.get(t.number)
+                if found is None:
+                    found = copies[t.number] = copy.copy(t)
+                    found.state = TrialState.PRUNED
+                t = found
+            shown.append(t)
+        return shown
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial

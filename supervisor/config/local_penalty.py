@@ -39,6 +39,8 @@ class PenalizedDraws(Draws):
         u = (self.best - self.mean) / sd
         improvement = sd * (u * norm.cdf(u) + norm.pdf(u))
         self.log_ei = np.log(np.maximum(improvement, 1e-300))
+        if self.failing is not None:  # times the probability of finishing (constrained EI)
+            self.log_ei = self.log_ei + self.failing.log_finishes(points)
         self.slope = max(_largest_slope(model.kernel, model.x, model.weights, points), 1e-7)
         self._at: dict[bytes, tuple[float, float]] = {}  # a pending point -> mean, sd
         self._order = np.argsort(-self.log_ei, kind="stable")  # the best candidates first

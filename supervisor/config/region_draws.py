@@ -19,6 +19,7 @@ from supervisor.optuna_internals import SearchSpaceTransform
 
 MAX_CANDIDATES = 1000  # the joint sample's Cholesky factor is cubic in them
 WIDENINGS = 8  # the region widens up to this many times to find an untaken configuration
+LAST = 1e6  # added to a draw expected to fail: after every score of normal quantiles
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,39 @@ class Region:
         return np.asarray(cross.T @ self.weights), root
 
 
+@dataclass(frozen=True)
+class FailureModel:
+    """Where trials fail: a Gaussian process regression of each result's failure (1 failed,
+    0 finished) about the share that failed, so far from any result it expects that share.
+    A candidate is expected to fail where the regression is above one half."""
+
+    model: Region  # its best and half sides are not used
+    share: float
+
+    @classmethod
+    def fit(cls, kernel: Any, x: np.ndarray, failed: np.ndarray) -> FailureModel:
+        share = float(np.mean(failed))
+        none = np.zeros(x.shape[1])
+        return cls(Region.fit(kernel, x, failed - share, [], none, none, ()), share)
+
+    def at(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The regression's mean and standard deviation at each point."""
+        mean, sd = self.model.mean_sd(points)
+        return mean + self.share, sd
+
+    def log_finishes(self, points: np.ndarray) -> np.ndarray:
+        """The log of the probability that a trial at each point finishes."""
+        from scipy.special import log_ndtr
+
+        mean, sd = self.at(points)
+        return np.asarray(log_ndtr((0.5 - mean) / sd))
+
+
 class Draws:
     """Thompson samples of the posterior at a fixed set of distinct configurations: the
-    mean and a root of the covariance are computed once, each draw is one product."""
+    mean and a root of the covariance are computed once, each draw is one product. With
+    ``failing``, a draw keeps to the candidates a draw of where trials fail expects to
+    finish (the least likely to fail if none)."""
 
     def __init__(
         self,
@@ -106,10 +137,12 @@ class Draws:
         points: np.ndarray,
         configs: dict[tuple[tuple[str, Any], ...], dict[str, Any]] | None,
         transform: SearchSpaceTransform,
+        failing: FailureModel | None = None,
     ) -> None:
         self.model, self.points, self._transform = model, points, transform
         self.configs = None if configs is None else list(configs.items())  # (key, config)
         self._decoded: dict[int, tuple[Any, dict[str, Any]]] = {}  # floats: as chosen
+        self.failing = failing
         self._prepare()
         # Candidates a draw found taken: a configuration once tried stays tried, so later
         # draws of thousands in flight do not walk past them again.
@@ -117,11 +150,18 @@ class Draws:
 
     def _prepare(self) -> None:
         self.mean, self.root = self.model.posterior(self.points)
+        if self.failing is not None:
+            self.fail_mean, self.fail_sd = self.failing.at(self.points)
 
     def scores(self, rng: np.random.Generator, pending: np.ndarray | None) -> np.ndarray:
         """One joint draw at the candidates, lowest first (the pending trials are
-        believed in the posterior already)."""
-        return np.asarray(self.mean + self.root @ rng.standard_normal(len(self.mean)))
+        believed in the posterior already); those the draw of failures expects to fail
+        after all others, least likely to fail first (SCBO's rule)."""
+        drawn = np.asarray(self.mean + self.root @ rng.standard_normal(len(self.mean)))
+        if self.failing is None:
+            return drawn
+        fails = self.fail_mean + self.fail_sd * rng.standard_normal(len(drawn))
+        return np.where(fails > 0.5, LAST + fails, drawn)
 
     @classmethod
     def over(
@@ -130,6 +170,7 @@ class Draws:
         candidates: np.ndarray,
         transform: SearchSpaceTransform,
         space: dict[str, BaseDistribution],
+        failing: FailureModel | None = None,
     ) -> Draws:
         """On continuous floats every candidate is a distinct configuration, decoded when
         chosen; otherwise candidates are decoded first, so a draw picks among distinct
@@ -138,10 +179,10 @@ class Draws:
             isinstance(d, optuna.distributions.FloatDistribution) and d.step is None
             for d in space.values()
         ):
-            return cls(model, candidates, None, transform)
+            return cls(model, candidates, None, transform, failing)
         distinct = {config_key(c): dict(c) for c in map(transform.untransform, candidates)}
         points = np.array([transform.transform(c) for c in distinct.values()])
-        return cls(model, points, distinct, transform)
+        return cls(model, points, distinct, transform, failing)
 
     def pick(
         self,

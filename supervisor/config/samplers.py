@@ -80,7 +80,13 @@ DEFAULT_EXPLORE: dict[str, float] = {"tpe": 0.0}
 # The supervisor's own option: whether one TPE fit may serve several proposals
 # (``supervisor.config.tpe_memo``); false: every proposal fits anew, as Optuna's TPE does.
 SHARE_FIT = "share_fit"
-OWN_OPTIONS = (HISTORY, STARTUP, UNTIL, EXPLORE, SHARE_FIT)  # not given to Optuna
+# The supervisor's own option: what TPE makes of trials failed by the model (they raised,
+# diverged, hit a limit). ``avoid``: they join its bad configurations as pruned trials do
+# (through the history view); ``ignore``: left out, as Optuna's TPE does. turbo takes the
+# same option itself (``supervisor.config.trust_region``).
+FAILURES = "failures"
+FAILURE_KINDS = ("avoid", "ignore")
+OWN_OPTIONS = (HISTORY, STARTUP, UNTIL, EXPLORE, SHARE_FIT, FAILURES)  # not given to Optuna
 STARTUP_TRIALS = 10  # Optuna's default n_startup_trials
 # Samplers whose proposals do not learn from results: no rounds of results to count.
 BLIND = frozenset({"random", "qmc", "grid", "bruteforce"})
@@ -142,10 +148,13 @@ def check_options(name: str, options: Mapping[str, Any]) -> tuple[str, str] | No
         if HISTORY in options and limit is not None and not _at_least(limit, MIN_HISTORY):
             return HISTORY, f"expected null or an integer >= {MIN_HISTORY}, got {limit!r}"
     if name in DEFAULT_STARTUP:
-        accepted |= {STARTUP, UNTIL, EXPLORE, SHARE_FIT}
+        accepted |= {STARTUP, UNTIL, EXPLORE, SHARE_FIT, FAILURES}
         if not isinstance(options.get(SHARE_FIT, True), bool):
             return SHARE_FIT, f"expected true or false, got {options[SHARE_FIT]!r}"
-        for key, kinds in ((STARTUP, STARTUP_KINDS), (UNTIL, UNTIL_KINDS)):
+        if options.get(FAILURES) == "avoid" and HISTORY in options and options[HISTORY] is None:
+            return FAILURES, "avoid needs a history view (history: null shows TPE every trial)"
+        kinds_of = ((STARTUP, STARTUP_KINDS), (UNTIL, UNTIL_KINDS), (FAILURES, FAILURE_KINDS))
+        for key, kinds in kinds_of:
             if key in options and options[key] not in kinds:
                 return key, f"expected one of {', '.join(kinds)}, got {options[key]!r}"
         share = options.get(EXPLORE, 0.0)
@@ -186,6 +195,7 @@ def make_sampler(
     share = float(kwargs.pop(EXPLORE, DEFAULT_EXPLORE.get(name, 0.0)))
     until = kwargs.pop(UNTIL, DEFAULT_UNTIL.get(name))
     share_fit = kwargs.pop(SHARE_FIT, True)
+    failures = kwargs.pop(FAILURES, "avoid") if name in DEFAULT_STARTUP else None
     staged = startup is not None and startup != "optuna"
     size = int(kwargs.get("n_startup_trials", STARTUP_TRIALS))
     if staged:
@@ -199,6 +209,8 @@ def make_sampler(
         sampler.history_limit = limit  # type: ignore[attr-defined]
     if not share_fit:
         sampler.share_fit = False  # type: ignore[attr-defined]
+    if failures == "avoid" and limit is not None:
+        sampler.failures_as_pruned = True  # type: ignore[attr-defined]
     if staged:
         first: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
         if startup == "sobol":

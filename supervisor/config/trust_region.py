@@ -27,6 +27,20 @@ a function of the seed, the trial's number and the study's history, as
 ``samplers.per_trial_seeds`` requires. The posterior, the region's candidates and the
 draws are ``supervisor.config.region_draws``.
 
+A trial that failed by the model (it raised, diverged, ran out of memory or time: a
+property of its configuration, not of the machine) is data. The best configurations often
+lie at the edge of failure (a learning rate just below divergence), and a model of the
+finished trials alone extrapolates the best across that edge and keeps proposing there.
+With ``failures="avoid"`` (the default) a second Gaussian process models where trials
+fail (``region_draws.FailureModel``; scalable constrained BO, Eriksson & Poloczek,
+AISTATS 2021): a Thompson draw keeps to the candidates its draw of that model expects to
+finish, and expected improvement is weighted by the probability of finishing (Gardner et
+al., ICML 2014). The objective's model and the region's counters stay those of the
+finished trials: a failure entered at the worst value bent the model out of shape next to
+the edge, and counted as a result that did not improve it shrank the region too soon
+(both measured: README, Search at scale). ``failures="ignore"``: as if failed trials had
+not run.
+
 With ``noisy=True`` (training seeds that differ as much as good configurations do) the
 kernel learns a noise level, and the region is placed and sized by the posterior mean of
 the finished trials rather than their reported values, whose lowest is the luckiest.
@@ -43,7 +57,6 @@ import dataclasses
 import datetime
 import itertools
 import math
-import warnings
 from collections.abc import Callable, Collection, Container
 from typing import Any
 
@@ -52,8 +65,16 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from supervisor.config.gp_kernel import (
+    fitted_kernel,
+    fixed_count,
+    length_scales,
+    modelled,
+    normal_scores,
+)
+from supervisor.config.history import failed_by_model
 from supervisor.config.local_penalty import PenalizedDraws
-from supervisor.config.region_draws import WIDENINGS, Draws, Region, config_key
+from supervisor.config.region_draws import WIDENINGS, Draws, FailureModel, Region, config_key
 from supervisor.optuna_internals import SearchSpaceTransform
 
 MIN_LENGTH, MAX_LENGTH = 0.5**7, 1.6
@@ -62,6 +83,7 @@ REFRESH_SHARE = 16  # the posterior is made anew after about 1/16 more finished 
 MAX_FIT = 250  # the kernel's hyper-parameters are fitted on at most this many (cubic, ~50 times)
 TRIED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.PRUNED)
 BATCH = ("believer", "penalize")  # how pending trials shape a proposal (``batch``)
+FAILURES = ("avoid", "ignore")  # what the model makes of trials failed by the model
 PENALIZE_BELOW = 32  # continuous spaces: penalised below this many pending (<= 32 in flight)
 
 
@@ -77,6 +99,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         n_candidates: int | None = None,
         noisy: bool = False,
         batch: str | None = None,
+        failures: str = "avoid",
     ) -> None:
         if not isinstance(n_startup_trials, int) or n_startup_trials < 2:
             raise ValueError(
@@ -93,6 +116,8 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             raise ValueError(f"noisy: expected true or false, got {noisy!r}")
         if batch is not None and batch not in BATCH:
             raise ValueError(f"batch: expected one of {', '.join(BATCH)}, got {batch!r}")
+        if failures not in FAILURES:
+            raise ValueError(f"failures: expected one of {', '.join(FAILURES)}, got {failures!r}")
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._search_space = optuna.search_space.IntersectionSearchSpace()
@@ -103,7 +128,9 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         self._n_candidates = n_candidates
         self._noisy = noisy
         self._batch = batch
+        self._failures = failures
         self._kernels: dict[tuple[int, int], Any] = {}  # (dims, trials fitted on) -> kernel
+        self._failure_kernels: dict[tuple[int, int], Any] = {}  # the same, where trials fail
         self._encoded: tuple[Any, dict[int, np.ndarray]] = ((), {})  # (space, number -> x)
         # ((study, space, count), set, draws): the posterior's current set of candidates
         self._cached: tuple[Any, int, Draws] | None = None
@@ -135,9 +162,15 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             return {}
         names = search_space.keys()
         trials = study.get_trials(deepcopy=False, states=TRIED)
-        done = [t for t in trials if t.state == TrialState.COMPLETE and names <= t.params.keys()]
-        if len(done) < self._n_startup_trials:
-            return {}
+        learns = self._failures == "avoid"
+        done = [
+            t
+            for t in trials
+            if names <= t.params.keys()
+            and (t.state == TrialState.COMPLETE or (learns and failed_by_model(t)))
+        ]
+        if len(done) < self._n_startup_trials or all(t.state != TrialState.COMPLETE for t in done):
+            return {}  # the start-up: random configurations (failures count, one must finish)
         taken = self._taken(study, trial, trials, names)
         rng = np.random.default_rng([self._seed, trial.number])
         transform = SearchSpaceTransform(search_space, transform_0_1=True)
@@ -154,7 +187,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         widen = 1
         while chosen is None and widen < WIDENINGS:  # a small discrete space: every
             region = draws.model.candidates(widen, self._n_candidates, rng)  # one taken
-            wider = type(draws).over(draws.model, region, transform, search_space)
+            wider = type(draws).over(draws.model, region, transform, search_space, draws.failing)
             chosen = wider.pick(rng, taken, pending)
             widen += 1
         return chosen or {}  # every configuration near the best is taken: a random one
@@ -172,7 +205,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         proposal until then: one model serves the proposals between two counts."""
         # A bounded view (``history``) holds some of the finished trials: count the study's.
         finished = max(len(done), getattr(study, "finished_total", None) or 0)
-        count = _fixed_count(finished, self._n_startup_trials, REFRESH_SHARE, 1)
+        count = fixed_count(finished, self._n_startup_trials, REFRESH_SHARE, 1)
         kind = PenalizedDraws if self._penalizes(space, len(pending)) else Draws
         # The kind is in the key: a burst of asks between two counts can cross the switch.
         key = (study.study_name, tuple(sorted(space.items())), count, kind)
@@ -183,9 +216,11 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         # Believed in the posterior, or (penalised) left out of it.
         pending = [] if kind is PenalizedDraws else pending[-MAX_PENDING:]
         sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-        values = np.array([sign * float(t.value) for t in done])  # type: ignore[arg-type]
+        failed = np.array([t.state != TrialState.COMPLETE for t in done])
+        values = np.array([sign * t.value for t in done if t.value is not None])
         encode = self._encoder(space, transform)
-        x = np.array([encode(t) for t in done])
+        tried = np.array([encode(t) for t in done])
+        x = tried[~failed]
         blocks = tuple(
             columns
             for columns, dist in zip(
@@ -194,9 +229,10 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             if isinstance(dist, optuna.distributions.CategoricalDistribution) and len(columns) > 1
         )
         model = self._model(x, values, [encode(t) for t in pending], blocks)
+        failing = self._failure_model(tried, failed) if failed.any() else None
         rng = np.random.default_rng([self._seed, 2**32 + count])
         region = model.candidates(0, self._n_candidates, rng)
-        draws = kind.over(model, region, transform, space)
+        draws = kind.over(model, region, transform, space, failing)
         self._cached = (key, 0, draws)
         return draws
 
@@ -226,7 +262,7 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         generation += 1
         rng = np.random.default_rng([self._seed, 2**32 + key[2], generation])
         region = draws.model.candidates(0, self._n_candidates, rng)
-        fresh = type(draws).over(draws.model, region, transform, space)
+        fresh = type(draws).over(draws.model, region, transform, space, draws.failing)
         self._cached = (key, generation, fresh)
         return fresh
 
@@ -310,10 +346,10 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
         """The posterior given the finished trials and the pending ones believed."""
         dims = x.shape[1]
         kernel = self._kernel(x, values)
-        scales = _length_scales(kernel, dims)
+        scales = length_scales(kernel, dims)
         shape = scales / np.exp(np.mean(np.log(scales))) / 2  # half sides per unit of length
         best, half = x[int(np.argmin(values))], self._length(values, dims) * shape
-        region = Region.fit(kernel, x, _normal_scores(values), pending, best, half, blocks)
+        region = Region.fit(kernel, x, normal_scores(values), pending, best, half, blocks)
         if not self._noisy:
             return region
         # The lowest reported value is the luckiest: the region is placed and sized by the
@@ -342,28 +378,27 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
 
     def _kernel(self, x: np.ndarray, values: np.ndarray) -> Any:
         """The kernel fitted on the first ``c`` results, ``c`` the last fixed count reached."""
-        count = _fixed_count(len(values), self._n_startup_trials, 8, 4)
+        count = fixed_count(len(values), self._n_startup_trials, 8, 4)
         key = (x.shape[1], count)
         if key not in self._kernels:
-            from sklearn.gaussian_process import GaussianProcessRegressor
-            from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-            dims = x.shape[1]
-            shape = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-                np.full(dims, 0.5), (1e-2, 20.0), 2.5
-            )
+            fit_x, fit_values = modelled(x[:count], values[:count], MAX_FIT)
             # Noisy: the fit starts from a noise level it can leave (from 1e-4 it stays
             # there) and may explain up to all of the scores' variance as noise.
-            noise, most = (1e-1, 1.0) if self._noisy else (1e-4, 1e-1)
-            model = GaussianProcessRegressor(
-                shape + WhiteKernel(noise, (1e-6, most)), random_state=0
-            )
-            fit_x, fit_values = _modelled(x[:count], values[:count], MAX_FIT)
-            with warnings.catch_warnings():  # convergence warnings at the bounds
-                warnings.simplefilter("ignore")
-                model.fit(fit_x, _normal_scores(fit_values))
-            self._kernels = {key: model.kernel_}  # counts only grow: older fits are done
+            noise = (1e-1, 1.0) if self._noisy else (1e-4, 1e-1)
+            kernel = fitted_kernel(fit_x, normal_scores(fit_values), noise)
+            self._kernels = {key: kernel}  # counts only grow: older fits are done
         return self._kernels[key]
+
+    def _failure_model(self, x: np.ndarray, failed: np.ndarray) -> FailureModel:
+        """Where trials fail, given every result so far; its kernel is fitted at fixed
+        counts of results (on the most recent ``MAX_FIT``), as the objective's is."""
+        count = fixed_count(len(failed), self._n_startup_trials, 8, 4)
+        key = (x.shape[1], count)
+        if key not in self._failure_kernels:
+            shown = failed[:count][-MAX_FIT:].astype(float)
+            kernel = fitted_kernel(x[:count][-MAX_FIT:], shown - shown.mean(), (1e-2, 1.0))
+            self._failure_kernels = {key: kernel}
+        return FailureModel.fit(self._failure_kernels[key], x, failed)
 
 
 def _pending(
@@ -387,38 +422,3 @@ class _Either(Container[Any]):
 
     def __contains__(self, item: object) -> bool:
         return item in self.first or item in self.second
-
-
-def _fixed_count(n: int, start: int, share: int, least: int) -> int:
-    """The largest count <= ``n`` of the sequence ``start``, then each ``1/share`` more
-    (at least ``least`` more): a model made at these counts is a function of the history."""
-    count = start
-    while count + max(least, count // share) <= n:
-        count += max(least, count // share)
-    return count
-
-
-def _modelled(x: np.ndarray, values: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``limit`` results: the best sixth of them and the most recent others."""
-    if len(values) <= limit:
-        return x, values
-    order = np.argsort(values, kind="stable")
-    keep = set(order[: limit // 6].tolist())
-    for i in range(len(values) - 1, -1, -1):
-        if len(keep) >= limit:
-            break
-        keep.add(i)
-    rows = np.array(sorted(keep))
-    return x[rows], values[rows]
-
-
-def _normal_scores(values: np.ndarray) -> np.ndarray:
-    """Ranks as standard normal quantiles: a heavy tail or a scale does not drive the fit."""
-    from scipy.stats import norm
-
-    ranks = np.argsort(np.argsort(values, kind="stable"), kind="stable")
-    return np.asarray(norm.ppf((ranks + 0.5) / len(values)))
-
-
-def _length_scales(kernel: Any, dims: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(kernel.k1.k2.length_scale, dtype=float), (dims,))

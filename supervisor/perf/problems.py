@@ -23,12 +23,18 @@ to a half of that regret). ``grid-<function problem>`` searches a test function 
 (``GRID_LEVELS`` values per coordinate, stepped floats): a space of only discrete
 parameters with a smooth function under it. ``mixed-<function problem>`` steps every
 other coordinate (the second, fourth, ...) and leaves the rest continuous: a space of both
-kinds, as a training run's learning rate beside its layer widths.
+kinds, as a training run's learning rate beside its layer widths. ``fail-<problem>``:
+trials past a boundary just beyond a best configuration fail, as training diverges at a
+learning rate just above the best one (the first coordinate of a test function, an HPOBench
+or HPOLib table's initial learning rate): a search that learns nothing from failures keeps
+spending trials across the edge it is looking for.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import random
 import statistics
 from collections.abc import Callable
@@ -47,10 +53,17 @@ class Problem:
     # What a trial reports, given its parameters and a draw in [0, 1): its regret, or for
     # a noisy problem one training seed's value against the same best.
     observe: Callable[[dict[str, Any], float], float] | None = None
+    # The parameter that plays the learning rate, a best configuration's value of it and
+    # its range: where ``fail-`` puts the edge past which trials fail.
+    edge: tuple[str, float, float] | None = None
+    fails: Callable[[dict[str, Any]], bool] | None = None  # a trial of these diverges
 
     def observed(self, params: dict[str, Any], seed: int) -> float:
         """The value a trial of ``params`` reports in the campaign of ``seed``: the same
-        for a configuration within a campaign (the driver does not train one twice)."""
+        for a configuration within a campaign (the driver does not train one twice); NaN
+        where it fails."""
+        if self.fails is not None and self.fails(params):
+            return math.nan
         if self.observe is None:
             return self.regret(params)
         draw = random.Random(f"{seed}:{sorted(params.items())}").random()
@@ -61,18 +74,43 @@ def _unit_cube(dims: int) -> str:
     return "\n".join(f"  x{i}: {{type: float, low: 0.0, high: 1.0}}" for i in range(dims))
 
 
+# The first coordinate of a global minimiser of each function, in its domain (Surjanovic
+# & Bingham): where ``fail-`` puts its edge. Branin and the camel have several; the edge
+# past the one named keeps a global minimum.
+FIRST_OF_MINIMISER = {
+    "branin": math.pi,
+    "hartmann6": 0.20169,
+    "rosenbrock": 1.0,
+    "ackley": 0.0,
+    "styblinski_tang": -2.903534,
+    "sphere": 0.0,
+    "hartmann3": 0.114614,
+    "six_hump_camel": 0.0898,
+    "levy": 1.0,
+    "rastrigin": 0.0,
+    "griewank": 0.0,
+    "schwefel": 420.9687,
+    "dixon_price": 1.0,
+}
+
+
 def function_problem(name: str, function: str, dims: int) -> Problem:
-    minimum = FUNCTIONS[function].minimum(dims)
+    fn = FUNCTIONS[function]
+    minimum = fn.minimum(dims)
+    low = fn.low if isinstance(fn.low, float) else fn.low[0]
+    high = fn.high if isinstance(fn.high, float) else fn.high[0]
+    first = (FIRST_OF_MINIMISER[function] - low) / (high - low)
 
     def regret(params: dict[str, Any]) -> float:
         point = [[float(params.get(f"x{i}", 0.5)) for i in range(dims)]]
         return float(evaluate(function, point)[0]) - minimum
 
-    return Problem(name, dims, _unit_cube(dims), regret)
+    return Problem(name, dims, _unit_cube(dims), regret, edge=("x0", first, 1.0))
 
 
 TABULAR = {"hpobench": "HPOBench", "hpolib": "HPOLib", "nb201": "NASBench201"}
 NOISY = "noisy-"  # a tabular problem whose trials report one training seed's value
+LEARNING_RATE = {"hpobench": "learning_rate_init", "hpolib": "init_lr"}  # its parameter
 
 
 @functools.cache
@@ -111,7 +149,14 @@ def tabular_problem(name: str) -> Problem:
         seeds = table[key_of(params)][metric]
         return sign * float(seeds[int(draw * len(seeds))]) - best
 
-    return Problem(name, len(space), "\n".join(lines), regret, one_seed if noisy else None)
+    edge = None
+    if kind in LEARNING_RATE:  # its index in the best configuration (choices ascending)
+        rate = LEARNING_RATE[kind]
+        best_key = min(means, key=means.__getitem__)
+        index = int(best_key[list(space).index(rate)])
+        edge = (rate, float(index), float(len(space[rate]) - 1))
+    observe = one_seed if noisy else None
+    return Problem(name, len(space), "\n".join(lines), regret, observe, edge)
 
 
 FUNCTION_PROBLEMS = {
@@ -145,6 +190,8 @@ NOISE_SAMPLE = 4096  # random configurations that percentile is estimated on
 GRID = "grid-"  # a test function on a grid of stepped floats
 MIXED = "mixed-"  # a test function with every other coordinate stepped
 GRID_LEVELS = 21  # values per coordinate: 0, 0.05, ..., 1
+FAILING = "fail-"  # trials past an edge just beyond a best configuration fail
+FAIL_MARGIN = 0.02  # of the parameter's range: how far past the best the edge lies
 
 
 @functools.cache
@@ -163,7 +210,7 @@ def noisy_function_problem(name: str) -> Problem:
     def noisy(params: dict[str, Any], draw: float) -> float:
         return clean.regret(params) + scale * normal.inv_cdf(min(max(draw, 1e-12), 1 - 1e-12))
 
-    return Problem(name, clean.dims, clean.params, clean.regret, noisy)
+    return Problem(name, clean.dims, clean.params, clean.regret, noisy, clean.edge)
 
 
 def stepped_function_problem(name: str, prefix: str) -> Problem:
@@ -177,11 +224,30 @@ def stepped_function_problem(name: str, prefix: str) -> Problem:
         line.replace("high: 1.0}", stepped) if prefix == GRID or i % 2 else line
         for i, line in enumerate(lines)
     )
-    return Problem(name, clean.dims, params, clean.regret)
+    return Problem(name, clean.dims, params, clean.regret, edge=clean.edge)
+
+
+def failing_problem(name: str) -> Problem:
+    """``fail-<problem>``: trials whose learning-rate parameter lies more than
+    ``FAIL_MARGIN`` of its range above a best configuration's fail (their result is NaN,
+    as a diverged training's); the regret is the problem's, whose minimum stays feasible."""
+    inner = name.removeprefix(FAILING)
+    clean = problem(inner)
+    if clean.edge is None:
+        raise KeyError(f"{name}: {inner} has no learning rate to fail past")
+    param, best, span = clean.edge
+    edge = best + FAIL_MARGIN * span
+
+    def fails(params: dict[str, Any]) -> bool:
+        return float(params[param]) > edge
+
+    return dataclasses.replace(clean, name=name, fails=fails)
 
 
 def problem(name: str) -> Problem:
     """A problem by name; raises KeyError naming the known ones."""
+    if name.startswith(FAILING):
+        return failing_problem(name)
     if name in FUNCTION_PROBLEMS:
         return FUNCTION_PROBLEMS[name]
     for prefix in (GRID, MIXED):
@@ -208,4 +274,5 @@ def problem(name: str) -> Problem:
     known = [*FUNCTION_PROBLEMS, *(f"{k}<dims>" for k in SCALABLE)]
     known += [f"[{NOISY}]{k}-<data set>" for k in TABULAR]
     known += [f"{p}<function problem>" for p in (NOISY, GRID, MIXED)]
+    known += [f"{FAILING}<function problem or HPOBench / HPOLib table>"]
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(known)}")

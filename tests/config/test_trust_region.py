@@ -313,13 +313,13 @@ def test_a_penalised_pick_leaves_the_ball_a_pending_trial_excludes() -> None:
     """Expected improvement picks next to the best; a trial pending there pushes the
     next pick out of its ball, and one pending where the model expects a poor score far
     from the best does not move it."""
-    from supervisor.config.trust_region import _normal_scores
+    from supervisor.config.gp_kernel import normal_scores
 
     x = np.array([[0.05], [0.2], [0.35], [0.6], [0.8], [0.95]])
     values = (x[:, 0] - 0.42) ** 2
     sampler = TrustRegionSampler(seed=0, batch="penalize")
     kernel = sampler._kernel(x, values)
-    model = region_draws.Region.fit(kernel, x, _normal_scores(values), [], x[2], np.ones(1), ())
+    model = region_draws.Region.fit(kernel, x, normal_scores(values), [], x[2], np.ones(1), ())
     candidates = np.linspace(0.0, 1.0, 201)[:, None]
     draws = PenalizedDraws(model, candidates, None, _Identity())  # type: ignore[arg-type]
     rng = np.random.default_rng(0)
@@ -358,3 +358,91 @@ def test_a_burst_on_a_discrete_space_spreads_around_the_best_without_repeats() -
     assert not told & {(p["a"], p["b"]) for p in burst}
     near = [math.dist((p["a"], p["b"]), (best["a"], best["b"])) for p in burst]
     assert statistics.median(near) < 10, near  # of a 40 x 40 grid
+
+
+EDGE = 0.6  # past it in x a trial fails (a learning rate that diverges)
+
+
+def failing_campaign(name: str, options: dict[str, Any], seed: int) -> tuple[int, float]:
+    """40 trials, one at a time, on a bowl whose optimum (x = 0.58) lies just inside the
+    edge: (trials that failed after the first 10, the best value)."""
+    study = optuna.create_study(sampler=make_sampler(name, options, seed))
+    failed = 0
+    for i in range(40):
+        trial = study.ask(SPACE)
+        x, y = trial.params["x"], trial.params["y"]
+        if x > EDGE:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)  # a model failure
+            failed += i >= 10
+        else:
+            study.tell(trial, (x - 0.58) ** 2 + 4 * (y - OPTIMUM[1]) ** 2)
+    return failed, study.best_value
+
+
+@pytest.mark.parametrize("name", ["turbo", "tpe"])
+def test_it_learns_where_trials_fail_and_stops_proposing_there(name: str) -> None:
+    """The best configurations often lie at the edge of failure. ``failures: avoid`` (the
+    default) learns where trials fail; ``ignore`` (Optuna's TPE) keeps proposing past the
+    edge, half its trials and more, and finds a worse optimum."""
+    ignore = [failing_campaign(name, {"failures": "ignore"}, s) for s in range(3)]
+    avoid = [failing_campaign(name, {}, s) for s in range(3)]
+    assert sum(f for f, _ in ignore) >= 45, ignore  # of 90 after the start-up
+    assert sum(f for f, _ in avoid) < sum(f for f, _ in ignore) / 1.5, (avoid, ignore)
+    best = [statistics.median(b for _, b in runs) for runs in (avoid, ignore)]
+    assert best[0] < best[1], best
+
+
+def test_only_failures_of_the_configuration_are_learnt_and_tpe_sees_them_as_pruned() -> None:
+    """A trial that failed by the model is data; one whose worker died (re-run with its
+    parameters), was interrupted or never ran is not. TPE's view shows the model's
+    failures as pruned trials (copies: the study keeps them failed); ``ignore`` as they
+    are, which TPE leaves out."""
+    from optuna.trial import TrialState
+
+    from supervisor.config.history import FAILURE, failed_by_model
+    from supervisor.study import attrs
+
+    assert attrs.FAILURE == FAILURE  # the attribute the driver sets, read a layer below
+    study = optuna.create_study()
+    for i, kind in enumerate([None, "model", "infrastructure", "interrupted", "surplus"]):
+        trial = study.ask(SPACE)
+        if kind is None:
+            study.tell(trial, bowl(trial.params))
+            continue
+        if kind != "model" or i % 2:
+            trial.set_user_attr(attrs.FAILURE, kind)
+        study.tell(trial, state=TrialState.FAIL)
+    learnt = [failed_by_model(t) for t in study.trials]
+    assert learnt == [False, True, False, False, False]
+    for options, shown in (({}, TrialState.PRUNED), ({"failures": "ignore"}, TrialState.FAIL)):
+        sampler = make_sampler("tpe", options, 0)
+        _, chosen = sampler._select(study)  # type: ignore[attr-defined]
+        states = {t.number: t.state for t in chosen}
+        assert states[1] == shown, states
+        assert all(states.get(n, TrialState.FAIL) == TrialState.FAIL for n in (2, 3, 4))
+    assert study.trials[1].state == TrialState.FAIL
+
+
+def test_a_failure_option_is_checked_in_the_space_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    text = """\
+benchmark: "tests.toy_benchmark:ToyBenchmark"
+params:
+  x: {type: float, low: -4, high: 4}
+budget: {trials: 2}
+sampler: SAMPLER
+"""
+    for sampler, fragment in [
+        ("{name: turbo, options: {failures: worst}}", "failures: expected one of avoid, ignore"),
+        ("{name: tpe, options: {failures: worst}}", "expected one of avoid, ignore"),
+        ("{name: tpe, options: {failures: avoid, history: null}}", "avoid needs a history view"),
+        ("{name: cmaes, options: {failures: avoid}}", "no option 'failures'"),
+    ]:
+        path.write_text(text.replace("SAMPLER", sampler))
+        with pytest.raises(SpaceError, match=r"sampler\.options") as info:
+            space.load(path)
+        assert fragment in str(info.value), sampler
+    for options in ("{failures: ignore}", "{history: null}"):  # TPE leaves failures out
+        sampler = f"{{name: tpe, options: {options}}}"
+        path.write_text(text.replace("SAMPLER", sampler))
+        space.load(path)

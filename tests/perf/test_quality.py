@@ -3,6 +3,7 @@ regret tables (its figures are measured by running it, not here)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -129,8 +130,6 @@ def test_the_speed_up_is_the_median_seed_s_with_unreached_seeds_counted_as_never
 
 
 def test_regret_is_zero_at_the_known_minimizer() -> None:
-    import math
-
     branin = quality.PROBLEMS["branin"]
     at = {"x0": (math.pi + 5) / 15, "x1": 2.275 / 15}
     assert branin.regret(at) == pytest.approx(0.0, abs=1e-5)
@@ -288,3 +287,38 @@ def test_a_repeated_configuration_is_not_a_trial_of_the_curve() -> None:
     assert curve.times == sorted(curve.times) and curve.times[0] > 0
     for i, value in enumerate(curve.regrets):  # a repeat comes after its twin
         assert value not in curve.regrets[:i] or curve.times[i] == curve.times[i - 1]
+
+
+def test_a_failing_problem_fails_past_an_edge_just_beyond_a_best_configuration() -> None:
+    """``fail-<problem>``: trials whose learning-rate parameter lies past the edge report
+    NaN (a diverged training); a best configuration stays feasible, so regret can reach
+    zero. A problem without a learning rate is refused by name."""
+    from supervisor.perf.problems import problem
+
+    rosenbrock = problem("fail-rosenbrock4")  # minimum at 1 of [-5, 10]: 0.4 in the cube
+    best = {f"x{i}": 0.4 for i in range(4)}
+    assert rosenbrock.observed(best, seed=0) == pytest.approx(0.0, abs=1e-9)
+    assert rosenbrock.observed({**best, "x0": 0.41}, seed=0) > 0  # inside the edge
+    assert math.isnan(rosenbrock.observed({**best, "x0": 0.43}, seed=0))
+    assert not math.isnan(rosenbrock.observed({**best, "x1": 0.9}, seed=0))  # x0 only
+    table = problem("fail-hpobench-australian")  # its learning rate: ten ascending values
+    rate, index, _ = table.edge or ("", 0.0, 0.0)
+    assert rate == "learning_rate_init" and table.fails is not None
+    assert not table.fails({rate: int(index)}) and table.fails({rate: int(index) + 1})
+    with pytest.raises(KeyError, match="no learning rate"):
+        problem("fail-nb201-cifar10")
+
+
+def test_a_failed_trial_uses_up_a_trial_of_the_curve_and_improves_nothing() -> None:
+    """Through the real driver: a failed trial is a model failure of the budget (the
+    simulated worker reports a NaN objective as the real one does); the curve holds it
+    in the order trials finished, with no regret, and counts it."""
+    from supervisor.perf.problems import problem
+
+    curve = quality.campaign(problem("fail-hartmann6"), "random", 4, 0, 20, 60.0, None)
+    assert len(curve.regrets) == 20  # the budget, failures included
+    failed = curve.failed_within(20)
+    assert 5 <= failed <= 19  # 78 % of the cube fails; some finish
+    assert failed == sum(math.isinf(r) for r in curve.regrets)
+    assert math.isfinite(curve.best_after(20))
+    assert curve.times == sorted(curve.times)

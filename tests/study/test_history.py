@@ -46,14 +46,16 @@ def test_a_large_study_keeps_the_best_a_stratified_rest_and_pending_trials() -> 
     view = history.representative(trials, 300, MIN)
     by_state = {s: [t for t in view if t.state == s] for s in TrialState}
     finished = by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED]
+    finished += by_state[TrialState.FAIL]  # failed by the model: where training fails
     assert 290 <= len(finished) <= 310
+    assert 10 <= len(by_state[TrialState.FAIL]) <= 20  # at the rate of the rest
     complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert complete[:30] == sorted(by_state[TrialState.COMPLETE], key=lambda t: t.value)[:30]
     # The rest spans the whole range of values, not only the good end.
     kept = sorted(t.value for t in by_state[TrialState.COMPLETE])
     assert kept[-1] == complete[-1].value and kept[len(kept) // 2] > complete[500].value
     pending = by_state[TrialState.RUNNING] + by_state[TrialState.WAITING]
-    assert len(pending) == history.MIN_PENDING and not by_state[TrialState.FAIL]
+    assert len(pending) == history.MIN_PENDING
     assert max(t.number for t in pending) == 6002  # the newest pending is kept
     assert [t.number for t in view] == sorted(t.number for t in view)
 
@@ -65,7 +67,7 @@ def test_thousands_pending_below_the_limit_are_capped_and_the_finished_kept() ->
     trials = trials_of(states + [TrialState.WAITING] * 2)
     for view in (history.representative(trials, 300, MIN), history.Ranking(1.0).view(trials, 300)):
         by_state = {s: [t for t in view if t.state == s] for s in TrialState}
-        assert len(by_state[TrialState.COMPLETE]) == 40 and not by_state[TrialState.FAIL]
+        assert len(by_state[TrialState.COMPLETE]) == 40 and len(by_state[TrialState.FAIL]) == 5
         pending = [t.number for t in view if not t.state.is_finished()]
         assert len(pending) == 300 and pending[-1] == 5046  # the newest is kept
         assert pending[0] < 100 and pending[150] > 2000  # spread over the wave
