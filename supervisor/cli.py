@@ -190,6 +190,12 @@ def ensemble(
     pool: Annotated[
         int | None, typer.Option(min=1, help="greedy: candidates, the best complete trials.")
     ] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="seeds: the best K configurations, each trained with --size seeds."
+        ),
+    ] = None,
     workers: Workers = None,
     threads: Threads = None,
     scheduler: Scheduler = None,
@@ -213,6 +219,7 @@ def ensemble(
             select=select,
             size=size,
             pool=pool,
+            candidates=candidates,
             workers=workers,
             threads=threads,
             scheduler=scheduler,

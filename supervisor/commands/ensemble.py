@@ -26,6 +26,7 @@ class EnsembleOptions:
     select: str | None = None  # overrides the space file's ensemble section
     size: int | None = None
     pool: int | None = None
+    candidates: int | None = None
     workers: int | None = None
     threads: int | None = None
     scheduler: str | None = None
@@ -42,7 +43,8 @@ def check_flags(opts: EnsembleOptions) -> None:
 
     if opts.select is not None and opts.select not in cfg.SELECTIONS:
         raise UserError(f"--select {opts.select!r}: expected one of {', '.join(cfg.SELECTIONS)}")
-    for flag, value in (("--size", opts.size), ("--pool", opts.pool)):
+    flags = (("--size", opts.size), ("--pool", opts.pool), ("--candidates", opts.candidates))
+    for flag, value in flags:
         if value is not None:  # the space file's limits hold for the flags too
             count(value, flag, 1, cfg.MAX_SIZE)
 
@@ -50,6 +52,7 @@ def check_flags(opts: EnsembleOptions) -> None:
 def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
     """The space file's ``ensemble:`` section (or the defaults), with the flags on top."""
     from supervisor.config.ensemble import SELECTIONS
+    from supervisor.errors import UserError
 
     check_flags(opts)
     base = exp.ensemble or EnsembleConfig()
@@ -57,7 +60,10 @@ def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
     assert select in SELECTIONS  # check_flags refused others; narrows the type
     size = opts.size if opts.size is not None else base.size
     pool = opts.pool if opts.pool is not None else max(base.pool, size)
-    return replace(base, select=select, size=size, pool=pool)
+    candidates = opts.candidates if opts.candidates is not None else base.candidates
+    if candidates > 1 and select != "seeds":
+        raise UserError(f"--candidates {candidates}: applies to --select seeds only")
+    return replace(base, select=select, size=size, pool=pool, candidates=candidates)
 
 
 def as_searched(study: optuna.Study, space_file: str) -> Experiment:

@@ -55,6 +55,7 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     if exp.ensemble is not None:
         e = exp.ensemble
         pool = f", pool {e.pool}" if e.select in ("greedy", "auto") else ""
+        pool += f", the best of {e.candidates} configurations" if e.candidates > 1 else ""
         lines.append(f"then        an ensemble: select {e.select}, size {e.size}{pool}")
     return "\n".join(lines)
 

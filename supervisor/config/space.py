@@ -323,7 +323,12 @@ class SpaceParser(Reader):
         pool = self.integer(
             spec.get("pool", max(EnsembleConfig.pool, size)), (*path, "pool"), 1, MAX_TRIALS
         )
-        return EnsembleConfig(select=select, size=size, pool=pool)
+        candidates = self.integer(
+            spec.get("candidates", 1), (*path, "candidates"), 1, ensemble_config.MAX_SIZE
+        )
+        if candidates > 1 and select != "seeds":
+            raise self.err((*path, "candidates"), "applies to select: seeds only")
+        return EnsembleConfig(select=select, size=size, pool=pool, candidates=candidates)
 
     def node(self, value: Any) -> NodeSettings:
         path: KeyPath = ("node",)

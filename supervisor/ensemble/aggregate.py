@@ -315,3 +315,17 @@ class Built:
     failed: list[str]  # members that could not be had (their training failed)
     summary_path: Path
     report_path: Path | None
+    # ``seeds`` with candidates: each configuration's search trial, mean value and members
+    finalists: list[Finalist] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Finalist:
+    """A configuration ``seeds`` re-evaluated: its search trial and its members' values."""
+
+    trial: int
+    values: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else float("nan")

@@ -21,7 +21,7 @@ import supervisor.rundir as rundir
 from supervisor.benchmarks import ensemble_problem, registry
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import members as members_mod
-from supervisor.ensemble.aggregate import Built, Member, evaluate
+from supervisor.ensemble.aggregate import Built, Finalist, Member, evaluate
 from supervisor.errors import UserError
 
 if TYPE_CHECKING:
@@ -66,9 +66,10 @@ def build(
         raise UserError(
             f"study {study.study_name!r} has no complete trial to build an ensemble of"
         )
-    take = {"topk": config.size, "greedy": config.pool, "seeds": 1}[select]
+    take = {"topk": config.size, "greedy": config.pool, "seeds": config.candidates}[select]
     candidates = ranked[:take]
-    wanted = members_mod.wanted(exp, candidates, config.size if select == "seeds" else 1)
+    seeds = config.size if select == "seeds" else 1
+    wanted = members_mod.wanted(exp, candidates, seeds, reseeded=len(candidates))
     source = members_mod.MemberSource(exp, study, run_dir)
     trained_study = _member_study(study, storage_url)
     found = {w: source.find(w, trained_study) for w in wanted}
@@ -88,6 +89,14 @@ def build(
     failed = [f"search #{w.source}, seed {w.seed}" for w, m in found.items() if m is None]
     if not have:
         raise UserError("no ensemble member could be trained (see the member study's failures)")
+    finalists: list[Finalist] = []
+    if select == "seeds" and len(candidates) > 1:
+        finalists, have = _best_finalist(have, [t.number for t in candidates], maximize)
+        best = finalists[0]
+        display.log(
+            f"Ensemble: of the {len(finalists)} best configurations, each with {seeds}"
+            f" seeds, search #{best.trial} has the best mean ({best.mean:.4g})"
+        )
     chosen = _select(select, [m for _, m in have], config.size)
     bench = bench_cls(exp.options)
     evaluation = evaluate(
@@ -108,6 +117,7 @@ def build(
         failed=failed,
         summary_path=run_dir / rundir.ENSEMBLE_DIR / SUMMARY_FILE,
         report_path=None,
+        finalists=finalists,
     )
     _write_summary(built, exp)
     return built
@@ -129,6 +139,21 @@ def _with_ensemble(exp: Experiment, config: EnsembleConfig) -> Experiment:
     from dataclasses import replace
 
     return replace(exp, ensemble=config)  # members keep their outputs
+
+
+def _best_finalist(
+    have: list[tuple[members_mod.Wanted, Member]], order: list[int], maximize: bool
+) -> tuple[list[Finalist], list[tuple[members_mod.Wanted, Member]]]:
+    """Each re-evaluated configuration with its members' values, the best mean first (a
+    configuration none of whose members trained comes last), and the members of the best."""
+    values: dict[int, list[float]] = {n: [] for n in order}
+    for w, m in have:
+        if m.value is not None and math.isfinite(m.value):
+            values[w.source].append(m.value)
+    sign = -1.0 if maximize else 1.0
+    finalists = [Finalist(n, tuple(v)) for n, v in values.items()]
+    finalists.sort(key=lambda f: sign * f.mean if f.values else math.inf)
+    return finalists, [(w, m) for w, m in have if w.source == finalists[0].trial]
 
 
 def _select(select: str, pool: list[Member], size: int) -> list[Member]:
@@ -169,6 +194,10 @@ def _write_summary(built: Built, exp: Experiment) -> None:
             **_finite(ev.best_member),
         },
         "by_size": [_finite(s) for s in ev.by_size],
+        "finalists": [
+            {"trial": f.trial, "mean": f.mean if f.values else None, "values": list(f.values)}
+            for f in built.finalists
+        ],
         "temperature_scaled": {k: _finite(v) for k, v in ev.calibrated.items()},
     }
     path = built.summary_path

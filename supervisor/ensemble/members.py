@@ -65,12 +65,13 @@ def search_seed(exp: Experiment, trial: FrozenTrial) -> int:
     return (exp.seed + chain) % 2**32
 
 
-def wanted(exp: Experiment, candidates: list[FrozenTrial], seeds: int) -> list[Wanted]:
-    """Each candidate with its own seed; with ``seeds`` > 1, the first candidate again
-    with ``seeds - 1`` further seeds."""
+def wanted(
+    exp: Experiment, candidates: list[FrozenTrial], seeds: int, reseeded: int = 1
+) -> list[Wanted]:
+    """Each candidate with its own seed; with ``seeds`` > 1, the first ``reseeded``
+    candidates again with ``seeds - 1`` further seeds each."""
     out = [Wanted(t.number, search_seed(exp, t)) for t in candidates]
-    if seeds > 1 and candidates:
-        best = candidates[0]
+    for best in candidates[:reseeded] if seeds > 1 else []:
         base = search_seed(exp, best)
         out += [Wanted(best.number, (base + i * SEED_STRIDE) % 2**32) for i in range(1, seeds)]
     return out

@@ -57,6 +57,7 @@ class Problem:
     # its range: where ``fail-`` puts the edge past which trials fail.
     edge: tuple[str, float, float] | None = None
     fails: Callable[[dict[str, Any]], bool] | None = None  # a trial of these diverges
+    seeds: int = 1  # training seeds a noisy table holds per configuration
 
     def observed(self, params: dict[str, Any], seed: int) -> float:
         """The value a trial of ``params`` reports in the campaign of ``seed``: the same
@@ -156,7 +157,8 @@ def tabular_problem(name: str) -> Problem:
         index = int(best_key[list(space).index(rate)])
         edge = (rate, float(index), float(len(space[rate]) - 1))
     observe = one_seed if noisy else None
-    return Problem(name, len(space), "\n".join(lines), regret, observe, edge)
+    seeds = len(next(iter(table.values()))[metric]) if noisy else 1
+    return Problem(name, len(space), "\n".join(lines), regret, observe, edge, seeds=seeds)
 
 
 FUNCTION_PROBLEMS = {

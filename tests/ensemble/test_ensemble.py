@@ -75,6 +75,12 @@ def test_the_ensemble_section_is_validated(tmp_path: Path) -> None:
 
     shown = describe_experiment(exp, SearchOptions(space_file="toy.yaml", runs_root=tmp_path))
     assert "then        an ensemble: select seeds, size 4" in shown.splitlines()
+    finalists = space.load(write_space(tmp_path, "ensemble: {select: seeds, candidates: 3}\n"))
+    assert finalists.to_dict()["ensemble"]["candidates"] == 3
+    shown = describe_experiment(
+        finalists, SearchOptions(space_file="toy.yaml", runs_root=tmp_path)
+    )
+    assert "select seeds, size 5, the best of 3 configurations" in shown
     assert space.load(write_space(tmp_path, "ensemble: true\n")).ensemble is not None
     assert space.load(write_space(tmp_path)).ensemble is None
     bad = {
@@ -82,6 +88,9 @@ def test_the_ensemble_section_is_validated(tmp_path: Path) -> None:
         " seeds, got 'greedyy' (did you mean \"greedy\"?)",
         "ensemble: {size: 0}\n": "ensemble.size: expected an integer between 1 and 1000, got 0",
         "ensemble: {members: 3}\n": "ensemble.members: unknown key",
+        "ensemble: {select: topk, candidates: 3}\n": "ensemble.candidates: applies to select:"
+        " seeds only",
+        "ensemble: {select: seeds, candidates: 0}\n": "ensemble.candidates: expected an integer",
     }
     for text, message in bad.items():
         with pytest.raises(SpaceError) as err:
@@ -171,10 +180,30 @@ def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
     assert len(seeds) == 4  # 2 (topk) + 2 new seeds; the best's own seed was not retrained
     assert {t.user_attrs[attrs.MEMBER_OF] for t in seeds[2:]} == {best[0].number}
 
+    # Re-evaluated: the 2 best configurations, 2 seeds each (the two topk members and the
+    # best's second seed are reused: one more trains); the best mean is the ensemble.
+    finals = cli("ensemble", "toy", "--select", "seeds", "--size", "2", "--candidates", "2",
+                 "--plain", cwd=tmp_path)  # fmt: skip
+    assert finals.returncode == 0, finals.stdout + finals.stderr
+    data = summary(tmp_path)
+    assert data["trained"] == 2 and len(data["members"]) == 2  # of the winner, one new
+    assert len(load_study(storage, "toy.ensemble").trials) == 5
+    means = {f["trial"]: f["mean"] for f in data["finalists"]}
+    assert sorted(means) == sorted(t.number for t in best[:2])
+    winner = min(means, key=means.__getitem__)  # val_nll: lower is better
+    assert data["finalists"][0]["trial"] == winner
+    assert all(len(f["values"]) == 2 for f in data["finalists"])
+    sources = {re.search(r"search #(\d+)", m["label"]).group(1) for m in data["members"]}
+    assert sources == {str(winner)}
+    assert f"search #{winner} has the best mean" in finals.stdout
+    topk = cli("ensemble", "toy", "--select", "topk", "--candidates", "2", cwd=tmp_path)
+    assert topk.returncode == 2
+    assert "--candidates 2: applies to --select seeds only" in topk.stderr
+
     # Nothing left to train: a rerun builds the same ensemble without a cluster.
     rerun = cli("ensemble", "toy", "--select", "seeds", "--size", "3", "--plain", cwd=tmp_path)
     assert rerun.returncode == 0 and "training" not in rerun.stdout
-    assert len(load_study(storage, "toy.ensemble").trials) == 4
+    assert len(load_study(storage, "toy.ensemble").trials) == 5
 
 
 def test_bad_ensemble_requests_give_one_line(tmp_path: Path) -> None:

@@ -322,3 +322,17 @@ def test_a_failed_trial_uses_up_a_trial_of_the_curve_and_improves_nothing() -> N
     assert failed == sum(math.isinf(r) for r in curve.regrets)
     assert math.isfinite(curve.best_after(20))
     assert curve.times == sorted(curve.times)
+
+
+def test_re_evaluating_the_best_reports_picks_the_finalist_of_the_lowest_mean() -> None:
+    """Noisy: the best K reported configurations trained with every seed, the lowest mean
+    picked; the re-trainings come out of the budget (K x (seeds - 1) fewer searched)."""
+    curve = quality.Curve(regrets=[0.5, 0.1, 0.4, 0.2, 0.0, 0.3], times=[1.0] * 6,
+                          observed=[0.1, 0.3, 0.2, 0.9, 0.05, 0.2])  # fmt: skip
+    assert curve.best_after(6) == 0.0  # trial 5 reported the lowest
+    # 2 finalists with 2 seeds: 2 trainings, so 4 searched; reported best: 0.5 and 0.4.
+    assert curve.reevaluated(6, 2, 2) == 0.4
+    assert curve.reevaluated(6, 3, 2) == 0.1  # 3 searched; finalists 0.5, 0.4, 0.1
+    assert math.isnan(curve.reevaluated(6, 3, 3))  # no room left to search
+    tables = [quality.problem(n) for n in ("noisy-hpobench-australian", "hpobench-australian")]
+    assert [p.seeds for p in tables] == [5, 1]
