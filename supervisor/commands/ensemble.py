@@ -60,7 +60,9 @@ def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
     assert select in SELECTIONS  # check_flags refused others; narrows the type
     size = opts.size if opts.size is not None else base.size
     pool = opts.pool if opts.pool is not None else max(base.pool, size)
-    candidates = opts.candidates if opts.candidates is not None else base.candidates
+    # The file's finalists belong to its ``seeds``: another --select leaves them out.
+    candidates = base.candidates if select == "seeds" else 1
+    candidates = opts.candidates if opts.candidates is not None else candidates
     if candidates > 1 and select != "seeds":
         raise UserError(f"--candidates {candidates}: applies to --select seeds only")
     return replace(base, select=select, size=size, pool=pool, candidates=candidates)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -287,3 +288,20 @@ def test_members_of_other_data_are_refused() -> None:
     other = _member(1, p, p, y[::-1])
     with pytest.raises(ValueError, match="differ"):
         evaluate("classification", [_member(0, p, p, y), other])
+
+
+def test_the_flags_override_the_file_s_finalists_only_where_they_apply() -> None:
+    """``--select topk`` over a file's ``select: seeds, candidates: 4`` leaves the
+    finalists out; ``--candidates`` with another selection is refused."""
+    from types import SimpleNamespace
+
+    from supervisor.commands.ensemble import EnsembleOptions, config_for
+    from supervisor.config.ensemble import EnsembleConfig
+    from supervisor.errors import UserError
+
+    exp: Any = SimpleNamespace(ensemble=EnsembleConfig(select="seeds", size=3, candidates=4))
+    assert config_for(exp, EnsembleOptions(run="r")).candidates == 4
+    assert config_for(exp, EnsembleOptions(run="r", select="topk")).candidates == 1
+    assert config_for(exp, EnsembleOptions(run="r", candidates=2)).candidates == 2
+    with pytest.raises(UserError, match="--candidates 2: applies to --select seeds only"):
+        config_for(exp, EnsembleOptions(run="r", select="greedy", candidates=2))
