@@ -30,9 +30,7 @@ Run = Annotated[str, typer.Argument(help="Run directory (runs/<study>) or study 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run directories live.")]
 Workers = Annotated[int | None, typer.Option(min=1, help="Local worker processes.")]
 Threads = Annotated[int | None, typer.Option(min=1, help="Cores per trial.")]
-Scheduler = Annotated[
-    str | None, typer.Option(help="Use a running Dask scheduler at this address.")
-]
+Scheduler = Annotated[str | None, typer.Option(help="Address of a running Dask scheduler to use.")]
 ReportsDir = Annotated[Path, typer.Option(help="Where HTML reports go.")]
 Plain = Annotated[bool, typer.Option(help="Log lines instead of a progress bar.")]
 Proposer = Annotated[
@@ -191,10 +189,7 @@ def ensemble(
         int | None, typer.Option(min=1, help="greedy: candidates, the best complete trials.")
     ] = None,
     candidates: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="seeds: the best K configurations, each trained with --size seeds."
-        ),
+        int | None, typer.Option(min=1, help="seeds: the K best, each with --size seeds.")
     ] = None,
     workers: Workers = None,
     threads: Threads = None,
