@@ -169,7 +169,9 @@ class TrustRegionSampler(optuna.samplers.BaseSampler):
             if names <= t.params.keys()
             and (t.state == TrialState.COMPLETE or (learns and failed_by_model(t)))
         ]
-        if len(done) < self._n_startup_trials or all(t.state != TrialState.COMPLETE for t in done):
+        if len(done) < self._n_startup_trials or not any(
+            t.state == TrialState.COMPLETE for t in done
+        ):
             return {}  # the start-up: random configurations (failures count, one must finish)
         taken = self._taken(study, trial, trials, names)
         rng = np.random.default_rng([self._seed, trial.number])

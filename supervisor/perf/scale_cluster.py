@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import argparse
+import dataclasses
 import heapq
 import itertools
 import math
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.execution.trial import TrialResult, TrialSpec
+from supervisor.execution.trial import TrialResult, TrialSpec, model_failure
 from supervisor.perf import harness
 
 
@@ -160,22 +161,15 @@ def _host(slot: Slot) -> str:
 
 def trial_result(spec: TrialSpec, host: str, started: float, finished: float, loss: float) -> Any:
     """A ``TrialResult`` shaped like a real one: metrics, history, worker, host, times."""
+    if not math.isfinite(loss):  # diverged: failed by the model, as the worker reports it
+        why = f"objective loss is {loss} (diverged training?)"
+        failed = model_failure(spec, started, "NonFiniteObjective", why)
+        return dataclasses.replace(failed, hostname=host, finished=finished)
     seconds = finished - started
     history = [
         {"epoch": float(e), "loss": loss + 1.0 / (e + 1), "val_loss": loss}
         for e in range(spec.epochs)
     ]
-    if not math.isfinite(loss):  # diverged: failed by the model, as the worker reports it
-        return TrialResult(
-            trial_number=spec.trial_number,
-            status="failed",
-            failure="model",
-            error_type="NonFiniteObjective",
-            error=f"objective loss is {loss} (diverged training?)",
-            hostname=host,
-            started=started,
-            finished=finished,
-        )
     return TrialResult(
         trial_number=spec.trial_number,
         status="complete",
