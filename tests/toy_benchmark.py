@@ -2,7 +2,8 @@
 
 Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
 ``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "hog" | "leak" makes the
-trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak them).
+trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak them); "nan"
+diverges after finite epochs, "nan_inputs" is NaN from the first epoch on.
 """
 
 from __future__ import annotations
@@ -67,11 +68,13 @@ class ToyBenchmark(Benchmark):
                 hog = np.ones(int(params.get("mb", 100)) * 2**17)
                 time.sleep(float(params.get("seconds", 5.0)))
                 del hog
+            if mode == "nan_inputs":
+                loss = float("nan")
             if report(epoch, {"loss": loss + 1.0 / (epoch + 1), "score": -loss}):
                 break
         if mode == "raise":
             raise RuntimeError("model exploded on purpose")
-        if mode == "nan":
+        if mode in ("nan", "nan_inputs"):
             return {"loss": float("nan"), "score": 0.0}
         if mode == "inf":
             return {"loss": float("inf"), "score": 0.0}

@@ -20,7 +20,7 @@ import supervisor.rundir as rundir
 from supervisor.benchmarks import MissingMethod, provides, registry
 from supervisor.execution import node, provenance
 from supervisor.execution.provenance import node_name
-from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec
+from supervisor.execution.trial import NON_FINITE, EpochHook, TrialResult, TrialSpec
 
 if TYPE_CHECKING:
     from supervisor.benchmarks import Benchmark, Checkpoint
@@ -140,7 +140,7 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
         ]
         if bad:
             result.failure = "model"
-            result.error_type = "NonFiniteObjective"
+            result.error_type = NON_FINITE
             result.error = f"objective {bad[0][0]} is {bad[0][1]} (diverged training?)"
         else:
             result.values = values

@@ -22,6 +22,8 @@ Status = Literal["complete", "failed", "pruned"]
 # its parameters are bad data. "infrastructure": the worker, node or driver went away;
 # the same parameters are run again and the failure does not count against the budget.
 FailureKind = Literal["model", "infrastructure", "interrupted"]
+# The error type of a model failure whose objective came out NaN or inf (diverged).
+NON_FINITE = "NonFiniteObjective"
 
 
 @dataclass(frozen=True)

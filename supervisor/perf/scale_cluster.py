@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.execution.trial import TrialResult, TrialSpec, model_failure
+from supervisor.execution.trial import NON_FINITE, TrialResult, TrialSpec, model_failure
 from supervisor.perf import harness
 
 
@@ -163,7 +163,7 @@ def trial_result(spec: TrialSpec, host: str, started: float, finished: float, lo
     """A ``TrialResult`` shaped like a real one: metrics, history, worker, host, times."""
     if not math.isfinite(loss):  # diverged: failed by the model, as the worker reports it
         why = f"objective loss is {loss} (diverged training?)"
-        failed = model_failure(spec, started, "NonFiniteObjective", why)
+        failed = model_failure(spec, started, NON_FINITE, why)
         return dataclasses.replace(failed, hostname=host, finished=finished)
     seconds = finished - started
     history = [

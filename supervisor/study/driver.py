@@ -310,7 +310,7 @@ class Driver:
         else:
             self._record_result(run, outcome)
             kind = outcome.failure or "model"
-            self.rec.fail(trial, kind, outcome.error_type, outcome.error or "")
+            self.rec.fail(trial, kind, outcome.error_type, outcome.error or "", outcome.history)
         self._check_failing()
         self._release(run.twins, trial.number, run.key, values)
 

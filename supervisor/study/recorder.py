@@ -21,6 +21,8 @@ from supervisor.study.events import CampaignListener
 from supervisor.study.storage import set_user_attrs
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import optuna
 
     from supervisor.config.experiment import Experiment
@@ -107,7 +109,16 @@ class Recorder:
         trial.set_user_attr(attrs.FAILURE, "surplus")
         self.tell(trial, state=TrialState.FAIL)
 
-    def fail(self, trial: optuna.Trial, kind: str, error_type: str | None, error: str) -> None:
+    def fail(
+        self,
+        trial: optuna.Trial,
+        kind: str,
+        error_type: str | None,
+        error: str,
+        history: Sequence[Mapping[str, float]] = (),
+    ) -> None:
+        """``history``: its epochs' metrics; a finite objective there before it diverged
+        shows that the code runs (fail fast)."""
         from optuna.trial import TrialState
 
         error_type = error_type or "Error"
@@ -117,6 +128,8 @@ class Recorder:
         self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
         if kind == "model":  # not run again: its checkpoints are of no further use
             self.drop_checkpoints(trial)
+            if failfast.diverged_after_training(error_type, history, self.exp.metric_names):
+                self.fail_fast.success()
             why = self.fail_fast.failure(
                 trial.params, trial.distributions, f"{error_type}: {error}"
             )

@@ -323,6 +323,27 @@ def test_a_model_that_always_raises_stops_the_campaign_within_five_trials(
     assert summary.finished == c["FAIL:model"] < 100
 
 
+@pytest.mark.parametrize(("mode", "stops"), [("nan", False), ("nan_inputs", True)])
+def test_a_training_that_diverges_after_finite_epochs_is_data_not_broken_code(
+    tmp_path: Path, threads_client: Client, mode: str, stops: bool
+) -> None:
+    """Every trial's loss ends NaN. After finite epochs that is a region of the space that
+    diverges (the campaign spends its budget learning where); NaN from the first epoch on
+    is broken data (it stops within fail_fast trials)."""
+    params = f"  x: {{type: float, low: -4, high: 4}}\n  mode: [{mode}]"
+    exp = experiment(tmp_path, params, "{trials: 8, epochs: 2}", "{delay: 0.01}")
+    study = make_study(exp)
+    summary = Driver(exp, study, threads_client, slots=2).run()
+    c = counts(study)
+    if stops:
+        assert summary.stopped_by == "failing" and summary.exit_code == 1
+        assert summary.failure is not None and "NonFiniteObjective" in summary.failure
+        assert c["FAIL:model"] < 8
+    else:
+        assert summary.stopped_by == "budget" and summary.exit_code == 0, summary
+        assert c["FAIL:model"] == 8 and summary.failure is None
+
+
 def executing_keys(dask_worker: Any) -> list[str]:
     return [str(ts.key) for ts in dask_worker.state.executing]
 

@@ -96,6 +96,20 @@ def test_a_failing_region_is_data_not_a_stop() -> None:
     assert FailFast(0).failure({"x": 0.1}, {"x": X}, "E: a") is None, "0 turns it off"
 
 
+def test_only_a_training_that_diverged_after_a_finite_epoch_shows_the_code_runs() -> None:
+    from supervisor.study.failfast import diverged_after_training
+
+    nan = float("nan")
+    trained = [{"epoch": 0.0, "loss": 0.7}, {"epoch": 1.0, "loss": nan}]
+    assert diverged_after_training("NonFiniteObjective", trained, ["loss"])
+    assert diverged_after_training("NonFiniteObjective", trained, ["score", "loss"])
+    assert not diverged_after_training("NonFiniteObjective", trained, ["score"]), "not it"
+    from_the_start = [{"epoch": 0.0, "loss": nan}, {"epoch": 1.0, "loss": float("inf")}]
+    assert not diverged_after_training("NonFiniteObjective", from_the_start, ["loss"])
+    assert not diverged_after_training("NonFiniteObjective", [], ["loss"]), "no epochs"
+    assert not diverged_after_training("RuntimeError", trained, ["loss"]), "a crash is code"
+
+
 # -- how a run ends -------------------------------------------------------------------
 
 
