@@ -88,7 +88,11 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         study=study.study_name,
         states=dict(Counter(t.state.name for t in trials)),
         failures=dict(
-            Counter(r.failure or "model" for r in records if r.state == TrialState.FAIL)
+            Counter(
+                "warm start" if r.warm_start else r.failure or "model"
+                for r in records
+                if r.state == TrialState.FAIL
+            )
         ),
         requested=requested if isinstance(requested, int) else None,
         done=sum(1 for t in trials if attrs.counts_toward_budget(t)),

@@ -22,8 +22,12 @@ Status = Literal["complete", "failed", "pruned"]
 # its parameters are bad data. "infrastructure": the worker, node or driver went away;
 # the same parameters are run again and the failure does not count against the budget.
 FailureKind = Literal["model", "infrastructure", "interrupted"]
-# The error type of a model failure whose objective came out NaN or inf (diverged).
+# Error types of model failures: the objective came out NaN or inf (diverged); the trial
+# ran over the time limit or the worker's memory limit; its worker died on every attempt.
 NON_FINITE = "NonFiniteObjective"
+TIME_LIMIT = "TimeLimitExceeded"
+MEMORY_LIMIT = "MemoryLimitExceeded"
+DIED_REPEATEDLY = "WorkerDiedRepeatedly"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,14 @@ import threading
 import time
 import weakref
 
-from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec, model_failure
+from supervisor.execution.trial import (
+    MEMORY_LIMIT,
+    TIME_LIMIT,
+    EpochHook,
+    TrialResult,
+    TrialSpec,
+    model_failure,
+)
 from supervisor.execution.wire import receive, send
 
 GROWTH_ENV = "SUPERVISOR_TRIAL_GROWTH_MB"
@@ -109,7 +116,7 @@ class TrialHost:
                 return model_failure(
                     spec,
                     started,
-                    "TimeLimitExceeded",
+                    TIME_LIMIT,
                     f"trial ran over its time limit of {spec.time_limit:g} s",
                 )
             if memory_limit_mb is not None and (rss := process_rss_mb(proc.pid)) > memory_limit_mb:
@@ -117,7 +124,7 @@ class TrialHost:
                 return model_failure(
                     spec,
                     started,
-                    "MemoryLimitExceeded",
+                    MEMORY_LIMIT,
                     f"trial used {rss:.0f} MB, over the worker's limit of "
                     f"{memory_limit_mb:.0f} MB",
                 )

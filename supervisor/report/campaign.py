@@ -114,7 +114,12 @@ class Campaign:
             names=names,
             trials=trials,
             ranked=ranked,
-            failed=[t for t in trials if t.state == TrialState.FAIL],
+            # This campaign's failures: an earlier run's, told by warm start, are not.
+            failed=[
+                t
+                for t in trials
+                if t.state == TrialState.FAIL and attrs.WARM_START not in t.user_attrs
+            ],
             view=make_view(study.study_name, study.directions, lights, names),
             run_dir=run_dir,
             records=records,

@@ -95,6 +95,8 @@ def outcome(record: TrialRecord) -> str | None:
     if state == "RUNNING":
         return RUNNING
     if state == "FAIL":
+        if record.warm_start:
+            return None
         if record.failure in WASTED_FAILURES:
             return WASTED
         return FAILED if record.failure in (None, "model") else None

@@ -99,13 +99,18 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if isinstance(budget, dict) and budget.get("trials"):
         done = sum(1 for t in camp.trials if attrs.counts_toward_budget(t))
         rows.append(("budget", f"{done} of {budget['trials']} trials finished"))
-    warm = Counter(
-        str(r.warm_start).rpartition("#")[0]
-        for t in camp.trials
-        if (r := camp.record(t)).warm_start
-    )
+    warm: Counter[str] = Counter()
+    warm_failed: Counter[str] = Counter()
+    for t in camp.trials:
+        if (r := camp.record(t)).warm_start:
+            run = str(r.warm_start).rpartition("#")[0]
+            warm[run] += 1
+            warm_failed[run] += t.state.name == "FAIL"
     if warm:
-        told = ", ".join(f"{n} from {run}" for run, n in warm.most_common())
+        told = ", ".join(
+            f"{n} from {run}" + (f" ({warm_failed[run]} failed there)" if warm_failed[run] else "")
+            for run, n in warm.most_common()
+        )
         rows.append(("warm start", f"{told} (told untrained, outside the budget)"))
     sampler = config.get("sampler")
     if isinstance(sampler, dict) and sampler.get("name"):

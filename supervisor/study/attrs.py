@@ -80,9 +80,9 @@ def counts_toward_budget(trial: FrozenTrial) -> bool:
     """
     from optuna.trial import TrialState
 
+    if WARM_START in trial.user_attrs:
+        return False
     if trial.state == TrialState.COMPLETE:
-        if WARM_START in trial.user_attrs:
-            return False
         return trial.user_attrs.get(DUPLICATE_KNOWN) is not False
     if trial.state == TrialState.PRUNED:
         return True

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.optuna_internals as internals
 import supervisor.rundir as rundir
+from supervisor.execution.trial import DIED_REPEATEDLY
 from supervisor.study import attrs, failfast, recovery, retry
 from supervisor.study.events import CampaignListener
 from supervisor.study.storage import set_user_attrs
@@ -151,7 +152,7 @@ class Recorder:
         error = error[:2000]
         blame = retry.blame(internals.user_attrs(trial), started, self.max_attempts, error)
         if blame is not None:
-            self.fail(trial, "model", "WorkerDiedRepeatedly", blame)
+            self.fail(trial, "model", DIED_REPEATEDLY, blame)
             return
         if not started:
             error += " (queued on that worker, never started: not counted as an attempt)"

@@ -4,6 +4,11 @@ The sampler then proposes with their results from the first trial on, and a conf
 one of them already measured is not trained again (the duplicate index finds it). They are
 marked (``attrs.WARM_START``: ``"<run>#<number>"``) and never count toward the budget.
 
+Trials that failed by the model there (raised, diverged) come too, as failed trials: they
+tell a sampler that avoids failures (``failures: avoid``) where training fails before this
+run spends a trial to learn it. Failures that belong to that run's limits and nodes (its
+time or memory limit, workers that died) are left out and counted.
+
 ``plan`` reads the earlier runs and checks them against the space before anything is
 written: a path that is not a run, another benchmark, or a study that never measured this
 space's objectives is refused (one line, exit 2). Within a fitting run, a trial is taken
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import supervisor.rundir as rundir
 from supervisor.config.params import ParamSpec, is_active
 from supervisor.errors import UserError
+from supervisor.execution.trial import DIED_REPEATEDLY, MEMORY_LIMIT, TIME_LIMIT
 from supervisor.study import attrs
 
 if TYPE_CHECKING:
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
     from supervisor.config.warm_start import WarmSource
 
 IMPORTED = "supervisor:warm_started"  # study attr: {source label: trials added}
+# Model failures that depend on the earlier run's limits and machine, not the configuration.
+MACHINE_BOUND = (TIME_LIMIT, MEMORY_LIMIT, DIED_REPEATEDLY)
 
 
 @dataclass
@@ -42,12 +50,15 @@ class Source:
 
     label: str  # the run directory, as the user named it
     trials: list[FrozenTrial] = field(default_factory=list)  # ready to add
+    failed: int = 0  # of those, trials that failed by the model there
     left_out: Counter[str] = field(default_factory=Counter)  # reason -> trials
     dropped: set[str] = field(default_factory=set)  # its parameters this space lacks
     notes: list[str] = field(default_factory=list)  # differences that may matter
 
     def line(self) -> str:
         text = f"{len(self.trials)} trials from {self.label}"
+        if self.failed:
+            text += f", {self.failed} of them failed there"
         if self.left_out:
             text += " (left out: " + ", ".join(f"{n} {r}" for r, n in self.left_out.items()) + ")"
         if self.dropped:
@@ -104,11 +115,12 @@ def _fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> 
     benchmark = study.user_attrs.get(attrs.BENCHMARK)
     if benchmark is not None and benchmark != exp.benchmark:
         raise UserError(f"{where}: a run of benchmark {benchmark!r}, not {exp.benchmark!r}")
-    trials = [
+    told = [
         t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
         if attrs.WARM_START not in t.user_attrs and attrs.DUPLICATE_OF not in t.user_attrs
     ]
+    trials = [t for t in told if t.state == TrialState.COMPLETE]
     names = exp.metric_names
     old_objectives = list(study.user_attrs.get(attrs.OBJECTIVES) or [])
     if trials and not any(_values(t, names, old_objectives) for t in trials):
@@ -120,22 +132,34 @@ def _fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> 
     source = Source(spec.run)
     source.notes = _differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
     label = Path(spec.run).name
-    for trial in trials:
-        values = _values(trial, names, old_objectives)
+    for trial in told:
+        failed = trial.state == TrialState.FAIL
+        if failed and trial.user_attrs.get(attrs.FAILURE, "model") != "model":
+            continue  # run again there (lost worker, interrupted): says nothing of its own
+        if failed and trial.user_attrs.get(attrs.ERROR_TYPE) in MACHINE_BOUND:
+            source.left_out["failed by a limit of that run"] += 1
+            continue
+        values = None if failed else _values(trial, names, old_objectives)
         params, why = _params(exp.params, trial.params, spec.rename, source.dropped)
-        if values is None or params is None:
+        if (values is None and not failed) or params is None:
             source.left_out[why or "without a value of the objectives"] += 1
             continue
+        user_attrs: dict[str, Any] = {attrs.WARM_START: f"{label}#{trial.number}"}
+        if failed:
+            source.failed += 1
+            user_attrs[attrs.FAILURE] = "model"
+            for key in (attrs.ERROR_TYPE, attrs.ERROR):
+                if key in trial.user_attrs:
+                    user_attrs[key] = trial.user_attrs[key]
+        else:
+            user_attrs[attrs.METRICS] = _metrics(trial)
         source.trials.append(
             create_trial(
-                state=TrialState.COMPLETE,
+                state=trial.state,
                 params=params,
                 distributions={p.name: p.distribution() for p in exp.params if p.name in params},
                 values=values,
-                user_attrs={
-                    attrs.WARM_START: f"{label}#{trial.number}",
-                    attrs.METRICS: _metrics(trial),
-                },
+                user_attrs=user_attrs,
             )
         )
     return source

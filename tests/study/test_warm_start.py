@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -76,6 +77,51 @@ def test_a_study_of_another_objective_or_benchmark_is_refused(tmp_path: Path) ->
     other = _toy_exp(tmp_path, objective="train_seconds")
     with pytest.raises(UserError, match=r"a study of another objective .*measured loss"):
         warm_start._fit(other, WarmSource("old"), _old_study(), "warm_start: old")
+
+
+def test_failures_of_the_configuration_come_too_and_those_of_that_runs_limits_do_not(
+    tmp_path: Path,
+) -> None:
+    from supervisor.commands.status import read_status
+    from supervisor.config.history import failed_by_model
+    from supervisor.report.cost import outcome
+    from supervisor.study.records import TrialRecord
+
+    old = _old_study()
+    dist = {"x": optuna.distributions.FloatDistribution(-4, 4)}
+    for x, kind, error_type in (
+        (-0.5, "model", "NonFiniteObjective"),  # diverged there: it will here
+        (-0.6, "model", "TimeLimitExceeded"),  # that run's limit, not the configuration
+        (-0.7, "interrupted", "Interrupted"),  # run again there: no news of its own
+        (-0.8, "model", "WorkerDiedRepeatedly"),  # that run's nodes
+        (3.0, "model", "RuntimeError"),  # outside this space
+    ):
+        attributes = {attrs.FAILURE: kind, attrs.ERROR_TYPE: error_type, attrs.ERROR: "e"}
+        old.add_trial(
+            create_trial(
+                state=TrialState.FAIL, params={"x": x}, distributions=dist, user_attrs=attributes
+            )
+        )
+    fitted = warm_start._fit(_toy_exp(tmp_path), WarmSource("old"), old, "warm_start: old")
+    assert fitted.failed == 1 and len(fitted.trials) == 3
+    assert fitted.left_out == {"x outside this space": 2, "failed by a limit of that run": 2}
+    assert fitted.line().startswith("3 trials from old, 1 of them failed there (left out:")
+    (told,) = [t for t in fitted.trials if t.state == TrialState.FAIL]
+    assert told.params == {"x": -0.5} and told.user_attrs[attrs.ERROR_TYPE] == "NonFiniteObjective"
+    assert failed_by_model(told), "a sampler that avoids failures sees it"
+
+    new = optuna.create_study()
+    assert warm_start.apply(new, [fitted]) == 3
+    status = read_status(new)
+    assert status.failures == {"warm start": 1} and status.done == 0, "not this run's budget"
+    assert all(outcome(TrialRecord.from_frozen(t)) is None for t in new.get_trials()), "no cost"
+    from supervisor.report.campaign import Campaign
+    from supervisor.report.summary import _what_where_how_long
+
+    camp = Campaign.load(new)
+    assert camp.failed == [], "the report's failure tables are this campaign's"
+    rows = dict(_what_where_how_long(camp, Counter(t.state.name for t in camp.trials)))
+    assert str(rows["warm start"]).startswith("3 from old (1 failed there)")
 
 
 def test_the_section_is_checked_when_the_file_is_read(tmp_path: Path) -> None:

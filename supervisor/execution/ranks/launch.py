@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from supervisor.execution.ranks.run import PARENT_ENV, SOCKET_FILE, SPEC_FILE, result_file
-from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec, model_failure
+from supervisor.execution.trial import TIME_LIMIT, EpochHook, TrialResult, TrialSpec, model_failure
 from supervisor.execution.wire import receive, send
 
 MPIEXEC_ENV = "SUPERVISOR_MPIEXEC"  # e.g. "srun --mpi=pmi2" or another mpiexec
@@ -209,7 +209,7 @@ def _collect(
         return model_failure(
             spec,
             started,
-            "TimeLimitExceeded",
+            TIME_LIMIT,
             f"trial ran over its time limit of {spec.time_limit:g} s",
         )
     if ended == "cancelled":
