@@ -321,10 +321,12 @@ class Built:
 
 @dataclass(frozen=True)
 class Finalist:
-    """A configuration ``seeds`` re-evaluated: its search trial and its members' values."""
+    """A configuration ``seeds`` re-evaluated: its search trial, the value the search
+    reported (the one seed that made it a finalist) and its members' values."""
 
     trial: int
     values: tuple[float, ...]
+    search_value: float | None = None
 
     @property
     def mean(self) -> float:

@@ -91,7 +91,8 @@ def build(
         raise UserError("no ensemble member could be trained (see the member study's failures)")
     finalists: list[Finalist] = []
     if select == "seeds" and len(candidates) > 1:
-        finalists, have = _best_finalist(have, [t.number for t in candidates], maximize)
+        searched = {t.number: t.values[0] if t.values else None for t in candidates}
+        finalists, have = _best_finalist(have, searched, maximize)
         best = finalists[0]
         display.log(
             f"Ensemble: of the {len(finalists)} best configurations, each with {seeds}"
@@ -142,16 +143,19 @@ def _with_ensemble(exp: Experiment, config: EnsembleConfig) -> Experiment:
 
 
 def _best_finalist(
-    have: list[tuple[members_mod.Wanted, Member]], order: list[int], maximize: bool
+    have: list[tuple[members_mod.Wanted, Member]],
+    searched: dict[int, float | None],
+    maximize: bool,
 ) -> tuple[list[Finalist], list[tuple[members_mod.Wanted, Member]]]:
-    """Each re-evaluated configuration with its members' values, the best mean first (a
-    configuration none of whose members trained comes last), and the members of the best."""
-    values: dict[int, list[float]] = {n: [] for n in order}
+    """Each re-evaluated configuration (``searched``: search trial -> the value it
+    reported there) with its members' values, the best mean first (a configuration none of
+    whose members trained comes last), and the members of the best."""
+    values: dict[int, list[float]] = {n: [] for n in searched}
     for w, m in have:
         if m.value is not None and math.isfinite(m.value):
             values[w.source].append(m.value)
     sign = -1.0 if maximize else 1.0
-    finalists = [Finalist(n, tuple(v)) for n, v in values.items()]
+    finalists = [Finalist(n, tuple(v), searched[n]) for n, v in values.items()]
     finalists.sort(key=lambda f: sign * f.mean if f.values else math.inf)
     return finalists, [(w, m) for w, m in have if w.source == finalists[0].trial]
 
@@ -195,7 +199,12 @@ def _write_summary(built: Built, exp: Experiment) -> None:
         },
         "by_size": [_finite(s) for s in ev.by_size],
         "finalists": [
-            {"trial": f.trial, "mean": f.mean if f.values else None, "values": list(f.values)}
+            {
+                "trial": f.trial,
+                "search_value": f.search_value,
+                "mean": f.mean if f.values else None,
+                "values": list(f.values),
+            }
             for f in built.finalists
         ],
         "temperature_scaled": {k: _finite(v) for k, v in ev.calibrated.items()},

@@ -70,6 +70,8 @@ def render_uq_report(built: Built, study_name: str) -> str:
         page.section("confidence", "Per-base confidence", [_confidence(built, page)])
     elif ev.kind == "generative":
         page.section("bands", "Physics statistics across members", _bands(built, page))
+    if built.finalists:
+        page.section("finalists", "Finalists re-evaluated", [_finalists(built)])
     page.section("members", "Members", _members(built, page))
     return page.render()
 
@@ -334,6 +336,29 @@ def _band_figure(
     fig.update_xaxes(title_text=x_title, type="log" if log else "linear")
     fig.update_yaxes(title_text=y_title, type="log" if log else "linear")
     return fig
+
+
+def _finalists(built: Built) -> Html:
+    """``candidates``: each of the best configurations of the search trained with every
+    seed; the best mean is the ensemble (one seed's value flatters the luckiest)."""
+    rows = []
+    for i, f in enumerate(built.finalists):
+        spread = f"{_num(min(f.values))} to {_num(max(f.values))}" if f.values else "-"
+        rows.append(
+            [
+                f"search #{f.trial}",
+                _num(f.search_value if f.search_value is not None else math.nan),
+                _num(f.mean),
+                spread,
+                len(f.values),
+                "the ensemble" if i == 0 else "",
+            ]
+        )
+    return table(
+        ["configuration", "in the search (1 seed)", "mean over seeds", "range", "seeds", ""],
+        rows,
+        numeric=(1, 2, 4),
+    )
 
 
 def _members(built: Built, page: Page) -> list[Html]:

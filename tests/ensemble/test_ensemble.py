@@ -194,6 +194,10 @@ def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
     winner = min(means, key=means.__getitem__)  # val_nll: lower is better
     assert data["finalists"][0]["trial"] == winner
     assert all(len(f["values"]) == 2 for f in data["finalists"])
+    searched = {t.number: t.value for t in best[:2]}
+    assert {f["trial"]: f["search_value"] for f in data["finalists"]} == searched
+    report = (tmp_path / "reports/toy-uq.html").read_text()
+    assert "Finalists re-evaluated" in report and f"search #{winner}" in report
     sources = {re.search(r"search #(\d+)", m["label"]).group(1) for m in data["members"]}
     assert sources == {str(winner)}
     assert f"search #{winner} has the best mean" in finals.stdout
