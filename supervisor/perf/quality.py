@@ -57,6 +57,7 @@ from supervisor.perf.scale import SimChannel
 from supervisor.perf.scale_cluster import Clock, Cluster, SimClient
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.trial import FrozenTrial
 
 REFERENCE_TRIALS = 100  # sequential TPE's regret after this many trials is the bar
@@ -149,6 +150,22 @@ def campaign(
     prefetch: int | None,
 ) -> Curve:
     """One campaign through the real driver on the simulated cluster."""
+    study, t0 = campaign_study(problem, sampler, inflight, seed, trials, mean, prefetch)
+    return curve_of(study.get_trials(deepcopy=False), t0, problem)
+
+
+def campaign_study(
+    problem: Problem,
+    sampler: str,
+    inflight: int,
+    seed: int,
+    trials: int,
+    mean: float,
+    prefetch: int | None,
+    warm: Sequence[FrozenTrial] = (),
+) -> tuple[optuna.Study, float]:
+    """The (in-memory) study of one campaign and the virtual time it started at;
+    ``warm``: trials told to it first, as warm start tells an earlier run's."""
     from supervisor.config import space
     from supervisor.execution import channel
     from supervisor.perf.scale import Probe
@@ -163,6 +180,7 @@ def campaign(
     with harness.scratch() as folder:
         exp = space.loads(space_text(problem, trials, sampler, seed), "quality.yaml")
         study = harness.open_study(exp, harness.storage_url("memory", folder))
+        study.add_trials(warm)
         bound = type("BoundSimChannel", (SimChannel,), {"cluster": cluster, "probe": Probe()})
         driver = Driver(
             exp,
@@ -175,7 +193,7 @@ def campaign(
         clock.set(0.0)
         with mock.patch.object(channel, "DriverChannel", bound):
             driver.run()
-        return curve_of(study.get_trials(deepcopy=False), cluster.wall0, problem)
+        return study, cluster.wall0
 
 
 def curve_of(trials: list[FrozenTrial], t0: float, problem: Problem) -> Curve:
@@ -183,7 +201,8 @@ def curve_of(trials: list[FrozenTrial], t0: float, problem: Problem) -> Curve:
     told its twin's result untrained: a deliberate repeat (the twin's result known) uses
     up a trial of the budget and enters as finished with its twin; a blind one (the twin
     still training) is not a trial of the budget and does not enter. A failed trial (a
-    ``fail-`` problem's) uses up a trial of the budget and improves on nothing."""
+    ``fail-`` problem's) uses up a trial of the budget and improves on nothing. Trials
+    told by warm start are not this campaign's."""
     from optuna.trial import TrialState
 
     from supervisor.study import attrs
@@ -191,6 +210,8 @@ def curve_of(trials: list[FrozenTrial], t0: float, problem: Problem) -> Curve:
     finished = {t.number: float(t.user_attrs.get("finished", t0)) for t in trials}
     entries: list[tuple[float, int, float, float]] = []
     for t in trials:
+        if attrs.WARM_START in t.user_attrs:
+            continue
         if t.state == TrialState.FAIL and attrs.counts_toward_budget(t):  # it diverged
             entries.append((finished[t.number] - t0, t.number, math.inf, math.inf))
             continue
@@ -323,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
                 for prefetch in prefetches:
                     curves = run(sampler, k, args.trials, prefetch_for(prefetch, k))
                     times = [c.time_to(bar) for c in curves]
+                    failed = [c.failed_within(args.trials) for c in curves]
+                    again = [c.reevaluated(args.trials, top, prob.seeds) for c in curves]
                     raw.append(
                         {
                             "problem": prob.name,
@@ -333,10 +356,8 @@ def main(argv: list[str] | None = None) -> None:
                             "bar_time": bar_time,
                             "regret": {m: [c.best_after(m) for c in curves] for m in marks},
                             "time_to_bar": times,
-                            "failed": [c.failed_within(args.trials) for c in curves],
-                            "reevaluated": [
-                                c.reevaluated(args.trials, top, prob.seeds) for c in curves
-                            ],
+                            "failed": failed,
+                            "reevaluated": again,
                         }
                     )
                     ratio = speed_up(bar_time, times)
@@ -350,23 +371,8 @@ def main(argv: list[str] | None = None) -> None:
                             fmt([c.trials_to(bar) for c in curves]),
                             fmt(times),
                             speed,
-                            *(
-                                [fmt([c.failed_within(args.trials) for c in curves])]
-                                if prob.fails is not None
-                                else []
-                            ),
-                            *(
-                                [
-                                    fmt(
-                                        [
-                                            c.reevaluated(args.trials, top, prob.seeds)
-                                            for c in curves
-                                        ]
-                                    )
-                                ]
-                                if top
-                                else []
-                            ),
+                            *([fmt(failed)] if prob.fails is not None else []),
+                            *([fmt(again)] if top else []),
                         ]
                     )
         print(harness.table(headers, rows), flush=True)

@@ -79,7 +79,7 @@ def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
         if run_dir.resolve() == own_run.resolve():
             raise UserError(f"{where}: that is this run; warm start from an earlier one")
         study = _load(record.study, record.storage_url(run_dir), where)
-        sources.append(_fit(exp, spec, study, where))
+        sources.append(fit(exp, spec, study, where))
     return sources
 
 
@@ -109,7 +109,9 @@ def _load(name: str, url: str, where: str) -> optuna.Study:
         raise UserError(f"{where}: its storage holds no study {name!r}") from None
 
 
-def _fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> Source:
+def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> Source:
+    """What ``study`` (the run ``spec`` names) gives ``exp``: its trials fitted to this
+    space; raises UserError for a study of another benchmark or objective."""
     from optuna.trial import TrialState, create_trial
 
     benchmark = study.user_attrs.get(attrs.BENCHMARK)

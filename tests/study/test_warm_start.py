@@ -70,13 +70,13 @@ def _old_study(benchmark: str = faultkit.TOY) -> optuna.Study:
 
 def test_a_study_of_another_objective_or_benchmark_is_refused(tmp_path: Path) -> None:
     exp = _toy_exp(tmp_path)
-    fitted = warm_start._fit(exp, WarmSource("old"), _old_study(), "warm_start: old")
+    fitted = warm_start.fit(exp, WarmSource("old"), _old_study(), "warm_start: old")
     assert len(fitted.trials) == 2 and fitted.left_out == {"x outside this space": 1}
     with pytest.raises(UserError, match="a run of benchmark 'other'"):
-        warm_start._fit(exp, WarmSource("old"), _old_study("other"), "warm_start: old")
+        warm_start.fit(exp, WarmSource("old"), _old_study("other"), "warm_start: old")
     other = _toy_exp(tmp_path, objective="train_seconds")
     with pytest.raises(UserError, match=r"a study of another objective .*measured loss"):
-        warm_start._fit(other, WarmSource("old"), _old_study(), "warm_start: old")
+        warm_start.fit(other, WarmSource("old"), _old_study(), "warm_start: old")
 
 
 def test_failures_of_the_configuration_come_too_and_those_of_that_runs_limits_do_not(
@@ -102,7 +102,7 @@ def test_failures_of_the_configuration_come_too_and_those_of_that_runs_limits_do
                 state=TrialState.FAIL, params={"x": x}, distributions=dist, user_attrs=attributes
             )
         )
-    fitted = warm_start._fit(_toy_exp(tmp_path), WarmSource("old"), old, "warm_start: old")
+    fitted = warm_start.fit(_toy_exp(tmp_path), WarmSource("old"), old, "warm_start: old")
     assert fitted.failed == 1 and len(fitted.trials) == 3
     assert fitted.left_out == {"x outside this space": 2, "failed by a limit of that run": 2}
     assert fitted.line().startswith("3 trials from old, 1 of them failed there (left out:")
