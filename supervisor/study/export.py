@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 def _columns(record: TrialRecord) -> dict[str, object]:
     """The user attributes worth a column, named as stored; the rest (history,
-    traceback) stays in storage."""
+    traceback) stays in storage. ``warm_start`` and ``duplicate_of`` mark the rows that
+    were not trained in this campaign (told from an earlier run, or a twin's result)."""
     return {
+        attrs.WARM_START: record.warm_start,
+        attrs.DUPLICATE_OF: record.duplicate_of,
         attrs.WORKER: record.worker,
         attrs.HOSTNAME: record.hostname,
         attrs.DURATION_S: record.duration,

@@ -136,8 +136,10 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
     label = Path(spec.run).name
     for trial in told:
         failed = trial.state == TrialState.FAIL
-        if failed and trial.user_attrs.get(attrs.FAILURE, "model") != "model":
-            continue  # run again there (lost worker, interrupted): says nothing of its own
+        if failed and (
+            trial.user_attrs.get(attrs.FAILURE, "model") != "model" or not trial.params
+        ):
+            continue  # run again there (lost worker, interrupted) or never sampled: no news
         if failed and trial.user_attrs.get(attrs.ERROR_TYPE) in MACHINE_BOUND:
             source.left_out["failed by a limit of that run"] += 1
             continue

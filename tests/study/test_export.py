@@ -44,3 +44,16 @@ def test_export_has_where_each_trial_ran(tmp_path: Path) -> None:
     assert pd.isna(frame.iloc[1]["node"])  # a trial without provenance: empty cells
     path = write_table(study, tmp_path / "t.csv", "csv")
     assert "batch_job" in path.read_text().splitlines()[0]
+
+
+def test_export_marks_the_rows_not_trained_in_this_campaign() -> None:
+    study = optuna.create_study()
+    x = {"x": FloatDistribution(0.0, 1.0)}
+    told = {attrs.WARM_START: "lr-sweep#7"}
+    study.add_trial(create_trial(value=1.0, params={"x": 0.5}, distributions=x, user_attrs=told))
+    study.add_trial(create_trial(value=2.0, params={"x": 0.2}, distributions=x))
+    twin = {attrs.DUPLICATE_OF: 1, attrs.DUPLICATE_KNOWN: True}
+    study.add_trial(create_trial(value=2.0, params={"x": 0.2}, distributions=x, user_attrs=twin))
+    frame = trials_frame(study)
+    assert frame["warm_start"].iloc[0] == "lr-sweep#7" and pd.isna(frame["warm_start"].iloc[1])
+    assert frame["duplicate_of"].iloc[2] == 1 and pd.isna(frame["duplicate_of"].iloc[1])

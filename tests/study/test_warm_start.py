@@ -102,6 +102,7 @@ def test_failures_of_the_configuration_come_too_and_those_of_that_runs_limits_do
                 state=TrialState.FAIL, params={"x": x}, distributions=dist, user_attrs=attributes
             )
         )
+    old.add_trial(create_trial(state=TrialState.FAIL))  # the sampler failed: no parameters
     fitted = warm_start.fit(_toy_exp(tmp_path), WarmSource("old"), old, "warm_start: old")
     assert fitted.failed == 1 and len(fitted.trials) == 3
     assert fitted.left_out == {"x outside this space": 2, "failed by a limit of that run": 2}
