@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from supervisor.benchmarks import Checkpoint, EpochReport, checkpoint_of
+from supervisor.benchmarks import DIVERGED_AFTER_STEPS, Checkpoint, EpochReport, checkpoint_of
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class FitOutcome:
 
     val: dict[str, float]  # validation scores after the last epoch (or of the initial weights)
     diverged: bool  # a non-finite training loss was seen
+    finite_steps: int = 0  # training steps with a finite loss (before it diverged)
 
 
 def fit_reporting(
@@ -80,12 +81,16 @@ def fit_reporting(
             if logs and not math.isfinite(float(logs.get("loss", 0.0))):
                 outcome.diverged = True
                 self.model.stop_training = True
+            elif not outcome.diverged:
+                outcome.finite_steps += 1
 
         def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
             outcome.val.update(validate(self.model, outcome.diverged))
             logs = logs or {}
             metrics = {name: float(logs[name]) for name in logged}
             metrics.update({f"val_{name}": outcome.val[name] for name in val_reported})
+            if outcome.diverged:  # after finite steps: the configuration, not the data
+                metrics[DIVERGED_AFTER_STEPS] = float(outcome.finite_steps)
             curve.append({"epoch": float(epoch), **metrics})
             if report(epoch, metrics):
                 self.model.stop_training = True

@@ -3,7 +3,8 @@
 Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
 ``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "hog" | "leak" makes the
 trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak them); "nan"
-diverges after finite epochs, "nan_inputs" is NaN from the first epoch on.
+diverges after finite epochs, "diverge" within its first epoch after finite steps (as
+``benchmarks_sci.keras_fit`` reports it), "nan_inputs" is NaN from the first step on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import DIVERGED_AFTER_STEPS, Benchmark, Direction, EpochReport, Option
 
 LEAKED: list[np.ndarray] = []
 
@@ -68,6 +69,9 @@ class ToyBenchmark(Benchmark):
                 hog = np.ones(int(params.get("mb", 100)) * 2**17)
                 time.sleep(float(params.get("seconds", 5.0)))
                 del hog
+            if mode == "diverge":  # the learning rate too high: NaN after 3 finite steps
+                report(epoch, {"loss": float("nan"), "score": 0.0, DIVERGED_AFTER_STEPS: 3.0})
+                return {"loss": float("nan"), "score": 0.0}
             if mode == "nan_inputs":
                 loss = float("nan")
             if report(epoch, {"loss": loss + 1.0 / (epoch + 1), "score": -loss}):

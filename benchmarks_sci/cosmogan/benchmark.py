@@ -34,7 +34,7 @@ import benchmarks_sci.cosmogan.synthetic as synthetic
 from benchmarks_sci.cosmogan.data import CosmoData, read_file, to_raw, write_file
 from benchmarks_sci.datafiles import DataPathOption
 from benchmarks_sci.splits import generate_splits
-from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import DIVERGED_AFTER_STEPS, Benchmark, Direction, EpochReport, Option
 
 MAP_SIZES = (64, 128, 256)
 _PREDICT_BATCH = 256  # inference only: larger batches are faster and change nothing
@@ -120,12 +120,16 @@ class CosmoGANBenchmark(Benchmark):
         step = make_step(model)
         reference = physics.MapStats.of(to_raw(data.x_val, data.scale))
         val: dict[str, float] = {}
+        finite_steps = 0
         for epoch in range(epochs):
-            d_loss, g_loss = train_epoch(model, step, data.x_train)
+            d_loss, g_loss, steps = train_epoch(model, step, data.x_train)
+            finite_steps += steps
             diverged = not (math.isfinite(d_loss) and math.isfinite(g_loss))
             val = _nan_scores() if diverged else self._scores(model, data, _VAL, reference)
             metrics = {"d_loss": d_loss, "g_loss": g_loss}
             metrics.update({f"val_{k}": v for k, v in val.items()})
+            if diverged:  # after finite steps: the configuration, not the data
+                metrics[DIVERGED_AFTER_STEPS] = float(finite_steps)
             if report(epoch, metrics) or diverged:
                 break
         if not val:  # no epoch trained: score the initial generator

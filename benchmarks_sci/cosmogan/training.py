@@ -46,10 +46,10 @@ def make_step(gan: CosmoGAN) -> Step:
     raise RuntimeError(f"CosmoGAN trains on the tensorflow and jax backends, not {backend!r}")
 
 
-def train_epoch(gan: CosmoGAN, step: Step, x: np.ndarray) -> tuple[float, float]:
+def train_epoch(gan: CosmoGAN, step: Step, x: np.ndarray) -> tuple[float, float, int]:
     """One pass over ``x`` (maps [n, N, N, 1]) in shuffled batches (the last partial one
-    dropped, as in the paper's code); mean (d_loss, g_loss). Stops at the first
-    non-finite loss and returns it."""
+    dropped, as in the paper's code); mean (d_loss, g_loss) and the steps trained with
+    finite losses. Stops at the first non-finite loss and returns it."""
     hp, rng = gan.hp, gan.rng
     batch = min(hp.batch_size, len(x))
     order = rng.permutation(len(x))
@@ -62,11 +62,11 @@ def train_epoch(gan: CosmoGAN, step: Step, x: np.ndarray) -> tuple[float, float]
         d_loss, g_loss = step(real, z, flip)
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
             step.sync()
-            return d_loss, g_loss
+            return d_loss, g_loss, i
         d_sum += d_loss
         g_sum += g_loss
     step.sync()
-    return d_sum / steps, g_sum / steps
+    return d_sum / steps, g_sum / steps, steps
 
 
 def gan_losses(real_logits: Any, fake_logits: Any, flip: Any) -> tuple[Any, Any]:

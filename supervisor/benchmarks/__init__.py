@@ -11,6 +11,7 @@ optional (``contract.provides``). ``registry.load`` checks a class against the c
 """
 
 from supervisor.benchmarks.base import (
+    DIVERGED_AFTER_STEPS,
     Benchmark,
     Dataset,
     Direction,
@@ -24,6 +25,7 @@ from supervisor.benchmarks.checkpoint import Checkpoint, Restored, checkpoint_of
 from supervisor.benchmarks.contract import PluginError, ensemble_problem, provides
 
 __all__ = [
+    "DIVERGED_AFTER_STEPS",
     "Benchmark",
     "Checkpoint",
     "Dataset",

@@ -50,6 +50,12 @@ EnsembleKind = Literal["classification", "sequence", "generative", "regression"]
 # Returns True when the supervisor wants the trial stopped (pruning).
 EpochReport = Callable[[int, dict[str, float]], bool]
 
+# A metric a diverged training adds to the epoch it diverged in: the training steps whose
+# loss was finite before. More than 0 shows that data and model give finite numbers, so
+# the configuration diverged (a learning rate too high), not the code or the data (NaN
+# inputs, which are non-finite from the first step): fail fast then goes on.
+DIVERGED_AFTER_STEPS = "diverged_after_steps"
+
 
 @runtime_checkable
 class Dataset(Protocol):

@@ -8,12 +8,13 @@ driver then stops, shows that error once and exits 1; the trials stay recorded.
 A region of the space that fails is data, not a stop: once any trial of the run has
 succeeded the check is off for good, and failures that all share the value of a
 parameter that could take others (``optimizer: sgd`` for every one) may be that region,
-so they wait until the failures spread beyond it. A training that reported a finite
-objective for an epoch and then diverged (NaN or inf at the end) shows that data, model
-and training run: that configuration is at fault, not the code, so it turns the check off
-as a success does. (A learning rate too high for half of its range would otherwise stop a
+so they wait until the failures spread beyond it. A training that diverged (NaN or inf)
+after finite training steps (``DIVERGED_AFTER_STEPS``, as ``benchmarks_sci.keras_fit``
+reports it) or after an epoch with a finite objective shows that data, model and
+training run: that configuration is at fault, not the code, so it turns the check off as
+a success does. (A learning rate too high for half of its range would otherwise stop a
 campaign whose first 5 random trials all drew it: 1 in 32.) A loss that is not finite
-from the first epoch on (NaN inputs) still counts. Only this run's trials are looked at:
+from the first step on (NaN inputs) still counts. Only this run's trials are looked at:
 a rerun after a fix gives the fixed code its chance.
 """
 
@@ -23,6 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from supervisor.benchmarks.base import DIVERGED_AFTER_STEPS
 from supervisor.execution.trial import NON_FINITE
 
 if TYPE_CHECKING:
@@ -44,16 +46,21 @@ def _single_valued(dist: BaseDistribution) -> bool:
 def diverged_after_training(
     error_type: str | None, history: Iterable[Mapping[str, float]], objectives: Iterable[str]
 ) -> bool:
-    """Whether a trial's non-finite objective came after an epoch in which an objective
-    was finite: the training ran, then diverged."""
+    """Whether a trial's non-finite objective came after finite training steps (the
+    benchmark's ``DIVERGED_AFTER_STEPS``) or an epoch in which an objective was finite:
+    the training ran, then diverged."""
     if error_type != NON_FINITE:
         return False
     names = list(objectives)
-    return any(
-        isinstance(v := epoch.get(name), float | int) and math.isfinite(v)
-        for epoch in history
-        for name in names
-    )
+    for epoch in history:
+        steps = epoch.get(DIVERGED_AFTER_STEPS, 0.0)
+        if (_finite(steps) and steps > 0) or any(_finite(epoch.get(n)) for n in names):
+            return True
+    return False
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, float | int) and math.isfinite(value)
 
 
 class FailFast:

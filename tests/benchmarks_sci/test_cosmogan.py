@@ -231,7 +231,8 @@ def recorder(stop_after: int | None = None) -> tuple[list[int], Callable[..., bo
     epochs: list[int] = []
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
-        assert set(metrics) == {"d_loss", "g_loss", "val_ps_error", "val_hist_ks", "val_score"}
+        named = {"d_loss", "g_loss", "val_ps_error", "val_hist_ks", "val_score"}
+        assert set(metrics) - {"diverged_after_steps"} == named  # that one: if it diverged
         assert all(isinstance(v, float) for v in metrics.values())
         epochs.append(epoch)
         return stop_after is not None and epoch >= stop_after
@@ -304,11 +305,18 @@ def test_a_diverging_trial_stops_at_once_and_returns_nan(
     bench, data = small
     poisoned = data.x_train.copy()
     poisoned[:, 0, 0, 0] = np.nan  # every batch: a non-finite discriminator loss
-    epochs, report = recorder()
+    epochs, record = recorder()
+    reported: list[dict[str, float]] = []
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        reported.append(metrics)
+        return record(epoch, metrics)
+
     gan = bench.build_model(TINY, seed=0)
     metrics = bench.fit(gan, dataclasses.replace(data, x_train=poisoned), TINY, 3, report)
     assert epochs == [0]
     assert all(np.isnan(v) for v in metrics.values())
+    assert reported[0]["diverged_after_steps"] == 0  # NaN inputs: from the first step
 
 
 def test_same_seed_gives_the_same_result(small: tuple[CosmoGANBenchmark, CosmoData]) -> None:

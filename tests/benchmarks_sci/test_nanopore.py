@@ -298,7 +298,8 @@ def recorder(
     epochs: list[int] = []
 
     def report(epoch: int, metrics: dict[str, float]) -> bool:
-        assert set(metrics) == {"loss", "val_loss", "val_identity"}
+        # diverged_after_steps: in the epoch it diverged in
+        assert set(metrics) - {"diverged_after_steps"} == {"loss", "val_loss", "val_identity"}
         assert all(isinstance(v, float) for v in metrics.values())
         assert not finite or all(np.isfinite(v) for v in metrics.values())
         epochs.append(epoch)
@@ -370,10 +371,18 @@ def test_a_diverging_trial_stops_and_returns_nan(
 ) -> None:
     bench, data = tiny
     params = {**CONV, "optimizer": "sgd", "learning_rate": 10.0, "momentum": 0.9}
-    epochs, report = recorder(finite=False)
+    epochs, record = recorder(finite=False)
+    reported: list[dict[str, float]] = []
+
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
+        reported.append(metrics)
+        return record(epoch, metrics)
+
     metrics = bench.fit(bench.build_model(params, seed=0), data, params, 3, report)
     assert epochs == [0]  # stopped within the first epoch
     assert all(np.isnan(v) for v in metrics.values())
+    # After finite steps: the learning rate diverged, not the data (fail fast goes on).
+    assert reported[0]["diverged_after_steps"] >= 1
 
 
 def test_same_seed_gives_the_same_result(tiny: tuple[NanoporeBenchmark, NanoporeData]) -> None:

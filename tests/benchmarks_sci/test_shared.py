@@ -283,18 +283,36 @@ def test_fit_reporting_stops_a_diverged_trial_and_scores_untrained_models() -> N
         seen.append(diverged)
         return {"score": float("nan") if diverged else 0.0}
 
+    reported: list[dict[str, float]] = []
     outcome = fit_reporting(
         model,
         x,
         y,
         batch_size=4,
         epochs=5,
-        report=lambda epoch, m: bool(epochs.append(epoch)),
+        report=lambda epoch, m: bool(epochs.append(epoch) or reported.append(m)),
         validate=validate,
         val_reported=("score",),
     )
     assert outcome.diverged and epochs == [0] and seen == [True]
     assert np.isnan(outcome.val["score"])
+    # Its first steps were finite: the configuration diverged, not the data.
+    assert reported[0]["diverged_after_steps"] == outcome.finite_steps >= 1
+
+    poisoned = x.copy()
+    poisoned[:, 0] = np.nan  # NaN inputs: non-finite from the first step
+    broken: list[dict[str, float]] = []
+    nan_inputs = fit_reporting(
+        _regression(0.1),
+        poisoned,
+        y,
+        batch_size=4,
+        epochs=5,
+        report=lambda epoch, m: bool(broken.append(m)),
+        validate=validate,
+        val_reported=("score",),
+    )
+    assert nan_inputs.diverged and broken[0]["diverged_after_steps"] == 0
 
     untrained = fit_reporting(
         _regression(0.1),

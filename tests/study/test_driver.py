@@ -323,13 +323,15 @@ def test_a_model_that_always_raises_stops_the_campaign_within_five_trials(
     assert summary.finished == c["FAIL:model"] < 100
 
 
-@pytest.mark.parametrize(("mode", "stops"), [("nan", False), ("nan_inputs", True)])
+@pytest.mark.parametrize(
+    ("mode", "stops"), [("nan", False), ("diverge", False), ("nan_inputs", True)]
+)
 def test_a_training_that_diverges_after_finite_epochs_is_data_not_broken_code(
     tmp_path: Path, threads_client: Client, mode: str, stops: bool
 ) -> None:
-    """Every trial's loss ends NaN. After finite epochs that is a region of the space that
-    diverges (the campaign spends its budget learning where); NaN from the first epoch on
-    is broken data (it stops within fail_fast trials)."""
+    """Every trial's loss ends NaN. After finite epochs or steps that is a region of the
+    space that diverges (the campaign spends its budget learning where); NaN from the
+    first step on is broken data (it stops within fail_fast trials)."""
     params = f"  x: {{type: float, low: -4, high: 4}}\n  mode: [{mode}]"
     exp = experiment(tmp_path, params, "{trials: 8, epochs: 2}", "{delay: 0.01}")
     study = make_study(exp)

@@ -108,6 +108,10 @@ def test_only_a_training_that_diverged_after_a_finite_epoch_shows_the_code_runs(
     assert not diverged_after_training("NonFiniteObjective", from_the_start, ["loss"])
     assert not diverged_after_training("NonFiniteObjective", [], ["loss"]), "no epochs"
     assert not diverged_after_training("RuntimeError", trained, ["loss"]), "a crash is code"
+    within_the_first_epoch = [{"epoch": 0.0, "loss": nan, "diverged_after_steps": 12.0}]
+    assert diverged_after_training("NonFiniteObjective", within_the_first_epoch, ["loss"])
+    at_the_first_step = [{"epoch": 0.0, "loss": nan, "diverged_after_steps": 0.0}]
+    assert not diverged_after_training("NonFiniteObjective", at_the_first_step, ["loss"])
 
 
 # -- how a run ends -------------------------------------------------------------------
