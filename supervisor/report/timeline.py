@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from supervisor.report import fmt
+from supervisor.report import cost, fmt
 from supervisor.report.page import Html, Page, kv_table, note, table
 from supervisor.study import attrs
 
@@ -57,15 +57,16 @@ class Span:
 
 
 def spans(camp: Campaign) -> list[Span]:
-    """Every trial that has started, from its start on a worker to its end: now for a
-    running trial, the campaign's last sign of life for one whose driver is gone."""
+    """Every trial that has started on a worker, from its start to its end: now for a
+    running trial, the campaign's last sign of life for one whose driver is gone. Trials
+    no worker ran (told by warm start or a twin's result, surplus ones) have no span."""
     lost = camp.orphans
     last_sign = _last_sign_of_life(camp) if lost else camp.now
     out = []
     for trial in camp.trials:
         record = camp.record(trial)
         start = fmt.start_time(record)
-        if start is None or trial.state.name == "WAITING":
+        if start is None or cost.outcome(record) is None:
             continue
         outcome = fmt.outcome(record)
         end = fmt.end_time(record)
@@ -216,6 +217,8 @@ def _stragglers(all_spans: list[Span]) -> list[Html]:
     if len(done) < 5:
         return []
     median = statistics.median(s.seconds for s in done)
+    if median <= 0:  # trials of no measurable time: none is slower than the rest
+        return []
     slow = sorted(
         (s for s in all_spans if s.seconds > STRAGGLER_FACTOR * median and s.outcome != ORPHANED),
         key=lambda s: -s.seconds,

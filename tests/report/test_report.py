@@ -322,6 +322,25 @@ def test_worker_timeline_and_resource_use(tmp_path: Path) -> None:
     assert row and f"{4 * complete_seconds / 3600:,.3f}" in row.group(0)
 
 
+def test_trials_no_worker_ran_have_no_bar_and_no_say_in_the_stragglers(tmp_path: Path) -> None:
+    """Warm-start trials and twins told a result were never run here: a study of mostly
+    those draws the trials it ran (it once divided by their median time of 0)."""
+    study = optuna.create_study(study_name="warm", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    told = [
+        _trial(i, state, _params(i % 6), [0.1 * i] if state == TrialState.COMPLETE else None,
+               seconds=0.0, warm_start=f"old#{i}")
+        for i, state in enumerate([TrialState.COMPLETE] * 6 + [TrialState.FAIL] * 3)
+    ]  # fmt: skip
+    ran = [_trial(i, TrialState.COMPLETE, _params(i - 9), [0.5]) for i in range(9, 12)]
+    twin = _trial(12, TrialState.COMPLETE, _params(0), [0.5], seconds=0.0, duplicate_of=9)
+    study.add_trials([*told, *ran, twin])
+    html = write_search_report(study, tmp_path / "w.html").read_text(encoding="utf-8")
+    (fig,) = _figures_in(html, "timeline")
+    drawn = sorted(n for t in fig["data"] for n in _array(t["customdata"])[:, 0].astype(int))
+    assert drawn == [9, 10, 11]
+
+
 def test_trials_of_a_dead_driver_are_drawn_as_orphans(tmp_path: Path) -> None:
     """A RUNNING trial whose driver died is not 'running until now': its bar stops at the
     campaign's last sign of life, and the summary says so."""
