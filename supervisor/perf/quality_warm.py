@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor.perf import harness
 from supervisor.perf.problems import Problem, problem
-from supervisor.perf.quality import campaign_study, curve_of, fmt
+from supervisor.perf.quality import campaign_study, curve_of, fmt, space_text
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -46,7 +46,6 @@ def seed_row(prob: Problem, args: argparse.Namespace, seed: int) -> dict[str, An
     """One seed: the earlier campaign, then the new one told it each way."""
     from supervisor.config import space
     from supervisor.config.warm_start import WarmSource
-    from supervisor.perf.quality import space_text
     from supervisor.study import warm_start
 
     run = (args.sampler, args.inflight)
