@@ -46,6 +46,7 @@ class Status:
     requested: int | None  # the budget, when the study holds the campaign's configuration
     done: int  # trials that count toward the budget
     objectives: list[str]
+    warm: int = 0  # complete trials told by warm start (among states["COMPLETE"])
     best_number: int | None = None
     best_values: list[float] = field(default_factory=list)
     best_params: dict[str, Any] = field(default_factory=dict)
@@ -94,6 +95,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
                 if r.state == TrialState.FAIL
             )
         ),
+        warm=sum(1 for r in records if r.warm_start and r.state == TrialState.COMPLETE),
         requested=requested if isinstance(requested, int) else None,
         done=sum(1 for t in trials if attrs.counts_toward_budget(t)),
         objectives=[str(n) for n in names],
@@ -151,6 +153,8 @@ def print_status(
     counts = Table("state", "trials")
     for state in STATES:
         counts.add_row(state, str(status.states.get(state, 0)))
+    if status.warm:
+        counts.add_row("  COMPLETE (warm start)", str(status.warm))
     for kind, n in sorted(status.failures.items()):
         counts.add_row(f"  FAIL ({kind})", str(n))
     console.print(counts)

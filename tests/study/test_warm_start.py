@@ -115,6 +115,7 @@ def test_failures_of_the_configuration_come_too_and_those_of_that_runs_limits_do
     assert warm_start.apply(new, [fitted]) == 3
     status = read_status(new)
     assert status.failures == {"warm start": 1} and status.done == 0, "not this run's budget"
+    assert status.warm == 2 and status.states == {"COMPLETE": 2, "FAIL": 1}
     assert all(outcome(TrialRecord.from_frozen(t)) is None for t in new.get_trials()), "no cost"
     from supervisor.report.campaign import Campaign
     from supervisor.report.summary import _what_where_how_long
