@@ -309,3 +309,32 @@ def test_the_flags_override_the_file_s_finalists_only_where_they_apply() -> None
     assert config_for(exp, EnsembleOptions(run="r", candidates=2)).candidates == 2
     with pytest.raises(UserError, match="--candidates 2: applies to --select seeds only"):
         config_for(exp, EnsembleOptions(run="r", select="greedy", candidates=2))
+
+
+def test_a_configuration_told_by_warm_start_trains_again_as_a_member(tmp_path: Path) -> None:
+    """The best configurations may come from an earlier run: told, never trained here, so
+    the ensemble trains them under this run's settings."""
+    write_space(tmp_path, trials=4)
+    assert search(tmp_path).returncode == 0
+    later = tmp_path / "later.yaml"
+    later.write_text(
+        (tmp_path / "toy.yaml").read_text().replace("study: toy", "study: later")
+        .replace("trials: 4", "trials: 1")
+    )  # fmt: skip
+    warm = cli("search", "later.yaml", "--workers", "1", "--plain", "--dashboard", ":0",
+               "--warm-start", "toy", cwd=tmp_path)  # fmt: skip
+    assert warm.returncode == 0 and "Warm start: 4 trials from toy" in warm.stdout, warm.stdout
+    built = cli("ensemble", "later", "--select", "topk", "--size", "2", "--workers", "2",
+                "--plain", cwd=tmp_path)  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    data = json.loads((tmp_path / "runs/later/ensemble/ensemble.json").read_text())
+    storage = f"journal:{tmp_path}/runs/later/journal.log"
+    trials = load_study(storage, "later").get_trials()
+    chosen = [int(re.search(r"search #(\d+)", m["label"]).group(1)) for m in data["members"]]
+    told = [n for n in chosen if attrs.WARM_START in trials[n].user_attrs]
+    assert told, "of 5 candidates 4 were told: the best 2 hold at least one"
+    assert data["trained"] == 2 and data["reused"] == 0  # no outputs kept: both train
+    members = load_study(storage, "later.ensemble").get_trials(states=(TrialState.COMPLETE,))
+    assert {n: trials[n].params for n in told}.items() <= {
+        t.user_attrs[attrs.MEMBER_OF]: t.params for t in members
+    }.items()
