@@ -13,22 +13,37 @@ order, and the newest complete trial that holds the optimizer. Optuna's own code
 the rest with those, so the proposals are the ones Optuna's sampler makes
 (``tests/config/test_cmaes_index.py``). Where the study's list is not one study's trials
 by number (a view), Optuna's scans run as before.
+
+Optuna's CMA-ES leaves failed trials out: a generation is told only once ``popsize`` of its
+trials complete, so where most of the current distribution fails (a learning rate range
+that diverges) the distribution never moves and nearly every trial fails (143 of 150 on
+``perf.quality``'s ``fail-hartmann6``). With ``failures_as_worst`` (``failures: avoid``,
+the default) a trial failed by the model counts in its generation, ranked below every
+trial of it that completed: SMAC's and DeepHyper's imputation of failures as the worst
+value seen. CMA-ES ranks, so only the order matters.
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from supervisor.config.history import incremental_space
+from supervisor.config.history import failed_by_model, incremental_space
 from supervisor.unfinished import Unfinished
 
 if TYPE_CHECKING:
     from optuna import Study
+
+
+RECENT = 300  # the complete trials a failed one is measured against: the newest ones
 
 
 class _Index:
@@ -43,10 +58,14 @@ class _Index:
         self.generations: dict[int, list[tuple[int, FrozenTrial]]] = {}  # by number
         self.holder: FrozenTrial | None = None  # the newest that holds the optimizer
 
-    def update(self, trials: list[FrozenTrial], study: Study, pruned_too: bool) -> None:
+    def update(
+        self, trials: list[FrozenTrial], study: Study, pruned_too: bool, failed_too: bool
+    ) -> None:
         for number in self.unfinished.finished(trials, study):
             trial = trials[number]
-            if trial.state == TrialState.PRUNED and pruned_too and trial.intermediate_values:
+            if failed_too and failed_by_model(trial):
+                pass  # valued when its generation is told (``valued``)
+            elif trial.state == TrialState.PRUNED and pruned_too and trial.intermediate_values:
                 _, value = max(trial.intermediate_values.items())
                 if value is None:
                     continue
@@ -62,26 +81,124 @@ class _Index:
                 self.holder = trial
 
 
+# Per (trial number, parameter names): its ``unit`` parameters ([] where it has no value or
+# lacks one of them); at (-1, names): the numbers of the last trials and their array.
+Units = dict[tuple[int, tuple[str, ...]], Any]
+
+
+def unit(trial: FrozenTrial, names: Sequence[str]) -> list[float]:
+    """``trial``'s parameters ``names`` in [0, 1] (log ranges on the log scale; a choice:
+    its index over the number of choices)."""
+    out = []
+    for name in names:
+        dist, value = trial.distributions[name], trial.params[name]
+        if isinstance(dist, CategoricalDistribution):
+            out.append(dist.to_internal_repr(value) / max(1, len(dist.choices) - 1))
+            continue
+        assert isinstance(dist, FloatDistribution | IntDistribution)
+        low, high, x = float(dist.low), float(dist.high), float(value)
+        if dist.log:
+            low, high, x = math.log(low), math.log(high), math.log(x)
+        out.append((x - low) / (high - low) if high > low else 0.0)
+    return out
+
+
+def _points(trials: Sequence[FrozenTrial], names: tuple[str, ...], units: Units) -> Any:
+    """The ``unit`` parameters of ``trials`` that have a value and ``names``, as an array;
+    ``units`` keeps each trial's, and the last array (keyed by the trials' numbers)."""
+    numbers = tuple(t.number for t in trials)
+    last = units.get((-1, names))
+    if last is not None and last[0] == numbers:
+        return last[1]
+    rows = []
+    for t in trials:
+        row = units.get((t.number, names))
+        if row is None:
+            usable = t.value is not None and all(name in t.params for name in names)
+            row = units[t.number, names] = unit(t, names) if usable else []
+        if row:
+            rows.append(row)
+    points = np.array(rows)
+    if len(units) > 2 * len(trials) + 2:  # forget trials that left the window
+        keep = set(numbers)
+        for key in [key for key in units if key[0] >= 0 and key[0] not in keep]:
+            del units[key]
+    units[-1, names] = (numbers, points)
+    return points
+
+
+def valued(
+    trials: list[FrozenTrial],
+    minimize: bool,
+    working: Sequence[FrozenTrial] = (),
+    units: Units | None = None,
+) -> list[FrozenTrial]:
+    """One generation's trials, each failed one (no value) valued worse than every other,
+    and the failed ones among themselves by their distance to the nearest of ``working``
+    (trials that completed): Deb's feasibility rules, with that distance standing in for
+    the size of the violation, so a generation that fails whole still tells CMA-ES which
+    way training works. All failed ones alike where nothing completed. ``units``: each
+    working trial's ``unit`` parameters, kept between calls (the generation's trials are
+    valued again at every proposal until it is told)."""
+    values = [t.value for t in trials if t.value is not None]
+    if len(values) == len(trials):
+        return trials
+    low, high = (min(values), max(values)) if values else (0.0, 0.0)
+    margin = high - low + 1.0
+    failed = [t for t in trials if t.value is None]
+    names = tuple(sorted(set.intersection(*(set(t.distributions) for t in failed))))
+    points = _points(working, names, {} if units is None else units)
+    if len(points) and names:
+        gaps = [float(np.min(np.linalg.norm(points - unit(t, names), axis=1))) for t in failed]
+    else:
+        gaps = [0.0] * len(failed)
+    gap_of = iter(gaps)  # in the order of ``failed``
+    out = []
+    for trial in trials:
+        if trial.value is None:
+            worst = margin * (1.0 + next(gap_of))
+            trial = copy.copy(trial)  # valued for sampling only; its dicts are not changed
+            trial.value = high + worst if minimize else low - worst
+        out.append(trial)
+    return out
+
+
 class CmaIndex(BaseSampler):
     """Placed before ``CmaEsSampler`` (``class S(CmaIndex, CmaEsSampler)``): its scans of
-    the study answered from an index kept up to date incrementally."""
+    the study answered from an index kept up to date incrementally, and, with
+    ``failures_as_worst``, trials failed by the model ranked last in their generation."""
 
     _index: _Index | None = None
+    failures_as_worst = False
+    _minimize = True  # the direction of the study last read
+    _units: Units = {}  # ``valued``'s, per sampler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._units = {}
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
         incremental_space(self)
         return super().infer_relative_search_space(study, trial)  # type: ignore[safe-super]
 
     def _get_trials(self, study: Study) -> list[FrozenTrial]:
+        from optuna.study import StudyDirection
+
+        self._minimize = study.direction == StudyDirection.MINIMIZE
         trials = study._get_trials(deepcopy=False, use_cache=True)
         if trials and trials[-1].number != len(trials) - 1:  # not one study's list
             self._index = None
-            return super()._get_trials(study)  # type: ignore[misc]
+            chosen = super()._get_trials(study)  # type: ignore[misc]
+            if self.failures_as_worst:
+                failed = [t for t in trials if failed_by_model(t)]
+                chosen = sorted([*chosen, *failed], key=lambda t: t.number)
+            return chosen
         index = self._index
         if index is None or index.study_name != study.study_name:
             keys = (self._attr_key_generation, self._attr_key_optimizer)  # type: ignore[attr-defined]
             index = self._index = _Index(study.study_name, *keys)
-        index.update(trials, study, self._consider_pruned_trials)  # type: ignore[attr-defined]
+        pruned_too = self._consider_pruned_trials  # type: ignore[attr-defined]
+        index.update(trials, study, pruned_too, self.failures_as_worst)
         return index.complete
 
     def _restore_optimizer(self, completed_trials: list[FrozenTrial]) -> Any:
@@ -97,5 +214,9 @@ class CmaIndex(BaseSampler):
     ) -> list[FrozenTrial]:
         index = self._index
         if index is None or trials is not index.complete:
-            return super()._get_solution_trials(trials, generation)  # type: ignore[misc]
-        return [trial for _, trial in index.generations.get(generation, [])]
+            chosen = super()._get_solution_trials(trials, generation)  # type: ignore[misc]
+        else:
+            chosen = [trial for _, trial in index.generations.get(generation, [])]
+        if not self.failures_as_worst:
+            return chosen
+        return valued(chosen, self._minimize, trials[-RECENT:], self._units)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ from supervisor.errors import did_you_mean
 
 if TYPE_CHECKING:
     import optuna
+
+    from supervisor.config.params import ParamSpec
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,12 @@ DEFAULT_EXPLORE: dict[str, float] = {"tpe": 0.0}
 SHARE_FIT = "share_fit"
 # The supervisor's own option: what TPE makes of trials failed by the model (they raised,
 # diverged, hit a limit). ``avoid``: they join its bad configurations as pruned trials do
-# (through the history view); ``ignore``: left out, as Optuna's TPE does. turbo takes the
-# same option itself (``supervisor.config.trust_region``).
+# (through the history view); ``ignore``: left out, as Optuna's TPE does. CMA-ES: they
+# rank last in their generation (``supervisor.config.cmaes_index``). turbo takes the same
+# option itself (``supervisor.config.trust_region``).
 FAILURES = "failures"
 FAILURE_KINDS = ("avoid", "ignore")
+FAILURE_AWARE = frozenset({"tpe", "cmaes"})  # samplers given ``failures`` by the supervisor
 OWN_OPTIONS = (HISTORY, STARTUP, UNTIL, EXPLORE, SHARE_FIT, FAILURES)  # not given to Optuna
 STARTUP_TRIALS = 10  # Optuna's default n_startup_trials
 # Samplers whose proposals do not learn from results: no rounds of results to count.
@@ -122,6 +126,34 @@ def rounds_note(name: str, remaining: int, slots: int) -> str | None:
     )
 
 
+# Samplers that model only the parameters every trial has (Optuna's intersection search
+# space; the others are drawn at random), and CMA-ES, which models numbers only.
+INTERSECTION_ONLY = frozenset({"cmaes", "gp", "turbo"})
+
+
+def random_params_note(name: str, params: Sequence[ParamSpec]) -> str | None:
+    """A line naming the parameters ``name`` draws at random instead of modelling (in
+    place of Optuna's warning per parameter per trial), or None."""
+    if name not in INTERSECTION_ONLY:
+        return None
+    drawn = [p.name for p in params if p.when or (name == "cmaes" and p.kind == "categorical")]
+    if not drawn:
+        return None
+    what = "parameters that every trial has"
+    what = f"numeric {what}" if name == "cmaes" else what
+    return (
+        f"note: the {name} sampler models only {what}; it draws {', '.join(drawn)} at random"
+        " (tpe models them)"
+    )
+
+
+def sampler_notes(name: str, params: Sequence[ParamSpec], remaining: int, slots: int) -> list[str]:
+    """What a campaign says when it starts about its sampler (``rounds_note``,
+    ``random_params_note``)."""
+    notes = (rounds_note(name, remaining, slots), random_params_note(name, params))
+    return [note for note in notes if note]
+
+
 def check(name: str, options: Mapping[str, Any], n_objectives: int) -> str | None:
     """Return a problem with this sampler choice (without importing Optuna), or None."""
     if name not in SAMPLERS:
@@ -147,14 +179,18 @@ def check_options(name: str, options: Mapping[str, Any]) -> tuple[str, str] | No
         limit = options.get(HISTORY)
         if HISTORY in options and limit is not None and not _at_least(limit, MIN_HISTORY):
             return HISTORY, f"expected null or an integer >= {MIN_HISTORY}, got {limit!r}"
+    if name in FAILURE_AWARE:
+        accepted.add(FAILURES)
+        if FAILURES in options and options[FAILURES] not in FAILURE_KINDS:
+            allowed = ", ".join(FAILURE_KINDS)
+            return FAILURES, f"expected one of {allowed}, got {options[FAILURES]!r}"
     if name in DEFAULT_STARTUP:
-        accepted |= {STARTUP, UNTIL, EXPLORE, SHARE_FIT, FAILURES}
+        accepted |= {STARTUP, UNTIL, EXPLORE, SHARE_FIT}
         if not isinstance(options.get(SHARE_FIT, True), bool):
             return SHARE_FIT, f"expected true or false, got {options[SHARE_FIT]!r}"
         if options.get(FAILURES) == "avoid" and HISTORY in options and options[HISTORY] is None:
             return FAILURES, "avoid needs a history view (history: null shows TPE every trial)"
-        kinds_of = ((STARTUP, STARTUP_KINDS), (UNTIL, UNTIL_KINDS), (FAILURES, FAILURE_KINDS))
-        for key, kinds in kinds_of:
+        for key, kinds in ((STARTUP, STARTUP_KINDS), (UNTIL, UNTIL_KINDS)):
             if key in options and options[key] not in kinds:
                 return key, f"expected one of {', '.join(kinds)}, got {options[key]!r}"
         share = options.get(EXPLORE, 0.0)
@@ -195,7 +231,7 @@ def make_sampler(
     share = float(kwargs.pop(EXPLORE, DEFAULT_EXPLORE.get(name, 0.0)))
     until = kwargs.pop(UNTIL, DEFAULT_UNTIL.get(name))
     share_fit = kwargs.pop(SHARE_FIT, True)
-    failures = kwargs.pop(FAILURES, "avoid") if name in DEFAULT_STARTUP else None
+    failures = kwargs.pop(FAILURES, "avoid") if name in FAILURE_AWARE else None
     staged = startup is not None and startup != "optuna"
     size = int(kwargs.get("n_startup_trials", STARTUP_TRIALS))
     if staged:
@@ -203,6 +239,8 @@ def make_sampler(
     cls = per_trial_seeds(entry.load(), bounded=limit is not None, startup=staged)
     if entry.needs_grid:
         kwargs["search_space"] = grid or {}
+    if name in INTERSECTION_ONLY and name != "turbo":  # said once (``random_params_note``)
+        kwargs.setdefault("warn_independent_sampling", False)
     sampler: optuna.samplers.BaseSampler = cls(seed=seed, **kwargs)
     sampler._supervisor_seed = seed  # type: ignore[attr-defined]
     if limit is not None:
@@ -211,6 +249,8 @@ def make_sampler(
         sampler.share_fit = False  # type: ignore[attr-defined]
     if failures == "avoid" and limit is not None:
         sampler.failures_as_pruned = True  # type: ignore[attr-defined]
+    if failures == "avoid" and name == "cmaes":
+        sampler.failures_as_worst = True  # type: ignore[attr-defined]
     if staged:
         first: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
         if startup == "sobol":

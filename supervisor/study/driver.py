@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import supervisor.optuna_internals as internals
 from supervisor.config.params import suggest
-from supervisor.config.samplers import rounds_note
+from supervisor.config.samplers import sampler_notes
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialResult
 from supervisor.execution.worker import cancel_trials
@@ -126,8 +126,9 @@ class Driver:
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
         self.display.start(total=budget, done=finished, zombies=recovered.zombies)
-        note = rounds_note(self.exp.sampler, budget - finished, self.slots)
-        if note:
+        for note in sampler_notes(
+            self.exp.sampler, self.exp.params, budget - finished, self.slots
+        ):
             self.display.log(note)
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
         self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))

@@ -319,6 +319,14 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "5:32",
         "sampler.options.share_fit: expected true or false, got 3",
     ),
+    "space/sampler_cmaes_failures_bogus.yaml": (
+        "5:34",
+        "sampler.options.failures: expected one of avoid, ignore, got 'sometimes'",
+    ),
+    "space/sampler_failures_not_taken.yaml": (
+        "5:32",
+        "sampler.options.failures: QMCSampler has no option 'failures'",
+    ),
     "space/sampler_population_size_one.yaml": (
         "5:35",
         "sampler.options.population_size: NSGAIISampler: `population_size` must be greater than"

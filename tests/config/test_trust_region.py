@@ -171,7 +171,7 @@ def test_a_proposal_is_a_function_of_the_seed_the_number_and_the_history() -> No
 
 def test_the_space_file_refuses_bad_options_and_several_objectives(tmp_path: Path) -> None:
     """Also ``failures`` (turbo's own option; the supervisor's for TPE, which shows TPE
-    failures through its history view, so not with ``history: null``)."""
+    failures through its history view, so not with ``history: null``, and for CMA-ES)."""
     path = tmp_path / "s.yaml"
     text = """\
 benchmark: "tests.toy_benchmark:ToyBenchmark"
@@ -190,7 +190,8 @@ sampler: {name: NAME, options: OPTIONS}
         ("turbo", "{failures: worst}", "failures: expected one of avoid, ignore"),
         ("tpe", "{failures: worst}", "expected one of avoid, ignore"),
         ("tpe", "{failures: avoid, history: null}", "avoid needs a history view"),
-        ("cmaes", "{failures: avoid}", "no option 'failures'"),
+        ("cmaes", "{failures: worst}", "expected one of avoid, ignore"),
+        ("qmc", "{failures: avoid}", "no option 'failures'"),
     ]:
         path.write_text(text.replace("NAME", name).replace("OPTIONS", options))
         with pytest.raises(SpaceError, match=r"sampler\.options") as info:
@@ -200,6 +201,7 @@ sampler: {name: NAME, options: OPTIONS}
         ("turbo", "{n_startup_trials: 5, noisy: true}"),
         ("tpe", "{failures: ignore}"),
         ("tpe", "{history: null}"),  # TPE sees the whole study and leaves failures out
+        ("cmaes", "{failures: ignore}"),
     ]:
         path.write_text(text.replace("NAME", name).replace("OPTIONS", options))
         assert space.load(path).sampler_options == yaml.safe_load(options)

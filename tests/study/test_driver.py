@@ -118,6 +118,45 @@ def test_a_learning_sampler_with_few_rounds_of_results_is_pointed_out(
     assert notes == ([] if note is None else [f"note: {note}{tail}"])
 
 
+@pytest.mark.parametrize(
+    ("sampler", "note"),
+    [
+        ("cmaes", "numeric parameters that every trial has; it draws act, depth at random"),
+        ("turbo", "parameters that every trial has; it draws depth at random"),
+        ("tpe", None),
+    ],
+)
+def test_parameters_a_sampler_draws_at_random_are_named_once(
+    tmp_path: Path, threads_client: Client, sampler: str, note: str | None
+) -> None:
+    """CMA-ES models numbers only, and it, GP and turbo only the parameters every trial
+    has: the campaign says which ones they draw at random, once, where Optuna warns for
+    each of them in every trial."""
+    params = (
+        "  x: {type: float, low: -4, high: 4}\n  act: [relu, tanh]\n"
+        "  depth: {type: int, low: 1, high: 3, when: {act: [relu]}}"
+    )
+    exp = experiment(tmp_path, params, "{trials: 2}", sampler=sampler)
+    shown = Lines()
+    Driver(exp, make_study(exp), threads_client, slots=2, display=shown).run()
+    notes = [line for line in shown.lines if "at random" in line]
+    tail = " (tpe models them)"
+    assert notes == (
+        [] if note is None else [f"note: the {sampler} sampler models only {note}{tail}"]
+    )
+
+
+def test_cmaes_does_not_warn_in_every_trial(caplog: pytest.LogCaptureFixture) -> None:
+    from supervisor.config.samplers import make_sampler
+
+    study = optuna.create_study(sampler=make_sampler("cmaes", {}, seed=1))
+    with caplog.at_level("WARNING", logger="optuna"):
+        study.optimize(
+            lambda t: t.suggest_float("x", 0, 1) + len(t.suggest_categorical("a", ["p", "qq"])), 12
+        )
+    assert not [r for r in caplog.records if "independently" in r.getMessage()]
+
+
 class ToyWithoutCheckpoints(ToyBenchmark):
     checkpoints = False
 
