@@ -103,6 +103,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
 
         def report(epoch: int, metrics: dict[str, float]) -> bool:
             nonlocal stopped
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+                raise ValueError(f"report(epoch={epoch!r}): an epoch is an integer >= 0")
             floats = _floats(metrics)
             result.history.append({"epoch": float(epoch), **floats})
             stopped = stopped or (on_epoch is not None and on_epoch(epoch, floats))
@@ -283,4 +285,9 @@ def _peak_rss_mb() -> float:
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    """The metrics as floats; a bool or text is refused, though ``float`` takes it (True
+    would be a loss of 1.0)."""
+    for name, value in metrics.items():
+        if isinstance(value, bool | str | bytes):
+            raise TypeError(f"metric {name!r} is {value!r}; metrics are numbers")
     return {str(k): float(v) for k, v in metrics.items()}

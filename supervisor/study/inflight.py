@@ -110,7 +110,8 @@ class InFlight:
         """The first objective at ``epoch`` becomes an intermediate value (a learning curve
         point, and what the pruner judges)."""
         value = metrics.get(self.metric) if self.metric is not None else None
-        if epoch in run.reported or not isinstance(value, (int, float)):
+        usable = isinstance(value, int | float) and not isinstance(value, bool) and epoch >= 0
+        if epoch in run.reported or not usable:
             return
         run.trial.report(float(value), step=epoch)
         run.reported.add(epoch)

@@ -43,8 +43,12 @@ class Summary:
 
 
 # Attributes of a result the worker measured, stored as they are when present.
-# ``provenance``: where it ran, its share of the node, its seeds and node settings.
-_EXTRA = ("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error", "provenance")
+# ``provenance``: where it ran, its share of the node, its seeds and node settings;
+# ``latency_error``, ``n_params_error``: why a measurement was left out of the metrics.
+_EXTRA = (
+    *("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error", "provenance"),
+    *("latency_error", "n_params_error"),
+)
 
 
 def result_attrs(result: TrialResult, stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -181,3 +181,35 @@ def test_benchmarks_sci_is_a_client_of_the_contract_like_any_plugin() -> None:
             for name in names:
                 if name == "supervisor" or name.startswith("supervisor."):
                     assert name.startswith("supervisor.benchmarks"), f"{path}: imports {name}"
+
+
+class Misreports(Minimal):
+    """Reports what the contract does not allow: an epoch below 0, or a bool metric."""
+
+    def fit(self, model: Any, data: Any, params: Any, epochs: int, report: Any) -> dict:
+        if params["x"] < 0:
+            report(-5, {"loss": 1.0})
+        return {"loss": True}
+
+
+@pytest.mark.parametrize(
+    ("x", "error"),
+    [(-0.5, "report(epoch=-5): an epoch is an integer >= 0"), (0.5, "metric 'loss' is True")],
+)
+def test_a_plugin_breaking_the_contract_fails_its_trial_saying_how(x: float, error: str) -> None:
+    """A negative epoch reached Optuna's ``report`` in the driver and stopped the campaign;
+    a bool loss was stored as 1.0."""
+    broken = spec()
+    broken = TrialSpec(
+        **{**broken.__dict__, "params": {"x": x}, "benchmark_target": f"{__name__}:Misreports"}
+    )
+    result = execute(broken)
+    assert result.status == "failed" and error in result.error
+
+
+def test_why_a_measurement_was_left_out_is_stored_with_the_trial() -> None:
+    from supervisor.study.outcomes import result_attrs
+
+    stored = result_attrs(execute(spec()), {})
+    assert stored["latency_error"] == "latency not measured: the benchmark has no predict()"
+    assert "n_params not measured" in stored["n_params_error"]
