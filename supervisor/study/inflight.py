@@ -110,8 +110,9 @@ class InFlight:
         """The first objective at ``epoch`` becomes an intermediate value (a learning curve
         point, and what the pruner judges)."""
         value = metrics.get(self.metric) if self.metric is not None else None
-        usable = isinstance(value, int | float) and not isinstance(value, bool) and epoch >= 0
-        if epoch in run.reported or not usable:
+        if epoch in run.reported or epoch < 0 or not isinstance(value, int | float):
+            return
+        if isinstance(value, bool):
             return
         run.trial.report(float(value), step=epoch)
         run.reported.add(epoch)
