@@ -28,6 +28,7 @@ from supervisor.config.experiment import Budget, Experiment, Objective
 from supervisor.config.param_reader import PARAM_KEYS, PARAM_NAME, grid_problem, read_params
 from supervisor.config.params import ParamSpec
 from supervisor.config.reader import Reader, kind_of
+from supervisor.config.rehearsal import rehearse
 from supervisor.config.warm_start import read_warm_start
 from supervisor.config.yaml_source import KeyPath, parse_yaml, read_yaml
 from supervisor.errors import UserError, did_you_mean
@@ -133,6 +134,10 @@ class SpaceParser(Reader):
             no_grid = grid_problem(params)
             if no_grid:
                 raise self.err(*no_grid)
+        directions = [o.direction for o in objectives]
+        fails = rehearse((sampler, sampler_options), (pruner, pruner_options), params, directions)
+        if fails:
+            raise self.err(*fails)
         return Experiment(
             file=self.src.file,
             study_name=study,

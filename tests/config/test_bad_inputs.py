@@ -319,6 +319,24 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "5:32",
         "sampler.options.share_fit: expected true or false, got 3",
     ),
+    "space/sampler_tpe_no_candidates.yaml": (
+        "5:32",
+        "sampler.options.n_ei_candidates: tpe fails on a trial run of 3 trials with these"
+        " options: The size of `samples` must be positive",
+    ),
+    "space/sampler_cmaes_popsize_one.yaml": (
+        "5:34",
+        "sampler.options.popsize: cmaes fails on a trial run of 3 trials",
+    ),
+    "space/sampler_cmaes_x0_unknown.yaml": (
+        "5:34",
+        "sampler.options.x0: cmaes fails on a trial run of 3 trials with these options:"
+        " Parameter configuration must contain all distributions",
+    ),
+    "space/pruner_hyperband_factor_one.yaml": (
+        "5:37",
+        "pruner.options.reduction_factor: hyperband fails on a trial run of 3 trials",
+    ),
     "space/sampler_cmaes_failures_bogus.yaml": (
         "5:34",
         "sampler.options.failures: expected one of avoid, ignore, got 'sometimes'",
