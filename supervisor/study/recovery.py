@@ -65,7 +65,6 @@ class Recovered:
 
 
 def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
-    import optuna
     from optuna.trial import TrialState
 
     stale_after = STALE_AFTER if stale_after is None else stale_after
@@ -90,17 +89,39 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
             pass
         elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
             continue  # started by another tool, or being asked by a live driver: leave it
-        trial = optuna.Trial(study, internals.trial_id(frozen))
-        trial.set_user_attr(attrs.FAILURE, "infrastructure")
-        trial.set_user_attr("error_type", "DriverLost")
-        trial.set_user_attr("error", f"its driver {driver or '(unknown)'} died while it ran")
-        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
-        zombies.append(frozen.number)
+        if _close(study, frozen, f"its driver {driver or '(unknown)'} died while it ran"):
+            requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
+            zombies.append(frozen.number)
     for driver, is_alive in alive.items():
         if not is_alive:
             study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, None)
     return Recovered(zombies=zombies, requeued=len(zombies))
+
+
+def _close(study: optuna.Study, frozen: FrozenTrial, why: str) -> bool:
+    """Close a dead driver's trial as failed; False where another driver closed it first.
+    Drivers that start together, or take over together, recover the same trials: the
+    storage takes the first state written and refuses the others, so one of them, and
+    only one, re-queues it."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    trial = optuna.Trial(study, internals.trial_id(frozen))
+    try:
+        trial.set_user_attr(attrs.FAILURE, "infrastructure")
+        trial.set_user_attr("error_type", "DriverLost")
+        trial.set_user_attr("error", why)
+        study.tell(trial, state=TrialState.FAIL)
+    except (UpdateFinishedTrialError, ValueError):  # ValueError: "Cannot tell a FAIL trial"
+        if (
+            internals.study_storage(study)
+            .get_trial(internals.trial_id(frozen))
+            .state.is_finished()
+        ):
+            return False
+        raise
+    return True
 
 
 def requeue(

@@ -511,3 +511,32 @@ def test_a_second_driver_waits_for_a_configuration_the_first_is_training(
     ]
     assert waited, "the second driver waited on the first's trials"
     assert sum(attrs.counts_toward_budget(t) for t in trials) == 12
+
+
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_two_drivers_recovering_the_same_trial_close_and_requeue_it_once(
+    tmp_path: Path, storage: str
+) -> None:
+    """Two drivers that resume a killed run together see the same dead trial RUNNING; the
+    one that writes second used to stop with UpdateFinishedTrialError, or re-queue it a
+    second time (its configuration trained twice)."""
+    from supervisor.study import recovery
+    from supervisor.study.storage import open_storage
+
+    url = (
+        f"journal:{tmp_path / 'j.log'}"
+        if storage == "journal"
+        else f"sqlite:///{tmp_path / 'd.db'}"
+    )
+    first = optuna.create_study(storage=open_storage(url), study_name="s")
+    dead = f"{socket.gethostname()}:{2**22 + 12345}:dead"
+    trial = first.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+    trial.set_user_attr(attrs.DRIVER, dead)
+    second = optuna.load_study(storage=open_storage(url), study_name="s")
+    stale = second.get_trials(deepcopy=False)  # read before the first driver recovers
+    assert recovery.recover(first).zombies == [0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(second, "get_trials", lambda **_: stale)
+        assert recovery.recover(second).zombies == []
+    states = [t.state for t in second.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
