@@ -126,8 +126,10 @@ def session(
 def read(run_dir: Path) -> dict[str, Any] | None:
     """The manifest of a run, or None when it has none (runs before manifests)."""
     path = run_dir / MANIFEST_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
+    if not path.is_file():
+        raise UserError(f"{path}: not a readable manifest (not a regular file)")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

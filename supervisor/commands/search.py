@@ -142,6 +142,7 @@ def search(opts: SearchOptions) -> Outcome:
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
     _check_same_storage(run_dir, opts.storage)
+    provenance.read(run_dir)  # a manifest this run cannot extend is refused now
     if opts.report:
         report_file = opts.reports_root / f"{exp.study_name}.html"
         preflight.output_file(report_file, "--reports-dir", run_dir)

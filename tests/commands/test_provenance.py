@@ -60,6 +60,27 @@ def test_a_damaged_manifest_is_one_line(tmp_path: Path) -> None:
         provenance.read(tmp_path)
 
 
+@pytest.mark.parametrize("damage", ["not json", "a directory"])
+def test_a_resume_with_a_damaged_manifest_is_refused_before_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """The resume used to write the journal and run.json, then stop on the manifest
+    (exit 1 with a raw OSError where it was a directory)."""
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(toy_space(trials=2), workers=1, report=False, progress="none")
+    run_dir = tmp_path / "runs" / "api-toy"
+    manifest = run_dir / provenance.MANIFEST_FILE
+    manifest.unlink()
+    if damage == "a directory":
+        manifest.mkdir()
+    else:
+        manifest.write_text("{not json")
+    before = {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(supervisor.UserError, match="not a readable manifest"):
+        supervisor.search(toy_space(trials=2), trials=3, workers=1, progress="none")
+    assert {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
 def test_outside_a_git_checkout_there_is_no_commit(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("")
     assert provenance.git_state(tmp_path / "m.py") is None
