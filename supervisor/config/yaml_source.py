@@ -171,6 +171,15 @@ def _convert(
         return items
     if node.tag == _YAML + "bool" and str(node.value).lower() not in ("true", "false"):
         src.spelled[path] = str(node.value)
+    if node.tag in (_YAML + "int", _YAML + "float") and ":" in str(node.value):
+        number = _constructor.construct_object(node, deep=True)  # 1:30 is 90 in YAML 1.1
+        raise _at(
+            src,
+            node,
+            path,
+            f"YAML 1.1 reads {node.value} as the number {number} (base 60); quote it to pass"
+            " it as text",
+        )
     try:
         return _constructor.construct_object(node, deep=True)
     except yaml.MarkedYAMLError as exc:

@@ -319,6 +319,11 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "5:32",
         "sampler.options.share_fit: expected true or false, got 3",
     ),
+    "space/budget_timeout_base60.yaml": (
+        "4:30",
+        "budget.timeout: YAML 1.1 reads 1:30 as the number 90 (base 60); quote it to pass it"
+        " as text",
+    ),
     "space/sampler_tpe_no_candidates.yaml": (
         "5:32",
         "sampler.options.n_ei_candidates: tpe fails on a trial run of 3 trials with these"
@@ -518,8 +523,8 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         'queu: unknown key for a slurm profile (did you mean "queue"?)',
     ),
     "launcher/walltime_unquoted.yaml": (
-        "4:1",
-        "walltime: got the number 43200: quote the walltime, e.g. '12:00:00'",
+        "4:11",
+        "walltime: YAML 1.1 reads 12:00:00 as the number 43200 (base 60); quote it",
     ),
     # -- added with the CLI corpus (tests/commands/test_hostile_cli.py) --
     "launcher/calibration_zero_threads.yaml": (
