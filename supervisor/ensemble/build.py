@@ -76,9 +76,10 @@ def build(
     missing = [w for w, m in found.items() if m is None]
     exp = _with_ensemble(exp, config)
     if missing:
+        of_search = sum(1 for m in found.values() if m is not None and m.study == study.study_name)
         display.log(
-            f"Ensemble: training {len(missing)} member(s); "
-            f"{len(wanted) - len(missing)} reused from the search"
+            f"Ensemble: training {len(missing)} member(s); {of_search} reused from the search, "
+            f"{len(wanted) - len(missing) - of_search} trained before"
         )
         params = {t.number: dict(t.params) for t in candidates}
         with cluster() as handle:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 SEED_STRIDE = 1_000_003  # seeds of the extra members of ``seeds``: far from the search's
 
+Key = tuple[int | None, int | None, int | None]  # what makes a member: source, seed, epochs
+
 
 @dataclass(frozen=True)
 class Wanted:
@@ -118,10 +120,48 @@ class MemberSource:
         return None
 
 
-def _member_key(trial: FrozenTrial) -> tuple[int | None, int | None, int | None]:
+def _member_key(trial: FrozenTrial) -> Key:
     """What makes two member trials the same member: source, seed and epochs."""
     record = TrialRecord.from_frozen(trial)
     return (record.member_of, record.seed, record.member_epochs)
+
+
+def _plan_queue(study: optuna.Study, wanted: set[Key]) -> set[Key]:
+    """The members on their way: running under a live driver, or queued (one trial each,
+    a re-run of a chain first). Every other queued trial, a copy of such a member or of
+    one already trained, or one no longer wanted, is ended unrun (``surplus``), so the
+    driver's budget trains each wanted member once."""
+    from optuna.trial import TrialState
+
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    kept = {_member_key(t) for t in running}
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for t in sorted(waiting, key=lambda t: (attrs.RETRY_OF not in t.user_attrs, t.number)):
+        key = _member_key(t)
+        if key in wanted and key not in kept:
+            kept.add(key)
+        else:
+            _end_unrun(study, t)
+    return kept
+
+
+def _end_unrun(study: optuna.Study, waiting: FrozenTrial) -> None:
+    """Take ``waiting`` off the queue as Optuna's ask does (no driver can have it then),
+    and tell it failed, ``surplus``: never run, not counted toward the budget."""
+    import optuna
+    from optuna.trial import TrialState
+
+    import supervisor.optuna_internals as internals
+    from supervisor.study.storage import set_user_attrs
+
+    trial_id = internals.trial_id(waiting)
+    if not internals.study_storage(study).set_trial_state_values(trial_id, TrialState.RUNNING):
+        return  # a driver asked it first: it runs
+    source, seed, _ = _member_key(waiting)
+    trial = optuna.Trial(study, trial_id)
+    error = f"a copy of member search #{source}, seed {seed}: queued or trained already"
+    set_user_attrs(trial, {attrs.FAILURE: "surplus", attrs.ERROR: error})
+    internals.tell(study, trial, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:
@@ -139,8 +179,7 @@ def train_missing(
     display: Any,
 ) -> Summary:
     """Train ``missing`` members through the driver, in the member study."""
-    from optuna.trial import TrialState
-
+    from supervisor.study import recovery
     from supervisor.study.driver import Driver
     from supervisor.study.open_study import open_campaign_study
 
@@ -155,10 +194,16 @@ def train_missing(
         retrain_duplicates=True,  # seeds of one configuration are different members
     )
     study = open_campaign_study(member_exp, storage_url)
+    # Members a dead driver left running are closed and queued again now, before the plan,
+    # so that they are counted as queued (the driver's own recovery then finds none).
+    recovered = recovery.recover(study)
+    if recovered.zombies:
+        display.log(
+            f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "
+            "queued again"
+        )
     epochs = exp.budget.epochs
-    queued = {
-        _member_key(t) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    }
+    queued = _plan_queue(study, {(w.source, w.seed, epochs) for w in missing})
     for want in missing:
         if (want.source, want.seed, epochs) not in queued:
             study.enqueue_trial(
