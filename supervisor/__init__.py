@@ -4,11 +4,12 @@ The public API, also what the ``supervisor`` command runs::
 
     import supervisor
 
-    run = supervisor.search("search_spaces/weather.yaml", trials=12, workers=2)
-    run.best.params         # the best configuration (an Optuna FrozenTrial)
-    run.trials              # every trial as a pandas DataFrame
-    run.report()            # the HTML reports, rewritten from storage
-    supervisor.open_run("runs/weather-tc").status()
+    if __name__ == "__main__":  # in a script: Dask's worker processes import it again
+        run = supervisor.search("search_spaces/weather.yaml", trials=12, workers=2)
+        run.best.params         # the best configuration (an Optuna FrozenTrial)
+        run.trials              # every trial as a pandas DataFrame
+        run.report()            # the HTML reports, rewritten from storage
+        supervisor.open_run("runs/weather-tc").status()
 
 A search space is a YAML file, the same content as a dict, or an ``Experiment``.
 Benchmarks implement ``supervisor.benchmarks.Benchmark``. Importing this package is

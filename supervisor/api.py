@@ -144,6 +144,7 @@ class Run:
         size: int | None = None,
         pool: int | None = None,
         *,
+        candidates: int | None = None,
         workers: int | None = None,
         threads: int | None = None,
         scheduler: str | None = None,
@@ -151,7 +152,9 @@ class Run:
         progress: str = "auto",
     ) -> Built:
         """Build a deep ensemble of this search and write its UQ report, as
-        ``supervisor ensemble``: members the search saved are reused, the others train."""
+        ``supervisor ensemble``: members the search saved are reused, the others train.
+        ``candidates`` (``select="seeds"``): the best configurations trained with every
+        seed, the best on average becoming the ensemble."""
         from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
 
         return run_ensemble(
@@ -162,6 +165,7 @@ class Run:
                 select=select,
                 size=size,
                 pool=pool,
+                candidates=candidates,
                 workers=workers,
                 threads=threads,
                 scheduler=scheduler,

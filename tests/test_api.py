@@ -76,6 +76,9 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     written = by_name.report(tmp_path / "out" / "r.html")
     assert written == [tmp_path / "out" / "r.html"] and written[0].is_file()
     assert "api-toy" in by_name._repr_html_()
+    # ``candidates`` is the command's --candidates, checked as the command checks it
+    with pytest.raises(supervisor.UserError, match="--candidates 2: applies to --select seeds"):
+        by_name.ensemble(select="topk", candidates=2)
 
 
 def test_a_rerun_resumes_instead_of_starting_again(
