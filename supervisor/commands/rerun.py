@@ -96,14 +96,17 @@ def spec_for(study: optuna.Study, space_file: str, rec: TrialRecord) -> TrialSpe
     exp = as_searched(study, space_file)
     prov = rec.provenance
     assert prov is not None and prov.seed is not None
+    # What the trial was given, where it recorded it: a resume may have changed the space.
+    inputs = dict(prov.inputs) if prov.inputs is not None else {**exp.fixed, **rec.params}
+    options = dict(prov.options) if prov.options is not None else exp.options
     return TrialSpec(
         study_name=study.study_name,
         trial_number=rec.number,
-        params={**exp.fixed, **rec.params},
+        params=inputs,
         benchmark=exp.benchmark,
         benchmark_target=exp.benchmark_target,
-        options=exp.options,
-        epochs=rec.member_epochs or exp.budget.epochs,
+        options=options,
+        epochs=prov.epochs or rec.member_epochs or exp.budget.epochs,
         seed=prov.seed,
         data_seed=prov.data_seed if prov.data_seed is not None else exp.seed,
         objectives=tuple(exp.metric_names),

@@ -173,6 +173,9 @@ def trial_provenance(spec: TrialSpec) -> dict[str, Any]:
     except Exception as exc:
         found = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     found["seed"], found["data_seed"] = spec.seed, spec.data_seed
+    # What the model was given: ``supervisor rerun`` trains it again with these, not with
+    # a space a later resume changed (benchmark options, epochs, fixed values).
+    found["options"], found["epochs"], found["inputs"] = spec.options, spec.epochs, spec.params
     return found
 
 

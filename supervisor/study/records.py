@@ -141,6 +141,11 @@ class Provenance:
     seed: int | None = None  # the model seed it trained with
     data_seed: int | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)  # NodeSettings + dtype policy
+    # What the model was given (None: a trial recorded before they were): the benchmark's
+    # options, its epochs, its parameters with the fixed values.
+    options: Mapping[str, Any] | None = None
+    epochs: int | None = None
+    inputs: Mapping[str, Any] | None = None
 
     @classmethod
     def from_value(cls, value: object) -> Provenance | None:
@@ -172,7 +177,14 @@ class Provenance:
             seed=_int(get("seed")),
             data_seed=_int(get("data_seed")),
             settings=dict(settings) if isinstance(settings, dict) else {},
+            options=_mapping(get("options")),
+            epochs=_int(get("epochs")),
+            inputs=_mapping(get("inputs")),
         )
+
+
+def _mapping(value: object) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _text(value: object) -> str | None:

@@ -90,6 +90,27 @@ def test_a_trial_is_reproduced_bit_for_bit_from_the_run_alone(tmp_path: Path) ->
     assert run.rerun(2).identical  # the same from Python
 
 
+def test_a_trial_run_before_a_resume_changed_the_space_reruns_as_it_ran(
+    tmp_path: Path,
+) -> None:
+    """A resume with other benchmark options replaces the space stored with the study:
+    the rerun of an earlier trial used the new options and said training was not
+    deterministic. It trains what the trial recorded it was given."""
+    first = search(tmp_path, fresh=False)
+    (tmp_path / "space.yaml").write_text(space(fresh=False, offset=-3.0).replace("3,", "5,"))
+    supervisor.search(
+        str(tmp_path / "space.yaml"),
+        workers=1,
+        dashboard=":0",
+        progress="none",
+        report=False,
+        runs_dir=tmp_path / "runs",
+    )
+    assert len(first.study.trials) == 5
+    assert first.rerun(0).identical  # offset 2.0, as it ran
+    assert first.rerun(4).identical  # offset -3.0, as it ran
+
+
 def test_a_rerun_that_differs_says_so_and_exits_1(tmp_path: Path) -> None:
     search(tmp_path, fresh=True)
     done = rerun(tmp_path, 0)
