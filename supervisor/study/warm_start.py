@@ -15,11 +15,14 @@ space's objectives is refused (one line, exit 2). Within a fitting run, a trial 
 when every parameter active in this space has a value inside its range (after
 ``rename``); parameters this space does not search are dropped; a trial missing an active
 parameter, or outside the space, is left out and counted. ``apply`` adds the trials once
-per source run: a resumed campaign does not add them again.
+per source run, the run a name resolves to (``old``, ``runs/old`` and its absolute path
+are one run): a resumed campaign does not add them again, and one killed while adding
+them adds the rest only.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +42,9 @@ if TYPE_CHECKING:
     from supervisor.config.experiment import Experiment
     from supervisor.config.warm_start import WarmSource
 
-IMPORTED = "supervisor:warm_started"  # study attr: {source label: trials added}
+# Study attr: {source key: {"mark": its trials' mark, "trials": how many, None until all
+# are added}}. Runs of earlier versions hold {the source as typed: trials added}.
+IMPORTED = "supervisor:warm_started"
 # Model failures that depend on the earlier run's limits and machine, not the configuration.
 MACHINE_BOUND = (TIME_LIMIT, MEMORY_LIMIT, DIED_REPEATEDLY)
 
@@ -48,7 +53,10 @@ MACHINE_BOUND = (TIME_LIMIT, MEMORY_LIMIT, DIED_REPEATEDLY)
 class Source:
     """What one earlier run gives this one."""
 
-    label: str  # the run directory, as the user named it
+    label: str  # the run directory, as the user named it: for messages
+    key: str = ""  # the run it resolves to (``identify``); "": the label
+    runs_root: Path = Path("runs")  # where a study name is looked up
+    name: str = ""  # what its trials' marks call it: ``<name>#<number>``
     trials: list[FrozenTrial] = field(default_factory=list)  # ready to add
     failed: int = 0  # of those, trials that failed by the model there
     left_out: Counter[str] = field(default_factory=Counter)  # reason -> trials
@@ -69,7 +77,7 @@ class Source:
 def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
     """Every source run of ``exp.warm_start`` read and fitted to its space; raises
     UserError for a source that cannot be used. Reads only."""
-    sources = []
+    sources: dict[str, Source] = {}
     for spec in exp.warm_start:
         where = f"warm_start: {spec.run}"
         try:
@@ -78,24 +86,103 @@ def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
             raise UserError(f"warm_start: {exc}") from None
         if run_dir.resolve() == own_run.resolve():
             raise UserError(f"{where}: that is this run; warm start from an earlier one")
+        key = identify(run_dir, record)
+        if key in sources:  # one run under two names (the file's and --warm-start's)
+            continue
         study = _load(record.study, record.storage_url(run_dir), where)
-        sources.append(fit(exp, spec, study, where))
-    return sources
+        sources[key] = fit(exp, spec, study, where)
+        sources[key].key, sources[key].runs_root = key, runs_root
+    return list(sources.values())
+
+
+def identify(run_dir: Path, record: rundir.RunRecord) -> str:
+    """A run however it is named: its study in its storage, a file's path made absolute."""
+    from supervisor.study.storage import JOURNAL_PREFIX, redact
+
+    url = record.storage_url(run_dir)
+    if url.startswith(JOURNAL_PREFIX) or "://" not in url:
+        url = JOURNAL_PREFIX + str(Path(url.removeprefix(JOURNAL_PREFIX)).resolve())
+    elif url.startswith("sqlite:///"):
+        url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
+    return f"{record.study}@{redact(url)}"
 
 
 def apply(study: optuna.Study, sources: list[Source]) -> int:
-    """Add each source's trials to ``study`` unless an earlier start added them; returns
-    how many were added now."""
+    """Add each source's trials to ``study`` that an earlier start did not add; returns
+    how many were added now.
+
+    Each trial is one write, marked ``<name>#<number>``, and the source's name is recorded
+    before its first trial: whenever a start was killed, the next one finds the trials
+    already added by their marks and adds the others, each source trial once."""
     done: dict[str, Any] = dict(study.user_attrs.get(IMPORTED) or {})
+    present: set[Any] | None = None  # the marks in the study, read once if needed
     added = 0
     for source in sources:
-        if source.label in done:
+        key = source.key or source.label
+        entry = _recorded(done, source, key)
+        if entry is not None and entry["trials"] is not None:
             continue
-        study.add_trials(source.trials)
-        done[source.label] = len(source.trials)
-        study.set_user_attr(IMPORTED, done)
-        added += len(source.trials)
+        if entry is None:
+            entry = {"mark": _free_name(done, source.name), "trials": None}
+            done[key] = entry
+            study.set_user_attr(IMPORTED, dict(done))
+        if present is None:
+            present = {
+                t.user_attrs.get(attrs.WARM_START) for t in study.get_trials(deepcopy=False)
+            }
+        trials = [
+            t
+            for t in _marked(source.trials, entry["mark"])
+            if t.user_attrs[attrs.WARM_START] not in present
+        ]
+        study.add_trials(trials)
+        done[key] = {"mark": entry["mark"], "trials": len(source.trials)}
+        study.set_user_attr(IMPORTED, dict(done))
+        added += len(trials)
     return added
+
+
+def _recorded(done: dict[str, Any], source: Source, key: str) -> dict[str, Any] | None:
+    """What an earlier start recorded of ``source``: under its key, or (earlier versions,
+    which recorded a finished import only) under a name that resolves to the same run."""
+    entry = done.get(key)
+    if isinstance(entry, dict):
+        return {"mark": str(entry.get("mark")), "trials": entry.get("trials")}
+    for label, trials in done.items():
+        if isinstance(trials, dict):
+            continue
+        if label == source.label or _key_of(label, source.runs_root) == source.key:
+            return {"mark": Path(label).name, "trials": trials}
+    return None
+
+
+def _key_of(run: str, runs_root: Path) -> str | None:
+    try:
+        return identify(*rundir.resolve(run, runs_root))
+    except UserError:  # gone since: not one of this start's sources
+        return None
+
+
+def _free_name(done: dict[str, Any], name: str) -> str:
+    """``name``, or ``name-2``, ... where another source's trials are marked ``name``:
+    the marks tell the sources apart."""
+    taken = {e.get("mark") if isinstance(e, dict) else Path(k).name for k, e in done.items()}
+    free, n = name, 2
+    while free in taken:
+        free, n = f"{name}-{n}", n + 1
+    return free
+
+
+def _marked(trials: list[FrozenTrial], name: str) -> list[FrozenTrial]:
+    """The trials with marks ``<name>#<number>``."""
+    marked = []
+    for trial in trials:
+        old, _, number = str(trial.user_attrs[attrs.WARM_START]).rpartition("#")
+        if old != name:
+            trial = copy.copy(trial)
+            trial.user_attrs = {**trial.user_attrs, attrs.WARM_START: f"{name}#{number}"}
+        marked.append(trial)
+    return marked
 
 
 def _load(name: str, url: str, where: str) -> optuna.Study:
@@ -131,9 +218,9 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
             f"{where}: a study of another objective (it measured {', '.join(measured)};"
             f" this space optimizes {', '.join(names)})"
         )
-    source = Source(spec.run)
-    source.notes = _differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
     label = Path(spec.run).name
+    source = Source(spec.run, name=label)
+    source.notes = _differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
     for trial in told:
         failed = trial.state == TrialState.FAIL
         if failed and (

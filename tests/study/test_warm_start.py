@@ -163,7 +163,8 @@ def test_a_search_starts_warm_from_an_earlier_run_once_and_spends_its_budget_on_
     assert {t.user_attrs[attrs.WARM_START].split("#")[0] for t in warm} == {"old"}
     assert sum(attrs.counts_toward_budget(t) for t in study.get_trials()) == 4
 
-    again = faultkit.run_search(new, "--workers", "1", "--warm-start", "old", "--trials", "6")
+    # Resumed naming the same run by its directory: it is the run, not the name, told once.
+    again = faultkit.run_search(new, "--workers", "1", "--warm-start", "runs/old", "--trials", "6")
     assert again.returncode == 0 and "Warm start" not in again.stdout
     study = load_study(faultkit.journal_url(new, "new"), "new")
     assert sum(attrs.WARM_START in t.user_attrs for t in study.get_trials()) == inside
