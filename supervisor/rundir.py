@@ -58,7 +58,13 @@ class RunRecord:
 
 
 def journal_url(run_dir: Path) -> str:
-    return f"journal:{(run_dir / JOURNAL_FILE).resolve()}"
+    """The URL of the run's journal. Every command names it before it writes or starts a
+    cluster: a journal that is there but no file is refused here, not half-way."""
+    journal = run_dir / JOURNAL_FILE
+    if journal.exists() and not journal.is_file():
+        what = "a directory" if journal.is_dir() else "not a regular file"
+        raise UserError(f"{journal}: {what}, not a storage journal")
+    return f"journal:{journal.resolve()}"
 
 
 def trial_dir(run_dir: Path, number: int) -> Path:

@@ -24,10 +24,10 @@ def export(run: str, output: Path | None, fmt: str, runs_dir: Path) -> list[Path
         raise UserError(f"--output {output}: a {output.suffix[1:]} file name, but --format {fmt}")
     opened = open_run(run, runs_dir=runs_dir)
     out = output or opened.run_dir / f"trials.{fmt}"
-    beside = out.with_name(f"{out.stem}.manifest.json")
     own = run_files(opened.run_dir, opened.record)
-    for path in (out, beside):
-        output_file(path, "--output", opened.run_dir, own)
+    output_file(out, "--output", opened.run_dir, own)  # first: '' or / names no file
+    beside = out.with_name(f"{out.stem}.manifest.json")
+    output_file(beside, "--output", opened.run_dir, own)
     manifest = opened.manifest  # where the numbers came from travels with them
     written = [write_table(opened.study, out, fmt)]
     if manifest is not None:

@@ -1,9 +1,10 @@
 """Checks a command makes before its first write: a refused command changes nothing.
 
 Flags are checked against the limits the space file has (a flag must not get past what
-the file may not say), directories are tried for writing, outputs are kept off the run's
-own records, and addresses are probed (``supervisor.clusters.addresses``). Every problem
-is a one-line ``UserError`` naming the flag.
+the file may not say), directories are tried for writing, outputs are kept off the files
+of every run (this one's and others'), and addresses are probed
+(``supervisor.clusters.addresses``). Every problem is a one-line ``UserError`` naming the
+flag.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,12 @@ def storage_url(url: str) -> None:
             f"--storage {url!r}: expected a URL such as sqlite:///x.db, "
             "postgresql://user@host/db or journal:/path/to/journal.log"
         )
+    if url.startswith("sqlite"):  # in memory: the search would run and its results vanish
+        from supervisor.study.storage import redact, sqlite_problem
+
+        problem = sqlite_problem(url)
+        if problem is not None:
+            raise UserError(f"--storage {redact(url)!r}: {problem}")
 
 
 def storage_place(url: str) -> None:
@@ -217,17 +224,58 @@ def _try_writing(folder: Path, what: str) -> None:
 
 def output_file(path: Path, flag: str, run_dir: Path, keep: Iterable[Path] = ()) -> None:
     """An output file a command may write: not a directory or a device, in a folder it
-    can write in, and not one of the run's own files (its storage, record, space)."""
+    can write in, and no file of a run: not one of the run's own files (``keep``: its
+    storage, record, space), no file in a run directory (this run's or another's) but
+    the outputs commands rewrite there, nor the files of a run beside this one."""
     if path.is_dir():
         raise UserError(f"{flag} {path}: is a directory; give a file name")
     if path.exists() and not path.is_file():
         raise UserError(f"{flag} {path}: not a regular file")
     target = path.resolve()
     inside = run_dir.resolve()
-    ours = path.exists() and inside in target.parents and target not in _outputs(inside)
-    if ours or target in {p.resolve() for p in keep}:
+    if target in {p.resolve() for p in keep}:
         raise UserError(f"{flag} {path}: would overwrite a file of the run ({target.name})")
+    owner = _run_holding(target, inside)
+    if owner is not None and path.exists() and target not in _outputs(owner):
+        which = "the run" if owner == inside else f"run {_shown(owner)}"
+        raise UserError(f"{flag} {path}: would overwrite a file of {which} ({target.name})")
+    for other, files in _runs_beside(inside):
+        if target in files:
+            raise UserError(
+                f"{flag} {path}: would overwrite a file of run {_shown(other)} ({target.name})"
+            )
     writable_dir(path.parent, flag, f"{flag} {path}")
+
+
+def _run_holding(target: Path, run_dir: Path) -> Path | None:
+    """The innermost run directory ``target`` lies in: ``run_dir`` or a folder holding a
+    run record (another run, or one whose folder was copied or moved)."""
+    for folder in target.parents:
+        if folder == run_dir or os.path.lexists(folder / rundir.RUN_FILE):
+            return folder
+    return None
+
+
+def _runs_beside(run_dir: Path) -> Iterator[tuple[Path, set[Path]]]:
+    """The other runs under the runs folder of ``run_dir``, each with the files of its
+    own outside its folder (storage, space file). A record that cannot be read names
+    none: its folder is guarded all the same (``_run_holding``)."""
+    for record_file in sorted(run_dir.parent.glob(f"*/{rundir.RUN_FILE}")):
+        if record_file.parent == run_dir:
+            continue
+        try:
+            record = rundir.read_record_file(record_file)
+        except UserError:
+            continue
+        yield record_file.parent, {p.resolve() for p in run_files(record_file.parent, record)}
+
+
+def _shown(folder: Path) -> str:
+    """A folder as the user would name it: relative to here when below it."""
+    try:
+        return str(folder.relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)
 
 
 def _outputs(run_dir: Path) -> set[Path]:

@@ -44,8 +44,17 @@ DRIVERS: dict[str, tuple[list[tuple[str, str]], str]] = {
 }
 
 
-def open_storage(url: str) -> BaseStorage:
-    """``journal:PATH`` (or a path ending in .log/.jsonl) or any SQLAlchemy URL."""
+class NoStudies(UserError):
+    """A database without Optuna's tables, refused by a read-only open."""
+
+
+def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
+    """``journal:PATH`` (or a path ending in .log/.jsonl) or any SQLAlchemy URL.
+
+    ``read_only``: for commands that read a campaign, which must change no storage.
+    Opening would create a missing journal or SQLite file, and Optuna's RDBStorage
+    creates its tables and stamps their version on connect: a missing file is refused,
+    and a database without Optuna's tables raises ``NoStudies``."""
 
     path: str | None = None
     if url.startswith(JOURNAL_PREFIX):
@@ -53,8 +62,13 @@ def open_storage(url: str) -> BaseStorage:
     elif "://" not in url and url.endswith((".log", ".jsonl", ".journal")):
         path = url
     shown = redact(url)
+    problem = sqlite_problem(url)
+    if problem is not None:
+        raise UserError(f"storage {shown!r}: {problem}")
     try:
         if path is not None:
+            if read_only and not os.path.isfile(path):  # opening would create it
+                raise UserError(f"{path}: no such storage journal (moved or deleted?)")
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             return CampaignJournalStorage(SafeJournalFileBackend(path))
         if "://" not in url:
@@ -62,7 +76,10 @@ def open_storage(url: str) -> BaseStorage:
                 f"--storage {shown!r}: expected a URL such as sqlite:///x.db, "
                 "postgresql://user@host/db or journal:/path/to/journal.log"
             )
-        return _rdb_storage(with_driver(url, shown))
+        url = with_driver(url, shown)
+        if read_only:
+            _check_schema(url, shown)
+        return _rdb_storage(url, create=not read_only)
     except UserError:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line
@@ -72,21 +89,55 @@ def open_storage(url: str) -> BaseStorage:
         raise UserError(f"cannot open storage {shown!r}: {type(exc).__name__}: {detail}") from None
 
 
-def _rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
-    """Optuna's RDBStorage. Drivers that start together on an empty database race to
-    create its schema (PostgreSQL: duplicate key on the enum types); the loser finds the
-    schema made on its next attempt."""
+def _engine_options(url: str) -> dict[str, Any]:
+    # A server that does not answer is refused in seconds, not after the OS's minutes.
+    network = url.split(":", 1)[0].split("+")[0] in DRIVERS and "connect_timeout" not in url
+    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if network else {}
+
+
+def _check_schema(url: str, shown: str) -> None:
+    """Before a read-only open: the database exists and holds Optuna's tables, version
+    stamped (RDBStorage would create what is missing). Looked at, never written."""
+    import sqlalchemy
+
+    parsed = sqlalchemy.engine.make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and not os.path.isfile(database):
+        # Connecting would create the file.
+        what = "not a regular file" if os.path.exists(database) else "no such SQLite database"
+        raise UserError(f"{database}: {what} (moved or deleted?)")
+    engine = sqlalchemy.create_engine(url, **_engine_options(url))
+    try:
+        with engine.connect() as connection:
+            tables = set(sqlalchemy.inspect(connection).get_table_names())
+            if "studies" not in tables:
+                raise NoStudies(f"{shown}: holds no study (a database without Optuna's tables)")
+            for table in ("version_info", "alembic_version"):  # names of Optuna's schema
+                query = sqlalchemy.text(f"SELECT 1 FROM {table}")
+                if table not in tables or connection.execute(query).first() is None:
+                    raise UserError(
+                        f"{shown}: Optuna's tables without their version ({table});"
+                        " not opened, as opening would write it"
+                    )
+    finally:
+        engine.dispose()
+
+
+def _rdb_storage(url: str, attempts: int = 5, create: bool = True) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage (with ``create``, its tables made where missing). Drivers that
+    start together on an empty database race to create its schema (PostgreSQL: duplicate
+    key on the enum types); the loser finds the schema made on its next attempt."""
     import time
 
     import optuna
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-    # A server that does not answer is refused in seconds, not after the OS's minutes.
-    network = url.split(":", 1)[0].split("+")[0] in DRIVERS and "connect_timeout" not in url
-    engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if network else None
+    engine = _engine_options(url) or None
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(url, engine, heartbeat_interval=None)
+            return optuna.storages.RDBStorage(
+                url, engine, heartbeat_interval=None, skip_table_creation=not create
+            )
         except (IntegrityError, ProgrammingError):
             if attempt == attempts - 1:
                 raise
@@ -129,12 +180,16 @@ def set_user_attrs(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
 
 
 def load_study(url: str, study_name: str) -> optuna.Study:
+    """A stored study, for commands that read it: the storage is left as it was."""
     import optuna
 
-    journal = url[len(JOURNAL_PREFIX) :] if url.startswith(JOURNAL_PREFIX) else None
-    if journal is not None and not os.path.isfile(journal):  # opening would create it
-        raise UserError(f"{journal}: no such storage journal (moved or deleted?)")
-    storage = open_storage(url)
+    try:
+        storage = open_storage(url, read_only=True)
+    except NoStudies:
+        raise UserError(
+            f"no study {study_name!r} in {redact(url)}; studies there: none"
+            " (a database without Optuna's tables)"
+        ) from None
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
@@ -142,6 +197,45 @@ def load_study(url: str, study_name: str) -> optuna.Study:
         raise UserError(
             f"no study {study_name!r} in {redact(url)}; studies there: {names or 'none'}"
         ) from None
+
+
+# What SQLite's driver reads from a sqlite:// URL's query; SQLAlchemy drops any other key
+# with a warning (``?mode=ro`` would seem to take effect and not). ``uri=true`` (SQLite URI
+# filenames) is refused too: the file, and whether it is in memory, hide in the URI.
+SQLITE_QUERY_KEYS = (
+    "timeout",
+    "isolation_level",
+    "detect_types",
+    "check_same_thread",
+    "cached_statements",
+)
+
+
+def sqlite_problem(url: str) -> str | None:
+    """Why an SQLite URL cannot hold a campaign, or None: an in-memory database is gone
+    when the command ends (and a search's results with it); a query key its driver
+    ignores would not do what it says."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not an SQLAlchemy URL: left to whoever opens it
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if parsed.database in (None, "", ":memory:"):
+        return (
+            "an in-memory database keeps nothing after the command;"
+            " give a file (sqlite:///path/to/x.db)"
+        )
+    ignored = sorted(set(parsed.query) - set(SQLITE_QUERY_KEYS))
+    if ignored:
+        return (
+            f"query key {', '.join(ignored)} not supported (only {', '.join(SQLITE_QUERY_KEYS)})"
+        )
+    return None
 
 
 def redact(url: str) -> str:
