@@ -22,6 +22,7 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
     import optuna
 
     from supervisor.config.samplers import make_sampler
+    from supervisor.study.space_change import incompatible
     from supervisor.study.storage import open_storage, redact
 
     storage = open_storage(storage_url)
@@ -37,6 +38,9 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
                 f"study {exp.study_name!r} in {redact(storage_url)} has directions {old}, "
                 f"the space file asks for {exp.directions}; use another study name (--study)"
             )
+        changed = incompatible(existing, exp.params)
+        if changed:
+            raise UserError(f"{exp.file}: params.{changed[0]}: {changed[1]}")
     study = optuna.create_study(
         study_name=exp.study_name,
         storage=storage,

@@ -188,11 +188,11 @@ def _marked(trials: list[FrozenTrial], name: str) -> list[FrozenTrial]:
 def _load(name: str, url: str, where: str) -> optuna.Study:
     import optuna
 
-    from supervisor.study.storage import open_storage
+    from supervisor.study.storage import NoStudies, open_storage
 
-    try:
-        return optuna.load_study(study_name=name, storage=open_storage(url))
-    except KeyError:
+    try:  # read only: a source is never created or changed
+        return optuna.load_study(study_name=name, storage=open_storage(url, read_only=True))
+    except (KeyError, NoStudies):
         raise UserError(f"{where}: its storage holds no study {name!r}") from None
 
 

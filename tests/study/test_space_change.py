@@ -1,0 +1,59 @@
+"""A resume whose space changes a parameter the study cannot hold is refused before it
+writes; ranges may change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import supervisor
+from supervisor.study.space_change import incompatible
+from tests.test_api import toy_space
+
+
+def _space(params: dict[str, object], trials: int) -> dict[str, object]:
+    space = toy_space(trials=trials)
+    space["params"] = params
+    return space
+
+
+@pytest.mark.parametrize(
+    ("changed", "problem"),
+    [
+        ({"type": "float", "low": -4, "high": 4}, "have it as choices ['a', 'b']"),
+        (["a", "b", "c"], "which Optuna cannot change to choices ['a', 'b', 'c']"),
+    ],
+)
+def test_a_changed_categorical_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: object, problem: str
+) -> None:
+    """It used to start, and every new trial failed with "sampling failed", counted as a
+    model failure: fail fast stopped the run, and each rerun added failures."""
+    monkeypatch.chdir(tmp_path)
+    x = {"type": "float", "low": -4, "high": 4}
+    supervisor.search(_space({"x": x, "c": ["a", "b"]}, 2), workers=1, progress="none")
+    run_dir = tmp_path / "runs" / "api-toy"
+    before = {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(supervisor.UserError, match=r"params\.c: the study's trials") as info:
+        supervisor.search(_space({"x": x, "c": changed}, 4), workers=1, progress="none")
+    assert problem in str(info.value)
+    assert {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_a_wider_range_is_no_change_the_study_refuses() -> None:
+    import optuna
+
+    from supervisor.config.params import ParamSpec
+
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("n", 1, 3), 2)
+    wider = (ParamSpec("x", "float", 0, 2), ParamSpec("n", "int", 1, 5))
+    assert incompatible(study, wider) is None
+    logged = (ParamSpec("x", "float", 0.1, 1, log=True),)
+    assert incompatible(study, logged) == (
+        "x",
+        "the study's trials have it as a float in [0.0, 1.0], which Optuna cannot change to a"
+        " float in [0.1, 1.0], log scale within a study; keep it, or start a new study"
+        " (--study NAME)",
+    )
