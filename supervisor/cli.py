@@ -319,21 +319,13 @@ def submit(
     """Run the search's driver as a Slurm job that renews itself until the budget is done
     (for campaigns longer than a login node or one walltime allows). Flags after `--` go
     to `supervisor search`."""
-    from supervisor.commands.search import SearchOptions, resolve_experiment
-    from supervisor.commands.submit import SubmitOptions
-    from supervisor.commands.submit import submit as submit_driver
+    from supervisor.commands.submit import SubmitOptions, run
 
-    extra = list(ctx.args)
-    if study:
-        extra = ["--study", study, *extra]
-    exp = resolve_experiment(SearchOptions(space_file=space_file, study=study))
-    # The flags the driver will run with are checked here, not in a job hours later.
-    app(["search", space_file, "--launcher", launcher, *extra, "--dry-run"], standalone_mode=False)
     opts = SubmitOptions(
         space_file=space_file,
         launcher=launcher,
-        search_args=extra,
-        study=exp.study_name,
+        search_args=[*(["--study", study] if study else []), *ctx.args],
+        study=study or "",  # the search's, once its flags are checked
         runs_root=runs_dir,
         walltime=walltime,
         grace=grace,
@@ -343,11 +335,7 @@ def submit(
         prologue=prologue or [],
         dry_run=dry_run,
     )
-    job_id, script = submit_driver(opts)
-    if job_id is None:
-        print(script, end="")
-    else:
-        print(f"Submitted the driver as job {job_id}; `supervisor status {exp.study_name}`")
+    print(run(opts, typer.main.get_command(app)), end="")
 
 
 @app.command(hidden=True)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from supervisor.clusters.security import (
     security_from_files,
     write_campaign_certificate,
 )
+from supervisor.errors import UserError
 from supervisor.execution.provenance import JOB_CORES_ENV
 
 CLUSTER_CLASSES = {
@@ -44,6 +48,17 @@ GPU_DIRECTIVES = {
 }
 JOBS_DIR = "jobs"  # batch-system logs of the worker jobs, in the run directory
 SCHEDULER_LOG = "scheduler.log"  # the scheduler process's errors, in the run directory
+# How the scheduler reads the lines of a job script made for it.
+DIRECTIVES = {"slurm": "#SBATCH", "pbs": "#PBS", "lsf": "#BSUB", "sge": "#$"}
+# A value must stay on its line of a job script: no newline, no other control character.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A plain shell word: left as it is, a $VAR or ${VAR} of the job's environment included.
+SHELL_WORD = re.compile(r"(?:[\w./~:@%+=,-]|\$[A-Za-z_]\w*|\$\{[A-Za-z_]\w*\})+", re.ASCII)
+# Profile values written into a directive as one word (queue, account...) or a path.
+NAME = re.compile(r"[\w.@%+,:=-]+", re.ASCII)
+NAME_KEYS = ("queue", "account", "project", "job_name", "interface")
+WALLTIME = re.compile(r"[0-9:-]+")
+NOT_IN_A_PATH = re.compile(r"[\s'\"#\\]")
 # Until a trial has finished, Dask's adaptive scaling assumes tasks take 0.5 s and would ask
 # for one job for the whole queue; trials are long: one worker per queued trial.
 TRIAL_DURATION_GUESS = "1h"
@@ -57,6 +72,57 @@ def job_class(kind: str) -> type:
     base = getattr(dask_jobqueue, CLUSTER_CLASSES[kind]).job_cls
     one_trial = property(lambda self: 1)  # a worker runs one trial at a time
     return type(base.__name__, (base,), {"worker_process_threads": one_trial})
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of ``text`` (U+XXXX), None without one: a newline in a
+    value would start a line of its own in a job script, a directive or a command."""
+    found = CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one word of a shell command line: as it is when plain (``$TMPDIR``, as
+    the profiles suggest, stays the job's variable), else quoted."""
+    return text if SHELL_WORD.fullmatch(text) else shlex.quote(text)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    return []
+
+
+def check_script_values(launcher: Launcher) -> None:
+    """Refuse a profile value that would not stay what it is in a job script: a newline
+    adds a directive or a command of its own (``queue: "gpu\\n#SBATCH --uid=0"``), a space
+    or a ``;`` in a queue, account, name or log path splits the directive."""
+    where = DIRECTIVES.get(launcher.kind, "submit-file")
+    for key, value in launcher.keywords.items():
+        if key == "scheduler_options":  # keywords of the scheduler, in no script
+            continue
+        for text in _strings(value):
+            if char := control_character(text):
+                raise UserError(
+                    f"{launcher.file}: {key}: {text!r} holds a control character ({char});"
+                    " a value must stay on its own line of the job script"
+                )
+        if key in NAME_KEYS and not NAME.fullmatch(str(value)):
+            raise UserError(
+                f"{launcher.file}: {key}: {value!r}: expected one word of letters, digits and"
+                f" _ . @ % + , : = - (it goes into a {where} line)"
+            )
+        if key == "walltime" and not WALLTIME.fullmatch(str(value)):
+            raise UserError(f"{launcher.file}: walltime: {value!r}: expected digits, ':' and '-'")
+        if key == "log_directory" and NOT_IN_A_PATH.search(str(value)):
+            raise UserError(
+                f"{launcher.file}: log_directory: {value!r}: a path in a {where} line cannot"
+                " hold whitespace, quotes, '#' or '\\'"
+            )
 
 
 def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any]:
@@ -74,9 +140,18 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
         kw["log_directory"] = str((run_dir / JOBS_DIR).resolve())
     if "job_name" not in kw and configured("name") in (None, "dask-worker"):
         kw["job_name"] = f"sv-{study}"  # tells the campaign's jobs apart in squeue/qstat
+    # The worker's command line is one unquoted string in dask-jobqueue: the profile's
+    # words are quoted here (what a shell would split or run stays one word).
+    if "python" in kw or configured("python") is None:
+        kw["python"] = shell_word(kw.get("python", sys.executable))
+    if "local_directory" in kw:
+        kw["local_directory"] = shell_word(kw["local_directory"])
     # A worker's HTTP server (dashboard, metrics) would listen on every interface of its
     # compute node: loopback only. A user's own --dashboard-address, later, wins.
-    user_args = kw.get("worker_extra_args", configured("worker-extra-args") or [])
+    if "worker_extra_args" in kw:
+        user_args = [shell_word(arg) for arg in kw["worker_extra_args"]]
+    else:
+        user_args = configured("worker-extra-args") or []
     # The lifetime is not here: each job gets its own (``renewal``, ``longest_lifetime``).
     args = ["--dashboard-address", "127.0.0.1:0", *user_args]
     kw["worker_extra_args"] = args

@@ -32,6 +32,10 @@ def load_launcher(
             f"--workers/--threads size the local cluster; {launcher.file} is a {launcher.kind}"
             " profile: set its cores, processes and max_jobs (or threads) instead"
         )
+    if launcher.is_jobqueue:  # its values go into job scripts: each must stay in its place
+        from supervisor.clusters.jobqueue import check_script_values
+
+        check_script_values(launcher)
     return launcher
 
 

@@ -7,6 +7,7 @@ refuses the repeat. Written against the attributes click's objects have, not its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from supervisor.errors import UserError
@@ -20,22 +21,18 @@ def usage_line(exc: Any) -> str:
     return f"error: {message}{hint}"
 
 
-def refuse_repeated(group: Any, args: list[str]) -> None:
-    """A flag given twice is refused: click would keep the last one in silence, and
-    ``--workers 1 --workers 100`` is a typo more often than a wish."""
-    command = getattr(group, "commands", {}).get(args[0]) if args else None
-    if command is None:
-        return
+def given_options(command: Any, args: list[str]) -> Iterator[tuple[str, Any]]:
+    """The options of ``command`` in ``args``, each as written with its click parameter,
+    up to a ``--`` (what follows belongs to another command: submit's search flags)."""
     flags = {
         name: param
         for param in command.params
         if param.param_type_name == "option"
         for name in (*param.opts, *param.secondary_opts)
     }
-    seen: set[str] = set()
-    tokens = iter(args[1:])
+    tokens = iter(args)
     for token in tokens:
-        if token == "--":  # what follows belongs to another command (submit)
+        if token == "--":
             return
         name, eq, _ = token.partition("=")
         param = flags.get(name)
@@ -43,6 +40,17 @@ def refuse_repeated(group: Any, args: list[str]) -> None:
             continue
         if not param.is_flag and not eq:
             next(tokens, None)  # its value, whatever it looks like
+        yield name, param
+
+
+def refuse_repeated(group: Any, args: list[str]) -> None:
+    """A flag given twice is refused: click would keep the last one in silence, and
+    ``--workers 1 --workers 100`` is a typo more often than a wish."""
+    command = getattr(group, "commands", {}).get(args[0]) if args else None
+    if command is None:
+        return
+    seen: set[str] = set()
+    for name, param in given_options(command, args[1:]):
         if param.multiple:
             continue
         if param.name in seen:

@@ -14,7 +14,11 @@ work, so each link resumes where the last one stopped.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -35,6 +39,16 @@ SCRIPT_FILE = "driver.sbatch"
 # to do and this link made progress (submit the next); more to do but no progress (stop:
 # a chain must not burn the allocation on a campaign that cannot advance).
 DONE, MORE, STUCK = 0, 3, 4
+# `search` flags the driver's command line sets itself: not after `--`.
+OWN_FLAGS = {
+    "launcher": "give it to submit, before `--`",
+    "runs_dir": "give it to submit, before `--`",
+    "plain": "the driver job sets it (its log is a file)",
+    "dry_run": "the driver job runs the search; `submit --dry-run` shows its script",
+}
+# The names Slurm takes in a #SBATCH line: a partition (or several) and an account.
+PARTITIONS = re.compile(r"[\w.-]+(?:,[\w.-]+)*", re.ASCII)
+ACCOUNT = re.compile(r"[\w.-]+", re.ASCII)
 
 
 @dataclass
@@ -56,10 +70,11 @@ class SubmitOptions:
 def check(opts: SubmitOptions) -> float:
     """Everything that can be wrong with the flags, before a file is written; the
     walltime in seconds."""
+    from supervisor.clusters.jobqueue import WALLTIME
     from supervisor.clusters.profile import walltime_seconds
 
     seconds = walltime_seconds(opts.walltime, "slurm")
-    if seconds is None or seconds <= 0:
+    if not WALLTIME.fullmatch(opts.walltime) or seconds is None or seconds <= 0:
         raise UserError(
             f"--walltime {opts.walltime!r}: expected Slurm's [D-]HH:MM:SS, e.g. 04:00:00"
         )
@@ -70,10 +85,87 @@ def check(opts: SubmitOptions) -> float:
         )
     if not 1 <= opts.max_jobs <= 10_000:
         raise UserError(f"--max-jobs {opts.max_jobs}: expected 1 to 10000")
+    _check_script_values(opts)
     _check_no_password(opts.search_args)
     if not opts.dry_run and shutil.which("sbatch") is None:
         raise UserError("supervisor submit needs Slurm's sbatch on the PATH (none found)")
     return seconds
+
+
+def _check_script_values(opts: SubmitOptions) -> None:
+    """Each value stays what it is in the job script: a newline would add a #SBATCH line
+    or a command of its own, a space or a ``;`` in a name would split its directive."""
+    from supervisor.clusters.jobqueue import NOT_IN_A_PATH, control_character
+    from supervisor.study.storage import redact
+
+    names = (("--partition", opts.partition, PARTITIONS), ("--account", opts.account, ACCOUNT))
+    for flag, value, allowed in names:
+        if value and not allowed.fullmatch(value):
+            several = "; several separated by commas" if flag == "--partition" else ""
+            raise UserError(
+                f"{flag} {value!r}: expected a Slurm name of letters, digits, _ . -{several}"
+                " (it goes into a #SBATCH line)"
+            )
+    for line in opts.prologue:
+        if control_character(line) or line.lstrip().startswith("#"):
+            raise UserError(
+                f"--prologue {line!r}: expected one shell command line (no newline or other"
+                " control character, not a '#' line, which Slurm may read as a directive)"
+            )
+    for flag, value in (("", opts.space_file), ("--launcher ", opts.launcher)):
+        if char := control_character(value):
+            raise UserError(f"{flag}{value!r}: holds a control character ({char})")
+    for arg in opts.search_args:
+        if char := control_character(arg):
+            raise UserError(
+                f"{redact(arg)!r} after `--`: holds a control character ({char}); each flag"
+                " must stay on the driver's command line"
+            )
+    log = str(opts.runs_root.resolve())
+    if control_character(log) or NOT_IN_A_PATH.search(log):
+        raise UserError(
+            f"--runs-dir {str(opts.runs_root)!r}: the driver's log goes under {log!r}, which a"
+            " #SBATCH line cannot hold (whitespace, quotes, '#', '\\' or a control character);"
+            " use a folder without them"
+        )
+
+
+def _check_search_flags(opts: SubmitOptions, group: Any) -> io.StringIO:
+    """The flags the driver job will run ``search`` with get the checks of ``supervisor
+    search`` here, not in a batch job hours later: given twice (before and after ``--``
+    too), unknown, bad values. Returns what its dry run printed, shown on success only."""
+    from supervisor.commands.argv import given_options, refuse_repeated
+
+    for name, param in given_options(group.commands["search"], opts.search_args):
+        if param.name in OWN_FLAGS:
+            raise UserError(f"{name} after `--`: {OWN_FLAGS[param.name]}")
+    argv = [*search_argv(opts), "--dry-run"]
+    refuse_repeated(group, argv)
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown):
+        group.main(argv, prog_name="supervisor", standalone_mode=False)
+    return shown
+
+
+def run(opts: SubmitOptions, group: Any) -> str:
+    """``supervisor submit``: every check, then the submission; what it prints. ``group``
+    is the ``supervisor`` click group, whose ``search`` checks the search flags. A
+    refusal prints nothing but its one line."""
+    from supervisor.commands.search import SearchOptions, resolve_experiment
+
+    check(opts)
+    shown = _check_search_flags(opts, group)
+    # The run the driver searches: --study may come after `--` (as in the next link).
+    ctx = group.commands["search"].make_context(
+        "search", search_argv(opts)[1:], resilient_parsing=True
+    )
+    exp = resolve_experiment(SearchOptions(space_file=opts.space_file, study=ctx.params["study"]))
+    opts = dataclasses.replace(opts, study=exp.study_name)
+    job_id, script = submit(opts)
+    if job_id is None:
+        return shown.getvalue() + script
+    line = f"Submitted the driver as job {job_id}; `supervisor status {opts.study}`"
+    return f"{shown.getvalue()}{line}\n"
 
 
 def _check_no_password(search_args: list[str]) -> None:
@@ -94,9 +186,7 @@ def _check_no_password(search_args: list[str]) -> None:
 def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
     """The job script of one link of the chain."""
     python = shlex.quote(sys.executable)
-    search = shlex.join(
-        ["search", opts.space_file, "--launcher", opts.launcher, *opts.search_args]
-    )
+    search = shlex.join(search_argv(opts))
     resubmit = shlex.join(submit_argv(opts))
     log = run_dir.resolve() / DRIVER_DIR / "%j.log"
     directives = [
@@ -118,7 +208,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         f"cd {shlex.quote(str(cwd))}",
         f"run={shlex.quote(str(run_dir))}",
         f'before=$({python} -m supervisor.cli chain "$run" --count)',
-        f"{CHAIN_ENV}=1 {python} -m supervisor.cli {search} --plain &",
+        f"{CHAIN_ENV}=1 {python} -m supervisor.cli {search} &",
         "driver=$!",
         "# The walltime warning and a SIGTERM stop the driver cleanly; wait again after a",
         "# trap fires, until the driver has recorded its trials and exited.",
@@ -133,6 +223,14 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "exit $status",
     ]
     return "\n".join(lines) + "\n"
+
+
+def search_argv(opts: SubmitOptions) -> list[str]:
+    """The ``supervisor search`` command the driver job runs."""
+    argv = ["search", opts.space_file, "--launcher", opts.launcher]
+    if opts.runs_root != Path("runs"):
+        argv += ["--runs-dir", str(opts.runs_root)]
+    return [*argv, *opts.search_args, "--plain"]
 
 
 def submit_argv(opts: SubmitOptions) -> list[str]:
@@ -153,6 +251,10 @@ def submit_argv(opts: SubmitOptions) -> list[str]:
         argv += ["--partition", opts.partition]
     if opts.account:
         argv += ["--account", opts.account]
+    if opts.runs_root != Path("runs"):
+        argv += ["--runs-dir", str(opts.runs_root)]
+    for line in opts.prologue:
+        argv += ["--prologue", line]
     return [*argv, "--", *opts.search_args]
 
 
