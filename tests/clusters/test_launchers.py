@@ -395,8 +395,8 @@ BAD_PROFILES = {
     ),
     "unquoted walltime": (
         "kind: slurm\ncores: 1\nmemory: 1GiB\nwalltime: 1:30:00\n",
-        ":4:1: walltime: got the number 5400",
-        "quote the walltime",
+        ":4:11: walltime: YAML 1.1 reads 1:30:00 as the number 5400 (base 60)",
+        "quote it",
     ),
     "unreadable walltime": (
         "kind: slurm\ncores: 1\nmemory: 1GiB\nwalltime: 'one hour'\n",
