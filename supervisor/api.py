@@ -180,6 +180,8 @@ class Run:
         comparison of its final metrics with the stored ones (``.identical``)."""
         from supervisor.commands.rerun import rerun
 
+        if isinstance(trial, bool) or not isinstance(trial, int):
+            raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
         return rerun(self.study, self.record.space_file, trial)
 
     def _repr_html_(self) -> str:  # a notebook shows the run as a small table
@@ -258,7 +260,7 @@ def search(
         dashboard=dashboard,
         prefetch=prefetch,
         proposer=proposer,
-        warm_start=tuple(str(run) for run in warm_start),
+        warm_start=_runs(warm_start),
         runs_dir=runs_dir,
         reports_dir=reports_dir,
         report=report,
@@ -276,6 +278,9 @@ def search(
     )
 
 
+TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")
+
+
 def search_options(
     space: str | Path | Mapping[str, Any] | Experiment,
     *,
@@ -290,6 +295,12 @@ def search_options(
 
     if progress not in ("auto", "plain", "none"):
         raise UserError(f"progress: expected auto, plain or none, got {progress!r}")
+    for name, value in (("runs_dir", runs_dir), ("reports_dir", reports_dir)):
+        if not isinstance(value, str | Path):
+            raise UserError(f"{name}: expected a path, got {value!r}"[:200])
+    for name in TEXT_FLAGS:
+        if flags.get(name) is not None and not isinstance(flags[name], str):
+            raise UserError(f"{name}: expected text, got {flags[name]!r}"[:200])
     return SearchOptions(
         space_file=str(space) if isinstance(space, (str, Path)) else "",
         space_data=_space_data(space),
@@ -300,6 +311,18 @@ def search_options(
         command=command,
         **flags,
     )
+
+
+def _runs(warm_start: Any) -> tuple[str, ...]:
+    """``warm_start`` as run names: one name or path alone is one run (a string is not
+    split into its letters)."""
+    if isinstance(warm_start, str | Path):
+        warm_start = (warm_start,)
+    if not isinstance(warm_start, Sequence) or not all(
+        isinstance(run, str | Path) for run in warm_start
+    ):
+        raise UserError(f"warm_start: expected run names or paths, got {warm_start!r}"[:200])
+    return tuple(str(run) for run in warm_start)
 
 
 def _space_data(space: Any) -> dict[str, Any] | None:

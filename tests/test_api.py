@@ -79,6 +79,9 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     # ``candidates`` is the command's --candidates, checked as the command checks it
     with pytest.raises(supervisor.UserError, match="--candidates 2: applies to --select seeds"):
         by_name.ensemble(select="topk", candidates=2)
+    for trial in ("0", True):  # not a trial number (True was trial 1)
+        with pytest.raises(supervisor.UserError, match="trial: expected a trial number"):
+            by_name.rerun(trial)  # type: ignore[arg-type]
 
 
 def test_a_rerun_resumes_instead_of_starting_again(
@@ -126,6 +129,10 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         (toy_space(study="good"), {"storage": "sqlite:///elsewhere.db"}, "was run with storage"),
         (42, {}, "expected a file path, a mapping or an Experiment"),
         ({"study": object()}, {}, "not plain YAML data"),
+        (toy_space(), {"study": 5}, "study: expected text, got 5"),
+        (toy_space(), {"reports_dir": None}, "reports_dir: expected a path, got None"),
+        (toy_space(), {"warm_start": "nowhere"}, "warm_start: nowhere: no run found"),
+        (toy_space(), {"warm_start": [3]}, "warm_start: expected run names or paths"),
     ],
 )
 def test_bad_input_raises_one_line_and_writes_nothing(

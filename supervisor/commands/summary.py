@@ -38,6 +38,9 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     options = f" {exp.sampler_options}" if exp.sampler_options else ""
     chosen = "" if "sampler" in exp.raw else " (the default for this space)"
     lines.append(f"sampler     {exp.sampler}{options}{chosen}, seed {exp.seed}")
+    if exp.pruner != "none":
+        judged = f" {exp.pruner_options}" if exp.pruner_options else ""
+        lines.append(f"pruner      {exp.pruner}{judged}")
     timeout = f", timeout {exp.budget.timeout:g} s" if exp.budget.timeout else ""
     lines.append(f"budget      {exp.budget.trials} trials x {exp.budget.epochs} epochs{timeout}")
     from supervisor.study.storage import redact
