@@ -36,8 +36,12 @@ def calibrate(
     if write is not None:
         profile_to_write(write)
     options: dict[str, Any] = dict(cls.tiny_options) if tiny else {}
+    given: set[str] = set()
     for item in option:
         key, value = _option(item, name, cls.options)
+        if key in given:
+            raise UserError(f"--option {key}: given twice")
+        given.add(key)
         options[key] = value
     try:
         options = cls.validate_options(options)
