@@ -22,7 +22,7 @@ from typing import Any
 
 from supervisor.clusters import gpu_pin
 from supervisor.clusters.handle import ClusterHandle
-from supervisor.clusters.profile import Launcher, TlsFiles
+from supervisor.clusters.profile import Launcher, TlsFiles, control_character, texts_in
 from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
 from supervisor.clusters.security import (
     campaign_files,
@@ -50,8 +50,6 @@ JOBS_DIR = "jobs"  # batch-system logs of the worker jobs, in the run directory
 SCHEDULER_LOG = "scheduler.log"  # the scheduler process's errors, in the run directory
 # How the scheduler reads the lines of a job script made for it.
 DIRECTIVES = {"slurm": "#SBATCH", "pbs": "#PBS", "lsf": "#BSUB", "sge": "#$"}
-# A value must stay on its line of a job script: no newline, no other control character.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A plain shell word: left as it is, a $VAR or ${VAR} of the job's environment included.
 SHELL_WORD = re.compile(r"(?:[\w./~:@%+=,-]|\$[A-Za-z_]\w*|\$\{[A-Za-z_]\w*\})+", re.ASCII)
 # Profile values written into a directive as one word (queue, account...) or a path.
@@ -74,27 +72,10 @@ def job_class(kind: str) -> type:
     return type(base.__name__, (base,), {"worker_process_threads": one_trial})
 
 
-def control_character(text: str) -> str | None:
-    """The first control character of ``text`` (U+XXXX), None without one: a newline in a
-    value would start a line of its own in a job script, a directive or a command."""
-    found = CONTROL.search(text)
-    return f"U+{ord(found.group()):04X}" if found else None
-
-
 def shell_word(text: str) -> str:
     """``text`` as one word of a shell command line: as it is when plain (``$TMPDIR``, as
     the profiles suggest, stays the job's variable), else quoted."""
     return text if SHELL_WORD.fullmatch(text) else shlex.quote(text)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
-    return []
 
 
 def check_script_values(launcher: Launcher) -> None:
@@ -105,7 +86,7 @@ def check_script_values(launcher: Launcher) -> None:
     for key, value in launcher.keywords.items():
         if key == "scheduler_options":  # keywords of the scheduler, in no script
             continue
-        for text in _strings(value):
+        for text in texts_in(value):
             if char := control_character(text):
                 raise UserError(
                     f"{launcher.file}: {key}: {text!r} holds a control character ({char});"

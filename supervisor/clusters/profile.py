@@ -102,6 +102,27 @@ CALIBRATION_KEYS = ("benchmark", "threads_per_trial", "trials_per_node")
 SUPERVISOR_KEYS = frozenset({*_SUPERVISOR_JOB_KEYS, "workers", "threads"})
 
 
+# A value of a job script stays on its line: no newline, no other control character.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character of ``text`` (U+XXXX), None without one."""
+    found = CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def texts_in(value: Any) -> list[str]:
+    """Every string in ``value`` (lists and mappings, keys included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in texts_in(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*texts_in(k), *texts_in(v))]
+    return []
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """Certificates the user already has: one CA, and a cert + key used by every role."""
@@ -360,6 +381,8 @@ class _ProfileParser(Reader):
     def value(self, check: str, value: Any, path: KeyPath, kind: str) -> Any:
         if check in ("count", "count0"):
             return self.integer(value, path, 0 if check == "count0" else 1, 1_000_000)
+        if check in ("text", "texts", "mapping"):
+            self.one_line(value, path)
         if check == "text":
             return self.string(value, path)
         if check == "dashboard":  # its host is bound where the scheduler runs: syntax here
@@ -409,6 +432,14 @@ class _ProfileParser(Reader):
                 self.integer(spec[key], (*path, key), 1, 1_000_000)
             return spec
         raise AssertionError(check)
+
+    def one_line(self, value: Any, path: KeyPath) -> None:
+        """Every text in ``value`` stays on one line of a job script: a newline would add
+        a directive or a command of its own (``queue: "gpu\n#SBATCH --uid=0"``)."""
+        for text in texts_in(value):
+            char = control_character(text)
+            if char:
+                raise self.err(path, f"{text!r} holds a control character ({char})")
 
     def size(self, value: Any, path: KeyPath, as_int: bool) -> str | int:
         from dask.utils import parse_bytes

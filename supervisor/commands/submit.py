@@ -95,7 +95,8 @@ def check(opts: SubmitOptions) -> float:
 def _check_script_values(opts: SubmitOptions) -> None:
     """Each value stays what it is in the job script: a newline would add a #SBATCH line
     or a command of its own, a space or a ``;`` in a name would split its directive."""
-    from supervisor.clusters.jobqueue import NOT_IN_A_PATH, control_character
+    from supervisor.clusters.jobqueue import NOT_IN_A_PATH
+    from supervisor.clusters.profile import control_character
     from supervisor.study.storage import redact
 
     names = (("--partition", opts.partition, PARTITIONS), ("--account", opts.account, ACCOUNT))

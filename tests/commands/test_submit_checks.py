@@ -148,14 +148,17 @@ def test_the_chain_follows_the_study_and_runs_dir_of_its_search(work: Path) -> N
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('queue: "gpu\\n#SBATCH --uid=0"', "p.yaml: queue: "),
+        ('queue: "gpu\\n#SBATCH --uid=0"', "p.yaml:4:1: queue: "),
         ('account: "a b;touch x"', "p.yaml: account: "),
         ('job_name: "x y"', "p.yaml: job_name: "),
         ('walltime: "01:00:00\\n"', "p.yaml: walltime: "),
-        ('job_extra_directives: ["--qos=x\\n#SBATCH --uid=0"]', "p.yaml: job_extra_directives: "),
-        ('job_script_prologue: ["echo hi\\nrm -rf x"]', "p.yaml: job_script_prologue: "),
+        (
+            'job_extra_directives: ["--qos=x\\n#SBATCH --uid=0"]',
+            "p.yaml:4:1: job_extra_directives: ",
+        ),
+        ('job_script_prologue: ["echo hi\\nrm -rf x"]', "p.yaml:4:1: job_script_prologue: "),
         ('log_directory: "/tmp/a b"', "p.yaml: log_directory: "),
-        ('python: "python\\u0000"', "p.yaml: python: "),
+        ('python: "python\\u0000"', "p.yaml:4:1: python: "),
     ],
 )
 def test_no_profile_value_adds_a_line_to_the_worker_script(

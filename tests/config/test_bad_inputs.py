@@ -522,6 +522,10 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "4:1",
         'queu: unknown key for a slurm profile (did you mean "queue"?)',
     ),
+    "launcher/queue_newline.yaml": (
+        "4:1",
+        "queue: 'debug\\n#SBATCH --uid=0' holds a control character (U+000A)",
+    ),
     "launcher/walltime_unquoted.yaml": (
         "4:11",
         "walltime: YAML 1.1 reads 12:00:00 as the number 43200 (base 60); quote it",
