@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -22,8 +20,16 @@ from typing import Any
 
 from supervisor.clusters import gpu_pin
 from supervisor.clusters.handle import ClusterHandle
-from supervisor.clusters.profile import Launcher, TlsFiles, control_character, texts_in
+from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
+from supervisor.clusters.script_values import (
+    NAME,
+    NOT_IN_A_PATH,
+    WALLTIME,
+    control_character,
+    shell_word,
+    texts_in,
+)
 from supervisor.clusters.security import (
     campaign_files,
     security_from_files,
@@ -50,13 +56,7 @@ JOBS_DIR = "jobs"  # batch-system logs of the worker jobs, in the run directory
 SCHEDULER_LOG = "scheduler.log"  # the scheduler process's errors, in the run directory
 # How the scheduler reads the lines of a job script made for it.
 DIRECTIVES = {"slurm": "#SBATCH", "pbs": "#PBS", "lsf": "#BSUB", "sge": "#$"}
-# A plain shell word: left as it is, a $VAR or ${VAR} of the job's environment included.
-SHELL_WORD = re.compile(r"(?:[\w./~:@%+=,-]|\$[A-Za-z_]\w*|\$\{[A-Za-z_]\w*\})+", re.ASCII)
-# Profile values written into a directive as one word (queue, account...) or a path.
-NAME = re.compile(r"[\w.@%+,:=-]+", re.ASCII)
-NAME_KEYS = ("queue", "account", "project", "job_name", "interface")
-WALLTIME = re.compile(r"[0-9:-]+")
-NOT_IN_A_PATH = re.compile(r"[\s'\"#\\]")
+NAME_KEYS = ("queue", "account", "project", "job_name", "interface")  # one word each
 # Until a trial has finished, Dask's adaptive scaling assumes tasks take 0.5 s and would ask
 # for one job for the whole queue; trials are long: one worker per queued trial.
 TRIAL_DURATION_GUESS = "1h"
@@ -70,12 +70,6 @@ def job_class(kind: str) -> type:
     base = getattr(dask_jobqueue, CLUSTER_CLASSES[kind]).job_cls
     one_trial = property(lambda self: 1)  # a worker runs one trial at a time
     return type(base.__name__, (base,), {"worker_process_threads": one_trial})
-
-
-def shell_word(text: str) -> str:
-    """``text`` as one word of a shell command line: as it is when plain (``$TMPDIR``, as
-    the profiles suggest, stays the job's variable), else quoted."""
-    return text if SHELL_WORD.fullmatch(text) else shlex.quote(text)
 
 
 def check_script_values(launcher: Launcher) -> None:

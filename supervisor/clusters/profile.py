@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.clusters.script_values import control_character, texts_in
 from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath, read_yaml
 from supervisor.errors import UserError, did_you_mean
@@ -100,27 +101,6 @@ KEYS: dict[str, dict[str, str]] = {
 CALIBRATION_KEYS = ("benchmark", "threads_per_trial", "trials_per_node")
 # Not jobqueue keywords: the supervisor consumes them itself.
 SUPERVISOR_KEYS = frozenset({*_SUPERVISOR_JOB_KEYS, "workers", "threads"})
-
-
-# A value of a job script stays on its line: no newline, no other control character.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def control_character(text: str) -> str | None:
-    """The first control character of ``text`` (U+XXXX), None without one."""
-    found = CONTROL.search(text)
-    return f"U+{ord(found.group()):04X}" if found else None
-
-
-def texts_in(value: Any) -> list[str]:
-    """Every string in ``value`` (lists and mappings, keys included)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [s for v in value for s in texts_in(v)]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*texts_in(k), *texts_in(v))]
-    return []
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,8 @@ class SubmitOptions:
 def check(opts: SubmitOptions) -> float:
     """Everything that can be wrong with the flags, before a file is written; the
     walltime in seconds."""
-    from supervisor.clusters.jobqueue import WALLTIME
     from supervisor.clusters.profile import walltime_seconds
+    from supervisor.clusters.script_values import WALLTIME
 
     seconds = walltime_seconds(opts.walltime, "slurm")
     if not WALLTIME.fullmatch(opts.walltime) or seconds is None or seconds <= 0:
@@ -95,8 +95,7 @@ def check(opts: SubmitOptions) -> float:
 def _check_script_values(opts: SubmitOptions) -> None:
     """Each value stays what it is in the job script: a newline would add a #SBATCH line
     or a command of its own, a space or a ``;`` in a name would split its directive."""
-    from supervisor.clusters.jobqueue import NOT_IN_A_PATH
-    from supervisor.clusters.profile import control_character
+    from supervisor.clusters.script_values import NOT_IN_A_PATH, control_character
     from supervisor.study.storage import redact
 
     names = (("--partition", opts.partition, PARTITIONS), ("--account", opts.account, ACCOUNT))
