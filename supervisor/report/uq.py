@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from supervisor.ensemble.aggregate import TARGETS
 from supervisor.report.page import Html, Page, kv_table, note, table
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def _summary(built: Built, study_name: str) -> list[Html]:
                 METRIC_TITLES.get(metric, metric),
                 _num(value),
                 _num(single),
-                _verdict(value, single, lower),
+                _verdict(value, single, lower, TARGETS.get(metric)),
             ]
         )
     out = [
@@ -124,9 +125,14 @@ def _summary(built: Built, study_name: str) -> list[Html]:
     return out
 
 
-def _verdict(ensemble: float, single: float, lower: bool | None) -> str:
+def _verdict(
+    ensemble: float, single: float, lower: bool | None, target: float | None = None
+) -> str:
+    """Which is better on a metric; with a ``target``, the one nearer to it."""
     if lower is None or not (math.isfinite(ensemble) and math.isfinite(single)):
         return ""
+    if target is not None:
+        ensemble, single = abs(ensemble - target), abs(single - target)
     if ensemble == single:
         return "same"
     return "ensemble better" if (ensemble < single) == lower else "member better"
