@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor.config.samplers import history_limit
 from supervisor.report import fmt
+from supervisor.report.cost import outcome
 from supervisor.report.page import Html, details, esc, kv_table, note, table
 from supervisor.study import attrs
 
@@ -127,9 +128,12 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if workers:
         rows.append(("workers", str(len(workers))))
 
-    finished = [r for r in records if r.state.is_finished()]
+    # Trial time is the time trials ran on a worker: not that of trials told a result (warm
+    # start, duplicates), nor the queue time of one interrupted before it started.
+    ran = [r for r in records if outcome(r) is not None and r.worker is not None]
+    finished = [r for r in ran if r.state.is_finished()]
     durations = [d for d in map(fmt.duration, finished) if d is not None]
-    starts = [s for s in map(fmt.start_time, records) if s is not None]
+    starts = [s for s in map(fmt.start_time, ran) if s is not None]
     ends = [e for e in map(fmt.end_time, finished) if e is not None]
     if starts:
         rows.append(
@@ -168,6 +172,9 @@ def _trial_rows(camp: Campaign, trial: FrozenTrial) -> list[tuple[object, object
         (f"param {k}", repr(v) if isinstance(v, float) else v) for k, v in trial.params.items()
     ]
     record = camp.record(trial)
+    if record.warm_start:  # trained in an earlier run, told to this one
+        rows.append(("warm start", f"trained in {record.warm_start}, not in this campaign"))
+        return rows
     seconds = fmt.duration(record)
     if seconds is not None:
         rows.append(("duration", fmt.seconds(seconds)))
@@ -205,11 +212,17 @@ def rerun(camp: Campaign, trial: FrozenTrial) -> list[Html]:
         f"cat > {name}.yaml <<'EOF'\n{fmt.yaml_text(space)}EOF\nsupervisor search {name}.yaml\n"
     )
     seed = config.get("seed", 0)
+    warm = camp.record(trial).warm_start
+    itself = (
+        f"the trial itself was trained in {warm}, with that run's seeds"
+        if warm
+        else f"the trial itself was seeded with {seed} + {trial.number}"
+    )
     return [
         Html(f"<h3>Run trial #{trial.number} again</h3>"),
         note(
             "Its parameters fixed, one trial, the same data. The model seed is the campaign "
-            f"seed ({seed}); the trial itself was seeded with {seed} + {trial.number}."
+            f"seed ({seed}); {itself}."
         ),
         Html(f'<pre class="command">{esc(command)}</pre>'),
     ]

@@ -327,6 +327,8 @@ def test_trials_no_worker_ran_have_no_bar_and_no_say_in_the_stragglers(tmp_path:
     those draws the trials it ran (it once divided by their median time of 0)."""
     study = optuna.create_study(study_name="warm", direction="maximize")
     study.set_user_attr("supervisor:objectives", ["score"])
+    config = {"benchmark": {"name": "toy"}, "objectives": ["score"], "budget": {"epochs": 1}}
+    study.set_user_attr("supervisor:config", config)
     told = [
         _trial(i, state, _params(i % 6), [0.1 * i] if state == TrialState.COMPLETE else None,
                seconds=0.0, warm_start=f"old#{i}")
@@ -339,6 +341,11 @@ def test_trials_no_worker_ran_have_no_bar_and_no_say_in_the_stragglers(tmp_path:
     (fig,) = _figures_in(html, "timeline")
     drawn = sorted(n for t in fig["data"] for n in _array(t["customdata"])[:, 0].astype(int))
     assert drawn == [9, 10, 11]
+    # The summary's trial time is that of the 3 trials run here, and the best trial, told
+    # from the earlier run, is not presented as one of this campaign's (its seed, 0 s).
+    assert "over 3 trials" in html
+    assert "trained in old#5, not in this campaign" in html
+    assert "the trial itself was trained in old#5, with that run" in html
 
 
 def test_trials_of_a_dead_driver_are_drawn_as_orphans(tmp_path: Path) -> None:
