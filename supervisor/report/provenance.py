@@ -37,10 +37,12 @@ def section(camp: Campaign, page: Page) -> list[Html]:
     failed = sorted(camp.failed, key=lambda t: -t.number)[:FAILED_ROWS]
     shown.update({t.number: t for t in failed})
     listed = [(t, p) for t in shown.values() if (p := camp.record(t).provenance) is not None]
-    if listed:
-        what = f"the {min(BEST_ROWS, len(camp.ranked))} best trials"
-        if failed:
-            what += f" and the {len(failed)} latest failures"
+    if listed:  # the trials of this campaign among those shown (not the warm-start ones)
+        best = sum(t.number not in {f.number for f in failed} for t, _ in listed)
+        failures = len(listed) - best
+        what = f"the {best} best trial{'s' if best != 1 else ''}"
+        if failures:
+            what += f" and the {failures} latest failure{'s' if failures != 1 else ''}"
         out.append(
             note(
                 f"Per trial, {what}: with its parameters and the run manifest's package "

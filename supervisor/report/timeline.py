@@ -230,7 +230,8 @@ def _stragglers(all_spans: list[Span]) -> list[Html]:
         for s in slow[:STRAGGLERS_LISTED]
     ]
     head = (
-        f"{len(slow)} stragglers took more than {STRAGGLER_FACTOR:g} x the median trial time "
+        f"{len(slow)} straggler{'s' if len(slow) > 1 else ''} took more than"
+        f" {STRAGGLER_FACTOR:g} x the median trial time "
         f"({fmt.seconds(median)}); the longest:"
     )
     return [
