@@ -41,6 +41,14 @@ def dashboard_problem(address: str, *, bind: bool = True) -> str | None:
     return None
 
 
+def on_loopback(address: str) -> str:
+    """A dashboard address without a host (``:0``, ``:8787``) on 127.0.0.1: Dask would bind
+    it on every interface, where the dashboard (workers, their folders, memory) is open to
+    the network; a host given (``0.0.0.0:8787``) is the user's choice."""
+    host, sep, port = address.rpartition(":")
+    return f"127.0.0.1:{port}" if sep and not host else address
+
+
 def check_dashboard(address: str, flag: str = "--dashboard", *, bind: bool = True) -> None:
     problem = dashboard_problem(address, bind=bind)
     if problem:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from supervisor.clusters.addresses import on_loopback
 from supervisor.clusters.handle import ClusterHandle, configure_dask
 from supervisor.errors import UserError
 
@@ -60,6 +61,7 @@ def open_cluster(
     study: str = "supervisor",
 ) -> Iterator[ClusterHandle]:
     configure_dask()
+    dashboard = on_loopback(dashboard)
     handle: ClusterHandle
     if scheduler:
         from supervisor.clusters.existing import connect_existing
@@ -72,7 +74,7 @@ def open_cluster(
         handle = make_local(
             workers=workers or extra.get("workers"),
             threads=threads or extra.get("threads"),
-            dashboard=(launcher.dashboard if launcher else None) or dashboard,
+            dashboard=on_loopback((launcher.dashboard if launcher else None) or dashboard),
         )
     elif launcher.kind == "mpi":
         from supervisor.clusters.mpi import connect_mpi

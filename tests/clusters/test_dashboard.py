@@ -130,3 +130,26 @@ def test_optuna_dashboard_reads_our_journal(tmp_path: Path, dashboard_of: Any) -
     # Nested attributes (the per-epoch history) arrive as JSON text (it cuts long ones).
     assert attrs["history"].startswith('[{"epoch": 0.0, "val_accuracy": ')
     assert len(shown["intermediate_values"]) == 20 and detail["has_intermediate_values"]
+
+
+def _listening(port: int) -> set[str]:
+    """The local addresses listening on ``port`` (Linux /proc/net/tcp and tcp6, hex)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, _, hex_port = local.rpartition(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.add(address)
+    return found
+
+
+def test_a_dashboard_without_a_host_listens_on_loopback_only(tmp_path: Path) -> None:
+    """``--dashboard :0`` (the form the error message suggests) bound every interface while
+    the link printed said 127.0.0.1."""
+    with open_cluster(workers=1, threads=1, scheduler=None, dashboard=":0") as handle:
+        link = handle.dashboard
+        assert link and link.startswith("http://127.0.0.1:")
+        port = int(link.rsplit(":", 1)[1].split("/")[0])
+        assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
