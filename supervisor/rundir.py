@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,30 @@ def journal_url(run_dir: Path) -> str:
     """The URL of the run's journal. Every command names it before it writes or starts a
     cluster: a journal that is there but no file is refused here, not half-way."""
     journal = run_dir / JOURNAL_FILE
+    if journal.is_symlink():  # it would write the campaign wherever the link points
+        raise UserError(f"{journal}: a symbolic link, not a storage journal")
     if journal.exists() and not journal.is_file():
         what = "a directory" if journal.is_dir() else "not a regular file"
         raise UserError(f"{journal}: {what}, not a storage journal")
     return f"journal:{journal.resolve()}"
+
+
+def check_owned(run_dir: Path) -> None:
+    """A run directory, and its journal, must be this user's own: one that another user
+    made (a world-writable runs folder) could be read and written by them, and a
+    symbolic link could send the campaign's files anywhere."""
+    for path in (run_dir, run_dir / JOURNAL_FILE):
+        try:
+            found = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(found.st_mode):
+            raise UserError(f"{path}: a symbolic link; a run's files must be its own")
+        if found.st_uid != os.getuid():
+            raise UserError(
+                f"{path}: owned by another user (uid {found.st_uid}); a run is its owner's"
+                " only: choose another --runs-dir or --study"
+            )
 
 
 def trial_dir(run_dir: Path, number: int) -> Path:
@@ -85,7 +106,8 @@ def make_private(run_dir: Path, *, journal: bool) -> None:
     with contextlib.suppress(PermissionError):  # another user's directory: theirs to set
         run_dir.chmod(0o700)
     if journal:
-        fd = os.open(run_dir / JOURNAL_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        fd = os.open(run_dir / JOURNAL_FILE, flags, 0o600)
         try:
             with contextlib.suppress(PermissionError):
                 os.fchmod(fd, 0o600)  # a journal of a run made before it was private

@@ -141,6 +141,7 @@ def search(opts: SearchOptions) -> Outcome:
     run_dir = opts.runs_root / exp.study_name
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
+    rundir.check_owned(run_dir)
     _check_same_storage(run_dir, opts.storage)
     provenance.read(run_dir)  # a manifest this run cannot extend is refused now
     if opts.report:

@@ -1,0 +1,63 @@
+"""A run directory and its journal are the user's own: never another user's, never a
+symbolic link (a shared, world-writable runs folder is where such traps are laid)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import supervisor
+from tests.test_api import toy_space
+
+
+def _search(tmp_path: Path) -> None:
+    supervisor.search(
+        toy_space(trials=2), workers=1, report=False, progress="none", runs_dir=tmp_path / "runs"
+    )
+
+
+@pytest.mark.parametrize("target", ["a file", "nothing yet"])
+def test_a_journal_that_is_a_symbolic_link_is_refused_and_its_target_untouched(
+    tmp_path: Path, target: str
+) -> None:
+    """The search used to write the campaign into the link's target (creating it, or
+    filling and chmod-ing someone's file)."""
+    elsewhere = tmp_path / "notes.txt"
+    if target == "a file":
+        elsewhere.write_text("mine\n")
+        elsewhere.chmod(0o644)
+    run_dir = tmp_path / "runs" / "api-toy"
+    run_dir.mkdir(parents=True)
+    (run_dir / "journal.log").symlink_to(elsewhere)
+    with pytest.raises(supervisor.UserError, match="journal.log: a symbolic link"):
+        _search(tmp_path)
+    if target == "a file":
+        assert elsewhere.read_text() == "mine\n" and elsewhere.stat().st_mode & 0o777 == 0o644
+    else:
+        assert not elsewhere.exists()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["journal.log"]
+
+
+def test_a_run_directory_of_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made by another user in a shared runs folder, it stayed theirs (0777): they could
+    read every trial and forge records."""
+    run_dir = tmp_path / "runs" / "api-toy"
+    run_dir.mkdir(parents=True)
+    mine = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: mine + 1)  # the folder is now someone else's
+    with pytest.raises(supervisor.UserError, match=f"owned by another user \\(uid {mine}\\)"):
+        _search(tmp_path)
+    assert list(run_dir.iterdir()) == []
+
+
+def test_a_run_directory_that_is_a_symbolic_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "api-toy").symlink_to(tmp_path / "real")
+    with pytest.raises(supervisor.UserError, match="api-toy: a symbolic link"):
+        _search(tmp_path)
+    assert list((tmp_path / "real").iterdir()) == []
