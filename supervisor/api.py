@@ -59,7 +59,7 @@ class Run:
 
     study_name: str
     run_dir: Path
-    storage_url: str
+    storage_url: str = field(repr=False)  # may hold a password: a notebook keeps reprs
     reports_dir: Path = Path("reports")
     #: The search that returned this run (``search()``); None for ``open_run``.
     summary: Summary | None = None

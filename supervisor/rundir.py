@@ -34,8 +34,9 @@ CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_FILE = "artifacts.npz"
 OUTPUTS_FILE = "outputs.npz"  # an ensemble member's predictions (supervisor.ensemble)
 ENSEMBLE_DIR = "ensemble"  # the run directory of the members trained for an ensemble
-# Query keys that carry a password to the database driver (libpq takes ?password=).
-PASSWORD_KEYS = frozenset({"password", "passwd", "pwd"})
+# Query keys that carry a secret to the database driver: a key holding one of these
+# (libpq's password and sslpassword, a token...).
+SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token")
 # A study name is a directory and a report's file name: no separators, no leading dot.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 RECORD_KEYS: dict[str, tuple[type, ...]] = {
@@ -115,13 +116,60 @@ def make_private(run_dir: Path, *, journal: bool) -> None:
             os.close(fd)
 
 
+def secret_key(name: str) -> bool:
+    """Whether a URL's query key carries a secret (``password``, ``sslpassword``...)."""
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
 def may_hold_password(url: str) -> bool:
-    """Whether a URL has a user part or a password query key (others are left as typed)."""
+    """Whether a URL has a user part or a secret query key (others are left as typed)."""
     if "://" not in url:
         return False
-    query = url.partition("?")[2].lower()
-    keys = {item.partition("=")[0] for item in query.split("&")}
-    return "@" in url or bool(keys & PASSWORD_KEYS)
+    keys = [item.partition("=")[0] for item in url.partition("?")[2].split("&")]
+    return "@" in url or any(secret_key(k) for k in keys)
+
+
+def hide_secrets(url: str, mask: str | None = "***") -> str:
+    """``url`` with its password and secret query values replaced by ``mask``, or removed
+    (None). Read as text, not parsed: a URL a parser refuses (a port that is no number,
+    several hosts, an ``@`` in the password) must not come out whole. The password is
+    what lies between the user's ``:`` and the last ``@`` (hosts hold none)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head, _, query = rest.partition("?")
+    at = head.rfind("@")
+    if at >= 0:
+        user, colon, _ = head[:at].partition(":")
+        if colon:
+            head = f"{user}{'' if mask is None else ':' + mask}@{head[at + 1 :]}"
+    kept = []
+    for item in query.split("&") if query else []:
+        key = item.partition("=")[0]
+        if not secret_key(key):
+            kept.append(item)
+        elif mask is not None:
+            kept.append(f"{key}={mask}")
+    return f"{scheme}://{head}" + ("?" + "&".join(kept) if kept else "")
+
+
+def secrets_in(url: str) -> list[str]:
+    """The secret strings of ``url`` (its password, its secret query values, and the parts
+    of a password around an ``@``): a driver's message may quote any of them."""
+    from urllib.parse import unquote
+
+    _, sep, rest = url.partition("://")
+    head, _, query = rest.partition("?")
+    found = []
+    if sep and "@" in head:
+        password = head[: head.rfind("@")].partition(":")[2]
+        found += [password, *password.split("@")]
+    for item in query.split("&") if query else []:
+        key, _, value = item.partition("=")
+        if secret_key(key):
+            found.append(value)
+    found += [unquote(s) for s in found]  # as the driver decoded it
+    return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
 
 
 def without_password(url: str | None) -> str | None:
@@ -129,32 +177,7 @@ def without_password(url: str | None) -> str | None:
     the driver finds the password itself, as libpq does in PGPASSWORD or ~/.pgpass)."""
     if url is None or not may_hold_password(url):
         return url
-    try:
-        from sqlalchemy.engine import URL, make_url
-
-        parsed = make_url(url)
-        query = {k: v for k, v in parsed.query.items() if k.lower() not in PASSWORD_KEYS}
-        if parsed.password is None and len(query) == len(parsed.query):
-            return url
-        bare = URL.create(  # URL.set(password=None) would keep the password
-            parsed.drivername,
-            parsed.username,
-            None,
-            parsed.host,
-            parsed.port,
-            parsed.database,
-            query,
-        )
-        return str(bare.render_as_string(hide_password=False))
-    except Exception:  # not an SQLAlchemy URL: drop any "user:password@" all the same
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(url)
-        users, at, host = parts.netloc.rpartition("@")
-        if not at or ":" not in users:
-            return url
-        netloc = f"{users.split(':', 1)[0]}@{host}"
-        return urlunsplit(parts._replace(netloc=netloc))
+    return hide_secrets(url, mask=None)
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:

@@ -65,3 +65,42 @@ def test_a_run_directory_is_made_private_also_when_it_existed_wider(tmp_path: Pa
         os.umask(previous)
     assert mode(run_dir) == 0o700 and mode(journal) == 0o600
     assert journal.read_text() == '{"op_code": 0}\n', "the journal's records are kept"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked", "bare"),
+    [
+        # a port that is no number and several hosts: no parser takes them, and the
+        # message quoting the URL printed the password
+        (
+            "postgresql://pg:S3cr3t@127.0.0.1:notaport/db",
+            "postgresql://pg:***@127.0.0.1:notaport/db",
+            "postgresql://pg@127.0.0.1:notaport/db",
+        ),
+        (
+            "postgresql://pg:S3cr3t@h1:5432,h2:5432/db",
+            "postgresql://pg:***@h1:5432,h2:5432/db",
+            "postgresql://pg@h1:5432,h2:5432/db",
+        ),
+        # an '@' in the password: the host is after the last one
+        ("postgresql://pg:Pa@ss@127.0.0.1/db", "postgresql://pg:***@127.0.0.1/db", None),
+        # libpq's sslpassword was stored in run.json, the manifest and the report
+        (
+            "postgresql://pg@h/db?sslpassword=S3cr3t&sslmode=require",
+            "postgresql://pg@h/db?sslpassword=***&sslmode=require",
+            "postgresql://pg@h/db?sslmode=require",
+        ),
+        ("sqlite:////tmp/a@b.db", "sqlite:////tmp/a@b.db", "sqlite:////tmp/a@b.db"),
+    ],
+)
+def test_secrets_leave_every_url_however_it_is_written(
+    url: str, masked: str, bare: str | None
+) -> None:
+    assert redact(url) == masked
+    assert rundir.without_password(url) == (bare or masked.replace(":***", ""))
+    assert all(s not in redact(url) for s in rundir.secrets_in(url))
+
+
+def test_a_drivers_message_quoting_part_of_the_password_is_scrubbed() -> None:
+    """With an '@' in the password, libpq reported the host as 'ss@127.0.0.1'."""
+    assert set(rundir.secrets_in("postgresql://pg:Pa@ss1@127.0.0.1/db")) == {"Pa@ss1", "ss1"}

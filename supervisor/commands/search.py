@@ -121,6 +121,12 @@ def _packing(
     return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
 
 
+PASSWORD_IN_ARGV = (
+    "note: a password on the command line is visible to every user of this machine (ps)"
+    " while the search runs; PGPASSWORD or ~/.pgpass keep it private"
+)
+
+
 def search(opts: SearchOptions) -> Outcome:
     import optuna
 
@@ -155,6 +161,8 @@ def search(opts: SearchOptions) -> Outcome:
     # is written: a wrong --storage or --scheduler leaves an existing run as it was.
     study = open_campaign_study(exp, storage_url) if opts.storage else None
     display = make_display(plain=opts.plain, quiet=opts.quiet)
+    if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
+        display.log(PASSWORD_IN_ARGV)
     started = time.time()
     workers, threads, packing = _packing(opts, exp.benchmark, launcher is None)
     with open_cluster(

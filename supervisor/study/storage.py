@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
+from supervisor.rundir import secrets_in
 from supervisor.study.journal_file import SafeJournalFileBackend
 from supervisor.study.journal_file import StorageError as StorageError  # its home for callers
 
@@ -83,7 +84,10 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
     except UserError:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line
-        detail = " ".join(str(exc).split())[:500]
+        detail = " ".join(str(exc).split())
+        for secret in secrets_in(url):  # a driver's message may quote what it could not use
+            detail = detail.replace(secret, "***")
+        detail = detail[:500]
         if "no password supplied" in detail:  # libpq; run.json keeps no password
             detail += " (run.json keeps no password: set PGPASSWORD or use ~/.pgpass)"
         raise UserError(f"cannot open storage {shown!r}: {type(exc).__name__}: {detail}") from None
@@ -240,18 +244,9 @@ def sqlite_problem(url: str) -> str | None:
 
 def redact(url: str) -> str:
     """The URL with its password, if any, replaced by ***: messages end up in logs."""
-    from supervisor.rundir import PASSWORD_KEYS, may_hold_password
+    from supervisor.rundir import hide_secrets, may_hold_password
 
-    if not may_hold_password(url):
-        return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        parsed = make_url(url)
-        query = {k: "***" if k.lower() in PASSWORD_KEYS else v for k, v in parsed.query.items()}
-        return str(parsed.set(query=query).render_as_string(hide_password=True))
-    except Exception:  # not an SQLAlchemy URL: leave the error to whoever parses it
-        return url
+    return hide_secrets(url) if may_hold_password(url) else url
 
 
 def with_driver(url: str, shown: str) -> str:

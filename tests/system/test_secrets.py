@@ -124,6 +124,10 @@ def test_a_storage_password_reaches_no_file_and_no_output(
     session = Session(tmp_path, {"PGPASSWORD": SECRET})
     out = session.run("search", space.name, "--storage", pg_secret_url, *FLAGS)
     assert "Finished trials: 4 of 4 requested" in out
+    assert "a password on the command line is visible to every user" in out  # ps shows it
+    # A URL no parser takes (a port that is no number) is masked all the same.
+    bad_port = pg_secret_url.rsplit(":", 1)[0] + ":noport/db"
+    session.run("search", space.name, "--storage", bad_port, "--study", "o", *FLAGS, expect=2)
     record = json.loads((tmp_path / "runs" / "toy" / "run.json").read_text())
     assert record["storage"] == pg_secret_url.replace(f":{SECRET}@", "@")
     shown = session.run("search", space.name, "--storage", pg_secret_url, "--dry-run")
