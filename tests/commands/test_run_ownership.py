@@ -31,7 +31,7 @@ def test_a_journal_that_is_a_symbolic_link_is_refused_and_its_target_untouched(
     run_dir = tmp_path / "runs" / "api-toy"
     run_dir.mkdir(parents=True)
     (run_dir / "journal.log").symlink_to(elsewhere)
-    with pytest.raises(supervisor.UserError, match="journal.log: a symbolic link"):
+    with pytest.raises(supervisor.UserError, match=r"journal\.log: a symbolic link"):
         _search(tmp_path)
     if target == "a file":
         assert elsewhere.read_text() == "mine\n" and elsewhere.stat().st_mode & 0o777 == 0o644
