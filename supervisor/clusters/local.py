@@ -63,6 +63,7 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
                 "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
                 "silence_logs": logging.ERROR,
                 "env": thread_environment(per_trial),
+                "preload": ["supervisor.clusters.worker_signals"],
             },
         }
         cluster = SpecCluster(

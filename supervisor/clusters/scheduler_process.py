@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -162,6 +163,12 @@ async def _serve(spec: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # The driver closes this scheduler (through our input) after it has recorded its
+    # running trials as interrupted. A Ctrl-C reaches every process of the terminal's group
+    # and Slurm signals every process of a job: dying first, the scheduler took the trials
+    # with it, recorded as lost workers (an attempt each, then "died on all attempts").
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     spec = json.loads(sys.stdin.buffer.readline())
     import dask
 

@@ -244,6 +244,11 @@ def serve(inbox: int, outbox: int) -> None:
 
 def main() -> None:
     _die_with_parent()
+    # Its worker stops it (SIGKILL) or it dies with it: a Ctrl-C or a batch system's
+    # SIGTERM to every process would end the trial before the driver records it as
+    # interrupted (a lost attempt, and a traceback on the terminal).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     outbox = os.dup(1)
     os.dup2(2, 1)  # prints of frameworks and models must not corrupt the protocol
     serve(sys.stdin.fileno(), outbox)

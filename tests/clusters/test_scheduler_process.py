@@ -71,6 +71,29 @@ def test_the_scheduler_stops_when_its_driver_is_killed(tmp_path: Path) -> None:
         kill_session(proc)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_group_leaves_the_driver_to_record_its_trials(
+    tmp_path: Path, signum: int
+) -> None:
+    """A terminal's Ctrl-C reaches every process of its group, Slurm signals every process
+    of a job: the scheduler died first and the running trials were recorded as lost
+    workers (an attempt each; the third time "died on all attempts", a model failure)."""
+    space = toy_space(tmp_path, 2, delay=20.0)
+    proc = start_search(space, "--workers", "1")
+    try:
+        deadline = time.monotonic() + 120
+        while not (children := _schedulers(proc.pid)) or not _listening(children[0]):
+            assert proc.poll() is None and time.monotonic() < deadline, "no scheduler"
+            time.sleep(0.2)
+        time.sleep(4)  # its trials are running
+        os.killpg(proc.pid, signum)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        kill_session(proc)
+    assert "failed (interrupted)" in out, out
+    assert "infrastructure" not in out and "Traceback" not in out, out
+
+
 def test_a_scheduler_that_cannot_start_says_why_and_leaves_no_process(tmp_path: Path) -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
