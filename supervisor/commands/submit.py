@@ -183,6 +183,11 @@ def _check_no_password(search_args: list[str]) -> None:
             )
 
 
+def _first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return next((line for line in lines if "error" in line.lower()), " ".join(lines))[:300]
+
+
 def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
     """The job script of one link of the chain."""
     python = shlex.quote(sys.executable)
@@ -194,6 +199,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         f"--time={opts.walltime}",
         f"--signal=B:USR1@{opts.grace}",
         f"--output={log}",
+        "--open-mode=append",  # a requeued link keeps what its first run wrote
         "--ntasks=1",
         "--cpus-per-task=1",
     ]
@@ -286,6 +292,13 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     script = driver_script(opts, run_dir, cwd)
     if opts.dry_run:
         return None, script
+    # What sbatch would refuse (a partition that does not exist, more memory than a node
+    # has) is refused before the run directory is written.
+    tried = subprocess.run(
+        ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
+    )
+    if tried.returncode != 0:
+        raise UserError(f"sbatch refuses the driver job: {_first_error(tried.stderr)}")
     folder = run_dir / DRIVER_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SCRIPT_FILE

@@ -82,7 +82,9 @@ def test_a_refused_sbatch_prints_only_its_line(work: Path) -> None:
         path=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
     )
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.splitlines() == ["error: sbatch refused the driver job: no such partition"]
+    assert done.stderr.splitlines() == ["error: sbatch refuses the driver job: no such partition"]
+    # tried with sbatch --test-only first: the run directory is not written
+    assert not (work / "runs").exists()
 
 
 @pytest.mark.parametrize(
