@@ -197,6 +197,26 @@ def job_script(launcher: Launcher, run_dir: Path, study: str) -> str:
     return script.replace(scratch, str(log_dir)) if log_dir else script
 
 
+def refused_by_slurm(launcher: Launcher, run_dir: Path, study: str) -> str | None:
+    """What sbatch says about the worker jobs of a Slurm profile it would refuse (a
+    partition that does not exist, more memory than a node has), from ``sbatch
+    --test-only``; None when it takes them or no sbatch is here. dask-jobqueue logs a
+    refused submission and asks again never: the search waited for workers forever."""
+    import shutil
+    import subprocess
+
+    if launcher.kind != "slurm" or shutil.which("sbatch") is None:
+        return None
+    script = job_script(launcher, run_dir, study)
+    done = subprocess.run(
+        ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
+    )
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return next((x for x in lines if "error" in x.lower()), " ".join(lines) or "refused")[:300]
+
+
 def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str) -> ClusterHandle:
     import dask
     import dask_jobqueue

@@ -154,6 +154,17 @@ def cluster_environment(
         check_dashboard((launcher.dashboard if launcher else None) or dashboard)
 
 
+def batch_jobs(launcher: Launcher | None, run_dir: Path, study: str) -> None:
+    """Worker jobs the batch system would refuse are refused now, not waited for."""
+    if launcher is None or launcher.kind != "slurm":
+        return
+    from supervisor.clusters.jobqueue import refused_by_slurm
+
+    refused = refused_by_slurm(launcher, run_dir, study)
+    if refused:
+        raise UserError(f"{launcher.file}: sbatch refuses its worker jobs: {refused}")
+
+
 def storage_url(url: str) -> None:
     if not (url.startswith("journal:") or "://" in url or url.endswith((".log", ".jsonl"))):
         raise UserError(

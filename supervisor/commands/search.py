@@ -148,6 +148,7 @@ def search(opts: SearchOptions) -> Outcome:
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
     rundir.check_owned(run_dir)
+    preflight.batch_jobs(launcher, run_dir, exp.study_name)
     _check_same_storage(run_dir, opts.storage)
     provenance.read(run_dir)  # a manifest this run cannot extend is refused now
     if opts.report:

@@ -99,3 +99,32 @@ def test_a_campaign_spreads_over_the_nodes_and_records_each_trials_node(
     print(f"\ntrials ran on {sorted(nodes)}; the campaign's jobs on {sorted(ran_on)}")
     assert len(nodes) >= 3 and nodes <= set(FOREGROUND), nodes
     assert nodes <= ran_on  # the node a trial names is one its campaign's jobs ran on
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("memory: 1GiB\nqueue: nosuchpart", "invalid partition specified: nosuchpart"),
+        ("memory: 100000GiB", "sbatch refuses its worker jobs"),  # more than a node has
+    ],
+)
+def test_worker_jobs_slurm_would_refuse_are_refused_before_anything_is_written(
+    tmp_path: Path, slurm: None, line: str, says: str
+) -> None:
+    """dask-jobqueue logs a refused sbatch and never asks again: the search waited for
+    workers forever, its run directory written."""
+    (tmp_path / "toy.yaml").write_text(
+        f'study: refused\nbenchmark: "{TOY}"\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\nbudget: {trials: 2}\nsampler: random\n"
+    )
+    (tmp_path / "p.yaml").write_text(f"kind: slurm\ncores: 1\nprocesses: 1\nmax_jobs: 1\n{line}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "search", "toy.yaml", "--launcher", "p.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
