@@ -25,7 +25,7 @@ NOT_IN_A_PATH = re.compile(r"[\s'\"#\\]")
 
 
 def control_character(text: str) -> str | None:
-    """The first control character of ``text`` (U+XXXX), None without one."""
+    """The first control character of ``text`` as its code point (U+000A), or None."""
     found = CONTROL.search(text)
     return f"U+{ord(found.group()):04X}" if found else None
 

@@ -64,8 +64,9 @@ def rerun(tmp_path: Path, trial: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
-def search(tmp_path: Path, fresh: bool) -> supervisor.Run:
-    (tmp_path / "space.yaml").write_text(space(fresh))
+def search(tmp_path: Path, fresh: bool, text: str | None = None) -> supervisor.Run:
+    """The search of ``space(fresh)``, or of ``text`` where given."""
+    (tmp_path / "space.yaml").write_text(text or space(fresh))
     return supervisor.search(
         str(tmp_path / "space.yaml"),
         workers=1,
@@ -97,15 +98,7 @@ def test_a_trial_run_before_a_resume_changed_the_space_reruns_as_it_ran(
     the rerun of an earlier trial used the new options and said training was not
     deterministic. It trains what the trial recorded it was given."""
     first = search(tmp_path, fresh=False)
-    (tmp_path / "space.yaml").write_text(space(fresh=False, offset=-3.0).replace("3,", "5,"))
-    supervisor.search(
-        str(tmp_path / "space.yaml"),
-        workers=1,
-        dashboard=":0",
-        progress="none",
-        report=False,
-        runs_dir=tmp_path / "runs",
-    )
+    search(tmp_path, False, space(fresh=False, offset=-3.0).replace("3,", "5,"))
     assert len(first.study.trials) == 5
     assert first.rerun(0).identical  # offset 2.0, as it ran
     assert first.rerun(4).identical  # offset -3.0, as it ran
