@@ -83,6 +83,8 @@ def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
         try:
             run_dir, record = rundir.resolve(spec.run, runs_root)
         except UserError as exc:
+            if _added_before(own_run, spec.run):
+                continue  # moved or deleted since its trials were added: nothing to do
             raise UserError(f"warm_start: {exc}") from None
         if run_dir.resolve() == own_run.resolve():
             raise UserError(f"{where}: that is this run; warm start from an earlier one")
@@ -93,6 +95,26 @@ def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
         sources[key] = fit(exp, spec, study, where)
         sources[key].key, sources[key].runs_root = key, runs_root
     return list(sources.values())
+
+
+def _added_before(own_run: Path, run: str) -> bool:
+    """Whether an earlier start of this run added every trial of the source ``run`` names
+    (its trials are marked with its folder's name): a resume needs the source no more."""
+    from supervisor.study.storage import load_study
+
+    try:
+        record = rundir.read_record(own_run)
+        study = load_study(record.storage_url(own_run), record.study)
+    except UserError:  # a new run, or one whose storage cannot be read: no
+        return False
+    name = Path(run).name
+    for key, entry in (study.user_attrs.get(IMPORTED) or {}).items():
+        if isinstance(entry, dict):
+            if entry.get("mark") == name and entry.get("trials") is not None:
+                return True
+        elif key == run or Path(key).name == name:  # earlier versions: {as typed: count}
+            return True
+    return False
 
 
 def identify(run_dir: Path, record: rundir.RunRecord) -> str:

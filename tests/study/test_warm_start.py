@@ -170,6 +170,15 @@ def test_a_search_starts_warm_from_an_earlier_run_once_and_spends_its_budget_on_
     assert sum(attrs.WARM_START in t.user_attrs for t in study.get_trials()) == inside
     assert sum(attrs.counts_toward_budget(t) for t in study.get_trials()) == 6
 
+    # The source moved away since: its trials are in, the resume needs it no more (it
+    # was refused, exit 2, "no run found").
+    (tmp_path / "runs" / "old").rename(tmp_path / "old-archived")
+    moved = faultkit.run_search(new, "--workers", "1", "--warm-start", "old", "--trials", "7")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    study = load_study(faultkit.journal_url(new, "new"), "new")
+    assert sum(attrs.WARM_START in t.user_attrs for t in study.get_trials()) == inside
+    (tmp_path / "old-archived").rename(tmp_path / "runs" / "old")
+
     from supervisor.api import open_run
 
     (page,) = open_run(tmp_path / "runs" / "new").report(tmp_path / "new.html")
