@@ -11,6 +11,7 @@ epoch checkpoints when its worker retires, so it loses at most what was not save
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -18,6 +19,11 @@ MIN_SAMPLES = 3  # finished trials before their durations are trusted as an esti
 PERCENTILE = 90.0
 MARGIN = 1.25  # the estimate is the percentile times this
 REFRESH_EVERY = 5.0  # seconds between looks at which workers are connected
+ASK_WAIT = 2.0  # seconds the driver waits for new workers' lifetimes, at most
+# Seconds after which a question some worker never answers (a frozen worker holds it for
+# as long as it is frozen) is given up and asked again, so workers that joined since are
+# asked too.
+GIVE_UP = 60.0
 RECENT = 50  # the estimate follows the most recent durations (the sampler moves on)
 
 
@@ -31,6 +37,29 @@ def _lifetime_of(dask_worker: Any) -> dict[str, float | None]:
     return {"lifetime": float(lifetime) if lifetime else None, "started": started}
 
 
+class Asking:
+    """``client.run(_lifetime_of)`` on ``workers``, on a daemon thread: a worker that does
+    not answer delays the answer, not its asker (nor the interpreter's exit)."""
+
+    def __init__(self, client: Any, workers: list[str], since: float) -> None:
+        self.workers, self.since = workers, since
+        self._info: dict[str, Any] = {}
+        self._done = threading.Event()
+        threading.Thread(target=self._ask, args=(client,), daemon=True).start()
+
+    def _ask(self, client: Any) -> None:
+        try:
+            self._info = client.run(_lifetime_of, workers=self.workers, on_error="ignore")
+        except Exception:  # the scheduler is busy or gone: asked again next time
+            self._info = {}
+        finally:
+            self._done.set()
+
+    def answer(self, wait: float) -> dict[str, Any] | None:
+        """What the workers said ({} when the question failed); None while it is out."""
+        return self._info if self._done.wait(wait) else None
+
+
 class Placement:
     """Which workers can fit a trial, from the workers' lifetimes and recent durations."""
 
@@ -40,6 +69,7 @@ class Placement:
         self.deadlines: dict[str, float | None] = {}  # worker address -> retirement time
         self.durations: list[float] = []
         self._looked = -float("inf")
+        self._asking: Asking | None = None  # the question to new workers still out
 
     def finished(self, seconds: float) -> None:
         """A trial that ran to its end took ``seconds``."""
@@ -72,6 +102,13 @@ class Placement:
         if now - self._looked < REFRESH_EVERY:
             return
         self._looked = now
+        asking = self._asking
+        if asking is not None:  # the last question is still out: never waited on again
+            info = asking.answer(0.0)
+            if info is None and now - asking.since < GIVE_UP:
+                return
+            self._asking = None  # answered, or given up on (its thread waits on alone)
+            self._record(asking.workers, info or {}, now)
         try:
             connected = set(self.client.scheduler_info(n_workers=-1)["workers"])
         except Exception:  # the scheduler is busy or gone: keep what is known
@@ -81,10 +118,17 @@ class Placement:
         new = sorted(connected - set(self.deadlines))
         if not new:
             return
-        try:
-            info = self.client.run(_lifetime_of, workers=new, on_error="ignore")
-        except Exception:
-            return
+        # A worker that does not answer (a suspended job, a hung node) holds Dask's
+        # broadcast for its 30 s connect timeout, and asked again at every look it held
+        # the driver most of the time: the question is asked on a thread of its own, and
+        # waited for ASK_WAIT seconds at most.
+        self._asking = Asking(self.client, new, since=now)
+        info = self._asking.answer(ASK_WAIT)
+        if info is not None:
+            self._asking = None
+            self._record(new, info, now)
+
+    def _record(self, new: list[str], info: dict[str, Any], now: float) -> None:
         for address in new:
             item = info.get(address)
             if not isinstance(item, dict):

@@ -101,3 +101,45 @@ def test_the_driver_keeps_long_trials_off_a_retiring_worker(tmp_path: Path) -> N
     assert failures == [], [t.user_attrs.get("error") for t in failures]
     assert time.time() > born  # the clock the deadlines use is the workers'
     assert isinstance(study, optuna.Study)
+
+
+def test_a_worker_that_does_not_answer_holds_the_driver_seconds_not_minutes() -> None:
+    """A suspended worker job (scontrol suspend) held Dask's broadcast of the lifetime
+    question for its 30 s connect timeout, and asked again at each look the driver spent
+    most of its time waiting: a Slurm campaign stalled for minutes. The question now runs on
+    a thread of its own, waited for ASK_WAIT seconds once, never again while it is out."""
+    import os
+    import signal
+
+    import psutil
+
+    configure_dask()
+    with (
+        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        os.kill(pids[frozen], signal.SIGSTOP)
+        try:
+            place = placement.Placement(client, clock=time.monotonic)
+            for seconds in (1.0, 2.0, 3.0):
+                place.finished(seconds)
+            took = []
+            for _ in range(3):
+                place._looked = -float("inf")  # a look now, as every REFRESH_EVERY seconds
+                started = time.monotonic()
+                place.workers_for_next_trial()
+                took.append(time.monotonic() - started)
+            assert max(took) < placement.ASK_WAIT + 3, took
+            assert sum(took) < 2 * placement.ASK_WAIT + 3, took  # waited on once, not again
+            # Given up after GIVE_UP seconds: asked again (workers that joined since too).
+            place._asking.since -= placement.GIVE_UP  # type: ignore[union-attr]
+            place._looked = -float("inf")
+            place.workers_for_next_trial()
+            assert place._asking is not None and place._asking.workers == sorted(pids)
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+        assert healthy in client.run(os.getpid)  # the cluster goes on
