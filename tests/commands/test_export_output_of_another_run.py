@@ -14,8 +14,8 @@ from optuna.trial import create_trial
 
 import supervisor.rundir as rundir
 from supervisor.study.storage import open_storage
-from tests.commands.test_hostile_cli import TEMPLATE_FILES, snapshot
-from tests.study.test_storage_read_only import supervisor_cli
+from tests.commands.test_hostile_cli import TEMPLATE_FILES
+from tests.study.test_storage_read_only import refused, supervisor_cli
 
 
 def make_run(work: Path, name: str, storage: str | None = None) -> Path:
@@ -40,18 +40,6 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     make_run(tmp_path, "other")
     make_run(tmp_path, "lite", storage="sqlite:///lite.db")
     return tmp_path
-
-
-def refused(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], work: Path, *argv: str
-) -> str:
-    before = snapshot(work)
-    code = supervisor_cli(monkeypatch, *argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
-    assert snapshot(work) == before
-    return err
 
 
 @pytest.mark.parametrize("command", ["report", "export"])

@@ -51,10 +51,7 @@ def record(work: Path, storage: str) -> None:
 
 
 def refused(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    work: Path,
-    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], work: Path, *argv: str
 ) -> str:
     """The one line a refused command says; nothing under ``work`` changed."""
     before = snapshot(work)
@@ -74,7 +71,7 @@ def test_a_missing_sqlite_database_is_not_created(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     record(work, "sqlite:///nonexist.db")
-    err = refused(monkeypatch, capsys, work, READERS[command])
+    err = refused(monkeypatch, capsys, work, *READERS[command])
     assert "nonexist.db: no such SQLite database" in err
     assert not (work / "nonexist.db").exists()
 
@@ -94,7 +91,7 @@ def test_a_database_without_optunas_tables_holds_no_study_and_is_left_alone(
         connection.close()
     record(work, "sqlite:///empty.db")
     for argv in READERS.values():
-        err = refused(monkeypatch, capsys, work, argv)
+        err = refused(monkeypatch, capsys, work, *argv)
         assert "no study 'h' in sqlite:///empty.db; studies there: none" in err
 
 
@@ -132,7 +129,7 @@ def test_an_in_memory_database_is_refused_by_search(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["search", "toy.yaml", "--storage", url, "--workers", "1", "--dashboard", ":0"]
-    err = refused(monkeypatch, capsys, work, argv)
+    err = refused(monkeypatch, capsys, work, *argv)
     assert f"--storage '{url}': an in-memory database keeps nothing" in err
     assert not (work / "runs").exists()
 
@@ -146,7 +143,7 @@ def test_an_in_memory_database_in_a_run_record_is_refused(
 ) -> None:
     record(work, url)
     for argv in READERS.values():
-        assert "an in-memory database" in refused(monkeypatch, capsys, work, argv)
+        assert "an in-memory database" in refused(monkeypatch, capsys, work, *argv)
 
 
 @pytest.mark.parametrize("query", ["mode=ro", "uri=true&mode=memory", "cache=shared"])
@@ -160,10 +157,10 @@ def test_a_query_key_sqlite_ignores_is_refused_in_one_line(
     argv = ["search", "toy.yaml", "--storage", url, "--workers", "1", "--dashboard", ":0"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # SQLAlchemy's SAWarning was a second line
-        err = refused(monkeypatch, capsys, work, argv)
+        err = refused(monkeypatch, capsys, work, *argv)
     assert f"--storage '{url}': query key" in err and "not supported (only timeout" in err
     record(work, url)
-    assert "not supported" in refused(monkeypatch, capsys, work, ["status", "h"])
+    assert "not supported" in refused(monkeypatch, capsys, work, "status", "h")
 
 
 def test_query_keys_the_driver_reads_are_kept(work: Path) -> None:
