@@ -17,7 +17,8 @@ bins), ``val_hist_ks`` (Kolmogorov-Smirnov distance of the pixel distributions) 
 ``val_score`` = their sum, all to be minimised; ``d_loss`` and ``g_loss`` (training
 means) are reported per epoch too. ``test_score`` compares other generated maps with
 the test maps once, after training. A diverged trial (non-finite loss) stops at once
-and returns NaN metrics.
+and returns NaN metrics. Epoch checkpoints (``checkpoints``): a trial re-run after an
+infrastructure failure trains on from its last one.
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ import benchmarks_sci.cosmogan.synthetic as synthetic
 from benchmarks_sci.cosmogan.data import CosmoData, read_file, to_raw, write_file
 from benchmarks_sci.datafiles import DataPathOption
 from benchmarks_sci.splits import generate_splits
-from supervisor.benchmarks import DIVERGED_AFTER_STEPS, Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import (
+    DIVERGED_AFTER_STEPS,
+    Benchmark,
+    Direction,
+    EpochReport,
+    Option,
+    checkpoint_of,
+)
 
 MAP_SIZES = (64, 128, 256)
 _PREDICT_BATCH = 256  # inference only: larger batches are faster and change nothing
@@ -52,9 +60,7 @@ class CosmoGANBenchmark(Benchmark):
     name = "cosmogan"
     ensemble_kind = "generative"
     supports_ranks = False  # its own generator/discriminator steps, not model.fit
-    # Its own loop saves no epoch checkpoints: a re-run after an infrastructure failure
-    # restarts from epoch 0.
-    checkpoints = False
+    # Epoch checkpoints: its own loop saves and resumes them (``checkpoints``).
     metrics: ClassVar[dict[str, Direction]] = {
         "val_score": "minimize",
         "val_ps_error": "minimize",
@@ -115,13 +121,23 @@ class CosmoGANBenchmark(Benchmark):
         report: EpochReport,
     ) -> dict[str, float]:
         """Train ``model`` (which carries its hyper-parameters: ``params`` is not read)."""
+        import benchmarks_sci.cosmogan.checkpoints as checkpoints
         from benchmarks_sci.cosmogan.training import make_step, train_epoch
 
+        ckpt = checkpoint_of(report)
+        curve: list[dict[str, float]] = []  # each epoch's reported metrics, for checkpoints
+        first = checkpoints.resume(model, ckpt, epochs, curve) if ckpt and epochs > 0 else 0
+        val: dict[str, float] = {}
+        for entry in curve:  # a re-run trial reports its restored epochs again
+            val = {k: entry[f"val_{k}"] for k in _SCORES}
+            if report(int(entry["epoch"]), {k: v for k, v in entry.items() if k != "epoch"}):
+                first = epochs
+                break
         step = make_step(model)
         reference = physics.MapStats.of(to_raw(data.x_val, data.scale))
-        val: dict[str, float] = {}
-        finite_steps = 0
-        for epoch in range(epochs):
+        # Restored epochs were whole and finite: each trained every batch.
+        finite_steps = first * (len(data.x_train) // min(model.hp.batch_size, len(data.x_train)))
+        for epoch in range(first, epochs):
             d_loss, g_loss, steps = train_epoch(model, step, data.x_train)
             finite_steps += steps
             diverged = not (math.isfinite(d_loss) and math.isfinite(g_loss))
@@ -130,8 +146,11 @@ class CosmoGANBenchmark(Benchmark):
             metrics.update({f"val_{k}": v for k, v in val.items()})
             if diverged:  # after finite steps: the configuration, not the data
                 metrics[DIVERGED_AFTER_STEPS] = float(finite_steps)
+            curve.append({"epoch": float(epoch), **metrics})
             if report(epoch, metrics) or diverged:
                 break
+            if ckpt is not None and ckpt.due(epoch, epochs):
+                checkpoints.save(model, ckpt, epoch, curve)
         if not val:  # no epoch trained: score the initial generator
             val = self._scores(model, data, _VAL, reference)
         if math.isnan(val["score"]):
