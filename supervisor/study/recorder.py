@@ -165,9 +165,8 @@ class Recorder:
     # -- checkpoints ------------------------------------------------------------------
 
     def checkpoint_dir(self, trial: optuna.Trial) -> Path | None:
-        # K-rank trials would have K writers: they restart instead (supervisor.execution.ranks).
         exp = self.exp
-        if self.run_dir is None or exp.budget.checkpoint_every <= 0 or exp.ranks > 1:
+        if self.run_dir is None or exp.budget.checkpoint_every <= 0:
             return None
         if not self.keeps_checkpoints:
             return None

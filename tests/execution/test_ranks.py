@@ -21,7 +21,7 @@ import pytest
 
 import supervisor.rundir as rundir
 from benchmarks_sci.keras_fit import fit_reporting
-from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
+from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option, checkpoint_of
 from supervisor.execution.ranks.allreduce import RanksUnsupported, ShardPlan
 from supervisor.execution.ranks.launch import find_mpiexec, run_ranked_trial
 from supervisor.execution.trial import TrialSpec
@@ -39,7 +39,10 @@ class TinyRegression(Benchmark):
 
     name = "tiny_regression"
     metrics: ClassVar[dict[str, Direction]] = {"val_loss": "minimize"}
-    options: ClassVar[dict[str, Option]] = {"n_train": Option(96, "training samples", low=2)}
+    options: ClassVar[dict[str, Option]] = {
+        "n_train": Option(96, "training samples", low=2),
+        "die_epoch": Option(-1, "epoch whose report makes rank 0 raise (a killed trial)"),
+    }
 
     def load_data(self, seed: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
@@ -65,6 +68,8 @@ class TinyRegression(Benchmark):
             rank = int(os.environ.get("PMI_RANK", "0"))
             if rank == params.get("fail_rank") and epoch == params.get("fail_epoch", 0):
                 raise RuntimeError(f"rank {rank} failed on purpose at epoch {epoch}")
+            if rank == 0 and epoch == self.config["die_epoch"]:
+                raise RuntimeError(f"died at epoch {epoch}")
             return report(epoch, metrics)
 
         outcome = fit_reporting(
@@ -76,6 +81,7 @@ class TinyRegression(Benchmark):
             report=maybe_fail,
             validate=lambda m, _: {"loss": self._val_loss(m, data)},
             val_reported=("loss",),
+            checkpoint=checkpoint_of(report),
         )
         return {"val_loss": outcome.val["loss"]}
 
@@ -217,6 +223,68 @@ def test_the_drivers_prune_verdict_stops_every_rank_at_that_epoch() -> None:
     # Rank 1 would train on alone (and rank 0 wait in its allreduce) without the verdict.
     assert result.status == "pruned", result.error
     assert [h["epoch"] for h in result.history] == [0.0, 1.0]
+
+
+@needs_mpiexec
+def test_a_two_rank_trial_resumes_from_its_checkpoint_and_ends_as_an_unbroken_one(
+    tmp_path: Path,
+) -> None:
+    target = f"{__name__}:TinyRegression"
+    unbroken = run_ranked_trial(spec_for(target, run_dir=str(tmp_path / "a")), 2)
+    assert unbroken.status == "complete", unbroken.error
+    ck = tmp_path / "ck"
+    saving = {"checkpoint_dir": str(ck), "checkpoint_every": 1, "run_dir": str(tmp_path / "b")}
+    died = run_ranked_trial(spec_for(target, options={"die_epoch": 2}, **saving), 2)
+    assert died.status == "failed" and died.error and "died at epoch 2" in died.error
+    assert [p.name for p in ck.iterdir()] == ["epoch-000001"]  # one writer: no leftovers
+
+    resumed = run_ranked_trial(spec_for(target, **saving), 2)
+    assert resumed.status == "complete", resumed.error
+    assert resumed.extra["resumed_from_epoch"] == 1
+    assert [h["epoch"] for h in resumed.history] == [0.0, 1.0, 2.0, 3.0]
+    for w1, w2 in zip(weights(tmp_path / "a", 3), weights(tmp_path / "b", 3), strict=True):
+        np.testing.assert_allclose(w2, w1, rtol=1e-4, atol=1e-6)
+
+
+def test_the_driver_gives_multi_rank_trials_a_checkpoint_directory(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import optuna
+
+    from supervisor.study.recorder import Recorder
+
+    exp = SimpleNamespace(budget=SimpleNamespace(checkpoint_every=1, fail_fast=5), ranks=2)
+    study = optuna.create_study()
+    recorder = Recorder(exp, study, None, str(tmp_path), 3)  # type: ignore[arg-type]
+    assert recorder.checkpoint_dir(study.ask()) is not None
+
+
+class _FakeComm:
+    def __init__(self, rank: int, sent: Any = None) -> None:
+        self.rank, self.sent = rank, sent
+
+    def bcast(self, value: Any, root: int) -> Any:
+        return value if self.rank == root else self.sent
+
+
+def test_only_rank_0_writes_or_reads_a_shared_checkpoint(tmp_path: Path) -> None:
+    from supervisor.benchmarks import Checkpoint
+    from supervisor.execution.ranks.checkpoint import SharedCheckpoint
+
+    arrays = {"w": np.ones(3)}
+    other = SharedCheckpoint(Checkpoint(tmp_path / "ck", 1, "t"), _FakeComm(rank=1))
+    other.save(0, [{"epoch": 0.0}], arrays)
+    assert not (tmp_path / "ck").exists()
+    first = SharedCheckpoint(Checkpoint(tmp_path / "ck", 1, "t"), _FakeComm(rank=0))
+    first.save(0, [{"epoch": 0.0}], arrays)
+    restored = first.load()
+    assert restored is not None and restored.epoch == 0
+    # Another rank takes what rank 0 read, whatever is on disk now.
+    (tmp_path / "ck" / "epoch-000000" / "state.json").write_text("damaged")
+    other = SharedCheckpoint(Checkpoint(tmp_path / "ck", 1, "t"), _FakeComm(1, restored))
+    assert other.load() is restored
+    other.resumed_from = 0  # the worker's own checkpoint reports the epoch
+    assert other.inner.resumed_from == 0
 
 
 def test_a_benchmark_without_ranks_support_fails_before_launching() -> None:

@@ -6,7 +6,8 @@ Every rank runs the worker's ordinary ``execute`` on the spec in ``WORKDIR`` wit
 benchmark class made data-parallel (``ranked``): same data, same seed, the model
 wrapped by ``allreduce.data_parallel`` before ``fit``. Rank 0 streams the epochs to
 the launcher over a Unix socket in ``WORKDIR`` (and relays its pruning verdict to the
-other ranks) and alone writes artifacts. Each rank writes its ``TrialResult`` to
+other ranks) and alone writes artifacts and epoch checkpoints (``checkpoint``: every
+rank resumes from the one rank 0 read). Each rank writes its ``TrialResult`` to
 ``rank-<r>.pkl``; a rank whose trial failed then aborts the whole job (``MPI_Abort``),
 since the others may be waiting for it in a collective. ``-m mpi4py`` aborts likewise
 on an uncaught exception, and every rank dies with the launcher.
@@ -70,10 +71,16 @@ def ranked(cls: type[Benchmark], comm: Any) -> type[Benchmark]:
             epochs: int,
             report: EpochReport,
         ) -> dict[str, float]:
+            from supervisor.benchmarks import checkpoint_of
+            from supervisor.execution.ranks.checkpoint import SharedCheckpoint
+
             def agreed(epoch: int, metrics: dict[str, float]) -> bool:
                 stop = report(epoch, metrics)  # only rank 0 hears the driver
                 return bool(comm.bcast(stop, root=0))
 
+            ckpt = checkpoint_of(report)
+            shared = None if ckpt is None else SharedCheckpoint(ckpt, comm)
+            agreed.checkpoint = shared  # type: ignore[attr-defined]
             metrics: dict[str, float] = super().fit(model, data, params, epochs, agreed)
             check_trained_by_fit(model, comm.size)
             return metrics
