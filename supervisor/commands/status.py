@@ -20,6 +20,7 @@ from supervisor.report.fmt import seconds as duration_text
 from supervisor.study import attrs
 from supervisor.study.records import TrialRecord
 from supervisor.study.recovery import orphaned
+from supervisor.study.stopping import stopped_early
 
 if TYPE_CHECKING:
     import optuna
@@ -55,10 +56,13 @@ class Status:
     per_hour: float | None = None  # recent throughput
     last_finish_ago: float | None = None
     cost: Cost | None = None  # allocation units used so far, per outcome
+    stopped: str | None = None  # why budget.target or patience ended it (study.stopping)
 
     @property
     def left(self) -> int | None:
-        return None if self.requested is None else max(0, self.requested - self.done)
+        if self.requested is None:
+            return None
+        return 0 if self.stopped else max(0, self.requested - self.done)
 
     @property
     def active(self) -> list[Running]:
@@ -107,6 +111,9 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         status.best_params = dict(best.params)
     elif complete:
         status.pareto_size = len(study.best_trials)
+    if isinstance(budget, dict):
+        directions = [d.name.lower() for d in study.directions]
+        status.stopped = stopped_early(budget, list(zip(names, directions, strict=True)), trials)
     lost = orphaned(study.user_attrs, trials, now)
     for r in records:
         if r.state == TrialState.RUNNING:
@@ -188,6 +195,8 @@ def _progress_line(status: Status) -> str:
         rate = f"{status.per_hour:.1f} trials/h recently"
     else:
         rate = "throughput unknown" if status.last_finish_ago is not None else "no trial finished"
+    if status.stopped:
+        return f"stopped early: {status.stopped}; {rate}"
     if status.left == 0:
         return f"budget reached; {rate}"
     if not status.active:

@@ -43,6 +43,13 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
         lines.append(f"pruner      {exp.pruner}{judged}")
     timeout = f", timeout {exp.budget.timeout:g} s" if exp.budget.timeout else ""
     lines.append(f"budget      {exp.budget.trials} trials x {exp.budget.epochs} epochs{timeout}")
+    sense = {o.metric: ">=" if o.direction == "maximize" else "<=" for o in exp.objectives}
+    goals = [f"{metric} {sense[metric]} {value:g}" for metric, value in exp.budget.target]
+    early = [f"a trial has {' and '.join(goals)}"] if goals else []
+    if exp.budget.patience:
+        early.append(f"{exp.budget.patience} finished trials in a row better no best value")
+    if early:
+        lines.append(f"stop early  once {' or '.join(early)}")
     from supervisor.study.storage import redact
 
     lines.append(f"storage     {redact(storage)}{resume}")  # a terminal may be recorded
@@ -65,7 +72,8 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
 
 def print_summary(summary: Summary, report: Path | None) -> None:
     """What the run did and why it stopped; ``summary.exit_code`` is what the command
-    exits with (0 only when the budget, or the space file's timeout, was reached)."""
+    exits with (0 only when the budget, the space file's timeout, target or patience was
+    reached)."""
     if summary.stopped_by == "budget" and summary.finished >= summary.requested:
         why = "budget reached"
     elif summary.stopped_by == "timeout":
@@ -75,6 +83,8 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         why = "interrupted by the user" if signal == "SIGINT" else f"{signal} received"
     elif summary.stopped_by == "failing":
         why = "every first trial failed the same way"
+    elif summary.stopped_by in ("target", "patience"):
+        why = summary.early or f"budget.{summary.stopped_by} reached"
     else:  # the driver waits for the budget; should it ever not, it is not "reached"
         why = "budget not reached"
     print(f"\nStopped: {why} after {summary.elapsed:.1f} s")
@@ -88,6 +98,8 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         print(f"  closed {len(summary.recovered.zombies)} trial(s) left by a dead driver")
     if report is not None:
         print(f"Report: {report}")
+    if summary.stopped_by in ("target", "patience"):
+        print(f"To search on, change budget.{summary.stopped_by} and run the same command again.")
     if summary.stopped_by in ("interrupt", "timeout"):
         if os.environ.get(CHAIN_ENV):
             print("The chain's next driver job continues the search (supervisor status shows it).")

@@ -29,6 +29,11 @@ class Budget:
     checkpoint_every: int = 1
     # Stop when the first this-many trials of a run all fail with one error (0: never).
     fail_fast: int = 5
+    # Stop before the budget (no new trials; running ones finish, ``study.stopping``):
+    # once a complete trial reaches every ``target`` (objective metric -> value), or once
+    # ``patience`` finished trials in a row bettered no best value (0: never).
+    target: tuple[tuple[str, float], ...] = ()
+    patience: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,8 @@ class Experiment:
                 "trial_timeout": self.budget.trial_timeout,
                 "checkpoint_every": self.budget.checkpoint_every,
                 "fail_fast": self.budget.fail_fast,
+                "target": dict(self.budget.target) or None,
+                "patience": self.budget.patience,
             },
             "seed": self.seed,
             "node": self.node.to_dict(),

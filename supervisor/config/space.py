@@ -72,7 +72,10 @@ TOP_KEYS = (
     "ensemble",
     "warm_start",
 )
-BUDGET_KEYS = ("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast")
+BUDGET_KEYS = (
+    *("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast"),
+    *("target", "patience"),
+)
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MAX_TRIALS = 10_000_000
 MAX_EPOCHS = 100_000
@@ -115,7 +118,7 @@ class SpaceParser(Reader):
         objectives = self.objectives(top.get("objectives"), bench, cls)
         params = read_params(self, top["params"])
         fixed = self.fixed(top.get("fixed", {}), params)
-        budget = self.budget(top["budget"])
+        budget = self.budget(top["budget"], objectives)
         seed = self.integer(top.get("seed", 0), ("seed",), 0, 2**32 - 1)
         node_settings = self.node(top.get("node", {}))
         ranks = self.ranks(top.get("ranks", 1), cls)
@@ -275,7 +278,7 @@ class SpaceParser(Reader):
                 raise self.err((*path, key, *found[0]), found[1])
         return dict(value)
 
-    def budget(self, value: Any) -> Budget:
+    def budget(self, value: Any, objectives: tuple[Objective, ...]) -> Budget:
         path: KeyPath = ("budget",)
         spec = self.mapping(value, path, BUDGET_KEYS)
         if "trials" not in spec:
@@ -290,6 +293,12 @@ class SpaceParser(Reader):
             spec.get("checkpoint_every", 1), (*path, "checkpoint_every"), 0, MAX_EPOCHS
         )
         fail_fast = self.integer(spec.get("fail_fast", 5), (*path, "fail_fast"), 0, MAX_TRIALS)
+        patience = self.integer(spec.get("patience", 0), (*path, "patience"), 0, MAX_TRIALS)
+        if patience and len(objectives) > 1:
+            raise self.err(
+                (*path, "patience"),
+                "needs a single objective: with several there is no one best value to better",
+            )
         return Budget(
             trials=trials,
             epochs=epochs,
@@ -297,7 +306,32 @@ class SpaceParser(Reader):
             trial_timeout=per_trial,
             checkpoint_every=every,
             fail_fast=fail_fast,
+            target=self.target(spec.get("target"), objectives),
+            patience=patience,
         )
+
+    def target(
+        self, value: Any, objectives: tuple[Objective, ...]
+    ) -> tuple[tuple[str, float], ...]:
+        """``budget.target``: a number (one objective) or objective metric -> value."""
+        path: KeyPath = ("budget", "target")
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            if len(objectives) > 1:
+                raise self.err(
+                    path, "with several objectives give a mapping of objective metric -> value"
+                )
+            return ((objectives[0].metric, float(self.number(value, path))),)
+        metrics = [o.metric for o in objectives]
+        if not value:
+            raise self.err(path, "expected at least one objective metric -> value")
+        for key in value:
+            if key not in metrics:
+                raise self.err(
+                    (*path, key), f"not an objective; expected one of {', '.join(metrics)}"
+                )
+        return tuple((m, float(self.number(value[m], (*path, m)))) for m in metrics if m in value)
 
     def ranks(self, value: Any, cls: type[Benchmark]) -> int:
         ranks = self.integer(value, ("ranks",), 1, MAX_RANKS)

@@ -5,8 +5,9 @@ Every worker slot stays busy (plus trials queued ahead when trials are short,
 at scale with a proposal computed beside the driver (``supervisor.study.proposals``).
 Results are told in the order they finish. Stops when the study holds the budget of
 finished trials (waiting for other drivers' trials when they fill it, and taking over
-those of a driver that died), at the timeout (no new trials; running ones finish, queued
-ones are cancelled), on a signal (Ctrl-C, SIGTERM, SIGUSR1: running trials are cancelled,
+those of a driver that died), at the timeout or once ``budget.target`` / ``patience`` say
+so (``supervisor.study.stopping``; no new trials, running ones finish, queued ones are
+cancelled), on a signal (Ctrl-C, SIGTERM, SIGUSR1: running trials are cancelled,
 recorded as interrupted and queued again; ``supervisor.study.signals``), or when the
 run's first trials all fail the same way (``supervisor.study.failfast``).
 
@@ -20,9 +21,8 @@ training (here or under another driver) waits for the twin and is told with its 
 too, but does not count. Both carry the user attributes ``duplicate_of`` and
 ``duplicate_known``. ``retrain_duplicates: true`` turns this off; re-runs always train.
 
-Placement: on workers with a lifetime (batch jobs), a trial goes only to workers expected
-to outlive it (``supervisor.study.placement``). Checkpoints: ``supervisor.study.recorder``.
-"""
+Placement (``supervisor.study.placement``): a trial goes only to workers expected to
+outlive it. Checkpoints: ``supervisor.study.recorder``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
 from supervisor.study.recorder import Recorder
 from supervisor.study.signals import stop_on_signals
+from supervisor.study.stopping import Stopping, StopRule
 from supervisor.study.storage import StorageError, batch, flush, set_user_attrs
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class Driver:
         self.inflight = self.flight.futures
         self.channel: channel.DriverChannel | None = None
         self.best: float | None = None
+        self.stopping = Stopping(StopRule.of_experiment(exp))
         self.zombies: list[int] = []  # trials of dead drivers this run closed and re-queued
         self._stop: StopReason | None = None
         self._signal: str | None = None
@@ -126,9 +128,8 @@ class Driver:
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
         self.display.start(total=budget, done=finished, zombies=recovered.zombies)
-        for note in sampler_notes(
-            self.exp.sampler, self.exp.params, budget - finished, self.slots
-        ):
+        notes = sampler_notes(self.exp.sampler, self.exp.params, budget - finished, self.slots)
+        for note in notes:
             self.display.log(note)
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
         self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))
@@ -140,8 +141,9 @@ class Driver:
             with stop_on_signals(self._on_signal), feed as self.proposals:
                 while True:
                     self._heartbeat()
-                    if self._stop is None and time.monotonic() >= deadline:
-                        self._stop = "timeout"
+                    late: StopReason | None = "timeout" if time.monotonic() >= deadline else None
+                    if self._stop is None and (early := self.stopping.reached or late):
+                        self._stop = early
                         self._cancel_queued()
                     if self._stop is None:
                         finished = self._fill()
@@ -168,6 +170,7 @@ class Driver:
             states=dict(self.rec.states),
             signal=self._signal,
             failure=self.rec.failing,
+            early=self.stopping.why,
         )
         self.display.stop()
         return summary
@@ -199,7 +202,7 @@ class Driver:
         budget = self.exp.budget.trials
         capacity = self.capacity()
         while len(self.inflight) + len(self.launches) < capacity and budget > finished + running:
-            if self._stop is not None:  # e.g. fail fast on a sampling failure
+            if self._stop is not None or self.stopping.reached:  # e.g. fail fast
                 break
             self._heartbeat()  # a slow sampler must not let the lease run out mid-fill
             start = time.perf_counter()
@@ -254,14 +257,9 @@ class Driver:
     def _tried(self, params: dict[str, Any]) -> bool:
         """Whether a trial of the study has this configuration, as far as the driver knows
         (finished, in flight, about to be sent, or another driver's)."""
-        key = param_key(params)
-        index = self.index
-        return (
-            key in index.completed
-            or key in self.flight.by_key
-            or key in self.launches.keys
-            or key in index.elsewhere
-        )
+        key, index = param_key(params), self.index
+        known = (index.completed, self.flight.by_key, self.launches.keys, index.elsewhere)
+        return any(key in where for where in known)
 
     def _launch(self, trial: optuna.Trial, key: ParamKey) -> None:
         self.launches.launch(trial, key, lambda future: self._sent(future, trial, key))
@@ -369,7 +367,8 @@ class Driver:
         self._drop_waiting()
 
     def _cancel_queued(self) -> None:
-        """Timeout: trials not yet executing on a worker are cancelled and re-queued."""
+        """Timeout, target or patience: trials not yet executing on a worker are cancelled
+        and re-queued."""
         self._drop_waiting()
         executing = executing_keys(self.client, {str(f.key) for f in self.inflight})
         queued = [f for f in self.inflight if str(f.key) not in executing]
@@ -378,16 +377,15 @@ class Driver:
         self.client.cancel(queued, force=True)
         for future in queued:
             run = self.flight.forget(future)
-            self.rec.interrupted(run.trial, "Timeout", "not started before the campaign timeout")
+            kind, why = ("Timeout", "timeout") if self._stop == "timeout" else ("Stopped", "stop")
+            self.rec.interrupted(run.trial, kind, f"not started before the campaign {why}")
             self._release(run.twins, run.trial.number, run.key, None)
 
     def _drop_waiting(self) -> None:
         """Stopping: twins of other drivers' trials were never trained; none is re-run."""
-        for twins in self.waiting.values():
-            for twin in twins:
-                self.rec.fail(twin, "interrupted", "Interrupted", "a duplicate left waiting")
-        self.waiting = {}
-        self._ready = []
+        for twin in (twin for twins in self.waiting.values() for twin in twins):
+            self.rec.fail(twin, "interrupted", "Interrupted", "a duplicate left waiting")
+        self.waiting, self._ready = {}, []
 
     def _take_over(self) -> None:
         """Every trial the budget still needs runs under other drivers: wait for them, and
@@ -408,7 +406,9 @@ class Driver:
         """Read the study: budget counts, and what other drivers finished meanwhile."""
         from optuna.trial import TrialState
 
-        for t in self.index.update(self.study.get_trials(deepcopy=False), self.study):
+        done = self.index.update(self.study.get_trials(deepcopy=False), self.study)
+        self.stopping.saw(done)
+        for t in done:
             values = list(t.values) if t.state == TrialState.COMPLETE and t.values else None
             if values is not None and attrs.DUPLICATE_OF not in t.user_attrs:
                 self._update_best(values)

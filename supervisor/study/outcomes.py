@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 
 # budget: the study holds the requested number of finished trials; timeout: the space
 # file's limit; interrupt: a signal (``Summary.signal``); failing: fail fast
-# (``supervisor.study.failfast``).
-StopReason = Literal["budget", "timeout", "interrupt", "failing"]
+# (``supervisor.study.failfast``); target, patience: ``budget.target`` / ``patience``
+# (``supervisor.study.stopping``).
+StopReason = Literal["budget", "timeout", "interrupt", "failing", "target", "patience"]
 
 
 @dataclass
@@ -27,12 +28,13 @@ class Summary:
     states: dict[str, int] = field(default_factory=dict)  # this run: outcome -> count
     signal: str | None = None  # the signal that stopped it: SIGINT, SIGTERM or SIGUSR1
     failure: str | None = None  # fail fast: the error every first trial failed with
+    early: str = ""  # target, patience: what the rule saw
 
     @property
     def exit_code(self) -> int:
-        """0 when the run did what it was asked (the budget, or the space file's timeout);
-        128 + the signal's number when one stopped it (130 Ctrl-C, 143 SIGTERM, 138
-        SIGUSR1), as a shell reports it; 1 when the model failed fast."""
+        """0 when the run did what it was asked (the budget, the space file's timeout,
+        target or patience); 128 + the signal's number when one stopped it (130 Ctrl-C,
+        143 SIGTERM, 138 SIGUSR1), as a shell reports it; 1 when the model failed fast."""
         if self.stopped_by == "interrupt":
             return signals.exit_code(self.signal or "SIGINT")
         if self.stopped_by == "failing":

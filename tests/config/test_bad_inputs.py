@@ -429,6 +429,26 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "budget.epochs: expected an integer between 1 and 100000, got 1000000000",
     ),
     "space/ranks_huge.yaml": ("5:1", "ranks: expected an integer between 1 and 1024, got 100000"),
+    "space/budget_patience_two_objectives.yaml": (
+        "5:22",
+        "budget.patience: needs a single objective: with several there is no one best value",
+    ),
+    "space/budget_patience_bool.yaml": (
+        "4:22",
+        "budget.patience: expected an integer, got a boolean (True)",
+    ),
+    "space/budget_target_number_two_objectives.yaml": (
+        "5:22",
+        "budget.target: with several objectives give a mapping of objective metric -> value",
+    ),
+    "space/budget_target_not_an_objective.yaml": (
+        "7:12",
+        "budget.target.score: not an objective; expected one of loss",
+    ),
+    "space/budget_target_text.yaml": (
+        "4:22",
+        "budget.target: got the text '1e-3': YAML reads this as text",
+    ),
     "space/fail_fast_negative.yaml": (
         "4:21",
         "budget.fail_fast: expected an integer between 0 and 10000000, got -1",
