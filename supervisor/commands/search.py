@@ -133,6 +133,7 @@ def search(opts: SearchOptions) -> Outcome:
     from supervisor.clusters.launch import enter_allocation, load_launcher, open_cluster
     from supervisor.commands.progress import make_display
     from supervisor.study.driver import Driver
+    from supervisor.study.enqueue import enqueue
     from supervisor.study.open_study import open_campaign_study
     from supervisor.study.storage import redact
 
@@ -201,6 +202,8 @@ def search(opts: SearchOptions) -> Outcome:
         if warm_start.apply(study, warm):
             for source in warm:
                 display.log(f"Warm start: {source.line()}")
+        if queued := enqueue(study, exp.enqueue):
+            display.log(f"Enqueued: {queued} configuration(s) of the space file train first")
         if handle.dashboard:
             display.log(f"Dask dashboard: {handle.dashboard}")
         driver = Driver(

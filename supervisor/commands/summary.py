@@ -50,6 +50,9 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
         early.append(f"{exp.budget.patience} finished trials in a row better no best value")
     if early:
         lines.append(f"stop early  once {' or '.join(early)}")
+    if exp.enqueue:
+        lines.append(f"enqueue     {len(exp.enqueue)} configuration(s) trained first")
+        lines += [f"  {i}  {entry}" for i, entry in enumerate(exp.enqueue)]
     from supervisor.study.storage import redact
 
     lines.append(f"storage     {redact(storage)}{resume}")  # a terminal may be recorded

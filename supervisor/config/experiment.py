@@ -64,6 +64,9 @@ class Experiment:
     ensemble: EnsembleConfig | None = None
     # Earlier runs whose finished trials the sampler learns from (supervisor.study.warm_start).
     warm_start: tuple[WarmSource, ...] = ()
+    # Configurations trained first, in order; parameters left out are sampled
+    # (supervisor.config.enqueue).
+    enqueue: tuple[dict[str, Scalar], ...] = ()
 
     @property
     def prunes(self) -> bool:
@@ -109,6 +112,7 @@ class Experiment:
             "ranks": self.ranks,
             "ensemble": self.ensemble.to_dict() if self.ensemble else None,
             "warm_start": [w.to_dict() for w in self.warm_start],
+            "enqueue": [dict(e) for e in self.enqueue],
             # The space file as validated: later commands (supervisor ensemble) rebuild
             # this experiment from it, not from a file the user may have edited since.
             "source": _json(self.raw),

@@ -7,6 +7,7 @@ are simply never suggested, which is how Optuna represents conditional spaces.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -84,6 +85,24 @@ class ParamSpec:
             )
             text += f"  (when {conds})"
         return text
+
+
+def contains(spec: ParamSpec, value: Any) -> bool:
+    """Whether ``value`` is one ``spec`` could propose (its range, step, log, choices)."""
+    if spec.kind == "categorical":
+        # 1, 1.0 and True compare equal in Python: match the type as well.
+        return any(type(c) is type(value) and c == value for c in spec.choices)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if spec.kind == "int" and not float(value).is_integer():
+        return False
+    assert spec.low is not None and spec.high is not None
+    if not spec.low <= value <= spec.high:
+        return False
+    if spec.step:
+        steps = (value - spec.low) / spec.step
+        return math.isclose(steps, round(steps), abs_tol=1e-9)
+    return True
 
 
 def is_active(spec: ParamSpec, values: dict[str, Any]) -> bool:

@@ -23,6 +23,7 @@ from supervisor.benchmarks.values import storable_problem
 from supervisor.config import ensemble as ensemble_config
 from supervisor.config import samplers
 from supervisor.config.algorithms import read_pruner, read_sampler
+from supervisor.config.enqueue import read_enqueue
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.config.experiment import Budget, Experiment, Objective
 from supervisor.config.param_reader import PARAM_KEYS, PARAM_NAME, grid_problem, read_params
@@ -71,6 +72,7 @@ TOP_KEYS = (
     "ranks",
     "ensemble",
     "warm_start",
+    "enqueue",
 )
 BUDGET_KEYS = (
     *("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast"),
@@ -124,6 +126,7 @@ class SpaceParser(Reader):
         ranks = self.ranks(top.get("ranks", 1), cls)
         ensemble = self.ensemble(top.get("ensemble"), cls)
         warm = read_warm_start(self, top.get("warm_start"), {p.name for p in params})
+        enqueue = read_enqueue(self, top.get("enqueue"), params, fixed)
         pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
         conditional = any(p.when for p in params)
         default = samplers.default_sampler(conditional, len(objectives), pruner != "none")
@@ -163,6 +166,7 @@ class SpaceParser(Reader):
             ranks=ranks,
             ensemble=ensemble,
             warm_start=warm,
+            enqueue=enqueue,
         )
 
     def study(self, top: dict[str, Any], override: str | None) -> str:

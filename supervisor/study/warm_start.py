@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
-from supervisor.config.params import ParamSpec, is_active
+from supervisor.config.params import ParamSpec, contains, is_active
 from supervisor.errors import UserError
 from supervisor.execution.trial import DIED_REPEATEDLY, MEMORY_LIMIT, TIME_LIMIT
 from supervisor.study import attrs
@@ -314,24 +314,6 @@ def _params(
         values[spec.name] = int(value) if spec.kind == "int" else value
     dropped.update(set(given) - {s.name for s in specs})
     return values, ""
-
-
-def contains(spec: ParamSpec, value: Any) -> bool:
-    """Whether ``value`` is one ``spec`` could propose (its range, step, log, choices)."""
-    if spec.kind == "categorical":
-        # 1, 1.0 and True compare equal in Python: match the type as well.
-        return any(type(c) is type(value) and c == value for c in spec.choices)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if spec.kind == "int" and not float(value).is_integer():
-        return False
-    assert spec.low is not None and spec.high is not None
-    if not spec.low <= value <= spec.high:
-        return False
-    if spec.step:
-        steps = (value - spec.low) / spec.step
-        return math.isclose(steps, round(steps), abs_tol=1e-9)
-    return True
 
 
 def _differences(exp: Experiment, old: dict[str, Any]) -> list[str]:

@@ -239,7 +239,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     ),
     "space/top_is_scalar.yaml": (
         None,
-        "budget, seed, node, ranks, ensemble, warm_start, got str 'just some text'",
+        "budget, seed, node, ranks, ensemble, warm_start, enqueue, got str 'just some text'",
     ),
     "space/trials_boolean.yaml": (
         "4:10",
@@ -448,6 +448,35 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     "space/budget_target_text.yaml": (
         "4:22",
         "budget.target: got the text '1e-3': YAML reads this as text",
+    ),
+    "space/enqueue_bool_for_int.yaml": (
+        "5:6",
+        "enqueue[0].n: True is not a value of int in [0, 4]",
+    ),
+    "space/enqueue_child_inactive.yaml": (
+        "7:16",
+        "enqueue[0].mb: searched only when mode is 'sleep', and this entry has mode 'ok'",
+    ),
+    "space/enqueue_child_without_parent.yaml": (
+        "7:14",
+        "enqueue[0].mb: give 'mode' too: mb is searched only when mode is 'sleep'",
+    ),
+    "space/enqueue_fixed_parameter.yaml": (
+        "6:6",
+        "enqueue[0].delay: is fixed under 'fixed', not searched",
+    ),
+    "space/enqueue_not_a_list.yaml": (
+        "4:1",
+        "enqueue: expected a list of configurations, got float 1.0",
+    ),
+    "space/enqueue_out_of_range.yaml": (
+        "5:6",
+        "enqueue[0].x: 9.5 is not a value of float in [-4, 4]",
+    ),
+    "space/enqueue_twice.yaml": ("6:5", "enqueue[1]: the same configuration as enqueue[0]"),
+    "space/enqueue_unknown_parameter.yaml": (
+        "5:6",
+        'enqueue[0].xx: not a searched parameter (did you mean "x"?); expected one of x',
     ),
     "space/fail_fast_negative.yaml": (
         "4:21",

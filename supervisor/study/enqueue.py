@@ -1,0 +1,37 @@
+"""Queue the space file's ``enqueue:`` configurations (``supervisor.config.enqueue``).
+
+Optuna's ``enqueue_trial(skip_if_exists=True)`` compares each new configuration with
+every trial of the study, per configuration; a resume of a long campaign with many
+entries would pay trials x entries. This reads the study once and keeps the same
+identity (the fixed parameters a trial was queued with, else its parameters), so a
+resume queues only the configurations no trial holds yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from supervisor.study.index import param_key
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
+    """Queue each configuration of ``entries`` that no trial of ``study`` holds, in
+    order; how many were queued."""
+    if not entries:
+        return 0
+    held = {
+        param_key(dict(t.system_attrs.get("fixed_params") or t.params))
+        for t in study.get_trials(deepcopy=False)
+    }
+    queued = 0
+    for params in entries:
+        key = param_key(dict(params))
+        if key not in held:
+            study.enqueue_trial(dict(params))
+            held.add(key)
+            queued += 1
+    return queued

@@ -1,0 +1,68 @@
+"""``enqueue:``: the space file's configurations train first, once, through the real driver
+(``supervisor.config.enqueue``, ``supervisor.study.enqueue``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distributed import Client
+from optuna.trial import TrialState
+
+from supervisor.config import space
+from supervisor.study.driver import Driver
+from supervisor.study.enqueue import enqueue
+from tests.study.test_driver import make_study
+
+SPACE = """\
+benchmark: "tests.toy_benchmark:ToyBenchmark"
+objectives: [loss]
+params:
+  x: {type: float, low: -4, high: 4}
+  mode: [ok, raise]
+  y: {type: int, low: 1, high: 4, when: {mode: raise}}
+enqueue:
+  - {x: 2.0, mode: ok}
+  - {x: -1.5}
+  - {mode: raise, y: 3}
+budget: {trials: BUDGET, epochs: 1}
+sampler: random
+seed: 3
+"""
+
+
+def load(tmp_path: Path, budget: int) -> space.Experiment:
+    path = tmp_path / "enq.yaml"
+    path.write_text(SPACE.replace("BUDGET", str(budget)))
+    return space.load(path)
+
+
+def test_enqueued_configurations_train_first_and_the_sampler_fills_the_rest(
+    tmp_path: Path, threads_client: Client
+) -> None:
+    exp = load(tmp_path, 6)
+    assert exp.enqueue == ({"x": 2.0, "mode": "ok"}, {"x": -1.5}, {"mode": "raise", "y": 3})
+    study = make_study(exp)
+    assert enqueue(study, exp.enqueue) == 3
+    Driver(exp, study, threads_client, slots=1).run()
+    first = sorted(study.trials, key=lambda t: t.number)[:3]
+    assert first[0].params == {"x": 2.0, "mode": "ok"} and first[0].value == 0.0
+    assert first[1].params["x"] == -1.5 and "mode" in first[1].params  # mode sampled
+    assert first[2].params["mode"] == "raise" and first[2].params["y"] == 3
+    assert first[2].state == TrialState.FAIL  # failures of enqueued trials are data too
+    assert len(study.trials) == 6
+
+    # A resume (a larger budget) queues none of them again.
+    more = load(tmp_path, 8)
+    assert enqueue(study, more.enqueue) == 0
+    Driver(more, study, threads_client, slots=1).run()
+    assert [t.params.get("x") for t in study.trials].count(2.0) == 1
+    assert len(study.trials) == 8
+
+
+def test_a_configuration_already_held_by_a_trial_is_not_queued(tmp_path: Path) -> None:
+    exp = load(tmp_path, 6)
+    study = make_study(exp)
+    study.enqueue_trial({"x": -1.5})  # e.g. queued by an earlier run that was killed
+    assert enqueue(study, exp.enqueue) == 2
+    assert enqueue(study, exp.enqueue) == 0
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 3
