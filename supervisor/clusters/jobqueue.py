@@ -66,10 +66,18 @@ TRIAL_DURATION_GUESS = "1h"
 def job_class(kind: str) -> type:
     """dask-jobqueue's job class for ``kind``, with one Dask thread per worker process."""
     import dask_jobqueue
+    from distributed.core import Status
 
     base = getattr(dask_jobqueue, CLUSTER_CLASSES[kind]).job_cls
     one_trial = property(lambda self: 1)  # a worker runs one trial at a time
-    return type(base.__name__, (base,), {"worker_process_threads": one_trial})
+
+    async def close(self: Any) -> None:
+        await base.close(self)  # cancels the job (dask-jobqueue's, which leaves its status
+        # running: distributed's cluster close then stopped on an assertion, half done)
+        self.status = Status.closed
+
+    members: dict[str, Any] = {"worker_process_threads": one_trial, "close": close}
+    return type(base.__name__, (base,), members)
 
 
 def check_script_values(launcher: Launcher) -> None:
