@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from supervisor.clusters import submissions
 from supervisor.clusters.jobqueue import make_jobqueue
 from supervisor.clusters.profile import load
 
@@ -55,6 +58,95 @@ def fake_queue(folder: Path, monkeypatch: pytest.MonkeyPatch, submit: str, scrip
 def calls(folder: Path) -> int:
     path = folder / "calls"
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_search_whose_jobs_pbs_refuses_stops_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It waited for workers forever, under one traceback of dask-jobqueue's."""
+    fake_queue(tmp_path / "pbs", monkeypatch, "qsub", REFUSE)
+    (tmp_path / "toy.yaml").write_text(
+        f'study: refused\nbenchmark: {{name: "{TOY}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\n"
+        "budget: {trials: 4, epochs: 1}\nsampler: random\n"
+    )
+    (tmp_path / "pbs.yaml").write_text(
+        "kind: pbs\ncores: 1\nmemory: 1GiB\nwalltime: '00:30:00'\nqueue: gpux\nmax_jobs: 2\n"
+        "tls: false\n"
+    )
+    command = [sys.executable, "-m", "supervisor.cli", "search", "toy.yaml", "--plain"]
+    command += ["--launcher", "pbs.yaml", "--no-report", "--dashboard", ":0"]
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert time.monotonic() - started < 60
+    assert "Error: pbs.yaml: qsub refuses the worker jobs: qsub: Unknown queue (exit 170)" in out
+    assert "Fix the launcher profile, then run the same command again." in out
+    assert "Traceback" not in out
+    assert 1 <= calls(tmp_path / "pbs") <= 2  # one per job asked for, not asked again
+
+
+@pytest.mark.parametrize(
+    ("kind", "submit", "extra"),
+    [
+        ("lsf", "bsub", "walltime: '01:00'\n"),
+        ("sge", "qsub", ""),
+        ("htcondor", "condor_submit", "disk: 1GiB\n"),
+    ],
+)
+def test_every_batch_system_s_refusal_is_said(
+    kind: str, submit: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_queue(tmp_path / "queue", monkeypatch, submit, REFUSE.replace("qsub:", f"{submit}:"))
+    path = tmp_path / "p.yaml"
+    path.write_text(f"kind: {kind}\ncores: 1\nmemory: 1GiB\nmin_jobs: 1\ntls: false\n{extra}")
+    handle = make_jobqueue(load(str(path)), tmp_path / "run", "refused", "127.0.0.1:0")
+    assert handle.watch is not None
+    try:
+        deadline, stop = time.monotonic() + 30, None
+        while stop is None and time.monotonic() < deadline:
+            stop = handle.watch(print)
+            time.sleep(0.2)
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert stop == f"{path}: {submit} refuses the worker jobs: {submit}: Unknown queue (exit 170)"
+
+
+def test_a_refusal_after_a_job_was_taken_is_said_once_and_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The campaign goes on (its limit of queued jobs passes); the job it took but that
+    never starts is said to wait in the queue."""
+    monkeypatch.setattr(submissions, "ASK_AGAIN_AFTER", 1.0)
+    monkeypatch.setattr(submissions, "PENDING_AFTER", 0.0)
+    fake_queue(tmp_path / "pbs", monkeypatch, "qsub", LIMIT)
+    path = tmp_path / "p.yaml"
+    path.write_text("kind: pbs\ncores: 1\nmemory: 1GiB\nmin_jobs: 2\nmax_jobs: 2\ntls: false\n")
+    handle = make_jobqueue(load(str(path)), tmp_path / "run", "limit", "127.0.0.1:0")
+    assert handle.watch is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while calls(tmp_path / "pbs") < 4 and time.monotonic() < deadline:
+            assert handle.watch(lines.append) is None
+            time.sleep(0.2)
+        time.sleep(1.5)
+        assert handle.watch(lines.append) is None
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert calls(tmp_path / "pbs") >= 4  # the refused job was asked for again, and again
+    refused = [line for line in lines if "refused a worker job" in line]
+    assert refused == [
+        f"{path}: qsub refused a worker job: qsub: would exceed queue's per-user limit of"
+        " jobs in 'Q' state (exit 38); asked again in 1 s"
+    ]
+    waiting = [line for line in lines if line.startswith("Waiting for workers")]
+    assert len(waiting) == 1, lines  # once, then every PENDING_EVERY seconds
+    assert "1 job(s) taken by qsub" in waiting[0]
+    assert str(tmp_path / "run" / "jobs") in waiting[0]
 
 
 def test_a_cluster_whose_job_was_taken_closes_whole_and_cancels_it(
