@@ -93,6 +93,12 @@ def job_class(kind: str) -> type:
     return type(base.__name__, (base,), members)
 
 
+def submit_command(kind: str) -> str:
+    """The command that submits the jobs of ``kind``: qsub, bsub, sbatch, condor_submit."""
+    job: Any = job_class(kind)
+    return str(job.submit_command).split()[0]
+
+
 def check_script_values(launcher: Launcher) -> None:
     """Refuse a profile value that would not stay what it is in a job script: a newline
     adds a directive or a command of its own (``queue: "gpu\\n#SBATCH --uid=0"``), a space
@@ -264,7 +270,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
-    submissions = Submissions(str(getattr(job_cls, "submit_command", launcher.kind)).split()[0])
+    submissions = Submissions(submit_command(launcher.kind))
     cluster = cluster_class(
         job_cls=watched(job_cls, submissions),
         security=security,

@@ -173,3 +173,29 @@ def test_a_cluster_whose_job_was_taken_closes_whole_and_cancels_it(
     assert handle.cluster.status == Status.closed
     assert [job.status for job in jobs] == [Status.closed]
     assert (tmp_path / "pbs" / "cancelled").read_text().split() == ["1"]
+
+
+@pytest.mark.parametrize(("kind", "submit"), [("pbs", "qsub"), ("htcondor", "condor_submit")])
+def test_a_batch_search_without_the_submit_command_is_refused_before_a_write(
+    kind: str, submit: str, tmp_path: Path
+) -> None:
+    """It started the cluster, wrote the run and queued trials, then stopped on a
+    FileNotFoundError of the first submission (before that, it waited forever)."""
+    (tmp_path / "toy.yaml").write_text(
+        f'study: nowhere\nbenchmark: {{name: "{TOY}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\nbudget: {trials: 2, epochs: 1}\n"
+    )
+    (tmp_path / "p.yaml").write_text(f"kind: {kind}\ncores: 1\nmemory: 1GiB\n")
+    (tmp_path / "bin").mkdir()
+    env = {**os.environ, "PATH": str(tmp_path / "bin")}
+    command = [sys.executable, "-m", "supervisor.cli", "search", "toy.yaml", "--launcher"]
+    done = subprocess.run(
+        [*command, "p.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"error: p.yaml: {submit} not found on the PATH: a {kind} profile submits its worker"
+        f" jobs with it (run the search where {submit} is, e.g. on a login node of the"
+        " cluster)"
+    )
+    assert not (tmp_path / "runs").exists()
