@@ -129,8 +129,9 @@ class Renewing(Adaptive):
 
     async def safe_target(self) -> int:
         await self._trial_durations()
-        if self.jobs.submissions is not None:  # refused jobs, held long enough: ask again
-            again = self.jobs.submissions.to_ask_again(time.time())
+        submissions = getattr(self.jobs, "submissions", None)
+        if submissions is not None:  # refused jobs, held long enough: ask again
+            again = submissions.to_ask_again(time.time())
             for name in again:
                 self.renewal.jobs.pop(name, None)
             if again:

@@ -8,6 +8,7 @@ starts) and refuses the next as over a per-user limit of queued jobs.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -199,3 +200,30 @@ def test_a_batch_search_without_the_submit_command_is_refused_before_a_write(
         " cluster)"
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_ensemble_members_whose_jobs_are_refused_stop_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`supervisor ensemble --launcher` trains members in worker jobs: without the submit
+    command, or with every job refused, it waited for workers forever."""
+    from tests.ensemble.test_ensemble import cli, search, write_space
+
+    write_space(tmp_path, trials=3)
+    assert search(tmp_path, "--no-report").returncode == 0
+    (tmp_path / "pbs.yaml").write_text("kind: pbs\ncores: 1\nmemory: 1GiB\ntls: false\n")
+    ensemble = ["ensemble", "toy", "--select", "topk", "--size", "2", "--plain"]
+    ensemble += ["--launcher", "pbs.yaml"]
+    here = [str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+    monkeypatch.setenv("PATH", os.pathsep.join(here))
+    if not shutil.which("qsub"):  # else a PBS or Grid Engine here
+        missing = cli(*ensemble, cwd=tmp_path)
+        assert missing.returncode == 2, missing.stdout + missing.stderr
+        assert "error: pbs.yaml: qsub not found on the PATH" in missing.stderr
+    fake_queue(tmp_path / "pbs", monkeypatch, "qsub", REFUSE)
+    refused = cli(*ensemble, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: pbs.yaml: qsub refuses the worker jobs: qsub: Unknown queue (exit 170)"
+    )
+    assert "Traceback" not in refused.stdout + refused.stderr
