@@ -15,6 +15,7 @@ scheduler runs in a process of its own, ``supervisor.clusters.scheduler_process`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any
@@ -24,6 +25,7 @@ from distributed.protocol.pickle import dumps
 from distributed.utils import key_split
 
 from supervisor.clusters.renewal import Renewal, lifetime_args
+from supervisor.clusters.submissions import Refused
 
 TRIAL_PREFIX = "trial"  # the driver's task keys: trial-<number>-<driver>
 PLUGIN_NAME = "supervisor-trial-durations"
@@ -68,7 +70,14 @@ def renewing_cluster(base: Any) -> type:
         )
         return {name: {**entry, "options": options}}
 
-    return type(base.__name__, (base,), {"new_worker_spec": new_worker_spec, "renewal": None})
+    async def correct_state(self: Any) -> None:
+        # A refused job is recorded (``supervisor.clusters.submissions``) and said in one
+        # line by the driver, not logged as a traceback.
+        with contextlib.suppress(Refused):
+            await base._correct_state_internal(self)
+
+    members = {"new_worker_spec": new_worker_spec, "_correct_state_internal": correct_state}
+    return type(base.__name__, (base,), {**members, "renewal": None, "submissions": None})
 
 
 def job_of(worker_name: str, groups: dict[str, str]) -> str:
@@ -120,6 +129,13 @@ class Renewing(Adaptive):
 
     async def safe_target(self) -> int:
         await self._trial_durations()
+        submissions = getattr(self.jobs, "submissions", None)
+        if submissions is not None:  # refused jobs, held long enough: ask again
+            again = submissions.to_ask_again(time.time())
+            for name in again:
+                self.renewal.jobs.pop(name, None)
+            if again:
+                await self.jobs.scale_down(again)
         target: int = await super().safe_target()
         now = time.time()
         retired = self.renewal.observe(self._connected_jobs(), now)

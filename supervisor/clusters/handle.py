@@ -22,6 +22,9 @@ class ClusterHandle:
     resources: dict[str, float] | None = None
     # Called once the cluster is closed: removes what only it needed (its TLS key files).
     after_close: Callable[[], None] | None = None
+    # Asked by the driver each turn (``supervisor.clusters.submissions.Watch``): a line to
+    # stop the campaign with (its batch system refuses every job), or None.
+    watch: Callable[[Callable[[str], None]], str | None] | None = None
 
     @property
     def dashboard(self) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -66,10 +67,36 @@ TRIAL_DURATION_GUESS = "1h"
 def job_class(kind: str) -> type:
     """dask-jobqueue's job class for ``kind``, with one Dask thread per worker process."""
     import dask_jobqueue
+    from distributed.core import Status
 
     base = getattr(dask_jobqueue, CLUSTER_CLASSES[kind]).job_cls
     one_trial = property(lambda self: 1)  # a worker runs one trial at a time
-    return type(base.__name__, (base,), {"worker_process_threads": one_trial})
+
+    async def close(self: Any) -> None:
+        await base.close(self)  # cancels the job (dask-jobqueue's, which leaves its status
+        # running: distributed's cluster close then stopped on an assertion, half done)
+        self.status = Status.closed
+
+    members: dict[str, Any] = {"worker_process_threads": one_trial, "close": close}
+    if kind == "lsf":
+
+        async def submit(self: Any, script_filename: str) -> str:
+            """``bsub < script`` as dask-jobqueue runs it, with bsub's errors kept for the
+            message of a refused job (``supervisor.clusters.submissions``): it sends them
+            to /dev/null."""
+            if not self.use_stdin:
+                return str(await base._submit_job(self, script_filename))
+            command = f"{self.submit_command} < {shlex.quote(script_filename)}"
+            return str(await self._call([command], shell=True))
+
+        members["_submit_job"] = submit
+    return type(base.__name__, (base,), members)
+
+
+def submit_command(kind: str) -> str:
+    """The command that submits the jobs of ``kind``: qsub, bsub, sbatch, condor_submit."""
+    job: Any = job_class(kind)
+    return str(job.submit_command).split()[0]
 
 
 def check_script_values(launcher: Launcher) -> None:
@@ -224,6 +251,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
 
     from supervisor.clusters.adaptive import Renewing, renewing_cluster
     from supervisor.clusters.scheduler_process import SchedulerProcess
+    from supervisor.clusters.submissions import Submissions, Watch, watched
 
     dask.config.set(
         {"distributed.scheduler.default-task-durations": {"trial": TRIAL_DURATION_GUESS}}
@@ -241,8 +269,10 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     scheduler_options["log_file"] = str(run_dir / SCHEDULER_LOG)
     cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)
+    job_cls = job_class(launcher.kind)
+    submissions = Submissions(submit_command(launcher.kind))
     cluster = cluster_class(
-        job_cls=job_class(launcher.kind),
+        job_cls=watched(job_cls, submissions),
         security=security,
         scheduler_cls=SchedulerProcess,
         scheduler_options=scheduler_options,
@@ -251,6 +281,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     )
     try:
         cluster.renewal = renewal  # before the first job is asked for (by adapt, below)
+        cluster.submissions = submissions
         # Adaptive also when min == max: it renews a job before it retires (walltime).
         cluster.adapt(Renewing, minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
         client = Client(cluster, security=security)
@@ -273,6 +304,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         f" x 1 trial, {launcher.threads_per_trial} thread(s) per trial{lifetime};"
         f" TLS {'on' if security else 'off'}, scheduler {cluster.scheduler_address}"
     )
+    logs = cluster._dummy_job.log_directory or "the jobs' logs"
     return ClusterHandle(
         client,
         cluster,
@@ -281,6 +313,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         desc,
         _dashboard(cluster),
         resources={"GPU": 1.0} if launcher.gpus else None,
+        watch=Watch(submissions, cluster, str(launcher.file), str(logs)),
     )
 
 

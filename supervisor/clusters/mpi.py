@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import Any
 
 from supervisor.clusters.handle import ClusterHandle
@@ -18,6 +19,10 @@ from supervisor.errors import UserError
 from supervisor.execution.node import thread_environment
 
 MIN_RANKS = 3  # scheduler, driver, one worker
+DRIVER_RANK = 1  # dask-mpi's client rank
+# What a terminal (Ctrl-C), scancel or a walltime (SIGTERM) and a walltime warning (SIGUSR1)
+# send to every rank: the driver's to stop the campaign on (``supervisor.study.signals``).
+STOPPING = ("SIGINT", "SIGTERM", "SIGUSR1")
 
 
 def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
@@ -33,6 +38,12 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
             f"{launcher.file}: the mpi launcher needs at least {MIN_RANKS} MPI ranks (scheduler,"
             f" driver, workers), got {comm.Get_size()}; run: mpiexec -n 4 supervisor search ..."
         )
+    if comm.Get_rank() != DRIVER_RANK:
+        # The driver stops the campaign cleanly, then ends the other ranks (dask-mpi). The
+        # scheduler rank that died of the signal first made mpiexec kill the driver half-way:
+        # running trials were left unrecorded, and the search exited with the signal.
+        for name in STOPPING:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     tls = _tls_config(launcher) if comm.Get_rank() == 0 else None
     tls = comm.bcast(tls, root=0)
     if tls:

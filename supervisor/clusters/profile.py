@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supervisor.clusters.script_values import control_character, texts_in
+from supervisor.clusters.script_values import control_character, texts_in, unreadable_walltime
 from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath, read_yaml
 from supervisor.errors import UserError, did_you_mean
@@ -177,8 +177,8 @@ def walltime_seconds(text: str, kind: str) -> float | None:
         parts += ["0"] * (3 - len(parts))  # after a day count: hours[:minutes[:seconds]]
     else:
         parts = text.split(":")
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        return None
+    if not 1 <= len(parts) <= (2 if kind == "lsf" else 3) or not all(p.isdigit() for p in parts):
+        return None  # LSF's -W has no seconds: bsub refuses 01:00:00
     values = [int(p) for p in parts]
     if len(values) == 1:
         seconds = values[0] if kind in ("pbs", "sge") else values[0] * 60
@@ -292,7 +292,7 @@ class _ProfileParser(Reader):
             text = str(configured("walltime"))
             walltime = walltime_seconds(text, kind)
             if walltime is None or walltime <= 0:
-                raise self.err(self.where("walltime"), f"cannot read walltime {text!r} for {kind}")
+                raise self.err(self.where("walltime"), unreadable_walltime(text, kind, walltime))
         lifetime, stagger = self.lifetime(values, walltime, configured("worker_extra_args"))
         return Launcher(
             file=self.src.file,
@@ -390,7 +390,7 @@ class _ProfileParser(Reader):
                 )
             text = self.string(value, path)
             if walltime_seconds(text, kind) is None:
-                raise self.err(path, f"cannot read walltime {value!r} for {kind}")
+                raise self.err(path, unreadable_walltime(value, kind))
             return text
         if check == "texts":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

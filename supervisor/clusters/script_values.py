@@ -22,6 +22,8 @@ SHELL_WORD = re.compile(r"(?:[\w./~:@%+=,-]|\$[A-Za-z_]\w*|\$\{[A-Za-z_]\w*\})+"
 NAME = re.compile(r"[\w.@%+,:=-]+", re.ASCII)
 WALLTIME = re.compile(r"[0-9:-]+")
 NOT_IN_A_PATH = re.compile(r"[\s'\"#\\]")
+# Each scheduler's walltime syntax, for the message of one it cannot read.
+WALLTIME_FORMS = {"slurm": "[D-]HH:MM:SS", "lsf": "[HH:]MM, no seconds (bsub -W)"}
 
 
 def control_character(text: str) -> str | None:
@@ -45,3 +47,11 @@ def shell_word(text: str) -> str:
     """``text`` as one word of a shell command line: as it is when plain (``$TMPDIR``, as
     the profiles suggest, stays the job's variable), else quoted."""
     return text if SHELL_WORD.fullmatch(text) else shlex.quote(text)
+
+
+def unreadable_walltime(value: Any, kind: str, seconds: float | None = None) -> str:
+    """The message for a walltime ``kind``'s scheduler would not read (or of 0 s)."""
+    if seconds is not None:
+        return f"cannot read walltime {value!r} for {kind}: a job needs more than 0 s"
+    form = WALLTIME_FORMS.get(kind, "[[HH:]MM:]SS")
+    return f"cannot read walltime {value!r} for {kind}: expected {form}, quoted"

@@ -114,6 +114,7 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
         opts.workers, opts.threads, opts.scheduler, launcher, opts.dashboard
     )
     preflight.writable_dir(run_dir, "RUN")  # members and ensemble.json go there
+    preflight.batch_jobs(launcher, run_dir, exp.study_name)  # jobs it would refuse
     preflight.writable_dir(opts.reports_root, "--reports-dir")
     display = Display(force_plain=opts.plain)
 

@@ -156,10 +156,19 @@ def cluster_environment(
 
 def batch_jobs(launcher: Launcher | None, run_dir: Path, study: str) -> None:
     """Worker jobs the batch system would refuse are refused now, not waited for."""
-    if launcher is None or launcher.kind != "slurm":
+    if launcher is None or not launcher.is_jobqueue:
         return
-    from supervisor.clusters.jobqueue import refused_by_slurm
+    import shutil
 
+    from supervisor.clusters.jobqueue import refused_by_slurm, submit_command
+
+    command = submit_command(launcher.kind)
+    if shutil.which(command) is None:  # the cluster would start, then submit nothing
+        raise UserError(
+            f"{launcher.file}: {command} not found on the PATH: a {launcher.kind} profile"
+            f" submits its worker jobs with it (run the search where {command} is, e.g. on"
+            " a login node of the cluster)"
+        )
     refused = refused_by_slurm(launcher, run_dir, study)
     if refused:
         raise UserError(f"{launcher.file}: sbatch refuses its worker jobs: {refused}")

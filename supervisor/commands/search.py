@@ -219,6 +219,8 @@ def search(opts: SearchOptions) -> Outcome:
             storage_url=storage_url,
             proposer=preflight.PROPOSER[opts.proposer],
         )
+        if handle.watch is not None:  # a batch system refusing every job stops the search
+            driver.watch = handle.watch
         summary = driver.run()
         cluster_desc = handle.description
         if exp.ensemble is not None and summary.stopped_by not in ("interrupt", "failing"):

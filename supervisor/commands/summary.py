@@ -88,12 +88,19 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         why = "every first trial failed the same way"
     elif summary.stopped_by in ("target", "patience"):
         why = summary.early or f"budget.{summary.stopped_by} reached"
+    elif summary.stopped_by == "cluster":
+        why = "the cluster can run no trial"
     else:  # the driver waits for the budget; should it ever not, it is not "reached"
         why = "budget not reached"
     print(f"\nStopped: {why} after {summary.elapsed:.1f} s")
     if summary.failure:
         print(f"Error: {summary.failure}")
-        print("Fix the model or its options, then run the same command again.")
+        fix = (
+            "the launcher profile"
+            if summary.stopped_by == "cluster"
+            else "the model or its options"
+        )
+        print(f"Fix {fix}, then run the same command again.")
     print(f"Finished trials: {summary.finished} of {summary.requested} requested")
     for outcome, count in sorted(summary.states.items()):
         print(f"  this run: {count} {outcome}")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
 from supervisor.ensemble.aggregate import Member
+from supervisor.errors import UserError
 from supervisor.study import attrs
 from supervisor.study.records import TrialRecord
 
@@ -229,4 +230,9 @@ def train_missing(
         run_dir=str(member_dir.resolve()),
         resources=handle.resources,
     )
-    return driver.run()
+    if handle.watch is not None:  # a batch system refusing every job stops the training
+        driver.watch = handle.watch
+    summary = driver.run()
+    if summary.stopped_by == "cluster":
+        raise UserError(str(summary.failure))
+    return summary

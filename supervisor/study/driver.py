@@ -8,8 +8,9 @@ finished trials (waiting for other drivers' trials when they fill it, and taking
 those of a driver that died), at the timeout or once ``budget.target`` / ``patience`` say
 so (``supervisor.study.stopping``; no new trials, running ones finish, queued ones are
 cancelled), on a signal (Ctrl-C, SIGTERM, SIGUSR1: running trials are cancelled,
-recorded as interrupted and queued again; ``supervisor.study.signals``), or when the
-run's first trials all fail the same way (``supervisor.study.failfast``).
+recorded as interrupted and queued again; ``supervisor.study.signals``), when the
+run's first trials all fail the same way (``supervisor.study.failfast``), or when its
+cluster says no trial can run (``watch``: a batch system refusing every worker job).
 
 Workers stream each trial's start and epochs (``supervisor.study.inflight``); the pruner
 judges each epoch. How each trial ended, and what is re-run: ``supervisor.study.recorder``.
@@ -38,11 +39,11 @@ from supervisor.execution import channel
 from supervisor.execution.trial import TrialResult
 from supervisor.execution.worker import cancel_trials
 from supervisor.study import attrs, recovery, retry
-from supervisor.study.events import CampaignListener, Silent
+from supervisor.study.events import CampaignListener, ClusterWatch, Silent
 from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
 from supervisor.study.launches import Launches
-from supervisor.study.outcomes import StopReason, Summary, result_attrs
+from supervisor.study.outcomes import StopReason, Summary, result_attrs, stop_cause
 from supervisor.study.placement import Placement, executing_keys
 from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
@@ -118,6 +119,7 @@ class Driver:
         self._stop: StopReason | None = None
         self._signal: str | None = None
         self._last_beat = self._last_takeover = 0.0
+        self.watch: ClusterWatch = lambda log: None  # asked each turn (ClusterHandle.watch)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -145,10 +147,12 @@ class Driver:
                     if self._stop is None and (early := self.stopping.reached or late):
                         self._stop = early
                         self._cancel_queued()
+                    if self._stop is None and (why := self.watch(self.display.log)):
+                        self._stop, self.rec.failing = "cluster", why
                     if self._stop is None:
                         finished = self._fill()
                     self.display.update(done=finished, running=len(self.inflight), best=self.best)
-                    if self._stop in ("interrupt", "failing"):
+                    if self._stop in ("interrupt", "failing", "cluster"):
                         self._cancel_all()
                     if not self.inflight and not self.waiting:
                         if self._stop is not None or finished >= budget:
@@ -347,12 +351,7 @@ class Driver:
     def _cancel_all(self) -> None:
         """A signal or fail fast: cancel every trial in flight, record it honestly, queue
         it again."""
-        if self._stop == "failing":
-            why = "the campaign stopped: its first trials all failed the same way"
-        elif self._signal in (None, "SIGINT"):
-            why = "stopped by the user (Ctrl-C)"
-        else:
-            why = f"stopped by {self._signal}"
+        why = stop_cause(self._stop, self._signal)
         futures = list(self.inflight)
         if futures:
             self.client.cancel(futures, force=True)

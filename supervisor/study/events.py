@@ -7,10 +7,16 @@ notebook display are listeners, and ``Silent`` is the default of library use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from supervisor.execution.trial import TrialResult
+
+# What the driver asks its cluster every turn of its loop, with where to say things: a
+# line to stop the campaign with (no trial can run there), or None
+# (``supervisor.clusters.submissions.Watch``).
+ClusterWatch = Callable[[Callable[[str], None]], str | None]
 
 
 class CampaignListener(Protocol):

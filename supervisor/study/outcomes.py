@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 # budget: the study holds the requested number of finished trials; timeout: the space
 # file's limit; interrupt: a signal (``Summary.signal``); failing: fail fast
 # (``supervisor.study.failfast``); target, patience: ``budget.target`` / ``patience``
-# (``supervisor.study.stopping``).
-StopReason = Literal["budget", "timeout", "interrupt", "failing", "target", "patience"]
+# (``supervisor.study.stopping``); cluster: no trial can run there (``Driver.watch``).
+StopReason = Literal["budget", "timeout", "interrupt", "failing", "target", "patience", "cluster"]
 
 
 @dataclass
@@ -27,21 +27,36 @@ class Summary:
     recovered: recovery.Recovered
     states: dict[str, int] = field(default_factory=dict)  # this run: outcome -> count
     signal: str | None = None  # the signal that stopped it: SIGINT, SIGTERM or SIGUSR1
-    failure: str | None = None  # fail fast: the error every first trial failed with
+    failure: str | None = None  # fail fast's error, or why the cluster can run no trial
     early: str = ""  # target, patience: what the rule saw
 
     @property
     def exit_code(self) -> int:
         """0 when the run did what it was asked (the budget, the space file's timeout,
         target or patience); 128 + the signal's number when one stopped it (130 Ctrl-C,
-        143 SIGTERM, 138 SIGUSR1), as a shell reports it; 1 when the model failed fast."""
+        143 SIGTERM, 138 SIGUSR1), as a shell reports it; 1 when the model failed fast; 2
+        when the cluster can run no trial (its batch system refuses the worker jobs: the
+        profile is wrong)."""
         if self.stopped_by == "interrupt":
             return signals.exit_code(self.signal or "SIGINT")
         if self.stopped_by == "failing":
             return 1
+        if self.stopped_by == "cluster":
+            return 2
         if self.stopped_by == "budget" and self.finished < self.requested:
             return 1  # never happens: the driver waits for the budget; never claim it
         return 0
+
+
+def stop_cause(stopped_by: StopReason | None, signal: str | None) -> str:
+    """Why the trials in flight were cancelled, as each of them records it."""
+    if stopped_by == "failing":
+        return "the campaign stopped: its first trials all failed the same way"
+    if stopped_by == "cluster":
+        return "the campaign stopped: its cluster can run no trial"
+    if signal in (None, "SIGINT"):
+        return "stopped by the user (Ctrl-C)"
+    return f"stopped by {signal}"
 
 
 # Attributes of a result the worker measured, stored as they are when present.

@@ -403,6 +403,11 @@ BAD_PROFILES = {
         ":4:1: walltime: cannot read walltime 'one hour' for slurm",
         "",
     ),
+    "lsf walltime with seconds": (  # bsub -W refuses it; it was read as 1 h
+        "kind: lsf\ncores: 1\nmemory: 1GiB\nwalltime: '01:00:00'\n",
+        ":4:1: walltime: cannot read walltime '01:00:00' for lsf: expected [HH:]MM, no seconds",
+        "",
+    ),
     "lifetime past walltime": (
         "kind: slurm\ncores: 1\nmemory: 1GiB\nwalltime: '01:00:00'\nlifetime: 58m\n",
         ":5:1: lifetime: lifetime (3480 s) + lifetime_stagger (174 s) must end before",
@@ -486,13 +491,14 @@ def test_unknown_named_profile_lists_the_known_ones() -> None:
         ("1-12:30", "slurm", 131400),
         ("1-00:00:30", "slurm", 86430),
         ("01:30", "lsf", 5400),
+        ("01:00:00", "lsf", None),  # no seconds in bsub -W
         ("90", "lsf", 5400),
         ("3600", "pbs", 3600),
         ("10:00", "sge", 600),
         ("12:00:00", "pbs", 43200),
     ],
 )
-def test_walltime_in_each_schedulers_syntax(text: str, kind: str, seconds: int) -> None:
+def test_walltime_in_each_schedulers_syntax(text: str, kind: str, seconds: int | None) -> None:
     assert walltime_seconds(text, kind) == seconds
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,18 +20,30 @@ TOY = "tests.toy_benchmark:ToyBenchmark"
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
 
 
-def mpi_search(tmp_path: Path, ranks: int) -> subprocess.CompletedProcess[str]:
+def mpi_command(tmp_path: Path, ranks: int, delay: float = 0.1) -> list[str]:
     (tmp_path / "toy.yaml").write_text(
-        f'study: mpi\nbenchmark: {{name: "{TOY}", options: {{delay: 0.1}}}}\n'
+        f'study: mpi\nbenchmark: {{name: "{TOY}", options: {{delay: {delay}}}}}\n'
         "objectives: [loss]\nparams:\n  x: {type: float, low: -4, high: 4}\n"
         "budget: {trials: 6, epochs: 2}\nsampler: random\nseed: 4\n"
     )
     assert MPIEXEC, "mpiexec comes with the mpich wheel, a dependency"
     command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "supervisor.cli", "search"]
-    command += ["toy.yaml", "--launcher", "mpi", "--plain", "--no-report", "--dashboard", ":0"]
+    return [
+        *command,
+        "toy.yaml",
+        "--launcher",
+        "mpi",
+        "--plain",
+        "--no-report",
+        "--dashboard",
+        ":0",
+    ]
+
+
+def mpi_search(tmp_path: Path, ranks: int) -> subprocess.CompletedProcess[str]:
     # No stdin: mpiexec forwards it to rank 0 and aborts when a pipe is not read fast enough.
     return subprocess.run(
-        command,
+        mpi_command(tmp_path, ranks),
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -60,3 +74,45 @@ def test_too_few_ranks_is_a_one_line_error(tmp_path: Path) -> None:
     assert "the mpi launcher needs at least 3 MPI ranks" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sigterm_to_every_rank_stops_the_campaign_cleanly(tmp_path: Path) -> None:
+    """What scancel, a walltime or a Ctrl-C do: every rank gets the signal. The scheduler
+    rank died of it first and mpiexec killed the driver half-way (BAD TERMINATION, exit
+    15): the running trials were never recorded as interrupted."""
+    import psutil
+
+    log = tmp_path / "out.txt"
+    with log.open("w") as out:
+        mpiexec = subprocess.Popen(
+            mpi_command(tmp_path, 4, delay=2.0),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while " complete: " not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            ranks = [
+                p
+                for p in psutil.Process(mpiexec.pid).children(recursive=True)
+                if "supervisor.cli" in " ".join(p.cmdline())
+            ]
+            assert len(ranks) == 4
+            for rank in ranks:
+                rank.send_signal(signal.SIGTERM)
+            mpiexec.wait(timeout=120)
+        finally:
+            if mpiexec.poll() is None:
+                mpiexec.kill()
+    out_text = log.read_text()
+    assert mpiexec.returncode == 143, out_text
+    assert "BAD TERMINATION" not in out_text
+    assert "Stopped: SIGTERM received" in out_text
+    assert not [p for p in ranks if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    trials = load_study(f"journal:{tmp_path}/runs/mpi/journal.log", "mpi").get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    interrupted = [t for t in trials if t.user_attrs.get("error") == "stopped by SIGTERM"]
+    assert interrupted, [(t.state, t.user_attrs) for t in trials]
