@@ -14,6 +14,7 @@ from supervisor.report import fmt
 from supervisor.report.cost import outcome
 from supervisor.report.page import Html, details, esc, kv_table, note, table
 from supervisor.study import attrs
+from supervisor.study.stopping import stopped_early
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -100,6 +101,9 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if isinstance(budget, dict) and budget.get("trials"):
         done = sum(1 for t in camp.trials if attrs.counts_toward_budget(t))
         rows.append(("budget", f"{done} of {budget['trials']} trials finished"))
+        pairs = list(zip(camp.names, camp.directions, strict=True))
+        if why := stopped_early(budget, pairs, camp.trials):
+            rows.append(("stopped early", why))
     warm: Counter[str] = Counter()
     warm_failed: Counter[str] = Counter()
     for t in camp.trials:

@@ -55,6 +55,12 @@ def test_a_reached_target_stops_the_campaign_and_its_resume_trains_nothing(
     study.set_user_attr(attrs.OBJECTIVES, ["loss"])
     status = read_status(study)
     assert status.stopped == summary.early and status.left == 0
+    # The report's summary says it too.
+    from supervisor.report.campaign import Campaign
+    from supervisor.report.summary import summary as report_summary
+
+    html = "".join(str(part) for part in report_summary(Campaign.load(study), {}, []))
+    assert "stopped early" in html and "target reached by trial" in html
 
     trained = len(study.trials)
     again = Driver(exp, study, threads_client, slots=2).run()
