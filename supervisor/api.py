@@ -123,6 +123,16 @@ class Run:
 
         return read_status(self.study)
 
+    def stop(self, now: bool = False) -> str:
+        """Ask every driver of this campaign to stop, wherever it runs, as ``supervisor
+        stop``: no new trials, running ones finish (``now``: cancelled and queued again);
+        what will happen, in words."""
+        from supervisor.commands.stop import stop_campaign
+
+        if not isinstance(now, bool):
+            raise UserError(f"now: expected True or False, got {now!r}"[:200])
+        return stop_campaign(self.study, now)
+
     def report(self, output: str | Path | None = None) -> list[Path]:
         """Write the campaign report (and the Pareto report of several objectives) from
         storage; the paths written, the campaign report last."""

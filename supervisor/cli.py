@@ -395,18 +395,24 @@ def calibrate(
 @app.command()
 def benchmarks() -> None:
     """List the registered benchmarks, their metrics and options."""
-    from supervisor.benchmarks import registry
+    from supervisor.commands.benchmark_list import list_benchmarks
 
-    for name, target in sorted(registry.benchmarks().items()):
-        try:
-            cls = registry.load(target)
-        except UserError as exc:  # a broken plug-in (load says why) must not hide the rest
-            print(f"{name}  ({target})\n  not importable: {exc}")
-            continue
-        metrics = ", ".join(f"{m} ({d})" for m, d in cls.metrics.items())
-        print(f"{name}  ({target})\n  metrics: {metrics}")
-        for key, opt in cls.options.items():
-            print(f"  option {key} = {opt.default!r}: {opt.help}")
+    print(list_benchmarks())
+
+
+@app.command()
+def stop(
+    run: Run,
+    now: Annotated[
+        bool, typer.Option(help="Cancel the running trials too (queued again, as Ctrl-C).")
+    ] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Ask every driver of a campaign to stop, wherever it runs: no new trials, running
+    ones finish. A `supervisor search` you type later withdraws the request."""
+    from supervisor.api import open_run
+
+    print(open_run(run, runs_dir=runs_dir).stop(now=now))
 
 
 def main() -> None:

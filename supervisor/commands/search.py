@@ -6,6 +6,7 @@ storage URL are all checked before the run directory is created or a cluster sta
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.commands import preflight, provenance
+from supervisor.commands.summary import CHAIN_ENV
 from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
 from supervisor.errors import UserError
-from supervisor.study import warm_start
+from supervisor.study import stop_request, warm_start
 
 if TYPE_CHECKING:
     import optuna
@@ -202,6 +204,10 @@ def search(opts: SearchOptions) -> Outcome:
         if warm_start.apply(study, warm):
             for source in warm:
                 display.log(f"Warm start: {source.line()}")
+        chain_link = bool(os.environ.get(CHAIN_ENV))
+        if not chain_link and (request := stop_request.read(study)) is not None:
+            stop_request.withdraw(study)  # the user asks for this search: it runs
+            display.log(f"Withdrew the stop request ({request.line()})")
         if queued := enqueue(study, exp.enqueue):
             display.log(f"Enqueued: {queued} configuration(s) of the space file train first")
         if handle.dashboard:
@@ -221,6 +227,8 @@ def search(opts: SearchOptions) -> Outcome:
         )
         if handle.watch is not None:  # a batch system refusing every job stops the search
             driver.watch = handle.watch
+        if chain_link:  # a stop asked before this link started ends the chain here
+            driver.stopping.since = 0.0
         summary = driver.run()
         cluster_desc = handle.description
         if exp.ensemble is not None and summary.stopped_by not in ("interrupt", "failing"):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
-from supervisor.study import attrs
+from supervisor.study import attrs, stop_request
 from supervisor.study.records import TrialRecord
 from supervisor.study.recovery import orphaned
 from supervisor.study.stopping import stopped_early
@@ -57,12 +57,14 @@ class Status:
     last_finish_ago: float | None = None
     cost: Cost | None = None  # allocation units used so far, per outcome
     stopped: str | None = None  # why budget.target or patience ended it (study.stopping)
+    stop_requested: str | None = None  # a `supervisor stop` not withdrawn since
 
     @property
     def left(self) -> int | None:
         if self.requested is None:
             return None
-        return 0 if self.stopped else max(0, self.requested - self.done)
+        done = self.stopped or self.stop_requested  # the submit chain ends too
+        return 0 if done else max(0, self.requested - self.done)
 
     @property
     def active(self) -> list[Running]:
@@ -114,6 +116,8 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
     if isinstance(budget, dict):
         directions = [d.name.lower() for d in study.directions]
         status.stopped = stopped_early(budget, list(zip(names, directions, strict=True)), trials)
+    if (request := stop_request.read(study)) is not None:
+        status.stop_requested = request.line()
     lost = orphaned(study.user_attrs, trials, now)
     for r in records:
         if r.state == TrialState.RUNNING:
@@ -197,6 +201,8 @@ def _progress_line(status: Status) -> str:
         rate = "throughput unknown" if status.last_finish_ago is not None else "no trial finished"
     if status.stopped:
         return f"stopped early: {status.stopped}; {rate}"
+    if status.stop_requested:
+        return f"stop requested ({status.stop_requested}); {rate}"
     if status.left == 0:
         return f"budget reached; {rate}"
     if not status.active:

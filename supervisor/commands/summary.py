@@ -86,7 +86,7 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         why = "interrupted by the user" if signal == "SIGINT" else f"{signal} received"
     elif summary.stopped_by == "failing":
         why = "every first trial failed the same way"
-    elif summary.stopped_by in ("target", "patience"):
+    elif summary.stopped_by in ("target", "patience", "requested"):
         why = summary.early or f"budget.{summary.stopped_by} reached"
     elif summary.stopped_by == "cluster":
         why = "the cluster can run no trial"
@@ -110,7 +110,7 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         print(f"Report: {report}")
     if summary.stopped_by in ("target", "patience"):
         print(f"To search on, change budget.{summary.stopped_by} and run the same command again.")
-    if summary.stopped_by in ("interrupt", "timeout"):
+    if summary.stopped_by in ("interrupt", "timeout", "requested"):
         if os.environ.get(CHAIN_ENV):
             print("The chain's next driver job continues the search (supervisor status shows it).")
         else:

@@ -152,7 +152,7 @@ class Driver:
                     if self._stop is None:
                         finished = self._fill()
                     self.display.update(done=finished, running=len(self.inflight), best=self.best)
-                    if self._stop in ("interrupt", "failing", "cluster"):
+                    if self._stop in ("interrupt", "failing", "cluster") or self.stopping.now:
                         self._cancel_all()
                     if not self.inflight and not self.waiting:
                         if self._stop is not None or finished >= budget:
@@ -445,5 +445,6 @@ class Driver:
             key = attrs.HEARTBEAT_PREFIX + self.driver_id
             self.study.set_user_attr(key, None if final else now)
             self._last_beat = now
+            self.stopping.poll(self.study)  # a `supervisor stop` from anywhere
         if final:  # every result on disk before the run reports
             flush(self.study)

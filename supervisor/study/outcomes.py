@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 # file's limit; interrupt: a signal (``Summary.signal``); failing: fail fast
 # (``supervisor.study.failfast``); target, patience: ``budget.target`` / ``patience``
 # (``supervisor.study.stopping``); cluster: no trial can run there (``Driver.watch``).
-StopReason = Literal["budget", "timeout", "interrupt", "failing", "target", "patience", "cluster"]
+# requested: ``supervisor stop`` (``supervisor.study.stop_request``).
+StopReason = Literal[
+    "budget", "timeout", "interrupt", "failing", "target", "patience", "cluster", "requested"
+]
 
 
 @dataclass
@@ -33,10 +36,10 @@ class Summary:
     @property
     def exit_code(self) -> int:
         """0 when the run did what it was asked (the budget, the space file's timeout,
-        target or patience); 128 + the signal's number when one stopped it (130 Ctrl-C,
-        143 SIGTERM, 138 SIGUSR1), as a shell reports it; 1 when the model failed fast; 2
-        when the cluster can run no trial (its batch system refuses the worker jobs: the
-        profile is wrong)."""
+        target, patience or a ``supervisor stop``); 128 + the signal's number when one
+        stopped it (130 Ctrl-C, 143 SIGTERM, 138 SIGUSR1), as a shell reports it; 1 when
+        the model failed fast; 2 when the cluster can run no trial (its batch system
+        refuses the worker jobs: the profile is wrong)."""
         if self.stopped_by == "interrupt":
             return signals.exit_code(self.signal or "SIGINT")
         if self.stopped_by == "failing":
@@ -54,6 +57,8 @@ def stop_cause(stopped_by: StopReason | None, signal: str | None) -> str:
         return "the campaign stopped: its first trials all failed the same way"
     if stopped_by == "cluster":
         return "the campaign stopped: its cluster can run no trial"
+    if stopped_by == "requested":
+        return "stopped by supervisor stop --now"
     if signal in (None, "SIGINT"):
         return "stopped by the user (Ctrl-C)"
     return f"stopped by {signal}"

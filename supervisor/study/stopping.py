@@ -12,25 +12,28 @@ runs' too), as the budget counts them (``attrs.counts_toward_budget``: warm-star
 and infrastructure failures are not this campaign's progress). Optuna's
 ``terminator.BestValueStagnationEvaluator`` answers the same question as ``patience`` but
 re-reads every trial per call; this keeps two numbers, fed with the trials each look of
-the driver finds finished.
+the driver finds finished. A ``supervisor stop`` request (``stop_request``) ends it the
+same way (with ``--now`` the running trials are cancelled too).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from supervisor.study import attrs
+from supervisor.study import attrs, stop_request
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.trial import FrozenTrial
 
     from supervisor.config.experiment import Experiment
 
-EarlyStop = Literal["target", "patience"]
+EarlyStop = Literal["target", "patience", "requested"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,18 @@ class Stopping:
         self.since_best = 0  # finished trials since the best one (or since the start)
         self.reached: EarlyStop | None = None
         self.why = ""
+        # ``supervisor stop`` requests made since (``stop_request``); --now: cancel too.
+        self.since = time.time()
+        self.now = False
+
+    def poll(self, study: optuna.Study) -> None:
+        """Take a ``supervisor stop`` request made since this driver started."""
+        if self.reached:
+            return
+        request = stop_request.read(study)
+        if request is not None and request.at >= self.since:
+            self.now = request.mode == "now"
+            self._stop("requested", request.line())
 
     def saw(self, trials: Iterable[FrozenTrial]) -> None:
         """Take trials found finished (in any order: judged in the order they finished)."""

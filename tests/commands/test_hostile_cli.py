@@ -45,6 +45,7 @@ RUN_READERS: dict[str, list[str]] = {
     "ensemble": ["ensemble", "hostile", "--workers", "1"],
     "chain": ["chain", "runs/hostile", "--count"],
     "rerun": ["rerun", "hostile", "0"],
+    "stop": ["stop", "hostile"],
     "search": ["search", "toy.yaml", "--study", "hostile", "--dashboard", ":0"],
 }
 TEMPLATE_FILES = {

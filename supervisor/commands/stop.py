@@ -1,0 +1,31 @@
+"""``supervisor stop RUN [--now]``: ask every driver of a campaign to stop, wherever it
+runs (``supervisor.study.stop_request``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from supervisor.study import stop_request
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def stop_campaign(study: optuna.Study, now: bool = False) -> str:
+    """Write the request into the campaign's storage; what will happen, in a line."""
+    live = stop_request.live_drivers(study)
+    request = stop_request.ask(study, "now" if now else "drain")
+    how = (
+        "running trials are cancelled and queued again"
+        if request.mode == "now"
+        else "no new trials; running ones finish"
+    )
+    if not live:
+        return (
+            f"No driver of {study.study_name!r} is running; a chain's next driver job will not "
+            "start one. A `supervisor search` you type withdraws the request."
+        )
+    return (
+        f"Asked {len(live)} driver(s) of {study.study_name!r} to stop within "
+        f"{stop_request.recovery.HEARTBEAT_EVERY:g} s: {how} (supervisor status shows them)."
+    )
