@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.commands import preflight, provenance
-from supervisor.commands.summary import CHAIN_ENV
+from supervisor.commands.summary import CHAIN_ENV, ensemble_follows
 from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
 from supervisor.errors import UserError
@@ -231,7 +231,7 @@ def search(opts: SearchOptions) -> Outcome:
             driver.stopping.since = 0.0
         summary = driver.run()
         cluster_desc = handle.description
-        if exp.ensemble is not None and summary.stopped_by not in ("interrupt", "failing"):
+        if exp.ensemble is not None and ensemble_follows(summary):
             from supervisor.commands.ensemble import ensemble_after_search
 
             reports = opts.reports_root if opts.report else None

@@ -73,6 +73,13 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     return "\n".join(lines)
 
 
+def ensemble_follows(summary: Summary) -> bool:
+    """Whether the space file's ensemble is built after this search: not when a signal,
+    fail fast, a cluster that runs nothing or a ``supervisor stop`` ended it (the user or
+    the campaign asked for no more training)."""
+    return summary.stopped_by not in ("interrupt", "failing", "cluster", "requested")
+
+
 def print_summary(summary: Summary, report: Path | None) -> None:
     """What the run did and why it stopped; ``summary.exit_code`` is what the command
     exits with (0 only when the budget, the space file's timeout, target or patience was

@@ -80,3 +80,14 @@ def test_stop_says_whether_a_driver_will_hear_it(tmp_path: Path) -> None:
     assert request is not None and request.mode == "now"
     stop_request.withdraw(study)
     assert stop_request.read(study) is None and read_status(study).stop_requested is None
+
+
+def test_no_ensemble_is_trained_after_a_stop_request() -> None:
+    from supervisor.commands.summary import ensemble_follows
+    from supervisor.study.outcomes import Summary
+
+    def ended(by: str) -> Summary:
+        return Summary(10, 4, by, 1.0, recovery.Recovered([], 0))  # type: ignore[arg-type]
+
+    assert not ensemble_follows(ended("requested")) and not ensemble_follows(ended("interrupt"))
+    assert ensemble_follows(ended("budget")) and ensemble_follows(ended("target"))
