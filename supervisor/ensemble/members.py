@@ -217,7 +217,11 @@ def train_missing(
                 skip_if_exists=False,
             )
     finished = sum(1 for t in study.get_trials(deepcopy=False) if attrs.counts_toward_budget(t))
-    budget = replace(exp.budget, trials=finished + len(missing), timeout=None)
+    # Members train to their count: no timeout, no early stop of the search (a member
+    # repeats a configuration: it would count against patience, or meet the target).
+    budget = replace(
+        exp.budget, trials=finished + len(missing), timeout=None, target=(), patience=0
+    )
     member_dir = run_dir / rundir.ENSEMBLE_DIR
     member_dir.mkdir(parents=True, exist_ok=True)
     driver = Driver(

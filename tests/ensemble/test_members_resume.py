@@ -155,3 +155,16 @@ def test_members_running_under_a_dead_driver_are_queued_once(campaign: dict[str,
         (t.state.name, t.user_attrs.get(attrs.FAILURE)) for t in member_trials(campaign)
     )
     assert states == {("FAIL", "infrastructure"): 2, ("COMPLETE", None): 2}
+
+
+def test_the_searchs_early_stop_rules_do_not_cut_the_members_short(
+    campaign: dict[str, Any],
+) -> None:
+    """Members repeat configurations: none betters the search's best (patience) and each
+    may meet its target; the members train to their count all the same."""
+    exp = campaign["exp"]
+    best = min(t.value for t in campaign["study"].trials if t.value is not None)
+    strict = replace(exp.budget, patience=1, target=(("val_nll", best),))
+    built = ensemble({**campaign, "exp": replace(exp, budget=strict)}, size=5)
+    assert len(built.members) == 5  # the search's best trial and four trained seeds
+    assert sum(trained(campaign).values()) == 4  # on 2 slots: beyond the first results
