@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Literal
 
 import supervisor.optuna_internals as internals
@@ -43,7 +42,7 @@ from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
 from supervisor.study.launches import Launches
 from supervisor.study.outcomes import StopReason, Summary, result_attrs
-from supervisor.study.placement import Placement, executing_keys
+from supervisor.study.placement import Placement, executing_keys, tell_workers
 from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
 from supervisor.study.recorder import Recorder
@@ -360,8 +359,8 @@ class Driver:
             self.client.cancel(futures, force=True)
             # Dask cannot stop a running task, but the worker can kill its trial process.
             numbers = [run.trial.number for run in self.inflight.values()]
-            with suppress(Exception):  # a worker that is gone has stopped its trial already
-                self.client.run(cancel_trials, self.study.study_name, numbers)
+            # A worker gone has stopped its trial already; a frozen one hears nothing.
+            tell_workers(self.client, cancel_trials, self.study.study_name, numbers)
         for future in futures:
             run = self.flight.forget(future)
             self.rec.interrupted(run.trial, "Interrupted", why)

@@ -143,3 +143,64 @@ def test_a_worker_that_does_not_answer_holds_the_driver_seconds_not_minutes() ->
             os.kill(pids[frozen], signal.SIGCONT)
             psutil.Process(pids[frozen]).resume()
         assert healthy in client.run(os.getpid)  # the cluster goes on
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _mark(value: str, dask_worker: Any = None) -> None:
+    dask_worker.supervisor_mark = value
+
+
+def _marked(dask_worker: Any) -> str | None:
+    return getattr(dask_worker, "supervisor_mark", None)
+
+
+def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
+    """At the campaign's timeout the driver asks the workers which trials they execute
+    (the others, queued, are cancelled); on Ctrl-C it tells them to stop their trials.
+    Both were one Dask broadcast without a time bound: a frozen worker (a suspended job)
+    held the driver for as long as it was frozen. Each is now waited for ASK_WAIT
+    seconds; a frozen worker's trials count as executing (never cancelled unseen)."""
+    import os
+    import signal
+
+    import psutil
+
+    configure_dask()
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        running = {w: client.submit(_sleep, 60, workers=[w], pure=False) for w in pids}
+        queued = {w: client.submit(_sleep, 61, workers=[w], pure=False) for w in pids}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = client.run(placement._executing)
+            if all(str(running[w].key) in state.get(w, []) for w in pids):
+                break
+            time.sleep(0.1)
+        os.kill(pids[frozen], signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            keys = placement.executing_keys(client, {"fallback"})
+            assert time.monotonic() - started < placement.ASK_WAIT + 3
+            assert str(running[healthy].key) in keys
+            assert str(queued[healthy].key) not in keys  # cancelled at the timeout
+            assert {str(running[frozen].key), str(queued[frozen].key)} <= keys
+
+            started = time.monotonic()
+            placement.tell_workers(client, _mark, "stop")
+            assert time.monotonic() - started < placement.ASK_WAIT + 3
+            assert client.run(_marked, workers=[healthy]) == {healthy: "stop"}
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+        client.cancel([*running.values(), *queued.values()], force=True)
