@@ -146,22 +146,14 @@ def _plan_queue(study: optuna.Study, wanted: set[Key]) -> set[Key]:
 
 
 def _end_unrun(study: optuna.Study, waiting: FrozenTrial) -> None:
-    """Take ``waiting`` off the queue as Optuna's ask does (no driver can have it then),
-    and tell it failed, ``surplus``: never run, not counted toward the budget."""
-    import optuna
-    from optuna.trial import TrialState
-
+    """Take ``waiting`` off the queue, failed ``surplus``: never run, not counted toward
+    the budget (``recovery.withdraw``; a driver that asked it first runs it)."""
     import supervisor.optuna_internals as internals
-    from supervisor.study.storage import set_user_attrs
+    from supervisor.study import recovery
 
-    trial_id = internals.trial_id(waiting)
-    if not internals.study_storage(study).set_trial_state_values(trial_id, TrialState.RUNNING):
-        return  # a driver asked it first: it runs
     source, seed, _ = _member_key(waiting)
-    trial = optuna.Trial(study, trial_id)
     error = f"a copy of member search #{source}, seed {seed}: queued or trained already"
-    set_user_attrs(trial, {attrs.FAILURE: "surplus", attrs.ERROR: error})
-    internals.tell(study, trial, state=TrialState.FAIL, skip_if_finished=True)
+    recovery.withdraw(study, internals.trial_id(waiting), error)
 
 
 def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:

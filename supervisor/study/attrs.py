@@ -32,6 +32,7 @@ DRIVER = "supervisor:driver"
 ATTEMPT = "supervisor:attempt"  # 1 + the worker deaths its parameters ran through
 UNSTARTED = "supervisor:unstarted"  # worker deaths its parameters met while queued
 RETRY_OF = "supervisor:retry_of"  # number of the trial whose parameters this one re-runs
+RERUN_OF = "supervisor:rerun_of"  # number of the trial this one was queued to replace
 FAILURE = "failure"  # "model" | "infrastructure" | "interrupted" | "surplus" (never run)
 DUPLICATE_OF = "duplicate_of"  # number of the trial that trained this configuration
 # With duplicate_of: True when the sampler proposed it with its twin's result in the study

@@ -80,6 +80,7 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
     # can be half-way through an ask: such a trial is that driver's zombie.
     orphans_are_zombies = bool(alive) and not any(alive.values())
     zombies: list[int] = []
+    queued: set[int] | None = None  # trials whose re-run is in the study, read if needed
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         driver = frozen.user_attrs.get(attrs.DRIVER)
         if isinstance(driver, str):
@@ -89,13 +90,29 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
             pass
         elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
             continue  # started by another tool, or being asked by a live driver: leave it
-        if _close(study, frozen, f"its driver {driver or '(unknown)'} died while it ran"):
-            requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
+        if queued is None:
+            queued = rerun_queued(study)
+        why = f"its driver {driver or '(unknown)'} died while it ran"
+        # Its re-run is queued first: a kill between the two writes leaves it RUNNING,
+        # found again here with its re-run queued, and closed only (closed first, a kill
+        # lost its re-run). Where another driver closes it first, ours is taken back.
+        rerun = None
+        if frozen.number not in queued:
+            rerun = requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
+        if _close(study, frozen, why):
             zombies.append(frozen.number)
+        elif rerun is not None:
+            withdraw(study, rerun, f"a second re-run of trial {frozen.number}: queued already")
     for driver, is_alive in alive.items():
         if not is_alive:
             study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, None)
     return Recovered(zombies=zombies, requeued=len(zombies))
+
+
+def rerun_queued(study: optuna.Study) -> set[int]:
+    """The trials a re-run was queued for (``attrs.RERUN_OF`` of every trial)."""
+    found = (t.user_attrs.get(attrs.RERUN_OF) for t in study.get_trials(deepcopy=False))
+    return {n for n in found if isinstance(n, int)}
 
 
 def _close(study: optuna.Study, frozen: FrozenTrial, why: str) -> bool:
@@ -130,13 +147,37 @@ def requeue(
     params: dict[str, Any],
     user_attrs: dict[str, Any],
     cause: retry.Cause,
-) -> None:
+) -> int:
     """Queue the same parameters again as the next trial of the chain (``cause``: why it
     did not finish, which decides whether this counts as one of its attempts; see
-    ``supervisor.study.retry``)."""
-    study.enqueue_trial(
-        params, user_attrs=retry.rerun_attrs(user_attrs, number, cause), skip_if_exists=False
+    ``supervisor.study.retry``); returns the queued trial's id. Written before the trial
+    is closed: a driver killed between the two writes loses no re-run."""
+    from optuna.trial import TrialState, create_trial
+
+    queued = create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": params},  # as Study.enqueue_trial queues a trial
+        user_attrs=retry.rerun_attrs(user_attrs, number, cause),
     )
+    storage = internals.study_storage(study)
+    return storage.create_new_trial(internals.study_id(study), template_trial=queued)
+
+
+def withdraw(study: optuna.Study, trial_id: int, why: str) -> bool:
+    """Take a queued trial off the queue as Optuna's ask does (no driver can have it
+    then) and tell it failed, ``surplus``: never run, not counted toward the budget.
+    False where a driver asked it first: it runs."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from supervisor.study.storage import set_user_attrs
+
+    if not internals.study_storage(study).set_trial_state_values(trial_id, TrialState.RUNNING):
+        return False
+    trial = optuna.Trial(study, trial_id)
+    set_user_attrs(trial, {attrs.FAILURE: "surplus", attrs.ERROR: why})
+    internals.tell(study, trial, state=TrialState.FAIL, skip_if_finished=True)
+    return True
 
 
 def orphaned(
