@@ -160,6 +160,19 @@ def batch(study: optuna.Study) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def exclusive(study: optuna.Study) -> Iterator[None]:
+    """The campaign journal's lock held over the block: another driver's writes wait, so
+    a check and the writes it decides are one step (``SafeJournalFileBackend.exclusive``).
+    Other storages: the block runs as it is (no lock)."""
+    backend = _journal_file(study)
+    if backend is None:
+        yield
+        return
+    with backend.exclusive():
+        yield
+
+
 def flush(study: optuna.Study) -> None:
     """Return once the campaign journal's durable records are on disk (they are fsynced
     off the writer's thread). Other storages write durably at once."""
