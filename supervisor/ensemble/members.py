@@ -93,6 +93,18 @@ def load_outputs(run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
         return None  # removed or damaged: the member is trained again
 
 
+def trained_as(exp: Experiment, trial: FrozenTrial) -> dict[str, Any]:
+    """What the search gave ``trial`` (``attrs.TRAIN_AS``): its recorded options, inputs
+    and epochs (a resume may have changed the space file since), else the experiment's
+    (a trial recorded before they were). A member of it trains the same model."""
+    prov = TrialRecord.from_frozen(trial).provenance
+    options = prov.options if prov is not None and prov.options is not None else exp.options
+    inputs = prov.inputs if prov is not None and prov.inputs is not None else exp.fixed
+    epochs = prov.epochs if prov is not None and prov.epochs else exp.budget.epochs
+    inputs = {**inputs, **trial.params}
+    return {"options": dict(options), "inputs": inputs, "epochs": int(epochs)}
+
+
 class MemberSource:
     """Finds members among the search's trials and the member study's, by ``Wanted``."""
 
@@ -111,8 +123,9 @@ class MemberSource:
             return None
         from optuna.trial import TrialState
 
+        epochs = trained_as(self.exp, source)["epochs"]
         for t in trained.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if _member_key(t) == (want.source, want.seed, self.exp.budget.epochs):
+            if _member_key(t) == (want.source, want.seed, epochs):
                 outputs = load_outputs(self.member_dir, t)
                 if outputs is not None:
                     label = f"search #{want.source}, seed {want.seed} (member #{t.number})"
@@ -164,13 +177,14 @@ def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any])
 def train_missing(
     exp: Experiment,
     missing: list[Wanted],
-    params: dict[int, dict[str, Any]],
+    sources: dict[int, FrozenTrial],
     storage_url: str,
     run_dir: Path,
     handle: ClusterHandle,
     display: Any,
 ) -> Summary:
-    """Train ``missing`` members through the driver, in the member study."""
+    """Train ``missing`` members through the driver, in the member study, each as its
+    search trial (in ``sources``) was trained."""
     from supervisor.study import recovery
     from supervisor.study.driver import Driver
     from supervisor.study.open_study import open_campaign_study
@@ -194,16 +208,18 @@ def train_missing(
             f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "
             "queued again"
         )
-    epochs = exp.budget.epochs
-    queued = _plan_queue(study, {(w.source, w.seed, epochs) for w in missing})
-    for want in missing:
-        if (want.source, want.seed, epochs) not in queued:
+    given = {number: trained_as(exp, trial) for number, trial in sources.items()}
+    keys = {w: (w.source, w.seed, given[w.source]["epochs"]) for w in missing}
+    queued = _plan_queue(study, set(keys.values()))
+    for want, key in keys.items():
+        if key not in queued:
             study.enqueue_trial(
-                params[want.source],
+                dict(sources[want.source].params),
                 user_attrs={
                     attrs.SEED: want.seed,
                     attrs.MEMBER_OF: want.source,
-                    attrs.MEMBER_EPOCHS: epochs,
+                    attrs.MEMBER_EPOCHS: key[2],
+                    attrs.TRAIN_AS: given[want.source],
                 },
                 skip_if_exists=False,
             )

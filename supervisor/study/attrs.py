@@ -45,7 +45,10 @@ WARM_START = "warm_start"
 SEED = "supervisor:seed"  # the seed a queued trial trains with (ensemble members)
 MEMBER_OF = "supervisor:member_of"  # search trial whose configuration a member trains
 MEMBER_EPOCHS = "supervisor:member_epochs"  # epochs an ensemble member was queued to train
-CARRIED = (SEED, MEMBER_OF, MEMBER_EPOCHS)  # kept by the re-run of an infrastructure failure
+# {"options", "inputs", "epochs"}: what an ensemble member is given, its search trial's
+# (a resume may have changed the space file's options, fixed values or epochs since).
+TRAIN_AS = "supervisor:train_as"
+CARRIED = (SEED, MEMBER_OF, MEMBER_EPOCHS, TRAIN_AS)  # kept by the re-run of a stopped trial
 
 # trial, user-visible: written by the driver, read typed by supervisor.study.records
 WORKER = "worker"  # Dask address of the worker that ran the trial

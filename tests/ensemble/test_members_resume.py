@@ -144,8 +144,13 @@ def test_members_running_under_a_dead_driver_are_queued_once(campaign: dict[str,
     exp = campaign["exp"]
     source = members_mod.ranked(campaign["study"], maximize=False)[0]
     want = members_mod.wanted(exp, [source], 3)[1:]  # the 2 seeds the search did not train
-    params = {source.number: dict(source.params)}
-    args = (params, campaign["storage"], campaign["run_dir"], campaign["handle"], Silent())
+    args = (
+        {source.number: source},
+        campaign["storage"],
+        campaign["run_dir"],
+        campaign["handle"],
+        Silent(),
+    )
     with pytest.MonkeyPatch.context() as m:
         m.setattr(Driver, "run", killed_run)
         with pytest.raises(Killed):
