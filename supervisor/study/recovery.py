@@ -98,7 +98,10 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
         # lost its re-run). Where another driver closes it first, ours is taken back.
         rerun = None
         if frozen.number not in queued:
-            rerun = requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
+            # A queued trial its driver asked but died before giving its parameters holds
+            # them in Optuna's fixed_params: the re-run is that configuration, not a new one.
+            params = frozen.params or dict(frozen.system_attrs.get("fixed_params") or {})
+            rerun = requeue(study, frozen.number, params, frozen.user_attrs, "stopped")
         if _close(study, frozen, why):
             zombies.append(frozen.number)
         elif rerun is not None:

@@ -103,3 +103,25 @@ def test_a_kill_between_closing_a_trial_and_queueing_it_again_loses_no_trial(
         assert len(queued) == 1, (kill_after, states)
         assert queued[0].user_attrs[attrs.RETRY_OF] == 0
         assert [t.state for t in trials[1:]].count(TrialState.FAIL) == 0, kill_after
+
+
+def test_a_queued_trial_whose_driver_died_before_giving_its_parameters_reruns_them(
+    tmp_path: Path,
+) -> None:
+    """A driver killed between asking a queued trial (a re-run, an ensemble member) and
+    writing its driver and parameters left it RUNNING with its parameters still in
+    Optuna's fixed_params: recovery re-queued it with none, and the re-run sampled a new
+    configuration under the old one's chain and seed (a member of another model)."""
+    import time
+
+    url = f"journal:{tmp_path / 'j.log'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="s")
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + DEAD, time.time())
+    study.enqueue_trial({"x": 1.5}, user_attrs={attrs.SEED: 7, attrs.MEMBER_OF: 3})
+    study.ask()  # popped, then killed: no driver, no parameters written
+    assert recovery.recover(_study(url)).zombies == [0]
+    queued = _study(url).get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert len(queued) == 1
+    asked = _study(url).ask(X)
+    assert asked.number == queued[0].number and asked.params == {"x": 1.5}
+    assert asked.user_attrs[attrs.SEED] == 7 and asked.user_attrs[attrs.MEMBER_OF] == 3
