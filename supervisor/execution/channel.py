@@ -279,7 +279,15 @@ class DriverChannel:
             for worker, verdicts in per_worker.items():
                 try:  # an unknown worker (start not seen yet): every worker looks
                     workers = [worker] if worker else None
-                    self.client.run(deliver_verdicts, verdicts, workers=workers, on_error="ignore")
+                    # Bounded: a frozen worker (a suspended job) held every later verdict,
+                    # and each judged epoch everywhere waited VERDICT_TIMEOUT for its own.
+                    self.client.run(
+                        deliver_verdicts,
+                        verdicts,
+                        workers=workers,
+                        on_error="ignore",
+                        callback_timeout=VERDICT_TIMEOUT,
+                    )
                 except Exception as exc:  # a worker that left has no trial to stop
                     logger.debug("verdicts to %s not delivered: %s", worker, exc)
 

@@ -204,3 +204,54 @@ def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
             os.kill(pids[frozen], signal.SIGCONT)
             psutil.Process(pids[frozen]).resume()
         client.cancel([*running.values(), *queued.values()], force=True)
+
+
+def _watch(dask_worker: Any = None) -> None:
+    from types import SimpleNamespace
+
+    from supervisor.execution import channel
+
+    spec = SimpleNamespace(verdict_timeout=5.0)
+    channel._controls[("s", 1)] = channel.TrialControl(spec)  # type: ignore[arg-type]
+
+
+def _pruned(dask_worker: Any = None) -> bool:
+    from supervisor.execution import channel
+
+    return channel._controls[("s", 1)].stop
+
+
+def test_a_frozen_worker_does_not_hold_the_verdicts_of_the_others() -> None:
+    """The driver sends pruning verdicts from one thread, one worker after the other: a
+    verdict to a frozen worker held every later one for as long as it was frozen (every
+    judged epoch on every worker waited VERDICT_TIMEOUT, none was pruned)."""
+    import os
+    import signal
+
+    import psutil
+
+    from supervisor.execution import channel
+
+    configure_dask()
+    with (
+        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        client.run(_watch, workers=[healthy])
+        sender = channel.DriverChannel(client, channel.topic("frozen-test"))
+        os.kill(pids[frozen], signal.SIGSTOP)
+        try:
+            sender.send_verdict(frozen, ("s", 0, 0, False))
+            time.sleep(0.5)  # its delivery is under way
+            sender.send_verdict(healthy, ("s", 1, 0, True))
+            deadline = time.monotonic() + channel.VERDICT_TIMEOUT + 5
+            while not client.run(_pruned, workers=[healthy])[healthy]:
+                assert time.monotonic() < deadline, "the verdict never reached its worker"
+                time.sleep(0.2)
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+            sender.close()
