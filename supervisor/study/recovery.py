@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 STALE_AFTER = 30.0  # seconds without a heartbeat before another host's driver is dead
 HEARTBEAT_EVERY = 5.0
+REUSED_AFTER = 10.0  # a process started this long after a driver's beat is not that driver
 
 
 def new_driver_id() -> str:
@@ -38,21 +39,40 @@ def new_driver_id() -> str:
     return f"{found}:{job}" if job else found
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` runs, and ran already at time ``since`` (when known): a
+    process started later holds a dead driver's reused pid, and the driver's trials
+    waited for it for ever (a resume found nothing to take over, and waited on them)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    if since is None:
         return True
-    return True
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        # The margin: the clock may have been adjusted since (a reused pid comes later).
+        return bool(psutil.Process(pid).create_time() <= since + REUSED_AFTER)
+    except psutil.Error:  # gone meanwhile
+        return False
 
 
-def driver_alive(driver: str, heartbeats: dict[str, Any], now: float, stale_after: float) -> bool:
+def driver_alive(
+    driver: str,
+    heartbeats: dict[str, Any],
+    now: float,
+    stale_after: float,
+    since: float | None = None,
+) -> bool:
+    """``since``: a time the driver ran at (a trial's start), where it has no heartbeat."""
     host, pid_text, _token, job = [*driver.split(":", 3), "", "", ""][:4]
-    if host == socket.gethostname() and pid_text.isdigit():
-        return _pid_alive(int(pid_text))
     beat = heartbeats.get(driver)
+    if host == socket.gethostname() and pid_text.isdigit():
+        # Its heartbeats and trials' starts are this host's clock, as is the process's.
+        return _pid_alive(int(pid_text), beat if isinstance(beat, int | float) else since)
     if not (isinstance(beat, int | float) and now - beat < stale_after):
         return False
     return not (job and batch_job.gone(job))
@@ -83,12 +103,13 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
     queued: set[int] | None = None  # trials whose re-run is in the study, read if needed
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         driver = frozen.user_attrs.get(attrs.DRIVER)
+        started = frozen.datetime_start.timestamp() if frozen.datetime_start else None
         if isinstance(driver, str):
-            if driver_alive(driver, heartbeats, now, stale_after):
+            if driver_alive(driver, heartbeats, now, stale_after, started):
                 continue
         elif orphans_are_zombies:
             pass
-        elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
+        elif started is not None and now - started < stale_after:
             continue  # started by another tool, or being asked by a live driver: leave it
         if queued is None:
             queued = rerun_queued(study)
@@ -197,5 +218,11 @@ def orphaned(
         for t in trials
         if t.state.name == "RUNNING"
         and isinstance(driver := t.user_attrs.get(attrs.DRIVER), str)
-        and not driver_alive(driver, alive, now, STALE_AFTER)
+        and not driver_alive(
+            driver,
+            alive,
+            now,
+            STALE_AFTER,
+            t.datetime_start.timestamp() if t.datetime_start else None,
+        )
     }

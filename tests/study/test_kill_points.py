@@ -5,6 +5,7 @@ queued again once, whichever write the kill came after."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -125,3 +126,28 @@ def test_a_queued_trial_whose_driver_died_before_giving_its_parameters_reruns_th
     asked = _study(url).ask(X)
     assert asked.number == queued[0].number and asked.params == {"x": 1.5}
     assert asked.user_attrs[attrs.SEED] == 7 and asked.user_attrs[attrs.MEMBER_OF] == 3
+
+
+def test_a_dead_driver_whose_pid_another_process_took_is_dead(tmp_path: Path) -> None:
+    """A driver killed on a login node, resumed days later: its pid now belongs to
+    another process. Recovery asked only whether the pid ran, so the dead driver's trials
+    stayed RUNNING, and the resumed search waited on them for ever."""
+    import subprocess
+    import sys
+    import time
+
+    study = optuna.create_study()
+    trial = study.ask(X)
+    beat = time.time() - 3600  # its last heartbeat, an hour ago
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            driver = f"{socket.gethostname()}:{other.pid}:dead"
+            trial.set_user_attr(attrs.DRIVER, driver)
+            study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, beat)
+            assert recovery.recover(study).zombies == [0]
+        finally:
+            other.kill()
+    # A live driver of this host, with a fresh heartbeat, is alive.
+    alive = f"{socket.gethostname()}:{os.getpid()}:alive"
+    assert recovery.driver_alive(alive, {alive: time.time()}, time.time(), 30.0)
+    assert not recovery.driver_alive(alive, {alive: beat}, time.time(), 30.0)
