@@ -115,6 +115,7 @@ class Driver:
         self._stop: StopReason | None = None
         self._signal: str | None = None
         self._last_beat = self._last_takeover = 0.0
+        self._late: dict[str, float] = {}  # results that did not come (channel.fetch_done)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -180,9 +181,9 @@ class Driver:
                 self._finish(*item)
         # A callback that never came must not leave a finished trial in flight; while
         # items arrive, a done future's own result is on its way.
-        if not items:
-            for future in [f for f in self.inflight if f.done()]:
-                self._finish(future)
+        if not items:  # fetched a few seconds at most each (a frozen worker holds it)
+            for future, outcome in channel.fetch_done(list(self.inflight), self._late):
+                self._finish(future, outcome)
         self.flight.record_starts()
         self.launches.send()  # twins that train now that their first run failed
 
@@ -272,11 +273,9 @@ class Driver:
 
     # -- results ----------------------------------------------------------------------
 
-    def _finish(self, future: Future, outcome: channel.Outcome | None = None) -> None:
-        """``outcome``: the result or error the channel fetched; None fetches it now."""
+    def _finish(self, future: Future, outcome: channel.Outcome) -> None:
+        """``outcome``: the result or error the channel fetched."""
         start = time.perf_counter()
-        if outcome is None:
-            outcome = channel.fetch(future)
         with batch(self.study):  # its attributes go with its state: one write
             self._conclude(future, outcome)
         self.prefetch.spent("record", time.perf_counter() - start)

@@ -255,3 +255,43 @@ def test_a_frozen_worker_does_not_hold_the_verdicts_of_the_others() -> None:
             os.kill(pids[frozen], signal.SIGCONT)
             psutil.Process(pids[frozen]).resume()
             sender.close()
+
+
+def test_a_finished_trial_s_frozen_worker_holds_the_driver_seconds() -> None:
+    """A trial that ended just before its worker froze (a suspended job) left its result
+    there: the driver, fetching it itself when the results collector had not brought it,
+    waited for as long as the worker was frozen (no heartbeat: other drivers took its
+    trials over). The fetch now waits FETCH_WAIT seconds and is tried again later."""
+    import os
+    import signal
+
+    import psutil
+    from distributed import wait
+
+    from supervisor.execution import channel
+
+    configure_dask()
+    with (
+        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        held = client.submit(_sleep, 0.0, workers=[frozen], pure=False)
+        free = client.submit(_sleep, 0.1, workers=[healthy], pure=False)
+        wait([held, free])
+        os.kill(pids[frozen], signal.SIGSTOP)
+        late: dict[str, float] = {}
+        try:
+            started = time.monotonic()
+            assert channel.fetch_done([held, free], late) == [(free, 0.1)]
+            assert time.monotonic() - started < channel.FETCH_WAIT + 3
+            started = time.monotonic()
+            assert channel.fetch_done([held], late) == []  # not waited on again at once
+            assert time.monotonic() - started < 1
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+        late.clear()  # LATE_RETRY seconds later
+        assert channel.fetch_done([held], late) == [(held, 0.0)]
