@@ -174,6 +174,32 @@ def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any])
     return Member(trial.number, study, label, value, outputs, dict(trial.params))
 
 
+def queue_missing(
+    study: optuna.Study, exp: Experiment, missing: list[Wanted], sources: dict[int, FrozenTrial]
+) -> None:
+    """Queue in the member study each of ``missing`` that is not on its way. Under the
+    journal's lock: two ensembles built at once (the two drivers of one run finishing
+    together) each planned before the other queued, and queued every member twice."""
+    from supervisor.study.storage import exclusive
+
+    with exclusive(study):
+        given = {number: trained_as(exp, trial) for number, trial in sources.items()}
+        keys = {w: (w.source, w.seed, given[w.source]["epochs"]) for w in missing}
+        queued = _plan_queue(study, set(keys.values()))
+        for want, key in keys.items():
+            if key not in queued:
+                study.enqueue_trial(
+                    dict(sources[want.source].params),
+                    user_attrs={
+                        attrs.SEED: want.seed,
+                        attrs.MEMBER_OF: want.source,
+                        attrs.MEMBER_EPOCHS: key[2],
+                        attrs.TRAIN_AS: given[want.source],
+                    },
+                    skip_if_exists=False,
+                )
+
+
 def train_missing(
     exp: Experiment,
     missing: list[Wanted],
@@ -208,21 +234,7 @@ def train_missing(
             f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "
             "queued again"
         )
-    given = {number: trained_as(exp, trial) for number, trial in sources.items()}
-    keys = {w: (w.source, w.seed, given[w.source]["epochs"]) for w in missing}
-    queued = _plan_queue(study, set(keys.values()))
-    for want, key in keys.items():
-        if key not in queued:
-            study.enqueue_trial(
-                dict(sources[want.source].params),
-                user_attrs={
-                    attrs.SEED: want.seed,
-                    attrs.MEMBER_OF: want.source,
-                    attrs.MEMBER_EPOCHS: key[2],
-                    attrs.TRAIN_AS: given[want.source],
-                },
-                skip_if_exists=False,
-            )
+    queue_missing(study, exp, missing, sources)
     finished = sum(1 for t in study.get_trials(deepcopy=False) if attrs.counts_toward_budget(t))
     budget = replace(exp.budget, trials=finished + len(missing), timeout=None)
     member_dir = run_dir / rundir.ENSEMBLE_DIR
