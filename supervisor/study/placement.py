@@ -160,8 +160,12 @@ def executing_keys(client: Any, fallback: set[str], wait: float = ASK_WAIT) -> s
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     except Exception:
         return fallback
-    # One question per worker: a frozen one held Dask's broadcast, and the driver with
-    # it, for as long as it was frozen (at the campaign's timeout).
+    # A frozen worker held Dask's broadcast, and the driver with it, for as long as it
+    # was frozen (at the campaign's timeout): asked of all at once, then of each.
+    now = time.monotonic()
+    everyone = Asking(client, workers, now, _executing).answer(wait)
+    if everyone is not None and all(isinstance(everyone.get(w), list) for w in workers):
+        return {key for worker in workers for key in everyone[worker]}
     now = time.monotonic()
     askings = [Asking(client, [worker], now, _executing) for worker in workers]
     deadline = now + wait

@@ -191,7 +191,7 @@ def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
         try:
             started = time.monotonic()
             keys = placement.executing_keys(client, {"fallback"})
-            assert time.monotonic() - started < placement.ASK_WAIT + 3
+            assert time.monotonic() - started < 2 * placement.ASK_WAIT + 3  # all, then each
             assert str(running[healthy].key) in keys
             assert str(queued[healthy].key) not in keys  # cancelled at the timeout
             assert {str(running[frozen].key), str(queued[frozen].key)} <= keys
