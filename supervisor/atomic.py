@@ -13,6 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def folder(path: Path) -> None:
+    """``mkdir -p path``, each folder it creates 0755 at most whatever the umask: under
+    umask 000 the runs and reports folders were 0777, where any user can rename a run or
+    a report away and put their own in its place. Folders that exist stay as they are."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for made in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another driver
+            os.mkdir(made, 0o755)  # the umask applies too: 077 keeps it 0700
+
+
 def _sibling(path: Path) -> Path:
     # Keep the suffix last: writers such as numpy.savez append ".npz" to a name without it.
     return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
@@ -23,7 +36,7 @@ def replacing(path: Path, *, mode: int | None = None) -> Iterator[Path]:
     """Yield a fresh temporary path to write; on success it replaces ``path``. With
     ``mode`` (0o600 for a file that may hold a secret) the file gets that mode before
     it appears under its name, whatever mode the library that wrote it chose."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder(path.parent)
     tmp = _sibling(path)
     try:
         if mode is not None:  # made first: a writer that truncates keeps the mode

@@ -103,7 +103,8 @@ def checkpoint_dir(run_dir: Path, key: int) -> Path:
 def make_private(run_dir: Path, *, journal: bool) -> None:
     """Create the run directory for its owner only (0700, also when it existed wider), and
     with ``journal`` the journal file 0600 before Optuna creates it with the umask's mode."""
-    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    atomic.folder(run_dir.parent)  # the runs folder: never writable by others
+    run_dir.mkdir(mode=0o700, exist_ok=True)
     with contextlib.suppress(PermissionError):  # another user's directory: theirs to set
         run_dir.chmod(0o700)
     if journal:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.study.storage import redact
 
@@ -104,3 +105,24 @@ def test_secrets_leave_every_url_however_it_is_written(
 def test_a_drivers_message_quoting_part_of_the_password_is_scrubbed() -> None:
     """With an '@' in the password, libpq reported the host as 'ss@127.0.0.1'."""
     assert set(rundir.secrets_in("postgresql://pg:Pa@ss1@127.0.0.1/db")) == {"Pa@ss1", "ss1"}
+
+
+def test_the_folders_a_run_creates_are_never_writable_by_others(tmp_path: Path) -> None:
+    """Under umask 000 ``runs/`` and ``reports/`` were 0777: any user on the login node
+    could rename a run or a report away and put their own in its place."""
+    previous = os.umask(0o000)
+    try:
+        rundir.make_private(tmp_path / "deep" / "runs" / "study", journal=True)
+        atomic.write(tmp_path / "reports" / "study.html", "<html>", mode=0o600)
+    finally:
+        os.umask(previous)
+    for made in ("deep", "deep/runs", "reports"):
+        assert mode(tmp_path / made) == 0o755, made
+    assert mode(tmp_path / "deep" / "runs" / "study") == 0o700
+    assert mode(tmp_path / "reports" / "study.html") == 0o600
+    previous = os.umask(0o077)  # a stricter umask is kept
+    try:
+        rundir.make_private(tmp_path / "strict" / "study", journal=False)
+    finally:
+        os.umask(previous)
+    assert mode(tmp_path / "strict") == 0o700

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import supervisor.atomic as atomic
 from supervisor.clusters import gpu_pin
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
@@ -265,7 +266,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     )
     scheduler_options.setdefault("dashboard_address", launcher.dashboard or dashboard)
     # The scheduler in a process of its own, not sharing the driver's interpreter lock.
-    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    atomic.folder(run_dir.parent)
+    run_dir.mkdir(mode=0o700, exist_ok=True)
     scheduler_options["log_file"] = str(run_dir / SCHEDULER_LOG)
     cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import supervisor.atomic as atomic
 from supervisor.config.ensemble import EnsembleConfig
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def write_uq(built: Built, reports_root: Path, study_name: str) -> None:
     """The UQ report of ``built``, beside the campaign report."""
     from supervisor.report.uq import uq_path, write_uq_report
 
-    reports_root.mkdir(parents=True, exist_ok=True)
+    atomic.folder(reports_root)
     built.report_path = write_uq_report(built, uq_path(reports_root, study_name), study_name)
 
 

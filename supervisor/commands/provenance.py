@@ -10,13 +10,16 @@ trial's seed and parameters it is what a bit-for-bit rerun needs.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
+import os
 import platform
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -140,12 +143,30 @@ def read(run_dir: Path) -> dict[str, Any] | None:
 
 
 def append(run_dir: Path, entry: dict[str, Any]) -> Path:
-    """Add a session to the run's manifest, creating it on the first."""
-    data = read(run_dir) or {"created": entry["started"], "sessions": []}
-    data["sessions"].append(entry)
+    """Add a session to the run's manifest, creating it on the first. Drivers that start
+    together on one run append one after the other (a lock on the run directory): each
+    read the manifest before the other wrote it, and one session was lost."""
     path = run_dir / MANIFEST_FILE
-    atomic.write(path, json.dumps(data, indent=2, default=str) + "\n", mode=0o600)
+    with _locked(run_dir):
+        data = read(run_dir) or {"created": entry["started"], "sessions": []}
+        data["sessions"].append(entry)
+        atomic.write(path, json.dumps(data, indent=2, default=str) + "\n", mode=0o600)
     return path
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """``flock`` on the folder itself: released when its holder dies, no file left. A
+    file system without flock (Lustre mounted without it) goes unlocked, as before."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def summary(manifest: dict[str, Any] | None) -> dict[str, str]:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import supervisor.atomic as atomic
+
 if TYPE_CHECKING:
     import optuna
 
@@ -19,7 +21,7 @@ def write_reports(
     that the campaign report links to it); the paths written, the campaign report last."""
     from supervisor.report.search import write_search_report
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic.folder(out.parent)
     written = []
     if len(study.directions) > 1:
         from supervisor.report.pareto import pareto_path, write_pareto_report

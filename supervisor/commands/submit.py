@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
+import supervisor.rundir as rundir
 from supervisor.commands.summary import CHAIN_ENV
 from supervisor.errors import UserError
 
@@ -283,6 +284,7 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     check(opts)
     cwd = cwd or Path.cwd()
     run_dir = opts.runs_root / opts.study
+    rundir.check_owned(run_dir)  # not another user's, nor a link to elsewhere
     chain = read_chain(run_dir)
     if len(chain) >= opts.max_jobs:
         raise UserError(
@@ -299,8 +301,10 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     )
     if tried.returncode != 0:
         raise UserError(f"sbatch refuses the driver job: {_first_error(tried.stderr)}")
+    # The run directory as a search makes it: its owner's only (it waits for the job).
+    rundir.make_private(run_dir, journal=False)
     folder = run_dir / DRIVER_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(exist_ok=True)
     path = folder / SCRIPT_FILE
     atomic.write(path, script, mode=0o700)
     done = subprocess.run(

@@ -81,9 +81,9 @@ def build(
             f"Ensemble: training {len(missing)} member(s); {of_search} reused from the search, "
             f"{len(wanted) - len(missing) - of_search} trained before"
         )
-        params = {t.number: dict(t.params) for t in candidates}
+        sources = {t.number: t for t in candidates}
         with cluster() as handle:
-            members_mod.train_missing(exp, missing, params, storage_url, run_dir, handle, display)
+            members_mod.train_missing(exp, missing, sources, storage_url, run_dir, handle, display)
         trained_study = _member_study(study, storage_url)
         found = {w: source.find(w, trained_study) for w in wanted}
     have = [(w, m) for w, m in found.items() if m is not None]

@@ -94,6 +94,18 @@ def load_outputs(run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
         return None  # removed or damaged: the member is trained again
 
 
+def trained_as(exp: Experiment, trial: FrozenTrial) -> dict[str, Any]:
+    """What the search gave ``trial`` (``attrs.TRAIN_AS``): its recorded options, inputs
+    and epochs (a resume may have changed the space file since), else the experiment's
+    (a trial recorded before they were). A member of it trains the same model."""
+    prov = TrialRecord.from_frozen(trial).provenance
+    options = prov.options if prov is not None and prov.options is not None else exp.options
+    inputs = prov.inputs if prov is not None and prov.inputs is not None else exp.fixed
+    epochs = prov.epochs if prov is not None and prov.epochs else exp.budget.epochs
+    inputs = {**inputs, **trial.params}
+    return {"options": dict(options), "inputs": inputs, "epochs": int(epochs)}
+
+
 class MemberSource:
     """Finds members among the search's trials and the member study's, by ``Wanted``."""
 
@@ -112,8 +124,9 @@ class MemberSource:
             return None
         from optuna.trial import TrialState
 
+        epochs = trained_as(self.exp, source)["epochs"]
         for t in trained.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if _member_key(t) == (want.source, want.seed, self.exp.budget.epochs):
+            if _member_key(t) == (want.source, want.seed, epochs):
                 outputs = load_outputs(self.member_dir, t)
                 if outputs is not None:
                     label = f"search #{want.source}, seed {want.seed} (member #{t.number})"
@@ -147,22 +160,14 @@ def _plan_queue(study: optuna.Study, wanted: set[Key]) -> set[Key]:
 
 
 def _end_unrun(study: optuna.Study, waiting: FrozenTrial) -> None:
-    """Take ``waiting`` off the queue as Optuna's ask does (no driver can have it then),
-    and tell it failed, ``surplus``: never run, not counted toward the budget."""
-    import optuna
-    from optuna.trial import TrialState
-
+    """Take ``waiting`` off the queue, failed ``surplus``: never run, not counted toward
+    the budget (``recovery.withdraw``; a driver that asked it first runs it)."""
     import supervisor.optuna_internals as internals
-    from supervisor.study.storage import set_user_attrs
+    from supervisor.study import recovery
 
-    trial_id = internals.trial_id(waiting)
-    if not internals.study_storage(study).set_trial_state_values(trial_id, TrialState.RUNNING):
-        return  # a driver asked it first: it runs
     source, seed, _ = _member_key(waiting)
-    trial = optuna.Trial(study, trial_id)
     error = f"a copy of member search #{source}, seed {seed}: queued or trained already"
-    set_user_attrs(trial, {attrs.FAILURE: "surplus", attrs.ERROR: error})
-    internals.tell(study, trial, state=TrialState.FAIL, skip_if_finished=True)
+    recovery.withdraw(study, internals.trial_id(waiting), error)
 
 
 def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:
@@ -170,16 +175,43 @@ def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any])
     return Member(trial.number, study, label, value, outputs, dict(trial.params))
 
 
+def queue_missing(
+    study: optuna.Study, exp: Experiment, missing: list[Wanted], sources: dict[int, FrozenTrial]
+) -> None:
+    """Queue in the member study each of ``missing`` that is not on its way. Under the
+    journal's lock: two ensembles built at once (the two drivers of one run finishing
+    together) each planned before the other queued, and queued every member twice."""
+    from supervisor.study.storage import exclusive
+
+    with exclusive(study):
+        given = {number: trained_as(exp, trial) for number, trial in sources.items()}
+        keys = {w: (w.source, w.seed, given[w.source]["epochs"]) for w in missing}
+        queued = _plan_queue(study, set(keys.values()))
+        for want, key in keys.items():
+            if key not in queued:
+                study.enqueue_trial(
+                    dict(sources[want.source].params),
+                    user_attrs={
+                        attrs.SEED: want.seed,
+                        attrs.MEMBER_OF: want.source,
+                        attrs.MEMBER_EPOCHS: key[2],
+                        attrs.TRAIN_AS: given[want.source],
+                    },
+                    skip_if_exists=False,
+                )
+
+
 def train_missing(
     exp: Experiment,
     missing: list[Wanted],
-    params: dict[int, dict[str, Any]],
+    sources: dict[int, FrozenTrial],
     storage_url: str,
     run_dir: Path,
     handle: ClusterHandle,
     display: Any,
 ) -> Summary:
-    """Train ``missing`` members through the driver, in the member study."""
+    """Train ``missing`` members through the driver, in the member study, each as its
+    search trial (in ``sources``) was trained."""
     from supervisor.study import recovery
     from supervisor.study.driver import Driver
     from supervisor.study.open_study import open_campaign_study
@@ -203,19 +235,7 @@ def train_missing(
             f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "
             "queued again"
         )
-    epochs = exp.budget.epochs
-    queued = _plan_queue(study, {(w.source, w.seed, epochs) for w in missing})
-    for want in missing:
-        if (want.source, want.seed, epochs) not in queued:
-            study.enqueue_trial(
-                params[want.source],
-                user_attrs={
-                    attrs.SEED: want.seed,
-                    attrs.MEMBER_OF: want.source,
-                    attrs.MEMBER_EPOCHS: epochs,
-                },
-                skip_if_exists=False,
-            )
+    queue_missing(study, exp, missing, sources)
     finished = sum(1 for t in study.get_trials(deepcopy=False) if attrs.counts_toward_budget(t))
     # Members train to their count: no timeout, no early stop of the search (a member
     # repeats a configuration: it would count against patience, or meet the target).

@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -200,12 +200,31 @@ def cancel(study: str, numbers: list[int]) -> None:
 Outcome = Any  # TrialResult | BaseException
 
 
-def fetch(future: Future) -> Outcome:
-    """The outcome of a finished future, fetched now (a round trip to its worker)."""
-    try:
-        return future.result()
-    except Exception as exc:
-        return exc
+FETCH_WAIT = 2.0  # seconds the driver waits for a finished trial's result from its worker
+LATE_RETRY = 30.0  # seconds before a result that did not come is asked for again
+
+
+def fetch_done(futures: Iterable[Future], late: dict[str, float]) -> list[tuple[Future, Outcome]]:
+    """The outcomes of the finished ``futures``, fetched now (a round trip to each one's
+    worker), ``FETCH_WAIT`` seconds each at most: a worker frozen (a suspended job) or
+    hung after its trial ended held the driver for as long. One that does not come is
+    left to the collector and asked again after ``LATE_RETRY`` seconds (``late``: key ->
+    when)."""
+    now = time.monotonic()
+    out: list[tuple[Future, Outcome]] = []
+    for future in futures:
+        if not future.done() or late.get(str(future.key), 0.0) > now:
+            continue
+        try:
+            out.append((future, future.result(timeout=FETCH_WAIT)))
+        except TimeoutError as exc:
+            if future.status == "error":  # the task's own error, kept by the scheduler
+                out.append((future, exc))
+            else:
+                late[str(future.key)] = time.monotonic() + LATE_RETRY
+        except Exception as exc:
+            out.append((future, exc))
+    return out
 
 
 class DriverChannel:
@@ -279,7 +298,15 @@ class DriverChannel:
             for worker, verdicts in per_worker.items():
                 try:  # an unknown worker (start not seen yet): every worker looks
                     workers = [worker] if worker else None
-                    self.client.run(deliver_verdicts, verdicts, workers=workers, on_error="ignore")
+                    # Bounded: a frozen worker (a suspended job) held every later verdict,
+                    # and each judged epoch everywhere waited VERDICT_TIMEOUT for its own.
+                    self.client.run(
+                        deliver_verdicts,
+                        verdicts,
+                        workers=workers,
+                        on_error="ignore",
+                        callback_timeout=VERDICT_TIMEOUT,
+                    )
                 except Exception as exc:  # a worker that left has no trial to stop
                     logger.debug("verdicts to %s not delivered: %s", worker, exc)
 

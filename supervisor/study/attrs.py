@@ -32,6 +32,7 @@ DRIVER = "supervisor:driver"
 ATTEMPT = "supervisor:attempt"  # 1 + the worker deaths its parameters ran through
 UNSTARTED = "supervisor:unstarted"  # worker deaths its parameters met while queued
 RETRY_OF = "supervisor:retry_of"  # number of the trial whose parameters this one re-runs
+RERUN_OF = "supervisor:rerun_of"  # number of the trial this one was queued to replace
 FAILURE = "failure"  # "model" | "infrastructure" | "interrupted" | "surplus" (never run)
 DUPLICATE_OF = "duplicate_of"  # number of the trial that trained this configuration
 # With duplicate_of: True when the sampler proposed it with its twin's result in the study
@@ -44,7 +45,10 @@ WARM_START = "warm_start"
 SEED = "supervisor:seed"  # the seed a queued trial trains with (ensemble members)
 MEMBER_OF = "supervisor:member_of"  # search trial whose configuration a member trains
 MEMBER_EPOCHS = "supervisor:member_epochs"  # epochs an ensemble member was queued to train
-CARRIED = (SEED, MEMBER_OF, MEMBER_EPOCHS)  # kept by the re-run of an infrastructure failure
+# {"options", "inputs", "epochs"}: what an ensemble member is given, its search trial's
+# (a resume may have changed the space file's options, fixed values or epochs since).
+TRAIN_AS = "supervisor:train_as"
+CARRIED = (SEED, MEMBER_OF, MEMBER_EPOCHS, TRAIN_AS)  # kept by the re-run of a stopped trial
 
 # trial, user-visible: written by the driver, read typed by supervisor.study.records
 WORKER = "worker"  # Dask address of the worker that ran the trial

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Literal
 
 import supervisor.optuna_internals as internals
@@ -44,7 +43,7 @@ from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
 from supervisor.study.launches import Launches
 from supervisor.study.outcomes import StopReason, Summary, result_attrs, stop_cause
-from supervisor.study.placement import Placement, executing_keys
+from supervisor.study.placement import Placement, executing_keys, tell_workers
 from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
 from supervisor.study.recorder import Recorder
@@ -120,6 +119,7 @@ class Driver:
         self._signal: str | None = None
         self._last_beat = self._last_takeover = 0.0
         self.watch: ClusterWatch = lambda log: None  # asked each turn (ClusterHandle.watch)
+        self._late: dict[str, float] = {}  # results that did not come (channel.fetch_done)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -188,9 +188,9 @@ class Driver:
                 self._finish(*item)
         # A callback that never came must not leave a finished trial in flight; while
         # items arrive, a done future's own result is on its way.
-        if not items:
-            for future in [f for f in self.inflight if f.done()]:
-                self._finish(future)
+        if not items:  # fetched a few seconds at most each (a frozen worker holds it)
+            for future, outcome in channel.fetch_done(list(self.inflight), self._late):
+                self._finish(future, outcome)
         self.flight.record_starts()
         self.launches.send()  # twins that train now that their first run failed
 
@@ -275,11 +275,9 @@ class Driver:
 
     # -- results ----------------------------------------------------------------------
 
-    def _finish(self, future: Future, outcome: channel.Outcome | None = None) -> None:
-        """``outcome``: the result or error the channel fetched; None fetches it now."""
+    def _finish(self, future: Future, outcome: channel.Outcome) -> None:
+        """``outcome``: the result or error the channel fetched."""
         start = time.perf_counter()
-        if outcome is None:
-            outcome = channel.fetch(future)
         with batch(self.study):  # its attributes go with its state: one write
             self._conclude(future, outcome)
         self.prefetch.spent("record", time.perf_counter() - start)
@@ -357,8 +355,8 @@ class Driver:
             self.client.cancel(futures, force=True)
             # Dask cannot stop a running task, but the worker can kill its trial process.
             numbers = [run.trial.number for run in self.inflight.values()]
-            with suppress(Exception):  # a worker that is gone has stopped its trial already
-                self.client.run(cancel_trials, self.study.study_name, numbers)
+            # A worker gone has stopped its trial already; a frozen one hears nothing.
+            tell_workers(self.client, cancel_trials, self.study.study_name, numbers)
         for future in futures:
             run = self.flight.forget(future)
             self.rec.interrupted(run.trial, "Interrupted", why)

@@ -36,7 +36,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,7 +198,7 @@ class _Appended:
 # Seconds a look at the file's size stays current for reads (read_logs).
 FRESH = 0.005
 # What a backend keeps for this process only: not pickled.
-_RUNTIME = frozenset({"_mine", "_looked", "flusher", "_file"})
+_RUNTIME = frozenset({"_mine", "_looked", "_holder", "flusher", "_file"})
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -231,6 +231,7 @@ class SafeJournalFileBackend(JournalFileBackend):
         self._file: _OpenFile | None = None
         self._mine: _Appended | None = None
         self._looked = -math.inf  # when read_logs last looked at the file's size
+        self._holder: int | None = None  # the thread inside exclusive(), if any
         self.flusher = Flusher(self.path)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -276,11 +277,35 @@ class SafeJournalFileBackend(JournalFileBackend):
         """Return once every durable record written so far is on disk."""
         self.flusher.wait()
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the file's lock over a block of reads and appends: no other process
+        appends meanwhile, so what the block read stays the end of the file when it
+        writes (a check and the writes it decides, as one step)."""
+        lock = internals.file_lock(self)
+        lock.acquire()
+        self._holder = threading.get_ident()
+        # The next read looks at the file, not only at what this process appended last.
+        self._looked, self._mine = -math.inf, None
+        try:
+            yield
+        finally:
+            self._holder = None
+            try:
+                lock.release()
+            except RuntimeError as exc:  # taken over as stale meanwhile
+                raise StorageError(f"cannot lock storage {self.path}: {exc}") from None
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         lines = [(_encode(log) + "\n").encode() for log in logs]
         self.flusher.check()
+        held = self._holder == threading.get_ident()  # inside exclusive(): locked already
         try:
-            with internals.get_lock_file(internals.file_lock(self)):
+            with (
+                contextlib.nullcontext()
+                if held
+                else internals.get_lock_file(internals.file_lock(self))
+            ):
                 start = self._append(b"".join(lines))
         except RuntimeError as exc:  # the lock could not be made, then not released
             raise StorageError(f"cannot lock storage {self.path}: {exc}") from None

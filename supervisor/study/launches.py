@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import supervisor.optuna_internals as internals
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialSpec
 from supervisor.execution.worker import run_trial
+from supervisor.study import attrs
 from supervisor.study.recorder import trial_seed
 
 if TYPE_CHECKING:
@@ -62,14 +64,17 @@ class Launches:
         called once it is handed to Dask."""
         d = self.driver
         checkpoints = d.rec.checkpoint_dir(trial)
+        # An ensemble member trains as its search trial did (``attrs.TRAIN_AS``).
+        given = internals.user_attrs(trial).get(attrs.TRAIN_AS)
+        given = given if isinstance(given, dict) else {}
         spec = TrialSpec(
             study_name=d.study.study_name,
             trial_number=trial.number,
-            params={**d.exp.fixed, **trial.params},
+            params={**given.get("inputs", d.exp.fixed), **trial.params},
             benchmark=d.exp.benchmark,
             benchmark_target=d.exp.benchmark_target,
-            options=d.exp.options,
-            epochs=d.exp.budget.epochs,
+            options=given.get("options", d.exp.options),
+            epochs=given.get("epochs", d.exp.budget.epochs),
             seed=trial_seed(trial, d.exp.seed),
             data_seed=d.exp.seed,
             objectives=tuple(d.exp.metric_names),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 MIN_SAMPLES = 3  # finished trials before their durations are trusted as an estimate
@@ -38,18 +39,27 @@ def _lifetime_of(dask_worker: Any) -> dict[str, float | None]:
 
 
 class Asking:
-    """``client.run(_lifetime_of)`` on ``workers``, on a daemon thread: a worker that does
-    not answer delays the answer, not its asker (nor the interpreter's exit)."""
+    """``client.run(fn, *args)`` on ``workers`` (default: the workers' lifetimes), on a
+    daemon thread: a worker that does not answer delays the answer, not its asker (nor
+    the interpreter's exit)."""
 
-    def __init__(self, client: Any, workers: list[str], since: float) -> None:
+    def __init__(
+        self,
+        client: Any,
+        workers: list[str] | None,
+        since: float,
+        fn: Callable[..., Any] = _lifetime_of,
+        *args: Any,
+    ) -> None:
         self.workers, self.since = workers, since
         self._info: dict[str, Any] = {}
         self._done = threading.Event()
-        threading.Thread(target=self._ask, args=(client,), daemon=True).start()
+        call = (client, fn, args)
+        threading.Thread(target=self._ask, args=call, daemon=True).start()
 
-    def _ask(self, client: Any) -> None:
+    def _ask(self, client: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
-            self._info = client.run(_lifetime_of, workers=self.workers, on_error="ignore")
+            self._info = client.run(fn, *args, workers=self.workers, on_error="ignore")
         except Exception:  # the scheduler is busy or gone: asked again next time
             self._info = {}
         finally:
@@ -108,7 +118,7 @@ class Placement:
             if info is None and now - asking.since < GIVE_UP:
                 return
             self._asking = None  # answered, or given up on (its thread waits on alone)
-            self._record(asking.workers, info or {}, now)
+            self._record(asking.workers or [], info or {}, now)
         try:
             connected = set(self.client.scheduler_info(n_workers=-1)["workers"])
         except Exception:  # the scheduler is busy or gone: keep what is known
@@ -138,15 +148,47 @@ class Placement:
             self.deadlines[address] = born + lifetime if lifetime else None
 
 
-def executing_keys(client: Any, fallback: set[str]) -> set[str]:
-    """Keys of the tasks the workers are executing now (not those queued on them);
-    ``fallback`` when a worker goes away mid-call."""
+def _executing(dask_worker: Any) -> list[str]:
+    return [str(ts.key) for ts in dask_worker.state.executing]
 
-    def executing(dask_worker: Any) -> list[str]:
-        return [str(ts.key) for ts in dask_worker.state.executing]
 
+def executing_keys(client: Any, fallback: set[str], wait: float = ASK_WAIT) -> set[str]:
+    """Keys of the tasks the workers are executing now (not those queued on them); a
+    worker that does not answer within ``wait`` seconds (frozen: a suspended job) counts
+    as executing every task it holds. ``fallback`` when the scheduler does not answer."""
     try:
-        per_worker = client.run(executing)
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     except Exception:
         return fallback
-    return {key for keys in per_worker.values() for key in keys}
+    # A frozen worker held Dask's broadcast, and the driver with it, for as long as it
+    # was frozen (at the campaign's timeout): asked of all at once, then of each.
+    now = time.monotonic()
+    everyone = Asking(client, workers, now, _executing).answer(wait)
+    if everyone is not None and all(isinstance(everyone.get(w), list) for w in workers):
+        return {key for worker in workers for key in everyone[worker]}
+    now = time.monotonic()
+    askings = [Asking(client, [worker], now, _executing) for worker in workers]
+    deadline = now + wait
+    keys: set[str] = set()
+    silent: list[str] = []
+    for worker, asking in zip(workers, askings, strict=True):
+        info = asking.answer(max(0.0, deadline - time.monotonic()))
+        answer = (info or {}).get(worker)
+        if isinstance(answer, list):
+            keys.update(answer)
+        else:  # frozen, or gone meanwhile (its tasks failed with it)
+            silent.append(worker)
+    if silent:
+        try:  # what the scheduler put on them, queued or running: never cancelled
+            processing = client.processing(workers=silent)
+        except Exception:
+            return fallback
+        keys.update(str(key) for held in processing.values() for key in held)
+    return keys
+
+
+def tell_workers(client: Any, fn: Callable[..., Any], *args: Any, wait: float = ASK_WAIT) -> None:
+    """``client.run(fn, *args)`` on every worker, waited for ``wait`` seconds at most: a
+    frozen worker held the driver as long as it was frozen (stopping on Ctrl-C); the
+    others hear it at once, and it does when it thaws."""
+    Asking(client, None, time.monotonic(), fn, *args).answer(wait)

@@ -140,9 +140,10 @@ class Recorder:
                 self.display.log(f"Stopping: the first {n} trials all failed the same way")
 
     def interrupted(self, trial: optuna.Trial, error_type: str, why: str) -> None:
-        """Stopped by the campaign, not by its fault: recorded and queued again."""
-        self.fail(trial, "interrupted", error_type, why)
+        """Stopped by the campaign, not by its fault: queued again and recorded (in this
+        order: a kill between the two writes loses no re-run, see ``recovery``)."""
         self.requeue(trial, "stopped")
+        self.fail(trial, "interrupted", error_type, why)
 
     def worker_lost(
         self, trial: optuna.Trial, error_type: str | None, error: str, started: bool
@@ -156,11 +157,13 @@ class Recorder:
             return
         if not started:
             error += " (queued on that worker, never started: not counted as an attempt)"
-        self.fail(trial, "infrastructure", error_type, error)
         self.requeue(trial, "ran" if started else "queued")
+        self.fail(trial, "infrastructure", error_type, error)
 
     def requeue(self, trial: optuna.Trial, cause: retry.Cause) -> None:
-        recovery.requeue(self.study, trial.number, trial.params, trial.user_attrs, cause)
+        """Its re-run, queued before it is closed (``recovery.requeue``)."""
+        user_attrs = internals.user_attrs(trial)
+        recovery.requeue(self.study, trial.number, trial.params, dict(user_attrs), cause)
 
     # -- checkpoints ------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 STALE_AFTER = 30.0  # seconds without a heartbeat before another host's driver is dead
 HEARTBEAT_EVERY = 5.0
+REUSED_AFTER = 10.0  # a process started this long after a driver's beat is not that driver
 
 
 def new_driver_id() -> str:
@@ -38,21 +39,40 @@ def new_driver_id() -> str:
     return f"{found}:{job}" if job else found
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` runs, and ran already at time ``since`` (when known): a
+    process started later holds a dead driver's reused pid, and the driver's trials
+    waited for it for ever (a resume found nothing to take over, and waited on them)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    if since is None:
         return True
-    return True
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        # The margin: the clock may have been adjusted since (a reused pid comes later).
+        return bool(psutil.Process(pid).create_time() <= since + REUSED_AFTER)
+    except psutil.Error:  # gone meanwhile
+        return False
 
 
-def driver_alive(driver: str, heartbeats: dict[str, Any], now: float, stale_after: float) -> bool:
+def driver_alive(
+    driver: str,
+    heartbeats: dict[str, Any],
+    now: float,
+    stale_after: float,
+    since: float | None = None,
+) -> bool:
+    """``since``: a time the driver ran at (a trial's start), where it has no heartbeat."""
     host, pid_text, _token, job = [*driver.split(":", 3), "", "", ""][:4]
-    if host == socket.gethostname() and pid_text.isdigit():
-        return _pid_alive(int(pid_text))
     beat = heartbeats.get(driver)
+    if host == socket.gethostname() and pid_text.isdigit():
+        # Its heartbeats and trials' starts are this host's clock, as is the process's.
+        return _pid_alive(int(pid_text), beat if isinstance(beat, int | float) else since)
     if not (isinstance(beat, int | float) and now - beat < stale_after):
         return False
     return not (job and batch_job.gone(job))
@@ -80,22 +100,43 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
     # can be half-way through an ask: such a trial is that driver's zombie.
     orphans_are_zombies = bool(alive) and not any(alive.values())
     zombies: list[int] = []
+    queued: set[int] | None = None  # trials whose re-run is in the study, read if needed
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         driver = frozen.user_attrs.get(attrs.DRIVER)
+        started = frozen.datetime_start.timestamp() if frozen.datetime_start else None
         if isinstance(driver, str):
-            if driver_alive(driver, heartbeats, now, stale_after):
+            if driver_alive(driver, heartbeats, now, stale_after, started):
                 continue
         elif orphans_are_zombies:
             pass
-        elif frozen.datetime_start and now - frozen.datetime_start.timestamp() < stale_after:
+        elif started is not None and now - started < stale_after:
             continue  # started by another tool, or being asked by a live driver: leave it
-        if _close(study, frozen, f"its driver {driver or '(unknown)'} died while it ran"):
-            requeue(study, frozen.number, frozen.params, frozen.user_attrs, "stopped")
+        if queued is None:
+            queued = rerun_queued(study)
+        why = f"its driver {driver or '(unknown)'} died while it ran"
+        # Its re-run is queued first: a kill between the two writes leaves it RUNNING,
+        # found again here with its re-run queued, and closed only (closed first, a kill
+        # lost its re-run). Where another driver closes it first, ours is taken back.
+        rerun = None
+        if frozen.number not in queued:
+            # A queued trial its driver asked but died before giving its parameters holds
+            # them in Optuna's fixed_params: the re-run is that configuration, not a new one.
+            params = frozen.params or dict(frozen.system_attrs.get("fixed_params") or {})
+            rerun = requeue(study, frozen.number, params, frozen.user_attrs, "stopped")
+        if _close(study, frozen, why):
             zombies.append(frozen.number)
+        elif rerun is not None:
+            withdraw(study, rerun, f"a second re-run of trial {frozen.number}: queued already")
     for driver, is_alive in alive.items():
         if not is_alive:
             study.set_user_attr(attrs.HEARTBEAT_PREFIX + driver, None)
     return Recovered(zombies=zombies, requeued=len(zombies))
+
+
+def rerun_queued(study: optuna.Study) -> set[int]:
+    """The trials a re-run was queued for (``attrs.RERUN_OF`` of every trial)."""
+    found = (t.user_attrs.get(attrs.RERUN_OF) for t in study.get_trials(deepcopy=False))
+    return {n for n in found if isinstance(n, int)}
 
 
 def _close(study: optuna.Study, frozen: FrozenTrial, why: str) -> bool:
@@ -130,13 +171,37 @@ def requeue(
     params: dict[str, Any],
     user_attrs: dict[str, Any],
     cause: retry.Cause,
-) -> None:
+) -> int:
     """Queue the same parameters again as the next trial of the chain (``cause``: why it
     did not finish, which decides whether this counts as one of its attempts; see
-    ``supervisor.study.retry``)."""
-    study.enqueue_trial(
-        params, user_attrs=retry.rerun_attrs(user_attrs, number, cause), skip_if_exists=False
+    ``supervisor.study.retry``); returns the queued trial's id. Written before the trial
+    is closed: a driver killed between the two writes loses no re-run."""
+    from optuna.trial import TrialState, create_trial
+
+    queued = create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": params},  # as Study.enqueue_trial queues a trial
+        user_attrs=retry.rerun_attrs(user_attrs, number, cause),
     )
+    storage = internals.study_storage(study)
+    return storage.create_new_trial(internals.study_id(study), template_trial=queued)
+
+
+def withdraw(study: optuna.Study, trial_id: int, why: str) -> bool:
+    """Take a queued trial off the queue as Optuna's ask does (no driver can have it
+    then) and tell it failed, ``surplus``: never run, not counted toward the budget.
+    False where a driver asked it first: it runs."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from supervisor.study.storage import set_user_attrs
+
+    if not internals.study_storage(study).set_trial_state_values(trial_id, TrialState.RUNNING):
+        return False
+    trial = optuna.Trial(study, trial_id)
+    set_user_attrs(trial, {attrs.FAILURE: "surplus", attrs.ERROR: why})
+    internals.tell(study, trial, state=TrialState.FAIL, skip_if_finished=True)
+    return True
 
 
 def orphaned(
@@ -153,5 +218,11 @@ def orphaned(
         for t in trials
         if t.state.name == "RUNNING"
         and isinstance(driver := t.user_attrs.get(attrs.DRIVER), str)
-        and not driver_alive(driver, alive, now, STALE_AFTER)
+        and not driver_alive(
+            driver,
+            alive,
+            now,
+            STALE_AFTER,
+            t.datetime_start.timestamp() if t.datetime_start else None,
+        )
     }

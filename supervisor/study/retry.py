@@ -69,4 +69,5 @@ def rerun_attrs(user_attrs: Mapping[str, Any], number: int, cause: Cause) -> dic
     if queued:
         out[attrs.UNSTARTED] = queued
     out[attrs.RETRY_OF] = retry_of if retry_of is not None else number
+    out[attrs.RERUN_OF] = number  # the key that tells a later recovery it is queued
     return out

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
+import supervisor.atomic as atomic
 import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
@@ -70,7 +71,7 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
         if path is not None:
             if read_only and not os.path.isfile(path):  # opening would create it
                 raise UserError(f"{path}: no such storage journal (moved or deleted?)")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            atomic.folder(Path(path).parent)
             return CampaignJournalStorage(SafeJournalFileBackend(path))
         if "://" not in url:
             raise UserError(
@@ -157,6 +158,19 @@ def batch(study: optuna.Study) -> contextlib.AbstractContextManager[None]:
     if isinstance(storage, CampaignJournalStorage):
         return storage.batched()
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def exclusive(study: optuna.Study) -> Iterator[None]:
+    """The campaign journal's lock held over the block: another driver's writes wait, so
+    a check and the writes it decides are one step (``SafeJournalFileBackend.exclusive``).
+    Other storages: the block runs as it is (no lock)."""
+    backend = _journal_file(study)
+    if backend is None:
+        yield
+        return
+    with backend.exclusive():
+        yield
 
 
 def flush(study: optuna.Study) -> None:

@@ -16,8 +16,9 @@ when every parameter active in this space has a value inside its range (after
 ``rename``); parameters this space does not search are dropped; a trial missing an active
 parameter, or outside the space, is left out and counted. ``apply`` adds the trials once
 per source run, the run a name resolves to (``old``, ``runs/old`` and its absolute path
-are one run): a resumed campaign does not add them again, and one killed while adding
-them adds the rest only.
+are one run): a resumed campaign does not add them again, one killed while adding
+them adds the rest only, and drivers started together on one journal add them one after
+the other (under its lock), each trial once.
 """
 
 from __future__ import annotations
@@ -136,6 +137,15 @@ def apply(study: optuna.Study, sources: list[Source]) -> int:
     Each trial is one write, marked ``<name>#<number>``, and the source's name is recorded
     before its first trial: whenever a start was killed, the next one finds the trials
     already added by their marks and adds the others, each source trial once."""
+    from supervisor.study.storage import exclusive
+
+    # Drivers started together (one space file, one run) import under the journal's
+    # lock, one after the other: each read what the others added (each trial once).
+    with exclusive(study):
+        return _apply(study, sources)
+
+
+def _apply(study: optuna.Study, sources: list[Source]) -> int:
     done: dict[str, Any] = dict(study.user_attrs.get(IMPORTED) or {})
     present: set[Any] | None = None  # the marks in the study, read once if needed
     added = 0

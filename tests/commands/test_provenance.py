@@ -84,3 +84,31 @@ def test_a_resume_with_a_damaged_manifest_is_refused_before_it_writes(
 def test_outside_a_git_checkout_there_is_no_commit(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text("")
     assert provenance.git_state(tmp_path / "m.py") is None
+
+
+def test_two_drivers_starting_together_both_enter_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two searches of one run started together each read the manifest before the other
+    wrote it back with its session: one session was lost."""
+    import threading
+    import time
+
+    read = provenance.read
+
+    def slow(run_dir: Path) -> dict | None:
+        found = read(run_dir)
+        time.sleep(0.3)  # between reading the manifest and writing it back
+        return found
+
+    monkeypatch.setattr(provenance, "read", slow)
+    drivers = [
+        threading.Thread(target=provenance.append, args=(tmp_path, {"started": i, "n": i}))
+        for i in range(2)
+    ]
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join(30)
+    sessions = json.loads((tmp_path / provenance.MANIFEST_FILE).read_text())["sessions"]
+    assert sorted(s["n"] for s in sessions) == [0, 1]

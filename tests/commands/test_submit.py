@@ -134,3 +134,34 @@ def test_the_chain_goes_on_only_while_it_makes_progress(
 def test_the_chain_check_counts_a_run_that_does_not_exist_yet_as_zero(tmp_path: Path) -> None:
     done = cli(tmp_path, "chain", "runs/toy", "--count", "--since", "0")
     assert done.stdout.strip() == "0" and done.returncode == STUCK
+
+
+def test_a_submitted_run_is_its_owner_s_only_while_its_job_waits(tmp_path: Path) -> None:
+    """``submit`` made the run directory with the umask's mode (0777 under umask 000), and
+    it stayed so until the job started a search (hours in the queue); a run directory that
+    is a symbolic link was followed. It is made as a search makes it, or refused."""
+    space(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text("#!/bin/sh\necho 4242\n")
+    sbatch.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    previous = os.umask(0o000)
+    try:
+        done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path)
+    finally:
+        os.umask(previous)
+    assert done.returncode == 0, done.stderr
+    runs = tmp_path / "runs"
+    assert stat.S_IMODE(runs.stat().st_mode) == 0o755
+    assert stat.S_IMODE((runs / "toy").stat().st_mode) == 0o700
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (runs / "linked").symlink_to(elsewhere)
+    refused = cli(
+        tmp_path, "submit", "toy.yaml", "--study", "linked", "--launcher", "slurm", path=path
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "symbolic link" in refused.stderr and not list(elsewhere.iterdir())

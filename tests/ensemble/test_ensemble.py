@@ -338,3 +338,33 @@ def test_a_configuration_told_by_warm_start_trains_again_as_a_member(tmp_path: P
     assert {n: trials[n].params for n in told}.items() <= {
         t.user_attrs[attrs.MEMBER_OF]: t.params for t in members
     }.items()
+
+
+def test_members_train_as_their_search_trials_did_after_a_resume_changed_the_space(
+    tmp_path: Path,
+) -> None:
+    """A search resumed with other benchmark options and epochs in its space file: the
+    ensemble trained every member with the new ones, also members of trials trained with
+    the old ones (a model the search never scored stood in for the one it ranked). Each
+    member now trains with its search trial's recorded options, inputs and epochs."""
+    path = write_space(tmp_path, trials=2)
+    path.write_text(path.read_text().replace('"}\n', '", options: {spread: 1.0}}\n', 1))
+    assert search(tmp_path).returncode == 0
+    text = path.read_text().replace("spread: 1.0", "spread: 3.0")
+    path.write_text(text.replace("trials: 2, epochs: 2", "trials: 3, epochs: 3"))
+    resumed = search(tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    built = cli("ensemble", "toy", "--select", "topk", "--size", "3", "--workers", "2",
+                "--plain", cwd=tmp_path)  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    storage = f"journal:{tmp_path}/runs/toy/journal.log"
+    searched = load_study(storage, "toy").trials
+    members = load_study(storage, "toy.ensemble").get_trials(states=(TrialState.COMPLETE,))
+    assert len(members) == 3
+    for m in members:
+        source = searched[m.user_attrs[attrs.MEMBER_OF]]
+        assert len(m.user_attrs["history"]) == len(source.user_attrs["history"])
+        assert m.value == pytest.approx(source.value), source.number  # the same model
+    epochs = sorted(len(searched[m.user_attrs[attrs.MEMBER_OF]].user_attrs["history"])
+                    for m in members)  # fmt: skip
+    assert epochs == [2, 2, 3]  # both sessions' trials are members

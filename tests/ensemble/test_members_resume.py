@@ -144,8 +144,13 @@ def test_members_running_under_a_dead_driver_are_queued_once(campaign: dict[str,
     exp = campaign["exp"]
     source = members_mod.ranked(campaign["study"], maximize=False)[0]
     want = members_mod.wanted(exp, [source], 3)[1:]  # the 2 seeds the search did not train
-    params = {source.number: dict(source.params)}
-    args = (params, campaign["storage"], campaign["run_dir"], campaign["handle"], Silent())
+    args = (
+        {source.number: source},
+        campaign["storage"],
+        campaign["run_dir"],
+        campaign["handle"],
+        Silent(),
+    )
     with pytest.MonkeyPatch.context() as m:
         m.setattr(Driver, "run", killed_run)
         with pytest.raises(Killed):
@@ -168,3 +173,44 @@ def test_the_searchs_early_stop_rules_do_not_cut_the_members_short(
     built = ensemble({**campaign, "exp": replace(exp, budget=strict)}, size=5)
     assert len(built.members) == 5  # the search's best trial and four trained seeds
     assert sum(trained(campaign).values()) == 4  # on 2 slots: beyond the first results
+
+
+def test_two_ensembles_built_at_once_queue_each_member_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two drivers of one run finish together and both build its ensemble: each
+    planned the member queue before the other wrote it, and every member was queued (and
+    trained) twice, while others of the budget were not."""
+    import threading
+
+    from optuna.trial import create_trial
+
+    from tests.study.test_driver import experiment
+
+    exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 2, epochs: 1}")
+    dist = {"x": optuna.distributions.FloatDistribution(-4, 4)}
+    source = create_trial(params={"x": 1.0}, distributions=dist, value=1.0)
+    source.number = 0
+    url = f"journal:{tmp_path / 'j.log'}"
+    optuna.create_study(study_name="m", storage=open_storage(url))
+    want = [members_mod.Wanted(0, seed) for seed in (11, 12, 13)]
+    plan = members_mod._plan_queue
+
+    def slow(study: optuna.Study, wanted: set[Any]) -> set[Any]:
+        found = plan(study, wanted)
+        time.sleep(0.5)  # between reading the queue and adding to it
+        return found
+
+    monkeypatch.setattr(members_mod, "_plan_queue", slow)
+
+    def build() -> None:
+        study = optuna.load_study(study_name="m", storage=open_storage(url))
+        members_mod.queue_missing(study, exp, want, {0: source})
+
+    builders = [threading.Thread(target=build) for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join(60)
+    queued = load_study(url, "m").get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs[attrs.SEED] for t in queued) == [11, 12, 13]

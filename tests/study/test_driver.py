@@ -538,5 +538,8 @@ def test_two_drivers_recovering_the_same_trial_close_and_requeue_it_once(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(second, "get_trials", lambda **_: stale)
         assert recovery.recover(second).zombies == []
-    states = [t.state for t in second.get_trials(deepcopy=False)]
-    assert states == [TrialState.FAIL, TrialState.WAITING]
+    trials = second.get_trials(deepcopy=False)
+    # The second queued its re-run before it lost the close, and took it back unrun.
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING, TrialState.FAIL]
+    assert trials[2].user_attrs[attrs.FAILURE] == "surplus"
+    assert not attrs.counts_toward_budget(trials[2])

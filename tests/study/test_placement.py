@@ -143,3 +143,155 @@ def test_a_worker_that_does_not_answer_holds_the_driver_seconds_not_minutes() ->
             os.kill(pids[frozen], signal.SIGCONT)
             psutil.Process(pids[frozen]).resume()
         assert healthy in client.run(os.getpid)  # the cluster goes on
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _mark(value: str, dask_worker: Any = None) -> None:
+    dask_worker.supervisor_mark = value
+
+
+def _marked(dask_worker: Any) -> str | None:
+    return getattr(dask_worker, "supervisor_mark", None)
+
+
+def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
+    """At the campaign's timeout the driver asks the workers which trials they execute
+    (the others, queued, are cancelled); on Ctrl-C it tells them to stop their trials.
+    Both were one Dask broadcast without a time bound: a frozen worker (a suspended job)
+    held the driver for as long as it was frozen. Each is now waited for ASK_WAIT
+    seconds; a frozen worker's trials count as executing (never cancelled unseen)."""
+    import os
+    import signal
+
+    import psutil
+
+    configure_dask()
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        running = {w: client.submit(_sleep, 60, workers=[w], pure=False) for w in pids}
+        queued = {w: client.submit(_sleep, 61, workers=[w], pure=False) for w in pids}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = client.run(placement._executing)
+            if all(str(running[w].key) in state.get(w, []) for w in pids):
+                break
+            time.sleep(0.1)
+        os.kill(pids[frozen], signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            keys = placement.executing_keys(client, {"fallback"})
+            assert time.monotonic() - started < 2 * placement.ASK_WAIT + 3  # all, then each
+            assert str(running[healthy].key) in keys
+            assert str(queued[healthy].key) not in keys  # cancelled at the timeout
+            assert {str(running[frozen].key), str(queued[frozen].key)} <= keys
+
+            started = time.monotonic()
+            placement.tell_workers(client, _mark, "stop")
+            assert time.monotonic() - started < placement.ASK_WAIT + 3
+            assert client.run(_marked, workers=[healthy]) == {healthy: "stop"}
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+        client.cancel([*running.values(), *queued.values()], force=True)
+
+
+def _watch(dask_worker: Any = None) -> None:
+    from types import SimpleNamespace
+
+    from supervisor.execution import channel
+
+    spec = SimpleNamespace(verdict_timeout=5.0)
+    channel._controls[("s", 1)] = channel.TrialControl(spec)  # type: ignore[arg-type]
+
+
+def _pruned(dask_worker: Any = None) -> bool:
+    from supervisor.execution import channel
+
+    return channel._controls[("s", 1)].stop
+
+
+def test_a_frozen_worker_does_not_hold_the_verdicts_of_the_others() -> None:
+    """The driver sends pruning verdicts from one thread, one worker after the other: a
+    verdict to a frozen worker held every later one for as long as it was frozen (every
+    judged epoch on every worker waited VERDICT_TIMEOUT, none was pruned)."""
+    import os
+    import signal
+
+    import psutil
+
+    from supervisor.execution import channel
+
+    configure_dask()
+    with (
+        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        client.run(_watch, workers=[healthy])
+        sender = channel.DriverChannel(client, channel.topic("frozen-test"))
+        os.kill(pids[frozen], signal.SIGSTOP)
+        try:
+            sender.send_verdict(frozen, ("s", 0, 0, False))
+            time.sleep(0.5)  # its delivery is under way
+            sender.send_verdict(healthy, ("s", 1, 0, True))
+            deadline = time.monotonic() + channel.VERDICT_TIMEOUT + 5
+            while not client.run(_pruned, workers=[healthy])[healthy]:
+                assert time.monotonic() < deadline, "the verdict never reached its worker"
+                time.sleep(0.2)
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+            sender.close()
+
+
+def test_a_finished_trial_s_frozen_worker_holds_the_driver_seconds() -> None:
+    """A trial that ended just before its worker froze (a suspended job) left its result
+    there: the driver, fetching it itself when the results collector had not brought it,
+    waited for as long as the worker was frozen (no heartbeat: other drivers took its
+    trials over). The fetch now waits FETCH_WAIT seconds and is tried again later."""
+    import os
+    import signal
+
+    import psutil
+    from distributed import wait
+
+    from supervisor.execution import channel
+
+    configure_dask()
+    with (
+        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        held = client.submit(_sleep, 0.0, workers=[frozen], pure=False)
+        free = client.submit(_sleep, 0.1, workers=[healthy], pure=False)
+        wait([held, free])
+        os.kill(pids[frozen], signal.SIGSTOP)
+        late: dict[str, float] = {}
+        try:
+            started = time.monotonic()
+            assert channel.fetch_done([held, free], late) == [(free, 0.1)]
+            assert time.monotonic() - started < channel.FETCH_WAIT + 3
+            started = time.monotonic()
+            assert channel.fetch_done([held], late) == []  # not waited on again at once
+            assert time.monotonic() - started < 1
+        finally:
+            os.kill(pids[frozen], signal.SIGCONT)
+            psutil.Process(pids[frozen]).resume()
+        late.clear()  # LATE_RETRY seconds later
+        assert channel.fetch_done([held], late) == [(held, 0.0)]

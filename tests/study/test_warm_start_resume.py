@@ -141,3 +141,44 @@ def test_two_runs_of_one_name_in_different_folders_are_both_imported(
     assert warm_start.apply(study, _plan(tmp_path, "elsewhere/old", "old")) == 0
     marks = _warm(study)
     assert len(marks) == len(set(marks)) == 10, "each trial's mark names its run"
+
+
+def test_two_drivers_starting_one_warm_start_together_add_each_trial_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``supervisor search`` of one space file with ``warm_start:``, started together
+    on one journal: each read the study before the other wrote, and both added every
+    trial of the source (each twice in the study, the sampler's history doubled)."""
+    import threading
+    import time
+
+    _source_run(tmp_path / "runs", "old")
+    sources = _plan(tmp_path, "old")
+    url = f"journal:{tmp_path / 'runs' / 'new' / 'journal.log'}"
+    optuna.create_study(study_name="new", storage=open_storage(url))
+    marked = warm_start._marked
+
+    def slow(trials: list[FrozenTrial], name: str) -> list[FrozenTrial]:
+        time.sleep(0.5)  # between reading what is there and adding the rest
+        return marked(trials, name)
+
+    monkeypatch.setattr(warm_start, "_marked", slow)
+    added: list[int] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            study = optuna.load_study(study_name="new", storage=open_storage(url))
+            added.append(warm_start.apply(study, sources))
+        except BaseException as exc:
+            errors.append(exc)
+
+    drivers = [threading.Thread(target=start) for _ in range(2)]
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join(60)
+    assert not errors
+    assert sorted(added) == [0, SOURCE_TRIALS]
+    study = optuna.load_study(study_name="new", storage=open_storage(url))
+    assert sorted(_warm(study)) == sorted(f"old#{n}" for n in range(SOURCE_TRIALS))
