@@ -22,7 +22,7 @@ from supervisor.benchmarks import ensemble_problem, registry
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import members as members_mod
 from supervisor.ensemble.aggregate import Built, Finalist, Member, evaluate
-from supervisor.errors import UserError
+from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
     import optuna
@@ -83,7 +83,17 @@ def build(
         )
         params = {t.number: dict(t.params) for t in candidates}
         with cluster() as handle:
-            members_mod.train_missing(exp, missing, params, storage_url, run_dir, handle, display)
+            training = members_mod.train_missing(
+                exp, missing, params, storage_url, run_dir, handle, display
+            )
+        if training.stopped_by == "interrupt":  # not an ensemble of the members done so far
+            signal = training.signal or "SIGINT"
+            raise Interrupted(
+                f"ensemble of {study.study_name!r} not built: stopped by {signal} while its"
+                " members trained; those trained are kept, and building it again trains"
+                " the rest",
+                signal,
+            )
         trained_study = _member_study(study, storage_url)
         found = {w: source.find(w, trained_study) for w in wanted}
     have = [(w, m) for w, m in found.items() if m is not None]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +211,35 @@ def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
     rerun = cli("ensemble", "toy", "--select", "seeds", "--size", "3", "--plain", cwd=tmp_path)
     assert rerun.returncode == 0 and "training" not in rerun.stdout
     assert len(load_study(storage, "toy.ensemble").trials) == 5
+
+
+def test_an_interrupted_ensemble_is_not_built_of_the_members_done_so_far(
+    tmp_path: Path,
+) -> None:
+    path = write_space(tmp_path, trials=2)  # each trial and member takes a second
+    path.write_text(path.read_text().replace(f'{TOY}"}}', f'{TOY}", options: {{delay: 1}}}}'))
+    assert search(tmp_path).returncode == 0
+    command = [sys.executable, "-m", "supervisor.cli", "ensemble", "toy", "--select", "seeds",
+               "--size", "6", "--workers", "1", "--plain"]  # fmt: skip
+    members = tmp_path / "runs/toy/ensemble/trials"
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:  # fmt: skip
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if members.is_dir() and any(members.iterdir()):
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C while the other members train
+        out, err = proc.communicate(timeout=120)
+    # It wrote an ensemble of the members trained so far and exited 0.
+    assert proc.returncode == 130, out + err
+    assert "interrupted: ensemble of 'toy' not built: stopped by SIGINT" in err, out + err
+    assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
+    assert not (tmp_path / "reports/toy-uq.html").exists()
+    again = cli("ensemble", "toy", "--select", "seeds", "--size", "6", "--workers", "2",
+                "--plain", cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(summary(tmp_path)["members"]) == 6
 
 
 def test_bad_ensemble_requests_give_one_line(tmp_path: Path) -> None:
