@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
-from supervisor.errors import UserError
+from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
     import optuna
@@ -242,7 +242,8 @@ def search(
     that later commands (``status``, ``ensemble``, a resume) find it. The keyword
     arguments are the command's flags (``warm_start``: earlier runs, as ``--warm-start``).
     ``progress``: "auto" (a bar on a terminal, a live line in a notebook), "plain" (a line
-    per trial) or "none".
+    per trial) or "none". A signal (Ctrl-C, a notebook's interrupt) stops it cleanly and
+    raises ``supervisor.Interrupted``, a ``KeyboardInterrupt`` whose ``run`` is the campaign.
     """
     from supervisor.commands.search import search as run_search
 
@@ -267,7 +268,7 @@ def search(
         progress=progress,
     )
     outcome = run_search(opts)
-    return Run(
+    run = Run(
         study_name=outcome.run_dir.name,
         run_dir=outcome.run_dir,
         storage_url=outcome.storage_url,
@@ -276,6 +277,22 @@ def search(
         report_path=outcome.report,
         _record=rundir.read_record(outcome.run_dir),
     )
+    summary = outcome.summary
+    if outcome.interrupted is not None:
+        outcome.interrupted.run = run
+        raise outcome.interrupted
+    if summary.stopped_by == "interrupt":
+        # Raised, not returned: a script's loop of searches or a notebook's "run all"
+        # stops at the interrupt, as it would anywhere else in Python.
+        signal = summary.signal or "SIGINT"
+        raise Interrupted(
+            f"search {run.study_name!r} stopped by {signal} with {summary.finished} of"
+            f" {summary.requested} trials finished; its running trials are recorded and"
+            " queued again: the same call resumes it",
+            signal,
+            run,
+        )
+    return run
 
 
 TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +168,54 @@ def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
         failed, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
         assert failed == 0, f"{module.__name__}: {failed} of {tried} examples failed"
     assert tried >= 4
+
+
+def interrupt_when(done: Callable[[], bool]) -> threading.Thread:
+    """A thread that sends this process SIGINT (a notebook's interrupt button, Ctrl-C)
+    once ``done()`` holds: a running campaign, not a cluster still starting."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the run directory may not exist yet
+                if done():
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="stopped", trials=40) | {
+        "benchmark": {"name": TOY, "options": {"delay": 0.3}}
+    }
+    watcher = interrupt_when(lambda: supervisor.open_run("stopped").status().done >= 1)
+    # A loop of searches (or a notebook's "run all") must stop at the interrupt: the search
+    # returned as if it had finished, and the next cell or iteration ran.
+    with pytest.raises(KeyboardInterrupt) as caught:
+        supervisor.search(space, workers=2, report=False, progress="none")
+    watcher.join()
+    stop = caught.value
+    assert isinstance(stop, supervisor.Interrupted) and stop.signal == "SIGINT"
+    assert "'stopped' stopped by SIGINT" in str(stop) and "\n" not in str(stop)
+    assert stop.run.summary.stopped_by == "interrupt"
+    frame = stop.run.trials
+    assert "RUNNING" not in set(frame["state"]) and "interrupted" in set(frame["failure"])
+    workers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline())
+    ]
+    assert not workers  # the cluster is closed: no scheduler, worker or trial left
+    done = stop.run.status().done
+    run = supervisor.search(space, trials=done + 2, workers=2, report=False, progress="none")
+    assert run.summary is not None and run.summary.stopped_by == "budget"
+    assert run.status().done == done + 2
