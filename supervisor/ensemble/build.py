@@ -111,13 +111,16 @@ def build(
         )
     chosen = _select(select, [m for _, m in have], config.size)
     bench = bench_cls(exp.options)
-    evaluation = evaluate(
-        kind,
-        chosen,
-        maximize=maximize,
-        decode=getattr(bench, "decode", None),
-        identity=getattr(bench, "read_identity", None),
-    )
+    try:
+        evaluation = evaluate(
+            kind,
+            chosen,
+            maximize=maximize,
+            decode=getattr(bench, "decode", None),
+            identity=getattr(bench, "read_identity", None),
+        )
+    except ValueError as exc:  # members that do not combine: one line, not a traceback
+        raise UserError(f"ensemble of {study.study_name!r} not built: {exc}") from None
     trained = sum(1 for m in {id(m): m for m in chosen}.values() if m.study != study.study_name)
     built = Built(
         config=config,

@@ -317,6 +317,51 @@ def test_generative_ensembles_pool_the_members_statistics() -> None:
     assert ev.best_member_index == 1  # by the search objective (minimized), not the test set
 
 
+def test_basecallers_of_different_strides_ensemble_on_the_signal_s_time_axis() -> None:
+    from benchmarks_sci.nanopore import NanoporeBenchmark
+
+    def steps(labels: list[int], width: int) -> np.ndarray:
+        """Per-step probabilities of a basecaller that reads ``labels`` (4: blank) over
+        ``width`` steps each (its stride), a little unsure."""
+        probs = np.full((len(labels) * width, 5), 0.05)
+        probs[np.arange(len(probs)), np.repeat(labels, width)] = 0.8
+        return probs[None]  # one read
+
+    y = np.array([[0, 1, 1, 3]])  # A C C T
+    read = [0, 4, 1, 4, 1, 4, 3, 4]  # blanks between bases: C C stays two bases
+    bench = NanoporeBenchmark({})
+    # Strides 3 and 2 over one 48-sample segment: 16 and 24 steps, 2 and 3 a label.
+    coarse, fine = steps(read, 2), steps(read, 3)
+    members = [
+        Member(i, "s", f"#{i}", 1.0, {"val": p, "test": p, "y_val": y, "y_test": y})
+        for i, p in enumerate((coarse, fine))
+    ]
+    # A searched stride made the top members' outputs of different lengths: the ensemble
+    # failed, "members' 'test' differ in shape" (a traceback from supervisor ensemble).
+    ev = evaluate("sequence", members, decode=bench.decode, identity=bench.read_identity)
+    assert ev.ensemble["identity"] == 1.0 and [m["identity"] for m in ev.members] == [1.0, 1.0]
+    assert ev.ensemble["confidence"] == pytest.approx(0.8)
+
+
+def test_members_that_do_not_combine_are_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import supervisor
+    import supervisor.ensemble.build
+
+    monkeypatch.chdir(tmp_path)
+    write_space(tmp_path, trials=2)
+    run = supervisor.search(tmp_path / "toy.yaml", workers=1, report=False, progress="none")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("search #1: its y_test differ from search #0's (other data?)")
+
+    monkeypatch.setattr(supervisor.ensemble.build, "evaluate", refuse)
+    with pytest.raises(supervisor.UserError, match=r"^ensemble of 'toy' not built: search #1"):
+        run.ensemble(select="topk", size=2)
+    assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
+
+
 def test_members_of_other_data_are_refused() -> None:
     y = np.array([0, 1])
     p = np.array([[0.5, 0.5], [0.5, 0.5]])
