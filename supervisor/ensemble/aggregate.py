@@ -223,7 +223,8 @@ def _sequence(
         return (
             {
                 "identity": float(np.mean(ident)),
-                "confidence": float(np.mean(confidence)),
+                # Over the reads with a base: a read decoded empty has no confidence.
+                "confidence": _mean_finite(confidence),
                 "confidence_identity_corr": _corr(confidence, ident),
             },
             ident,
@@ -268,6 +269,11 @@ def _base_confidence(probs: np.ndarray) -> np.ndarray:
     count = emits.sum(axis=1)
     total = np.where(emits, p, 0.0).sum(axis=1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _mean_finite(a: np.ndarray) -> float:
+    keep = np.isfinite(a)
+    return float(np.mean(a[keep])) if keep.any() else float("nan")
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -343,6 +343,21 @@ def test_basecallers_of_different_strides_ensemble_on_the_signal_s_time_axis() -
     assert ev.ensemble["confidence"] == pytest.approx(0.8)
 
 
+def test_a_read_decoded_empty_leaves_the_others_confidence() -> None:
+    from benchmarks_sci.nanopore import NanoporeBenchmark
+
+    bench = NanoporeBenchmark({})
+    probs = np.full((2, 4, 5), 0.05)
+    probs[0, :, 0] = 0.8  # one read of A, its steps 80 % sure
+    probs[1, :, 4] = 0.8  # only blanks: an empty read
+    y = np.array([[0], [1]])
+    member = Member(0, "s", "#0", 0.5, {"val": probs, "test": probs, "y_val": y, "y_test": y})
+    ev = evaluate("sequence", [member], decode=bench.decode, identity=bench.read_identity)
+    # One empty read made the ensemble's and every member's confidence NaN in the report.
+    assert ev.ensemble["confidence"] == pytest.approx(0.8)
+    assert ev.ensemble["identity"] == 0.5
+
+
 def test_members_that_do_not_combine_are_one_line_not_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
