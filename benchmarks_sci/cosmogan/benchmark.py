@@ -33,6 +33,7 @@ import benchmarks_sci.cosmogan.physics as physics
 import benchmarks_sci.cosmogan.synthetic as synthetic
 from benchmarks_sci.cosmogan.data import CosmoData, read_file, to_raw, write_file
 from benchmarks_sci.datafiles import DataPathOption
+from benchmarks_sci.hyperparams import TableChecked
 from benchmarks_sci.splits import generate_splits
 from supervisor.benchmarks import DIVERGED_AFTER_STEPS, Benchmark, Direction, EpochReport, Option
 
@@ -46,10 +47,11 @@ _ENSEMBLE_HIST_EDGES = np.linspace(-1.0, 1.0, 401)
 _SCORES = ("ps_error", "hist_ks", "score")
 
 
-class CosmoGANBenchmark(Benchmark):
+class CosmoGANBenchmark(TableChecked, Benchmark):
     """A DCGAN generating weak-lensing convergence maps, judged by their statistics."""
 
     name = "cosmogan"
+    param_table = "benchmarks_sci.cosmogan.model"  # the hyper-parameters a space file may give
     ensemble_kind = "generative"
     supports_ranks = False  # its own generator/discriminator steps, not model.fit
     # Its own loop saves no epoch checkpoints: a re-run after an infrastructure failure
