@@ -157,6 +157,7 @@ class Run:
         seed, the best on average becoming the ensemble."""
         from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
 
+        check_progress(progress)
         return run_ensemble(
             EnsembleOptions(
                 run=str(self.run_dir),
@@ -171,6 +172,7 @@ class Run:
                 scheduler=scheduler,
                 launcher=launcher,
                 plain=progress == "plain",
+                quiet=progress == "none",
             )
         )
 
@@ -310,8 +312,7 @@ def search_options(
     """The options of a search, from ``search``'s arguments (and the command line's)."""
     from supervisor.commands.search import SearchOptions
 
-    if progress not in ("auto", "plain", "none"):
-        raise UserError(f"progress: expected auto, plain or none, got {progress!r}")
+    check_progress(progress)
     for name, value in (("runs_dir", runs_dir), ("reports_dir", reports_dir)):
         if not isinstance(value, str | Path):
             raise UserError(f"{name}: expected a path, got {value!r}"[:200])
@@ -328,6 +329,11 @@ def search_options(
         command=command,
         **flags,
     )
+
+
+def check_progress(progress: Any) -> None:
+    if progress not in ("auto", "plain", "none"):
+        raise UserError(f"progress: expected auto, plain or none, got {progress!r}"[:200])
 
 
 def _runs(warm_start: Any) -> tuple[str, ...]:

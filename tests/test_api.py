@@ -219,3 +219,21 @@ def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
     run = supervisor.search(space, trials=done + 2, workers=2, report=False, progress="none")
     assert run.summary is not None and run.summary.stopped_by == "budget"
     assert run.status().done == done + 2
+
+
+def test_an_ensemble_asked_for_no_progress_prints_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="quiet", trials=2, objectives=["val_nll"]) | {
+        "benchmark": {"name": "tests.toy_classifier:ToyClassifier"},
+        "params": {"lr": {"type": "float", "low": 0.05, "high": 1.0}},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
+        run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
+    capsys.readouterr()
+    built = run.ensemble(select="seeds", size=2, workers=1, progress="none")
+    assert len(built.members) == 2
+    # It printed the members' training, trial by trial, and the cluster it started.
+    assert capsys.readouterr().out == ""
