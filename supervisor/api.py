@@ -129,6 +129,8 @@ class Run:
         from supervisor.commands.preflight import output_file, run_files
         from supervisor.commands.report import write_reports
 
+        if output is not None:
+            _check_path("output", output)
         out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
         record = self.record
         # Checked before the storage is read: a bad path fails at once and writes nothing.
@@ -206,6 +208,7 @@ class Run:
 def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
     """The campaign at a run directory (``runs/<study>``) or of a study name under
     ``runs_dir``, as ``supervisor status RUN`` finds it."""
+    _check_path("runs_dir", runs_dir)
     path, record = rundir.resolve(str(run), Path(runs_dir))
     return Run(
         study_name=record.study,
@@ -313,9 +316,10 @@ def search_options(
     from supervisor.commands.search import SearchOptions
 
     check_progress(progress)
-    for name, value in (("runs_dir", runs_dir), ("reports_dir", reports_dir)):
-        if not isinstance(value, str | Path):
-            raise UserError(f"{name}: expected a path, got {value!r}"[:200])
+    _check_path("runs_dir", runs_dir)
+    _check_path("reports_dir", reports_dir)
+    if not isinstance(flags.get("report", True), bool):  # "no" would write one
+        raise UserError(f"report: expected True or False, got {flags['report']!r}"[:200])
     for name in TEXT_FLAGS:
         if flags.get(name) is not None and not isinstance(flags[name], str):
             raise UserError(f"{name}: expected text, got {flags[name]!r}"[:200])
@@ -329,6 +333,11 @@ def search_options(
         command=command,
         **flags,
     )
+
+
+def _check_path(name: str, value: Any) -> None:
+    if not isinstance(value, str | Path):
+        raise UserError(f"{name}: expected a path, got {value!r}"[:200])
 
 
 def check_progress(progress: Any) -> None:

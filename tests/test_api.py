@@ -79,6 +79,8 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     assert by_name.best.number == by_path.best.number
     assert len(by_name.trials) == 4 and by_name.summary is None
     assert by_name.study.study_name == "api-toy"
+    with pytest.raises(supervisor.UserError, match="output: expected a path, got 5"):
+        by_name.report(5)  # type: ignore[arg-type]  # was a TypeError from pathlib
     written = by_name.report(tmp_path / "out" / "r.html")
     assert written == [tmp_path / "out" / "r.html"] and written[0].is_file()
     assert "api-toy" in by_name._repr_html_()
@@ -137,6 +139,7 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         ({"study": object()}, {}, "not plain YAML data"),
         (toy_space(), {"study": 5}, "study: expected text, got 5"),
         (toy_space(), {"reports_dir": None}, "reports_dir: expected a path, got None"),
+        (toy_space(), {"report": "no"}, "report: expected True or False, got 'no'"),
         (toy_space(), {"warm_start": "nowhere"}, "warm_start: nowhere: no run found"),
         (toy_space(), {"warm_start": [3]}, "warm_start: expected run names or paths"),
     ],
@@ -156,6 +159,8 @@ def test_bad_input_raises_one_line_and_writes_nothing(
 def test_open_run_of_nothing_says_what_it_looked_for(tmp_path: Path) -> None:
     with pytest.raises(supervisor.UserError, match="no run found"):
         supervisor.open_run("missing", runs_dir=tmp_path)
+    with pytest.raises(supervisor.UserError, match="runs_dir: expected a path, got 5"):
+        supervisor.open_run("missing", runs_dir=5)  # type: ignore[arg-type]  # a TypeError
 
 
 def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
