@@ -213,33 +213,49 @@ def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
     assert len(load_study(storage, "toy.ensemble").trials) == 5
 
 
+def interrupted_while_members_train(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """The command ``args`` sent SIGINT (Ctrl-C) once it saved an ensemble member."""
+    members = tmp_path / "runs/toy/ensemble/trials"
+
+    def saved() -> int:
+        return len(list(members.iterdir())) if members.is_dir() else 0
+
+    before = saved()
+    command = [sys.executable, "-m", "supervisor.cli", *args]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, cwd=tmp_path, stdout=pipe, stderr=pipe, text=True) as proc:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and saved() == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
 def test_an_interrupted_ensemble_is_not_built_of_the_members_done_so_far(
     tmp_path: Path,
 ) -> None:
-    path = write_space(tmp_path, trials=2)  # each trial and member takes a second
+    path = write_space(tmp_path, "ensemble: {select: seeds, size: 6}\n", trials=2)
+    # Each trial and member takes a second.
     path.write_text(path.read_text().replace(f'{TOY}"}}', f'{TOY}", options: {{delay: 1}}}}'))
-    assert search(tmp_path).returncode == 0
-    command = [sys.executable, "-m", "supervisor.cli", "ensemble", "toy", "--select", "seeds",
-               "--size", "6", "--workers", "1", "--plain"]  # fmt: skip
-    members = tmp_path / "runs/toy/ensemble/trials"
-    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as proc:  # fmt: skip
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if members.is_dir() and any(members.iterdir()):
-                break
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C while the other members train
-        out, err = proc.communicate(timeout=120)
-    # It wrote an ensemble of the members trained so far and exited 0.
-    assert proc.returncode == 130, out + err
+    # Both wrote an ensemble of the members trained so far and exited 0.
+    code, out, err = interrupted_while_members_train(
+        tmp_path, "search", "toy.yaml", "--workers", "1", "--plain", "--dashboard", ":0"
+    )
+    assert code == 130, out + err  # the search finished; its ensemble stage did not
+    assert "ensemble of 'toy' not built: stopped by SIGINT" in out, out + err
+    assert "Report: reports/toy.html" in out and (tmp_path / "reports/toy.html").is_file()
+    assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
+    code, out, err = interrupted_while_members_train(
+        tmp_path, "ensemble", "toy", "--size", "8", "--workers", "1", "--plain"
+    )
+    assert code == 130, out + err
     assert "interrupted: ensemble of 'toy' not built: stopped by SIGINT" in err, out + err
     assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
     assert not (tmp_path / "reports/toy-uq.html").exists()
-    again = cli("ensemble", "toy", "--select", "seeds", "--size", "6", "--workers", "2",
-                "--plain", cwd=tmp_path)  # fmt: skip
+    again = cli("ensemble", "toy", "--size", "8", "--workers", "2", "--plain", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert len(summary(tmp_path)["members"]) == 6
+    assert len(summary(tmp_path)["members"]) == 8
 
 
 def test_bad_ensemble_requests_give_one_line(tmp_path: Path) -> None:
