@@ -205,9 +205,21 @@ class Run:
         return f"<table>{body}</table>"
 
 
+def _import_optuna() -> None:
+    """Optuna imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns on
+    stderr (a red box asking to "update jupyter and ipywidgets") in the first cell that
+    runs a search: nothing here draws a tqdm bar, so that warning is kept out."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna  # noqa: F401
+
+
 def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
     """The campaign at a run directory (``runs/<study>``) or of a study name under
     ``runs_dir``, as ``supervisor status RUN`` finds it."""
+    _import_optuna()
     _check_path("runs_dir", runs_dir)
     path, record = rundir.resolve(str(run), Path(runs_dir))
     return Run(
@@ -252,6 +264,7 @@ def search(
     """
     from supervisor.commands.search import search as run_search
 
+    _import_optuna()
     opts = search_options(
         space,
         study=study,
