@@ -168,6 +168,10 @@ class CosmoGANBenchmark(TableChecked, Benchmark):
         maps = model.generator.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
         return np.asarray(maps, dtype=np.float32)
 
+    def latency_inputs(self, model: Any, data: CosmoData, n: int) -> np.ndarray:
+        """Latent vectors: ``latency_ms`` is the time to generate a map."""
+        return model.latents(n, _SAMPLES)
+
     def count_params(self, model: Any) -> int:
         """Parameters of the generator and the discriminator together."""
         return int(model.count_params())

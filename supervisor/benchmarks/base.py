@@ -228,6 +228,12 @@ class Benchmark(abc.ABC):
             "y_test": data.y_test,
         }
 
+    def latency_inputs(self, model: Any, data: Any, n: int) -> Any:
+        """The ``n`` inputs the ``latency_ms`` metric times ``predict`` on: by default the
+        first validation inputs. A model used on other inputs says which (a GAN generates
+        from latent vectors; its discriminator only trains it)."""
+        return data.x_val[:n]
+
     def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by
         the worker in the run directory; none by default."""
