@@ -14,7 +14,7 @@ import math
 import numbers
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 def did_you_mean(name: str, known: Collection[str]) -> str:
@@ -119,3 +119,18 @@ class ParamTable:
                 )
             values[name] = self.specs[name].check(name, value)
         return values
+
+
+class TableChecked:
+    """A benchmark whose hyper-parameters are the ``ParamTable`` ``PARAMS`` of the module
+    ``param_table``: the space file's names and values are checked against it
+    (``Benchmark.check_param``) before anything runs. The module is imported then, so it
+    must not import Keras at the top."""
+
+    param_table: ClassVar[str]
+
+    @classmethod
+    def check_param(cls, name: str, value: Any) -> None:
+        import importlib
+
+        importlib.import_module(cls.param_table).PARAMS.resolve({name: value})

@@ -17,8 +17,8 @@ cheap: Optuna, Dask, pandas and the frameworks load when a function needs them.
 """
 
 from supervisor.api import Run, open_run, search
-from supervisor.errors import SpaceError, UserError
+from supervisor.errors import Interrupted, SpaceError, UserError
 
 __version__ = "0.1.0"
 
-__all__ = ["Run", "SpaceError", "UserError", "__version__", "open_run", "search"]
+__all__ = ["Interrupted", "Run", "SpaceError", "UserError", "__version__", "open_run", "search"]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
-from supervisor.errors import UserError
+from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
     import optuna
@@ -139,6 +139,8 @@ class Run:
         from supervisor.commands.preflight import output_file, run_files
         from supervisor.commands.report import write_reports
 
+        if output is not None:
+            _check_path("output", output)
         out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
         record = self.record
         # Checked before the storage is read: a bad path fails at once and writes nothing.
@@ -167,6 +169,7 @@ class Run:
         seed, the best on average becoming the ensemble."""
         from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
 
+        check_progress(progress)
         return run_ensemble(
             EnsembleOptions(
                 run=str(self.run_dir),
@@ -181,6 +184,7 @@ class Run:
                 scheduler=scheduler,
                 launcher=launcher,
                 plain=progress == "plain",
+                quiet=progress == "none",
             )
         )
 
@@ -211,9 +215,22 @@ class Run:
         return f"<table>{body}</table>"
 
 
+def _import_optuna() -> None:
+    """Optuna imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns on
+    stderr (a red box asking to "update jupyter and ipywidgets") in the first cell that
+    runs a search: nothing here draws a tqdm bar, so that warning is kept out."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import optuna  # noqa: F401
+
+
 def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
     """The campaign at a run directory (``runs/<study>``) or of a study name under
     ``runs_dir``, as ``supervisor status RUN`` finds it."""
+    _import_optuna()
+    _check_path("runs_dir", runs_dir)
     path, record = rundir.resolve(str(run), Path(runs_dir))
     return Run(
         study_name=record.study,
@@ -252,10 +269,12 @@ def search(
     that later commands (``status``, ``ensemble``, a resume) find it. The keyword
     arguments are the command's flags (``warm_start``: earlier runs, as ``--warm-start``).
     ``progress``: "auto" (a bar on a terminal, a live line in a notebook), "plain" (a line
-    per trial) or "none".
+    per trial) or "none". A signal (Ctrl-C, a notebook's interrupt) stops it cleanly and
+    raises ``supervisor.Interrupted``, a ``KeyboardInterrupt`` whose ``run`` is the campaign.
     """
     from supervisor.commands.search import search as run_search
 
+    _import_optuna()
     opts = search_options(
         space,
         study=study,
@@ -277,7 +296,7 @@ def search(
         progress=progress,
     )
     outcome = run_search(opts)
-    return Run(
+    run = Run(
         study_name=outcome.run_dir.name,
         run_dir=outcome.run_dir,
         storage_url=outcome.storage_url,
@@ -286,6 +305,22 @@ def search(
         report_path=outcome.report,
         _record=rundir.read_record(outcome.run_dir),
     )
+    summary = outcome.summary
+    if outcome.interrupted is not None:
+        outcome.interrupted.run = run
+        raise outcome.interrupted
+    if summary.stopped_by == "interrupt":
+        # Raised, not returned: a script's loop of searches or a notebook's "run all"
+        # stops at the interrupt, as it would anywhere else in Python.
+        signal = summary.signal or "SIGINT"
+        raise Interrupted(
+            f"search {run.study_name!r} stopped by {signal} with {summary.finished} of"
+            f" {summary.requested} trials finished; its running trials are recorded and"
+            " queued again: the same call resumes it",
+            signal,
+            run,
+        )
+    return run
 
 
 TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")
@@ -303,11 +338,11 @@ def search_options(
     """The options of a search, from ``search``'s arguments (and the command line's)."""
     from supervisor.commands.search import SearchOptions
 
-    if progress not in ("auto", "plain", "none"):
-        raise UserError(f"progress: expected auto, plain or none, got {progress!r}")
-    for name, value in (("runs_dir", runs_dir), ("reports_dir", reports_dir)):
-        if not isinstance(value, str | Path):
-            raise UserError(f"{name}: expected a path, got {value!r}"[:200])
+    check_progress(progress)
+    _check_path("runs_dir", runs_dir)
+    _check_path("reports_dir", reports_dir)
+    if not isinstance(flags.get("report", True), bool):  # "no" would write one
+        raise UserError(f"report: expected True or False, got {flags['report']!r}"[:200])
     for name in TEXT_FLAGS:
         if flags.get(name) is not None and not isinstance(flags[name], str):
             raise UserError(f"{name}: expected text, got {flags[name]!r}"[:200])
@@ -321,6 +356,16 @@ def search_options(
         command=command,
         **flags,
     )
+
+
+def _check_path(name: str, value: Any) -> None:
+    if not isinstance(value, str | Path):
+        raise UserError(f"{name}: expected a path, got {value!r}"[:200])
+
+
+def check_progress(progress: Any) -> None:
+    if progress not in ("auto", "plain", "none"):
+        raise UserError(f"progress: expected auto, plain or none, got {progress!r}"[:200])
 
 
 def _runs(warm_start: Any) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import typer
 import typer.exceptions
 import typer.main
 
-from supervisor.errors import UserError
+from supervisor.errors import Interrupted, UserError
 
 app = typer.Typer(
     name="supervisor",
@@ -128,8 +128,10 @@ def search(
     outcome = run_search(opts)
     summary = outcome.summary
     print_summary(summary, outcome.report)
-    if summary.exit_code:
-        raise typer.Exit(summary.exit_code)
+    stop = outcome.interrupted  # a signal in the ensemble stage, after the search
+    code = summary.exit_code or (stop.exit_code if stop else 0)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -206,22 +208,25 @@ def ensemble(
     from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
     from supervisor.commands.search import ensemble_line
 
-    built = run_ensemble(
-        EnsembleOptions(
-            run=run,
-            runs_root=runs_dir,
-            reports_root=reports_dir,
-            select=select,
-            size=size,
-            pool=pool,
-            candidates=candidates,
-            workers=workers,
-            threads=threads,
-            scheduler=scheduler,
-            launcher=launcher,
-            plain=plain,
-        )
+    opts = EnsembleOptions(
+        run=run,
+        runs_root=runs_dir,
+        reports_root=reports_dir,
+        select=select,
+        size=size,
+        pool=pool,
+        candidates=candidates,
+        workers=workers,
+        threads=threads,
+        scheduler=scheduler,
+        launcher=launcher,
+        plain=plain,
     )
+    try:
+        built = run_ensemble(opts)
+    except Interrupted as stop:  # typer turns a KeyboardInterrupt into a silent exit 130
+        print(f"interrupted: {stop}", file=sys.stderr)
+        raise typer.Exit(stop.exit_code) from None
     print(ensemble_line(built))
     print(built.summary_path)
 

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 
 class UserError(Exception):
     """Bad input from the user. The CLI prints ``str(err)`` alone and exits with code 2."""
 
     exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal (Ctrl-C, a notebook's interrupt button, SIGTERM, SIGUSR1) stopped a search
+    or an ensemble after its running trials were recorded and queued again. A
+    ``KeyboardInterrupt``, so that a script's loop or a notebook's "run all" stops there
+    too; ``run`` is the campaign (``supervisor.search``), which the same call resumes."""
+
+    def __init__(self, message: str, signal: str = "SIGINT", run: Any = None) -> None:
+        super().__init__(message)
+        self.signal, self.run = signal, run
+
+    @property
+    def exit_code(self) -> int:
+        """What the command exits with: 128 + the signal's number, as a shell reports it."""
+        import signal as signals
+
+        return 128 + int(getattr(signals, self.signal, signals.SIGINT))
 
 
 class SpaceError(UserError):

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +79,8 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     assert by_name.best.number == by_path.best.number
     assert len(by_name.trials) == 4 and by_name.summary is None
     assert by_name.study.study_name == "api-toy"
+    with pytest.raises(supervisor.UserError, match="output: expected a path, got 5"):
+        by_name.report(5)  # type: ignore[arg-type]  # was a TypeError from pathlib
     written = by_name.report(tmp_path / "out" / "r.html")
     assert written == [tmp_path / "out" / "r.html"] and written[0].is_file()
     assert "api-toy" in by_name._repr_html_()
@@ -131,6 +139,7 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         ({"study": object()}, {}, "not plain YAML data"),
         (toy_space(), {"study": 5}, "study: expected text, got 5"),
         (toy_space(), {"reports_dir": None}, "reports_dir: expected a path, got None"),
+        (toy_space(), {"report": "no"}, "report: expected True or False, got 'no'"),
         (toy_space(), {"warm_start": "nowhere"}, "warm_start: nowhere: no run found"),
         (toy_space(), {"warm_start": [3]}, "warm_start: expected run names or paths"),
     ],
@@ -150,6 +159,8 @@ def test_bad_input_raises_one_line_and_writes_nothing(
 def test_open_run_of_nothing_says_what_it_looked_for(tmp_path: Path) -> None:
     with pytest.raises(supervisor.UserError, match="no run found"):
         supervisor.open_run("missing", runs_dir=tmp_path)
+    with pytest.raises(supervisor.UserError, match="runs_dir: expected a path, got 5"):
+        supervisor.open_run("missing", runs_dir=5)  # type: ignore[arg-type]  # a TypeError
 
 
 def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,3 +173,72 @@ def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
         failed, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
         assert failed == 0, f"{module.__name__}: {failed} of {tried} examples failed"
     assert tried >= 4
+
+
+def interrupt_when(done: Callable[[], bool]) -> threading.Thread:
+    """A thread that sends this process SIGINT (a notebook's interrupt button, Ctrl-C)
+    once ``done()`` holds: a running campaign, not a cluster still starting."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the run directory may not exist yet
+                if done():
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="stopped", trials=40) | {
+        "benchmark": {"name": TOY, "options": {"delay": 0.3}}
+    }
+    watcher = interrupt_when(lambda: supervisor.open_run("stopped").status().done >= 1)
+    # A loop of searches (or a notebook's "run all") must stop at the interrupt: the search
+    # returned as if it had finished, and the next cell or iteration ran.
+    with pytest.raises(KeyboardInterrupt) as caught:
+        supervisor.search(space, workers=2, report=False, progress="none")
+    watcher.join()
+    stop = caught.value
+    assert isinstance(stop, supervisor.Interrupted) and stop.signal == "SIGINT"
+    assert "'stopped' stopped by SIGINT" in str(stop) and "\n" not in str(stop)
+    assert stop.run.summary.stopped_by == "interrupt"
+    frame = stop.run.trials
+    assert "RUNNING" not in set(frame["state"]) and "interrupted" in set(frame["failure"])
+    workers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline())
+    ]
+    assert not workers  # the cluster is closed: no scheduler, worker or trial left
+    done = stop.run.status().done
+    run = supervisor.search(space, trials=done + 2, workers=2, report=False, progress="none")
+    assert run.summary is not None and run.summary.stopped_by == "budget"
+    assert run.status().done == done + 2
+
+
+def test_an_ensemble_asked_for_no_progress_prints_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="quiet", trials=2, objectives=["val_nll"]) | {
+        "benchmark": {"name": "tests.toy_classifier:ToyClassifier"},
+        "params": {"lr": {"type": "float", "low": 0.05, "high": 1.0}},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
+        run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
+    capsys.readouterr()
+    built = run.ensemble(select="seeds", size=2, workers=1, progress="none")
+    assert len(built.members) == 2
+    # It printed the members' training, trial by trial, and the cluster it started.
+    assert capsys.readouterr().out == ""

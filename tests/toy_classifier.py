@@ -8,6 +8,7 @@ configuration differ (bagging) and an ensemble has something to average. ``lr`` 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ class ToyClassifier(Benchmark):
     options: ClassVar[dict[str, Option]] = {
         "n": Option(300, "samples per split", low=10),
         "spread": Option(1.3, "class overlap: standard deviation around each class mean"),
+        "delay": Option(0.0, "seconds each fit sleeps (a member still training)", low=0.0),
     }
 
     def load_data(self, seed: int) -> ToyData:
@@ -79,6 +81,7 @@ class ToyClassifier(Benchmark):
     ) -> dict[str, float]:
         if params.get("mode") == "raise":
             raise RuntimeError("member exploded on purpose")
+        time.sleep(self.config["delay"])
         pick = model.rng.integers(0, len(data.y_train), len(data.y_train))  # bootstrap
         x, y = np.c_[data.x_train[pick], np.ones(len(pick))], data.y_train[pick]
         onehot = np.eye(CLASSES)[y]

@@ -34,6 +34,7 @@ import benchmarks_sci.cosmogan.physics as physics
 import benchmarks_sci.cosmogan.synthetic as synthetic
 from benchmarks_sci.cosmogan.data import CosmoData, read_file, to_raw, write_file
 from benchmarks_sci.datafiles import DataPathOption
+from benchmarks_sci.hyperparams import TableChecked
 from benchmarks_sci.splits import generate_splits
 from supervisor.benchmarks import (
     DIVERGED_AFTER_STEPS,
@@ -54,10 +55,11 @@ _ENSEMBLE_HIST_EDGES = np.linspace(-1.0, 1.0, 401)
 _SCORES = ("ps_error", "hist_ks", "score")
 
 
-class CosmoGANBenchmark(Benchmark):
+class CosmoGANBenchmark(TableChecked, Benchmark):
     """A DCGAN generating weak-lensing convergence maps, judged by their statistics."""
 
     name = "cosmogan"
+    param_table = "benchmarks_sci.cosmogan.model"  # the hyper-parameters a space file may give
     ensemble_kind = "generative"
     supports_ranks = False  # its own generator/discriminator steps, not model.fit
     # Epoch checkpoints: its own loop saves and resumes them (``checkpoints``).
@@ -184,6 +186,10 @@ class CosmoGANBenchmark(Benchmark):
             )
         maps = model.generator.predict(x, batch_size=_PREDICT_BATCH, verbose=0)
         return np.asarray(maps, dtype=np.float32)
+
+    def latency_inputs(self, model: Any, data: CosmoData, n: int) -> np.ndarray:
+        """Latent vectors: ``latency_ms`` is the time to generate a map."""
+        return model.latents(n, _SAMPLES)
 
     def count_params(self, model: Any) -> int:
         """Parameters of the generator and the discriminator together."""

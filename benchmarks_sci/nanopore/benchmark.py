@@ -36,6 +36,7 @@ import numpy as np
 import benchmarks_sci.nanopore.decode as decode
 import benchmarks_sci.nanopore.synthetic as synthetic
 from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
+from benchmarks_sci.hyperparams import TableChecked
 from benchmarks_sci.keras_fit import fit_reporting
 from benchmarks_sci.splits import SPLITS, generate_splits
 from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
@@ -62,10 +63,11 @@ class NanoporeData:
         return int(self.x_train.shape[1])
 
 
-class NanoporeBenchmark(Benchmark):
+class NanoporeBenchmark(TableChecked, Benchmark):
     """Basecalling of nanopore squiggle segments (Chiron; DeepNano/Bonito lineage)."""
 
     name = "nanopore"
+    param_table = "benchmarks_sci.nanopore.model"  # the hyper-parameters a space file may give
     ensemble_kind = "sequence"
     metrics: ClassVar[dict[str, Direction]] = {
         "val_identity": "maximize",

@@ -56,6 +56,7 @@ from benchmarks_sci.datafiles import (
     read_arrays,
     write_arrays,
 )
+from benchmarks_sci.hyperparams import TableChecked
 from benchmarks_sci.keras_fit import fit_reporting
 from benchmarks_sci.speech.phonetics import (
     CONSONANT_OF_CLASS,
@@ -105,10 +106,11 @@ class SpeechData:
         return flat.reshape(len(x), self.n_electrodes, self.n_time)
 
 
-class SpeechBenchmark(Benchmark):
+class SpeechBenchmark(TableChecked, Benchmark):
     """57-way consonant-vowel syllable classification from vSMC high-gamma ECoG."""
 
     name = "speech"
+    param_table = "benchmarks_sci.speech.model"  # the hyper-parameters a space file may give
     ensemble_kind = "classification"
     metrics: ClassVar[dict[str, Direction]] = {
         "val_accuracy": "maximize",

@@ -53,6 +53,7 @@ import benchmarks_sci.weather.synthetic as synthetic
 import benchmarks_sci.weather.synthetic_ar as synthetic_ar
 import benchmarks_sci.weather.synthetic_wf as synthetic_wf
 from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
+from benchmarks_sci.hyperparams import TableChecked
 from benchmarks_sci.keras_fit import fit_reporting
 from benchmarks_sci.splits import SPLITS, generate_splits
 from benchmarks_sci.weather.baselines import (
@@ -100,10 +101,11 @@ class WeatherData:
         return synthetic.standardize(np.array(x, dtype=np.float32), self.mean, self.std)
 
 
-class WeatherBenchmark(Benchmark):
+class WeatherBenchmark(TableChecked, Benchmark):
     """Binary classification of extreme-weather patches (Liu et al. 2016)."""
 
     name = "weather"
+    param_table = "benchmarks_sci.weather.methods"  # the hyper-parameters a space file may give
     ensemble_kind = "classification"
     metrics: ClassVar[dict[str, Direction]] = {
         "val_accuracy": "maximize",

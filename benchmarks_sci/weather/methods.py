@@ -12,11 +12,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks_sci.hyperparams import Choice
+from benchmarks_sci.hyperparams import Choice, ParamTable
 from benchmarks_sci.weather.baselines import APPLIES, BASELINES, BaselineParams, resolve_baseline
+from benchmarks_sci.weather.baselines import PARAMS as BASELINE_PARAMS
 from benchmarks_sci.weather.model import ARCHITECTURES, PARAM_NAMES, HyperParams, resolve_params
+from benchmarks_sci.weather.model import PARAMS as CNN_PARAMS
 
 METHODS: tuple[str, ...] = ("cnn", *BASELINES)
+
+
+# Every hyper-parameter of every method (the benchmark's check of a space file, which
+# knows no method yet: a name no method uses, or a value out of its range).
+PARAMS = ParamTable(
+    "the weather benchmark",
+    {"method": Choice(METHODS), **CNN_PARAMS.specs, **BASELINE_PARAMS.specs},
+)
 
 
 def method_of(params: Mapping[str, Any]) -> str:

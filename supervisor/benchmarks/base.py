@@ -10,9 +10,9 @@ Who calls what, and where:
 
 * The driver (login node, no TensorFlow) imports the class, checks it against the
   contract and reads only class attributes: ``name``, ``metrics`` and ``options``, and
-  calls ``validate_options``. Modules that define a benchmark must therefore import only
-  numpy (and the standard library) at the top; Keras is imported inside the methods that
-  run on workers.
+  calls ``validate_options`` and ``check_param``. Modules that define a benchmark must
+  therefore import only numpy (and the standard library) at the top; Keras is imported
+  inside the methods that run on workers.
 * A worker calls, per trial: ``Benchmark(options)`` once per worker and options,
   ``load_data(seed)`` once per worker (the supervisor caches the result),
   then ``build_model(params, seed)`` and ``fit(...)`` for every trial.
@@ -167,6 +167,15 @@ class Benchmark(abc.ABC):
             resolved[key] = cls.options[key].check(key, value)
         return resolved
 
+    @classmethod
+    def check_param(cls, name: str, value: Any) -> None:
+        """Raise ValueError (one line, naming the parameter) for a hyper-parameter name or
+        value ``build_model`` and ``fit`` would refuse. The space file is checked with it
+        before anything runs: every fixed value, a range's two ends, every choice; a
+        misspelled name would otherwise start a campaign whose every trial fails.
+        Optional: by default every name and value is accepted."""
+        return None  # accepted: the plugin's build_model and fit have the last word
+
     @abc.abstractmethod
     def load_data(self, seed: int) -> Any:
         """Generate or read the data set (train/validation/test). Called once per worker."""
@@ -218,6 +227,12 @@ class Benchmark(abc.ABC):
             "y_val": data.y_val,
             "y_test": data.y_test,
         }
+
+    def latency_inputs(self, model: Any, data: Any, n: int) -> Any:
+        """The ``n`` inputs the ``latency_ms`` metric times ``predict`` on: by default the
+        first validation inputs. A model used on other inputs says which (a GAN generates
+        from latent vectors; its discriminator only trains it)."""
+        return data.x_val[:n]
 
     def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by

@@ -32,6 +32,7 @@ OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "count_params": (("model",), "the n_params metric"),
     "ensemble_outputs": (("model", "data"), "ensembles"),
     "artifacts": (("model", "data", "params"), "per-trial arrays"),
+    "latency_inputs": (("model", "data", "n"), "the latency_ms metric"),
     "__init__": (("options",), "creating the benchmark"),
 }
 FLAGS = ("supports_ranks", "checkpoints")

@@ -34,6 +34,7 @@ class EnsembleOptions:
     launcher: str | None = None
     dashboard: str = "127.0.0.1:8787"
     plain: bool = False
+    quiet: bool = False  # no progress output at all (the Python API's progress="none")
 
 
 def check_flags(opts: EnsembleOptions) -> None:
@@ -97,7 +98,7 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
     import supervisor.rundir as rundir
     from supervisor.clusters.launch import load_launcher, open_cluster
     from supervisor.commands import preflight
-    from supervisor.commands.progress import Display
+    from supervisor.commands.progress import make_display
     from supervisor.ensemble.build import build
     from supervisor.study.storage import load_study
 
@@ -117,7 +118,7 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
     preflight.writable_dir(run_dir, "RUN")  # members and ensemble.json go there
     preflight.batch_jobs(launcher, run_dir, exp.study_name)  # jobs it would refuse
     preflight.writable_dir(opts.reports_root, "--reports-dir")
-    display = Display(force_plain=opts.plain)
+    display = make_display(plain=opts.plain, quiet=opts.quiet)
 
     @contextlib.contextmanager
     def cluster() -> Iterator[ClusterHandle]:

@@ -18,7 +18,7 @@ from supervisor.commands import preflight, provenance
 from supervisor.commands.summary import CHAIN_ENV, ensemble_follows
 from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
-from supervisor.errors import UserError
+from supervisor.errors import Interrupted, UserError
 from supervisor.study import stop_request, warm_start
 
 if TYPE_CHECKING:
@@ -80,6 +80,8 @@ class Outcome:
     report: Path | None
     run_dir: Path
     storage_url: str
+    # A signal that stopped the ensemble stage after the search had finished.
+    interrupted: Interrupted | None = None
 
 
 def resolve_experiment(opts: SearchOptions) -> Experiment:
@@ -231,13 +233,18 @@ def search(opts: SearchOptions) -> Outcome:
             driver.stopping.since = 0.0
         summary = driver.run()
         cluster_desc = handle.description
+        interrupted = None
         if exp.ensemble is not None and ensemble_follows(summary):
             from supervisor.commands.ensemble import ensemble_after_search
 
             reports = opts.reports_root if opts.report else None
-            built = ensemble_after_search(
-                exp, study, storage_url, run_dir, reports, handle, display
-            )
+            try:
+                built = ensemble_after_search(
+                    exp, study, storage_url, run_dir, reports, handle, display
+                )
+            except Interrupted as stop:  # the search's report is still written
+                display.log(str(stop))
+                interrupted, built = stop, None
             if built is not None:
                 display.log(ensemble_line(built))
     report = None
@@ -259,7 +266,7 @@ def search(opts: SearchOptions) -> Outcome:
             },
             run_dir,
         )
-    return Outcome(summary, report, run_dir, storage_url)
+    return Outcome(summary, report, run_dir, storage_url, interrupted)
 
 
 def ensemble_line(built: Any) -> str:

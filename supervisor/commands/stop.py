@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from supervisor.study import stop_request
+from supervisor.study.recovery import HEARTBEAT_EVERY
 
 if TYPE_CHECKING:
     import optuna
@@ -27,5 +28,5 @@ def stop_campaign(study: optuna.Study, now: bool = False) -> str:
         )
     return (
         f"Asked {len(live)} driver(s) of {study.study_name!r} to stop within "
-        f"{stop_request.recovery.HEARTBEAT_EVERY:g} s: {how} (supervisor status shows them)."
+        f"{HEARTBEAT_EVERY:g} s: {how} (supervisor status shows them)."
     )

@@ -120,6 +120,7 @@ class SpaceParser(Reader):
         objectives = self.objectives(top.get("objectives"), bench, cls)
         params = read_params(self, top["params"])
         fixed = self.fixed(top.get("fixed", {}), params)
+        self.hyper_parameters(cls, params, fixed)
         budget = self.budget(top["budget"], objectives)
         seed = self.integer(top.get("seed", 0), ("seed",), 0, 2**32 - 1)
         node_settings = self.node(top.get("node", {}))
@@ -281,6 +282,21 @@ class SpaceParser(Reader):
             if found:
                 raise self.err((*path, key, *found[0]), found[1])
         return dict(value)
+
+    def hyper_parameters(
+        self, cls: type[Benchmark], params: tuple[ParamSpec, ...], fixed: dict[str, Any]
+    ) -> None:
+        """Names and values the benchmark's model would refuse (``check_param``), refused
+        here: a range is checked at its two ends, a categorical at every choice."""
+        values: list[tuple[KeyPath, str, Any]] = [(("fixed", k), k, v) for k, v in fixed.items()]
+        for p in params:
+            ends = p.choices if p.kind == "categorical" else (p.low, p.high)
+            values += [(("params", p.name), p.name, v) for v in ends]
+        for path, name, value in values:
+            try:
+                cls.check_param(name, value)
+            except ValueError as exc:
+                raise self.err(path, str(exc)) from None
 
     def budget(self, value: Any, objectives: tuple[Objective, ...]) -> Budget:
         path: KeyPath = ("budget",)

@@ -20,7 +20,7 @@ Numpy only: this runs on the login node.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,8 +212,8 @@ def _sequence(
     decode: Callable[[np.ndarray], np.ndarray],
     identity: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> Evaluation:
-    test, refs = _stack(members, "test"), _targets(members, "y_test")
-    val, refs_val = _stack(members, "val"), _targets(members, "y_val")
+    test, refs = _stack(_on_one_time_axis(members, "test"), "test"), _targets(members, "y_test")
+    val, refs_val = _stack(_on_one_time_axis(members, "val"), "val"), _targets(members, "y_val")
     best = int(np.argmax([np.mean(identity(decode(p), refs_val)) for p in val]))
 
     def scores(member_probs: np.ndarray) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
@@ -223,7 +223,8 @@ def _sequence(
         return (
             {
                 "identity": float(np.mean(ident)),
-                "confidence": float(np.mean(confidence)),
+                # Over the reads with a base: a read decoded empty has no confidence.
+                "confidence": _mean_finite(confidence),
                 "confidence_identity_corr": _corr(confidence, ident),
             },
             ident,
@@ -241,6 +242,24 @@ def _sequence(
     )  # fmt: skip
 
 
+def _on_one_time_axis(members: Sequence[Member], key: str) -> list[Member]:
+    """The members with their per-step outputs ``key`` [n, steps, classes] on the time axis
+    of the finest one: members of a searched stride step through the signal at different
+    rates, and are averaged at the same time of the signal. A coarser member's step is
+    repeated over the finer steps it covers; CTC decoding merges repeats, so each member's
+    own reads are unchanged."""
+    steps = [np.shape(m.outputs[key])[1] for m in members if np.ndim(m.outputs.get(key, 0)) == 3]
+    if len(set(steps)) < 2:
+        return list(members)  # one axis already (or not sequences: _stack says what is wrong)
+    finest = max(steps)
+    aligned = []
+    for m in members:
+        probs = np.asarray(m.outputs[key])
+        at = ((np.arange(finest) + 0.5) * probs.shape[1] / finest).astype(np.int64)
+        aligned.append(replace(m, outputs={**m.outputs, key: probs[:, at]}))
+    return aligned
+
+
 def _base_confidence(probs: np.ndarray) -> np.ndarray:
     """Per read, the mean probability of the label emitted at the steps that emit a base
     (not blank, the last class): the per-base confidence of the decoded read."""
@@ -250,6 +269,11 @@ def _base_confidence(probs: np.ndarray) -> np.ndarray:
     count = emits.sum(axis=1)
     total = np.where(emits, p, 0.0).sum(axis=1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _mean_finite(a: np.ndarray) -> float:
+    keep = np.isfinite(a)
+    return float(np.mean(a[keep])) if keep.any() else float("nan")
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

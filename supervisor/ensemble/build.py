@@ -22,7 +22,7 @@ from supervisor.benchmarks import ensemble_problem, registry
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import members as members_mod
 from supervisor.ensemble.aggregate import Built, Finalist, Member, evaluate
-from supervisor.errors import UserError
+from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
     import optuna
@@ -83,7 +83,18 @@ def build(
         )
         sources = {t.number: t for t in candidates}
         with cluster() as handle:
-            members_mod.train_missing(exp, missing, sources, storage_url, run_dir, handle, display)
+            training = members_mod.train_missing(
+                exp, missing, sources, storage_url, run_dir, handle, display
+            )
+        if training.stopped_by in ("interrupt", "requested"):  # not of the members done so far
+            signal = training.signal or "SIGINT"
+            by = training.early if training.stopped_by == "requested" else signal
+            raise Interrupted(
+                f"ensemble of {study.study_name!r} not built: stopped by {by} while its"
+                " members trained; those trained are kept, and building it again trains"
+                " the rest",
+                signal,
+            )
         trained_study = _member_study(study, storage_url)
         found = {w: source.find(w, trained_study) for w in wanted}
     have = [(w, m) for w, m in found.items() if m is not None]
@@ -101,13 +112,16 @@ def build(
         )
     chosen = _select(select, [m for _, m in have], config.size)
     bench = bench_cls(exp.options)
-    evaluation = evaluate(
-        kind,
-        chosen,
-        maximize=maximize,
-        decode=getattr(bench, "decode", None),
-        identity=getattr(bench, "read_identity", None),
-    )
+    try:
+        evaluation = evaluate(
+            kind,
+            chosen,
+            maximize=maximize,
+            decode=getattr(bench, "decode", None),
+            identity=getattr(bench, "read_identity", None),
+        )
+    except ValueError as exc:  # members that do not combine: one line, not a traceback
+        raise UserError(f"ensemble of {study.study_name!r} not built: {exc}") from None
     trained = sum(1 for m in {id(m): m for m in chosen}.values() if m.study != study.study_name)
     built = Built(
         config=config,

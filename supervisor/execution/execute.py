@@ -25,7 +25,7 @@ from supervisor.execution.trial import NON_FINITE, EpochHook, TrialResult, Trial
 if TYPE_CHECKING:
     from supervisor.benchmarks import Benchmark, Checkpoint
 
-LATENCY_SAMPLES = 32  # validation samples per timed predict call
+LATENCY_SAMPLES = 32  # inputs per timed predict call (Benchmark.latency_inputs)
 LATENCY_REPEATS = 3  # timed calls after one warm-up; the fastest counts
 
 _benchmarks: dict[str, Benchmark] = {}
@@ -194,18 +194,18 @@ def _count_params(
 
 
 def _measure_latency(bench: Benchmark, model: Any, data: Any, result: TrialResult) -> None:
-    """``latency_ms``: milliseconds per sample of ``predict`` on a fixed batch of the
-    validation inputs (the first ``LATENCY_SAMPLES``); one warm-up call (tracing,
-    compilation), then the fastest of ``LATENCY_REPEATS`` calls. Left out, noted, for a
-    benchmark without ``predict`` (optional)."""
+    """``latency_ms``: milliseconds per sample of ``predict`` on a fixed batch of
+    ``LATENCY_SAMPLES`` inputs (``latency_inputs``: by default the first validation
+    inputs); one warm-up call (tracing, compilation), then the fastest of
+    ``LATENCY_REPEATS`` calls. Left out, noted, for a benchmark without ``predict``."""
     if not provides(type(bench), "predict"):
         result.extra["latency_error"] = "latency not measured: the benchmark has no predict()"
         return
     try:
-        batch = data.x_val[:LATENCY_SAMPLES]
+        batch = bench.latency_inputs(model, data, LATENCY_SAMPLES)
         n = len(batch)
         if n == 0:
-            raise ValueError("no validation inputs")
+            raise ValueError("no inputs to time")
         bench.predict(model, batch)
         best = math.inf
         for _ in range(LATENCY_REPEATS):

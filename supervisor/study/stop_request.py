@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from supervisor.study import attrs, recovery
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
@@ -65,6 +65,8 @@ def withdraw(study: optuna.Study) -> None:
 
 def live_drivers(study: optuna.Study) -> list[str]:
     """The drivers of ``study`` alive now, by the test a resume applies (``recovery``)."""
+    from supervisor.study import recovery  # Optuna's internals: not on import
+
     now = time.time()
     prefix = attrs.HEARTBEAT_PREFIX
     beats = {

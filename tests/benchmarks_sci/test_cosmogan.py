@@ -289,6 +289,25 @@ def test_fit_reports_every_epoch_and_returns_finite_physics_metrics(
     assert all(np.isfinite(v).all() for v in arts.values())
 
 
+def test_latency_is_the_time_to_generate_a_map(
+    small: tuple[CosmoGANBenchmark, CosmoData], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supervisor.execution import execute
+    from supervisor.execution.trial import TrialResult
+
+    bench, data = small
+    gan = bench.build_model(TINY, seed=0)
+    timed: list[tuple[int, ...]] = []
+    predict = bench.predict
+    monkeypatch.setattr(bench, "predict", lambda m, x: timed.append(x.shape) or predict(m, x))
+    result = TrialResult(0, "ok")
+    execute._measure_latency(bench, gan, data, result)
+    # It timed the discriminator on validation maps: a cost of training, not of the model
+    # a Pareto search over latency_ms is for (the generator).
+    assert set(timed) == {(execute.LATENCY_SAMPLES, TINY["latent_dim"])}
+    assert result.metrics["latency_ms"] > 0 and "latency_error" not in result.extra
+
+
 def test_fit_stops_when_report_says_so(small: tuple[CosmoGANBenchmark, CosmoData]) -> None:
     bench, data = small
     epochs, report = recorder(stop_after=0)

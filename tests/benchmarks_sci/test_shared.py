@@ -98,6 +98,42 @@ def test_every_benchmark_table_matches_its_hyper_parameters() -> None:
         module.resolve_params({})  # every default is valid
 
 
+@pytest.mark.parametrize(
+    ("bench", "params", "message"),
+    [
+        (
+            "speech",
+            "  unitz: {type: int, low: 8, high: 64}",
+            "params.unitz: unknown hyper-parameter",
+        ),
+        ("cosmogan", "  g_filters: [8, 0]", "params.g_filters: hyper-parameter 'g_filters'"),
+        ("nanopore", "  dropout: {type: float, low: 0.0, high: 1.0}", "params.dropout"),
+        ("weather", "  method: [cnn, svn]", "(did you mean 'svm'?)"),
+        ("weather", "  C: {type: float, low: 0.0, high: 1.0}", "must be a positive number"),
+    ],
+)
+def test_hyper_parameters_a_model_refuses_are_refused_before_anything_runs(
+    bench: str, params: str, message: str
+) -> None:
+    from supervisor.config import space
+    from supervisor.errors import SpaceError
+
+    text = (
+        f"benchmark: {bench}\nparams:\n{params}\nfixed: {{batch_size: 8}}\nbudget: {{trials: 2}}\n"
+    )
+    # Was a campaign whose every trial failed (exit 0 under 5 trials, fail fast's count).
+    with pytest.raises(SpaceError, match=r"^s\.yaml:3:3: ") as caught:
+        space.loads(text, "s.yaml")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(
+        SpaceError, match=r"^s\.yaml:4:9: fixed\.batch_size: .* integer .*, got 0$"
+    ):
+        space.loads(
+            text.replace("{batch_size: 8}", "{batch_size: 0}").replace(params, "  x: [1]"),
+            "s.yaml",
+        )
+
+
 # --- data files ------------------------------------------------------------------------
 
 ARRAYS = {"x": np.arange(6.0).reshape(2, 3), "y": np.array([0, 1]), "rate": np.array(200)}

@@ -25,6 +25,10 @@ def test_the_quickstart_notebook_runs_a_search_and_shows_its_results(tmp_path: P
 
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    # Optuna's import of tqdm.auto warned in the first cell: "IProgress not found. Please
+    # update jupyter and ipywidgets" (the supervisor draws no tqdm bar).
+    stderr = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stderr")
+    assert "IProgress" not in stderr, stderr
     run_html = nb.cells[1].outputs[-1]["data"]["text/html"]
     assert "notebook-weather" in run_html and "4 of 4" in run_html
     frame = nb.cells[3].outputs[-1]["data"]["text/plain"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +213,51 @@ def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
     assert len(load_study(storage, "toy.ensemble").trials) == 5
 
 
+def interrupted_while_members_train(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """The command ``args`` sent SIGINT (Ctrl-C) once it saved an ensemble member."""
+    members = tmp_path / "runs/toy/ensemble/trials"
+
+    def saved() -> int:
+        return len(list(members.iterdir())) if members.is_dir() else 0
+
+    before = saved()
+    command = [sys.executable, "-m", "supervisor.cli", *args]
+    pipe = subprocess.PIPE
+    with subprocess.Popen(command, cwd=tmp_path, stdout=pipe, stderr=pipe, text=True) as proc:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and saved() == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+def test_an_interrupted_ensemble_is_not_built_of_the_members_done_so_far(
+    tmp_path: Path,
+) -> None:
+    path = write_space(tmp_path, "ensemble: {select: seeds, size: 6}\n", trials=2)
+    # Each trial and member takes a second.
+    path.write_text(path.read_text().replace(f'{TOY}"}}', f'{TOY}", options: {{delay: 1}}}}'))
+    # Both wrote an ensemble of the members trained so far and exited 0.
+    code, out, err = interrupted_while_members_train(
+        tmp_path, "search", "toy.yaml", "--workers", "1", "--plain", "--dashboard", ":0"
+    )
+    assert code == 130, out + err  # the search finished; its ensemble stage did not
+    assert "ensemble of 'toy' not built: stopped by SIGINT" in out, out + err
+    assert "Report: reports/toy.html" in out and (tmp_path / "reports/toy.html").is_file()
+    assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
+    code, out, err = interrupted_while_members_train(
+        tmp_path, "ensemble", "toy", "--size", "8", "--workers", "1", "--plain"
+    )
+    assert code == 130, out + err
+    assert "interrupted: ensemble of 'toy' not built: stopped by SIGINT" in err, out + err
+    assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
+    assert not (tmp_path / "reports/toy-uq.html").exists()
+    again = cli("ensemble", "toy", "--size", "8", "--workers", "2", "--plain", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(summary(tmp_path)["members"]) == 8
+
+
 def test_bad_ensemble_requests_give_one_line(tmp_path: Path) -> None:
     missing = cli("ensemble", "nowhere", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith("error: nowhere: no run found")
@@ -284,6 +331,66 @@ def test_generative_ensembles_pool_the_members_statistics() -> None:
     assert ev.ensemble["ps_error"] == pytest.approx(0.0)  # 0.5 and 1.5 pool to 1
     assert ev.ensemble["hist_ks"] == pytest.approx(0.0)  # the pooled histogram is flat
     assert ev.best_member_index == 1  # by the search objective (minimized), not the test set
+
+
+def test_basecallers_of_different_strides_ensemble_on_the_signal_s_time_axis() -> None:
+    from benchmarks_sci.nanopore import NanoporeBenchmark
+
+    def steps(labels: list[int], width: int) -> np.ndarray:
+        """Per-step probabilities of a basecaller that reads ``labels`` (4: blank) over
+        ``width`` steps each (its stride), a little unsure."""
+        probs = np.full((len(labels) * width, 5), 0.05)
+        probs[np.arange(len(probs)), np.repeat(labels, width)] = 0.8
+        return probs[None]  # one read
+
+    y = np.array([[0, 1, 1, 3]])  # A C C T
+    read = [0, 4, 1, 4, 1, 4, 3, 4]  # blanks between bases: C C stays two bases
+    bench = NanoporeBenchmark({})
+    # Strides 3 and 2 over one 48-sample segment: 16 and 24 steps, 2 and 3 a label.
+    coarse, fine = steps(read, 2), steps(read, 3)
+    members = [
+        Member(i, "s", f"#{i}", 1.0, {"val": p, "test": p, "y_val": y, "y_test": y})
+        for i, p in enumerate((coarse, fine))
+    ]
+    # A searched stride made the top members' outputs of different lengths: the ensemble
+    # failed, "members' 'test' differ in shape" (a traceback from supervisor ensemble).
+    ev = evaluate("sequence", members, decode=bench.decode, identity=bench.read_identity)
+    assert ev.ensemble["identity"] == 1.0 and [m["identity"] for m in ev.members] == [1.0, 1.0]
+    assert ev.ensemble["confidence"] == pytest.approx(0.8)
+
+
+def test_a_read_decoded_empty_leaves_the_others_confidence() -> None:
+    from benchmarks_sci.nanopore import NanoporeBenchmark
+
+    bench = NanoporeBenchmark({})
+    probs = np.full((2, 4, 5), 0.05)
+    probs[0, :, 0] = 0.8  # one read of A, its steps 80 % sure
+    probs[1, :, 4] = 0.8  # only blanks: an empty read
+    y = np.array([[0], [1]])
+    member = Member(0, "s", "#0", 0.5, {"val": probs, "test": probs, "y_val": y, "y_test": y})
+    ev = evaluate("sequence", [member], decode=bench.decode, identity=bench.read_identity)
+    # One empty read made the ensemble's and every member's confidence NaN in the report.
+    assert ev.ensemble["confidence"] == pytest.approx(0.8)
+    assert ev.ensemble["identity"] == 0.5
+
+
+def test_members_that_do_not_combine_are_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import supervisor
+    import supervisor.ensemble.build
+
+    monkeypatch.chdir(tmp_path)
+    write_space(tmp_path, trials=2)
+    run = supervisor.search(tmp_path / "toy.yaml", workers=1, report=False, progress="none")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("search #1: its y_test differ from search #0's (other data?)")
+
+    monkeypatch.setattr(supervisor.ensemble.build, "evaluate", refuse)
+    with pytest.raises(supervisor.UserError, match=r"^ensemble of 'toy' not built: search #1"):
+        run.ensemble(select="topk", size=2)
+    assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
 
 
 def test_members_of_other_data_are_refused() -> None:

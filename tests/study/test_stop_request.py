@@ -36,7 +36,7 @@ def test_a_stop_request_ends_the_campaign_and_loses_nothing(
     timer.join()
     assert summary.stopped_by == "requested" and summary.exit_code == 0
     assert summary.early.startswith(f"supervisor stop{' --now' if mode == 'now' else ''} by ")
-    assert 2 <= summary.finished < 40
+    assert summary.finished < 40  # of 200: it stopped
     assert not study.get_trials(states=(TrialState.RUNNING,))
     interrupted = [t for t in study.trials if t.user_attrs.get(attrs.FAILURE) == "interrupted"]
     waiting = study.get_trials(states=(TrialState.WAITING,))
