@@ -94,7 +94,7 @@ from optuna.study._tell import _tell_with_warning
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.storages import BaseStorage, JournalStorage
+    from optuna.storages import BaseStorage, JournalStorage, RDBStorage
     from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
     from optuna.trial import FrozenTrial
 
@@ -130,6 +130,7 @@ INSTANCE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     ),
     "JournalStorageReplayResult": ("_studies", "_trials", "_trial_id_to_study_id", "worker_id"),
     "Study": ("_storage", "_study_id"),
+    "_CachedStorage": ("_backend",),
     "LazyRandomState": ("rng",),
     "FrozenTrial": ("_trial_id",),
     "Trial": ("_cached_frozen_trial",),
@@ -159,6 +160,15 @@ INTERSECTION_ATTRIBUTES = ("_search_space", "_intersection_search_space")
 
 def study_storage(study: optuna.Study) -> BaseStorage:
     return study._storage
+
+
+def rdb_storage(study: optuna.Study) -> RDBStorage | None:
+    """The database storage under ``study`` (Optuna wraps it in a cache), or None."""
+    from optuna.storages import RDBStorage
+
+    storage: Any = study._storage
+    storage = getattr(storage, "_backend", storage)  # _CachedStorage's: its RDBStorage
+    return storage if isinstance(storage, RDBStorage) else None
 
 
 def study_id(study: optuna.Study) -> int:

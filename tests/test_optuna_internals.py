@@ -225,6 +225,18 @@ def test_the_replay_maps_trials_and_studies(
     assert all(isinstance(s, internals.FrozenStudy) for s in storage.get_all_studies())
 
 
+def test_the_database_under_optunas_cache(tmp_path: Path) -> None:
+    import optuna
+
+    import supervisor.optuna_internals as internals
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'x.db'}")
+    study = optuna.create_study(storage=storage)
+    _check_attributes(internals.study_storage(study), "_CachedStorage")
+    assert internals.rdb_storage(study) is storage
+    assert internals.rdb_storage(optuna.create_study()) is None
+
+
 def test_study_storage_and_trial_id() -> None:
     import supervisor.optuna_internals as internals
 

@@ -164,12 +164,18 @@ def batch(study: optuna.Study) -> contextlib.AbstractContextManager[None]:
 def exclusive(study: optuna.Study) -> Iterator[None]:
     """The campaign journal's lock held over the block: another driver's writes wait, so
     a check and the writes it decides are one step (``SafeJournalFileBackend.exclusive``).
-    Other storages: the block runs as it is (no lock)."""
+    A database: a lock of the study that such blocks take (``study_lock``)."""
+    from supervisor.study.study_lock import study_lock
+
     backend = _journal_file(study)
-    if backend is None:
-        yield
-        return
-    with backend.exclusive():
+    database = internals.rdb_storage(study)
+    if backend is not None:
+        with backend.exclusive():
+            yield
+    elif database is not None:
+        with study_lock(database, study.study_name):
+            yield
+    else:
         yield
 
 

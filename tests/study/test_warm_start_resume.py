@@ -143,18 +143,27 @@ def test_two_runs_of_one_name_in_different_folders_are_both_imported(
     assert len(marks) == len(set(marks)) == 10, "each trial's mark names its run"
 
 
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_two_drivers_starting_one_warm_start_together_add_each_trial_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """Two ``supervisor search`` of one space file with ``warm_start:``, started together
-    on one journal: each read the study before the other wrote, and both added every
+    on one storage: each read the study before the other wrote, and both added every
     trial of the source (each twice in the study, the sampler's history doubled)."""
+    folder = tmp_path / "runs" / "new"
+    folder.mkdir(parents=True)
+    url = f"journal:{folder / 'journal.log'}" if kind == "journal" else f"sqlite:///{folder}/s.db"
+    race_two_warm_starts(tmp_path, monkeypatch, url)
+
+
+def race_two_warm_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Two drivers apply one warm start to study ``new`` of ``url`` at once, each slowed
+    between reading what is there and adding the rest: each source trial is added once."""
     import threading
     import time
 
     _source_run(tmp_path / "runs", "old")
     sources = _plan(tmp_path, "old")
-    url = f"journal:{tmp_path / 'runs' / 'new' / 'journal.log'}"
     optuna.create_study(study_name="new", storage=open_storage(url))
     marked = warm_start._marked
 
