@@ -7,10 +7,12 @@ traceback while its trials trained. Here every storage call that fails on the co
 (SQLAlchemy's OperationalError, InterfaceError or an invalidated connection) is tried
 again, with pooled connections checked before use (``pool_pre_ping``), for up to
 ``RECONNECT_FOR`` seconds; then it is a one-line ``StorageError`` (exit 1) and the run
-resumes with the same command. Other errors (a read-only role, a broken schema) are not
-retried. A failed statement's transaction was rolled back by the server, so trying again
-writes once; the one exception, a connection lost after the server committed and before
-it answered, is taken for done where the storage can tell (a trial's state).
+resumes with the same command. Other errors of the database (a read-only role, a broken
+schema) are not retried: a one-line ``StorageError`` too, not Optuna's traceback.
+
+A failed statement's transaction was rolled back by the server, so trying again writes
+once; the one exception, a connection lost after the server committed and before it
+answered, is taken for done where the storage can tell (a trial's state).
 """
 
 from __future__ import annotations
@@ -61,6 +63,18 @@ def connection_lost(exc: BaseException) -> bool:
     return False
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether the database refused the statement (SQLAlchemy's error, which Optuna wraps
+    in a StorageInternalError that says "invalid data"): a role without the privilege,
+    a read-only server. Optuna's own errors (a duplicated study, a finished trial) and
+    others are left as they are."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        return True
+    return isinstance(exc, sa.SQLAlchemyError)
+
+
 def _retrying(name: str, method: F) -> F:
     @functools.wraps(method)
     def call(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
@@ -75,6 +89,11 @@ def _retrying(name: str, method: F) -> F:
                 raise
             except Exception as exc:
                 if not connection_lost(exc):
+                    if refused(exc):  # e.g. a read-only role: Optuna's message blames the data
+                        raise StorageError(
+                            f"storage {self.shown}: the database refused {name.strip('_')}:"
+                            f" {_detail(self, exc)}"
+                        ) from None
                     raise
                 now = time.monotonic()
                 if waited_since is None:

@@ -233,3 +233,41 @@ def test_a_database_that_stays_away_stops_the_run_and_it_resumes(
     faultkit.record(
         "PostgreSQL gone for good, then resumed", 1, tally.lost, tally.duplicated, True
     )
+
+
+def test_a_read_only_role_is_one_line_not_a_traceback(tmp_path: Path, pg_url: str) -> None:
+    """A role that may read the team's database but not write it: Optuna's
+    StorageInternalError traceback ("invalid data in the commit") became one line saying
+    what the database refused, exit 1, nothing written."""
+    import psycopg
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    database = pg_url.rsplit("/", 1)[1]
+    conn = admin_connection()
+    assert isinstance(conn, psycopg.Connection)
+    with conn:
+        first = run_search(toy_space(tmp_path, 2), "--storage", pg_url)  # Optuna's tables
+        assert first.returncode == 0, first.stderr
+        for statement in (
+            f"CREATE ROLE {role} LOGIN",
+            f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]
+        reader = pg_url.replace("postgres@", f"{role}@")
+        try:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                db.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")  # type: ignore[arg-type]
+            (tmp_path / "reader").mkdir()
+            space = toy_space(tmp_path / "reader", 2, study="other")
+            result = run_search(space, "--storage", reader)
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                db.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]
+            conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: storage {reader}: the database refused create_new_study:"
+        " InsufficientPrivilege: permission denied for table studies"
+    ]
+    assert not (space.parent / "runs").exists()
