@@ -82,3 +82,19 @@ def _entry(
                     f"{parent} {entry[parent]!r}",
                 )
     return dict(entry)
+
+
+def grid_problem(
+    entries: tuple[dict[str, Scalar], ...], params: tuple[ParamSpec, ...]
+) -> tuple[KeyPath, str] | None:
+    """Where an entry leaves a parameter out under the grid sampler, which takes only
+    whole configurations (Optuna fails such a trial: "All parameters must be specified
+    when using GridSampler with enqueue_trial", counted as the model's failure)."""
+    for i, entry in enumerate(entries):
+        for spec in params:
+            if spec.name not in entry and is_active(spec, entry):
+                return ("enqueue", i), (
+                    f"gives no {spec.name!r}: the grid sampler trains only whole"
+                    " configurations; give every parameter, or use another sampler"
+                )
+    return None

@@ -474,6 +474,11 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "enqueue[0].x: 9.5 is not a value of float in [-4, 4]",
     ),
     "space/enqueue_twice.yaml": ("6:5", "enqueue[1]: the same configuration as enqueue[0]"),
+    "space/enqueue_partial_under_grid.yaml": (
+        "7:5",
+        "enqueue[1]: gives no 'n': the grid sampler trains only whole configurations;"
+        " give every parameter, or use another sampler",
+    ),
     "space/enqueue_unknown_parameter.yaml": (
         "5:6",
         'enqueue[0].xx: not a searched parameter (did you mean "x"?); expected one of x',
