@@ -65,6 +65,9 @@ def _entry(
             raise reader.err(where, f"not a searched parameter{hint}; expected one of {expected}")
         if not contains(spec, value):
             raise reader.err(where, f"{value!r} is not a value of {spec.describe()}")
+    # As the sampler's trials hold them (``filters: 8.0`` is the int 8): an entry
+    # that repeats a trained configuration is then known as one on a resume.
+    entry = {name: _as_drawn(specs[name], value) for name, value in entry.items()}
     for spec in params:  # parents first: each condition is judged on the entry's values
         if spec.name not in entry or is_active(spec, entry):
             continue
@@ -82,6 +85,12 @@ def _entry(
                     f"{parent} {entry[parent]!r}",
                 )
     return dict(entry)
+
+
+def _as_drawn(spec: ParamSpec, value: Scalar) -> Scalar:
+    if spec.kind == "categorical" or not isinstance(value, int | float):
+        return value  # a choice, kept as written (its type tells it apart)
+    return int(value) if spec.kind == "int" else float(value)
 
 
 def grid_problem(
