@@ -138,7 +138,7 @@ class SpaceParser(Reader):
                 ("retrain_duplicates",), f"expected true or false, got {kind_of(retrain)}"
             )
         if samplers.SAMPLERS[sampler].needs_grid:
-            no_grid = grid_problem(params) or enqueue_grid_problem(enqueue, params)
+            no_grid = grid_problem(params) or enqueue_grid_problem(enqueue)
             if no_grid:
                 raise self.err(*no_grid)
         directions = [o.direction for o in objectives]
