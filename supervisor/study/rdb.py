@@ -88,7 +88,7 @@ def _retrying(name: str, method: F) -> F:
                     return True  # the lost answer's commit went through
                 raise
             except Exception as exc:
-                if not connection_lost(exc):
+                if not (self.server and connection_lost(exc)):
                     if refused(exc):  # e.g. a read-only role: Optuna's message blames the data
                         raise StorageError(
                             f"storage {self.shown}: the database refused {name.strip('_')}:"
@@ -141,6 +141,9 @@ class ResilientRDBStorage(RDBStorage):
     """RDBStorage whose calls outlast a database restart (module docstring)."""
 
     shown = "(database)"  # the URL without its password, for messages
+    # A database server, whose connections come back. SQLite's OperationalError is the
+    # file (locked past its timeout, read-only, a disk error): said at once.
+    server = True
 
     def notify(self, line: str) -> None:
         print(f"storage {self.shown}: {line}", file=sys.stderr, flush=True)

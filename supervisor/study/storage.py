@@ -150,7 +150,7 @@ def _rdb_storage(
             storage = ResilientRDBStorage(
                 url, engine, heartbeat_interval=None, skip_table_creation=not create
             )
-            storage.shown = shown
+            storage.shown, storage.server = shown, bool(engine)  # options: a server's
             return storage
         except (IntegrityError, ProgrammingError):
             if attempt == attempts - 1:
