@@ -48,6 +48,15 @@ _PAUSE = (0.5, 1.0, 2.0, 5.0)  # between attempts, the last repeated
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_answered_again: float | None = None  # when this process last found the database back
+
+
+def answered_again_within(seconds: float) -> bool:
+    """Whether this process found the database back after an outage in the last
+    ``seconds``: no driver could renew its lease meanwhile (``supervisor.study.recovery``)."""
+    return _answered_again is not None and time.monotonic() - _answered_again < seconds
+
+
 def connection_lost(exc: BaseException) -> bool:
     """Whether ``exc`` (or what Optuna wrapped in it) is the connection failing, not the
     statement: worth trying again on a new connection."""
@@ -112,7 +121,9 @@ def _retrying(name: str, method: F) -> F:
                 attempt += 1
                 continue
             if waited_since is not None:
-                waited = time.monotonic() - waited_since
+                global _answered_again
+                _answered_again = time.monotonic()
+                waited = _answered_again - waited_since
                 self.notify(f"the database answers again after {waited:.0f} s")
             return result
 

@@ -271,3 +271,35 @@ def test_a_read_only_role_is_one_line_not_a_traceback(tmp_path: Path, pg_url: st
         " InsufficientPrivilege: permission denied for table studies"
     ]
     assert not (space.parent / "runs").exists()
+
+
+def test_after_an_outage_live_drivers_on_other_hosts_keep_their_trials(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No driver can renew its lease while the database is away: once it is back, a
+    driver taking over (it had nothing in flight) found the lease of a live driver on
+    another host stale and closed its running trial, to be trained again (the live
+    driver's result then thrown away). Leases are judged again a lease's time later."""
+    import threading
+    import time
+
+    import optuna
+
+    from supervisor.study import rdb, recovery
+    from supervisor.study.storage import open_storage
+
+    monkeypatch.setattr(rdb, "_answered_again", None)
+    monkeypatch.setattr(recovery, "STALE_AFTER", 3.0)  # 30 s: the outage would be too
+    study = optuna.create_study(study_name="s", storage=open_storage(pg_url))
+    other = "login2.cluster:4242:beefcafe"  # a driver on another host, training trial 0
+    trial = study.ask()
+    trial.set_user_attr(attrs.DRIVER, other)
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + other, time.time())
+    _database_away(pg_url, True)
+    threading.Timer(4.0, _database_away, (pg_url, False)).start()
+    study.get_trials()  # this driver waits for the database: 4 s, past the lease
+    assert recovery.recover(study).zombies == []
+    assert study.trials[0].state.name == "RUNNING"
+
+    monkeypatch.setattr(rdb, "_answered_again", None)  # a lease's time later, no renewal:
+    assert recovery.recover(study).zombies == [0]  # that driver is dead after all
