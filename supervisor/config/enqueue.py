@@ -65,6 +65,9 @@ def _entry(
             raise reader.err(where, f"not a searched parameter{hint}; expected one of {expected}")
         if not contains(spec, value):
             raise reader.err(where, f"{value!r} is not a value of {spec.describe()}")
+    # As the sampler's trials hold them (``filters: 8.0`` is the int 8): an entry
+    # that repeats a trained configuration is then known as one on a resume.
+    entry = {name: _as_drawn(specs[name], value) for name, value in entry.items()}
     for spec in params:  # parents first: each condition is judged on the entry's values
         if spec.name not in entry or is_active(spec, entry):
             continue
@@ -82,3 +85,24 @@ def _entry(
                     f"{parent} {entry[parent]!r}",
                 )
     return dict(entry)
+
+
+def _as_drawn(spec: ParamSpec, value: Scalar) -> Scalar:
+    if spec.kind == "categorical" or not isinstance(value, int | float):
+        return value  # a choice, kept as written (its type tells it apart)
+    return int(value) if spec.kind == "int" else float(value)
+
+
+def grid_problem(entries: tuple[dict[str, Scalar], ...]) -> tuple[KeyPath, str] | None:
+    """Why ``enqueue`` cannot go with the grid sampler. Optuna gives an enqueued trial no
+    grid point: one leaving a parameter out fails ("All parameters must be specified when
+    using GridSampler with enqueue_trial", counted as the model's failure), and a whole
+    one is trained again when the grid reaches it, so a budget of the grid's size leaves
+    one point untrained. Brute force counts enqueued trials as visited."""
+    if not entries:
+        return None
+    return ("enqueue",), (
+        "the grid sampler trains every point of its grid and gives an enqueued"
+        " configuration none (one point would be left out); leave enqueue out,"
+        " or use sampler: bruteforce"
+    )

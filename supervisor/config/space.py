@@ -23,6 +23,7 @@ from supervisor.benchmarks.values import storable_problem
 from supervisor.config import ensemble as ensemble_config
 from supervisor.config import samplers
 from supervisor.config.algorithms import read_pruner, read_sampler
+from supervisor.config.enqueue import grid_problem as enqueue_grid_problem
 from supervisor.config.enqueue import read_enqueue
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.config.experiment import Budget, Experiment, Objective
@@ -138,7 +139,7 @@ class SpaceParser(Reader):
                 ("retrain_duplicates",), f"expected true or false, got {kind_of(retrain)}"
             )
         if samplers.SAMPLERS[sampler].needs_grid:
-            no_grid = grid_problem(params)
+            no_grid = grid_problem(params) or enqueue_grid_problem(enqueue)
             if no_grid:
                 raise self.err(*no_grid)
         directions = [o.direction for o in objectives]

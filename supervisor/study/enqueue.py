@@ -23,10 +23,12 @@ def enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
     order; how many were queued."""
     if not entries:
         return 0
-    held = {
-        param_key(dict(t.system_attrs.get("fixed_params") or t.params))
-        for t in study.get_trials(deepcopy=False)
-    }
+    held: set[tuple[tuple[str, str], ...]] = set()
+    for t in study.get_trials(deepcopy=False):
+        fixed = t.system_attrs.get("fixed_params")
+        held.add(param_key(dict(fixed or t.params)))
+        if fixed and all(name in t.params for name in fixed):  # as drawn: 8, not 8.0
+            held.add(param_key({name: t.params[name] for name in fixed}))
     queued = 0
     for params in entries:
         key = param_key(dict(params))

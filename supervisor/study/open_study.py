@@ -1,6 +1,7 @@
 """Open (or create) a campaign's Optuna study with the sampler of its space file.
 
-A study already stored under the name must have the same objectives; the resolved
+A study already stored under the name must be of the same benchmark and objectives (on
+a shared database, the name may be another user's campaign); the resolved
 experiment is stored with it (``attrs.CONFIG``) so that later commands read it back.
 """
 
@@ -38,6 +39,7 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
                 f"study {exp.study_name!r} in {redact(storage_url)} has directions {old}, "
                 f"the space file asks for {exp.directions}; use another study name (--study)"
             )
+        _same_campaign(existing, exp, redact(storage_url))
         changed = incompatible(existing, exp.params)
         if changed:
             raise UserError(f"{exp.file}: params.{changed[0]}: {changed[1]}")
@@ -55,3 +57,22 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
     study.set_user_attr(attrs.OBJECTIVES, exp.metric_names)
     study.set_user_attr(attrs.BENCHMARK, exp.benchmark)
     return study
+
+
+def _same_campaign(study: optuna.Study, exp: Experiment, shown: str) -> None:
+    """Refuse a study stored under the name by another benchmark or for other objectives:
+    another campaign (on a shared database, often another user's), whose trials would
+    count toward this budget and whose record this run would overwrite."""
+    stored = study.user_attrs
+    benchmark = stored.get(attrs.BENCHMARK)
+    if isinstance(benchmark, str) and benchmark not in (exp.benchmark, exp.benchmark_target):
+        what = f"benchmark {benchmark!r}, the space file runs {exp.benchmark!r}"
+    elif (metrics := stored.get(attrs.OBJECTIVES)) and list(metrics) != exp.metric_names:
+        what = f"objectives {list(metrics)}, the space file asks for {exp.metric_names}"
+    else:
+        return
+    trials = len(study.get_trials(deepcopy=False))
+    raise UserError(
+        f"study {exp.study_name!r} in {shown} is another campaign ({trials} trial(s) of {what});"
+        " nothing was changed: use another study name (--study)"
+    )

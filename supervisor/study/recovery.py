@@ -8,11 +8,13 @@ driver's lease ran out (no heartbeat for ``STALE_AFTER`` seconds: a driver kille
 another host is taken over within half a minute, not three), or when the batch job it ran
 in is gone or was requeued since (``supervisor.study.batch_job``: no wait at all). The
 lease tolerates clocks of the hosts that differ by up to ``STALE_AFTER - HEARTBEAT_EVERY``
-seconds.
+seconds. Leases are not judged for ``STALE_AFTER`` seconds after this process found its
+database server back from an outage (``supervisor.study.rdb``): none could be renewed.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -87,7 +89,13 @@ class Recovered:
 def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
     from optuna.trial import TrialState
 
+    from supervisor.study.rdb import answered_again_within
+
     stale_after = STALE_AFTER if stale_after is None else stale_after
+    if answered_again_within(stale_after):
+        # The database was away: every lease went stale with it, a live driver's too.
+        # Judged again once the drivers that lived through it have renewed theirs.
+        stale_after = math.inf
     now = time.time()
     heartbeats = {
         k[len(attrs.HEARTBEAT_PREFIX) :]: v

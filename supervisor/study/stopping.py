@@ -9,7 +9,8 @@ count nothing left.
 
 Trials are judged in the order they finished, over the study (every driver's, earlier
 runs' too), as the budget counts them (``attrs.counts_toward_budget``: warm-start trials
-and infrastructure failures are not this campaign's progress). Optuna's
+and infrastructure failures are not this campaign's progress; a duplicate, told a value
+already known, counts as a finished trial that reached and bettered nothing). Optuna's
 ``terminator.BestValueStagnationEvaluator`` answers the same question as ``patience`` but
 re-reads every trial per call; this keeps two numbers, fed with the trials each look of
 the driver finds finished. A ``supervisor stop`` request (``stop_request``) ends it the
@@ -105,6 +106,8 @@ class Stopping:
         from optuna.trial import TrialState
 
         values = list(t.values) if t.state == TrialState.COMPLETE and t.values else None
+        if attrs.DUPLICATE_OF in t.user_attrs:  # told a known value (maybe a warm-start
+            values = None  # trial's, which never counts): a finished trial, nothing new
         if (
             values is not None
             and self.rule.target

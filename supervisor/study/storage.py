@@ -81,7 +81,7 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
         url = with_driver(url, shown)
         if read_only:
             _check_schema(url, shown)
-        return _rdb_storage(url, create=not read_only)
+        return _rdb_storage(url, shown, create=not read_only)
     except UserError:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line
@@ -95,9 +95,14 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
 
 
 def _engine_options(url: str) -> dict[str, Any]:
-    # A server that does not answer is refused in seconds, not after the OS's minutes.
-    network = url.split(":", 1)[0].split("+")[0] in DRIVERS and "connect_timeout" not in url
-    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if network else {}
+    if url.split(":", 1)[0].split("+")[0] not in DRIVERS:
+        return {}
+    # A pooled connection the server dropped (a restart, pg_terminate_backend) is
+    # replaced before use instead of failing the next statement.
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if "connect_timeout" not in url:  # a server that does not answer: seconds, not minutes
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    return options
 
 
 def _check_schema(url: str, shown: str) -> None:
@@ -128,21 +133,26 @@ def _check_schema(url: str, shown: str) -> None:
         engine.dispose()
 
 
-def _rdb_storage(url: str, attempts: int = 5, create: bool = True) -> optuna.storages.RDBStorage:
+def _rdb_storage(
+    url: str, shown: str, attempts: int = 5, create: bool = True
+) -> optuna.storages.RDBStorage:
     """Optuna's RDBStorage (with ``create``, its tables made where missing). Drivers that
     start together on an empty database race to create its schema (PostgreSQL: duplicate
     key on the enum types); the loser finds the schema made on its next attempt."""
     import time
 
-    import optuna
     from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    from supervisor.study.rdb import ResilientRDBStorage
 
     engine = _engine_options(url) or None
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(
+            storage = ResilientRDBStorage(
                 url, engine, heartbeat_interval=None, skip_table_creation=not create
             )
+            storage.shown, storage.server = shown, bool(engine)  # options: a server's
+            return storage
         except (IntegrityError, ProgrammingError):
             if attempt == attempts - 1:
                 raise

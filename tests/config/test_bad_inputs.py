@@ -474,6 +474,12 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "enqueue[0].x: 9.5 is not a value of float in [-4, 4]",
     ),
     "space/enqueue_twice.yaml": ("6:5", "enqueue[1]: the same configuration as enqueue[0]"),
+    "space/enqueue_under_grid.yaml": (
+        "5:1",
+        "enqueue: the grid sampler trains every point of its grid and gives an enqueued"
+        " configuration none (one point would be left out); leave enqueue out,"
+        " or use sampler: bruteforce",
+    ),
     "space/enqueue_unknown_parameter.yaml": (
         "5:6",
         'enqueue[0].xx: not a searched parameter (did you mean "x"?); expected one of x',

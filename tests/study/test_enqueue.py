@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 from distributed import Client
 from optuna.trial import TrialState
 
@@ -66,3 +67,43 @@ def test_a_configuration_already_held_by_a_trial_is_not_queued(tmp_path: Path) -
     assert enqueue(study, exp.enqueue) == 2
     assert enqueue(study, exp.enqueue) == 0
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 3
+
+
+def test_an_int_written_as_a_float_is_the_configuration_the_sampler_trained(
+    tmp_path: Path,
+) -> None:
+    """``n: 2.0`` for an int parameter (and ``x: 2`` for a float one) is the int 2 (the
+    float 2.0): an entry that repeats a trained configuration is not queued on a resume.
+    It was queued, and the driver told it as a duplicate that used up a budget slot."""
+    path = tmp_path / "typed.yaml"
+    path.write_text(
+        'benchmark: "tests.toy_benchmark:ToyBenchmark"\n'
+        "params:\n"
+        "  x: {type: float, low: -4, high: 4, step: 0.5}\n"
+        "  n: {type: int, low: 1, high: 3}\n"
+        "enqueue:\n"
+        "  - {x: 2, n: 2.0}\n"
+        "budget: {trials: 4}\n"
+    )
+    exp = space.load(path)
+    assert [(type(v), v) for v in exp.enqueue[0].values()] == [(float, 2.0), (int, 2)]
+    study = make_study(exp)
+    drawn = optuna.trial.create_trial(  # the sampler drew it in an earlier run
+        params={"x": 2.0, "n": 2},
+        distributions={p.name: p.distribution() for p in exp.params},
+        value=1.0,
+    )
+    study.add_trial(drawn)
+    assert enqueue(study, exp.enqueue) == 0
+
+
+def test_a_trial_queued_with_a_float_for_an_int_is_held(tmp_path: Path) -> None:
+    """A trial an earlier run queued with ``n: 2.0`` holds the entry ``n: 2``."""
+    exp = load(tmp_path, 4)
+    study = make_study(exp)
+    study.enqueue_trial({"mode": "raise", "y": 3.0})
+    trial = study.ask()
+    trial.suggest_categorical("mode", ["ok", "raise"])
+    trial.suggest_int("y", 1, 4)
+    study.tell(trial, 1.0)
+    assert enqueue(study, ({"mode": "raise", "y": 3},)) == 0

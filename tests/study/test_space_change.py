@@ -57,3 +57,55 @@ def test_a_wider_range_is_no_change_the_study_refuses() -> None:
         " float in [0.1, 1.0], log scale within a study; keep it, or start a new study"
         " (--study NAME)",
     )
+
+
+FUNCTION = "supervisor.benchmarks.functions:TestFunction"
+
+
+def _function_space(objective: str) -> dict[str, object]:
+    space = toy_space(trials=4, objectives=[objective])
+    space["benchmark"] = {"name": FUNCTION, "options": {"function": "branin"}}
+    space["params"] = {f"x{i}": {"type": "float", "low": 0, "high": 1} for i in (0, 1)}
+    return space
+
+
+@pytest.mark.parametrize(
+    ("first", "other", "problem"),
+    [
+        (
+            toy_space(trials=3),
+            _function_space("value"),
+            f"of benchmark 'tests.toy_benchmark:ToyBenchmark', the space file runs '{FUNCTION}'",
+        ),
+        (
+            _function_space("value"),
+            _function_space("regret"),
+            "of objectives ['value'], the space file asks for ['regret']",
+        ),
+    ],
+)
+def test_another_campaign_under_the_study_name_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    first: dict[str, object],
+    other: dict[str, object],
+    problem: str,
+) -> None:
+    """On a database a team shares, another user's study of the same name (same
+    directions): the search took it over, counted its trials toward this budget (10 of
+    40 trained) and overwrote its record. Refused, the study left as it was."""
+    from supervisor.study.storage import load_study
+
+    storage = f"journal:{tmp_path}/shared.log"
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "bob").mkdir()
+    monkeypatch.chdir(tmp_path / "alice")
+    supervisor.search(first, storage=storage, workers=1, progress="none", report=False)
+    before = load_study(storage, "api-toy")
+    monkeypatch.chdir(tmp_path / "bob")
+    with pytest.raises(supervisor.UserError, match=r"is another campaign") as info:
+        supervisor.search(other, storage=storage, workers=1, progress="none", report=False)
+    assert problem in str(info.value) and "use another study name (--study)" in str(info.value)
+    after = load_study(storage, "api-toy")
+    assert len(after.trials) == len(before.trials) and after.user_attrs == before.user_attrs
+    assert not (tmp_path / "bob" / "runs").exists()

@@ -138,3 +138,33 @@ def test_dry_run_says_when_the_campaign_stops_early(tmp_path: Path, text: str) -
     shown = describe_experiment(exp, opts)
     assert "stop early  once " in shown
     assert ("a trial has loss <= 0.5" if "target" in text else "4 finished trials in a") in shown
+
+
+def test_a_configuration_known_from_warm_start_reaches_no_target(
+    tmp_path: Path, threads_client: Client
+) -> None:
+    """A warm-start trial does not count toward the target, nor did its value count
+    when the sampler proposed its configuration again: that duplicate, told the warm
+    value untrained, stopped the campaign ("target reached") with nothing of it trained."""
+    exp = experiment(tmp_path, "  x: {type: int, low: 0, high: 3}", "{trials: 8, target: 0.5}")
+    study = make_study(exp)
+    study.add_trial(  # loss (x - 2)^2: only x = 2 reaches the target
+        create_trial(
+            value=0.0,
+            params={"x": 2},
+            distributions={"x": exp.params[0].distribution()},
+            user_attrs={attrs.WARM_START: "old#0"},
+        )
+    )
+    summary = Driver(exp, study, threads_client, slots=1).run()
+    duplicates = [t for t in study.trials if t.user_attrs.get(attrs.DUPLICATE_OF) == 0]
+    assert duplicates, "the sampler proposed the warm-start configuration"
+    assert summary.stopped_by == "budget" and summary.finished == 8 and not summary.early
+
+
+def test_duplicates_better_nothing_for_patience() -> None:
+    stopping = Stopping(StopRule(("minimize",), patience=2))
+    stopping.saw([finished(0, 0.5, at=0, **{attrs.WARM_START: "old#3"}), finished(1, 2.0, at=1)])
+    known = {attrs.DUPLICATE_OF: 0, attrs.DUPLICATE_KNOWN: True}
+    stopping.saw([finished(2, 0.5, at=2, **known), finished(3, 3.0, at=3)])
+    assert stopping.why == "no better trial in the last 2 finished: best 2 (trial 1)"

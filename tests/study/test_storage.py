@@ -143,3 +143,27 @@ def test_a_full_disk_stops_the_campaign_in_one_line_and_the_log_survives(
     assert tally.complete == 40 and tally.lost == tally.duplicated == 0
     assert tally.states["RUNNING"] == 0
     faultkit.record("disk full mid-campaign, then rerun", 1, 0, 0, True)
+
+
+def test_a_locked_sqlite_database_is_one_line_at_once(tmp_path: Path) -> None:
+    """SQLite locked past its timeout (another process writing) is the file, not a
+    server that comes back: a one-line error at once, not Optuna's traceback, nor two
+    minutes of waiting for a connection."""
+    import sqlite3
+    import time
+
+    from supervisor.study.storage import StorageError
+
+    path = tmp_path / "x.db"
+    study = optuna.create_study(
+        study_name="s", storage=open_storage(f"sqlite:///{path}?timeout=0.2")
+    )
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    start = time.monotonic()
+    try:
+        with pytest.raises(StorageError, match=r"refused .*OperationalError: database is locked"):
+            study.ask()
+    finally:
+        other.execute("ROLLBACK")
+    assert time.monotonic() - start < 10

@@ -116,3 +116,190 @@ def test_a_killed_driver_resumes_on_postgresql(tmp_path: Path, pg_url: str) -> N
     assert tally.states["RUNNING"] == 0
     assert tally.states["FAIL:infrastructure"] == len(zombies)
     faultkit.record("kill -9 driver (PostgreSQL storage)", 1, tally.lost, tally.duplicated, True)
+
+
+def _database_away(pg_url: str, away: bool) -> None:
+    """Refuse (or allow again) every connection to the test's database, and drop those
+    open: what a server restart or an administrator's pg_terminate_backend does to it."""
+    import psycopg
+
+    conn = admin_connection()
+    assert isinstance(conn, psycopg.Connection)
+    name = pg_url.rsplit("/", 1)[1]
+    with conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(not away).lower()}')
+        if away:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
+def test_dropped_connections_are_replaced(pg_url: str) -> None:
+    """An administrator terminating the campaign's connections costs nothing: the next
+    call opens a new one (it failed with a traceback on the stale pooled connection)."""
+    import optuna
+
+    from supervisor.study.storage import open_storage
+
+    study = optuna.create_study(study_name="s", storage=open_storage(pg_url))
+    study.enqueue_trial({"x": 1.0})
+    _database_away(pg_url, True)
+    _database_away(pg_url, False)
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    assert [t.state.name for t in load_study(pg_url, "s").trials] == ["COMPLETE"]
+
+
+def test_a_database_gone_for_good_is_one_line_and_exit_1(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import optuna
+
+    from supervisor.study.rdb import RECONNECT_ENV
+    from supervisor.study.storage import StorageError, open_storage
+
+    monkeypatch.setenv(RECONNECT_ENV, "2")
+    with_password = pg_url.replace("postgres@", "postgres:s3cret@")  # the server trusts all
+    study = optuna.create_study(study_name="s", storage=open_storage(with_password))
+    _database_away(pg_url, True)
+    try:
+        with pytest.raises(StorageError, match=r"did not answer for 2 s") as caught:
+            study.ask()
+    finally:
+        _database_away(pg_url, False)
+    assert caught.value.exit_code == 1 and "\n" not in str(caught.value)
+    assert "run the same command again to resume" in str(caught.value)
+    err = capsys.readouterr().err
+    assert "trying again for up to 2 s" in err
+    assert "s3cret" not in err + str(caught.value) and "postgres:***@" in str(caught.value)
+
+
+def test_a_campaign_rides_out_the_database_going_away(tmp_path: Path, pg_url: str) -> None:
+    """The server restarting mid-campaign (every connection dropped, none accepted for
+    seconds): the driver waits for it and completes the budget, nothing lost or trained
+    twice (it ended with a traceback from Optuna's RDBStorage)."""
+    import time
+
+    budget = 16
+    space = toy_space(tmp_path, budget, delay=0.3)
+    proc = start_search(space, "--storage", pg_url, "--workers", "2")
+    try:
+        wait_for(pg_url, "toy", lambda s: faultkit.finished(s) >= 3)
+        _database_away(pg_url, True)
+        time.sleep(6)
+    finally:
+        _database_away(pg_url, False)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output
+    assert "lost the database" in output and "the database answers again" in output
+    assert "Traceback" not in output
+    assert f"Finished trials: {budget} of {budget} requested" in output
+    tally = Tally.of(load_study(pg_url, "toy"))
+    assert tally.complete == budget and tally.lost == tally.duplicated == 0
+    faultkit.record("PostgreSQL away for 6 s mid-campaign", 1, tally.lost, tally.duplicated, True)
+
+
+def test_a_database_that_stays_away_stops_the_run_and_it_resumes(
+    tmp_path: Path, pg_url: str
+) -> None:
+    budget = 12
+    space = toy_space(tmp_path, budget, delay=0.3)
+    env = {**os.environ, "SUPERVISOR_STORAGE_RECONNECT_S": "3"}
+    proc = subprocess.Popen(
+        faultkit.search_args(space, "--storage", pg_url, "--workers", "2"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        wait_for(pg_url, "toy", lambda s: faultkit.finished(s) >= 2)
+        _database_away(pg_url, True)
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        _database_away(pg_url, False)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: storage postgresql://") and "did not answer for 3 s" in last
+
+    result = run_search(space, "--storage", pg_url, "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    tally = Tally.of(load_study(pg_url, "toy"))
+    assert tally.complete == budget and tally.lost == tally.duplicated == 0
+    faultkit.record(
+        "PostgreSQL gone for good, then resumed", 1, tally.lost, tally.duplicated, True
+    )
+
+
+def test_a_read_only_role_is_one_line_not_a_traceback(tmp_path: Path, pg_url: str) -> None:
+    """A role that may read the team's database but not write it: Optuna's
+    StorageInternalError traceback ("invalid data in the commit") became one line saying
+    what the database refused, exit 1, nothing written."""
+    import psycopg
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    database = pg_url.rsplit("/", 1)[1]
+    conn = admin_connection()
+    assert isinstance(conn, psycopg.Connection)
+    with conn:
+        first = run_search(toy_space(tmp_path, 2), "--storage", pg_url)  # Optuna's tables
+        assert first.returncode == 0, first.stderr
+        for statement in (
+            f"CREATE ROLE {role} LOGIN",
+            f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]
+        reader = pg_url.replace("postgres@", f"{role}@")
+        try:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                db.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")  # type: ignore[arg-type]
+            (tmp_path / "reader").mkdir()
+            space = toy_space(tmp_path / "reader", 2, study="other")
+            result = run_search(space, "--storage", reader)
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                db.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]
+            conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: storage {reader}: the database refused create_new_study:"
+        " InsufficientPrivilege: permission denied for table studies"
+    ]
+    assert not (space.parent / "runs").exists()
+
+
+def test_after_an_outage_live_drivers_on_other_hosts_keep_their_trials(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No driver can renew its lease while the database is away: once it is back, a
+    driver taking over (it had nothing in flight) found the lease of a live driver on
+    another host stale and closed its running trial, to be trained again (the live
+    driver's result then thrown away). Leases are judged again a lease's time later."""
+    import threading
+    import time
+
+    import optuna
+
+    from supervisor.study import rdb, recovery
+    from supervisor.study.storage import open_storage
+
+    monkeypatch.setattr(rdb, "_answered_again", None)
+    monkeypatch.setattr(recovery, "STALE_AFTER", 3.0)  # 30 s: the outage would be too
+    study = optuna.create_study(study_name="s", storage=open_storage(pg_url))
+    other = "login2.cluster:4242:beefcafe"  # a driver on another host, training trial 0
+    trial = study.ask()
+    trial.set_user_attr(attrs.DRIVER, other)
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + other, time.time())
+    _database_away(pg_url, True)
+    threading.Timer(4.0, _database_away, (pg_url, False)).start()
+    study.get_trials()  # this driver waits for the database: 4 s, past the lease
+    assert recovery.recover(study).zombies == []
+    assert study.trials[0].state.name == "RUNNING"
+
+    monkeypatch.setattr(rdb, "_answered_again", None)  # a lease's time later, no renewal:
+    assert recovery.recover(study).zombies == [0]  # that driver is dead after all
