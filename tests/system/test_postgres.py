@@ -303,3 +303,13 @@ def test_after_an_outage_live_drivers_on_other_hosts_keep_their_trials(
 
     monkeypatch.setattr(rdb, "_answered_again", None)  # a lease's time later, no renewal:
     assert recovery.recover(study).zombies == [0]  # that driver is dead after all
+
+
+def test_two_drivers_starting_one_warm_start_together_on_postgresql(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check of what a warm start added and its writes are one step under a lock of
+    the study (an advisory lock): each source trial is added once."""
+    from tests.study.test_warm_start_resume import race_two_warm_starts
+
+    race_two_warm_starts(tmp_path, monkeypatch, pg_url)
