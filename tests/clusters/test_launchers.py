@@ -546,7 +546,10 @@ def test_trials_on_retiring_workers_run_again_and_count_once(tmp_path: Path) -> 
         client.register_plugin(RecordStarts())
         names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
         summary = Driver(exp, study, client, slots=3).run()
-        left = [w["name"] for w in client.scheduler_info()["workers"].values()]
+        # Asked of the scheduler itself: the client's copy of its identity may be stale.
+        left = client.run_on_scheduler(
+            lambda dask_scheduler: [ws.name for ws in dask_scheduler.workers.values()]
+        )
     assert left == ["steady"]  # the others retired while trials were running
 
     trials = study.get_trials(deepcopy=False)
