@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
+import psutil
 import pytest
 from distributed import Client, LocalCluster, Nanny
 from optuna.trial import TrialState
@@ -15,6 +20,32 @@ from supervisor.clusters.handle import configure_dask
 from supervisor.study import placement
 from supervisor.study.driver import Driver
 from tests.study.test_driver import experiment, make_study
+
+
+@contextlib.contextmanager
+def two_workers(**options: Any) -> Iterator[tuple[Client, dict[str, int], str, str]]:
+    """A local cluster of two worker processes: the client, the workers' pids, the worker
+    a test freezes and the healthy one."""
+    configure_dask()
+    with (
+        LocalCluster(n_workers=2, processes=True, dashboard_address=None, **options) as cluster,
+        Client(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        pids = client.run(os.getpid)
+        frozen, healthy = sorted(pids)
+        yield client, pids, frozen, healthy
+
+
+@contextlib.contextmanager
+def suspended(pid: int) -> Iterator[None]:
+    """Process ``pid`` stopped over the block (SIGSTOP, as a suspended job), then resumed."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        psutil.Process(pid).resume()
 
 
 class FakeClient:
@@ -108,21 +139,8 @@ def test_a_worker_that_does_not_answer_holds_the_driver_seconds_not_minutes() ->
     question for its 30 s connect timeout, and asked again at each look the driver spent
     most of its time waiting: a Slurm campaign stalled for minutes. The question now runs on
     a thread of its own, waited for ASK_WAIT seconds once, never again while it is out."""
-    import os
-    import signal
-
-    import psutil
-
-    configure_dask()
-    with (
-        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(2, timeout=60)
-        pids = client.run(os.getpid)
-        frozen, healthy = sorted(pids)
-        os.kill(pids[frozen], signal.SIGSTOP)
-        try:
+    with two_workers() as (client, pids, frozen, healthy):
+        with suspended(pids[frozen]):
             place = placement.Placement(client, clock=time.monotonic)
             for seconds in (1.0, 2.0, 3.0):
                 place.finished(seconds)
@@ -139,9 +157,6 @@ def test_a_worker_that_does_not_answer_holds_the_driver_seconds_not_minutes() ->
             place._looked = -float("inf")
             place.workers_for_next_trial()
             assert place._asking is not None and place._asking.workers == sorted(pids)
-        finally:
-            os.kill(pids[frozen], signal.SIGCONT)
-            psutil.Process(pids[frozen]).resume()
         assert healthy in client.run(os.getpid)  # the cluster goes on
 
 
@@ -164,21 +179,7 @@ def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
     Both were one Dask broadcast without a time bound: a frozen worker (a suspended job)
     held the driver for as long as it was frozen. Each is now waited for ASK_WAIT
     seconds; a frozen worker's trials count as executing (never cancelled unseen)."""
-    import os
-    import signal
-
-    import psutil
-
-    configure_dask()
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(2, timeout=60)
-        pids = client.run(os.getpid)
-        frozen, healthy = sorted(pids)
+    with two_workers(threads_per_worker=1) as (client, pids, frozen, healthy):
         running = {w: client.submit(_sleep, 60, workers=[w], pure=False) for w in pids}
         queued = {w: client.submit(_sleep, 61, workers=[w], pure=False) for w in pids}
         deadline = time.monotonic() + 30
@@ -187,8 +188,7 @@ def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
             if all(str(running[w].key) in state.get(w, []) for w in pids):
                 break
             time.sleep(0.1)
-        os.kill(pids[frozen], signal.SIGSTOP)
-        try:
+        with suspended(pids[frozen]):
             started = time.monotonic()
             keys = placement.executing_keys(client, {"fallback"})
             assert time.monotonic() - started < 2 * placement.ASK_WAIT + 3  # all, then each
@@ -200,9 +200,6 @@ def test_a_frozen_worker_holds_neither_the_timeout_nor_a_stop() -> None:
             placement.tell_workers(client, _mark, "stop")
             assert time.monotonic() - started < placement.ASK_WAIT + 3
             assert client.run(_marked, workers=[healthy]) == {healthy: "stop"}
-        finally:
-            os.kill(pids[frozen], signal.SIGCONT)
-            psutil.Process(pids[frozen]).resume()
         client.cancel([*running.values(), *queued.values()], force=True)
 
 
@@ -225,35 +222,21 @@ def test_a_frozen_worker_does_not_hold_the_verdicts_of_the_others() -> None:
     """The driver sends pruning verdicts from one thread, one worker after the other: a
     verdict to a frozen worker held every later one for as long as it was frozen (every
     judged epoch on every worker waited VERDICT_TIMEOUT, none was pruned)."""
-    import os
-    import signal
-
-    import psutil
-
     from supervisor.execution import channel
 
-    configure_dask()
-    with (
-        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(2, timeout=60)
-        pids = client.run(os.getpid)
-        frozen, healthy = sorted(pids)
+    with two_workers() as (client, pids, frozen, healthy):
         client.run(_watch, workers=[healthy])
         sender = channel.DriverChannel(client, channel.topic("frozen-test"))
-        os.kill(pids[frozen], signal.SIGSTOP)
         try:
-            sender.send_verdict(frozen, ("s", 0, 0, False))
-            time.sleep(0.5)  # its delivery is under way
-            sender.send_verdict(healthy, ("s", 1, 0, True))
-            deadline = time.monotonic() + channel.VERDICT_TIMEOUT + 5
-            while not client.run(_pruned, workers=[healthy])[healthy]:
-                assert time.monotonic() < deadline, "the verdict never reached its worker"
-                time.sleep(0.2)
+            with suspended(pids[frozen]):
+                sender.send_verdict(frozen, ("s", 0, 0, False))
+                time.sleep(0.5)  # its delivery is under way
+                sender.send_verdict(healthy, ("s", 1, 0, True))
+                deadline = time.monotonic() + channel.VERDICT_TIMEOUT + 5
+                while not client.run(_pruned, workers=[healthy])[healthy]:
+                    assert time.monotonic() < deadline, "the verdict never reached its worker"
+                    time.sleep(0.2)
         finally:
-            os.kill(pids[frozen], signal.SIGCONT)
-            psutil.Process(pids[frozen]).resume()
             sender.close()
 
 
@@ -262,36 +245,21 @@ def test_a_finished_trial_s_frozen_worker_holds_the_driver_seconds() -> None:
     there: the driver, fetching it itself when the results collector had not brought it,
     waited for as long as the worker was frozen (no heartbeat: other drivers took its
     trials over). The fetch now waits FETCH_WAIT seconds and is tried again later."""
-    import os
-    import signal
-
-    import psutil
     from distributed import wait
 
     from supervisor.execution import channel
 
-    configure_dask()
-    with (
-        LocalCluster(n_workers=2, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
-        client.wait_for_workers(2, timeout=60)
-        pids = client.run(os.getpid)
-        frozen, healthy = sorted(pids)
+    with two_workers() as (client, pids, frozen, healthy):
         held = client.submit(_sleep, 0.0, workers=[frozen], pure=False)
         free = client.submit(_sleep, 0.1, workers=[healthy], pure=False)
         wait([held, free])
-        os.kill(pids[frozen], signal.SIGSTOP)
         late: dict[str, float] = {}
-        try:
+        with suspended(pids[frozen]):
             started = time.monotonic()
             assert channel.fetch_done([held, free], late) == [(free, 0.1)]
             assert time.monotonic() - started < channel.FETCH_WAIT + 3
             started = time.monotonic()
             assert channel.fetch_done([held], late) == []  # not waited on again at once
             assert time.monotonic() - started < 1
-        finally:
-            os.kill(pids[frozen], signal.SIGCONT)
-            psutil.Process(pids[frozen]).resume()
         late.clear()  # LATE_RETRY seconds later
         assert channel.fetch_done([held], late) == [(held, 0.0)]
