@@ -202,6 +202,8 @@ def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
     space = toy_space(study="stopped", trials=40) | {
         "benchmark": {"name": TOY, "options": {"delay": 0.3}}
     }
+    # Processes of earlier tests in this pytest process are not this search's.
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
     watcher = interrupt_when(lambda: supervisor.open_run("stopped").status().done >= 1)
     # A loop of searches (or a notebook's "run all") must stop at the interrupt: the search
     # returned as if it had finished, and the next cell or iteration ran.
@@ -217,10 +219,11 @@ def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
     workers = [
         p
         for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline())
+        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
     ]
     _, alive = psutil.wait_procs(workers, timeout=30)  # exiting takes a moment when loaded
-    assert not alive  # the cluster is closed: no scheduler, worker or trial left
+    # The cluster is closed: no scheduler, worker or trial left.
+    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
     done = stop.run.status().done
     run = supervisor.search(space, trials=done + 2, workers=2, report=False, progress="none")
     assert run.summary is not None and run.summary.stopped_by == "budget"
