@@ -97,11 +97,7 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
         # Judged again once the drivers that lived through it have renewed theirs.
         stale_after = math.inf
     now = time.time()
-    heartbeats = {
-        k[len(attrs.HEARTBEAT_PREFIX) :]: v
-        for k, v in study.user_attrs.items()
-        if k.startswith(attrs.HEARTBEAT_PREFIX) and v is not None
-    }
+    heartbeats = leases(study.user_attrs)
     alive = {d: driver_alive(d, heartbeats, now, stale_after) for d in heartbeats}
     # A driver killed between its ask and recording itself on the trial leaves a RUNNING
     # trial without a driver. When a driver of this study died and none lives, no one
@@ -212,15 +208,21 @@ def withdraw(study: optuna.Study, trial_id: int, why: str) -> bool:
     return True
 
 
+def leases(study_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Each driver's last heartbeat, from the study's attributes (a finished driver's is
+    cleared: it holds none)."""
+    prefix = attrs.HEARTBEAT_PREFIX
+    found = {k[len(prefix) :]: v for k, v in study_attrs.items() if k.startswith(prefix)}
+    return {driver: beat for driver, beat in found.items() if beat is not None}
+
+
 def orphaned(
     study_attrs: Mapping[str, Any], trials: Iterable[FrozenTrial], now: float
 ) -> set[int]:
     """RUNNING trials whose driver is gone, by the test ``supervisor search`` applies when
     it resumes (its process, on this host; else its heartbeat): it closes and re-queues
     them. Trials not started by a supervisor driver are never called orphans."""
-    prefix = attrs.HEARTBEAT_PREFIX
-    beats = {k[len(prefix) :]: v for k, v in study_attrs.items() if k.startswith(prefix)}
-    alive = {k: v for k, v in beats.items() if v is not None}
+    alive = leases(study_attrs)
     return {
         t.number
         for t in trials

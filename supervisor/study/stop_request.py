@@ -18,8 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from supervisor.study import attrs
-
 if TYPE_CHECKING:
     import optuna
 
@@ -68,10 +66,5 @@ def live_drivers(study: optuna.Study) -> list[str]:
     from supervisor.study import recovery  # Optuna's internals: not on import
 
     now = time.time()
-    prefix = attrs.HEARTBEAT_PREFIX
-    beats = {
-        k[len(prefix) :]: v
-        for k, v in study.user_attrs.items()
-        if k.startswith(prefix) and v is not None
-    }
+    beats = recovery.leases(study.user_attrs)
     return [d for d in beats if recovery.driver_alive(d, beats, now, recovery.STALE_AFTER)]
