@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from optuna.trial import FrozenTrial
 
+    from supervisor.benchmarks import Benchmark
     from supervisor.commands.rerun import Comparison
     from supervisor.commands.search import SearchOptions
     from supervisor.commands.status import Status
@@ -197,6 +198,42 @@ class Run:
         if isinstance(trial, bool) or not isinstance(trial, int):
             raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
         return rerun(self.study, self.record.space_file, trial)
+
+    @property
+    def kept_models(self) -> list[int]:
+        """The trials whose trained models the run keeps (``keep_models`` in the space
+        file), best first; ``model(trial)`` loads one."""
+        from supervisor.study.kept_models import kept_in
+
+        return kept_in(self.study, self.run_dir)
+
+    def model(self, trial: int | None = None) -> Any:
+        """Trial ``trial``'s trained model (default: the best kept), rebuilt as the trial
+        built it (benchmark options, parameters, seed) with the weights its worker saved;
+        for a Keras benchmark, a ``keras.Model``. ``benchmark().predict(model, x)`` uses
+        it as the campaign did. Only trials ``keep_models`` kept have one."""
+        from supervisor.commands.kept_model import load_model
+
+        if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
+            raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
+        if trial is None:
+            kept = self.kept_models
+            if not kept:
+                raise UserError(
+                    f"study {self.study_name!r} keeps no trained model: set keep_models: K"
+                    " in the space file (the K best trials' models are kept)"
+                )
+            trial = kept[0]
+        return load_model(self.study, self.record.space_file, self.run_dir, trial)[1]
+
+    def benchmark(self) -> Benchmark:
+        """The run's benchmark with the options it searched with (``predict`` on a kept
+        model, ``load_data`` for its data)."""
+        from supervisor.benchmarks import registry
+        from supervisor.commands.ensemble import as_searched
+
+        exp = as_searched(self.study, self.record.space_file)
+        return registry.load(exp.benchmark_target)(exp.options)
 
     def _repr_html_(self) -> str:  # a notebook shows the run as a small table
         from html import escape

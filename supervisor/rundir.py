@@ -32,6 +32,7 @@ JOURNAL_FILE = "journal.log"
 TRIALS_DIR = "trials"
 CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_FILE = "artifacts.npz"
+MODEL_FILE = "model.npz"  # a kept trained model's arrays (keep_models)
 OUTPUTS_FILE = "outputs.npz"  # an ensemble member's predictions (supervisor.ensemble)
 ENSEMBLE_DIR = "ensemble"  # the run directory of the members trained for an ensemble
 # Query keys that carry a secret to the database driver: a key holding one of these

@@ -47,6 +47,15 @@ class SoftmaxModel:
     def count_params(self) -> int:
         return int(self.w.size)
 
+    def get_weights(self) -> list[np.ndarray]:  # as a Keras model has: keep_models saves it
+        return [self.w.copy()]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        (w,) = weights
+        if w.shape != self.w.shape:
+            raise ValueError(f"expected weights of shape {self.w.shape}, got {w.shape}")
+        self.w = np.array(w)
+
 
 class ToyClassifier(Benchmark):
     name = "toy-classifier"

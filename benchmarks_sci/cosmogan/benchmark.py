@@ -53,6 +53,7 @@ _HIST_EDGES = np.linspace(-1.0, 1.0, 51)  # model-space pixel histogram of ``art
 # Finer, for ensembles: the KS distance of two histograms is read at these edges.
 _ENSEMBLE_HIST_EDGES = np.linspace(-1.0, 1.0, 401)
 _SCORES = ("ps_error", "hist_ks", "score")
+_NETWORKS = ("generator", "discriminator")  # a kept model: both, by name
 
 
 class CosmoGANBenchmark(TableChecked, Benchmark):
@@ -194,6 +195,20 @@ class CosmoGANBenchmark(TableChecked, Benchmark):
     def count_params(self, model: Any) -> int:
         """Parameters of the generator and the discriminator together."""
         return int(model.count_params())
+
+    def model_arrays(self, model: Any) -> dict[str, Any]:
+        """Both networks' weights (``keep_models``): the generator makes the maps, the
+        discriminator scores them (``predict`` of maps)."""
+        return {
+            f"{net}_{i:05d}": w
+            for net in _NETWORKS
+            for i, w in enumerate(getattr(model, net).get_weights())
+        }
+
+    def load_model_arrays(self, model: Any, arrays: Mapping[str, Any]) -> None:
+        for net in _NETWORKS:
+            names = sorted(k for k in arrays if k.startswith(f"{net}_"))
+            getattr(model, net).set_weights([arrays[k] for k in names])
 
     def artifacts(self, model: Any, data: CosmoData, params: Mapping[str, Any]) -> dict[str, Any]:
         """For the report's GAN panel: a few generated and validation maps (model space,

@@ -19,7 +19,9 @@ Who calls what, and where:
 * Optional: ``predict`` (ensembles, the ``latency_ms`` metric), ``save_data`` (exporting a
   data set), ``count_params`` (the ``n_params`` metric; by default the model's own
   ``count_params()`` where it has one, as Keras models do), ``ensemble_outputs`` and
-  ``artifacts`` (what a trial keeps in the run directory, e.g. a confusion matrix).
+  ``artifacts`` (what a trial keeps in the run directory, e.g. a confusion matrix),
+  ``model_arrays`` and ``load_model_arrays`` (a trained model kept and loaded back:
+  ``keep_models``; by default a model's ``get_weights``/``set_weights``, as Keras has).
 * Epoch checkpoints: the ``report`` a worker passes to ``fit`` may carry a
   ``Checkpoint`` (``checkpoint_of(report)``). ``keras_fit.fit_reporting`` uses it: it
   resumes from the last one and saves one every N epochs, so a trial re-run after an
@@ -233,6 +235,24 @@ class Benchmark(abc.ABC):
         first validation inputs. A model used on other inputs says which (a GAN generates
         from latent vectors; its discriminator only trains it)."""
         return data.x_val[:n]
+
+    def model_arrays(self, model: Any) -> dict[str, Any]:
+        """A trained model's state as named arrays (``keep_models``: the best trials'
+        models are kept in the run directory). By default the model's ``get_weights()``
+        (Keras: every variable, batch-norm statistics included) by position. A model of
+        several networks, or with other state, overrides this and ``load_model_arrays``."""
+        weights = getattr(model, "get_weights", None)
+        if not callable(weights):
+            raise MissingMethod(type(self), "model_arrays")
+        return {f"weight_{i:05d}": w for i, w in enumerate(weights())}
+
+    def load_model_arrays(self, model: Any, arrays: Mapping[str, Any]) -> None:
+        """Put ``model_arrays``' arrays into a model fresh from ``build_model`` with the
+        same parameters and seed: by default its ``set_weights`` (in their saved order)."""
+        setter = getattr(model, "set_weights", None)
+        if not callable(setter):
+            raise MissingMethod(type(self), "load_model_arrays")
+        setter([arrays[name] for name in sorted(arrays)])
 
     def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by

@@ -33,6 +33,8 @@ OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "ensemble_outputs": (("model", "data"), "ensembles"),
     "artifacts": (("model", "data", "params"), "per-trial arrays"),
     "latency_inputs": (("model", "data", "n"), "the latency_ms metric"),
+    "model_arrays": (("model",), "keep_models"),
+    "load_model_arrays": (("model", "arrays"), "keep_models"),
     "__init__": (("options",), "creating the benchmark"),
 }
 FLAGS = ("supports_ranks", "checkpoints")

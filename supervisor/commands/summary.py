@@ -53,6 +53,11 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     if exp.enqueue:
         lines.append(f"enqueue     {len(exp.enqueue)} configuration(s) trained first")
         lines += [f"  {i}  {entry}" for i, entry in enumerate(exp.enqueue)]
+    if exp.keep_models:
+        lines.append(
+            f"keep        the trained models of the {exp.keep_models} best trial(s), in "
+            f"{run_dir / rundir.TRIALS_DIR}"
+        )
     from supervisor.study.storage import redact
 
     lines.append(f"storage     {redact(storage)}{resume}")  # a terminal may be recorded

@@ -67,6 +67,9 @@ class Experiment:
     # Configurations trained first, in order; parameters left out are sampled
     # (supervisor.config.enqueue).
     enqueue: tuple[dict[str, Scalar], ...] = ()
+    # The trained models of the this-many best complete trials stay in the run directory
+    # (supervisor.study.kept_models; 0: none).
+    keep_models: int = 0
 
     @property
     def prunes(self) -> bool:
@@ -113,6 +116,7 @@ class Experiment:
             "ensemble": self.ensemble.to_dict() if self.ensemble else None,
             "warm_start": [w.to_dict() for w in self.warm_start],
             "enqueue": [dict(e) for e in self.enqueue],
+            "keep_models": self.keep_models,
             # The space file as validated: later commands (supervisor ensemble) rebuild
             # this experiment from it, not from a file the user may have edited since.
             "source": _json(self.raw),

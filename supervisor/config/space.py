@@ -57,6 +57,8 @@ COST_METRICS: dict[str, Direction] = {
     "peak_memory_mb": "minimize",  # RSS high-water mark of the trial's process
 }
 
+MAX_KEPT = 10_000  # keep_models: trained models kept at most
+
 TOP_KEYS = (
     "study",
     "description",
@@ -74,6 +76,7 @@ TOP_KEYS = (
     "ensemble",
     "warm_start",
     "enqueue",
+    "keep_models",
 )
 BUDGET_KEYS = (
     *("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast"),
@@ -129,6 +132,7 @@ class SpaceParser(Reader):
         ensemble = self.ensemble(top.get("ensemble"), cls)
         warm = read_warm_start(self, top.get("warm_start"), {p.name for p in params})
         enqueue = read_enqueue(self, top.get("enqueue"), params, fixed)
+        keep_models = self.integer(top.get("keep_models", 0), ("keep_models",), 0, MAX_KEPT)
         pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
         conditional = any(p.when for p in params)
         default = samplers.default_sampler(conditional, len(objectives), pruner != "none")
@@ -169,6 +173,7 @@ class SpaceParser(Reader):
             ensemble=ensemble,
             warm_start=warm,
             enqueue=enqueue,
+            keep_models=keep_models,
         )
 
     def study(self, top: dict[str, Any], override: str | None) -> str:

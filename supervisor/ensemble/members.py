@@ -225,6 +225,7 @@ def train_missing(
         pruner="none",
         pruner_options={},
         retrain_duplicates=True,  # seeds of one configuration are different members
+        keep_models=0,  # keep_models is about the search's best trials
     )
     study = open_campaign_study(member_exp, storage_url)
     # Members a dead driver left running are closed and queued again now, before the plan,

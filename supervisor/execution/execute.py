@@ -147,6 +147,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
         else:
             result.values = values
             result.status = "complete"
+            if spec.keep_model is not None and spec.keep_model.wanted(values[0]):
+                _save_model(bench, model, spec, result)
     except Exception as exc:  # a failed trial is data, not a crash of the worker
         result.failure = "model"
         result.error_type = type(exc).__name__
@@ -247,7 +249,23 @@ def _save_outputs(
         result.extra["outputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _save_trial_arrays(spec: TrialSpec, name: str, arrays: dict[str, Any]) -> str:
+def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResult) -> None:
+    """Keep the trained model's arrays (``keep_models``). A failure is noted, not fatal:
+    the trial's result stands; its model is then not among those kept."""
+    if spec.run_dir is None:
+        return
+    try:
+        arrays = bench.model_arrays(model)
+        # Not compressed: trained weights hardly compress, and a large model would cost
+        # its trial seconds of deflate.
+        result.extra["model"] = _save_trial_arrays(spec, rundir.MODEL_FILE, arrays, compress=False)
+    except Exception as exc:
+        result.extra["model_error"] = f"model not kept: {type(exc).__name__}: {exc}"[:500]
+
+
+def _save_trial_arrays(
+    spec: TrialSpec, name: str, arrays: dict[str, Any], compress: bool = True
+) -> str:
     """Write ``arrays`` to the trial's directory as ``name`` (complete or not at all);
     return the path relative to the run directory."""
     import numpy as np
@@ -257,9 +275,8 @@ def _save_trial_arrays(spec: TrialSpec, name: str, arrays: dict[str, Any]) -> st
     path = rundir.trial_dir(run_dir, spec.trial_number) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic.replacing(path) as tmp:
-        np.savez_compressed(
-            tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()}
-        )
+        save = np.savez_compressed if compress else np.savez
+        save(tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
     return str(path.relative_to(run_dir))
 
 

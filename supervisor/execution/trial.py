@@ -31,6 +31,21 @@ DIED_REPEATEDLY = "WorkerDiedRepeatedly"
 
 
 @dataclass(frozen=True)
+class KeepModel:
+    """Keep the trained model (``keep_models``) of a complete trial whose first objective
+    is at least as good as ``bar``: the worst of the models kept when the trial was sent
+    (None: fewer were kept than wanted, so any). The driver removes the surplus."""
+
+    bar: float | None = None
+    maximize: bool = False
+
+    def wanted(self, value: float) -> bool:
+        if self.bar is None:
+            return True
+        return value >= self.bar if self.maximize else value <= self.bar
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     study_name: str
     trial_number: int
@@ -63,6 +78,9 @@ class TrialSpec:
     # Keep the trial's ensemble outputs (``Benchmark.ensemble_outputs``) in its trial
     # directory: the campaign builds deep ensembles from the search population.
     save_outputs: bool = False
+    # Save the trained model's arrays (``Benchmark.model_arrays``) in its trial directory
+    # when it completes and beats the bar (None: never).
+    keep_model: KeepModel | None = None
 
 
 @dataclass

@@ -301,7 +301,7 @@ class Driver:
             if run.pruned_at is not None:  # the verdict came after its last epoch
                 trial.set_user_attr("prune_requested_at_epoch", run.pruned_at)
             values = outcome.values
-            self.rec.complete(trial, values)
+            self.rec.complete(trial, values, "model" in outcome.extra)
             self.index.completed.setdefault(run.key, (trial.number, values))
             self._update_best(values)
             self.display.trial_done(trial.number, "complete", values, outcome)

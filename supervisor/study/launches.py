@@ -88,6 +88,7 @@ class Launches:
             checkpoint_dir=str(checkpoints) if checkpoints is not None else None,
             checkpoint_every=d.exp.budget.checkpoint_every,
             save_outputs=d.save_outputs,
+            keep_model=d.rec.models.next_trial() if d.rec.models is not None else None,
         )
         # The key carries the trial number so the dashboard's task stream is readable.
         task = f"trial-{trial.number}-{d.driver_id.rsplit(':', 1)[-1]}"

@@ -19,6 +19,7 @@ import supervisor.rundir as rundir
 from supervisor.execution.trial import DIED_REPEATEDLY
 from supervisor.study import attrs, failfast, recovery, retry
 from supervisor.study.events import CampaignListener
+from supervisor.study.kept_models import KeptModels
 from supervisor.study.storage import set_user_attrs
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class Recorder:
         self.states: dict[str, int] = {}  # this run: outcome -> count
         self.fail_fast = failfast.FailFast(exp.budget.fail_fast)
         self.failing: str | None = None  # set when fail fast says stop: the reason
+        # The best trials' trained models (``keep_models``), None when none are kept.
+        self.models: KeptModels | None = None
+        if exp.keep_models > 0 and run_dir is not None:
+            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions)
+            self.models.load(study)
 
     def count(self, outcome: str) -> None:
         self.states[outcome] = self.states.get(outcome, 0) + 1
@@ -77,8 +83,12 @@ class Recorder:
             if "Study.stop" not in str(exc):
                 raise
 
-    def complete(self, trial: optuna.Trial, values: list[float]) -> None:
+    def complete(
+        self, trial: optuna.Trial, values: list[float], model_saved: bool = False
+    ) -> None:
         self.tell(trial, values=values)
+        if model_saved and self.models is not None:
+            self.models.add(trial.number, values)
         self.drop_checkpoints(trial)
         self.count("complete")
         self.fail_fast.success()

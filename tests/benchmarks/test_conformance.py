@@ -24,7 +24,7 @@ import pytest
 from supervisor.benchmarks import Benchmark, registry
 from supervisor.config.space import COST_METRICS
 from supervisor.execution.execute import execute
-from supervisor.execution.trial import TrialSpec
+from supervisor.execution.trial import KeepModel, TrialSpec
 from supervisor.execution.trial_host import TrialHost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +99,29 @@ def test_predictions_have_one_row_per_input(loaded: tuple[str, Benchmark, Any]) 
     predictions = np.asarray(bench.predict(model, data.x_val[:5]))
     assert predictions.shape[0] == 5, name
     assert np.isfinite(predictions).all(), name
+
+
+def test_a_kept_model_loads_back_into_a_fresh_build(
+    loaded: tuple[str, Benchmark, Any], tmp_path: Path
+) -> None:
+    """``keep_models``: what ``model_arrays`` saves, ``load_model_arrays`` puts into
+    another build, which then predicts as the first did; a trial saves it to its folder."""
+    name, bench, data = loaded
+    params = type(bench).tiny_params
+    first, other = bench.build_model(params, 0), bench.build_model(params, 1)
+    inputs = [data.x_val[:4], bench.latency_inputs(first, data, 4)]
+    before = [np.asarray(bench.predict(other, x)) for x in inputs]
+    bench.load_model_arrays(other, bench.model_arrays(first))
+    for x, old in zip(inputs, before, strict=True):
+        wanted = np.asarray(bench.predict(first, x))
+        assert not np.allclose(old, wanted), f"{name}: seeds 0 and 1 predict alike"
+        np.testing.assert_allclose(np.asarray(bench.predict(other, x)), wanted, rtol=1e-6)
+
+    result = execute(trial(name, run_dir=str(tmp_path), keep_model=KeepModel()))
+    assert result.status == "complete" and "model_error" not in result.extra, result.extra
+    with np.load(tmp_path / result.extra["model"]) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    bench.load_model_arrays(bench.build_model(params, 0), arrays)
 
 
 def test_ensemble_outputs_aggregate_for_the_kind(loaded: tuple[str, Benchmark, Any]) -> None:

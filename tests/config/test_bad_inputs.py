@@ -239,7 +239,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     ),
     "space/top_is_scalar.yaml": (
         None,
-        "budget, seed, node, ranks, ensemble, warm_start, enqueue, got str 'just some text'",
+        "expected a mapping of study, description, benchmark, objectives, params, fixed,",
     ),
     "space/trials_boolean.yaml": (
         "4:10",
@@ -449,6 +449,15 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "4:22",
         "budget.target: got the text '1e-3': YAML reads this as text",
     ),
+    "space/keep_models_misspelled.yaml": (
+        "5:1",
+        'keep_model: unknown key (did you mean "keep_models"?)',
+    ),
+    "space/keep_models_negative.yaml": (
+        "5:1",
+        "keep_models: expected an integer between 0 and 10000, got -1",
+    ),
+    "space/keep_models_text.yaml": ("5:1", "keep_models: expected an integer, got str '3'"),
     "space/enqueue_bool_for_int.yaml": (
         "5:6",
         "enqueue[0].n: True is not a value of int in [0, 4]",

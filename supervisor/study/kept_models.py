@@ -1,0 +1,156 @@
+"""Which trained models a campaign keeps (``keep_models: K``): those of its K best trials.
+
+A worker saves a complete trial's model (``rundir.MODEL_FILE`` in the trial's directory)
+when it is at least as good as the worst one kept when the trial was sent
+(``KeepModel.bar``); the driver then keeps the K best and removes the others' files as
+better ones arrive, so the disk holds about K models (plus those of trials in flight),
+never one per trial. Best: by the value of one objective; with several, by Pareto rank
+(the non-dominated first), then by the first objective. Ties go to the earlier trial.
+
+A resume reads which files exist and what the study says of their trials: a file of a
+trial that did not complete (its result was lost, the trial re-ran) is removed. Several
+drivers of one campaign each trim what they know; a trial among the K best is never
+removed by any of them, and any surplus goes at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import supervisor.rundir as rundir
+from supervisor.execution.trial import KeepModel
+
+if TYPE_CHECKING:
+    import numpy as np
+    import optuna
+
+
+class KeptModels:
+    def __init__(self, run_dir: Path, keep: int, directions: Sequence[str]) -> None:
+        import numpy as np
+
+        self.run_dir = run_dir
+        self.keep = keep
+        self.signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+        self.losses: dict[int, np.ndarray] = {}  # trial number -> values, lower is better
+
+    def load(self, study: optuna.Study) -> None:
+        """Take the models saved in the run directory, as the study says of their trials;
+        remove the files of trials that did not complete and the surplus."""
+        saved = saved_models(self.run_dir)
+        if not saved:
+            return
+        self.losses = self._complete(study, saved)
+        for number in saved:
+            if number not in self.losses:
+                _remove(self.run_dir, number)
+        self._trim()
+
+    def _complete(self, study: optuna.Study, numbers: list[int]) -> dict[int, np.ndarray]:
+        """The losses of those of ``numbers`` that are complete trials of ``study``."""
+        import numpy as np
+        from optuna.trial import TrialState
+
+        wanted = set(numbers)
+        return {
+            t.number: self.signs * np.asarray(t.values, float)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.number in wanted and t.values is not None
+        }
+
+    def next_trial(self) -> KeepModel:
+        """What the next trial sent must beat to have its model saved."""
+        if len(self.signs) > 1 or len(self.losses) < self.keep:
+            return KeepModel()
+        worst = max(float(loss[0]) for loss in self.losses.values())
+        return KeepModel(bar=worst * float(self.signs[0]), maximize=bool(self.signs[0] < 0))
+
+    def add(self, number: int, values: Sequence[float]) -> None:
+        """Trial ``number`` completed with ``values`` and its model was saved."""
+        import numpy as np
+
+        self.losses[number] = self.signs * np.asarray(values, float)
+        self._trim()
+
+    def numbers(self) -> list[int]:
+        """The trials whose models are kept, best first."""
+        return self._ranked()
+
+    def _ranked(self) -> list[int]:
+        import numpy as np
+
+        numbers = list(self.losses)
+        if not numbers:
+            return []
+        losses = np.array([self.losses[n] for n in numbers])
+        ranks = pareto_ranks(losses)
+        order = sorted(range(len(numbers)), key=lambda i: (ranks[i], losses[i, 0], numbers[i]))
+        return [numbers[i] for i in order]
+
+    def _trim(self) -> None:
+        if len(self.losses) <= self.keep:
+            return
+        for number in self._ranked()[self.keep :]:
+            del self.losses[number]
+            _remove(self.run_dir, number)
+
+
+def kept_in(study: optuna.Study, run_dir: Path) -> list[int]:
+    """The complete trials of ``study`` whose models ``run_dir`` holds, best first; reads
+    only (a campaign's driver trims them)."""
+    saved = saved_models(run_dir)
+    if not saved:
+        return []
+    kept = KeptModels(run_dir, len(saved), [d.name.lower() for d in study.directions])
+    kept.losses = kept._complete(study, saved)
+    return kept.numbers()
+
+
+def pareto_ranks(losses: np.ndarray) -> np.ndarray:
+    """Each row's non-domination rank (0: on the Pareto front) of ``losses`` (lower is
+    better in every column); one column: all 0, the values order them."""
+    import numpy as np
+
+    n = len(losses)
+    ranks = np.zeros(n, dtype=int)
+    if losses.shape[1] < 2:
+        return ranks
+    # dominates[i, j]: row i is no worse than row j everywhere and better somewhere
+    le = (losses[:, None, :] <= losses[None, :, :]).all(axis=2)
+    lt = (losses[:, None, :] < losses[None, :, :]).any(axis=2)
+    dominates = np.asarray(le & lt)
+    left = np.ones(n, dtype=bool)
+    rank = 0
+    while left.any():
+        front = left & ~_dominated(dominates, left)
+        ranks[front] = rank
+        left &= ~front
+        rank += 1
+    return ranks
+
+
+def _dominated(dominates: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Rows dominated by some row still ``left``."""
+    return (dominates & left[:, None]).any(axis=0)
+
+
+def saved_models(run_dir: Path) -> list[int]:
+    """The trials with a model file in ``run_dir`` (one listing of the trials folder)."""
+    found = []
+    try:
+        entries = list(os.scandir(run_dir / rundir.TRIALS_DIR))
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.name.isdigit() and os.path.exists(os.path.join(entry.path, rundir.MODEL_FILE)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _remove(run_dir: Path, number: int) -> None:
+    with contextlib.suppress(OSError):  # else kept one too many: the next start removes it
+        (rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE).unlink(missing_ok=True)

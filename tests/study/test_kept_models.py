@@ -1,0 +1,117 @@
+"""``keep_models: K``: the trained models of the K best trials stay in the run directory,
+and ``Run.model`` loads one back as the trial trained it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+import supervisor
+import supervisor.rundir as rundir
+from supervisor.study.kept_models import KeptModels, pareto_ranks, saved_models
+from tests.toy_classifier import ToyClassifier
+
+
+def _save(run_dir: Path, number: int) -> None:
+    path = rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, w=np.zeros(2))
+
+
+def test_only_the_best_k_models_stay_and_the_bar_follows_the_worst_kept(tmp_path: Path) -> None:
+    kept = KeptModels(tmp_path, 2, ["maximize"])
+    assert kept.next_trial().bar is None  # fewer than K kept: any complete trial saves
+    for number, value in [(0, 0.5), (1, 0.7), (2, 0.6), (3, 0.9)]:
+        _save(tmp_path, number)
+        kept.add(number, [value])
+    assert kept.numbers() == [3, 1]
+    assert saved_models(tmp_path) == [1, 3]  # the others' files are gone
+    bar = kept.next_trial()
+    assert (bar.bar, bar.maximize) == (0.7, True)
+    assert bar.wanted(0.7) and bar.wanted(0.8) and not bar.wanted(0.65)
+
+
+def test_several_objectives_keep_the_pareto_front_first(tmp_path: Path) -> None:
+    kept = KeptModels(tmp_path, 2, ["minimize", "minimize"])
+    # 0 and 2 are on the front; 1 is dominated by 0, 3 by everyone.
+    for number, values in enumerate([[1.0, 2.0], [1.5, 2.5], [2.0, 1.0], [3.0, 3.0]]):
+        _save(tmp_path, number)
+        kept.add(number, values)
+    assert kept.numbers() == [0, 2]
+    assert kept.next_trial().bar is None  # no single order: every complete trial saves
+    assert list(pareto_ranks(np.array([[1.0, 2.0], [1.5, 2.5], [2.0, 1.0], [3.0, 3.0]]))) == [
+        0,
+        1,
+        0,
+        2,
+    ]
+
+
+def test_a_resume_keeps_what_the_study_completed_and_trims_to_k(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="minimize")
+    for value in (3.0, 1.0, 2.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    for number in range(4):  # trial 3's result was lost after its model was saved
+        _save(tmp_path, number)
+    kept = KeptModels(tmp_path, 2, ["minimize"])
+    kept.load(study)
+    assert kept.numbers() == [1, 2]
+    assert saved_models(tmp_path) == [1, 2]
+
+
+def _space(study: str, trials: int, keep: int) -> dict[str, Any]:
+    return {
+        "study": study,
+        "benchmark": {"name": "tests.toy_classifier:ToyClassifier", "options": {"n": 120}},
+        "objectives": ["val_nll"],
+        "params": {"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
+        "budget": {"trials": trials, "epochs": 2},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": keep,
+    }
+
+
+def test_a_search_keeps_its_best_models_and_loads_them_as_they_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = supervisor.search(_space("keep", 8, 3), workers=2, report=False, progress="none")
+    frame = run.trials
+    best_three = list(frame.sort_values(["val_nll", "number"])["number"][:3])
+    assert run.kept_models == best_three
+    assert saved_models(run.run_dir) == sorted(best_three)
+
+    # Rebuilt from its provenance with the saved weights, the model scores what it did.
+    model = run.model()
+    bench = run.benchmark()
+    assert isinstance(bench, ToyClassifier)
+    data = bench.load_data(5)
+    p = bench.predict(model, data.x_val)
+    nll = -np.mean(np.log(np.clip(p[np.arange(len(data.y_val)), data.y_val], 1e-12, 1.0)))
+    assert nll == pytest.approx(run.best.values[0], rel=1e-12)
+
+    worst = int(frame.sort_values("val_nll")["number"].iloc[-1])
+    with pytest.raises(supervisor.UserError, match=rf"trial {worst}: its trained model was not"):
+        run.model(worst)
+
+    # A resume with fewer kept trims the surplus; the search goes on keeping its best.
+    run = supervisor.search(_space("keep", 10, 1), workers=1, report=False, progress="none")
+    best = run.trials.sort_values(["val_nll", "number"])["number"].iloc[0]
+    assert run.kept_models == [int(best)]
+    assert len(saved_models(run.run_dir)) == 1
+
+
+def test_without_keep_models_no_model_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = supervisor.search(_space("none", 3, 0), workers=1, report=False, progress="none")
+    assert saved_models(run.run_dir) == [] and run.kept_models == []
+    with pytest.raises(supervisor.UserError, match=r"keeps no trained model: set keep_models"):
+        run.model()
