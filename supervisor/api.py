@@ -226,6 +226,15 @@ class Run:
             trial = kept[0]
         return load_model(self.study, self.record.space_file, self.run_dir, trial)[1]
 
+    def ensemble_models(self) -> list[Any]:
+        """The trained models of the ensemble last built (``ensemble(...)``, or after the
+        search), in its members' order; each predicts with ``benchmark().predict``. The
+        members trained for the ensemble are kept when the space file has
+        ``keep_models``; those taken from the search, when among its kept best."""
+        from supervisor.commands.kept_model import ensemble_models
+
+        return ensemble_models(self.storage_url, self.record.space_file, self.run_dir)
+
     def benchmark(self) -> Benchmark:
         """The run's benchmark with the options it searched with (``predict`` on a kept
         model, ``load_data`` for its data)."""

@@ -51,3 +51,44 @@ def load_model(
             f"{path}: cannot load trial {number}'s model: {type(exc).__name__}: {exc}"[:400]
         ) from None
     return bench, model
+
+
+def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[Any]:
+    """The trained models of the run's last built ensemble (``ensemble.json``), in its
+    members' order: search trials kept among the best, and the members trained for the
+    ensemble (every one is kept when the space file has ``keep_models``)."""
+    import json
+
+    from supervisor.ensemble.build import SUMMARY_FILE
+    from supervisor.study.storage import load_study
+
+    summary = run_dir / rundir.ENSEMBLE_DIR / SUMMARY_FILE
+    try:
+        data = json.loads(summary.read_text())
+        search = str(data["study"])
+        wanted = [(str(m["study"]), int(m["trial"])) for m in data["members"]]
+    except FileNotFoundError:
+        raise UserError(f"{run_dir}: no ensemble was built (supervisor ensemble RUN)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{summary}: unreadable ({type(exc).__name__}: {exc})"[:300]) from None
+
+    def folder(study_name: str) -> Path:  # the search's run directory, or its members'
+        return run_dir if study_name == search else run_dir / rundir.ENSEMBLE_DIR
+
+    missing = [
+        f"{name}#{number}"
+        for name, number in wanted
+        if not (rundir.trial_dir(folder(name), number) / rundir.MODEL_FILE).is_file()
+    ]
+    if missing:
+        raise UserError(
+            f"the ensemble's members {', '.join(missing[:10])} have no kept model: set"
+            " keep_models to at least the ensemble's pool (or size) and build it again"
+        )
+    studies: dict[str, optuna.Study] = {}
+    models = []
+    for name, number in wanted:
+        if name not in studies:
+            studies[name] = load_study(storage_url, name)
+        models.append(load_model(studies[name], space_file, folder(name), number)[1])
+    return models

@@ -225,7 +225,6 @@ def train_missing(
         pruner="none",
         pruner_options={},
         retrain_duplicates=True,  # seeds of one configuration are different members
-        keep_models=0,  # keep_models is about the search's best trials
     )
     study = open_campaign_study(member_exp, storage_url)
     # Members a dead driver left running are closed and queued again now, before the plan,
@@ -243,10 +242,13 @@ def train_missing(
     budget = replace(
         exp.budget, trials=finished + len(missing), timeout=None, target=(), patience=0
     )
+    # keep_models: every member trained here is kept (the search's members are kept when
+    # among its best), so that the ensemble can be used on new data (Run.ensemble_models).
+    keep = budget.trials if exp.keep_models else 0
     member_dir = run_dir / rundir.ENSEMBLE_DIR
     member_dir.mkdir(parents=True, exist_ok=True)
     driver = Driver(
-        replace(member_exp, budget=budget),
+        replace(member_exp, budget=budget, keep_models=keep),
         study,
         handle.client,
         slots=handle.slots,

@@ -3,6 +3,7 @@ and ``Run.model`` loads one back as the trial trained it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,32 @@ def test_without_keep_models_no_model_is_written(
     assert saved_models(run.run_dir) == [] and run.kept_models == []
     with pytest.raises(supervisor.UserError, match=r"keeps no trained model: set keep_models"):
         run.model()
+
+
+def test_the_ensemble_built_after_the_search_has_every_member_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    space = _space("ens", 5, 1) | {"ensemble": {"select": "seeds", "size": 3}}
+    run = supervisor.search(space, workers=2, report=False, progress="none")
+    models = run.ensemble_models()
+    assert len(models) == 3  # the best search trial and two seeds trained for the ensemble
+    bench = run.benchmark()
+    data = bench.load_data(5)
+    summary = json.loads((run.run_dir / "ensemble" / "ensemble.json").read_text())
+    for member, model in zip(summary["members"], models, strict=True):
+        folder = run.run_dir if member["study"] == "ens" else run.run_dir / "ensemble"
+        with np.load(rundir.trial_dir(folder, member["trial"]) / rundir.OUTPUTS_FILE) as saved:
+            # Each model predicts what its member predicted when the ensemble was judged.
+            np.testing.assert_allclose(bench.predict(model, data.x_test), saved["test"])
+    assert len({float(np.asarray(m.w).sum()) for m in models}) == 3  # three distinct members
+
+
+def test_ensemble_members_without_kept_models_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    space = _space("ens0", 4, 0) | {"ensemble": {"select": "topk", "size": 2}}
+    run = supervisor.search(space, workers=2, report=False, progress="none")
+    with pytest.raises(supervisor.UserError, match=r"members ens0#\d+, ens0#\d+ have no kept"):
+        run.ensemble_models()
