@@ -284,7 +284,7 @@ def status(
         seconds(watch, "--watch", 1, 86400)
     opened = open_run(run, runs_dir=runs_dir)
     study = opened.study
-    print_status(study)
+    print_status(study, run_dir=opened.run_dir)
     jobs = read_chain(opened.run_dir)
     if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
         ids = ", ".join(str(j.get("job_id")) for j in jobs)
@@ -292,7 +292,7 @@ def status(
     while watch:  # Ctrl-C ends it (main() exits 130)
         time.sleep(watch)
         print()
-        print_status(study)
+        print_status(study, run_dir=opened.run_dir)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
 from supervisor.study import attrs, stop_request
+from supervisor.study.kept_models import kept_in
 from supervisor.study.records import TrialRecord
 from supervisor.study.recovery import orphaned
 from supervisor.study.stopping import stopped_early
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import optuna
     from rich.console import Console
 
@@ -151,9 +154,13 @@ def _throughput(status: Status, trials: list[Any], now: float) -> None:
 
 
 def print_status(
-    study: optuna.Study, console: Console | None = None, now: float | None = None
+    study: optuna.Study,
+    console: Console | None = None,
+    now: float | None = None,
+    run_dir: Path | None = None,
 ) -> Status:
-    """Print the status table of ``study``; returns what it printed."""
+    """Print the status table of ``study`` (with ``run_dir``: the trained models it
+    keeps too); returns what it printed."""
     from rich.console import Console
     from rich.table import Table
 
@@ -179,6 +186,11 @@ def print_status(
         console.print(f"      {params}", markup=False, highlight=False)
     elif status.pareto_size:
         console.print(f"Pareto front: {status.pareto_size} trials", highlight=False)
+    kept = kept_in(study, run_dir) if run_dir is not None else []
+    if kept and run_dir is not None:
+        shown = ", ".join(map(str, kept[:10])) + (", …" if len(kept) > 10 else "")
+        where = run_dir / "trials"  # a path is never wrapped: it is copied from here
+        console.print(f"models kept: trials {shown} (in {where})", markup=False, soft_wrap=True)
     if status.running:
         table = Table("running trial", "worker", "elapsed")
         longest = sorted(status.running, key=lambda r: -r.elapsed)

@@ -4,12 +4,15 @@ and ``Run.model`` loads one back as the trial trained it."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 import pytest
+import yaml
 
 import supervisor
 import supervisor.rundir as rundir
@@ -145,3 +148,22 @@ def test_ensemble_members_without_kept_models_are_named(
     run = supervisor.search(space, workers=2, report=False, progress="none")
     with pytest.raises(supervisor.UserError, match=r"members ens0#\d+, ens0#\d+ have no kept"):
         run.ensemble_models()
+
+
+def test_status_names_the_kept_models(tmp_path: Path) -> None:
+    space = tmp_path / "keep.yaml"
+    space.write_text(yaml.safe_dump(_space("shown", 4, 2)))
+    runs = tmp_path / "runs"
+    cli = [sys.executable, "-m", "supervisor.cli"]
+    common = {"capture_output": True, "text": True, "cwd": tmp_path}
+    searched = subprocess.run(
+        [*cli, "search", str(space), "--workers", "1", "--runs-dir", str(runs), "--no-report"],
+        **common,
+    )
+    assert searched.returncode == 0, searched.stderr
+    shown = subprocess.run([*cli, "status", "shown", "--runs-dir", str(runs)], **common)
+    kept = supervisor.open_run(runs / "shown").kept_models
+    assert len(kept) == 2
+    assert f"models kept: trials {kept[0]}, {kept[1]} (in {runs / 'shown' / 'trials'})" in (
+        shown.stdout
+    )
