@@ -32,11 +32,12 @@ class ClusterHandle:
         return str(link) if link else None
 
 
-def configure_dask() -> None:
-    """Settings every campaign relies on, applied before any cluster starts."""
+def configure_dask() -> Any:
+    """Settings every campaign relies on, applied before any cluster starts: at once,
+    and until the ``with`` block ends where the result is used as a context manager."""
     import dask
 
-    dask.config.set(
+    return dask.config.set(
         {
             # A worker that dies makes its task fail at once; the driver, which knows
             # trials, re-runs it with the same parameters and records the failure.

@@ -60,37 +60,50 @@ def open_cluster(
     run_dir: Path = Path("runs/supervisor"),
     study: str = "supervisor",
 ) -> Iterator[ClusterHandle]:
-    configure_dask()
+    """The campaign's cluster, closed on exit. The Dask settings it relies on hold while
+    it is open and are the caller's again after: a notebook's own clusters do not
+    inherit them."""
+    with configure_dask():
+        handle = _connect(workers, threads, scheduler, dashboard, launcher, run_dir, study)
+        try:
+            yield handle
+        finally:
+            with contextlib.suppress(Exception):
+                handle.client.close()
+            if handle.cluster is not None:
+                with contextlib.suppress(Exception):
+                    handle.cluster.close()
+            if handle.after_close is not None:
+                handle.after_close()
+
+
+def _connect(
+    workers: int | None,
+    threads: int | None,
+    scheduler: str | None,
+    dashboard: str,
+    launcher: Launcher | None,
+    run_dir: Path,
+    study: str,
+) -> ClusterHandle:
     dashboard = on_loopback(dashboard)
-    handle: ClusterHandle
     if scheduler:
         from supervisor.clusters.existing import connect_existing
 
-        handle = connect_existing(scheduler, threads)
-    elif launcher is None or launcher.kind == "local":
+        return connect_existing(scheduler, threads)
+    if launcher is None or launcher.kind == "local":
         from supervisor.clusters.local import make_local
 
         extra = launcher.extra if launcher else {}
-        handle = make_local(
+        return make_local(
             workers=workers or extra.get("workers"),
             threads=threads or extra.get("threads"),
             dashboard=on_loopback((launcher.dashboard if launcher else None) or dashboard),
         )
-    elif launcher.kind == "mpi":
+    if launcher.kind == "mpi":
         from supervisor.clusters.mpi import connect_mpi
 
-        handle = connect_mpi(launcher, dashboard)
-    else:
-        from supervisor.clusters.jobqueue import make_jobqueue
+        return connect_mpi(launcher, dashboard)
+    from supervisor.clusters.jobqueue import make_jobqueue
 
-        handle = make_jobqueue(launcher, run_dir, study, dashboard)
-    try:
-        yield handle
-    finally:
-        with contextlib.suppress(Exception):
-            handle.client.close()
-        if handle.cluster is not None:
-            with contextlib.suppress(Exception):
-                handle.cluster.close()
-        if handle.after_close is not None:
-            handle.after_close()
+    return make_jobqueue(launcher, run_dir, study, dashboard)

@@ -227,8 +227,8 @@ def client() -> Iterator[Any]:
 
     from supervisor.clusters.handle import configure_dask
 
-    configure_dask()
     with (
+        configure_dask(),
         LocalCluster(
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster,

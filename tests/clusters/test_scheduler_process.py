@@ -33,28 +33,34 @@ def _listening(proc: psutil.Process) -> set[int]:
 
 
 def test_the_scheduler_is_a_child_process_with_the_drivers_dask_settings() -> None:
-    with (
-        dask.config.set({"distributed.scheduler.worker-ttl": "7 minutes"}),
-        open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle,
-    ):
-        (child,) = _schedulers(os.getpid())
-        port = int(str(handle.cluster.scheduler_address).rsplit(":", 1)[1])
-        assert port in _listening(child)
-        assert port not in _listening(psutil.Process())
-        assert handle.client.submit(lambda: 6 * 7).result(timeout=60) == 42
+    callers = {  # a notebook's own settings (Dask's defaults, and one of its own)
+        "distributed.scheduler.worker-ttl": "7 minutes",
+        "distributed.scheduler.allowed-failures": 3,
+        "distributed.scheduler.work-stealing": True,
+    }
+    with dask.config.set(callers):
+        with open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
+            (child,) = _schedulers(os.getpid())
+            port = int(str(handle.cluster.scheduler_address).rsplit(":", 1)[1])
+            assert port in _listening(child)
+            assert port not in _listening(psutil.Process())
+            assert handle.client.submit(lambda: 6 * 7).result(timeout=60) == 42
 
-        def settings(dask_scheduler: object) -> tuple[object, object, object]:
-            get = dask.config.get
-            return (
-                get("distributed.scheduler.worker-ttl"),
-                get("distributed.scheduler.allowed-failures"),  # supervisor.clusters.handle
-                os.getpid(),
-            )
+            def settings(dask_scheduler: object) -> tuple[object, ...]:
+                get = dask.config.get
+                return (
+                    get("distributed.scheduler.worker-ttl"),
+                    get("distributed.scheduler.allowed-failures"),  # clusters.handle
+                    get("distributed.scheduler.work-stealing"),
+                    os.getpid(),
+                )
 
-        ttl, failures, pid = handle.client.run_on_scheduler(settings)
-        assert (ttl, failures, pid) == ("7 minutes", 0, child.pid)
-        assert handle.dashboard and str(handle.dashboard).startswith("http://127.0.0.1:")
-    child.wait(timeout=30)  # closed with its cluster
+            found = handle.client.run_on_scheduler(settings)
+            assert found == ("7 minutes", 0, False, child.pid)
+            assert handle.dashboard and str(handle.dashboard).startswith("http://127.0.0.1:")
+        child.wait(timeout=30)  # closed with its cluster
+        # The caller's settings are its own again: its own clusters do not inherit ours.
+        assert {k: dask.config.get(k) for k in callers} == callers
 
 
 def test_the_scheduler_stops_when_its_driver_is_killed(tmp_path: Path) -> None:
