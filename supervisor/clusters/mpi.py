@@ -13,7 +13,7 @@ import os
 import signal
 from typing import Any
 
-from supervisor.clusters.handle import ClusterHandle
+from supervisor.clusters.handle import ClusterHandle, configure_dask
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.errors import UserError
 from supervisor.execution.node import thread_environment
@@ -44,6 +44,9 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
         # running trials were left unrecorded, and the search exited with the signal.
         for name in STOPPING:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+    # The scheduler is rank 0's, not started by open_cluster: it needs the campaign's
+    # settings too (a lost worker's trial goes back to the driver; no work stealing).
+    configure_dask()
     tls = _tls_config(launcher) if comm.Get_rank() == 0 else None
     tls = comm.bcast(tls, root=0)
     if tls:

@@ -116,3 +116,37 @@ def test_a_sigterm_to_every_rank_stops_the_campaign_cleanly(tmp_path: Path) -> N
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     interrupted = [t for t in trials if t.user_attrs.get("error") == "stopped by SIGTERM"]
     assert interrupted, [(t.state, t.user_attrs) for t in trials]
+
+
+DRIVER_SCRIPT = """
+import dask
+from supervisor.clusters import profile
+from supervisor.clusters.launch import enter_allocation, open_cluster
+
+launcher = profile.load("mpi")
+enter_allocation(launcher, "127.0.0.1:0")  # every rank but the driver serves here
+with open_cluster(
+    workers=None, threads=None, scheduler=None, dashboard="127.0.0.1:0", launcher=launcher
+) as handle:
+    get = lambda dask_scheduler: (
+        dask_scheduler.allowed_failures, "stealing" in dask_scheduler.extensions
+    )
+    print("scheduler", *handle.client.run_on_scheduler(get), flush=True)
+"""
+
+
+def test_the_scheduler_rank_has_the_campaigns_dask_settings(tmp_path: Path) -> None:
+    """A lost worker's trial goes back to the driver (no retries by Dask), and trials are
+    not stolen: the scheduler rank, which open_cluster does not start, was left with
+    Dask's defaults (3 silent retries, work stealing on)."""
+    (tmp_path / "driver.py").write_text(DRIVER_SCRIPT)
+    assert MPIEXEC
+    result = subprocess.run(
+        [MPIEXEC, "-n", "3", sys.executable, "driver.py"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert "scheduler 0 False" in result.stdout, result.stdout + result.stderr
