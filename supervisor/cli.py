@@ -421,14 +421,15 @@ def stop(
 
 
 def main() -> None:
-    from supervisor.commands.argv import refuse_repeated, usage_line
+    from supervisor.commands.argv import readable_help, refuse_repeated, usage_line
 
     args = sys.argv[1:]
+    command = readable_help(typer.main.get_command(app))
     if not args:  # the help, as typer shows it
-        app(prog_name="supervisor")
+        command(prog_name="supervisor")
     try:
-        refuse_repeated(typer.main.get_command(app), args)
-        code = app(args, prog_name="supervisor", standalone_mode=False)
+        refuse_repeated(command, args)
+        code = command(args, prog_name="supervisor", standalone_mode=False)
     except typer.exceptions.TyperException as exc:  # click's usage errors: one line
         print(usage_line(exc), file=sys.stderr)
         sys.exit(exc.exit_code)

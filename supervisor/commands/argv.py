@@ -56,3 +56,14 @@ def refuse_repeated(group: Any, args: list[str]) -> None:
         if param.name in seen:
             raise UserError(f"{name}: given twice; give each option once")
         seen.add(param.name)
+
+
+def readable_help(group: Any) -> Any:
+    """``group`` with each command's help as flowing text: typer's rich help keeps a
+    docstring's line breaks, which cut ``supervisor --help``'s sentences mid-line.
+    Paragraphs (a blank line) stay apart."""
+    for command in getattr(group, "commands", {}).values():
+        if command.help:
+            paragraphs = command.help.split("\n\n")
+            command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    return group

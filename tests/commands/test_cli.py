@@ -64,6 +64,17 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     assert cli("--help", cwd=ROOT).returncode == 0
 
 
+def test_the_command_list_reads_as_sentences() -> None:
+    """A docstring's line breaks cut a command's description mid-sentence in the list."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    ).stdout
+    assert any("report. Members the search saved" in line for line in shown.splitlines()), shown
+
+
 BAD_SPACES = {
     "misspelled key": ("budjet: {trials: 1}\n", 'did you mean "budget"'),
     "low > high": (
