@@ -36,6 +36,11 @@ def configure_dask() -> Any:
     """Settings every campaign relies on, applied before any cluster starts: at once,
     and until the ``with`` block ends where the result is used as a context manager."""
     import dask
+    import distributed  # noqa: F401  (its defaults first: see below)
+
+    # Leaving the block undoes the set: a key that did not exist before is deleted, with
+    # whatever was added under it meanwhile. Set before Dask's distributed defaults were
+    # loaded, the whole "distributed" section went, and the next cluster failed.
 
     return dask.config.set(
         {

@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -142,3 +144,19 @@ def test_trial_durations_reach_the_renewal_from_the_scheduler_process() -> None:
             assert len(cluster.renewal.seen) == 1, "each duration is told once"
         finally:
             renewing.stop()
+
+
+def test_a_second_campaign_in_the_same_interpreter_starts() -> None:
+    """The settings are undone when a cluster closes; undone before Dask's distributed
+    defaults were loaded, they took the defaults with them (KeyError: 'comm' next time)."""
+    code = (
+        "from supervisor.clusters.launch import open_cluster\n"
+        "for _ in range(2):\n"
+        "    with open_cluster(workers=1, threads=1, scheduler=None, dashboard=':0') as h:\n"
+        "        assert h.client.submit(lambda: 42).result(timeout=60) == 42\n"
+        "print('two clusters')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
+    )
+    assert done.stdout.strip() == "two clusters", done.stderr[-2000:]
