@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.benchmarks import Direction
+from supervisor.config.constraints import Constraint
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.config.params import ParamSpec, Scalar
 from supervisor.config.warm_start import WarmSource
@@ -67,6 +68,8 @@ class Experiment:
     # Configurations trained first, in order; parameters left out are sampled
     # (supervisor.config.enqueue).
     enqueue: tuple[dict[str, Scalar], ...] = ()
+    # Bounds on measured metrics a trial must keep to count (supervisor.config.constraints).
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def prunes(self) -> bool:
@@ -113,6 +116,7 @@ class Experiment:
             "ensemble": self.ensemble.to_dict() if self.ensemble else None,
             "warm_start": [w.to_dict() for w in self.warm_start],
             "enqueue": [dict(e) for e in self.enqueue],
+            "constraints": {c.metric: c.to_dict() for c in self.constraints},
             # The space file as validated: later commands (supervisor ensemble) rebuild
             # this experiment from it, not from a file the user may have edited since.
             "source": _json(self.raw),

@@ -23,6 +23,7 @@ from supervisor.benchmarks.values import storable_problem
 from supervisor.config import ensemble as ensemble_config
 from supervisor.config import samplers
 from supervisor.config.algorithms import read_pruner, read_sampler
+from supervisor.config.constraints import check_sampler, read_constraints
 from supervisor.config.enqueue import grid_problem as enqueue_grid_problem
 from supervisor.config.enqueue import read_enqueue
 from supervisor.config.ensemble import EnsembleConfig
@@ -74,6 +75,7 @@ TOP_KEYS = (
     "ensemble",
     "warm_start",
     "enqueue",
+    "constraints",
 )
 BUDGET_KEYS = (
     *("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast"),
@@ -119,6 +121,8 @@ class SpaceParser(Reader):
             raise self.err(("description",), f"expected a string, got {kind_of(description)}")
         bench, target, cls, options = self.benchmark(top["benchmark"])
         objectives = self.objectives(top.get("objectives"), bench, cls)
+        known, predicts = {**cls.metrics, **COST_METRICS}, provides(cls, "predict")
+        constraints = read_constraints(self, top.get("constraints"), known, bench, predicts)
         params = read_params(self, top["params"])
         fixed = self.fixed(top.get("fixed", {}), params)
         self.hyper_parameters(cls, params, fixed)
@@ -131,8 +135,11 @@ class SpaceParser(Reader):
         enqueue = read_enqueue(self, top.get("enqueue"), params, fixed)
         pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
         conditional = any(p.when for p in params)
-        default = samplers.default_sampler(conditional, len(objectives), pruner != "none")
+        default = samplers.default_sampler(
+            conditional, len(objectives), pruner != "none", bool(constraints)
+        )
         sampler, sampler_options = read_sampler(self, top.get("sampler", default), len(objectives))
+        check_sampler(self, sampler, constraints)
         retrain = top.get("retrain_duplicates", False)
         if not isinstance(retrain, bool):
             raise self.err(
@@ -169,6 +176,7 @@ class SpaceParser(Reader):
             ensemble=ensemble,
             warm_start=warm,
             enqueue=enqueue,
+            constraints=constraints,
         )
 
     def study(self, top: dict[str, Any], override: str | None) -> str:
