@@ -27,7 +27,14 @@ from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath
 from supervisor.errors import did_you_mean
 
-__all__ = ["STEERED", "Constraint", "check_sampler", "read_constraints", "sampler_note"]
+__all__ = [
+    "STEERED",
+    "Constraint",
+    "check_sampler",
+    "read_constraints",
+    "sampler_note",
+    "stored",
+]
 
 KEYS = ("min", "max")
 # Samplers that model constraints (Optuna reads them from each complete trial).
@@ -64,6 +71,22 @@ class Constraint:
     def to_dict(self) -> dict[str, float]:
         bounds = {"min": self.low, "max": self.high}
         return {k: v for k, v in bounds.items() if v is not None}
+
+
+def stored(value: Any) -> tuple[Constraint, ...]:
+    """The constraints of a stored experiment (``Experiment.to_dict``); entries that are
+    no mapping of numeric bounds (another version's, a user's script's) are skipped."""
+
+    def bound(bounds: Mapping[str, Any], key: str) -> float | None:
+        v = bounds.get(key)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    found = value.items() if isinstance(value, Mapping) else ()
+    return tuple(
+        Constraint(str(m), bound(b, "min"), bound(b, "max"))
+        for m, b in found
+        if isinstance(b, Mapping) and (bound(b, "min") is not None or bound(b, "max") is not None)
+    )
 
 
 def read_constraints(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import supervisor.optuna_internals as internals
 import supervisor.rundir as rundir
 from supervisor.execution.trial import DIED_REPEATEDLY
-from supervisor.study import attrs, failfast, recovery, retry
+from supervisor.study import attrs, failfast, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener
 from supervisor.study.storage import set_user_attrs
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import optuna
 
     from supervisor.config.experiment import Experiment
+    from supervisor.execution.trial import TrialResult
 
 
 def chain(trial: optuna.Trial) -> int:
@@ -77,11 +78,17 @@ class Recorder:
             if "Study.stop" not in str(exc):
                 raise
 
-    def complete(self, trial: optuna.Trial, values: list[float]) -> None:
+    def complete(self, trial: optuna.Trial, values: list[float], result: TrialResult) -> bool:
+        """Told with its values and its constraint values (set first: the sampler's
+        ``after_trial`` reads them); returns whether it keeps the space file's constraints."""
+        feasible = feasibility.record(trial, self.exp.constraints)
         self.tell(trial, values=values)
         self.drop_checkpoints(trial)
-        self.count("complete")
+        state = "complete" if feasible else "complete, breaking the constraints"
+        self.count(state)
         self.fail_fast.success()
+        self.display.trial_done(trial.number, state, values, result)
+        return feasible
 
     def pruned(self, trial: optuna.Trial, epoch: int | None) -> None:
         from optuna.trial import TrialState
@@ -99,6 +106,8 @@ class Recorder:
         """``trial`` repeats ``earlier``'s configuration: told with its values. ``known``:
         the sampler proposed it with that result in the study (counts toward the budget)."""
         set_user_attrs(trial, {attrs.DUPLICATE_OF: earlier, attrs.DUPLICATE_KNOWN: known})
+        if self.exp.constraints:  # its twin's verdict (one storage read)
+            feasibility.copy(self.study, trial, earlier)
         self.tell(trial, values=values)
         self.count("duplicate" if known else "duplicate (not counted)")
         self.display.trial_duplicate(trial.number, earlier)
