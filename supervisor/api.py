@@ -85,8 +85,9 @@ class Run:
 
     @property
     def best(self) -> FrozenTrial:
-        """The best complete trial of a single-objective search. A multi-objective
-        search has a Pareto front instead: see ``best_trials``."""
+        """The best complete trial of a single-objective search (of those that keep the
+        space file's constraints). A multi-objective search has a Pareto front instead:
+        see ``best_trials``."""
         study = self.study
         if len(study.directions) > 1:
             raise UserError(
@@ -94,13 +95,18 @@ class Run:
                 "use Run.best_trials (the Pareto front)"
             )
         try:
-            return study.best_trial
-        except ValueError:
-            raise UserError(f"study {self.study_name!r} has no complete trial yet") from None
+            return study.best_trial  # Optuna's: of the trials that keep the constraints
+        except ValueError:  # none complete, or none that keeps the constraints
+            from optuna.trial import TrialState
+
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            what = "keeps the constraints" if complete else "is complete"
+            raise UserError(f"study {self.study_name!r}: no trial {what} yet") from None
 
     @property
     def best_trials(self) -> list[FrozenTrial]:
-        """The Pareto-optimal complete trials (the best trial for one objective)."""
+        """The Pareto-optimal complete trials (the best trial for one objective), of
+        those that keep the constraints."""
         return list(self.study.best_trials)
 
     @property

@@ -92,7 +92,7 @@ class Display:
         shown = ", ".join(_fmt(v) for v in values or [])
         where = f" on {result.worker}" if result and result.worker else ""
         took = f" in {result.duration:.1f}s" if result else ""
-        self.log(f"trial {number} complete: {shown}{took}{where}")
+        self.log(f"trial {number} {state}: {shown}{took}{where}")
 
     def trial_pruned(self, number: int, epoch: int | None) -> None:
         if not self.live:

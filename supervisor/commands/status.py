@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
-from supervisor.study import attrs, stop_request
+from supervisor.study import attrs, feasibility, stop_request
 from supervisor.study.kept_models import kept_in
 from supervisor.study.records import TrialRecord
 from supervisor.study.recovery import orphaned
@@ -51,6 +51,7 @@ class Status:
     done: int  # trials that count toward the budget
     objectives: list[str]
     warm: int = 0  # complete trials told by warm start (among states["COMPLETE"])
+    infeasible: int = 0  # complete trials that break the constraints (never the best)
     best_number: int | None = None
     best_values: list[float] = field(default_factory=list)
     best_params: dict[str, Any] = field(default_factory=dict)
@@ -110,11 +111,13 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         objectives=[str(n) for n in names],
     )
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    if complete and len(study.directions) == 1:
-        best = study.best_trial
+    kept = [t for t in complete if feasibility.feasible(t)]
+    status.infeasible = len(complete) - len(kept)
+    if kept and len(study.directions) == 1:
+        best = study.best_trial  # Optuna's: of the trials that keep the constraints
         status.best_number, status.best_values = best.number, list(best.values)
         status.best_params = dict(best.params)
-    elif complete:
+    elif kept:
         status.pareto_size = len(study.best_trials)
     if isinstance(budget, dict):
         directions = [d.name.lower() for d in study.directions]
@@ -173,6 +176,8 @@ def print_status(
         counts.add_row(state, str(status.states.get(state, 0)))
     if status.warm:
         counts.add_row("  COMPLETE (warm start)", str(status.warm))
+    if status.infeasible:
+        counts.add_row("  COMPLETE (breaks the constraints)", str(status.infeasible))
     for kind, n in sorted(status.failures.items()):
         counts.add_row(f"  FAIL ({kind})", str(n))
     console.print(counts)
@@ -186,6 +191,8 @@ def print_status(
         console.print(f"      {params}", markup=False, highlight=False)
     elif status.pareto_size:
         console.print(f"Pareto front: {status.pareto_size} trials", highlight=False)
+    elif status.infeasible:
+        console.print("best: none yet (every complete trial breaks the constraints)")
     kept = kept_in(study, run_dir) if run_dir is not None else []
     if kept and run_dir is not None:
         shown = ", ".join(map(str, kept[:10])) + (", …" if len(kept) > 10 else "")

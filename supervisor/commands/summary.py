@@ -38,6 +38,13 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     options = f" {exp.sampler_options}" if exp.sampler_options else ""
     chosen = "" if "sampler" in exp.raw else " (the default for this space)"
     lines.append(f"sampler     {exp.sampler}{options}{chosen}, seed {exp.seed}")
+    if exp.constraints:
+        from supervisor.config.constraints import sampler_note
+
+        note = sampler_note(exp.sampler, exp.constraints)
+        kept = ", ".join(c.text() for c in exp.constraints)
+        lines.append(f"constraints {kept}: only trials keeping them count as best")
+        lines += [f"  note      {note}"] if note else []
     if exp.pruner != "none":
         judged = f" {exp.pruner_options}" if exp.pruner_options else ""
         lines.append(f"pruner      {exp.pruner}{judged}")

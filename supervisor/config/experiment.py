@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisor.benchmarks import Direction
+from supervisor.config.constraints import Constraint
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.config.params import ParamSpec, Scalar
 from supervisor.config.warm_start import WarmSource
@@ -70,6 +71,8 @@ class Experiment:
     # The trained models of the this-many best complete trials stay in the run directory
     # (supervisor.study.kept_models; 0: none).
     keep_models: int = 0
+    # Bounds on measured metrics a trial must keep to count (supervisor.config.constraints).
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def prunes(self) -> bool:
@@ -117,6 +120,7 @@ class Experiment:
             "warm_start": [w.to_dict() for w in self.warm_start],
             "enqueue": [dict(e) for e in self.enqueue],
             "keep_models": self.keep_models,
+            "constraints": {c.metric: c.to_dict() for c in self.constraints},
             # The space file as validated: later commands (supervisor ensemble) rebuild
             # this experiment from it, not from a file the user may have edited since.
             "source": _json(self.raw),

@@ -7,7 +7,8 @@ cubic, so a campaign of 10,000+ trials would spend its driver on the sampler. Ab
 that holds ``limit`` of them:
 
 * the best ``limit // 10`` trials (they include TPE's "good" set, at most 25 trials, and
-  the region a GP must model well);
+  the region a GP must model well; a trial that breaks a constraint of the space file
+  ranks after every one that keeps them, as in TPE's split);
 * the rest, stratified by rank: every k-th of the others in order of their objective, so
   the view keeps the distribution of the whole history (TPE's "bad" density) at a fixed
   cost;
@@ -130,6 +131,12 @@ def _scores(trials: list[FrozenTrial], directions: Sequence[StudyDirection]) -> 
     return list(ranks.min(axis=1).astype(float))
 
 
+def _infeasible(trial: FrozenTrial) -> bool:
+    """Whether the trial breaks a constraint of the study (Optuna's rule, as TPE's): it
+    ranks after every feasible one, whatever its value."""
+    return any(v > 0 for v in trial.constraints.values())
+
+
 def _select(
     ranked: Sequence[FrozenTrial],
     pruned: Sequence[FrozenTrial],
@@ -163,7 +170,8 @@ def representative(
     if len(complete) + len(pruned) + len(failed) <= limit and len(unfinished) <= limit:
         return trials
     scores = _scores(complete, directions)
-    ranked = [t for _, t in sorted(zip(scores, complete, strict=True), key=lambda p: p[0])]
+    pairs = sorted(zip(scores, complete, strict=True), key=lambda p: (_infeasible(p[1]), p[0]))
+    ranked = [t for _, t in pairs]
     return _select(ranked, pruned, unfinished, limit, failed)
 
 
@@ -178,7 +186,8 @@ class Ranking:
     def __init__(self, sign: float) -> None:
         self.sign = sign  # 1: minimize, -1: maximize
         self.unfinished = Unfinished()
-        self.order: list[tuple[float, int]] = []  # (score, number) of complete trials
+        # ((infeasible, score), number) of complete trials: the feasible ones rank first.
+        self.order: list[tuple[tuple[bool, float], int]] = []
         self.pruned: list[int] = []
         self.failed: list[int] = []  # failed by the model (infrastructure ones run again)
 
@@ -201,7 +210,7 @@ class Ranking:
         for n in self.unfinished.finished(trials, study):
             t = trials[n]
             if t.state == TrialState.COMPLETE and t.values is not None:
-                bisect.insort(self.order, (self.sign * float(t.values[0]), n))
+                bisect.insort(self.order, ((_infeasible(t), self.sign * float(t.values[0])), n))
             elif t.state == TrialState.PRUNED:
                 bisect.insort(self.pruned, n)
             elif failed_by_model(t):

@@ -100,14 +100,17 @@ BLIND = frozenset({"random", "qmc", "grid", "bruteforce"})
 FEW_ROUNDS = 4
 
 
-def default_sampler(conditional: bool, n_objectives: int, pruned: bool) -> str:
+def default_sampler(
+    conditional: bool, n_objectives: int, pruned: bool, constrained: bool = False
+) -> str:
     """The sampler of a space file that names none. ``turbo`` where it was measured: one
     objective, every parameter always active, no pruner (it models finished trials only);
     there its regret was lower than TPE's at 8, 64 and 512 trials in flight on test
     functions and offline tabular benchmarks, held-out ones included (README, Search at
     scale). TPE elsewhere: several objectives, conditional parameters (TPE models the
-    sub-spaces; turbo would draw them at random), pruning (TPE learns from pruned trials)."""
-    return "tpe" if conditional or n_objectives > 1 or pruned else "turbo"
+    sub-spaces; turbo would draw them at random), pruning (TPE learns from pruned trials),
+    constraints (TPE steers by them; turbo cannot, ``supervisor.config.constraints``)."""
+    return "tpe" if conditional or n_objectives > 1 or pruned or constrained else "turbo"
 
 
 def rounds_note(name: str, remaining: int, slots: int) -> str | None:

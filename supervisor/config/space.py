@@ -23,6 +23,7 @@ from supervisor.benchmarks.values import storable_problem
 from supervisor.config import ensemble as ensemble_config
 from supervisor.config import samplers
 from supervisor.config.algorithms import read_pruner, read_sampler
+from supervisor.config.constraints import check_sampler, read_constraints
 from supervisor.config.enqueue import grid_problem as enqueue_grid_problem
 from supervisor.config.enqueue import read_enqueue
 from supervisor.config.ensemble import EnsembleConfig
@@ -77,6 +78,7 @@ TOP_KEYS = (
     "warm_start",
     "enqueue",
     "keep_models",
+    "constraints",
 )
 BUDGET_KEYS = (
     *("trials", "timeout", "epochs", "trial_timeout", "checkpoint_every", "fail_fast"),
@@ -122,6 +124,8 @@ class SpaceParser(Reader):
             raise self.err(("description",), f"expected a string, got {kind_of(description)}")
         bench, target, cls, options = self.benchmark(top["benchmark"])
         objectives = self.objectives(top.get("objectives"), bench, cls)
+        known, predicts = {**cls.metrics, **COST_METRICS}, provides(cls, "predict")
+        constraints = read_constraints(self, top.get("constraints"), known, bench, predicts)
         params = read_params(self, top["params"])
         fixed = self.fixed(top.get("fixed", {}), params)
         self.hyper_parameters(cls, params, fixed)
@@ -135,8 +139,11 @@ class SpaceParser(Reader):
         keep_models = self.integer(top.get("keep_models", 0), ("keep_models",), 0, MAX_KEPT)
         pruner, pruner_options = read_pruner(self, top.get("pruner", "none"), objectives)
         conditional = any(p.when for p in params)
-        default = samplers.default_sampler(conditional, len(objectives), pruner != "none")
+        default = samplers.default_sampler(
+            conditional, len(objectives), pruner != "none", bool(constraints)
+        )
         sampler, sampler_options = read_sampler(self, top.get("sampler", default), len(objectives))
+        check_sampler(self, sampler, constraints)
         retrain = top.get("retrain_duplicates", False)
         if not isinstance(retrain, bool):
             raise self.err(
@@ -174,6 +181,7 @@ class SpaceParser(Reader):
             warm_start=warm,
             enqueue=enqueue,
             keep_models=keep_models,
+            constraints=constraints,
         )
 
     def study(self, top: dict[str, Any], override: str | None) -> str:

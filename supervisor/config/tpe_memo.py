@@ -18,8 +18,10 @@ Two costs of a TPE proposal repeat work done for the one before:
   from is the one a new fit would make; and (b) the trials it has not seen (results since,
   and proposals made from it, which a new fit would model as constant liars) are at most
   ``1 / UNSEEN_SHARE`` of the trials it models: each moves the other density by about
-  one point among those. Multi-objective studies, and TPE with constraints, reuse a fit
-  only while no result arrived (a burst of proposals in one fill). Each proposal still
+  one point among those. With outcome constraints, only the results that keep them count
+  for (a), as TPE ranks those first. Multi-objective studies, and TPE given a
+  ``constraints_func``, reuse a fit only while no result arrived (a burst of proposals in
+  one fill). Each proposal still
   draws its own candidates and keeps the best of them under the fit; the candidates of
   up to ``BATCH`` such proposals are drawn and scored in one pass, with the random state
   of the first (``supervisor.config.samplers.reseed``): one numpy pass costs less than
@@ -84,7 +86,9 @@ class Fit:
         if self.bar is None or good != self.good:
             return False
         return all(
-            t.state != TrialState.COMPLETE or sign * float(t.values[0]) > self.bar
+            t.state != TrialState.COMPLETE
+            or _infeasible(t)
+            or sign * float(t.values[0]) > self.bar
             for t in finished
             if t.number not in self.numbers
         )
@@ -180,9 +184,13 @@ class ReprMemo:
     def _bar(finished: list[FrozenTrial], good: int, sign: float) -> float | None:
         """The score of the worst of the ``good`` best complete trials: a result better
         than it would join the good group. None: fewer complete trials than that (a
-        pruned one is in the group)."""
+        pruned one is in the group). With constraints TPE ranks the trials that keep them
+        first: those only (one that breaks them joins the others, unless the feasible and
+        pruned ones are too few, when there is no bar)."""
         scores = sorted(
-            sign * float(t.values[0]) for t in finished if t.state == TrialState.COMPLETE
+            sign * float(t.values[0])
+            for t in finished
+            if t.state == TrialState.COMPLETE and not _infeasible(t)
         )
         return scores[good - 1] if 0 < good <= len(scores) else None
 
@@ -208,3 +216,8 @@ class ReprMemo:
             best = self._compare(group, scores[i * n : (i + 1) * n])  # type: ignore[attr-defined]
             found.append({k: d.to_external_repr(best[k]) for k, d in search_space.items()})
         return found
+
+
+def _infeasible(trial: FrozenTrial) -> bool:
+    """Whether it breaks a constraint (Optuna's rule): TPE puts it after the others."""
+    return any(v > 0 for v in trial.constraints.values())

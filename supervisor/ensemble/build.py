@@ -63,8 +63,9 @@ def build(
     maximize = exp.objectives[0].direction == "maximize"
     ranked = members_mod.ranked(study, maximize)
     if not ranked:
+        kept = " that keeps the constraints" if exp.constraints else ""
         raise UserError(
-            f"study {study.study_name!r} has no complete trial to build an ensemble of"
+            f"study {study.study_name!r} has no complete trial{kept} to build an ensemble of"
         )
     take = {"topk": config.size, "greedy": config.pool, "seeds": config.candidates}[select]
     candidates = ranked[:take]

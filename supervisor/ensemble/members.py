@@ -48,13 +48,16 @@ def member_study_name(study_name: str) -> str:
 
 def ranked(study: optuna.Study, maximize: bool) -> list[FrozenTrial]:
     """Complete trials of the search, best first by the first objective; duplicates (told
-    with an earlier trial's values, never trained) are left out."""
+    with an earlier trial's values, never trained) and trials that break the space file's
+    constraints (an ensemble of them would break them too) are left out."""
     from optuna.trial import TrialState
+
+    from supervisor.study.feasibility import feasible
 
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values and TrialRecord.from_frozen(t).duplicate_of is None
+        if t.values and TrialRecord.from_frozen(t).duplicate_of is None and feasible(t)
     ]
     return sorted(trials, key=lambda t: (-t.values[0] if maximize else t.values[0], t.number))
 
@@ -225,6 +228,9 @@ def train_missing(
         pruner="none",
         pruner_options={},
         retrain_duplicates=True,  # seeds of one configuration are different members
+        # Members are chosen from search trials that keep the constraints; a member is not
+        # judged again (each is kept, and trained once, whatever it measures).
+        constraints=(),
     )
     study = open_campaign_study(member_exp, storage_url)
     # Members a dead driver left running are closed and queued again now, before the plan,

@@ -58,10 +58,11 @@ def load(run_dir: Path, relative: object) -> dict[str, np.ndarray] | None:
 
 
 def best_with_artifacts(camp: Campaign) -> tuple[FrozenTrial, dict[str, np.ndarray]] | None:
-    """The best complete trial (by the first objective) whose artifacts can be read."""
+    """The best complete trial (by the first objective, of those that keep the
+    constraints) whose artifacts can be read."""
     if camp.run_dir is None:
         return None
-    for trial in camp.ranked[:CANDIDATES]:
+    for trial in camp.feasible[:CANDIDATES]:
         arrays = load(camp.run_dir, camp.record(trial).artifacts)
         if arrays:
             return trial, arrays
@@ -74,7 +75,7 @@ def panels(camp: Campaign, page: Page) -> list[Section]:
         return []
     trial, arrays = found
     number = trial.number
-    best = camp.ranked[0].number
+    best = camp.feasible[0].number
     whose = f"Trial #{number}" + (
         " (the best)" if number == best else f" (the best with artifacts; #{best} has none)"
     )

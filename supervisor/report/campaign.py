@@ -37,7 +37,8 @@ class Campaign:
     directions: list[str]  # "minimize" | "maximize", one per objective
     names: list[str]  # objective names
     trials: list[FrozenTrial]
-    ranked: list[FrozenTrial]  # complete, finite values; best first by the first objective
+    # Complete, finite values; best first by the first objective. The best: ``feasible``.
+    ranked: list[FrozenTrial]
     failed: list[FrozenTrial]
     view: optuna.Study
     run_dir: Path | None = None  # where per-trial artifacts live
@@ -79,8 +80,23 @@ class Campaign:
         return orphaned(self.user_attrs, self.trials, self.now)
 
     @functools.cached_property
+    def feasible(self) -> list[FrozenTrial]:
+        """The ranked trials that keep the space file's constraints (all of them in a study
+        without): the candidates for "best" (``supervisor.study.feasibility``)."""
+        from supervisor.study.feasibility import feasible
+
+        return [t for t in self.ranked if feasible(t)]
+
+    @property
+    def constrained(self) -> bool:
+        """Whether its trials were judged by constraints (stored with the experiment, or
+        set on its trials by an Optuna script)."""
+        return bool(self.config.get("constraints")) or len(self.feasible) < len(self.ranked)
+
+    @functools.cached_property
     def pareto(self) -> list[FrozenTrial]:
-        """study.best_trials as the original trials, in the order of the first objective."""
+        """study.best_trials as the original trials, in the order of the first objective
+        (Optuna's front is of the trials that keep the constraints)."""
         order = {t.number: i for i, t in enumerate(self.ranked)}
         numbers = sorted((t.number for t in self.view.best_trials), key=lambda n: order.get(n, n))
         by_number = {t.number: t for t in self.trials}

@@ -42,8 +42,9 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
         out = [
             note(
                 f"{len(with_history)} trials with a per-epoch history; grey: complete, "
-                f"orange: pruned, blue: running; the {min(HIGHLIGHTED, len(camp.ranked))} "
-                "best complete trials in colour."
+                f"orange: pruned, blue: running; the {min(HIGHLIGHTED, len(camp.feasible))} "
+                f"best complete trials{' that keep the constraints' * camp.constrained} in"
+                " colour."
             )
         ]
         for metric in metrics:
@@ -129,7 +130,7 @@ def _figure(
                 )
             )
         numbers = {t.number for t in trials}
-        best = [t for t in camp.ranked if t.number in numbers and by_trial[t.number][0]]
+        best = [t for t in camp.feasible if t.number in numbers and by_trial[t.number][0]]
         for t in best[:HIGHLIGHTED]:
             x, y = by_trial[t.number]
             fig.add_trace(

@@ -87,7 +87,7 @@ def render_pareto_report(
         page = Page(f"Pareto report: {camp.study_name}", camp.objectives_text)
         reference = reference_point(camp)
         page.section("summary", "Summary", _summary(camp, reference, run_info, campaign_link))
-        if not camp.ranked:
+        if not camp.pareto:  # none yet, or none keeps the constraints (the summary says)
             return page.render()
         page.section("front", "Pareto front", _fronts(camp, page))
         page.section("hypervolume", "Hypervolume history", _hypervolume(camp, page, reference))
@@ -166,7 +166,15 @@ def _summary(
         out.append(kv_table(rows))
         out.append(note("No complete trial yet: no front."))
         return out
+    if camp.constrained:
+        from supervisor.report.summary import constraints_text
+
+        rows.append(("constraints", constraints_text(camp)))
     rows.append(("Pareto-optimal trials", str(len(camp.pareto))))
+    if not camp.pareto:
+        out.append(kv_table(rows))
+        out.append(note("No complete trial keeps the constraints: no front."))
+        return out
     if reference is not None:
         point = ", ".join(
             f"{n} {fmt.number(v)}" for n, v in zip(camp.names, reference, strict=True)
@@ -208,7 +216,8 @@ def _fronts(camp: Campaign, page: Page) -> list[Html]:
 
     view, sampled = _plot_view(camp)
     n = len(camp.names)
-    out = [note(f"Red: Pareto-optimal; blue: dominated trials.{sampled}")]
+    grey = "; grey: trials that break the constraints" if camp.constrained else ""
+    out = [note(f"Red: Pareto-optimal; blue: dominated trials{grey}.{sampled}")]
 
     def draw(
         axes: Sequence[int], names: list[str], value: Callable[[FrozenTrial], list[float]]

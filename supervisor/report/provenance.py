@@ -33,7 +33,7 @@ def section(camp: Campaign, page: Page) -> list[Html]:
     if len(hardware) > HARDWARE_ROWS:
         rows.append(["…", f"{len(hardware) - HARDWARE_ROWS} more", "", ""])
     out.append(table(["node", "CPU", "devices", "trials"], rows, numeric=[3]))
-    shown: dict[int, FrozenTrial] = {t.number: t for t in camp.ranked[:BEST_ROWS]}
+    shown: dict[int, FrozenTrial] = {t.number: t for t in camp.feasible[:BEST_ROWS]}
     failed = sorted(camp.failed, key=lambda t: -t.number)[:FAILED_ROWS]
     shown.update({t.number: t for t in failed})
     listed = [(t, p) for t in shown.values() if (p := camp.record(t).provenance) is not None]

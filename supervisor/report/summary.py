@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from supervisor.study.records import TrialRecord
 
 BEST_ROWS = 20
+INFEASIBLE_ROWS = 10  # of the trials that break the constraints, the best shown
 PARETO_ROWS = 50
 HOSTS_LISTED = 12
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -48,8 +49,10 @@ def summary(
 
     if not camp.ranked:
         out.append(note("No complete trial yet."))
+    elif not camp.feasible:
+        out.append(note(f"None of the {len(camp.ranked)} complete trials keeps the constraints."))
     elif not camp.multi:
-        best = camp.ranked[0]
+        best = camp.feasible[0]
         out.append(Html(f"<h3>Best trial: #{best.number}</h3>"))
         out.append(kv_table(_trial_rows(camp, best)))
         out += rerun(camp, best)
@@ -121,6 +124,8 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     if isinstance(sampler, dict) and sampler.get("name"):
         modelled = states.get("COMPLETE", 0) + states.get("PRUNED", 0)
         rows.append(("sampler", sampler_text(sampler, modelled)))
+    if camp.constrained:
+        rows.append(("constraints", constraints_text(camp)))
 
     records = [camp.record(t) for t in camp.trials]
     hosts = Counter(r.hostname for r in records if r.hostname is not None)
@@ -167,6 +172,23 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
     return rows
 
 
+def constraints_text(camp: Campaign) -> str:
+    """The bounds, whether the sampler steers by them, and how many trials keep them."""
+    from supervisor.config.constraints import STEERED, stored
+
+    bounds = stored(camp.config.get("constraints"))
+    text = ", ".join(c.text() for c in bounds) or "set on the trials"
+    sampler = camp.config.get("sampler")
+    name = sampler.get("name") if isinstance(sampler, dict) else None
+    if isinstance(name, str):
+        steers = "steers by them" if name in STEERED else "does not steer by them"
+        text += f" (the {name} sampler {steers})"
+    return (
+        f"{text}: {len(camp.feasible)} of {len(camp.ranked)} complete trials keep them;"
+        " the others are never the best nor on a Pareto front (grey in the plots)"
+    )
+
+
 def _trial_rows(camp: Campaign, trial: FrozenTrial) -> list[tuple[object, object]]:
     rows: list[tuple[object, object]] = [
         (name, fmt.number(v)) for name, v in zip(camp.names, trial.values or (), strict=False)
@@ -200,6 +222,7 @@ def rerun(camp: Campaign, trial: FrozenTrial) -> list[Html]:
     needed = ("benchmark", "objectives", "budget")
     if not all(isinstance(config.get(k), (dict, list)) for k in needed):
         return []  # not a supervisor campaign: the parameters above are all there is
+    kept = {"constraints": config["constraints"]} if config.get("constraints") else {}
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{camp.study_name}-trial-{trial.number}")[:120]
     space = {
         "study": name,
@@ -211,6 +234,7 @@ def rerun(camp: Campaign, trial: FrozenTrial) -> list[Html]:
         "sampler": "random",
         "budget": {"trials": 1, "epochs": config["budget"].get("epochs", 1)},
         "seed": config.get("seed", 0),
+        **kept,  # its rerun is judged as it was
     }
     command = (
         f"cat > {name}.yaml <<'EOF'\n{fmt.yaml_text(space)}EOF\nsupervisor search {name}.yaml\n"
@@ -235,12 +259,29 @@ def rerun(camp: Campaign, trial: FrozenTrial) -> list[Html]:
 def best_trials(camp: Campaign) -> list[Html]:
     if not camp.ranked:
         return [note("No complete trial yet.")]
-    best = camp.ranked[:BEST_ROWS]
+    best = camp.feasible[:BEST_ROWS]
+    kept = " that keep the constraints" if camp.constrained else ""
     head = (
-        f"The {len(best)} best of {len(camp.ranked)} complete trials by {camp.names[0]} "
-        f"({camp.directions[0]})."
+        f"The {len(best)} best of {len(camp.feasible)} complete trials{kept} by"
+        f" {camp.names[0]} ({camp.directions[0]})."
     )
-    return [note(head), trials_table(camp, best)]
+    out = (
+        [note(head), trials_table(camp, best)]
+        if best
+        else [note("No complete trial keeps the constraints.")]
+    )
+    keep = {t.number for t in camp.feasible}
+    broke = [t for t in camp.ranked if t.number not in keep]
+    if broke:  # what the constraints ruled out, and by how much
+        n = len(broke[:INFEASIBLE_ROWS])
+        out.append(
+            note(
+                f"The {n} best of the {len(broke)} complete trials that break the constraints"
+                " (never counted as the best):"
+            )
+        )
+        out.append(trials_table(camp, broke[:INFEASIBLE_ROWS], breaks=True))
+    return out
 
 
 def _where(record: TrialRecord) -> str:
@@ -248,7 +289,8 @@ def _where(record: TrialRecord) -> str:
     return f"warm start: {record.warm_start}" if record.warm_start else fmt.worker(record)
 
 
-def trials_table(camp: Campaign, trials: Sequence[FrozenTrial]) -> Html:
+def trials_table(camp: Campaign, trials: Sequence[FrozenTrial], breaks: bool = False) -> Html:
+    """``breaks``: a column of the constraints each trial breaks, and by how much."""
     params = sorted({k for t in trials for k in t.params})
     n_obj = len(camp.names)
     numeric_params = [
@@ -263,9 +305,18 @@ def trials_table(camp: Campaign, trials: Sequence[FrozenTrial]) -> Html:
             *(fmt.number(t.params[k]) if k in t.params else "" for k in params),
             fmt.seconds(d) if (d := fmt.duration(camp.record(t))) is not None else "",
             _where(camp.record(t)),
+            *([_breaks(t)] if breaks else []),
         ]
         for t in trials
     ]
     numeric = [0, *range(1, 1 + n_obj), *(1 + n_obj + i for i in numeric_params)]
     numeric.append(1 + n_obj + len(params))
-    return table(["trial", *camp.names, *params, "duration", "worker"], rows, numeric=numeric)
+    heads = ["trial", *camp.names, *params, "duration", "worker"]
+    return table([*heads, *(["breaks"] if breaks else [])], rows, numeric=numeric)
+
+
+def _breaks(trial: FrozenTrial) -> str:
+    """The constraints the trial breaks, each with how far out it is; empty: none."""
+    from supervisor.study.feasibility import violations
+
+    return ", ".join(f"{m} by {fmt.number(v)}" for m, v in violations(trial).items())

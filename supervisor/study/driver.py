@@ -37,7 +37,7 @@ from supervisor.config.samplers import sampler_notes
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialResult
 from supervisor.execution.worker import cancel_trials
-from supervisor.study import attrs, recovery, retry
+from supervisor.study import attrs, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener, ClusterWatch, Silent
 from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
@@ -301,10 +301,9 @@ class Driver:
             if run.pruned_at is not None:  # the verdict came after its last epoch
                 trial.set_user_attr("prune_requested_at_epoch", run.pruned_at)
             values = outcome.values
-            self.rec.complete(trial, values, "model" in outcome.extra)
+            feasible = self.rec.complete(trial, values, outcome)
             self.index.completed.setdefault(run.key, (trial.number, values))
-            self._update_best(values)
-            self.display.trial_done(trial.number, "complete", values, outcome)
+            self._update_best(values, feasible)
         elif outcome.failure == "infrastructure":  # its trial process died under it
             self._record_result(run, outcome)
             self.rec.worker_lost(trial, outcome.error_type, outcome.error or "", True)
@@ -408,7 +407,7 @@ class Driver:
         for t in done:
             values = list(t.values) if t.state == TrialState.COMPLETE and t.values else None
             if values is not None and attrs.DUPLICATE_OF not in t.user_attrs:
-                self._update_best(values)
+                self._update_best(values, feasibility.feasible(t))
                 seconds = t.user_attrs.get("duration_s")
                 if isinstance(seconds, int | float):
                     self.placement.finished(float(seconds))
@@ -431,9 +430,10 @@ class Driver:
         self._look()
         return self.index.surplus(number, self.exp.budget.trials)
 
-    def _update_best(self, values: list[float]) -> None:
+    def _update_best(self, values: list[float], feasible: bool) -> None:
         sign = -1 if self.exp.objectives[0].direction == "maximize" else 1
-        if len(values) == 1 and (self.best is None or sign * values[0] < sign * self.best):
+        better = self.best is None or sign * values[0] < sign * self.best
+        if feasible and len(values) == 1 and better:  # an infeasible trial is never the best
             self.best = values[0]
 
     def _heartbeat(self, final: bool = False) -> None:

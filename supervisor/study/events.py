@@ -40,7 +40,8 @@ class CampaignListener(Protocol):
         error: str | None = None,
         kind: str | None = None,
     ) -> None:
-        """A trial finished: "complete" with its values, or "failed" with its error and
+        """A trial finished: "complete" with its values ("complete, breaking the
+        constraints" when it breaks the space file's), or "failed" with its error and
         failure kind."""
 
     def trial_pruned(self, number: int, epoch: int | None) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import supervisor.atomic as atomic
 from supervisor.study import attrs
+from supervisor.study.feasibility import feasible
 from supervisor.study.records import TrialRecord
 
 if TYPE_CHECKING:
@@ -56,12 +57,17 @@ def _provenance(record: TrialRecord) -> dict[str, object]:
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     import pandas as pd
+    from optuna.trial import TrialState
 
     names = study.user_attrs.get(attrs.OBJECTIVES) or [
         f"value_{i}" for i in range(len(study.directions))
     ]
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    # A column ``feasible`` where the space file had constraints: whether each complete
+    # trial keeps them (only those are ever the best, ``supervisor.study.feasibility``).
+    constrained = any(t.constraints for t in trials)
+    for t in trials:
         record = TrialRecord.from_frozen(t)
         values = record.values
         row: dict[str, object] = {
@@ -74,6 +80,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             row[name] = values[i] if values is not None and i < len(values) else None
         row.update({f"params_{k}": v for k, v in record.params.items()})
         row.update({f"metric_{k}": v for k, v in record.metrics.items() if k not in names})
+        if constrained:
+            row["feasible"] = feasible(t) if t.state == TrialState.COMPLETE else None
         row.update(_columns(record))
         rows.append(row)
     return pd.DataFrame(rows)

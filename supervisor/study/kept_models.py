@@ -51,15 +51,18 @@ class KeptModels:
         self._trim()
 
     def _complete(self, study: optuna.Study, numbers: list[int]) -> dict[int, np.ndarray]:
-        """The losses of those of ``numbers`` that are complete trials of ``study``."""
+        """The losses of those of ``numbers`` that are complete trials of ``study`` keeping
+        its constraints (a trial that breaks them never is among the best)."""
         import numpy as np
         from optuna.trial import TrialState
+
+        from supervisor.study.feasibility import feasible
 
         wanted = set(numbers)
         return {
             t.number: self.signs * np.asarray(t.values, float)
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.number in wanted and t.values is not None
+            if t.number in wanted and t.values is not None and feasible(t)
         }
 
     def next_trial(self) -> KeepModel:
@@ -75,6 +78,12 @@ class KeptModels:
 
         self.losses[number] = self.signs * np.asarray(values, float)
         self._trim()
+
+    def drop(self, number: int) -> None:
+        """Trial ``number``'s model was saved but is not to be kept (it breaks the
+        space file's constraints)."""
+        self.losses.pop(number, None)
+        _remove(self.run_dir, number)
 
     def numbers(self) -> list[int]:
         """The trials whose models are kept, best first."""

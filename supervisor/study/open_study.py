@@ -23,6 +23,7 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
     import optuna
 
     from supervisor.config.samplers import make_sampler
+    from supervisor.study.feasibility import changed as constraints_changed
     from supervisor.study.space_change import incompatible
     from supervisor.study.storage import open_storage, redact
 
@@ -43,6 +44,9 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
         changed = incompatible(existing, exp.params)
         if changed:
             raise UserError(f"{exp.file}: params.{changed[0]}: {changed[1]}")
+        other = constraints_changed(existing, exp)
+        if other:
+            raise UserError(f"{exp.file}: {other}")
     study = optuna.create_study(
         study_name=exp.study_name,
         storage=storage,

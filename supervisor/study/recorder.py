@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import supervisor.optuna_internals as internals
 import supervisor.rundir as rundir
 from supervisor.execution.trial import DIED_REPEATEDLY
-from supervisor.study import attrs, failfast, recovery, retry
+from supervisor.study import attrs, failfast, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener
 from supervisor.study.kept_models import KeptModels
 from supervisor.study.storage import set_user_attrs
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import optuna
 
     from supervisor.config.experiment import Experiment
+    from supervisor.execution.trial import TrialResult
 
 
 def chain(trial: optuna.Trial) -> int:
@@ -83,15 +84,22 @@ class Recorder:
             if "Study.stop" not in str(exc):
                 raise
 
-    def complete(
-        self, trial: optuna.Trial, values: list[float], model_saved: bool = False
-    ) -> None:
+    def complete(self, trial: optuna.Trial, values: list[float], result: TrialResult) -> bool:
+        """Told with its values and its constraint values (set first: the sampler's
+        ``after_trial`` reads them); returns whether it keeps the space file's constraints."""
+        feasible = feasibility.record(trial, self.exp.constraints)
         self.tell(trial, values=values)
-        if model_saved and self.models is not None:
-            self.models.add(trial.number, values)
+        if self.models is not None and "model" in result.extra:
+            if feasible:
+                self.models.add(trial.number, values)
+            else:  # never among the best: its model goes
+                self.models.drop(trial.number)
         self.drop_checkpoints(trial)
-        self.count("complete")
+        state = "complete" if feasible else "complete, breaking the constraints"
+        self.count(state)
         self.fail_fast.success()
+        self.display.trial_done(trial.number, state, values, result)
+        return feasible
 
     def pruned(self, trial: optuna.Trial, epoch: int | None) -> None:
         from optuna.trial import TrialState
@@ -109,6 +117,8 @@ class Recorder:
         """``trial`` repeats ``earlier``'s configuration: told with its values. ``known``:
         the sampler proposed it with that result in the study (counts toward the budget)."""
         set_user_attrs(trial, {attrs.DUPLICATE_OF: earlier, attrs.DUPLICATE_KNOWN: known})
+        if self.exp.constraints:  # its twin's verdict (one storage read)
+            feasibility.copy(self.study, trial, earlier)
         self.tell(trial, values=values)
         self.count("duplicate" if known else "duplicate (not counted)")
         self.display.trial_duplicate(trial.number, earlier)

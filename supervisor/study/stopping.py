@@ -10,7 +10,8 @@ count nothing left.
 Trials are judged in the order they finished, over the study (every driver's, earlier
 runs' too), as the budget counts them (``attrs.counts_toward_budget``: warm-start trials
 and infrastructure failures are not this campaign's progress; a duplicate, told a value
-already known, counts as a finished trial that reached and bettered nothing). Optuna's
+already known, counts as a finished trial that reached and bettered nothing, as does one
+that breaks the space file's constraints, ``supervisor.study.feasibility``). Optuna's
 ``terminator.BestValueStagnationEvaluator`` answers the same question as ``patience`` but
 re-reads every trial per call; this keeps two numbers, fed with the trials each look of
 the driver finds finished. A ``supervisor stop`` request (``stop_request``) ends it the
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from supervisor.study import attrs, stop_request
+from supervisor.study import attrs, feasibility, stop_request
 
 if TYPE_CHECKING:
     import optuna
@@ -108,6 +109,8 @@ class Stopping:
         values = list(t.values) if t.state == TrialState.COMPLETE and t.values else None
         if attrs.DUPLICATE_OF in t.user_attrs:  # told a known value (maybe a warm-start
             values = None  # trial's, which never counts): a finished trial, nothing new
+        if values is not None and not feasibility.feasible(t):  # breaks a constraint: as
+            values = None  # a duplicate, a finished trial that reached and bettered nothing
         if (
             values is not None
             and self.rule.target

@@ -35,6 +35,7 @@ from supervisor.config.params import ParamSpec, contains, is_active
 from supervisor.errors import UserError
 from supervisor.execution.trial import DIED_REPEATEDLY, MEMORY_LIMIT, TIME_LIMIT
 from supervisor.study import attrs
+from supervisor.study.feasibility import system_attrs
 
 if TYPE_CHECKING:
     import optuna
@@ -283,6 +284,8 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
                 distributions={p.name: p.distribution() for p in exp.params if p.name in params},
                 values=values,
                 user_attrs=user_attrs,
+                # Judged by this space's constraints, as a trial it trains would be.
+                system_attrs=None if failed else system_attrs(exp.constraints, _metrics(trial)),
             )
         )
     return source

@@ -239,7 +239,8 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
     ),
     "space/top_is_scalar.yaml": (
         None,
-        "expected a mapping of study, description, benchmark, objectives, params, fixed,",
+        # The start of the list: keys are added at its end.
+        "expected a mapping of study, description, benchmark, objectives, params, fixed",
     ),
     "space/trials_boolean.yaml": (
         "4:10",
@@ -458,6 +459,41 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
         "keep_models: expected an integer between 0 and 10000, got -1",
     ),
     "space/keep_models_text.yaml": ("5:1", "keep_models: expected an integer, got str '3'"),
+    "space/constraint_bound_infinite.yaml": (
+        "6:11",
+        "constraints.score.max: expected a finite number, got inf",
+    ),
+    "space/constraint_bound_not_mapping.yaml": (
+        "6:3",
+        "constraints.score: expected a mapping of min, max, got int 3",
+    ),
+    "space/constraint_bound_text.yaml": (
+        "6:11",
+        "constraints.score.max: got the text '1e-3': YAML reads this as text",
+    ),
+    "space/constraint_min_above_max.yaml": (
+        "6:3",
+        "constraints.score: min 1 is above max 0: no trial could keep it",
+    ),
+    "space/constraint_no_bound.yaml": ("6:3", "constraints.score: expected min, max or both"),
+    "space/constraint_sampler_cmaes.yaml": (
+        "5:1",
+        "sampler: sampler 'cmaes' ignores constraints (it would spend the budget near optima",
+    ),
+    "space/constraint_sampler_turbo.yaml": ("5:1", "sampler: sampler 'turbo' ignores constraints"),
+    "space/constraint_unknown_bound.yaml": (
+        "6:11",
+        "constraints.score.below: unknown key; expected one of min, max",
+    ),
+    "space/constraint_unknown_metric.yaml": (
+        "6:3",
+        "constraints.lantency_ms: benchmark 'tests.toy_benchmark:ToyBenchmark' has no metric"
+        " 'lantency_ms' (did you mean \"latency_ms\"?); known: loss, score, train_seconds",
+    ),
+    "space/constraints_a_list.yaml": (
+        "5:1",
+        "constraints: expected a mapping of metric -> {min, max}, got a list",
+    ),
     "space/enqueue_bool_for_int.yaml": (
         "5:6",
         "enqueue[0].n: True is not a value of int in [0, 4]",

@@ -199,3 +199,32 @@ def test_share_fit_false_is_optunas_tpe_in_bursts_too() -> None:
     exact = _campaign(make_sampler("tpe", {**options, "share_fit": False}, seed=3), 1)
     assert exact == _campaign(_optunas(options), 1)
     assert _campaign(make_sampler("tpe", options, seed=3), 1) != exact  # shared: others
+
+
+def test_with_constraints_only_results_that_keep_them_change_the_good_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TPE ranks the trials that keep the constraints first: a feasible result better
+    than its good ones refits, however good the infeasible values; an infeasible result,
+    however good its value, does not join the good group (supervisor.study.feasibility)."""
+
+    def told(trial: optuna.Trial, value: float) -> None:
+        trial.set_constraint("c", 1.0 - value)  # feasible from value 1 on, as the driver does
+        study.tell(trial, value)
+
+    study = optuna.create_study(sampler=make_sampler("tpe", {"n_startup_trials": 5}, seed=1))
+    for _ in range(300):  # a fifth of them infeasible, with the best values
+        trial = study.ask()
+        told(trial, trial.suggest_float("x", -5.0, 5.0) ** 2)
+    pending = [study.ask() for _ in range(40)]
+    for trial in pending:
+        trial.suggest_float("x", -5.0, 5.0)
+    fits = _count_fits(monkeypatch)
+    study.ask().suggest_float("x", -5.0, 5.0)
+    made = len(fits)
+    told(pending.pop(), 0.0)  # the best value, infeasible: TPE's good group is the same
+    study.ask().suggest_float("x", -5.0, 5.0)
+    assert len(fits) == made, "an infeasible result refitted"
+    told(pending.pop(), 1.0)  # on the bound, better than every feasible one: a new best
+    study.ask().suggest_float("x", -5.0, 5.0)
+    assert len(fits) == made + 2, "a new feasible best kept a fit that lacks it"

@@ -167,3 +167,20 @@ def test_status_names_the_kept_models(tmp_path: Path) -> None:
     assert f"models kept: trials {kept[0]}, {kept[1]} (in {runs / 'shown' / 'trials'})" in (
         shown.stdout
     )
+
+
+def test_a_trial_that_breaks_the_constraints_is_never_kept(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="minimize")
+    broken = {"constraints:latency_ms": 2.0}  # Optuna's constraint value: > 0 breaks it
+    kept_bound = {"constraints:latency_ms": -1.0}
+    study.add_trial(optuna.trial.create_trial(value=1.0, system_attrs=broken))
+    study.add_trial(optuna.trial.create_trial(value=2.0, system_attrs=kept_bound))
+    study.add_trial(optuna.trial.create_trial(value=3.0, system_attrs=kept_bound))
+    for number in range(3):
+        _save(tmp_path, number)
+    kept = KeptModels(tmp_path, 2, ["minimize"])
+    kept.load(study)
+    assert kept.numbers() == [1, 2] and saved_models(tmp_path) == [1, 2]
+    _save(tmp_path, 3)
+    kept.drop(3)  # a trial the driver found breaking them: its saved model goes at once
+    assert saved_models(tmp_path) == [1, 2]
