@@ -167,3 +167,59 @@ def test_a_locked_sqlite_database_is_one_line_at_once(tmp_path: Path) -> None:
     finally:
         other.execute("ROLLBACK")
     assert time.monotonic() - start < 10
+
+
+@pytest.fixture
+def closed_port() -> str:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{closed.getsockname()[1]}"
+
+
+def test_a_database_away_when_a_batch_job_starts_is_waited_for_then_one_line(
+    closed_port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chained driver job starting while the database host reboots ended at once
+    (exit 2): in a batch job the server is tried again for the reconnect window, saying
+    so, and then it is still one line."""
+    import time
+
+    from supervisor.errors import UserError
+    from supervisor.study import rdb
+
+    monkeypatch.delenv(rdb.RECONNECT_ENV, raising=False)
+    monkeypatch.setenv("PBS_JOBID", "7.server")
+    monkeypatch.setattr(rdb, "RECONNECT_FOR", 2.0)
+    start = time.monotonic()
+    with pytest.raises(UserError) as caught:
+        open_storage(f"postgresql://u:s3cret@{closed_port}/db")
+    assert time.monotonic() - start >= 2.0
+    line = str(caught.value)
+    assert "\n" not in line and "s3cret" not in line
+    assert line.startswith("cannot open storage 'postgresql://u:***@")
+    assert "Connection refused" in line and line.endswith("(tried again for 2 s)")
+    err = capsys.readouterr().err
+    assert f"storage postgresql://u:***@{closed_port}/db: cannot reach the database" in err
+    assert "trying again for up to 2 s" in err and "s3cret" not in err
+
+
+def test_a_closed_port_typed_on_a_login_node_is_one_line_at_once(
+    closed_port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a batch job a closed port is more likely a typo: no wait."""
+    import time
+
+    from supervisor.errors import UserError
+    from supervisor.execution.provenance import JOB_ID_VARIABLES
+    from supervisor.study import rdb
+
+    monkeypatch.delenv(rdb.RECONNECT_ENV, raising=False)
+    for _, variable in JOB_ID_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    start = time.monotonic()
+    with pytest.raises(UserError, match="Connection refused"):
+        open_storage(f"postgresql://u@{closed_port}/db")
+    assert time.monotonic() - start < 5
+    assert capsys.readouterr().err == ""
