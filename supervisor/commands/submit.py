@@ -40,6 +40,13 @@ SCRIPT_FILE = "driver.sbatch"
 # to do and this link made progress (submit the next); more to do but no progress (stop:
 # a chain must not burn the allocation on a campaign that cannot advance).
 DONE, MORE, STUCK = 0, 3, 4
+# What a link that stops the chain says last in its log (its summary said a next job
+# would continue: the user found the campaign stopped with no word of why).
+STUCK_LINE = (
+    "The chain stops here: this driver job finished no trial (its worker jobs waited in"
+    " the queue, or the search stopped on an error above); `supervisor submit` with the"
+    " same arguments continues it."
+)
 # Pauses between tries of sbatch while Slurm answers with a temporary error: 60 s in all,
 # within the grace a link has left after its driver stopped.
 RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -229,6 +236,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         f'{python} -m supervisor.cli chain "$run" --since "$before"',
         "case $? in",
         f"  {MORE}) exec {python} -m supervisor.cli {resubmit} ;;",
+        f"  {STUCK}) echo {shlex.quote(STUCK_LINE)} ;;",
         "esac",
         "exit $status",
     ]

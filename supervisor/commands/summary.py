@@ -122,6 +122,9 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         print(f"To search on, change budget.{summary.stopped_by} and run the same command again.")
     if summary.stopped_by in ("interrupt", "timeout", "requested"):
         if os.environ.get(CHAIN_ENV):
-            print("The chain's next driver job continues the search (supervisor status shows it).")
+            print(
+                "The chain's next driver job continues the search if this one finished a"
+                " trial (supervisor status shows it)."
+            )
         else:
             print("Run the same command again to continue the search.")

@@ -206,3 +206,28 @@ def test_a_slurm_controller_away_for_a_moment_does_not_end_the_chain(
     assert submitted == (1 if taken else 2)
     chain = (tmp_path / "runs" / "toy" / "driver" / "chain.json").read_text()
     assert f'"job_id": "{taken or 4242}"' in chain
+
+
+def test_a_link_that_stops_the_chain_says_why_last(tmp_path: Path) -> None:
+    """A driver job that finished no trial ends the chain; its log said only, from the
+    summary, that the chain's next job continues the search, and none came."""
+    space(tmp_path)
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    script = done.stdout[done.stdout.index("#!/usr/bin/env bash\n#SBATCH --job-name=sv-") :]
+    bare = tmp_path / "bin"  # no sbatch: the search stops at once
+    bare.mkdir()
+    ran = subprocess.run(
+        ["/bin/bash", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(bare)},
+        timeout=120,
+    )
+    assert "slurm.yaml: sbatch not found on the PATH" in ran.stderr, ran.stderr
+    assert ran.stdout.strip().splitlines()[-1] == (
+        "The chain stops here: this driver job finished no trial (its worker jobs waited in"
+        " the queue, or the search stopped on an error above); `supervisor submit` with the"
+        " same arguments continues it."
+    )
+    assert ran.returncode == 2
