@@ -65,20 +65,24 @@ class Checkpoint:
         tmp = self.directory / f".tmp-{os.getpid()}-{final.name}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        with open(tmp / CHECKPOINT_ARRAYS, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
         state = {
             "epoch": epoch,
             "history": history,
             "arrays": sorted(arrays),
             "identity": self.identity,
         }
-        with open(tmp / CHECKPOINT_STATE, "w") as f:
-            f.write(json.dumps(state))
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp / CHECKPOINT_ARRAYS, "wb") as f:
+                np.savez(f, allow_pickle=False, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            with open(tmp / CHECKPOINT_STATE, "w") as f:
+                f.write(json.dumps(state))
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:  # a full disk: the half-written copy would keep its space
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         shutil.rmtree(final, ignore_errors=True)  # a re-run saving the same epoch again
         os.replace(tmp, final)
         for old in self._saved():

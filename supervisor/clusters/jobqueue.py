@@ -229,20 +229,28 @@ def refused_by_slurm(launcher: Launcher, run_dir: Path, study: str) -> str | Non
     """What sbatch says about the worker jobs of a Slurm profile it would refuse (a
     partition that does not exist, more memory than a node has), from ``sbatch
     --test-only``; None when it takes them or no sbatch is here. dask-jobqueue logs a
-    refused submission and asks again never: the search waited for workers forever."""
+    refused submission and asks again never: the search waited for workers forever.
+    A temporary error (the controller restarting, too busy to answer) is not a refusal:
+    the jobs' submissions are asked again while it lasts (``submissions``)."""
     import shutil
     import subprocess
+
+    from supervisor.clusters.submissions import temporary
 
     if launcher.kind != "slurm" or shutil.which("sbatch") is None:
         return None
     script = job_script(launcher, run_dir, study)
-    done = subprocess.run(
-        ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
-    )
+    try:
+        done = subprocess.run(
+            ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:  # a controller that does not answer: as above
+        return None
     if done.returncode == 0:
         return None
     lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-    return next((x for x in lines if "error" in x.lower()), " ".join(lines) or "refused")[:300]
+    said = next((x for x in lines if "error" in x.lower()), " ".join(lines) or "refused")
+    return None if temporary(" ".join(lines)) else said[:300]
 
 
 def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str) -> ClusterHandle:

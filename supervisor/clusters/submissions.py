@@ -10,6 +10,12 @@ the driver calls every turn of its loop, stops the campaign with the batch syste
 words when it took none of the campaign's jobs (nothing could ever run), says a later
 refusal once per distinct message, and says every ``PENDING_EVERY`` seconds that jobs it
 took wait in the queue while no worker is connected.
+
+A temporary error of the batch system (``temporary``: Slurm's controller restarting or
+too busy to answer, "Socket timed out on send/recv", a PBS server or an SGE qmaster out of
+reach) stops nothing at once: its job is asked again sooner (``RETRY_FIRST`` seconds,
+doubling up to ``ASK_AGAIN_AFTER``), and only ``TEMPORARY_FOR`` seconds of such errors
+with no job taken stop the campaign.
 """
 
 from __future__ import annotations
@@ -24,6 +30,36 @@ PENDING_AFTER = 60.0  # no worker this long after a job was taken: say it waits
 PENDING_EVERY = 300.0  # and say it again this often
 CHECK_EVERY = 1.0  # the driver calls every 0.5 s; the cluster's state is read this often
 SHOWN = 300  # characters of the batch system's message at most
+RETRY_FIRST = 5.0  # a temporary error's job is asked again after this, doubling each time
+TEMPORARY_FOR = 600.0  # temporary errors with no job taken this long: the campaign stops
+# The words of the batch systems' errors that pass (lower case): a controller or server
+# restarting, failing over or too busy to answer; a connection that broke.
+TEMPORARY = (
+    "socket timed out",  # Slurm: "Socket timed out on send/recv operation"
+    "resource temporarily unavailable",  # EAGAIN (Slurm's controller busy)
+    "unable to contact slurm controller",
+    "temporarily unable",  # "Slurm temporarily unable to accept job"
+    "zero bytes were transmitted",  # Slurm: the connection dropped
+    "slurmctld",  # "slurmctld is in standby mode", "... not responding"
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "timed out",
+    "try again",
+    "not responding",  # LSF: "Batch system not responding"
+    "cannot connect to server",  # PBS: qsub with its server away
+    "lsf is down",
+    "lim is down",
+    "unable to contact qmaster",  # SGE
+    "commlib error",  # SGE's client library: no connection
+    "failed to connect",  # HTCondor: "Failed to connect to local queue manager"
+)
+
+
+def temporary(why: str) -> bool:
+    """Whether the batch system's message is of an error that passes (``TEMPORARY``)."""
+    said = why.lower()
+    return any(words in said for words in TEMPORARY)
 
 
 class Refused(RuntimeError):
@@ -60,7 +96,10 @@ class Submissions:
         self.submitting = 0  # submissions not answered yet (a refusal may come first)
         self.waiting: dict[str, float] = {}  # taken jobs -> when, until a worker is seen
         self.refusals: list[str] = []  # the batch system's messages, in order
-        self._refused: dict[str, float] = {}  # refused jobs -> when, until asked again
+        self.delays: list[float] = []  # each refused job's wait before it is asked again
+        self._refused: dict[str, float] = {}  # refused jobs -> when asked again
+        self._temporary_since: float | None = None  # temporary errors only, since then
+        self._streak = 0  # temporary errors in a row: the next wait doubles
         self._lock = threading.Lock()
 
     def submit(self) -> None:
@@ -72,24 +111,39 @@ class Submissions:
             self.submitting -= 1
             self.accepted += 1
             self.waiting[name] = now
+            self._temporary_since, self._streak = None, 0
 
     def refused(self, name: str, why: str, now: float) -> None:
         with self._lock:
             self.submitting -= 1
+            delay = ASK_AGAIN_AFTER
+            if temporary(why):
+                delay = min(ASK_AGAIN_AFTER, RETRY_FIRST * 2**self._streak)
+                self._streak += 1
+                if self._temporary_since is None:
+                    self._temporary_since = now
             self.refusals.append(why)
-            self._refused[name] = now
+            self.delays.append(delay)
+            self._refused[name] = now + delay
 
-    def none_taken(self) -> str | None:
-        """The first refusal when every submission so far, all answered, was refused."""
+    def none_taken(self, now: float) -> str | None:
+        """The first refusal when every submission so far, all answered, was refused, and
+        one of them for good (or temporarily, but for ``TEMPORARY_FOR`` seconds)."""
         with self._lock:
-            if self.refusals and not self.accepted and not self.submitting:
-                return self.refusals[0]
+            if not self.refusals or self.accepted or self.submitting:
+                return None
+            final = next((why for why in self.refusals if not temporary(why)), None)
+            if final is not None:
+                return final
+            since = self._temporary_since
+            if since is not None and now - since >= TEMPORARY_FOR:
+                return f"{self.refusals[-1]}, for {(now - since) / 60:.0f} min"
             return None
 
     def to_ask_again(self, now: float) -> list[str]:
         """Refused jobs whose place was held long enough: to drop, so they are asked again."""
         with self._lock:
-            due = [n for n, t in self._refused.items() if now - t >= ASK_AGAIN_AFTER]
+            due = [n for n, t in self._refused.items() if now >= t]
             for name in due:
                 del self._refused[name]
             return due
@@ -140,17 +194,20 @@ class Watch:
             return None
         self._looked = now
         subs = self.submissions
-        first = subs.none_taken()
+        first = subs.none_taken(now)
         if first is not None:
             return f"{self.label}: {subs.command} refuses the worker jobs: {first}"
-        refusals = list(subs.refusals)
-        for why in refusals[self._said :]:
+        # Each refusal with its wait (the two lists are appended one after the other).
+        said = list(zip(list(subs.refusals), list(subs.delays), strict=False))
+        refusals = [why for why, _ in said]
+        for why, delay in said[self._said :]:
             if why not in refusals[: self._said]:
+                passes = " (an error of the batch system that passes)" if temporary(why) else ""
                 log(
-                    f"{self.label}: {subs.command} refused a worker job: {why};"
-                    f" asked again in {ASK_AGAIN_AFTER:.0f} s"
+                    f"{self.label}: {subs.command} refused a worker job: {why}{passes};"
+                    f" asked again in {delay:.0f} s"
                 )
-        self._said = len(refusals)
+        self._said = len(said)
         self._pending(now, log)
         return None
 

@@ -40,6 +40,16 @@ SCRIPT_FILE = "driver.sbatch"
 # to do and this link made progress (submit the next); more to do but no progress (stop:
 # a chain must not burn the allocation on a campaign that cannot advance).
 DONE, MORE, STUCK = 0, 3, 4
+# What a link that stops the chain says last in its log (its summary said a next job
+# would continue: the user found the campaign stopped with no word of why).
+STUCK_LINE = (
+    "The chain stops here: this driver job finished no trial (its worker jobs waited in"
+    " the queue, or the search stopped on an error above); `supervisor submit` with the"
+    " same arguments continues it."
+)
+# Pauses between tries of sbatch while Slurm answers with a temporary error: 60 s in all,
+# within the grace a link has left after its driver stopped.
+RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 # `search` flags the driver's command line sets itself: not after `--`.
 OWN_FLAGS = {
     "launcher": "give it to submit, before `--`",
@@ -226,6 +236,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         f'{python} -m supervisor.cli chain "$run" --since "$before"',
         "case $? in",
         f"  {MORE}) exec {python} -m supervisor.cli {resubmit} ;;",
+        f"  {STUCK}) echo {shlex.quote(STUCK_LINE)} ;;",
         "esac",
         "exit $status",
     ]
@@ -296,9 +307,7 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
         return None, script
     # What sbatch would refuse (a partition that does not exist, more memory than a node
     # has) is refused before the run directory is written.
-    tried = subprocess.run(
-        ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
-    )
+    tried = _sbatch(["--test-only"], script)
     if tried.returncode != 0:
         raise UserError(f"sbatch refuses the driver job: {_first_error(tried.stderr)}")
     # The run directory as a search makes it: its owner's only (it waits for the job).
@@ -307,15 +316,62 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     folder.mkdir(exist_ok=True)
     path = folder / SCRIPT_FILE
     atomic.write(path, script, mode=0o700)
-    done = subprocess.run(
-        ["sbatch", "--parsable", str(path)], capture_output=True, text=True, timeout=60
-    )
+    done = _sbatch(["--parsable", str(path)], None, f"sv-{opts.study}-driver")
     if done.returncode != 0:
         raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]
     chain.append({"job_id": job_id, "submitted": time.time(), "link": len(chain) + 1})
     atomic.write(folder / CHAIN_FILE, json.dumps(chain, indent=2) + "\n", mode=0o600)
     return job_id, script
+
+
+def _sbatch(
+    args: list[str], script: str | None, job_name: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``sbatch ARGS``, tried again after a temporary error of Slurm (its controller
+    restarting or too busy to answer: a chain's next link, submitted as its job ends, was
+    lost to a minute's outage and the campaign stopped). Waits ``RETRY_PAUSES`` at most.
+    A submission that timed out may have been taken: with ``job_name``, a job of that name
+    waiting in the queue (not this one) is taken for it, not submitted twice."""
+    from supervisor.clusters.submissions import temporary
+
+    for pause in (*RETRY_PAUSES, None):
+        done = subprocess.run(
+            ["sbatch", *args], input=script, capture_output=True, text=True, timeout=60
+        )
+        if done.returncode == 0 or pause is None or not temporary(done.stderr):
+            return done
+        if job_name is not None and (queued := _queued(job_name)) is not None:
+            return subprocess.CompletedProcess(done.args, 0, f"{queued}\n", "")
+        print(
+            f"sbatch: {_first_error(done.stderr)} (a temporary error of Slurm): trying again"
+            f" in {pause:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _queued(job_name: str) -> str | None:
+    """The id of a job named ``job_name`` in the queue, other than this job; None if
+    none or squeue does not answer."""
+    import getpass
+    import os
+
+    user = ["-u", getpass.getuser()]
+    try:
+        done = subprocess.run(
+            ["squeue", "-h", *user, "-n", job_name, "-t", "PENDING,RUNNING", "-o", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    mine = os.environ.get("SLURM_JOB_ID")
+    jobs = [j for j in done.stdout.split() if j != mine] if done.returncode == 0 else []
+    return jobs[0] if jobs else None
 
 
 def next_link(done_before: int, done_now: int, left: int | None) -> int:

@@ -89,7 +89,9 @@ def ensemble_follows(summary: Summary) -> bool:
     """Whether the space file's ensemble is built after this search: not when a signal,
     fail fast, a cluster that runs nothing or a ``supervisor stop`` ended it (the user or
     the campaign asked for no more training)."""
-    return summary.stopped_by not in ("interrupt", "failing", "cluster", "requested")
+    from supervisor.study.outcomes import CANCELLING
+
+    return summary.stopped_by not in (*CANCELLING, "requested")
 
 
 def print_summary(summary: Summary, report: Path | None) -> None:
@@ -109,17 +111,18 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         why = summary.early or f"budget.{summary.stopped_by} reached"
     elif summary.stopped_by == "cluster":
         why = "the cluster can run no trial"
+    elif summary.stopped_by == "disk":
+        why = "the run directory's disk is full"
     else:  # the driver waits for the budget; should it ever not, it is not "reached"
         why = "budget not reached"
     print(f"\nStopped: {why} after {summary.elapsed:.1f} s")
     if summary.failure:
         print(f"Error: {summary.failure}")
-        fix = (
-            "the launcher profile"
-            if summary.stopped_by == "cluster"
-            else "the model or its options"
-        )
-        print(f"Fix {fix}, then run the same command again.")
+        fix = {
+            "cluster": "Fix the launcher profile",
+            "disk": "Free space there (or ask for a larger quota)",
+        }.get(summary.stopped_by, "Fix the model or its options")
+        print(f"{fix}, then run the same command again.")
     print(f"Finished trials: {summary.finished} of {summary.requested} requested")
     for outcome, count in sorted(summary.states.items()):
         print(f"  this run: {count} {outcome}")
@@ -131,6 +134,9 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         print(f"To search on, change budget.{summary.stopped_by} and run the same command again.")
     if summary.stopped_by in ("interrupt", "timeout", "requested"):
         if os.environ.get(CHAIN_ENV):
-            print("The chain's next driver job continues the search (supervisor status shows it).")
+            print(
+                "The chain's next driver job continues the search if this one finished a"
+                " trial (supervisor status shows it)."
+            )
         else:
             print("Run the same command again to continue the search.")

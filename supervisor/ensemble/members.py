@@ -268,4 +268,8 @@ def train_missing(
     summary = driver.run()
     if summary.stopped_by == "cluster":
         raise UserError(str(summary.failure))
+    if summary.stopped_by == "disk":  # the members could not be kept: no ensemble (exit 1)
+        from supervisor.study.journal_file import StorageError
+
+        raise StorageError(f"{summary.failure}; free space, then build the ensemble again")
     return summary

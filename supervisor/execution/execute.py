@@ -20,7 +20,14 @@ import supervisor.rundir as rundir
 from supervisor.benchmarks import MissingMethod, provides, registry
 from supervisor.execution import node, provenance
 from supervisor.execution.provenance import node_name
-from supervisor.execution.trial import NON_FINITE, EpochHook, TrialResult, TrialSpec
+from supervisor.execution.trial import (
+    DISK_FULL,
+    NON_FINITE,
+    EpochHook,
+    TrialResult,
+    TrialSpec,
+    disk_full,
+)
 
 if TYPE_CHECKING:
     from supervisor.benchmarks import Benchmark, Checkpoint
@@ -151,6 +158,8 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
                 _save_model(bench, model, spec, result)
     except Exception as exc:  # a failed trial is data, not a crash of the worker
         result.failure = "model"
+        if full := disk_full(exc):  # the run's disk, not the configuration: run again
+            result.failure, result.extra[DISK_FULL] = "disk_full", full
         result.error_type = type(exc).__name__
         result.error = str(exc)[:2000] or type(exc).__name__
         result.traceback = traceback.format_exc()[-8000:]
@@ -232,6 +241,8 @@ def _save_artifacts(
             result.extra["artifacts"] = _save_trial_arrays(spec, rundir.ARTIFACTS_FILE, arrays)
     except Exception as exc:
         result.extra["artifacts_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if full := disk_full(exc):  # kept, and the campaign stops: every trial would lose them
+            result.extra[DISK_FULL] = full
 
 
 def _save_outputs(
@@ -247,6 +258,8 @@ def _save_outputs(
         result.extra["outputs"] = _save_trial_arrays(spec, rundir.OUTPUTS_FILE, arrays)
     except Exception as exc:
         result.extra["outputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if full := disk_full(exc):
+            result.extra[DISK_FULL] = full
 
 
 def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResult) -> None:
@@ -261,6 +274,8 @@ def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResu
         result.extra["model"] = _save_trial_arrays(spec, rundir.MODEL_FILE, arrays, compress=False)
     except Exception as exc:
         result.extra["model_error"] = f"model not kept: {type(exc).__name__}: {exc}"[:500]
+        if full := disk_full(exc):  # as for its other arrays: the campaign stops
+            result.extra[DISK_FULL] = full
 
 
 def _save_trial_arrays(

@@ -21,13 +21,30 @@ Status = Literal["complete", "failed", "pruned"]
 # Why a trial failed. "model": the trial itself is at fault (exception, NaN/inf loss);
 # its parameters are bad data. "infrastructure": the worker, node or driver went away;
 # the same parameters are run again and the failure does not count against the budget.
-FailureKind = Literal["model", "infrastructure", "interrupted"]
+# "disk_full": it could not write (a checkpoint, its arrays): the run directory's file
+# system is full or over quota; run again once there is space, the campaign stops.
+FailureKind = Literal["model", "infrastructure", "interrupted", "disk_full"]
 # Error types of model failures: the objective came out NaN or inf (diverged); the trial
 # ran over the time limit or the worker's memory limit; its worker died on every attempt.
 NON_FINITE = "NonFiniteObjective"
 TIME_LIMIT = "TimeLimitExceeded"
 MEMORY_LIMIT = "MemoryLimitExceeded"
 DIED_REPEATEDLY = "WorkerDiedRepeatedly"
+# ``TrialResult.extra`` key: the error of a write that found the disk full (quota).
+DISK_FULL = "disk_full"
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """``exc``'s line when it (or what it was raised from) is a write that found no space
+    (ENOSPC) or the user's quota reached (EDQUOT): no configuration's fault."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"{type(seen).__name__}: {seen}"[:500]
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from supervisor.study.events import CampaignListener, ClusterWatch, Silent
 from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
 from supervisor.study.launches import Launches
-from supervisor.study.outcomes import StopReason, Summary, result_attrs, stop_cause
+from supervisor.study.outcomes import CANCELLING, StopReason, Summary, result_attrs, stop_cause
 from supervisor.study.placement import Placement, executing_keys, tell_workers
 from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
@@ -152,7 +152,7 @@ class Driver:
                     if self._stop is None:
                         finished = self._fill()
                     self.display.update(done=finished, running=len(self.inflight), best=self.best)
-                    if self._stop in ("interrupt", "failing", "cluster") or self.stopping.now:
+                    if self._stop in CANCELLING or self.stopping.now:
                         self._cancel_all()
                     if not self.inflight and not self.waiting:
                         if self._stop is not None or finished >= budget:
@@ -316,6 +316,7 @@ class Driver:
 
     def _record_result(self, run: Running, result: TrialResult) -> None:
         set_user_attrs(run.trial, result_attrs(result, internals.user_attrs(run.trial)))
+        self.rec.wrote(result)  # a full disk stops the campaign
         for entry in result.history:  # epochs the stream did not deliver (none, normally)
             self.flight.report(run, int(entry.get("epoch", 0)), entry)
 
@@ -337,7 +338,7 @@ class Driver:
 
     def _check_failing(self) -> None:
         if self.rec.failing is not None and self._stop is None:
-            self._stop = "failing"
+            self._stop = self.rec.stop_reason
 
     def _on_signal(self, name: str) -> None:
         self._signal = name

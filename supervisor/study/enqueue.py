@@ -4,7 +4,9 @@ Optuna's ``enqueue_trial(skip_if_exists=True)`` compares each new configuration 
 every trial of the study, per configuration; a resume of a long campaign with many
 entries would pay trials x entries. This reads the study once and keeps the same
 identity (the fixed parameters a trial was queued with, else its parameters), so a
-resume queues only the configurations no trial holds yet.
+resume queues only the configurations no trial holds yet. Drivers started together (one
+space file, one storage) queue under the storage's lock (``storage.exclusive``), each
+reading what the others queued: each configuration once.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ def enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
     order; how many were queued."""
     if not entries:
         return 0
+    from supervisor.study.storage import exclusive
+
+    with exclusive(study):
+        return _enqueue(study, entries)
+
+
+def _enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
     held: set[tuple[tuple[str, str], ...]] = set()
     for t in study.get_trials(deepcopy=False):
         fixed = t.system_attrs.get("fixed_params")

@@ -15,10 +15,21 @@ if TYPE_CHECKING:
 # file's limit; interrupt: a signal (``Summary.signal``); failing: fail fast
 # (``supervisor.study.failfast``); target, patience: ``budget.target`` / ``patience``
 # (``supervisor.study.stopping``); cluster: no trial can run there (``Driver.watch``).
-# requested: ``supervisor stop`` (``supervisor.study.stop_request``).
+# requested: ``supervisor stop`` (``supervisor.study.stop_request``); disk: a trial found
+# the run directory's disk full or over quota (``Recorder.wrote``).
 StopReason = Literal[
-    "budget", "timeout", "interrupt", "failing", "target", "patience", "cluster", "requested"
+    "budget",
+    "timeout",
+    "interrupt",
+    "failing",
+    "target",
+    "patience",
+    "cluster",
+    "requested",
+    "disk",
 ]
+# Stops that cancel the trials in flight: no more training is wanted, or none can work.
+CANCELLING: tuple[StopReason, ...] = ("interrupt", "failing", "cluster", "disk")
 
 
 @dataclass
@@ -42,7 +53,7 @@ class Summary:
         refuses the worker jobs: the profile is wrong)."""
         if self.stopped_by == "interrupt":
             return signals.exit_code(self.signal or "SIGINT")
-        if self.stopped_by == "failing":
+        if self.stopped_by in ("failing", "disk"):  # the outside world failed: exit 1
             return 1
         if self.stopped_by == "cluster":
             return 2
@@ -57,6 +68,8 @@ def stop_cause(stopped_by: StopReason | None, signal: str | None) -> str:
         return "the campaign stopped: its first trials all failed the same way"
     if stopped_by == "cluster":
         return "the campaign stopped: its cluster can run no trial"
+    if stopped_by == "disk":
+        return "the campaign stopped: the run directory's disk is full"
     if stopped_by == "requested":
         return "stopped by supervisor stop --now"
     if signal in (None, "SIGINT"):

@@ -10,6 +10,9 @@ again, with pooled connections checked before use (``pool_pre_ping``), for up to
 resumes with the same command. Other errors of the database (a read-only role, a broken
 schema) are not retried: a one-line ``StorageError`` too, not Optuna's traceback.
 
+Opening the storage is tried again the same way while the server is away (``reached``),
+in a batch job or with $SUPERVISOR_STORAGE_RECONNECT_S set.
+
 A failed statement's transaction was rolled back by the server, so trying again writes
 once; the one exception, a connection lost after the server committed and before it
 answered, is taken for done where the storage can tell (a trial's state).
@@ -70,6 +73,83 @@ def connection_lost(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+# The words of a database server's errors at connect that pass (lower case): the server
+# restarting or not up yet, its host unreachable for a while, out of connection slots.
+AWAY = (
+    "connection refused",
+    "timeout expired",
+    "timed out",
+    "starting up",  # PostgreSQL: "the database system is starting up"
+    "shutting down",
+    "in recovery mode",
+    "not currently accepting connections",
+    "too many clients",  # PostgreSQL: max_connections reached
+    "too many connections",  # MySQL
+    "server closed the connection",
+    "network is unreachable",
+    "no route to host",
+    "temporary failure in name resolution",  # DNS, not a name that does not exist
+    "connection reset",
+    "lost connection",  # MySQL
+)
+# A host that does not exist is a typo, not an outage: said at once.
+NO_SUCH_HOST = ("name or service not known", "nodename nor servname", "unknown host")
+
+
+def away(exc: BaseException) -> bool:
+    """Whether connecting failed because the server is away for now (``AWAY``), not
+    because of what the URL says (a wrong password, database or host)."""
+    from sqlalchemy import exc as sa
+
+    if not isinstance(exc, sa.OperationalError | sa.InterfaceError):
+        return False
+    said = " ".join(str(getattr(exc, "orig", None) or exc).lower().split())
+    return not any(w in said for w in NO_SUCH_HOST) and any(w in said for w in AWAY)
+
+
+T = TypeVar("T")
+
+
+def reached(connect: Callable[[], T], url: str, shown: str) -> T:
+    """``connect()``, tried again while the database server is away (``away``) for up to
+    ``reconnect_for()`` seconds: a chained batch job starting while the database host
+    reboots or fails over waits for it, saying so once, instead of ending at once. Typed
+    on a login node (no batch job, no $SUPERVISOR_STORAGE_RECONNECT_S), a closed port is
+    more likely a typo: one line at once."""
+    from supervisor.execution.provenance import batch_job
+
+    waits = bool(batch_job()) or RECONNECT_ENV in os.environ
+    patience, attempt = (reconnect_for() if waits else 0.0), 0
+    started = time.monotonic()
+    while True:
+        try:
+            result = connect()
+        except Exception as exc:
+            waited = time.monotonic() - started
+            if not away(exc) or waited >= patience:
+                if attempt:
+                    exc.add_note(f"(tried again for {waited:.0f} s)")
+                raise
+            if not attempt:
+                orig = getattr(exc, "orig", None) or exc
+                said = " ".join(str(orig).split())
+                for secret in secrets_in(url):  # a driver's message may quote it
+                    said = said.replace(secret, "***")
+                print(
+                    f"storage {shown}: cannot reach the database ({type(orig).__name__}:"
+                    f" {said[:200]}); trying again for up to {patience:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            time.sleep(min(_PAUSE[min(attempt, len(_PAUSE) - 1)], patience - waited))
+            attempt += 1
+            continue
+        if attempt:
+            waited = time.monotonic() - started
+            print(f"storage {shown}: the database answers after {waited:.0f} s", file=sys.stderr)
+        return result
 
 
 def refused(exc: BaseException) -> bool:

@@ -2,10 +2,10 @@
 
 Every end is data: complete with its values, pruned at its epoch, failed by the model
 (its error and traceback), by the infrastructure (its worker died: re-run by the policy of
-``supervisor.study.retry``), interrupted (re-run), or a duplicate told with its twin's
-values. The recorder also keeps the run's counts per outcome, the fail-fast check
-(``supervisor.study.failfast``) and the trials' epoch checkpoints, which go once their
-retry chain ends.
+``supervisor.study.retry``), interrupted (re-run; so is a trial that found the run's disk
+full, which stops the campaign), or a duplicate told with its twin's values. The recorder
+also keeps the run's counts per outcome, the fail-fast check (``supervisor.study.failfast``)
+and the trials' epoch checkpoints, which go once their retry chain ends.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.optuna_internals as internals
 import supervisor.rundir as rundir
-from supervisor.execution.trial import DIED_REPEATEDLY
+from supervisor.execution.trial import DIED_REPEATEDLY, DISK_FULL
 from supervisor.study import attrs, failfast, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener
 from supervisor.study.kept_models import KeptModels
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from supervisor.config.experiment import Experiment
     from supervisor.execution.trial import TrialResult
+    from supervisor.study.outcomes import StopReason
 
 
 def chain(trial: optuna.Trial) -> int:
@@ -71,6 +72,7 @@ class Recorder:
         if exp.keep_models > 0 and run_dir is not None:
             self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions)
             self.models.load(study)
+        self.stop_reason: StopReason = "failing"  # or "disk": a trial found the disk full
 
     def count(self, outcome: str) -> None:
         self.states[outcome] = self.states.get(outcome, 0) + 1
@@ -143,6 +145,9 @@ class Recorder:
         from optuna.trial import TrialState
 
         error_type = error_type or "Error"
+        if kind == "disk_full":  # not the configuration's fault: run again, not counted
+            self.interrupted(trial, error_type, error)
+            return
         set_user_attrs(trial, {attrs.FAILURE: kind, "error_type": error_type, "error": error})
         self.tell(trial, state=TrialState.FAIL)
         self.count(f"failed ({kind})")
@@ -158,6 +163,15 @@ class Recorder:
                 self.failing = why  # the summary shows it, once
                 n = len(self.fail_fast.failures)
                 self.display.log(f"Stopping: the first {n} trials all failed the same way")
+
+    def wrote(self, result: TrialResult) -> None:
+        """A trial that found the run directory's disk full or over quota (a checkpoint,
+        its arrays): every later trial would fail the same way, or lose its arrays. The
+        campaign stops; the trial is run again (or kept, when it completed)."""
+        full = result.extra.get(DISK_FULL)
+        if full and self.failing is None:
+            self.failing, self.stop_reason = f"the run directory's disk is full: {full}", "disk"
+            self.display.log(f"Stopping: trial {result.trial_number} found the disk full")
 
     def interrupted(self, trial: optuna.Trial, error_type: str, why: str) -> None:
         """Stopped by the campaign, not by its fault: queued again and recorded (in this

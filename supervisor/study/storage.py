@@ -75,19 +75,29 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
                 "postgresql://user@host/db or journal:/path/to/journal.log"
             )
         url = with_driver(url, shown)
-        if read_only:
-            _check_schema(url, shown)
-        return _rdb_storage(url, shown, create=not read_only)
+        return _open_rdb(url, shown, read_only)
     except UserError:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line
         detail = " ".join(str(exc).split())
         for secret in secrets_in(url):  # a driver's message may quote what it could not use
             detail = detail.replace(secret, "***")
-        detail = detail[:500]
+        detail = " ".join([detail[:500], *getattr(exc, "__notes__", [])])  # ``rdb.reached``
         if "no password supplied" in detail:  # libpq; run.json keeps no password
             detail += " (run.json keeps no password: set PGPASSWORD or use ~/.pgpass)"
         raise UserError(f"cannot open storage {shown!r}: {type(exc).__name__}: {detail}") from None
+
+
+def _open_rdb(url: str, shown: str, read_only: bool) -> BaseStorage:
+    """A database storage; a server away for now is waited for (``rdb.reached``)."""
+    from supervisor.study.rdb import reached
+
+    def connect() -> BaseStorage:
+        if read_only:
+            _check_schema(url, shown)
+        return _rdb_storage(url, shown, create=not read_only)
+
+    return reached(connect, url, shown) if _engine_options(url) else connect()
 
 
 def _engine_options(url: str) -> dict[str, Any]:

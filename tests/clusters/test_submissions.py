@@ -20,6 +20,7 @@ import pytest
 from supervisor.clusters import submissions
 from supervisor.clusters.jobqueue import make_jobqueue
 from supervisor.clusters.profile import load
+from supervisor.commands import preflight
 
 TOY = "tests.toy_benchmark:ToyBenchmark"
 # Refuses every job, as PBS does for a queue that does not exist.
@@ -39,6 +40,17 @@ echo "qsub: would exceed queue's per-user limit of jobs in 'Q' state" >&2
 exit 38
 """
 CANCEL = "#!/bin/bash\n"
+# Slurm's controller restarting: the first $FAILS submissions (--test-only too) time out,
+# then each job is taken (and never starts).
+SLURM_AWAY = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+n=$(wc -l < "$FAKE_QUEUE/calls")
+if [ "$n" -le "$FAILS" ]; then
+  echo "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation" >&2
+  exit 1
+fi
+echo "Submitted batch job $n"
+"""
 
 
 def fake_queue(folder: Path, monkeypatch: pytest.MonkeyPatch, submit: str, script: str) -> None:
@@ -48,6 +60,7 @@ def fake_queue(folder: Path, monkeypatch: pytest.MonkeyPatch, submit: str, scrip
         ("qdel", CANCEL),
         ("bkill", CANCEL),
         ("condor_rm", CANCEL),
+        ("scancel", CANCEL),
     ):
         path = folder / name
         path.write_text(text)
@@ -227,3 +240,69 @@ def test_ensemble_members_whose_jobs_are_refused_stop_the_command(
         "error: pbs.yaml: qsub refuses the worker jobs: qsub: Unknown queue (exit 170)"
     )
     assert "Traceback" not in refused.stdout + refused.stderr
+
+
+def test_a_slurm_controller_away_for_a_while_delays_the_jobs_and_stops_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chained driver job starting while Slurm's controller restarts: the refused
+    --test-only ended the search (exit 2) and so did the first refused worker job, with
+    no job taken, though the next submission would have been taken."""
+    monkeypatch.setattr(submissions, "RETRY_FIRST", 1.0)
+    monkeypatch.setattr(submissions, "PENDING_AFTER", 0.0)
+    fake_queue(tmp_path / "slurm", monkeypatch, "sbatch", SLURM_AWAY)
+    monkeypatch.setenv("FAILS", "3")
+    path = tmp_path / "s.yaml"
+    path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\nmin_jobs: 1\nmax_jobs: 1\ntls: false\n")
+    launcher = load(str(path))
+    preflight.batch_jobs(launcher, tmp_path / "run", "away")  # --test-only: timed out
+    handle = make_jobqueue(launcher, tmp_path / "run", "away", "127.0.0.1:0")
+    assert handle.watch is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while calls(tmp_path / "slurm") < 4 and time.monotonic() < deadline:
+            assert handle.watch(lines.append) is None, lines
+            time.sleep(0.2)
+        time.sleep(1.5)
+        assert handle.watch(lines.append) is None, lines
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert calls(tmp_path / "slurm") == 4  # refused twice, asked again 1 s then 2 s later
+    refused = [line for line in lines if "refused a worker job" in line]
+    assert refused == [
+        f"{path}: sbatch refused a worker job: sbatch: error: Batch job submission failed:"
+        " Socket timed out on send/recv operation (exit 1) (an error of the batch system"
+        " that passes); asked again in 1 s"
+    ]
+    assert any(line.startswith("Waiting for workers: 1 job(s) taken by sbatch") for line in lines)
+
+
+def test_a_batch_system_away_too_long_stops_the_search_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temporary errors are asked again for TEMPORARY_FOR seconds, not forever."""
+    monkeypatch.setattr(submissions, "RETRY_FIRST", 0.5)
+    monkeypatch.setattr(submissions, "TEMPORARY_FOR", 3.0)
+    fake_queue(tmp_path / "slurm", monkeypatch, "sbatch", SLURM_AWAY)
+    monkeypatch.setenv("FAILS", "1000")
+    path = tmp_path / "s.yaml"
+    path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\nmin_jobs: 1\nmax_jobs: 1\ntls: false\n")
+    handle = make_jobqueue(load(str(path)), tmp_path / "run", "away", "127.0.0.1:0")
+    assert handle.watch is not None
+    started = time.monotonic()
+    try:
+        stop = None
+        while stop is None and time.monotonic() < started + 30:
+            stop = handle.watch(print)
+            time.sleep(0.2)
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert time.monotonic() - started >= 3.0
+    assert stop == (
+        f"{path}: sbatch refuses the worker jobs: sbatch: error: Batch job submission failed:"
+        " Socket timed out on send/recv operation (exit 1), for 0 min"
+    )
+    assert calls(tmp_path / "slurm") >= 3  # asked again meanwhile

@@ -165,3 +165,69 @@ def test_a_submitted_run_is_its_owner_s_only_while_its_job_waits(tmp_path: Path)
     )
     assert refused.returncode == 2, refused.stderr
     assert "symbolic link" in refused.stderr and not list(elsewhere.iterdir())
+
+
+# Slurm's controller restarting: each first try times out (--test-only, then the
+# submission); with TAKEN set, the timed-out submission was taken all the same.
+SBATCH_AWAY = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+n=$(wc -l < "$(dirname "$0")/calls")
+if [ $((n % 2)) -eq 1 ]; then
+  echo "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation" >&2
+  exit 1
+fi
+echo 4242
+"""
+
+
+@pytest.mark.parametrize("taken", ["", "77"])
+def test_a_slurm_controller_away_for_a_moment_does_not_end_the_chain(
+    tmp_path: Path, taken: str
+) -> None:
+    """A chain's next link is submitted as its job ends: one 'Socket timed out' from a
+    restarting controller was 'sbatch refuses the driver job' (exit 2), and the campaign
+    of days stopped there. A submission that timed out but was taken is not doubled."""
+    space(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(SBATCH_AWAY)
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\necho {taken}\n")
+    for name in ("sbatch", "squeue"):
+        (bin_dir / name).chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path)
+    assert done.returncode == 0, done.stderr
+    assert f"job {taken or 4242}" in done.stdout
+    assert done.stderr.splitlines()[0] == (
+        "sbatch: sbatch: error: Batch job submission failed: Socket timed out on send/recv"
+        " operation (a temporary error of Slurm): trying again in 1 s"
+    )
+    submitted = (bin_dir / "calls").read_text().count("--parsable")
+    assert submitted == (1 if taken else 2)
+    chain = (tmp_path / "runs" / "toy" / "driver" / "chain.json").read_text()
+    assert f'"job_id": "{taken or 4242}"' in chain
+
+
+def test_a_link_that_stops_the_chain_says_why_last(tmp_path: Path) -> None:
+    """A driver job that finished no trial ends the chain; its log said only, from the
+    summary, that the chain's next job continues the search, and none came."""
+    space(tmp_path)
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    script = done.stdout[done.stdout.index("#!/usr/bin/env bash\n#SBATCH --job-name=sv-") :]
+    bare = tmp_path / "bin"  # no sbatch: the search stops at once
+    bare.mkdir()
+    ran = subprocess.run(
+        ["/bin/bash", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(bare)},
+        timeout=120,
+    )
+    assert "slurm.yaml: sbatch not found on the PATH" in ran.stderr, ran.stderr
+    assert ran.stdout.strip().splitlines()[-1] == (
+        "The chain stops here: this driver job finished no trial (its worker jobs waited in"
+        " the queue, or the search stopped on an error above); `supervisor submit` with the"
+        " same arguments continues it."
+    )
+    assert ran.returncode == 2

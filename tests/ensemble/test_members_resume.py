@@ -214,3 +214,31 @@ def test_two_ensembles_built_at_once_queue_each_member_once(
         builder.join(60)
     queued = load_study(url, "m").get_trials(states=(TrialState.WAITING,))
     assert sorted(t.user_attrs[attrs.SEED] for t in queued) == [11, 12, 13]
+
+
+def test_members_that_find_the_disk_full_build_no_ensemble(campaign: dict[str, Any]) -> None:
+    """Members whose outputs could not be written (their run directory's disk full) went
+    on training, the ensemble built of fewer members; the training stops at the first
+    and the command says the disk's error (exit 1)."""
+    import subprocess
+
+    from supervisor.study.journal_file import StorageError
+
+    folder = campaign["run_dir"] / "ensemble"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr!r}): needs root")
+    try:
+        with contextlib.suppress(OSError), open(folder / "filler", "wb") as f:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+        with pytest.raises(StorageError, match=r"disk is full: OSError: \[Errno 28\]") as caught:
+            ensemble(campaign, size=3)
+        assert caught.value.exit_code == 1
+        assert "free space, then build the ensemble again" in str(caught.value)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

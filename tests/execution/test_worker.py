@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from supervisor.execution.trial import TrialSpec
 from supervisor.execution.worker import run_trial
@@ -86,3 +87,56 @@ def test_artifacts_are_saved_in_the_trial_directory(tmp_path: Path) -> None:
     assert "artifacts" not in run_trial(spec(8, run_dir=str(tmp_path))).extra
     assert "artifacts" not in run_trial(spec(9, params={"x": 1.0, "artifacts": True})).extra
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["000007"]
+
+
+def test_a_full_disk_is_said_as_such_not_as_the_model_s_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC or EDQUOT while a trial writes: a checkpoint in ``fit`` fails the trial as
+    ``disk_full`` (run again, not counted; it was the model's failure, and every trial of
+    a campaign on that disk burned its budget so); arrays that cannot be kept leave the
+    trial complete, the disk's error noted for the driver to stop on."""
+    import errno
+
+    from supervisor.benchmarks.checkpoint import Checkpoint
+    from supervisor.execution.trial import DISK_FULL
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", "x.npz")
+
+    monkeypatch.setattr(np, "savez_compressed", full)
+    kept = run_trial(spec(7, params={"x": 3.0, "artifacts": True}, run_dir=str(tmp_path)))
+    assert kept.status == "complete" and kept.failure is None
+    assert kept.extra[DISK_FULL] == "OSError: [Errno 122] Disk quota exceeded: 'x.npz'"
+
+    def fit(self: Any, *args: Any, **kwargs: Any) -> None:
+        Checkpoint(tmp_path / "c", 1).save(0, [], {"w": np.zeros(4)})
+
+    monkeypatch.setattr(np, "savez", full)
+    monkeypatch.setattr("tests.toy_benchmark.ToyBenchmark.fit", fit)
+    failed = run_trial(spec(8, run_dir=str(tmp_path)))
+    assert failed.status == "failed" and failed.failure == "disk_full"
+    assert failed.extra[DISK_FULL] == "OSError: [Errno 122] Disk quota exceeded: 'x.npz'"
+    assert list((tmp_path / "c").iterdir()) == []  # no half-written checkpoint kept
+
+
+def test_a_full_disk_while_keeping_a_model_is_said_for_the_driver_to_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``keep_models``: a model that cannot be saved leaves its trial complete, noted;
+    a full disk is said as such (every later trial would lose its model too)."""
+    import errno
+
+    from supervisor.execution.trial import DISK_FULL, KeepModel
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "model.npz")
+
+    monkeypatch.setattr(
+        "tests.toy_benchmark.ToyBenchmark.model_arrays", lambda self, model: {"w": np.ones(3)}
+    )
+    monkeypatch.setattr(np, "savez", full)
+    kept = run_trial(spec(9, run_dir=str(tmp_path), keep_model=KeepModel()))
+    assert kept.status == "complete" and "model" not in kept.extra
+    assert kept.extra["model_error"].startswith("model not kept: OSError: [Errno 28]")
+    assert kept.extra[DISK_FULL] == "OSError: [Errno 28] No space left on device: 'model.npz'"

@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from distributed import Client
 from optuna.trial import TrialState
 
 from supervisor.config import space
 from supervisor.study.driver import Driver
 from supervisor.study.enqueue import enqueue
+from supervisor.study.storage import open_storage
 from tests.study.test_driver import make_study
 
 SPACE = """\
@@ -107,3 +109,50 @@ def test_a_trial_queued_with_a_float_for_an_int_is_held(tmp_path: Path) -> None:
     trial.suggest_int("y", 1, 4)
     study.tell(trial, 1.0)
     assert enqueue(study, ({"mode": "raise", "y": 3},)) == 0
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_two_drivers_starting_together_queue_each_configuration_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Two ``supervisor search`` of one space file started together on one storage: each
+    read the study before the other queued, and both queued every entry (each trained
+    twice, using up budget slots)."""
+    import threading
+    import time
+
+    import supervisor.study.enqueue as enqueue_module
+
+    url = (
+        f"journal:{tmp_path / 'journal.log'}"
+        if kind == "journal"
+        else f"sqlite:///{tmp_path}/s.db"
+    )
+    optuna.create_study(study_name="enq", storage=open_storage(url))
+    exp = load(tmp_path, 6)
+    key = enqueue_module.param_key
+
+    def slow(params: dict[str, object]) -> object:
+        time.sleep(0.2)  # between reading the study and queueing what it lacks
+        return key(params)
+
+    monkeypatch.setattr(enqueue_module, "param_key", slow)
+    queued: list[int] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            study = optuna.load_study(study_name="enq", storage=open_storage(url))
+            queued.append(enqueue(study, exp.enqueue))
+        except BaseException as exc:
+            errors.append(exc)
+
+    drivers = [threading.Thread(target=start) for _ in range(2)]
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join(60)
+    assert not errors
+    assert sorted(queued) == [0, 3]
+    study = optuna.load_study(study_name="enq", storage=open_storage(url))
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 3

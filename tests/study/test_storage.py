@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 
 import supervisor.rundir as rundir
+from supervisor.benchmarks import EpochReport, checkpoint_of
+from supervisor.study import attrs
 from supervisor.study.journal_file import check_journal
 from supervisor.study.storage import load_study, open_storage
 from tests import faultkit
-from tests.faultkit import Tally, toy_space
+from tests.faultkit import TOY, Tally, toy_space
+from tests.toy_benchmark import ToyBenchmark
 
 pytestmark = pytest.mark.faults
 
@@ -167,3 +171,127 @@ def test_a_locked_sqlite_database_is_one_line_at_once(tmp_path: Path) -> None:
     finally:
         other.execute("ROLLBACK")
     assert time.monotonic() - start < 10
+
+
+@pytest.fixture
+def closed_port() -> str:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{closed.getsockname()[1]}"
+
+
+def test_a_database_away_when_a_batch_job_starts_is_waited_for_then_one_line(
+    closed_port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A chained driver job starting while the database host reboots ended at once
+    (exit 2): in a batch job the server is tried again for the reconnect window, saying
+    so, and then it is still one line."""
+    import time
+
+    from supervisor.errors import UserError
+    from supervisor.study import rdb
+
+    monkeypatch.delenv(rdb.RECONNECT_ENV, raising=False)
+    monkeypatch.setenv("PBS_JOBID", "7.server")
+    monkeypatch.setattr(rdb, "RECONNECT_FOR", 2.0)
+    start = time.monotonic()
+    with pytest.raises(UserError) as caught:
+        open_storage(f"postgresql://u:s3cret@{closed_port}/db")
+    assert time.monotonic() - start >= 2.0
+    line = str(caught.value)
+    assert "\n" not in line and "s3cret" not in line
+    assert line.startswith("cannot open storage 'postgresql://u:***@")
+    assert "Connection refused" in line and line.endswith("(tried again for 2 s)")
+    err = capsys.readouterr().err
+    assert f"storage postgresql://u:***@{closed_port}/db: cannot reach the database" in err
+    assert "trying again for up to 2 s" in err and "s3cret" not in err
+
+
+def test_a_closed_port_typed_on_a_login_node_is_one_line_at_once(
+    closed_port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a batch job a closed port is more likely a typo: no wait."""
+    import time
+
+    from supervisor.errors import UserError
+    from supervisor.execution.provenance import JOB_ID_VARIABLES
+    from supervisor.study import rdb
+
+    monkeypatch.delenv(rdb.RECONNECT_ENV, raising=False)
+    for _, variable in JOB_ID_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    start = time.monotonic()
+    with pytest.raises(UserError, match="Connection refused"):
+        open_storage(f"postgresql://u@{closed_port}/db")
+    assert time.monotonic() - start < 5
+    assert capsys.readouterr().err == ""
+
+
+class Checkpointing(ToyBenchmark):
+    """The toy benchmark saving a 256 KiB checkpoint after each epoch but the last."""
+
+    name = "toy-checkpointing"
+
+    def fit(
+        self, model: Any, data: Any, params: Mapping[str, Any], epochs: int, report: EpochReport
+    ) -> dict[str, float]:
+        import time
+
+        import numpy as np
+
+        saved = checkpoint_of(report)
+        loss = (float(params["x"]) - 2.0) ** 2
+        for epoch in range(epochs):
+            time.sleep(0.1)
+            if saved is not None and saved.due(epoch, epochs):
+                saved.save(epoch, [], {"w": np.zeros(32768)})
+            report(epoch, {"loss": loss, "score": -loss})
+        return {"loss": loss, "score": -loss}
+
+
+def test_a_disk_full_under_the_trials_stops_the_campaign_and_loses_no_budget(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The run directory's disk fills up (a quota reached), the storage elsewhere: every
+    trial's checkpoint failed with ENOSPC and was recorded as the model's failure, so the
+    campaign burned its whole budget on 'No space left on device'. It stops at the first
+    one (exit 1, the error in one line, the trial queued again) and resumes once there is
+    space."""
+    space = toy_space(tmp_path, 24, epochs=3).read_text()
+    space = space.replace(TOY, "tests.study.test_storage:Checkpointing")
+    space = space.replace("epochs: 3}", "epochs: 3, checkpoint_every: 1}")
+    (tmp_path / "toy.yaml").write_text(space)
+    runs = small_disk / "runs"
+    url = f"journal:{tmp_path}/journal.log"  # elsewhere, as a database would be
+    args = faultkit.search_args(
+        tmp_path / "toy.yaml", "--workers", "2", "--runs-dir", str(runs), "--storage", url
+    )
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        faultkit.wait_for(url, "toy", lambda s: faultkit.finished(s) >= 3)
+        fill(small_disk)
+        filler = small_disk / "filler"
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, out + err
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "No space left on device" in errors[0], out + err
+    assert "Traceback" not in err
+    study = load_study(url, "toy")
+    assert not [t for t in study.trials if t.user_attrs.get(attrs.FAILURE) == "model"]
+    assert faultkit.finished(study) < 24
+
+    os.remove(filler)  # space again: the same command resumes
+    result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tally = Tally.of(load_study(url, "toy"))
+    assert tally.complete == 24 and tally.lost == tally.duplicated == 0
+    assert not list(small_disk.glob("runs/toy/checkpoints/*/.tmp-*"))  # no half-written one
+    faultkit.record("run directory's disk full under the trials, then rerun", 1, 0, 0, True)

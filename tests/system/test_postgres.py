@@ -235,6 +235,37 @@ def test_a_database_that_stays_away_stops_the_run_and_it_resumes(
     )
 
 
+def test_a_database_away_when_the_driver_starts_is_waited_for(tmp_path: Path, pg_url: str) -> None:
+    """A chained driver job starting while the database restarts: it ended at once with
+    exit 2; it waits for the server (saying so) and runs the campaign. A database that does
+    not exist is not waited for."""
+    import time
+
+    space = toy_space(tmp_path, 4)
+    env = {**os.environ, "SUPERVISOR_STORAGE_RECONNECT_S": "60"}
+    missing = subprocess.run(
+        faultkit.search_args(space, "--storage", f"{pg_url}_none", "--workers", "2"),
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr
+    assert "trying again" not in missing.stderr
+    _database_away(pg_url, True)
+    try:
+        proc = subprocess.Popen(
+            faultkit.search_args(space, "--storage", pg_url, "--workers", "2"),
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        _database_away(pg_url, False)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert "cannot reach the database" in err and "trying again for up to 60 s" in err
+    assert "the database answers after" in err
+    assert "Finished trials: 4 of 4 requested" in out
+
+
 def test_a_read_only_role_is_one_line_not_a_traceback(tmp_path: Path, pg_url: str) -> None:
     """A role that may read the team's database but not write it: Optuna's
     StorageInternalError traceback ("invalid data in the commit") became one line saying
