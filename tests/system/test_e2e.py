@@ -26,6 +26,7 @@ fixed: {batch_size: 64, dense_units: 16}
 sampler: random
 budget: {trials: 4, epochs: 2}
 seed: 1
+keep_models: 1
 """
 
 
@@ -61,3 +62,17 @@ def test_weather_search_fills_storage_and_writes_a_report(tmp_path: Path) -> Non
     html = report.read_text()
     assert "weather-e2e" in html and "learning_rate" in html
     assert 'src="http' not in html
+
+    # The best trial's ConvNet, loaded back from its kept weights, scores what it did.
+    import numpy as np
+
+    import supervisor
+
+    run = supervisor.open_run(tmp_path / "runs" / "weather-e2e")
+    best = run.best
+    assert run.kept_models == [best.number]
+    bench = run.benchmark()
+    data = bench.load_data(1)
+    probs = bench.predict(run.model(), data.x_val)
+    accuracy = float(np.mean(np.argmax(probs, axis=1) == data.y_val))
+    assert accuracy == best.value == best.user_attrs["metrics"]["val_accuracy"]
