@@ -35,7 +35,6 @@ from supervisor.config.params import ParamSpec, contains, is_active
 from supervisor.errors import UserError
 from supervisor.execution.trial import DIED_REPEATEDLY, MEMORY_LIMIT, TIME_LIMIT
 from supervisor.study import attrs
-from supervisor.study.feasibility import system_attrs
 
 if TYPE_CHECKING:
     import optuna
@@ -233,6 +232,8 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
     """What ``study`` (the run ``spec`` names) gives ``exp``: its trials fitted to this
     space; raises UserError for a study of another benchmark or objective."""
     from optuna.trial import TrialState, create_trial
+
+    from supervisor.study.feasibility import system_attrs
 
     benchmark = study.user_attrs.get(attrs.BENCHMARK)
     if benchmark is not None and benchmark != exp.benchmark:

@@ -64,6 +64,15 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     assert cli("--help", cwd=ROOT).returncode == 0
 
 
+def test_the_api_imports_optuna_only_when_a_search_needs_it() -> None:
+    """Optuna imports tqdm.auto, which warns in a notebook's first cell ("IProgress not
+    found"); the API imports it under a filter (``api._import_optuna``), so no module on
+    the way there may import it first (the notebook test sees the warning, slowly)."""
+    code = "import sys, supervisor.api, supervisor.commands.search; print('optuna' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_the_command_list_reads_as_sentences() -> None:
     """A docstring's line breaks cut a command's description mid-sentence in the list."""
     shown = subprocess.run(

@@ -244,7 +244,7 @@ class Checkpointing(ToyBenchmark):
         saved = checkpoint_of(report)
         loss = (float(params["x"]) - 2.0) ** 2
         for epoch in range(epochs):
-            time.sleep(0.1)
+            time.sleep(0.4)  # 24 trials last long enough to fill the disk under them
             if saved is not None and saved.due(epoch, epochs):
                 saved.save(epoch, [], {"w": np.zeros(32768)})
             report(epoch, {"loss": loss, "score": -loss})
