@@ -54,7 +54,12 @@ def calibrate(
         each = ", ".join(f"{r:.0f}" for r in m.per_trial)
         print(f"{m.packing.threads:>13} {m.packing.trials:>11} {m.aggregate:>10.0f}  {each}")
 
-    result = cal.calibrate(name, target, options, epochs=epochs, max_cores=cores, on_result=show)
+    # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
+    # does: `supervisor search` looks it up by that name (a plugin's class name alone
+    # matched no space file, and the profile's comment named no command that runs).
+    result = cal.calibrate(
+        benchmark, target, options, epochs=epochs, max_cores=cores, on_result=show
+    )
     print(
         f"recommended: {result.trials_per_node} trial(s) per node x "
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"

@@ -112,3 +112,24 @@ def test_a_bad_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     expected = 'error: --option n_trian: unknown option of weather (did you mean "n_train"?)'
     assert proc.stderr.strip() == expected
+
+
+def test_a_plugin_benchmark_s_calibration_is_used_by_its_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`supervisor calibrate pkg.module:Class` saved its result as `Class`, a name no
+    space file uses: the search (`benchmark: pkg.module:Class`) never found it."""
+    plugin = "tests.toy_classifier:ToyClassifier"
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    profile = tmp_path / "local.yaml"
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate", plugin, "--cores", "1"]
+    proc = subprocess.run(
+        [*command, "--write", str(profile)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0])  # the node it measured
+    workers, threads, note = _packing(SearchOptions(space_file="x.yaml"), plugin, True)
+    assert (workers, threads) == (1, 1) and "calibrate" in note
+    # The profile says how it was made, with a command that runs.
+    assert f"# Written by `supervisor calibrate {plugin}`" in profile.read_text()
+    assert yaml.safe_load(profile.read_text())["calibration"]["benchmark"] == plugin
