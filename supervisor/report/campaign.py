@@ -80,9 +80,13 @@ class Campaign:
 
     @functools.cached_property
     def pareto(self) -> list[FrozenTrial]:
-        """study.best_trials as the original trials, in the order of the first objective."""
+        """study.best_trials among the ranked trials (finite values), as the original
+        trials, in the order of the first objective. An infinite value would dominate
+        every finite one: a front of it alone, an infinite hypervolume, while the figures
+        leave it out."""
         order = {t.number: i for i, t in enumerate(self.ranked)}
-        numbers = sorted((t.number for t in self.view.best_trials), key=lambda n: order.get(n, n))
+        view = self.view if len(order) == len(self.trials) else self.view_of(order)
+        numbers = sorted((t.number for t in view.best_trials), key=lambda n: order.get(n, n))
         by_number = {t.number: t for t in self.trials}
         return [by_number[n] for n in numbers if n in by_number]
 

@@ -80,6 +80,27 @@ def test_hypervolume_of_a_known_front() -> None:
     assert reference_point(camp) == pytest.approx([3.75, -3.75])
 
 
+def test_a_trial_with_an_infinite_value_is_not_the_front() -> None:
+    """An infinite accuracy (a plain Optuna study, a broken metric) dominated every trial:
+    the front was that trial alone and the hypervolume "inf", though the summary said
+    non-finite values were left out and the figures omitted it."""
+    study = three_objective_study()
+    finite_front = sorted(t.number for t in study.best_trials)
+    dists = {"lr": FloatDistribution(1e-4, 1e-1, log=True), "units": IntDistribution(8, 64)}
+    study.add_trial(
+        create_trial(
+            state=TrialState.COMPLETE,
+            values=[float("inf"), 0.0, 0.0],
+            params={"lr": 0.01, "units": 8},
+            distributions=dists,
+        )
+    )
+    html = render_pareto_report(study)
+    assert sorted(table_numbers(html)) == finite_front
+    hv = re.search(r"<th>hypervolume</th><td>([^<]*)</td>", html)
+    assert hv is not None and float(hv.group(1)) > 0  # a number, not inf
+
+
 def test_a_single_objective_study_has_no_pareto_report() -> None:
     with pytest.raises(ValueError, match="one objective"):
         render_pareto_report(optuna.create_study())
