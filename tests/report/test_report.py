@@ -425,6 +425,23 @@ def test_slice_and_contour_show_the_most_important_parameters(
     assert sum(t["type"] == "contour" for t in contour["data"]) == 6  # 3 x 3, off-diagonal
 
 
+@pytest.mark.parametrize("n", [20, 150])
+def test_an_objective_every_trial_shares_has_no_importances(tmp_path: Path, n: int) -> None:
+    """A campaign whose model always scores the same (a broken data pipeline): fANOVA's
+    'RuntimeError: Encountered zero total variance in all trees' was the section's text
+    (up to 100 trials), and PED-ANOVA drew equal bars for every parameter (beyond)."""
+    study = optuna.create_study(study_name="flat", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    study.add_trials(
+        [_trial(i, TrialState.COMPLETE, _params(i % 8), [0.5], seconds=10.0) for i in range(n)]
+    )
+    html = write_search_report(study, tmp_path / "flat.html").read_text(encoding="utf-8")
+    importance = _section(html, "importance")
+    assert f"All {n} complete trials have score 0.5: nothing to explain." in importance
+    assert "Could not draw" not in importance and "data-figure=" not in importance
+    assert "data-figure=" in _section(html, "slice")  # the other figures are drawn
+
+
 def test_large_studies_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Figures draw a sample beyond their caps (here made small), keeping trial numbers."""
     from supervisor.report import curves, optuna_plots, timeline
