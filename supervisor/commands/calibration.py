@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from supervisor.commands.preflight import count, profile_to_write
+from supervisor.commands.preflight import count, makeable_dir, profile_to_write
 from supervisor.errors import UserError, did_you_mean
 
 MAX_EPOCHS = 1000  # timed epochs per measurement
@@ -35,6 +35,10 @@ def calibrate(
     cls = registry.load(target)  # checked against the plugin contract: one line if broken
     if write is not None:
         profile_to_write(write)
+    # Where the result is saved, tried before minutes of measuring that it would lose.
+    makeable_dir(
+        cal.cache_dir(), f"calibration results folder {cal.cache_dir()} (${cal.CACHE_ENV})"
+    )
     options: dict[str, Any] = dict(cls.tiny_options) if tiny else {}
     given: set[str] = set()
     for item in option:

@@ -133,3 +133,28 @@ def test_a_plugin_benchmark_s_calibration_is_used_by_its_search(
     # The profile says how it was made, with a command that runs.
     assert f"# Written by `supervisor calibrate {plugin}`" in profile.read_text()
     assert yaml.safe_load(profile.read_text())["calibration"]["benchmark"] == plugin
+
+
+def test_a_results_folder_it_cannot_write_is_refused_before_measuring(tmp_path: Path) -> None:
+    """The result is saved after every packing was measured (minutes on a big node): a
+    results folder that cannot be made failed then, with '[Errno 20] Not a directory',
+    and the --write profile was not written."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, calibrate.CACHE_ENV: str(blocker / "calibration")}
+    profile = tmp_path / "local.yaml"
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(profile)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        f"error: calibration results folder {blocker / 'calibration'}"
+        f" (${calibrate.CACHE_ENV}): {blocker} is not a directory"
+    )
+    assert proc.stdout == ""  # nothing measured
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
