@@ -174,6 +174,7 @@ def print_status(
     """Print the status table of ``study``; returns what it printed."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     status = read_status(study, now)
     console = console or Console()
@@ -202,7 +203,8 @@ def print_status(
         longest = sorted(status.running, key=lambda r: -r.elapsed)
         for r in longest[:RUNNING_SHOWN]:
             elapsed = duration_text(r.elapsed) + (" (driver gone)" if r.orphaned else "")
-            table.add_row(str(r.number), r.worker or "(not reported yet)", elapsed)
+            # Text, not markup: an IPv6 worker, tcp://[fd00::5]:40000, lost its host as a tag.
+            table.add_row(str(r.number), Text(r.worker or "(not reported yet)"), elapsed)
         if len(longest) > RUNNING_SHOWN:
             table.add_row("…", f"{len(longest) - RUNNING_SHOWN} more", "")
         console.print(table)

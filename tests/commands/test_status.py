@@ -117,6 +117,22 @@ def test_printed_table() -> None:
     assert "budget reached" in out.getvalue()
 
 
+def test_an_ipv6_worker_address_is_shown_whole() -> None:
+    """The running table read 'tcp://:40000': rich took '[fd00::5]' for a markup tag."""
+    study = optuna.create_study(study_name="six", direction="minimize")
+    t = create_trial(
+        state=TrialState.RUNNING,
+        params={"x": 0.5},
+        distributions={"x": FloatDistribution(0.0, 1.0)},
+        user_attrs={"worker": "tcp://[fd00::5]:40000"},
+    )
+    t.datetime_start = dt.datetime.fromtimestamp(NOW - 30)
+    study.add_trial(t)
+    out = io.StringIO()
+    print_status(study, Console(file=out, width=100, color_system=None), now=NOW)
+    assert "tcp://[fd00::5]:40000" in out.getvalue()
+
+
 def test_trials_of_a_dead_driver_are_orphans() -> None:
     """RUNNING trials whose driver is gone get no ETA: nobody will finish them."""
     study = _study()
