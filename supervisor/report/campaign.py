@@ -110,7 +110,8 @@ class Campaign:
         ranked = sorted(
             complete, key=lambda t: (-t.values[0] if maximize else t.values[0], t.number)
         )
-        lights = [light(t, records[t.number]) for t in trials]
+        common = covering_distributions(trials)
+        lights = [light(t, records[t.number], common) for t in trials]
         return cls(
             study_name=study.study_name,
             user_attrs=user_attrs,
@@ -252,8 +253,36 @@ def _view_trial_class() -> type[FrozenTrial]:
     return ViewTrial
 
 
-def light(trial: FrozenTrial, record: TrialRecord | None = None) -> FrozenTrial:
-    """A copy of the trial with only the user attributes the figures show."""
+def covering_distributions(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """For each parameter whose range changed between the trials (a resume that widened
+    it), one range covering them all. Optuna's importances (and the plots that take their
+    order) keep only parameters whose distribution every trial shares: such a parameter
+    vanished, however much it mattered, and the others shared all of the importance."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    found: dict[str, dict[Any, None]] = {}
+    for trial in trials:
+        for name, dist in trial.distributions.items():
+            found.setdefault(name, {})[dist] = None
+    common: dict[str, Any] = {}
+    for name, seen in found.items():
+        dists = list(seen)
+        kinds = {(type(d), getattr(d, "log", None)) for d in dists}
+        if len(dists) < 2 or len(kinds) != 1:
+            continue
+        low, high = min(d.low for d in dists), max(d.high for d in dists)
+        if isinstance(dists[0], FloatDistribution):
+            common[name] = FloatDistribution(low, high, log=dists[0].log)
+        elif isinstance(dists[0], IntDistribution):
+            common[name] = IntDistribution(int(low), int(high), log=dists[0].log)
+    return common
+
+
+def light(
+    trial: FrozenTrial, record: TrialRecord | None = None, common: Mapping[str, Any] | None = None
+) -> FrozenTrial:
+    """A copy of the trial with only the user attributes the figures show (and ``common``
+    distributions in place of its own, see ``covering_distributions``)."""
     from supervisor.optuna_internals import CONSTRAINTS_KEY, trial_id
 
     if record is None:
@@ -282,7 +311,7 @@ def light(trial: FrozenTrial, record: TrialRecord | None = None) -> FrozenTrial:
         datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete,
         params=dict(trial.params),
-        distributions=dict(trial.distributions),
+        distributions={k: (common or {}).get(k, d) for k, d in trial.distributions.items()},
         user_attrs=small,
         system_attrs=system,
         # Learning curves are drawn from the history attribute (curves.py), not by Optuna.

@@ -442,6 +442,36 @@ def test_an_objective_every_trial_shares_has_no_importances(tmp_path: Path, n: i
     assert "data-figure=" in _section(html, "slice")  # the other figures are drawn
 
 
+def test_a_parameter_whose_range_was_widened_keeps_its_importance(tmp_path: Path) -> None:
+    """A resume widened lr and units: Optuna's importances keep only parameters every
+    trial shares the distribution of, so the figure gave the irrelevant 'act' all of the
+    importance (1.0), lr and units none, and slice and contour took 'act' first."""
+    study = optuna.create_study(study_name="widened", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    trials = []
+    for i in range(40):
+        before = i < 20
+        dists = {
+            "lr": FloatDistribution(1e-4, 1e-2, log=True)
+            if before
+            else FloatDistribution(1e-5, 1e-1, log=True),
+            "units": IntDistribution(8, 64) if before else IntDistribution(4, 128),
+            "act": CategoricalDistribution(["relu", "gelu"]),
+        }
+        k = i % 20
+        lr = 10 ** (-4 + k / 10) if before else 10 ** (-5 + k / 5)
+        units = 8 + 2 * k if before else 4 + 6 * k
+        params = {"lr": lr, "units": units, "act": ["relu", "gelu"][i % 2]}
+        value = (np.log10(lr) + 3) ** 2 + units / 100
+        trials.append(_trial(i, TrialState.COMPLETE, params, [value], dists=dists, seconds=5.0))
+    study.add_trials(trials)
+    html = write_search_report(study, tmp_path / "widened.html").read_text(encoding="utf-8")
+    (figure,) = _figures_in(html, "importance")
+    names = list(figure["data"][0]["y"])  # least important first
+    assert sorted(names) == ["act", "lr", "units"] and names[0] == "act"
+    assert "most important parameters: act" not in _section(html, "contour")
+
+
 def test_large_studies_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Figures draw a sample beyond their caps (here made small), keeping trial numbers."""
     from supervisor.report import curves, optuna_plots, timeline
