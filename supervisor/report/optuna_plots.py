@@ -125,6 +125,10 @@ def importances(camp: Campaign, page: Page) -> list[Html]:
             "the best 10% of the trials"
         )
     out = [note(f"{text}, from {len(camp.ranked)} complete trials.")]
+    everywhere = set.intersection(*(set(t.params) for t in camp.ranked))
+    partial = [p for p in varied_params(camp.ranked) if p not in everywhere]
+    if partial:  # Optuna rates only the parameters that every trial has
+        out.append(note(f"Not rated, set in some trials only: {', '.join(partial)}."))
     for i, (name, direction) in enumerate(zip(camp.names, camp.directions, strict=True)):
         same = {trial.values[i] for trial in camp.ranked}
         if len(same) == 1:

@@ -472,6 +472,26 @@ def test_a_parameter_whose_range_was_widened_keeps_its_importance(tmp_path: Path
     assert "most important parameters: act" not in _section(html, "contour")
 
 
+def test_the_importances_name_the_conditional_parameters_they_leave_out(tmp_path: Path) -> None:
+    """Optuna rates only parameters every trial has: a conditional one (momentum, with
+    one activation only) was missing from the figure without a word, read as unimportant."""
+    study = optuna.create_study(study_name="conditional", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    trials = []
+    for i in range(10):
+        params, dists = _params(i), dict(DISTS)
+        if params["act"] == "relu":
+            params["momentum"] = 0.05 * i
+            dists["momentum"] = FloatDistribution(0.0, 0.95)
+        trials.append(_trial(i, TrialState.COMPLETE, params, [0.1 * i], dists=dists))
+    study.add_trials(trials)
+    html = write_search_report(study, tmp_path / "c.html").read_text(encoding="utf-8")
+    importance = _section(html, "importance")
+    assert "Not rated, set in some trials only: momentum." in importance
+    (figure,) = _figures_in(html, "importance")
+    assert "momentum" not in figure["data"][0]["y"]
+
+
 def test_large_studies_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Figures draw a sample beyond their caps (here made small), keeping trial numbers."""
     from supervisor.report import curves, optuna_plots, timeline
