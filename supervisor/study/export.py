@@ -76,7 +76,16 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row.update({f"metric_{k}": v for k, v in record.metrics.items() if k not in names})
         row.update(_columns(record))
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    # Columns come in the order rows first hold them: a conditional parameter (or a metric
+    # some trials lack) went last, after the provenance. Parameters and metrics together.
+    lead = ["number", "state", "datetime_start", "datetime_complete", *names]
+    rest = [c for c in frame.columns if c not in lead]
+    order = [c for c in lead if c in frame.columns]
+    order += [c for c in rest if c.startswith("params_")]
+    order += [c for c in rest if c.startswith("metric_")]
+    order += [c for c in rest if not c.startswith(("params_", "metric_"))]
+    return frame[order]
 
 
 def write_table(study: optuna.Study, path: Path, fmt: str) -> Path:

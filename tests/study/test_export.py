@@ -57,3 +57,31 @@ def test_export_marks_the_rows_not_trained_in_this_campaign() -> None:
     frame = trials_frame(study)
     assert frame["warm_start"].iloc[0] == "lr-sweep#7" and pd.isna(frame["warm_start"].iloc[1])
     assert frame["duplicate_of"].iloc[2] == 1 and pd.isna(frame["duplicate_of"].iloc[1])
+
+
+def test_a_conditional_parameter_sits_with_the_other_parameters(tmp_path: Path) -> None:
+    """Columns came in the order the rows first held them: momentum, searched with sgd
+    only, and a metric the first trials lacked went last, after the provenance."""
+    study = optuna.create_study()
+    study.set_user_attr(attrs.OBJECTIVES, ["loss"])
+    opt = optuna.distributions.CategoricalDistribution(["adam", "sgd"])
+    for i, optimizer in enumerate(["adam", "adam", "sgd"]):
+        params: dict[str, object] = {"optimizer": optimizer}
+        dists: dict[str, optuna.distributions.BaseDistribution] = {"optimizer": opt}
+        metrics = {"loss": 1.0 / (i + 1)}
+        if optimizer == "sgd":
+            params["momentum"] = 0.9
+            dists["momentum"] = FloatDistribution(0.0, 0.95)
+            metrics["latency_ms"] = 3.0
+        attributes = {attrs.METRICS: metrics, attrs.PROVENANCE: WHERE}
+        study.add_trial(
+            create_trial(value=metrics["loss"], params=params, distributions=dists,
+                         user_attrs=attributes)
+        )  # fmt: skip
+    header = write_table(study, tmp_path / "t.csv", "csv").read_text().splitlines()[0]
+    columns = header.split(",")
+    assert columns[:7] == [
+        "number", "state", "datetime_start", "datetime_complete", "loss",
+        "params_optimizer", "params_momentum",
+    ]  # fmt: skip
+    assert columns[7] == "metric_latency_ms" and columns[-1] == "node_settings"
