@@ -282,6 +282,32 @@ def test_learning_curves_come_from_the_history(tmp_path: Path) -> None:
     assert fig["layout"]["title"]["text"] == "Learning curves: score"
 
 
+def test_long_learning_curves_are_thinned_in_the_background(tmp_path: Path) -> None:
+    """The grey curves were drawn at every epoch: 2,000 curves of 300 epochs made 8 MB
+    per learning-curve figure (one per objective). They are thinned to a budget of
+    points; the best trials' curves, in colour, keep every epoch."""
+    study = optuna.create_study(study_name="long", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    epochs, n = 1500, 200
+    ramp = np.linspace(0.1, 1.0, epochs)
+    study.add_trials(
+        [
+            _trial(i, TrialState.COMPLETE, _params(i % 8), [0.5 + i / 1000],
+                   list(ramp * (0.5 + i / 1000)), seconds=10.0)
+            for i in range(n)
+        ]
+    )  # fmt: skip
+    html = write_search_report(study, tmp_path / "long.html").read_text(encoding="utf-8")
+    (fig,) = _figures_in(html, "curves")
+    traces = {t["name"]: t for t in fig["data"]}
+    grey = _array(traces["complete"]["y"])
+    assert np.isnan(grey).sum() == n  # every curve is there ...
+    assert np.count_nonzero(~np.isnan(grey)) <= 200_000  # ... at fewer epochs (was 300,000)
+    assert grey[0] == pytest.approx(0.05) and grey[~np.isnan(grey)].max() == pytest.approx(0.699)
+    best = _array(traces[f"trial #{n - 1}"]["y"])
+    assert len(best) == epochs
+
+
 def test_worker_timeline_and_resource_use(tmp_path: Path) -> None:
     study = _single_study()
     html = write_search_report(study, tmp_path / "r.html").read_text(encoding="utf-8")
