@@ -811,6 +811,24 @@ def test_plain_optuna_study(tmp_path: Path) -> None:
     assert "Contour plots need two parameters" in _section(html, "contour")
 
 
+def test_a_multi_objective_study_with_no_feasible_trial(tmp_path: Path) -> None:
+    """Optuna's Pareto front holds feasible trials only: a plain Optuna study whose
+    every trial violates its constraints had none, and the report died with IndexError."""
+    study = optuna.create_study(study_name="infeasible", directions=["minimize"] * 2)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_constraint("memory", 1.0 + x)  # > 0: violated
+        return x, 1 - x
+
+    study.optimize(objective, n_trials=6)
+    assert study.best_trials == []
+    html = write_search_report(study, tmp_path / "i.html").read_text(encoding="utf-8")
+    summary = _section(html, "summary")
+    assert "Pareto-optimal trials (0)" in summary
+    assert "No complete trial satisfies the study&#x27;s constraints." in summary
+
+
 def test_hostile_text_is_escaped(tmp_path: Path) -> None:
     name = f"study{HOSTILE}"
     param = f"p{HOSTILE}"
