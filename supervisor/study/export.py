@@ -91,10 +91,13 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 def write_table(study: optuna.Study, path: Path, fmt: str) -> Path:
     frame = trials_frame(study)
     if fmt == "parquet":
+        import pandas as pd
+
         # Mixed-type categorical params cannot share an Arrow column: store them as text.
+        # A trial without the parameter (conditional) holds NaN here: null, not "nan".
         for col in frame.columns:
             if frame[col].dtype == object and col.startswith("params_"):
-                frame[col] = frame[col].map(lambda v: None if v is None else str(v))
+                frame[col] = frame[col].map(lambda v: None if pd.isna(v) else str(v))
     with atomic.replacing(path, mode=0o600) as tmp:  # private: it holds trials' errors
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)

@@ -85,3 +85,21 @@ def test_a_conditional_parameter_sits_with_the_other_parameters(tmp_path: Path) 
         "params_optimizer", "params_momentum",
     ]  # fmt: skip
     assert columns[7] == "metric_latency_ms" and columns[-1] == "node_settings"
+
+
+def test_a_missing_mixed_type_parameter_is_null_in_parquet(tmp_path: Path) -> None:
+    """A categorical of mixed types ([1, "a"]) is stored as text in Parquet; where a
+    trial did not have it (conditional) the cell read "nan", like a value."""
+    import pyarrow.parquet as pq
+
+    study = optuna.create_study()
+    x = FloatDistribution(0.0, 1.0)
+    mix = optuna.distributions.CategoricalDistribution([1, "a"])
+    study.add_trial(create_trial(value=1.0, params={"x": 0.5}, distributions={"x": x}))
+    for i, choice in enumerate([1, "a"]):
+        study.add_trial(
+            create_trial(value=2.0 + i, params={"x": 0.5, "mix": choice},
+                         distributions={"x": x, "mix": mix})
+        )  # fmt: skip
+    table = pq.read_table(write_table(study, tmp_path / "t.parquet", "parquet"))
+    assert table.column("params_mix").to_pylist() == [None, "1", "a"]
