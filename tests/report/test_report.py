@@ -829,6 +829,22 @@ def test_a_multi_objective_study_with_no_feasible_trial(tmp_path: Path) -> None:
     assert "No complete trial satisfies the study&#x27;s constraints." in summary
 
 
+def test_the_failure_kinds_beyond_the_table_are_counted(tmp_path: Path) -> None:
+    """The table of failure kinds showed the 20 most frequent and dropped the rest
+    without a word: its counts summed to fewer than the failed trials."""
+    study = optuna.create_study(study_name="errors", direction="maximize")
+    trials = [
+        _trial(i, TrialState.FAIL, _params(i % 8), failure="model", error=f"e{i}",
+               error_type=f"Error{i % 25}", seconds=5.0)
+        for i in range(30)
+    ]  # fmt: skip
+    study.add_trials(trials)
+    html = write_search_report(study, tmp_path / "e.html").read_text(encoding="utf-8")
+    kinds = _section(html, "failures").split("</table>")[0]
+    # 25 error types: 5 of them twice; the 20 listed hold 25 trials, 5 types 5 more.
+    assert '<td>…</td><td>5 more error types</td><td class="num">5</td>' in kinds
+
+
 def test_hostile_text_is_escaped(tmp_path: Path) -> None:
     name = f"study{HOSTILE}"
     param = f"p{HOSTILE}"
