@@ -26,7 +26,8 @@ What is used, and why:
   - ``JournalFileBackend._file_path``, ``._lock``, ``._log_number_offset``: the file, its
     lock, and the byte offset of each line read (to skip reading an unchanged file).
   - ``JournalFileSymlinkLock._lock_file``: the lock's path, which the journal's own
-    release removes in one call (``supervisor.study.journal_file._SymlinkLock``).
+    release removes in one call (``supervisor.study.journal_file._SymlinkLock``), and
+    whose presence tells a reader that a torn last line is an append in progress.
   - ``JournalStorage.__init__``'s attributes (``_worker_id_prefix``, ``_backend``,
     ``_thread_lock``, ``_replay_result``), ``_sync_with_backend()``, and the
     ``_write_log(op_code, extra_fields)`` method, which ``CampaignJournalStorage``
@@ -224,6 +225,13 @@ def file_path(backend: JournalFileBackend) -> str:
 def file_lock(backend: JournalFileBackend) -> Any:
     """The backend's ``BaseJournalFileLock``, for ``get_lock_file``."""
     return backend._lock
+
+
+def lock_path(journal: str) -> str:
+    """Where the journal file's lock (a symlink) is while a process appends to it."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    return str(JournalFileSymlinkLock(journal)._lock_file)
 
 
 def line_offsets(backend: JournalFileBackend) -> dict[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from supervisor.commands.preflight import count, profile_to_write
+from supervisor.commands.preflight import count, makeable_dir, profile_to_write
 from supervisor.errors import UserError, did_you_mean
 
 MAX_EPOCHS = 1000  # timed epochs per measurement
@@ -35,6 +35,10 @@ def calibrate(
     cls = registry.load(target)  # checked against the plugin contract: one line if broken
     if write is not None:
         profile_to_write(write)
+    # Where the result is saved, tried before minutes of measuring that it would lose.
+    makeable_dir(
+        cal.cache_dir(), f"calibration results folder {cal.cache_dir()} (${cal.CACHE_ENV})"
+    )
     options: dict[str, Any] = dict(cls.tiny_options) if tiny else {}
     given: set[str] = set()
     for item in option:
@@ -54,7 +58,12 @@ def calibrate(
         each = ", ".join(f"{r:.0f}" for r in m.per_trial)
         print(f"{m.packing.threads:>13} {m.packing.trials:>11} {m.aggregate:>10.0f}  {each}")
 
-    result = cal.calibrate(name, target, options, epochs=epochs, max_cores=cores, on_result=show)
+    # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
+    # does: `supervisor search` looks it up by that name (a plugin's class name alone
+    # matched no space file, and the profile's comment named no command that runs).
+    result = cal.calibrate(
+        benchmark, target, options, epochs=epochs, max_cores=cores, on_result=show
+    )
     print(
         f"recommended: {result.trials_per_node} trial(s) per node x "
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"

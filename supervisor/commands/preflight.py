@@ -233,6 +233,17 @@ def writable_dir(path: Path, flag: str, label: str | None = None) -> None:
     _try_writing(parent, label)
 
 
+def makeable_dir(path: Path, label: str) -> None:
+    """``path`` is a directory this process can write in, or ``mkdir -p`` can make it:
+    its nearest existing ancestor is a directory it can write in."""
+    existing = path
+    while not (existing.exists() or existing.is_symlink()) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{label}: {existing} is not a directory")
+    _try_writing(existing, label)
+
+
 def _try_writing(folder: Path, what: str) -> None:
     try:
         fd, name = tempfile.mkstemp(prefix=".supervisor-write-check-", dir=folder)

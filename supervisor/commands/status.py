@@ -4,8 +4,10 @@ It only reads the study (a journal file is append-only and read without a lock; 
 database is read in its own transactions), so any number of shells can watch a campaign
 while its driver writes. The ETA divides the trials left in the budget by the recent
 throughput: the last ``RECENT`` finished trials over the time since the finish before
-them, so a stalled campaign shows a growing ETA rather than a stale one. A last line says
-what the campaign cost in node-hours (and GPU-hours) per outcome (``supervisor.report.cost``).
+them, so a stalled campaign shows a growing ETA rather than a stale one; only the finishes
+since the running drivers' first trial count (a resumed campaign's new session). A last
+line says what the campaign cost in node-hours (and GPU-hours) per outcome
+(``supervisor.report.cost``).
 """
 
 from __future__ import annotations
@@ -132,12 +134,20 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
                 started = r.datetime_start.timestamp()
             elapsed = now - started if started is not None else 0.0
             status.running.append(Running(r.number, r.where, max(0.0, elapsed), r.number in lost))
-    _throughput(status, trials, now)
+    live = {
+        r.driver
+        for r in records
+        if r.state == TrialState.RUNNING and r.number not in lost and r.driver is not None
+    }
+    _throughput(status, trials, now, live)
     status.cost = campaign_cost(records, now, lost)
     return status
 
 
-def _throughput(status: Status, trials: list[Any], now: float) -> None:
+def _throughput(status: Status, trials: list[Any], now: float, live: set[str]) -> None:
+    """``live``: the drivers running trials now. Only their session counts: a resumed
+    campaign (a `submit` chain's next job, hours later) is not as slow as the finishes
+    of the last session and the pause since make it look."""
     finishes = sorted(
         t.datetime_complete.timestamp()
         for t in trials
@@ -146,11 +156,19 @@ def _throughput(status: Status, trials: list[Any], now: float) -> None:
     if not finishes:
         return
     status.last_finish_ago = max(0.0, now - finishes[-1])
+    starts = [
+        t.datetime_start.timestamp()
+        for t in trials
+        if t.datetime_start is not None and (not live or t.user_attrs.get(attrs.DRIVER) in live)
+    ]
+    if live and starts:  # this session began with its drivers' first trial
+        finishes = [f for f in finishes if f >= min(starts)]
     recent = finishes[-RECENT:]
+    if not recent:
+        return  # none finished in this session yet
     if len(finishes) > len(recent):
         since = finishes[-len(recent) - 1]
     else:
-        starts = [t.datetime_start.timestamp() for t in trials if t.datetime_start is not None]
         since = min(starts, default=recent[0])
     if now > since:
         status.per_hour = len(recent) / (now - since) * 3600.0
@@ -166,6 +184,7 @@ def print_status(
     keeps too); returns what it printed."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     status = read_status(study, now)
     console = console or Console()
@@ -203,7 +222,8 @@ def print_status(
         longest = sorted(status.running, key=lambda r: -r.elapsed)
         for r in longest[:RUNNING_SHOWN]:
             elapsed = duration_text(r.elapsed) + (" (driver gone)" if r.orphaned else "")
-            table.add_row(str(r.number), r.worker or "(not reported yet)", elapsed)
+            # Text, not markup: an IPv6 worker, tcp://[fd00::5]:40000, lost its host as a tag.
+            table.add_row(str(r.number), Text(r.worker or "(not reported yet)"), elapsed)
         if len(longest) > RUNNING_SHOWN:
             table.add_row("…", f"{len(longest) - RUNNING_SHOWN} more", "")
         console.print(table)

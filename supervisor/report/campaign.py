@@ -95,10 +95,13 @@ class Campaign:
 
     @functools.cached_property
     def pareto(self) -> list[FrozenTrial]:
-        """study.best_trials as the original trials, in the order of the first objective
-        (Optuna's front is of the trials that keep the constraints)."""
+        """study.best_trials among the ranked trials (finite values), as the original
+        trials, in the order of the first objective. An infinite value would dominate
+        every finite one: a front of it alone, an infinite hypervolume, while the figures
+        leave it out. Optuna's front is of the trials that keep the constraints."""
         order = {t.number: i for i, t in enumerate(self.ranked)}
-        numbers = sorted((t.number for t in self.view.best_trials), key=lambda n: order.get(n, n))
+        view = self.view if len(order) == len(self.trials) else self.view_of(order)
+        numbers = sorted((t.number for t in view.best_trials), key=lambda n: order.get(n, n))
         by_number = {t.number: t for t in self.trials}
         return [by_number[n] for n in numbers if n in by_number]
 
@@ -122,7 +125,8 @@ class Campaign:
         ranked = sorted(
             complete, key=lambda t: (-t.values[0] if maximize else t.values[0], t.number)
         )
-        lights = [light(t, records[t.number]) for t in trials]
+        common = covering_distributions(trials)
+        lights = [light(t, records[t.number], common) for t in trials]
         return cls(
             study_name=study.study_name,
             user_attrs=user_attrs,
@@ -264,8 +268,36 @@ def _view_trial_class() -> type[FrozenTrial]:
     return ViewTrial
 
 
-def light(trial: FrozenTrial, record: TrialRecord | None = None) -> FrozenTrial:
-    """A copy of the trial with only the user attributes the figures show."""
+def covering_distributions(trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """For each parameter whose range changed between the trials (a resume that widened
+    it), one range covering them all. Optuna's importances (and the plots that take their
+    order) keep only parameters whose distribution every trial shares: such a parameter
+    vanished, however much it mattered, and the others shared all of the importance."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    found: dict[str, dict[Any, None]] = {}
+    for trial in trials:
+        for name, dist in trial.distributions.items():
+            found.setdefault(name, {})[dist] = None
+    common: dict[str, Any] = {}
+    for name, seen in found.items():
+        dists = list(seen)
+        kinds = {(type(d), getattr(d, "log", None)) for d in dists}
+        if len(dists) < 2 or len(kinds) != 1:
+            continue
+        low, high = min(d.low for d in dists), max(d.high for d in dists)
+        if isinstance(dists[0], FloatDistribution):
+            common[name] = FloatDistribution(low, high, log=dists[0].log)
+        elif isinstance(dists[0], IntDistribution):
+            common[name] = IntDistribution(int(low), int(high), log=dists[0].log)
+    return common
+
+
+def light(
+    trial: FrozenTrial, record: TrialRecord | None = None, common: Mapping[str, Any] | None = None
+) -> FrozenTrial:
+    """A copy of the trial with only the user attributes the figures show (and ``common``
+    distributions in place of its own, see ``covering_distributions``)."""
     from supervisor.optuna_internals import CONSTRAINTS_KEY, trial_id
 
     if record is None:
@@ -294,7 +326,7 @@ def light(trial: FrozenTrial, record: TrialRecord | None = None) -> FrozenTrial:
         datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete,
         params=dict(trial.params),
-        distributions=dict(trial.distributions),
+        distributions={k: (common or {}).get(k, d) for k, d in trial.distributions.items()},
         user_attrs=small,
         system_attrs=system,
         # Learning curves are drawn from the history attribute (curves.py), not by Optuna.

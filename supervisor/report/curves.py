@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from supervisor.report.campaign import Campaign
 
 BACKGROUND_TRIALS = 2000  # grey curves per state; evenly spaced over the trial numbers
+# Points of the grey curves of one state: long trainings (300 epochs, 2,000 curves) made
+# 8 MB per figure, one figure per objective; a longer curve is drawn at fewer epochs.
+BACKGROUND_POINTS = 200_000
 HIGHLIGHTED = 10  # best complete trials drawn in colour
 METRICS = 3  # figures at most
 _STATE_STYLE = {
@@ -110,8 +113,9 @@ def _figure(
             # One trace, curves separated by NaN: plotly leaves a gap there.
             xs: list[float] = []
             ys: list[float] = []
+            each = max(10, BACKGROUND_POINTS // len(shown))
             for t in shown:
-                x, y = by_trial[t.number]
+                x, y = _thin(*by_trial[t.number], each)
                 xs += [*x, float("nan")]
                 ys += [*y, float("nan")]
             name = (
@@ -154,3 +158,12 @@ def _figure(
         )
 
     return page.draw(f"learning curves of {metric}", build, 480)
+
+
+def _thin(x: list[float], y: list[float], n: int) -> Curve:
+    """At most ``n`` points of a curve, evenly spaced, the first and the last kept."""
+    if len(x) <= n:
+        return x, y
+    step = (len(x) - 1) / (n - 1)
+    keep = sorted({round(i * step) for i in range(n)})
+    return [x[i] for i in keep], [y[i] for i in keep]

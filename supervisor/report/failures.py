@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from supervisor.report.campaign import Campaign
 
 FAILURE_ROWS = 50
+KIND_ROWS = 20  # kinds of failure listed, the most frequent first
 ERROR_CHARS = 500
 TRACEBACK_CHARS = 2000  # the end of a traceback is where the error is
 
@@ -22,11 +23,12 @@ def failures(camp: Campaign) -> list[Html]:
     groups = Counter(
         (camp.record(t).failure or "", camp.record(t).error_type or "") for t in failed
     )
-    kinds = table(
-        ["failure", "error type", "trials"],
-        [[k, e, n] for (k, e), n in groups.most_common(20)],
-        numeric=[2],
-    )
+    common = groups.most_common(KIND_ROWS)
+    rows: list[list[object]] = [[k, e, n] for (k, e), n in common]
+    if len(groups) > KIND_ROWS:  # the rest counted, not dropped without a word
+        rest = len(failed) - sum(n for _, n in common)
+        rows.append(["…", f"{len(groups) - KIND_ROWS} more error types", rest])
+    kinds = table(["failure", "error type", "trials"], rows, numeric=[2])
     recent = sorted(failed, key=lambda t: t.number, reverse=True)[:FAILURE_ROWS]
     shown = (
         f"The {len(recent)} most recent of {len(failed)} failed trials."

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from supervisor.report import fmt
 from supervisor.report.campaign import spread
 from supervisor.report.page import Html, Page, note
 
@@ -124,7 +125,18 @@ def importances(camp: Campaign, page: Page) -> list[Html]:
             "the best 10% of the trials"
         )
     out = [note(f"{text}, from {len(camp.ranked)} complete trials.")]
+    everywhere = set.intersection(*(set(t.params) for t in camp.ranked))
+    partial = [p for p in varied_params(camp.ranked) if p not in everywhere]
+    if partial:  # Optuna rates only the parameters that every trial has
+        out.append(note(f"Not rated, set in some trials only: {', '.join(partial)}."))
     for i, (name, direction) in enumerate(zip(camp.names, camp.directions, strict=True)):
+        same = {trial.values[i] for trial in camp.ranked}
+        if len(same) == 1:
+            # fANOVA fails on it ("zero total variance") and PED-ANOVA draws equal bars.
+            value = fmt.number(same.pop())
+            n = len(camp.ranked)
+            out.append(note(f"All {n} complete trials have {name} {value}: nothing to explain."))
+            continue
         # With a target PED-ANOVA takes low values as good; fANOVA does not mind the sign.
         sign = -1.0 if direction == "maximize" else 1.0
 

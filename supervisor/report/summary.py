@@ -60,8 +60,11 @@ def summary(
         pareto = camp.pareto
         shown = f", the first {PARETO_ROWS} shown" if len(pareto) > PARETO_ROWS else ""
         out.append(Html(f"<h3>Pareto-optimal trials ({len(pareto)}{esc(shown)})</h3>"))
-        out.append(trials_table(camp, pareto[:PARETO_ROWS]))
-        out += rerun(camp, pareto[0])
+        if pareto:
+            out.append(trials_table(camp, pareto[:PARETO_ROWS]))
+            out += rerun(camp, pareto[0])
+        else:  # Optuna's front holds feasible trials only (a study with constraints)
+            out.append(note("No complete trial satisfies the study's constraints."))
 
     if run_info:
         out.append(Html("<h3>Run</h3>"))

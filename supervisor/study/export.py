@@ -84,16 +84,28 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             row["feasible"] = feasible(t) if t.state == TrialState.COMPLETE else None
         row.update(_columns(record))
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    # Columns come in the order rows first hold them: a conditional parameter (or a metric
+    # some trials lack) went last, after the provenance. Parameters and metrics together.
+    lead = ["number", "state", "datetime_start", "datetime_complete", *names]
+    rest = [c for c in frame.columns if c not in lead]
+    order = [c for c in lead if c in frame.columns]
+    order += [c for c in rest if c.startswith("params_")]
+    order += [c for c in rest if c.startswith("metric_")]
+    order += [c for c in rest if not c.startswith(("params_", "metric_"))]
+    return frame[order]
 
 
 def write_table(study: optuna.Study, path: Path, fmt: str) -> Path:
     frame = trials_frame(study)
     if fmt == "parquet":
+        import pandas as pd
+
         # Mixed-type categorical params cannot share an Arrow column: store them as text.
+        # A trial without the parameter (conditional) holds NaN here: null, not "nan".
         for col in frame.columns:
             if frame[col].dtype == object and col.startswith("params_"):
-                frame[col] = frame[col].map(lambda v: None if v is None else str(v))
+                frame[col] = frame[col].map(lambda v: None if pd.isna(v) else str(v))
     with atomic.replacing(path, mode=0o600) as tmp:  # private: it holds trials' errors
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)

@@ -54,19 +54,48 @@ class StorageError(UserError):
     exit_code = 1
 
 
+# A torn last line is most often another process's append in progress (a search's
+# driver, while `supervisor status` reads): it is waited for while the journal's lock is
+# held, this many seconds at most after the last progress (a stale lock of a killed writer).
+SETTLE = 2.0
+
+
 def check_journal(path: str) -> None:
-    """Raise a one-line UserError unless every line of the journal is a complete record."""
-    size = os.path.getsize(path)
-    offset = 0
+    """Raise a one-line UserError unless every line of the journal is a complete record.
+
+    A writer holds the journal's lock while it appends, so a torn last line seen after
+    its lock was free is damage, and one seen while a writer holds it is waited for."""
+    offset, number = 0, 1
+    free = False  # the lock was free before the last scan
+    deadline = time.monotonic() + SETTLE
+    while True:
+        torn = _scan(path, offset, number)
+        if torn is None:
+            return
+        if torn[0] == offset and (free or time.monotonic() > deadline):
+            size = os.path.getsize(path)
+            raise UserError(
+                f"{path}:{number}: storage journal cut short: its last line is an"
+                f" incomplete record ({torn[2]} of {size} bytes); nothing was changed."
+                f" Use a complete copy, or keep the records before it with:"
+                f" truncate -s {offset} {path}"
+            )
+        if torn[0] != offset:  # lines were completed: a writer is at work
+            deadline = time.monotonic() + SETTLE
+        offset, number = torn[0], torn[1]
+        free = not os.path.lexists(internals.lock_path(path))
+        if not free:
+            time.sleep(0.005)
+
+
+def _scan(path: str, offset: int, first: int) -> tuple[int, int, int] | None:
+    """Check the lines from byte ``offset`` (line ``first``) on; None when all are
+    complete records, else (offset, number, length) of the incomplete last line."""
     with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
+        f.seek(offset)
+        for number, line in enumerate(f, start=first):
             if not line.endswith(b"\n"):
-                raise UserError(
-                    f"{path}:{number}: storage journal cut short: its last line is an"
-                    f" incomplete record ({len(line)} of {size} bytes); nothing was changed."
-                    f" Use a complete copy, or keep the records before it with:"
-                    f" truncate -s {offset} {path}"
-                )
+                return offset, number, len(line)
             problem, column = _record_problem(line)
             if problem:
                 raise UserError(
@@ -74,6 +103,7 @@ def check_journal(path: str) -> None:
                     " nothing was changed. Restore it from a copy"
                 )
             offset += len(line)
+    return None
 
 
 def _record_problem(line: bytes) -> tuple[str | None, int]:

@@ -117,6 +117,22 @@ def test_printed_table() -> None:
     assert "budget reached" in out.getvalue()
 
 
+def test_an_ipv6_worker_address_is_shown_whole() -> None:
+    """The running table read 'tcp://:40000': rich took '[fd00::5]' for a markup tag."""
+    study = optuna.create_study(study_name="six", direction="minimize")
+    t = create_trial(
+        state=TrialState.RUNNING,
+        params={"x": 0.5},
+        distributions={"x": FloatDistribution(0.0, 1.0)},
+        user_attrs={"worker": "tcp://[fd00::5]:40000"},
+    )
+    t.datetime_start = dt.datetime.fromtimestamp(NOW - 30)
+    study.add_trial(t)
+    out = io.StringIO()
+    print_status(study, Console(file=out, width=100, color_system=None), now=NOW)
+    assert "tcp://[fd00::5]:40000" in out.getvalue()
+
+
 def test_trials_of_a_dead_driver_are_orphans() -> None:
     """RUNNING trials whose driver is gone get no ETA: nobody will finish them."""
     study = _study()
@@ -136,6 +152,38 @@ def test_trials_of_a_dead_driver_are_orphans() -> None:
     text = out.getvalue()
     assert "(driver gone)" in text and "ETA" not in text
     assert "the driver of the 2 RUNNING trials is gone" in text
+
+
+def test_the_eta_of_a_resumed_campaign_is_that_of_its_new_session() -> None:
+    """10 trials finished yesterday; the search resumed 10 min ago and has finished 2,
+    one runs. The throughput was 12 finishes over more than a day (0.5/h: ETA 36 h for
+    the 18 trials left), where this session finishes 12 an hour."""
+    study = optuna.create_study(study_name="resumed", direction="minimize")
+    study.set_user_attr(attrs.CONFIG, {"budget": {"trials": 30, "epochs": 2}})
+    old, new = "node9:4242:yesterday", "node8:4243:today"
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + new, NOW - 3)
+    x = FloatDistribution(0.0, 1.0)
+    day = 86400.0
+    # (driver, start, end): yesterday one a minute; today from NOW - 600.
+    runs = [(old, NOW - day - 60 * (10 - i) - 100, NOW - day - 60 * (10 - i)) for i in range(10)]
+    runs += [(new, NOW - 600, NOW - 300), (new, NOW - 500, NOW - 60), (new, NOW - 50, None)]
+    trials = []
+    for i, (driver, start, end) in enumerate(runs):
+        t = create_trial(
+            state=TrialState.COMPLETE if end else TrialState.RUNNING,
+            params={"x": i / 20},
+            distributions={"x": x},
+            value=0.5 if end else None,
+            user_attrs={attrs.DRIVER: driver},
+        )
+        t.datetime_start = dt.datetime.fromtimestamp(start)
+        t.datetime_complete = dt.datetime.fromtimestamp(end) if end else None
+        trials.append(t)
+    study.add_trials(trials)
+    status = read_status(study, now=NOW)
+    assert status.done == 12 and status.left == 18 and len(status.active) == 1
+    assert status.per_hour == pytest.approx(2 / 600 * 3600)  # since its first start
+    assert status.eta == pytest.approx(18 / 12 * 3600)
 
 
 WRITER = textwrap.dedent(

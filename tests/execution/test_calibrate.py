@@ -112,3 +112,49 @@ def test_a_bad_option_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     expected = 'error: --option n_trian: unknown option of weather (did you mean "n_train"?)'
     assert proc.stderr.strip() == expected
+
+
+def test_a_plugin_benchmark_s_calibration_is_used_by_its_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`supervisor calibrate pkg.module:Class` saved its result as `Class`, a name no
+    space file uses: the search (`benchmark: pkg.module:Class`) never found it."""
+    plugin = "tests.toy_classifier:ToyClassifier"
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    profile = tmp_path / "local.yaml"
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate", plugin, "--cores", "1"]
+    proc = subprocess.run(
+        [*command, "--write", str(profile)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0])  # the node it measured
+    workers, threads, note = _packing(SearchOptions(space_file="x.yaml"), plugin, True)
+    assert (workers, threads) == (1, 1) and "calibrate" in note
+    # The profile says how it was made, with a command that runs.
+    assert f"# Written by `supervisor calibrate {plugin}`" in profile.read_text()
+    assert yaml.safe_load(profile.read_text())["calibration"]["benchmark"] == plugin
+
+
+def test_a_results_folder_it_cannot_write_is_refused_before_measuring(tmp_path: Path) -> None:
+    """The result is saved after every packing was measured (minutes on a big node): a
+    results folder that cannot be made failed then, with '[Errno 20] Not a directory',
+    and the --write profile was not written."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, calibrate.CACHE_ENV: str(blocker / "calibration")}
+    profile = tmp_path / "local.yaml"
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(profile)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        f"error: calibration results folder {blocker / 'calibration'}"
+        f" (${calibrate.CACHE_ENV}): {blocker} is not a directory"
+    )
+    assert proc.stdout == ""  # nothing measured
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

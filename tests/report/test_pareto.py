@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from distributed import Client
@@ -78,6 +80,50 @@ def test_hypervolume_of_a_known_front() -> None:
     assert hypervolume(camp, [4.0, -4.0]) == pytest.approx(3 + 2 + 1)
     # Worst values (3.5, -3.5) pushed 10% of each range (2.5 and 2.5) further.
     assert reference_point(camp) == pytest.approx([3.75, -3.75])
+
+
+def test_a_trial_with_an_infinite_value_is_not_the_front() -> None:
+    """An infinite accuracy (a plain Optuna study, a broken metric) dominated every trial:
+    the front was that trial alone and the hypervolume "inf", though the summary said
+    non-finite values were left out and the figures omitted it."""
+    study = three_objective_study()
+    finite_front = sorted(t.number for t in study.best_trials)
+    dists = {"lr": FloatDistribution(1e-4, 1e-1, log=True), "units": IntDistribution(8, 64)}
+    study.add_trial(
+        create_trial(
+            state=TrialState.COMPLETE,
+            values=[float("inf"), 0.0, 0.0],
+            params={"lr": 0.01, "units": 8},
+            distributions=dists,
+        )
+    )
+    html = render_pareto_report(study)
+    assert sorted(table_numbers(html)) == finite_front
+    hv = re.search(r"<th>hypervolume</th><td>([^<]*)</td>", html)
+    assert hv is not None and float(hv.group(1)) > 0  # a number, not inf
+
+
+def test_many_objectives_skip_the_exact_hypervolume_that_would_take_minutes() -> None:
+    """Exact hypervolumes take time exponential in the objectives: the Pareto report of 5
+    objectives with 250 Pareto-optimal trials took 20 s, of 3,000 trials (1,700 optimal)
+    3.5 minutes, of 6 objectives far longer; `supervisor report` waited for it."""
+    rng = np.random.default_rng(0)
+    names = ["accuracy", "latency_ms", "n_params", "peak_memory_mb", "node_seconds"]
+    study = optuna.create_study(study_name="many", directions=["minimize"] * 5)
+    study.set_user_attr("supervisor:objectives", names)
+    dist = {"x": FloatDistribution(0, 1)}
+    for i in range(250):
+        v = rng.random(5)
+        values = [float(x) for x in v / np.linalg.norm(v)]  # all on a sphere: all optimal
+        study.add_trial(
+            create_trial(values=values, params={"x": i / 250}, distributions=dist)
+        )  # fmt: skip
+    started = time.perf_counter()
+    html = render_pareto_report(study)
+    assert time.perf_counter() - started < 10
+    assert "<th>hypervolume</th><td>not computed: exact hypervolumes take time" in html
+    assert "250 trials are Pareto-optimal over 5 (computed up to 200)" in html
+    assert "Drawn for up to 4 objectives, not 5" in html
 
 
 def test_a_single_objective_study_has_no_pareto_report() -> None:

@@ -282,6 +282,32 @@ def test_learning_curves_come_from_the_history(tmp_path: Path) -> None:
     assert fig["layout"]["title"]["text"] == "Learning curves: score"
 
 
+def test_long_learning_curves_are_thinned_in_the_background(tmp_path: Path) -> None:
+    """The grey curves were drawn at every epoch: 2,000 curves of 300 epochs made 8 MB
+    per learning-curve figure (one per objective). They are thinned to a budget of
+    points; the best trials' curves, in colour, keep every epoch."""
+    study = optuna.create_study(study_name="long", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    epochs, n = 1500, 200
+    ramp = np.linspace(0.1, 1.0, epochs)
+    study.add_trials(
+        [
+            _trial(i, TrialState.COMPLETE, _params(i % 8), [0.5 + i / 1000],
+                   list(ramp * (0.5 + i / 1000)), seconds=10.0)
+            for i in range(n)
+        ]
+    )  # fmt: skip
+    html = write_search_report(study, tmp_path / "long.html").read_text(encoding="utf-8")
+    (fig,) = _figures_in(html, "curves")
+    traces = {t["name"]: t for t in fig["data"]}
+    grey = _array(traces["complete"]["y"])
+    assert np.isnan(grey).sum() == n  # every curve is there ...
+    assert np.count_nonzero(~np.isnan(grey)) <= 200_000  # ... at fewer epochs (was 300,000)
+    assert grey[0] == pytest.approx(0.05) and grey[~np.isnan(grey)].max() == pytest.approx(0.699)
+    best = _array(traces[f"trial #{n - 1}"]["y"])
+    assert len(best) == epochs
+
+
 def test_worker_timeline_and_resource_use(tmp_path: Path) -> None:
     study = _single_study()
     html = write_search_report(study, tmp_path / "r.html").read_text(encoding="utf-8")
@@ -423,6 +449,73 @@ def test_slice_and_contour_show_the_most_important_parameters(
     assert "the most important parameters: p3, p1, " in _section(html, "contour")
     (contour,) = _figures_in(html, "contour")
     assert sum(t["type"] == "contour" for t in contour["data"]) == 6  # 3 x 3, off-diagonal
+
+
+@pytest.mark.parametrize("n", [20, 150])
+def test_an_objective_every_trial_shares_has_no_importances(tmp_path: Path, n: int) -> None:
+    """A campaign whose model always scores the same (a broken data pipeline): fANOVA's
+    'RuntimeError: Encountered zero total variance in all trees' was the section's text
+    (up to 100 trials), and PED-ANOVA drew equal bars for every parameter (beyond)."""
+    study = optuna.create_study(study_name="flat", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    study.add_trials(
+        [_trial(i, TrialState.COMPLETE, _params(i % 8), [0.5], seconds=10.0) for i in range(n)]
+    )
+    html = write_search_report(study, tmp_path / "flat.html").read_text(encoding="utf-8")
+    importance = _section(html, "importance")
+    assert f"All {n} complete trials have score 0.5: nothing to explain." in importance
+    assert "Could not draw" not in importance and "data-figure=" not in importance
+    assert "data-figure=" in _section(html, "slice")  # the other figures are drawn
+
+
+def test_a_parameter_whose_range_was_widened_keeps_its_importance(tmp_path: Path) -> None:
+    """A resume widened lr and units: Optuna's importances keep only parameters every
+    trial shares the distribution of, so the figure gave the irrelevant 'act' all of the
+    importance (1.0), lr and units none, and slice and contour took 'act' first."""
+    study = optuna.create_study(study_name="widened", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    trials = []
+    for i in range(40):
+        before = i < 20
+        dists = {
+            "lr": FloatDistribution(1e-4, 1e-2, log=True)
+            if before
+            else FloatDistribution(1e-5, 1e-1, log=True),
+            "units": IntDistribution(8, 64) if before else IntDistribution(4, 128),
+            "act": CategoricalDistribution(["relu", "gelu"]),
+        }
+        k = i % 20
+        lr = 10 ** (-4 + k / 10) if before else 10 ** (-5 + k / 5)
+        units = 8 + 2 * k if before else 4 + 6 * k
+        params = {"lr": lr, "units": units, "act": ["relu", "gelu"][i % 2]}
+        value = (np.log10(lr) + 3) ** 2 + units / 100
+        trials.append(_trial(i, TrialState.COMPLETE, params, [value], dists=dists, seconds=5.0))
+    study.add_trials(trials)
+    html = write_search_report(study, tmp_path / "widened.html").read_text(encoding="utf-8")
+    (figure,) = _figures_in(html, "importance")
+    names = list(figure["data"][0]["y"])  # least important first
+    assert sorted(names) == ["act", "lr", "units"] and names[0] == "act"
+    assert "most important parameters: act" not in _section(html, "contour")
+
+
+def test_the_importances_name_the_conditional_parameters_they_leave_out(tmp_path: Path) -> None:
+    """Optuna rates only parameters every trial has: a conditional one (momentum, with
+    one activation only) was missing from the figure without a word, read as unimportant."""
+    study = optuna.create_study(study_name="conditional", direction="maximize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    trials = []
+    for i in range(10):
+        params, dists = _params(i), dict(DISTS)
+        if params["act"] == "relu":
+            params["momentum"] = 0.05 * i
+            dists["momentum"] = FloatDistribution(0.0, 0.95)
+        trials.append(_trial(i, TrialState.COMPLETE, params, [0.1 * i], dists=dists))
+    study.add_trials(trials)
+    html = write_search_report(study, tmp_path / "c.html").read_text(encoding="utf-8")
+    importance = _section(html, "importance")
+    assert "Not rated, set in some trials only: momentum." in importance
+    (figure,) = _figures_in(html, "importance")
+    assert "momentum" not in figure["data"][0]["y"]
 
 
 def test_large_studies_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -716,6 +809,40 @@ def test_plain_optuna_study(tmp_path: Path) -> None:
     assert "data-figure=" in _section(html, "curves")
     assert "Run trial" not in html  # no configuration to build a rerun from
     assert "Contour plots need two parameters" in _section(html, "contour")
+
+
+def test_a_multi_objective_study_with_no_feasible_trial(tmp_path: Path) -> None:
+    """Optuna's Pareto front holds feasible trials only: a plain Optuna study whose
+    every trial violates its constraints had none, and the report died with IndexError."""
+    study = optuna.create_study(study_name="infeasible", directions=["minimize"] * 2)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_constraint("memory", 1.0 + x)  # > 0: violated
+        return x, 1 - x
+
+    study.optimize(objective, n_trials=6)
+    assert study.best_trials == []
+    html = write_search_report(study, tmp_path / "i.html").read_text(encoding="utf-8")
+    summary = _section(html, "summary")
+    assert "Pareto-optimal trials (0)" in summary
+    assert "No complete trial satisfies the study&#x27;s constraints." in summary
+
+
+def test_the_failure_kinds_beyond_the_table_are_counted(tmp_path: Path) -> None:
+    """The table of failure kinds showed the 20 most frequent and dropped the rest
+    without a word: its counts summed to fewer than the failed trials."""
+    study = optuna.create_study(study_name="errors", direction="maximize")
+    trials = [
+        _trial(i, TrialState.FAIL, _params(i % 8), failure="model", error=f"e{i}",
+               error_type=f"Error{i % 25}", seconds=5.0)
+        for i in range(30)
+    ]  # fmt: skip
+    study.add_trials(trials)
+    html = write_search_report(study, tmp_path / "e.html").read_text(encoding="utf-8")
+    kinds = _section(html, "failures").split("</table>")[0]
+    # 25 error types: 5 of them twice; the 20 listed hold 25 trials, 5 types 5 more.
+    assert '<td>…</td><td>5 more error types</td><td class="num">5</td>' in kinds
 
 
 def test_hostile_text_is_escaped(tmp_path: Path) -> None:

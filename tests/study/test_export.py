@@ -57,3 +57,49 @@ def test_export_marks_the_rows_not_trained_in_this_campaign() -> None:
     frame = trials_frame(study)
     assert frame["warm_start"].iloc[0] == "lr-sweep#7" and pd.isna(frame["warm_start"].iloc[1])
     assert frame["duplicate_of"].iloc[2] == 1 and pd.isna(frame["duplicate_of"].iloc[1])
+
+
+def test_a_conditional_parameter_sits_with_the_other_parameters(tmp_path: Path) -> None:
+    """Columns came in the order the rows first held them: momentum, searched with sgd
+    only, and a metric the first trials lacked went last, after the provenance."""
+    study = optuna.create_study()
+    study.set_user_attr(attrs.OBJECTIVES, ["loss"])
+    opt = optuna.distributions.CategoricalDistribution(["adam", "sgd"])
+    for i, optimizer in enumerate(["adam", "adam", "sgd"]):
+        params: dict[str, object] = {"optimizer": optimizer}
+        dists: dict[str, optuna.distributions.BaseDistribution] = {"optimizer": opt}
+        metrics = {"loss": 1.0 / (i + 1)}
+        if optimizer == "sgd":
+            params["momentum"] = 0.9
+            dists["momentum"] = FloatDistribution(0.0, 0.95)
+            metrics["latency_ms"] = 3.0
+        attributes = {attrs.METRICS: metrics, attrs.PROVENANCE: WHERE}
+        study.add_trial(
+            create_trial(value=metrics["loss"], params=params, distributions=dists,
+                         user_attrs=attributes)
+        )  # fmt: skip
+    header = write_table(study, tmp_path / "t.csv", "csv").read_text().splitlines()[0]
+    columns = header.split(",")
+    assert columns[:7] == [
+        "number", "state", "datetime_start", "datetime_complete", "loss",
+        "params_optimizer", "params_momentum",
+    ]  # fmt: skip
+    assert columns[7] == "metric_latency_ms" and columns[-1] == "node_settings"
+
+
+def test_a_missing_mixed_type_parameter_is_null_in_parquet(tmp_path: Path) -> None:
+    """A categorical of mixed types ([1, "a"]) is stored as text in Parquet; where a
+    trial did not have it (conditional) the cell read "nan", like a value."""
+    import pyarrow.parquet as pq
+
+    study = optuna.create_study()
+    x = FloatDistribution(0.0, 1.0)
+    mix = optuna.distributions.CategoricalDistribution([1, "a"])
+    study.add_trial(create_trial(value=1.0, params={"x": 0.5}, distributions={"x": x}))
+    for i, choice in enumerate([1, "a"]):
+        study.add_trial(
+            create_trial(value=2.0 + i, params={"x": 0.5, "mix": choice},
+                         distributions={"x": x, "mix": mix})
+        )  # fmt: skip
+    table = pq.read_table(write_table(study, tmp_path / "t.parquet", "parquet"))
+    assert table.column("params_mix").to_pylist() == [None, "1", "a"]

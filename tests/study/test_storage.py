@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ import optuna
 import pytest
 
 import supervisor.rundir as rundir
+from supervisor.api import open_run
 from supervisor.benchmarks import EpochReport, checkpoint_of
-from supervisor.study import attrs
+from supervisor.errors import UserError
+from supervisor.study import attrs, journal_file
 from supervisor.study.journal_file import check_journal
 from supervisor.study.storage import load_study, open_storage
 from tests import faultkit
@@ -78,6 +81,50 @@ def test_a_damaged_journal_is_refused_in_one_line_and_left_alone(
         assert (journal.parent / "run.json").read_bytes() == run_json
     assert sorted(p.name for p in journal.parent.iterdir()) == ["journal.log", "run.json"]
     faultkit.record(f"journal {case}: refused", 1, 0, 0, None)
+
+
+def _half_written(tmp_path: Path) -> tuple[Path, bytes, bytes]:
+    """A run whose driver is appending a record: half of it written, the lock held."""
+    journal = tmp_path / "runs" / "toy" / "journal.log"
+    journal.parent.mkdir(parents=True)
+    *lines, record = write_journal(journal, trials=4).splitlines(keepends=True)
+    raw = b"".join(lines)  # up to the fourth trial's result, which is being written
+    rundir.write_record(journal.parent, rundir.RunRecord("toy", None, "toy.yaml", "search"))
+    os.symlink(str(journal), f"{journal}.lock")  # as a writer holds Optuna's symlink lock
+    journal.write_bytes(raw + record[:20])
+    return journal, raw, record
+
+
+def test_status_waits_for_the_record_a_live_search_is_writing(tmp_path: Path) -> None:
+    """`supervisor status` beside a running search met a record half written (a driver's
+    append is several writes on a busy file system) and said the journal was cut short,
+    telling the user to truncate a live campaign's file."""
+    journal, raw, record = _half_written(tmp_path)
+
+    def finish() -> None:  # the driver's append completes, then it releases the lock
+        with open(journal, "ab") as f:
+            f.write(record[20:])
+        os.unlink(f"{journal}.lock")
+
+    timer = threading.Timer(1.0, finish)
+    timer.start()
+    try:
+        status = open_run(str(journal.parent)).status()
+    finally:
+        timer.join()
+    assert status.states == {"COMPLETE": 4}  # the fourth trial's result was waited for
+    assert journal.read_bytes() == raw + record
+
+
+def test_a_torn_record_under_a_stale_lock_is_refused_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer killed mid-append leaves its lock and a torn line: refused, not waited for
+    forever."""
+    journal, _, _ = _half_written(tmp_path)
+    monkeypatch.setattr(journal_file, "SETTLE", 0.3)
+    with pytest.raises(UserError, match=r"journal cut short.*truncate -s"):
+        open_run(str(journal.parent)).status()
 
 
 @pytest.fixture
