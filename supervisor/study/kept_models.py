@@ -7,10 +7,12 @@ better ones arrive, so the disk holds about K models (plus those of trials in fl
 never one per trial. Best: by the value of one objective; with several, by Pareto rank
 (the non-dominated first), then by the first objective. Ties go to the earlier trial.
 
-A resume reads which files exist and what the study says of their trials: a file of a
-trial that did not complete (its result was lost, the trial re-ran) is removed. Several
-drivers of one campaign each trim what they know; a trial among the K best is never
-removed by any of them, and any surplus goes at the next start.
+A resume reads which files exist and what the study says of their trials, once recovery
+has closed the trials of drivers that died: a file of a trial that did not complete (its
+result was lost, the trial re-ran) is removed; that of a trial still running is another
+driver's, saved by its worker and not yet recorded, and stays. Several drivers of one
+campaign each trim what they know; a trial among the K best is never removed by any of
+them, and any surplus goes at the next start.
 """
 
 from __future__ import annotations
@@ -40,13 +42,19 @@ class KeptModels:
 
     def load(self, study: optuna.Study) -> None:
         """Take the models saved in the run directory, as the study says of their trials;
-        remove the files of trials that did not complete and the surplus."""
+        remove the files of trials that ended without completing and the surplus."""
+        from optuna.trial import TrialState
+
         saved = saved_models(self.run_dir)
         if not saved:
             return
         self.losses = self._complete(study, saved)
+        # A live driver's trial whose worker saved its model before that driver recorded
+        # its result: that driver keeps it (it may be the best).
+        running = (TrialState.RUNNING, TrialState.WAITING)
+        busy = {t.number for t in study.get_trials(deepcopy=False, states=running)}
         for number in saved:
-            if number not in self.losses:
+            if number not in self.losses and number not in busy:
                 _remove(self.run_dir, number)
         self._trim()
 

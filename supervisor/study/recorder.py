@@ -70,7 +70,12 @@ class Recorder:
         self.models: KeptModels | None = None
         if exp.keep_models > 0 and run_dir is not None:
             self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions)
-            self.models.load(study)
+
+    def load_models(self) -> None:
+        """The models kept by earlier runs (``KeptModels.load``): called once recovery has
+        closed the trials of dead drivers, whose files then go."""
+        if self.models is not None:
+            self.models.load(self.study)
 
     def count(self, outcome: str) -> None:
         self.states[outcome] = self.states.get(outcome, 0) + 1

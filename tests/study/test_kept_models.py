@@ -4,6 +4,7 @@ and ``Run.model`` loads one back as the trial trained it."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,65 @@ def test_a_trial_that_breaks_the_constraints_is_never_kept(tmp_path: Path) -> No
     _save(tmp_path, 3)
     kept.drop(3)  # a trial the driver found breaking them: its saved model goes at once
     assert saved_models(tmp_path) == [1, 2]
+
+
+def _driver_run(tmp_path: Path, client: Any, study: optuna.Study, keep: int) -> None:
+    from dataclasses import replace
+
+    from supervisor.study.driver import Driver
+    from tests.study.test_driver import experiment
+
+    exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 4, epochs: 1}")
+    Driver(replace(exp, keep_models=keep), study, client, slots=2, run_dir=str(tmp_path)).run()
+
+
+def test_a_second_driver_starting_keeps_the_model_another_driver_has_yet_to_record(
+    tmp_path: Path, threads_client: Any
+) -> None:
+    """Driver B's worker saved trial 2's model; B records its result a moment later. A
+    driver starting meanwhile removed the file of that running trial: B's best model was
+    gone, while B listed it as kept."""
+    import threading
+    import time
+
+    from supervisor.study import attrs
+    from tests.study.test_driver import another_drivers_trials
+
+    study = optuna.create_study(direction="minimize")
+    other = "elsewhere:4242:alive"
+    another_drivers_trials(study, other, running=1, done=2)  # trials 0, 1 done; 2 running
+    _save(tmp_path, 2)
+
+    def record_it() -> None:
+        time.sleep(1.0)
+        study.tell(2, -1.0)  # the best of the study: no toy trial goes below 0
+        study.set_user_attr(attrs.HEARTBEAT_PREFIX + other, None)  # it stopped cleanly
+
+    recorder = threading.Thread(target=record_it)
+    recorder.start()
+    _driver_run(tmp_path, threads_client, study, keep=2)
+    recorder.join()
+    assert 2 in saved_models(tmp_path)
+    assert supervisor_kept(study, tmp_path)[0] == 2
+
+
+def supervisor_kept(study: optuna.Study, run_dir: Path) -> list[int]:
+    from supervisor.study.kept_models import kept_in
+
+    return kept_in(study, run_dir)
+
+
+def test_a_resume_removes_the_model_of_a_trial_whose_driver_died_before_recording_it(
+    tmp_path: Path, threads_client: Any
+) -> None:
+    """Killed after the worker saved trial 0's model and before its result was stored:
+    the resume closes the trial and runs it again, and its file goes."""
+    from supervisor.study import attrs
+
+    study = optuna.create_study(direction="minimize")
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+    trial.set_user_attr(attrs.DRIVER, f"{socket.gethostname()}:{2**22 + 12345}:dead")
+    _save(tmp_path, 0)
+    _driver_run(tmp_path, threads_client, study, keep=2)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert 0 not in saved_models(tmp_path)
