@@ -253,7 +253,8 @@ def test_the_driver_gives_multi_rank_trials_a_checkpoint_directory(tmp_path: Pat
 
     from supervisor.study.recorder import Recorder
 
-    exp = SimpleNamespace(budget=SimpleNamespace(checkpoint_every=1, fail_fast=5), ranks=2)
+    budget = SimpleNamespace(checkpoint_every=1, fail_fast=5)
+    exp = SimpleNamespace(budget=budget, ranks=2, keep_models=0)
     study = optuna.create_study()
     recorder = Recorder(exp, study, None, str(tmp_path), 3)  # type: ignore[arg-type]
     assert recorder.checkpoint_dir(study.ask()) is not None
