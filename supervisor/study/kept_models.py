@@ -88,8 +88,8 @@ class KeptModels:
         self._trim()
 
     def drop(self, number: int) -> None:
-        """Trial ``number``'s model was saved but is not to be kept (it breaks the
-        space file's constraints)."""
+        """Trial ``number``'s model may have been saved but is not to be kept (it breaks
+        the space file's constraints, or its result was lost and it runs again)."""
         self.losses.pop(number, None)
         _remove(self.run_dir, number)
 

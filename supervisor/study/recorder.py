@@ -150,6 +150,8 @@ class Recorder:
         error_type = error_type or "Error"
         set_user_attrs(trial, {attrs.FAILURE: kind, "error_type": error_type, "error": error})
         self.tell(trial, state=TrialState.FAIL)
+        if self.models is not None:  # its worker saved its model, then the result was lost
+            self.models.drop(trial.number)
         self.count(f"failed ({kind})")
         self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
         if kind == "model":  # not run again: its checkpoints are of no further use

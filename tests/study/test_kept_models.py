@@ -247,3 +247,26 @@ def test_a_resume_removes_the_model_of_a_trial_whose_driver_died_before_recordin
     _driver_run(tmp_path, threads_client, study, keep=2)
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
     assert 0 not in saved_models(tmp_path)
+
+
+def test_a_trial_whose_result_was_lost_after_its_model_was_saved_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    """Its worker died after saving the model (or the campaign was stopped before the
+    result was read): the trial runs again under a new number, and the file of the lost
+    attempt stayed until the next start, kept by no one."""
+    from dataclasses import replace
+
+    from supervisor.study.events import Silent
+    from supervisor.study.recorder import Recorder
+    from tests.study.test_driver import experiment
+
+    exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 4, epochs: 1}")
+    study = optuna.create_study(direction="minimize")
+    rec = Recorder(replace(exp, keep_models=2), study, Silent(), str(tmp_path), max_attempts=3)
+    lost, stopped = study.ask(), study.ask()
+    _save(tmp_path, lost.number)
+    _save(tmp_path, stopped.number)
+    rec.worker_lost(lost, "KilledWorker", "its worker died", started=True)
+    rec.interrupted(stopped, "Interrupted", "stopped by the user (Ctrl-C)")
+    assert saved_models(tmp_path) == []
