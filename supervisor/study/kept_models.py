@@ -169,5 +169,10 @@ def saved_models(run_dir: Path) -> list[int]:
 
 
 def _remove(run_dir: Path, number: int) -> None:
+    folder = rundir.trial_dir(run_dir, number)
     with contextlib.suppress(OSError):  # else kept one too many: the next start removes it
-        (rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE).unlink(missing_ok=True)
+        (folder / rundir.MODEL_FILE).unlink(missing_ok=True)
+    # The folder the worker made for it, when nothing else is kept there: a campaign of
+    # 100,000 trials left as many empty folders (inodes: an HPC file-system quota).
+    with contextlib.suppress(OSError):  # holds other files (artifacts), or already gone
+        folder.rmdir()

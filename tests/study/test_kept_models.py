@@ -91,6 +91,9 @@ def test_a_search_keeps_its_best_models_and_loads_them_as_they_scored(
     best_three = list(frame.sort_values(["val_nll", "number"])["number"][:3])
     assert run.kept_models == best_three
     assert saved_models(run.run_dir) == sorted(best_three)
+    # The folders of the trials whose models went are gone too (no other file there).
+    kept_folders = {rundir.trial_dir(run.run_dir, n) for n in best_three}
+    assert set((run.run_dir / rundir.TRIALS_DIR).iterdir()) == kept_folders
 
     # Rebuilt from its provenance with the saved weights, the model scores what it did.
     model = run.model()
