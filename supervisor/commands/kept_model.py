@@ -32,7 +32,7 @@ def load_model(
 
     rec = trained_record(study, number)
     path = rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE
-    if not path.is_file():
+    if rec.model is None or not path.is_file():  # none saved, or another study's file
         kept = kept_in(study, run_dir)
         shown = ", ".join(map(str, kept[:20])) if kept else "none"
         raise UserError(

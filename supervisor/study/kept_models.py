@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import supervisor.rundir as rundir
 from supervisor.execution.trial import KeepModel
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,7 +61,9 @@ class KeptModels:
 
     def _complete(self, study: optuna.Study, numbers: list[int]) -> dict[int, np.ndarray]:
         """The losses of those of ``numbers`` that are complete trials of ``study`` keeping
-        its constraints (a trial that breaks them never is among the best)."""
+        its constraints (a trial that breaks them never is among the best) whose workers
+        saved their models: a file of another trial's (a study started again in the same
+        run directory) is not theirs."""
         import numpy as np
         from optuna.trial import TrialState
 
@@ -70,7 +73,10 @@ class KeptModels:
         return {
             t.number: self.signs * np.asarray(t.values, float)
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.number in wanted and t.values is not None and feasible(t)
+            if t.number in wanted
+            and t.values is not None
+            and feasible(t)
+            and t.user_attrs.get(attrs.MODEL)
         }
 
     def next_trial(self) -> KeepModel:

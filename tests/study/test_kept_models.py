@@ -20,6 +20,8 @@ import supervisor.rundir as rundir
 from supervisor.study.kept_models import KeptModels, pareto_ranks, saved_models
 from tests.toy_classifier import ToyClassifier
 
+SAVED = {"model": "trials/.../model.npz"}  # what the driver records of a saved model
+
 
 def _save(run_dir: Path, number: int) -> None:
     path = rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE
@@ -59,7 +61,7 @@ def test_several_objectives_keep_the_pareto_front_first(tmp_path: Path) -> None:
 def test_a_resume_keeps_what_the_study_completed_and_trims_to_k(tmp_path: Path) -> None:
     study = optuna.create_study(direction="minimize")
     for value in (3.0, 1.0, 2.0):
-        study.add_trial(optuna.trial.create_trial(value=value))
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs=SAVED))
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     for number in range(4):  # trial 3's result was lost after its model was saved
         _save(tmp_path, number)
@@ -154,6 +156,23 @@ def test_ensemble_members_without_kept_models_are_named(
         run.ensemble_models()
 
 
+def test_a_study_started_again_in_the_run_directory_does_not_take_the_old_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal was removed (or the study dropped from its database) and the search
+    started again without keep_models: the first study's model files were listed as the
+    new trials' kept models, and ``run.model(n)`` loaded another model's weights."""
+    monkeypatch.chdir(tmp_path)
+    first = supervisor.search(_space("again", 4, 4), workers=1, report=False, progress="none")
+    assert len(first.kept_models) == 4
+    (first.run_dir / rundir.JOURNAL_FILE).unlink()
+    again = _space("again", 4, 0) | {"seed": 6}
+    run = supervisor.search(again, workers=1, report=False, progress="none")
+    assert run.kept_models == []
+    with pytest.raises(supervisor.UserError, match=r"trial 0: its trained model was not kept"):
+        run.model(0)
+
+
 def test_status_names_the_kept_models(tmp_path: Path) -> None:
     space = tmp_path / "keep.yaml"
     space.write_text(yaml.safe_dump(_space("shown", 4, 2)))
@@ -177,9 +196,9 @@ def test_a_trial_that_breaks_the_constraints_is_never_kept(tmp_path: Path) -> No
     study = optuna.create_study(direction="minimize")
     broken = {"constraints:latency_ms": 2.0}  # Optuna's constraint value: > 0 breaks it
     kept_bound = {"constraints:latency_ms": -1.0}
-    study.add_trial(optuna.trial.create_trial(value=1.0, system_attrs=broken))
-    study.add_trial(optuna.trial.create_trial(value=2.0, system_attrs=kept_bound))
-    study.add_trial(optuna.trial.create_trial(value=3.0, system_attrs=kept_bound))
+    for value, bound in [(1.0, broken), (2.0, kept_bound), (3.0, kept_bound)]:
+        trial = optuna.trial.create_trial(value=value, system_attrs=bound, user_attrs=SAVED)
+        study.add_trial(trial)
     for number in range(3):
         _save(tmp_path, number)
     kept = KeptModels(tmp_path, 2, ["minimize"])
@@ -219,6 +238,7 @@ def test_a_second_driver_starting_keeps_the_model_another_driver_has_yet_to_reco
 
     def record_it() -> None:
         time.sleep(1.0)
+        optuna.Trial(study, study.trials[2]._trial_id).set_user_attr("model", "its path")
         study.tell(2, -1.0)  # the best of the study: no toy trial goes below 0
         study.set_user_attr(attrs.HEARTBEAT_PREFIX + other, None)  # it stopped cleanly
 
