@@ -13,11 +13,34 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
 from supervisor.errors import UserError
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
 
     from supervisor.benchmarks import Benchmark
+
+
+def best_kept(study: optuna.Study, run_dir: Path) -> int:
+    """The best trial whose model the run keeps; else why none is."""
+    from supervisor.study.kept_models import kept_in
+
+    kept = kept_in(study, run_dir)
+    if kept:
+        return kept[0]
+    trials = study.get_trials(deepcopy=False)
+    errors = {t.number: t.user_attrs.get(attrs.MODEL_ERROR) for t in trials}
+    errors = {n: e for n, e in errors.items() if e}
+    if errors:  # keep_models was set: its workers could not save them (a full disk)
+        last = max(errors)
+        raise UserError(
+            f"study {study.study_name!r} keeps no trained model: {len(errors)} trial(s)"
+            f" could not save theirs (trial {last}: {errors[last]})"[:600]
+        )
+    raise UserError(
+        f"study {study.study_name!r} keeps no trained model: set keep_models: K in the"
+        " space file (the K best trials' models are kept)"
+    )
 
 
 def load_model(
@@ -35,9 +58,10 @@ def load_model(
     if rec.model is None or not path.is_file():  # none saved, or another study's file
         kept = kept_in(study, run_dir)
         shown = ", ".join(map(str, kept[:20])) if kept else "none"
+        why = f": {rec.model_error}" if rec.model_error else ""  # a full disk
         raise UserError(
-            f"trial {number}: its trained model was not kept (keep_models keeps the best"
-            f" trials' models; kept: {shown})"
+            f"trial {number}: its trained model was not kept{why} (keep_models keeps the"
+            f" best trials' models; kept: {shown})"[:600]
         )
     spec = spec_for(study, space_file, rec)
     bench = registry.load(spec.benchmark_target)(spec.options)

@@ -66,6 +66,7 @@ ARTIFACTS_ERROR = "artifacts_error"  # why the artifacts could not be saved
 OUTPUTS = "outputs"  # outputs.npz (an ensemble's predictions), relative to the run dir
 OUTPUTS_ERROR = "outputs_error"  # why the outputs could not be saved
 MODEL = "model"  # model.npz (keep_models: its trained model), relative to the run dir
+MODEL_ERROR = "model_error"  # why its trained model could not be saved (a full disk)
 RESUMED_FROM_EPOCH = "resumed_from_epoch"  # epoch of the checkpoint it resumed from
 PRUNED_AT_EPOCH = "pruned_at_epoch"  # epoch the pruner stopped it after
 ERROR = "error"  # one-line error message of a failed trial

@@ -293,3 +293,35 @@ def test_a_trial_whose_result_was_lost_after_its_model_was_saved_leaves_no_file(
     rec.worker_lost(lost, "KilledWorker", "its worker died", started=True)
     rec.interrupted(stopped, "Interrupted", "stopped by the user (Ctrl-C)")
     assert saved_models(tmp_path) == []
+
+
+class DiskFull(ToyClassifier):
+    """Its models cannot be saved: the disk is full."""
+
+    def model_arrays(self, model: Any) -> dict[str, Any]:
+        raise OSError(28, "No space left on device")
+
+
+def test_models_a_full_disk_kept_from_being_saved_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trials complete and note why; ``status`` and ``run.model()`` said nothing of it
+    (``run.model()`` asked to set keep_models, which the space file had)."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("full", 3, 2)
+    space["benchmark"]["name"] = "tests.study.test_kept_models:DiskFull"
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    assert set(run.trials["state"]) == {"COMPLETE"} and run.kept_models == []
+    why = "model not kept: OSError: [Errno 28] No space left on device"
+    assert run.status().model_errors == dict.fromkeys(range(3), why)
+    with pytest.raises(supervisor.UserError, match=r"3 trial\(s\) could not save theirs"):
+        run.model()
+    with pytest.raises(supervisor.UserError, match=r"trial 1: its trained model was not kept: "):
+        run.model(1)
+    shown = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "status", str(run.run_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"models not saved: 3 trial(s); trial 2: {why}" in shown.stdout
