@@ -5,7 +5,9 @@ when it is at least as good as the worst one kept when the trial was sent
 (``KeepModel.bar``); the driver then keeps the K best and removes the others' files as
 better ones arrive, so the disk holds about K models (plus those of trials in flight),
 never one per trial. Best: by the value of one objective; with several, by Pareto rank
-(the non-dominated first), then by the first objective. Ties go to the earlier trial.
+(the non-dominated first), then by the first objective, except in a campaign that builds
+an ensemble: by the first objective alone, as the ensemble takes its members (so that
+``keep_models`` of its pool keeps every member). Ties go to the earlier trial.
 
 A resume reads which files exist and what the study says of their trials, once recovery
 has closed the trials of drivers that died: a file of a trial that did not complete (its
@@ -33,12 +35,16 @@ if TYPE_CHECKING:
 
 
 class KeptModels:
-    def __init__(self, run_dir: Path, keep: int, directions: Sequence[str]) -> None:
+    def __init__(
+        self, run_dir: Path, keep: int, directions: Sequence[str], first_only: bool = False
+    ) -> None:
         import numpy as np
 
         self.run_dir = run_dir
         self.keep = keep
         self.signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+        # Ranked by the first objective alone, whatever the others (an ensemble's order).
+        self.pareto = len(directions) > 1 and not first_only
         self.losses: dict[int, np.ndarray] = {}  # trial number -> values, lower is better
 
     def load(self, study: optuna.Study) -> None:
@@ -81,7 +87,7 @@ class KeptModels:
 
     def next_trial(self) -> KeepModel:
         """What the next trial sent must beat to have its model saved."""
-        if len(self.signs) > 1 or len(self.losses) < self.keep:
+        if self.pareto or len(self.losses) < self.keep:
             return KeepModel()
         worst = max(float(loss[0]) for loss in self.losses.values())
         return KeepModel(bar=worst * float(self.signs[0]), maximize=bool(self.signs[0] < 0))
@@ -110,7 +116,7 @@ class KeptModels:
         if not numbers:
             return []
         losses = np.array([self.losses[n] for n in numbers])
-        ranks = pareto_ranks(losses)
+        ranks = pareto_ranks(losses) if self.pareto else np.zeros(len(numbers))
         order = sorted(range(len(numbers)), key=lambda i: (ranks[i], losses[i, 0], numbers[i]))
         return [numbers[i] for i in order]
 

@@ -69,7 +69,9 @@ class Recorder:
         # The best trials' trained models (``keep_models``), None when none are kept.
         self.models: KeptModels | None = None
         if exp.keep_models > 0 and run_dir is not None:
-            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions)
+            # An ensemble takes its members by the first objective: so are they kept.
+            first = exp.ensemble is not None
+            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions, first)
 
     def load_models(self) -> None:
         """The models kept by earlier runs (``KeptModels.load``): called once recovery has

@@ -325,3 +325,32 @@ def test_models_a_full_disk_kept_from_being_saved_are_reported(
         check=True,
     )
     assert f"models not saved: 3 trial(s); trial 2: {why}" in shown.stdout
+
+
+def test_with_several_objectives_an_ensemble_s_members_are_the_models_kept(
+    tmp_path: Path,
+) -> None:
+    """The ensemble takes the best trials by the first objective; the kept models were
+    the Pareto front first, so ``keep_models`` of the ensemble's size did not keep a
+    dominated member, and ``run.ensemble_models()`` asked for what the space file had."""
+    from supervisor.config import space
+    from supervisor.ensemble.members import ranked
+    from supervisor.study.events import Silent
+    from supervisor.study.recorder import Recorder
+
+    path = tmp_path / "two.yaml"
+    two = _space("two", 3, 2) | {"objectives": ["val_nll", "val_accuracy"]}
+    path.write_text(yaml.safe_dump(two | {"ensemble": {"select": "topk", "size": 2}}))
+    exp = space.load(path)
+    study = optuna.create_study(directions=exp.directions)
+    rec = Recorder(exp, study, Silent(), str(tmp_path), max_attempts=3)
+    assert rec.models is not None
+    # 0 and 2 on the front; 1 is dominated by 0 but second by val_nll.
+    for values in ([1.0, 0.5], [2.0, 0.4], [5.0, 0.9]):
+        study.add_trial(optuna.trial.create_trial(values=values, user_attrs=SAVED))
+        number = study.trials[-1].number
+        _save(tmp_path, number)
+        rec.models.add(number, values)
+    members = [t.number for t in ranked(study, maximize=False)[:2]]
+    assert members == [0, 1] and rec.models.numbers() == members
+    assert saved_models(tmp_path) == [0, 1]
