@@ -316,7 +316,22 @@ def trials_table(camp: Campaign, trials: Sequence[FrozenTrial], breaks: bool = F
 
 
 def _breaks(trial: FrozenTrial) -> str:
-    """The constraints the trial breaks, each with how far out it is; empty: none."""
+    """The constraints the trial breaks, each with how far out it is, or that it did not
+    measure the metric (its constraint value then is a stand-in, not a distance); empty:
+    none."""
+    import math
+
     from supervisor.study.feasibility import violations
 
-    return ", ".join(f"{m} by {fmt.number(v)}" for m, v in violations(trial).items())
+    metrics = trial.user_attrs.get(attrs.METRICS)
+    found = metrics if isinstance(metrics, Mapping) else {}
+
+    def why(metric: str, by: float) -> str:
+        value = found.get(metric)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{metric} not measured"
+        if not math.isfinite(value):
+            return f"{metric} is {value}"  # nan, inf
+        return f"{metric} by {fmt.number(by)}"
+
+    return ", ".join(why(m, v) for m, v in violations(trial).items())
