@@ -32,6 +32,7 @@ from supervisor.study import attrs
 if TYPE_CHECKING:
     import numpy as np
     import optuna
+    from optuna.trial import FrozenTrial
 
 
 class KeptModels:
@@ -55,7 +56,7 @@ class KeptModels:
         saved = saved_models(self.run_dir)
         if not saved:
             return
-        self.losses = self._complete(study, saved)
+        self.losses = self._complete(study.get_trials(deepcopy=False), saved)
         # A live driver's trial whose worker saved its model before that driver recorded
         # its result: that driver keeps it (it may be the best).
         running = (TrialState.RUNNING, TrialState.WAITING)
@@ -65,8 +66,10 @@ class KeptModels:
                 _remove(self.run_dir, number)
         self._trim()
 
-    def _complete(self, study: optuna.Study, numbers: list[int]) -> dict[int, np.ndarray]:
-        """The losses of those of ``numbers`` that are complete trials of ``study`` keeping
+    def _complete(
+        self, trials: Sequence[FrozenTrial], numbers: list[int]
+    ) -> dict[int, np.ndarray]:
+        """The losses of those of ``numbers`` that are complete ``trials`` keeping
         its constraints (a trial that breaks them never is among the best) whose workers
         saved their models: a file of another trial's (a study started again in the same
         run directory) is not theirs."""
@@ -78,8 +81,9 @@ class KeptModels:
         wanted = set(numbers)
         return {
             t.number: self.signs * np.asarray(t.values, float)
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            for t in trials
             if t.number in wanted
+            and t.state == TrialState.COMPLETE
             and t.values is not None
             and feasible(t)
             and t.user_attrs.get(attrs.MODEL)
@@ -131,11 +135,17 @@ class KeptModels:
 def kept_in(study: optuna.Study, run_dir: Path) -> list[int]:
     """The complete trials of ``study`` whose models ``run_dir`` holds, best first; reads
     only (a campaign's driver trims them)."""
+    directions = [d.name.lower() for d in study.directions]
+    return kept_of(study.get_trials(deepcopy=False), directions, run_dir)
+
+
+def kept_of(trials: Sequence[FrozenTrial], directions: Sequence[str], run_dir: Path) -> list[int]:
+    """``kept_in`` of a study's ``trials`` read already (the report's)."""
     saved = saved_models(run_dir)
     if not saved:
         return []
-    kept = KeptModels(run_dir, len(saved), [d.name.lower() for d in study.directions])
-    kept.losses = kept._complete(study, saved)
+    kept = KeptModels(run_dir, len(saved), directions)
+    kept.losses = kept._complete(trials, saved)
     return kept.numbers()
 
 

@@ -96,6 +96,10 @@ def test_a_search_keeps_its_best_models_and_loads_them_as_they_scored(
     # The folders of the trials whose models went are gone too (no other file there).
     kept_folders = {rundir.trial_dir(run.run_dir, n) for n in best_three}
     assert set((run.run_dir / rundir.TRIALS_DIR).iterdir()) == kept_folders
+    # The report names them, where status does.
+    html = run.report(tmp_path / "keep.html")[-1].read_text()
+    shown = ", ".join(map(str, best_three))
+    assert f"trials {shown}, best first, in {run.run_dir / 'trials'} (Run.model(n))" in html
 
     # Rebuilt from its provenance with the saved weights, the model scores what it did.
     model = run.model()
