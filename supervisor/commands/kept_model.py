@@ -53,7 +53,7 @@ def load_model(
     from supervisor.commands.rerun import spec_for, trained_record
     from supervisor.study.kept_models import kept_in
 
-    rec = trained_record(study, number)
+    rec = trained_record(study, number, "model")
     path = rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE
     if rec.model is None or not path.is_file():  # none saved, or another study's file
         kept = kept_in(study, run_dir)

@@ -358,3 +358,17 @@ def test_with_several_objectives_an_ensemble_s_members_are_the_models_kept(
     members = [t.number for t in ranked(study, maximize=False)[:2]]
     assert members == [0, 1] and rec.models.numbers() == members
     assert saved_models(tmp_path) == [0, 1]
+
+
+def test_the_model_of_a_duplicate_is_its_twin_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate is told its twin's result and never trained: ``run.model(n)`` said
+    "rerun that", the advice of ``supervisor rerun``."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("dup", 2, 2) | {"params": {"lr": [0.1]}}  # one configuration
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    assert run.kept_models == [0]
+    with pytest.raises(supervisor.UserError, match=r"^trial 1 was not .* trial 0; model that$"):
+        run.model(1)
+    assert run.model(0) is not None
