@@ -194,6 +194,10 @@ def _remove(run_dir: Path, number: int) -> None:
     folder = rundir.trial_dir(run_dir, number)
     with contextlib.suppress(OSError):  # else kept one too many: the next start removes it
         (folder / rundir.MODEL_FILE).unlink(missing_ok=True)
+        # A save cut short (its trial process killed at its time limit while it wrote)
+        # leaves its temporary file, as large as the model (``atomic.replacing``).
+        for partial in folder.glob(f".{Path(rundir.MODEL_FILE).stem}.*.tmp*"):
+            partial.unlink(missing_ok=True)
     # The folder the worker made for it, when nothing else is kept there: a campaign of
     # 100,000 trials left as many empty folders (inodes: an HPC file-system quota).
     with contextlib.suppress(OSError):  # holds other files (artifacts), or already gone

@@ -291,12 +291,19 @@ def test_a_trial_whose_result_was_lost_after_its_model_was_saved_leaves_no_file(
     exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 4, epochs: 1}")
     study = optuna.create_study(direction="minimize")
     rec = Recorder(replace(exp, keep_models=2), study, Silent(), str(tmp_path), max_attempts=3)
-    lost, stopped = study.ask(), study.ask()
+    lost, stopped, late = study.ask(), study.ask(), study.ask()
     _save(tmp_path, lost.number)
     _save(tmp_path, stopped.number)
     rec.worker_lost(lost, "KilledWorker", "its worker died", started=True)
     rec.interrupted(stopped, "Interrupted", "stopped by the user (Ctrl-C)")
     assert saved_models(tmp_path) == []
+    # Killed at its time limit while it saved: the partial file (as large as the model)
+    # and its folder go too.
+    folder = rundir.trial_dir(tmp_path, late.number)
+    folder.mkdir(parents=True)
+    (folder / ".model.4242.0a1b2c3d.tmp.npz").write_bytes(b"half a model")
+    rec.fail(late, "model", "TimeLimitExceeded", "trial ran over its time limit of 60 s")
+    assert not folder.exists()
 
 
 class DiskFull(ToyClassifier):
