@@ -4,10 +4,11 @@ User-visible trial attributes (reports and exports read them): ``worker``, ``hos
 ``started``, ``finished``, ``duration_s``, ``metrics``, ``history``, ``error``,
 ``error_type``, ``traceback``, ``failure``, ``rss_mb``, ``artifacts`` (path of the trial's
 ``artifacts.npz``, relative to the run directory), ``outputs`` (the same for the
-predictions an ensemble uses, ``outputs.npz``; ``model``: its kept model, ``model.npz``,
-while kept), ``duplicate_of`` (the earlier trial whose
-values a duplicate configuration was told with; ``duplicate_known``: whether the sampler
-proposed it knowing that result, which counts toward the budget), ``pruned_at_epoch``,
+predictions an ensemble uses, ``outputs.npz``; ``model``: its trained model's
+``model.npz``, saved for keep_models and removed once not among the best),
+``duplicate_of`` (the earlier trial whose values a duplicate configuration was told
+with; ``duplicate_known``: whether the sampler proposed it knowing that result, which
+counts toward the budget), ``pruned_at_epoch``,
 ``provenance`` (where it ran: node, batch job, CPU, devices, the cores and GPUs it held,
 its seeds and the node settings in force). The
 ``metrics`` of a trial hold the model's final metrics and the cost metrics the worker measures

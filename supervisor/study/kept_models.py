@@ -56,11 +56,12 @@ class KeptModels:
         saved = saved_models(self.run_dir)
         if not saved:
             return
-        self.losses = self._complete(study.get_trials(deepcopy=False), saved)
+        trials = study.get_trials(deepcopy=False)
+        self.losses = self._complete(trials, saved)
         # A live driver's trial whose worker saved its model before that driver recorded
         # its result: that driver keeps it (it may be the best).
         running = (TrialState.RUNNING, TrialState.WAITING)
-        busy = {t.number for t in study.get_trials(deepcopy=False, states=running)}
+        busy = {t.number for t in trials if t.state in running}
         for number in saved:
             if number not in self.losses and number not in busy:
                 _remove(self.run_dir, number)
