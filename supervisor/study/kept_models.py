@@ -37,12 +37,18 @@ if TYPE_CHECKING:
 
 class KeptModels:
     def __init__(
-        self, run_dir: Path, keep: int, directions: Sequence[str], first_only: bool = False
+        self,
+        run_dir: Path,
+        keep: int,
+        directions: Sequence[str],
+        first_only: bool = False,
+        bounds: tuple[tuple[str, float | None, float | None], ...] = (),
     ) -> None:
         import numpy as np
 
         self.run_dir = run_dir
         self.keep = keep
+        self.bounds = bounds  # the constraints a worker checks before it saves (KeepModel)
         self.signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
         # Ranked by the first objective alone, whatever the others (an ensemble's order).
         self.pareto = len(directions) > 1 and not first_only
@@ -93,9 +99,10 @@ class KeptModels:
     def next_trial(self) -> KeepModel:
         """What the next trial sent must beat to have its model saved."""
         if self.pareto or len(self.losses) < self.keep:
-            return KeepModel()
+            return KeepModel(bounds=self.bounds)
         worst = max(float(loss[0]) for loss in self.losses.values())
-        return KeepModel(bar=worst * float(self.signs[0]), maximize=bool(self.signs[0] < 0))
+        sign = float(self.signs[0])
+        return KeepModel(bar=worst * sign, maximize=sign < 0, bounds=self.bounds)
 
     def add(self, number: int, values: Sequence[float]) -> None:
         """Trial ``number`` completed with ``values`` and its model was saved."""

@@ -71,7 +71,11 @@ class Recorder:
         if exp.keep_models > 0 and run_dir is not None:
             # An ensemble takes its members by the first objective: so are they kept.
             first = exp.ensemble is not None
-            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions, first)
+            # Workers skip the models of trials that break the constraints. Not for K ranks:
+            # rank 0 saves before the ranks' node_seconds and peak_memory_mb are summed.
+            bounds = tuple((c.metric, c.low, c.high) for c in exp.constraints)
+            bounds = bounds if exp.ranks == 1 else ()
+            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions, first, bounds)
 
     def load_models(self) -> None:
         """The models kept by earlier runs (``KeptModels.load``): called once recovery has

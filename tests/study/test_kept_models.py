@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
@@ -17,6 +17,7 @@ import yaml
 
 import supervisor
 import supervisor.rundir as rundir
+from supervisor.benchmarks import Direction
 from supervisor.study.kept_models import KeptModels, pareto_ranks, saved_models
 from tests.toy_classifier import ToyClassifier
 
@@ -379,3 +380,30 @@ def test_the_model_of_a_duplicate_is_its_twin_s(
     with pytest.raises(supervisor.UserError, match=r"^trial 1 was not .* trial 0; model that$"):
         run.model(1)
     assert run.model(0) is not None
+
+
+class Sized(ToyClassifier):
+    """Reports a ``size`` (its learning rate) that a constraint bounds."""
+
+    metrics: ClassVar[dict[str, Direction]] = {**ToyClassifier.metrics, "size": "minimize"}
+
+    def fit(self, model: Any, data: Any, params: Any, epochs: int, report: Any) -> Any:
+        return super().fit(model, data, params, epochs, report) | {"size": params["lr"]}
+
+
+def test_a_trial_that_breaks_the_constraints_never_writes_its_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its model is never kept: each was written by its worker, then removed by the
+    driver (the most accurate models are often those that break a bound on size)."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("bounded", 8, 8) | {"constraints": {"size": {"max": 0.2}}}
+    space["benchmark"]["name"] = "tests.study.test_kept_models:Sized"
+    run = supervisor.search(space, workers=2, report=False, progress="none")
+    trials = run.study.get_trials()
+    broken = [t.number for t in trials if t.params["lr"] > 0.2]
+    assert broken and len(broken) < len(trials)  # both kinds are there
+    assert [t.number for t in trials if "model" in t.user_attrs] == sorted(
+        set(range(8)) - set(broken)
+    )
+    assert sorted(run.kept_models) == sorted(set(range(8)) - set(broken))
