@@ -8,6 +8,8 @@ is built here, in the calling process: the benchmark's framework (Keras) must im
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +67,8 @@ def load_model(
         )
     spec = spec_for(study, space_file, rec)
     bench = registry.load(spec.benchmark_target)(spec.options)
-    model = bench.build_model(spec.params, spec.seed)
+    with _dtype_policy(rec.provenance.settings.get("dtype_policy") if rec.provenance else None):
+        model = bench.build_model(spec.params, spec.seed)
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
@@ -75,6 +78,24 @@ def load_model(
             f"{path}: cannot load trial {number}'s model: {type(exc).__name__}: {exc}"[:400]
         ) from None
     return bench, model
+
+
+@contextlib.contextmanager
+def _dtype_policy(policy: object) -> Iterator[None]:
+    """Keras' global dtype policy set to the one the trial was built under (its node's
+    precision: mixed_bfloat16 on a recent GPU) while the model is built, as its worker
+    set it, so that it computes as the trial did; the caller's policy is restored."""
+    if not isinstance(policy, str) or policy == "float32":
+        yield  # a float32 model, or a framework other than Keras: nothing to set
+        return
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[Any]:

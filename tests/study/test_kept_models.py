@@ -407,3 +407,31 @@ def test_a_trial_that_breaks_the_constraints_never_writes_its_model(
         set(range(8)) - set(broken)
     )
     assert sorted(run.kept_models) == sorted(set(range(8)) - set(broken))
+
+
+def test_a_model_trained_in_mixed_precision_is_rebuilt_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``node: {precision: mixed_bfloat16}``: the worker built the model under that Keras
+    policy; ``run.model()`` built it in float32 and scored other than the trial did."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    space = {
+        "study": "bf16",
+        "benchmark": "tests.execution.test_ranks:TinyRegression",
+        "objectives": ["val_loss"],
+        "params": {"batch_size": [16]},
+        "budget": {"trials": 1, "epochs": 3},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": 1,
+        "node": {"precision": "mixed_bfloat16"},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    model = run.model()
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the caller's, as it was
+    bench = run.benchmark()
+    # float32 scored 0.34255 where the trial scored 0.34115: far beyond this tolerance
+    assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-5)
