@@ -218,18 +218,12 @@ class Run:
         built it (benchmark options, parameters, seed) with the weights its worker saved;
         for a Keras benchmark, a ``keras.Model``. ``benchmark().predict(model, x)`` uses
         it as the campaign did. Only trials ``keep_models`` kept have one."""
-        from supervisor.commands.kept_model import load_model
+        from supervisor.commands.kept_model import best_kept, load_model
 
         if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
             raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
         if trial is None:
-            kept = self.kept_models
-            if not kept:
-                raise UserError(
-                    f"study {self.study_name!r} keeps no trained model: set keep_models: K"
-                    " in the space file (the K best trials' models are kept)"
-                )
-            trial = kept[0]
+            trial = best_kept(self.study, self.run_dir)
         return load_model(self.study, self.record.space_file, self.run_dir, trial)[1]
 
     def ensemble_models(self) -> list[Any]:

@@ -8,16 +8,41 @@ is built here, in the calling process: the benchmark's framework (Keras) must im
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
 from supervisor.errors import UserError
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
 
     from supervisor.benchmarks import Benchmark
+
+
+def best_kept(study: optuna.Study, run_dir: Path) -> int:
+    """The best trial whose model the run keeps; else why none is."""
+    from supervisor.study.kept_models import kept_in
+
+    kept = kept_in(study, run_dir)
+    if kept:
+        return kept[0]
+    trials = study.get_trials(deepcopy=False)
+    errors = {t.number: t.user_attrs.get(attrs.MODEL_ERROR) for t in trials}
+    errors = {n: e for n, e in errors.items() if e}
+    if errors:  # keep_models was set: its workers could not save them (a full disk)
+        last = max(errors)
+        raise UserError(
+            f"study {study.study_name!r} keeps no trained model: {len(errors)} trial(s)"
+            f" could not save theirs (trial {last}: {errors[last]})"[:600]
+        )
+    raise UserError(
+        f"study {study.study_name!r} keeps no trained model: set keep_models: K in the"
+        " space file (the K best trials' models are kept)"
+    )
 
 
 def load_model(
@@ -30,18 +55,20 @@ def load_model(
     from supervisor.commands.rerun import spec_for, trained_record
     from supervisor.study.kept_models import kept_in
 
-    rec = trained_record(study, number)
+    rec = trained_record(study, number, "model")
     path = rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE
-    if not path.is_file():
+    if rec.model is None or not path.is_file():  # none saved, or another study's file
         kept = kept_in(study, run_dir)
         shown = ", ".join(map(str, kept[:20])) if kept else "none"
+        why = f": {rec.model_error}" if rec.model_error else ""  # a full disk
         raise UserError(
-            f"trial {number}: its trained model was not kept (keep_models keeps the best"
-            f" trials' models; kept: {shown})"
+            f"trial {number}: its trained model was not kept{why} (keep_models keeps the"
+            f" best trials' models; kept: {shown})"[:600]
         )
     spec = spec_for(study, space_file, rec)
     bench = registry.load(spec.benchmark_target)(spec.options)
-    model = bench.build_model(spec.params, spec.seed)
+    with _dtype_policy(rec.provenance.settings.get("dtype_policy") if rec.provenance else None):
+        model = bench.build_model(spec.params, spec.seed)
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
@@ -51,6 +78,24 @@ def load_model(
             f"{path}: cannot load trial {number}'s model: {type(exc).__name__}: {exc}"[:400]
         ) from None
     return bench, model
+
+
+@contextlib.contextmanager
+def _dtype_policy(policy: object) -> Iterator[None]:
+    """Keras' global dtype policy set to the one the trial was built under (its node's
+    precision: mixed_bfloat16 on a recent GPU) while the model is built, as its worker
+    set it, so that it computes as the trial did; the caller's policy is restored."""
+    if not isinstance(policy, str) or policy == "float32":
+        yield  # a float32 model, or a framework other than Keras: nothing to set
+        return
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[Any]:

@@ -58,8 +58,9 @@ class Comparison:
         return [*rows, verdict]
 
 
-def trained_record(study: optuna.Study, number: int) -> TrialRecord:
-    """The stored record of a trial that was trained to completion in this run."""
+def trained_record(study: optuna.Study, number: int, use: str = "rerun") -> TrialRecord:
+    """The stored record of a trial that was trained to completion in this run; ``use``:
+    what the caller does with it ("rerun", "model": load its kept model)."""
     from optuna.trial import TrialState
 
     from supervisor.study.records import TrialRecord
@@ -74,13 +75,11 @@ def trained_record(study: optuna.Study, number: int) -> TrialRecord:
         raise UserError(f"trial {number} was not trained here: told from {rec.warm_start}")
     if rec.duplicate_of is not None:
         raise UserError(
-            f"trial {number} was not trained: it repeats trial {rec.duplicate_of}; rerun that"
+            f"trial {number} was not trained: it repeats trial {rec.duplicate_of}; {use} that"
         )
     if rec.state != TrialState.COMPLETE:
-        raise UserError(
-            f"trial {number} is {rec.state.name}: only a complete trial has final metrics"
-            " to compare"
-        )
+        why = "has a trained model" if use == "model" else "has final metrics to compare"
+        raise UserError(f"trial {number} is {rec.state.name}: only a complete trial {why}")
     if rec.provenance is None or rec.provenance.seed is None:
         raise UserError(
             f"trial {number} has no provenance (its seeds were not recorded: a run made"

@@ -64,6 +64,8 @@ class Status:
     cost: Cost | None = None  # allocation units used so far, per outcome
     stopped: str | None = None  # why budget.target or patience ended it (study.stopping)
     stop_requested: str | None = None  # a `supervisor stop` not withdrawn since
+    # keep_models: complete trials whose workers could not save their models -> why
+    model_errors: dict[int, str] = field(default_factory=dict)
 
     @property
     def left(self) -> int | None:
@@ -113,6 +115,9 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         objectives=[str(n) for n in names],
     )
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    status.model_errors = {
+        r.number: r.model_error for r in records if r.model_error and r.state.name == "COMPLETE"
+    }
     kept = [t for t in complete if feasibility.feasible(t)]
     status.infeasible = len(complete) - len(kept)
     if kept and len(study.directions) == 1:
@@ -217,6 +222,15 @@ def print_status(
         shown = ", ".join(map(str, kept[:10])) + (", …" if len(kept) > 10 else "")
         where = run_dir / "trials"  # a path is never wrapped: it is copied from here
         console.print(f"models kept: trials {shown} (in {where})", markup=False, soft_wrap=True)
+    if status.model_errors:  # a full disk: the user learns it before wanting the model
+        last = max(status.model_errors)
+        console.print(
+            f"models not saved: {len(status.model_errors)} trial(s); trial {last}:"
+            f" {status.model_errors[last]}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if status.running:
         table = Table("running trial", "worker", "elapsed")
         longest = sorted(status.running, key=lambda r: -r.elapsed)

@@ -5,8 +5,9 @@ Both are plain picklable dataclasses; workers never see the Optuna study.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,11 +56,30 @@ class KeepModel:
 
     bar: float | None = None
     maximize: bool = False
+    # The space file's constraints, (metric, min, max): the model of a trial that breaks
+    # one is never kept, so it is not written (the most accurate models often break a
+    # bound on size or latency: each was written, then removed).
+    bounds: tuple[tuple[str, float | None, float | None], ...] = ()
 
-    def wanted(self, value: float) -> bool:
+    def wanted(self, value: float, metrics: Mapping[str, float] | None = None) -> bool:
+        if not self.keeps(metrics or {}):
+            return False
         if self.bar is None:
             return True
         return value >= self.bar if self.maximize else value <= self.bar
+
+    def keeps(self, metrics: Mapping[str, float]) -> bool:
+        """Whether ``metrics`` keep every bound, as ``Constraint.violation`` judges: a
+        metric not measured, or not finite, breaks its bound."""
+        for metric, low, high in self.bounds:
+            value = metrics.get(metric)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return False
+            if not math.isfinite(value):
+                return False
+            if (low is not None and value < low) or (high is not None and value > high):
+                return False
+        return True
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import supervisor.rundir as rundir
 from supervisor.config.samplers import history_limit
 from supervisor.report import fmt
 from supervisor.report.cost import outcome
 from supervisor.report.page import Html, details, esc, kv_table, note, table
 from supervisor.study import attrs
+from supervisor.study.kept_models import kept_of
 from supervisor.study.stopping import stopped_early
 
 if TYPE_CHECKING:
@@ -60,11 +62,8 @@ def summary(
         pareto = camp.pareto
         shown = f", the first {PARETO_ROWS} shown" if len(pareto) > PARETO_ROWS else ""
         out.append(Html(f"<h3>Pareto-optimal trials ({len(pareto)}{esc(shown)})</h3>"))
-        if pareto:
-            out.append(trials_table(camp, pareto[:PARETO_ROWS]))
-            out += rerun(camp, pareto[0])
-        else:  # Optuna's front holds feasible trials only (a study with constraints)
-            out.append(note("No complete trial satisfies the study's constraints."))
+        out.append(trials_table(camp, pareto[:PARETO_ROWS]))
+        out += rerun(camp, pareto[0])
 
     if run_info:
         out.append(Html("<h3>Run</h3>"))
@@ -129,6 +128,10 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
         rows.append(("sampler", sampler_text(sampler, modelled)))
     if camp.constrained:
         rows.append(("constraints", constraints_text(camp)))
+    if camp.run_dir is not None and (kept := kept_of(camp.trials, camp.directions, camp.run_dir)):
+        shown = ", ".join(map(str, kept[:10])) + (", …" if len(kept) > 10 else "")
+        where = camp.run_dir / rundir.TRIALS_DIR
+        rows.append(("models kept", f"trials {shown}, best first, in {where} (Run.model(n))"))
 
     records = [camp.record(t) for t in camp.trials]
     hosts = Counter(r.hostname for r in records if r.hostname is not None)
@@ -319,7 +322,22 @@ def trials_table(camp: Campaign, trials: Sequence[FrozenTrial], breaks: bool = F
 
 
 def _breaks(trial: FrozenTrial) -> str:
-    """The constraints the trial breaks, each with how far out it is; empty: none."""
+    """The constraints the trial breaks, each with how far out it is, or that it did not
+    measure the metric (its constraint value then is a stand-in, not a distance); empty:
+    none."""
+    import math
+
     from supervisor.study.feasibility import violations
 
-    return ", ".join(f"{m} by {fmt.number(v)}" for m, v in violations(trial).items())
+    metrics = trial.user_attrs.get(attrs.METRICS)
+    found = metrics if isinstance(metrics, Mapping) else {}
+
+    def why(metric: str, by: float) -> str:
+        value = found.get(metric)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{metric} not measured"
+        if not math.isfinite(value):
+            return f"{metric} is {value}"  # nan, inf
+        return f"{metric} by {fmt.number(by)}"
+
+    return ", ".join(why(m, v) for m, v in violations(trial).items())

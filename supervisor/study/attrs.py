@@ -4,9 +4,11 @@ User-visible trial attributes (reports and exports read them): ``worker``, ``hos
 ``started``, ``finished``, ``duration_s``, ``metrics``, ``history``, ``error``,
 ``error_type``, ``traceback``, ``failure``, ``rss_mb``, ``artifacts`` (path of the trial's
 ``artifacts.npz``, relative to the run directory), ``outputs`` (the same for the
-predictions an ensemble uses, ``outputs.npz``), ``duplicate_of`` (the earlier trial whose
-values a duplicate configuration was told with; ``duplicate_known``: whether the sampler
-proposed it knowing that result, which counts toward the budget), ``pruned_at_epoch``,
+predictions an ensemble uses, ``outputs.npz``; ``model``: its trained model's
+``model.npz``, saved for keep_models and removed once not among the best),
+``duplicate_of`` (the earlier trial whose values a duplicate configuration was told
+with; ``duplicate_known``: whether the sampler proposed it knowing that result, which
+counts toward the budget), ``pruned_at_epoch``,
 ``provenance`` (where it ran: node, batch job, CPU, devices, the cores and GPUs it held,
 its seeds and the node settings in force). The
 ``metrics`` of a trial hold the model's final metrics and the cost metrics the worker measures
@@ -64,6 +66,8 @@ ARTIFACTS = "artifacts"  # artifacts.npz, relative to the run directory
 ARTIFACTS_ERROR = "artifacts_error"  # why the artifacts could not be saved
 OUTPUTS = "outputs"  # outputs.npz (an ensemble's predictions), relative to the run dir
 OUTPUTS_ERROR = "outputs_error"  # why the outputs could not be saved
+MODEL = "model"  # model.npz (keep_models: its trained model), relative to the run dir
+MODEL_ERROR = "model_error"  # why its trained model could not be saved (a full disk)
 RESUMED_FROM_EPOCH = "resumed_from_epoch"  # epoch of the checkpoint it resumed from
 PRUNED_AT_EPOCH = "pruned_at_epoch"  # epoch the pruner stopped it after
 ERROR = "error"  # one-line error message of a failed trial

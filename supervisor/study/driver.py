@@ -127,6 +127,7 @@ class Driver:
         started = time.monotonic()
         recovered = recovery.recover(self.study)
         self.zombies = list(recovered.zombies)
+        self.rec.load_models()
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
         self.display.start(total=budget, done=finished, zombies=recovered.zombies)

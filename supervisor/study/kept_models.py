@@ -5,12 +5,16 @@ when it is at least as good as the worst one kept when the trial was sent
 (``KeepModel.bar``); the driver then keeps the K best and removes the others' files as
 better ones arrive, so the disk holds about K models (plus those of trials in flight),
 never one per trial. Best: by the value of one objective; with several, by Pareto rank
-(the non-dominated first), then by the first objective. Ties go to the earlier trial.
+(the non-dominated first), then by the first objective, except in a campaign that builds
+an ensemble: by the first objective alone, as the ensemble takes its members (so that
+``keep_models`` of its pool keeps every member). Ties go to the earlier trial.
 
-A resume reads which files exist and what the study says of their trials: a file of a
-trial that did not complete (its result was lost, the trial re-ran) is removed. Several
-drivers of one campaign each trim what they know; a trial among the K best is never
-removed by any of them, and any surplus goes at the next start.
+A resume reads which files exist and what the study says of their trials, once recovery
+has closed the trials of drivers that died: a file of a trial that did not complete (its
+result was lost, the trial re-ran) is removed; that of a trial still running is another
+driver's, saved by its worker and not yet recorded, and stays. Several drivers of one
+campaign each trim what they know; a trial among the K best is never removed by any of
+them, and any surplus goes at the next start.
 """
 
 from __future__ import annotations
@@ -23,36 +27,59 @@ from typing import TYPE_CHECKING
 
 import supervisor.rundir as rundir
 from supervisor.execution.trial import KeepModel
+from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import numpy as np
     import optuna
+    from optuna.trial import FrozenTrial
 
 
 class KeptModels:
-    def __init__(self, run_dir: Path, keep: int, directions: Sequence[str]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        keep: int,
+        directions: Sequence[str],
+        first_only: bool = False,
+        bounds: tuple[tuple[str, float | None, float | None], ...] = (),
+    ) -> None:
         import numpy as np
 
         self.run_dir = run_dir
         self.keep = keep
+        self.bounds = bounds  # the constraints a worker checks before it saves (KeepModel)
         self.signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+        # Ranked by the first objective alone, whatever the others (an ensemble's order).
+        self.pareto = len(directions) > 1 and not first_only
         self.losses: dict[int, np.ndarray] = {}  # trial number -> values, lower is better
 
     def load(self, study: optuna.Study) -> None:
         """Take the models saved in the run directory, as the study says of their trials;
-        remove the files of trials that did not complete and the surplus."""
+        remove the files of trials that ended without completing and the surplus."""
+        from optuna.trial import TrialState
+
         saved = saved_models(self.run_dir)
         if not saved:
             return
-        self.losses = self._complete(study, saved)
+        trials = study.get_trials(deepcopy=False)
+        self.losses = self._complete(trials, saved)
+        # A live driver's trial whose worker saved its model before that driver recorded
+        # its result: that driver keeps it (it may be the best).
+        running = (TrialState.RUNNING, TrialState.WAITING)
+        busy = {t.number for t in trials if t.state in running}
         for number in saved:
-            if number not in self.losses:
+            if number not in self.losses and number not in busy:
                 _remove(self.run_dir, number)
         self._trim()
 
-    def _complete(self, study: optuna.Study, numbers: list[int]) -> dict[int, np.ndarray]:
-        """The losses of those of ``numbers`` that are complete trials of ``study`` keeping
-        its constraints (a trial that breaks them never is among the best)."""
+    def _complete(
+        self, trials: Sequence[FrozenTrial], numbers: list[int]
+    ) -> dict[int, np.ndarray]:
+        """The losses of those of ``numbers`` that are complete ``trials`` keeping
+        its constraints (a trial that breaks them never is among the best) whose workers
+        saved their models: a file of another trial's (a study started again in the same
+        run directory) is not theirs."""
         import numpy as np
         from optuna.trial import TrialState
 
@@ -61,16 +88,21 @@ class KeptModels:
         wanted = set(numbers)
         return {
             t.number: self.signs * np.asarray(t.values, float)
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.number in wanted and t.values is not None and feasible(t)
+            for t in trials
+            if t.number in wanted
+            and t.state == TrialState.COMPLETE
+            and t.values is not None
+            and feasible(t)
+            and t.user_attrs.get(attrs.MODEL)
         }
 
     def next_trial(self) -> KeepModel:
         """What the next trial sent must beat to have its model saved."""
-        if len(self.signs) > 1 or len(self.losses) < self.keep:
-            return KeepModel()
+        if self.pareto or len(self.losses) < self.keep:
+            return KeepModel(bounds=self.bounds)
         worst = max(float(loss[0]) for loss in self.losses.values())
-        return KeepModel(bar=worst * float(self.signs[0]), maximize=bool(self.signs[0] < 0))
+        sign = float(self.signs[0])
+        return KeepModel(bar=worst * sign, maximize=sign < 0, bounds=self.bounds)
 
     def add(self, number: int, values: Sequence[float]) -> None:
         """Trial ``number`` completed with ``values`` and its model was saved."""
@@ -80,8 +112,8 @@ class KeptModels:
         self._trim()
 
     def drop(self, number: int) -> None:
-        """Trial ``number``'s model was saved but is not to be kept (it breaks the
-        space file's constraints)."""
+        """Trial ``number``'s model may have been saved but is not to be kept (it breaks
+        the space file's constraints, or its result was lost and it runs again)."""
         self.losses.pop(number, None)
         _remove(self.run_dir, number)
 
@@ -96,7 +128,7 @@ class KeptModels:
         if not numbers:
             return []
         losses = np.array([self.losses[n] for n in numbers])
-        ranks = pareto_ranks(losses)
+        ranks = pareto_ranks(losses) if self.pareto else np.zeros(len(numbers))
         order = sorted(range(len(numbers)), key=lambda i: (ranks[i], losses[i, 0], numbers[i]))
         return [numbers[i] for i in order]
 
@@ -111,11 +143,17 @@ class KeptModels:
 def kept_in(study: optuna.Study, run_dir: Path) -> list[int]:
     """The complete trials of ``study`` whose models ``run_dir`` holds, best first; reads
     only (a campaign's driver trims them)."""
+    directions = [d.name.lower() for d in study.directions]
+    return kept_of(study.get_trials(deepcopy=False), directions, run_dir)
+
+
+def kept_of(trials: Sequence[FrozenTrial], directions: Sequence[str], run_dir: Path) -> list[int]:
+    """``kept_in`` of a study's ``trials`` read already (the report's)."""
     saved = saved_models(run_dir)
     if not saved:
         return []
-    kept = KeptModels(run_dir, len(saved), [d.name.lower() for d in study.directions])
-    kept.losses = kept._complete(study, saved)
+    kept = KeptModels(run_dir, len(saved), directions)
+    kept.losses = kept._complete(trials, saved)
     return kept.numbers()
 
 
@@ -161,5 +199,14 @@ def saved_models(run_dir: Path) -> list[int]:
 
 
 def _remove(run_dir: Path, number: int) -> None:
+    folder = rundir.trial_dir(run_dir, number)
     with contextlib.suppress(OSError):  # else kept one too many: the next start removes it
-        (rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE).unlink(missing_ok=True)
+        (folder / rundir.MODEL_FILE).unlink(missing_ok=True)
+        # A save cut short (its trial process killed at its time limit while it wrote)
+        # leaves its temporary file, as large as the model (``atomic.replacing``).
+        for partial in folder.glob(f".{Path(rundir.MODEL_FILE).stem}.*.tmp*"):
+            partial.unlink(missing_ok=True)
+    # The folder the worker made for it, when nothing else is kept there: a campaign of
+    # 100,000 trials left as many empty folders (inodes: an HPC file-system quota).
+    with contextlib.suppress(OSError):  # holds other files (artifacts), or already gone
+        folder.rmdir()

@@ -80,10 +80,11 @@ def stop_cause(stopped_by: StopReason | None, signal: str | None) -> str:
 # Attributes of a result the worker measured, stored as they are when present.
 # ``provenance``: where it ran, its share of the node, its seeds and node settings;
 # ``latency_error``, ``n_params_error``: why a measurement was left out of the metrics;
-# ``model_error``: why a trained model was not kept (``keep_models``).
+# ``model``: that its worker saved its trained model (``keep_models``: the file is this
+# trial's, not one a reused run directory held); ``model_error``: why it did not.
 _EXTRA = (
     *("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error", "provenance"),
-    *("latency_error", "n_params_error", "model_error"),
+    *("latency_error", "n_params_error", "model", "model_error"),
 )
 
 

@@ -70,9 +70,20 @@ class Recorder:
         # The best trials' trained models (``keep_models``), None when none are kept.
         self.models: KeptModels | None = None
         if exp.keep_models > 0 and run_dir is not None:
-            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions)
-            self.models.load(study)
+            # An ensemble takes its members by the first objective: so are they kept.
+            first = exp.ensemble is not None
+            # Workers skip the models of trials that break the constraints. Not for K ranks:
+            # rank 0 saves before the ranks' node_seconds and peak_memory_mb are summed.
+            bounds = tuple((c.metric, c.low, c.high) for c in exp.constraints)
+            bounds = bounds if exp.ranks == 1 else ()
+            self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions, first, bounds)
         self.stop_reason: StopReason = "failing"  # or "disk": a trial found the disk full
+
+    def load_models(self) -> None:
+        """The models kept by earlier runs (``KeptModels.load``): called once recovery has
+        closed the trials of dead drivers, whose files then go."""
+        if self.models is not None:
+            self.models.load(self.study)
 
     def count(self, outcome: str) -> None:
         self.states[outcome] = self.states.get(outcome, 0) + 1
@@ -150,6 +161,8 @@ class Recorder:
             return
         set_user_attrs(trial, {attrs.FAILURE: kind, "error_type": error_type, "error": error})
         self.tell(trial, state=TrialState.FAIL)
+        if self.models is not None:  # its worker saved its model, then the result was lost
+            self.models.drop(trial.number)
         self.count(f"failed ({kind})")
         self.display.trial_done(trial.number, "failed", None, None, error=error, kind=kind)
         if kind == "model":  # not run again: its checkpoints are of no further use

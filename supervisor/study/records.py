@@ -48,6 +48,8 @@ class TrialRecord:
     artifacts_error: str | None = None
     outputs: str | None = None
     outputs_error: str | None = None
+    model: str | None = None  # its model.npz (keep_models), where its worker saved one
+    model_error: str | None = None  # why its worker could not save it
     resumed_from_epoch: int | None = None
     pruned_at_epoch: int | None = None
     failure: str | None = None  # "model" | "infrastructure" | "interrupted" | "surplus"
@@ -99,6 +101,8 @@ class TrialRecord:
             artifacts_error=_text(get(attrs.ARTIFACTS_ERROR)),
             outputs=_text(get(attrs.OUTPUTS)),
             outputs_error=_text(get(attrs.OUTPUTS_ERROR)),
+            model=_text(get(attrs.MODEL)),
+            model_error=_text(get(attrs.MODEL_ERROR)),
             resumed_from_epoch=_int(get(attrs.RESUMED_FROM_EPOCH)),
             pruned_at_epoch=_int(get(attrs.PRUNED_AT_EPOCH)),
             failure=_text(get(attrs.FAILURE)),

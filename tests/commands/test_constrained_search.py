@@ -109,3 +109,23 @@ def test_the_pareto_front_and_the_api_hold_only_trials_that_keep_the_constraints
     status = print_status(alone, console)  # Optuna's best_trial raises here: none feasible
     assert status.best_number is None and status.infeasible == 1
     assert "best: none yet (every complete trial breaks the constraints)" in console.export_text()
+
+
+def test_the_report_says_which_trials_did_not_measure_a_constrained_metric() -> None:
+    """A trial without the metric, or with it NaN, breaks the bound by a stand-in value
+    (Optuna needs a number); the report showed it as a distance ("aux by 1")."""
+    from supervisor.report.search import render_search_report
+
+    study = optuna.create_study()
+    study.set_user_attr(attrs.OBJECTIVES, ["loss"])
+    study.set_user_attr(attrs.CONFIG, {"constraints": {"aux": {"max": 0.6}}})
+    for number, aux in [(0, 0.5), (1, float("nan")), (2, None), (3, 0.9)]:
+        metrics = {"loss": float(number)} | ({} if aux is None else {"aux": aux})
+        violation = 1.0 if aux is None or aux != aux else aux - 0.6
+        t = _trial(number, [float(number)], violation)
+        t.system_attrs = {"constraints:aux": violation}
+        t.user_attrs = {attrs.METRICS: metrics}
+        study.add_trial(t)
+    page = render_search_report(study)
+    assert "aux is nan</td>" in page and "aux not measured</td>" in page
+    assert "aux by 0.3</td>" in page and "aux by 1</td>" not in page

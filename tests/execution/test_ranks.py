@@ -182,6 +182,23 @@ def test_two_ranks_follow_the_one_rank_loss_trajectory(
 
 
 @needs_mpiexec
+def test_a_two_rank_trial_keeps_a_model_that_loads_into_a_one_rank_build(tmp_path: Path) -> None:
+    """keep_models: rank 0 alone saves the trained weights; ``Run.model`` builds the
+    model without ranks and loads them, and it scores what the trial scored."""
+    from supervisor.execution.trial import KeepModel
+
+    spec = spec_for(f"{__name__}:TinyRegression", run_dir=str(tmp_path), keep_model=KeepModel())
+    result = run_ranked_trial(spec, 2)
+    assert result.status == "complete", result.error
+    bench = TinyRegression({"n_train": 96, "die_epoch": -1})
+    model = bench.build_model({}, spec.seed)
+    with np.load(tmp_path / result.extra["model"]) as saved:
+        bench.load_model_arrays(model, {k: saved[k] for k in saved.files})
+    data = bench.load_data(spec.data_seed)
+    assert bench._val_loss(model, data) == pytest.approx(result.values[0], rel=1e-5)
+
+
+@needs_mpiexec
 def test_a_weather_convnet_trial_completes_on_two_ranks() -> None:
     from benchmarks_sci.weather import WeatherBenchmark
 

@@ -825,8 +825,7 @@ def test_a_multi_objective_study_with_no_feasible_trial(tmp_path: Path) -> None:
     assert study.best_trials == []
     html = write_search_report(study, tmp_path / "i.html").read_text(encoding="utf-8")
     summary = _section(html, "summary")
-    assert "Pareto-optimal trials (0)" in summary
-    assert "No complete trial satisfies the study&#x27;s constraints." in summary
+    assert "None of the 6 complete trials keeps the constraints." in summary
 
 
 def test_the_failure_kinds_beyond_the_table_are_counted(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ EVERY_ATTRIBUTE: dict[str, Any] = {
     attrs.ARTIFACTS_ERROR: "disk full",
     attrs.OUTPUTS: "artifacts/trial-3/outputs.npz",
     attrs.OUTPUTS_ERROR: "too large",
+    attrs.MODEL: "trials/000003/model.npz",
+    attrs.MODEL_ERROR: "model not kept: OSError: disk full",
     attrs.RESUMED_FROM_EPOCH: 1,
     attrs.PRUNED_AT_EPOCH: 2,
     attrs.FAILURE: "infrastructure",
