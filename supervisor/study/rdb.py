@@ -164,6 +164,15 @@ def refused(exc: BaseException) -> bool:
     return isinstance(exc, sa.SQLAlchemyError)
 
 
+# Writes to a trial another driver closed (it took this driver's trials over): dropped.
+_TAKEN_OVER_WRITES = frozenset(
+    {
+        *("set_trial_param", "_set_trial_param", "set_trial_user_attr"),
+        *("set_trial_system_attr", "set_trial_intermediate_value"),
+    }
+)
+
+
 def _retrying(name: str, method: F) -> F:
     @functools.wraps(method)
     def call(self: ResilientRDBStorage, *args: Any, **kwargs: Any) -> Any:
@@ -175,6 +184,8 @@ def _retrying(name: str, method: F) -> F:
             except optuna.exceptions.UpdateFinishedTrialError:
                 if attempt and name == "set_trial_state_values" and _already(self, args):
                     return True  # the lost answer's commit went through
+                if name in _TAKEN_OVER_WRITES:  # as the journal does (storage.TAKEN_OVER_WRITES)
+                    return None
                 raise
             except Exception as exc:
                 if not (self.server and connection_lost(exc)):

@@ -22,6 +22,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -269,8 +270,13 @@ class _IndexedReplay(JournalStorageReplayResult):
         study_of = internals.replay_study_of(self)
         for log in logs:
             known = len(trials)
-            super().apply_logs((log,))
             op = log["op_code"]
+            try:
+                super().apply_logs((log,))
+            except UpdateFinishedTrialError:
+                if op not in TAKEN_OVER_WRITES:  # a state: the caller learns it lost a race
+                    raise
+                continue  # see TAKEN_OVER_WRITES; the logs after it are still applied
             if op == JournalOperation.CREATE_TRIAL:
                 if len(trials) > known:  # numbered by its position in its study
                     trial, study_id = trials[known], study_of[known]
@@ -291,6 +297,20 @@ class _IndexedReplay(JournalStorageReplayResult):
                 if trial.state.is_finished() and not before.is_finished():
                     self.finished.setdefault(study_id, array.array("q")).append(trial.number)
 
+
+# A driver's writes to a trial another driver closed: it found this driver's heartbeat
+# stale (a stalled file system, a paused process) and took its trials over, re-queuing
+# each. Optuna ignores such writes of other processes and raises on its own, which
+# crashed the driver that came back, mid-batch (its later writes never applied to its
+# view). They are dropped; the trial's re-run trains it again.
+TAKEN_OVER_WRITES = frozenset(
+    {
+        JournalOperation.SET_TRIAL_PARAM,
+        JournalOperation.SET_TRIAL_USER_ATTR,
+        JournalOperation.SET_TRIAL_SYSTEM_ATTR,
+        JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE,
+    }
+)
 
 # Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
 # reads them back before the block ends, except a trial's intermediate values, which
