@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -21,6 +23,8 @@ from optuna.trial import FrozenTrial, TrialState
 from supervisor.errors import UserError
 from supervisor.study import attrs
 from supervisor.study.storage import load_study
+
+T = TypeVar("T")
 
 TOY = "tests.toy_benchmark:ToyBenchmark"
 CAMPAIGN_FLAGS = ("--plain", "--no-report", "--dashboard", "127.0.0.1:0")
@@ -72,6 +76,28 @@ def start_search(space: Path, *extra: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+
+
+def together(call: Callable[[], T], drivers: int = 2) -> list[T]:
+    """What ``call`` returns in each of ``drivers`` threads started at the same instant
+    (drivers of one campaign starting together); the first error of any is raised."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(drivers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    if errors:
+        raise errors[0]
+    return results
 
 
 def journal_url(space: Path, study: str = "toy") -> str:

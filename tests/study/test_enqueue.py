@@ -14,6 +14,7 @@ from supervisor.config import space
 from supervisor.study.driver import Driver
 from supervisor.study.enqueue import enqueue
 from supervisor.study.storage import open_storage
+from tests.faultkit import together
 from tests.study.test_driver import make_study
 
 SPACE = """\
@@ -118,7 +119,6 @@ def test_two_drivers_starting_together_queue_each_configuration_once(
     """Two ``supervisor search`` of one space file started together on one storage: each
     read the study before the other queued, and both queued every entry (each trained
     twice, using up budget slots)."""
-    import threading
     import time
 
     import supervisor.study.enqueue as enqueue_module
@@ -137,22 +137,11 @@ def test_two_drivers_starting_together_queue_each_configuration_once(
         return key(params)
 
     monkeypatch.setattr(enqueue_module, "param_key", slow)
-    queued: list[int] = []
-    errors: list[BaseException] = []
 
-    def start() -> None:
-        try:
-            study = optuna.load_study(study_name="enq", storage=open_storage(url))
-            queued.append(enqueue(study, exp.enqueue))
-        except BaseException as exc:
-            errors.append(exc)
+    def start() -> int:
+        return enqueue(optuna.load_study(study_name="enq", storage=open_storage(url)), exp.enqueue)
 
-    drivers = [threading.Thread(target=start) for _ in range(2)]
-    for driver in drivers:
-        driver.start()
-    for driver in drivers:
-        driver.join(60)
-    assert not errors
+    queued = together(start)
     assert sorted(queued) == [0, 3]
     study = optuna.load_study(study_name="enq", storage=open_storage(url))
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 3

@@ -17,6 +17,7 @@ from supervisor.config.warm_start import WarmSource
 from supervisor.study import attrs, warm_start
 from supervisor.study.storage import open_storage
 from tests import faultkit
+from tests.faultkit import together
 
 SOURCE_TRIALS = 12
 
@@ -159,7 +160,6 @@ def test_two_drivers_starting_one_warm_start_together_add_each_trial_once(
 def race_two_warm_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """Two drivers apply one warm start to study ``new`` of ``url`` at once, each slowed
     between reading what is there and adding the rest: each source trial is added once."""
-    import threading
     import time
 
     _source_run(tmp_path / "runs", "old")
@@ -172,22 +172,12 @@ def race_two_warm_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: s
         return marked(trials, name)
 
     monkeypatch.setattr(warm_start, "_marked", slow)
-    added: list[int] = []
-    errors: list[BaseException] = []
 
-    def start() -> None:
-        try:
-            study = optuna.load_study(study_name="new", storage=open_storage(url))
-            added.append(warm_start.apply(study, sources))
-        except BaseException as exc:
-            errors.append(exc)
+    def start() -> int:
+        study = optuna.load_study(study_name="new", storage=open_storage(url))
+        return warm_start.apply(study, sources)
 
-    drivers = [threading.Thread(target=start) for _ in range(2)]
-    for driver in drivers:
-        driver.start()
-    for driver in drivers:
-        driver.join(60)
-    assert not errors
+    added = together(start)
     assert sorted(added) == [0, SOURCE_TRIALS]
     study = optuna.load_study(study_name="new", storage=open_storage(url))
     assert sorted(_warm(study)) == sorted(f"old#{n}" for n in range(SOURCE_TRIALS))
