@@ -272,27 +272,9 @@ def status(
     ] = None,
 ) -> None:
     """Counts, best trial, running trials and ETA of a campaign, read from its storage."""
-    import time
+    from supervisor.commands.show_status import show_status
 
-    from supervisor.api import open_run
-    from supervisor.commands.status import print_status
-    from supervisor.commands.submit import read_chain
-
-    if watch is not None:
-        from supervisor.commands.preflight import seconds
-
-        seconds(watch, "--watch", 1, 86400)
-    opened = open_run(run, runs_dir=runs_dir)
-    study = opened.study
-    print_status(study, run_dir=opened.run_dir)
-    jobs = read_chain(opened.run_dir)
-    if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
-        ids = ", ".join(str(j.get("job_id")) for j in jobs)
-        print(f"Driver jobs: {len(jobs)} ({ids}); logs in {opened.run_dir / 'driver'}")
-    while watch:  # Ctrl-C ends it (main() exits 130)
-        time.sleep(watch)
-        print()
-        print_status(study, run_dir=opened.run_dir)
+    show_status(run, runs_dir, watch)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
