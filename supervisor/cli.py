@@ -235,15 +235,28 @@ def ensemble(
 def export(
     run: Run,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="File (.csv or .parquet).")
+        Path | None, typer.Option("-o", "--output", help="File (.csv, .parquet; .keras, .npz).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or parquet; with --model, keras or npz.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="A kept trained model instead: a trial number or 'best'."),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Export every trial (params, values, state, duration, worker, error) to CSV or Parquet."""
-    from supervisor.commands.export import export as export_trials
+    """Export every trial (params, values, state, duration, worker, error) to CSV or Parquet;
+    with --model, a kept trained model (keep_models) to a .keras or .npz file."""
+    if model is not None:
+        from supervisor.commands.export_model import export_model
 
-    for path in export_trials(run, output, fmt, runs_dir):
+        written = export_model(run, model, output, fmt, runs_dir)
+    else:
+        from supervisor.commands.export import export as export_trials
+
+        written = export_trials(run, output, "csv" if fmt is None else fmt, runs_dir)
+    for path in written:
         print(path)
 
 

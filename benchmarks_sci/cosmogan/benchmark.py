@@ -210,6 +210,11 @@ class CosmoGANBenchmark(TableChecked, Benchmark):
             names = sorted(k for k in arrays if k.startswith(f"{net}_"))
             getattr(model, net).set_weights([arrays[k] for k in names])
 
+    def save_model(self, model: Any, path: Path) -> None:
+        """The generator (latent vectors -> maps in model space, as ``predict``), the network
+        a trained GAN is run for; the ``.npz`` export holds the discriminator too."""
+        model.generator.save(path)
+
     def artifacts(self, model: Any, data: CosmoData, params: Mapping[str, Any]) -> dict[str, Any]:
         """For the report's GAN panel: a few generated and validation maps (model space,
         [4, N, N]), the mean power spectra (raw units) of the maps generated for scoring

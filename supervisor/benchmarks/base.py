@@ -254,6 +254,15 @@ class Benchmark(abc.ABC):
             raise MissingMethod(type(self), "load_model_arrays")
         setter([arrays[name] for name in sorted(arrays)])
 
+    def save_model(self, model: Any, path: Path) -> None:
+        """Write a trained model to ``path`` (``.keras``) in its framework's own format, to
+        load without the supervisor (``supervisor export RUN --model N``): by default
+        Keras' ``model.save``. A model of several networks writes the one users run."""
+        save = getattr(model, "save", None)
+        if not callable(save):
+            raise MissingMethod(type(self), "save_model")
+        save(path)
+
     def artifacts(self, model: Any, data: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by
         the worker in the run directory; none by default."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -267,7 +268,7 @@ def output_file(path: Path, flag: str, run_dir: Path, keep: Iterable[Path] = ())
     if target in {p.resolve() for p in keep}:
         raise UserError(f"{flag} {path}: would overwrite a file of the run ({target.name})")
     owner = _run_holding(target, inside)
-    if owner is not None and path.exists() and target not in _outputs(owner):
+    if owner is not None and path.exists() and not _is_output(owner, target):
         which = "the run" if owner == inside else f"run {_shown(owner)}"
         raise UserError(f"{flag} {path}: would overwrite a file of {which} ({target.name})")
     for other, files in _runs_beside(inside):
@@ -309,10 +310,16 @@ def _shown(folder: Path) -> str:
         return str(folder)
 
 
-def _outputs(run_dir: Path) -> set[Path]:
-    """Files of a run directory that commands write for the user and may rewrite."""
+def _is_output(run_dir: Path, target: Path) -> bool:
+    """A file of a run directory that commands write for the user and may rewrite: the
+    trials table, and the models ``export --model`` writes by default (``model-N.keras``)."""
+    if target.parent != run_dir:
+        return False
     names = ("trials.csv", "trials.parquet", "trials.manifest.json")
-    return {run_dir / n for n in names}
+    return target.name in names or bool(re.fullmatch(_MODEL_OUTPUT, target.name))
+
+
+_MODEL_OUTPUT = r"model-\d+\.(keras|npz|manifest\.json)"
 
 
 def run_files(run_dir: Path, record: rundir.RunRecord) -> list[Path]:

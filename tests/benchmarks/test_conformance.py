@@ -124,6 +124,34 @@ def test_a_kept_model_loads_back_into_a_fresh_build(
     bench.load_model_arrays(bench.build_model(params, 0), arrays)
 
 
+def test_an_exported_model_file_loads_in_keras_alone(
+    loaded: tuple[str, Benchmark, Any], tmp_path: Path
+) -> None:
+    """``export --model``: ``save_model`` writes a ``.keras`` file that Keras loads without
+    the benchmark's code and that computes as the trained model: a seed-1 build given
+    seed 0's arrays exports the same network as seed 0's build, and not seed 1's."""
+    import keras
+
+    name, bench, _ = loaded
+    params = type(bench).tiny_params
+    first, other = bench.build_model(params, 0), bench.build_model(params, 1)
+    bench.save_model(first, tmp_path / "first.keras")
+    bench.save_model(other, tmp_path / "other.keras")
+    bench.load_model_arrays(other, bench.model_arrays(first))
+    bench.save_model(other, tmp_path / "copied.keras")
+    nets = {f: keras.saving.load_model(tmp_path / f"{f}.keras", compile=False) for f in
+            ("first", "other", "copied")}  # fmt: skip
+    rng = np.random.default_rng(0)
+    inputs = [  # any inputs of the network's shapes; a free length is 16
+        rng.standard_normal((2, *(16 if d is None else d for d in x.shape[1:]))).astype("float32")
+        for x in nets["first"].inputs
+    ]
+    x = inputs[0] if len(inputs) == 1 else inputs
+    out = {f: np.asarray(net.predict(x, verbose=0)) for f, net in nets.items()}
+    assert not np.allclose(out["first"], out["other"]), f"{name}: seeds 0 and 1 alike"
+    np.testing.assert_allclose(out["copied"], out["first"], rtol=1e-5, atol=1e-6)
+
+
 def test_ensemble_outputs_aggregate_for_the_kind(loaded: tuple[str, Benchmark, Any]) -> None:
     """What a member saves (``ensemble_outputs``) is what the aggregator of the
     benchmark's kind reads: two members of different seeds make a scored ensemble."""
