@@ -76,3 +76,19 @@ def test_weather_search_fills_storage_and_writes_a_report(tmp_path: Path) -> Non
     probs = bench.predict(run.model(), data.x_val)
     accuracy = float(np.mean(np.argmax(probs, axis=1) == data.y_val))
     assert accuracy == best.value == best.user_attrs["metrics"]["val_accuracy"]
+
+    # Exported as a .keras file, it computes the same in Keras alone.
+    import keras
+
+    exported = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "export", "weather-e2e", "--model", "best"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    model_file = tmp_path / "runs" / "weather-e2e" / f"model-{best.number}.keras"
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.split()[0] == str(model_file.relative_to(tmp_path))
+    alone = keras.saving.load_model(model_file, compile=False)
+    np.testing.assert_allclose(alone.predict(data.x_val, verbose=0), probs, rtol=1e-5, atol=1e-6)
