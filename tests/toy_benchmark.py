@@ -1,7 +1,7 @@
 """A TensorFlow-free benchmark for driver and CLI tests: a noisy quadratic 'model'.
 
 Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
-``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "hog" | "leak" makes the
+``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "segfault" | "hog" | "leak" makes the
 trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak them); "nan"
 diverges after finite epochs, "diverge" within its first epoch after finite steps (as
 ``benchmarks_sci.keras_fit`` reports it), "nan_inputs" is NaN from the first step on.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +64,11 @@ class ToyBenchmark(Benchmark):
                 time.sleep(float(params.get("seconds", 5.0)))
             if mode == "exit":
                 os._exit(13)  # the worker process dies mid-trial
+            if mode == "segfault":  # a native library's crash, after its own last words
+                print("native kernel: bad descriptor 0x0", file=sys.stderr, flush=True)
+                import ctypes
+
+                ctypes.string_at(0)
             if mode == "leak":  # keeps ``mb`` MiB for good, as TF does per traced model
                 LEAKED.append(np.ones(int(params.get("mb", 100)) * 2**17))
             if mode == "hog":  # holds memory: ``mb`` MiB, touched so that it is resident

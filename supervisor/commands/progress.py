@@ -85,7 +85,8 @@ class Display:
     ) -> None:
         if state == "failed":
             self.failed += 1
-            self.log(f"trial {number} failed ({kind}): {(error or '')[:200]}")
+            one_line = " ".join((error or "").split())  # a dead process's last output
+            self.log(f"trial {number} failed ({kind}): {one_line[:200]}")
             return
         if self.live or self.quiet:
             return

@@ -17,7 +17,8 @@ Protocol: length-prefixed pickles. The parent sends ``("trial", spec)`` on the c
 stdin; the child answers on its original stdout with ``("epoch", epoch, metrics)`` after
 every epoch, each answered by the parent with ``("verdict", stop)`` (the driver's
 pruning decision, see ``supervisor.execution.channel``), and finally ``("result", result)``.
-Anything else the child prints goes to stderr. It dies with its parent
+Anything else the child prints goes to stderr, which the parent forwards to its own and
+whose last lines it keeps for the record of a child that dies. It dies with its parent
 (``PR_SET_PDEATHSIG``), so no orphan keeps training.
 """
 
@@ -34,6 +35,7 @@ import threading
 import time
 import weakref
 
+from supervisor.execution.output_tail import OutputTail
 from supervisor.execution.trial import (
     MEMORY_LIMIT,
     TIME_LIMIT,
@@ -60,6 +62,7 @@ class TrialHost:
         self.baseline_mb: float | None = None  # child RSS after its first trial
         self.started = 0  # children started, for tests and logs
         self.current: TrialSpec | None = None  # the trial running now
+        self.tail: OutputTail | None = None  # the child's stderr, forwarded and kept
         self.cancelled = False
         _hosts.add(self)
 
@@ -70,6 +73,8 @@ class TrialHost:
         on_epoch: EpochHook | None = None,
     ) -> TrialResult:
         self.current, self.cancelled = spec, False
+        if self.tail is not None:
+            self.tail.clear()
         try:
             return self._run(spec, memory_limit_mb, on_epoch)
         finally:
@@ -147,8 +152,11 @@ class TrialHost:
                 [sys.executable, "-m", "supervisor.execution.trial_host"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 bufsize=0,  # the protocol reads and writes the descriptors itself
             )
+            assert self.proc.stderr is not None
+            self.tail = OutputTail(self.proc.stderr)
             self.started += 1
         return self.proc
 
@@ -171,14 +179,16 @@ class TrialHost:
             # Its pipe closed a moment before the exit status is there.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 code = self.proc.wait(timeout=5)
+        printed = self.tail.last_lines() if self.tail is not None else ""
         self.stop()
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+        last = f"; its last output:\n{printed}" if printed else ""
         return TrialResult(
             trial_number=spec.trial_number,
             status="failed",
             failure="infrastructure",
             error_type="TrialProcessDied",
-            error=f"the trial's process died ({how})",
+            error=f"the trial's process died ({how}){last}",
             started=started,
             finished=time.time(),
         )
@@ -243,7 +253,10 @@ def serve(inbox: int, outbox: int) -> None:
 
 
 def main() -> None:
+    import faulthandler
+
     _die_with_parent()
+    faulthandler.enable()  # a fatal signal prints the Python stack: the death's cause
     # Its worker stops it (SIGKILL) or it dies with it: a Ctrl-C or a batch system's
     # SIGTERM to every process would end the trial before the driver records it as
     # interrupted (a lost attempt, and a traceback on the terminal).

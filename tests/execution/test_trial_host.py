@@ -60,6 +60,24 @@ def test_a_crash_of_the_child_is_an_infrastructure_failure(host: TrialHost) -> N
     assert run(host, 1).status == "complete" and host.started == 2
 
 
+def test_a_child_killed_by_a_signal_says_what_it_printed_last(
+    host: TrialHost, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A segfault in native code sends no traceback: the record keeps the child's last
+    lines of stderr (its own words and the Python stack faulthandler prints), which still
+    reach the worker's log; the next trial's record starts clean."""
+    crash = run(host, 0, params={"x": 1.0, "mode": "segfault"})
+    assert crash.failure == "infrastructure" and "killed by signal 11" in (crash.error or "")
+    error = crash.error or ""
+    assert "its last output:\nnative kernel: bad descriptor 0x0" in error, error
+    assert "Fatal Python error: Segmentation fault" in error
+    assert "toy_benchmark.py" in error  # the Python frame that called into the crash
+    assert "native kernel: bad descriptor 0x0" in capfd.readouterr().err
+    assert run(host, 1).status == "complete"
+    again = run(host, 2, params={"x": 1.0, "mode": "exit"})
+    assert again.error == "the trial's process died (exit 13)"  # printed nothing itself
+
+
 def test_exceptions_stay_model_failures_with_their_traceback(host: TrialHost) -> None:
     bad = run(host, 0, params={"x": 1.0, "mode": "raise"})
     assert bad.failure == "model" and "exploded on purpose" in (bad.traceback or "")
@@ -90,3 +108,15 @@ def test_the_driver_can_stop_a_running_trial_from_another_thread(host: TrialHost
     assert stopped.failure == "interrupted" and stopped.duration < 10
     assert cancel_trials("s", [4]) == [], "nothing runs any more"
     assert run(host, 5).status == "complete"
+
+
+def test_a_failure_of_several_lines_is_one_line_of_the_campaign_log(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from supervisor.commands.progress import Display
+
+    Display(force_plain=True).trial_done(
+        4, "failed", None, None, error="died (signal 11); its last output:\nA\n  B", kind="x"
+    )
+    shown = capsys.readouterr().out
+    assert shown == "trial 4 failed (x): died (signal 11); its last output: A B\n"
