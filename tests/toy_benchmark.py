@@ -1,9 +1,9 @@
 """A TensorFlow-free benchmark for driver and CLI tests: a noisy quadratic 'model'.
 
 Parameters steer its behaviour so tests can provoke every outcome: ``x`` sets the loss,
-``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "segfault" | "hog" | "leak" makes the
-trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak them); "nan"
-diverges after finite epochs, "diverge" within its first epoch after finite steps (as
+``mode`` = "raise" | "nan" | "inf" | "neginf" | "sleep" | "exit" | "segfault" | "hog" |
+"leak" makes the trial fail in that way (or take long, hold ``mb`` MiB of memory, or leak
+them); "nan" diverges after finite epochs, "diverge" within its first epoch after finite steps (as
 ``benchmarks_sci.keras_fit`` reports it), "nan_inputs" is NaN from the first step on.
 """
 
