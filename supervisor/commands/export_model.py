@@ -73,7 +73,7 @@ def export_model(
     }
     with atomic.replacing(out) as tmp:
         _write(bench, model, tmp, kind)
-    atomic.write(beside, json.dumps(manifest, indent=2, default=str) + "\n")
+    atomic.write(beside, json.dumps(manifest, indent=2, default=str) + "\n", mode=0o600)
     return [out, beside]
 
 

@@ -60,6 +60,7 @@ def test_the_best_model_is_exported_with_a_manifest_of_its_trial(
     assert manifest["model"]["values"]["val_nll"] == pytest.approx(trial["val_nll"])
     assert manifest["model"]["benchmark"] == "tests.toy_classifier:ToyClassifier"
     assert manifest["run"]["sessions"]  # the run's own manifest travels with it
+    assert (tmp_path / "best.manifest.json").stat().st_mode & 0o077 == 0  # as the run's own
 
     # By number, to the run directory by default, and again over its own earlier file.
     other = kept_run.kept_models[1]
