@@ -1,0 +1,98 @@
+"""The campaign report on odd data: values far beyond the others (a diverged training),
+inf and nan, and user strings that look like plotly's label markup."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from supervisor.report.ranges import fence
+from supervisor.report.search import write_search_report
+from tests.report.test_report import _array, _figures_in, _params, _section, _trial
+
+
+def _notes(html: str, anchor: str) -> str:
+    return " ".join(re.findall(r'<p class="note">(.*?)</p>', _section(html, anchor)))
+
+
+def _diverged_study() -> optuna.Study:
+    """Eight ordinary trials (score 0.5 to 0.57), one whose training diverged to 1e37 and
+    one whose history has inf and nan."""
+    study = optuna.create_study(study_name="div", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    trials = [
+        _trial(i, TrialState.COMPLETE, _params(i), [0.5 + 0.01 * i], [0.1, 0.3, 0.5 + 0.01 * i])
+        for i in range(8)
+    ]
+    trials.append(_trial(8, TrialState.COMPLETE, _params(8), [1e37], [0.1, 1e20, 1e37]))
+    odd = [0.1, float("inf"), float("nan")]
+    trials.append(_trial(9, TrialState.COMPLETE, _params(9), [0.3], odd))
+    study.add_trials(trials)
+    return study
+
+
+def test_a_diverged_curve_does_not_flatten_the_others(tmp_path: Path) -> None:
+    """A curve reaching 1e37 set the y-axis on its own: every other curve was a flat line
+    at the bottom. The axis now shows the ordinary curves, and a note names the trial."""
+    html = write_search_report(_diverged_study(), tmp_path / "r.html").read_text()
+    (fig,) = _figures_in(html, "curves")
+    low, high = fig["layout"]["yaxis"]["range"]
+    assert 0.0 < low < 0.1 and 0.57 < high < 0.7
+    notes = _notes(html, "curves")
+    assert "far beyond those of the other trials (up to 1e+37), of trial #8" in notes
+    assert "Trial #9 reported inf or nan score" in notes
+    # inf and nan are gaps, never a value plotly would have to scale to.
+    for trace in fig["data"]:
+        y = _array(trace["y"]).astype(float)
+        assert not np.isinf(y).any()
+
+
+def test_an_extreme_objective_value_does_not_flatten_the_optuna_figures(tmp_path: Path) -> None:
+    html = write_search_report(_diverged_study(), tmp_path / "r.html").read_text()
+    (history,) = _figures_in(html, "history")
+    low, high = history["layout"]["yaxis"]["range"]
+    assert 0.2 < low < 0.3 and 0.57 < high < 0.7  # trial 9's 0.3 to trial 7's 0.57
+    assert "Beyond the y-axis" in _notes(html, "history")
+    for anchor in ("parallel", "slice", "contour"):
+        assert "trial #8 (score 1e+37)" in _notes(html, anchor), anchor
+        for fig in _figures_in(html, anchor):
+            for trace in fig["data"]:
+                for key in ("y", "z"):
+                    if key in trace and trace[key] is not None:
+                        values = _array(trace[key])
+                        if values.dtype.kind == "f":
+                            assert not (np.abs(values[np.isfinite(values)]) > 1e30).any()
+    # Parallel coordinates scale each axis to its values: the objective's axis of the
+    # other trials spans it again, not a sliver at one end.
+    (parallel,) = _figures_in(html, "parallel")
+    objective = [_array(t["y"])[0] for t in parallel["data"] if t.get("mode") == "lines"]
+    assert max(objective) - min(objective) > 0.5
+
+
+def test_ordinary_spreads_are_left_alone(tmp_path: Path) -> None:
+    """Losses over four decades, a uniform spread, few values: nothing counts as far."""
+    assert fence(list(np.logspace(-2, 2, 100))) is None
+    assert fence(list(range(100))) is None
+    assert fence([1.0, 2.0]) is None
+    assert fence([0.5, 0.6, 1e37]) is not None
+    html = write_search_report(_diverged_study_without_outliers(), tmp_path / "r.html").read_text()
+    assert "range" not in _figures_in(html, "curves")[0]["layout"]["yaxis"]
+    assert "far beyond" not in html
+
+
+def _diverged_study_without_outliers() -> optuna.Study:
+    study = optuna.create_study(study_name="plain", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    study.add_trials(
+        [
+            _trial(
+                i + 2, TrialState.COMPLETE, _params(i + 2), [10.0**i], [10.0**i, 10.0 ** (i - 1)]
+            )
+            for i in range(-2, 3)
+        ]
+    )
+    return study
