@@ -96,3 +96,35 @@ def _diverged_study_without_outliers() -> optuna.Study:
         ]
     )
     return study
+
+
+def test_label_markup_is_escaped_for_plotly(tmp_path: Path) -> None:
+    """plotly.js reads labels as HTML: a categorical choice "<b>x</b>" showed as a bold x.
+    The figure data carries the entities plotly turns back into the characters; the tags
+    the figures use on purpose (line breaks, the hover box) stay. (In a browser:
+    test_browser.test_label_markup_in_user_strings_shows_as_written.)"""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from supervisor.report.labels import literal
+
+    assert literal("<b>x</b> & <br>") == "&lt;b&gt;x&lt;/b&gt; &amp; <br>"
+    assert literal("&lt;b&gt;") == "&amp;lt;b&amp;gt;"  # text that looks escaped stays so
+    choices = ["<b>x</b>", "plain"]
+    dists = {"act": CategoricalDistribution(choices), "lr": FloatDistribution(1e-4, 0.1)}
+    study = optuna.create_study(study_name="tags", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["<i>loss</i>"])
+    study.add_trials(
+        [
+            _trial(i, TrialState.COMPLETE, {"act": choices[i % 2], "lr": 0.001 * (i + 1)},
+                   [1 / (i + 1)], [1.0, 1 / (i + 1)], dists=dists)
+            for i in range(6)
+        ]
+    )  # fmt: skip
+    html = write_search_report(study, tmp_path / "r.html").read_text()
+    (contour,) = _figures_in(html, "contour")
+    categories = {x for t in contour["data"] for x in t.get("x") or () if isinstance(x, str)}
+    assert categories == {"&lt;b&gt;x&lt;/b&gt;", "plain"}
+    (history,) = _figures_in(html, "history")
+    assert history["data"][0]["name"] == "&lt;i&gt;loss&lt;/i&gt;"
+    curves = _figures_in(html, "curves")[0]["data"]
+    assert any(t.get("hovertemplate", "").endswith("<extra></extra>") for t in curves)
