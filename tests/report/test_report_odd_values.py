@@ -128,3 +128,41 @@ def test_label_markup_is_escaped_for_plotly(tmp_path: Path) -> None:
     assert history["data"][0]["name"] == "&lt;i&gt;loss&lt;/i&gt;"
     curves = _figures_in(html, "curves")[0]["data"]
     assert any(t.get("hovertemplate", "").endswith("<extra></extra>") for t in curves)
+
+
+def test_the_pareto_report_leaves_a_diverged_trial_out_of_its_reference_point() -> None:
+    """A trial with a latency of 1e37 put the reference point at 1.1e37: every hypervolume
+    was that times the rest (the history flat however the front improved), and the fronts
+    a corner of their figures."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+    from optuna.trial import create_trial
+
+    from supervisor.report.campaign import Campaign
+    from supervisor.report.pareto import hypervolume, reference_point, render_pareto_report
+    from tests.report.test_pareto import three_objective_study
+
+    study = three_objective_study()
+    plain = reference_point(Campaign.load(study))
+    dists = {"lr": FloatDistribution(1e-4, 1e-1, log=True), "units": IntDistribution(8, 64)}
+    study.add_trial(
+        create_trial(
+            state=TrialState.COMPLETE,
+            values=[0.5, 1e37, 800.0],
+            params={"lr": 0.01, "units": 8},
+            distributions=dists,
+        )
+    )
+    camp = Campaign.load(study)
+    assert set(camp.outliers) == {30}
+    reference = reference_point(camp)
+    assert reference == plain  # as without the diverged trial
+    assert hypervolume(camp, reference) < 1e10
+    html = render_pareto_report(study)
+    assert "leaving out the trials far beyond the others" in html
+    assert "#30 (latency_ms 1e+37)" in html
+    for fig in _figures_in(html, "front"):
+        for trace in fig["data"]:
+            for key in ("x", "y", "z"):
+                values = _array(trace.get(key) or [])
+                if values.dtype.kind == "f":
+                    assert not (np.abs(values[np.isfinite(values)]) > 1e30).any()
