@@ -166,3 +166,30 @@ def test_the_pareto_report_leaves_a_diverged_trial_out_of_its_reference_point() 
                 values = _array(trace.get(key) or [])
                 if values.dtype.kind == "f":
                     assert not (np.abs(values[np.isfinite(values)]) > 1e30).any()
+
+
+def test_a_far_out_sample_does_not_make_one_bar_of_the_variance_histogram(
+    tmp_path: Path,
+) -> None:
+    """One test sample on which a member predicts 1e6 (out of distribution) has an
+    epistemic variance of ~1e11: plotly's bins spanned it, and every other sample fell
+    into the first bar."""
+    from supervisor.config.ensemble import EnsembleConfig
+    from supervisor.ensemble.aggregate import Member, evaluate
+    from supervisor.ensemble.build import Built
+    from supervisor.report.uq import write_uq_report
+    from tests.report.test_browser import _uq_members
+
+    members = _uq_members("regression", np.random.default_rng(1))
+    test = members[2].outputs["test"].copy()
+    test[0, 0] = 1e6
+    members[2] = Member(2, "s", "m2", 0.2, {**members[2].outputs, "test": test})
+    ev = evaluate("regression", members, maximize=False)
+    built = Built(EnsembleConfig(), "topk", ev, members, 1, 2, [], tmp_path / "e.json", None)
+    html = write_uq_report(built, tmp_path / "x-uq.html", "s").read_text()
+    (fig,) = _figures_in(html, "variance")
+    for trace in fig["data"]:
+        assert trace["xbins"]["end"] < 100  # the ordinary variances are ~1 to 10
+    assert "1 variances far beyond the others (up to 2.22e+11) are not drawn" in _notes(
+        html, "variance"
+    )
