@@ -194,13 +194,13 @@ def _figure(
                     ),
                 )
             )
-        return fig.update_layout(
+        fig.update_layout(
             title=f"Learning curves: {metric}",
             xaxis_title=x_title,
             yaxis_title=metric,
-            yaxis_range=y_range,
             legend={"itemclick": "toggle"},
         )
+        return fig if y_range is None else ranges.clip_drawn(fig, y_range)
 
     return page.draw(f"learning curves of {metric}", build, 480)
 

@@ -86,7 +86,9 @@ def history(camp: Campaign, page: Page) -> list[Html]:
                 fig = plot_optimization_history(camp.view, target_name=name)
             values = [t.values[i] for t in camp.ranked]
             bounds = ranges.fence(values)
-            return fig.update_yaxes(range=bounds and ranges.axis_range(values, bounds))
+            if bounds is None:
+                return fig
+            return ranges.clip_drawn(fig, ranges.axis_range(values, bounds))
 
         what = f"optimization history of {name}" if camp.multi else "optimization history"
         out.append(page.draw(what, build))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 # How far beyond the bulk, in spreads of the bulk, a value still counts as ordinary.
 FAR = 20.0
@@ -47,3 +48,25 @@ def axis_range(values: Iterable[float], bounds: tuple[float, float]) -> list[flo
 
 def short(value: float) -> str:
     return f"{value:.3g}"
+
+
+def clip_drawn(fig: Any, y_range: list[float]) -> Any:
+    """``fig`` with its y-axis on ``y_range``, and the y values of its traces drawn no
+    farther than a few ranges beyond it: off the axis either way, but plotly.js placed a
+    marker at 1e37 with an SVG transform the browser rejects (a console error per marker).
+    Hover texts keep the true values."""
+    import numpy as np
+
+    low, high = y_range
+    span = high - low
+    for trace in fig.data:
+        y = getattr(trace, "y", None)
+        if y is None or len(y) == 0:
+            continue
+        kind = y.dtype if isinstance(y, np.ndarray) and y.dtype.kind == "f" else np.float64
+        try:
+            values = np.asarray(y, dtype=kind)  # single precision stays single (page size)
+        except (TypeError, ValueError):  # categories
+            continue
+        trace.y = np.clip(values, low - 10 * span, high + 10 * span).astype(kind)
+    return fig.update_yaxes(range=y_range)

@@ -514,6 +514,17 @@ def test_label_markup_in_user_strings_shows_as_written(browser: Browser, tmp_pat
     assert "<i>loss</i>" in titles
 
 
+def test_a_diverged_trial_is_drawn_without_console_errors(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """With the y-axis on the ordinary values, plotly.js placed the markers of a value of
+    1e37 with an SVG transform Chromium rejects: a console error per marker."""
+    from tests.report.test_report_odd_values import _diverged_study
+
+    page = browser.load(write_search_report(_diverged_study(), tmp_path / "div.html"))
+    _check(page, "diverged-trial-report")
+
+
 def main() -> None:
     """``python -m tests.report.test_browser REPORT.html``: how long the report takes to draw."""
     import sys
