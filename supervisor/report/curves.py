@@ -52,8 +52,8 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
             )
         ]
         for metric in metrics:
-            by_trial = {t.number: _from_history(per_trial[t.number], metric) for t in with_history}
-            y_range, notes = _y_range(by_trial, metric)
+            by_trial = {t.number: from_history(per_trial[t.number], metric) for t in with_history}
+            y_range, notes = y_range_of(by_trial, metric)
             out += [*notes, _figure(camp, page, with_history, by_trial, metric, y_range)]
         return out
     with_values = [t for t in drawable if t.intermediate_values]
@@ -66,7 +66,7 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
         )
         for t in with_values
     }
-    y_range, notes = _y_range(by_trial, camp.names[0])
+    y_range, notes = y_range_of(by_trial, camp.names[0])
     return [
         note("Intermediate values reported to Optuna, per step."),
         *notes,
@@ -84,7 +84,7 @@ def _metrics(camp: Campaign, histories: Sequence[Sequence[Mapping[str, Any]]]) -
     return (objectives or list(seen))[:METRICS]
 
 
-def _from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
+def from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
     xs: list[float] = []
     ys: list[float] = []
     for i, entry in enumerate(entries):
@@ -96,7 +96,9 @@ def _from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
     return xs, ys
 
 
-def _y_range(by_trial: Mapping[int, Curve], metric: str) -> tuple[list[float] | None, list[Html]]:
+def y_range_of(
+    by_trial: Mapping[int, Curve], metric: str
+) -> tuple[list[float] | None, list[Html]]:
     """A y-axis range for the ordinary curves, where some go far beyond them (a diverged
     training: a loss of 1e37 made every other curve a flat line at the bottom), and the
     notes that say which trials leave it or have inf or nan values."""
@@ -170,7 +172,7 @@ def _figure(
             fig.add_trace(
                 go.Scatter(
                     x=np.array(xs, dtype=np.float32),  # a plot needs no more precision
-                    y=_drawable(ys).astype(np.float32),
+                    y=drawable(ys).astype(np.float32),
                     mode="lines",
                     line={"color": colour, "width": 1},
                     name=name,
@@ -184,7 +186,7 @@ def _figure(
             fig.add_trace(
                 go.Scatter(
                     x=x,
-                    y=_drawable(y),
+                    y=drawable(y),
                     mode="lines+markers",
                     name=f"trial #{t.number}",
                     line={"width": 2},
@@ -205,7 +207,7 @@ def _figure(
     return page.draw(f"learning curves of {metric}", build, 480)
 
 
-def _drawable(ys: list[float]) -> Any:
+def drawable(ys: list[float]) -> Any:
     """The values as a plot takes them: inf and nan are gaps (no point), and no value
     overflows single precision."""
     import numpy as np

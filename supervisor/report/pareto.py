@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from supervisor.report import fmt
+from supervisor.report import fmt, ranges
+from supervisor.report.curves import Curve, drawable, from_history, y_range_of
 from supervisor.report.page import Html, Page, esc, kv_table, note, table
 
 if TYPE_CHECKING:
@@ -374,29 +375,33 @@ def _curves(camp: Campaign, page: Page) -> list[Html]:
         note(f"One line per Pareto-optimal trial ({len(trials)}); click the legend to hide one.")
     ]
     for metric in metrics:
+        # As the campaign report's: epochs that are no number count by position, and a
+        # curve far beyond the others (a spike to 1e37) leaves the y-axis to the others.
+        by_trial = {t.number: from_history(fmt.history(camp.record(t)), metric) for t in trials}
+        y_range, notes = y_range_of(by_trial, metric)
 
-        def build(metric: str = metric) -> Any:
+        def build(
+            by_trial: dict[int, Curve] = by_trial,
+            metric: str = metric,
+            y_range: list[float] | None = y_range,
+        ) -> Any:
             import plotly.graph_objects as go
 
             fig = go.Figure()
-            for t in trials:
-                points = [
-                    (float(e.get("epoch", i)), float(e[metric]))
-                    for i, e in enumerate(fmt.history(camp.record(t)))
-                    if fmt.is_number(e.get(metric))
-                ]
+            for number, (x, y) in by_trial.items():
                 fig.add_trace(
                     go.Scatter(
-                        x=[p[0] for p in points],
-                        y=[p[1] for p in points],
+                        x=x,
+                        y=drawable(y),
                         mode="lines+markers",
-                        name=f"trial #{t.number}",
+                        name=f"trial #{number}",
                         marker={"size": 4},
                     )
                 )
-            return fig.update_layout(
+            fig.update_layout(
                 title=f"Learning curves: {metric}", xaxis_title="epoch", yaxis_title=metric
             )
+            return fig if y_range is None else ranges.clip_drawn(fig, y_range)
 
-        out.append(page.draw(f"learning curves of {metric}", build, 480))
+        out += [*notes, page.draw(f"learning curves of {metric}", build, 480)]
     return out

@@ -193,3 +193,30 @@ def test_a_far_out_sample_does_not_make_one_bar_of_the_variance_histogram(
     assert "1 variances far beyond the others (up to 2.22e+11) are not drawn" in _notes(
         html, "variance"
     )
+
+
+def test_the_pareto_reports_learning_curves_take_odd_histories() -> None:
+    """Its learning curves read the history apart from the campaign report's: an epoch
+    that is no number (a study written by another tool) raised ValueError and the figure
+    was "Could not draw", and a spike to 1e37 flattened the other curves."""
+    from supervisor.report.pareto import render_pareto_report
+    from tests.report.test_pareto import three_objective_study
+
+    study = three_objective_study()
+    front = study.best_trials
+    odd, spiked = front[0], front[1]
+    odd.user_attrs["history"] = [{"epoch": "first", "accuracy": 0.5}, {"accuracy": 0.7}]
+    spiked.user_attrs["history"] = [
+        {"epoch": 0.0, "accuracy": 0.5},
+        {"epoch": 1.0, "accuracy": 1e37},
+    ]
+    study = optuna.create_study(study_name="mo3", directions=study.directions)
+    study.set_user_attr("supervisor:objectives", ["accuracy", "latency_ms", "n_params"])
+    study.add_trials([*front])
+    html = render_pareto_report(study)
+    assert "Could not draw" not in html
+    (fig,) = _figures_in(html, "curves")
+    by_name = {t["name"]: t for t in fig["data"]}
+    assert list(_array(by_name[f"trial #{odd.number}"]["x"])) == [0.0, 1.0]
+    assert fig["layout"]["yaxis"]["range"][1] < 10
+    assert f"of trial #{spiked.number}; double-click" in _notes(html, "curves")
