@@ -220,3 +220,30 @@ def test_the_pareto_reports_learning_curves_take_odd_histories() -> None:
     assert list(_array(by_name[f"trial #{odd.number}"]["x"])) == [0.0, 1.0]
     assert fig["layout"]["yaxis"]["range"][1] < 10
     assert f"of trial #{spiked.number}; double-click" in _notes(html, "curves")
+
+
+def test_an_odd_benchmark_artifact_costs_its_panel_not_the_report(tmp_path: Path) -> None:
+    """Arrays a panel reads before drawing (an alphabet saved as floats, maps saved as
+    text) raised out of the report: `supervisor report`, and the report at the end of a
+    search, failed with a ValueError. The panel is now a note; the others are drawn."""
+    from tests.report.test_report import _single_study
+
+    run_dir = tmp_path / "run"
+    (run_dir / "trials/000007").mkdir(parents=True)
+    np.savez(
+        run_dir / "trials/000007/artifacts.npz",
+        signal=np.zeros(10),
+        reference=np.array("ACGT"),
+        decoded=np.array([0, 1]),
+        alphabet=np.array([0.5, 1.5]),
+        samples=np.array(["a", "b"]),
+        confusion=np.eye(3) * 4 + 1,
+    )
+    html = write_search_report(
+        _single_study(artifacts=True), tmp_path / "r.html", run_dir=run_dir
+    ).read_text()
+    assert "Could not draw the squiggle: ValueError: a read must be text or integers" in (
+        _notes(html, "squiggle")
+    )
+    assert "Could not draw the generated maps: ValueError" in _notes(html, "maps")
+    assert "data-figure=" in _section(html, "confusion")
