@@ -247,3 +247,25 @@ def test_an_odd_benchmark_artifact_costs_its_panel_not_the_report(tmp_path: Path
     )
     assert "Could not draw the generated maps: ValueError" in _notes(html, "maps")
     assert "data-figure=" in _section(html, "confusion")
+
+
+def test_a_trial_told_a_result_has_no_duration_in_the_tables(tmp_path: Path) -> None:
+    """A warm-start trial (trained for an hour in an earlier run) and a twin told another
+    trial's result read "0.0 s" in the best-trials table: the time of the telling."""
+    from supervisor.study import attrs
+
+    study = optuna.create_study(study_name="told", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    study.add_trials([_trial(i, TrialState.COMPLETE, _params(i), [1.0 + i]) for i in range(3)])
+    warm = _trial(3, TrialState.COMPLETE, _params(3), [0.1], **{attrs.WARM_START: "v1#7"})
+    twin = _trial(4, TrialState.COMPLETE, _params(4), [0.2], **{attrs.DUPLICATE_OF: 0})
+    for t in (warm, twin):
+        del t.user_attrs["duration_s"]
+        t.datetime_complete = t.datetime_start  # told at once
+    study.add_trials([warm, twin])
+    html = write_search_report(study, tmp_path / "r.html").read_text()
+    rows = re.findall(r'<tr><td class="num">(\d+)</td>(.*?)</tr>', _section(html, "best"))
+    cells = {int(n): re.findall(r"<td[^>]*>([^<]*)</td>", rest) for n, rest in rows}
+    assert "0.0 s" not in cells[3] and "warm start: v1#7" in cells[3]
+    assert "0.0 s" not in cells[4]
+    assert any(c.endswith(" min 00 s") for c in cells[0])  # a trained one: 120 s
