@@ -30,8 +30,8 @@ def fence(values: Iterable[float]) -> tuple[float, float] | None:
     spread = high - low
     if spread <= 0:  # a bulk of one value: the nearer end says how far values lie
         spread = min(low - xs[0], xs[-1] - high)
-    if spread <= 0:
-        spread = max(abs(low), abs(high)) * 1e-3 or 1.0
+    if spread <= 0:  # all but the ends alike: far is many times their magnitude
+        spread = max(abs(low), abs(high)) or 1.0
     bounds = (low - FAR * spread, high + FAR * spread)
     if bounds[0] <= xs[0] and xs[-1] <= bounds[1]:
         return None

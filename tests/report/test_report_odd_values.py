@@ -79,6 +79,9 @@ def test_ordinary_spreads_are_left_alone(tmp_path: Path) -> None:
     assert fence(list(range(100))) is None
     assert fence([1.0, 2.0]) is None
     assert fence([0.5, 0.6, 1e37]) is not None
+    # Most trials alike (an accuracy of 1.0) and one not: not far.
+    assert fence([1.0, 1.0, 1.0, 1.0, 0.9]) is None and fence([1, 1, 1, 1, 2]) is None
+    assert fence([1.0, 1.0, 1.0, 1.0, 1e37]) is not None
     html = write_search_report(_diverged_study_without_outliers(), tmp_path / "r.html").read_text()
     assert "range" not in _figures_in(html, "curves")[0]["layout"]["yaxis"]
     assert "far beyond" not in html
