@@ -43,12 +43,17 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
     with_history = [t for t in drawable if per_trial[t.number]]
     if with_history:
         metrics = _metrics(camp, [per_trial[t.number] for t in with_history])
+        # The best with a history, in colour: trials told their results (warm start,
+        # twins) have none, and the note said "the 10 best" where some of those were.
+        ranked = [bool(per_trial.get(t.number)) for t in camp.feasible]
+        drawn = [i for i, has in enumerate(ranked) if has][:HIGHLIGHTED]
+        skipped = ranked[: drawn[-1] + 1].count(False) if drawn else 0
         out = [
             note(
                 f"{len(with_history)} trials with a per-epoch history; grey: complete, "
-                f"orange: pruned, blue: running; the {min(HIGHLIGHTED, len(camp.feasible))} "
-                f"best complete trials{' that keep the constraints' * camp.constrained} in"
-                " colour."
+                f"orange: pruned, blue: running; in colour, the {len(drawn)} best complete"
+                f" trials{' that keep the constraints' * camp.constrained} among them"
+                + (f" ({skipped} better ones, told their results, have none)." if skipped else ".")
             )
         ]
         for metric in metrics:

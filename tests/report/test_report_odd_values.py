@@ -272,3 +272,25 @@ def test_a_trial_told_a_result_has_no_duration_in_the_tables(tmp_path: Path) -> 
     assert "0.0 s" not in cells[3] and "warm start: v1#7" in cells[3]
     assert "0.0 s" not in cells[4]
     assert any(c.endswith(" min 00 s") for c in cells[0])  # a trained one: 120 s
+
+
+def test_the_learning_curves_note_counts_the_best_trials_it_colours(tmp_path: Path) -> None:
+    """Warm-start trials have no history: where they were among the best, the note said
+    "the 10 best complete trials in colour" of curves that were not the 10 best."""
+    from supervisor.study import attrs
+
+    study = optuna.create_study(study_name="warm", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["score"])
+    trained = [
+        _trial(i, TrialState.COMPLETE, _params(i), [1.0 + i], [2.0, 1.0 + i]) for i in range(4)
+    ]
+    told = [
+        _trial(4 + i, TrialState.COMPLETE, _params(i), [0.1 * i], **{attrs.WARM_START: f"v1#{i}"})
+        for i in range(3)
+    ]
+    study.add_trials([*trained, *told])
+    html = write_search_report(study, tmp_path / "r.html").read_text()
+    assert (
+        "in colour, the 4 best complete trials among them (3 better ones, told their results,"
+        " have none)." in _notes(html, "curves")
+    )
