@@ -256,7 +256,8 @@ class Run:
         ]
         if status.best_number is not None:
             values = ", ".join(f"{v:.4g}" for v in status.best_values)
-            rows.append(("best", f"trial {status.best_number}: {values}"))
+            origin = f" ({status.best_origin})" if status.best_origin else ""
+            rows.append(("best", f"trial {status.best_number}{origin}: {values}"))
         body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
         return f"<table>{body}</table>"
 

@@ -57,6 +57,7 @@ class Status:
     best_number: int | None = None
     best_values: list[float] = field(default_factory=list)
     best_params: dict[str, Any] = field(default_factory=dict)
+    best_origin: str = ""  # where the best was trained when not in this campaign
     pareto_size: int = 0
     running: list[Running] = field(default_factory=list)
     per_hour: float | None = None  # recent throughput
@@ -124,6 +125,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         best = study.best_trial  # Optuna's: of the trials that keep the constraints
         status.best_number, status.best_values = best.number, list(best.values)
         status.best_params = dict(best.params)
+        status.best_origin = next((_origin(r) for r in records if r.number == best.number), "")
     elif kept:
         status.pareto_size = len(study.best_trials)
     if isinstance(budget, dict):
@@ -147,6 +149,16 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
     _throughput(status, trials, now, live)
     status.cost = campaign_cost(records, now, lost)
     return status
+
+
+def _origin(record: TrialRecord) -> str:
+    """Where a trial not trained in this campaign was: the best of a campaign can be a
+    warm-start trial or a twin told another's result, which no model was kept of."""
+    if record.warm_start:
+        return f"warm start: trained in {record.warm_start}, not in this campaign"
+    if record.duplicate_of is not None:
+        return f"the result of its twin, trial {record.duplicate_of}"
+    return ""
 
 
 def _throughput(status: Status, trials: list[Any], now: float, live: set[str]) -> None:
@@ -211,7 +223,8 @@ def print_status(
             for name, value in zip(status.objectives, status.best_values, strict=False)
         )
         params = ", ".join(f"{k}={v!r}" for k, v in status.best_params.items())
-        console.print(f"best: trial {status.best_number}  {values}", markup=False)
+        origin = f" ({status.best_origin})" if status.best_origin else ""
+        console.print(f"best: trial {status.best_number}{origin}  {values}", markup=False)
         console.print(f"      {params}", markup=False, highlight=False)
     elif status.pareto_size:
         console.print(f"Pareto front: {status.pareto_size} trials", highlight=False)

@@ -20,7 +20,7 @@ Arrays with no panel are listed by name, type and shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +94,11 @@ def panels(camp: Campaign, page: Page) -> list[Section]:
     if confusion is not None:
         from supervisor.report.speech import confusion_panel
 
-        labels = _labels(camp, take("labels", "class_names"))
-        body = confusion_panel(page, confusion, labels, number)
+        labels = take("labels", "class_names")
+        body = _guarded(
+            "confusion matrix",
+            lambda: confusion_panel(page, confusion, _labels(camp, labels), number),
+        )
         sections.append(("confusion", "Confusion matrix", [note(whose), *body]))
     samples = take("samples")
     k, spectrum = take("ps_k"), take("ps_generated")
@@ -105,21 +108,26 @@ def panels(camp: Campaign, page: Page) -> list[Section]:
 
         body = []
         if samples is not None:
-            body += gan.maps_panel(page, samples, take("validation_samples"), number)
+            real = take("validation_samples")
+            body += _guarded("generated maps", lambda: gan.maps_panel(page, samples, real, number))
         if k is not None and spectrum is not None:
             held = take("ps_heldout", "ps_validation")
-            body += gan.spectra_panel(page, k, spectrum, held, number)
+            body += _guarded(
+                "power spectra", lambda: gan.spectra_panel(page, k, spectrum, held, number)
+            )
         if edges is not None and histogram is not None:
-            held = take("hist_heldout", "hist_validation")
-            body += gan.histogram_panel(page, edges, histogram, held, number)
+            held_hist = take("hist_heldout", "hist_validation")
+            body += _guarded(
+                "intensity histograms",
+                lambda: gan.histogram_panel(page, edges, histogram, held_hist, number),
+            )
         sections.append(("maps", "Generated maps", [note(whose), *body]))
     signal = take("signal")
     if signal is not None:
-        from supervisor.report.basecaller import DEFAULT_ALPHABET, as_read, squiggle_panel
-
-        alphabet_codes = take("alphabet")
-        alphabet = DEFAULT_ALPHABET if alphabet_codes is None else as_read(alphabet_codes)
-        body = squiggle_panel(page, signal, take("reference"), take("decoded"), alphabet, number)
+        reference, decoded, codes = take("reference"), take("decoded"), take("alphabet")
+        body = _guarded(
+            "squiggle", lambda: _squiggle(page, signal, reference, decoded, codes, number)
+        )
         sections.append(("squiggle", "Squiggle and read", [note(whose), *body]))
     rest = sorted(set(arrays) - used)
     if rest:
@@ -129,6 +137,31 @@ def panels(camp: Campaign, page: Page) -> list[Section]:
             ("artifacts", title, [note(f"{whose}: arrays with no panel."), kv_table(rows)])
         )
     return sections
+
+
+def _guarded(what: str, draw: Callable[[], list[Html]]) -> list[Html]:
+    """A panel, or a note where its arrays are not what it reads (text where numbers
+    belong, an alphabet of floats): a benchmark's odd artifact cost the whole report,
+    the search's too, outside the figures' own guard (``Page.draw``)."""
+    try:
+        return draw()
+    except Exception as exc:
+        logger.warning("report: could not draw the %s: %s: %s", what, type(exc).__name__, exc)
+        return [note(f"Could not draw the {what}: {type(exc).__name__}: {str(exc)[:300]}")]
+
+
+def _squiggle(
+    page: Page,
+    signal: np.ndarray,
+    reference: np.ndarray | None,
+    decoded: np.ndarray | None,
+    codes: np.ndarray | None,
+    number: int,
+) -> list[Html]:
+    from supervisor.report.basecaller import DEFAULT_ALPHABET, as_read, squiggle_panel
+
+    alphabet = DEFAULT_ALPHABET if codes is None else as_read(codes)
+    return squiggle_panel(page, signal, reference, decoded, alphabet, number)
 
 
 def _labels(camp: Campaign, saved: np.ndarray | None) -> Sequence[str] | None:

@@ -94,6 +94,23 @@ class Campaign:
         return bool(self.config.get("constraints")) or len(self.feasible) < len(self.ranked)
 
     @functools.cached_property
+    def outliers(self) -> dict[int, str]:
+        """Ranked trials with an objective value far beyond the others' (a diverged
+        training's 1e37): "score 1e+37" by trial number. The figures leave them out, else
+        they squeeze every other trial into a line (``supervisor.report.ranges``)."""
+        from supervisor.report.ranges import fence, short
+
+        found: dict[int, str] = {}
+        for i, name in enumerate(self.names):
+            bounds = fence(t.values[i] for t in self.ranked)
+            if bounds is None:
+                continue
+            for t in self.ranked:
+                if not bounds[0] <= t.values[i] <= bounds[1] and t.number not in found:
+                    found[t.number] = f"{name} {short(t.values[i])}"
+        return found
+
+    @functools.cached_property
     def pareto(self) -> list[FrozenTrial]:
         """study.best_trials among the ranked trials (finite values), as the original
         trials, in the order of the first objective. An infinite value would dominate

@@ -9,10 +9,11 @@ histories falls back to its intermediate values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from supervisor.report import fmt
+from supervisor.report import fmt, ranges
 from supervisor.report.campaign import spread
 from supervisor.report.page import Html, Page, note
 
@@ -42,17 +43,23 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
     with_history = [t for t in drawable if per_trial[t.number]]
     if with_history:
         metrics = _metrics(camp, [per_trial[t.number] for t in with_history])
+        # The best with a history, in colour: trials told their results (warm start,
+        # twins) have none, and the note said "the 10 best" where some of those were.
+        ranked = [bool(per_trial.get(t.number)) for t in camp.feasible]
+        drawn = [i for i, has in enumerate(ranked) if has][:HIGHLIGHTED]
+        skipped = ranked[: drawn[-1] + 1].count(False) if drawn else 0
         out = [
             note(
                 f"{len(with_history)} trials with a per-epoch history; grey: complete, "
-                f"orange: pruned, blue: running; the {min(HIGHLIGHTED, len(camp.feasible))} "
-                f"best complete trials{' that keep the constraints' * camp.constrained} in"
-                " colour."
+                f"orange: pruned, blue: running; in colour, the {len(drawn)} best complete"
+                f" trials{' that keep the constraints' * camp.constrained} among them"
+                + (f" ({skipped} better ones, told their results, have none)." if skipped else ".")
             )
         ]
         for metric in metrics:
-            by_trial = {t.number: _from_history(per_trial[t.number], metric) for t in with_history}
-            out.append(_figure(camp, page, with_history, by_trial, metric))
+            by_trial = {t.number: from_history(per_trial[t.number], metric) for t in with_history}
+            y_range, notes = y_range_of(by_trial, metric)
+            out += [*notes, _figure(camp, page, with_history, by_trial, metric, y_range)]
         return out
     with_values = [t for t in drawable if t.intermediate_values]
     if not with_values:
@@ -64,9 +71,11 @@ def curves(camp: Campaign, page: Page) -> list[Html]:
         )
         for t in with_values
     }
+    y_range, notes = y_range_of(by_trial, camp.names[0])
     return [
         note("Intermediate values reported to Optuna, per step."),
-        _figure(camp, page, with_values, by_trial, camp.names[0], x_title="step"),
+        *notes,
+        _figure(camp, page, with_values, by_trial, camp.names[0], y_range, x_title="step"),
     ]
 
 
@@ -80,7 +89,7 @@ def _metrics(camp: Campaign, histories: Sequence[Sequence[Mapping[str, Any]]]) -
     return (objectives or list(seen))[:METRICS]
 
 
-def _from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
+def from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
     xs: list[float] = []
     ys: list[float] = []
     for i, entry in enumerate(entries):
@@ -88,8 +97,49 @@ def _from_history(entries: Sequence[Mapping[str, Any]], metric: str) -> Curve:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             epoch = entry.get("epoch", i)
             xs.append(float(epoch) if fmt.is_number(epoch) else float(i))
-            ys.append(float(value))
+            ys.append(float(value))  # inf and nan too: a note counts them, the plot skips them
     return xs, ys
+
+
+def y_range_of(
+    by_trial: Mapping[int, Curve], metric: str
+) -> tuple[list[float] | None, list[Html]]:
+    """A y-axis range for the ordinary curves, where some go far beyond them (a diverged
+    training: a loss of 1e37 made every other curve a flat line at the bottom), and the
+    notes that say which trials leave it or have inf or nan values."""
+    notes = []
+    odd = [n for n, (_, y) in by_trial.items() if not all(map(math.isfinite, y))]
+    if odd:
+        notes.append(note(f"T{_trials(odd)[1:]} reported inf or nan {metric}: not drawn there."))
+    extremes: list[float] = []
+    for _, y in by_trial.values():
+        finite = [v for v in y if math.isfinite(v)]
+        extremes += [min(finite), max(finite)] if finite else []
+    bounds = ranges.fence(extremes)
+    if bounds is None:
+        return None, notes
+    low, high = bounds
+    far = {  # each trial beyond the bounds, with its value farthest from them
+        n: max((v for v in y if math.isfinite(v) and not low <= v <= high), key=abs)
+        for n, (_, y) in by_trial.items()
+        if any(math.isfinite(v) and not low <= v <= high for v in y)
+    }
+    y_range = ranges.axis_range((v for _, y in by_trial.values() for v in y), bounds)
+    worst = max(far.values(), key=abs)
+    notes.append(
+        note(
+            f"The y-axis leaves out the {metric} values far beyond those of the other trials"
+            f" (up to {ranges.short(worst)}), of {_trials(sorted(far))}; double-click the"
+            " figure to see all."
+        )
+    )
+    return y_range, notes
+
+
+def _trials(numbers: Sequence[int], shown: int = 10) -> str:
+    listed = ", ".join(f"#{n}" for n in numbers[:shown])
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return f"trial{'s' if len(numbers) > 1 else ''} {listed}{more}"
 
 
 def _figure(
@@ -98,6 +148,7 @@ def _figure(
     trials: list[FrozenTrial],
     by_trial: dict[int, Curve],
     metric: str,
+    y_range: list[float] | None,
     x_title: str = "epoch",
 ) -> Html:
     def build() -> Any:
@@ -126,7 +177,7 @@ def _figure(
             fig.add_trace(
                 go.Scatter(
                     x=np.array(xs, dtype=np.float32),  # a plot needs no more precision
-                    y=np.array(ys, dtype=np.float32),
+                    y=drawable(ys).astype(np.float32),
                     mode="lines",
                     line={"color": colour, "width": 1},
                     name=name,
@@ -140,7 +191,7 @@ def _figure(
             fig.add_trace(
                 go.Scatter(
                     x=x,
-                    y=y,
+                    y=drawable(y),
                     mode="lines+markers",
                     name=f"trial #{t.number}",
                     line={"width": 2},
@@ -150,14 +201,26 @@ def _figure(
                     ),
                 )
             )
-        return fig.update_layout(
+        fig.update_layout(
             title=f"Learning curves: {metric}",
             xaxis_title=x_title,
             yaxis_title=metric,
             legend={"itemclick": "toggle"},
         )
+        return fig if y_range is None else ranges.clip_drawn(fig, y_range)
 
     return page.draw(f"learning curves of {metric}", build, 480)
+
+
+def drawable(ys: list[float]) -> Any:
+    """The values as a plot takes them: inf and nan are gaps (no point), and no value
+    overflows single precision."""
+    import numpy as np
+
+    y = np.array(ys, dtype=np.float64)
+    y[~np.isfinite(y)] = np.nan
+    limit = float(np.finfo(np.float32).max)
+    return np.clip(y, -limit, limit)
 
 
 def _thin(x: list[float], y: list[float], n: int) -> Curve:

@@ -13,11 +13,12 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from supervisor.report import fmt
+from supervisor.report import fmt, ranges
 from supervisor.report.campaign import spread
 from supervisor.report.page import Html, Page, note
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.trial import FrozenTrial
 
     from supervisor.report.campaign import Campaign
@@ -34,6 +35,35 @@ CONTOUR_PARAMS = 3  # 3 pairs in a 3 x 3 matrix; more makes each panel unreadabl
 FANOVA_TRIALS = 100  # fANOVA: ~1 s at 100 trials, ~30 s at 1,000; it grows faster than n
 
 NO_COMPLETE = "No complete trial yet: nothing to plot."
+OUTLIERS_LISTED = 5
+
+
+def _plotted(camp: Campaign, cap: int | None = None) -> tuple[optuna.Study, list[Html]]:
+    """The view a figure draws, and notes saying what it leaves out: the trials whose
+    values are far beyond the others' (``Campaign.outliers``), and beyond ``cap`` trials
+    all but an even sample."""
+    ranked, notes = camp.ranked, _outlier_notes(camp, "Not drawn")
+    if camp.outliers:
+        ranked = [t for t in ranked if t.number not in camp.outliers]
+    if cap is not None and len(ranked) > cap:
+        ranked = spread(ranked, cap)
+        notes.append(note(_sampled(cap, camp)))
+    if len(ranked) == len(camp.ranked):
+        return camp.view, notes
+    return camp.view_of({t.number for t in ranked}), notes
+
+
+def _outlier_notes(camp: Campaign, what: str) -> list[Html]:
+    if not camp.outliers:
+        return []
+    listed = [f"#{n} ({text})" for n, text in list(camp.outliers.items())[:OUTLIERS_LISTED]]
+    more = len(camp.outliers) - len(listed)
+    return [
+        note(
+            f"{what} (their values are far beyond the others'; the tables list them):"
+            f" trial {', '.join(listed)}{f' and {more} more' if more > 0 else ''}."
+        )
+    ]
 
 
 def history(camp: Campaign, page: Page) -> list[Html]:
@@ -41,19 +71,27 @@ def history(camp: Campaign, page: Page) -> list[Html]:
         return [note(NO_COMPLETE)]
     from optuna.visualization import plot_optimization_history
 
-    if not camp.multi:
-        build = functools.partial(plot_optimization_history, camp.view, target_name=camp.names[0])
-        return [page.draw("optimization history", build)]
-    out = []
+    # Optuna's history takes every trial (it indexes them by number): the far outliers
+    # stay, above or below the y-axis's range.
+    out = _outlier_notes(camp, "Beyond the y-axis")
     for i, name in enumerate(camp.names):
 
-        def build_one(i: int = i, name: str = name) -> Any:
-            fig = plot_optimization_history(
-                camp.view, target=lambda t: t.values[i], target_name=name
-            )
-            return fig.update_layout(title=f"Optimization history: {name}")
+        def build(i: int = i, name: str = name) -> Any:
+            if camp.multi:
+                fig = plot_optimization_history(
+                    camp.view, target=lambda t: t.values[i], target_name=name
+                )
+                fig.update_layout(title=f"Optimization history: {name}")
+            else:
+                fig = plot_optimization_history(camp.view, target_name=name)
+            values = [t.values[i] for t in camp.ranked]
+            bounds = ranges.fence(values)
+            if bounds is None:
+                return fig
+            return ranges.clip_drawn(fig, ranges.axis_range(values, bounds))
 
-        out.append(page.draw(f"optimization history of {name}", build_one))
+        what = f"optimization history of {name}" if camp.multi else "optimization history"
+        out.append(page.draw(what, build))
     return out
 
 
@@ -65,16 +103,17 @@ def pareto(camp: Campaign, page: Page) -> list[Html]:
     from optuna.visualization import plot_pareto_front
 
     text = f"{len(camp.pareto)} Pareto-optimal trials (listed in the summary)"
-    view = camp.view
-    if len(camp.ranked) > PARETO_PLOT_TRIALS:
+    view, notes = _plotted(camp)
+    drawn = [t for t in camp.ranked if t.number not in camp.outliers]
+    if len(drawn) > PARETO_PLOT_TRIALS:
         # Every hover text is a few hundred bytes: draw the front and a sample of the rest.
-        optimal = {t.number for t in camp.pareto}
-        others = [t for t in camp.ranked if t.number not in optimal]
+        optimal = {t.number for t in camp.pareto if t.number not in camp.outliers}
+        others = [t for t in drawn if t.number not in optimal]
         some = spread(others, max(PARETO_PLOT_TRIALS - len(optimal), 0))
         view = camp.view_of(optimal | {t.number for t in some})
         text += f"; {len(some)} of the {len(others)} dominated trials are drawn"
     build = functools.partial(plot_pareto_front, view, target_names=camp.names)
-    return [note(text + "."), page.draw("Pareto front", build, 550)]
+    return [note(text + "."), *notes, page.draw("Pareto front", build, 550)]
 
 
 def parallel(camp: Campaign, page: Page) -> list[Html]:
@@ -84,11 +123,7 @@ def parallel(camp: Campaign, page: Page) -> list[Html]:
         return [note("The trials have no parameters.")]
     from optuna.visualization import plot_parallel_coordinate
 
-    out = []
-    view = camp.view
-    if len(camp.ranked) > PARALLEL_TRIALS:
-        view = camp.view_of({t.number for t in spread(camp.ranked, PARALLEL_TRIALS)})
-        out.append(note(_sampled(PARALLEL_TRIALS, camp)))
+    view, out = _plotted(camp, PARALLEL_TRIALS)
     if camp.multi:  # Optuna draws every objective as an axis, coloured by Pareto rank
         build = functools.partial(plot_parallel_coordinate, view)
     else:
@@ -195,11 +230,8 @@ def slices(camp: Campaign, page: Page) -> list[Html]:
         return [note("No parameter varies across the complete trials.")]
     from optuna.visualization import plot_slice
 
-    out = [note(f"{camp.names[0]} against each parameter; colour: trial number.")]
-    view = camp.view
-    if len(camp.ranked) > SLICE_TRIALS:
-        view = camp.view_of({t.number for t in spread(camp.ranked, SLICE_TRIALS)})
-        out.append(note(_sampled(SLICE_TRIALS, camp)))
+    view, notes = _plotted(camp, SLICE_TRIALS)
+    out = [note(f"{camp.names[0]} against each parameter; colour: trial number."), *notes]
     varied = len(varied_params(camp.ranked))
     if varied > len(params):
         out.append(note(f"The {len(params)} most important of {varied} parameters."))
@@ -216,10 +248,7 @@ def contours(camp: Campaign, page: Page) -> list[Html]:
     from optuna.visualization import plot_contour
 
     names = ", ".join(params)
-    out = [note(f"{camp.names[0]} over pairs of the most important parameters: {names}.")]
-    view = camp.view
-    if len(camp.ranked) > CONTOUR_TRIALS:
-        view = camp.view_of({t.number for t in spread(camp.ranked, CONTOUR_TRIALS)})
-        out.append(note(_sampled(CONTOUR_TRIALS, camp)))
+    view, notes = _plotted(camp, CONTOUR_TRIALS)
+    out = [note(f"{camp.names[0]} over pairs of the most important parameters: {names}."), *notes]
     build = functools.partial(plot_contour, view, params=params, **_target(camp))
     return [*out, page.draw("contour plot", build, 420 if len(params) == 2 else 760)]

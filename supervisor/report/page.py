@@ -164,10 +164,12 @@ class Page:
         """A plotly figure as an empty div plus its data; drawn by the loader script."""
         from plotly.io.json import to_json_plotly
 
+        from supervisor.report.labels import literal_labels
+
         self._n_figures += 1
         div_id = f"figure-{self._n_figures}"
         _single_precision_grids(fig)
-        spec = fig.to_dict()
+        spec = literal_labels(fig.to_dict())
         traces = [_compact(trace) for trace in spec["data"]]
         data = script_safe(to_json_plotly({"data": traces, "layout": spec["layout"]}))
         return Html(

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from supervisor.report import fmt
+from supervisor.report import fmt, ranges
+from supervisor.report.curves import Curve, drawable, from_history, y_range_of
 from supervisor.report.page import Html, Page, esc, kv_table, note, table
 
 if TYPE_CHECKING:
@@ -112,9 +113,12 @@ def reference_point(camp: Campaign) -> list[float] | None:
     """
     if not camp.ranked:
         return None
+    # Without the trials far beyond the others (a diverged 1e37): a point beyond them made
+    # every hypervolume that value times the rest, flat however the front improved.
+    ordinary = [t for t in camp.ranked if t.number not in camp.outliers] or camp.ranked
     point = []
     for i, direction in enumerate(camp.directions):
-        values = [t.values[i] for t in camp.ranked]
+        values = [t.values[i] for t in ordinary]
         low, high = min(values), max(values)
         span = (high - low) or abs(high) or 1.0
         if direction == "minimize":
@@ -145,7 +149,10 @@ def hypervolume(camp: Campaign, reference: Sequence[float]) -> float:
 
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in camp.directions])
     front = np.array([t.values for t in camp.pareto], dtype=float) * signs
-    return float(compute_hypervolume(front, np.asarray(reference) * signs))
+    point = np.asarray(reference) * signs
+    # A trial far beyond the others may be on the front and beyond the reference point:
+    # it encloses no volume with it (as in Optuna's hypervolume history).
+    return float(compute_hypervolume(front[(front <= point).all(axis=1)], point))
 
 
 def _metrics(camp: Campaign, trial: FrozenTrial) -> Mapping[str, float]:
@@ -207,11 +214,19 @@ def _summary(
         except Exception as exc:  # a private Optuna helper: costs one line, not the page
             rows.append(("hypervolume", f"not computed: {type(exc).__name__}: {exc}"))
     out.append(kv_table(rows))
+    left_out = ""
+    if camp.outliers:
+        listed = ", ".join(f"#{n} ({text})" for n, text in list(camp.outliers.items())[:5])
+        more = f" and {len(camp.outliers) - 5} more" if len(camp.outliers) > 5 else ""
+        left_out = (
+            f" (leaving out the trials far beyond the others, also left out of the figures:"
+            f" {listed}{more})"
+        )
     out.append(
         note(
             "The reference point is the worst value of each objective over the complete "
-            f"trials, {REFERENCE_MARGIN:.0%} of its range further; hypervolumes compare "
-            "between reports only while it stays the same."
+            f"trials{left_out}, {REFERENCE_MARGIN:.0%} of its range further; hypervolumes"
+            " compare between reports only while it stays the same."
         )
     )
     if run_info:
@@ -224,10 +239,17 @@ def _plot_view(camp: Campaign) -> tuple[optuna.Study, str]:
     """The study to draw: every trial, or the front and an even sample of the rest."""
     from supervisor.report.campaign import spread
 
-    if len(camp.ranked) <= PLOT_TRIALS:
-        return camp.view, ""
-    optimal = {t.number for t in camp.pareto}
-    others = [t for t in camp.ranked if t.number not in optimal]
+    # Not the trials far beyond the others: they squeezed the rest into a corner.
+    drawn = [t for t in camp.ranked if t.number not in camp.outliers]
+    if len(drawn) <= PLOT_TRIALS:
+        view = (
+            camp.view
+            if len(drawn) == len(camp.ranked)
+            else camp.view_of({t.number for t in drawn})
+        )
+        return view, ""
+    optimal = {t.number for t in camp.pareto if t.number not in camp.outliers}
+    others = [t for t in drawn if t.number not in optimal]
     some = spread(others, max(PLOT_TRIALS - len(optimal), 0))
     text = f" {len(some)} of the {len(others)} dominated trials are drawn."
     return camp.view_of(optimal | {t.number for t in some}), text
@@ -353,29 +375,33 @@ def _curves(camp: Campaign, page: Page) -> list[Html]:
         note(f"One line per Pareto-optimal trial ({len(trials)}); click the legend to hide one.")
     ]
     for metric in metrics:
+        # As the campaign report's: epochs that are no number count by position, and a
+        # curve far beyond the others (a spike to 1e37) leaves the y-axis to the others.
+        by_trial = {t.number: from_history(fmt.history(camp.record(t)), metric) for t in trials}
+        y_range, notes = y_range_of(by_trial, metric)
 
-        def build(metric: str = metric) -> Any:
+        def build(
+            by_trial: dict[int, Curve] = by_trial,
+            metric: str = metric,
+            y_range: list[float] | None = y_range,
+        ) -> Any:
             import plotly.graph_objects as go
 
             fig = go.Figure()
-            for t in trials:
-                points = [
-                    (float(e.get("epoch", i)), float(e[metric]))
-                    for i, e in enumerate(fmt.history(camp.record(t)))
-                    if fmt.is_number(e.get(metric))
-                ]
+            for number, (x, y) in by_trial.items():
                 fig.add_trace(
                     go.Scatter(
-                        x=[p[0] for p in points],
-                        y=[p[1] for p in points],
+                        x=x,
+                        y=drawable(y),
                         mode="lines+markers",
-                        name=f"trial #{t.number}",
+                        name=f"trial #{number}",
                         marker={"size": 4},
                     )
                 )
-            return fig.update_layout(
+            fig.update_layout(
                 title=f"Learning curves: {metric}", xaxis_title="epoch", yaxis_title=metric
             )
+            return fig if y_range is None else ranges.clip_drawn(fig, y_range)
 
-        out.append(page.draw(f"learning curves of {metric}", build, 480))
+        out += [*notes, page.draw(f"learning curves of {metric}", build, 480)]
     return out

@@ -290,6 +290,14 @@ def best_trials(camp: Campaign) -> list[Html]:
     return out
 
 
+def _trained_for(record: TrialRecord) -> float | None:
+    """Seconds it trained in this campaign: none for a trial told a result (warm start,
+    a twin's), whose times are those of the telling (it read "0.0 s" for hour-long ones)."""
+    if record.warm_start or record.duplicate_of is not None:
+        return None
+    return fmt.duration(record)
+
+
 def _where(record: TrialRecord) -> str:
     """The worker a trial ran on, or the earlier run a warm-start trial comes from."""
     return f"warm start: {record.warm_start}" if record.warm_start else fmt.worker(record)
@@ -309,7 +317,7 @@ def trials_table(camp: Campaign, trials: Sequence[FrozenTrial], breaks: bool = F
             t.number,
             *(fmt.number(v) for v in (t.values or [None] * n_obj)),
             *(fmt.number(t.params[k]) if k in t.params else "" for k in params),
-            fmt.seconds(d) if (d := fmt.duration(camp.record(t))) is not None else "",
+            fmt.seconds(d) if (d := _trained_for(camp.record(t))) is not None else "",
             _where(camp.record(t)),
             *([_breaks(t)] if breaks else []),
         ]

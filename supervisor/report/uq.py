@@ -66,7 +66,7 @@ def render_uq_report(built: Built, study_name: str) -> str:
         )
     elif ev.kind == "regression":
         page.section("coverage", "Interval coverage", [_coverage(built, page)])
-        page.section("variance", "Aleatoric and epistemic variance", [_variance(built, page)])
+        page.section("variance", "Aleatoric and epistemic variance", _variance(built, page))
     elif ev.kind == "sequence":
         page.section("confidence", "Per-base confidence", [_confidence(built, page)])
     elif ev.kind == "generative":
@@ -253,19 +253,37 @@ def _coverage(built: Built, page: Page) -> Html:
     return page.draw("coverage curve", build)
 
 
-def _variance(built: Built, page: Page) -> Html:
+def _variance(built: Built, page: Page) -> list[Html]:
+    from supervisor.report.ranges import axis_range, fence, short
+
+    p = built.evaluation.panels
+    both = np.concatenate([np.ravel(p["aleatoric"]), np.ravel(p["epistemic"])]).astype(float)
+    # A sample far out of distribution (members that disagree by 1e6 on it) made one bar
+    # of every other sample: the bins span the ordinary ones, and a note counts the rest.
+    bounds = fence(both.tolist())
+    notes, bins = [], None
+    if bounds is not None:
+        low, high = axis_range(both.tolist(), bounds)
+        bins = {"start": low, "end": high, "size": (high - low) / 60}
+        far = both[np.isfinite(both) & ((both < bounds[0]) | (both > bounds[1]))]
+        notes.append(
+            note(
+                f"{far.size} variances far beyond the others (up to"
+                f" {short(float(np.max(np.abs(far))))}) are not drawn."
+            )
+        )
+
     def build() -> Any:
         import plotly.graph_objects as go
 
-        p = built.evaluation.panels
         fig = go.Figure()
-        fig.add_histogram(x=p["aleatoric"], name="aleatoric", opacity=0.6)
-        fig.add_histogram(x=p["epistemic"], name="epistemic", opacity=0.6)
+        fig.add_histogram(x=p["aleatoric"], name="aleatoric", opacity=0.6, xbins=bins)
+        fig.add_histogram(x=p["epistemic"], name="epistemic", opacity=0.6, xbins=bins)
         fig.update_layout(barmode="overlay")
         fig.update_xaxes(title_text="variance per test sample")
         return fig
 
-    return page.draw("variance split", build, height=360)
+    return [*notes, page.draw("variance split", build, height=360)]
 
 
 def _confidence(built: Built, page: Page) -> Html:

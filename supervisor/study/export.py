@@ -55,6 +55,16 @@ def _provenance(record: TrialRecord) -> dict[str, object]:
     }
 
 
+_OWN_COLUMNS = frozenset(
+    {
+        "number", "state", "datetime_start", "datetime_complete", "feasible",
+        attrs.WARM_START, attrs.DUPLICATE_OF, attrs.WORKER, attrs.HOSTNAME, attrs.DURATION_S,
+        attrs.FAILURE, attrs.ERROR_TYPE, attrs.ERROR, "node", "batch_job", "cpu", "devices",
+        "cores", "node_cores", "gpus", "seed", "data_seed", "node_settings",
+    }
+)  # fmt: skip
+
+
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     import pandas as pd
     from optuna.trial import TrialState
@@ -62,6 +72,10 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     names = study.user_attrs.get(attrs.OBJECTIVES) or [
         f"value_{i}" for i in range(len(study.directions))
     ]
+    # An objective named as a column of the table ("error", a classifier's error rate;
+    # "seed", "state") was overwritten by that column (or overwrote it): value_<name>.
+    names = [str(n) for n in names]
+    columns = [f"value_{n}" if n in _OWN_COLUMNS else n for n in names]
     rows = []
     trials = study.get_trials(deepcopy=False)
     # A column ``feasible`` where the space file had constraints: whether each complete
@@ -76,7 +90,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "datetime_start": record.datetime_start,
             "datetime_complete": record.datetime_complete,
         }
-        for i, name in enumerate(names):
+        for i, name in enumerate(columns):
             row[name] = values[i] if values is not None and i < len(values) else None
         row.update({f"params_{k}": v for k, v in record.params.items()})
         row.update({f"metric_{k}": v for k, v in record.metrics.items() if k not in names})
@@ -87,7 +101,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     # Columns come in the order rows first hold them: a conditional parameter (or a metric
     # some trials lack) went last, after the provenance. Parameters and metrics together.
-    lead = ["number", "state", "datetime_start", "datetime_complete", *names]
+    lead = ["number", "state", "datetime_start", "datetime_complete", *columns]
     rest = [c for c in frame.columns if c not in lead]
     order = [c for c in lead if c in frame.columns]
     order += [c for c in rest if c.startswith("params_")]

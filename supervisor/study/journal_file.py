@@ -3,10 +3,11 @@ format and lock), guarded and made cheap to write many small records to.
 
 Guards, beyond what Optuna does:
 
-* On opening, every line must be a complete JSON record. Optuna skips a bad last line
-  in silence and then appends after it, which makes the file unreadable from the next
-  record on. A file cut short or damaged is refused with one line that says where, and
-  is never written to.
+* Every line must be a complete JSON record. Optuna skips a bad last line in silence
+  and then appends after it, which makes the file unreadable from the next record on:
+  the last line is checked on opening; a damaged line before it fails Optuna's reading,
+  and is then found and named. A file cut short or damaged is refused with one line
+  that says where, and is never written to.
 * An append that fails (a full disk, a quota) is cut back to the last complete record
   and raised as a ``StorageError``: the log stays readable and the error is one line.
 
@@ -61,31 +62,80 @@ SETTLE = 2.0
 
 
 def check_journal(path: str) -> None:
-    """Raise a one-line UserError unless every line of the journal is a complete record.
+    """Raise a one-line UserError unless the journal's last line is a complete record.
 
+    Optuna reads every line before it on opening, and a damaged one raises there
+    (``read_logs`` then says where, see ``_where``): parsing the whole file here first
+    took 1.7 of the 6.5 CPU seconds of opening a 186 MB journal. The last line is what
+    Optuna passes over in silence (cut short, or not JSON) and would append after.
     A writer holds the journal's lock while it appends, so a torn last line seen after
     its lock was free is damage, and one seen while a writer holds it is waited for."""
-    offset, number = 0, 1
-    free = False  # the lock was free before the last scan
+    size = -1
+    free = False  # the lock was free before the last look
     deadline = time.monotonic() + SETTLE
     while True:
-        torn = _scan(path, offset, number)
-        if torn is None:
+        start, line = _last_line(path)
+        if not line or line.endswith(b"\n"):
+            problem, column = _record_problem(line) if line else (None, 0)
+            if problem:
+                raise _corrupt(path, _line_number(path, start), column, problem)
             return
-        if torn[0] == offset and (free or time.monotonic() > deadline):
-            size = os.path.getsize(path)
+        grown = os.path.getsize(path)
+        if grown == size and (free or time.monotonic() > deadline):
             raise UserError(
-                f"{path}:{number}: storage journal cut short: its last line is an"
-                f" incomplete record ({torn[2]} of {size} bytes); nothing was changed."
-                f" Use a complete copy, or keep the records before it with:"
-                f" truncate -s {offset} {path}"
+                f"{path}:{_line_number(path, start)}: storage journal cut short: its last"
+                f" line is an incomplete record ({len(line)} of {grown} bytes); nothing was"
+                f" changed. Use a complete copy, or keep the records before it with:"
+                f" truncate -s {start} {path}"
             )
-        if torn[0] != offset:  # lines were completed: a writer is at work
+        if grown != size:  # a writer is at work
             deadline = time.monotonic() + SETTLE
-        offset, number = torn[0], torn[1]
+        size = grown
         free = not os.path.lexists(internals.lock_path(path))
         if not free:
             time.sleep(0.005)
+
+
+TAIL = 1 << 16  # bytes read from the end at a time to find the last line
+
+
+def _last_line(path: str) -> tuple[int, bytes]:
+    """(offset, bytes) of the file's last line, with its newline if it has one."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        start, tail, step = end, b"", TAIL
+        while start > 0:
+            start, step = max(0, end - step), step * 2
+            f.seek(start)
+            tail = f.read(end - start)
+            cut = tail.rfind(b"\n", 0, len(tail) - 1)
+            if cut >= 0:
+                return start + cut + 1, tail[cut + 1 :]
+        return 0, tail
+
+
+def _line_number(path: str, offset: int) -> int:
+    """The number of the line starting at byte ``offset``."""
+    count = 1
+    with open(path, "rb") as f:
+        while offset > 0:
+            chunk = f.read(min(offset, 1 << 22))
+            count += chunk.count(b"\n")
+            offset -= len(chunk)
+    return count
+
+
+def _corrupt(path: str, number: int, column: int, problem: str) -> UserError:
+    return UserError(
+        f"{path}:{number}:{column}: storage journal is corrupt: {problem};"
+        " nothing was changed. Restore it from a copy"
+    )
+
+
+def _where(path: str) -> None:
+    """Raise the one-line UserError naming the first damaged line of the journal, if any
+    (after Optuna failed to read it)."""
+    _scan(path, 0, 1)
 
 
 def _scan(path: str, offset: int, first: int) -> tuple[int, int, int] | None:
@@ -98,10 +148,7 @@ def _scan(path: str, offset: int, first: int) -> tuple[int, int, int] | None:
                 return offset, number, len(line)
             problem, column = _record_problem(line)
             if problem:
-                raise UserError(
-                    f"{path}:{number}:{column}: storage journal is corrupt: {problem};"
-                    " nothing was changed. Restore it from a copy"
-                )
+                raise _corrupt(path, number, column, problem)
             offset += len(line)
     return None
 
@@ -299,7 +346,14 @@ class SafeJournalFileBackend(JournalFileBackend):
             self._looked = now
             if os.stat(self.path).st_size == known:
                 return
-        yield from super().read_logs(log_number_from)
+        try:
+            for record in super().read_logs(log_number_from):
+                if not isinstance(record, dict) or "op_code" not in record:
+                    raise ValueError("not an Optuna journal record")
+                yield record
+        except Exception:  # Optuna's JSONDecodeError, UnicodeDecodeError: say where
+            _where(self.path)
+            raise
 
     # -- writes -----------------------------------------------------------------------
 

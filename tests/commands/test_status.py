@@ -277,3 +277,44 @@ def test_status_and_report_while_a_campaign_writes(tmp_path: Path) -> None:
         stop.touch()
         writer.wait(timeout=30)
     assert writer.returncode == 0
+
+
+def test_a_best_trial_not_trained_here_says_where_it_was() -> None:
+    """The best of a warm-started campaign can be a trial of the earlier run: status
+    named it as if trained here, and the user looked for its model and worker in vain."""
+    study = _study()
+    x = FloatDistribution(0.0, 1.0)
+    told = {attrs.WARM_START: "lr-sweep#3"}
+    study.add_trial(
+        create_trial(value=-1.0, params={"x": 0.9}, distributions={"x": x}, user_attrs=told)
+    )
+    out = io.StringIO()
+    status = print_status(study, Console(file=out, width=120, color_system=None), now=NOW)
+    assert status.best_number == 13
+    assert "best: trial 13 (warm start: trained in lr-sweep#3, not in this campaign)" in (
+        out.getvalue()
+    )
+    out = io.StringIO()
+    print_status(_study(), Console(file=out, width=120, color_system=None), now=NOW)
+    assert "best: trial 6  loss 0" in out.getvalue()  # one of this campaign: as before
+
+
+def test_the_notebook_view_of_a_run_says_where_its_best_was_trained(tmp_path: Path) -> None:
+    """``Run._repr_html_`` (a run shown in a notebook) reads the same status."""
+    from supervisor.api import open_run
+    from supervisor.study.storage import open_storage
+
+    run_dir = tmp_path / "runs" / "warm"
+    run_dir.mkdir(parents=True)
+    rundir.write_record(run_dir, rundir.RunRecord("warm", None, "warm.yaml", "search"))
+    study = optuna.create_study(
+        study_name="warm", storage=open_storage(rundir.journal_url(run_dir))
+    )
+    x = FloatDistribution(0.0, 1.0)
+    told = {attrs.WARM_START: "lr-sweep#3"}
+    study.add_trial(create_trial(value=0.5, params={"x": 0.9}, distributions={"x": x}))
+    study.add_trial(
+        create_trial(value=0.1, params={"x": 0.2}, distributions={"x": x}, user_attrs=told)
+    )
+    html = open_run(str(run_dir))._repr_html_()
+    assert "trial 1 (warm start: trained in lr-sweep#3, not in this campaign): 0.1" in html

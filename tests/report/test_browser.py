@@ -480,6 +480,51 @@ def test_uq_report_in_chromium(browser: Browser, tmp_path: Path, kind: str) -> N
     assert browser.evaluate("document.title") == "Ensemble report: <b>study</b>"
 
 
+def test_label_markup_in_user_strings_shows_as_written(browser: Browser, tmp_path: Path) -> None:
+    """plotly.js reads labels as HTML: a choice "<b>x</b>" was a bold x on the slice and
+    contour axes, an objective "<i>loss</i>" an italic legend entry."""
+    dists = {
+        "act": CategoricalDistribution(["<b>x</b>", "<i>y</i>", "a & b"]),
+        "lr": FloatDistribution(1e-4, 1e-1, log=True),
+    }
+    study = optuna.create_study(study_name="tags", direction="minimize")
+    study.set_user_attr("supervisor:objectives", ["<i>loss</i>"])
+    choices = ["<b>x</b>", "<i>y</i>", "a & b"]
+    study.add_trials(
+        [
+            _trial(i, TrialState.COMPLETE, {"act": choices[i % 3], "lr": 10 ** (-3 + 0.2 * i)},
+                   [1 / (i + 1)], [1.0, 1 / (i + 1)], dists=dists)
+            for i in range(9)
+        ]
+    )  # fmt: skip
+    page = browser.load(write_search_report(study, tmp_path / "tags.html"))
+    _check(page, "label-markup-report")
+    ticks = browser.evaluate(
+        "[...document.querySelectorAll('#slice .xtick text, #contour .xtick text')]"
+        ".map(t => t.textContent)"
+    )
+    assert "'<b>x</b>'" in ticks and "'a & b'" in ticks  # the slice plot quotes choices
+    assert "<i>y</i>" in ticks  # the contour plot does not
+    bold = "document.querySelectorAll('#slice .xtick tspan, #contour .xtick tspan').length"
+    assert browser.evaluate(bold) == 0  # no formatting made of the labels
+    titles = browser.evaluate(
+        "[...document.querySelectorAll('#history .legendtext, #history .ytitle')]"
+        ".map(t => t.textContent)"
+    )
+    assert "<i>loss</i>" in titles
+
+
+def test_a_diverged_trial_is_drawn_without_console_errors(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """With the y-axis on the ordinary values, plotly.js placed the markers of a value of
+    1e37 with an SVG transform Chromium rejects: a console error per marker."""
+    from tests.report.test_report_odd_values import _diverged_study
+
+    page = browser.load(write_search_report(_diverged_study(), tmp_path / "div.html"))
+    _check(page, "diverged-trial-report")
+
+
 def main() -> None:
     """``python -m tests.report.test_browser REPORT.html``: how long the report takes to draw."""
     import sys

@@ -900,8 +900,10 @@ def test_hostile_text_is_escaped(tmp_path: Path) -> None:
     assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html  # shown, as text
     # Scripts end only where they should: one close tag per open tag.
     assert html.count("</script>") == len(re.findall(r"<script[ >]", html))
-    # The text survives inside the figure data (escaped for the script, not dropped).
-    assert any(HOSTILE in json.dumps(fig, ensure_ascii=False) for fig in _figures(html).values())
+    # The text survives inside the figure data (escaped for the script and for plotly's
+    # label markup, not dropped).
+    shown = HOSTILE.replace("<", "&lt;").replace(">", "&gt;")
+    assert any(shown in json.dumps(fig, ensure_ascii=False) for fig in _figures(html).values())
     assert "data-figure=" in _section(html, "parallel")
     assert "data-figure=" in _section(html, "confusion")
     assert "data-figure=" in _section(html, "squiggle")

@@ -103,3 +103,22 @@ def test_a_missing_mixed_type_parameter_is_null_in_parquet(tmp_path: Path) -> No
         )  # fmt: skip
     table = pq.read_table(write_table(study, tmp_path / "t.parquet", "parquet"))
     assert table.column("params_mix").to_pylist() == [None, "1", "a"]
+
+
+def test_an_objective_named_as_a_column_keeps_its_values(tmp_path: Path) -> None:
+    """A classifier's objective "error" was overwritten by the column of trials' error
+    messages (empty for complete trials): the export had no objective values at all.
+    Such an objective is exported as value_<name>; no other column changes."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_user_attr(attrs.OBJECTIVES, ["error", "seed"])
+    x = {"x": FloatDistribution(0.0, 1.0)}
+    where = {attrs.PROVENANCE: WHERE, "metrics": {"error": 0.25, "seed": 3.0, "n": 1.0}}
+    study.add_trial(create_trial(values=[0.25, 3.0], params={"x": 0.5}, distributions=x,
+                                 user_attrs=where))  # fmt: skip
+    frame = trials_frame(study)
+    row = frame.iloc[0]
+    assert (row["value_error"], row["value_seed"]) == (0.25, 3.0)
+    assert pd.isna(row["error"]) and row["seed"] == 12  # the trial's own, as before
+    assert "metric_error" not in frame.columns and row["metric_n"] == 1.0
+    header = write_table(study, tmp_path / "t.csv", "csv").read_text().splitlines()[0]
+    assert header.startswith("number,state,datetime_start,datetime_complete,value_error,")

@@ -66,8 +66,8 @@ def test_a_damaged_journal_is_refused_in_one_line_and_left_alone(
     record = rundir.RunRecord("toy", None, str(space), "supervisor search toy.yaml")
     rundir.write_record(journal.parent, record)
     run_json = (journal.parent / "run.json").read_bytes()
-    with pytest.raises(Exception, match="storage journal"):
-        check_journal(str(journal))
+    with pytest.raises(UserError, match="storage journal"):
+        open_storage(f"journal:{journal}", read_only=True)
 
     for command in (faultkit.search_args(space, "--workers", "1"), ["status", "toy"]):
         args = command if command[0] != "status" else faultkit.search_args(space)[:3] + command
@@ -81,6 +81,30 @@ def test_a_damaged_journal_is_refused_in_one_line_and_left_alone(
         assert (journal.parent / "run.json").read_bytes() == run_json
     assert sorted(p.name for p in journal.parent.iterdir()) == ["journal.log", "run.json"]
     faultkit.record(f"journal {case}: refused", 1, 0, 0, None)
+
+
+def test_opening_a_large_journal_parses_its_records_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check on opening parsed every line before Optuna parsed them all again: 1.7
+    of the 6.5 CPU seconds of opening a 186 MB journal. It reads the last line only;
+    damage before it is found once Optuna's reading fails, and named as before."""
+    journal = tmp_path / "journal.log"
+    raw = write_journal(journal, trials=50)
+    parsed = []
+    real = journal_file.json.loads
+    monkeypatch.setattr(journal_file.json, "loads", lambda s: parsed.append(s) or real(s))
+    check_journal(str(journal))
+    assert len(parsed) == 1  # the last line
+    lines = raw.splitlines(keepends=True)
+    # A record in the middle that is JSON but not a record: Optuna's replay would fail
+    # on it with a KeyError.
+    journal.write_bytes(b"".join([*lines[:5], b'{"trial": 3}\n', *lines[5:]]))
+    with pytest.raises(UserError, match=r"journal.log:6:1: storage journal is corrupt: not an"):
+        open_storage(f"journal:{journal}", read_only=True)
+    journal.write_bytes(b"".join([*lines[:5], b'{"op_code": 5,\n', *lines[5:]]))
+    with pytest.raises(UserError, match=r"journal.log:6:\d+: storage journal is corrupt: not"):
+        open_storage(f"journal:{journal}", read_only=True)
 
 
 def _half_written(tmp_path: Path) -> tuple[Path, bytes, bytes]:
