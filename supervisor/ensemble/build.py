@@ -98,10 +98,17 @@ def build(
             )
         trained_study = _member_study(study, storage_url)
         found = {w: source.find(w, trained_study) for w in wanted}
-    have = [(w, m) for w, m in found.items() if m is not None]
-    failed = [f"search #{w.source}, seed {w.seed}" for w, m in found.items() if m is None]
+    have = [(w, m) for w, m in found.items() if m is not None and _predicted(m)]
+    failed = [
+        f"search #{w.source}, seed {w.seed} ({_NOT_TRAINED if m is None else _NOT_FINITE})"
+        for w, m in found.items()
+        if m is None or not _predicted(m)
+    ]
     if not have:
-        raise UserError("no ensemble member could be trained (see the member study's failures)")
+        raise UserError(
+            f"no ensemble member could be used: {', '.join(failed[:5])}"
+            " (see the member study's failures)"[:400]
+        )
     finalists: list[Finalist] = []
     if select == "seeds" and len(candidates) > 1:
         searched = {t.number: t.values[0] if t.values else None for t in candidates}
@@ -138,6 +145,19 @@ def build(
     )
     _write_summary(built, exp)
     return built
+
+
+_NOT_TRAINED = "its training failed"
+_NOT_FINITE = "its predictions hold NaN or infinite values"
+
+
+def _predicted(member: Member) -> bool:
+    """A member whose predictions diverged (NaN, inf) is left out, not the ensemble."""
+    return all(
+        np.all(np.isfinite(a))
+        for a in map(np.asarray, member.outputs.values())
+        if a.dtype.kind in "fc"
+    )
 
 
 def _member_study(search: optuna.Study, storage_url: str) -> optuna.Study | None:

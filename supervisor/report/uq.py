@@ -93,7 +93,7 @@ def _summary(built: Built, study_name: str) -> list[Html]:
         ("best single member", f"{best_label} (chosen on validation data)"),
     ]
     if built.failed:
-        items.append(("could not be trained", ", ".join(built.failed)))
+        items.append(("left out", ", ".join(built.failed)))
     rows = []
     for metric, value in ev.ensemble.items():
         single = ev.best_member.get(metric, math.nan)

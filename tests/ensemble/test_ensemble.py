@@ -393,6 +393,32 @@ def test_members_that_do_not_combine_are_one_line_not_a_traceback(
     assert not (tmp_path / "runs/toy/ensemble/ensemble.json").exists()
 
 
+def test_a_member_whose_predictions_diverged_is_left_out_with_its_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member with NaN among its saved predictions (it diverged) is left out, and the
+    ensemble is built of the others, not refused as a whole."""
+    import supervisor
+
+    monkeypatch.chdir(tmp_path)
+    write_space(tmp_path, "ensemble: {select: topk, size: 3}\n", trials=3)
+    run = supervisor.search(tmp_path / "toy.yaml", workers=1, report=False, progress="none")
+    numbers = list(run.trials.sort_values("val_nll")["number"])
+    assert summary(tmp_path)["failed"] == []
+    path = rundir.trial_dir(run.run_dir, numbers[0]) / rundir.OUTPUTS_FILE
+    with np.load(path) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    for name, array in arrays.items():
+        if array.dtype.kind == "f":
+            arrays[name] = np.full_like(array, np.nan)
+    np.savez(path, **arrays)
+    built = run.ensemble(select="topk", size=3)
+    assert sorted(m.trial for m in built.members) == sorted(numbers[1:])
+    assert len(built.failed) == 1 and f"search #{numbers[0]}" in built.failed[0]
+    assert "its predictions hold NaN or infinite values" in built.failed[0]
+    assert summary(tmp_path)["failed"] == built.failed
+
+
 def test_members_of_other_data_are_refused() -> None:
     y = np.array([0, 1])
     p = np.array([[0.5, 0.5], [0.5, 0.5]])
