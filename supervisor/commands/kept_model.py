@@ -67,7 +67,8 @@ def load_model(
         )
     spec = spec_for(study, space_file, rec)
     bench = registry.load(spec.benchmark_target)(spec.options)
-    with _dtype_policy(rec.provenance.settings.get("dtype_policy") if rec.provenance else None):
+    settings = rec.provenance.settings if rec.provenance else {}
+    with _dtype_policy(settings.get("dtype_policy")):
         model = bench.build_model(spec.params, spec.seed)
     try:
         with np.load(path, allow_pickle=False) as saved:
@@ -78,6 +79,21 @@ def load_model(
             f"{path}: cannot load trial {number}'s model: {type(exc).__name__}: {exc}"[:400]
         ) from None
     return bench, model
+
+
+def benchmark_of(study: optuna.Study, space_file: str, number: int | None) -> Benchmark:
+    """The run's benchmark with the options it searched with (the latest stored), or with
+    those trial ``number`` trained with: a resume may have changed them since, and its
+    model predicts (and its data loads) under its own."""
+    from supervisor.benchmarks import registry
+    from supervisor.commands.ensemble import as_searched
+    from supervisor.commands.rerun import spec_for, trained_record
+
+    if number is None:
+        exp = as_searched(study, space_file)
+        return registry.load(exp.benchmark_target)(exp.options)
+    spec = spec_for(study, space_file, trained_record(study, number, "model"))
+    return registry.load(spec.benchmark_target)(spec.options)
 
 
 @contextlib.contextmanager

@@ -437,3 +437,28 @@ def test_a_model_trained_in_mixed_precision_is_rebuilt_in_it(
     bench = run.benchmark()
     # float32 scored 0.34255 where the trial scored 0.34115: far beyond this tolerance
     assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-5)
+
+
+def test_a_kept_model_predicts_with_its_own_trial_s_options_after_a_resume_changed_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resume raised the toy's ``n``: ``run.benchmark()`` gave the new options only,
+    so the data (and any option-dependent ``predict``) of an earlier trial's kept model
+    were not those it was scored on; ``run.benchmark(trial)`` gives that trial's."""
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(_space("moved", 2, 4), workers=1, report=False, progress="none")
+    changed = _space("moved", 4, 4)
+    changed["benchmark"]["options"]["n"] = 200
+    run = supervisor.search(changed, workers=1, report=False, progress="none")
+    assert run.benchmark().config["n"] == 200  # the search's options now
+    for trial in run.study.get_trials():
+        bench = run.benchmark(trial.number)
+        assert bench.config["n"] == (120 if trial.number < 2 else 200)
+        data = bench.load_data(5)
+        p = bench.predict(run.model(trial.number), data.x_val)
+        nll = -np.mean(np.log(np.clip(p[np.arange(len(data.y_val)), data.y_val], 1e-12, 1.0)))
+        assert nll == pytest.approx(trial.values[0], rel=1e-12)
+    with pytest.raises(supervisor.UserError, match=r"trial 9: no such trial"):
+        run.benchmark(9)
+    with pytest.raises(supervisor.UserError, match=r"trial: expected a trial number"):
+        run.benchmark("0")  # type: ignore[arg-type]
