@@ -215,7 +215,7 @@ class Run:
 
     def model(self, trial: int | None = None) -> Any:
         """Trial ``trial``'s trained model (default: the best kept), rebuilt as the trial
-        built it (benchmark options, parameters, seed, node's precision) with the
+        built it (benchmark options, parameters, seed, node's precision and XLA) with the
         weights its worker saved; for a Keras benchmark, a ``keras.Model``.
         ``benchmark(trial).predict(model, x)`` uses it as the campaign did. Only trials
         ``keep_models`` kept have one."""

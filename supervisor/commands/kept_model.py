@@ -70,6 +70,7 @@ def load_model(
     settings = rec.provenance.settings if rec.provenance else {}
     with _dtype_policy(settings.get("dtype_policy")):
         model = bench.build_model(spec.params, spec.seed)
+    _xla_as_trained(model, settings.get("xla"))
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
@@ -94,6 +95,16 @@ def benchmark_of(study: optuna.Study, space_file: str, number: int | None) -> Be
         return registry.load(exp.benchmark_target)(exp.options)
     spec = spec_for(study, space_file, trained_record(study, number, "model"))
     return registry.load(spec.benchmark_target)(spec.options)
+
+
+def _xla_as_trained(model: Any, xla: object) -> None:
+    """XLA forced on or off as the trial's ``node: {xla}`` set it on its worker
+    (``node.after_build``): "auto" leaves Keras' rule, which differs between a GPU worker
+    and a CPU login node; ``xla: off`` is often there because the model fails under XLA."""
+    from supervisor.execution import node
+
+    if xla in node.XLA_CHOICES:
+        node.after_build(model, node.NodeSettings(xla=xla))
 
 
 @contextlib.contextmanager

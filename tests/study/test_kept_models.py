@@ -462,3 +462,28 @@ def test_a_kept_model_predicts_with_its_own_trial_s_options_after_a_resume_chang
         run.benchmark(9)
     with pytest.raises(supervisor.UserError, match=r"trial: expected a trial number"):
         run.benchmark("0")  # type: ignore[arg-type]
+
+
+def test_a_model_trained_with_xla_set_is_rebuilt_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``node: {xla: on}`` compiled the trial's model with XLA on its worker; ``run.model``
+    left Keras' own rule (off on a CPU, on on a GPU), so ``xla: off``, set because the
+    model fails under XLA, came back on on a GPU."""
+    monkeypatch.chdir(tmp_path)
+    space = {
+        "study": "xla",
+        "benchmark": "tests.execution.test_ranks:TinyRegression",
+        "objectives": ["val_loss"],
+        "params": {"batch_size": [16]},
+        "budget": {"trials": 1, "epochs": 2},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": 1,
+        "node": {"xla": "on"},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    model = run.model()
+    assert model.jit_compile is True
+    bench = run.benchmark(0)
+    assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-5)
