@@ -344,6 +344,8 @@ class Built:
     report_path: Path | None
     # ``seeds`` with candidates: each configuration's search trial, mean value and members
     finalists: list[Finalist] = field(default_factory=list)
+    # members trained that break the space file's constraints, left out: why, each
+    excluded: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

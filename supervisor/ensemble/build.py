@@ -100,7 +100,15 @@ def build(
         found = {w: source.find(w, trained_study) for w in wanted}
     have = [(w, m) for w, m in found.items() if m is not None]
     failed = [f"search #{w.source}, seed {w.seed}" for w, m in found.items() if m is None]
+    have, excluded = members_mod.judged(exp, have, study.study_name, trained_study)
+    if excluded:
+        display.log(
+            f"Ensemble: {len(excluded)} member(s) left out, breaking the constraints: "
+            + "; ".join(excluded[:5])
+        )
     if not have:
+        if excluded:
+            raise UserError(f"no ensemble member keeps the constraints: {excluded[0]}")
         raise UserError("no ensemble member could be trained (see the member study's failures)")
     finalists: list[Finalist] = []
     if select == "seeds" and len(candidates) > 1:
@@ -132,6 +140,7 @@ def build(
         trained=trained,
         reused=len({id(m) for m in chosen}) - trained,
         failed=failed,
+        excluded=excluded,
         summary_path=run_dir / rundir.ENSEMBLE_DIR / SUMMARY_FILE,
         report_path=None,
         finalists=finalists,
@@ -208,6 +217,7 @@ def _write_summary(built: Built, exp: Experiment) -> None:
         "trained": built.trained,
         "reused": built.reused,
         "failed": built.failed,
+        "excluded": built.excluded,
         "ensemble": _finite(ev.ensemble),
         "best_member": {
             "label": built.members[ev.best_member_index].label,

@@ -137,6 +137,39 @@ class MemberSource:
         return None
 
 
+def judged(
+    exp: Experiment, have: list[tuple[Wanted, Member]], search: str, trained: optuna.Study | None
+) -> tuple[list[tuple[Wanted, Member]], list[str]]:
+    """The members that keep the space file's constraints, and why each other is left
+    out. A member trained for the ensemble (another seed, or its configuration trained
+    again) measures anew and may break a bound its search trial kept (an accuracy floor,
+    a latency ceiling): it would make the ensemble break it too."""
+    from supervisor.study.feasibility import values
+
+    if not exp.constraints or trained is None:
+        return have, []
+    keep, out = [], []
+    by_number = {t.number: t for t in trained.get_trials(deepcopy=False)}
+    for want, member in have:
+        trial = by_number.get(member.trial) if member.study != search else None
+        metrics = TrialRecord.from_frozen(trial).metrics if trial is not None else {}
+        broken = values(exp.constraints, metrics) if trial is not None else {}
+        why = [
+            f"{c.text()} ({_shown(metrics.get(c.metric))})"
+            for c in exp.constraints
+            if broken.get(c.metric, 0.0) > 0
+        ]
+        if why:
+            out.append(f"{member.label}: breaks {', '.join(why)}")
+        else:
+            keep.append((want, member))
+    return keep, out
+
+
+def _shown(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.4g}"
+
+
 def _member_key(trial: FrozenTrial) -> Key:
     """What makes two member trials the same member: source, seed and epochs."""
     record = TrialRecord.from_frozen(trial)
@@ -228,8 +261,9 @@ def train_missing(
         pruner="none",
         pruner_options={},
         retrain_duplicates=True,  # seeds of one configuration are different members
-        # Members are chosen from search trials that keep the constraints; a member is not
-        # judged again (each is kept, and trained once, whatever it measures).
+        # Members are chosen from search trials that keep the constraints; one trained
+        # here is judged by them when the ensemble is built (``judged``), not by its
+        # driver: each is kept and trained once, whatever it measures.
         constraints=(),
     )
     study = open_campaign_study(member_exp, storage_url)
