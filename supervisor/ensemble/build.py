@@ -78,11 +78,15 @@ def build(
     exp = _with_ensemble(exp, config)
     if missing:
         of_search = sum(1 for m in found.values() if m is not None and m.study == study.study_name)
-        display.log(
-            f"Ensemble: training {len(missing)} member(s); {of_search} reused from the search, "
-            f"{len(wanted) - len(missing) - of_search} trained before"
-        )
         sources = {t.number: t for t in candidates}
+        loads = sum(
+            1 for w in missing if members_mod.loads_kept(exp, run_dir, sources[w.source], w)
+        )
+        loaded = f"loading {loads} the search kept, " if loads else ""
+        display.log(
+            f"Ensemble: {loaded}training {len(missing) - loads} member(s); {of_search} reused"
+            f" from the search, {len(wanted) - len(missing) - of_search} trained before"
+        )
         with cluster() as handle:
             training = members_mod.train_missing(
                 exp, missing, sources, storage_url, run_dir, handle, display

@@ -132,7 +132,8 @@ class MemberSource:
             if _member_key(t) == (want.source, want.seed, epochs):
                 outputs = load_outputs(self.member_dir, t)
                 if outputs is not None:
-                    label = f"search #{want.source}, seed {want.seed} (member #{t.number})"
+                    how = ", its kept model" if attrs.FROM_MODEL in t.user_attrs else ""
+                    label = f"search #{want.source}, seed {want.seed} (member #{t.number}{how})"
                     return _member(t, trained.study_name, label, outputs)
         return None
 
@@ -212,11 +213,17 @@ def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any])
 
 
 def queue_missing(
-    study: optuna.Study, exp: Experiment, missing: list[Wanted], sources: dict[int, FrozenTrial]
+    study: optuna.Study,
+    exp: Experiment,
+    missing: list[Wanted],
+    sources: dict[int, FrozenTrial],
+    run_dir: Path | None = None,
 ) -> None:
     """Queue in the member study each of ``missing`` that is not on its way. Under the
     journal's lock: two ensembles built at once (the two drivers of one run finishing
-    together) each planned before the other queued, and queued every member twice."""
+    together) each planned before the other queued, and queued every member twice.
+    A member of its search trial's own seed whose model the search kept (``run_dir``)
+    loads it instead of training again (``kept_model``)."""
     from supervisor.study.storage import exclusive
 
     with exclusive(study):
@@ -225,16 +232,40 @@ def queue_missing(
         queued = _plan_queue(study, set(keys.values()))
         for want, key in keys.items():
             if key not in queued:
+                source = sources[want.source]
+                train_as = dict(given[want.source])
+                if run_dir is not None and loads_kept(exp, run_dir, source, want):
+                    train_as["trained"] = kept_model(exp, run_dir, source)
                 study.enqueue_trial(
-                    dict(sources[want.source].params),
+                    dict(source.params),
                     user_attrs={
                         attrs.SEED: want.seed,
                         attrs.MEMBER_OF: want.source,
                         attrs.MEMBER_EPOCHS: key[2],
-                        attrs.TRAIN_AS: given[want.source],
+                        attrs.TRAIN_AS: train_as,
                     },
                     skip_if_exists=False,
                 )
+
+
+def loads_kept(exp: Experiment, run_dir: Path, source: FrozenTrial, want: Wanted) -> bool:
+    """Whether member ``want`` of search trial ``source`` loads the search's kept model."""
+    return search_seed(exp, source) == want.seed and kept_model(exp, run_dir, source) is not None
+
+
+def kept_model(exp: Experiment, run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
+    """The model ``keep_models`` kept of search ``trial`` (its file and what the trial
+    measured), for a member of the same configuration and seed to load: trained again,
+    it would only repeat it (a search without an ``ensemble:`` section kept no
+    predictions, only the models). None where the search kept none, or the trial's
+    metrics lack an objective; a multi-rank trial trains (its ranks train together)."""
+    record = TrialRecord.from_frozen(trial)
+    path = rundir.trial_dir(run_dir, trial.number) / rundir.MODEL_FILE
+    if exp.ranks > 1 or record.model is None or not path.is_file():
+        return None
+    if any(name not in record.metrics for name in exp.metric_names):
+        return None
+    return {"path": str(path.resolve()), "metrics": dict(record.metrics)}
 
 
 def train_missing(
@@ -275,7 +306,7 @@ def train_missing(
             f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "
             "queued again"
         )
-    queue_missing(study, exp, missing, sources)
+    queue_missing(study, exp, missing, sources, run_dir)
     finished = sum(1 for t in study.get_trials(deepcopy=False) if attrs.counts_toward_budget(t))
     # Members train to their count: no timeout, no early stop of the search (a member
     # repeats a configuration: it would count against patience, or meet the target).

@@ -24,6 +24,7 @@ from supervisor.execution.trial import (
     DISK_FULL,
     NON_FINITE,
     EpochHook,
+    Trained,
     TrialResult,
     TrialSpec,
     disk_full,
@@ -117,16 +118,25 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
             stopped = stopped or (on_epoch is not None and on_epoch(epoch, floats))
             return stopped
 
-        checkpoint = _checkpoint(spec, bench)
-        t0 = time.perf_counter()
-        try:
-            fitted = bench.fit(model, data, spec.params, spec.epochs, _Report(report, checkpoint))
-        finally:
-            if checkpoint is not None and checkpoint.resumed_from is not None:
-                result.extra["resumed_from_epoch"] = checkpoint.resumed_from
-        metrics = _floats(fitted)
-        train_seconds = time.perf_counter() - t0
-        metrics.update(train_seconds=train_seconds, node_seconds=train_seconds * spec.threads)
+        loaded = spec.trained is not None and _load_trained(bench, model, spec.trained, result)
+        if spec.trained is not None and not loaded:  # it may hold some of the arrays
+            del model
+            model = bench.build_model(spec.params, spec.seed)
+            node.after_build(model, spec.node)
+        if loaded and spec.trained is not None:  # what its trial measured of this model
+            metrics = _floats(spec.trained.metrics)
+        else:
+            checkpoint = _checkpoint(spec, bench)
+            t0 = time.perf_counter()
+            try:
+                report_to = _Report(report, checkpoint)
+                fitted = bench.fit(model, data, spec.params, spec.epochs, report_to)
+            finally:
+                if checkpoint is not None and checkpoint.resumed_from is not None:
+                    result.extra["resumed_from_epoch"] = checkpoint.resumed_from
+            metrics = _floats(fitted)
+            train_seconds = time.perf_counter() - t0
+            metrics.update(train_seconds=train_seconds, node_seconds=train_seconds * spec.threads)
         _count_params(bench, model, result, metrics)
         result.metrics = metrics
         if stopped:  # the slot goes to the next trial at once: no latency, no artifacts
@@ -260,6 +270,23 @@ def _save_outputs(
         result.extra["outputs_error"] = f"{type(exc).__name__}: {exc}"[:500]
         if full := disk_full(exc):
             result.extra[DISK_FULL] = full
+
+
+def _load_trained(bench: Benchmark, model: Any, trained: Trained, result: TrialResult) -> bool:
+    """Give ``model`` the arrays of a model trained already; whether it took them. A file
+    gone (trimmed since) or damaged is noted, and the trial trains instead."""
+    import numpy as np
+
+    try:
+        with np.load(trained.path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+        bench.load_model_arrays(model, arrays)
+    except Exception as exc:
+        why = f"{trained.path}: {type(exc).__name__}: {exc}"
+        result.extra["from_model_error"] = f"trained instead: {why}"[:500]
+        return False
+    result.extra["from_model"] = trained.path
+    return True
 
 
 def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResult) -> None:
