@@ -19,6 +19,7 @@ from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
     from supervisor.benchmarks import Benchmark
 
@@ -39,10 +40,36 @@ def best_kept(study: optuna.Study, run_dir: Path) -> int:
             f"study {study.study_name!r} keeps no trained model: {len(errors)} trial(s)"
             f" could not save theirs (trial {last}: {errors[last]})"[:600]
         )
+    stored = study.user_attrs.get(attrs.CONFIG)
+    if isinstance(stored, dict) and stored.get("keep_models"):  # set: why none is kept
+        why = _none_kept(trials, run_dir)
+        raise UserError(f"study {study.study_name!r} keeps no trained model: {why}")
     raise UserError(
         f"study {study.study_name!r} keeps no trained model: set keep_models: K in the"
         " space file (the K best trials' models are kept)"
     )
+
+
+def _none_kept(trials: list[FrozenTrial], run_dir: Path) -> str:
+    """Why a run with ``keep_models`` keeps none: it told the user to set what was set."""
+    from optuna.trial import TrialState
+
+    from supervisor.study.feasibility import feasible
+    from supervisor.study.records import TrialRecord
+
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        return "no trial has completed yet"
+    feasible_ones = [t for t in complete if feasible(t)]
+    if not feasible_ones:
+        return (
+            f"none of its {len(complete)} complete trial(s) keeps the constraints (the"
+            " model of a trial that breaks them is never kept)"
+        )
+    records = [TrialRecord.from_frozen(t) for t in feasible_ones]
+    if all(r.warm_start is not None or r.duplicate_of is not None for r in records):
+        return "its complete trials were not trained here (told by warm start, or duplicates)"
+    return f"no model file of its trials is left in {run_dir / rundir.TRIALS_DIR}"
 
 
 def load_model(

@@ -487,3 +487,21 @@ def test_a_model_trained_with_xla_set_is_rebuilt_with_it(
     assert model.jit_compile is True
     bench = run.benchmark(0)
     assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-5)
+
+
+def test_a_run_with_keep_models_that_kept_none_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every trial broke the constraints (or none completed): ``run.model()`` asked the
+    user to set keep_models, which the space file had."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("strict", 2, 2) | {"constraints": {"val_accuracy": {"min": 2.0}}}
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    assert run.kept_models == []
+    with pytest.raises(supervisor.UserError, match=r"none of its 2 complete trial\(s\) keeps"):
+        run.model()
+    run = supervisor.search(_space("gone", 2, 2), workers=1, report=False, progress="none")
+    for number in run.kept_models:
+        (rundir.trial_dir(run.run_dir, number) / rundir.MODEL_FILE).unlink()
+    with pytest.raises(supervisor.UserError, match=r"no model file of its trials is left in"):
+        run.model()
