@@ -185,9 +185,10 @@ def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[An
             " keep_models to at least the ensemble's pool (or size) and build it again"
         )
     studies: dict[str, optuna.Study] = {}
-    models = []
+    loaded: dict[tuple[str, int], Any] = {}  # greedy takes a member more than once: one copy
     for name, number in wanted:
         if name not in studies:
             studies[name] = load_study(storage_url, name)
-        models.append(load_model(studies[name], space_file, folder(name), number)[1])
-    return models
+        if (name, number) not in loaded:
+            loaded[name, number] = load_model(studies[name], space_file, folder(name), number)[1]
+    return [loaded[key] for key in wanted]

@@ -505,3 +505,21 @@ def test_a_run_with_keep_models_that_kept_none_says_why(
         (rundir.trial_dir(run.run_dir, number) / rundir.MODEL_FILE).unlink()
     with pytest.raises(supervisor.UserError, match=r"no model file of its trials is left in"):
         run.model()
+
+
+def test_a_member_the_ensemble_takes_twice_is_loaded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Greedy selection takes members with replacement: ``run.ensemble_models()`` loaded a
+    model once per time it was taken (memory and time over again for a large model)."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("twice", 2, 2) | {"ensemble": {"select": "topk", "size": 2}}
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    path = run.run_dir / "ensemble" / "ensemble.json"
+    summary = json.loads(path.read_text())
+    a, b = summary["members"]
+    summary["members"] = [a, b, a, a]  # as greedy writes a member it took three times
+    path.write_text(json.dumps(summary))
+    models = run.ensemble_models()
+    assert len(models) == 4 and models[0] is models[2] is models[3]
+    assert models[1] is not models[0]
