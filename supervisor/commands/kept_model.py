@@ -175,15 +175,12 @@ def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[An
         return run_dir if study_name == search else run_dir / rundir.ENSEMBLE_DIR
 
     missing = [
-        f"{name}#{number}"
-        for name, number in wanted
+        (name, number)
+        for name, number in dict.fromkeys(wanted)
         if not (rundir.trial_dir(folder(name), number) / rundir.MODEL_FILE).is_file()
     ]
     if missing:
-        raise UserError(
-            f"the ensemble's members {', '.join(missing[:10])} have no kept model: set"
-            " keep_models to at least the ensemble's pool (or size) and build it again"
-        )
+        raise UserError(_not_kept(missing, search))
     studies: dict[str, optuna.Study] = {}
     loaded: dict[tuple[str, int], Any] = {}  # greedy takes a member more than once: one copy
     for name, number in wanted:
@@ -192,3 +189,21 @@ def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[An
         if (name, number) not in loaded:
             loaded[name, number] = load_model(studies[name], space_file, folder(name), number)[1]
     return [loaded[key] for key in wanted]
+
+
+def _not_kept(missing: list[tuple[str, int]], search: str) -> str:
+    """Why the ensemble's ``missing`` members have no model, and what keeps them: it said
+    to set keep_models and build it again, but building it again reuses the members'
+    saved predictions and makes no model, so a user who did so got the same error."""
+    of_search = [f"#{n}" for name, n in missing if name == search]
+    trained = [f"#{n}" for name, n in missing if name != search]
+    why = []
+    if of_search:
+        why.append(f"search trial(s) {', '.join(of_search[:10])} not among the best it kept")
+    if trained:
+        why.append(f"member(s) {', '.join(trained[:10])} trained while it kept no models")
+    return (
+        f"the ensemble's members have no kept model: {'; '.join(why)}. Building it again"
+        " reuses their saved predictions and makes no model; a search whose keep_models is"
+        " at least the ensemble's pool (topk: its size) keeps every member's"
+    )

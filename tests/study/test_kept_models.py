@@ -157,8 +157,27 @@ def test_ensemble_members_without_kept_models_are_named(
     monkeypatch.chdir(tmp_path)
     space = _space("ens0", 4, 0) | {"ensemble": {"select": "topk", "size": 2}}
     run = supervisor.search(space, workers=2, report=False, progress="none")
-    with pytest.raises(supervisor.UserError, match=r"members ens0#\d+, ens0#\d+ have no kept"):
+    with pytest.raises(supervisor.UserError, match=r"search trial\(s\) #\d+, #\d+ not among"):
         run.ensemble_models()
+
+
+def test_members_without_models_are_not_told_to_build_the_ensemble_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advice was to set keep_models and build the ensemble again: a user who did so
+    (resuming the search with it) got the same error, as the rebuilt ensemble reuses its
+    members' saved predictions and trains, so keeps, none of them."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("advice", 3, 0) | {"ensemble": {"select": "seeds", "size": 3}}
+    supervisor.search(space, workers=1, report=False, progress="none")
+    space["keep_models"] = 3
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    with pytest.raises(supervisor.UserError) as caught:
+        run.ensemble_models()
+    message = str(caught.value)
+    assert "search trial(s) #2 not among the best it kept" in message
+    assert "member(s) #0, #1 trained while it kept no models" in message
+    assert "Building it again reuses their saved predictions and makes no model" in message
 
 
 def test_a_study_started_again_in_the_run_directory_does_not_take_the_old_models(
