@@ -45,6 +45,7 @@ class Member:
     value: float | None  # its first objective, as told to the study
     outputs: dict[str, np.ndarray]
     params: dict[str, Any] = field(default_factory=dict)
+    loaded: bool = False  # the search's kept model, loaded by a member trial: not trained
 
 
 @dataclass

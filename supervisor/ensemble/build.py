@@ -135,7 +135,8 @@ def build(
         )
     except ValueError as exc:  # members that do not combine: one line, not a traceback
         raise UserError(f"ensemble of {study.study_name!r} not built: {exc}") from None
-    trained = sum(1 for m in {id(m): m for m in chosen}.values() if m.study != study.study_name)
+    distinct = {id(m): m for m in chosen}.values()  # a kept model loaded is the search's
+    trained = sum(1 for m in distinct if m.study != study.study_name and not m.loaded)
     built = Built(
         config=config,
         select=select,

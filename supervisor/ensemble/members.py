@@ -132,9 +132,10 @@ class MemberSource:
             if _member_key(t) == (want.source, want.seed, epochs):
                 outputs = load_outputs(self.member_dir, t)
                 if outputs is not None:
-                    how = ", its kept model" if attrs.FROM_MODEL in t.user_attrs else ""
+                    loaded = attrs.FROM_MODEL in t.user_attrs
+                    how = ", its kept model" if loaded else ""
                     label = f"search #{want.source}, seed {want.seed} (member #{t.number}{how})"
-                    return _member(t, trained.study_name, label, outputs)
+                    return _member(t, trained.study_name, label, outputs, loaded)
         return None
 
 
@@ -207,9 +208,11 @@ def _end_unrun(study: optuna.Study, waiting: FrozenTrial) -> None:
     recovery.withdraw(study, internals.trial_id(waiting), error)
 
 
-def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:
+def _member(
+    trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any], loaded: bool = False
+) -> Member:
     value = trial.values[0] if trial.values else None
-    return Member(trial.number, study, label, value, outputs, dict(trial.params))
+    return Member(trial.number, study, label, value, outputs, dict(trial.params), loaded)
 
 
 def queue_missing(

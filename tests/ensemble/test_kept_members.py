@@ -47,6 +47,8 @@ def test_a_later_ensemble_loads_the_models_the_search_kept(
         assert took == (source in loaded and source != damaged), source
         assert ("history" not in t.user_attrs) == took  # not trained: no epoch
     assert "trained instead: " in trials[damaged].user_attrs["from_model_error"]
+    # The kept models loaded count as reused from the search, not trained (UQ report).
+    assert (built.reused, built.trained) == (len(loaded) - 1, 4 - len(loaded) + 1)
     # A loaded member is its search trial's model: its value and its predictions.
     bench = run.benchmark()
     data = bench.load_data(5)
