@@ -294,6 +294,8 @@ def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResu
     the trial's result stands; its model is then not among those kept."""
     if spec.run_dir is None:
         return
+    if spec.trained is not None and "from_model" in result.extra and _link_model(spec, result):
+        return
     try:
         arrays = bench.model_arrays(model)
         # Not compressed: trained weights hardly compress, and a large model would cost
@@ -303,6 +305,23 @@ def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResu
         result.extra["model_error"] = f"model not kept: {type(exc).__name__}: {exc}"[:500]
         if full := disk_full(exc):  # as for its other arrays: the campaign stops
             result.extra[DISK_FULL] = full
+
+
+def _link_model(spec: TrialSpec, result: TrialResult) -> bool:
+    """Keep a loaded kept model (an ensemble member's) as a hard link to the search's file:
+    the same arrays, written again, would cost the disk a second copy and the trial the
+    write. False where the file system links no file (the arrays are then written)."""
+    assert spec.run_dir is not None and spec.trained is not None
+    run_dir = Path(spec.run_dir)
+    path = rundir.trial_dir(run_dir, spec.trial_number) / rundir.MODEL_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.replacing(path) as tmp:
+            os.link(spec.trained.path, tmp)
+    except OSError:
+        return False
+    result.extra["model"] = str(path.relative_to(run_dir))
+    return True
 
 
 def _save_trial_arrays(

@@ -59,6 +59,9 @@ def test_a_later_ensemble_loads_the_models_the_search_kept(
         np.testing.assert_allclose(bench.predict(model, data.x_test), member.outputs["test"])
         if source in loaded and source != damaged:
             assert member.label.endswith(", its kept model)")
+            # Kept as the search's file, linked: not a second copy on the disk.
+            mine = rundir.trial_dir(run.run_dir / "ensemble", member.trial) / rundir.MODEL_FILE
+            assert mine.samefile(rundir.trial_dir(run.run_dir, source) / rundir.MODEL_FILE)
             kept_model = run.model(source)
             np.testing.assert_array_equal(
                 bench.predict(kept_model, data.x_test), member.outputs["test"]
