@@ -9,6 +9,7 @@ is built here, in the calling process: the benchmark's framework (Keras) must im
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,9 +139,11 @@ def _xla_as_trained(model: Any, xla: object) -> None:
 def _dtype_policy(policy: object) -> Iterator[None]:
     """Keras' global dtype policy set to the one the trial was built under (its node's
     precision: mixed_bfloat16 on a recent GPU) while the model is built, as its worker
-    set it, so that it computes as the trial did; the caller's policy is restored."""
-    if not isinstance(policy, str) or policy == "float32":
-        yield  # a float32 model, or a framework other than Keras: nothing to set
+    set it, so that it computes as the trial did; the caller's policy is restored. A
+    float32 trial too: a notebook that set mixed precision for its own work built the
+    trial's model in it."""
+    if not isinstance(policy, str) or (policy == "float32" and "keras" not in sys.modules):
+        yield  # float32 is Keras' default; a framework other than Keras imports none
         return
     import keras
 

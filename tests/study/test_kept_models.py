@@ -483,6 +483,37 @@ def test_a_kept_model_predicts_with_its_own_trial_s_options_after_a_resume_chang
         run.benchmark("0")  # type: ignore[arg-type]
 
 
+def test_a_float32_model_is_rebuilt_in_float32_whatever_the_caller_s_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook set mixed precision for its own work: ``run.model()`` of a float32 trial
+    built it in mixed_bfloat16 and it scored other than its trial."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    space = {
+        "study": "f32",
+        "benchmark": "tests.execution.test_ranks:TinyRegression",
+        "objectives": ["val_loss"],
+        "params": {"batch_size": [16]},
+        "budget": {"trials": 1, "epochs": 3},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": 1,
+        "node": {"precision": "float32"},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = run.model()
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # the caller's, as it was
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.dtype_policy.name == "float32"
+    bench = run.benchmark()
+    assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-6)
+
+
 def test_a_model_trained_with_xla_set_is_rebuilt_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
