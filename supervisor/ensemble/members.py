@@ -153,7 +153,10 @@ def judged(
     keep, out = [], []
     by_number = {t.number: t for t in trained.get_trials(deepcopy=False)}
     for want, member in have:
-        trial = by_number.get(member.trial) if member.study != search else None
+        # The search's own model (reused, or its kept model loaded) kept them already:
+        # a latency measured again on another node does not judge it anew.
+        ours = member.study != search and not member.loaded
+        trial = by_number.get(member.trial) if ours else None
         metrics = TrialRecord.from_frozen(trial).metrics if trial is not None else {}
         broken = values(exp.constraints, metrics) if trial is not None else {}
         why = [

@@ -66,3 +66,31 @@ def test_a_later_ensemble_loads_the_models_the_search_kept(
             np.testing.assert_array_equal(
                 bench.predict(kept_model, data.x_test), member.outputs["test"]
             )
+
+
+def test_a_loaded_kept_model_is_not_judged_again_by_the_constraints(tmp_path: Path) -> None:
+    """The search's own model kept the constraints there; loaded by a member on another
+    node, its latency measured again there is no new verdict on it (a member trained
+    anew is judged)."""
+    import optuna
+    import yaml
+
+    from supervisor.config import space
+    from supervisor.ensemble.aggregate import Member
+    from supervisor.ensemble.members import Wanted, judged
+
+    path = tmp_path / "s.yaml"
+    bounded = _space("judge", 2, 2) | {"constraints": {"latency_ms": {"max": 1.0}}}
+    path.write_text(yaml.safe_dump(bounded))
+    exp = space.load(path)
+    members = optuna.create_study()
+    for _ in range(2):  # both measured 5 ms on the nodes that ran them
+        trial = optuna.trial.create_trial(value=0.5, user_attrs={"metrics": {"latency_ms": 5.0}})
+        members.add_trial(trial)
+    have = [
+        (Wanted(0, 1), Member(0, "judge.ensemble", "loaded", 0.5, {}, loaded=True)),
+        (Wanted(0, 2), Member(1, "judge.ensemble", "trained", 0.5, {})),
+    ]
+    kept, out = judged(exp, have, "judge", members)
+    assert [m.label for _, m in kept] == ["loaded"]
+    assert out == ["trained: breaks latency_ms <= 1 (5)"]
