@@ -215,13 +215,13 @@ class Run:
 
     def model(self, trial: int | None = None) -> Any:
         """Trial ``trial``'s trained model (default: the best kept), rebuilt as the trial
-        built it (benchmark options, parameters, seed) with the weights its worker saved;
-        for a Keras benchmark, a ``keras.Model``. ``benchmark().predict(model, x)`` uses
-        it as the campaign did. Only trials ``keep_models`` kept have one."""
+        built it (benchmark options, parameters, seed, node's precision and XLA) with the
+        weights its worker saved; for a Keras benchmark, a ``keras.Model``.
+        ``benchmark(trial).predict(model, x)`` uses it as the campaign did. Only trials
+        ``keep_models`` kept have one."""
         from supervisor.commands.kept_model import best_kept, load_model
 
-        if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
-            raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
+        trial = _trial_number(trial)
         if trial is None:
             trial = best_kept(self.study, self.run_dir)
         return load_model(self.study, self.record.space_file, self.run_dir, trial)[1]
@@ -235,14 +235,13 @@ class Run:
 
         return ensemble_models(self.storage_url, self.record.space_file, self.run_dir)
 
-    def benchmark(self) -> Benchmark:
-        """The run's benchmark with the options it searched with (``predict`` on a kept
-        model, ``load_data`` for its data)."""
-        from supervisor.benchmarks import registry
-        from supervisor.commands.ensemble import as_searched
+    def benchmark(self, trial: int | None = None) -> Benchmark:
+        """The run's benchmark with the options it searched with (``load_data`` for its
+        data); ``trial``: with those that trial trained with (``predict`` on its kept
+        model, where a resume changed the options since)."""
+        from supervisor.commands.kept_model import benchmark_of
 
-        exp = as_searched(self.study, self.record.space_file)
-        return registry.load(exp.benchmark_target)(exp.options)
+        return benchmark_of(self.study, self.record.space_file, _trial_number(trial))
 
     def _repr_html_(self) -> str:  # a notebook shows the run as a small table
         from html import escape
@@ -403,6 +402,12 @@ def search_options(
         command=command,
         **flags,
     )
+
+
+def _trial_number(trial: Any) -> int | None:
+    if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
+        raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
+    return trial
 
 
 def _check_path(name: str, value: Any) -> None:

@@ -9,6 +9,7 @@ is built here, in the calling process: the benchmark's framework (Keras) must im
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
     from supervisor.benchmarks import Benchmark
 
@@ -39,10 +41,36 @@ def best_kept(study: optuna.Study, run_dir: Path) -> int:
             f"study {study.study_name!r} keeps no trained model: {len(errors)} trial(s)"
             f" could not save theirs (trial {last}: {errors[last]})"[:600]
         )
+    stored = study.user_attrs.get(attrs.CONFIG)
+    if isinstance(stored, dict) and stored.get("keep_models"):  # set: why none is kept
+        why = _none_kept(trials, run_dir)
+        raise UserError(f"study {study.study_name!r} keeps no trained model: {why}")
     raise UserError(
         f"study {study.study_name!r} keeps no trained model: set keep_models: K in the"
         " space file (the K best trials' models are kept)"
     )
+
+
+def _none_kept(trials: list[FrozenTrial], run_dir: Path) -> str:
+    """Why a run with ``keep_models`` keeps none: it told the user to set what was set."""
+    from optuna.trial import TrialState
+
+    from supervisor.study.feasibility import feasible
+    from supervisor.study.records import TrialRecord
+
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        return "no trial has completed yet"
+    feasible_ones = [t for t in complete if feasible(t)]
+    if not feasible_ones:
+        return (
+            f"none of its {len(complete)} complete trial(s) keeps the constraints (the"
+            " model of a trial that breaks them is never kept)"
+        )
+    records = [TrialRecord.from_frozen(t) for t in feasible_ones]
+    if all(r.warm_start is not None or r.duplicate_of is not None for r in records):
+        return "its complete trials were not trained here (told by warm start, or duplicates)"
+    return f"no model file of its trials is left in {run_dir / rundir.TRIALS_DIR}"
 
 
 def load_model(
@@ -67,8 +95,10 @@ def load_model(
         )
     spec = spec_for(study, space_file, rec)
     bench = registry.load(spec.benchmark_target)(spec.options)
-    with _dtype_policy(rec.provenance.settings.get("dtype_policy") if rec.provenance else None):
+    settings = rec.provenance.settings if rec.provenance else {}
+    with _dtype_policy(settings.get("dtype_policy")):
         model = bench.build_model(spec.params, spec.seed)
+    _xla_as_trained(model, settings.get("xla"))
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in saved.files}
@@ -80,13 +110,40 @@ def load_model(
     return bench, model
 
 
+def benchmark_of(study: optuna.Study, space_file: str, number: int | None) -> Benchmark:
+    """The run's benchmark with the options it searched with (the latest stored), or with
+    those trial ``number`` trained with: a resume may have changed them since, and its
+    model predicts (and its data loads) under its own."""
+    from supervisor.benchmarks import registry
+    from supervisor.commands.ensemble import as_searched
+    from supervisor.commands.rerun import spec_for, trained_record
+
+    if number is None:
+        exp = as_searched(study, space_file)
+        return registry.load(exp.benchmark_target)(exp.options)
+    spec = spec_for(study, space_file, trained_record(study, number, "model"))
+    return registry.load(spec.benchmark_target)(spec.options)
+
+
+def _xla_as_trained(model: Any, xla: object) -> None:
+    """XLA forced on or off as the trial's ``node: {xla}`` set it on its worker
+    (``node.after_build``): "auto" leaves Keras' rule, which differs between a GPU worker
+    and a CPU login node; ``xla: off`` is often there because the model fails under XLA."""
+    from supervisor.execution import node
+
+    if xla in node.XLA_CHOICES:
+        node.after_build(model, node.NodeSettings(xla=xla))
+
+
 @contextlib.contextmanager
 def _dtype_policy(policy: object) -> Iterator[None]:
     """Keras' global dtype policy set to the one the trial was built under (its node's
     precision: mixed_bfloat16 on a recent GPU) while the model is built, as its worker
-    set it, so that it computes as the trial did; the caller's policy is restored."""
-    if not isinstance(policy, str) or policy == "float32":
-        yield  # a float32 model, or a framework other than Keras: nothing to set
+    set it, so that it computes as the trial did; the caller's policy is restored. A
+    float32 trial too: a notebook that set mixed precision for its own work built the
+    trial's model in it."""
+    if not isinstance(policy, str) or (policy == "float32" and "keras" not in sys.modules):
+        yield  # float32 is Keras' default; a framework other than Keras imports none
         return
     import keras
 
@@ -121,19 +178,35 @@ def ensemble_models(storage_url: str, space_file: str, run_dir: Path) -> list[An
         return run_dir if study_name == search else run_dir / rundir.ENSEMBLE_DIR
 
     missing = [
-        f"{name}#{number}"
-        for name, number in wanted
+        (name, number)
+        for name, number in dict.fromkeys(wanted)
         if not (rundir.trial_dir(folder(name), number) / rundir.MODEL_FILE).is_file()
     ]
     if missing:
-        raise UserError(
-            f"the ensemble's members {', '.join(missing[:10])} have no kept model: set"
-            " keep_models to at least the ensemble's pool (or size) and build it again"
-        )
+        raise UserError(_not_kept(missing, search))
     studies: dict[str, optuna.Study] = {}
-    models = []
+    loaded: dict[tuple[str, int], Any] = {}  # greedy takes a member more than once: one copy
     for name, number in wanted:
         if name not in studies:
             studies[name] = load_study(storage_url, name)
-        models.append(load_model(studies[name], space_file, folder(name), number)[1])
-    return models
+        if (name, number) not in loaded:
+            loaded[name, number] = load_model(studies[name], space_file, folder(name), number)[1]
+    return [loaded[key] for key in wanted]
+
+
+def _not_kept(missing: list[tuple[str, int]], search: str) -> str:
+    """Why the ensemble's ``missing`` members have no model, and what keeps them: it said
+    to set keep_models and build it again, but building it again reuses the members'
+    saved predictions and makes no model, so a user who did so got the same error."""
+    of_search = [f"#{n}" for name, n in missing if name == search]
+    trained = [f"#{n}" for name, n in missing if name != search]
+    why = []
+    if of_search:
+        why.append(f"search trial(s) {', '.join(of_search[:10])} not among the best it kept")
+    if trained:
+        why.append(f"member(s) {', '.join(trained[:10])} trained while it kept no models")
+    return (
+        f"the ensemble's members have no kept model: {'; '.join(why)}. Building it again"
+        " reuses their saved predictions and makes no model; a search whose keep_models is"
+        " at least the ensemble's pool (topk: its size) keeps every member's"
+    )

@@ -11,14 +11,16 @@ on CPU with one thread per trial) the result is identical to the bit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from supervisor.errors import UserError
 
 if TYPE_CHECKING:
     import optuna
 
+    from supervisor.execution.node import NodeSettings
     from supervisor.execution.trial import TrialResult, TrialSpec
     from supervisor.study.records import TrialRecord
 
@@ -112,9 +114,21 @@ def spec_for(study: optuna.Study, space_file: str, rec: TrialRecord) -> TrialSpe
         threads=prov.threads or 1,
         ranks=prov.ranks or 1,
         run_dir=None,  # nothing is written into the run
-        node=exp.node,
+        node=_node_as_ran(prov.settings, exp.node),
         time_limit=exp.budget.trial_timeout,
     )
+
+
+def _node_as_ran(settings: Mapping[str, Any], searched: NodeSettings) -> NodeSettings:
+    """The node settings the trial recorded (XLA, precision), each where it did; a resume
+    may have changed the space's ``node:`` since, and the rerun trained with the new."""
+    from dataclasses import replace
+
+    from supervisor.execution.node import PRECISIONS, XLA_CHOICES
+
+    xla, precision = settings.get("xla"), settings.get("precision")
+    node = replace(searched, xla=xla) if xla in XLA_CHOICES else searched
+    return replace(node, precision=precision) if precision in PRECISIONS else node
 
 
 def comparable(metrics: object) -> dict[str, float]:

@@ -45,6 +45,7 @@ class Member:
     value: float | None  # its first objective, as told to the study
     outputs: dict[str, np.ndarray]
     params: dict[str, Any] = field(default_factory=dict)
+    loaded: bool = False  # the search's kept model, loaded by a member trial: not trained
 
 
 @dataclass
@@ -344,6 +345,8 @@ class Built:
     report_path: Path | None
     # ``seeds`` with candidates: each configuration's search trial, mean value and members
     finalists: list[Finalist] = field(default_factory=list)
+    # members trained that break the space file's constraints, left out: why, each
+    excluded: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

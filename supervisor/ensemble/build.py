@@ -78,11 +78,15 @@ def build(
     exp = _with_ensemble(exp, config)
     if missing:
         of_search = sum(1 for m in found.values() if m is not None and m.study == study.study_name)
-        display.log(
-            f"Ensemble: training {len(missing)} member(s); {of_search} reused from the search, "
-            f"{len(wanted) - len(missing) - of_search} trained before"
-        )
         sources = {t.number: t for t in candidates}
+        loads = sum(
+            1 for w in missing if members_mod.loads_kept(exp, run_dir, sources[w.source], w)
+        )
+        loaded = f"loading {loads} the search kept, " if loads else ""
+        display.log(
+            f"Ensemble: {loaded}training {len(missing) - loads} member(s); {of_search} reused"
+            f" from the search, {len(wanted) - len(missing) - of_search} trained before"
+        )
         with cluster() as handle:
             training = members_mod.train_missing(
                 exp, missing, sources, storage_url, run_dir, handle, display
@@ -104,7 +108,15 @@ def build(
         for w, m in found.items()
         if m is None or not _predicted(m)
     ]
+    have, excluded = members_mod.judged(exp, have, study.study_name, trained_study)
+    if excluded:
+        display.log(
+            f"Ensemble: {len(excluded)} member(s) left out, breaking the constraints: "
+            + "; ".join(excluded[:5])
+        )
     if not have:
+        if excluded:
+            raise UserError(f"no ensemble member keeps the constraints: {excluded[0]}")
         raise UserError(
             f"no ensemble member could be used: {', '.join(failed[:5])}"
             " (see the member study's failures)"[:400]
@@ -130,7 +142,8 @@ def build(
         )
     except ValueError as exc:  # members that do not combine: one line, not a traceback
         raise UserError(f"ensemble of {study.study_name!r} not built: {exc}") from None
-    trained = sum(1 for m in {id(m): m for m in chosen}.values() if m.study != study.study_name)
+    distinct = {id(m): m for m in chosen}.values()  # a kept model loaded is the search's
+    trained = sum(1 for m in distinct if m.study != study.study_name and not m.loaded)
     built = Built(
         config=config,
         select=select,
@@ -139,6 +152,7 @@ def build(
         trained=trained,
         reused=len({id(m) for m in chosen}) - trained,
         failed=failed,
+        excluded=excluded,
         summary_path=run_dir / rundir.ENSEMBLE_DIR / SUMMARY_FILE,
         report_path=None,
         finalists=finalists,
@@ -228,6 +242,7 @@ def _write_summary(built: Built, exp: Experiment) -> None:
         "trained": built.trained,
         "reused": built.reused,
         "failed": built.failed,
+        "excluded": built.excluded,
         "ensemble": _finite(ev.ensemble),
         "best_member": {
             "label": built.members[ev.best_member_index].label,

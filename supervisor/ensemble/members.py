@@ -132,9 +132,47 @@ class MemberSource:
             if _member_key(t) == (want.source, want.seed, epochs):
                 outputs = load_outputs(self.member_dir, t)
                 if outputs is not None:
-                    label = f"search #{want.source}, seed {want.seed} (member #{t.number})"
-                    return _member(t, trained.study_name, label, outputs)
+                    loaded = attrs.FROM_MODEL in t.user_attrs
+                    how = ", its kept model" if loaded else ""
+                    label = f"search #{want.source}, seed {want.seed} (member #{t.number}{how})"
+                    return _member(t, trained.study_name, label, outputs, loaded)
         return None
+
+
+def judged(
+    exp: Experiment, have: list[tuple[Wanted, Member]], search: str, trained: optuna.Study | None
+) -> tuple[list[tuple[Wanted, Member]], list[str]]:
+    """The members that keep the space file's constraints, and why each other is left
+    out. A member trained for the ensemble (another seed, or its configuration trained
+    again) measures anew and may break a bound its search trial kept (an accuracy floor,
+    a latency ceiling): it would make the ensemble break it too."""
+    from supervisor.study.feasibility import values
+
+    if not exp.constraints or trained is None:
+        return have, []
+    keep, out = [], []
+    by_number = {t.number: t for t in trained.get_trials(deepcopy=False)}
+    for want, member in have:
+        # The search's own model (reused, or its kept model loaded) kept them already:
+        # a latency measured again on another node does not judge it anew.
+        ours = member.study != search and not member.loaded
+        trial = by_number.get(member.trial) if ours else None
+        metrics = TrialRecord.from_frozen(trial).metrics if trial is not None else {}
+        broken = values(exp.constraints, metrics) if trial is not None else {}
+        why = [
+            f"{c.text()} ({_shown(metrics.get(c.metric))})"
+            for c in exp.constraints
+            if broken.get(c.metric, 0.0) > 0
+        ]
+        if why:
+            out.append(f"{member.label}: breaks {', '.join(why)}")
+        else:
+            keep.append((want, member))
+    return keep, out
+
+
+def _shown(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.4g}"
 
 
 def _member_key(trial: FrozenTrial) -> Key:
@@ -173,17 +211,25 @@ def _end_unrun(study: optuna.Study, waiting: FrozenTrial) -> None:
     recovery.withdraw(study, internals.trial_id(waiting), error)
 
 
-def _member(trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any]) -> Member:
+def _member(
+    trial: FrozenTrial, study: str, label: str, outputs: dict[str, Any], loaded: bool = False
+) -> Member:
     value = trial.values[0] if trial.values else None
-    return Member(trial.number, study, label, value, outputs, dict(trial.params))
+    return Member(trial.number, study, label, value, outputs, dict(trial.params), loaded)
 
 
 def queue_missing(
-    study: optuna.Study, exp: Experiment, missing: list[Wanted], sources: dict[int, FrozenTrial]
+    study: optuna.Study,
+    exp: Experiment,
+    missing: list[Wanted],
+    sources: dict[int, FrozenTrial],
+    run_dir: Path | None = None,
 ) -> None:
     """Queue in the member study each of ``missing`` that is not on its way. Under the
     journal's lock: two ensembles built at once (the two drivers of one run finishing
-    together) each planned before the other queued, and queued every member twice."""
+    together) each planned before the other queued, and queued every member twice.
+    A member of its search trial's own seed whose model the search kept (``run_dir``)
+    loads it instead of training again (``kept_model``)."""
     from supervisor.study.storage import exclusive
 
     with exclusive(study):
@@ -192,16 +238,40 @@ def queue_missing(
         queued = _plan_queue(study, set(keys.values()))
         for want, key in keys.items():
             if key not in queued:
+                source = sources[want.source]
+                train_as = dict(given[want.source])
+                if run_dir is not None and loads_kept(exp, run_dir, source, want):
+                    train_as["trained"] = kept_model(exp, run_dir, source)
                 study.enqueue_trial(
-                    dict(sources[want.source].params),
+                    dict(source.params),
                     user_attrs={
                         attrs.SEED: want.seed,
                         attrs.MEMBER_OF: want.source,
                         attrs.MEMBER_EPOCHS: key[2],
-                        attrs.TRAIN_AS: given[want.source],
+                        attrs.TRAIN_AS: train_as,
                     },
                     skip_if_exists=False,
                 )
+
+
+def loads_kept(exp: Experiment, run_dir: Path, source: FrozenTrial, want: Wanted) -> bool:
+    """Whether member ``want`` of search trial ``source`` loads the search's kept model."""
+    return search_seed(exp, source) == want.seed and kept_model(exp, run_dir, source) is not None
+
+
+def kept_model(exp: Experiment, run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
+    """The model ``keep_models`` kept of search ``trial`` (its file and what the trial
+    measured), for a member of the same configuration and seed to load: trained again,
+    it would only repeat it (a search without an ``ensemble:`` section kept no
+    predictions, only the models). None where the search kept none, or the trial's
+    metrics lack an objective; a multi-rank trial trains (its ranks train together)."""
+    record = TrialRecord.from_frozen(trial)
+    path = rundir.trial_dir(run_dir, trial.number) / rundir.MODEL_FILE
+    if exp.ranks > 1 or record.model is None or not path.is_file():
+        return None
+    if any(name not in record.metrics for name in exp.metric_names):
+        return None
+    return {"path": str(path.resolve()), "metrics": dict(record.metrics)}
 
 
 def train_missing(
@@ -228,8 +298,9 @@ def train_missing(
         pruner="none",
         pruner_options={},
         retrain_duplicates=True,  # seeds of one configuration are different members
-        # Members are chosen from search trials that keep the constraints; a member is not
-        # judged again (each is kept, and trained once, whatever it measures).
+        # Members are chosen from search trials that keep the constraints; one trained
+        # here is judged by them when the ensemble is built (``judged``), not by its
+        # driver: each is kept and trained once, whatever it measures.
         constraints=(),
     )
     study = open_campaign_study(member_exp, storage_url)
@@ -241,7 +312,7 @@ def train_missing(
             f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "
             "queued again"
         )
-    queue_missing(study, exp, missing, sources)
+    queue_missing(study, exp, missing, sources, run_dir)
     finished = sum(1 for t in study.get_trials(deepcopy=False) if attrs.counts_toward_budget(t))
     # Members train to their count: no timeout, no early stop of the search (a member
     # repeats a configuration: it would count against patience, or meet the target).

@@ -24,6 +24,7 @@ from supervisor.execution.trial import (
     DISK_FULL,
     NON_FINITE,
     EpochHook,
+    Trained,
     TrialResult,
     TrialSpec,
     disk_full,
@@ -117,16 +118,25 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
             stopped = stopped or (on_epoch is not None and on_epoch(epoch, floats))
             return stopped
 
-        checkpoint = _checkpoint(spec, bench)
-        t0 = time.perf_counter()
-        try:
-            fitted = bench.fit(model, data, spec.params, spec.epochs, _Report(report, checkpoint))
-        finally:
-            if checkpoint is not None and checkpoint.resumed_from is not None:
-                result.extra["resumed_from_epoch"] = checkpoint.resumed_from
-        metrics = _floats(fitted)
-        train_seconds = time.perf_counter() - t0
-        metrics.update(train_seconds=train_seconds, node_seconds=train_seconds * spec.threads)
+        loaded = spec.trained is not None and _load_trained(bench, model, spec.trained, result)
+        if spec.trained is not None and not loaded:  # it may hold some of the arrays
+            del model
+            model = bench.build_model(spec.params, spec.seed)
+            node.after_build(model, spec.node)
+        if loaded and spec.trained is not None:  # what its trial measured of this model
+            metrics = _floats(spec.trained.metrics)
+        else:
+            checkpoint = _checkpoint(spec, bench)
+            t0 = time.perf_counter()
+            try:
+                report_to = _Report(report, checkpoint)
+                fitted = bench.fit(model, data, spec.params, spec.epochs, report_to)
+            finally:
+                if checkpoint is not None and checkpoint.resumed_from is not None:
+                    result.extra["resumed_from_epoch"] = checkpoint.resumed_from
+            metrics = _floats(fitted)
+            train_seconds = time.perf_counter() - t0
+            metrics.update(train_seconds=train_seconds, node_seconds=train_seconds * spec.threads)
         _count_params(bench, model, result, metrics)
         result.metrics = metrics
         if stopped:  # the slot goes to the next trial at once: no latency, no artifacts
@@ -262,10 +272,29 @@ def _save_outputs(
             result.extra[DISK_FULL] = full
 
 
+def _load_trained(bench: Benchmark, model: Any, trained: Trained, result: TrialResult) -> bool:
+    """Give ``model`` the arrays of a model trained already; whether it took them. A file
+    gone (trimmed since) or damaged is noted, and the trial trains instead."""
+    import numpy as np
+
+    try:
+        with np.load(trained.path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+        bench.load_model_arrays(model, arrays)
+    except Exception as exc:
+        why = f"{trained.path}: {type(exc).__name__}: {exc}"
+        result.extra["from_model_error"] = f"trained instead: {why}"[:500]
+        return False
+    result.extra["from_model"] = trained.path
+    return True
+
+
 def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResult) -> None:
     """Keep the trained model's arrays (``keep_models``). A failure is noted, not fatal:
     the trial's result stands; its model is then not among those kept."""
     if spec.run_dir is None:
+        return
+    if spec.trained is not None and "from_model" in result.extra and _link_model(spec, result):
         return
     try:
         arrays = bench.model_arrays(model)
@@ -276,6 +305,23 @@ def _save_model(bench: Benchmark, model: Any, spec: TrialSpec, result: TrialResu
         result.extra["model_error"] = f"model not kept: {type(exc).__name__}: {exc}"[:500]
         if full := disk_full(exc):  # as for its other arrays: the campaign stops
             result.extra[DISK_FULL] = full
+
+
+def _link_model(spec: TrialSpec, result: TrialResult) -> bool:
+    """Keep a loaded kept model (an ensemble member's) as a hard link to the search's file:
+    the same arrays, written again, would cost the disk a second copy and the trial the
+    write. False where the file system links no file (the arrays are then written)."""
+    assert spec.run_dir is not None and spec.trained is not None
+    run_dir = Path(spec.run_dir)
+    path = rundir.trial_dir(run_dir, spec.trial_number) / rundir.MODEL_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic.replacing(path) as tmp:
+            os.link(spec.trained.path, tmp)
+    except OSError:
+        return False
+    result.extra["model"] = str(path.relative_to(run_dir))
+    return True
 
 
 def _save_trial_arrays(

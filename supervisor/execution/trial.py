@@ -83,6 +83,16 @@ class KeepModel:
 
 
 @dataclass(frozen=True)
+class Trained:
+    """A model trained already (a search trial's kept model, ``keep_models``) that a trial
+    of the same configuration and seed loads instead of training: an ensemble member
+    reuses it. ``metrics``: what its trial measured, the member's own."""
+
+    path: str  # the model file (``rundir.MODEL_FILE``), absolute
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     study_name: str
     trial_number: int
@@ -118,6 +128,8 @@ class TrialSpec:
     # Save the trained model's arrays (``Benchmark.model_arrays``) in its trial directory
     # when it completes and beats the bar (None: never).
     keep_model: KeepModel | None = None
+    # Load this model instead of training (when it loads; else the trial trains).
+    trained: Trained | None = None
 
 
 @dataclass

@@ -94,6 +94,8 @@ def _summary(built: Built, study_name: str) -> list[Html]:
     ]
     if built.failed:
         items.append(("left out", ", ".join(built.failed)))
+    if built.excluded:
+        items.append(("left out, breaking the constraints", "; ".join(built.excluded)))
     rows = []
     for metric, value in ev.ensemble.items():
         single = ev.best_member.get(metric, math.nan)

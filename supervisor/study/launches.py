@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import supervisor.optuna_internals as internals
 from supervisor.execution import channel
-from supervisor.execution.trial import TrialSpec
+from supervisor.execution.trial import Trained, TrialSpec
 from supervisor.execution.worker import run_trial
 from supervisor.study import attrs
 from supervisor.study.recorder import trial_seed
@@ -48,6 +48,15 @@ class Driver(Protocol):
     placement: Placement
     resources: dict[str, float] | None
     driver_id: str
+
+
+def trained_from(given: dict[str, Any]) -> Trained | None:
+    """The kept model an ensemble member loads instead of training (``attrs.TRAIN_AS``)."""
+    found = given.get("trained")
+    if not isinstance(found, dict) or not isinstance(found.get("path"), str):
+        return None
+    metrics = found.get("metrics")
+    return Trained(found["path"], dict(metrics) if isinstance(metrics, dict) else {})
 
 
 class Launches:
@@ -89,6 +98,7 @@ class Launches:
             checkpoint_every=d.exp.budget.checkpoint_every,
             save_outputs=d.save_outputs,
             keep_model=d.rec.models.next_trial() if d.rec.models is not None else None,
+            trained=trained_from(given),
         )
         # The key carries the trial number so the dashboard's task stream is readable.
         task = f"trial-{trial.number}-{d.driver_id.rsplit(':', 1)[-1]}"

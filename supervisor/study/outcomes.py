@@ -81,10 +81,12 @@ def stop_cause(stopped_by: StopReason | None, signal: str | None) -> str:
 # ``provenance``: where it ran, its share of the node, its seeds and node settings;
 # ``latency_error``, ``n_params_error``: why a measurement was left out of the metrics;
 # ``model``: that its worker saved its trained model (``keep_models``: the file is this
-# trial's, not one a reused run directory held); ``model_error``: why it did not.
+# trial's, not one a reused run directory held); ``model_error``: why it did not;
+# ``from_model``: the kept model an ensemble member loaded instead of training (or why not).
 _EXTRA = (
     *("rss_mb", "artifacts", "artifacts_error", "outputs", "outputs_error", "provenance"),
     *("latency_error", "n_params_error", "model", "model_error"),
+    *("from_model", "from_model_error"),
 )
 
 

@@ -120,3 +120,14 @@ def test_the_comparison_ignores_what_is_measured_again() -> None:
     assert not other.identical and "+0.5" in other.lines()[1]
     failed = TrialResult(trial_number=3, status="failed", error="RuntimeError: boom")
     assert not Comparison(3, {"loss": 1.0}, {}, failed).identical
+
+
+def test_a_trial_reruns_with_the_node_settings_it_ran_with(tmp_path: Path) -> None:
+    """A resume changed ``node:``: the rerun of an earlier trial ran under the new XLA and
+    precision settings, not those its provenance recorded."""
+    first = search(tmp_path, False, space(False) + "node: {xla: off, precision: float32}\n")
+    changed = space(False).replace("3,", "4,") + "node: {xla: on, precision: mixed_bfloat16}\n"
+    search(tmp_path, False, changed)
+    for trial, xla, precision in [(0, "off", "float32"), (3, "on", "mixed_bfloat16")]:
+        ran = first.rerun(trial).result.extra["provenance"]["settings"]
+        assert (ran["xla"], ran["precision"]) == (xla, precision)

@@ -10,19 +10,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 from optuna.trial import TrialState
 
 import supervisor.rundir as rundir
+from supervisor.benchmarks import Direction
 from supervisor.config import space
 from supervisor.ensemble import uq
 from supervisor.ensemble.aggregate import Member, evaluate
 from supervisor.errors import SpaceError
 from supervisor.study import attrs
 from supervisor.study.storage import load_study
+from tests.toy_classifier import ToyClassifier
 
 TOY = "tests.toy_classifier:ToyClassifier"
 
@@ -501,3 +503,41 @@ def test_members_train_as_their_search_trials_did_after_a_resume_changed_the_spa
     epochs = sorted(len(searched[m.user_attrs[attrs.MEMBER_OF]].user_attrs["history"])
                     for m in members)  # fmt: skip
     assert epochs == [2, 2, 3]  # both sessions' trials are members
+
+
+class SeedParity(ToyClassifier):
+    """Reports its model seed's parity (``odd``), a metric a constraint bounds: the seeds
+    an ensemble trains (the search's seed plus multiples of an odd stride) alternate."""
+
+    metrics: ClassVar[dict[str, Direction]] = {**ToyClassifier.metrics, "odd": "minimize"}
+
+    def build_model(self, params: Any, seed: int) -> Any:
+        model = super().build_model(params, seed)
+        model.seed = seed
+        return model
+
+    def fit(self, model: Any, data: Any, params: Any, epochs: int, report: Any) -> Any:
+        return super().fit(model, data, params, epochs, report) | {"odd": model.seed % 2}
+
+
+def test_members_trained_for_the_ensemble_are_judged_by_the_constraints(tmp_path: Path) -> None:
+    """A member trained with a new seed measures anew: one that broke the space file's
+    bound joined the ensemble all the same (the ensemble broke it), and nothing said so."""
+    (tmp_path / "toy.yaml").write_text(
+        f'study: toy\nbenchmark: {{name: "{__name__}:SeedParity"}}\n'
+        "objectives: [val_nll]\n"
+        "params:\n  lr: {type: float, low: 0.01, high: 1.0, log: true}\n"
+        "constraints: {odd: {max: 0.5}}\n"
+        "budget: {trials: 4, epochs: 2}\nsampler: random\nseed: 4\n"
+        "ensemble: {select: seeds, size: 3}\n"
+    )
+    result = search(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = summary(tmp_path)
+    (best,) = {m["label"].split(",")[0] for m in data["members"]}
+    assert len(data["members"]) == 2  # the search's even seed and the second extra one
+    (excluded,) = data["excluded"]
+    assert re.fullmatch(rf"{best}, seed \d+ \(member #\d+\): breaks odd <= 0.5 \(1\)", excluded)
+    assert "1 member(s) left out, breaking the constraints: " + excluded in result.stdout
+    report = (tmp_path / "reports/toy-uq.html").read_text()
+    assert "left out, breaking the constraints" in report

@@ -157,8 +157,27 @@ def test_ensemble_members_without_kept_models_are_named(
     monkeypatch.chdir(tmp_path)
     space = _space("ens0", 4, 0) | {"ensemble": {"select": "topk", "size": 2}}
     run = supervisor.search(space, workers=2, report=False, progress="none")
-    with pytest.raises(supervisor.UserError, match=r"members ens0#\d+, ens0#\d+ have no kept"):
+    with pytest.raises(supervisor.UserError, match=r"search trial\(s\) #\d+, #\d+ not among"):
         run.ensemble_models()
+
+
+def test_members_without_models_are_not_told_to_build_the_ensemble_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advice was to set keep_models and build the ensemble again: a user who did so
+    (resuming the search with it) got the same error, as the rebuilt ensemble reuses its
+    members' saved predictions and trains, so keeps, none of them."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("advice", 3, 0) | {"ensemble": {"select": "seeds", "size": 3}}
+    supervisor.search(space, workers=1, report=False, progress="none")
+    space["keep_models"] = 3
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    with pytest.raises(supervisor.UserError) as caught:
+        run.ensemble_models()
+    message = str(caught.value)
+    assert "search trial(s) #2 not among the best it kept" in message
+    assert "member(s) #0, #1 trained while it kept no models" in message
+    assert "Building it again reuses their saved predictions and makes no model" in message
 
 
 def test_a_study_started_again_in_the_run_directory_does_not_take_the_old_models(
@@ -437,3 +456,120 @@ def test_a_model_trained_in_mixed_precision_is_rebuilt_in_it(
     bench = run.benchmark()
     # float32 scored 0.34255 where the trial scored 0.34115: far beyond this tolerance
     assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-5)
+
+
+def test_a_kept_model_predicts_with_its_own_trial_s_options_after_a_resume_changed_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resume raised the toy's ``n``: ``run.benchmark()`` gave the new options only,
+    so the data (and any option-dependent ``predict``) of an earlier trial's kept model
+    were not those it was scored on; ``run.benchmark(trial)`` gives that trial's."""
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(_space("moved", 2, 4), workers=1, report=False, progress="none")
+    changed = _space("moved", 4, 4)
+    changed["benchmark"]["options"]["n"] = 200
+    run = supervisor.search(changed, workers=1, report=False, progress="none")
+    assert run.benchmark().config["n"] == 200  # the search's options now
+    for trial in run.study.get_trials():
+        bench = run.benchmark(trial.number)
+        assert bench.config["n"] == (120 if trial.number < 2 else 200)
+        data = bench.load_data(5)
+        p = bench.predict(run.model(trial.number), data.x_val)
+        nll = -np.mean(np.log(np.clip(p[np.arange(len(data.y_val)), data.y_val], 1e-12, 1.0)))
+        assert nll == pytest.approx(trial.values[0], rel=1e-12)
+    with pytest.raises(supervisor.UserError, match=r"trial 9: no such trial"):
+        run.benchmark(9)
+    with pytest.raises(supervisor.UserError, match=r"trial: expected a trial number"):
+        run.benchmark("0")  # type: ignore[arg-type]
+
+
+def test_a_float32_model_is_rebuilt_in_float32_whatever_the_caller_s_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook set mixed precision for its own work: ``run.model()`` of a float32 trial
+    built it in mixed_bfloat16 and it scored other than its trial."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    space = {
+        "study": "f32",
+        "benchmark": "tests.execution.test_ranks:TinyRegression",
+        "objectives": ["val_loss"],
+        "params": {"batch_size": [16]},
+        "budget": {"trials": 1, "epochs": 3},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": 1,
+        "node": {"precision": "float32"},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = run.model()
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # the caller's, as it was
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.dtype_policy.name == "float32"
+    bench = run.benchmark()
+    assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-6)
+
+
+def test_a_model_trained_with_xla_set_is_rebuilt_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``node: {xla: on}`` compiled the trial's model with XLA on its worker; ``run.model``
+    left Keras' own rule (off on a CPU, on on a GPU), so ``xla: off``, set because the
+    model fails under XLA, came back on on a GPU."""
+    monkeypatch.chdir(tmp_path)
+    space = {
+        "study": "xla",
+        "benchmark": "tests.execution.test_ranks:TinyRegression",
+        "objectives": ["val_loss"],
+        "params": {"batch_size": [16]},
+        "budget": {"trials": 1, "epochs": 2},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": 1,
+        "node": {"xla": "on"},
+    }
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    model = run.model()
+    assert model.jit_compile is True
+    bench = run.benchmark(0)
+    assert bench._val_loss(model, bench.load_data(5)) == pytest.approx(run.best.value, rel=1e-5)
+
+
+def test_a_run_with_keep_models_that_kept_none_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every trial broke the constraints (or none completed): ``run.model()`` asked the
+    user to set keep_models, which the space file had."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("strict", 2, 2) | {"constraints": {"val_accuracy": {"min": 2.0}}}
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    assert run.kept_models == []
+    with pytest.raises(supervisor.UserError, match=r"none of its 2 complete trial\(s\) keeps"):
+        run.model()
+    run = supervisor.search(_space("gone", 2, 2), workers=1, report=False, progress="none")
+    for number in run.kept_models:
+        (rundir.trial_dir(run.run_dir, number) / rundir.MODEL_FILE).unlink()
+    with pytest.raises(supervisor.UserError, match=r"no model file of its trials is left in"):
+        run.model()
+
+
+def test_a_member_the_ensemble_takes_twice_is_loaded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Greedy selection takes members with replacement: ``run.ensemble_models()`` loaded a
+    model once per time it was taken (memory and time over again for a large model)."""
+    monkeypatch.chdir(tmp_path)
+    space = _space("twice", 2, 2) | {"ensemble": {"select": "topk", "size": 2}}
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    path = run.run_dir / "ensemble" / "ensemble.json"
+    summary = json.loads(path.read_text())
+    a, b = summary["members"]
+    summary["members"] = [a, b, a, a]  # as greedy writes a member it took three times
+    path.write_text(json.dumps(summary))
+    models = run.ensemble_models()
+    assert len(models) == 4 and models[0] is models[2] is models[3]
+    assert models[1] is not models[0]
