@@ -246,3 +246,37 @@ def test_an_ensemble_asked_for_no_progress_prints_nothing(
     assert len(built.members) == 2
     # It printed the members' training, trial by trial, and the cluster it started.
     assert capsys.readouterr().out == ""
+
+
+def test_an_interrupt_while_the_cluster_starts_leaves_no_process_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import psutil
+
+    from supervisor.clusters.scheduler_process import SchedulerProcess
+
+    monkeypatch.chdir(tmp_path)
+    started = SchedulerProcess.start
+
+    async def start_then_interrupt(self: SchedulerProcess) -> None:
+        await started(self)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C with the scheduler up, workers starting
+
+    monkeypatch.setattr(SchedulerProcess, "start", start_then_interrupt)
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="early"), workers=1, progress="none")
+    # The scheduler outlived the interrupt (until the interpreter, a notebook's kernel,
+    # exited) and the half-started workers logged tracebacks of their lost certificate.
+    new = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
+    ]
+    _, alive = psutil.wait_procs(new, timeout=20)
+    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert "Traceback" not in capfd.readouterr().err
+    assert not (tmp_path / "runs" / "early").exists()
+    monkeypatch.setattr(SchedulerProcess, "start", started)
+    run = supervisor.search(toy_space(study="early"), workers=1, progress="none")
+    assert run.status().done == 6
