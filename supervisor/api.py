@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
+from supervisor.arguments import check_flags, check_path, check_progress, check_text, run_names
 from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class Run:
         from supervisor.commands.report import write_reports
 
         if output is not None:
-            _check_path("output", output)
+            check_path("output", output)
         out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
         record = self.record
         # Checked before the storage is read: a bad path fails at once and writes nothing.
@@ -177,6 +178,8 @@ class Run:
         from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
 
         check_progress(progress)
+        check_text("scheduler", scheduler)
+        check_text("launcher", launcher)
         return run_ensemble(
             EnsembleOptions(
                 run=str(self.run_dir),
@@ -276,7 +279,9 @@ def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
     """The campaign at a run directory (``runs/<study>``) or of a study name under
     ``runs_dir``, as ``supervisor status RUN`` finds it."""
     _import_optuna()
-    _check_path("runs_dir", runs_dir)
+    if not isinstance(run, str | Path):
+        raise UserError(f"run: expected a run directory or a study name, got {run!r}"[:200])
+    check_path("runs_dir", runs_dir)
     path, record = rundir.resolve(str(run), Path(runs_dir))
     return Run(
         study_name=record.study,
@@ -335,7 +340,7 @@ def search(
         dashboard=dashboard,
         prefetch=prefetch,
         proposer=proposer,
-        warm_start=_runs(warm_start),
+        warm_start=run_names(warm_start),
         runs_dir=runs_dir,
         reports_dir=reports_dir,
         report=report,
@@ -369,9 +374,6 @@ def search(
     return run
 
 
-TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")
-
-
 def search_options(
     space: str | Path | Mapping[str, Any] | Experiment,
     *,
@@ -385,13 +387,9 @@ def search_options(
     from supervisor.commands.search import SearchOptions
 
     check_progress(progress)
-    _check_path("runs_dir", runs_dir)
-    _check_path("reports_dir", reports_dir)
-    if not isinstance(flags.get("report", True), bool):  # "no" would write one
-        raise UserError(f"report: expected True or False, got {flags['report']!r}"[:200])
-    for name in TEXT_FLAGS:
-        if flags.get(name) is not None and not isinstance(flags[name], str):
-            raise UserError(f"{name}: expected text, got {flags[name]!r}"[:200])
+    check_path("runs_dir", runs_dir)
+    check_path("reports_dir", reports_dir)
+    check_flags(flags)
     return SearchOptions(
         space_file=str(space) if isinstance(space, (str, Path)) else "",
         space_data=_space_data(space),
@@ -402,28 +400,6 @@ def search_options(
         command=command,
         **flags,
     )
-
-
-def _check_path(name: str, value: Any) -> None:
-    if not isinstance(value, str | Path):
-        raise UserError(f"{name}: expected a path, got {value!r}"[:200])
-
-
-def check_progress(progress: Any) -> None:
-    if progress not in ("auto", "plain", "none"):
-        raise UserError(f"progress: expected auto, plain or none, got {progress!r}"[:200])
-
-
-def _runs(warm_start: Any) -> tuple[str, ...]:
-    """``warm_start`` as run names: one name or path alone is one run (a string is not
-    split into its letters)."""
-    if isinstance(warm_start, str | Path):
-        warm_start = (warm_start,)
-    if not isinstance(warm_start, Sequence) or not all(
-        isinstance(run, str | Path) for run in warm_start
-    ):
-        raise UserError(f"warm_start: expected run names or paths, got {warm_start!r}"[:200])
-    return tuple(str(run) for run in warm_start)
 
 
 def _space_data(space: Any) -> dict[str, Any] | None:

@@ -87,6 +87,9 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     # ``candidates`` is the command's --candidates, checked as the command checks it
     with pytest.raises(supervisor.UserError, match="--candidates 2: applies to --select seeds"):
         by_name.ensemble(select="topk", candidates=2)
+    for name in ("scheduler", "launcher"):  # AttributeErrors from deep in the cluster code
+        with pytest.raises(supervisor.UserError, match=rf"^{name}: expected text, got 5$"):
+            by_name.ensemble(**{name: 5})
     for trial in ("0", True):  # not a trial number (True was trial 1)
         with pytest.raises(supervisor.UserError, match="trial: expected a trial number"):
             by_name.rerun(trial)  # type: ignore[arg-type]
@@ -142,6 +145,7 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         (toy_space(), {"report": "no"}, "report: expected True or False, got 'no'"),
         (toy_space(), {"warm_start": "nowhere"}, "warm_start: nowhere: no run found"),
         (toy_space(), {"warm_start": [3]}, "warm_start: expected run names or paths"),
+        (toy_space(), {"dashboard": None}, "dashboard: expected text, got None"),
     ],
 )
 def test_bad_input_raises_one_line_and_writes_nothing(
@@ -161,6 +165,10 @@ def test_open_run_of_nothing_says_what_it_looked_for(tmp_path: Path) -> None:
         supervisor.open_run("missing", runs_dir=tmp_path)
     with pytest.raises(supervisor.UserError, match="runs_dir: expected a path, got 5"):
         supervisor.open_run("missing", runs_dir=5)  # type: ignore[arg-type]  # a TypeError
+    # It looked for a run named "None" (or "5", "True") and said none was found.
+    for run in (None, 5, True):
+        with pytest.raises(supervisor.UserError, match=rf"^run: expected a .* got {run}$"):
+            supervisor.open_run(run)  # type: ignore[arg-type]
 
 
 def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
