@@ -288,3 +288,22 @@ def test_an_interrupt_while_the_cluster_starts_leaves_no_process_and_nothing_wri
     monkeypatch.setattr(SchedulerProcess, "start", started)
     run = supervisor.search(toy_space(study="early"), workers=1, progress="none")
     assert run.status().done == 6
+
+
+def test_a_benchmark_on_the_notebooks_own_sys_path_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    # A notebook's sys.path.append("src"): the driver loads the benchmark from there.
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(Path(__file__).with_name("toy_benchmark.py"), src / "notebook_bench.py")
+    monkeypatch.syspath_prepend(str(src))
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="own-path", trials=2)
+    space["benchmark"] = {"name": "notebook_bench:ToyBenchmark"}
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    # Each trial failed: "cannot load benchmark: No module named 'notebook_bench'".
+    frame = run.trials
+    assert set(frame["state"]) == {"COMPLETE"}, frame.get("error")
