@@ -307,3 +307,23 @@ def test_a_benchmark_on_the_notebooks_own_sys_path_trains(
     # Each trial failed: "cannot load benchmark: No module named 'notebook_bench'".
     frame = run.trials
     assert set(frame["state"]) == {"COMPLETE"}, frame.get("error")
+
+
+def test_an_interrupt_while_the_run_is_written_leaves_a_run_that_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import supervisor.rundir as rundir
+
+    monkeypatch.chdir(tmp_path)
+    write_record = rundir.write_record
+
+    def interrupted_first(run_dir: Path, record: rundir.RunRecord) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the study has just been made
+        write_record(run_dir, record)
+
+    monkeypatch.setattr(rundir, "write_record", interrupted_first)
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="half"), workers=1, progress="none")
+    # It had a journal and a space.yaml, no run.json: "half: no run found".
+    run = supervisor.open_run("half")
+    assert run.manifest is not None and run.status().done == 0
