@@ -327,3 +327,47 @@ def test_an_interrupt_while_the_run_is_written_leaves_a_run_that_opens(
     # It had a journal and a space.yaml, no run.json: "half: no run found".
     run = supervisor.open_run("half")
     assert run.manifest is not None and run.status().done == 0
+
+
+SCRIPT = """\
+import supervisor
+from tests.test_api import toy_space
+
+def main():
+    supervisor.search(toy_space(study="script", trials=1), workers=1, progress="none")
+    print("searched")
+
+{call}
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_the_main_guard_is_told_so_in_one_line(
+    tmp_path: Path, guarded: bool
+) -> None:
+    import subprocess
+    import sys
+
+    call = 'if __name__ == "__main__":\n    main()' if guarded else "main()"
+    (tmp_path / "campaign.py").write_text(SCRIPT.format(call=call))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "campaign.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if guarded:
+        assert done.returncode == 0 and done.stdout == "searched\n", done.stderr[-2000:]
+        return
+    # Each worker ran the script again: some 200 lines of Dask and multiprocessing
+    # tracebacks, the cause ("bootstrapping phase") somewhere in the middle.
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        "supervisor.errors.UserError: campaign.py:8: this starts Dask worker processes,"
+        " which import campaign.py again and would run this line there too: put it under"
+        ' if __name__ == "__main__":'
+    ), done.stderr[-2000:]
+    assert "Nanny" not in done.stderr and not (tmp_path / "runs").exists()

@@ -93,6 +93,9 @@ def _connect(
         return connect_existing(scheduler, threads)
     if launcher is None or launcher.kind == "local":
         from supervisor.clusters.local import make_local
+        from supervisor.clusters.main_guard import check_main_guard
+
+        check_main_guard()  # its workers import the script that called this again
 
         extra = launcher.extra if launcher else {}
         return make_local(
