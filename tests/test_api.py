@@ -371,3 +371,32 @@ def test_a_script_without_the_main_guard_is_told_so_in_one_line(
         ' if __name__ == "__main__":'
     ), done.stderr[-2000:]
     assert "Nanny" not in done.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_search_aborted_in_this_interpreter_is_taken_over_by_the_next_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supervisor.study.driver import Driver
+
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="aborted", trials=4) | {
+        "benchmark": {"name": TOY, "options": {"delay": 0.5}}
+    }
+    handle = Driver._handle
+
+    def abort_once_running(self: Driver, items: list[tuple[str, Any]]) -> None:
+        if self.inflight:  # a second Ctrl-C ("the user insists") with trials running
+            raise KeyboardInterrupt
+        handle(self, items)
+
+    monkeypatch.setattr(Driver, "_handle", abort_once_running)
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(space, workers=2, report=False, progress="none")
+    monkeypatch.setattr(Driver, "_handle", handle)
+    assert "RUNNING" in set(supervisor.open_run("aborted").trials["state"])
+    # The same notebook cell again: the aborted driver's trials were taken for a live
+    # driver's (their driver's pid is this interpreter's), and waited for until the time
+    # limit; without one, for ever.
+    run = supervisor.search(space, timeout=30, workers=2, report=False, progress="none")
+    assert run.summary is not None and run.summary.stopped_by == "budget"
+    assert run.summary.recovered.zombies and run.status().done == 4
