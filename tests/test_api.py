@@ -400,3 +400,31 @@ def test_a_search_aborted_in_this_interpreter_is_taken_over_by_the_next_call(
     run = supervisor.search(space, timeout=30, workers=2, report=False, progress="none")
     assert run.summary is not None and run.summary.stopped_by == "budget"
     assert run.summary.recovered.zombies and run.status().done == 4
+
+
+def test_an_interrupt_while_the_cluster_closes_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+    from distributed import Client
+
+    monkeypatch.chdir(tmp_path)
+    close = Client.close
+
+    def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the search closes its cluster
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "close", interrupted_close)
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="closing", trials=1), workers=1, progress="none")
+    # Cut short, the close left the scheduler process running for the interpreter's life.
+    new = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
+    ]
+    _, alive = psutil.wait_procs(new, timeout=20)
+    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert supervisor.open_run("closing").status().done == 1
