@@ -140,6 +140,11 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         (toy_space(study="good"), {"storage": "sqlite:///elsewhere.db"}, "was run with storage"),
         (42, {}, "expected a file path, a mapping or an Experiment"),
         ({"study": object()}, {}, "not plain YAML data"),
+        (
+            toy_space() | {"benchmark": {"name": TOY, "options": {"delay": 1j}}},
+            {},
+            "space.benchmark.options.delay: complex '1j': not plain YAML data",
+        ),
         (toy_space(), {"study": 5}, "study: expected text, got 5"),
         (toy_space(), {"reports_dir": None}, "reports_dir: expected a path, got None"),
         (toy_space(), {"report": "no"}, "report: expected True or False, got 'no'"),
@@ -428,3 +433,30 @@ def test_an_interrupt_while_the_cluster_closes_leaves_no_process(
     _, alive = psutil.wait_procs(new, timeout=20)
     assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
     assert supervisor.open_run("closing").status().done == 1
+
+
+def test_a_space_of_numpy_numbers_tuples_and_paths_means_what_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import OrderedDict
+
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="numpy", trials=2)
+    # What a notebook computes: bounds from numpy, choices as a tuple or an array.
+    space["params"] = OrderedDict(
+        x={"type": "float", "low": np.log(0.5), "high": np.float32(2.0)},
+        n={"type": "int", "low": np.int64(1), "high": 3},
+        c={"type": "categorical", "choices": np.array([8, 16])},
+        t={"type": "categorical", "choices": ("a", "b")},
+    )
+    space["description"] = tmp_path / "notes"
+    # Each was "space: not plain YAML data (('cannot represent an object', ...))".
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    kept = space_module.load(run.run_dir / "space.yaml")
+    params = {p.name: p for p in kept.params}
+    assert params["x"].low == pytest.approx(np.log(0.5)) and params["n"].low == 1
+    assert params["c"].choices == (8, 16) and params["t"].choices == ("a", "b")
+    assert kept.description == str(tmp_path / "notes")
+    assert len(run.trials) == 2
