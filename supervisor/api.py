@@ -27,7 +27,8 @@ function needs them. A search of Branin's function, 8 trials on one local worker
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,23 +181,24 @@ class Run:
         check_progress(progress)
         check_text("scheduler", scheduler)
         check_text("launcher", launcher)
-        return run_ensemble(
-            EnsembleOptions(
-                run=str(self.run_dir),
-                runs_root=self.run_dir.parent,
-                reports_root=self.reports_dir,
-                select=select,
-                size=size,
-                pool=pool,
-                candidates=candidates,
-                workers=workers,
-                threads=threads,
-                scheduler=scheduler,
-                launcher=launcher,
-                plain=progress == "plain",
-                quiet=progress == "none",
+        with _callers_optuna_logging():
+            return run_ensemble(
+                EnsembleOptions(
+                    run=str(self.run_dir),
+                    runs_root=self.run_dir.parent,
+                    reports_root=self.reports_dir,
+                    select=select,
+                    size=size,
+                    pool=pool,
+                    candidates=candidates,
+                    workers=workers,
+                    threads=threads,
+                    scheduler=scheduler,
+                    launcher=launcher,
+                    plain=progress == "plain",
+                    quiet=progress == "none",
+                )
             )
-        )
 
     def rerun(self, trial: int) -> Comparison:
         """Train complete trial ``trial`` again here, from what the run stored (space,
@@ -275,6 +277,19 @@ def _import_optuna() -> None:
         import optuna  # noqa: F401
 
 
+@contextlib.contextmanager
+def _callers_optuna_logging() -> Iterator[None]:
+    """The commands quiet Optuna's log (a line per trial told): the caller's own level,
+    a notebook's that studies with Optuna too, is its own again after the call."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
     """The campaign at a run directory (``runs/<study>``) or of a study name under
     ``runs_dir``, as ``supervisor status RUN`` finds it."""
@@ -346,7 +361,8 @@ def search(
         report=report,
         progress=progress,
     )
-    outcome = run_search(opts)
+    with _callers_optuna_logging():
+        outcome = run_search(opts)
     run = Run(
         study_name=outcome.run_dir.name,
         run_dir=outcome.run_dir,

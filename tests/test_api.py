@@ -251,11 +251,21 @@ def test_an_ensemble_asked_for_no_progress_prints_nothing(
         "benchmark": {"name": "tests.toy_classifier:ToyClassifier"},
         "params": {"lr": {"type": "float", "low": 0.05, "high": 1.0}},
     }
-    run = supervisor.search(space, workers=1, report=False, progress="none")
-    with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
-        run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
-    capsys.readouterr()
-    built = run.ensemble(select="seeds", size=2, workers=1, progress="none")
+    import optuna
+
+    # A notebook that studies with Optuna too keeps its log level: it was WARNING after.
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        run = supervisor.search(space, workers=1, report=False, progress="none")
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
+            run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
+        capsys.readouterr()
+        built = run.ensemble(select="seeds", size=2, workers=1, progress="none")
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(previous)
     assert len(built.members) == 2
     # It printed the members' training, trial by trial, and the cluster it started.
     assert capsys.readouterr().out == ""
