@@ -470,3 +470,16 @@ def test_a_space_of_numpy_numbers_tuples_and_paths_means_what_it_says(
     assert params["c"].choices == (8, 16) and params["t"].choices == ("a", "b")
     assert kept.description == str(tmp_path / "notes")
     assert len(run.trials) == 2
+
+
+def test_bad_input_is_a_value_error_that_says_what_it_is(tmp_path: Path) -> None:
+    # A caller catching Python's own error for a bad argument catches ours.
+    with pytest.raises(ValueError, match=r"^progress: expected auto, plain or none"):
+        supervisor.search({}, progress="fancy")
+    # ...and one check inside another ValueError clause still says its own problem.
+    record = tmp_path / "big" / "run.json"
+    record.parent.mkdir()
+    record.write_text(" " * 1_000_001)
+    with pytest.raises(supervisor.UserError) as caught:
+        supervisor.open_run(record.parent)
+    assert str(caught.value) == f"{record}: 1000001 bytes; a run record is a few hundred"
