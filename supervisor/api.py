@@ -27,14 +27,21 @@ function needs them. A search of Branin's function, 8 trials on one local worker
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
-from supervisor.arguments import check_flags, check_path, check_progress, check_text, run_names
+from supervisor.arguments import (
+    check_flags,
+    check_path,
+    check_progress,
+    check_text,
+    run_names,
+    space_data,
+)
+from supervisor.caller_state import callers_optuna_logging, here
 from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -69,13 +76,31 @@ class Run:
     #: The campaign report that search wrote, if any.
     report_path: Path | None = None
     _record: rundir.RunRecord | None = field(default=None, repr=False)
+    # Where relative paths above started: a notebook's %cd since does not move the run.
+    _cwd: Path | None = field(default_factory=lambda: here(), repr=False)
+
+    def _at(self, path: str | Path) -> Path:
+        """``path`` as meant when this Run was made (a notebook may have changed directory
+        since: the manifest was "missing", reports went to the new directory)."""
+        path = Path(path)
+        if path.is_absolute() or self._cwd is None or here() == self._cwd:
+            return path
+        return self._cwd / path
+
+    def _url(self) -> str:
+        """The storage URL as meant when this Run was made (a relative SQLite file)."""
+        prefix = "sqlite:///"
+        url = self.storage_url
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(self._at(url[len(prefix) :]))
+        return url
 
     @property
     def study(self) -> optuna.Study:
         """The Optuna study (a fresh read of the storage)."""
         from supervisor.study.storage import load_study
 
-        return load_study(self.storage_url, self.study_name)
+        return load_study(self._url(), self.study_name)
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -117,14 +142,17 @@ class Run:
         command, resolved space, package versions, git commits, host and cluster."""
         from supervisor.commands import provenance
 
-        return provenance.read(self.run_dir)
+        return provenance.read(self._at(self.run_dir))
 
     @property
     def record(self) -> rundir.RunRecord:
         """The run's ``run.json``: its study, storage, space file and command."""
         if self._record is None:
-            self._record = rundir.read_record(self.run_dir)
+            self._record = rundir.read_record(self._at(self.run_dir))
         return self._record
+
+    def _space_file(self) -> str:
+        return str(self._at(self.record.space_file)) if self.record.space_file else ""
 
     def status(self) -> Status:
         """Counts, best trial, running trials and throughput, as ``supervisor status``."""
@@ -150,14 +178,15 @@ class Run:
 
         if output is not None:
             check_path("output", output)
-        out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
+        run_dir, reports = self._at(self.run_dir), self._at(self.reports_dir)
+        out = Path(output) if output is not None else reports / f"{self.study_name}.html"
         record = self.record
         # Checked before the storage is read: a bad path fails at once and writes nothing.
         flag = "--output" if output is not None else "report"
-        output_file(out, flag, self.run_dir, run_files(self.run_dir, record))
-        info = {"run directory": str(self.run_dir)}
+        output_file(out, flag, run_dir, run_files(run_dir, record))
+        info = {"run directory": str(run_dir)}
         info = {"command": record.command, "space file": record.space_file, **info}
-        return write_reports(self.study, out, info, self.run_dir)
+        return write_reports(self.study, out, info, run_dir)
 
     def ensemble(
         self,
@@ -181,12 +210,12 @@ class Run:
         check_progress(progress)
         check_text("scheduler", scheduler)
         check_text("launcher", launcher)
-        with _callers_optuna_logging():
+        with callers_optuna_logging():
             return run_ensemble(
                 EnsembleOptions(
-                    run=str(self.run_dir),
-                    runs_root=self.run_dir.parent,
-                    reports_root=self.reports_dir,
+                    run=str(self._at(self.run_dir)),
+                    runs_root=self._at(self.run_dir).parent,
+                    reports_root=self._at(self.reports_dir),
                     select=select,
                     size=size,
                     pool=pool,
@@ -208,7 +237,7 @@ class Run:
 
         if isinstance(trial, bool) or not isinstance(trial, int):
             raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
-        return rerun(self.study, self.record.space_file, trial)
+        return rerun(self.study, self._space_file(), trial)
 
     @property
     def kept_models(self) -> list[int]:
@@ -216,7 +245,7 @@ class Run:
         file), best first; ``model(trial)`` loads one."""
         from supervisor.study.kept_models import kept_in
 
-        return kept_in(self.study, self.run_dir)
+        return kept_in(self.study, self._at(self.run_dir))
 
     def model(self, trial: int | None = None) -> Any:
         """Trial ``trial``'s trained model (default: the best kept), rebuilt as the trial
@@ -228,8 +257,8 @@ class Run:
         if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
             raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
         if trial is None:
-            trial = best_kept(self.study, self.run_dir)
-        return load_model(self.study, self.record.space_file, self.run_dir, trial)[1]
+            trial = best_kept(self.study, self._at(self.run_dir))
+        return load_model(self.study, self._space_file(), self._at(self.run_dir), trial)[1]
 
     def ensemble_models(self) -> list[Any]:
         """The trained models of the ensemble last built (``ensemble(...)``, or after the
@@ -238,7 +267,7 @@ class Run:
         ``keep_models``; those taken from the search, when among its kept best."""
         from supervisor.commands.kept_model import ensemble_models
 
-        return ensemble_models(self.storage_url, self.record.space_file, self.run_dir)
+        return ensemble_models(self._url(), self._space_file(), self._at(self.run_dir))
 
     def benchmark(self) -> Benchmark:
         """The run's benchmark with the options it searched with (``predict`` on a kept
@@ -246,7 +275,7 @@ class Run:
         from supervisor.benchmarks import registry
         from supervisor.commands.ensemble import as_searched
 
-        exp = as_searched(self.study, self.record.space_file)
+        exp = as_searched(self.study, self._space_file())
         return registry.load(exp.benchmark_target)(exp.options)
 
     def _repr_html_(self) -> str:  # a notebook shows the run as a small table
@@ -275,19 +304,6 @@ def _import_optuna() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="IProgress not found")
         import optuna  # noqa: F401
-
-
-@contextlib.contextmanager
-def _callers_optuna_logging() -> Iterator[None]:
-    """The commands quiet Optuna's log (a line per trial told): the caller's own level,
-    a notebook's that studies with Optuna too, is its own again after the call."""
-    import optuna
-
-    verbosity = optuna.logging.get_verbosity()
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(verbosity)
 
 
 def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
@@ -361,7 +377,7 @@ def search(
         report=report,
         progress=progress,
     )
-    with _callers_optuna_logging():
+    with callers_optuna_logging():
         outcome = run_search(opts)
     run = Run(
         study_name=outcome.run_dir.name,
@@ -408,26 +424,11 @@ def search_options(
     check_flags(flags)
     return SearchOptions(
         space_file=str(space) if isinstance(space, (str, Path)) else "",
-        space_data=_space_data(space),
+        space_data=space_data(space),
         runs_root=Path(runs_dir),
         reports_root=Path(reports_dir),
         plain=progress == "plain",
         quiet=progress == "none",
         command=command,
         **flags,
-    )
-
-
-def _space_data(space: Any) -> dict[str, Any] | None:
-    """The mapping behind ``space`` when it is no file."""
-    from supervisor.config.experiment import Experiment
-
-    if isinstance(space, (str, Path)):
-        return None
-    if isinstance(space, Experiment):
-        return {**space.raw, "study": space.study_name}
-    if isinstance(space, Mapping):
-        return dict(space)
-    raise UserError(
-        f"space: expected a file path, a mapping or an Experiment, got {type(space).__name__}"
     )

@@ -4,7 +4,7 @@ one ``UserError`` naming the argument, as the command names its flag, never an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +51,18 @@ def run_names(warm_start: Any) -> tuple[str, ...]:
     ):
         raise UserError(f"warm_start: expected run names or paths, got {warm_start!r}"[:200])
     return tuple(str(run) for run in warm_start)
+
+
+def space_data(space: Any) -> dict[str, Any] | None:
+    """The mapping behind ``space`` when it is no file."""
+    from supervisor.config.experiment import Experiment
+
+    if isinstance(space, (str, Path)):
+        return None
+    if isinstance(space, Experiment):
+        return {**space.raw, "study": space.study_name}
+    if isinstance(space, Mapping):
+        return dict(space)
+    raise UserError(
+        f"space: expected a file path, a mapping or an Experiment, got {type(space).__name__}"
+    )

@@ -483,3 +483,23 @@ def test_bad_input_is_a_value_error_that_says_what_it_is(tmp_path: Path) -> None
     with pytest.raises(supervisor.UserError) as caught:
         supervisor.open_run(record.parent)
     assert str(caught.value) == f"{record}: 1000001 bytes; a run record is a few hundred"
+
+
+def test_a_run_held_across_a_change_of_directory_is_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    space = toy_space(study="moved", trials=2)
+    run = supervisor.search(space, storage="sqlite:///moved.db", workers=1, progress="none")
+    opened = supervisor.open_run("moved")
+    monkeypatch.chdir(elsewhere)  # a notebook's %cd
+    for held in (run, opened):
+        # The manifest was None, the report went to elsewhere/reports, and the relative
+        # SQLite file was made anew (empty) in elsewhere: "study not found".
+        assert held.manifest is not None and held.record.study == "moved"
+        assert len(held.trials) == 2
+        assert held.report() == [here / "reports" / "moved.html"]
+    assert list(elsewhere.iterdir()) == []
