@@ -134,6 +134,12 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
     ("space", "kwargs", "message"),
     [
         ({"study": "x"}, {}, "missing required key 'benchmark'"),
+        # "no 'study' and the file name '<space mapping>' is no study name"
+        (
+            {k: v for k, v in toy_space().items() if k != "study"},
+            {},
+            "<space mapping>: missing key 'study' (or give search(..., study=NAME))",
+        ),
         (toy_space() | {"budget": {"trials": 0, "epochs": 1}}, {}, "budget.trials"),
         (toy_space(), {"progress": "fancy"}, "progress"),
         (toy_space(), {"storage": "nonsense"}, "--storage"),

@@ -196,6 +196,8 @@ class SpaceParser(Reader):
             return override
         if "study" not in top:
             stem = Path(self.src.file).stem
+            if self.src.file.startswith("<"):  # a mapping (the Python API): no file name
+                raise self.err((), "missing key 'study' (or give search(..., study=NAME))")
             if not STUDY_NAME.fullmatch(stem):
                 raise self.err((), f"no 'study' and the file name {stem!r} is no study name")
             return stem
