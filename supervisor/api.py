@@ -40,6 +40,7 @@ from supervisor.arguments import (
     check_text,
     run_names,
     space_data,
+    trial_number,
 )
 from supervisor.caller_state import callers_optuna_logging, here
 from supervisor.errors import Interrupted, UserError
@@ -235,8 +236,7 @@ class Run:
         comparison of its final metrics with the stored ones (``.identical``)."""
         from supervisor.commands.rerun import rerun
 
-        if isinstance(trial, bool) or not isinstance(trial, int):
-            raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
+        trial = trial_number(trial)
         return rerun(self.study, self._space_file(), trial)
 
     @property
@@ -254,8 +254,8 @@ class Run:
         it as the campaign did. Only trials ``keep_models`` kept have one."""
         from supervisor.commands.kept_model import best_kept, load_model
 
-        if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
-            raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
+        if trial is not None:
+            trial = trial_number(trial)
         if trial is None:
             trial = best_kept(self.study, self._at(self.run_dir))
         return load_model(self.study, self._space_file(), self._at(self.run_dir), trial)[1]

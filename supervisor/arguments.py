@@ -4,6 +4,7 @@ one ``UserError`` naming the argument, as the command names its flag, never an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,3 +67,14 @@ def space_data(space: Any) -> dict[str, Any] | None:
     raise UserError(
         f"space: expected a file path, a mapping or an Experiment, got {type(space).__name__}"
     )
+
+
+def trial_number(value: Any) -> int:
+    """A trial number: an int, or any integer type (a number from ``run.trials``, a
+    DataFrame, is numpy's int64); not True or "3"."""
+    import operator
+
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        with contextlib.suppress(TypeError):
+            return operator.index(value)
+    raise UserError(f"trial: expected a trial number, got {value!r}"[:200])

@@ -93,6 +93,9 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     for trial in ("0", True):  # not a trial number (True was trial 1)
         with pytest.raises(supervisor.UserError, match="trial: expected a trial number"):
             by_name.rerun(trial)  # type: ignore[arg-type]
+    # A number read from the DataFrame is numpy's: "expected a trial number, got np.int64(0)".
+    best = by_name.trials.sort_values("loss")["number"].iloc[0]
+    assert by_name.rerun(best).identical
 
 
 def test_a_rerun_resumes_instead_of_starting_again(
