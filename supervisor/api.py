@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
 from supervisor.arguments import (
+    as_int,
     check_flags,
     check_path,
     check_progress,
@@ -218,11 +219,11 @@ class Run:
                     runs_root=self._at(self.run_dir).parent,
                     reports_root=self._at(self.reports_dir),
                     select=select,
-                    size=size,
-                    pool=pool,
-                    candidates=candidates,
-                    workers=workers,
-                    threads=threads,
+                    size=as_int(size),
+                    pool=as_int(pool),
+                    candidates=as_int(candidates),
+                    workers=as_int(workers),
+                    threads=as_int(threads),
                     scheduler=scheduler,
                     launcher=launcher,
                     plain=progress == "plain",

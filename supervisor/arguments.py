@@ -14,6 +14,7 @@ from supervisor.errors import UserError
 # search()'s text arguments; None is their default, except the last two's.
 TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")
 REQUIRED_TEXT = ("dashboard", "proposer")
+COUNT_FLAGS = ("trials", "epochs", "workers", "threads", "prefetch")
 
 
 def check_path(name: str, value: Any) -> None:
@@ -35,6 +36,21 @@ def check_flags(flags: dict[str, Any]) -> None:
     for name in TEXT_FLAGS:
         if name in flags:
             check_text(name, flags[name], optional=name not in REQUIRED_TEXT)
+    for name in COUNT_FLAGS:
+        if name in flags:
+            flags[name] = as_int(flags[name])
+
+
+def as_int(value: Any) -> Any:
+    """An integer of another type (numpy's int64, from a DataFrame or an array) as an int;
+    anything else as it is, for the command's own check to name."""
+    import operator
+
+    if isinstance(value, int) or type(value).__module__ != "numpy":
+        return value
+    with contextlib.suppress(TypeError):
+        return operator.index(value)
+    return value
 
 
 def check_progress(progress: Any) -> None:

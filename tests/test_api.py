@@ -260,6 +260,7 @@ def test_an_ensemble_asked_for_no_progress_prints_nothing(
         "benchmark": {"name": "tests.toy_classifier:ToyClassifier"},
         "params": {"lr": {"type": "float", "low": 0.05, "high": 1.0}},
     }
+    import numpy as np
     import optuna
 
     # A notebook that studies with Optuna too keeps its log level: it was WARNING after.
@@ -271,7 +272,8 @@ def test_an_ensemble_asked_for_no_progress_prints_nothing(
         with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
             run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
         capsys.readouterr()
-        built = run.ensemble(select="seeds", size=2, workers=1, progress="none")
+        size = np.int64(2)  # computed with numpy: "--size np.int64(2): expected an integer"
+        built = run.ensemble(select="seeds", size=size, workers=1, progress="none")
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:
         optuna.logging.set_verbosity(previous)
@@ -472,7 +474,9 @@ def test_a_space_of_numpy_numbers_tuples_and_paths_means_what_it_says(
     )
     space["description"] = tmp_path / "notes"
     # Each was "space: not plain YAML data (('cannot represent an object', ...))".
-    run = supervisor.search(space, workers=1, report=False, progress="none")
+    # Counts computed with numpy: "--trials np.int64(2): expected an integer from 1 to ..."
+    trials, workers = np.int64(2), np.arange(3)[1]
+    run = supervisor.search(space, trials=trials, workers=workers, report=False, progress="none")
     kept = space_module.load(run.run_dir / "space.yaml")
     params = {p.name: p for p in kept.params}
     assert params["x"].low == pytest.approx(np.log(0.5)) and params["n"].low == 1
