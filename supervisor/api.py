@@ -33,6 +33,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.rundir as rundir
+from supervisor.arguments import (
+    as_int,
+    check_flags,
+    check_path,
+    check_progress,
+    check_text,
+    run_names,
+    space_data,
+    trial_number,
+)
+from supervisor.caller_state import callers_optuna_logging, here
 from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -67,13 +78,31 @@ class Run:
     #: The campaign report that search wrote, if any.
     report_path: Path | None = None
     _record: rundir.RunRecord | None = field(default=None, repr=False)
+    # Where relative paths above started: a notebook's %cd since does not move the run.
+    _cwd: Path | None = field(default_factory=lambda: here(), repr=False)
+
+    def _at(self, path: str | Path) -> Path:
+        """``path`` as meant when this Run was made (a notebook may have changed directory
+        since: the manifest was "missing", reports went to the new directory)."""
+        path = Path(path)
+        if path.is_absolute() or self._cwd is None or here() == self._cwd:
+            return path
+        return self._cwd / path
+
+    def _url(self) -> str:
+        """The storage URL as meant when this Run was made (a relative SQLite file)."""
+        prefix = "sqlite:///"
+        url = self.storage_url
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(self._at(url[len(prefix) :]))
+        return url
 
     @property
     def study(self) -> optuna.Study:
         """The Optuna study (a fresh read of the storage)."""
         from supervisor.study.storage import load_study
 
-        return load_study(self.storage_url, self.study_name)
+        return load_study(self._url(), self.study_name)
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -115,14 +144,17 @@ class Run:
         command, resolved space, package versions, git commits, host and cluster."""
         from supervisor.commands import provenance
 
-        return provenance.read(self.run_dir)
+        return provenance.read(self._at(self.run_dir))
 
     @property
     def record(self) -> rundir.RunRecord:
         """The run's ``run.json``: its study, storage, space file and command."""
         if self._record is None:
-            self._record = rundir.read_record(self.run_dir)
+            self._record = rundir.read_record(self._at(self.run_dir))
         return self._record
+
+    def _space_file(self) -> str:
+        return str(self._at(self.record.space_file)) if self.record.space_file else ""
 
     def status(self) -> Status:
         """Counts, best trial, running trials and throughput, as ``supervisor status``."""
@@ -147,15 +179,16 @@ class Run:
         from supervisor.commands.report import write_reports
 
         if output is not None:
-            _check_path("output", output)
-        out = Path(output) if output is not None else self.reports_dir / f"{self.study_name}.html"
+            check_path("output", output)
+        run_dir, reports = self._at(self.run_dir), self._at(self.reports_dir)
+        out = Path(output) if output is not None else reports / f"{self.study_name}.html"
         record = self.record
         # Checked before the storage is read: a bad path fails at once and writes nothing.
         flag = "--output" if output is not None else "report"
-        output_file(out, flag, self.run_dir, run_files(self.run_dir, record))
-        info = {"run directory": str(self.run_dir)}
+        output_file(out, flag, run_dir, run_files(run_dir, record))
+        info = {"run directory": str(run_dir)}
         info = {"command": record.command, "space file": record.space_file, **info}
-        return write_reports(self.study, out, info, self.run_dir)
+        return write_reports(self.study, out, info, run_dir)
 
     def ensemble(
         self,
@@ -177,23 +210,26 @@ class Run:
         from supervisor.commands.ensemble import EnsembleOptions, run_ensemble
 
         check_progress(progress)
-        return run_ensemble(
-            EnsembleOptions(
-                run=str(self.run_dir),
-                runs_root=self.run_dir.parent,
-                reports_root=self.reports_dir,
-                select=select,
-                size=size,
-                pool=pool,
-                candidates=candidates,
-                workers=workers,
-                threads=threads,
-                scheduler=scheduler,
-                launcher=launcher,
-                plain=progress == "plain",
-                quiet=progress == "none",
+        check_text("scheduler", scheduler)
+        check_text("launcher", launcher)
+        with callers_optuna_logging():
+            return run_ensemble(
+                EnsembleOptions(
+                    run=str(self._at(self.run_dir)),
+                    runs_root=self._at(self.run_dir).parent,
+                    reports_root=self._at(self.reports_dir),
+                    select=select,
+                    size=as_int(size),
+                    pool=as_int(pool),
+                    candidates=as_int(candidates),
+                    workers=as_int(workers),
+                    threads=as_int(threads),
+                    scheduler=scheduler,
+                    launcher=launcher,
+                    plain=progress == "plain",
+                    quiet=progress == "none",
+                )
             )
-        )
 
     def rerun(self, trial: int) -> Comparison:
         """Train complete trial ``trial`` again here, from what the run stored (space,
@@ -201,9 +237,8 @@ class Run:
         comparison of its final metrics with the stored ones (``.identical``)."""
         from supervisor.commands.rerun import rerun
 
-        if isinstance(trial, bool) or not isinstance(trial, int):
-            raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
-        return rerun(self.study, self.record.space_file, trial)
+        trial = trial_number(trial)
+        return rerun(self.study, self._space_file(), trial)
 
     @property
     def kept_models(self) -> list[int]:
@@ -211,7 +246,7 @@ class Run:
         file), best first; ``model(trial)`` loads one."""
         from supervisor.study.kept_models import kept_in
 
-        return kept_in(self.study, self.run_dir)
+        return kept_in(self.study, self._at(self.run_dir))
 
     def model(self, trial: int | None = None) -> Any:
         """Trial ``trial``'s trained model (default: the best kept), rebuilt as the trial
@@ -221,10 +256,11 @@ class Run:
         ``keep_models`` kept have one."""
         from supervisor.commands.kept_model import best_kept, load_model
 
-        trial = _trial_number(trial)
+        if trial is not None:
+            trial = trial_number(trial)
         if trial is None:
-            trial = best_kept(self.study, self.run_dir)
-        return load_model(self.study, self.record.space_file, self.run_dir, trial)[1]
+            trial = best_kept(self.study, self._at(self.run_dir))
+        return load_model(self.study, self._space_file(), self._at(self.run_dir), trial)[1]
 
     def ensemble_models(self) -> list[Any]:
         """The trained models of the ensemble last built (``ensemble(...)``, or after the
@@ -233,7 +269,7 @@ class Run:
         ``keep_models``; those taken from the search, when among its kept best."""
         from supervisor.commands.kept_model import ensemble_models
 
-        return ensemble_models(self.storage_url, self.record.space_file, self.run_dir)
+        return ensemble_models(self._url(), self._space_file(), self._at(self.run_dir))
 
     def benchmark(self, trial: int | None = None) -> Benchmark:
         """The run's benchmark with the options it searched with (``load_data`` for its
@@ -241,7 +277,8 @@ class Run:
         model, where a resume changed the options since)."""
         from supervisor.commands.kept_model import benchmark_of
 
-        return benchmark_of(self.study, self.record.space_file, _trial_number(trial))
+        number = None if trial is None else trial_number(trial)
+        return benchmark_of(self.study, self._space_file(), number)
 
     def _repr_html_(self) -> str:  # a notebook shows the run as a small table
         from html import escape
@@ -276,7 +313,9 @@ def open_run(run: str | Path, *, runs_dir: str | Path = "runs") -> Run:
     """The campaign at a run directory (``runs/<study>``) or of a study name under
     ``runs_dir``, as ``supervisor status RUN`` finds it."""
     _import_optuna()
-    _check_path("runs_dir", runs_dir)
+    if not isinstance(run, str | Path):
+        raise UserError(f"run: expected a run directory or a study name, got {run!r}"[:200])
+    check_path("runs_dir", runs_dir)
     path, record = rundir.resolve(str(run), Path(runs_dir))
     return Run(
         study_name=record.study,
@@ -335,13 +374,14 @@ def search(
         dashboard=dashboard,
         prefetch=prefetch,
         proposer=proposer,
-        warm_start=_runs(warm_start),
+        warm_start=run_names(warm_start),
         runs_dir=runs_dir,
         reports_dir=reports_dir,
         report=report,
         progress=progress,
     )
-    outcome = run_search(opts)
+    with callers_optuna_logging():
+        outcome = run_search(opts)
     run = Run(
         study_name=outcome.run_dir.name,
         run_dir=outcome.run_dir,
@@ -369,9 +409,6 @@ def search(
     return run
 
 
-TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")
-
-
 def search_options(
     space: str | Path | Mapping[str, Any] | Experiment,
     *,
@@ -385,63 +422,16 @@ def search_options(
     from supervisor.commands.search import SearchOptions
 
     check_progress(progress)
-    _check_path("runs_dir", runs_dir)
-    _check_path("reports_dir", reports_dir)
-    if not isinstance(flags.get("report", True), bool):  # "no" would write one
-        raise UserError(f"report: expected True or False, got {flags['report']!r}"[:200])
-    for name in TEXT_FLAGS:
-        if flags.get(name) is not None and not isinstance(flags[name], str):
-            raise UserError(f"{name}: expected text, got {flags[name]!r}"[:200])
+    check_path("runs_dir", runs_dir)
+    check_path("reports_dir", reports_dir)
+    check_flags(flags)
     return SearchOptions(
         space_file=str(space) if isinstance(space, (str, Path)) else "",
-        space_data=_space_data(space),
+        space_data=space_data(space),
         runs_root=Path(runs_dir),
         reports_root=Path(reports_dir),
         plain=progress == "plain",
         quiet=progress == "none",
         command=command,
         **flags,
-    )
-
-
-def _trial_number(trial: Any) -> int | None:
-    if trial is not None and (isinstance(trial, bool) or not isinstance(trial, int)):
-        raise UserError(f"trial: expected a trial number, got {trial!r}"[:200])
-    return trial
-
-
-def _check_path(name: str, value: Any) -> None:
-    if not isinstance(value, str | Path):
-        raise UserError(f"{name}: expected a path, got {value!r}"[:200])
-
-
-def check_progress(progress: Any) -> None:
-    if progress not in ("auto", "plain", "none"):
-        raise UserError(f"progress: expected auto, plain or none, got {progress!r}"[:200])
-
-
-def _runs(warm_start: Any) -> tuple[str, ...]:
-    """``warm_start`` as run names: one name or path alone is one run (a string is not
-    split into its letters)."""
-    if isinstance(warm_start, str | Path):
-        warm_start = (warm_start,)
-    if not isinstance(warm_start, Sequence) or not all(
-        isinstance(run, str | Path) for run in warm_start
-    ):
-        raise UserError(f"warm_start: expected run names or paths, got {warm_start!r}"[:200])
-    return tuple(str(run) for run in warm_start)
-
-
-def _space_data(space: Any) -> dict[str, Any] | None:
-    """The mapping behind ``space`` when it is no file."""
-    from supervisor.config.experiment import Experiment
-
-    if isinstance(space, (str, Path)):
-        return None
-    if isinstance(space, Experiment):
-        return {**space.raw, "study": space.study_name}
-    if isinstance(space, Mapping):
-        return dict(space)
-    raise UserError(
-        f"space: expected a file path, a mapping or an Experiment, got {type(space).__name__}"
     )

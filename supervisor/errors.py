@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 
-class UserError(Exception):
-    """Bad input from the user. The CLI prints ``str(err)`` alone and exits with code 2."""
+class UserError(ValueError):
+    """Bad input from the user. The CLI prints ``str(err)`` alone and exits with code 2.
+    A ``ValueError``: the Python API's caller catches a bad argument as Python's own."""
 
     exit_code = 2
 

@@ -213,6 +213,8 @@ def read_record_file(path: Path) -> RunRecord:
         if path.stat().st_size > MAX_RECORD_BYTES:
             raise UserError(f"{path}: {path.stat().st_size} bytes; a run record is a few hundred")
         data: Any = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_no_twice)
+    except UserError:  # too big: said already (a UserError is a ValueError)
+        raise
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte at offset {exc.start})") from None
     except _Twice as exc:

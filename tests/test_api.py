@@ -87,9 +87,15 @@ def test_open_run_by_name_or_directory_reads_the_same_campaign(
     # ``candidates`` is the command's --candidates, checked as the command checks it
     with pytest.raises(supervisor.UserError, match="--candidates 2: applies to --select seeds"):
         by_name.ensemble(select="topk", candidates=2)
+    for name in ("scheduler", "launcher"):  # AttributeErrors from deep in the cluster code
+        with pytest.raises(supervisor.UserError, match=rf"^{name}: expected text, got 5$"):
+            by_name.ensemble(**{name: 5})
     for trial in ("0", True):  # not a trial number (True was trial 1)
         with pytest.raises(supervisor.UserError, match="trial: expected a trial number"):
             by_name.rerun(trial)  # type: ignore[arg-type]
+    # A number read from the DataFrame is numpy's: "expected a trial number, got np.int64(0)".
+    best = by_name.trials.sort_values("loss")["number"].iloc[0]
+    assert by_name.rerun(best).identical
 
 
 def test_a_rerun_resumes_instead_of_starting_again(
@@ -131,17 +137,29 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
     ("space", "kwargs", "message"),
     [
         ({"study": "x"}, {}, "missing required key 'benchmark'"),
+        # "no 'study' and the file name '<space mapping>' is no study name"
+        (
+            {k: v for k, v in toy_space().items() if k != "study"},
+            {},
+            "<space mapping>: missing key 'study' (or give search(..., study=NAME))",
+        ),
         (toy_space() | {"budget": {"trials": 0, "epochs": 1}}, {}, "budget.trials"),
         (toy_space(), {"progress": "fancy"}, "progress"),
         (toy_space(), {"storage": "nonsense"}, "--storage"),
         (toy_space(study="good"), {"storage": "sqlite:///elsewhere.db"}, "was run with storage"),
         (42, {}, "expected a file path, a mapping or an Experiment"),
         ({"study": object()}, {}, "not plain YAML data"),
+        (
+            toy_space() | {"benchmark": {"name": TOY, "options": {"delay": 1j}}},
+            {},
+            "space.benchmark.options.delay: complex '1j': not plain YAML data",
+        ),
         (toy_space(), {"study": 5}, "study: expected text, got 5"),
         (toy_space(), {"reports_dir": None}, "reports_dir: expected a path, got None"),
         (toy_space(), {"report": "no"}, "report: expected True or False, got 'no'"),
         (toy_space(), {"warm_start": "nowhere"}, "warm_start: nowhere: no run found"),
         (toy_space(), {"warm_start": [3]}, "warm_start: expected run names or paths"),
+        (toy_space(), {"dashboard": None}, "dashboard: expected text, got None"),
     ],
 )
 def test_bad_input_raises_one_line_and_writes_nothing(
@@ -161,6 +179,10 @@ def test_open_run_of_nothing_says_what_it_looked_for(tmp_path: Path) -> None:
         supervisor.open_run("missing", runs_dir=tmp_path)
     with pytest.raises(supervisor.UserError, match="runs_dir: expected a path, got 5"):
         supervisor.open_run("missing", runs_dir=5)  # type: ignore[arg-type]  # a TypeError
+    # It looked for a run named "None" (or "5", "True") and said none was found.
+    for run in (None, 5, True):
+        with pytest.raises(supervisor.UserError, match=rf"^run: expected a .* got {run}$"):
+            supervisor.open_run(run)  # type: ignore[arg-type]
 
 
 def test_the_documented_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,11 +260,259 @@ def test_an_ensemble_asked_for_no_progress_prints_nothing(
         "benchmark": {"name": "tests.toy_classifier:ToyClassifier"},
         "params": {"lr": {"type": "float", "low": 0.05, "high": 1.0}},
     }
-    run = supervisor.search(space, workers=1, report=False, progress="none")
-    with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
-        run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
-    capsys.readouterr()
-    built = run.ensemble(select="seeds", size=2, workers=1, progress="none")
+    import numpy as np
+    import optuna
+
+    # A notebook that studies with Optuna too keeps its log level: it was WARNING after.
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        run = supervisor.search(space, workers=1, report=False, progress="none")
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        with pytest.raises(supervisor.UserError, match="progress: expected auto, plain or none"):
+            run.ensemble(select="topk", size=2, progress="fancy")  # was taken for "auto"
+        capsys.readouterr()
+        size = np.int64(2)  # computed with numpy: "--size np.int64(2): expected an integer"
+        built = run.ensemble(select="seeds", size=size, workers=1, progress="none")
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(previous)
     assert len(built.members) == 2
     # It printed the members' training, trial by trial, and the cluster it started.
     assert capsys.readouterr().out == ""
+
+
+def test_an_interrupt_while_the_cluster_starts_leaves_no_process_and_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import psutil
+
+    from supervisor.clusters.scheduler_process import SchedulerProcess
+
+    monkeypatch.chdir(tmp_path)
+    started = SchedulerProcess.start
+
+    async def start_then_interrupt(self: SchedulerProcess) -> None:
+        await started(self)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C with the scheduler up, workers starting
+
+    monkeypatch.setattr(SchedulerProcess, "start", start_then_interrupt)
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="early"), workers=1, progress="none")
+    # The scheduler outlived the interrupt (until the interpreter, a notebook's kernel,
+    # exited) and the half-started workers logged tracebacks of their lost certificate.
+    new = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
+    ]
+    _, alive = psutil.wait_procs(new, timeout=20)
+    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert "Traceback" not in capfd.readouterr().err
+    assert not (tmp_path / "runs" / "early").exists()
+    monkeypatch.setattr(SchedulerProcess, "start", started)
+    run = supervisor.search(toy_space(study="early"), workers=1, progress="none")
+    assert run.status().done == 6
+
+
+def test_a_benchmark_on_the_notebooks_own_sys_path_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    # A notebook's sys.path.append("src"): the driver loads the benchmark from there.
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(Path(__file__).with_name("toy_benchmark.py"), src / "notebook_bench.py")
+    monkeypatch.syspath_prepend(str(src))
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="own-path", trials=2)
+    space["benchmark"] = {"name": "notebook_bench:ToyBenchmark"}
+    run = supervisor.search(space, workers=1, report=False, progress="none")
+    # Each trial failed: "cannot load benchmark: No module named 'notebook_bench'".
+    frame = run.trials
+    assert set(frame["state"]) == {"COMPLETE"}, frame.get("error")
+
+
+def test_an_interrupt_while_the_run_is_written_leaves_a_run_that_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import supervisor.rundir as rundir
+
+    monkeypatch.chdir(tmp_path)
+    write_record = rundir.write_record
+
+    def interrupted_first(run_dir: Path, record: rundir.RunRecord) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the study has just been made
+        write_record(run_dir, record)
+
+    monkeypatch.setattr(rundir, "write_record", interrupted_first)
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="half"), workers=1, progress="none")
+    # It had a journal and a space.yaml, no run.json: "half: no run found".
+    run = supervisor.open_run("half")
+    assert run.manifest is not None and run.status().done == 0
+
+
+SCRIPT = """\
+import supervisor
+from tests.test_api import toy_space
+
+def main():
+    supervisor.search(toy_space(study="script", trials=1), workers=1, progress="none")
+    print("searched")
+
+{call}
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_the_main_guard_is_told_so_in_one_line(
+    tmp_path: Path, guarded: bool
+) -> None:
+    import subprocess
+    import sys
+
+    call = 'if __name__ == "__main__":\n    main()' if guarded else "main()"
+    (tmp_path / "campaign.py").write_text(SCRIPT.format(call=call))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "campaign.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if guarded:
+        assert done.returncode == 0 and done.stdout == "searched\n", done.stderr[-2000:]
+        return
+    # Each worker ran the script again: some 200 lines of Dask and multiprocessing
+    # tracebacks, the cause ("bootstrapping phase") somewhere in the middle.
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        "supervisor.errors.UserError: campaign.py:8: this starts Dask worker processes,"
+        " which import campaign.py again and would run this line there too: put it under"
+        ' if __name__ == "__main__":'
+    ), done.stderr[-2000:]
+    assert "Nanny" not in done.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_search_aborted_in_this_interpreter_is_taken_over_by_the_next_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from supervisor.study.driver import Driver
+
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="aborted", trials=4) | {
+        "benchmark": {"name": TOY, "options": {"delay": 0.5}}
+    }
+    handle = Driver._handle
+
+    def abort_once_running(self: Driver, items: list[tuple[str, Any]]) -> None:
+        if self.inflight:  # a second Ctrl-C ("the user insists") with trials running
+            raise KeyboardInterrupt
+        handle(self, items)
+
+    monkeypatch.setattr(Driver, "_handle", abort_once_running)
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(space, workers=2, report=False, progress="none")
+    monkeypatch.setattr(Driver, "_handle", handle)
+    assert "RUNNING" in set(supervisor.open_run("aborted").trials["state"])
+    # The same notebook cell again: the aborted driver's trials were taken for a live
+    # driver's (their driver's pid is this interpreter's), and waited for until the time
+    # limit; without one, for ever.
+    run = supervisor.search(space, timeout=30, workers=2, report=False, progress="none")
+    assert run.summary is not None and run.summary.stopped_by == "budget"
+    assert run.summary.recovered.zombies and run.status().done == 4
+
+
+def test_an_interrupt_while_the_cluster_closes_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+    from distributed import Client
+
+    monkeypatch.chdir(tmp_path)
+    close = Client.close
+
+    def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the search closes its cluster
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "close", interrupted_close)
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="closing", trials=1), workers=1, progress="none")
+    # Cut short, the close left the scheduler process running for the interpreter's life.
+    new = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
+    ]
+    _, alive = psutil.wait_procs(new, timeout=20)
+    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert supervisor.open_run("closing").status().done == 1
+
+
+def test_a_space_of_numpy_numbers_tuples_and_paths_means_what_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import OrderedDict
+
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    space = toy_space(study="numpy", trials=2)
+    # What a notebook computes: bounds from numpy, choices as a tuple or an array.
+    space["params"] = OrderedDict(
+        x={"type": "float", "low": np.log(0.5), "high": np.float32(2.0)},
+        n={"type": "int", "low": np.int64(1), "high": 3},
+        c={"type": "categorical", "choices": np.array([8, 16])},
+        t={"type": "categorical", "choices": ("a", "b")},
+    )
+    space["description"] = tmp_path / "notes"
+    # Each was "space: not plain YAML data (('cannot represent an object', ...))".
+    # Counts computed with numpy: "--trials np.int64(2): expected an integer from 1 to ..."
+    trials, workers = np.int64(2), np.arange(3)[1]
+    run = supervisor.search(space, trials=trials, workers=workers, report=False, progress="none")
+    kept = space_module.load(run.run_dir / "space.yaml")
+    params = {p.name: p for p in kept.params}
+    assert params["x"].low == pytest.approx(np.log(0.5)) and params["n"].low == 1
+    assert params["c"].choices == (8, 16) and params["t"].choices == ("a", "b")
+    assert kept.description == str(tmp_path / "notes")
+    assert len(run.trials) == 2
+
+
+def test_bad_input_is_a_value_error_that_says_what_it_is(tmp_path: Path) -> None:
+    # A caller catching Python's own error for a bad argument catches ours.
+    with pytest.raises(ValueError, match=r"^progress: expected auto, plain or none"):
+        supervisor.search({}, progress="fancy")
+    # ...and one check inside another ValueError clause still says its own problem.
+    record = tmp_path / "big" / "run.json"
+    record.parent.mkdir()
+    record.write_text(" " * 1_000_001)
+    with pytest.raises(supervisor.UserError) as caught:
+        supervisor.open_run(record.parent)
+    assert str(caught.value) == f"{record}: 1000001 bytes; a run record is a few hundred"
+
+
+def test_a_run_held_across_a_change_of_directory_is_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    space = toy_space(study="moved", trials=2)
+    run = supervisor.search(space, storage="sqlite:///moved.db", workers=1, progress="none")
+    opened = supervisor.open_run("moved")
+    monkeypatch.chdir(elsewhere)  # a notebook's %cd
+    for held in (run, opened):
+        # The manifest was None, the report went to elsewhere/reports, and the relative
+        # SQLite file was made anew (empty) in elsewhere: "study not found".
+        assert held.manifest is not None and held.record.study == "moved"
+        assert len(held.trials) == 2
+        assert held.report() == [here / "reports" / "moved.html"]
+    assert list(elsewhere.iterdir()) == []

@@ -261,6 +261,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     from supervisor.clusters.adaptive import Renewing, renewing_cluster
     from supervisor.clusters.scheduler_process import SchedulerProcess
     from supervisor.clusters.submissions import Submissions, Watch, watched
+    from supervisor.study.signals import interrupt_held
 
     dask.config.set(
         {"distributed.scheduler.default-task-durations": {"trial": TRIAL_DURATION_GUESS}}
@@ -281,22 +282,27 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
     submissions = Submissions(submit_command(launcher.kind))
-    cluster = cluster_class(
-        job_cls=watched(job_cls, submissions),
-        security=security,
-        scheduler_cls=SchedulerProcess,
-        scheduler_options=scheduler_options,
-        silence_logs=logging.ERROR,
-        **job_keywords(launcher, run_dir, study),
-    )
+    cluster = None
     try:
-        cluster.renewal = renewal  # before the first job is asked for (by adapt, below)
-        cluster.submissions = submissions
-        # Adaptive also when min == max: it renews a job before it retires (walltime).
-        cluster.adapt(Renewing, minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
-        client = Client(cluster, security=security)
+        # A Ctrl-C waits for the cluster to be whole, and closes it: interrupted half-way,
+        # its constructor left the scheduler process to outlive the call.
+        with interrupt_held():
+            cluster = cluster_class(
+                job_cls=watched(job_cls, submissions),
+                security=security,
+                scheduler_cls=SchedulerProcess,
+                scheduler_options=scheduler_options,
+                silence_logs=logging.ERROR,
+                **job_keywords(launcher, run_dir, study),
+            )
+            cluster.renewal = renewal  # before the first job is asked for (by adapt, below)
+            cluster.submissions = submissions
+            # Adaptive also when min == max: it renews a job before it retires (walltime).
+            cluster.adapt(Renewing, minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
+            client = Client(cluster, security=security)
     except BaseException:
-        cluster.close()
+        if cluster is not None:
+            cluster.close()
         raise
     jobs = (
         f"{launcher.max_jobs}"

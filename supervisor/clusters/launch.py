@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from supervisor.clusters.addresses import on_loopback
 from supervisor.clusters.handle import ClusterHandle, configure_dask
 from supervisor.errors import UserError
+from supervisor.study.signals import interrupt_held
 
 if TYPE_CHECKING:
     from supervisor.clusters.profile import Launcher
@@ -68,13 +69,16 @@ def open_cluster(
         try:
             yield handle
         finally:
-            with contextlib.suppress(Exception):
-                handle.client.close()
-            if handle.cluster is not None:
+            # A Ctrl-C waits for the close: cut short, it left the scheduler, workers and
+            # trial processes running for the interpreter's life (a notebook's kernel).
+            with interrupt_held():
                 with contextlib.suppress(Exception):
-                    handle.cluster.close()
-            if handle.after_close is not None:
-                handle.after_close()
+                    handle.client.close()
+                if handle.cluster is not None:
+                    with contextlib.suppress(Exception):
+                        handle.cluster.close()
+                if handle.after_close is not None:
+                    handle.after_close()
 
 
 def _connect(
@@ -93,6 +97,9 @@ def _connect(
         return connect_existing(scheduler, threads)
     if launcher is None or launcher.kind == "local":
         from supervisor.clusters.local import make_local
+        from supervisor.clusters.main_guard import check_main_guard
+
+        check_main_guard()  # its workers import the script that called this again
 
         extra = launcher.extra if launcher else {}
         return make_local(

@@ -15,6 +15,7 @@ import os
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
 from supervisor.execution.node import thread_environment
+from supervisor.study.signals import interrupt_held
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
     n_workers = workers or max(1, cores // (threads or 1))
     per_trial = threads or max(1, cores // n_workers)
     credentials = temporary_credentials()
-    cluster = None
+    cluster = client = None
     try:
         security = security_from_files(credentials.files)
         # What LocalCluster makes, but with the scheduler in a process of its own
@@ -66,16 +67,19 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
                 "preload": ["supervisor.clusters.worker_signals"],
             },
         }
-        cluster = SpecCluster(
-            scheduler=scheduler,
-            workers=dict.fromkeys(range(n_workers), worker),
-            worker=worker,
-            security=security,
-            silence_logs=logging.ERROR,
-            name="supervisor",
-        )
-        client = Client(cluster, security=security)
+        with interrupt_held():  # a Ctrl-C now closes the cluster once it is whole
+            cluster = SpecCluster(
+                scheduler=scheduler,
+                workers=dict.fromkeys(range(n_workers), worker),
+                worker=worker,
+                security=security,
+                silence_logs=logging.ERROR,
+                name="supervisor",
+            )
+            client = Client(cluster, security=security)
     except BaseException:
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
         credentials.remove()

@@ -20,6 +20,7 @@ from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
 from supervisor.errors import Interrupted, UserError
 from supervisor.study import stop_request, warm_start
+from supervisor.study.signals import interrupt_held
 
 if TYPE_CHECKING:
     import optuna
@@ -180,27 +181,30 @@ def search(opts: SearchOptions) -> Outcome:
         run_dir=run_dir,
         study=exp.study_name,
     ) as handle:
-        rundir.make_private(run_dir, journal=opts.storage is None)
-        if study is None:
-            study = open_campaign_study(exp, storage_url)
-        space_file = opts.space_file
-        if opts.space_data is not None:  # later commands read the space from the run
-            space_file = str(run_dir / rundir.SPACE_FILE)
-            atomic.write(Path(space_file), space.space_text(opts.space_data), mode=0o600)
-        rundir.write_record(
-            run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
-        )
-        manifest = provenance.append(
-            run_dir,
-            provenance.session(
-                command=command,
-                experiment=exp.to_dict(),
-                benchmark_target=exp.benchmark_target,
-                storage=redact(storage_url),
-                cluster=handle.description,
-                launcher=_launcher_record(launcher, handle.cluster),
-            ),
-        )
+        # A Ctrl-C waits for the run's files: interrupted half-way, a run had a journal but
+        # no run.json (open_run and status found no run) or no manifest.
+        with interrupt_held():
+            rundir.make_private(run_dir, journal=opts.storage is None)
+            if study is None:
+                study = open_campaign_study(exp, storage_url)
+            space_file = opts.space_file
+            if opts.space_data is not None:  # later commands read the space from the run
+                space_file = str(run_dir / rundir.SPACE_FILE)
+                atomic.write(Path(space_file), space.space_text(opts.space_data), mode=0o600)
+            rundir.write_record(
+                run_dir, rundir.RunRecord(exp.study_name, opts.storage, space_file, command)
+            )
+            manifest = provenance.append(
+                run_dir,
+                provenance.session(
+                    command=command,
+                    experiment=exp.to_dict(),
+                    benchmark_target=exp.benchmark_target,
+                    storage=redact(storage_url),
+                    cluster=handle.description,
+                    launcher=_launcher_record(launcher, handle.cluster),
+                ),
+            )
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
         if warm_start.apply(study, warm):

@@ -99,8 +99,10 @@ def space_text(data: Mapping[str, Any]) -> str:
     """A space given as a mapping (the Python API), as the YAML of a space file."""
     import yaml
 
+    from supervisor.config.plain import plain
+
     try:
-        return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+        return yaml.safe_dump(plain(data), sort_keys=False, allow_unicode=True)
     except yaml.YAMLError as exc:
         raise UserError(f"space: not plain YAML data ({str(exc).splitlines()[0]})") from None
 
@@ -194,6 +196,8 @@ class SpaceParser(Reader):
             return override
         if "study" not in top:
             stem = Path(self.src.file).stem
+            if self.src.file.startswith("<"):  # a mapping (the Python API): no file name
+                raise self.err((), "missing key 'study' (or give search(..., study=NAME))")
             if not STUDY_NAME.fullmatch(stem):
                 raise self.err((), f"no 'study' and the file name {stem!r} is no study name")
             return stem

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Xla = Literal["auto", "on", "off"]
@@ -62,6 +63,34 @@ def thread_environment(threads: int) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
     }
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of a process a worker starts to run trials (``python -m ...``):
+    this process's, with the folders of its ``sys.path`` that are not the installation's
+    on PYTHONPATH. A notebook's ``sys.path.append("src")`` reaches the Dask workers
+    (multiprocessing hands them the driver's path) but not their children: there the
+    benchmark module the driver had loaded was not found, and every trial failed. The
+    installation's own folders stay where the child puts them: ahead of the standard
+    library, a site-packages could shadow it."""
+    import site
+
+    installed = [
+        Path(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    ]
+    user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    env = dict(os.environ)
+    extra = [
+        entry
+        for entry in sys.path
+        if entry  # "": the working directory, which ``-m`` puts first anyway
+        and entry != user_site
+        and not any(Path(entry).is_relative_to(prefix) for prefix in installed)
+    ]
+    if extra:
+        known = env.get("PYTHONPATH", "").split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in [*extra, *known] if p))
+    return env
 
 
 def configure(threads: int) -> None:

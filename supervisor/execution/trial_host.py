@@ -148,12 +148,15 @@ class TrialHost:
     def _child(self) -> subprocess.Popen[bytes]:
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
+            from supervisor.execution.node import child_environment
+
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "supervisor.execution.trial_host"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 bufsize=0,  # the protocol reads and writes the descriptors itself
+                env=child_environment(),  # it finds the modules its worker finds
             )
             assert self.proc.stderr is not None
             self.tail = OutputTail(self.proc.stderr)

@@ -13,7 +13,7 @@ run's first trials all fail the same way (``supervisor.study.failfast``), or whe
 cluster says no trial can run (``watch``: a batch system refusing every worker job).
 
 Workers stream each trial's start and epochs (``supervisor.study.inflight``); the pruner
-judges each epoch. How each trial ended, and what is re-run: ``supervisor.study.recorder``.
+judges each epoch. How each trial ended, what is re-run, checkpoints: ``study.recorder``.
 
 Duplicates (``supervisor.study.index``): a configuration any driver of the study already
 completed is not trained again: it is told with that trial's values and counts toward the
@@ -22,8 +22,7 @@ training (here or under another driver) waits for the twin and is told with its 
 too, but does not count. Both carry the user attributes ``duplicate_of`` and
 ``duplicate_known``. ``retrain_duplicates: true`` turns this off; re-runs always train.
 
-Placement (``supervisor.study.placement``): a trial goes only to workers expected to
-outlive it. Checkpoints: ``supervisor.study.recorder``."""
+Placement (``supervisor.study.placement``): only workers expected to outlive a trial get it."""
 
 from __future__ import annotations
 
@@ -164,6 +163,7 @@ class Driver:
                         finished = self._finished_in_storage()
                         self._release_finished_elsewhere()
         finally:
+            recovery.stopped(self.driver_id)
             self.channel.close()
         self._heartbeat(final=True)
         summary = Summary(

@@ -34,11 +34,22 @@ HEARTBEAT_EVERY = 5.0
 REUSED_AFTER = 10.0  # a process started this long after a driver's beat is not that driver
 
 
+# The drivers of this process that stopped, however they stopped. One aborted by an
+# exception (a second Ctrl-C) leaves the process alive: in a notebook the next search runs
+# in it, took the aborted driver's RUNNING trials for a live driver's and waited on them.
+_STOPPED: set[str] = set()
+
+
 def new_driver_id() -> str:
     """``host:pid:token``, and ``:<batch job>`` when the driver runs in one."""
     found = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
     job = batch_job.current()
     return f"{found}:{job}" if job else found
+
+
+def stopped(driver: str) -> None:
+    """Driver ``driver`` of this process has stopped: its RUNNING trials are zombies."""
+    _STOPPED.add(driver)
 
 
 def _pid_alive(pid: int, since: float | None = None) -> bool:
@@ -72,6 +83,8 @@ def driver_alive(
     """``since``: a time the driver ran at (a trial's start), where it has no heartbeat."""
     host, pid_text, _token, job = [*driver.split(":", 3), "", "", ""][:4]
     beat = heartbeats.get(driver)
+    if driver in _STOPPED:  # this process's, which lives on
+        return False
     if host == socket.gethostname() and pid_text.isdigit():
         # Its heartbeats and trials' starts are this host's clock, as is the process's.
         return _pid_alive(int(pid_text), beat if isinstance(beat, int | float) else since)

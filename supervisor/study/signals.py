@@ -49,3 +49,29 @@ def stop_on_signals(on_stop: Callable[[str], None]) -> Iterator[None]:
     finally:
         for name, old in previous.items():
             signal.signal(getattr(signal, name), old)
+
+
+@contextmanager
+def interrupt_held() -> Iterator[None]:
+    """Within the block a first Ctrl-C (SIGINT) waits, and reaches the handler in force
+    before when the block ends: what the block starts (a cluster's scheduler and workers)
+    is whole then, and the caller's cleanup closes it. Interrupted half-way, a cluster's
+    constructor leaves its scheduler process to outlive the call (a notebook's kernel
+    keeps it). A second Ctrl-C is raised at once. Outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt  # the user insists
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        signal.raise_signal(signal.SIGINT)  # to the caller's handler: KeyboardInterrupt

@@ -126,7 +126,10 @@ def _launch(
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(workdir / SOCKET_FILE))
     listener.listen(1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUTER_MPI)}
+    from supervisor.execution.node import child_environment
+
+    # The ranks find the modules this worker finds (a notebook's sys.path included).
+    env = {k: v for k, v in child_environment().items() if not k.startswith(_OUTER_MPI)}
     env[PARENT_ENV] = str(os.getpid())
     argv = [*command, "-n", str(ranks), sys.executable, "-m", "mpi4py"]
     argv += ["-m", "supervisor.execution.ranks.run", str(workdir)]
