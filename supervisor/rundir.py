@@ -182,9 +182,23 @@ def without_password(url: str | None) -> str | None:
     return hide_secrets(url, mask=None)
 
 
+def absolute_storage(url: str | None) -> str | None:
+    """A SQLite or journal URL with its file's absolute path: a relative one in
+    ``run.json`` named another file (or none) for a command typed in another folder."""
+    if url is None:
+        return None
+    for prefix in ("sqlite:///", "journal:"):
+        if url.startswith(prefix):
+            path, sep, query = url[len(prefix) :].partition("?")
+            if path and path != ":memory:" and not os.path.isabs(path):
+                return f"{prefix}{os.path.abspath(path)}{sep}{query}"
+    return url
+
+
 def write_record(run_dir: Path, record: RunRecord) -> None:
     # No password in the file, whoever calls: it is read back by every later command.
-    kept = replace(record, storage=without_password(record.storage))
+    # A file's path is kept absolute, so that any folder's command finds the same file.
+    kept = replace(record, storage=without_password(absolute_storage(record.storage)))
     atomic.write(run_dir / RUN_FILE, json.dumps(asdict(kept), indent=2) + "\n", mode=0o600)
 
 

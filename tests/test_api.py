@@ -516,3 +516,26 @@ def test_a_run_held_across_a_change_of_directory_is_the_same_run(
         assert len(held.trials) == 2
         assert held.report() == [here / "reports" / "moved.html"]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_run_on_a_relative_sqlite_file_opens_from_any_folder_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run.json keeps the SQLite file's absolute path: a run opened from another folder
+    found no database ("moved or deleted?"), or an empty one; resuming with the relative
+    URL it was started with is the same storage."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(here)
+    space = toy_space(study="rel", trials=2)
+    supervisor.search(space, storage="sqlite:///rel.db", workers=1, progress="none")
+    record = json.loads((here / "runs" / "rel" / "run.json").read_text())
+    assert record["storage"] == f"sqlite:///{here / 'rel.db'}"
+    monkeypatch.chdir(elsewhere)
+    assert len(supervisor.open_run(here / "runs" / "rel").trials) == 2
+    assert list(elsewhere.iterdir()) == []
+    monkeypatch.chdir(here)
+    space["budget"]["trials"] = 3
+    again = supervisor.search(space, storage="sqlite:///rel.db", workers=1, progress="none")
+    assert len(again.trials) == 3

@@ -322,8 +322,12 @@ def _check_same_storage(run_dir: Path, storage: str | None) -> None:
     if not (record_file.exists() or record_file.is_symlink()):
         return
     record = rundir.read_record_file(record_file)  # a damaged one is refused, not replaced
+
     # run.json keeps no password: the same URL with or without one is the same storage.
-    if rundir.without_password(record.storage) != rundir.without_password(storage):
+    def same(url: str | None) -> str | None:
+        return rundir.without_password(rundir.absolute_storage(url))
+
+    if same(record.storage) != same(storage):
         from supervisor.study.storage import redact
 
         was = redact(record.storage) if record.storage else "its journal file"
