@@ -261,6 +261,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     from supervisor.clusters.adaptive import Renewing, renewing_cluster
     from supervisor.clusters.scheduler_process import SchedulerProcess
     from supervisor.clusters.submissions import Submissions, Watch, watched
+    from supervisor.clusters.unanswered import DEFAULT_TIMEOUT
 
     dask.config.set(
         {"distributed.scheduler.default-task-durations": {"trial": TRIAL_DURATION_GUESS}}
@@ -280,7 +281,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
-    submissions = Submissions(submit_command(launcher.kind))
+    timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)
+    submissions = Submissions(submit_command(launcher.kind), timeout)
     cluster = cluster_class(
         job_cls=watched(job_cls, submissions),
         security=security,
