@@ -233,18 +233,17 @@ def refused_by_slurm(launcher: Launcher, run_dir: Path, study: str) -> str | Non
     A temporary error (the controller restarting, too busy to answer) is not a refusal:
     the jobs' submissions are asked again while it lasts (``submissions``)."""
     import shutil
-    import subprocess
 
     from supervisor.clusters.submissions import temporary
+    from supervisor.clusters.unanswered import DEFAULT_TIMEOUT, TimedOut, run
 
     if launcher.kind != "slurm" or shutil.which("sbatch") is None:
         return None
     script = job_script(launcher, run_dir, study)
+    timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)
     try:
-        done = subprocess.run(
-            ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
-        )
-    except subprocess.TimeoutExpired:  # a controller that does not answer: as above
+        done = run(["sbatch", "--test-only"], timeout, script)
+    except TimedOut:  # a controller that does not answer: as above
         return None
     if done.returncode == 0:
         return None

@@ -22,8 +22,10 @@ import getpass
 import os
 import shlex
 import signal
+import subprocess
 import time
 from asyncio.subprocess import PIPE
+from subprocess import CompletedProcess
 from typing import Any
 
 DEFAULT_TIMEOUT = 60.0  # seconds a submit or cancel command may take
@@ -129,3 +131,28 @@ class Strays:
         for script, when in list(self.unsure.items()):
             if now - when >= FORGET_AFTER:
                 del self.unsure[script]
+
+
+def run(cmd: list[str], timeout: float, stdin: str | None = None) -> CompletedProcess[str]:
+    """``cmd`` run to its end within ``timeout`` seconds (``subprocess.run``'s own timeout
+    waits on for a wrapper's children, which hold its output open); TimedOut after."""
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except BaseException as exc:  # the timeout, or an interrupt: no process left
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+        name = os.path.basename(cmd[0])
+        raise TimedOut(f"{name} gave no answer in {timeout:.0f} s (timed out; killed)") from None
+    return CompletedProcess(cmd, proc.returncode, out, err)

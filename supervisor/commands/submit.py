@@ -21,7 +21,6 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
+from supervisor.commands import driver_jobs
 from supervisor.commands.summary import CHAIN_ENV
 from supervisor.errors import UserError
 
@@ -47,9 +47,6 @@ STUCK_LINE = (
     " the queue, or the search stopped on an error above); `supervisor submit` with the"
     " same arguments continues it."
 )
-# Pauses between tries of sbatch while Slurm answers with a temporary error: 60 s in all,
-# within the grace a link has left after its driver stopped.
-RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 # `search` flags the driver's command line sets itself: not after `--`.
 OWN_FLAGS = {
     "launcher": "give it to submit, before `--`",
@@ -194,11 +191,6 @@ def _check_no_password(search_args: list[str]) -> None:
             )
 
 
-def _first_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return next((line for line in lines if "error" in line.lower()), " ".join(lines))[:300]
-
-
 def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
     """The job script of one link of the chain."""
     python = shlex.quote(sys.executable)
@@ -305,18 +297,20 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     script = driver_script(opts, run_dir, cwd)
     if opts.dry_run:
         return None, script
+    timeout = _submit_timeout(opts.launcher)
+    name = f"sv-{opts.study}-driver"
     # What sbatch would refuse (a partition that does not exist, more memory than a node
     # has) is refused before the run directory is written.
-    tried = _sbatch(["--test-only"], script)
+    tried = driver_jobs.sbatch(["--test-only"], script, timeout)
     if tried.returncode != 0:
-        raise UserError(f"sbatch refuses the driver job: {_first_error(tried.stderr)}")
+        raise UserError(f"sbatch refuses the driver job: {driver_jobs.first_error(tried.stderr)}")
     # The run directory as a search makes it: its owner's only (it waits for the job).
     rundir.make_private(run_dir, journal=False)
     folder = run_dir / DRIVER_DIR
     folder.mkdir(exist_ok=True)
     path = folder / SCRIPT_FILE
     atomic.write(path, script, mode=0o700)
-    done = _sbatch(["--parsable", str(path)], None, f"sv-{opts.study}-driver")
+    done = driver_jobs.sbatch(["--parsable", str(path)], None, timeout, name)
     if done.returncode != 0:
         raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]
@@ -325,53 +319,12 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     return job_id, script
 
 
-def _sbatch(
-    args: list[str], script: str | None, job_name: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``sbatch ARGS``, tried again after a temporary error of Slurm (its controller
-    restarting or too busy to answer: a chain's next link, submitted as its job ends, was
-    lost to a minute's outage and the campaign stopped). Waits ``RETRY_PAUSES`` at most.
-    A submission that timed out may have been taken: with ``job_name``, a job of that name
-    waiting in the queue (not this one) is taken for it, not submitted twice."""
-    from supervisor.clusters.submissions import temporary
+def _submit_timeout(launcher: str) -> float:
+    """The launcher profile's ``submit_timeout``: sbatch gets as long for the driver."""
+    from supervisor.clusters.profile import load
+    from supervisor.clusters.unanswered import DEFAULT_TIMEOUT
 
-    for pause in (*RETRY_PAUSES, None):
-        done = subprocess.run(
-            ["sbatch", *args], input=script, capture_output=True, text=True, timeout=60
-        )
-        if done.returncode == 0 or pause is None or not temporary(done.stderr):
-            return done
-        if job_name is not None and (queued := _queued(job_name)) is not None:
-            return subprocess.CompletedProcess(done.args, 0, f"{queued}\n", "")
-        print(
-            f"sbatch: {_first_error(done.stderr)} (a temporary error of Slurm): trying again"
-            f" in {pause:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-        time.sleep(pause)
-    raise AssertionError("unreachable")
-
-
-def _queued(job_name: str) -> str | None:
-    """The id of a job named ``job_name`` in the queue, other than this job; None if
-    none or squeue does not answer."""
-    import getpass
-    import os
-
-    user = ["-u", getpass.getuser()]
-    try:
-        done = subprocess.run(
-            ["squeue", "-h", *user, "-n", job_name, "-t", "PENDING,RUNNING", "-o", "%i"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    mine = os.environ.get("SLURM_JOB_ID")
-    jobs = [j for j in done.stdout.split() if j != mine] if done.returncode == 0 else []
-    return jobs[0] if jobs else None
+    return float(load(launcher).extra.get("submit_timeout", DEFAULT_TIMEOUT))
 
 
 def next_link(done_before: int, done_now: int, left: int | None) -> int:

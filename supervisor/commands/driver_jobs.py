@@ -1,0 +1,96 @@
+"""``sbatch`` and ``squeue`` for the driver's chain (``supervisor submit``): one driver job
+of a study in the queue at a time, whatever Slurm answers late or not at all.
+
+Each call is bounded (the launcher profile's ``submit_timeout``, ``unanswered``): a hung
+sbatch held the chain's next link until the walltime killed it, and the campaign of days
+stopped with a traceback of subprocess's TimeoutExpired. A timeout is a temporary error,
+tried again after a pause; a submission that timed out may have been taken, so before
+each new try the queue is asked for the driver's job name, and after a submission that
+followed a timeout a driver job that showed up late beside it is cancelled.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import sys
+import time
+
+from supervisor.clusters.submissions import temporary
+from supervisor.clusters.unanswered import TimedOut, run
+
+# Pauses between tries of sbatch while Slurm answers with a temporary error: 60 s in all,
+# within the grace a link has left after its driver stopped.
+RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# A driver job in these states is the study's driver (a completing one is ending).
+LIVE = "PENDING,RUNNING,CONFIGURING,REQUEUED,REQUEUE_HOLD,SUSPENDED,RESIZING"
+
+
+def first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return next((line for line in lines if "error" in line.lower()), " ".join(lines))[:300]
+
+
+def sbatch(
+    args: list[str], script: str | None, timeout: float, job_name: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``sbatch ARGS``, tried again after a temporary error of Slurm (its controller
+    restarting or too busy to answer: a chain's next link, submitted as its job ends, was
+    lost to a minute's outage and the campaign stopped) or no answer in ``timeout``.
+    A submission that failed so may have been taken: with ``job_name``, a job of that name
+    in the queue (not this one) is taken for it, not submitted twice."""
+    unsure = False
+    for pause in (*RETRY_PAUSES, None):
+        try:
+            done = run(["sbatch", *args], timeout, script)
+        except (TimedOut, OSError) as exc:
+            done = subprocess.CompletedProcess(["sbatch", *args], 1, "", str(exc))
+        if done.returncode == 0:
+            if unsure and job_name is not None:
+                _cancel_late(job_name, done.stdout.strip().split(";")[0], timeout)
+            return done
+        if not temporary(done.stderr):
+            return done
+        if job_name is not None and (jobs := queued(job_name, timeout)):
+            return subprocess.CompletedProcess(done.args, 0, f"{jobs[0]}\n", "")
+        if pause is None:
+            return done
+        unsure = True
+        print(
+            f"sbatch: {first_error(done.stderr)} (a temporary error of Slurm): trying again"
+            f" in {pause:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def queued(job_name: str, timeout: float) -> list[str]:
+    """The ids of the user's live jobs named ``job_name``, other than this job; none if
+    squeue does not answer."""
+    user = ["-u", getpass.getuser()]
+    try:
+        done = run(["squeue", "-h", *user, "-n", job_name, "-t", LIVE, "-o", "%i"], timeout)
+    except (OSError, TimedOut):
+        return []
+    mine = os.environ.get("SLURM_JOB_ID")
+    return [j for j in done.stdout.split() if j != mine] if done.returncode == 0 else []
+
+
+def _cancel_late(job_name: str, kept: str, timeout: float) -> None:
+    """A try that timed out, taken after the queue was asked: a second driver of the
+    study beside ``kept``. Cancelled, with a line."""
+    for job in queued(job_name, timeout):
+        if job != kept:
+            try:
+                run(["scancel", job], timeout)
+            except (OSError, TimedOut):
+                continue
+            print(
+                f"sbatch: job {job} of a try that timed out was taken late: cancelled (job"
+                f" {kept} is the chain's)",
+                file=sys.stderr,
+                flush=True,
+            )

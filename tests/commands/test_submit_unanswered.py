@@ -1,0 +1,123 @@
+"""``supervisor submit`` when sbatch does not answer, or answers late: one driver job of a
+study in the queue, never two, and never a chain stopped by a traceback.
+
+Slurm here is fake: ``sbatch``, ``squeue`` (the jobs recorded in ``queue``, one id a
+line) and ``scancel`` (records what it cancels) scripts on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from supervisor.commands import driver_jobs
+from supervisor.commands.submit import SubmitOptions, submit
+from supervisor.errors import UserError
+from tests.commands.test_submit import cli, space
+
+SQUEUE = '#!/bin/sh\ncat "$(dirname "$0")/queue" 2>/dev/null\n'
+SCANCEL = '#!/bin/sh\necho "$@" >> "$(dirname "$0")/cancelled"\n'
+# --test-only answers; the submission takes the job (the queue shows it), then hangs.
+TAKES_THEN_HANGS = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+case "$*" in *--test-only*) cat >/dev/null; exit 0 ;; esac
+echo 4343 >> "$(dirname "$0")/queue"
+sleep 1000
+"""
+# Never answers.
+HANGS = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+sleep 1000
+"""
+# The first submission hangs, its job taken late; the next one is answered once the
+# controller has got to the first (in order, as slurmctld does).
+LATE = """#!/bin/sh
+here=$(dirname "$0")
+echo "$@" >> "$here/calls"
+n=$(wc -l < "$here/calls")
+if [ "$n" -eq 1 ]; then
+  setsid sh -c "sleep 2; echo 4001 >> '$here/queue'" </dev/null >/dev/null 2>&1 &
+  sleep 1000
+fi
+while ! grep -q 4001 "$here/queue" 2>/dev/null; do sleep 0.1; done
+echo 4002 >> "$here/queue"
+echo 4002
+"""
+
+
+def fake_slurm(folder: Path, sbatch: str, queue: str = "") -> Path:
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    for name, text in (("sbatch", sbatch), ("squeue", SQUEUE), ("scancel", SCANCEL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    if queue:
+        (bin_dir / "queue").write_text(queue)
+    return bin_dir
+
+
+def lines(bin_dir: Path, name: str) -> list[str]:
+    path = bin_dir / name
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def profile(folder: Path) -> Path:
+    path = folder / "s.yaml"
+    path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\ntls: false\nsubmit_timeout: 2\n")
+    return path
+
+
+def test_a_driver_job_taken_by_an_sbatch_that_then_hung_is_the_chain_s(tmp_path: Path) -> None:
+    """The chain waited on sbatch until the link's walltime (subprocess's 60 s, then a
+    TimeoutExpired traceback): the job it had taken ran with no chain record."""
+    space(tmp_path)
+    profile(tmp_path)
+    bin_dir = fake_slurm(tmp_path, TAKES_THEN_HANGS)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    started = time.monotonic()
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "s.yaml", path=path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 60
+    assert "Submitted the driver as job 4343" in done.stdout
+    assert sum("--parsable" in call for call in lines(bin_dir, "calls")) == 1
+    chain = (tmp_path / "runs" / "toy" / "driver" / "chain.json").read_text()
+    assert '"job_id": "4343"' in chain
+    assert "Traceback" not in done.stderr
+
+
+def test_an_sbatch_that_never_answers_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver_jobs, "RETRY_PAUSES", (0.1,))
+    space(tmp_path)
+    bin_dir = fake_slurm(tmp_path, HANGS)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    opts = SubmitOptions("toy.yaml", str(profile(tmp_path)), [], "toy")
+    with pytest.raises(UserError) as refused:
+        submit(opts)
+    assert str(refused.value) == (
+        "sbatch refuses the driver job: sbatch gave no answer in 2 s (timed out; killed)"
+    )
+    assert len(lines(bin_dir, "calls")) == 2  # --test-only, once again after a pause
+
+
+def test_a_driver_job_taken_late_beside_the_one_submitted_again_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its try timed out and the queue showed no job, so sbatch was run again; the first
+    job then came too: two drivers of one study, each submitting the chain's next link."""
+    monkeypatch.setattr(driver_jobs, "RETRY_PAUSES", (0.1,))
+    bin_dir = fake_slurm(tmp_path, LATE)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    done = driver_jobs.sbatch(["--parsable", "driver.sbatch"], None, 1.0, "sv-toy-driver")
+    assert (done.returncode, done.stdout.strip()) == (0, "4002")
+    assert lines(bin_dir, "cancelled") == ["4001"]
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "sbatch: job 4001 of a try that timed out was taken late: cancelled (job 4002 is the"
+        " chain's)"
+    )
