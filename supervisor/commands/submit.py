@@ -299,6 +299,11 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
         return None, script
     timeout = _submit_timeout(opts.launcher)
     name = f"sv-{opts.study}-driver"
+    if running := driver_jobs.queued(name, timeout):
+        raise UserError(
+            f"{run_dir}: driver job {running[0]} of this study is in the queue already: not"
+            f" submitting a second driver (`scancel {running[0]}` first to replace it)"
+        )
     # What sbatch would refuse (a partition that does not exist, more memory than a node
     # has) is refused before the run directory is written.
     tried = driver_jobs.sbatch(["--test-only"], script, timeout)

@@ -70,6 +70,21 @@ def profile(folder: Path) -> Path:
     return path
 
 
+def test_a_second_driver_of_a_study_is_refused(tmp_path: Path) -> None:
+    """`supervisor submit` again while the chain's link waits in the queue (or runs)
+    submitted a second driver: two chains drove the study, and each renewed itself."""
+    space(tmp_path)
+    bin_dir = fake_slurm(tmp_path, TAKES_THEN_HANGS, queue="555\n")
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        "error: runs/toy: driver job 555 of this study is in the queue already: not"
+        " submitting a second driver (`scancel 555` first to replace it)"
+    )
+    assert not any("--parsable" in call for call in lines(bin_dir, "calls"))
+
+
 def test_a_driver_job_taken_by_an_sbatch_that_then_hung_is_the_chain_s(tmp_path: Path) -> None:
     """The chain waited on sbatch until the link's walltime (subprocess's 60 s, then a
     TimeoutExpired traceback): the job it had taken ran with no chain record."""
