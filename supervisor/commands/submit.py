@@ -6,10 +6,11 @@ own, through the launcher profile), submits it with ``sbatch``, and records the 
 the run's driver chain (``runs/<study>/driver/chain.json``). Slurm warns the job before
 its walltime (``--signal=B:USR1@GRACE``); the script passes the warning (and a SIGTERM,
 as on ``scancel`` or a requeue) to the driver, which stops submitting, lets running
-trials end or records them as interrupted and queues them again, and exits. The script
-then submits the next link of the chain while the budget is not done, this job made
-progress, and the chain is shorter than ``--max-jobs``: a rerun never repeats finished
-work, so each link resumes where the last one stopped.
+trials end or records them as interrupted and queues them again, and exits. After the
+warning, the script then submits the next link of the chain while the budget is not done,
+this job made progress, and the chain is shorter than ``--max-jobs``: a rerun never
+repeats finished work, so each link resumes where the last one stopped. After a SIGTERM
+alone it does not (``scancel`` ends the chain; a requeued job runs its link again).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ STUCK_LINE = (
     "The chain stops here: this driver job finished no trial (its worker jobs waited in"
     " the queue, or the search stopped on an error above); `supervisor submit` with the"
     " same arguments continues it."
+)
+# What a link stopped by a SIGTERM before its walltime's warning says last.
+TERMINATED_LINE = (
+    "The chain stops here: this driver job was cancelled or requeued (SIGTERM before its"
+    " walltime's warning); a requeued job runs this link again, else `supervisor submit`"
+    " with the same arguments continues the chain."
 )
 # `search` flags the driver's command line sets itself: not after `--`.
 OWN_FLAGS = {
@@ -221,10 +228,17 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "driver=$!",
         "# The walltime warning and a SIGTERM stop the driver cleanly; wait again after a",
         "# trap fires, until the driver has recorded its trials and exited.",
-        "trap 'kill -USR1 $driver 2>/dev/null' USR1",
-        "trap 'kill -TERM $driver 2>/dev/null' TERM",
+        "warned=0 terminated=0",
+        "trap 'warned=1; kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'terminated=1; kill -TERM $driver 2>/dev/null' TERM",
         "status=1",
         "while kill -0 $driver 2>/dev/null; do wait $driver; status=$?; done",
+        "# A SIGTERM before the warning is scancel, or a requeue that runs this link again:",
+        "# no next link (the user's stop, or a second driver beside the requeued one).",
+        'if [ "$terminated$warned" = 10 ]; then',
+        f"  echo {shlex.quote(TERMINATED_LINE)}",
+        "  exit $status",
+        "fi",
         f'{python} -m supervisor.cli chain "$run" --since "$before"',
         "case $? in",
         f"  {MORE}) exec {python} -m supervisor.cli {resubmit} ;;",

@@ -56,8 +56,8 @@ def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
         "#SBATCH --signal=B:USR1@90",
         "#SBATCH --account=proj1",
         "module load python",
-        "trap 'kill -USR1 $driver 2>/dev/null' USR1",
-        "trap 'kill -TERM $driver 2>/dev/null' TERM",
+        "trap 'warned=1; kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'terminated=1; kill -TERM $driver 2>/dev/null' TERM",
     ):
         assert line in script
     assert "search toy.yaml --launcher slurm --trials 4 --plain &" in script

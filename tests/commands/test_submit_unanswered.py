@@ -27,6 +27,11 @@ case "$*" in *--test-only*) cat >/dev/null; exit 0 ;; esac
 echo 4343 >> "$(dirname "$0")/queue"
 sleep 1000
 """
+# Takes every job at once.
+TAKES = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+echo 4242
+"""
 # Never answers.
 HANGS = """#!/bin/sh
 echo "$@" >> "$(dirname "$0")/calls"
@@ -39,7 +44,7 @@ here=$(dirname "$0")
 echo "$@" >> "$here/calls"
 n=$(wc -l < "$here/calls")
 if [ "$n" -eq 1 ]; then
-  setsid sh -c "sleep 2; echo 4001 >> '$here/queue'" </dev/null >/dev/null 2>&1 &
+  setsid sh -c "sleep 5; echo 4001 >> '$here/queue'" </dev/null >/dev/null 2>&1 &
   sleep 1000
 fi
 while ! grep -q 4001 "$here/queue" 2>/dev/null; do sleep 0.1; done
@@ -129,10 +134,57 @@ def test_a_driver_job_taken_late_beside_the_one_submitted_again_is_cancelled(
     bin_dir = fake_slurm(tmp_path, LATE)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    done = driver_jobs.sbatch(["--parsable", "driver.sbatch"], None, 1.0, "sv-toy-driver")
+    done = driver_jobs.sbatch(["--parsable", "driver.sbatch"], None, 3.0, "sv-toy-driver")
     assert (done.returncode, done.stdout.strip()) == (0, "4002")
     assert lines(bin_dir, "cancelled") == ["4001"]
     assert capsys.readouterr().err.splitlines()[-1] == (
         "sbatch: job 4001 of a try that timed out was taken late: cancelled (job 4002 is the"
         " chain's)"
     )
+
+
+@pytest.mark.parametrize(
+    ("signal_name", "next_link"), [("TERM", False), ("USR1", True)], ids=["scancel", "walltime"]
+)
+def test_only_the_walltime_warning_submits_the_next_link(
+    tmp_path: Path, signal_name: str, next_link: bool
+) -> None:
+    """`scancel` of a link (or `scontrol requeue`) sends its script a SIGTERM: the driver
+    stopped cleanly and the script submitted the next link all the same, so a cancelled
+    chain went on, and a requeued link came back beside its successor (two drivers)."""
+    import signal
+    import subprocess
+
+    (tmp_path / "toy.yaml").write_text(
+        'study: toy\nbenchmark: {name: "tests.toy_benchmark:ToyBenchmark",'
+        " options: {delay: 0.3}}\n"
+        "objectives: [loss]\nparams:\n  x: {type: float, low: -4, high: 4}\n"
+        "budget: {trials: 200, epochs: 1}\n"
+    )
+    dry = cli(tmp_path, "submit", "toy.yaml", "--launcher", "local", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    script = dry.stdout[dry.stdout.index("#!/usr/bin/env bash\n") :]
+    bin_dir = fake_slurm(tmp_path, TAKES)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    link = subprocess.Popen(
+        ["bash", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # until the link made progress
+            count = cli(tmp_path, "chain", "runs/toy", "--count").stdout.strip()
+            if count.isdigit() and int(count) >= 2:
+                break
+            time.sleep(0.5)
+        link.send_signal(getattr(signal, f"SIG{signal_name}"))
+        out, _ = link.communicate(timeout=90)
+    finally:
+        link.kill()
+    submitted = any("--parsable" in call for call in lines(bin_dir, "calls"))
+    assert submitted == next_link, out
+    if not next_link:
+        assert out.strip().splitlines()[-1] == (
+            "The chain stops here: this driver job was cancelled or requeued (SIGTERM before"
+            " its walltime's warning); a requeued job runs this link again, else `supervisor"
+            " submit` with the same arguments continues the chain."
+        )
