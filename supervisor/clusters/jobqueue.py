@@ -28,6 +28,7 @@ from supervisor.clusters.script_values import (
     NAME,
     NOT_IN_A_PATH,
     WALLTIME,
+    array_directive,
     control_character,
     shell_word,
     texts_in,
@@ -105,6 +106,12 @@ def check_script_values(launcher: Launcher) -> None:
     adds a directive or a command of its own (``queue: "gpu\\n#SBATCH --uid=0"``), a space
     or a ``;`` in a queue, account, name or log path splits the directive."""
     where = DIRECTIVES.get(launcher.kind, "submit-file")
+    if array := array_directive(launcher.kind, launcher.keywords.get("job_extra_directives")):
+        raise UserError(
+            f"{launcher.file}: job_extra_directives: {array!r}: a job array's tasks would each"
+            " start the same Dask workers and all but one be turned away; ask for several"
+            " jobs with max_jobs (and min_jobs) instead"
+        )
     for key, value in launcher.keywords.items():
         if key == "scheduler_options":  # keywords of the scheduler, in no script
             continue
