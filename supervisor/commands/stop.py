@@ -24,7 +24,7 @@ def stop_campaign(study: optuna.Study, now: bool = False) -> str:
     if not live:
         return (
             f"No driver of {study.study_name!r} is running; a chain's next driver job will not "
-            "start one. A `supervisor search` you type withdraws the request."
+            "start one. A `supervisor search` or `submit` you type withdraws the request."
         )
     return (
         f"Asked {len(live)} driver(s) of {study.study_name!r} to stop within "

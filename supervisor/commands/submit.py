@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import shlex
 import shutil
@@ -241,7 +242,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "fi",
         f'{python} -m supervisor.cli chain "$run" --since "$before"',
         "case $? in",
-        f"  {MORE}) exec {python} -m supervisor.cli {resubmit} ;;",
+        f"  {MORE}) {CHAIN_ENV}=1 exec {python} -m supervisor.cli {resubmit} ;;",
         f"  {STUCK}) echo {shlex.quote(STUCK_LINE)} ;;",
         "esac",
         "exit $status",
@@ -335,7 +336,25 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     job_id = done.stdout.strip().split(";")[0]
     chain.append({"job_id": job_id, "submitted": time.time(), "link": len(chain) + 1})
     atomic.write(folder / CHAIN_FILE, json.dumps(chain, indent=2) + "\n", mode=0o600)
+    if not os.environ.get(CHAIN_ENV):  # typed by the user, not a link submitting the next
+        _withdraw_stop(run_dir)
     return job_id, script
+
+
+def _withdraw_stop(run_dir: Path) -> None:
+    """A ``supervisor stop`` ends every link that starts after it (``search``): one the
+    user submits now would stop at once. As a typed ``supervisor search`` does, the user's
+    ``submit`` withdraws it."""
+    if not (run_dir / rundir.RUN_FILE).is_file():
+        return
+    from supervisor.study import stop_request
+    from supervisor.study.storage import load_study
+
+    path, record = rundir.resolve(str(run_dir))
+    study = load_study(record.storage_url(path), record.study)
+    if (request := stop_request.read(study)) is not None:
+        stop_request.withdraw(study)
+        print(f"Withdrew the stop request ({request.line()})", file=sys.stderr)
 
 
 def _submit_timeout(launcher: str) -> float:

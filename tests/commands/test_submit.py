@@ -25,8 +25,10 @@ def space(folder: Path) -> Path:
     return path
 
 
-def cli(folder: Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+def cli(
+    folder: Path, *args: str, path: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {})}
     if path is not None:
         env["PATH"] = path
     return subprocess.run(
@@ -62,7 +64,7 @@ def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
         assert line in script
     assert "search toy.yaml --launcher slurm --trials 4 --plain &" in script
     assert "submit toy.yaml --launcher slurm --walltime 00:10:00 --grace 90" in script
-    assert f"  {MORE}) exec" in script
+    assert f"  {MORE}) SUPERVISOR_DRIVER_CHAIN=1 exec" in script
     assert not (tmp_path / "runs").exists()
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
 

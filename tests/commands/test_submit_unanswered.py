@@ -188,3 +188,24 @@ def test_only_the_walltime_warning_submits_the_next_link(
             " its walltime's warning); a requeued job runs this link again, else `supervisor"
             " submit` with the same arguments continues the chain."
         )
+
+
+def test_a_submit_typed_after_supervisor_stop_withdraws_it(tmp_path: Path) -> None:
+    """A chain's link ends at once on a stop request made before it started: after
+    `supervisor stop`, the `supervisor submit` that was to continue the campaign started
+    a driver job that stopped at once, and the chain with it, every time."""
+    space(tmp_path)
+    ran = cli(tmp_path, "search", "toy.yaml", "--trials", "2", "--no-report", "--plain")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert cli(tmp_path, "stop", "toy").returncode == 0
+    bin_dir = fake_slurm(tmp_path, TAKES)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    env_chain = {"SUPERVISOR_DRIVER_CHAIN": "1"}
+    link = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path, env=env_chain)
+    assert link.returncode == 0, link.stderr
+    assert "stop requested" in cli(tmp_path, "status", "toy").stdout  # a link keeps it
+    (tmp_path / "runs" / "toy" / "driver" / "chain.json").unlink()
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("Withdrew the stop request (supervisor stop by "), done.stderr
+    assert "stop requested" not in cli(tmp_path, "status", "toy").stdout
