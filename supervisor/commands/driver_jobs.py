@@ -23,6 +23,10 @@ from supervisor.clusters.unanswered import TimedOut, run
 # Pauses between tries of sbatch while Slurm answers with a temporary error: 60 s in all,
 # within the grace a link has left after its driver stopped.
 RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# When the driver job that submits the next link ends (Unix time, set by its script after
+# the walltime warning): sbatch is not tried past it, where Slurm would kill it unsaid.
+ENDS_ENV = "SUPERVISOR_LINK_ENDS"
+ENDS_MARGIN = 5.0  # seconds kept before that end
 # A driver job in these states is the study's driver (a completing one is ending).
 LIVE = "PENDING,RUNNING,CONFIGURING,REQUEUED,REQUEUE_HOLD,SUSPENDED,RESIZING"
 
@@ -41,9 +45,18 @@ def sbatch(
     A submission that failed so may have been taken: with ``job_name``, a job of that name
     in the queue (not this one) is taken for it, not submitted twice."""
     unsure = False
+    ends = _link_ends()
+    done = subprocess.CompletedProcess(["sbatch", *args], 1, "", "")
     for pause in (*RETRY_PAUSES, None):
+        left = timeout if ends is None else min(timeout, ends - ENDS_MARGIN - time.time())
+        if left < 1.0:
+            when = "this driver job's walltime"
+            done.stderr = (
+                f"{done.stderr.strip() or 'sbatch: not tried'}; no time left before {when}"
+            )
+            return done
         try:
-            done = run(["sbatch", *args], timeout, script)
+            done = run(["sbatch", *args], left, script)
         except (TimedOut, OSError) as exc:
             done = subprocess.CompletedProcess(["sbatch", *args], 1, "", str(exc))
         if done.returncode == 0:
@@ -63,8 +76,15 @@ def sbatch(
             file=sys.stderr,
             flush=True,
         )
+        if ends is not None:  # the next try's turn comes before the walltime, or none
+            pause = max(0.0, min(pause, ends - ENDS_MARGIN - 1.0 - time.time()))
         time.sleep(pause)
     raise AssertionError("unreachable")
+
+
+def _link_ends() -> float | None:
+    text = os.environ.get(ENDS_ENV, "")
+    return float(text) if text.isdigit() else None
 
 
 def queued(job_name: str, timeout: float) -> list[str]:

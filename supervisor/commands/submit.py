@@ -219,6 +219,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
     if opts.account:
         directives.append(f"--account={opts.account}")
     lines = ["#!/usr/bin/env bash", *(f"#SBATCH {d}" for d in directives)]
+    warned = f"warned=1; ends=$(($(date +%s) + {opts.grace}))"
     lines += [
         "# Written by `supervisor submit`: one link of the driver's chain of jobs.",
         *opts.prologue,
@@ -229,8 +230,9 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "driver=$!",
         "# The walltime warning and a SIGTERM stop the driver cleanly; wait again after a",
         "# trap fires, until the driver has recorded its trials and exited.",
-        "warned=0 terminated=0",
-        "trap 'warned=1; kill -USR1 $driver 2>/dev/null' USR1",
+        "warned=0 terminated=0 ends=",
+        "# After the warning the job ends in GRACE s: the next link's sbatch is tried until then.",
+        f"trap '{warned}; kill -USR1 $driver 2>/dev/null' USR1",
         "trap 'terminated=1; kill -TERM $driver 2>/dev/null' TERM",
         "status=1",
         "while kill -0 $driver 2>/dev/null; do wait $driver; status=$?; done",
@@ -242,7 +244,8 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "fi",
         f'{python} -m supervisor.cli chain "$run" --since "$before"',
         "case $? in",
-        f"  {MORE}) {CHAIN_ENV}=1 exec {python} -m supervisor.cli {resubmit} ;;",
+        f"  {MORE}) {CHAIN_ENV}=1 {driver_jobs.ENDS_ENV}=$ends exec {python} -m supervisor.cli"
+        f" {resubmit} ;;",
         f"  {STUCK}) echo {shlex.quote(STUCK_LINE)} ;;",
         "esac",
         "exit $status",

@@ -58,13 +58,13 @@ def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
         "#SBATCH --signal=B:USR1@90",
         "#SBATCH --account=proj1",
         "module load python",
-        "trap 'warned=1; kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'warned=1; ends=$(($(date +%s) + 90)); kill -USR1 $driver 2>/dev/null' USR1",
         "trap 'terminated=1; kill -TERM $driver 2>/dev/null' TERM",
     ):
         assert line in script
     assert "search toy.yaml --launcher slurm --trials 4 --plain &" in script
     assert "submit toy.yaml --launcher slurm --walltime 00:10:00 --grace 90" in script
-    assert f"  {MORE}) SUPERVISOR_DRIVER_CHAIN=1 exec" in script
+    assert f"  {MORE}) SUPERVISOR_DRIVER_CHAIN=1 SUPERVISOR_LINK_ENDS=$ends exec" in script
     assert not (tmp_path / "runs").exists()
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
 

@@ -209,3 +209,20 @@ def test_a_submit_typed_after_supervisor_stop_withdraws_it(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("Withdrew the stop request (supervisor stop by "), done.stderr
     assert "stop requested" not in cli(tmp_path, "status", "toy").stdout
+
+
+def test_the_next_link_s_sbatch_gives_up_before_the_link_s_walltime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the warning a link has --grace seconds; sbatch's tries (up to 7 x the
+    timeout, plus a minute of pauses) went on past them and Slurm killed the link
+    mid-try: the chain ended with no word of why in its log."""
+    bin_dir = fake_slurm(tmp_path, HANGS)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv(driver_jobs.ENDS_ENV, str(int(time.time()) + 9))
+    started = time.monotonic()
+    done = driver_jobs.sbatch(["--parsable", "driver.sbatch"], None, 60.0, "sv-toy-driver")
+    assert time.monotonic() - started < 9
+    assert done.returncode == 1
+    assert done.stderr.endswith("; no time left before this driver job's walltime")
+    assert "gave no answer" in done.stderr
