@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from supervisor.clusters.submissions import temporary
 from supervisor.clusters.unanswered import TimedOut, run
@@ -37,13 +39,13 @@ def first_error(stderr: str) -> str:
 
 
 def sbatch(
-    args: list[str], script: str | None, timeout: float, job_name: str | None = None
+    args: list[str], script: str | None, timeout: float, driver: Driver | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``sbatch ARGS``, tried again after a temporary error of Slurm (its controller
     restarting or too busy to answer: a chain's next link, submitted as its job ends, was
     lost to a minute's outage and the campaign stopped) or no answer in ``timeout``.
-    A submission that failed so may have been taken: with ``job_name``, a job of that name
-    in the queue (not this one) is taken for it, not submitted twice."""
+    A submission that failed so may have been taken: with ``driver``, its job in the queue
+    (not this one) is taken for it, not submitted twice."""
     unsure = False
     ends = _link_ends()
     done = subprocess.CompletedProcess(["sbatch", *args], 1, "", "")
@@ -60,12 +62,12 @@ def sbatch(
         except (TimedOut, OSError) as exc:
             done = subprocess.CompletedProcess(["sbatch", *args], 1, "", str(exc))
         if done.returncode == 0:
-            if unsure and job_name is not None:
-                _cancel_late(job_name, done.stdout.strip().split(";")[0], timeout)
+            if unsure and driver is not None:
+                _cancel_late(driver, done.stdout.strip().split(";")[0], timeout)
             return done
         if not temporary(done.stderr):
             return done
-        if job_name is not None and (jobs := queued(job_name, timeout)):
+        if driver is not None and (jobs := queued(driver, timeout)):
             return subprocess.CompletedProcess(done.args, 0, f"{jobs[0]}\n", "")
         if pause is None:
             return done
@@ -87,22 +89,35 @@ def _link_ends() -> float | None:
     return float(text) if text.isdigit() else None
 
 
-def queued(job_name: str, timeout: float) -> list[str]:
-    """The ids of the user's live jobs named ``job_name``, other than this job; none if
+@dataclass(frozen=True)
+class Driver:
+    """A run's driver jobs: their name, and their script (squeue's %o, an absolute path),
+    which tells them from those of a study of the same name in another folder."""
+
+    name: str
+    script: Path
+
+
+def queued(driver: Driver, timeout: float) -> list[str]:
+    """The ids of the user's live driver jobs of the run, other than this job; none if
     squeue does not answer."""
     user = ["-u", getpass.getuser()]
+    command = ["squeue", "-h", *user, "-n", driver.name, "-t", LIVE, "-o", "%i %o"]
     try:
-        done = run(["squeue", "-h", *user, "-n", job_name, "-t", LIVE, "-o", "%i"], timeout)
+        done = run(command, timeout)
     except (OSError, TimedOut):
         return []
-    mine = os.environ.get("SLURM_JOB_ID")
-    return [j for j in done.stdout.split() if j != mine] if done.returncode == 0 else []
+    if done.returncode != 0:
+        return []
+    mine, script = os.environ.get("SLURM_JOB_ID"), str(driver.script.resolve())
+    jobs = [line.split(maxsplit=1) for line in done.stdout.splitlines()]
+    return [job[0] for job in jobs if len(job) == 2 and job[1] == script and job[0] != mine]
 
 
-def _cancel_late(job_name: str, kept: str, timeout: float) -> None:
+def _cancel_late(driver: Driver, kept: str, timeout: float) -> None:
     """A try that timed out, taken after the queue was asked: a second driver of the
     study beside ``kept``. Cancelled, with a line."""
-    for job in queued(job_name, timeout):
+    for job in queued(driver, timeout):
         if job != kept:
             try:
                 run(["scancel", job], timeout)

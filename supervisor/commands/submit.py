@@ -316,8 +316,8 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     if opts.dry_run:
         return None, script
     timeout = _submit_timeout(opts.launcher)
-    name = f"sv-{opts.study}-driver"
-    if running := driver_jobs.queued(name, timeout):
+    driver = driver_jobs.Driver(f"sv-{opts.study}-driver", run_dir / DRIVER_DIR / SCRIPT_FILE)
+    if running := driver_jobs.queued(driver, timeout):
         raise UserError(
             f"{run_dir}: driver job {running[0]} of this study is in the queue already: not"
             f" submitting a second driver (`scancel {running[0]}` first to replace it)"
@@ -331,9 +331,9 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     rundir.make_private(run_dir, journal=False)
     folder = run_dir / DRIVER_DIR
     folder.mkdir(exist_ok=True)
-    path = folder / SCRIPT_FILE
-    atomic.write(path, script, mode=0o700)
-    done = driver_jobs.sbatch(["--parsable", str(path)], None, timeout, name)
+    atomic.write(driver.script, script, mode=0o700)
+    # Its absolute path: what squeue shows of the job (%o), whatever folder asks.
+    done = driver_jobs.sbatch(["--parsable", str(driver.script.resolve())], None, timeout, driver)
     if done.returncode != 0:
         raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]

@@ -194,7 +194,8 @@ def test_a_slurm_controller_away_for_a_moment_does_not_end_the_chain(
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(SBATCH_AWAY)
     # The queue shows the job once a submission was tried (none before: no driver yet).
-    taken_once_tried = f'grep -q parsable "$(dirname "$0")/calls" && echo {taken}'
+    job = f"{taken} $PWD/runs/toy/driver/driver.sbatch" if taken else ""
+    taken_once_tried = f'grep -q parsable "$(dirname "$0")/calls" && echo "{job}"'
     (bin_dir / "squeue").write_text(f"#!/bin/sh\n{taken_once_tried}\n")
     for name in ("sbatch", "squeue"):
         (bin_dir / name).chmod(0o755)

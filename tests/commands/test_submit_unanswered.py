@@ -1,8 +1,8 @@
 """``supervisor submit`` when sbatch does not answer, or answers late: one driver job of a
 study in the queue, never two, and never a chain stopped by a traceback.
 
-Slurm here is fake: ``sbatch``, ``squeue`` (the jobs recorded in ``queue``, one id a
-line) and ``scancel`` (records what it cancels) scripts on PATH.
+Slurm here is fake: ``sbatch``, ``squeue`` (the jobs recorded in ``queue``, an id and
+a script a line) and ``scancel`` (records what it cancels) scripts on PATH.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from supervisor.commands.submit import SubmitOptions, submit
 from supervisor.errors import UserError
 from tests.commands.test_submit import cli, space
 
-SQUEUE = '#!/bin/sh\ncat "$(dirname "$0")/queue" 2>/dev/null\n'
+SQUEUE = '#!/bin/sh\ncat "$(dirname "$0")/queue" 2>/dev/null\n'  # "<id> <script>" lines
 SCANCEL = '#!/bin/sh\necho "$@" >> "$(dirname "$0")/cancelled"\n'
 # --test-only answers; the submission takes the job (the queue shows it), then hangs.
 TAKES_THEN_HANGS = """#!/bin/sh
 echo "$@" >> "$(dirname "$0")/calls"
 case "$*" in *--test-only*) cat >/dev/null; exit 0 ;; esac
-echo 4343 >> "$(dirname "$0")/queue"
+echo "4343 $2" >> "$(dirname "$0")/queue"
 sleep 1000
 """
 # Takes every job at once.
@@ -44,11 +44,11 @@ here=$(dirname "$0")
 echo "$@" >> "$here/calls"
 n=$(wc -l < "$here/calls")
 if [ "$n" -eq 1 ]; then
-  setsid sh -c "sleep 5; echo 4001 >> '$here/queue'" </dev/null >/dev/null 2>&1 &
+  setsid sh -c "sleep 5; echo '4001 $2' >> '$here/queue'" </dev/null >/dev/null 2>&1 &
   sleep 1000
 fi
 while ! grep -q 4001 "$here/queue" 2>/dev/null; do sleep 0.1; done
-echo 4002 >> "$here/queue"
+echo "4002 $2" >> "$here/queue"
 echo 4002
 """
 
@@ -79,7 +79,10 @@ def test_a_second_driver_of_a_study_is_refused(tmp_path: Path) -> None:
     """`supervisor submit` again while the chain's link waits in the queue (or runs)
     submitted a second driver: two chains drove the study, and each renewed itself."""
     space(tmp_path)
-    bin_dir = fake_slurm(tmp_path, TAKES_THEN_HANGS, queue="555\n")
+    queued = f"555 {tmp_path}/runs/toy/driver/driver.sbatch\n"
+    bin_dir = fake_slurm(
+        tmp_path, TAKES_THEN_HANGS, queue=f"554 /elsewhere/driver.sbatch\n{queued}"
+    )
     path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
     done = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -131,10 +134,12 @@ def test_a_driver_job_taken_late_beside_the_one_submitted_again_is_cancelled(
     """Its try timed out and the queue showed no job, so sbatch was run again; the first
     job then came too: two drivers of one study, each submitting the chain's next link."""
     monkeypatch.setattr(driver_jobs, "RETRY_PAUSES", (0.1,))
-    bin_dir = fake_slurm(tmp_path, LATE)
+    # A driver job of the same name, of a study in another folder: not this chain's.
+    bin_dir = fake_slurm(tmp_path, LATE, queue="3999 /elsewhere/runs/toy/driver/driver.sbatch\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    done = driver_jobs.sbatch(["--parsable", "driver.sbatch"], None, 3.0, "sv-toy-driver")
+    driver = driver_jobs.Driver("sv-toy-driver", tmp_path / "driver.sbatch")
+    done = driver_jobs.sbatch(["--parsable", str(driver.script)], None, 3.0, driver)
     assert (done.returncode, done.stdout.strip()) == (0, "4002")
     assert lines(bin_dir, "cancelled") == ["4001"]
     assert capsys.readouterr().err.splitlines()[-1] == (
@@ -221,7 +226,8 @@ def test_the_next_link_s_sbatch_gives_up_before_the_link_s_walltime(
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv(driver_jobs.ENDS_ENV, str(int(time.time()) + 9))
     started = time.monotonic()
-    done = driver_jobs.sbatch(["--parsable", "driver.sbatch"], None, 60.0, "sv-toy-driver")
+    driver = driver_jobs.Driver("sv-toy-driver", tmp_path / "driver.sbatch")
+    done = driver_jobs.sbatch(["--parsable", str(driver.script)], None, 60.0, driver)
     assert time.monotonic() - started < 9
     assert done.returncode == 1
     assert done.stderr.endswith("; no time left before this driver job's walltime")
