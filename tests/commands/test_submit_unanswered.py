@@ -187,6 +187,8 @@ def test_only_the_walltime_warning_submits_the_next_link(
         link.kill()
     submitted = any("--parsable" in call for call in lines(bin_dir, "calls"))
     assert submitted == next_link, out
+    # The driver's summary promised a next link that a cancelled one never submits.
+    assert ("The chain's next driver job continues the search" in out) == next_link, out
     if not next_link:
         assert out.strip().splitlines()[-1] == (
             "The chain stops here: this driver job was cancelled or requeued (SIGTERM before"
