@@ -170,6 +170,7 @@ def run(opts: SubmitOptions, group: Any) -> str:
     from supervisor.commands.search import SearchOptions, resolve_experiment
 
     check(opts)
+    _check_launcher(opts.launcher)
     shown = _check_search_flags(opts, group)
     # The run the driver searches: --study may come after `--` (as in the next link).
     ctx = group.commands["search"].make_context(
@@ -182,6 +183,19 @@ def run(opts: SubmitOptions, group: Any) -> str:
         return shown.getvalue() + script
     line = f"Submitted the driver as job {job_id}; `supervisor status {opts.study}`"
     return f"{shown.getvalue()}{line}\n"
+
+
+def _check_launcher(ref: str) -> None:
+    """The driver job reserves one core: workers need batch jobs of their own."""
+    from supervisor.clusters.profile import load
+
+    launcher = load(ref)
+    if not launcher.is_jobqueue:
+        raise UserError(
+            f"--launcher {ref}: a {launcher.kind} profile would run the workers inside the"
+            " driver's job, which reserves one core; give a batch profile (slurm, pbs, ...),"
+            " whose workers run in jobs of their own"
+        )
 
 
 def _check_no_password(search_args: list[str]) -> None:

@@ -166,9 +166,11 @@ def test_only_the_walltime_warning_submits_the_next_link(
         "objectives: [loss]\nparams:\n  x: {type: float, low: -4, high: 4}\n"
         "budget: {trials: 200, epochs: 1}\n"
     )
-    dry = cli(tmp_path, "submit", "toy.yaml", "--launcher", "local", "--dry-run")
+    dry = cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     script = dry.stdout[dry.stdout.index("#!/usr/bin/env bash\n") :]
+    script = script.replace("--launcher slurm --plain", "--launcher local --plain")  # here
+    assert "search toy.yaml --launcher local --plain &" in script
     bin_dir = fake_slurm(tmp_path, TAKES)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     link = subprocess.Popen(
@@ -234,3 +236,17 @@ def test_the_next_link_s_sbatch_gives_up_before_the_link_s_walltime(
     assert done.returncode == 1
     assert done.stderr.endswith("; no time left before this driver job's walltime")
     assert "gave no answer" in done.stderr
+
+
+@pytest.mark.parametrize("launcher", ["local", "mpi"])
+def test_a_launcher_without_batch_jobs_is_refused(tmp_path: Path, launcher: str) -> None:
+    """The driver job reserves one core (--cpus-per-task=1): a local profile's workers, one
+    per core of the node, shared it; an mpi one had no mpiexec."""
+    space(tmp_path)
+    done = cli(tmp_path, "submit", "toy.yaml", "--launcher", launcher, "--dry-run")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"error: --launcher {launcher}: a {launcher} profile would run the workers inside the"
+        " driver's job, which reserves one core; give a batch profile (slurm, pbs, ...),"
+        " whose workers run in jobs of their own"
+    )
