@@ -98,11 +98,11 @@ class Driver:
     script: Path
 
 
-def queued(driver: Driver, timeout: float) -> list[str]:
-    """The ids of the user's live driver jobs of the run, other than this job; none if
-    squeue does not answer."""
+def queued(driver: Driver, timeout: float, states: str = LIVE) -> list[str]:
+    """The ids of the user's live driver jobs of the run (or those in ``states``), other
+    than this job; none if squeue does not answer."""
     user = ["-u", getpass.getuser()]
-    command = ["squeue", "-h", *user, "-n", driver.name, "-t", LIVE, "-o", "%i %o"]
+    command = ["squeue", "-h", *user, "-n", driver.name, "-t", states, "-o", "%i %o"]
     try:
         done = run(command, timeout)
     except (OSError, TimedOut):
@@ -129,3 +129,21 @@ def _cancel_late(driver: Driver, kept: str, timeout: float) -> None:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def cancel_pending(run_dir: Path, study: str, timeout: float = 30.0) -> list[str]:
+    """``supervisor stop``: the run's driver jobs waiting in the queue, cancelled (each
+    would only start to stop); their ids. None where there is no Slurm."""
+    import shutil
+
+    if shutil.which("squeue") is None or shutil.which("scancel") is None:
+        return []
+    driver = Driver(f"sv-{study}-driver", run_dir / "driver" / "driver.sbatch")
+    cancelled = []
+    for job in queued(driver, timeout, "PENDING"):
+        try:
+            if run(["scancel", job], timeout).returncode == 0:
+                cancelled.append(job)
+        except (OSError, TimedOut):
+            continue
+    return cancelled

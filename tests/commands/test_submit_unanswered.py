@@ -250,3 +250,30 @@ def test_a_launcher_without_batch_jobs_is_refused(tmp_path: Path, launcher: str)
         " driver's job, which reserves one core; give a batch profile (slurm, pbs, ...),"
         " whose workers run in jobs of their own"
     )
+
+
+# Lists the queue only when asked for pending jobs (`supervisor stop`'s question).
+SQUEUE_PENDING = """#!/bin/sh
+case "$*" in *"-t PENDING "*) cat "$(dirname "$0")/queue" 2>/dev/null ;; esac
+"""
+
+
+def test_supervisor_stop_cancels_the_chain_s_pending_driver_job(tmp_path: Path) -> None:
+    """The stop request ended the chain, but only once its next driver job had waited
+    its turn, started, submitted worker jobs and stopped: the queue and a node spent on
+    a job whose one purpose was to stop."""
+    space(tmp_path)
+    ran = cli(tmp_path, "search", "toy.yaml", "--trials", "2", "--no-report", "--plain")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    bin_dir = fake_slurm(tmp_path, TAKES)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    assert cli(tmp_path, "submit", "toy.yaml", "--launcher", "slurm", path=path).returncode == 0
+    script = tmp_path / "runs" / "toy" / "driver" / "driver.sbatch"
+    (bin_dir / "queue").write_text(f"4242 {script}\n")
+    (bin_dir / "squeue").write_text(SQUEUE_PENDING)
+    done = cli(tmp_path, "stop", "toy", path=path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "Cancelled the chain's driver job 4242 (it waited in the queue). No driver of 'toy'"
+    ), done.stdout
+    assert lines(bin_dir, "cancelled") == ["4242"]
