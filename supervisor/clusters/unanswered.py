@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import getpass
 import os
-import shlex
 import signal
 import subprocess
 import time
@@ -58,7 +57,7 @@ async def call(cmd: list[str], timeout: float, *, shell: bool = False, **kwargs:
             await asyncio.wait_for(proc.wait(), 5)
         if not isinstance(exc, asyncio.TimeoutError):
             raise
-        name = os.path.basename(shlex.split(cmd_str)[0]) if cmd_str.strip() else "command"
+        name = os.path.basename(cmd_str.split()[0]) if cmd_str.strip() else "command"
         raise TimedOut(f"{name} gave no answer in {timeout:.0f} s (timed out; killed)") from None
     out, err = raw_out.decode(), raw_err.decode()
     if proc.returncode != 0:
