@@ -49,11 +49,11 @@ STUCK_LINE = (
     " the queue, or the search stopped on an error above); `supervisor submit` with the"
     " same arguments continues it."
 )
-# What a link stopped by a SIGTERM before its walltime's warning says last.
+# What a link stopped by a SIGTERM before its walltime says last.
 TERMINATED_LINE = (
     "The chain stops here: this driver job was cancelled or requeued (SIGTERM before its"
-    " walltime's warning); a requeued job runs this link again, else `supervisor submit`"
-    " with the same arguments continues the chain."
+    " walltime); a requeued job runs this link again, else `supervisor submit` with the"
+    " same arguments continues the chain."
 )
 # `search` flags the driver's command line sets itself: not after `--`.
 OWN_FLAGS = {
@@ -247,12 +247,13 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "warned=0 terminated=0 ends=",
         "# After the warning the job ends in GRACE s: the next link's sbatch is tried until then.",
         f"trap '{warned}; kill -USR1 $driver 2>/dev/null' USR1",
-        "trap 'terminated=1; kill -TERM $driver 2>/dev/null' TERM",
+        "trap 'terminated=1; termed=$(date +%s); kill -TERM $driver 2>/dev/null' TERM",
         "status=1",
         "while kill -0 $driver 2>/dev/null; do wait $driver; status=$?; done",
-        "# A SIGTERM before the warning is scancel, or a requeue that runs this link again:",
-        "# no next link (the user's stop, or a second driver beside the requeued one).",
-        'if [ "$terminated$warned" = 10 ]; then',
+        "# A SIGTERM before the walltime (Slurm's comes at its end, the warning GRACE s or",
+        "# more before) is scancel, or a requeue that runs this link again: no next link",
+        "# (the user's stop, or a second driver beside the requeued one).",
+        'if [ $terminated = 1 ] && { [ $warned = 0 ] || [ "$termed" -lt $((ends - 5)) ]; }; then',
         f"  echo {shlex.quote(TERMINATED_LINE)}",
         "  exit $status",
         "fi",

@@ -59,7 +59,7 @@ def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
         "#SBATCH --account=proj1",
         "module load python",
         "trap 'warned=1; ends=$(($(date +%s) + 90)); kill -USR1 $driver 2>/dev/null' USR1",
-        "trap 'terminated=1; kill -TERM $driver 2>/dev/null' TERM",
+        "trap 'terminated=1; termed=$(date +%s); kill -TERM $driver 2>/dev/null' TERM",
     ):
         assert line in script
     assert "search toy.yaml --launcher slurm --trials 4 --plain &" in script
