@@ -170,7 +170,7 @@ class Run:
 
         if not isinstance(now, bool):
             raise UserError(f"now: expected True or False, got {now!r}"[:200])
-        return stop_campaign(self.study, now)
+        return stop_campaign(self.study, now, self.run_dir)
 
     def report(self, output: str | Path | None = None) -> list[Path]:
         """Write the campaign report (and the Pareto report of several objectives) from

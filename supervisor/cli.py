@@ -409,7 +409,7 @@ def stop(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Ask every driver of a campaign to stop, wherever it runs: no new trials, running
-    ones finish. A `supervisor search` you type later withdraws the request."""
+    ones finish. A `supervisor search` or `submit` you type later withdraws it."""
     from supervisor.api import open_run
 
     print(open_run(run, runs_dir=runs_dir).stop(now=now))

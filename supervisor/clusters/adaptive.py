@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shlex
 import time
 from typing import Any
 
@@ -131,6 +132,8 @@ class Renewing(Adaptive):
         await self._trial_durations()
         submissions = getattr(self.jobs, "submissions", None)
         if submissions is not None:  # refused jobs, held long enough: ask again
+            cancel = shlex.split(self.jobs._dummy_job.cancel_command)
+            await submissions.strays.sweep(cancel, submissions.timeout)
             again = submissions.to_ask_again(time.time())
             for name in again:
                 self.renewal.jobs.pop(name, None)

@@ -28,6 +28,7 @@ from supervisor.clusters.script_values import (
     NAME,
     NOT_IN_A_PATH,
     WALLTIME,
+    array_directive,
     control_character,
     shell_word,
     texts_in,
@@ -105,6 +106,12 @@ def check_script_values(launcher: Launcher) -> None:
     adds a directive or a command of its own (``queue: "gpu\\n#SBATCH --uid=0"``), a space
     or a ``;`` in a queue, account, name or log path splits the directive."""
     where = DIRECTIVES.get(launcher.kind, "submit-file")
+    if array := array_directive(launcher.kind, launcher.keywords.get("job_extra_directives")):
+        raise UserError(
+            f"{launcher.file}: job_extra_directives: {array!r}: a job array's tasks would each"
+            " start the same Dask workers and all but one be turned away; ask for several"
+            " jobs with max_jobs (and min_jobs) instead"
+        )
     for key, value in launcher.keywords.items():
         if key == "scheduler_options":  # keywords of the scheduler, in no script
             continue
@@ -233,18 +240,17 @@ def refused_by_slurm(launcher: Launcher, run_dir: Path, study: str) -> str | Non
     A temporary error (the controller restarting, too busy to answer) is not a refusal:
     the jobs' submissions are asked again while it lasts (``submissions``)."""
     import shutil
-    import subprocess
 
     from supervisor.clusters.submissions import temporary
+    from supervisor.clusters.unanswered import DEFAULT_TIMEOUT, TimedOut, run
 
     if launcher.kind != "slurm" or shutil.which("sbatch") is None:
         return None
     script = job_script(launcher, run_dir, study)
+    timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)
     try:
-        done = subprocess.run(
-            ["sbatch", "--test-only"], input=script, capture_output=True, text=True, timeout=60
-        )
-    except subprocess.TimeoutExpired:  # a controller that does not answer: as above
+        done = run(["sbatch", "--test-only"], timeout, script)
+    except TimedOut:  # a controller that does not answer: as above
         return None
     if done.returncode == 0:
         return None
@@ -261,6 +267,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     from supervisor.clusters.adaptive import Renewing, renewing_cluster
     from supervisor.clusters.scheduler_process import SchedulerProcess
     from supervisor.clusters.submissions import Submissions, Watch, watched
+    from supervisor.clusters.unanswered import DEFAULT_TIMEOUT
     from supervisor.study.signals import interrupt_held
 
     dask.config.set(
@@ -281,7 +288,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
-    submissions = Submissions(submit_command(launcher.kind))
+    timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)
+    submissions = Submissions(submit_command(launcher.kind), timeout)
     cluster = None
     try:
         # A Ctrl-C waits for the cluster to be whole, and closes it: interrupted half-way,

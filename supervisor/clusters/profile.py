@@ -78,6 +78,7 @@ _SUPERVISOR_JOB_KEYS = {  # ours, not dask-jobqueue's
     "tls": "tls",
     "dashboard": "dashboard",
     "calibration": "calibration",
+    "submit_timeout": "seconds",  # for the submit and cancel commands
 }
 KEYS: dict[str, dict[str, str]] = {
     "local": {
@@ -128,7 +129,7 @@ class Launcher:
     lifetime_stagger: float = 0.0
     tls: bool | TlsFiles = True
     dashboard: str | None = None  # None: the command line's --dashboard
-    extra: dict[str, Any] = field(default_factory=dict)  # local/mpi: workers, threads
+    extra: dict[str, Any] = field(default_factory=dict)  # workers, threads; submit_timeout
 
     @property
     def is_jobqueue(self) -> bool:
@@ -309,6 +310,7 @@ class _ProfileParser(Reader):
             lifetime_stagger=stagger,
             tls=values.get("tls", True),
             dashboard=dashboard,
+            extra={k: values[k] for k in ("submit_timeout",) if k in values},
         )
 
     def gpu_packing(

@@ -55,3 +55,27 @@ def unreadable_walltime(value: Any, kind: str, seconds: float | None = None) -> 
         return f"cannot read walltime {value!r} for {kind}: a job needs more than 0 s"
     form = WALLTIME_FORMS.get(kind, "[[HH:]MM:]SS")
     return f"cannot read walltime {value!r} for {kind}: expected {form}, quoted"
+
+
+# The directives that make a job an array (several tasks, one script): every task would
+# start the workers of one Dask job, of the same names, and the scheduler keeps one.
+ARRAY_FLAGS = {"slurm": ("--array", "-a"), "pbs": ("-J", "-t"), "sge": ("-t",)}
+
+
+def array_directive(kind: str, directives: Any) -> str | None:
+    """The directive of ``directives`` (a profile's job_extra_directives) that asks for a
+    job array, or None."""
+    if not isinstance(directives, list):
+        return None
+    for directive in directives:
+        words = str(directive).split()
+        if not words:
+            continue
+        first = words[0]
+        for flag in ARRAY_FLAGS.get(kind, ()):
+            short = not flag.startswith("--")
+            if first == flag or first.startswith(f"{flag}=") or (short and first.startswith(flag)):
+                return str(directive)
+        if kind == "lsf" and first == "-J" and "[" in directive:  # bsub -J "name[1-4]"
+            return str(directive)
+    return None

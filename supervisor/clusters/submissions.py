@@ -15,7 +15,8 @@ A temporary error of the batch system (``temporary``: Slurm's controller restart
 too busy to answer, "Socket timed out on send/recv", a PBS server or an SGE qmaster out of
 reach) stops nothing at once: its job is asked again sooner (``RETRY_FIRST`` seconds,
 doubling up to ``ASK_AGAIN_AFTER``), and only ``TEMPORARY_FOR`` seconds of such errors
-with no job taken stop the campaign.
+with no job taken stop the campaign. A submit command that does not answer is killed after
+the profile's ``submit_timeout``: a temporary error (``supervisor.clusters.unanswered``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from supervisor.clusters import unanswered
+from supervisor.clusters.unanswered import DEFAULT_TIMEOUT, Strays, TimedOut
 
 ASK_AGAIN_AFTER = 60.0  # seconds a refused job's place is held before it is asked again
 PENDING_AFTER = 60.0  # no worker this long after a job was taken: say it waits
@@ -70,6 +74,8 @@ def reason(exc: BaseException) -> str:
     """The batch system's words from dask-jobqueue's error: the submit command's stderr
     (else its stdout) on one line, with its exit code."""
     text = str(exc)
+    if isinstance(exc, TimedOut):
+        return text
     if not text.startswith("Command exited with non-zero exit code"):
         return f"{type(exc).__name__}: {' '.join(text.split())}"[:SHOWN]
     parts = {"stdout": "", "stderr": "", "code": ""}
@@ -90,14 +96,16 @@ class Submissions:
     """The outcomes of a cluster's job submissions. Written by the jobs' ``start``, in the
     cluster's event loop thread; read by the driver's thread."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.command = command  # the submit command, as the messages name it
+        self.timeout = timeout  # seconds its submit and cancel commands may take
         self.accepted = 0
         self.submitting = 0  # submissions not answered yet (a refusal may come first)
         self.waiting: dict[str, float] = {}  # taken jobs -> when, until a worker is seen
         self.refusals: list[str] = []  # the batch system's messages, in order
         self.delays: list[float] = []  # each refused job's wait before it is asked again
         self._refused: dict[str, float] = {}  # refused jobs -> when asked again
+        self.strays = Strays(command)  # timed-out submissions whose job may come late
         self._temporary_since: float | None = None  # temporary errors only, since then
         self._streak = 0  # temporary errors in a row: the next wait doubles
         self._lock = threading.Lock()
@@ -159,9 +167,23 @@ class Submissions:
 
 def watched(job_cls: Any, submissions: Submissions) -> type:
     """``job_cls`` recording each submission's outcome in ``submissions``; a refused one
-    raises ``Refused``, which the cluster (``supervisor.clusters.adaptive``) keeps quiet."""
+    raises ``Refused``, which the cluster (``supervisor.clusters.adaptive``) keeps quiet.
+    Its submit and cancel commands get ``submissions.timeout`` seconds; a submission that timed out
+    but was taken (its job in the queue) is this job's."""
 
     from distributed.core import Status
+
+    async def call(cmd: list[str], *, shell: bool = False, **kwargs: Any) -> str:
+        return await unanswered.call(cmd, submissions.timeout, shell=shell, **kwargs)
+
+    async def submit_job(self: Any, script_filename: str) -> str:
+        try:
+            return str(await job_cls._submit_job(self, script_filename))
+        except TimedOut:
+            job_id = await submissions.strays.taken(script_filename)
+            if job_id is None:
+                raise
+            return job_id  # what sbatch --parsable says: the job-id pattern finds it
 
     async def start(self: Any) -> None:
         submissions.submit()
@@ -173,7 +195,8 @@ def watched(job_cls: Any, submissions: Submissions) -> type:
             raise Refused(reason(exc)) from exc
         submissions.took(str(self.name), time.time())
 
-    return type(job_cls.__name__, (job_cls,), {"start": start})
+    members = {"start": start, "_call": staticmethod(call), "_submit_job": submit_job}
+    return type(job_cls.__name__, (job_cls,), members)
 
 
 class Watch:
@@ -208,6 +231,12 @@ class Watch:
                     f" asked again in {delay:.0f} s"
                 )
         self._said = len(said)
+        cancelled = subs.strays.cancelled
+        while cancelled:
+            log(
+                f"{self.label}: {subs.command} took job {cancelled.pop(0)} after it timed out,"
+                " once the job had been asked for again: cancelled (nobody counts it)"
+            )
         self._pending(now, log)
         return None
 

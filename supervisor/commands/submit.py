@@ -6,10 +6,11 @@ own, through the launcher profile), submits it with ``sbatch``, and records the 
 the run's driver chain (``runs/<study>/driver/chain.json``). Slurm warns the job before
 its walltime (``--signal=B:USR1@GRACE``); the script passes the warning (and a SIGTERM,
 as on ``scancel`` or a requeue) to the driver, which stops submitting, lets running
-trials end or records them as interrupted and queues them again, and exits. The script
-then submits the next link of the chain while the budget is not done, this job made
-progress, and the chain is shorter than ``--max-jobs``: a rerun never repeats finished
-work, so each link resumes where the last one stopped.
+trials end or records them as interrupted and queues them again, and exits. After the
+warning, the script then submits the next link of the chain while the budget is not done,
+this job made progress, and the chain is shorter than ``--max-jobs``: a rerun never
+repeats finished work, so each link resumes where the last one stopped. After a SIGTERM
+alone it does not (``scancel`` ends the chain; a requeued job runs its link again).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
+from supervisor.commands import driver_jobs
 from supervisor.commands.summary import CHAIN_ENV
 from supervisor.errors import UserError
 
@@ -47,9 +49,12 @@ STUCK_LINE = (
     " the queue, or the search stopped on an error above); `supervisor submit` with the"
     " same arguments continues it."
 )
-# Pauses between tries of sbatch while Slurm answers with a temporary error: 60 s in all,
-# within the grace a link has left after its driver stopped.
-RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# What a link stopped by a SIGTERM before its walltime says last.
+TERMINATED_LINE = (
+    "The chain stops here: this driver job was cancelled or requeued (SIGTERM before its"
+    " walltime); a requeued job runs this link again, else `supervisor submit` with the"
+    " same arguments continues the chain."
+)
 # `search` flags the driver's command line sets itself: not after `--`.
 OWN_FLAGS = {
     "launcher": "give it to submit, before `--`",
@@ -165,6 +170,7 @@ def run(opts: SubmitOptions, group: Any) -> str:
     from supervisor.commands.search import SearchOptions, resolve_experiment
 
     check(opts)
+    _check_launcher(opts.launcher)
     shown = _check_search_flags(opts, group)
     # The run the driver searches: --study may come after `--` (as in the next link).
     ctx = group.commands["search"].make_context(
@@ -177,6 +183,19 @@ def run(opts: SubmitOptions, group: Any) -> str:
         return shown.getvalue() + script
     line = f"Submitted the driver as job {job_id}; `supervisor status {opts.study}`"
     return f"{shown.getvalue()}{line}\n"
+
+
+def _check_launcher(ref: str) -> None:
+    """The driver job reserves one core: workers need batch jobs of their own."""
+    from supervisor.clusters.profile import load
+
+    launcher = load(ref)
+    if not launcher.is_jobqueue:
+        raise UserError(
+            f"--launcher {ref}: a {launcher.kind} profile would run the workers inside the"
+            " driver's job, which reserves one core; give a batch profile (slurm, pbs, ...),"
+            " whose workers run in jobs of their own"
+        )
 
 
 def _check_no_password(search_args: list[str]) -> None:
@@ -192,11 +211,6 @@ def _check_no_password(search_args: list[str]) -> None:
                 " the URL without it and put the password in ~/.pgpass (mode 0600), which"
                 " the driver job reads on its node"
             )
-
-
-def _first_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return next((line for line in lines if "error" in line.lower()), " ".join(lines))[:300]
 
 
 def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
@@ -219,6 +233,7 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
     if opts.account:
         directives.append(f"--account={opts.account}")
     lines = ["#!/usr/bin/env bash", *(f"#SBATCH {d}" for d in directives)]
+    warned = f"warned=1; ends=$(($(date +%s) + {opts.grace}))"
     lines += [
         "# Written by `supervisor submit`: one link of the driver's chain of jobs.",
         *opts.prologue,
@@ -229,13 +244,23 @@ def driver_script(opts: SubmitOptions, run_dir: Path, cwd: Path) -> str:
         "driver=$!",
         "# The walltime warning and a SIGTERM stop the driver cleanly; wait again after a",
         "# trap fires, until the driver has recorded its trials and exited.",
-        "trap 'kill -USR1 $driver 2>/dev/null' USR1",
-        "trap 'kill -TERM $driver 2>/dev/null' TERM",
+        "warned=0 terminated=0 ends=",
+        "# After the warning the job ends in GRACE s: the next link's sbatch is tried until then.",
+        f"trap '{warned}; kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'terminated=1; termed=$(date +%s); kill -TERM $driver 2>/dev/null' TERM",
         "status=1",
         "while kill -0 $driver 2>/dev/null; do wait $driver; status=$?; done",
+        "# A SIGTERM before the walltime (Slurm's comes at its end, the warning GRACE s or",
+        "# more before) is scancel, or a requeue that runs this link again: no next link",
+        "# (the user's stop, or a second driver beside the requeued one).",
+        'if [ $terminated = 1 ] && { [ $warned = 0 ] || [ "$termed" -lt $((ends - 5)) ]; }; then',
+        f"  echo {shlex.quote(TERMINATED_LINE)}",
+        "  exit $status",
+        "fi",
         f'{python} -m supervisor.cli chain "$run" --since "$before"',
         "case $? in",
-        f"  {MORE}) exec {python} -m supervisor.cli {resubmit} ;;",
+        f"  {MORE}) {CHAIN_ENV}=1 {driver_jobs.ENDS_ENV}=$ends exec {python} -m supervisor.cli"
+        f" {resubmit} ;;",
         f"  {STUCK}) echo {shlex.quote(STUCK_LINE)} ;;",
         "esac",
         "exit $status",
@@ -305,73 +330,57 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     script = driver_script(opts, run_dir, cwd)
     if opts.dry_run:
         return None, script
+    timeout = _submit_timeout(opts.launcher)
+    driver = driver_jobs.Driver(f"sv-{opts.study}-driver", run_dir / DRIVER_DIR / SCRIPT_FILE)
+    if running := driver_jobs.queued(driver, timeout):
+        raise UserError(
+            f"{run_dir}: driver job {running[0]} of this study is in the queue already: not"
+            f" submitting a second driver (`scancel {running[0]}` first to replace it)"
+        )
     # What sbatch would refuse (a partition that does not exist, more memory than a node
     # has) is refused before the run directory is written.
-    tried = _sbatch(["--test-only"], script)
+    tried = driver_jobs.sbatch(["--test-only"], script, timeout)
     if tried.returncode != 0:
-        raise UserError(f"sbatch refuses the driver job: {_first_error(tried.stderr)}")
+        raise UserError(f"sbatch refuses the driver job: {driver_jobs.first_error(tried.stderr)}")
     # The run directory as a search makes it: its owner's only (it waits for the job).
     rundir.make_private(run_dir, journal=False)
     folder = run_dir / DRIVER_DIR
     folder.mkdir(exist_ok=True)
-    path = folder / SCRIPT_FILE
-    atomic.write(path, script, mode=0o700)
-    done = _sbatch(["--parsable", str(path)], None, f"sv-{opts.study}-driver")
+    atomic.write(driver.script, script, mode=0o700)
+    # Its absolute path: what squeue shows of the job (%o), whatever folder asks.
+    done = driver_jobs.sbatch(["--parsable", str(driver.script.resolve())], None, timeout, driver)
     if done.returncode != 0:
         raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]
     chain.append({"job_id": job_id, "submitted": time.time(), "link": len(chain) + 1})
     atomic.write(folder / CHAIN_FILE, json.dumps(chain, indent=2) + "\n", mode=0o600)
+    if not os.environ.get(CHAIN_ENV):  # typed by the user, not a link submitting the next
+        _withdraw_stop(run_dir)
     return job_id, script
 
 
-def _sbatch(
-    args: list[str], script: str | None, job_name: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``sbatch ARGS``, tried again after a temporary error of Slurm (its controller
-    restarting or too busy to answer: a chain's next link, submitted as its job ends, was
-    lost to a minute's outage and the campaign stopped). Waits ``RETRY_PAUSES`` at most.
-    A submission that timed out may have been taken: with ``job_name``, a job of that name
-    waiting in the queue (not this one) is taken for it, not submitted twice."""
-    from supervisor.clusters.submissions import temporary
+def _withdraw_stop(run_dir: Path) -> None:
+    """A ``supervisor stop`` ends every link that starts after it (``search``): one the
+    user submits now would stop at once. As a typed ``supervisor search`` does, the user's
+    ``submit`` withdraws it."""
+    if not (run_dir / rundir.RUN_FILE).is_file():
+        return
+    from supervisor.study import stop_request
+    from supervisor.study.storage import load_study
 
-    for pause in (*RETRY_PAUSES, None):
-        done = subprocess.run(
-            ["sbatch", *args], input=script, capture_output=True, text=True, timeout=60
-        )
-        if done.returncode == 0 or pause is None or not temporary(done.stderr):
-            return done
-        if job_name is not None and (queued := _queued(job_name)) is not None:
-            return subprocess.CompletedProcess(done.args, 0, f"{queued}\n", "")
-        print(
-            f"sbatch: {_first_error(done.stderr)} (a temporary error of Slurm): trying again"
-            f" in {pause:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-        time.sleep(pause)
-    raise AssertionError("unreachable")
+    path, record = rundir.resolve(str(run_dir))
+    study = load_study(record.storage_url(path), record.study)
+    if (request := stop_request.read(study)) is not None:
+        stop_request.withdraw(study)
+        print(f"Withdrew the stop request ({request.line()})", file=sys.stderr)
 
 
-def _queued(job_name: str) -> str | None:
-    """The id of a job named ``job_name`` in the queue, other than this job; None if
-    none or squeue does not answer."""
-    import getpass
-    import os
+def _submit_timeout(launcher: str) -> float:
+    """The launcher profile's ``submit_timeout``: sbatch gets as long for the driver."""
+    from supervisor.clusters.profile import load
+    from supervisor.clusters.unanswered import DEFAULT_TIMEOUT
 
-    user = ["-u", getpass.getuser()]
-    try:
-        done = subprocess.run(
-            ["squeue", "-h", *user, "-n", job_name, "-t", "PENDING,RUNNING", "-o", "%i"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    mine = os.environ.get("SLURM_JOB_ID")
-    jobs = [j for j in done.stdout.split() if j != mine] if done.returncode == 0 else []
-    return jobs[0] if jobs else None
+    return float(load(launcher).extra.get("submit_timeout", DEFAULT_TIMEOUT))
 
 
 def next_link(done_before: int, done_now: int, left: int | None) -> int:

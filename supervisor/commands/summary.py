@@ -133,7 +133,9 @@ def print_summary(summary: Summary, report: Path | None) -> None:
     if summary.stopped_by in ("target", "patience"):
         print(f"To search on, change budget.{summary.stopped_by} and run the same command again.")
     if summary.stopped_by in ("interrupt", "timeout", "requested"):
-        if os.environ.get(CHAIN_ENV):
+        if os.environ.get(CHAIN_ENV) and summary.signal == "SIGTERM":
+            pass  # scancel or a requeue: the link's script says what becomes of the chain
+        elif os.environ.get(CHAIN_ENV):
             print(
                 "The chain's next driver job continues the search if this one finished a"
                 " trial (supervisor status shows it)."

@@ -11,13 +11,18 @@ Linux). A second Ctrl-C aborts at once; a repeated SIGTERM or SIGUSR1 changes no
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 STOPPING = ("SIGINT", "SIGTERM", "SIGUSR1")
+REPEATED = ("SIGTERM", "SIGUSR1")  # sent by batch systems, to every process, more than once
+REPEATED_WITHIN = 120.0  # seconds after a stop that they are ignored (Slurm's KillWait: 30)
+BATCH_JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")  # in a batch job
 
 
 def exit_code(name: str) -> int:
@@ -28,8 +33,9 @@ def exit_code(name: str) -> int:
 @contextmanager
 def stop_on_signals(on_stop: Callable[[str], None]) -> Iterator[None]:
     """Within the block, the first stopping signal calls ``on_stop(name)``; the handlers
-    in force before are restored after. Outside the main thread (where Python cannot
-    handle signals) it does nothing."""
+    in force before are restored after (in a batch job stopped by its SIGTERM or SIGUSR1,
+    those two stay ignored ``REPEATED_WITHIN`` s first). Outside the main thread (where
+    Python cannot handle signals) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -47,8 +53,28 @@ def stop_on_signals(on_stop: Callable[[str], None]) -> Iterator[None]:
     try:
         yield
     finally:
+        stopping_since = time.monotonic()
+        in_a_batch_job = any(os.environ.get(var) for var in BATCH_JOB_VARS)
         for name, old in previous.items():
-            signal.signal(getattr(signal, name), old)
+            if received and in_a_batch_job and name in REPEATED:  # it may come again
+                signal.signal(getattr(signal, name), _ignored_for_a_while(old, stopping_since))
+            else:
+                signal.signal(getattr(signal, name), old)
+
+
+def _ignored_for_a_while(old: Any, since: float) -> Callable[[int, Any], None]:
+    """A handler that ignores its signal for ``REPEATED_WITHIN`` s after the driver stopped
+    (its summary and the cluster's close come after the block: a SIGTERM that Slurm sent
+    at the walltime, or a requeue after the warning, killed it there, its worker jobs
+    left running), then restores ``old`` and lets the signal act as before."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if time.monotonic() - since < REPEATED_WITHIN:
+            return
+        signal.signal(signum, signal.SIG_DFL if old is None else old)
+        os.kill(os.getpid(), signum)
+
+    return handler
 
 
 @contextmanager

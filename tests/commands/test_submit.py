@@ -25,8 +25,10 @@ def space(folder: Path) -> Path:
     return path
 
 
-def cli(folder: Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+def cli(
+    folder: Path, *args: str, path: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {})}
     if path is not None:
         env["PATH"] = path
     return subprocess.run(
@@ -56,13 +58,13 @@ def test_the_dry_run_prints_a_job_that_forwards_the_warning_and_renews_itself(
         "#SBATCH --signal=B:USR1@90",
         "#SBATCH --account=proj1",
         "module load python",
-        "trap 'kill -USR1 $driver 2>/dev/null' USR1",
-        "trap 'kill -TERM $driver 2>/dev/null' TERM",
+        "trap 'warned=1; ends=$(($(date +%s) + 90)); kill -USR1 $driver 2>/dev/null' USR1",
+        "trap 'terminated=1; termed=$(date +%s); kill -TERM $driver 2>/dev/null' TERM",
     ):
         assert line in script
     assert "search toy.yaml --launcher slurm --trials 4 --plain &" in script
     assert "submit toy.yaml --launcher slurm --walltime 00:10:00 --grace 90" in script
-    assert f"  {MORE}) exec" in script
+    assert f"  {MORE}) SUPERVISOR_DRIVER_CHAIN=1 SUPERVISOR_LINK_ENDS=$ends exec" in script
     assert not (tmp_path / "runs").exists()
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
 
@@ -191,7 +193,10 @@ def test_a_slurm_controller_away_for_a_moment_does_not_end_the_chain(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(SBATCH_AWAY)
-    (bin_dir / "squeue").write_text(f"#!/bin/sh\necho {taken}\n")
+    # The queue shows the job once a submission was tried (none before: no driver yet).
+    job = f"{taken} $PWD/runs/toy/driver/driver.sbatch" if taken else ""
+    taken_once_tried = f'grep -q parsable "$(dirname "$0")/calls" && echo "{job}"'
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\n{taken_once_tried}\n")
     for name in ("sbatch", "squeue"):
         (bin_dir / name).chmod(0o755)
     path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"

@@ -321,10 +321,18 @@ def test_a_trial_that_kills_its_worker_is_retried_then_blamed(tmp_path: Path) ->
 
 @pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGUSR1", 138)])
 def test_sigterm_and_sigusr1_stop_like_ctrl_c_with_their_own_exit_code(
-    tmp_path: Path, threads_client: Client, name: str, code: int
+    tmp_path: Path,
+    threads_client: Client,
+    name: str,
+    code: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What Slurm sends at walltime, on requeue (SIGTERM) and as its warning (SIGUSR1):
     nothing is lost, every running trial is recorded and queued again."""
+    from supervisor.study.signals import BATCH_JOB_VARS
+
+    for var in BATCH_JOB_VARS:  # outside a batch job: the handlers given back at once
+        monkeypatch.delenv(var, raising=False)
     exp = experiment(
         tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 50, epochs: 1}", "{delay: 0.4}"
     )

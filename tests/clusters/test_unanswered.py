@@ -1,0 +1,153 @@
+"""A submit command that does not answer: killed after ``submit_timeout``, its job asked
+again, and a job it made all the same adopted or cancelled, never left running uncounted.
+
+The batch system is a fake ``sbatch`` on PATH that hangs (a controller that does not
+answer), with a fake ``squeue`` that lists the jobs it recorded (id and script, as
+``squeue -o "%i %o"``) and a fake ``scancel`` that records what it cancels.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from supervisor.clusters import submissions, unanswered
+from supervisor.clusters.jobqueue import make_jobqueue
+from supervisor.clusters.profile import load
+from tests.clusters.test_submissions import fake_queue
+
+SQUEUE = '#!/bin/bash\ncat "$FAKE_QUEUE/queue" 2>/dev/null\n'
+SCANCEL = '#!/bin/bash\necho "$*" >> "$FAKE_QUEUE/cancelled"\n'
+# Hangs on every submission, taking nothing (the second one's child too).
+HANGS = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+sleep 1000 &
+wait
+"""
+# Takes the job (the queue shows it), then never answers.
+TAKES_THEN_HANGS = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+echo "7001 $1" >> "$FAKE_QUEUE/queue"
+sleep 1000
+"""
+# The first submission hangs and its job shows up in the queue only later; the next ones
+# are answered at once.
+LATE_THEN_ANSWERS = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+n=$(wc -l < "$FAKE_QUEUE/calls")
+if [ "$n" -eq 1 ]; then
+  setsid bash -c "sleep 5; echo '7001 $1' >> '$FAKE_QUEUE/queue'" </dev/null >&0 2>&0 &
+  sleep 1000
+fi
+echo "700$n $1" >> "$FAKE_QUEUE/queue"
+echo "Submitted batch job 700$n"
+"""
+
+
+def lines(folder: Path, name: str) -> list[str]:
+    path = folder / name
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sbatch: str, extra: str = "") -> tuple:
+    queue = tmp_path / "slurm"
+    fake_queue(queue, monkeypatch, "sbatch", sbatch)
+    for name, text in (("squeue", SQUEUE), ("scancel", SCANCEL)):
+        (queue / name).write_text(text)
+        (queue / name).chmod(0o755)
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "kind: slurm\ncores: 1\nmemory: 1GiB\nmin_jobs: 1\nmax_jobs: 1\ntls: false\n"
+        f"submit_timeout: 2\n{extra}"
+    )
+    handle = make_jobqueue(load(str(path)), tmp_path / "run", "hung", "127.0.0.1:0")
+    return queue, path, handle
+
+
+def test_a_hanging_sbatch_is_killed_and_its_job_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver waited forever: no job was asked again, nothing was said, and the
+    cluster's close (the campaign's end) never returned."""
+    monkeypatch.setattr(submissions, "RETRY_FIRST", 1.0)
+    queue, path, handle = start(tmp_path, monkeypatch, HANGS)
+    said: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(lines(queue, "calls")) < 2 and time.monotonic() < deadline:
+            assert handle.watch(said.append) is None
+            time.sleep(0.2)
+        time.sleep(1.1)
+        assert handle.watch(said.append) is None
+    finally:
+        started = time.monotonic()
+        handle.client.close()
+        handle.cluster.close()
+    assert time.monotonic() - started < 15  # the second, hanging one killed too
+    assert len(lines(queue, "calls")) >= 2
+    assert said[0] == (
+        f"{path}: sbatch refused a worker job: sbatch gave no answer in 2 s (timed out;"
+        " killed) (an error of the batch system that passes); asked again in 1 s"
+    )
+
+
+def test_a_job_taken_by_an_sbatch_that_then_hung_is_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not submitted again beside the first (two jobs, one counted): the queue's job
+    of that submission's script is the job's, and the cluster's close cancels it."""
+    queue, _, handle = start(tmp_path, monkeypatch, TAKES_THEN_HANGS)
+    try:
+        deadline = time.monotonic() + 30
+        while not handle.cluster.submissions.accepted and time.monotonic() < deadline:
+            assert handle.watch(print) is None
+            time.sleep(0.2)
+        time.sleep(1.0)
+        (job,) = handle.cluster.workers.values()
+        assert job.job_id == "7001"
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert len(lines(queue, "calls")) == 1
+    assert lines(queue, "cancelled") == ["7001"]
+
+
+def test_a_job_that_shows_up_after_its_sbatch_timed_out_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its place was asked for again (job 7002): the late one would have held a node
+    with a worker nobody counts."""
+    monkeypatch.setattr(submissions, "RETRY_FIRST", 0.5)
+    monkeypatch.setattr(unanswered, "SWEEP_EVERY", 0.5)
+    queue, path, handle = start(tmp_path, monkeypatch, LATE_THEN_ANSWERS)
+    said: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not lines(queue, "cancelled") and time.monotonic() < deadline:
+            assert handle.watch(said.append) is None
+            time.sleep(0.2)
+        time.sleep(1.1)
+        assert handle.watch(said.append) is None
+        (job,) = handle.cluster.workers.values()
+        assert job.job_id == "7002"
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert lines(queue, "cancelled") == ["7001", "7002"]  # the stray, then at close
+    assert (
+        f"{path}: sbatch took job 7001 after it timed out, once the job had been asked for"
+        " again: cancelled (nobody counts it)"
+    ) in said
+
+
+def test_submit_timeout_is_checked_as_a_duration(tmp_path: Path) -> None:
+    from supervisor.errors import UserError
+
+    path = tmp_path / "s.yaml"
+    path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\nsubmit_timeout: -5\n")
+    with pytest.raises(UserError, match=r"submit_timeout: expected a positive duration"):
+        load(str(path))
+    path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\nsubmit_timeout: 2m\n")
+    assert load(str(path)).extra == {"submit_timeout": 120.0}
