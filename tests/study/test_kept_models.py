@@ -430,6 +430,21 @@ def test_a_trial_that_breaks_the_constraints_never_writes_its_model(
     assert sorted(run.kept_models) == sorted(set(range(8)) - set(broken))
 
 
+def _tiny_regression(study: str, epochs: int, node: dict[str, str]) -> dict[str, Any]:
+    """One trial of a tiny Keras model, kept, under the node settings ``node``."""
+    return {
+        "study": study,
+        "benchmark": "tests.execution.test_ranks:TinyRegression",
+        "objectives": ["val_loss"],
+        "params": {"batch_size": [16]},
+        "budget": {"trials": 1, "epochs": epochs},
+        "sampler": "random",
+        "seed": 5,
+        "keep_models": 1,
+        "node": node,
+    }
+
+
 def test_a_model_trained_in_mixed_precision_is_rebuilt_in_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -438,17 +453,7 @@ def test_a_model_trained_in_mixed_precision_is_rebuilt_in_it(
     import keras
 
     monkeypatch.chdir(tmp_path)
-    space = {
-        "study": "bf16",
-        "benchmark": "tests.execution.test_ranks:TinyRegression",
-        "objectives": ["val_loss"],
-        "params": {"batch_size": [16]},
-        "budget": {"trials": 1, "epochs": 3},
-        "sampler": "random",
-        "seed": 5,
-        "keep_models": 1,
-        "node": {"precision": "mixed_bfloat16"},
-    }
+    space = _tiny_regression("bf16", 3, {"precision": "mixed_bfloat16"})
     run = supervisor.search(space, workers=1, report=False, progress="none")
     model = run.model()
     assert model.dtype_policy.name == "mixed_bfloat16"
@@ -491,17 +496,7 @@ def test_a_float32_model_is_rebuilt_in_float32_whatever_the_caller_s_policy(
     import keras
 
     monkeypatch.chdir(tmp_path)
-    space = {
-        "study": "f32",
-        "benchmark": "tests.execution.test_ranks:TinyRegression",
-        "objectives": ["val_loss"],
-        "params": {"batch_size": [16]},
-        "budget": {"trials": 1, "epochs": 3},
-        "sampler": "random",
-        "seed": 5,
-        "keep_models": 1,
-        "node": {"precision": "float32"},
-    }
+    space = _tiny_regression("f32", 3, {"precision": "float32"})
     run = supervisor.search(space, workers=1, report=False, progress="none")
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
@@ -521,17 +516,7 @@ def test_a_model_trained_with_xla_set_is_rebuilt_with_it(
     left Keras' own rule (off on a CPU, on on a GPU), so ``xla: off``, set because the
     model fails under XLA, came back on on a GPU."""
     monkeypatch.chdir(tmp_path)
-    space = {
-        "study": "xla",
-        "benchmark": "tests.execution.test_ranks:TinyRegression",
-        "objectives": ["val_loss"],
-        "params": {"batch_size": [16]},
-        "budget": {"trials": 1, "epochs": 2},
-        "sampler": "random",
-        "seed": 5,
-        "keep_models": 1,
-        "node": {"xla": "on"},
-    }
+    space = _tiny_regression("xla", 2, {"xla": "on"})
     run = supervisor.search(space, workers=1, report=False, progress="none")
     model = run.model()
     assert model.jit_compile is True
