@@ -68,10 +68,11 @@ TRIAL_DURATION_GUESS = "1h"
 @functools.cache
 def job_class(kind: str) -> type:
     """dask-jobqueue's job class for ``kind``, with one Dask thread per worker process."""
-    import dask_jobqueue
     from distributed.core import Status
 
-    base = getattr(dask_jobqueue, CLUSTER_CLASSES[kind]).job_cls
+    from supervisor.clusters.jobqueue_module import dask_jobqueue
+
+    base = getattr(dask_jobqueue(), CLUSTER_CLASSES[kind]).job_cls
     one_trial = property(lambda self: 1)  # a worker runs one trial at a time
 
     async def close(self: Any) -> None:
@@ -261,10 +262,10 @@ def refused_by_slurm(launcher: Launcher, run_dir: Path, study: str) -> str | Non
 
 def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str) -> ClusterHandle:
     import dask
-    import dask_jobqueue
     from distributed import Client
 
     from supervisor.clusters.adaptive import Renewing, renewing_cluster
+    from supervisor.clusters.jobqueue_module import dask_jobqueue
     from supervisor.clusters.scheduler_process import SchedulerProcess
     from supervisor.clusters.submissions import Submissions, Watch, watched
     from supervisor.clusters.unanswered import DEFAULT_TIMEOUT
@@ -285,7 +286,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     atomic.folder(run_dir.parent)
     run_dir.mkdir(mode=0o700, exist_ok=True)
     scheduler_options["log_file"] = str(run_dir / SCHEDULER_LOG)
-    cluster_class = renewing_cluster(getattr(dask_jobqueue, CLUSTER_CLASSES[launcher.kind]))
+    cluster_class = renewing_cluster(getattr(dask_jobqueue(), CLUSTER_CLASSES[launcher.kind]))
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
     timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)

@@ -1,10 +1,8 @@
 """Launcher profiles: ``launchers/*.yaml`` -> a validated ``Launcher``. Nothing starts before.
 
-A profile names the cluster ``kind`` and the keywords of its dask-jobqueue class (or of
-dask-mpi, or of the local cluster). Keys left out or set to null are not passed on, so the
-user's dask configuration (``~/.config/dask/jobqueue.yaml``) and dask-jobqueue's defaults
-apply to them. Every problem is a one-line ``file:line:col: key: problem``.
-"""
+A profile names the cluster ``kind`` and its dask-jobqueue (dask-mpi, local) keywords; those
+left out or null are not passed on: the user's dask configuration and dask-jobqueue's
+defaults apply. Every problem is a one-line ``file:line:col: key: problem``."""
 
 from __future__ import annotations
 
@@ -258,7 +256,10 @@ class _ProfileParser(Reader):
 
     def jobqueue(self, kind: str, values: dict[str, Any], dashboard: str | None) -> Launcher:
         import dask
-        import dask_jobqueue  # noqa: F401  (adds dask-jobqueue's defaults to the dask config)
+
+        from supervisor.clusters.jobqueue_module import dask_jobqueue
+
+        dask_jobqueue()  # adds dask-jobqueue's defaults to the dask config
 
         def configured(key: str) -> Any:
             name = "name" if key == "job_name" else key.replace("_", "-")
