@@ -102,12 +102,14 @@ def build(
             )
         trained_study = _member_study(study, storage_url)
         found = {w: source.find(w, trained_study) for w in wanted}
-    have = [(w, m) for w, m in found.items() if m is not None and _predicted(m)]
-    failed = [
-        f"search #{w.source}, seed {w.seed} ({_NOT_TRAINED if m is None else _NOT_FINITE})"
-        for w, m in found.items()
-        if m is None or not _predicted(m)
-    ]
+    have: list[tuple[members_mod.Wanted, Member]] = []
+    failed: list[str] = []
+    for w, m in found.items():  # each member's predictions scanned once
+        if m is not None and _predicted(m):
+            have.append((w, m))
+        else:
+            why = _NOT_TRAINED if m is None else _NOT_FINITE
+            failed.append(f"search #{w.source}, seed {w.seed} ({why})")
     have, excluded = members_mod.judged(exp, have, study.study_name, trained_study)
     if excluded:
         display.log(
