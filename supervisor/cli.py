@@ -439,6 +439,8 @@ def main() -> None:
         sys.exit(1)
     if isinstance(code, int) and code:  # typer.Exit(n) outside standalone mode
         sys.exit(code)
+    if (snapshots := sys.modules.get("supervisor.study.journal_snapshot")) is not None:
+        snapshots.save_opened()  # a long journal this command read opens fast next time
 
 
 if __name__ == "__main__":

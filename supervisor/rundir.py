@@ -1,15 +1,16 @@
 """The run directory of a campaign: where its embedded storage and records live.
 
-``runs/<study>/`` holds ``journal.log`` (the default Optuna storage) and ``run.json``
-(how to find the study again: its name and storage URL), per-trial files under
+``runs/<study>/`` holds ``journal.log`` (the default Optuna storage; a long one also
+``journal.log.snapshot``, a cache of its replay: ``supervisor.study.journal_snapshot``) and
+``run.json`` (how to find the study again: its name and storage URL), per-trial files under
 ``trials/`` and the epoch checkpoints of unfinished trials under ``checkpoints/``.
 Reports go to ``reports/``.
 
-The run directory is its owner's only (0700, ``make_private``): trial errors, artifacts
-and batch logs may hold anything. Files that may hold a secret or leave it (run.json,
-manifest.json, the journal, reports, exports) are 0600 on top of that. ``run.json``
-never holds a storage password (``without_password``): a command that reopens the
-storage gets it from the driver's own store (PGPASSWORD, ~/.pgpass) or a new --storage.
+The run directory is its owner's only (0700, ``make_private``): trial errors, artifacts and
+batch logs may hold anything. Files that may hold a secret or leave it (run.json,
+manifest.json, the journal and its snapshot, reports, exports) are 0600 on top of that.
+``run.json`` never holds a storage password (``without_password``): a command that reopens
+the storage gets it from the driver's own store (PGPASSWORD, ~/.pgpass) or a new --storage.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
     from supervisor.config.samplers import make_sampler
     from supervisor.study.feasibility import changed as constraints_changed
     from supervisor.study.space_change import incompatible
-    from supervisor.study.storage import open_storage, redact
+    from supervisor.study.storage import CampaignJournalStorage, open_storage, redact
 
     storage = open_storage(storage_url)
     sampler = make_sampler(exp.sampler, exp.sampler_options, exp.seed, grid=exp.grid())
@@ -60,6 +60,8 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
     study.set_user_attr(attrs.CONFIG, exp.to_dict())
     study.set_user_attr(attrs.OBJECTIVES, exp.metric_names)
     study.set_user_attr(attrs.BENCHMARK, exp.benchmark)
+    if isinstance(storage, CampaignJournalStorage):  # the checks passed: the campaign goes on
+        storage.save_snapshot()
     return study
 
 

@@ -31,6 +31,7 @@ import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
 from supervisor.rundir import secrets_in
+from supervisor.study import journal_snapshot
 from supervisor.study.journal_file import SafeJournalFileBackend
 from supervisor.study.journal_file import StorageError as StorageError  # its home for callers
 from supervisor.study.storage_urls import DRIVERS, sqlite_problem, with_driver
@@ -336,8 +337,16 @@ class CampaignJournalStorage(JournalStorage):
 
     def __init__(self, log_storage: SafeJournalFileBackend) -> None:
         self._pending = threading.local()  # .logs: this thread's deferred writes, or None
+        self._snapshot = journal_snapshot.Snapshot(log_storage, _IndexedReplay)
         # Not super().__init__: it would replay the whole journal into a plain replay first.
-        internals.init_journal_storage(self, log_storage, _IndexedReplay)
+        internals.init_journal_storage(self, log_storage, self._snapshot.replay)
+        journal_snapshot.OPENED.add(self)
+
+    def save_snapshot(self) -> None:
+        """Leave a snapshot of the replay if opening read many records (journal_snapshot):
+        once a command has opened its campaign and will go on, or has succeeded."""
+        with internals.thread_lock(self):
+            self._snapshot.save(internals.replay(self))
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
