@@ -210,7 +210,9 @@ class Recorder:
     def requeue(self, trial: optuna.Trial, cause: retry.Cause) -> None:
         """Its re-run, queued before it is closed (``recovery.requeue``)."""
         user_attrs = internals.user_attrs(trial)
-        recovery.requeue(self.study, trial.number, trial.params, dict(user_attrs), cause)
+        # The sampler writes its tags to the storage, not to the trial's own view.
+        stored = internals.study_storage(self.study).get_trial(trial._trial_id).system_attrs
+        recovery.requeue(self.study, trial.number, trial.params, dict(user_attrs), cause, stored)
 
     # -- checkpoints ------------------------------------------------------------------
 
