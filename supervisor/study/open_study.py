@@ -24,7 +24,7 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
 
     from supervisor.config.samplers import make_sampler
     from supervisor.study.feasibility import changed as constraints_changed
-    from supervisor.study.space_change import incompatible
+    from supervisor.study.space_change import incompatible, unmodelled
     from supervisor.study.storage import open_storage, redact
 
     storage = open_storage(storage_url)
@@ -41,7 +41,9 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
                 f"the space file asks for {exp.directions}; use another study name (--study)"
             )
         _same_campaign(existing, exp, redact(storage_url))
-        changed = incompatible(existing, exp.params)
+        changed = incompatible(existing, exp.params) or unmodelled(
+            existing, exp.params, exp.sampler
+        )
         if changed:
             raise UserError(f"{exp.file}: params.{changed[0]}: {changed[1]}")
         other = constraints_changed(existing, exp)

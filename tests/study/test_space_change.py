@@ -109,3 +109,57 @@ def test_another_campaign_under_the_study_name_is_refused(
     after = load_study(storage, "api-toy")
     assert len(after.trials) == len(before.trials) and after.user_attrs == before.user_attrs
     assert not (tmp_path / "bob" / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("sampler", "changed", "problem"),
+    [
+        (
+            "turbo",
+            {"x": {"type": "float", "low": -4, "high": 8}},
+            "params.x: its trials hold it as a float in [-4.0, 4.0], this space as a float in"
+            " [-4.0, 8.0]; the turbo sampler models only parameters every trial holds alike,"
+            " so it would draw x at random from now on; keep it as it was, or start a new"
+            " study (--study NAME) with warm_start: api-toy",
+        ),
+        (
+            "cmaes",
+            {"x": {"type": "float", "low": -4, "high": 4, "step": 0.5}},
+            "this space as a float in [-4.0, 4.0], step 0.5; the cmaes sampler",
+        ),
+        (
+            "turbo",
+            {
+                "x": {"type": "float", "low": -4, "high": 4},
+                "y": {"type": "int", "low": 1, "high": 3},
+            },
+            "params.y: complete trials of the study lack it (new to this space); the turbo"
+            " sampler models only parameters every trial holds alike, so it would draw y at"
+            " random from now on; leave it out (or fixed), or start a new study (--study NAME)",
+        ),
+    ],
+)
+def test_a_range_or_parameter_a_sampler_of_shared_parameters_cannot_model_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sampler: str,
+    changed: dict[str, object],
+    problem: str,
+) -> None:
+    """turbo (the default sampler), cmaes, gp, nsgaii and nsgaiii model only what every
+    complete trial holds with one distribution. A resume with a range widened or a new
+    parameter started, and drew that parameter at random for the rest of the campaign
+    (CMA-ES, its dimension changed, every parameter), without a word."""
+    monkeypatch.chdir(tmp_path)
+    x = {"type": "float", "low": -4, "high": 4}
+    first = _space({"x": x}, 3) | {"sampler": sampler}
+    supervisor.search(first, workers=1, progress="none")
+    run_dir = tmp_path / "runs" / "api-toy"
+    before = {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(supervisor.UserError) as info:
+        supervisor.search(_space(changed, 5) | {"sampler": sampler}, workers=1, progress="none")
+    assert problem in str(info.value)
+    assert {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+    # Unchanged, it resumes; so does TPE, which models each parameter on its own.
+    supervisor.search(_space({"x": x}, 4) | {"sampler": sampler}, workers=1, progress="none")
+    supervisor.search(_space(changed, 5) | {"sampler": "tpe"}, workers=1, progress="none")
