@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 IMPORTED = "supervisor:warm_started"
 # Model failures that depend on the earlier run's limits and machine, not the configuration.
 MACHINE_BOUND = (TIME_LIMIT, MEMORY_LIMIT, DIED_REPEATEDLY)
+# NSGA-II and -III count a trial in a population by its generation tag alone (Optuna's
+# BaseGASampler): untagged, a warm start's trials were in none, and the first population
+# (50 trials) was drawn at random whatever they had measured. Tagged as the first
+# generation, they are its members: new trials join it, or are bred from it.
+GA_FIRST_GENERATION = {"NSGAIISampler:generation": 0, "NSGAIIISampler:generation": 0}
 
 
 @dataclass
@@ -286,7 +291,9 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
                 values=values,
                 user_attrs=user_attrs,
                 # Judged by this space's constraints, as a trial it trains would be.
-                system_attrs=None if failed else system_attrs(exp.constraints, _metrics(trial)),
+                system_attrs=None
+                if failed
+                else {**system_attrs(exp.constraints, _metrics(trial)), **GA_FIRST_GENERATION},
             )
         )
     return source
