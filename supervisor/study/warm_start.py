@@ -259,7 +259,7 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
         )
     label = Path(spec.run).name
     source = Source(spec.run, name=label)
-    source.notes = _differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
+    source.notes = differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
     for trial in told:
         failed = trial.state == TrialState.FAIL
         if failed and (
@@ -337,7 +337,7 @@ def _params(
     return values, ""
 
 
-def _differences(exp: Experiment, old: dict[str, Any]) -> list[str]:
+def differences(exp: Experiment, old: dict[str, Any]) -> list[str]:
     """What differs between the earlier run and this one in ways that change results."""
     notes = []
     old_epochs = (old.get("budget") or {}).get("epochs")

@@ -163,3 +163,29 @@ def test_a_range_or_parameter_a_sampler_of_shared_parameters_cannot_model_is_ref
     # Unchanged, it resumes; so does TPE, which models each parameter on its own.
     supervisor.search(_space({"x": x}, 4) | {"sampler": sampler}, workers=1, progress="none")
     supervisor.search(_space(changed, 5) | {"sampler": "tpe"}, workers=1, progress="none")
+
+
+def test_a_resume_that_trains_otherwise_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume with other epochs (or fixed values, or benchmark options) than the study's
+    trials were trained with started without a word: the study then held values that do
+    not compare, and a configuration trained before was told its old value, not trained
+    again. It is allowed (each trial keeps what it was given), and said."""
+    monkeypatch.chdir(tmp_path)
+    x = {"type": "float", "low": -4, "high": 4}
+    supervisor.search(_space({"x": x}, 2), workers=1, progress="plain", report=False)
+    assert "note: this run trains otherwise" not in capsys.readouterr().out
+    longer = _space({"x": x}, 3)
+    longer["budget"] = {"trials": 3, "epochs": 5}
+    longer["fixed"] = {"width": 8}
+    supervisor.search(longer, workers=1, progress="plain", report=False)
+    assert (
+        "note: this run trains otherwise than the study's earlier trials (trained 2 epochs,"
+        " this run 5; fixed values differ: width): their values do not compare with its own,"
+        " and a configuration they measured is not trained again; start a new study"
+        " (--study NAME) with warm_start: api-toy to compare like with like"
+    ) in capsys.readouterr().out
+    longer["budget"] = {"trials": 4, "epochs": 5}
+    supervisor.search(longer, workers=1, progress="plain", report=False)
+    assert "note: this run trains otherwise" not in capsys.readouterr().out
