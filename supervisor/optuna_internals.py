@@ -180,6 +180,12 @@ def trial_id(trial: FrozenTrial) -> int:
     return trial._trial_id
 
 
+def stored_system_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
+    """A running trial's system attributes as the storage holds them: a sampler writes its
+    own (CMA-ES's generation) there, not into the trial's view of itself."""
+    return study._storage.get_trial_system_attrs(trial._trial_id)
+
+
 def user_attrs(trial: optuna.Trial) -> Mapping[str, Any]:
     """A running trial's user attributes as it keeps them, read-only and not copied."""
     return MappingProxyType(trial._cached_frozen_trial.user_attrs)

@@ -211,7 +211,7 @@ class Recorder:
         """Its re-run, queued before it is closed (``recovery.requeue``)."""
         user_attrs = internals.user_attrs(trial)
         # The sampler writes its tags to the storage, not to the trial's own view.
-        stored = internals.study_storage(self.study).get_trial(trial._trial_id).system_attrs
+        stored = internals.stored_system_attrs(self.study, trial)
         recovery.requeue(self.study, trial.number, trial.params, dict(user_attrs), cause, stored)
 
     # -- checkpoints ------------------------------------------------------------------
