@@ -178,7 +178,7 @@ def _close(study: optuna.Study, frozen: FrozenTrial, why: str) -> bool:
         trial.set_user_attr(attrs.FAILURE, "infrastructure")
         trial.set_user_attr("error_type", "DriverLost")
         trial.set_user_attr("error", why)
-        study.tell(trial, state=TrialState.FAIL)
+        internals.tell(study, trial, state=TrialState.FAIL)
     except (UpdateFinishedTrialError, ValueError):  # ValueError: "Cannot tell a FAIL trial"
         if (
             internals.study_storage(study)

@@ -64,3 +64,25 @@ def test_a_cmaes_trial_run_again_completes_its_own_generation(tmp_path: Path, ho
     _suggest(following)
     assert study.get_trials()[-2].system_attrs.get(GENERATION) == 0
     assert study.get_trials()[-1].system_attrs.get(GENERATION) == 1
+
+
+@pytest.mark.parametrize("sampler", ["grid", "bruteforce"])
+def test_a_resume_that_closes_the_last_point_of_a_grid_does_not_crash(sampler: str) -> None:
+    """A grid search killed while its last point ran: the resume closed that trial,
+    Optuna's GridSampler (and BruteForceSampler) saw its space covered and called
+    study.stop(), which raises outside study.optimize, and the search ended with a
+    RuntimeError traceback (exit 1) before training anything; the next try went on."""
+    grid = {"x": [0.0, 1.0, 2.0]}
+    study = optuna.create_study(sampler=make_sampler(sampler, {}, seed=1, grid=grid))
+    dist = optuna.distributions.FloatDistribution(0.0, 2.0, step=1.0)
+    for _ in range(2):
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", 0.0, 2.0, step=1.0))
+    last = study.ask()
+    last.suggest_float("x", 0.0, 2.0, step=1.0)
+    last.set_user_attr(attrs.DRIVER, DEAD)
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + DEAD, 1.0)
+    recovered = recovery.recover(study)
+    assert recovered.zombies == [last.number]
+    rerun = study.ask({"x": dist})  # the lost point, queued again, trains
+    assert rerun.params == last.params and rerun.user_attrs[attrs.RERUN_OF] == last.number
