@@ -180,6 +180,12 @@ def trial_id(trial: FrozenTrial) -> int:
     return trial._trial_id
 
 
+def stored_system_attrs(study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
+    """A running trial's system attributes as the storage holds them: a sampler writes its
+    own (CMA-ES's generation) there, not into the trial's view of itself."""
+    return study._storage.get_trial_system_attrs(trial._trial_id)
+
+
 def user_attrs(trial: optuna.Trial) -> Mapping[str, Any]:
     """A running trial's user attributes as it keeps them, read-only and not copied."""
     return MappingProxyType(trial._cached_frozen_trial.user_attrs)
@@ -189,7 +195,15 @@ def tell(study: optuna.Study, trial: optuna.Trial, **kwargs: Any) -> None:
     """``study.tell(trial, **kwargs)`` (``values``, ``state``, ``skip_if_finished``)
     without reading the trial back for a return value."""
     values = kwargs.pop("values", None)
-    _tell_with_warning(study=study, trial=trial, value_or_values=values, **kwargs)
+    try:
+        _tell_with_warning(study=study, trial=trial, value_or_values=values, **kwargs)
+    except RuntimeError as exc:
+        # GridSampler and BruteForceSampler call study.stop() from after_trial once their
+        # space is covered, which raises outside study.optimize; the trial's state was
+        # stored all the same (in a finally). A resume that closed the grid's last
+        # running point (its driver killed) crashed here.
+        if "Study.stop" not in str(exc):
+            raise
 
 
 # -- samplers ------------------------------------------------------------------------------

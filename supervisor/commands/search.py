@@ -166,7 +166,8 @@ def search(opts: SearchOptions) -> Outcome:
     command = redacted_command(opts.command) if opts.command else PYTHON_API_COMMAND
     # A storage elsewhere is reached, and the cluster started, before the run directory
     # is written: a wrong --storage or --scheduler leaves an existing run as it was.
-    study = open_campaign_study(exp, storage_url) if opts.storage else None
+    changes: list[str] = []  # a resume that trains otherwise than its study's trials
+    study = open_campaign_study(exp, storage_url, changes) if opts.storage else None
     display = make_display(plain=opts.plain, quiet=opts.quiet)
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
@@ -186,7 +187,7 @@ def search(opts: SearchOptions) -> Outcome:
         with interrupt_held():
             rundir.make_private(run_dir, journal=opts.storage is None)
             if study is None:
-                study = open_campaign_study(exp, storage_url)
+                study = open_campaign_study(exp, storage_url, changes)
             space_file = opts.space_file
             if opts.space_data is not None:  # later commands read the space from the run
                 space_file = str(run_dir / rundir.SPACE_FILE)
@@ -207,6 +208,8 @@ def search(opts: SearchOptions) -> Outcome:
             )
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
+        for line in changes:
+            display.log(line)
         if warm_start.apply(study, warm):
             for source in warm:
                 display.log(f"Warm start: {source.line()}")

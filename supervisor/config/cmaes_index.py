@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 
 RECENT = 300  # the complete trials a failed one is measured against: the newest ones
+WARM_START = "warm_start"  # = supervisor.study.attrs.WARM_START (config sits below study)
+WS_MIN = 10  # WS-CMA-ES estimates its start from the best 10 % of them: one at least
 
 
 class _Index:
@@ -172,6 +174,13 @@ class CmaIndex(BaseSampler):
     failures_as_worst = False
     _minimize = True  # the direction of the study last read
     _units: Units = {}  # ``valued``'s, per sampler
+    _seen: list[FrozenTrial] = []  # the finished trials ``_get_trials`` read last
+    _space: dict[str, Any] = {}  # the search space of the proposal being made
+    # CmaEsSampler's (set by its constructor): how it starts.
+    _source_trials: list[FrozenTrial] | None
+    _x0: dict[str, Any] | None
+    _sigma0: float | None
+    _use_separable_cma: bool
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -180,6 +189,51 @@ class CmaIndex(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
         incremental_space(self)
         return super().infer_relative_search_space(study, trial)  # type: ignore[safe-super]
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._space = search_space  # what ``_init_optimizer`` starts in
+        return super().sample_relative(study, trial, search_space)  # type: ignore[safe-super]
+
+    def _init_optimizer(self, trans: Any, direction: Any) -> Any:
+        """CMA-ES's first distribution. Optuna's is centred in the space, a sixth of its
+        range wide, whatever the study holds: the trials of a warm start (told, never
+        trained here) only counted as its start-up trials and taught it nothing. Where the
+        study holds them and neither ``x0`` nor ``sigma0`` is given, it starts from them:
+        Optuna's WS-CMA-ES (``source_trials``) from ``WS_MIN`` or more, else centred on
+        the best of them."""
+        from optuna.study import StudyDirection
+
+        own = (self._source_trials, self._x0, self._sigma0)
+        warm = self._warm_trials() if own == (None, None, None) else []
+        if not warm:
+            return super()._init_optimizer(trans, direction)  # type: ignore[misc]
+        if len(warm) >= WS_MIN and not self._use_separable_cma:
+            self._source_trials = warm
+        else:
+            sign = 1.0 if direction == StudyDirection.MINIMIZE else -1.0
+            self._x0 = min(warm, key=lambda t: sign * float(t.value or 0.0)).params
+        try:
+            return super()._init_optimizer(trans, direction)  # type: ignore[misc]
+        finally:
+            self._source_trials, self._x0 = None, None
+
+    def _warm_trials(self) -> list[FrozenTrial]:
+        """The complete warm-start trials of the study last read that hold every parameter
+        CMA-ES models, each cut to those (Optuna takes only a trial of its exact space)."""
+        from optuna.trial import create_trial
+
+        space = self._space
+        found = []
+        for t in self._seen:
+            if t.state != TrialState.COMPLETE or WARM_START not in t.user_attrs:
+                continue
+            if t.value is None or not all(name in t.params for name in space):
+                continue
+            params = {name: t.params[name] for name in space}
+            found.append(create_trial(params=params, distributions=dict(space), value=t.value))
+        return found
 
     def _get_trials(self, study: Study) -> list[FrozenTrial]:
         from optuna.study import StudyDirection
@@ -192,6 +246,7 @@ class CmaIndex(BaseSampler):
             if self.failures_as_worst:
                 failed = [t for t in trials if failed_by_model(t)]
                 chosen = sorted([*chosen, *failed], key=lambda t: t.number)
+            self._seen = chosen
             return chosen
         index = self._index
         if index is None or index.study_name != study.study_name:
@@ -199,6 +254,7 @@ class CmaIndex(BaseSampler):
             index = self._index = _Index(study.study_name, *keys)
         pruned_too = self._consider_pruned_trials  # type: ignore[attr-defined]
         index.update(trials, study, pruned_too, self.failures_as_worst)
+        self._seen = index.complete
         return index.complete
 
     def _restore_optimizer(self, completed_trials: list[FrozenTrial]) -> Any:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import supervisor.optuna_internals as internals
 from supervisor.config.params import suggest
-from supervisor.config.samplers import sampler_notes
+from supervisor.config.pruner_reach import campaign_notes
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialResult
 from supervisor.execution.worker import cancel_trials
@@ -130,7 +130,7 @@ class Driver:
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
         self.display.start(total=budget, done=finished, zombies=recovered.zombies)
-        notes = sampler_notes(self.exp.sampler, self.exp.params, budget - finished, self.slots)
+        notes = campaign_notes(self.exp, budget - finished, self.slots)
         for note in notes:
             self.display.log(note)
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf

@@ -19,12 +19,16 @@ if TYPE_CHECKING:
     from supervisor.config.experiment import Experiment
 
 
-def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
+def open_campaign_study(
+    exp: Experiment, storage_url: str, notes: list[str] | None = None
+) -> optuna.Study:
+    """``notes``, where given, gets a line for a resume whose space trains otherwise than
+    the study's trials were trained (``resume_changes``)."""
     import optuna
 
     from supervisor.config.samplers import make_sampler
     from supervisor.study.feasibility import changed as constraints_changed
-    from supervisor.study.space_change import incompatible
+    from supervisor.study.space_change import incompatible, unmodelled
     from supervisor.study.storage import CampaignJournalStorage, open_storage, redact
 
     storage = open_storage(storage_url)
@@ -41,12 +45,16 @@ def open_campaign_study(exp: Experiment, storage_url: str) -> optuna.Study:
                 f"the space file asks for {exp.directions}; use another study name (--study)"
             )
         _same_campaign(existing, exp, redact(storage_url))
-        changed = incompatible(existing, exp.params)
+        changed = incompatible(existing, exp.params) or unmodelled(
+            existing, exp.params, exp.sampler
+        )
         if changed:
             raise UserError(f"{exp.file}: params.{changed[0]}: {changed[1]}")
         other = constraints_changed(existing, exp)
         if other:
             raise UserError(f"{exp.file}: {other}")
+        if notes is not None:
+            notes.extend(resume_changes(existing, exp))
     study = optuna.create_study(
         study_name=exp.study_name,
         storage=storage,
@@ -82,3 +90,28 @@ def _same_campaign(study: optuna.Study, exp: Experiment, shown: str) -> None:
         f"study {exp.study_name!r} in {shown} is another campaign ({trials} trial(s) of {what});"
         " nothing was changed: use another study name (--study)"
     )
+
+
+def resume_changes(study: optuna.Study, exp: Experiment) -> list[str]:
+    """A line where this resume trains otherwise than the study's trials were trained (its
+    epochs, fixed values or benchmark options, as its last start stored them): the study
+    then holds values that do not compare, and a configuration trained before is told its
+    earlier value, not trained again. Allowed (each trial keeps what it was given, for
+    ``rerun`` and ensembles), but said: it changed the campaign without a word."""
+    from optuna.trial import TrialState
+
+    from supervisor.study.warm_start import differences
+
+    found = differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
+    trained = any(
+        attrs.WARM_START not in t.user_attrs
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    )
+    if not found or not trained:
+        return []
+    return [
+        f"note: this run trains otherwise than the study's earlier trials ({'; '.join(found)}):"
+        " their values do not compare with its own, and a configuration they measured is not"
+        " trained again; start a new study (--study NAME) with warm_start: "
+        f"{exp.study_name} to compare like with like"
+    ]

@@ -89,13 +89,7 @@ class Recorder:
         self.states[outcome] = self.states.get(outcome, 0) + 1
 
     def tell(self, trial: optuna.Trial, **kwargs: Any) -> None:
-        try:
-            internals.tell(self.study, trial, skip_if_finished=True, **kwargs)
-        except RuntimeError as exc:
-            # GridSampler calls study.stop() once the grid is covered, which only works
-            # inside study.optimize; the trial was stored before that.
-            if "Study.stop" not in str(exc):
-                raise
+        internals.tell(self.study, trial, skip_if_finished=True, **kwargs)
 
     def complete(self, trial: optuna.Trial, values: list[float], result: TrialResult) -> bool:
         """Told with its values and its constraint values (set first: the sampler's
@@ -210,7 +204,9 @@ class Recorder:
     def requeue(self, trial: optuna.Trial, cause: retry.Cause) -> None:
         """Its re-run, queued before it is closed (``recovery.requeue``)."""
         user_attrs = internals.user_attrs(trial)
-        recovery.requeue(self.study, trial.number, trial.params, dict(user_attrs), cause)
+        # The sampler writes its tags to the storage, not to the trial's own view.
+        stored = internals.stored_system_attrs(self.study, trial)
+        recovery.requeue(self.study, trial.number, trial.params, dict(user_attrs), cause, stored)
 
     # -- checkpoints ------------------------------------------------------------------
 

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 STALE_AFTER = 30.0  # seconds without a heartbeat before another host's driver is dead
 HEARTBEAT_EVERY = 5.0
 REUSED_AFTER = 10.0  # a process started this long after a driver's beat is not that driver
+# What ties a trial to the CMA-ES generation its parameters were drawn for (Optuna's
+# CmaEsSampler, plain, separable or with margin, and CMAwM's point). A re-run's parameters
+# are fixed, so the sampler never tags it: untagged, CMA-ES counted it in no generation,
+# and a generation with k trials in flight at a Ctrl-C, walltime, kill or lost worker
+# asked k more trials to fill it. Tagged, the re-run completes its own generation.
+SAMPLER_TAGS = frozenset({"cma:generation", "sepcma:generation", "cmawm:generation", "x_for_tell"})
 
 
 # The drivers of this process that stopped, however they stopped. One aborted by an
@@ -139,7 +145,9 @@ def recover(study: optuna.Study, stale_after: float | None = None) -> Recovered:
             # A queued trial its driver asked but died before giving its parameters holds
             # them in Optuna's fixed_params: the re-run is that configuration, not a new one.
             params = frozen.params or dict(frozen.system_attrs.get("fixed_params") or {})
-            rerun = requeue(study, frozen.number, params, frozen.user_attrs, "stopped")
+            rerun = requeue(
+                study, frozen.number, params, frozen.user_attrs, "stopped", frozen.system_attrs
+            )
         if _close(study, frozen, why):
             zombies.append(frozen.number)
         elif rerun is not None:
@@ -170,7 +178,7 @@ def _close(study: optuna.Study, frozen: FrozenTrial, why: str) -> bool:
         trial.set_user_attr(attrs.FAILURE, "infrastructure")
         trial.set_user_attr("error_type", "DriverLost")
         trial.set_user_attr("error", why)
-        study.tell(trial, state=TrialState.FAIL)
+        internals.tell(study, trial, state=TrialState.FAIL)
     except (UpdateFinishedTrialError, ValueError):  # ValueError: "Cannot tell a FAIL trial"
         if (
             internals.study_storage(study)
@@ -188,16 +196,19 @@ def requeue(
     params: dict[str, Any],
     user_attrs: dict[str, Any],
     cause: retry.Cause,
+    system_attrs: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue the same parameters again as the next trial of the chain (``cause``: why it
     did not finish, which decides whether this counts as one of its attempts; see
     ``supervisor.study.retry``); returns the queued trial's id. Written before the trial
-    is closed: a driver killed between the two writes loses no re-run."""
+    is closed: a driver killed between the two writes loses no re-run. ``system_attrs``:
+    the trial's, for the sampler's tags a re-run keeps (``SAMPLER_TAGS``)."""
     from optuna.trial import TrialState, create_trial
 
+    tags = {k: v for k, v in (system_attrs or {}).items() if k in SAMPLER_TAGS}
     queued = create_trial(
         state=TrialState.WAITING,
-        system_attrs={"fixed_params": params},  # as Study.enqueue_trial queues a trial
+        system_attrs={**tags, "fixed_params": params},  # as Study.enqueue_trial queues one
         user_attrs=retry.rerun_attrs(user_attrs, number, cause),
     )
     storage = internals.study_storage(study)

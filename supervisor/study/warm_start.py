@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 IMPORTED = "supervisor:warm_started"
 # Model failures that depend on the earlier run's limits and machine, not the configuration.
 MACHINE_BOUND = (TIME_LIMIT, MEMORY_LIMIT, DIED_REPEATEDLY)
+# NSGA-II and -III count a trial in a population by its generation tag alone (Optuna's
+# BaseGASampler): untagged, a warm start's trials were in none, and the first population
+# (50 trials) was drawn at random whatever they had measured. Tagged as the first
+# generation, they are its members: new trials join it, or are bred from it.
+GA_FIRST_GENERATION = {"NSGAIISampler:generation": 0, "NSGAIIISampler:generation": 0}
 
 
 @dataclass
@@ -254,7 +259,7 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
         )
     label = Path(spec.run).name
     source = Source(spec.run, name=label)
-    source.notes = _differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
+    source.notes = differences(exp, study.user_attrs.get(attrs.CONFIG) or {})
     for trial in told:
         failed = trial.state == TrialState.FAIL
         if failed and (
@@ -286,7 +291,9 @@ def fit(exp: Experiment, spec: WarmSource, study: optuna.Study, where: str) -> S
                 values=values,
                 user_attrs=user_attrs,
                 # Judged by this space's constraints, as a trial it trains would be.
-                system_attrs=None if failed else system_attrs(exp.constraints, _metrics(trial)),
+                system_attrs=None
+                if failed
+                else {**system_attrs(exp.constraints, _metrics(trial)), **GA_FIRST_GENERATION},
             )
         )
     return source
@@ -330,7 +337,7 @@ def _params(
     return values, ""
 
 
-def _differences(exp: Experiment, old: dict[str, Any]) -> list[str]:
+def differences(exp: Experiment, old: dict[str, Any]) -> list[str]:
     """What differs between the earlier run and this one in ways that change results."""
     notes = []
     old_epochs = (old.get("budget") or {}).get("epochs")

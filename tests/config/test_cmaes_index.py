@@ -137,3 +137,47 @@ def test_failed_trials_nearer_a_working_configuration_rank_higher() -> None:
     assert generation[1].value < generation[0].value  # type: ignore[operator]
     generation = valued([far, near], minimize=False, working=[_trial(1.0, x=0.2)])
     assert generation[1].value > generation[0].value  # type: ignore[operator]
+
+
+def _first_generation(warm: int, categorical: bool = False) -> list[tuple[float, float]]:
+    """CMA-ES's first eight proposals in a study told ``warm`` trials of a warm start,
+    spread over [0, 10]^2 (the best at (1, 1) itself), of a function whose minimum is
+    at (1, 1)."""
+    import random
+
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    rng = random.Random(0)
+    space: dict[str, Any] = {"x": FloatDistribution(0, 10), "y": FloatDistribution(0, 10)}
+    if categorical:  # CMA-ES models numbers only: the choice is drawn at random
+        space["c"] = CategoricalDistribution(["a", "b"])
+    points = [(1.0, 1.0)] + [(rng.uniform(0, 10), rng.uniform(0, 10)) for _ in range(warm - 1)]
+    study = optuna.create_study(sampler=make_sampler("cmaes", {"popsize": 8}, seed=3))
+    study.add_trials(
+        optuna.trial.create_trial(
+            params={"x": x, "y": y, **({"c": "a"} if categorical else {})},
+            distributions=space,
+            value=(x - 1) ** 2 + (y - 1) ** 2,
+            user_attrs={"warm_start": f"old#{i}"},
+        )
+        for i, (x, y) in enumerate(points)
+    )
+    proposed = []
+    for _ in range(8):
+        trial = study.ask(space)
+        proposed.append((trial.params["x"], trial.params["y"]))
+    return proposed
+
+
+@pytest.mark.parametrize(("warm", "categorical"), [(3, False), (30, False), (30, True)])
+def test_cmaes_starts_from_the_warm_start_not_the_centre_of_the_space(
+    warm: int, categorical: bool
+) -> None:
+    """The trials of a warm start only counted as CMA-ES's start-up trials: its first
+    generation was drawn around the centre of the space (5, 5), a sixth of its range wide,
+    whatever they had measured. From 10 of them or more it starts where they were best
+    (Optuna's WS-CMA-ES); from fewer, centred on the best."""
+    proposed = _first_generation(warm, categorical)
+    mean_x = sum(x for x, _ in proposed) / len(proposed)
+    mean_y = sum(y for _, y in proposed) / len(proposed)
+    assert abs(mean_x - 1) < 1.5 and abs(mean_y - 1) < 1.5, (mean_x, mean_y)

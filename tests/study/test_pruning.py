@@ -24,7 +24,7 @@ from supervisor.execution.worker import run_trial
 from supervisor.study import attrs
 from supervisor.study.driver import Driver
 from tests.execution.test_worker import spec
-from tests.study.test_driver import TOY, experiment, make_study
+from tests.study.test_driver import TOY, Lines, experiment, make_study
 from tests.toy_benchmark import ToyBenchmark
 
 PARETO_TOY = "tests.study.test_pruning:ToyWithData"
@@ -345,3 +345,39 @@ def test_cost_metrics_are_objectives_of_the_space_file(tmp_path: Path) -> None:
     exp = space.load(path)
     assert exp.directions == ["minimize"] * 6
     assert optuna.create_study(directions=exp.directions)
+
+
+@pytest.mark.parametrize(
+    ("pruner", "epochs", "note"),
+    [
+        ("median", 1, "median pruner may stop a trial after epoch 1 at the earliest"),
+        ("asha", 2, "asha pruner may stop a trial after epoch 2 at the earliest (min_resource"),
+        ("{name: threshold, options: {upper: 1.0, n_warmup_steps: 5}}", 4, "after epoch 6"),
+        ("{name: patient, options: {patience: 2, wrapped_pruner: median}}", 3, "(patience: 2)"),
+        ("asha", 3, None),
+        ("hyperband", 3, None),
+        ("median", 2, None),
+    ],
+)
+def test_a_pruner_that_can_stop_no_trial_before_its_last_epoch_is_pointed_out(
+    tmp_path: Path, threads_client: Client, pruner: str, epochs: int, note: str | None
+) -> None:
+    """ASHA with 2 epochs (its first rung is the second epoch), a median pruner's warm-up
+    as long as the training: every trial trained to its end, and the campaign ran with a
+    pruner that pruned nothing early without a word."""
+    exp = experiment(
+        tmp_path,
+        "  x: {type: float, low: -4, high: 4}",
+        f"{{trials: 2, epochs: {epochs}}}\npruner: {pruner}",
+    )
+    shown = Lines()
+    Driver(exp, make_study(exp), threads_client, slots=1, display=shown).run()
+    notes = [line for line in shown.lines if "pruner may stop" in line]
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and note in notes[0], notes
+        assert notes[0].endswith(
+            f"and trials train {epochs} epoch(s): it stops none early; lower that option,"
+            " raise budget.epochs, or leave the pruner out"
+        )

@@ -109,3 +109,83 @@ def test_another_campaign_under_the_study_name_is_refused(
     after = load_study(storage, "api-toy")
     assert len(after.trials) == len(before.trials) and after.user_attrs == before.user_attrs
     assert not (tmp_path / "bob" / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("sampler", "changed", "problem"),
+    [
+        (
+            "turbo",
+            {"x": {"type": "float", "low": -4, "high": 8}},
+            "params.x: its trials hold it as a float in [-4.0, 4.0], this space as a float in"
+            " [-4.0, 8.0]; the turbo sampler models only parameters every trial holds alike,"
+            " so it would draw x at random from now on; keep it as it was, or start a new"
+            " study (--study NAME) with warm_start: api-toy",
+        ),
+        (
+            "cmaes",
+            {"x": {"type": "float", "low": -4, "high": 4, "step": 0.5}},
+            "this space as a float in [-4.0, 4.0], step 0.5; the cmaes sampler",
+        ),
+        (
+            "turbo",
+            {
+                "x": {"type": "float", "low": -4, "high": 4},
+                "y": {"type": "int", "low": 1, "high": 3},
+            },
+            "params.y: complete trials of the study lack it (new to this space); the turbo"
+            " sampler models only parameters every trial holds alike, so it would draw y at"
+            " random from now on; leave it out (or fixed), or start a new study (--study NAME)",
+        ),
+    ],
+)
+def test_a_range_or_parameter_a_sampler_of_shared_parameters_cannot_model_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sampler: str,
+    changed: dict[str, object],
+    problem: str,
+) -> None:
+    """turbo (the default sampler), cmaes, gp, nsgaii and nsgaiii model only what every
+    complete trial holds with one distribution. A resume with a range widened or a new
+    parameter started, and drew that parameter at random for the rest of the campaign
+    (CMA-ES, its dimension changed, every parameter), without a word."""
+    monkeypatch.chdir(tmp_path)
+    x = {"type": "float", "low": -4, "high": 4}
+    first = _space({"x": x}, 3) | {"sampler": sampler}
+    supervisor.search(first, workers=1, progress="none")
+    run_dir = tmp_path / "runs" / "api-toy"
+    before = {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(supervisor.UserError) as info:
+        supervisor.search(_space(changed, 5) | {"sampler": sampler}, workers=1, progress="none")
+    assert problem in str(info.value)
+    assert {p: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+    # Unchanged, it resumes; so does TPE, which models each parameter on its own.
+    supervisor.search(_space({"x": x}, 4) | {"sampler": sampler}, workers=1, progress="none")
+    supervisor.search(_space(changed, 5) | {"sampler": "tpe"}, workers=1, progress="none")
+
+
+def test_a_resume_that_trains_otherwise_says_so_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume with other epochs (or fixed values, or benchmark options) than the study's
+    trials were trained with started without a word: the study then held values that do
+    not compare, and a configuration trained before was told its old value, not trained
+    again. It is allowed (each trial keeps what it was given), and said."""
+    monkeypatch.chdir(tmp_path)
+    x = {"type": "float", "low": -4, "high": 4}
+    supervisor.search(_space({"x": x}, 2), workers=1, progress="plain", report=False)
+    assert "note: this run trains otherwise" not in capsys.readouterr().out
+    longer = _space({"x": x}, 3)
+    longer["budget"] = {"trials": 3, "epochs": 5}
+    longer["fixed"] = {"width": 8}
+    supervisor.search(longer, workers=1, progress="plain", report=False)
+    assert (
+        "note: this run trains otherwise than the study's earlier trials (trained 2 epochs,"
+        " this run 5; fixed values differ: width): their values do not compare with its own,"
+        " and a configuration they measured is not trained again; start a new study"
+        " (--study NAME) with warm_start: api-toy to compare like with like"
+    ) in capsys.readouterr().out
+    longer["budget"] = {"trials": 4, "epochs": 5}
+    supervisor.search(longer, workers=1, progress="plain", report=False)
+    assert "note: this run trains otherwise" not in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -195,3 +196,38 @@ def test_a_warm_start_that_is_not_a_run_is_refused_before_anything_is_written(
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "nowhere: no run found" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("sampler", ["nsgaii", "nsgaiii"])
+def test_nsga_breeds_its_first_new_trials_from_the_warm_start(
+    tmp_path: Path, sampler: str
+) -> None:
+    """NSGA-II and -III count a trial in a population by its generation tag: a warm
+    start's trials had none, were in no population, and the first population of new
+    trials was drawn at random whatever they had measured. They are its first generation
+    now: with a population's worth of them, the first new trial is bred from them."""
+    from supervisor.config.samplers import make_sampler
+
+    options = "{population_size: 4}"
+    exp = _toy_exp(tmp_path, extra=f"sampler: {{name: {sampler}, options: {options}}}\n")
+    old = optuna.create_study()
+    old.set_user_attr(attrs.BENCHMARK, faultkit.TOY)
+    for x in (-3.5, -3.0, -2.0, -1.0, -0.5):
+        old.add_trial(
+            create_trial(
+                params={"x": x},
+                distributions={"x": X.distribution()},
+                value=(x + 1) ** 2,
+                user_attrs={attrs.METRICS: {"loss": (x + 1) ** 2}},
+            )
+        )
+    fitted = warm_start.fit(exp, WarmSource("old"), old, "warm_start: old")
+    study = optuna.create_study(sampler=make_sampler(exp.sampler, exp.sampler_options, 1))
+    assert warm_start.apply(study, [fitted]) == 5
+    trial = study.ask()
+    trial.suggest_float("x", -4, 0)
+    ga: Any = study.sampler
+    assert study._storage.get_trial(trial._trial_id).system_attrs[ga._get_generation_key()] == 1
+    cached = study._storage.get_study_system_attrs(study._study_id)
+    parents = set(cached[ga._get_parent_cache_key_prefix() + "1"])
+    assert parents and parents <= {t._trial_id for t in study.get_trials()[:5]}
