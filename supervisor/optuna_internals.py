@@ -298,6 +298,14 @@ def sync(storage: JournalStorage) -> None:
 # -- JournalStorageReplayResult ------------------------------------------------------------
 
 
+def adopt_replay(result: JournalStorageReplayResult, worker_id_prefix: str) -> None:
+    """A replay unpickled for a storage of ``worker_id_prefix``, as Optuna's
+    ``JournalStorage.restore_replay_result`` restores a snapshot: it owns no trial yet."""
+    result._worker_id_prefix = worker_id_prefix
+    result._worker_id_to_owned_trial_id = {}
+    result._last_created_trial_id_by_this_process = -1
+
+
 def replay_trials(result: JournalStorageReplayResult) -> dict[int, FrozenTrial]:
     """Trial id -> trial, every study's."""
     return result._trials

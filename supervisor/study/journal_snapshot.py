@@ -133,10 +133,7 @@ def load(backend: JournalFileBackend, replay_type: type[R], prefix: str) -> R | 
         return None
     if type(replay) is not replay_type or replay.log_number_read != log_number:
         return None
-    # As Optuna restores its own snapshots: this process owns no trial yet.
-    replay._worker_id_prefix = prefix
-    replay._worker_id_to_owned_trial_id = {}
-    replay._last_created_trial_id_by_this_process = -1
+    internals.adopt_replay(replay, prefix)
     internals.line_offsets(backend)[log_number] = offset
     return replay
 
