@@ -1,0 +1,60 @@
+"""The progress line of a campaign on a terminal: what a user reads while it runs."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+
+from supervisor.commands.progress import Display
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _terminal(width: int = 120) -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=width, force_terminal=True, color_system=None), out
+
+
+def _last_line(out: io.StringIO) -> str:
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    return [line for line in re.split(r"[\r\n]", text) if line.strip()][-1]
+
+
+def test_the_eta_of_trials_minutes_apart_is_their_pace() -> None:
+    """Trials finishing 10 min apart: the ETA is the trials left at that pace, and it
+    grows while none finishes. Rich's own ETA only looked at the last 30 s of finishes,
+    and showed -:--:-- through a whole campaign of trials longer than that."""
+    console, out = _terminal()
+    clock = Clock()
+    display = Display(console=console, clock=clock)
+    display.start(total=100, done=40, zombies=[])  # a resumed campaign: 60 left
+    for done in (41, 42, 43):
+        clock.now += 600.0
+        display.update(done=done, running=4, best=0.5)
+    clock.now += 300.0  # half way to the next finish
+    display.update(done=43, running=4, best=0.5)
+    display.stop()
+    # 3 finishes in 2,100 s since the session started: 700 s a trial, 57 left.
+    assert "ETA 11 h 05 min" in _last_line(out)
+
+
+def test_the_count_stays_whole_on_an_80_column_terminal() -> None:
+    """A big campaign on a common 80-column terminal: the bar gives way, not the count
+    (it read 1300/50…) nor the ETA."""
+    console, out = _terminal(80)
+    clock = Clock()
+    display = Display(console=console, clock=clock)
+    display.start(total=5000, done=1200, zombies=[])
+    clock.now += 600.0
+    display.update(done=1300, running=2048, best=0.012345)
+    display.stop()
+    line = _last_line(out)
+    assert "1300/5000" in line and "running 2048" in line and "ETA 6 h 10 min" in line, line
