@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -318,3 +319,60 @@ def test_the_notebook_view_of_a_run_says_where_its_best_was_trained(tmp_path: Pa
     )
     html = open_run(str(run_dir))._repr_html_()
     assert "trial 1 (warm start: trained in lr-sweep#3, not in this campaign): 0.1" in html
+
+
+def test_status_watch_outlasts_a_storage_away_and_reads_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status --watch`` over days: the journal's file system away for a while (or a
+    database past its reconnect wait) ended the watch with an error; now it says so once,
+    keeps looking and shows the table again once the storage is back. Each look reads
+    only what is new, not the whole journal again."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    import supervisor.commands.show_status as show
+    import supervisor.study.storage as storage
+
+    run_dir = tmp_path / "runs" / "live"
+    run_dir.mkdir(parents=True)
+    journal = run_dir / rundir.JOURNAL_FILE
+    stored = optuna.create_study(
+        study_name="live",
+        storage=JournalStorage(JournalFileBackend(str(journal))),
+        direction="minimize",
+    )
+    model = _study()
+    for key, value in model.user_attrs.items():
+        stored.set_user_attr(key, value)
+    stored.add_trials(model.get_trials())
+    rundir.write_record(run_dir, rundir.RunRecord("live", None, "space.yaml", "supervisor search"))
+    opens = []
+    real_load = storage.load_study
+    monkeypatch.setattr(storage, "load_study", lambda *a: opens.append(a) or real_load(*a))
+    # Each look of the watch: the file system goes away for two looks, then comes back.
+    steps = iter(
+        [
+            lambda: None,
+            lambda: journal.rename(tmp_path / "away"),
+            lambda: None,
+            lambda: (tmp_path / "away").rename(journal),
+            lambda: None,
+        ]
+    )
+
+    def sleep(seconds: float, wait: Any = time.sleep) -> None:
+        wait(0.02)  # the journal is looked at again after 5 ms (journal_file.FRESH)
+        step = next(steps, None)
+        if step is None:
+            raise KeyboardInterrupt  # the user's Ctrl-C
+        step()
+
+    monkeypatch.setattr(show.time, "sleep", sleep)
+    with pytest.raises(KeyboardInterrupt):
+        show.show_status("live", tmp_path / "runs", watch=5)
+    out, err = capsys.readouterr()
+    assert out.count("live  finished 10 of 30") == 4, out  # the first look, 1 and 4, 5
+    assert err.count("cannot read the run's storage") == 1, err
+    assert "journal.log" in err and "looking again every 5 s" in err
+    assert len(opens) == 3  # at the start, and while away and once back: not every look
