@@ -187,8 +187,11 @@ def _throughput(status: Status, trials: list[Any], now: float, live: set[str]) -
         since = finishes[-len(recent) - 1]
     else:
         since = min(starts, default=recent[0])
-    if now > since:
-        status.per_hour = len(recent) / (now - since) * 3600.0
+    # With nothing running the pace is that of the campaign's last stretch: over the time
+    # since, it fell by the hour ("budget reached; 0.3 trials/h recently" the next day).
+    end = now if status.active else finishes[-1]
+    if end > since:
+        status.per_hour = len(recent) / (end - since) * 3600.0
 
 
 def print_status(

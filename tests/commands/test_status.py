@@ -97,6 +97,23 @@ def test_throughput_is_recent(monkeypatch: pytest.MonkeyPatch) -> None:
     assert status.per_hour == pytest.approx(4 / 245 * 3600)
 
 
+def test_a_finished_campaign_keeps_its_pace() -> None:
+    """Budget reached: its pace is that of its last trials, whenever status is asked. It
+    was divided by the time since, and read 0.8 trials/h recently the next day."""
+    done = optuna.create_study(study_name="live", direction="minimize")
+    model = _study(budget=10)
+    for key, value in model.user_attrs.items():
+        done.set_user_attr(key, value)
+    done.add_trials([t for t in model.get_trials() if t.state != TrialState.RUNNING])
+    # Finishes at NOW-5-60k: 10 since the first start, NOW - 645, over 640 s.
+    for later in (0.0, 86400.0):
+        status = read_status(done, now=NOW + later)
+        assert status.per_hour == pytest.approx(10 / 640 * 3600), later
+    out = io.StringIO()
+    print_status(done, Console(file=out, width=100, color_system=None), now=NOW + 86400)
+    assert "budget reached; 56.2 trials/h recently" in out.getvalue()
+
+
 def test_printed_table() -> None:
     out = io.StringIO()
     print_status(_study(), Console(file=out, width=100, color_system=None), now=NOW)
