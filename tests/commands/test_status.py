@@ -3,6 +3,7 @@ driver in another process is writing it."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import subprocess
@@ -112,6 +113,32 @@ def test_a_finished_campaign_keeps_its_pace() -> None:
     out = io.StringIO()
     print_status(done, Console(file=out, width=100, color_system=None), now=NOW + 86400)
     assert "budget reached; 56.2 trials/h recently" in out.getvalue()
+
+
+def test_the_pace_of_a_campaign_written_in_another_time_zone() -> None:
+    """Optuna's trial dates are the driver's local time without a zone: read from a shell
+    5 h apart (a laptop, a batch job's TZ) the last trial had finished '5 h 00 min ago'
+    and the pace was off by as much. The workers' Unix times are used where recorded."""
+    here = _study()
+    there = optuna.create_study(study_name="live", direction="minimize")
+    for key, value in here.user_attrs.items():
+        there.set_user_attr(key, value)
+    shifted = []
+    for trial in here.get_trials():
+        trial = copy.deepcopy(trial)
+        start, end = trial.datetime_start, trial.datetime_complete
+        if trial.state != TrialState.RUNNING:
+            assert start is not None and end is not None
+            trial.user_attrs.update(started=start.timestamp(), finished=end.timestamp())
+            trial.datetime_complete = end - dt.timedelta(hours=5)
+        if start is not None:
+            trial.datetime_start = start - dt.timedelta(hours=5)
+        shifted.append(trial)
+    there.add_trials(shifted)
+    expected = read_status(here, now=NOW)
+    status = read_status(there, now=NOW)
+    assert status.last_finish_ago == pytest.approx(5.0)
+    assert status.per_hour == pytest.approx(expected.per_hour)
 
 
 def test_printed_table() -> None:
