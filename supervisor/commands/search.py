@@ -135,6 +135,7 @@ PASSWORD_IN_ARGV = (
 def search(opts: SearchOptions) -> Outcome:
     import optuna
 
+    from supervisor.clusters.addresses import tunnel
     from supervisor.clusters.launch import enter_allocation, load_launcher, open_cluster
     from supervisor.commands.progress import make_display
     from supervisor.study.driver import Driver
@@ -218,6 +219,8 @@ def search(opts: SearchOptions) -> Outcome:
             display.log(f"Enqueued: {queued} configuration(s) of the space file train first")
         if handle.dashboard:
             display.log(f"Dask dashboard: {handle.dashboard}")
+            if hint := tunnel(handle.dashboard):
+                display.log(f"  {hint}")
         driver = Driver(
             exp,
             study,
