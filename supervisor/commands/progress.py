@@ -1,7 +1,8 @@
 """Terminal progress of a campaign: a rich progress bar on a terminal, log lines otherwise.
 
 Shows finished / requested, running, failed, best so far, elapsed and ETA. When output
-is not a terminal (batch job logs, CI) every finished trial is one plain line.
+is not a terminal (batch job logs, CI) every finished trial is one plain line, and the
+counts and ETA are a line of their own every ``PLAIN_EVERY`` seconds while trials finish.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 RECENT = 20  # finished trials that set the pace, as for `supervisor status`
 BAR = 40  # columns of the progress bar, at most
+PLAIN_EVERY = 600.0  # seconds between the progress lines of a log (not a terminal)
 
 
 def _fmt(value: float | None) -> str:
@@ -85,11 +87,13 @@ class Display:
         self._clock = clock
         self._t0 = clock()
         self.pace = Pace(0, self._t0)
+        self._said, self._said_done = self._t0, 0  # the last progress line of a log
 
     def start(self, total: int, done: int, zombies: list[int]) -> None:
         self.total = total
         self._t0 = self._clock()
         self.pace = Pace(done, self._t0)
+        self._said, self._said_done = self._t0, done
         if zombies:
             self.log(
                 f"Resumed: closed {len(zombies)} trial(s) left running by a dead driver "
@@ -115,9 +119,15 @@ class Display:
             self._progress.start()
 
     def update(self, done: int, running: int, best: float | None) -> None:
-        self.pace.seen(done, self._clock())
+        now = self._clock()
+        self.pace.seen(done, now)
         if self._progress is not None:
             self._show(done, running, best)
+        elif not self.quiet and now - self._said >= PLAIN_EVERY and done > self._said_done:
+            # A batch job's log: the trial lines alone never said how far the campaign
+            # was nor when it would end; a few lines an hour, none while nothing finishes.
+            self._said, self._said_done = now, done
+            self.log(f"progress: {self._text(done, running, best)}")
 
     def _show(self, done: int, running: int, best: float | None) -> None:
         line = self._text(done, running, best)

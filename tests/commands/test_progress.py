@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from rich.console import Console
 
 from supervisor.commands.progress import Display
@@ -58,3 +59,23 @@ def test_the_count_stays_whole_on_an_80_column_terminal() -> None:
     display.stop()
     line = _last_line(out)
     assert "1300/5000" in line and "running 2048" in line and "ETA 6 h 10 min" in line, line
+
+
+def test_a_batch_log_says_how_far_the_campaign_is_every_10_minutes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not a terminal (a batch job's log): the trial lines never said how many of the
+    budget were done nor the ETA. A progress line says it every 10 min while trials
+    finish, none while nothing does."""
+    clock = Clock()
+    display = Display(force_plain=True, clock=clock)
+    display.start(total=100, done=0, zombies=[])
+    for minute in range(1, 61):  # a trial a minute for 30 min, then nothing for 30
+        clock.now += 60.0
+        display.update(done=min(minute, 30), running=4, best=0.25)
+    display.stop()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("progress")]
+    assert lines == [
+        f"progress: {done}/100 running 4  failed 0  best 0.25  0:{done:02d}:00  ETA {eta}"
+        for done, eta in ((10, "1 h 30 min"), (20, "1 h 20 min"), (30, "1 h 10 min"))
+    ]
