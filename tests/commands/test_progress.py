@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -79,3 +81,36 @@ def test_a_batch_log_says_how_far_the_campaign_is_every_10_minutes(
         f"progress: {done}/100 running 4  failed 0  best 0.25  0:{done:02d}:00  ETA {eta}"
         for done, eta in ((10, "1 h 30 min"), (20, "1 h 20 min"), (30, "1 h 10 min"))
     ]
+
+
+def test_a_campaign_that_ends_in_an_error_gives_the_terminal_its_cursor_back(
+    tmp_path: Path, threads_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage gone for good (a database away past its reconnect wait) ends the search
+    with an error: the bar stayed live, the error was drawn over by its redraws and the
+    shell was left without a cursor. The driver stops its display whatever ends it."""
+    import optuna
+
+    from supervisor.config import space
+    from supervisor.study.driver import Driver
+    from supervisor.study.storage import StorageError
+
+    path = tmp_path / "toy.yaml"
+    path.write_text(
+        'benchmark: {name: "tests.toy_benchmark:ToyBenchmark"}\n'
+        "objectives: [loss]\nparams:\n  x: {type: float, low: -4, high: 4}\n"
+        "budget: {trials: 4, epochs: 1}\nsampler: random\nseed: 3\n"
+    )
+    exp = space.load(path)
+    study = optuna.create_study(study_name=exp.study_name, direction="minimize")
+    console, out = _terminal()
+    display = Display(console=console)
+    driver = Driver(exp, study, threads_client, slots=2, prefetch=0, display=display)
+
+    def gone() -> int:
+        raise StorageError("storage (database): the database did not answer for 120 s")
+
+    monkeypatch.setattr(driver, "_fill", gone)
+    with pytest.raises(StorageError):
+        driver.run()
+    assert out.getvalue().endswith("\x1b[?25h")  # the cursor shown again, last
