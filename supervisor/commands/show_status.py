@@ -31,10 +31,7 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
     first = opened.study
     print_status(first, run_dir=opened.run_dir)
     study: optuna.Study | None = first
-    jobs = read_chain(opened.run_dir)
-    if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
-        ids = ", ".join(str(j.get("job_id")) for j in jobs)
-        print(f"Driver jobs: {len(jobs)} ({ids}); logs in {opened.run_dir / 'driver'}")
+    _chain(opened.run_dir)
     unreadable: tuple[type[Exception], ...] = (UserError, OSError, *_database_errors())
     away = False  # the storage could not be read at the last look
     while watch:
@@ -47,6 +44,7 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
             if study is None:
                 study = opened.study
             print_status(study, run_dir=opened.run_dir)
+            _chain(opened.run_dir)  # a link submitted since the last look is listed
         except unreadable as exc:
             study = None
             if not away:
@@ -60,6 +58,13 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
             away = True
             continue
         away = False
+
+
+def _chain(run_dir: Path) -> None:
+    jobs = read_chain(run_dir)
+    if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
+        ids = ", ".join(str(j.get("job_id")) for j in jobs)
+        print(f"Driver jobs: {len(jobs)} ({ids}); logs in {run_dir / 'driver'}")
 
 
 def _database_errors() -> tuple[type[Exception], ...]:

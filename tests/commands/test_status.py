@@ -371,7 +371,8 @@ def test_status_watch_outlasts_a_storage_away_and_reads_it_once(
     """``status --watch`` over days: the journal's file system away for a while (or a
     database past its reconnect wait) ended the watch with an error; now it says so once,
     keeps looking and shows the table again once the storage is back. Each look reads
-    only what is new, not the whole journal again."""
+    only what is new, not the whole journal again, and lists the driver jobs of a
+    `supervisor submit` chain as they are then (the first look's list stayed)."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -395,9 +396,12 @@ def test_status_watch_outlasts_a_storage_away_and_reads_it_once(
     real_load = storage.load_study
     monkeypatch.setattr(storage, "load_study", lambda *a: opens.append(a) or real_load(*a))
     # Each look of the watch: the file system goes away for two looks, then comes back.
+    chain = run_dir / "driver" / "chain.json"
+    chain.parent.mkdir()
+    chain.write_text('[{"job_id": "101"}]')
     steps = iter(
         [
-            lambda: None,
+            lambda: chain.write_text('[{"job_id": "101"}, {"job_id": "102"}]'),  # next link
             lambda: journal.rename(tmp_path / "away"),
             lambda: None,
             lambda: (tmp_path / "away").rename(journal),
@@ -420,3 +424,5 @@ def test_status_watch_outlasts_a_storage_away_and_reads_it_once(
     assert err.count("cannot read the run's storage") == 1, err
     assert "journal.log" in err and "looking again every 5 s" in err
     assert len(opens) == 3  # at the start, and while away and once back: not every look
+    assert out.count("Driver jobs: 1 (101);") == 1, out
+    assert out.count("Driver jobs: 2 (101, 102);") == 3, out  # each look lists the chain
