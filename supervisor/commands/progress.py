@@ -163,7 +163,7 @@ class Display:
             return
         shown = ", ".join(_fmt(v) for v in values or [])
         where = f" on {result.worker}" if result and result.worker else ""
-        took = f" in {result.duration:.1f}s" if result else ""
+        took = f" in {duration_text(result.duration)}" if result else ""  # not 18000.0s
         self.log(f"trial {number} {state}: {shown}{took}{where}")
 
     def trial_pruned(self, number: int, epoch: int | None) -> None:

@@ -114,3 +114,12 @@ def test_a_campaign_that_ends_in_an_error_gives_the_terminal_its_cursor_back(
     with pytest.raises(StorageError):
         driver.run()
     assert out.getvalue().endswith("\x1b[?25h")  # the cursor shown again, last
+
+
+def test_a_trial_of_hours_reads_in_hours_in_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    from supervisor.execution.trial import TrialResult
+
+    result = TrialResult(7, "complete", worker="tcp://node12:4000", started=100.0)
+    result.finished = 100.0 + 5 * 3600 + 65  # it read "in 18065.0s"
+    Display(force_plain=True).trial_done(7, "complete", [0.25], result)
+    assert capsys.readouterr().out == "trial 7 complete: 0.25 in 5 h 01 min on tcp://node12:4000\n"
