@@ -118,3 +118,12 @@ def tunnel(link: str) -> str | None:
         f"from another machine: ssh -L {port}:127.0.0.1:{port} {socket.gethostname()},"
         f" then open http://127.0.0.1:{port}{parts.path}"
     )
+
+
+def dashboard_lines(link: str | None) -> list[str]:
+    """What a command that starts a cluster says of its dashboard: the link, and the
+    tunnel to it where it listens on this machine's loopback."""
+    if not link:
+        return []
+    hint = tunnel(link)
+    return [f"Dask dashboard: {link}", *([f"  {hint}"] if hint else [])]

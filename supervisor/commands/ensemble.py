@@ -96,6 +96,7 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
     import optuna
 
     import supervisor.rundir as rundir
+    from supervisor.clusters.addresses import dashboard_lines
     from supervisor.clusters.launch import load_launcher, open_cluster
     from supervisor.commands import preflight
     from supervisor.commands.progress import make_display
@@ -132,6 +133,8 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
             study=exp.study_name,
         ) as handle:
             display.log(handle.description)
+            for line in dashboard_lines(handle.dashboard):  # --dashboard was never shown
+                display.log(line)
             yield handle
 
     built = build(exp, config, study, storage_url, run_dir, cluster, display)

@@ -135,7 +135,7 @@ PASSWORD_IN_ARGV = (
 def search(opts: SearchOptions) -> Outcome:
     import optuna
 
-    from supervisor.clusters.addresses import tunnel
+    from supervisor.clusters.addresses import dashboard_lines
     from supervisor.clusters.launch import enter_allocation, load_launcher, open_cluster
     from supervisor.commands.progress import make_display
     from supervisor.study.driver import Driver
@@ -217,10 +217,8 @@ def search(opts: SearchOptions) -> Outcome:
             display.log(f"Withdrew the stop request ({request.line()})")
         if queued := enqueue(study, exp.enqueue):
             display.log(f"Enqueued: {queued} configuration(s) of the space file train first")
-        if handle.dashboard:
-            display.log(f"Dask dashboard: {handle.dashboard}")
-            if hint := tunnel(handle.dashboard):
-                display.log(f"  {hint}")
+        for line in dashboard_lines(handle.dashboard):
+            display.log(line)
         driver = Driver(
             exp,
             study,
