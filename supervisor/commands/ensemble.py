@@ -131,8 +131,11 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
             launcher=launcher,
             run_dir=run_dir,
             study=exp.study_name,
+            worker_log=(run_dir / rundir.WORKERS_LOG).resolve(),
         ) as handle:
             display.log(handle.description)
+            if handle.worker_log is not None:
+                display.log(f"Workers' output: {handle.worker_log}")
             for line in dashboard_lines(handle.dashboard):  # --dashboard was never shown
                 display.log(line)
             yield handle

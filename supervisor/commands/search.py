@@ -181,6 +181,7 @@ def search(opts: SearchOptions) -> Outcome:
         launcher=launcher,
         run_dir=run_dir,
         study=exp.study_name,
+        worker_log=(run_dir / rundir.WORKERS_LOG).resolve(),
     ) as handle:
         # A Ctrl-C waits for the run's files: interrupted half-way, a run had a journal but
         # no run.json (open_run and status found no run) or no manifest.
@@ -208,6 +209,8 @@ def search(opts: SearchOptions) -> Outcome:
             )
         display.log(f"Study {exp.study_name!r}: {exp.benchmark}, storage {redact(storage_url)}")
         display.log(f"{handle.description}{packing}")
+        if handle.worker_log is not None:
+            display.log(f"Workers' output: {handle.worker_log}")
         if warm_start.apply(study, warm):
             for source in warm:
                 display.log(f"Warm start: {source.line()}")
