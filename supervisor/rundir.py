@@ -30,6 +30,7 @@ from supervisor.errors import UserError
 RUN_FILE = "run.json"
 SPACE_FILE = "space.yaml"  # the space of a run started from Python with a mapping
 JOURNAL_FILE = "journal.log"
+WORKERS_LOG = "workers.log"  # what a local cluster's workers and their trials print
 TRIALS_DIR = "trials"
 CHECKPOINTS_DIR = "checkpoints"
 ARTIFACTS_FILE = "artifacts.npz"

@@ -97,3 +97,33 @@ def _read(conn: socket.socket, count: int) -> bytes:
     except TimeoutError:
         pass
     return data
+
+
+def tunnel(link: str) -> str | None:
+    """How to open, from another machine, a dashboard that listens on this one's
+    loopback: an ssh tunnel to this host on the port it got. 8787 is only the default:
+    on a shared login node another user's dashboard often holds it, Dask then takes
+    another port, and a tunnel to 8787 showed the other user's campaign as if it were
+    this one. None for a dashboard elsewhere (MPI rank 0's node, another host)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(link)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not port or " " in link:
+        return None
+    return (
+        f"from another machine: ssh -L {port}:127.0.0.1:{port} {socket.gethostname()},"
+        f" then open http://127.0.0.1:{port}{parts.path}"
+    )
+
+
+def dashboard_lines(link: str | None) -> list[str]:
+    """What a command that starts a cluster says of its dashboard: the link, and the
+    tunnel to it where it listens on this machine's loopback."""
+    if not link:
+        return []
+    hint = tunnel(link)
+    return [f"Dask dashboard: {link}", *([f"  {hint}"] if hint else [])]

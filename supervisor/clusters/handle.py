@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from distributed import Client
 
 
@@ -25,6 +27,8 @@ class ClusterHandle:
     # Asked by the driver each turn (``supervisor.clusters.submissions.Watch``): a line to
     # stop the campaign with (its batch system refuses every job), or None.
     watch: Callable[[Callable[[str], None]], str | None] | None = None
+    # Where the workers' output goes (a local cluster's run log), when not their terminal.
+    worker_log: Path | None = None
 
     @property
     def dashboard(self) -> str | None:

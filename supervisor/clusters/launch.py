@@ -60,12 +60,15 @@ def open_cluster(
     launcher: Launcher | None = None,
     run_dir: Path = Path("runs/supervisor"),
     study: str = "supervisor",
+    worker_log: Path | None = None,
 ) -> Iterator[ClusterHandle]:
     """The campaign's cluster, closed on exit. The Dask settings it relies on hold while
     it is open and are the caller's again after: a notebook's own clusters do not
-    inherit them."""
+    inherit them. ``worker_log``: where a local cluster's workers write their output."""
     with configure_dask():
-        handle = _connect(workers, threads, scheduler, dashboard, launcher, run_dir, study)
+        handle = _connect(
+            workers, threads, scheduler, dashboard, launcher, run_dir, study, worker_log
+        )
         try:
             yield handle
         finally:
@@ -89,6 +92,7 @@ def _connect(
     launcher: Launcher | None,
     run_dir: Path,
     study: str,
+    worker_log: Path | None = None,
 ) -> ClusterHandle:
     dashboard = on_loopback(dashboard)
     if scheduler:
@@ -106,6 +110,7 @@ def _connect(
             workers=workers or extra.get("workers"),
             threads=threads or extra.get("threads"),
             dashboard=on_loopback((launcher.dashboard if launcher else None) or dashboard),
+            log=worker_log,
         )
     if launcher.kind == "mpi":
         from supervisor.clusters.mpi import connect_mpi

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
 from supervisor.execution.node import thread_environment
+from supervisor.execution.worker_log import LOG_ENV
 from supervisor.study.signals import interrupt_held
 
 logger = logging.getLogger(__name__)
@@ -27,7 +29,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> ClusterHandle:
+def make_local(
+    *, workers: int | None, threads: int | None, dashboard: str, log: Path | None = None
+) -> ClusterHandle:
+    """``log``: where the workers' output goes from their first trial on
+    (``execution.worker_log``), else to this process's stderr."""
     from distributed import Client, Nanny, SpecCluster
     from distributed.worker_memory import parse_memory_limit
 
@@ -63,7 +69,7 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
                 "dashboard": False,
                 "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
                 "silence_logs": logging.ERROR,
-                "env": thread_environment(per_trial),
+                "env": {**thread_environment(per_trial), **({LOG_ENV: str(log)} if log else {})},
                 "preload": ["supervisor.clusters.worker_signals"],
             },
         }
@@ -89,5 +95,5 @@ def make_local(*, workers: int | None, threads: int | None, dashboard: str) -> C
         f" scheduler in a process of its own; TLS on, scheduler {cluster.scheduler_address}"
     )
     return ClusterHandle(
-        client, cluster, n_workers, per_trial, desc, after_close=credentials.remove
+        client, cluster, n_workers, per_trial, desc, after_close=credentials.remove, worker_log=log
     )

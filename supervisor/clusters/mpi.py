@@ -13,6 +13,7 @@ import os
 import signal
 from typing import Any
 
+from supervisor.clusters.addresses import on_loopback
 from supervisor.clusters.handle import ClusterHandle, configure_dask
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.errors import UserError
@@ -62,7 +63,9 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
         nthreads=1,  # a worker runs one trial at a time
         local_directory=kw.get("local_directory"),
         memory_limit=kw.get("memory_limit", "auto"),
-        dashboard_address=launcher.dashboard or dashboard,
+        # --dashboard :PORT on rank 0's loopback, as other clusters: it bound every
+        # interface. The profile's ':PORT' still does, as launchers/README.md says.
+        dashboard_address=launcher.dashboard or on_loopback(dashboard),
         protocol="tls://" if tls else None,
         exit=True,
     )

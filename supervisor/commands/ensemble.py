@@ -96,6 +96,7 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
     import optuna
 
     import supervisor.rundir as rundir
+    from supervisor.clusters.addresses import dashboard_lines
     from supervisor.clusters.launch import load_launcher, open_cluster
     from supervisor.commands import preflight
     from supervisor.commands.progress import make_display
@@ -130,8 +131,13 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
             launcher=launcher,
             run_dir=run_dir,
             study=exp.study_name,
+            worker_log=(run_dir / rundir.WORKERS_LOG).resolve(),
         ) as handle:
             display.log(handle.description)
+            if handle.worker_log is not None:
+                display.log(f"Workers' output: {handle.worker_log}")
+            for line in dashboard_lines(handle.dashboard):  # --dashboard was never shown
+                display.log(line)
             yield handle
 
     built = build(exp, config, study, storage_url, run_dir, cluster, display)

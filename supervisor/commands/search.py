@@ -135,6 +135,7 @@ PASSWORD_IN_ARGV = (
 def search(opts: SearchOptions) -> Outcome:
     import optuna
 
+    from supervisor.clusters.addresses import dashboard_lines
     from supervisor.clusters.launch import enter_allocation, load_launcher, open_cluster
     from supervisor.commands.progress import make_display
     from supervisor.study.driver import Driver
@@ -181,6 +182,7 @@ def search(opts: SearchOptions) -> Outcome:
         launcher=launcher,
         run_dir=run_dir,
         study=exp.study_name,
+        worker_log=(run_dir / rundir.WORKERS_LOG).resolve(),
     ) as handle:
         # A Ctrl-C waits for the run's files: interrupted half-way, a run had a journal but
         # no run.json (open_run and status found no run) or no manifest.
@@ -210,6 +212,8 @@ def search(opts: SearchOptions) -> Outcome:
         display.log(f"{handle.description}{packing}")
         for line in changes:
             display.log(line)
+        if handle.worker_log is not None:
+            display.log(f"Workers' output: {handle.worker_log}")
         if warm_start.apply(study, warm):
             for source in warm:
                 display.log(f"Warm start: {source.line()}")
@@ -219,8 +223,8 @@ def search(opts: SearchOptions) -> Outcome:
             display.log(f"Withdrew the stop request ({request.line()})")
         if queued := enqueue(study, exp.enqueue):
             display.log(f"Enqueued: {queued} configuration(s) of the space file train first")
-        if handle.dashboard:
-            display.log(f"Dask dashboard: {handle.dashboard}")
+        for line in dashboard_lines(handle.dashboard):
+            display.log(line)
         driver = Driver(
             exp,
             study,

@@ -3,12 +3,18 @@ driver's batch jobs when ``supervisor submit`` runs it), again every ``watch`` s
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervisor.api import open_run
 from supervisor.commands.status import print_status
 from supervisor.commands.submit import read_chain
+from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
@@ -19,12 +25,52 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
 
         seconds(watch, "--watch", 1, 86400)
     opened = open_run(run, runs_dir=runs_dir)
-    print_status(opened.study, run_dir=opened.run_dir)
-    jobs = read_chain(opened.run_dir)
+    # One study for every look: its storage reads only what is new since the last one
+    # (a fresh open replayed the whole journal each time: 1.1 s against 0.16 s for
+    # 2,500 trials, on the login node, every few seconds, for days).
+    first = opened.study
+    print_status(first, run_dir=opened.run_dir)
+    study: optuna.Study | None = first
+    _chain(opened.run_dir)
+    unreadable: tuple[type[Exception], ...] = (UserError, OSError, *_database_errors())
+    away = False  # the storage could not be read at the last look
+    while watch:
+        if not away:
+            print()  # between tables
+        time.sleep(watch)
+        # A storage away for a while (a file system, a database restarting) is a pause
+        # of the watch, said once, not its end: it is opened again at the next look.
+        try:
+            if study is None:
+                study = opened.study
+            print_status(study, run_dir=opened.run_dir)
+            _chain(opened.run_dir)  # a link submitted since the last look is listed
+        except unreadable as exc:
+            study = None
+            if not away:
+                why = " ".join(str(exc).split())[:300]
+                print(
+                    f"{time.strftime('%H:%M:%S')} cannot read the run's storage: {why};"
+                    f" looking again every {watch:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            away = True
+            continue
+        away = False
+
+
+def _chain(run_dir: Path) -> None:
+    jobs = read_chain(run_dir)
     if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
         ids = ", ".join(str(j.get("job_id")) for j in jobs)
-        print(f"Driver jobs: {len(jobs)} ({ids}); logs in {opened.run_dir / 'driver'}")
-    while watch:
-        time.sleep(watch)
-        print()
-        print_status(opened.study, run_dir=opened.run_dir)
+        print(f"Driver jobs: {len(jobs)} ({ids}); logs in {run_dir / 'driver'}")
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """What a database storage raises when its server is away, where one is installed."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:
+        return ()
+    return (SQLAlchemyError,)

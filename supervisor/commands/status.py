@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from supervisor.report import fmt
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
 from supervisor.study import attrs, feasibility, stop_request
@@ -146,7 +147,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         for r in records
         if r.state == TrialState.RUNNING and r.number not in lost and r.driver is not None
     }
-    _throughput(status, trials, now, live)
+    _throughput(status, trials, records, now, live)
     status.cost = campaign_cost(records, now, lost)
     return status
 
@@ -161,22 +162,27 @@ def _origin(record: TrialRecord) -> str:
     return ""
 
 
-def _throughput(status: Status, trials: list[Any], now: float, live: set[str]) -> None:
+def _throughput(
+    status: Status, trials: list[Any], records: list[TrialRecord], now: float, live: set[str]
+) -> None:
     """``live``: the drivers running trials now. Only their session counts: a resumed
     campaign (a `submit` chain's next job, hours later) is not as slow as the finishes
-    of the last session and the pause since make it look."""
+    of the last session and the pause since make it look. Times are the workers' Unix
+    times where recorded: Optuna's dates are the driver's local time without a zone, read
+    hours off by a shell in another zone (a laptop, TZ set) or across a change of DST."""
     finishes = sorted(
-        t.datetime_complete.timestamp()
-        for t in trials
-        if t.datetime_complete is not None and attrs.counts_toward_budget(t)
+        end
+        for t, r in zip(trials, records, strict=True)
+        if attrs.counts_toward_budget(t) and (end := fmt.end_time(r)) is not None
     )
     if not finishes:
         return
     status.last_finish_ago = max(0.0, now - finishes[-1])
-    starts = [
-        t.datetime_start.timestamp()
-        for t in trials
-        if t.datetime_start is not None and (not live or t.user_attrs.get(attrs.DRIVER) in live)
+    session = [r for r in records if not live or r.driver in live]
+    # Dates only where no trial has a worker's time yet: one trial queued, read 5 h early,
+    # would have begun the session.
+    starts = [r.started for r in session if r.started] or [
+        r.datetime_start.timestamp() for r in session if r.datetime_start is not None
     ]
     if live and starts:  # this session began with its drivers' first trial
         finishes = [f for f in finishes if f >= min(starts)]
@@ -187,8 +193,11 @@ def _throughput(status: Status, trials: list[Any], now: float, live: set[str]) -
         since = finishes[-len(recent) - 1]
     else:
         since = min(starts, default=recent[0])
-    if now > since:
-        status.per_hour = len(recent) / (now - since) * 3600.0
+    # With nothing running the pace is that of the campaign's last stretch: over the time
+    # since, it fell by the hour ("budget reached; 0.3 trials/h recently" the next day).
+    end = now if status.active else finishes[-1]
+    if end > since:
+        status.per_hour = len(recent) / (end - since) * 3600.0
 
 
 def print_status(

@@ -115,7 +115,10 @@ def print_summary(summary: Summary, report: Path | None) -> None:
         why = "the run directory's disk is full"
     else:  # the driver waits for the budget; should it ever not, it is not "reached"
         why = "budget not reached"
-    print(f"\nStopped: {why} after {summary.elapsed:.1f} s")
+    from supervisor.report.fmt import seconds
+
+    # A campaign of days read "after 259203.4 s"; now "after 3 d 00 h", as status shows.
+    print(f"\nStopped: {why} after {seconds(summary.elapsed)}")
     if summary.failure:
         print(f"Error: {summary.failure}")
         fix = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from supervisor.execution import channel
+from supervisor.execution import channel, worker_log
 from supervisor.execution.execute import execute, trial_provenance, worker_address
 from supervisor.execution.provenance import node_name
 from supervisor.execution.trial import EpochHook, TrialResult, TrialSpec
@@ -22,6 +22,7 @@ def run_trial(spec: TrialSpec) -> TrialResult:
     """The task the driver submits: run ``spec`` in this worker's trial process (see
     ``supervisor.execution.trial_host``), or here when ``spec.isolation`` is "inline". Tells the
     driver when it starts and after every epoch (``supervisor.execution.channel``)."""
+    worker_log.to_run_log()  # a local cluster's: its output to the run's workers.log
     address = worker_address()
     start = {"kind": "started", "worker": address, "hostname": node_name()}
     stream = channel.TrialStream(spec, {**start, "time": time.time()})

@@ -162,9 +162,10 @@ class Driver:
                     if self._stop is not None:  # else the next _fill counts
                         finished = self._finished_in_storage()
                         self._release_finished_elsewhere()
-        finally:
+        finally:  # a storage gone for good raises: the terminal gets its cursor back
             recovery.stopped(self.driver_id)
             self.channel.close()
+            self.display.stop()
         self._heartbeat(final=True)
         summary = Summary(
             requested=budget,
@@ -177,7 +178,6 @@ class Driver:
             failure=self.rec.failing,
             early=self.stopping.why,
         )
-        self.display.stop()
         return summary
 
     def _handle(self, items: list[tuple[str, Any]]) -> None:

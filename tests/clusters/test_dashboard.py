@@ -153,3 +153,35 @@ def test_a_dashboard_without_a_host_listens_on_loopback_only(tmp_path: Path) -> 
         assert link and link.startswith("http://127.0.0.1:")
         port = int(link.rsplit(":", 1)[1].split("/")[0])
         assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
+
+
+def test_the_tunnel_printed_reaches_this_campaigns_dashboard_when_the_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another dashboard holds the port asked for (8787 on a shared login node): Dask takes
+    another, and the README's ``ssh -L 8787:…`` opened the other user's campaign. The
+    line printed under the link names the port this one got, and this host."""
+    import socket
+
+    from supervisor.clusters.addresses import tunnel
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "login2")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        held = taken.getsockname()[1]
+        with open_cluster(
+            workers=1, threads=1, scheduler=None, dashboard=f"127.0.0.1:{held}"
+        ) as handle:
+            link = handle.dashboard
+            assert link is not None
+            port = int(link.rsplit(":", 1)[1].split("/")[0])
+            assert port != held
+            assert tunnel(link) == (
+                f"from another machine: ssh -L {port}:127.0.0.1:{port} login2,"
+                f" then open http://127.0.0.1:{port}/status"
+            )
+            status, page = _get(link)
+            assert status == 200 and "bokeh" in page.lower()
+    assert tunnel("http://127.0.0.1:8787/status (on the node of MPI rank 0)") is None
+    assert tunnel("http://10.1.2.3:8787/status") is None

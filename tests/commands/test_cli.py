@@ -136,6 +136,7 @@ def test_search_then_export_status_and_rerun_is_a_no_op(tmp_path: Path) -> None:
     result = cli("search", "toy.yaml", "--workers", "2", "--plain", "--no-report", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Dask dashboard: http://127.0.0.1:" in result.stdout
+    assert "  from another machine: ssh -L " in result.stdout
     assert "Finished trials: 8 of 8 requested" in result.stdout
     record = json.loads((tmp_path / "runs" / "toy" / "run.json").read_text())
     assert record["study"] == "toy" and record["storage"] is None

@@ -3,6 +3,7 @@ driver in another process is writing it."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -94,6 +96,49 @@ def test_throughput_is_recent(monkeypatch: pytest.MonkeyPatch) -> None:
     status = read_status(_study(), now=NOW)
     # Finishes at NOW-5-60k; the one before the last 4 is at NOW - 245.
     assert status.per_hour == pytest.approx(4 / 245 * 3600)
+
+
+def test_a_finished_campaign_keeps_its_pace() -> None:
+    """Budget reached: its pace is that of its last trials, whenever status is asked. It
+    was divided by the time since, and read 0.8 trials/h recently the next day."""
+    done = optuna.create_study(study_name="live", direction="minimize")
+    model = _study(budget=10)
+    for key, value in model.user_attrs.items():
+        done.set_user_attr(key, value)
+    done.add_trials([t for t in model.get_trials() if t.state != TrialState.RUNNING])
+    # Finishes at NOW-5-60k: 10 since the first start, NOW - 645, over 640 s.
+    for later in (0.0, 86400.0):
+        status = read_status(done, now=NOW + later)
+        assert status.per_hour == pytest.approx(10 / 640 * 3600), later
+    out = io.StringIO()
+    print_status(done, Console(file=out, width=100, color_system=None), now=NOW + 86400)
+    assert "budget reached; 56.2 trials/h recently" in out.getvalue()
+
+
+def test_the_pace_of_a_campaign_written_in_another_time_zone() -> None:
+    """Optuna's trial dates are the driver's local time without a zone: read from a shell
+    5 h apart (a laptop, a batch job's TZ) the last trial had finished '5 h 00 min ago'
+    and the pace was off by as much. The workers' Unix times are used where recorded."""
+    here = _study()
+    there = optuna.create_study(study_name="live", direction="minimize")
+    for key, value in here.user_attrs.items():
+        there.set_user_attr(key, value)
+    shifted = []
+    for trial in here.get_trials():
+        trial = copy.deepcopy(trial)
+        start, end = trial.datetime_start, trial.datetime_complete
+        if trial.state != TrialState.RUNNING:
+            assert start is not None and end is not None
+            trial.user_attrs.update(started=start.timestamp(), finished=end.timestamp())
+            trial.datetime_complete = end - dt.timedelta(hours=5)
+        if start is not None:
+            trial.datetime_start = start - dt.timedelta(hours=5)
+        shifted.append(trial)
+    there.add_trials(shifted)
+    expected = read_status(here, now=NOW)
+    status = read_status(there, now=NOW)
+    assert status.last_finish_ago == pytest.approx(5.0)
+    assert status.per_hour == pytest.approx(expected.per_hour)
 
 
 def test_printed_table() -> None:
@@ -318,3 +363,66 @@ def test_the_notebook_view_of_a_run_says_where_its_best_was_trained(tmp_path: Pa
     )
     html = open_run(str(run_dir))._repr_html_()
     assert "trial 1 (warm start: trained in lr-sweep#3, not in this campaign): 0.1" in html
+
+
+def test_status_watch_outlasts_a_storage_away_and_reads_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status --watch`` over days: the journal's file system away for a while (or a
+    database past its reconnect wait) ended the watch with an error; now it says so once,
+    keeps looking and shows the table again once the storage is back. Each look reads
+    only what is new, not the whole journal again, and lists the driver jobs of a
+    `supervisor submit` chain as they are then (the first look's list stayed)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    import supervisor.commands.show_status as show
+    import supervisor.study.storage as storage
+
+    run_dir = tmp_path / "runs" / "live"
+    run_dir.mkdir(parents=True)
+    journal = run_dir / rundir.JOURNAL_FILE
+    stored = optuna.create_study(
+        study_name="live",
+        storage=JournalStorage(JournalFileBackend(str(journal))),
+        direction="minimize",
+    )
+    model = _study()
+    for key, value in model.user_attrs.items():
+        stored.set_user_attr(key, value)
+    stored.add_trials(model.get_trials())
+    rundir.write_record(run_dir, rundir.RunRecord("live", None, "space.yaml", "supervisor search"))
+    opens = []
+    real_load = storage.load_study
+    monkeypatch.setattr(storage, "load_study", lambda *a: opens.append(a) or real_load(*a))
+    # Each look of the watch: the file system goes away for two looks, then comes back.
+    chain = run_dir / "driver" / "chain.json"
+    chain.parent.mkdir()
+    chain.write_text('[{"job_id": "101"}]')
+    steps = iter(
+        [
+            lambda: chain.write_text('[{"job_id": "101"}, {"job_id": "102"}]'),  # next link
+            lambda: journal.rename(tmp_path / "away"),
+            lambda: None,
+            lambda: (tmp_path / "away").rename(journal),
+            lambda: None,
+        ]
+    )
+
+    def sleep(seconds: float, wait: Any = time.sleep) -> None:
+        wait(0.02)  # the journal is looked at again after 5 ms (journal_file.FRESH)
+        step = next(steps, None)
+        if step is None:
+            raise KeyboardInterrupt  # the user's Ctrl-C
+        step()
+
+    monkeypatch.setattr(show.time, "sleep", sleep)
+    with pytest.raises(KeyboardInterrupt):
+        show.show_status("live", tmp_path / "runs", watch=5)
+    out, err = capsys.readouterr()
+    assert out.count("live  finished 10 of 30") == 4, out  # the first look, 1 and 4, 5
+    assert err.count("cannot read the run's storage") == 1, err
+    assert "journal.log" in err and "looking again every 5 s" in err
+    assert len(opens) == 3  # at the start, and while away and once back: not every look
+    assert out.count("Driver jobs: 1 (101);") == 1, out
+    assert out.count("Driver jobs: 2 (101, 102);") == 3, out  # each look lists the chain

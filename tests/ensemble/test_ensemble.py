@@ -159,6 +159,7 @@ def test_ensemble_command_trains_missing_members_once(tmp_path: Path) -> None:
     first = cli("ensemble", "toy", "--select", "topk", "--size", "2", "--workers", "2",
                 "--plain", cwd=tmp_path)  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "Dask dashboard: http://127.0.0.1:" in first.stdout  # where its training shows
     data = summary(tmp_path)
     assert data["trained"] == 2 and data["reused"] == 0
     storage = f"journal:{tmp_path}/runs/toy/journal.log"

@@ -152,6 +152,16 @@ def test_the_summary_never_says_budget_reached_short_of_the_budget(
     assert out.count("E: x") == 1 and "Stopped: every first trial failed" in out
 
 
+def test_the_summary_of_a_campaign_of_days_reads_in_days(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Three days of search ended 'Stopped: budget reached after 259203.4 s'."""
+    done = summary("budget")
+    done.elapsed = 3 * 86400 + 3.4
+    print_summary(done, None)
+    assert "Stopped: budget reached after 3 d 00 h\n" in capsys.readouterr().out
+
+
 def test_blind_duplicates_do_not_count_toward_the_budget() -> None:
     study = optuna.create_study()
     for known in (True, False, None):

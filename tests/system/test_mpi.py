@@ -150,3 +150,27 @@ def test_the_scheduler_rank_has_the_campaigns_dask_settings(tmp_path: Path) -> N
         timeout=240,
     )
     assert "scheduler 0 False" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_dashboard_without_a_host_listens_on_loopback_only(tmp_path: Path) -> None:
+    """``--dashboard :0``: rank 0's dashboard bound every interface of its node (the link
+    printed said 127.0.0.1), open to the network as the README says it is not."""
+    from tests.clusters.test_dashboard import _listening
+
+    search = subprocess.Popen(
+        mpi_command(tmp_path, 4, delay=3.0),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert search.stdout is not None
+        link = next((line for line in search.stdout if "Dask dashboard:" in line), "")
+        port = int(link.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+        assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing else
+        rest = search.stdout.read()
+    finally:
+        search.wait(timeout=240)
+    assert search.returncode == 0, rest
