@@ -170,8 +170,10 @@ def test_a_submitted_run_is_its_owner_s_only_while_its_job_waits(tmp_path: Path)
 
 
 # Slurm's controller restarting: each first try times out (--test-only, then the
-# submission); with TAKEN set, the timed-out submission was taken all the same.
+# submission); with TAKEN set, the timed-out submission was taken all the same. The test
+# of the worker jobs' script (before the driver's) is taken, and not counted.
 SBATCH_AWAY = """#!/bin/sh
+case "$*" in *--test-only*) grep -q dask_worker && exit 0 ;; esac
 echo "$@" >> "$(dirname "$0")/calls"
 n=$(wc -l < "$(dirname "$0")/calls")
 if [ $((n % 2)) -eq 1 ]; then
