@@ -25,6 +25,9 @@ class ClusterHandle:
     # Asked by the driver each turn (``supervisor.clusters.submissions.Watch``): a line to
     # stop the campaign with (its batch system refuses every job), or None.
     watch: Callable[[Callable[[str], None]], str | None] | None = None
+    # Called before the close by a chain's link that its walltime warning stopped: keeps
+    # the worker jobs still queued for the next link (``supervisor.clusters.handover``).
+    hand_over: Callable[[], int] | None = None
 
     @property
     def dashboard(self) -> str | None:

@@ -360,6 +360,10 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     # Its absolute path: what squeue shows of the job (%o), whatever folder asks.
     done = driver_jobs.sbatch(["--parsable", str(driver.script.resolve())], None, timeout, driver)
     if done.returncode != 0:
+        if os.environ.get(CHAIN_ENV):  # no next link: nobody for the jobs the last kept
+            from supervisor.clusters.handover import cancel_kept
+
+            cancel_kept(run_dir, timeout)
         raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]
     chain.append({"job_id": job_id, "submitted": time.time(), "link": len(chain) + 1})
@@ -398,3 +402,14 @@ def next_link(done_before: int, done_now: int, left: int | None) -> int:
     if left == 0:
         return DONE
     return MORE if done_now > done_before else STUCK
+
+
+def after_link(run_dir: Path, done_before: int, done_now: int, left: int | None) -> int:
+    """``next_link``; where no next link follows, the worker jobs the link kept queued
+    for it are cancelled (they would start for nobody)."""
+    decision = next_link(done_before, done_now, left)
+    if decision != MORE:
+        from supervisor.clusters.handover import cancel_kept
+
+        cancel_kept(run_dir)
+    return decision
