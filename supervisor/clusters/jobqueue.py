@@ -291,7 +291,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
     timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)
-    submissions = Submissions(submit_command(launcher.kind), timeout)
+    submissions = Submissions(submit_command(launcher.kind), timeout, launcher.kind)
     keywords = job_keywords(launcher, run_dir, study)
     mark = handover.fingerprint(launcher.kind, keywords)
     relay, adopted_line = handover.enabled(launcher.kind), ""
