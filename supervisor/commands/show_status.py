@@ -24,7 +24,29 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
     if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
         ids = ", ".join(str(j.get("job_id")) for j in jobs)
         print(f"Driver jobs: {len(jobs)} ({ids}); logs in {opened.run_dir / 'driver'}")
+        print(chain_state(opened.run_dir, str(jobs[-1].get("job_id")), opened.status().left))
     while watch:
         time.sleep(watch)
         print()
         print_status(opened.study, run_dir=opened.run_dir)
+
+
+def chain_state(run_dir: Path, last: str, left: int | None) -> str:
+    """Where the chain is: its last job waiting, running, or ended. Each link submits
+    the next before it ends, so a last job that ended with trials left stopped the chain
+    (the user saw the list of jobs and could not tell a chain between links from one
+    that had stopped days ago)."""
+    from supervisor.commands.driver_jobs import state
+
+    now = state(last)
+    if now is None:
+        return f"The last driver job, {last}: its state unknown (squeue does not answer)"
+    if now:
+        return f"The last driver job, {last}, is {now.lower()}"
+    if left == 0:
+        return f"The last driver job, {last}, has ended: the campaign has nothing left to run"
+    return (
+        f"The chain has stopped: its last driver job, {last}, has ended with trials left"
+        f" (its log says why: {run_dir / 'driver' / f'{last}.log'}); `supervisor submit`"
+        " with the same arguments continues it"
+    )
