@@ -301,6 +301,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         prologue = [*keywords["job_script_prologue"], *handover.prologue(run_dir)]
         keywords["job_script_prologue"] = prologue
         job_cls = handover.relaying(job_cls, adopted)
+    elif launcher.kind == "slurm":  # typed by hand: none would join it, none adopt them
+        handover.cancel_kept(run_dir, timeout)
     cluster = None
     try:
         # A Ctrl-C waits for the cluster to be whole, and closes it: interrupted half-way,

@@ -86,3 +86,25 @@ def test_supervisor_stop_between_links_cancels_the_kept_jobs(
     study = optuna.create_study(study_name="toy")
     stop_campaign(study, run_dir=tmp_path)
     assert cancelled(bin_dir) == ["11", "12"]
+
+
+def test_a_search_typed_by_hand_after_a_chain_cancels_the_jobs_kept_for_its_next_link(
+    tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user cancelled the chain's next driver job and ran the search by hand: the
+    worker jobs the last link kept would start for nobody and wait for a scheduler that
+    never comes."""
+    from supervisor.clusters.jobqueue import make_jobqueue
+    from supervisor.clusters.profile import load
+
+    monkeypatch.delenv(handover.CHAIN_ENV, raising=False)
+    kept(tmp_path / "run")
+    (bin_dir / "sbatch").write_text("#!/bin/sh\nsleep 1000\n")  # no job is taken
+    (bin_dir / "sbatch").chmod(0o755)
+    profile = tmp_path / "s.yaml"
+    profile.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\nmin_jobs: 0\ntls: false\n")
+    handle = make_jobqueue(load(str(profile)), tmp_path / "run", "toy", "127.0.0.1:0")
+    handle.client.close()
+    handle.cluster.close()
+    assert cancelled(bin_dir) == ["11", "12"]
+    assert not (tmp_path / "run" / handover.KEPT_FILE).exists()
