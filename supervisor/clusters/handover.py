@@ -21,6 +21,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import shlex
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ KEPT_FILE = "queued-worker-jobs.json"  # in the run directory: jobs kept for the
 ADDRESS_ENV = "SUPERVISOR_SCHEDULER"  # the address, in the worker job's shell
 WAIT_S = 600  # a job that starts between two links waits this long for the next one
 ADOPTABLE = "PENDING,CONFIGURING,RUNNING"  # RUNNING: started between links, waiting
+LIFETIME = re.compile(r"--lifetime (\d+)s")
+WAITED = r"--lifetime $((\1 > sv_waited + 60 ? \1 - sv_waited : 60))s"
 
 
 def enabled(kind: str) -> bool:
@@ -49,10 +52,12 @@ def prologue(run_dir: Path) -> list[str]:
     path = shlex.quote(str((run_dir / ADDRESS_FILE).resolve()))
     gone = f"no driver of the campaign started in {WAIT_S} s ({path} absent): ending"
     return [
+        "sv_begun=$(date +%s)",
         f"sv_address={path}",
         f'for _ in $(seq {WAIT_S // 5}); do [ -s "$sv_address" ] && break; sleep 5; done',
         f'{ADDRESS_ENV}=$(cat "$sv_address" 2>/dev/null) || {{ echo {shlex.quote(gone)} >&2;'
         " exit 0; }",
+        "sv_waited=$(($(date +%s) - sv_begun))",
     ]
 
 
@@ -71,8 +76,10 @@ def relaying(job_cls: Any, adopted: dict[str, str]) -> type:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         job_cls.__init__(self, *args, **kwargs)
         if self.scheduler:
-            template = self._command_template
-            self._command_template = template.replace(self.scheduler, f'"${ADDRESS_ENV}"', 1)
+            template = self._command_template.replace(self.scheduler, f'"${ADDRESS_ENV}"', 1)
+            # The time it waited for a driver came off its walltime: off its lifetime too,
+            # or the worker outlived the job and Slurm killed it mid-trial.
+            self._command_template = LIFETIME.sub(WAITED, template)
 
     async def start(self: Any) -> None:
         job_id = adopted.pop(str(self.name), None)

@@ -6,6 +6,7 @@ close cancelled them and the next link queued fresh ones at the back of the queu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -31,6 +32,29 @@ def link(folder: Path, space: Path, profile: Path, log: Path) -> subprocess.Pope
             args, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True,
             start_new_session=True, env={**os.environ, CHAIN_ENV: "1"},
         )  # fmt: skip
+
+
+WAITED = 10  # seconds a kept job that started between the links waits for the next
+
+
+def states(name: str) -> list[tuple[str, str]]:
+    return [(job, state) for job, state, _ in slurmkit.squeue(name)]
+
+
+def lifetimes(study: str) -> dict[str, int]:
+    """The --lifetime of the campaign's worker processes running on this host, by name."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in args]
+        ours = "distributed.cli.dask_worker" in words and any(study in w for w in words)
+        if ours and "--lifetime" in words:
+            life = int(words[words.index("--lifetime") + 1].rstrip("s"))
+            found[words[words.index("--name") + 1]] = life
+    return found
 
 
 def wait(what: str, test: object, timeout: float = 90) -> None:
@@ -67,11 +91,21 @@ def test_queued_worker_jobs_are_kept_for_the_next_link_and_adopted(
             (job, "PENDING") for job in queued
         ]
 
+        kept = json.loads((tmp_path / "runs" / study / KEPT_FILE).read_text())
+        early, life = next(
+            (j["name"], j["lifetime"]) for j in kept["jobs"] if j["job_id"] == queued[0]
+        )
+        # One kept job starts between the links: it waits for the next driver.
+        slurmkit.run("scontrol", "update", f"JobId={queued[0]}", "StartTime=now")
+        wait("a kept job running", lambda: (queued[0], "RUNNING") in states(name))
+        time.sleep(WAITED)
         second = link(tmp_path, space, profile, tmp_path / "link2.log")
         adopted = f"Adopted 2 worker job(s) the last driver job kept: {', '.join(queued)}"
         wait("adoption", lambda: adopted in (tmp_path / "link2.log").read_text())
-        for job in queued:  # the machine frees up: the kept jobs start
-            slurmkit.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+        slurmkit.run("scontrol", "update", f"JobId={queued[1]}", "StartTime=now")
+        # Its worker lives what is left of its lifetime after the wait, not more.
+        wait("the waiting job's worker", lambda: early in lifetimes(study))
+        assert lifetimes(study)[early] <= life - WAITED, (life, lifetimes(study))
         assert second.wait(timeout=120) == 0, (tmp_path / "link2.log").read_text()
     finally:
         for proc in (first, second):
