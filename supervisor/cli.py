@@ -351,7 +351,7 @@ def chain(
     (exit 0: done; 3: progress made, go on; 4: no progress, stop)."""
     import supervisor.rundir as rundir
     from supervisor.api import open_run
-    from supervisor.commands.submit import next_link
+    from supervisor.commands.submit import after_link
 
     record = Path(run) / rundir.RUN_FILE
     if not (record.exists() or record.is_symlink()):  # the first link starts the run
@@ -362,7 +362,7 @@ def chain(
     if count:
         print(done)
     if since is not None:
-        raise typer.Exit(next_link(since, done, left))
+        raise typer.Exit(after_link(Path(run), since, done, left))
 
 
 @app.command()

@@ -48,7 +48,7 @@ def threads_client() -> Iterator[Any]:
 # first: they mostly wait, beside the other process's tests.
 SHARED = {
     "slurm": ("tests/system/test_slurm.py", "tests/system/test_slurm_faults.py",
-              "tests/system/test_slurm_submit.py"),
+              "tests/system/test_slurm_submit.py", "tests/system/test_slurm_handover.py"),
     "postgres": ("tests/system/test_postgres.py", "tests/system/test_secrets.py"),
 }  # fmt: skip
 USES = {  # the fixtures (or the mark of the same name) that use the component

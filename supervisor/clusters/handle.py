@@ -29,6 +29,9 @@ class ClusterHandle:
     watch: Callable[[Callable[[str], None]], str | None] | None = None
     # Where the workers' output goes (a local cluster's run log), when not their terminal.
     worker_log: Path | None = None
+    # Called before the close by a chain's link that its walltime warning stopped: keeps
+    # the worker jobs still queued for the next link (``supervisor.clusters.handover``).
+    hand_over: Callable[[], int] | None = None
 
     @property
     def dashboard(self) -> str | None:

@@ -11,6 +11,7 @@ driver re-runs what a lost worker was running.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import shlex
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
-from supervisor.clusters import gpu_pin
+from supervisor.clusters import gpu_pin, handover
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
@@ -290,7 +291,18 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
     renewal = make_renewal(launcher)
     job_cls = job_class(launcher.kind)
     timeout = launcher.extra.get("submit_timeout", DEFAULT_TIMEOUT)
-    submissions = Submissions(submit_command(launcher.kind), timeout)
+    submissions = Submissions(submit_command(launcher.kind), timeout, launcher.kind)
+    keywords = job_keywords(launcher, run_dir, study)
+    mark = handover.fingerprint(launcher.kind, keywords)
+    relay, adopted_line = handover.enabled(launcher.kind), ""
+    adopted: dict[str, str] = {}
+    if relay:  # a link of a chain: jobs the last link left queued are this one's
+        adopted, adopted_line = handover.adopt(run_dir, mark, renewal, timeout)
+        prologue = [*keywords["job_script_prologue"], *handover.prologue(run_dir)]
+        keywords["job_script_prologue"] = prologue
+        job_cls = handover.relaying(job_cls, adopted)
+    elif launcher.kind == "slurm":  # typed by hand: none would join it, none adopt them
+        handover.cancel_kept(run_dir, timeout)
     cluster = None
     try:
         # A Ctrl-C waits for the cluster to be whole, and closes it: interrupted half-way,
@@ -302,10 +314,16 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
                 scheduler_cls=SchedulerProcess,
                 scheduler_options=scheduler_options,
                 silence_logs=logging.ERROR,
-                **job_keywords(launcher, run_dir, study),
+                **keywords,
             )
             cluster.renewal = renewal  # before the first job is asked for (by adapt, below)
             cluster.submissions = submissions
+            cluster.handover_fingerprint = mark
+            if relay:  # before any job starts: the address its worker joins
+                handover.publish(run_dir, cluster.scheduler.address)
+                for name in adopted:  # counted as the cluster's own, not submitted
+                    cluster.worker_spec[name] = copy.deepcopy(cluster.new_spec)
+                cluster.sync(cluster._correct_state_internal)
             # Adaptive also when min == max: it renews a job before it retires (walltime).
             cluster.adapt(Renewing, minimum_jobs=launcher.min_jobs, maximum_jobs=launcher.max_jobs)
             client = Client(cluster, security=security)
@@ -328,7 +346,7 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         f"{launcher.kind} ({launcher.file}): {jobs} job(s) x {launcher.processes} worker(s)"
         f" x 1 trial, {launcher.threads_per_trial} thread(s) per trial{lifetime};"
         f" TLS {'on' if security else 'off'}, scheduler {cluster.scheduler_address}"
-    )
+    ) + (f"\n{adopted_line}" if adopted_line else "")
     logs = cluster._dummy_job.log_directory or "the jobs' logs"
     return ClusterHandle(
         client,
@@ -339,6 +357,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
         _dashboard(cluster),
         resources={"GPU": 1.0} if launcher.gpus else None,
         watch=Watch(submissions, cluster, str(launcher.file), str(logs)),
+        after_close=(lambda: handover.withdraw(run_dir)) if relay else None,
+        hand_over=(lambda: handover.hand_over(cluster, run_dir)) if relay else None,
     )
 
 

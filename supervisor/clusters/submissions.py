@@ -96,7 +96,9 @@ class Submissions:
     """The outcomes of a cluster's job submissions. Written by the jobs' ``start``, in the
     cluster's event loop thread; read by the driver's thread."""
 
-    def __init__(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, command: str, timeout: float = DEFAULT_TIMEOUT, kind: str | None = None
+    ) -> None:
         self.command = command  # the submit command, as the messages name it
         self.timeout = timeout  # seconds its submit and cancel commands may take
         self.accepted = 0
@@ -105,7 +107,7 @@ class Submissions:
         self.refusals: list[str] = []  # the batch system's messages, in order
         self.delays: list[float] = []  # each refused job's wait before it is asked again
         self._refused: dict[str, float] = {}  # refused jobs -> when asked again
-        self.strays = Strays(command)  # timed-out submissions whose job may come late
+        self.strays = Strays(command, kind)  # timed-out submissions whose job may come late
         self._temporary_since: float | None = None  # temporary errors only, since then
         self._streak = 0  # temporary errors in a row: the next wait doubles
         self._lock = threading.Lock()

@@ -9,16 +9,16 @@ which ``supervisor.clusters.submissions`` takes for a temporary error: the job i
 again after its backoff.
 
 A submission that timed out may have been taken all the same (the controller answered
-late). On Slurm the job is found by its script, a file name of its own (squeue's %o):
-found at once, it is the job's (adopted); found later (``Strays.sweep``), it is cancelled,
-as its place was asked for again and nobody counts it.
+late). On Slurm, PBS and Grid Engine the job is found by its script, a file name of its
+own (``supervisor.clusters.job_lookup``): found at once, it is the job's (adopted); found
+later (``Strays.sweep``), it is cancelled, as its place was asked for again and nobody
+counts it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import signal
 import subprocess
@@ -27,10 +27,11 @@ from asyncio.subprocess import PIPE
 from subprocess import CompletedProcess
 from typing import Any
 
+from supervisor.clusters import job_lookup
+
 DEFAULT_TIMEOUT = 60.0  # seconds a submit or cancel command may take
 SWEEP_EVERY = 30.0  # seconds between looks for a timed-out submission's late job
 FORGET_AFTER = 900.0  # not in the queue this long after its timeout: never taken
-QUERY_TIMEOUT = 30.0  # seconds squeue may take
 
 
 class TimedOut(RuntimeError):
@@ -68,41 +69,29 @@ async def call(cmd: list[str], timeout: float, *, shell: bool = False, **kwargs:
     return out
 
 
-async def slurm_jobs_of(scripts: set[str]) -> dict[str, str] | None:
-    """The user's Slurm jobs submitted with one of ``scripts`` (their paths): script ->
-    job id; None when squeue does not answer."""
-    cmd = ["squeue", "-h", "-u", getpass.getuser(), "-o", "%i %o"]
-    try:
-        out = await call(cmd, QUERY_TIMEOUT)
-    except (OSError, RuntimeError):
-        return None
-    found = {}
-    for line in out.splitlines():
-        job, _, script = line.strip().partition(" ")
-        if script in scripts:
-            found[script] = job.split("_")[0]
-    return found
-
-
 class Strays:
     """The scripts of submissions that timed out and whose job was not found at once;
     ``sweep`` cancels a job of one that shows up later. In the cluster's event loop."""
 
-    def __init__(self, command: str) -> None:
-        self.command = command  # the submit command: only sbatch's jobs can be found
+    def __init__(self, command: str, kind: str | None = None) -> None:
+        self.command = command  # the submit command, as messages name it
+        self.kind = kind or ("slurm" if command == "sbatch" else "")  # the batch system
         self.unsure: dict[str, float] = {}  # script -> when its submission timed out
         self.cancelled: list[str] = []  # job ids, for the driver's log
         self._swept = 0.0
 
     @property
     def findable(self) -> bool:
-        return self.command == "sbatch"
+        return job_lookup.findable(self.kind)
+
+    async def _jobs_of(self, scripts: set[str]) -> dict[str, str] | None:
+        return await job_lookup.jobs_of(self.kind, scripts, call)
 
     async def taken(self, script: str) -> str | None:
         """Right after a timeout: the job the submission made, if the queue shows one."""
         if not self.findable:
             return None
-        found = await slurm_jobs_of({script})
+        found = await self._jobs_of({script})
         if found is None or script not in found:
             self.unsure[script] = time.time()
             return None
@@ -114,7 +103,7 @@ class Strays:
         if not self.unsure or now - self._swept < SWEEP_EVERY:
             return
         self._swept = now
-        found = await slurm_jobs_of(set(self.unsure))
+        found = await self._jobs_of(set(self.unsure))
         if found is None:
             return
         for script, job in found.items():

@@ -147,3 +147,19 @@ def cancel_pending(run_dir: Path, study: str, timeout: float = 30.0) -> list[str
         except (OSError, TimedOut):
             continue
     return cancelled
+
+
+def state(job_id: str, timeout: float = 10.0) -> str | None:
+    """The job's state in the queue (PENDING, RUNNING, ...); "" when it is not there (it
+    ended); None when there is no squeue or it does not answer."""
+    import shutil
+
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        done = run(["squeue", "-h", "-j", job_id, "-o", "%T"], timeout)
+    except (OSError, TimedOut):
+        return None
+    if done.returncode != 0:  # "Invalid job id specified": gone from the controller too
+        return "" if "invalid job id" in done.stderr.lower() else None
+    return done.stdout.strip()

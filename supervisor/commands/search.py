@@ -243,6 +243,10 @@ def search(opts: SearchOptions) -> Outcome:
         if chain_link:  # a stop asked before this link started ends the chain here
             driver.stopping.since = 0.0
         summary = driver.run()
+        # A link warned of its walltime: its worker jobs' places in the queue are the next's.
+        hand_over = handle.hand_over if chain_link and summary.signal == "SIGUSR1" else None
+        if hand_over is not None and (kept := hand_over()):
+            display.log(f"Kept {kept} queued worker job(s) for the next driver job")
         cluster_desc = handle.description
         interrupted = None
         if exp.ensemble is not None and ensemble_follows(summary):

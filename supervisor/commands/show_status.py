@@ -29,9 +29,9 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
     # (a fresh open replayed the whole journal each time: 1.1 s against 0.16 s for
     # 2,500 trials, on the login node, every few seconds, for days).
     first = opened.study
-    print_status(first, run_dir=opened.run_dir)
+    shown = print_status(first, run_dir=opened.run_dir)
     study: optuna.Study | None = first
-    _chain(opened.run_dir)
+    _chain(opened.run_dir, shown.left)
     unreadable: tuple[type[Exception], ...] = (UserError, OSError, *_database_errors())
     away = False  # the storage could not be read at the last look
     while watch:
@@ -43,8 +43,8 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
         try:
             if study is None:
                 study = opened.study
-            print_status(study, run_dir=opened.run_dir)
-            _chain(opened.run_dir)  # a link submitted since the last look is listed
+            shown = print_status(study, run_dir=opened.run_dir)
+            _chain(opened.run_dir, shown.left)  # a link submitted since the last look too
         except unreadable as exc:
             study = None
             if not away:
@@ -60,11 +60,35 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
         away = False
 
 
-def _chain(run_dir: Path) -> None:
+def _chain(run_dir: Path, left: int | None) -> None:
+    """The driver jobs of a ``supervisor submit`` chain, and where the chain is
+    (``left``: the trials the campaign has left to run)."""
     jobs = read_chain(run_dir)
     if jobs:  # `supervisor submit`: the driver runs as a chain of batch jobs
         ids = ", ".join(str(j.get("job_id")) for j in jobs)
         print(f"Driver jobs: {len(jobs)} ({ids}); logs in {run_dir / 'driver'}")
+        print(chain_state(run_dir, str(jobs[-1].get("job_id")), left))
+
+
+def chain_state(run_dir: Path, last: str, left: int | None) -> str:
+    """Where the chain is: its last job waiting, running, or ended. Each link submits
+    the next before it ends, so a last job that ended with trials left stopped the chain
+    (the user saw the list of jobs and could not tell a chain between links from one
+    that had stopped days ago)."""
+    from supervisor.commands.driver_jobs import state
+
+    now = state(last)
+    if now is None:
+        return f"The last driver job, {last}: its state unknown (squeue does not answer)"
+    if now:
+        return f"The last driver job, {last}, is {now.lower()}"
+    if left == 0:
+        return f"The last driver job, {last}, has ended: the campaign has nothing left to run"
+    return (
+        f"The chain has stopped: its last driver job, {last}, has ended with trials left"
+        f" (its log says why: {run_dir / 'driver' / f'{last}.log'}); `supervisor submit`"
+        " with the same arguments continues it"
+    )
 
 
 def _database_errors() -> tuple[type[Exception], ...]:

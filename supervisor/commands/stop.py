@@ -21,8 +21,11 @@ def stop_campaign(study: optuna.Study, now: bool = False, run_dir: Path | None =
     request = stop_request.ask(study, "now" if now else "drain")
     said = ""
     if run_dir is not None and (run_dir / "driver").is_dir():
+        from supervisor.clusters.handover import cancel_kept
         from supervisor.commands.driver_jobs import cancel_pending
 
+        # The chain's driver jobs waiting, and the worker jobs its last link kept for them.
+        cancel_kept(run_dir)
         if cancelled := cancel_pending(run_dir, study.study_name):
             jobs = ", ".join(cancelled)
             said = f"Cancelled the chain's driver job {jobs} (it waited in the queue). "

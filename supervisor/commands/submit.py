@@ -27,13 +27,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.commands import driver_jobs
 from supervisor.commands.summary import CHAIN_ENV
 from supervisor.errors import UserError
+
+if TYPE_CHECKING:
+    from supervisor.clusters.profile import Launcher
 
 DRIVER_DIR = "driver"
 CHAIN_FILE = "chain.json"
@@ -170,7 +173,7 @@ def run(opts: SubmitOptions, group: Any) -> str:
     from supervisor.commands.search import SearchOptions, resolve_experiment
 
     check(opts)
-    _check_launcher(opts.launcher)
+    launcher = _check_launcher(opts.launcher)
     shown = _check_search_flags(opts, group)
     # The run the driver searches: --study may come after `--` (as in the next link).
     ctx = group.commands["search"].make_context(
@@ -178,6 +181,12 @@ def run(opts: SubmitOptions, group: Any) -> str:
     )
     exp = resolve_experiment(SearchOptions(space_file=opts.space_file, study=ctx.params["study"]))
     opts = dataclasses.replace(opts, study=exp.study_name)
+    if not opts.dry_run:
+        # Worker jobs sbatch would refuse (a partition that does not exist) are refused
+        # now: the driver job found out only when it ran, after its wait in the queue.
+        from supervisor.commands.preflight import batch_jobs
+
+        batch_jobs(launcher, opts.runs_root / opts.study, opts.study)
     job_id, script = submit(opts)
     if job_id is None:
         return shown.getvalue() + script
@@ -185,7 +194,7 @@ def run(opts: SubmitOptions, group: Any) -> str:
     return f"{shown.getvalue()}{line}\n"
 
 
-def _check_launcher(ref: str) -> None:
+def _check_launcher(ref: str) -> Launcher:
     """The driver job reserves one core: workers need batch jobs of their own."""
     from supervisor.clusters.profile import load
 
@@ -196,6 +205,7 @@ def _check_launcher(ref: str) -> None:
             " driver's job, which reserves one core; give a batch profile (slurm, pbs, ...),"
             " whose workers run in jobs of their own"
         )
+    return launcher
 
 
 def _check_no_password(search_args: list[str]) -> None:
@@ -350,6 +360,10 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     # Its absolute path: what squeue shows of the job (%o), whatever folder asks.
     done = driver_jobs.sbatch(["--parsable", str(driver.script.resolve())], None, timeout, driver)
     if done.returncode != 0:
+        if os.environ.get(CHAIN_ENV):  # no next link: nobody for the jobs the last kept
+            from supervisor.clusters.handover import cancel_kept
+
+            cancel_kept(run_dir, timeout)
         raise UserError(f"sbatch refused the driver job: {done.stderr.strip()[:500]}")
     job_id = done.stdout.strip().split(";")[0]
     chain.append({"job_id": job_id, "submitted": time.time(), "link": len(chain) + 1})
@@ -388,3 +402,14 @@ def next_link(done_before: int, done_now: int, left: int | None) -> int:
     if left == 0:
         return DONE
     return MORE if done_now > done_before else STUCK
+
+
+def after_link(run_dir: Path, done_before: int, done_now: int, left: int | None) -> int:
+    """``next_link``; where no next link follows, the worker jobs the link kept queued
+    for it are cancelled (they would start for nobody)."""
+    decision = next_link(done_before, done_now, left)
+    if decision != MORE:
+        from supervisor.clusters.handover import cancel_kept
+
+        cancel_kept(run_dir)
+    return decision

@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# CHAIN_ENV: set by the job script of ``supervisor submit`` (the chain resumes the search).
+from supervisor.clusters.handover import CHAIN_ENV
 from supervisor.execution.node import NodeSettings
-
-# Set by the job script of ``supervisor submit``: the chain, not the user, resumes the search.
-CHAIN_ENV = "SUPERVISOR_DRIVER_CHAIN"
 
 if TYPE_CHECKING:
     from supervisor.config.experiment import Experiment

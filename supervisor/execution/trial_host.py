@@ -63,7 +63,8 @@ class TrialHost:
         self.started = 0  # children started, for tests and logs
         self.current: TrialSpec | None = None  # the trial running now
         self.tail: OutputTail | None = None  # the child's stderr, forwarded and kept
-        self.cancelled = False
+        # Set by ``cancel``: True (interrupted), or the model failure it ends as.
+        self.cancelled: bool | tuple[str, str] = False
         _hosts.add(self)
 
     def run(
@@ -80,10 +81,11 @@ class TrialHost:
         finally:
             self.current = None
 
-    def cancel(self) -> None:
+    def cancel(self, why: tuple[str, str] | None = None) -> None:
         """Stop the running trial now (called from another thread: the driver gave up
-        on it, e.g. Ctrl-C). The waiting ``run`` then returns an interrupted result."""
-        self.cancelled = True
+        on it, e.g. Ctrl-C). The waiting ``run`` then returns an interrupted result, or
+        with ``why`` (error type, message) a model failure."""
+        self.cancelled = why or True
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -174,6 +176,8 @@ class TrialHost:
     def _died(self, spec: TrialSpec, started: float) -> TrialResult:
         if self.cancelled:
             self.stop()
+            if isinstance(self.cancelled, tuple):  # the driver's verdict on the trial
+                return model_failure(spec, started, *self.cancelled)
             result = model_failure(spec, started, "Interrupted", "stopped by the driver")
             result.failure = "interrupted"
             return result
@@ -209,14 +213,16 @@ _local = threading.local()
 _hosts: weakref.WeakSet[TrialHost] = weakref.WeakSet()
 
 
-def cancel_hosts(study_name: str, numbers: list[int]) -> list[int]:
-    """Kill the trial processes of this worker process that run these trials; the
-    numbers it stopped."""
+def cancel_hosts(
+    study_name: str, numbers: list[int], why: tuple[str, str] | None = None
+) -> list[int]:
+    """Kill the trial processes of this worker process that run these trials (``why``:
+    see ``TrialHost.cancel``); the numbers it stopped."""
     stopped = []
     for h in list(_hosts):
         spec = h.current
         if spec is not None and spec.study_name == study_name and spec.trial_number in numbers:
-            h.cancel()
+            h.cancel(why)
             stopped.append(spec.trial_number)
     return stopped
 

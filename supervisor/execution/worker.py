@@ -63,13 +63,16 @@ def _worker_memory_limit_mb() -> float | None:
     return limit / 2**20 if limit else None
 
 
-def cancel_trials(study_name: str, numbers: list[int]) -> list[int]:
+def cancel_trials(
+    study_name: str, numbers: list[int], why: tuple[str, str] | None = None
+) -> list[int]:
     """Stop these trials wherever they run in this worker process (the driver runs it on
-    every worker through ``Client.run``); the numbers it stopped."""
+    every worker through ``Client.run``); the numbers it stopped. ``why`` (error type,
+    message): each ends as a model failure, not as interrupted."""
     from supervisor.execution.ranks.launch import cancel_ranked_trials
     from supervisor.execution.trial_host import cancel_hosts
 
-    stopped = cancel_hosts(study_name, numbers)
+    stopped = cancel_hosts(study_name, numbers, why)
     stopped += cancel_ranked_trials(study_name, numbers)  # mpiexec jobs of K-rank trials
     channel.cancel(study_name, numbers)  # a trial waiting for a verdict stops waiting
     return stopped

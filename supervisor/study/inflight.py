@@ -24,6 +24,19 @@ if TYPE_CHECKING:
     from supervisor.study.index import ParamKey
 
 START_RECORD_DELAY = 1.0
+# Dask starts a trial again on another worker when its worker retires at its lifetime
+# while it runs (a worker that dies fails the task instead). A trial started again this
+# many times with no new epoch since its last start outlives every worker of the campaign:
+# it restarted from scratch job after job, for days, and nothing said so. It ends as a
+# model failure (fail fast stops a campaign whose every trial is too long).
+MAX_STALLED_STARTS = 3
+OUTLIVED = (
+    "OutlivesItsWorkers",
+    "started again on another worker, with no new epoch since, each time its worker"
+    " retired at its lifetime (before the batch job's walltime) while it ran: it runs longer"
+    " than a worker lives; give the launcher profile a longer walltime, or let the"
+    " benchmark save epoch checkpoints (budget.checkpoint_every) to resume from",
+)
 
 
 @dataclass
@@ -38,6 +51,10 @@ class Running:
     twins: list[optuna.Trial] = field(default_factory=list)  # duplicates waiting on it
     unrecorded: dict[str, Any] = field(default_factory=dict)  # its start, not yet stored
     started_at: float = 0.0  # monotonic time the start arrived
+    starts: int = 0  # start messages: more than one when Dask ran it again (a retirement)
+    last_epoch: int = -1  # the latest epoch streamed
+    progress: int = -1  # the latest epoch streamed before its last start
+    stalled: int = 0  # starts in a row with no new epoch since the one before
 
 
 class InFlight:
@@ -80,6 +97,9 @@ class InFlight:
         if run is None:  # finished already, or another driver's
             return
         if msg.get("kind") == "started":  # `supervisor status` shows where it runs
+            run.starts += 1
+            if run.starts > 1:
+                self._started_again(run)
             run.worker = msg.get("worker")
             seen = {
                 "worker": run.worker,
@@ -94,7 +114,22 @@ class InFlight:
             self.unrecorded.pop(run.trial.number, None)  # a repeated start goes last
             self.unrecorded[run.trial.number] = run
         elif msg.get("kind") == "epoch" and isinstance(msg.get("metrics"), dict):
+            run.last_epoch = max(run.last_epoch, int(msg["epoch"]))
             self._on_epoch(run, int(msg["epoch"]), msg["metrics"])
+
+    def _started_again(self, run: Running) -> None:
+        """Its worker retired while it ran: the trial ends (``OUTLIVED``) once it has
+        started ``MAX_STALLED_STARTS`` times in a row without a new epoch."""
+        run.stalled = run.stalled + 1 if run.last_epoch <= run.progress else 0
+        run.progress = run.last_epoch
+        if run.stalled < MAX_STALLED_STARTS or self.channel is None:
+            return
+        from supervisor.execution.worker import cancel_trials
+        from supervisor.study.placement import tell_workers
+
+        # Its new worker kills it at once, and its task returns the model failure.
+        numbers = [run.trial.number]
+        tell_workers(self.channel.client, cancel_trials, self.study.study_name, numbers, OUTLIVED)
 
     def _on_epoch(self, run: Running, epoch: int, metrics: dict[str, Any]) -> None:
         self.report(run, epoch, metrics)

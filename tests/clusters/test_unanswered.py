@@ -151,3 +151,86 @@ def test_submit_timeout_is_checked_as_a_duration(tmp_path: Path) -> None:
         load(str(path))
     path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\nsubmit_timeout: 2m\n")
     assert load(str(path)).extra == {"submit_timeout": 120.0}
+
+
+# The queries of PBS and Grid Engine, as the fake queue's jobs ("ID SCRIPT" lines) would
+# print them. PBS Pro's `qstat -f` (Torque's names the key submit_args) wraps a value at 80
+# columns into lines that start with a tab; Grid Engine's `qstat -u USER` is a table whose
+# job ids come after 2 header lines, and `qstat -j IDS` a block of "key: value" lines
+# after a line of '=' per job. Formats from the PBS Professional and Grid Engine manuals
+# (qstat(1B), qstat(1)): no real PBS or Grid Engine runs here.
+PBS_QSTAT = r"""#!/bin/bash
+[ "$1" = -f ] || exit 2
+while read -r id script; do
+  printf 'Job Id: %s.pbs-server\n    Job_Name = sv-hung\n' "$id"
+  printf '    Job_Owner = %s@login1\n    job_state = Q\n    queue = workq\n' "$USER"
+  printf '    Variable_List = PBS_O_HOME=/home/u,PBS_O_LANG=C.UTF-8,PBS_O_LOGNAME=u,\n'
+  printf '\tPBS_O_PATH=/usr/bin:/bin,PBS_O_SHELL=/bin/bash,PBS_O_WORKDIR=/home/u\n'
+  printf '    %s = %s\n\t%s\n' "$KEY" "${script:0:20}" "${script:20}"
+  printf '    project = _pbs_project_default\n\n'
+done < "$FAKE_QUEUE/queue"
+"""
+SGE_QSTAT = r"""#!/bin/bash
+if [ "$1" = -u ]; then
+  printf 'job-ID  prior   name       user         state submit/start at     queue    slots\n'
+  printf -- '-------------------------------------------------------------------------------\n'
+  while read -r id script; do
+    printf '%7s 0.00000 sv-hung    %-12s qw    12/07/2026 07:30:00              1\n' "$id" u
+  done < "$FAKE_QUEUE/queue"
+  exit 0
+fi
+while read -r id script; do
+  printf '==============================================================\n'
+  printf 'job_number:                 %s\nexec_file:                  job_scripts/%s\n' "$id" "$id"
+  printf 'submission_time:            Mon Dec  7 07:30:00 2026\nowner:                      u\n'
+  printf 'job_name:                   sv-hung\nscript_file:                %s\n' "$script"
+  printf 'scheduling info:            (Collecting of scheduler job information is turned off)\n'
+done < "$FAKE_QUEUE/queue"
+"""
+QDEL = '#!/bin/bash\necho "$*" >> "$FAKE_QUEUE/cancelled"\n'
+# qsub: takes the job (the queue shows it), then never answers; the next ones answer.
+QSUB_TAKES_THEN_HANGS = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+n=$(wc -l < "$FAKE_QUEUE/calls")
+echo "700$n $1" >> "$FAKE_QUEUE/queue"
+[ "$n" -eq 1 ] && sleep 1000
+echo "700$n.pbs-server"
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "qstat", "key"),
+    [("pbs", PBS_QSTAT, "Submit_arguments"), ("pbs", PBS_QSTAT, "submit_args"),
+     ("sge", SGE_QSTAT, "")],
+)  # fmt: skip
+def test_a_job_taken_by_a_qsub_that_then_hung_is_adopted_on_pbs_and_grid_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, qstat: str, key: str
+) -> None:
+    """Only Slurm's queue was asked: on PBS (Pro and Torque) and Grid Engine the job a
+    timed-out qsub made was submitted again beside it, and ran a worker nobody counted
+    for as long as the campaign."""
+    queue = tmp_path / kind
+    fake_queue(queue, monkeypatch, "qsub", QSUB_TAKES_THEN_HANGS)
+    for name, text in (("qstat", qstat), ("qdel", QDEL)):
+        (queue / name).write_text(text)
+        (queue / name).chmod(0o755)
+    monkeypatch.setenv("KEY", key)
+    path = tmp_path / "q.yaml"
+    path.write_text(
+        f"kind: {kind}\ncores: 1\nmemory: 1GiB\nmin_jobs: 1\nmax_jobs: 1\ntls: false\n"
+        "submit_timeout: 2\n"
+    )
+    handle = make_jobqueue(load(str(path)), tmp_path / "run", "hung", "127.0.0.1:0")
+    try:
+        deadline = time.monotonic() + 30
+        while not handle.cluster.submissions.accepted and time.monotonic() < deadline:
+            assert handle.watch(print) is None
+            time.sleep(0.2)
+        time.sleep(1.0)
+        (job,) = handle.cluster.workers.values()
+        assert job.job_id == "7001"
+    finally:
+        handle.client.close()
+        handle.cluster.close()
+    assert len(lines(queue, "calls")) == 1
+    assert lines(queue, "cancelled") == ["7001"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from supervisor.commands.submit import DONE, MORE, STUCK, next_link
+from supervisor.study import attrs
+from supervisor.study.storage import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = "tests.toy_benchmark:ToyBenchmark"
@@ -170,8 +172,10 @@ def test_a_submitted_run_is_its_owner_s_only_while_its_job_waits(tmp_path: Path)
 
 
 # Slurm's controller restarting: each first try times out (--test-only, then the
-# submission); with TAKEN set, the timed-out submission was taken all the same.
+# submission); with TAKEN set, the timed-out submission was taken all the same. The test
+# of the worker jobs' script (before the driver's) is taken, and not counted.
 SBATCH_AWAY = """#!/bin/sh
+case "$*" in *--test-only*) grep -q dask_worker && exit 0 ;; esac
 echo "$@" >> "$(dirname "$0")/calls"
 n=$(wc -l < "$(dirname "$0")/calls")
 if [ $((n % 2)) -eq 1 ]; then
@@ -236,3 +240,33 @@ def test_a_link_that_stops_the_chain_says_why_last(tmp_path: Path) -> None:
         " same arguments continues it."
     )
     assert ran.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("queue", "said"),
+    [
+        ("PENDING", "The last driver job, 4243, is pending"),
+        ("", "The chain has stopped: its last driver job, 4243, has ended with trials left"),
+    ],
+)
+def test_status_says_whether_the_chain_waits_runs_or_has_stopped(
+    tmp_path: Path, queue: str, said: str
+) -> None:
+    """`status` listed the chain's jobs only: a chain between links (its next job waiting
+    in the queue) and one that had stopped for good days ago looked the same."""
+    space(tmp_path)
+    assert cli(tmp_path, "search", "toy.yaml", "--trials", "2", "--plain").returncode == 0
+    study = load_study(f"journal:{tmp_path}/runs/toy/journal.log", "toy")
+    config = study.user_attrs[attrs.CONFIG]
+    study.set_user_attr(attrs.CONFIG, {**config, "budget": {**config["budget"], "trials": 6}})
+    driver = tmp_path / "runs" / "toy" / "driver"
+    driver.mkdir()
+    (driver / "chain.json").write_text('[{"job_id": "4242"}, {"job_id": "4243"}]')
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(f'#!/bin/sh\n[ "$3" = 4243 ] && echo "{queue}"\nexit 0\n')
+    (bin_dir / "squeue").chmod(0o755)
+    done = cli(tmp_path, "status", "toy", path=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert done.returncode == 0, done.stderr
+    assert "Driver jobs: 2 (4242, 4243)" in done.stdout
+    assert said in done.stdout, done.stdout

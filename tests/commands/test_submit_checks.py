@@ -74,7 +74,10 @@ def test_a_refused_sbatch_prints_only_its_line(work: Path) -> None:
     bin_dir = work.parent / f"{work.name}-bin"
     bin_dir.mkdir()
     sbatch = bin_dir / "sbatch"
-    sbatch.write_text('#!/bin/sh\necho "no such partition" >&2\nexit 1\n')
+    # The worker jobs are taken (the test comes first), the driver's refused.
+    sbatch.write_text(
+        '#!/bin/sh\ngrep -q dask_worker && exit 0\necho "no such partition" >&2\nexit 1\n'
+    )
     sbatch.chmod(0o755)
     done = cli(
         work,
@@ -84,6 +87,38 @@ def test_a_refused_sbatch_prints_only_its_line(work: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == ["error: sbatch refuses the driver job: no such partition"]
     # tried with sbatch --test-only first: the run directory is not written
+    assert not (work / "runs").exists()
+
+
+# sbatch as a site's would answer a worker job on a partition that does not exist; the
+# driver's own job script (no dask worker in it) is taken.
+SBATCH_WORKERS_REFUSED = """#!/bin/sh
+if grep -q distributed.cli.dask_worker; then
+  echo "sbatch: error: invalid partition specified: nosuch" >&2
+  exit 1
+fi
+echo 4242
+"""
+
+
+def test_worker_jobs_sbatch_refuses_are_refused_before_the_driver_is_submitted(
+    work: Path,
+) -> None:
+    """A profile whose worker jobs sbatch refuses was submitted as a driver job all the
+    same: the user learnt it from the driver's log once its job had waited in the queue
+    and run, and the run directory and chain were written."""
+    bin_dir = work.parent / f"{work.name}-bin"
+    bin_dir.mkdir()
+    for name, text in (("sbatch", SBATCH_WORKERS_REFUSED), ("squeue", "#!/bin/sh\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    submit = ["submit", "toy.yaml", "--launcher", "p.yaml"]
+    done = cli(work, *submit, path=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert done.returncode == 2 and done.stdout == "", (done.stdout, done.stderr)
+    assert done.stderr.splitlines() == [
+        "error: p.yaml: sbatch refuses its worker jobs:"
+        " sbatch: error: invalid partition specified: nosuch"
+    ]
     assert not (work / "runs").exists()
 
 

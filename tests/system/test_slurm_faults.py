@@ -171,3 +171,27 @@ def test_workers_killed_by_slurm_at_their_walltime_lose_nothing(
     for t in slurmkit.failures(study):
         assert t.user_attrs[attrs.FAILURE] == "infrastructure", t.user_attrs
         slurmkit.completed_rerun(study, t)
+
+
+def test_a_trial_longer_than_its_workers_live_ends_as_their_failure_not_a_loop(
+    tmp_path: Path, slurm_nodes: None
+) -> None:
+    """A 20-s trial (no epoch checkpoints) on workers that live 12 s: Dask started it
+    again on each new worker, from scratch, job after job, and the campaign of days
+    advanced no further and said nothing. After 3 starts with no new epoch it fails as
+    the model's, with what to change."""
+    campaign = Campaign.toy(
+        tmp_path, "outlived", ON, trials=1, jobs=1, delay=10, epochs=2, more="lifetime: 12\n"
+    )
+    started = time.monotonic()
+    try:
+        study = campaign.start().finish(timeout=240)
+    finally:
+        campaign.stop()
+    print(f"\n{time.monotonic() - started:.0f} s, jobs {list(campaign.watch.jobs)}")
+    print(campaign.output()[-1500:])
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs[attrs.FAILURE] == "model"
+    assert trial.user_attrs[attrs.ERROR_TYPE] == "OutlivesItsWorkers"
+    assert "give the launcher profile a longer walltime" in trial.user_attrs[attrs.ERROR]
+    assert len(campaign.watch.jobs) >= 4  # a job per start
