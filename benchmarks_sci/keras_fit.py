@@ -114,8 +114,10 @@ def fit_reporting(
 
 
 def _variables(model: Any) -> dict[str, Any]:
-    """The model's and its optimizer's variables by a stable name (their order)."""
-    named = {f"model_{i:05d}": v for i, v in enumerate(model.weights)}
+    """The model's and its optimizer's variables by a stable name (their order). The
+    model's ``variables``, not its ``weights``: they include the dropout layers' seed
+    states, without which a resumed trial draws the dropout masks of epoch 0 again."""
+    named = {f"model_{i:05d}": v for i, v in enumerate(model.variables)}
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None:
         if not optimizer.built:  # before the first fit: its slots must exist to be restored
