@@ -50,3 +50,21 @@ def test_the_gan_makes_float32_maps_and_logits_under_a_mixed_policy() -> None:
     assert dtype(maps.dtype) == dtype(logits.dtype) == "float32"
     assert np.isfinite(keras.ops.convert_to_numpy(maps)).all()
     assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+@pytest.mark.parametrize("name", ["weather", "speech"])
+def test_classifiers_give_float32_probabilities_under_mixed_bfloat16(name: str) -> None:
+    import keras
+
+    cls = bench_class(name)
+    bench = cls(cls.tiny_options)
+    data = bench.load_data(0)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = bench.build_model(cls.tiny_params, 0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    probs = np.asarray(bench.predict(model, data.x_val))
+    # bfloat16 keeps 8 significant bits: most validation inputs' probabilities would tie
+    # (weather, tiny: 49 distinct values for 64 patches), and the scores with them.
+    assert len(np.unique(probs[:, 0])) == len(probs)
