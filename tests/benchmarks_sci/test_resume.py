@@ -4,6 +4,9 @@ where an unbroken one ends: weights, optimizer, learning-rate schedule and rando
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,33 @@ class Report:
         return False
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def test_a_resumed_speech_trial_with_dropout_matches_an_unbroken_one(tmp_path: Path) -> None:
+    check_resume_matches(tmp_path)
+
+
+def test_it_matches_on_the_jax_backend_too(tmp_path: Path) -> None:
+    # Keras shuffles with numpy's global stream on JAX, which the checkpoint must carry.
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    script = (
+        "import sys, keras; from pathlib import Path; "
+        "from tests.benchmarks_sci.test_resume import check_resume_matches; "
+        "assert keras.backend.backend() == 'jax'; check_resume_matches(Path(sys.argv[1]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def check_resume_matches(tmp_path: Path) -> None:
     from benchmarks_sci.speech.benchmark import SpeechBenchmark
 
     bench = SpeechBenchmark(SpeechBenchmark.tiny_options)
