@@ -84,6 +84,19 @@ def read_arrays(
     return raw
 
 
+def npz_shape(f: Any, name: str) -> tuple[int, ...]:
+    """Shape of array ``name`` of an open .npz (``np.load``) from its header, without
+    reading it."""
+    fmt = np.lib.format
+    with f.zip.open(f"{name}.npy") as member:
+        version = fmt.read_magic(member)
+        if version == (1, 0):
+            return tuple(fmt.read_array_header_1_0(member)[0])
+        if version == (2, 0):
+            return tuple(fmt.read_array_header_2_0(member)[0])
+    return tuple(f[name].shape)  # a newer format: read it
+
+
 def write_arrays(path: Path, arrays: Mapping[str, Any]) -> None:
     """``arrays`` to ``path``: .npz, or HDF5 for .h5/.hdf5 (needs h5py)."""
     path = Path(path)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from supervisor.benchmarks import DIVERGED_AFTER_STEPS, Checkpoint, EpochReport, checkpoint_of
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,9 @@ def fit_reporting(
     curve: list[dict[str, float]] = []  # each epoch's reported metrics, kept in checkpoints
     initial_epoch = 0
     stopped = False
+    rng: dict[str, Any] = {}  # numpy's stream at the checkpoint, set when training resumes
     if ckpt is not None and epochs > 0:
-        initial_epoch = _resume(model, ckpt, epochs, curve)
+        initial_epoch = _resume(model, ckpt, epochs, curve, rng)
         for entry in curve:  # the re-run trial reports its restored epochs too
             if report(int(entry["epoch"]), {k: v for k, v in entry.items() if k != "epoch"}):
                 stopped = True
@@ -72,6 +75,8 @@ def fit_reporting(
 
     class Reporter(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+            if rng:  # here, not before fit: fit draws a permutation it never trains on
+                _set_numpy_rng(rng.pop(_NUMPY_KEYS), rng.pop(_NUMPY_REST))
             if learning_rate is not None:
                 self.model.optimizer.learning_rate = learning_rate(epoch)
 
@@ -114,8 +119,10 @@ def fit_reporting(
 
 
 def _variables(model: Any) -> dict[str, Any]:
-    """The model's and its optimizer's variables by a stable name (their order)."""
-    named = {f"model_{i:05d}": v for i, v in enumerate(model.weights)}
+    """The model's and its optimizer's variables by a stable name (their order). The
+    model's ``variables``, not its ``weights``: they include the dropout layers' seed
+    states, without which a resumed trial draws the dropout masks of epoch 0 again."""
+    named = {f"model_{i:05d}": v for i, v in enumerate(model.variables)}
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None:
         if not optimizer.built:  # before the first fit: its slots must exist to be restored
@@ -124,31 +131,57 @@ def _variables(model: Any) -> dict[str, Any]:
     return named
 
 
+# numpy's global stream: Keras shuffles with it on JAX (``np.random.permutation`` per
+# epoch; TensorFlow's tf.data shuffle replays by itself). Without it, a trial resumed on
+# JAX trains on other batches than an unbroken one.
+_NUMPY_KEYS, _NUMPY_REST = "numpy_rng_keys", "numpy_rng_rest"
+
+
+def _numpy_rng() -> dict[str, np.ndarray]:
+    _, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        _NUMPY_KEYS: np.asarray(keys, np.uint32),
+        _NUMPY_REST: np.array([pos, has_gauss, cached], np.float64),
+    }
+
+
+def _set_numpy_rng(keys: np.ndarray, rest: np.ndarray) -> None:
+    np.random.set_state(("MT19937", keys, int(rest[0]), int(rest[1]), float(rest[2])))
+
+
 def _save(model: Any, ckpt: Checkpoint, epoch: int, curve: list[dict[str, float]]) -> None:
     import keras
 
     try:
         arrays = {k: keras.ops.convert_to_numpy(v) for k, v in _variables(model).items()}
+        arrays.update(_numpy_rng())
         ckpt.save(epoch, list(curve), arrays)
     except Exception as exc:  # e.g. a full disk: the trial trains on without it
         log.warning("checkpoint after epoch %d not saved: %s: %s", epoch, type(exc).__name__, exc)
 
 
-def _resume(model: Any, ckpt: Checkpoint, epochs: int, curve: list[dict[str, float]]) -> int:
-    """Restore ``ckpt``'s newest checkpoint into ``model``; the epoch to train next (0:
-    none usable). Nothing is assigned unless every variable matches."""
+def _resume(
+    model: Any, ckpt: Checkpoint, epochs: int, curve: list[dict[str, float]], rng: dict[str, Any]
+) -> int:
+    """Restore ``ckpt``'s newest checkpoint into ``model`` (numpy's stream into ``rng``,
+    where saved); the epoch to train next (0: none usable). Nothing is assigned unless
+    every variable matches."""
     restored = ckpt.load()
     if restored is None:
         return 0
     variables = _variables(model)
+    arrays = dict(restored.arrays)
+    saved_rng = {k: arrays.pop(k) for k in (_NUMPY_KEYS, _NUMPY_REST) if k in arrays}
     shapes = {k: tuple(v.shape) for k, v in variables.items()}
-    saved = {k: tuple(a.shape) for k, a in restored.arrays.items()}
+    saved = {k: tuple(a.shape) for k, a in arrays.items()}
     if restored.epoch >= epochs or shapes != saved:
         why = "more epochs than the budget" if restored.epoch >= epochs else "another model"
         log.warning("ignoring checkpoint in %s (%s): restarting", ckpt.directory, why)
         return 0
     for name, variable in variables.items():
-        variable.assign(restored.arrays[name])
+        variable.assign(arrays[name])
+    if len(saved_rng) == 2:  # absent from checkpoints of older versions
+        rng.update(saved_rng)
     ckpt.resumed_from = restored.epoch
     curve.extend(restored.history)
     return restored.epoch + 1

@@ -104,6 +104,11 @@ def build_model(params: Mapping[str, Any], seed: int, map_size: int) -> CosmoGAN
         keras.optimizers.Adam(lr, beta_1=hp.beta1, epsilon=1e-8)
         for lr in (hp.g_learning_rate, hp.d_learning_rate)
     )
+    if keras.config.dtype_policy().name == "mixed_float16":
+        # What ``Model.compile`` does for float16: scaled losses keep small gradients
+        # from flushing to zero (the training step scales them, see ``training``).
+        g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
+        d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
     g_optimizer.build(generator.trainable_variables)
     d_optimizer.build(discriminator.trainable_variables)
     # Training draws from a child of the seed, independent of Keras' own stream.
@@ -138,7 +143,8 @@ def build_generator(hp: HyperParams, map_size: int) -> Any:
         )
         if i < N_UPSAMPLINGS:
             net += [_batch_norm(f"bn{i}"), layers.ReLU(name=f"relu{i}")]
-    net.append(layers.Activation("tanh", name="tanh"))
+    # Maps leave in float32 under a mixed policy: their pixel histogram is scored.
+    net.append(layers.Activation("tanh", dtype="float32", name="tanh"))
     return keras.Sequential(net, name="generator")
 
 
@@ -163,8 +169,11 @@ def build_discriminator(hp: HyperParams, map_size: int) -> Any:
         net.append(layers.LeakyReLU(hp.leaky_slope, name=f"lrelu{i}"))
     net += [
         layers.Flatten(name="flatten"),
-        layers.Dense(
-            1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02), name="logit"
+        layers.Dense(  # float32 logits under a mixed policy, as the losses are
+            1,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype="float32",
+            name="logit",
         ),
     ]
     return keras.Sequential(net, name="discriminator")

@@ -75,6 +75,7 @@ def gan_losses(real_logits: Any, fake_logits: Any, flip: Any) -> tuple[Any, Any]
     from keras import ops
 
     def bce(label: Any, logits: Any) -> Any:
+        logits = ops.cast(logits, "float32")  # float32 losses under a mixed policy too
         target = ops.ones_like(logits) * label
         return ops.mean(ops.binary_crossentropy(target, logits, from_logits=True))
 
@@ -96,8 +97,10 @@ class _TensorFlowStep:
                 real_logits = disc(real, training=True)
                 fake_logits = disc(fake, training=True)
                 d_loss, g_loss = gan_losses(real_logits, fake_logits, flip)
-            d_grads = tape.gradient(d_loss, disc.trainable_variables)
-            g_grads = tape.gradient(g_loss, gen.trainable_variables)
+                # Loss scaling under mixed_float16 (the identity otherwise).
+                d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
+            d_grads = tape.gradient(d_scaled, disc.trainable_variables)
+            g_grads = tape.gradient(g_scaled, gen.trainable_variables)
             d_opt.apply(d_grads, disc.trainable_variables)
             g_opt.apply(g_grads, gen.trainable_variables)
             return d_loss, g_loss
@@ -118,6 +121,7 @@ class _JaxStep:
     def __init__(self, gan: CosmoGAN) -> None:
         import jax
         import jax.numpy as jnp
+        from keras import StatelessScope
 
         gen, disc = gan.generator, gan.discriminator
         g_opt, d_opt = gan.g_optimizer, gan.d_optimizer
@@ -144,8 +148,13 @@ class _JaxStep:
 
             (d_loss, g_loss), pullback, (g_ntv, d_ntv) = jax.vjp(forward, g_tv, d_tv, has_aux=True)
             one, zero = jnp.ones_like(d_loss), jnp.zeros_like(d_loss)
-            _, d_grads = pullback((one, zero))  # d d_loss / d D; jit drops the unused half
-            g_grads, _ = pullback((zero, one))  # d g_loss / d G
+            # Seeds of 1, or the loss scales under mixed_float16 (read from the state).
+            with StatelessScope(state_mapping=[*zip(d_opt.variables, d_ov, strict=True)]):
+                d_seed = d_opt.scale_loss(one)
+            with StatelessScope(state_mapping=[*zip(g_opt.variables, g_ov, strict=True)]):
+                g_seed = g_opt.scale_loss(one)
+            _, d_grads = pullback((d_seed, zero))  # d d_loss / d D; jit drops the unused half
+            g_grads, _ = pullback((zero, g_seed))  # d g_loss / d G
             g_tv, g_ov = g_opt.stateless_apply(g_ov, g_grads, g_tv)
             d_tv, d_ov = d_opt.stateless_apply(d_ov, d_grads, d_tv)
             return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), d_loss, g_loss

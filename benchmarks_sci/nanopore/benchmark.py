@@ -38,6 +38,7 @@ import benchmarks_sci.nanopore.synthetic as synthetic
 from benchmarks_sci.datafiles import DataPathOption, read_arrays, write_arrays
 from benchmarks_sci.hyperparams import TableChecked
 from benchmarks_sci.keras_fit import fit_reporting
+from benchmarks_sci.nanopore.model import ctc_steps_needed
 from benchmarks_sci.splits import SPLITS, generate_splits
 from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 
@@ -260,6 +261,16 @@ def read_segments(path: Path) -> dict[str, np.ndarray]:
             raise ValueError(
                 f"{path}: signal_{split} has {len(signal)} segments "
                 f"but labels_{split} {len(labels)}"
+            )
+        # More bases than samples cannot be aligned at any stride: the file's fault, not
+        # the trial's (check_stride would blame the stride in every trial).
+        needed = ctc_steps_needed(out[f"labels_{split}"])
+        worst = int(needed.argmax())  # no split is empty (_signal)
+        if needed[worst] > signal.shape[1]:
+            raise ValueError(
+                f"{path}: labels_{split} row {worst} needs {needed[worst]} time steps (a base "
+                f"each, a blank between repeats), more than the {signal.shape[1]} samples "
+                "of its segment"
             )
     return out
 

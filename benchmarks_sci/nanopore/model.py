@@ -85,12 +85,18 @@ def output_steps(segment_length: int, stride: int) -> int:
     return -(-segment_length // stride)
 
 
+def ctc_steps_needed(labels: np.ndarray) -> np.ndarray:
+    """The fewest time steps CTC can align each row of -1-padded labels with: one per
+    base and a blank between repeated bases."""
+    repeats = np.sum((labels[:, 1:] == labels[:, :-1]) & (labels[:, 1:] >= 0), axis=1)
+    return np.asarray(np.sum(labels >= 0, axis=1) + repeats)
+
+
 def check_stride(hp: HyperParams, segment_length: int, labels: np.ndarray) -> None:
     """CTC needs a step per base plus a blank between repeated bases: fail clearly when
     ``stride`` leaves too few steps for the longest segment's labels."""
     steps = output_steps(segment_length, hp.stride)
-    repeats = np.sum((labels[:, 1:] == labels[:, :-1]) & (labels[:, 1:] >= 0), axis=1)
-    needed = int(np.max(np.sum(labels >= 0, axis=1) + repeats, initial=0))
+    needed = int(np.max(ctc_steps_needed(labels), initial=0))
     if needed > steps:
         raise ValueError(
             f"hyper-parameter 'stride' {hp.stride} leaves {steps} time steps per segment, "

@@ -53,6 +53,7 @@ from benchmarks_sci.datafiles import (
     DataPathOption,
     check_file,
     h5py_module,
+    npz_shape,
     read_arrays,
     write_arrays,
 )
@@ -72,6 +73,7 @@ from supervisor.benchmarks import Benchmark, Direction, EpochReport, Option
 N_FOLDS = 10
 SAMPLE_RATES = (200, 100, 50, 25)
 TOP_K = 5
+SCORES = ("loss", "accuracy", "top5_accuracy", "consonant_accuracy", "vowel_accuracy")
 _PREDICT_BATCH = 1024  # inference only: larger batches are faster and change nothing
 
 
@@ -182,11 +184,18 @@ class SpeechBenchmark(TableChecked, Benchmark):
                 rate,
             )
             x, y, session, split = generated.x, generated.y, generated.session, None
+        dealt = split is None  # into folds; a file's own split otherwise
         if split is None:
             folds = stratified_folds(
                 y, N_FOLDS, np.random.SeedSequence(root.entropy, spawn_key=(1,))
             )
             split = fold_split(folds, self.config["fold"])
+        if (empty := np.bincount(split, minlength=len(SPLITS)) == 0).any():
+            # An empty validation or test split scores NaN: every trial would fail as if
+            # it had diverged (synthetic data always fill the folds).
+            name = ("training", "validation", "test")[empty.argmax()]
+            why = f"the {N_FOLDS} folds of its {len(y)} trials" if dealt else "its split array"
+            raise ValueError(f"{self.config['data_path']}: no {name} trials in {why}")
         return _standardised(x, y, session, split, rate)
 
     def build_model(self, params: Mapping[str, Any], seed: int) -> Any:
@@ -220,7 +229,7 @@ class SpeechBenchmark(TableChecked, Benchmark):
             epochs=epochs,
             report=report,
             validate=lambda m, _: scores(self.predict(m, data.x_val), data.y_val),
-            val_reported=("loss", "accuracy", "top5_accuracy"),
+            val_reported=SCORES,  # all: any val_* objective can be pruned on
             logged=("loss", "accuracy"),
             learning_rate=decayed if hp.lr_decay > 0 else None,
         ).val
@@ -266,9 +275,8 @@ class SpeechBenchmark(TableChecked, Benchmark):
 def scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Cross-entropy (Keras' clipping), accuracy, top-5, consonant and vowel accuracy;
     all NaN if the model diverged (argmax of NaN would score like chance)."""
-    names = ("loss", "accuracy", "top5_accuracy", "consonant_accuracy", "vowel_accuracy")
     if not np.isfinite(probs).all() or y.size == 0:
-        return dict.fromkeys(names, math.nan)
+        return dict.fromkeys(SCORES, math.nan)
     p_true = np.clip(probs[np.arange(y.size), y], 1e-7, 1.0)
     # Rank of the true class: how many classes are strictly more probable.
     rank = (probs > probs[np.arange(y.size), y][:, None]).sum(axis=1)
@@ -320,9 +328,7 @@ def _standardised(
 ) -> SpeechData:
     n, n_electrodes, n_time = x.shape
     flat = x.reshape(n, -1)
-    parts = {s: split == i for i, s in enumerate(SPLITS)}
-    if not parts["train"].any():
-        raise ValueError("the training split is empty")
+    parts = {s: split == i for i, s in enumerate(SPLITS)}  # none empty (load_data)
     # In place on the split copies: a 200 Hz data set is hundreds of MB.
     xs = {s: flat[m] for s, m in parts.items()}
     mean = xs["train"].mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -406,7 +412,7 @@ def _file_shape(path: Path) -> tuple[tuple[int, int], int]:
         with np.load(path) as f:
             if "x" not in f.files:
                 raise ValueError(f"{path}: missing array 'x'")
-            shape = _npy_shape(f, "x")
+            shape = npz_shape(f, "x")
             rate = np.asarray(f["sample_rate"]) if "sample_rate" in f.files else None
     else:
         with h5py_module(path).File(path, "r") as f:
@@ -419,24 +425,14 @@ def _file_shape(path: Path) -> tuple[tuple[int, int], int]:
     return (int(shape[1]), int(shape[2])), _scalar_rate(path, rate)
 
 
-def _npy_shape(f: Any, name: str) -> tuple[int, ...]:
-    """Shape of array ``name`` of an open .npz from its header, without reading it."""
-    fmt = np.lib.format
-    with f.zip.open(f"{name}.npy") as member:
-        version = fmt.read_magic(member)
-        if version == (1, 0):
-            return tuple(fmt.read_array_header_1_0(member)[0])
-        if version == (2, 0):
-            return tuple(fmt.read_array_header_2_0(member)[0])
-    return tuple(f[name].shape)  # a newer format: read it
-
-
 def _scalar_rate(path: Path, value: np.ndarray | None) -> int:
     if value is None:
         return synthetic.SAMPLE_RATE
-    rate = float(np.asarray(value))
+    value = np.asarray(value)
+    rate = float(value.reshape(-1)[0]) if value.size == 1 else math.nan  # NaN: refused below
     if not rate.is_integer() or rate < 1:
-        raise ValueError(f"{path}: sample_rate must be a positive whole number of Hz, got {rate}")
+        got = value.tolist()
+        raise ValueError(f"{path}: sample_rate must be a positive whole number of Hz, got {got}")
     return int(rate)
 
 

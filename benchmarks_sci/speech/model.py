@@ -104,7 +104,10 @@ def build_model(params: Mapping[str, Any], seed: int, n_inputs: int, n_classes: 
     for k, units in enumerate(hidden_units(hp)):
         stack.append(layers.Dense(units, activation=hp.activation, name=f"hidden{k}", **dense))
         stack.append(layers.Dropout(hp.dropout, name=f"dropout{k}"))
-    stack.append(layers.Dense(n_classes, activation="softmax", name="out", **dense))
+    # float32 probabilities under a mixed policy: bfloat16 ones tie in the scored
+    # argmax and top-5 ranks.
+    out = layers.Dense(n_classes, activation="softmax", dtype="float32", name="out", **dense)
+    stack.append(out)
     model = keras.Sequential(stack, name=f"speech_mlp{hp.n_layers}")
     model.compile(
         optimizer=build_optimizer(hp.optimizer, hp.learning_rate, hp.momentum),

@@ -290,8 +290,10 @@ def _inputs(path: Path, split: str, x: np.ndarray, shape: tuple[int, int, int]) 
         raise ValueError(
             f"{path}: x_{split} has shape {x.shape}; expected (n, {', '.join(map(str, shape))})"
         )
-    if not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"{path}: x_{split} is not numeric ({x.dtype})")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"{path}: x_{split} is not real numbers ({x.dtype})")
+    if len(x) == 0:  # no statistics to standardise with, or NaN scores every epoch
+        raise ValueError(f"{path}: x_{split} holds no patches")
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
         raise ValueError(f"{path}: x_{split} contains NaN or infinite values")
@@ -300,6 +302,9 @@ def _inputs(path: Path, split: str, x: np.ndarray, shape: tuple[int, int, int]) 
 
 def _labels(path: Path, split: str, y: np.ndarray) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 2:
+        if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+            # argmax would read [1, 1], [0, 0] or soft labels as class 0
+            raise ValueError(f"{path}: y_{split} is (n, 2) but not one-hot (one 1 per row)")
         y = y.argmax(axis=1)  # one-hot
     if y.ndim != 1 or not np.isin(y, (0, 1)).all():
         raise ValueError(f"{path}: y_{split} must hold labels 0/1 of shape (n,) or one-hot (n, 2)")

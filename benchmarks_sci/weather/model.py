@@ -119,7 +119,9 @@ def build_convnet(hp: HyperParams, seed: int, task: str = "tc") -> Any:
                 name="fc",
             ),
             layers.Dropout(hp.dropout, name="dropout2"),
-            layers.Dense(2, activation="softmax", name="out"),
+            # float32 probabilities under a mixed policy: in bfloat16 (8 bits) most of
+            # them tie, which skews the scored AUC, loss and argmax.
+            layers.Dense(2, activation="softmax", dtype="float32", name="out"),
         ],
         name=f"weather_{task}_convnet",
     )

@@ -81,6 +81,10 @@ def test_a_short_fit_on_tiny_data_names_finite_metrics(name: str) -> None:
         assert metric in result.metrics, f"{name} did not return {metric}"
         assert math.isfinite(result.metrics[metric]), f"{name}: {metric} is not finite"
     assert len(result.history) == 1 and result.history[0]["epoch"] == 0.0
+    # The pruner judges the first objective in each epoch's report: every validation
+    # metric must be there, with the value the trial ends with.
+    for metric in (m for m in cls.metrics if m.startswith("val_")):
+        assert result.history[0].get(metric) == pytest.approx(result.metrics[metric]), metric
     assert result.metrics["n_params"] > 0
 
 

@@ -513,6 +513,10 @@ def write_arrays(path: Path, **changes: np.ndarray | None) -> None:
         ({"signal_test": np.zeros((3, 60), np.float32)}, "signal_test has segments of 60"),
         ({"signal_train": np.zeros(6, np.float32)}, r"signal_train must be a numeric array"),
         ({"labels_val": np.zeros((4, 2), np.float32)}, "labels_val must be an integer array"),
+        # Labels CTC cannot align with a 50-sample segment at any stride: 51 bases, or 30
+        # bases with 29 repeats (each needs a blank between). 40 bases fit.
+        ({"labels_val": pad(["A", "AC" * 25 + "G", "", ""])}, "labels_val row 1 needs 51 time"),
+        ({"labels_test": pad(["AC" * 20, "A" * 30, ""])}, "labels_test row 1 needs 59 time"),
     ],
 )
 def test_bad_files_are_clear_errors(

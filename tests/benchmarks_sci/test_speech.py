@@ -503,6 +503,14 @@ def test_a_file_without_split_is_dealt_into_folds_and_binned(tmp_path: Path) -> 
         ({"session": np.zeros(5, np.int64)}, "session must be integers of shape"),
         ({"sample_rate": np.array(12.5)}, "sample_rate must be a positive whole number"),
         ({"x": np.full((120, 6, 40), np.nan, np.float32)}, "x contains NaN"),
+        ({"sample_rate": np.array([200, 200])}, r"positive whole number of Hz, got \[200, 200\]"),
+        # An empty validation or test split: NaN scores would fail every trial as diverged.
+        ({"split": np.arange(120) % 2 * 2}, "bad.npz: no validation trials in its split array"),
+        ({"split": np.arange(120) % 2}, "bad.npz: no test trials in its split array"),
+        (
+            {"x": np.zeros((5, 6, 40), np.float32), "y": np.arange(5)},
+            "bad.npz: no validation trials in the 10 folds of its 5 trials",
+        ),
     ],
 )
 def test_bad_files_are_clear_errors(

@@ -387,6 +387,19 @@ def test_npz_file_in_channels_first_and_one_hot_is_accepted(tmp_path: Path) -> N
         ({"y_test": np.arange(10) % 3}, "y_test must hold labels 0/1"),
         ({"y_train": np.zeros(39, np.int64)}, "x_train has 40 patches but y_train 39"),
         ({"x_test": np.full((10, 32, 32, 8), np.nan, np.float32)}, "x_test contains NaN"),
+        # An empty split: no statistics (train) or NaN scores failing every trial (val).
+        (
+            {"x_train": np.zeros((0, 32, 32, 8), np.float32), "y_train": np.zeros(0, int)},
+            "bad.npz: x_train holds no patches",
+        ),
+        (
+            {"x_val": np.zeros((0, 32, 32, 8), np.float32), "y_val": np.zeros(0, int)},
+            "bad.npz: x_val holds no patches",
+        ),
+        # Rows argmax would silently read as class 0.
+        ({"y_val": np.ones((20, 2))}, r"y_val is \(n, 2\) but not one-hot"),
+        ({"y_val": np.full((20, 2), 0.5)}, r"y_val is \(n, 2\) but not one-hot"),
+        ({"x_val": np.ones((20, 32, 32, 8), np.complex64)}, "x_val is not real numbers"),
     ],
 )
 def test_bad_files_are_clear_errors(
