@@ -42,7 +42,7 @@ from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
 from supervisor.study.launches import Launches
 from supervisor.study.outcomes import CANCELLING, StopReason, Summary, result_attrs, stop_cause
-from supervisor.study.placement import Placement, executing_keys, tell_workers
+from supervisor.study.placement import Placement, begun_keys, tell_workers
 from supervisor.study.prefetch import Prefetch
 from supervisor.study.proposals import Proposals, proposer
 from supervisor.study.recorder import Recorder
@@ -365,11 +365,11 @@ class Driver:
         self._drop_waiting()
 
     def _cancel_queued(self) -> None:
-        """Timeout, target or patience: trials not yet executing on a worker are cancelled
-        and re-queued."""
+        """Timeout, target, patience or a stop: trials no worker has begun are cancelled
+        and re-queued (those that ended are not: their results are on their way)."""
         self._drop_waiting()
-        executing = executing_keys(self.client, {str(f.key) for f in self.inflight})
-        queued = [f for f in self.inflight if str(f.key) not in executing]
+        begun = begun_keys(self.client, {str(f.key) for f in self.inflight})
+        queued = [f for f in self.inflight if str(f.key) not in begun and not f.done()]
         if not queued:
             return
         self.client.cancel(queued, force=True)

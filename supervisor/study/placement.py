@@ -148,14 +148,20 @@ class Placement:
             self.deadlines[address] = born + lifetime if lifetime else None
 
 
-def _executing(dask_worker: Any) -> list[str]:
-    return [str(ts.key) for ts in dask_worker.state.executing]
+# A task's states on a worker once it has begun: running, or ended with its result (or
+# error) on its way to the driver. A trial that had ended but whose result the driver had
+# not yet taken was "not started" to a stop: cancelled, its result lost, and trained again.
+BEGUN = frozenset({"executing", "long-running", "memory", "error"})
 
 
-def executing_keys(client: Any, fallback: set[str], wait: float = ASK_WAIT) -> set[str]:
-    """Keys of the tasks the workers are executing now (not those queued on them); a
+def _begun(dask_worker: Any) -> list[str]:
+    return [str(key) for key, ts in dask_worker.state.tasks.items() if ts.state in BEGUN]
+
+
+def begun_keys(client: Any, fallback: set[str], wait: float = ASK_WAIT) -> set[str]:
+    """Keys of the tasks the workers have begun (``BEGUN``; not those queued on them); a
     worker that does not answer within ``wait`` seconds (frozen: a suspended job) counts
-    as executing every task it holds. ``fallback`` when the scheduler does not answer."""
+    as having begun every task it holds. ``fallback`` when the scheduler does not answer."""
     try:
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     except Exception:
@@ -163,11 +169,11 @@ def executing_keys(client: Any, fallback: set[str], wait: float = ASK_WAIT) -> s
     # A frozen worker held Dask's broadcast, and the driver with it, for as long as it
     # was frozen (at the campaign's timeout): asked of all at once, then of each.
     now = time.monotonic()
-    everyone = Asking(client, workers, now, _executing).answer(wait)
+    everyone = Asking(client, workers, now, _begun).answer(wait)
     if everyone is not None and all(isinstance(everyone.get(w), list) for w in workers):
         return {key for worker in workers for key in everyone[worker]}
     now = time.monotonic()
-    askings = [Asking(client, [worker], now, _executing) for worker in workers]
+    askings = [Asking(client, [worker], now, _begun) for worker in workers]
     deadline = now + wait
     keys: set[str] = set()
     silent: list[str] = []
