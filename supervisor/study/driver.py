@@ -349,7 +349,9 @@ class Driver:
 
     def _cancel_all(self) -> None:
         """A signal or fail fast: cancel every trial in flight, record it honestly, queue
-        it again."""
+        it again; one that has ended is recorded as it ended (its result is here)."""
+        for future, outcome in channel.fetch_done(list(self.inflight), self._late):
+            self._finish(future, outcome)
         why = stop_cause(self._stop, self._signal)
         futures = list(self.inflight)
         if futures:
@@ -393,8 +395,7 @@ class Driver:
         if now - self._last_takeover < recovery.HEARTBEAT_EVERY:
             return
         self._last_takeover = now
-        found = recovery.recover(self.study).zombies
-        if found:
+        if found := recovery.recover(self.study).zombies:
             self.zombies += found
             self.display.log(f"Took over {len(found)} trial(s) of a driver that died")
 
@@ -410,8 +411,7 @@ class Driver:
             values = list(t.values) if t.state == TrialState.COMPLETE and t.values else None
             if values is not None and attrs.DUPLICATE_OF not in t.user_attrs:
                 self._update_best(values, feasibility.feasible(t))
-                seconds = t.user_attrs.get("duration_s")
-                if isinstance(seconds, int | float):
+                if isinstance(seconds := t.user_attrs.get("duration_s"), int | float):
                     self.placement.finished(float(seconds))
             if t.number in self.waiting:  # released outside this look (it may be mid-ask)
                 self._ready.append((t.number, param_key(t.params), values))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distributed import Client
@@ -94,3 +95,26 @@ def test_no_ensemble_is_trained_after_a_stop_request() -> None:
 
     assert not ensemble_follows(ended("requested")) and not ensemble_follows(ended("interrupt"))
     assert ensemble_follows(ended("budget")) and ensemble_follows(ended("target"))
+
+
+def test_a_trial_that_ended_before_a_ctrl_c_is_recorded_as_it_ended(
+    tmp_path: Path, threads_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C cancels the trials in flight and queues them again. One whose result had
+    arrived, not yet taken by the driver, was cancelled too: recorded "interrupted", its
+    result lost and its configuration trained again by the resume."""
+    exp = experiment(tmp_path, X, "{trials: 1, epochs: 1}")
+    study = make_study(exp)
+    handle = Driver._handle
+
+    def ctrl_c_as_it_ends(driver: Driver, items: list[tuple[str, Any]]) -> None:
+        if any(kind != "event" for kind, _ in items) or any(f.done() for f in driver.inflight):
+            driver._on_signal("SIGINT")  # before the driver takes the result
+            return
+        handle(driver, items)
+
+    monkeypatch.setattr(Driver, "_handle", ctrl_c_as_it_ends)
+    summary = Driver(exp, study, threads_client, slots=1, prefetch=0).run()
+    assert summary.stopped_by == "interrupt"
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    assert summary.finished == 1
