@@ -215,6 +215,7 @@ def fetch_done(futures: Iterable[Future], late: dict[str, float]) -> list[tuple[
     for future in futures:
         if not future.done() or late.get(str(future.key), 0.0) > now:
             continue
+        late.pop(str(future.key), None)  # asked again now: forgotten, unless late again
         try:
             out.append((future, future.result(timeout=FETCH_WAIT)))
         except TimeoutError as exc:

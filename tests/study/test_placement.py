@@ -287,5 +287,6 @@ def test_a_finished_trial_s_frozen_worker_holds_the_driver_seconds() -> None:
             started = time.monotonic()
             assert channel.fetch_done([held], late) == []  # not waited on again at once
             assert time.monotonic() - started < 1
-        late.clear()  # LATE_RETRY seconds later
+        late[str(held.key)] = 0.0  # LATE_RETRY seconds later
         assert channel.fetch_done([held], late) == [(held, 0.0)]
+        assert not late  # forgotten once it came: a campaign of days kept every one
