@@ -129,16 +129,16 @@ class Driver:
         self.rec.load_models()
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
-        self.display.start(total=budget, done=finished, zombies=recovered.zombies)
-        notes = campaign_notes(self.exp, budget - finished, self.slots)
-        for note in notes:
-            self.display.log(note)
         deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
         self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))
         self.flight.channel = self.channel
         feed = proposer(
             self.study, self.exp, self.storage_url, self.slots, self.proposer, self._tried
         )
+        self.display.start(total=budget, done=finished, zombies=recovered.zombies)
+        notes = campaign_notes(self.exp, budget - finished, self.slots)
+        for note in notes:  # started last before the try: nothing can leave it running
+            self.display.log(note)
         try:
             with stop_on_signals(self._on_signal), feed as self.proposals:
                 while True:

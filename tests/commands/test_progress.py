@@ -83,8 +83,9 @@ def test_a_batch_log_says_how_far_the_campaign_is_every_10_minutes(
     ]
 
 
+@pytest.mark.parametrize("where", ["a trial's fill", "the proposer's start"])
 def test_a_campaign_that_ends_in_an_error_gives_the_terminal_its_cursor_back(
-    tmp_path: Path, threads_client: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, threads_client: Any, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """A storage gone for good (a database away past its reconnect wait) ends the search
     with an error: the bar stayed live, the error was drawn over by its redraws and the
@@ -110,10 +111,14 @@ def test_a_campaign_that_ends_in_an_error_gives_the_terminal_its_cursor_back(
     def gone() -> int:
         raise StorageError("storage (database): the database did not answer for 120 s")
 
-    monkeypatch.setattr(driver, "_fill", gone)
+    if where == "a trial's fill":
+        monkeypatch.setattr(driver, "_fill", gone)
+    else:  # before the driver's loop: the bar was started, and never stopped
+        monkeypatch.setattr("supervisor.study.driver.proposer", lambda *a: gone())
     with pytest.raises(StorageError):
         driver.run()
-    assert out.getvalue().endswith("\x1b[?25h")  # the cursor shown again, last
+    shown = out.getvalue()
+    assert "\x1b[?25l" not in shown or shown.endswith("\x1b[?25h")  # the cursor shown again
 
 
 def test_a_trial_of_hours_reads_in_hours_in_the_log(capsys: pytest.CaptureFixture[str]) -> None:
