@@ -33,6 +33,29 @@ def toy_space(study: str = "api-toy", trials: int = 6, objectives: Any = None) -
     }
 
 
+def command_line(process: Any) -> str:
+    """Its command line; "" once it has ended (a zombie, not yet reaped, is no process
+    left running): psutil raised ZombieProcess, failing a test in a long run."""
+    import psutil
+
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return ""
+
+
+def new_children(before: set[int]) -> list[Any]:
+    """This process's descendants not in ``before`` (an earlier test's), Python's
+    resource tracker aside (it lives as long as the interpreter)."""
+    import psutil
+
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and "resource_tracker" not in command_line(p)
+    ]
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -238,14 +261,10 @@ def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
     assert stop.run.summary.stopped_by == "interrupt"
     frame = stop.run.trials
     assert "RUNNING" not in set(frame["state"]) and "interrupted" in set(frame["failure"])
-    workers = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
-    ]
+    workers = new_children(before)
     _, alive = psutil.wait_procs(workers, timeout=30)  # exiting takes a moment when loaded
     # The cluster is closed: no scheduler, worker or trial left.
-    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
     done = stop.run.status().done
     run = supervisor.search(space, trials=done + 2, workers=2, report=False, progress="none")
     assert run.summary is not None and run.summary.stopped_by == "budget"
@@ -302,13 +321,9 @@ def test_an_interrupt_while_the_cluster_starts_leaves_no_process_and_nothing_wri
         supervisor.search(toy_space(study="early"), workers=1, progress="none")
     # The scheduler outlived the interrupt (until the interpreter, a notebook's kernel,
     # exited) and the half-started workers logged tracebacks of their lost certificate.
-    new = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
-    ]
+    new = new_children(before)
     _, alive = psutil.wait_procs(new, timeout=20)
-    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
     assert "Traceback" not in capfd.readouterr().err
     assert not (tmp_path / "runs" / "early").exists()
     monkeypatch.setattr(SchedulerProcess, "start", started)
@@ -435,24 +450,33 @@ def test_an_interrupt_while_the_cluster_closes_leaves_no_process(
     from distributed import Client
 
     monkeypatch.chdir(tmp_path)
-    close = Client.close
+    init, close = Client.__init__, Client.close
+    made: list[Client] = []  # the search's client: the only one made from here on
+    interrupted: list[Client] = []
+
+    def recorded_init(self: Client, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
 
     def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the search closes its cluster
+        # Only the search's own client: a client of an earlier test of this process, freed
+        # by the cyclic GC (any thread, any moment) calls close from its __del__; its Ctrl-C
+        # stopped the search before its trial ended (done == 0, in long runs only).
+        if any(self is c for c in made) and not interrupted:
+            interrupted.append(self)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the search closes its cluster
         return close(self, *args, **kwargs)
 
+    monkeypatch.setattr(Client, "__init__", recorded_init)
     monkeypatch.setattr(Client, "close", interrupted_close)
     before = {q.pid for q in psutil.Process().children(recursive=True)}
     with pytest.raises(KeyboardInterrupt):
         supervisor.search(toy_space(study="closing", trials=1), workers=1, progress="none")
+    assert len(made) == 1 and interrupted == made
     # Cut short, the close left the scheduler process running for the interpreter's life.
-    new = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
-    ]
+    new = new_children(before)
     _, alive = psutil.wait_procs(new, timeout=20)
-    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
     assert supervisor.open_run("closing").status().done == 1
 
 
