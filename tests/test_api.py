@@ -56,6 +56,33 @@ def new_children(before: set[int]) -> list[Any]:
     ]
 
 
+def interrupt_closing_clients(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
+    """A Ctrl-C as each Dask client made from now on (the search's) first closes. Returns
+    the clients made and those whose close was interrupted."""
+    from distributed import Client
+
+    init, close = Client.__init__, Client.close
+    made: list[Client] = []
+    interrupted: list[Client] = []
+
+    def recorded_init(self: Client, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
+        # Not every close: a client of an earlier test of this process, freed by the cyclic
+        # GC (in any thread, at any moment), closes from its __del__; that Ctrl-C stopped
+        # the search before its trial ended (done == 0, in long runs only).
+        if any(self is c for c in made) and not any(self is c for c in interrupted):
+            interrupted.append(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "__init__", recorded_init)
+    monkeypatch.setattr(Client, "close", interrupted_close)
+    return made, interrupted
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -331,6 +358,32 @@ def test_an_interrupt_while_the_cluster_starts_leaves_no_process_and_nothing_wri
     assert run.status().done == 6
 
 
+def test_a_second_interrupt_as_the_half_started_cluster_closes_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    from supervisor.clusters.scheduler_process import SchedulerProcess
+
+    monkeypatch.chdir(tmp_path)
+    started = SchedulerProcess.start
+
+    async def start_then_interrupt(self: SchedulerProcess) -> None:
+        await started(self)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the cluster starts: it waits
+
+    monkeypatch.setattr(SchedulerProcess, "start", start_then_interrupt)
+    made, interrupted = interrupt_closing_clients(monkeypatch)  # pressed again as it closes
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="early"), workers=1, progress="none")
+    assert len(made) == 1 and interrupted == made
+    # The close cut short, the scheduler and workers ran on (for a notebook kernel's life).
+    _, alive = psutil.wait_procs(new_children(before), timeout=20)
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
+    assert not (tmp_path / "runs" / "early").exists()
+
+
 def test_a_benchmark_on_the_notebooks_own_sys_path_trains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -447,28 +500,9 @@ def test_an_interrupt_while_the_cluster_closes_leaves_no_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import psutil
-    from distributed import Client
 
     monkeypatch.chdir(tmp_path)
-    init, close = Client.__init__, Client.close
-    made: list[Client] = []  # the search's client: the only one made from here on
-    interrupted: list[Client] = []
-
-    def recorded_init(self: Client, *args: Any, **kwargs: Any) -> None:
-        made.append(self)
-        init(self, *args, **kwargs)
-
-    def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
-        # Only the search's own client: a client of an earlier test of this process, freed
-        # by the cyclic GC (any thread, any moment) calls close from its __del__; its Ctrl-C
-        # stopped the search before its trial ended (done == 0, in long runs only).
-        if any(self is c for c in made) and not interrupted:
-            interrupted.append(self)
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the search closes its cluster
-        return close(self, *args, **kwargs)
-
-    monkeypatch.setattr(Client, "__init__", recorded_init)
-    monkeypatch.setattr(Client, "close", interrupted_close)
+    made, interrupted = interrupt_closing_clients(monkeypatch)
     before = {q.pid for q in psutil.Process().children(recursive=True)}
     with pytest.raises(KeyboardInterrupt):
         supervisor.search(toy_space(study="closing", trials=1), workers=1, progress="none")
