@@ -33,6 +33,56 @@ def toy_space(study: str = "api-toy", trials: int = 6, objectives: Any = None) -
     }
 
 
+def command_line(process: Any) -> str:
+    """Its command line; "" once it has ended (a zombie, not yet reaped, is no process
+    left running): psutil raised ZombieProcess, failing a test in a long run."""
+    import psutil
+
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return ""
+
+
+def new_children(before: set[int]) -> list[Any]:
+    """This process's descendants not in ``before`` (an earlier test's), Python's
+    resource tracker aside (it lives as long as the interpreter)."""
+    import psutil
+
+    return [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and "resource_tracker" not in command_line(p)
+    ]
+
+
+def interrupt_closing_clients(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
+    """A Ctrl-C as each Dask client made from now on (the search's) first closes. Returns
+    the clients made and those whose close was interrupted."""
+    from distributed import Client
+
+    init, close = Client.__init__, Client.close
+    made: list[Client] = []
+    interrupted: list[Client] = []
+
+    def recorded_init(self: Client, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
+        # Not every close: a client of an earlier test of this process, freed by the cyclic
+        # GC (in any thread, at any moment), closes from its __del__; that Ctrl-C stopped
+        # the search before its trial ended (done == 0, in long runs only).
+        if any(self is c for c in made) and not any(self is c for c in interrupted):
+            interrupted.append(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "__init__", recorded_init)
+    monkeypatch.setattr(Client, "close", interrupted_close)
+    return made, interrupted
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -238,14 +288,10 @@ def test_an_interrupt_stops_the_caller_too_and_the_same_call_resumes(
     assert stop.run.summary.stopped_by == "interrupt"
     frame = stop.run.trials
     assert "RUNNING" not in set(frame["state"]) and "interrupted" in set(frame["failure"])
-    workers = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
-    ]
+    workers = new_children(before)
     _, alive = psutil.wait_procs(workers, timeout=30)  # exiting takes a moment when loaded
     # The cluster is closed: no scheduler, worker or trial left.
-    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
     done = stop.run.status().done
     run = supervisor.search(space, trials=done + 2, workers=2, report=False, progress="none")
     assert run.summary is not None and run.summary.stopped_by == "budget"
@@ -302,18 +348,40 @@ def test_an_interrupt_while_the_cluster_starts_leaves_no_process_and_nothing_wri
         supervisor.search(toy_space(study="early"), workers=1, progress="none")
     # The scheduler outlived the interrupt (until the interpreter, a notebook's kernel,
     # exited) and the half-started workers logged tracebacks of their lost certificate.
-    new = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
-    ]
+    new = new_children(before)
     _, alive = psutil.wait_procs(new, timeout=20)
-    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
     assert "Traceback" not in capfd.readouterr().err
     assert not (tmp_path / "runs" / "early").exists()
     monkeypatch.setattr(SchedulerProcess, "start", started)
     run = supervisor.search(toy_space(study="early"), workers=1, progress="none")
     assert run.status().done == 6
+
+
+def test_a_second_interrupt_as_the_half_started_cluster_closes_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    from supervisor.clusters.scheduler_process import SchedulerProcess
+
+    monkeypatch.chdir(tmp_path)
+    started = SchedulerProcess.start
+
+    async def start_then_interrupt(self: SchedulerProcess) -> None:
+        await started(self)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the cluster starts: it waits
+
+    monkeypatch.setattr(SchedulerProcess, "start", start_then_interrupt)
+    made, interrupted = interrupt_closing_clients(monkeypatch)  # pressed again as it closes
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        supervisor.search(toy_space(study="early"), workers=1, progress="none")
+    assert len(made) == 1 and interrupted == made
+    # The close cut short, the scheduler and workers ran on (for a notebook kernel's life).
+    _, alive = psutil.wait_procs(new_children(before), timeout=20)
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
+    assert not (tmp_path / "runs" / "early").exists()
 
 
 def test_a_benchmark_on_the_notebooks_own_sys_path_trains(
@@ -432,27 +500,17 @@ def test_an_interrupt_while_the_cluster_closes_leaves_no_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import psutil
-    from distributed import Client
 
     monkeypatch.chdir(tmp_path)
-    close = Client.close
-
-    def interrupted_close(self: Client, *args: Any, **kwargs: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the search closes its cluster
-        return close(self, *args, **kwargs)
-
-    monkeypatch.setattr(Client, "close", interrupted_close)
+    made, interrupted = interrupt_closing_clients(monkeypatch)
     before = {q.pid for q in psutil.Process().children(recursive=True)}
     with pytest.raises(KeyboardInterrupt):
         supervisor.search(toy_space(study="closing", trials=1), workers=1, progress="none")
+    assert len(made) == 1 and interrupted == made
     # Cut short, the close left the scheduler process running for the interpreter's life.
-    new = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "resource_tracker" not in " ".join(p.cmdline()) and p.pid not in before
-    ]
+    new = new_children(before)
     _, alive = psutil.wait_procs(new, timeout=20)
-    assert not alive, [(q.pid, " ".join(q.cmdline())[:200]) for q in alive]
+    assert not alive, [(q.pid, command_line(q)[:200]) for q in alive]
     assert supervisor.open_run("closing").status().done == 1
 
 

@@ -329,7 +329,8 @@ def make_jobqueue(launcher: Launcher, run_dir: Path, study: str, dashboard: str)
             client = Client(cluster, security=security)
     except BaseException:
         if cluster is not None:
-            cluster.close()
+            with interrupt_held():  # cut short, it left the scheduler and queued jobs
+                cluster.close()
         raise
     jobs = (
         f"{launcher.max_jobs}"

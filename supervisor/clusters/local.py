@@ -84,11 +84,14 @@ def make_local(
             )
             client = Client(cluster, security=security)
     except BaseException:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
-        credentials.remove()
+        # A Ctrl-C during this close waits for it, as in open_cluster: cut short, it left
+        # the scheduler and workers running for the interpreter's life (a notebook's kernel).
+        with interrupt_held():
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+            credentials.remove()
         raise
     desc = (
         f"local cluster: {n_workers} workers x 1 trial, {per_trial} thread(s) per trial;"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -306,3 +307,43 @@ def test_a_batch_system_away_too_long_stops_the_search_with_its_error(
         " Socket timed out on send/recv operation (exit 1), for 0 min"
     )
     assert calls(tmp_path / "slurm") >= 3  # asked again meanwhile
+
+
+def test_a_second_interrupt_as_a_half_started_batch_cluster_closes_leaves_no_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C as the cluster starts waits for it to be whole, then closes it. Pressed
+    again during that close, it cut the close short: the scheduler process ran on for the
+    interpreter's life (a notebook's kernel), its jobs never cancelled."""
+    import signal
+
+    import psutil
+    from distributed.deploy.spec import SpecCluster
+
+    from supervisor.clusters.scheduler_process import SchedulerProcess
+
+    fake_queue(tmp_path / "pbs", monkeypatch, "qsub", LIMIT)
+    path = tmp_path / "p.yaml"
+    path.write_text("kind: pbs\ncores: 1\nmemory: 1GiB\nmin_jobs: 1\ntls: false\n")
+    started, close = SchedulerProcess.start, SpecCluster.close
+    closes: list[SpecCluster] = []
+
+    async def start_then_interrupt(self: SchedulerProcess) -> None:
+        await started(self)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the cluster starts
+
+    def interrupted_close(self: SpecCluster, *args: Any, **kwargs: Any) -> Any:
+        if not closes:
+            closes.append(self)
+            os.kill(os.getpid(), signal.SIGINT)  # and again as it closes
+        return close(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchedulerProcess, "start", start_then_interrupt)
+    monkeypatch.setattr(SpecCluster, "close", interrupted_close)
+    before = {q.pid for q in psutil.Process().children(recursive=True)}
+    with pytest.raises(KeyboardInterrupt):
+        make_jobqueue(load(str(path)), tmp_path / "run", "interrupted", "127.0.0.1:0")
+    assert closes
+    new = [q for q in psutil.Process().children(recursive=True) if q.pid not in before]
+    _, alive = psutil.wait_procs(new, timeout=20)
+    assert not alive, [q.pid for q in alive]
