@@ -222,12 +222,17 @@ class Benchmark(abc.ABC):
         """What an ensemble member keeps after training, saved by the worker when the
         campaign builds ensembles: by default its predictions on the validation inputs
         (``val``, used to select members) and on the test inputs (``test``, used to judge
-        the ensemble), and the targets ``y_val`` and ``y_test``."""
+        the ensemble), the targets ``y_val`` and ``y_test``, and a digest of each split's
+        inputs (``x_val_digest``, ``x_test_digest``): members trained with other benchmark
+        options (a resume changed a noise level) may share the targets but not the inputs,
+        and their predictions are then not of one data set."""
         return {
             "val": self.predict(model, data.x_val),
             "test": self.predict(model, data.x_test),
             "y_val": data.y_val,
             "y_test": data.y_test,
+            "x_val_digest": inputs_digest(data.x_val),
+            "x_test_digest": inputs_digest(data.x_test),
         }
 
     def latency_inputs(self, model: Any, data: Any, n: int) -> Any:
@@ -267,3 +272,21 @@ class Benchmark(abc.ABC):
         """Per-trial arrays worth keeping after ``fit`` (name -> numpy array), saved by
         the worker in the run directory; none by default."""
         return {}
+
+
+def inputs_digest(x: Any) -> Any:
+    """A 16-byte digest (uint8 array) of inputs ``x`` of one array, None where they are not
+    (a benchmark's own structure): the ensemble then cannot compare its members' inputs."""
+    import hashlib
+
+    import numpy as np
+
+    try:
+        a = np.ascontiguousarray(x)
+    except (TypeError, ValueError):
+        return None
+    if a.dtype.hasobject:
+        return None
+    h = hashlib.blake2b(f"{a.dtype.str}{a.shape}".encode(), digest_size=16)
+    h.update(a.tobytes())  # a copy; inputs are at most a few hundred MB, hashed once
+    return np.frombuffer(h.digest(), dtype=np.uint8)

@@ -78,6 +78,7 @@ def evaluate(
     ``identity`` are the benchmark's, for sequences."""
     if not members:
         raise ValueError("an ensemble needs at least one member")
+    _same_inputs(members)
     if kind == "classification":
         return _classification(members)
     if kind == "regression":
@@ -111,6 +112,29 @@ def _targets(members: Sequence[Member], key: str) -> np.ndarray:
                 f"{m.label}: its {key} differ from {members[0].label}'s (other data?)"
             )
     return y
+
+
+def _same_inputs(members: Sequence[Member]) -> None:
+    others = other_inputs(members)
+    if others:
+        first = next(m for m in members if m.outputs.get("x_val_digest") is not None)
+        raise ValueError(
+            f"{members[others[0]].label} predicted other inputs than {first.label} (trained"
+            " with other benchmark options?): their predictions do not average"
+        )
+
+
+def other_inputs(members: Sequence[Member]) -> list[int]:
+    """The positions of the members whose predictions are of other inputs than the first's
+    (their benchmark options differed: a resume changed a noise level, which may leave the
+    targets as they were), told by the digests their workers saved
+    (``Benchmark.ensemble_outputs``; a member without them is not told)."""
+    out = set()
+    for key in ("x_val_digest", "x_test_digest"):
+        known = [(i, np.asarray(m.outputs[key])) for i, m in enumerate(members)
+                 if m.outputs.get(key) is not None]  # fmt: skip
+        out |= {i for i, d in known[1:] if not np.array_equal(d, known[0][1])}
+    return sorted(out)
 
 
 # -- classification -----------------------------------------------------------------------
@@ -345,7 +369,8 @@ class Built:
     report_path: Path | None
     # ``seeds`` with candidates: each configuration's search trial, mean value and members
     finalists: list[Finalist] = field(default_factory=list)
-    # members trained that break the space file's constraints, left out: why, each
+    # members left out, why each: trained, they broke the space file's constraints, or
+    # they predicted other inputs than the first (trained with other benchmark options)
     excluded: list[str] = field(default_factory=list)
 
 

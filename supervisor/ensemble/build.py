@@ -21,7 +21,7 @@ import supervisor.rundir as rundir
 from supervisor.benchmarks import ensemble_problem, registry
 from supervisor.config.ensemble import EnsembleConfig
 from supervisor.ensemble import members as members_mod
-from supervisor.ensemble.aggregate import Built, Finalist, Member, evaluate
+from supervisor.ensemble.aggregate import Built, Finalist, Member, evaluate, other_inputs
 from supervisor.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
@@ -116,6 +116,13 @@ def build(
             f"Ensemble: {len(excluded)} member(s) left out, breaking the constraints: "
             + "; ".join(excluded[:5])
         )
+    others = other_inputs([m for _, m in have])
+    if others:  # never the first, the best the search ranked: the ensemble is of its data
+        of = f"predicting other inputs than {have[0][1].label}'s (other benchmark options)"
+        left = [have[i][1].label for i in others]
+        display.log(f"Ensemble: {len(left)} member(s) left out, {of}: " + "; ".join(left[:5]))
+        excluded += [f"{label}: {of}" for label in left]
+        have = [h for i, h in enumerate(have) if i not in others]
     if not have:
         if excluded:
             raise UserError(f"no ensemble member keeps the constraints: {excluded[0]}")

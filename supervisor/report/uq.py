@@ -95,7 +95,8 @@ def _summary(built: Built, study_name: str) -> list[Html]:
     if built.failed:
         items.append(("left out", ", ".join(built.failed)))
     if built.excluded:
-        items.append(("left out, breaking the constraints", "; ".join(built.excluded)))
+        why = "left out, breaking the constraints or predicting other inputs"  # each says which
+        items.append((why, "; ".join(built.excluded)))
     rows = []
     for metric, value in ev.ensemble.items():
         single = ev.best_member.get(metric, math.nan)

@@ -54,24 +54,34 @@ class KeptModels:
         self.pareto = len(directions) > 1 and not first_only
         self.losses: dict[int, np.ndarray] = {}  # trial number -> values, lower is better
 
-    def load(self, study: optuna.Study) -> None:
+    def load(self, study: optuna.Study) -> list[str]:
         """Take the models saved in the run directory, as the study says of their trials;
-        remove the files of trials that ended without completing and the surplus."""
+        remove the files of trials that ended without completing and the surplus. Returns
+        a line for each kept file that cannot be read (``damaged``): it no longer counts
+        among the K, so that a later trial's model takes its place."""
         from optuna.trial import TrialState
 
         saved = saved_models(self.run_dir)
         if not saved:
-            return
+            return []
         trials = study.get_trials(deepcopy=False)
         self.losses = self._complete(trials, saved)
+        notes, unread = [], set()
+        for number in sorted(self.losses):
+            why = damaged(self.run_dir, number)
+            if why is not None:
+                del self.losses[number]
+                unread.add(number)
+                notes += [why] if why else []
         # A live driver's trial whose worker saved its model before that driver recorded
         # its result: that driver keeps it (it may be the best).
         running = (TrialState.RUNNING, TrialState.WAITING)
         busy = {t.number for t in trials if t.state in running}
         for number in saved:
-            if number not in self.losses and number not in busy:
+            if number not in self.losses and number not in busy and number not in unread:
                 _remove(self.run_dir, number)
         self._trim()
+        return notes
 
     def _complete(
         self, trials: Sequence[FrozenTrial], numbers: list[int]
@@ -196,6 +206,33 @@ def saved_models(run_dir: Path) -> list[int]:
         if entry.name.isdigit() and os.path.exists(os.path.join(entry.path, rundir.MODEL_FILE)):
             found.append(int(entry.name))
     return sorted(found)
+
+
+def damaged(run_dir: Path, number: int) -> str | None:
+    """Why trial ``number``'s kept model file cannot be loaded ("" where it is gone), else
+    None. Reads only the zip's directory (at the file's end: a file cut short by a node's
+    crash fails), not the arrays, as a resume checks every kept file. One whose content is
+    not a model (cut short, empty) is removed, else the run kept one model fewer until a
+    user removed it; one the file system fails to read now (EIO, permissions) may be
+    sound: it stays, for a later start to check again."""
+    import zipfile
+
+    path = rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE
+    try:
+        with zipfile.ZipFile(path) as saved:
+            if not saved.namelist():
+                raise zipfile.BadZipFile("it holds no arrays")
+    except FileNotFoundError:  # another driver trimmed it meanwhile
+        return ""
+    except OSError as exc:  # the file may be sound: not removed, not counted this run
+        return f"kept model of trial {number} unreadable, not counted: {path}: {exc}"[:300]
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        _remove(run_dir, number)
+        return (
+            f"kept model of trial {number} damaged ({path}: {exc}): removed, a later"
+            " trial's takes its place"
+        )[:300]
+    return None
 
 
 def _remove(run_dir: Path, number: int) -> None:

@@ -81,9 +81,11 @@ class Recorder:
 
     def load_models(self) -> None:
         """The models kept by earlier runs (``KeptModels.load``): called once recovery has
-        closed the trials of dead drivers, whose files then go."""
+        closed the trials of dead drivers, whose files then go, and damaged ones with a
+        line saying so."""
         if self.models is not None:
-            self.models.load(self.study)
+            for note in self.models.load(self.study):
+                self.display.log(note)
 
     def count(self, outcome: str) -> None:
         self.states[outcome] = self.states.get(outcome, 0) + 1

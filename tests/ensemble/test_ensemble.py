@@ -493,6 +493,8 @@ def test_members_train_as_their_search_trials_did_after_a_resume_changed_the_spa
     built = cli("ensemble", "toy", "--select", "topk", "--size", "3", "--workers", "2",
                 "--plain", cwd=tmp_path)  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
+    # Their predictions are of other inputs (another spread): those of the best's kept.
+    assert "left out, predicting other inputs than search #" in built.stdout
     storage = f"journal:{tmp_path}/runs/toy/journal.log"
     searched = load_study(storage, "toy").trials
     members = load_study(storage, "toy.ensemble").get_trials(states=(TrialState.COMPLETE,))
