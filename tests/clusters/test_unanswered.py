@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,12 +94,9 @@ def test_a_hanging_sbatch_is_killed_and_its_job_asked_again(
     )
 
 
-def test_a_job_taken_by_an_sbatch_that_then_hung_is_adopted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Not submitted again beside the first (two jobs, one counted): the queue's job
-    of that submission's script is the job's, and the cluster's close cancels it."""
-    queue, _, handle = start(tmp_path, monkeypatch, TAKES_THEN_HANGS)
+def assert_adopted(handle: Any, queue: Path) -> None:
+    """The job a hung submit command made is the cluster's one worker job (7001), not
+    submitted again, and the cluster's close cancels it."""
     try:
         deadline = time.monotonic() + 30
         while not handle.cluster.submissions.accepted and time.monotonic() < deadline:
@@ -112,6 +110,15 @@ def test_a_job_taken_by_an_sbatch_that_then_hung_is_adopted(
         handle.cluster.close()
     assert len(lines(queue, "calls")) == 1
     assert lines(queue, "cancelled") == ["7001"]
+
+
+def test_a_job_taken_by_an_sbatch_that_then_hung_is_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not submitted again beside the first (two jobs, one counted): the queue's job
+    of that submission's script is the job's, and the cluster's close cancels it."""
+    queue, _, handle = start(tmp_path, monkeypatch, TAKES_THEN_HANGS)
+    assert_adopted(handle, queue)
 
 
 def test_a_job_that_shows_up_after_its_sbatch_timed_out_is_cancelled(
@@ -221,16 +228,4 @@ def test_a_job_taken_by_a_qsub_that_then_hung_is_adopted_on_pbs_and_grid_engine(
         "submit_timeout: 2\n"
     )
     handle = make_jobqueue(load(str(path)), tmp_path / "run", "hung", "127.0.0.1:0")
-    try:
-        deadline = time.monotonic() + 30
-        while not handle.cluster.submissions.accepted and time.monotonic() < deadline:
-            assert handle.watch(print) is None
-            time.sleep(0.2)
-        time.sleep(1.0)
-        (job,) = handle.cluster.workers.values()
-        assert job.job_id == "7001"
-    finally:
-        handle.client.close()
-        handle.cluster.close()
-    assert len(lines(queue, "calls")) == 1
-    assert lines(queue, "cancelled") == ["7001"]
+    assert_adopted(handle, queue)
