@@ -17,7 +17,7 @@ from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath, read_yaml
 from supervisor.errors import UserError, did_you_mean
 
-PROJECT_LAUNCHERS = Path(__file__).resolve().parent.parent.parent / "launchers"
+PROJECT_LAUNCHERS = Path(__file__).resolve().parent / "launchers"  # links ../../launchers
 JOBQUEUE_KINDS = ("slurm", "pbs", "lsf", "sge", "htcondor")
 KINDS = ("local", *JOBQUEUE_KINDS, "mpi")
 DEFAULT_DASHBOARD = "127.0.0.1:8787"  # loopback: reach it through an ssh tunnel
