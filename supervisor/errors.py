@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,3 +54,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """' (did you mean "x"?)' when a close candidate exists, else ''."""
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``, which Python 3.10 lacks: there the note is kept in
+    ``__notes__`` alone (read by the messages that quote it; tracebacks do not show it)."""
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)
+    else:
+        vars(exc).setdefault("__notes__", []).append(note)

@@ -31,6 +31,7 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from supervisor.errors import add_note
 from supervisor.rundir import secrets_in
 from supervisor.study.journal_file import StorageError
 
@@ -130,7 +131,7 @@ def reached(connect: Callable[[], T], url: str, shown: str) -> T:
             waited = time.monotonic() - started
             if not away(exc) or waited >= patience:
                 if attempt:
-                    exc.add_note(f"(tried again for {waited:.0f} s)")
+                    add_note(exc, f"(tried again for {waited:.0f} s)")
                 raise
             if not attempt:
                 orig = getattr(exc, "orig", None) or exc
