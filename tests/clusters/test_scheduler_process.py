@@ -146,6 +146,56 @@ def test_trial_durations_reach_the_renewal_from_the_scheduler_process() -> None:
             renewing.stop()
 
 
+def test_scale_down_closes_idle_workers_never_one_running_a_trial() -> None:
+    """Adaptive's target comes from Dask's mean task duration: short trials (pruned,
+    failed) made it smaller than the trials running, and Adaptive closed busy workers too
+    (idle ones first): their trials started again from scratch, and after three such
+    starts failed as OutlivesItsWorkers, blamed on the model."""
+    from distributed import Event
+
+    with open_cluster(workers=3, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
+        cluster, client = handle.cluster, handle.client
+        cluster.renewal = None
+        renewing = Renewing(cluster, interval="1h")  # steps only when called here
+        release = Event("release-trials", client=client)
+        try:
+            cluster.sync(renewing._trial_durations)  # registers the plugin
+            running = [client.submit(release.wait, 120, key=f"trial-{n}-driver") for n in range(2)]
+            deadline = time.monotonic() + 60
+            while len(busy := client.processing()) < 3 or sum(map(len, busy.values())) < 2:
+                assert time.monotonic() < deadline, busy
+                time.sleep(0.1)
+            idle = {a for a, keys in client.processing().items() if not keys}
+            assert len(idle) == 1
+            # The target Adaptive would scale down to: one worker of three.
+            closed = cluster.sync(renewing.workers_to_close, 1)
+            names = {w["name"]: a for a, w in client.scheduler_info()["workers"].items()}
+            assert {names[n] for n in closed} == idle
+            release.set()
+            assert all(f.result(timeout=60) for f in running)
+        finally:
+            release.set()
+            renewing.stop()
+
+
+def test_scale_down_spares_every_process_of_a_job_running_a_trial() -> None:
+    """Closing one worker process of a job cancels the whole job: an idle process of a
+    job whose other process runs a trial is not closed either."""
+    from types import SimpleNamespace as Ws
+
+    from supervisor.clusters.adaptive import TrialDurations
+
+    workers = [
+        Ws(name="SLURMCluster-1-0", processing={"trial-1"}),
+        Ws(name="SLURMCluster-1-1", processing=set()),
+        Ws(name="SLURMCluster-2-0", processing=set()),
+        Ws(name="SLURMCluster-2-1", processing=set()),
+    ]
+    scheduler = Ws(workers={str(i): ws for i, ws in enumerate(workers)})
+    kept = TrialDurations(processes=2).valid_workers_downscaling(scheduler, workers)
+    assert [ws.name for ws in kept] == ["SLURMCluster-2-0", "SLURMCluster-2-1"]
+
+
 def test_a_second_campaign_in_the_same_interpreter_starts() -> None:
     """The settings are undone when a cluster closes; undone before Dask's distributed
     defaults were loaded, they took the defaults with them (KeyError: 'comm' next time)."""
