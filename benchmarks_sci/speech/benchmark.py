@@ -31,13 +31,13 @@ is untouched). ``SpeechData.raw`` undoes it.
 
 Metrics, scored by this module after every epoch on the validation split:
 ``val_loss`` is the cross-entropy without the L2 penalty; ``val_top5_accuracy`` counts a
-trial right when its syllable is among the 5 most probable (classes tied with it across
-the 5th place count in proportion, as if the tie were broken at random: a uniform output
-scores chance, 5/57); ``val_consonant_accuracy``
-and ``val_vowel_accuracy`` take the argmax of the probabilities summed over the other
-part of the syllable. ``artifacts`` keeps the validation confusion matrix (rows: true
-syllable, columns: predicted, counts) and the class names for hierarchical clustering
-(``hierarchy``). A diverged trial (non-finite loss) stops at once and returns NaN metrics.
+trial right when its syllable is among the 5 most probable (a tie across the 5th place
+counts in proportion, as if broken at random: a uniform output scores 5/57);
+``val_consonant_accuracy`` and ``val_vowel_accuracy`` take the argmax of the
+probabilities summed over the other part of the syllable. ``artifacts`` keeps the
+validation confusion matrix (rows: true syllable, columns: predicted, counts) and the
+class names for hierarchical clustering (``hierarchy``). A diverged trial (non-finite
+loss) stops at once and returns NaN metrics.
 """
 
 from __future__ import annotations
@@ -281,9 +281,7 @@ def scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
         return dict.fromkeys(SCORES, math.nan)
     true = probs[np.arange(y.size), y][:, None]
     p_true = np.clip(true[:, 0], 1e-7, 1.0)
-    # Top-5 hit of each trial, ties broken at random (as the AUC counts them half):
-    # Keras counts a tie across the 5th place a hit, so a collapsed model, one class at
-    # 1 and the other 56 underflowed to exactly 0 (or a uniform output), scored 100 %.
+    # A tie across the 5th place counts in proportion (Keras: a hit; collapsed models won).
     above, tied = (probs > true).sum(axis=1), (probs == true).sum(axis=1)
     top5 = np.clip((TOP_K - above) / tied, 0.0, 1.0)
     by_part = probs.reshape(-1, N_CONSONANTS, N_VOWELS)
