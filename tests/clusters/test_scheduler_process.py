@@ -210,3 +210,14 @@ def test_a_second_campaign_in_the_same_interpreter_starts() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
     )
     assert done.stdout.strip() == "two clusters", done.stderr[-2000:]
+
+
+def test_workers_keep_the_tensorflow_log_level_the_user_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TF_CPP_MIN_LOG_LEVEL=0, set to see TensorFlow's device lines in the worker logs,
+    was replaced by 2 in every worker."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    with open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
+        found = handle.client.run(lambda: os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
+    assert list(found.values()) == ["0"]
