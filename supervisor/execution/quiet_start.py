@@ -41,28 +41,27 @@ def quiet_framework_start() -> Iterator[None]:
     if "tensorflow" in sys.modules or LEVEL_ENV in os.environ:
         yield
         return
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to filter
-        yield
-        return
-    os.environ[LEVEL_ENV] = "1"  # INFO off, warnings and errors on: read as TF loads
-    try:
-        with tempfile.TemporaryFile() as caught:
+    with contextlib.ExitStack() as stack:
+        try:
+            caught = stack.enter_context(tempfile.TemporaryFile())
+            saved = os.dup(2)
+        except OSError:  # no room for the file (a full /tmp), or no stderr: lines as they come
+            yield
+            return
+        os.environ[LEVEL_ENV] = "1"  # INFO off, warnings and errors on: read as TF loads
+        _flush()
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
             _flush()
-            os.dup2(caught.fileno(), 2)
-            try:
-                yield
-            finally:
-                _flush()
-                os.dup2(saved, 2)
-                caught.seek(0)
-                kept = [line for line in caught.read().splitlines(True) if not NOTICE.match(line)]
-                with open(2, "wb", closefd=False) as stderr:
-                    stderr.write(b"".join(kept))
-    finally:
-        os.close(saved)
-        os.environ.pop(LEVEL_ENV, None)  # the caller's environment, as it was
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.environ.pop(LEVEL_ENV, None)  # the caller's environment, as it was
+            caught.seek(0)
+            kept = [line for line in caught.read().splitlines(True) if not NOTICE.match(line)]
+            with contextlib.suppress(OSError), open(2, "wb", closefd=False) as stderr:
+                stderr.write(b"".join(kept))
 
 
 def _flush() -> None:
