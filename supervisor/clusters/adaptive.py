@@ -54,12 +54,13 @@ class TrialDurations(SchedulerPlugin):
         return durations
 
     def valid_workers_downscaling(self, scheduler: Any, workers: list[Any]) -> list[Any]:
-        """Adaptive closes idle workers first, then busy ones while its target is below
-        the worker count: a target from Dask's mean task duration, which short trials
-        (pruned, failed) make small while long ones run. A closed worker's trial started
-        again from scratch elsewhere, and after three such starts it failed as
-        OutlivesItsWorkers. A job with a trial running is closed by its lifetime only
-        (closing any of its processes ends the whole job)."""
+        """Workers that scale-down may close: none of a job running a trial. Dask spares
+        busy workers, not their jobs: with jobs of several processes it closed the idle
+        sibling of a busy one, and closing any process cancels the whole job. Given a
+        target below the busy count (clamped at max_jobs while a renewed job and its
+        replacement overlap), it closed busy workers too. Their trials started again
+        from scratch elsewhere, and after three such starts failed as OutlivesItsWorkers.
+        A job with a trial running is ended by its lifetime only."""
         busy = {self._job(ws) for ws in scheduler.workers.values() if ws.processing}
         return [ws for ws in workers if self._job(ws) not in busy]
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import dask
 import psutil
@@ -147,10 +148,10 @@ def test_trial_durations_reach_the_renewal_from_the_scheduler_process() -> None:
 
 
 def test_scale_down_closes_idle_workers_never_one_running_a_trial() -> None:
-    """Adaptive's target comes from Dask's mean task duration: short trials (pruned,
-    failed) made it smaller than the trials running, and Adaptive closed busy workers too
-    (idle ones first): their trials started again from scratch, and after three such
-    starts failed as OutlivesItsWorkers, blamed on the model."""
+    """Given a target below the workers running trials (clamped at max_jobs while a
+    renewed job and its replacement overlap), Adaptive closed busy workers after the idle
+    ones: their trials started again from scratch, and after three such starts failed as
+    OutlivesItsWorkers, blamed on the model."""
     from distributed import Event
 
     with open_cluster(workers=3, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
@@ -179,21 +180,39 @@ def test_scale_down_closes_idle_workers_never_one_running_a_trial() -> None:
 
 
 def test_scale_down_spares_every_process_of_a_job_running_a_trial() -> None:
-    """Closing one worker process of a job cancels the whole job: an idle process of a
-    job whose other process runs a trial is not closed either."""
-    from types import SimpleNamespace as Ws
+    """Jobs of two worker processes, one running a trial: Dask's own target kept the busy
+    process and closed the three idle ones, among them its sibling, and closing any
+    process of a job cancels the whole job (dask-jobqueue scales down by job), so the
+    trial went with it."""
+    from distributed import Client, Event, Scheduler, SpecCluster, Worker
 
     from supervisor.clusters.adaptive import TrialDurations
 
-    workers = [
-        Ws(name="SLURMCluster-1-0", processing={"trial-1"}),
-        Ws(name="SLURMCluster-1-1", processing=set()),
-        Ws(name="SLURMCluster-2-0", processing=set()),
-        Ws(name="SLURMCluster-2-1", processing=set()),
-    ]
-    scheduler = Ws(workers={str(i): ws for i, ws in enumerate(workers)})
-    kept = TrialDurations(processes=2).valid_workers_downscaling(scheduler, workers)
-    assert [ws.name for ws in kept] == ["SLURMCluster-2-0", "SLURMCluster-2-1"]
+    workers = {
+        f"job-{j}-{i}": {"cls": Worker, "options": {"nthreads": 1}} for j in (1, 2) for i in (0, 1)
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster) as client:
+        client.wait_for_workers(4)
+        client.register_plugin(TrialDurations(processes=2), name="trial-durations")
+        release = Event("release-trial", client=client)
+        names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
+        on = [a for a, name in names.items() if name == "job-1-0"]
+        trial = client.submit(release.wait, 120, key="trial-1-driver", workers=on)
+        try:
+            deadline = time.monotonic() + 60
+            while not client.processing(on)[on[0]]:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+
+            def closed(dask_scheduler: Any) -> list[str]:  # what Adaptive's step closes
+                target = dask_scheduler.adaptive_target()
+                return dask_scheduler.workers_to_close(target=target, attribute="name")
+
+            assert sorted(client.run_on_scheduler(closed)) == ["job-2-0", "job-2-1"]
+        finally:
+            release.set()
+        assert trial.result(timeout=60)
 
 
 def test_a_second_campaign_in_the_same_interpreter_starts() -> None:
