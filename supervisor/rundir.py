@@ -37,6 +37,8 @@ ARTIFACTS_FILE = "artifacts.npz"
 MODEL_FILE = "model.npz"  # a kept trained model's arrays (keep_models)
 OUTPUTS_FILE = "outputs.npz"  # an ensemble member's predictions (supervisor.ensemble)
 ENSEMBLE_DIR = "ensemble"  # the run directory of the members trained for an ensemble
+DRIVER_DIR = "driver"  # the driver jobs of `supervisor submit`: their script, logs, chain
+CHAIN_FILE = "chain.json"  # in DRIVER_DIR: the chain's driver jobs, the latest last
 # Query keys that carry a secret to the database driver: a key holding one of these
 # (libpq's password and sslpassword, a token...).
 SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token")

@@ -28,7 +28,8 @@ at the root; HDF5 needs h5py):
   Channels first, [n, C, H, W], is recognised and transposed. Any units: inputs are
   standardised per channel with the training split's mean and standard deviation.
 * ``y_train``, ``y_val``, ``y_test``: labels [n], 1 = the event (cyclone, river,
-  front), 0 = background (one-hot [n, 2] is accepted too).
+  front), 0 = background (one-hot [n, 2] is accepted too); the training and validation
+  splits must hold both classes.
 
 ``save_data`` writes a data set (e.g. the synthetic one) in this layout.
 
@@ -277,6 +278,13 @@ def read_patches(path: Path, shape: tuple[int, int, int]) -> dict[str, np.ndarra
         if len(x) != len(y):
             raise ValueError(
                 f"{path}: x_{split} has {len(x)} patches but y_{split} {len(y)} labels"
+            )
+        if split != "test" and len(present := np.unique(y)) == 1:
+            # val_auc is NaN on every trial, each failed as diverged; a model that says
+            # one class scores 100 % val_accuracy; nothing is learnt from one class.
+            raise ValueError(
+                f"{path}: y_{split} holds label {present[0]} only: the {split} split needs"
+                " both classes (events and background)"
             )
         out[f"x_{split}"], out[f"y_{split}"] = x, y
     return out

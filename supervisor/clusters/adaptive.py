@@ -10,7 +10,8 @@ worker's name, ``<job>-<i>``, and so never replaces such a job).
 
 Trial durations, which the lead needs, come from a scheduler plugin: the compute time of
 every task named ``trial-...`` that finished, fetched at each adaptive step (the
-scheduler runs in a process of its own, ``supervisor.clusters.scheduler_process``).
+scheduler runs in a process of its own, ``supervisor.clusters.scheduler_process``). The
+same plugin keeps scale-down off the jobs that run a trial.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ HANDLER = "supervisor_trial_durations"  # what Renewing calls on the scheduler f
 
 class TrialDurations(SchedulerPlugin):
     """On the scheduler (a process of its own): keeps the compute time of every finished
-    trial until ``Renewing`` fetches them (the scheduler handler ``HANDLER``)."""
+    trial until ``Renewing`` fetches them (the scheduler handler ``HANDLER``), and spares
+    the jobs running a trial when Adaptive scales down. ``processes``: worker processes
+    per job (named ``<job>-<i>`` when more than one)."""
 
     name = PLUGIN_NAME
 
-    def __init__(self) -> None:
+    def __init__(self, processes: int = 1) -> None:
         self.durations: list[float] = []
+        self.processes = processes
 
     async def start(self, scheduler: Any) -> None:
         scheduler.handlers[HANDLER] = self.drain
@@ -48,6 +52,21 @@ class TrialDurations(SchedulerPlugin):
     def drain(self) -> list[float]:
         durations, self.durations = self.durations, []
         return durations
+
+    def valid_workers_downscaling(self, scheduler: Any, workers: list[Any]) -> list[Any]:
+        """Workers that scale-down may close: none of a job running a trial. Dask spares
+        busy workers, not their jobs: with jobs of several processes it closed the idle
+        sibling of a busy one, and closing any process cancels the whole job. Given a
+        target below the busy count (clamped at max_jobs while a renewed job and its
+        replacement overlap), it closed busy workers too. Their trials started again
+        from scratch elsewhere, and after three such starts failed as OutlivesItsWorkers.
+        A job with a trial running is ended by its lifetime only."""
+        busy = {self._job(ws) for ws in scheduler.workers.values() if ws.processing}
+        return [ws for ws in workers if self._job(ws) not in busy]
+
+    def _job(self, ws: Any) -> str:
+        name = str(ws.name)
+        return name.rsplit("-", 1)[0] if self.processes > 1 else name
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if start != "processing" or finish != "memory" or key_split(key) != TRIAL_PREFIX:
@@ -108,7 +127,7 @@ class Renewing(Adaptive):
         """Tell the renewal how long the trials that finished since the last call took."""
         scheduler = self.jobs.scheduler_comm
         if not self._plugged:
-            plugin = dumps(TrialDurations())
+            plugin = dumps(TrialDurations(self._processes()))
             await scheduler.register_scheduler_plugin(
                 plugin=plugin, name=PLUGIN_NAME, idempotent=True
             )
@@ -117,7 +136,8 @@ class Renewing(Adaptive):
             self.renewal.trial_finished(seconds)
 
     def _processes(self) -> int:
-        return max(1, int(self.jobs._dummy_job.worker_processes))
+        job = getattr(self.jobs, "_dummy_job", None)  # none: a cluster not of batch jobs
+        return max(1, int(getattr(job, "worker_processes", 1)))
 
     def _connected_jobs(self) -> set[str]:
         groups = {

@@ -5,7 +5,8 @@ close cancelled every worker job, also those still waiting in the queue: the nex
 submitted fresh ones at the back of it, and on a busy machine each link lost its
 workers' hours of queue priority. In a chain on Slurm, each worker job now reads its
 scheduler's address when it starts, from ``ADDRESS_FILE`` in the run directory (its
-script waits ``WAIT_S`` at most for it, then ends): the driver writes it once its
+script waits ``WAIT_S`` at most for it, then ends; at once if the chain's latest driver
+job has left the queue): the driver writes it once its
 scheduler listens and removes it when its cluster closes. A link stopped by its walltime
 warning hands its jobs still PENDING over (``hand_over``: taken out of the cluster, which
 would cancel them, and listed in ``KEPT_FILE``); the next link adopts those still in the
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
+import supervisor.rundir as rundir
 from supervisor.clusters.renewal import JobLife
 from supervisor.clusters.unanswered import DEFAULT_TIMEOUT, TimedOut, run
 
@@ -37,7 +39,11 @@ ADDRESS_FILE = "scheduler.address"  # in the run directory: the scheduler worker
 KEPT_FILE = "queued-worker-jobs.json"  # in the run directory: jobs kept for the next link
 ADDRESS_ENV = "SUPERVISOR_SCHEDULER"  # the address, in the worker job's shell
 WAIT_S = 600  # a job that starts between two links waits this long for the next one
+CHECK_EVERY = 6  # of its 5-s polls: it looks the next link's driver job up in the queue
+LIVE = "PENDING,CONFIGURING,RUNNING,SUSPENDED,REQUEUED"  # a driver job that runs, or will
 ADOPTABLE = "PENDING,CONFIGURING,RUNNING"  # RUNNING: started between links, waiting
+# The job ids in CHAIN_FILE (json.dumps: '"job_id": "123",'), one a line.
+_JOB_ID_SED = r's/.*"job_id": *"\([^"]*\)".*/\1/p'
 LIFETIME = re.compile(r"--lifetime (\d+)s")
 WAITED = r"--lifetime $((\1 > sv_waited + 60 ? \1 - sv_waited : 60))s"
 
@@ -48,13 +54,31 @@ def enabled(kind: str) -> bool:
 
 
 def prologue(run_dir: Path) -> list[str]:
-    """Job script lines that set ``ADDRESS_ENV`` from ``ADDRESS_FILE``, waiting for it."""
+    """Job script lines that set ``ADDRESS_ENV`` from ``ADDRESS_FILE``, waiting for it.
+
+    While it waits, it looks up the chain's latest driver job (the last of
+    ``CHAIN_FILE``) every ``CHECK_EVERY`` polls: a driver job the user cancelled
+    (``scancel``) never writes the address, and the job waited its full ``WAIT_S`` on a
+    node for nothing. Where the queue does not answer, it waits on."""
     path = shlex.quote(str((run_dir / ADDRESS_FILE).resolve()))
+    chain = shlex.quote(str((run_dir / rundir.DRIVER_DIR / rundir.CHAIN_FILE).resolve()))
     gone = f"no driver of the campaign started in {WAIT_S} s ({path} absent): ending"
+    left = "the campaign's driver job $sv_driver has left the queue (cancelled?): ending"
     return [
         "sv_begun=$(date +%s)",
         f"sv_address={path}",
-        f'for _ in $(seq {WAIT_S // 5}); do [ -s "$sv_address" ] && break; sleep 5; done',
+        f"sv_chain={chain}",
+        "sv_driver_gone() {",
+        f'  sv_driver=$(sed -n {shlex.quote(_JOB_ID_SED)} "$sv_chain" 2>/dev/null | tail -n 1)',
+        '  [ -n "$sv_driver" ] || return 1',
+        f'  sv_seen=$(timeout 60 squeue -h -j "$sv_driver" -t {LIVE} -o %T 2>&1) &&'
+        ' [ -z "$sv_seen" ] && return 0',
+        '  case $sv_seen in *"nvalid job id"*) return 0 ;; esac',  # rc 1: unknown to Slurm
+        "  return 1",
+        "}",
+        f'for sv_i in $(seq {WAIT_S // 5}); do [ -s "$sv_address" ] && break;'
+        f" if [ $((sv_i % {CHECK_EVERY})) = 1 ] && sv_driver_gone; then"
+        f' echo "{left}" >&2; exit 0; fi; sleep 5; done',
         f'{ADDRESS_ENV}=$(cat "$sv_address" 2>/dev/null) || {{ echo {shlex.quote(gone)} >&2;'
         " exit 0; }",
         "sv_waited=$(($(date +%s) - sv_begun))",

@@ -81,6 +81,7 @@ def load_model(
 
     from supervisor.benchmarks import registry
     from supervisor.commands.rerun import spec_for, trained_record
+    from supervisor.execution.quiet_start import quiet_framework_start
     from supervisor.study.kept_models import kept_in
 
     rec = trained_record(study, number, "model")
@@ -94,10 +95,12 @@ def load_model(
             f" best trials' models; kept: {shown})"[:600]
         )
     spec = spec_for(study, space_file, rec)
-    bench = registry.load(spec.benchmark_target)(spec.options)
     settings = rec.provenance.settings if rec.provenance else {}
-    with _dtype_policy(settings.get("dtype_policy")):
-        model = bench.build_model(spec.params, spec.seed)
+    # The framework loads here, in the caller's process: not its start-up notices.
+    with quiet_framework_start():
+        bench = registry.load(spec.benchmark_target)(spec.options)
+        with _dtype_policy(settings.get("dtype_policy")):
+            model = bench.build_model(spec.params, spec.seed)
     _xla_as_trained(model, settings.get("xla"))
     try:
         with np.load(path, allow_pickle=False) as saved:

@@ -38,8 +38,7 @@ from supervisor.errors import UserError
 if TYPE_CHECKING:
     from supervisor.clusters.profile import Launcher
 
-DRIVER_DIR = "driver"
-CHAIN_FILE = "chain.json"
+DRIVER_DIR, CHAIN_FILE = rundir.DRIVER_DIR, rundir.CHAIN_FILE
 SCRIPT_FILE = "driver.sbatch"
 # Exit codes of `supervisor chain RUN --since N` after a link: the budget is done; more
 # to do and this link made progress (submit the next); more to do but no progress (stop:

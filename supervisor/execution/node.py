@@ -60,7 +60,8 @@ def thread_environment(threads: int) -> dict[str, str]:
         # would otherwise burn each other's cores between parallel regions.
         "KMP_BLOCKTIME": "0",
         "OMP_WAIT_POLICY": "PASSIVE",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+        # TF's INFO and WARNING lines off, unless the user set a level (to debug a GPU).
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
     }
 

@@ -422,6 +422,23 @@ def test_scores_marginalise_consonants_and_vowels() -> None:
     assert all(np.isnan(v) for v in scores(np.full((2, 57), np.nan, np.float32), y).values())
 
 
+def test_top5_counts_ties_across_the_fifth_place_in_proportion() -> None:
+    """SGD at learning rate 0.5 (in the space) collapsed the model to one class at 1.0,
+    the other 56 underflowed to exactly 0: val_accuracy 0.0 and val_top5_accuracy 1.0,
+    the best possible, since a tie across the 5th place counted a hit. A uniform output
+    scored 100 % as well."""
+    y = np.arange(4) * 7
+    collapsed = np.zeros((4, 57), np.float32)
+    collapsed[:, 50] = 1.0  # wrong for every trial
+    assert scores(collapsed, y)["top5_accuracy"] == pytest.approx(4 / 56)
+    uniform = np.full((4, 57), 1 / 57, np.float32)
+    assert scores(uniform, y)["top5_accuracy"] == pytest.approx(5 / 57)
+    # Ties inside the top 5 still count whole: the true class and two others at 0.3.
+    inside = np.zeros((1, 57), np.float32)
+    inside[0, [0, 1, 2]] = 0.3
+    assert scores(inside, np.array([1]))["top5_accuracy"] == 1.0
+
+
 def test_jax_backend_builds_and_fits() -> None:
     code = (
         "import json, keras; from benchmarks_sci.speech import SpeechBenchmark as B; "

@@ -396,6 +396,9 @@ def test_npz_file_in_channels_first_and_one_hot_is_accepted(tmp_path: Path) -> N
             {"x_val": np.zeros((0, 32, 32, 8), np.float32), "y_val": np.zeros(0, int)},
             "bad.npz: x_val holds no patches",
         ),
+        # One class: val_auc NaN failed every trial as diverged; nothing learnt from it.
+        ({"y_val": np.zeros(20, int)}, r"bad.npz: y_val holds label 0 only: the val split"),
+        ({"y_train": np.ones(40, int)}, r"bad.npz: y_train holds label 1 only: the train"),
         # Rows argmax would silently read as class 0.
         ({"y_val": np.ones((20, 2))}, r"y_val is \(n, 2\) but not one-hot"),
         ({"y_val": np.full((20, 2), 0.5)}, r"y_val is \(n, 2\) but not one-hot"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -108,3 +110,64 @@ def test_a_search_typed_by_hand_after_a_chain_cancels_the_jobs_kept_for_its_next
     handle.cluster.close()
     assert cancelled(bin_dir) == ["11", "12"]
     assert not (tmp_path / "run" / handover.KEPT_FILE).exists()
+
+
+# squeue -h -j ID -t STATES -o %T: the state of job ID when it is in $QUEUED; as Slurm,
+# nothing for a job that has ended, or "Invalid job id" for one it forgot ($FORGOTTEN).
+LOOKUP = """#!/bin/sh
+while [ $# -gt 0 ]; do [ "$1" = -j ] && id=$2; shift; done
+echo "$id" >> "$(dirname "$0")/looked-up"
+[ -n "$SLURM_DOWN" ] && { echo "slurm_load_jobs error: Unable to contact controller"; exit 1; }
+for q in $FORGOTTEN; do
+  [ "$q" = "$id" ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }
+done
+for q in $QUEUED; do [ "$q" = "$id" ] && echo PENDING; done
+exit 0
+"""
+
+
+def waiting_job(run_dir: Path, bin_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A kept worker job's script, started: it waits for the next link's driver."""
+    (bin_dir / "squeue").write_text(LOOKUP)
+    driver = run_dir / "driver"
+    driver.mkdir(parents=True)
+    chain = [{"job_id": "76", "link": 1}, {"job_id": "77", "link": 2}]
+    (driver / "chain.json").write_text(json.dumps(chain, indent=2) + "\n")
+    script = "\n".join([*handover.prologue(run_dir), f'echo "joined ${handover.ADDRESS_ENV}"'])
+    return subprocess.Popen(
+        ["bash", "-c", script], env={**os.environ, **env}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("env", [{"QUEUED": ""}, {"QUEUED": "76", "FORGOTTEN": "77"}])
+def test_a_kept_job_ends_at_once_when_the_next_driver_job_was_cancelled(
+    tmp_path: Path, bin_dir: Path, env: dict[str, str]
+) -> None:
+    """The user cancelled the next link's driver job (scancel) while it was queued: a
+    kept worker job that started then waited its 10 minutes on a node for nobody."""
+    begun = time.monotonic()
+    with waiting_job(tmp_path, bin_dir, env) as job:
+        try:
+            out, err = job.communicate(timeout=30)
+        finally:
+            job.kill()
+    assert job.returncode == 0 and out == ""
+    assert "the campaign's driver job 77 has left the queue (cancelled?): ending" in err
+    assert time.monotonic() - begun < 4  # not WAIT_S
+    assert (bin_dir / "looked-up").read_text().split() == ["77"]  # the latest link's
+
+
+@pytest.mark.parametrize("env", [{"QUEUED": "77"}, {"SLURM_DOWN": "1"}])
+def test_a_kept_job_waits_for_a_driver_job_still_queued_or_when_slurm_does_not_answer(
+    tmp_path: Path, bin_dir: Path, env: dict[str, str]
+) -> None:
+    with waiting_job(tmp_path, bin_dir, env) as job:
+        try:
+            time.sleep(1)
+            assert job.poll() is None  # still waiting
+            (tmp_path / handover.ADDRESS_FILE).write_text("tls://10.0.0.1:8786\n")
+            out, _ = job.communicate(timeout=30)
+        finally:
+            job.kill()
+    assert out == "joined tls://10.0.0.1:8786\n"

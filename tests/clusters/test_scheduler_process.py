@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import dask
 import psutil
@@ -146,6 +147,74 @@ def test_trial_durations_reach_the_renewal_from_the_scheduler_process() -> None:
             renewing.stop()
 
 
+def test_scale_down_closes_idle_workers_never_one_running_a_trial() -> None:
+    """Given a target below the workers running trials (clamped at max_jobs while a
+    renewed job and its replacement overlap), Adaptive closed busy workers after the idle
+    ones: their trials started again from scratch, and after three such starts failed as
+    OutlivesItsWorkers, blamed on the model."""
+    from distributed import Event
+
+    with open_cluster(workers=3, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
+        cluster, client = handle.cluster, handle.client
+        cluster.renewal = None
+        renewing = Renewing(cluster, interval="1h")  # steps only when called here
+        release = Event("release-trials", client=client)
+        try:
+            cluster.sync(renewing._trial_durations)  # registers the plugin
+            running = [client.submit(release.wait, 120, key=f"trial-{n}-driver") for n in range(2)]
+            deadline = time.monotonic() + 60
+            while len(busy := client.processing()) < 3 or sum(map(len, busy.values())) < 2:
+                assert time.monotonic() < deadline, busy
+                time.sleep(0.1)
+            idle = {a for a, keys in client.processing().items() if not keys}
+            assert len(idle) == 1
+            # The target Adaptive would scale down to: one worker of three.
+            closed = cluster.sync(renewing.workers_to_close, 1)
+            names = {w["name"]: a for a, w in client.scheduler_info()["workers"].items()}
+            assert {names[n] for n in closed} == idle
+            release.set()
+            assert all(f.result(timeout=60) for f in running)
+        finally:
+            release.set()
+            renewing.stop()
+
+
+def test_scale_down_spares_every_process_of_a_job_running_a_trial() -> None:
+    """Jobs of two worker processes, one running a trial: Dask's own target kept the busy
+    process and closed the three idle ones, among them its sibling, and closing any
+    process of a job cancels the whole job (dask-jobqueue scales down by job), so the
+    trial went with it."""
+    from distributed import Client, Event, Scheduler, SpecCluster, Worker
+
+    from supervisor.clusters.adaptive import TrialDurations
+
+    workers = {
+        f"job-{j}-{i}": {"cls": Worker, "options": {"nthreads": 1}} for j in (1, 2) for i in (0, 1)
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    with SpecCluster(workers=workers, scheduler=scheduler) as cluster, Client(cluster) as client:
+        client.wait_for_workers(4)
+        client.register_plugin(TrialDurations(processes=2), name="trial-durations")
+        release = Event("release-trial", client=client)
+        names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
+        on = [a for a, name in names.items() if name == "job-1-0"]
+        trial = client.submit(release.wait, 120, key="trial-1-driver", workers=on)
+        try:
+            deadline = time.monotonic() + 60
+            while not client.processing(on)[on[0]]:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+
+            def closed(dask_scheduler: Any) -> list[str]:  # what Adaptive's step closes
+                target = dask_scheduler.adaptive_target()
+                return dask_scheduler.workers_to_close(target=target, attribute="name")
+
+            assert sorted(client.run_on_scheduler(closed)) == ["job-2-0", "job-2-1"]
+        finally:
+            release.set()
+        assert trial.result(timeout=60)
+
+
 def test_a_second_campaign_in_the_same_interpreter_starts() -> None:
     """The settings are undone when a cluster closes; undone before Dask's distributed
     defaults were loaded, they took the defaults with them (KeyError: 'comm' next time)."""
@@ -160,3 +229,14 @@ def test_a_second_campaign_in_the_same_interpreter_starts() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=180
     )
     assert done.stdout.strip() == "two clusters", done.stderr[-2000:]
+
+
+def test_workers_keep_the_tensorflow_log_level_the_user_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TF_CPP_MIN_LOG_LEVEL=0, set to see TensorFlow's device lines in the worker logs,
+    was replaced by 2 in every worker."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    with open_cluster(workers=1, threads=1, scheduler=None, dashboard="127.0.0.1:0") as handle:
+        found = handle.client.run(lambda: os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
+    assert list(found.values()) == ["0"]

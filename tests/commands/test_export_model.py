@@ -4,6 +4,8 @@ without the supervisor, with a manifest naming its trial."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -119,3 +121,57 @@ def test_a_model_that_was_not_kept_says_which_are(
     kept = ", ".join(map(str, kept_run.kept_models))
     assert code == 2 and f"trial {dropped}: its trained model was not kept" in err
     assert f"kept: {kept}" in err
+
+
+def test_exporting_a_keras_model_prints_none_of_tensorflow_s_start_up_notices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TensorFlow loads in the command's process: its lines (oneDNN is on, twice; the CPU
+    features it was not built for) came before the command's own output."""
+    from tests.study.test_kept_models import _tiny_regression
+
+    monkeypatch.chdir(tmp_path)
+    supervisor.search(_tiny_regression("tf", 1, {}), workers=1, report=False, progress="none")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # the user's
+    done = subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "export", "tf", "--model", "best", "-o", "m.npz"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["m.npz", "m.manifest.json"]
+    assert done.stderr == ""
+
+
+def test_what_else_is_printed_while_the_framework_loads_still_shows() -> None:
+    """Only TensorFlow's informational lines are left out: its warnings and errors,
+    Python's warnings and the benchmark's own lines are written, in their order."""
+    lines = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796636238.829894    9815 port.cc:153] oneDNN custom operations are on",
+        "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32]"
+        " Could not find cuda drivers on your machine, GPU will not be used.",
+        "E0000 00:00:1758131045.203198 3722035 cuda_dnn.cc:8579] Unable to register cuDNN",
+        "W0000 00:00:1758131045.228000 3722035 gpu_device.cc:2341] Cannot dlopen some GPU",
+    ]
+    code = (
+        "import os, sys, warnings\n"
+        "from supervisor.execution.quiet_start import quiet_framework_start\n"
+        "with quiet_framework_start():\n"
+        "    assert os.environ['TF_CPP_MIN_LOG_LEVEL'] == '1'  # TF's own INFO lines off\n"
+        f"    for line in {lines!r}:\n"
+        "        os.write(2, line.encode() + b'\\n')\n"
+        "    warnings.warn_explicit('a deprecation', UserWarning, 'bench.py', 3)\n"
+        "    print('the benchmark line', file=sys.stderr)\n"
+        "print('TF_CPP_MIN_LOG_LEVEL' in os.environ)  # the caller's environment, as it was\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "False\n"
+    assert done.stderr.splitlines() == [
+        *lines[3:],
+        "bench.py:3: UserWarning: a deprecation",
+        "the benchmark line",
+    ]

@@ -119,3 +119,32 @@ def test_queued_worker_jobs_are_kept_for_the_next_link_and_adopted(
     assert not (tmp_path / "runs" / study / KEPT_FILE).exists()
     finished = faultkit.finished(load_study(faultkit.journal_url(space, study), study))
     assert finished == 6
+
+
+def test_a_kept_job_ends_at_once_when_the_next_link_s_driver_job_is_cancelled(
+    tmp_path: Path, slurm: None
+) -> None:
+    """Its prologue looks the chain's latest driver job up in Slurm's queue: held there, it
+    waits; cancelled by the user (scancel), it ends rather than wait 10 minutes on a node."""
+    from supervisor.clusters.handover import ADDRESS_ENV, prologue
+
+    driver = slurmkit.run(
+        "sbatch", "--parsable", "--hold", "-J", f"sv-kept-{os.getpid()}-driver",
+        "-o", "/dev/null", "--wrap", "true",
+    ).stdout.strip().split(";")[0]  # fmt: skip
+    (tmp_path / "driver").mkdir()
+    (tmp_path / "driver" / "chain.json").write_text(json.dumps([{"job_id": driver}], indent=2))
+    script = "\n".join([*prologue(tmp_path), f'echo "joined ${ADDRESS_ENV}"'])
+    try:
+        waiting = subprocess.Popen(["bash", "-c", script], stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert waiting.poll() is None, waiting.stderr  # its driver is queued: it waits
+        waiting.kill()
+        waiting.communicate()
+    finally:
+        slurmkit.run("scancel", driver)
+    wait("the driver job gone", lambda: not slurmkit.run("squeue", "-h", "-j", driver).stdout)
+    begun = time.monotonic()
+    ended = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - begun < 30 and ended.stdout == ""
+    assert f"driver job {driver} has left the queue (cancelled?): ending" in ended.stderr
