@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
-from supervisor.clusters import gpu_pin, handover
+from supervisor.clusters import gpu_pin, handover, scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
@@ -168,8 +168,9 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
     args = ["--dashboard-address", "127.0.0.1:0", *user_args]
     kw["worker_extra_args"] = args
     prologue = kw.get("job_script_prologue", configured("job-script-prologue")) or []
-    # A trial's share of its node, for its cost (supervisor.execution.provenance).
-    exports = [f"export {JOB_CORES_ENV}={launcher.cores}"]
+    # A trial's share of its node, for its cost (supervisor.execution.provenance); the
+    # workers' scratch space private on a node other users' jobs share (``scratch``).
+    exports = [*scratch.job_prologue(kind, kw), f"export {JOB_CORES_ENV}={launcher.cores}"]
     if launcher.gpus:
         # Each worker process pins its GPU (supervisor.clusters.gpu_pin) and offers GPU=1.
         args += ["--preload", "supervisor.clusters.gpu_pin", "--resources", "GPU=1"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -174,3 +175,19 @@ def test_a_dashboard_without_a_host_listens_on_loopback_only(tmp_path: Path) -> 
     finally:
         search.wait(timeout=240)
     assert search.returncode == 0, rest
+
+
+def test_the_ranks_take_no_scratch_folder_another_user_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 0's scheduler and the worker ranks made their Dask scratch space in the
+    node's $TMPDIR/dask-scratch-space whoever had made it (and put it on their
+    sys.path): another user's job on the node could leave modules there."""
+    from tests.clusters.test_scratch import PLANTED, shared_tmp
+
+    shared, trap = shared_tmp(tmp_path, monkeypatch)
+    result = mpi_search(tmp_path, 4)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Finished trials: 6 of 6 requested" in result.stdout
+    assert sorted(os.listdir(trap)) == [PLANTED]
+    assert sorted(os.listdir(shared)) == ["dask-scratch-space"]  # the ranks' removed
