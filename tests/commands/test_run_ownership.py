@@ -61,3 +61,27 @@ def test_a_run_directory_that_is_a_symbolic_link_is_refused(tmp_path: Path) -> N
     with pytest.raises(supervisor.UserError, match="api-toy: a symbolic link"):
         _search(tmp_path)
     assert list((tmp_path / "real").iterdir()) == []
+
+
+def test_an_ensemble_of_another_users_run_writes_nothing_into_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``supervisor ensemble`` checked only that it could write the run directory: in a
+    colleague's group-writable run it wrote its members, ensemble.json and its workers'
+    output, following any link its owner had left there (workers.log -> ~/.bashrc)."""
+    space = {
+        "study": "cls",
+        "benchmark": {"name": "tests.toy_classifier:ToyClassifier"},
+        "objectives": ["val_nll"],
+        "params": {"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
+        "budget": {"trials": 3, "epochs": 1},
+    }
+    supervisor.search(space, workers=1, report=False, progress="none", runs_dir=tmp_path / "runs")
+    run_dir = tmp_path / "runs" / "cls"
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    run = supervisor.open_run(run_dir)
+    mine = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: mine + 1)  # the run is now someone else's
+    with pytest.raises(supervisor.UserError, match=r"cls: owned by another user"):
+        run.ensemble(select="topk", size=2, workers=1, progress="none")
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
