@@ -71,6 +71,9 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
         # interface. The profile's ':PORT' still does, as launchers/README.md says.
         dashboard_address=launcher.dashboard or on_loopback(dashboard),
         protocol="tls://" if tls else None,
+        # A worker's HTTP server (metrics, health) listened on every interface of its
+        # node, open to the network: loopback only, as for batch workers.
+        worker_options={"dashboard_address": "127.0.0.1:0"},
         exit=True,
     )
 
