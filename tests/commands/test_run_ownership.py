@@ -4,6 +4,7 @@ symbolic link (a shared, world-writable runs folder is where such traps are laid
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,40 @@ def test_an_ensemble_of_another_users_run_writes_nothing_into_it(
     with pytest.raises(supervisor.UserError, match=r"cls: owned by another user"):
         run.ensemble(select="topk", size=2, workers=1, progress="none")
     assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+
+@pytest.mark.parametrize("made", ["a symbolic link", "another user's folder"])
+def test_a_run_directory_made_while_the_cluster_starts_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: str
+) -> None:
+    """The run directory was checked before the cluster started and made after: another
+    user who watched ``ps`` for the search had those seconds to make it first, in a shared
+    runs folder (a link to a folder of theirs), and got the campaign's files."""
+    import contextlib
+
+    from supervisor.clusters import launch
+
+    elsewhere = tmp_path / "theirs"
+    elsewhere.mkdir()
+    run_dir = tmp_path / "runs" / "api-toy"
+    real_open = launch.open_cluster
+    mine = os.getuid()
+
+    @contextlib.contextmanager
+    def racing(*args: object, **kwargs: object) -> Iterator[object]:
+        run_dir.parent.mkdir(exist_ok=True)
+        if made == "a symbolic link":
+            run_dir.symlink_to(elsewhere)
+        else:
+            run_dir.mkdir()
+            monkeypatch.setattr(os, "getuid", lambda: mine + 1)  # it is someone else's
+        with real_open(*args, **kwargs) as handle:  # type: ignore[arg-type]
+            yield handle
+
+    monkeypatch.setattr(launch, "open_cluster", racing)
+    match = r"api-toy: a symbolic link" if made == "a symbolic link" else r"owned by another"
+    with pytest.raises(supervisor.UserError, match=match):
+        _search(tmp_path)
+    assert list(elsewhere.iterdir()) == []
+    if made != "a symbolic link":
+        assert list(run_dir.iterdir()) == []
