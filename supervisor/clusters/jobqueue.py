@@ -168,9 +168,8 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
     args = ["--dashboard-address", "127.0.0.1:0", *user_args]
     kw["worker_extra_args"] = args
     prologue = kw.get("job_script_prologue", configured("job-script-prologue")) or []
-    # A trial's share of its node, for its cost (supervisor.execution.provenance); the
-    # workers' scratch space private on a node other users' jobs share (``scratch``).
-    exports = [*scratch.job_prologue(kind, kw), f"export {JOB_CORES_ENV}={launcher.cores}"]
+    # A trial's share of its node, for its cost (supervisor.execution.provenance).
+    exports = [f"export {JOB_CORES_ENV}={launcher.cores}"]
     if launcher.gpus:
         # Each worker process pins its GPU (supervisor.clusters.gpu_pin) and offers GPU=1.
         args += ["--preload", "supervisor.clusters.gpu_pin", "--resources", "GPU=1"]
@@ -184,7 +183,9 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
         else:
             gpus = GPU_DIRECTIVES[kind].format(n=launcher.gpus)
             kw["job_extra_directives"] = [*(directives or []), gpus]
-    kw["job_script_prologue"] = [*prologue, *exports]
+    # The workers' scratch space private on a node other users' jobs share (``scratch``),
+    # first: the profile's own lines (an EXIT trap, a scratch folder) come after and win.
+    kw["job_script_prologue"] = [*scratch.job_prologue(kind, kw), *prologue, *exports]
     return kw
 
 

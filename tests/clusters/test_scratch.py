@@ -109,6 +109,12 @@ def test_a_worker_job_makes_its_scratch_folder_private_on_its_node(
     assert done.returncode == 0 and existed == "True", done.stderr
     assert Path(folder).parent == shared and not Path(folder).exists()  # removed at the end
     assert sorted(os.listdir(trap)) == [PLANTED]
+    # The profile's own lines come after, so its EXIT trap (or scratch folder) wins.
+    own = _script(
+        tmp_path, "kind: slurm\ncores: 2\nmemory: 4GiB\njob_script_prologue: [trap x EXIT]\n"
+    )
+    lines = own.splitlines()
+    assert lines.index(prologue[0]) < lines.index("trap x EXIT")
     # A folder the profile names is the user's choice: left as it is.
     named = _script(tmp_path, "kind: slurm\ncores: 2\nmemory: 4GiB\nlocal_directory: /lscratch\n")
     assert "mktemp" not in named and "--local-directory /lscratch" in named
