@@ -110,6 +110,9 @@ def make_private(run_dir: Path, *, journal: bool) -> None:
     with ``journal`` the journal file 0600 before Optuna creates it with the umask's mode."""
     atomic.folder(run_dir.parent)  # the runs folder: never writable by others
     run_dir.mkdir(mode=0o700, exist_ok=True)
+    # Checked again now that it exists: checked before a cluster started, it could be
+    # made meanwhile by another user of a shared runs folder (a link to a folder of theirs).
+    check_owned(run_dir)
     with contextlib.suppress(PermissionError):  # another user's directory: theirs to set
         run_dir.chmod(0o700)
     if journal:

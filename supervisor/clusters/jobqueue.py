@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
-from supervisor.clusters import gpu_pin, handover
+from supervisor.clusters import gpu_pin, handover, scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
@@ -183,7 +183,9 @@ def job_keywords(launcher: Launcher, run_dir: Path, study: str) -> dict[str, Any
         else:
             gpus = GPU_DIRECTIVES[kind].format(n=launcher.gpus)
             kw["job_extra_directives"] = [*(directives or []), gpus]
-    kw["job_script_prologue"] = [*prologue, *exports]
+    # The workers' scratch space private on a node other users' jobs share (``scratch``),
+    # first: the profile's own lines (an EXIT trap, a scratch folder) come after and win.
+    kw["job_script_prologue"] = [*scratch.job_prologue(kind, kw), *prologue, *exports]
     return kw
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from supervisor.clusters import scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
 from supervisor.execution.node import thread_environment
@@ -68,6 +69,9 @@ def make_local(
                 "security": security,
                 "dashboard": False,
                 "memory_limit": parse_memory_limit("auto", 1, n_workers, logger=logger),
+                # Not $TMPDIR/dask-scratch-space, which another user can make first
+                # (``scratch``): the nanny puts it on the driver's sys.path.
+                "local_directory": scratch.local_directory(credentials.folder),
                 "silence_logs": logging.ERROR,
                 "env": {**thread_environment(per_trial), **({LOG_ENV: str(log)} if log else {})},
                 "preload": ["supervisor.clusters.worker_signals"],

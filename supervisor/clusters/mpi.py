@@ -13,6 +13,7 @@ import os
 import signal
 from typing import Any
 
+from supervisor.clusters import scratch
 from supervisor.clusters.addresses import on_loopback
 from supervisor.clusters.handle import ClusterHandle, configure_dask
 from supervisor.clusters.profile import Launcher, TlsFiles
@@ -52,6 +53,9 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
     tls = comm.bcast(tls, root=0)
     if tls:
         dask.config.set(tls)  # every Scheduler, Worker and Client of this rank uses it
+    if comm.Get_rank() != DRIVER_RANK and not scratch.configured():
+        # dask-mpi gives rank 0's scheduler no local directory: the configuration does.
+        dask.config.set({"temporary-directory": _private_scratch()})
     # Dask logs every start and shutdown step at INFO on every rank, as LocalCluster would
     # without silence_logs.
     logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -67,8 +71,24 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
         # interface. The profile's ':PORT' still does, as launchers/README.md says.
         dashboard_address=launcher.dashboard or on_loopback(dashboard),
         protocol="tls://" if tls else None,
+        # A worker's HTTP server (metrics, health) listened on every interface of its
+        # node, open to the network: loopback only, as for batch workers.
+        worker_options={"dashboard_address": "127.0.0.1:0"},
         exit=True,
     )
+
+
+def _private_scratch() -> str:
+    """A folder of this rank's own for its scheduler's or worker's scratch space, removed
+    when the rank exits (``scratch``: not a $TMPDIR/dask-scratch-space another user of
+    the node may have made)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    private = tempfile.mkdtemp(prefix="supervisor-dask-")
+    atexit.register(shutil.rmtree, private, True)
+    return private
 
 
 def connect_mpi(launcher: Launcher, dashboard: str) -> ClusterHandle:

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,15 +152,20 @@ async def _serve(spec: dict[str, Any]) -> None:
     from distributed import Scheduler
     from distributed.security import Security
 
+    from supervisor.clusters import scratch
+
     tls = spec["tls"]
     security = Security(**tls) if tls else None
-    async with Scheduler(**spec["options"], security=security) as scheduler:
-        server = getattr(scheduler, "http_server", None)
-        dashboard = None if server is None else [getattr(server, "address", ""), server.port]
-        print(json.dumps({"address": scheduler.address, "dashboard": dashboard}), flush=True)
-        os.dup2(2, 1)  # anything printed later goes to the log, not a pipe nobody reads
-        # Until the parent closes our input: it closed the cluster, or it died.
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
+    # A scratch space of its own, not one another user may have made (``scratch``).
+    with tempfile.TemporaryDirectory(prefix="supervisor-scheduler-") as private:
+        options = {"local_directory": scratch.local_directory(private), **spec["options"]}
+        async with Scheduler(**options, security=security) as scheduler:
+            server = getattr(scheduler, "http_server", None)
+            dashboard = None if server is None else [getattr(server, "address", ""), server.port]
+            print(json.dumps({"address": scheduler.address, "dashboard": dashboard}), flush=True)
+            os.dup2(2, 1)  # anything printed later goes to the log, not a pipe nobody reads
+            # Until the parent closes our input: it closed the cluster, or it died.
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
 
 
 def main() -> None:

@@ -51,7 +51,8 @@ def write_campaign_certificate(run_dir: Path) -> TlsFiles:
 
 @dataclass(frozen=True)
 class TemporaryCredentials:
-    """A certificate made for one local cluster, in a folder of its own."""
+    """A certificate made for one local cluster, in a folder of its own (which also holds
+    the cluster's Dask scratch space: ``supervisor.clusters.scratch``)."""
 
     folder: Path
     files: TlsFiles

@@ -105,6 +105,9 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir, record = rundir.resolve(opts.run, opts.runs_root)
+    # Its members, ensemble.json and workers' output go into the run: as a search's, it
+    # must be this user's own, not a colleague's writable one nor a link elsewhere.
+    rundir.check_owned(run_dir)
     check_flags(opts)
     storage_url = record.storage_url(run_dir)
     study = load_study(storage_url, record.study)  # read only

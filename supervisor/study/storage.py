@@ -31,7 +31,7 @@ import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
 from supervisor.rundir import secrets_in
-from supervisor.study import journal_snapshot
+from supervisor.study import journal_snapshot, storage_urls
 from supervisor.study.journal_file import SafeJournalFileBackend
 from supervisor.study.journal_file import StorageError as StorageError  # its home for callers
 from supervisor.study.storage_urls import DRIVERS, sqlite_problem, with_driver
@@ -70,14 +70,17 @@ def open_storage(url: str, *, read_only: bool = False) -> BaseStorage:
             if read_only and not os.path.isfile(path):  # opening would create it
                 raise UserError(f"{path}: no such storage journal (moved or deleted?)")
             atomic.folder(Path(path).parent)
-            return CampaignJournalStorage(SafeJournalFileBackend(path))
+            with storage_urls.private_file(path):
+                return CampaignJournalStorage(SafeJournalFileBackend(path))
         if "://" not in url:
             raise UserError(
                 f"--storage {shown!r}: expected a URL such as sqlite:///x.db, "
                 "postgresql://user@host/db or journal:/path/to/journal.log"
             )
         url = with_driver(url, shown)
-        return _open_rdb(url, shown, read_only)
+        # Made owner-only before SQLite makes it with the umask's mode.
+        with storage_urls.private_file(None if read_only else storage_urls.sqlite_file(url)):
+            return _open_rdb(url, shown, read_only)
     except UserError:
         raise
     except Exception as exc:  # storage libraries raise many types; the user needs one line

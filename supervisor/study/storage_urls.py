@@ -1,7 +1,12 @@
 """What a storage URL must be before it is opened: a Python driver for its database
-(``with_driver``), and an SQLite URL that can hold a campaign (``sqlite_problem``)."""
+(``with_driver``), an SQLite URL that can hold a campaign (``sqlite_problem``), and a new
+journal or SQLite file made owner-only (``private_file``)."""
 
 from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
 
 from supervisor.errors import UserError
 
@@ -65,3 +70,39 @@ def with_driver(url: str, shown: str) -> str:
     raise UserError(
         f"--storage {shown!r}: {scheme} needs a Python driver (pip install '{package}')"
     )
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file an SQLite URL names (None: another database, or none)."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not an SQLAlchemy URL: its driver says what is wrong
+        return None
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    return None if database in (None, "", ":memory:") else database
+
+
+@contextlib.contextmanager
+def private_file(path: str | None) -> Iterator[None]:
+    """Inside the block, the storage file ``path`` exists: made owner-only (0600) whatever
+    the umask when it was missing. Optuna's journal and SQLite made it with the umask's
+    mode (0644 under the usual 022: on a shared file system every user read the
+    campaign's configuration and its trials' errors). A file that exists keeps its mode:
+    one shared on purpose stays so. SQLite gives its journal and WAL files the database's
+    mode. A storage that fails to open leaves no empty file made here."""
+    made = False
+    if path:
+        with contextlib.suppress(OSError):  # there already, or no folder: the library says
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            made = True
+    try:
+        yield
+    except BaseException:
+        if made and path and os.path.getsize(path) == 0:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise

@@ -186,9 +186,13 @@ def test_the_local_cluster_talks_tls_with_private_credentials_removed_at_close(
         assert workers and all(w.startswith("tls://127.0.0.1:") for w in workers)
         assert handle.client.submit(lambda: 6 * 7).result(timeout=60) == 42
         (folder,) = tmp_path.glob("supervisor-tls-*")
-        files = [p for p in folder.rglob("*") if p.is_file()]
+        # Beside the certificate: the workers' Dask scratch space (clusters.scratch).
+        scratch = folder / "dask-scratch-space"
+        files = [p for p in folder.rglob("*") if p.is_file() and scratch not in p.parents]
         assert sorted(p.name for p in files) == ["cert.pem", "key.pem", "scheduler.log"]
-        for d in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        assert scratch.is_dir()
+        dirs = [p for p in folder.rglob("*") if p.is_dir() and scratch not in (p, *p.parents)]
+        for d in [folder, *dirs]:
             assert mode(d) == 0o700 and d.stat().st_uid == os.getuid(), d
         for f in files:
             assert mode(f) == 0o600 and f.stat().st_uid == os.getuid(), f

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -174,3 +175,52 @@ def test_a_dashboard_without_a_host_listens_on_loopback_only(tmp_path: Path) -> 
     finally:
         search.wait(timeout=240)
     assert search.returncode == 0, rest
+
+
+def test_the_ranks_take_no_scratch_folder_another_user_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 0's scheduler and the worker ranks made their Dask scratch space in the
+    node's $TMPDIR/dask-scratch-space whoever had made it (and put it on their
+    sys.path): another user's job on the node could leave modules there."""
+    from tests.clusters.test_scratch import PLANTED, shared_tmp
+
+    shared, trap = shared_tmp(tmp_path, monkeypatch)
+    result = mpi_search(tmp_path, 4)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Finished trials: 6 of 6 requested" in result.stdout
+    assert sorted(os.listdir(trap)) == [PLANTED]
+    assert sorted(os.listdir(shared)) == ["dask-scratch-space"]  # the ranks' removed
+
+
+HTTP_SCRIPT = """
+from supervisor.clusters import profile
+from supervisor.clusters.launch import enter_allocation, open_cluster
+
+launcher = profile.load("mpi")
+enter_allocation(launcher, "127.0.0.1:0")  # every rank but the driver serves here
+with open_cluster(
+    workers=None, threads=None, scheduler=None, dashboard="127.0.0.1:0", launcher=launcher
+) as handle:
+    hosts = lambda dask_worker: sorted(
+        s.getsockname()[0] for s in dask_worker.http_server._sockets.values()
+    )
+    print("worker http", sorted(handle.client.run(hosts).values()), flush=True)
+"""
+
+
+def test_the_worker_ranks_http_servers_listen_on_loopback_only(tmp_path: Path) -> None:
+    """Each worker rank's HTTP server (its metrics and health) listened on every interface
+    of its node (0.0.0.0 and ::), open to the network; batch workers' are on loopback."""
+    (tmp_path / "driver.py").write_text(HTTP_SCRIPT)
+    assert MPIEXEC
+    result = subprocess.run(
+        [MPIEXEC, "-n", "4", sys.executable, "driver.py"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    expected = "worker http [['127.0.0.1'], ['127.0.0.1']]"
+    assert expected in result.stdout, result.stdout + result.stderr
