@@ -338,13 +338,14 @@ def submit(
     print(run(opts, typer.main.get_command(app)), end="")
 
 
+SINCE_HELP = "Trials done when this link started; exit 0: budget done, 3: progress made, 4: none."
+
+
 @app.command(hidden=True)
 def chain(
     run: Run,
     count: Annotated[bool, typer.Option(help="Print the trials done so far.")] = False,
-    since: Annotated[
-        int | None, typer.Option(help="Exit 0 when the budget is done, 3 when this link")
-    ] = None,
+    since: Annotated[int | None, typer.Option(help=SINCE_HELP)] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Used by the driver's job script: trials done, and whether to submit the next link

@@ -64,6 +64,23 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     assert cli("--help", cwd=ROOT).returncode == 0
 
 
+def test_every_command_and_option_has_a_finished_help_sentence() -> None:
+    """``--help`` is what a user reads first: a help text cut mid-sentence (``chain
+    --since`` said "Exit 0 when the budget is done, 3 when this link") tells them nothing."""
+    import typer.main
+
+    import supervisor.cli
+
+    group = typer.main.get_command(supervisor.cli.app)
+    unfinished = [
+        f"{name} {getattr(p, 'opts', [p.name])[0]}: {getattr(p, 'help', None)!r}"
+        for name, cmd in getattr(group, "commands", {}).items()
+        for p in [*cmd.params, cmd]
+        if not (getattr(p, "help", None) or "").rstrip().endswith(".")
+    ]
+    assert not unfinished, unfinished
+
+
 def test_the_api_imports_optuna_only_when_a_search_needs_it() -> None:
     """Optuna imports tqdm.auto, which warns in a notebook's first cell ("IProgress not
     found"); the API imports it under a filter (``api._import_optuna``), so no module on
