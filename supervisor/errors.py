@@ -46,7 +46,8 @@ class SpaceError(UserError):
         self.file, self.key, self.message = file, key, message
         self.line, self.column = line, column
         where = file if line is None else f"{file}:{line}:{column or 1}"
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        self.located = f"{where}: {key}" if key else where  # the message's prefix
+        super().__init__(f"{self.located}: {message}")
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
