@@ -68,7 +68,7 @@ def search(
     ] = "127.0.0.1:8787",
     trials: Annotated[int | None, typer.Option(min=1, help="Override budget.trials.")] = None,
     timeout: Annotated[
-        float | None, typer.Option(min=1, help="Override budget.timeout (seconds).")
+        str | None, typer.Option(help="Override budget.timeout: seconds, or 30m, 2h, 1h30m, 1d.")
     ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override budget.epochs.")] = None,
     prefetch: Annotated[

@@ -148,6 +148,21 @@ def test_validate_prints_the_resolved_space_and_writes_nothing(tmp_path: Path) -
     assert "sampler     turbo (the default for this space), seed" in result.stdout
 
 
+def test_timeout_takes_the_durations_budget_timeout_takes(tmp_path: Path) -> None:
+    """``--timeout`` overrides ``budget.timeout``, which reads 90s / 30m / 2h / 1h30m / 1d:
+    ``--timeout 2h`` was refused ("Input should be a valid number")."""
+    from supervisor.api import search_options
+
+    toy_space(tmp_path)
+    dry = cli("search", "toy.yaml", "--timeout", "1h30m", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "timeout 5400 s" in dry.stdout
+    assert search_options(tmp_path / "toy.yaml", timeout="2h").timeout == 7200
+    bad = cli("search", "toy.yaml", "--timeout", "2x", "--dry-run", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "--timeout '2x': expected seconds (or 90s, 30m, 2h, 1h30m, 1d)" in bad.stderr
+
+
 def test_search_then_export_status_and_rerun_is_a_no_op(tmp_path: Path) -> None:
     toy_space(tmp_path, trials=8)
     result = cli("search", "toy.yaml", "--workers", "2", "--plain", "--no-report", cwd=tmp_path)
