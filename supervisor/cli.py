@@ -155,12 +155,12 @@ def validate(
 
 
 def _describe(opts: object) -> None:
-    from supervisor.commands.search import SearchOptions, resolve_experiment, warm_sources
+    from supervisor.commands.search import SearchOptions, resolve_experiment, stored_checks
     from supervisor.commands.summary import describe_experiment
 
     assert isinstance(opts, SearchOptions)
     exp = resolve_experiment(opts)
-    warm = warm_sources(exp, opts)
+    warm = stored_checks(exp, opts)
     print(describe_experiment(exp, opts))
     for source in warm:
         print(f"Warm start: {source.line()}")
