@@ -83,3 +83,18 @@ def test_every_command_and_flag_the_readme_names_exists() -> None:
             if flag not in flags[command]:
                 wrong.append(f"{line!r}: {command} has no {flag}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_search_takes_the_commands_flags_as_keyword_arguments() -> None:
+    """The README: ``supervisor.search`` takes the command's flags as keyword arguments,
+    ``--plain`` and ``--no-report`` as it says (``--dry-run`` has no call: validate)."""
+    import inspect
+
+    import supervisor
+
+    group = typer.main.get_command(supervisor.cli.app)
+    search = getattr(group, "commands", {})["search"]
+    flags = {p.name for p in search.params if p.param_type_name == "option"}
+    renamed = {"plain": "progress", "no_report": "report", "dry_run": None}
+    expected = {renamed.get(f, f) for f in flags} - {None}
+    assert expected <= set(inspect.signature(supervisor.search).parameters)
