@@ -6,6 +6,7 @@ storage URL are all checked before the run directory is created or a cluster sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -116,11 +117,24 @@ def stored_checks(exp: Experiment, opts: SearchOptions) -> list[warm_start.Sourc
     would (reading only): the warm-start runs, and the run it resumes (its trials may hold
     other parameters or constraints than this space: said "valid", then refused)."""
     from supervisor.study.open_study import checked_study
+    from supervisor.study.storage import NoStudies
 
-    journal = opts.runs_root / exp.study_name / rundir.JOURNAL_FILE
-    if opts.storage is None and journal.is_file():
-        checked_study(exp, rundir.journal_url(journal.parent), read_only=True)
+    url = opts.storage or rundir.journal_url(opts.runs_root / exp.study_name)
+    if _file_there(url):
+        with contextlib.suppress(NoStudies):  # an SQLite file without Optuna's tables: new
+            checked_study(exp, url, read_only=True)
     return warm_sources(exp, opts)
+
+
+def _file_there(url: str) -> bool:
+    """Whether ``url`` is a journal or SQLite file that exists: its study is read without
+    creating anything or waiting for a server (a database server the search reaches)."""
+    from supervisor.study.storage import JOURNAL_PREFIX
+
+    for prefix in (JOURNAL_PREFIX, "sqlite:///"):
+        if url.startswith(prefix):
+            return os.path.isfile(url[len(prefix) :])
+    return "://" not in url and os.path.isfile(url)
 
 
 def _packing(
