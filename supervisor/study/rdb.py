@@ -129,8 +129,11 @@ def reached(connect: Callable[[], T], url: str, shown: str) -> T:
         except Exception as exc:
             waited = time.monotonic() - started
             if not away(exc) or waited >= patience:
-                if attempt:
-                    exc.add_note(f"(tried again for {waited:.0f} s)")
+                if attempt:  # read by open_storage's one line; add_note is Python 3.11's
+                    exc.__notes__ = [
+                        *getattr(exc, "__notes__", []),
+                        f"(tried again for {waited:.0f} s)",
+                    ]
                 raise
             if not attempt:
                 orig = getattr(exc, "orig", None) or exc
