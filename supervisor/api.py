@@ -332,7 +332,7 @@ def search(
     storage: str | None = None,
     trials: int | None = None,
     epochs: int | None = None,
-    timeout: float | None = None,
+    timeout: float | str | None = None,
     workers: int | None = None,
     threads: int | None = None,
     scheduler: str | None = None,

@@ -39,6 +39,10 @@ def check_flags(flags: dict[str, Any]) -> None:
     for name in COUNT_FLAGS:
         if name in flags:
             flags[name] = as_int(flags[name])
+    if isinstance(flags.get("timeout"), str):  # as budget.timeout: 5400, 90m, 1h30m
+        from supervisor.config.reader import duration_seconds
+
+        flags["timeout"] = duration_seconds(flags["timeout"]) or flags["timeout"]
 
 
 def as_int(value: Any) -> Any:

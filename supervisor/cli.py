@@ -68,7 +68,7 @@ def search(
     ] = "127.0.0.1:8787",
     trials: Annotated[int | None, typer.Option(min=1, help="Override budget.trials.")] = None,
     timeout: Annotated[
-        float | None, typer.Option(min=1, help="Override budget.timeout (seconds).")
+        str | None, typer.Option(help="Override budget.timeout: seconds, or 30m, 2h, 1h30m, 1d.")
     ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override budget.epochs.")] = None,
     prefetch: Annotated[
@@ -155,12 +155,12 @@ def validate(
 
 
 def _describe(opts: object) -> None:
-    from supervisor.commands.search import SearchOptions, resolve_experiment, warm_sources
+    from supervisor.commands.search import SearchOptions, resolve_experiment, stored_checks
     from supervisor.commands.summary import describe_experiment
 
     assert isinstance(opts, SearchOptions)
     exp = resolve_experiment(opts)
-    warm = warm_sources(exp, opts)
+    warm = stored_checks(exp, opts)
     print(describe_experiment(exp, opts))
     for source in warm:
         print(f"Warm start: {source.line()}")
@@ -338,13 +338,14 @@ def submit(
     print(run(opts, typer.main.get_command(app)), end="")
 
 
+SINCE_HELP = "Trials done when this link started; exit 0: budget done, 3: progress made, 4: none."
+
+
 @app.command(hidden=True)
 def chain(
     run: Run,
     count: Annotated[bool, typer.Option(help="Print the trials done so far.")] = False,
-    since: Annotated[
-        int | None, typer.Option(help="Exit 0 when the budget is done, 3 when this link")
-    ] = None,
+    since: Annotated[int | None, typer.Option(help=SINCE_HELP)] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Used by the driver's job script: trials done, and whether to submit the next link

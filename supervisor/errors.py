@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,7 +46,8 @@ class SpaceError(UserError):
         self.file, self.key, self.message = file, key, message
         self.line, self.column = line, column
         where = file if line is None else f"{file}:{line}:{column or 1}"
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        self.located = f"{where}: {key}" if key else where  # the message's prefix
+        super().__init__(f"{self.located}: {message}")
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -57,9 +57,6 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
 
 def add_note(exc: BaseException, note: str) -> None:
-    """``exc.add_note(note)``, which Python 3.10 lacks: there the note is kept in
-    ``__notes__`` alone (read by the messages that quote it; tracebacks do not show it)."""
-    if sys.version_info >= (3, 11):
-        exc.add_note(note)
-    else:
-        vars(exc).setdefault("__notes__", []).append(note)
+    """``exc.add_note(note)``, which Python 3.10 lacks: the note goes into ``__notes__``
+    directly (3.11's tracebacks show it; the messages that quote a note read it there)."""
+    vars(exc)["__notes__"] = [*getattr(exc, "__notes__", []), note]

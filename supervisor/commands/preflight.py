@@ -37,10 +37,12 @@ def count(value: object, flag: str, low: int, high: int) -> None:
         raise UserError(f"{flag} {value!r}: expected an integer from {low} to {high}")
 
 
-def seconds(value: object, flag: str, low: float = 1.0, high: float = MAX_SECONDS) -> None:
+def seconds(
+    value: object, flag: str, low: float = 1.0, high: float = MAX_SECONDS, units: str = ""
+) -> None:
     number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     if number is None or not math.isfinite(number) or not low <= number <= high:
-        raise UserError(f"{flag} {value!r}: expected seconds from {low:g} to {high:g}")
+        raise UserError(f"{flag} {value!r}: expected seconds{units} from {low:g} to {high:g}")
 
 
 def study_name(value: str | None) -> None:
@@ -90,7 +92,7 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
     if opts.proposer not in PROPOSER:
         raise UserError(f"--proposer {opts.proposer!r}: expected auto, on or off")
     if opts.timeout is not None:
-        seconds(opts.timeout, "--timeout")
+        seconds(opts.timeout, "--timeout", units=" (or 90s, 30m, 2h, 1h30m, 1d)")
     if opts.storage is not None:
         storage_url(opts.storage)
     if not opts.scheduler and not opts.launcher:

@@ -6,6 +6,7 @@ storage URL are all checked before the run directory is created or a cluster sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -111,6 +112,31 @@ def warm_sources(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source
     return warm_start.plan(exp, opts.runs_root, opts.runs_root / exp.study_name)
 
 
+def stored_checks(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source]:
+    """What ``validate`` and ``search --dry-run`` check against stored runs, as the search
+    would (reading only): the warm-start runs, and the run it resumes (its trials may hold
+    other parameters or constraints than this space: said "valid", then refused)."""
+    from supervisor.study.open_study import checked_study
+    from supervisor.study.storage import NoStudies
+
+    url = opts.storage or rundir.journal_url(opts.runs_root / exp.study_name)
+    if _file_there(url):
+        with contextlib.suppress(NoStudies):  # an SQLite file without Optuna's tables: new
+            checked_study(exp, url, read_only=True)
+    return warm_sources(exp, opts)
+
+
+def _file_there(url: str) -> bool:
+    """Whether ``url`` is a journal or SQLite file that exists: its study is read without
+    creating anything or waiting for a server (a database server the search reaches)."""
+    from supervisor.study.storage import JOURNAL_PREFIX
+
+    for prefix in (JOURNAL_PREFIX, "sqlite:///"):
+        if url.startswith(prefix):
+            return os.path.isfile(url[len(prefix) :])
+    return "://" not in url and os.path.isfile(url)
+
+
 def _packing(
     opts: SearchOptions, benchmark: str, local_default: bool
 ) -> tuple[int | None, int | None, str]:
@@ -140,7 +166,7 @@ def search(opts: SearchOptions) -> Outcome:
     from supervisor.commands.progress import make_display
     from supervisor.study.driver import Driver
     from supervisor.study.enqueue import enqueue
-    from supervisor.study.open_study import open_campaign_study
+    from supervisor.study.open_study import checked_study, open_campaign_study
     from supervisor.study.storage import redact
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -168,7 +194,11 @@ def search(opts: SearchOptions) -> Outcome:
     # A storage elsewhere is reached, and the cluster started, before the run directory
     # is written: a wrong --storage or --scheduler leaves an existing run as it was.
     changes: list[str] = []  # a resume that trains otherwise than its study's trials
-    study = open_campaign_study(exp, storage_url, changes) if opts.storage else None
+    # A resume this space cannot make is refused before the cluster starts (batch jobs
+    # queued for nothing); a new run's journal is created only once the cluster is up.
+    resumes = opts.storage or (run_dir / rundir.JOURNAL_FILE).is_file()
+    checked = checked_study(exp, storage_url) if resumes else None
+    study = open_campaign_study(exp, storage_url, changes, checked) if opts.storage else None
     display = make_display(plain=opts.plain, quiet=opts.quiet)
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
@@ -189,7 +219,7 @@ def search(opts: SearchOptions) -> Outcome:
         with interrupt_held():
             rundir.make_private(run_dir, journal=opts.storage is None)
             if study is None:
-                study = open_campaign_study(exp, storage_url, changes)
+                study = open_campaign_study(exp, storage_url, changes, checked)
             space_file = opts.space_file
             if opts.space_data is not None:  # later commands read the space from the run
                 space_file = str(run_dir / rundir.SPACE_FILE)

@@ -16,6 +16,20 @@ MAX_INT = 2**53  # beyond this, float round trips in storage lose integers
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
+def duration_seconds(text: str) -> float | None:
+    """``90s``, ``30m``, ``2h``, ``1h30m``, ``1d`` (or plain seconds) in seconds; None when
+    ``text`` is neither."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if not text or not (m := DURATION.match(text)):
+        return None
+    d, h, mins, s = (float(g) if g else 0.0 for g in m.groups())
+    return d * 86400 + h * 3600 + mins * 60 + s
+
+
 class Reader:
     def __init__(self, src: YamlSource) -> None:
         self.src = src
@@ -64,9 +78,8 @@ class Reader:
     def duration(self, value: Any, path: KeyPath) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             seconds = float(value)
-        elif isinstance(value, str) and value and (m := DURATION.match(value.strip())):
-            d, h, mins, s = (float(g) if g else 0.0 for g in m.groups())
-            seconds = d * 86400 + h * 3600 + mins * 60 + s
+        elif isinstance(value, str) and value and DURATION.match(value.strip()):
+            seconds = duration_seconds(value) or 0.0
         else:
             raise self.err(
                 path, f"expected seconds or a duration like '90m' or '2h30m', got {value!r}"

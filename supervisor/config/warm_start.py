@@ -28,6 +28,9 @@ KEYS = ("run", "rename")
 class WarmSource:
     run: str  # a run directory, or a study name under the runs directory
     rename: dict[str, str] = field(default_factory=dict)  # old parameter name -> new
+    # Where errors about the run point: its place in the space file ("space.yaml:12:5:
+    # warm_start[1].run"), found only when the campaign opens, after the file is read.
+    where: str = field(default="warm_start", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run, "rename": dict(self.rename)}
@@ -55,7 +58,7 @@ def read_warm_start(reader: Reader, value: Any, params: set[str]) -> tuple[WarmS
 
 def _source(reader: Reader, entry: Any, path: KeyPath, params: set[str]) -> WarmSource:
     if isinstance(entry, str):
-        return WarmSource(reader.string(entry, path))
+        return WarmSource(reader.string(entry, path), where=reader.err(path, "").located)
     spec = reader.mapping(entry, path, KEYS)
     if "run" not in spec:
         raise reader.err(path, "missing 'run' (a run directory or a study name)")
@@ -71,4 +74,4 @@ def _source(reader: Reader, entry: Any, path: KeyPath, params: set[str]) -> Warm
             raise reader.err(where, f"{new!r} is not a parameter of this space")
     if len(set(rename.values())) < len(rename):
         raise reader.err((*path, "rename"), "two old names map to one new name")
-    return WarmSource(run, dict(rename))
+    return WarmSource(run, dict(rename), reader.err((*path, "run"), "").located)

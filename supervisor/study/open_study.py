@@ -15,24 +15,25 @@ from supervisor.study import attrs
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.storages import BaseStorage
 
     from supervisor.config.experiment import Experiment
 
+    Checked = tuple[BaseStorage, optuna.Study | None]
 
-def open_campaign_study(
-    exp: Experiment, storage_url: str, notes: list[str] | None = None
-) -> optuna.Study:
-    """``notes``, where given, gets a line for a resume whose space trains otherwise than
-    the study's trials were trained (``resume_changes``)."""
+
+def checked_study(exp: Experiment, storage_url: str, *, read_only: bool = False) -> Checked:
+    """The storage and the study stored under the campaign's name (None: none yet),
+    refused where this space cannot resume it: other directions, another campaign's
+    study, parameters or constraints its trials do not hold alike. Writes nothing, so
+    ``--dry-run`` and a search before it starts its cluster find what the search would."""
     import optuna
 
-    from supervisor.config.samplers import make_sampler
     from supervisor.study.feasibility import changed as constraints_changed
     from supervisor.study.space_change import incompatible, unmodelled
-    from supervisor.study.storage import CampaignJournalStorage, open_storage, redact
+    from supervisor.study.storage import open_storage, redact
 
-    storage = open_storage(storage_url)
-    sampler = make_sampler(exp.sampler, exp.sampler_options, exp.seed, grid=exp.grid())
+    storage = open_storage(storage_url, read_only=read_only)
     try:
         existing = optuna.load_study(study_name=exp.study_name, storage=storage)
     except KeyError:
@@ -53,8 +54,27 @@ def open_campaign_study(
         other = constraints_changed(existing, exp)
         if other:
             raise UserError(f"{exp.file}: {other}")
-        if notes is not None:
-            notes.extend(resume_changes(existing, exp))
+    return storage, existing
+
+
+def open_campaign_study(
+    exp: Experiment,
+    storage_url: str,
+    notes: list[str] | None = None,
+    checked: Checked | None = None,
+) -> optuna.Study:
+    """``notes``, where given, gets a line for a resume whose space trains otherwise than
+    the study's trials were trained (``resume_changes``); ``checked``: what
+    ``checked_study`` found (else it is called)."""
+    import optuna
+
+    from supervisor.config.samplers import make_sampler
+    from supervisor.study.storage import CampaignJournalStorage
+
+    storage, existing = checked or checked_study(exp, storage_url)
+    sampler = make_sampler(exp.sampler, exp.sampler_options, exp.seed, grid=exp.grid())
+    if existing is not None and notes is not None:
+        notes.extend(resume_changes(existing, exp))
     study = optuna.create_study(
         study_name=exp.study_name,
         storage=storage,

@@ -85,13 +85,13 @@ def plan(exp: Experiment, runs_root: Path, own_run: Path) -> list[Source]:
     UserError for a source that cannot be used. Reads only."""
     sources: dict[str, Source] = {}
     for spec in exp.warm_start:
-        where = f"warm_start: {spec.run}"
+        where = f"{spec.where}: {spec.run}"
         try:
             run_dir, record = rundir.resolve(spec.run, runs_root)
         except UserError as exc:
             if _added_before(own_run, spec.run):
                 continue  # moved or deleted since its trials were added: nothing to do
-            raise UserError(f"warm_start: {exc}") from None
+            raise UserError(f"{spec.where}: {exc}") from None
         if run_dir.resolve() == own_run.resolve():
             raise UserError(f"{where}: that is this run; warm start from an earlier one")
         key = identify(run_dir, record)

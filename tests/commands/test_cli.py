@@ -64,6 +64,23 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     assert cli("--help", cwd=ROOT).returncode == 0
 
 
+def test_every_command_and_option_has_a_finished_help_sentence() -> None:
+    """``--help`` is what a user reads first: a help text cut mid-sentence (``chain
+    --since`` said "Exit 0 when the budget is done, 3 when this link") tells them nothing."""
+    import typer.main
+
+    import supervisor.cli
+
+    group = typer.main.get_command(supervisor.cli.app)
+    unfinished = [
+        f"{name} {getattr(p, 'opts', [p.name])[0]}: {getattr(p, 'help', None)!r}"
+        for name, cmd in getattr(group, "commands", {}).items()
+        for p in [*cmd.params, cmd]
+        if not (getattr(p, "help", None) or "").rstrip().endswith(".")
+    ]
+    assert not unfinished, unfinished
+
+
 def test_the_api_imports_optuna_only_when_a_search_needs_it() -> None:
     """Optuna imports tqdm.auto, which warns in a notebook's first cell ("IProgress not
     found"); the API imports it under a filter (``api._import_optuna``), so no module on
@@ -129,6 +146,21 @@ def test_validate_prints_the_resolved_space_and_writes_nothing(tmp_path: Path) -
     unnamed.write_text((tmp_path / "toy.yaml").read_text().replace("sampler: random\n", ""))
     result = cli("validate", "unnamed.yaml", cwd=tmp_path)
     assert "sampler     turbo (the default for this space), seed" in result.stdout
+
+
+def test_timeout_takes_the_durations_budget_timeout_takes(tmp_path: Path) -> None:
+    """``--timeout`` overrides ``budget.timeout``, which reads 90s / 30m / 2h / 1h30m / 1d:
+    ``--timeout 2h`` was refused ("Input should be a valid number")."""
+    from supervisor.api import search_options
+
+    toy_space(tmp_path)
+    dry = cli("search", "toy.yaml", "--timeout", "1h30m", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "timeout 5400 s" in dry.stdout
+    assert search_options(tmp_path / "toy.yaml", timeout="2h").timeout == 7200
+    bad = cli("search", "toy.yaml", "--timeout", "2x", "--dry-run", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "--timeout '2x': expected seconds (or 90s, 30m, 2h, 1h30m, 1d)" in bad.stderr
 
 
 def test_search_then_export_status_and_rerun_is_a_no_op(tmp_path: Path) -> None:

@@ -165,6 +165,54 @@ def test_a_range_or_parameter_a_sampler_of_shared_parameters_cannot_model_is_ref
     supervisor.search(_space(changed, 5) | {"sampler": "tpe"}, workers=1, progress="none")
 
 
+def test_dry_run_and_validate_refuse_the_resume_the_search_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--dry-run`` and ``validate`` said "valid ... (exists: the search resumes)" for a
+    resume the search then refused (exit 2), and the search refused it only once its
+    cluster had started (a batch launcher's worker jobs queued for nothing)."""
+    import yaml
+
+    from tests.commands.test_cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    turbo = {"sampler": "turbo"}
+    supervisor.search(_space({"x": {"type": "float", "low": -4, "high": 4}}, 2) | turbo)
+    wider = _space({"x": {"type": "float", "low": -4, "high": 5}}, 4) | turbo
+    (tmp_path / "wider.yaml").write_text(yaml.safe_dump(wider))
+    problem = "wider.yaml: params.x: its trials hold it as a float in [-4.0, 4.0]"
+    for argv in (["validate", "wider.yaml"], ["search", "wider.yaml", "--dry-run"]):
+        result = cli(*argv, cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1
+        assert problem in result.stderr and "valid" not in result.stdout
+    result = cli("search", "wider.yaml", "--workers", "1", "--plain", cwd=tmp_path)
+    assert result.returncode == 2 and problem in result.stderr
+    assert "local cluster" not in result.stdout and "Dask dashboard" not in result.stdout
+
+
+def test_a_dry_run_reads_the_study_in_a_storage_file_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``--storage`` a journal or SQLite file (a journal on a shared file system),
+    the dry run checks the resume as the search does; a file with no study is a new one."""
+    import yaml
+
+    from tests.commands.test_cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    turbo = {"sampler": "turbo"}
+    for url in ("sqlite:///s.db", f"journal:{tmp_path / 'j.log'}"):
+        first = _space({"x": {"type": "float", "low": -4, "high": 4}}, 2) | turbo
+        supervisor.search(first | {"study": url[:6]}, storage=url, progress="none")
+        wider = _space({"x": {"type": "float", "low": -4, "high": 5}}, 4) | turbo
+        (tmp_path / "wider.yaml").write_text(yaml.safe_dump(wider | {"study": url[:6]}))
+        result = cli("search", "wider.yaml", "--storage", url, "--dry-run", cwd=tmp_path)
+        assert result.returncode == 2 and "params.x: its trials hold it" in result.stderr
+        fresh = cli("search", "wider.yaml", "--study", "new", "--storage", url, "--dry-run",
+                    cwd=tmp_path)  # fmt: skip
+        assert fresh.returncode == 0, fresh.stderr
+
+
 def test_a_resume_that_trains_otherwise_says_so_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

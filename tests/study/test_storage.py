@@ -280,6 +280,29 @@ def test_a_database_away_when_a_batch_job_starts_is_waited_for_then_one_line(
     assert "trying again for up to 2 s" in err and "s3cret" not in err
 
 
+def test_the_wait_s_note_needs_no_python_3_11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README asks for Python 3.10+, which has no ``BaseException.add_note``: a
+    database still away after the wait raised AttributeError there (a traceback, not the
+    one line). Its note is now set as ``__notes__``, which 3.11's tracebacks show too."""
+    from sqlalchemy import exc as sa
+
+    from supervisor.study import rdb
+
+    class Away(sa.OperationalError):  # an error of Python 3.10, where add_note is not
+        def add_note(self, note: str) -> None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'add_note'")
+
+    def connect() -> None:
+        raise Away("connect", {}, ConnectionRefusedError("Connection refused"))
+
+    monkeypatch.delenv(rdb.RECONNECT_ENV, raising=False)
+    monkeypatch.setenv("PBS_JOBID", "7.server")
+    monkeypatch.setattr(rdb, "RECONNECT_FOR", 0.6)
+    with pytest.raises(Away) as caught:
+        rdb.reached(connect, "postgresql://u@h/db", "postgresql://u@h/db")
+    assert caught.value.__notes__ == ["(tried again for 1 s)"]
+
+
 def test_a_closed_port_typed_on_a_login_node_is_one_line_at_once(
     closed_port: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -198,6 +198,22 @@ def test_a_warm_start_that_is_not_a_run_is_refused_before_anything_is_written(
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_run_of_the_space_file_that_is_no_run_is_refused_where_the_file_names_it(
+    tmp_path: Path,
+) -> None:
+    """The README: bad input is one line naming the file, line and key. A warm-start run
+    the space file lists is looked up when the campaign opens; its refusal said only
+    "warm_start: lr-sweep: no run found", not which file or entry."""
+    new = faultkit.toy_space(tmp_path, 3, delay=0.0, epochs=1, study="new")
+    with new.open("a") as f:
+        f.write("warm_start:\n  - {run: nowhere, rename: {lr: x}}\n")
+    result = faultkit.run_search(new, "--dry-run")
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    line = len(new.read_text().splitlines())
+    assert f"new.yaml:{line}:6: warm_start[0].run: nowhere: no run found" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("sampler", ["nsgaii", "nsgaiii"])
 def test_nsga_breeds_its_first_new_trials_from_the_warm_start(
     tmp_path: Path, sampler: str
