@@ -185,7 +185,8 @@ def _throughput(
         r.datetime_start.timestamp() for r in session if r.datetime_start is not None
     ]
     if live and starts:  # this session began with its drivers' first trial
-        finishes = [f for f in finishes if f >= min(starts)]
+        first = min(starts)  # once: per finish, it was 180 s of CPU at 100,000 trials
+        finishes = [f for f in finishes if f >= first]
     recent = finishes[-RECENT:]
     if not recent:
         return  # none finished in this session yet
