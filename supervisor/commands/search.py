@@ -169,7 +169,7 @@ def search(opts: SearchOptions) -> Outcome:
     # is written: a wrong --storage or --scheduler leaves an existing run as it was.
     changes: list[str] = []  # a resume that trains otherwise than its study's trials
     study = open_campaign_study(exp, storage_url, changes) if opts.storage else None
-    display = make_display(plain=opts.plain, quiet=opts.quiet)
+    display = make_display(plain=opts.plain, quiet=opts.quiet, timeout=exp.budget.timeout)
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()

@@ -5,7 +5,9 @@ database is read in its own transactions), so any number of shells can watch a c
 while its driver writes. The ETA divides the trials left in the budget by the recent
 throughput: the last ``RECENT`` finished trials over the time since the finish before
 them, so a stalled campaign shows a growing ETA rather than a stale one; only the finishes
-since the running drivers' first trial count (a resumed campaign's new session). A last
+since the running drivers' first trial count (a resumed campaign's new session). A
+timeout (``budget.timeout``, each driver's from its start) bounds the ETA: at it the
+drivers start no new trial, however many the budget has left. A last
 line says what the campaign cost in node-hours (and GPU-hours) per outcome
 (``supervisor.report.cost``).
 """
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from supervisor.report import fmt
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
-from supervisor.study import attrs, feasibility, stop_request
+from supervisor.study import attrs, deadline, feasibility, stop_request
 from supervisor.study.kept_models import kept_in
 from supervisor.study.records import TrialRecord
 from supervisor.study.recovery import orphaned
@@ -63,6 +65,7 @@ class Status:
     running: list[Running] = field(default_factory=list)
     per_hour: float | None = None  # recent throughput
     last_finish_ago: float | None = None
+    timeout_in: float | None = None  # until the running drivers' timeout stops new trials
     cost: Cost | None = None  # allocation units used so far, per outcome
     stopped: str | None = None  # why budget.target or patience ended it (study.stopping)
     stop_requested: str | None = None  # a `supervisor stop` not withdrawn since
@@ -82,11 +85,25 @@ class Status:
         return [r for r in self.running if not r.orphaned]
 
     @property
-    def eta(self) -> float | None:
-        """Seconds until the budget is reached at the recent throughput, while it runs."""
+    def at_pace(self) -> float | None:
+        """Seconds the trials left take at the recent throughput, while it runs."""
         if not self.left or not self.active or not self.per_hour:
             return None
         return self.left / self.per_hour * 3600.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until the campaign starts its last trial: the budget at the recent
+        throughput, or the drivers' timeout where it comes first (``by_timeout``)."""
+        if self.by_timeout:
+            return self.timeout_in
+        return self.at_pace
+
+    @property
+    def by_timeout(self) -> bool:
+        """The timeout ends the campaign before its budget at the recent throughput."""
+        pace, timeout = self.at_pace, self.timeout_in
+        return pace is not None and timeout is not None and timeout < pace
 
 
 def read_status(study: optuna.Study, now: float | None = None) -> Status:
@@ -148,6 +165,8 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         if r.state == TrialState.RUNNING and r.number not in lost and r.driver is not None
     }
     _throughput(status, trials, records, now, live)
+    if (ends := deadline.ends(study.user_attrs, live)) is not None:
+        status.timeout_in = max(0.0, ends - now)
     status.cost = campaign_cost(records, now, lost)
     return status
 
@@ -290,6 +309,17 @@ def _progress_line(status: Status) -> str:
                 f" (the next `supervisor search` re-queues them){last}"
             )
         return f"not running (no RUNNING trial){last}"
-    if status.eta is None:
-        return f"{rate}; ETA unknown until trials finish"
-    return f"ETA {duration_text(status.eta)} for {status.left} trials at {rate}"
+    if status.timeout_in == 0:
+        return f"timeout reached: no new trials, the {len(status.active)} running finish; {rate}"
+    timeout = ""
+    if status.timeout_in is not None:
+        timeout = f"; the timeout stops new trials in {duration_text(status.timeout_in)}"
+    if status.eta is None or status.at_pace is None:
+        return f"{rate}; ETA unknown until trials finish{timeout}"
+    if status.by_timeout:  # a 5 h ETA for a campaign its timeout ends in 20 min misled
+        return (
+            f"ETA {duration_text(status.eta)}: the timeout stops new trials then (running"
+            f" ones finish); the {status.left} trials left would take"
+            f" {duration_text(status.at_pace)} at {rate}"
+        )
+    return f"ETA {duration_text(status.eta)} for {status.left} trials at {rate}{timeout}"
