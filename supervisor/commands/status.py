@@ -24,7 +24,7 @@ from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
 from supervisor.study import attrs, deadline, feasibility, stop_request
 from supervisor.study.kept_models import kept_in
-from supervisor.study.records import TrialRecord
+from supervisor.study.records import RecordCache, TrialRecord
 from supervisor.study.recovery import orphaned
 from supervisor.study.stopping import stopped_early
 
@@ -106,12 +106,15 @@ class Status:
         return pace is not None and timeout is not None and timeout < pace
 
 
-def read_status(study: optuna.Study, now: float | None = None) -> Status:
+def read_status(
+    study: optuna.Study, now: float | None = None, cache: RecordCache | None = None
+) -> Status:
+    """``cache``: the records of an earlier look at ``study`` (``status --watch``)."""
     from optuna.trial import TrialState
 
     now = time.time() if now is None else now
     trials = study.get_trials(deepcopy=False)
-    records = [TrialRecord.from_frozen(t) for t in trials]
+    records = (cache or RecordCache()).records(trials)
     config = study.user_attrs.get(attrs.CONFIG) or {}
     budget = config.get("budget") if isinstance(config, dict) else None
     requested = budget.get("trials") if isinstance(budget, dict) else None
@@ -225,14 +228,15 @@ def print_status(
     console: Console | None = None,
     now: float | None = None,
     run_dir: Path | None = None,
+    cache: RecordCache | None = None,
 ) -> Status:
     """Print the status table of ``study`` (with ``run_dir``: the trained models it
-    keeps too); returns what it printed."""
+    keeps too; ``cache``: an earlier look's records); returns what it printed."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    status = read_status(study, now)
+    status = read_status(study, now, cache)
     console = console or Console()
     budget = f"{status.done} of {status.requested}" if status.requested else f"{status.done}"
     console.print(f"[bold]{status.study}[/bold]  finished {budget}", highlight=False)
