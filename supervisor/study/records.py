@@ -242,12 +242,12 @@ class RecordCache:
         found: list[TrialRecord] = []
         kept = self._kept
         for trial in trials:
-            hit = kept.get(trial._trial_id)
+            hit = kept.get(trial.number)
             if hit is not None and hit[0] is trial:
                 found.append(hit[1])
                 continue
             record = TrialRecord.from_frozen(trial)
             if trial.state.is_finished():
-                kept[trial._trial_id] = (trial, record)
+                kept[trial.number] = (trial, record)
             found.append(record)
         return found
