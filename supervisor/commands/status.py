@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import supervisor.optuna_internals as internals
 from supervisor.report import fmt
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
@@ -148,7 +149,7 @@ def read_status(
         status.best_params = dict(best.params)
         status.best_origin = next((_origin(r) for r in records if r.number == best.number), "")
     elif kept:
-        status.pareto_size = len(study.best_trials)
+        status.pareto_size = len(internals.pareto_front(trials, study.directions))
     if isinstance(budget, dict):
         directions = [d.name.lower() for d in study.directions]
         status.stopped = stopped_early(budget, list(zip(names, directions, strict=True)), trials)
