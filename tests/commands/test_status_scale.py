@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import copy
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -13,6 +14,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+import supervisor
 from supervisor.commands.status import read_status
 from supervisor.study import attrs
 from supervisor.study.records import RecordCache, TrialRecord
@@ -137,4 +139,31 @@ def test_status_of_a_multi_objective_campaign_copies_no_trial(
     status = read_status(study, now=NOW)
     monkeypatch.undo()
     assert status.pareto_size == len(study.best_trials) == 100
+    assert copied == 0
+
+
+def test_the_pareto_front_of_a_run_copies_no_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Run.best_trials`` from a notebook: the front of a 100,000-trial campaign came
+    from ``study.best_trials``, a deep copy of every trial first."""
+    from supervisor.perf.report_scale import make_campaign
+
+    run_dir = tmp_path / "runs" / "scale"
+    make_campaign(run_dir, 200, n_objectives=2)
+    run = supervisor.open_run(str(run_dir))
+    expected = sorted(t.number for t in run.study.best_trials)
+    copied = 0
+    real = copy.deepcopy
+
+    def counting(value: Any, memo: Any = None) -> Any:
+        nonlocal copied
+        trials = value if isinstance(value, list) else [value]  # its items: not seen here
+        copied += sum(isinstance(t, optuna.trial.FrozenTrial) for t in trials)
+        return real(value, memo)
+
+    monkeypatch.setattr(copy, "deepcopy", counting)
+    front = run.best_trials
+    monkeypatch.undo()
+    assert sorted(t.number for t in front) == expected and len(expected) > 1
     assert copied == 0
