@@ -94,8 +94,9 @@ class Status:
 
     @property
     def eta(self) -> float | None:
-        """Seconds until the campaign starts its last trial: the budget at the recent
-        throughput, or the drivers' timeout where it comes first (``by_timeout``)."""
+        """Seconds until the campaign ends: the trials left at the recent throughput, or
+        the drivers' timeout where it comes first (``by_timeout``; its running trials
+        finish after it)."""
         if self.by_timeout:
             return self.timeout_in
         return self.at_pace
@@ -319,7 +320,7 @@ def _progress_line(status: Status) -> str:
     timeout = ""
     if status.timeout_in is not None:
         timeout = f"; the timeout stops new trials in {duration_text(status.timeout_in)}"
-    if status.eta is None or status.at_pace is None:
+    if status.eta is None or status.at_pace is None:  # (None together)
         return f"{rate}; ETA unknown until trials finish{timeout}"
     if status.by_timeout:  # a 5 h ETA for a campaign its timeout ends in 20 min misled
         return (
