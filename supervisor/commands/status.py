@@ -67,6 +67,7 @@ class Status:
     per_hour: float | None = None  # recent throughput
     last_finish_ago: float | None = None
     timeout_in: float | None = None  # until the running drivers' timeout stops new trials
+    timed_out: bool = False  # nothing runs: the last session ended at its timeout
     cost: Cost | None = None  # allocation units used so far, per outcome
     stopped: str | None = None  # why budget.target or patience ended it (study.stopping)
     stop_requested: str | None = None  # a `supervisor stop` not withdrawn since
@@ -172,6 +173,12 @@ def read_status(
     _throughput(status, trials, records, now, live)
     if (ends := deadline.ends(study.user_attrs, live)) is not None:
         status.timeout_in = max(0.0, ends - now)
+    if not live:
+        last: dict[str, float] = {}
+        for r in records:
+            if r.driver is not None and (end := fmt.end_time(r)) is not None:
+                last[r.driver] = max(end, last.get(r.driver, end))
+        status.timed_out = deadline.timed_out(study.user_attrs, last)
     status.cost = campaign_cost(records, now, lost)
     return status
 
@@ -313,6 +320,12 @@ def _progress_line(status: Status) -> str:
             return (
                 f"not running: the driver of the {len(status.running)} RUNNING trials is gone"
                 f" (the next `supervisor search` re-queues them){last}"
+            )
+        if status.timed_out:  # else the user could not tell it from a crash
+            left = f" with {status.left} trials left" if status.left else ""
+            return (
+                f"not running: its last session stopped at its timeout (budget.timeout){left};"
+                f" `supervisor search` continues it{last}"
             )
         return f"not running (no RUNNING trial){last}"
     if status.timeout_in == 0:

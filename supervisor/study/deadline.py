@@ -38,3 +38,16 @@ def ends(study_attrs: Mapping[str, Any], drivers: Iterable[str]) -> float | None
     if not found or len(numbers) < len(found) or not all(map(math.isfinite, numbers)):
         return None
     return float(max(numbers))
+
+
+def timed_out(study_attrs: Mapping[str, Any], ends: Mapping[str, float]) -> bool:
+    """Whether the campaign's last session ended at its timeout. ``ends``: each driver's
+    last trial end (Unix time). The last session is the driver whose trials ended last;
+    at its timeout it started no new trial and its running ones finished after it, where
+    a session stopped before (Ctrl-C, a crash) ended them all before its timeout."""
+    if not ends:
+        return False
+    driver = max(ends, key=lambda d: ends[d])
+    end = ends[driver]
+    limit = study_attrs.get(attrs.DEADLINE_PREFIX + driver)
+    return isinstance(limit, int | float) and not isinstance(limit, bool) and end >= limit

@@ -95,3 +95,27 @@ def test_a_search_records_when_its_timeout_stops_it(
     }
     assert len(recorded) == 1
     assert before + 590 < next(iter(recorded.values())) < time.time() + 600
+
+
+@pytest.mark.parametrize(
+    ("limit", "shown"),
+    [
+        (-40.0, "not running: its last session stopped at its timeout (budget.timeout) with"),
+        (+60.0, "not running (no RUNNING trial)"),  # Ctrl-C before its timeout
+        (None, "not running (no RUNNING trial)"),  # no timeout
+    ],
+)
+def test_a_campaign_its_timeout_ended_says_so(limit: float | None, shown: str) -> None:
+    """Once the driver had gone, a campaign its timeout had ended read as one that had
+    crashed or been stopped: "not running (no RUNNING trial)"."""
+    study = _campaign(200)
+    running = study.get_trials(deepcopy=False)[-1]
+    study._storage.set_trial_user_attr(running._trial_id, attrs.FINISHED, NOW - 20)
+    study.tell(running.number, 0.5)  # the last trial to end
+    study.set_user_attr(attrs.HEARTBEAT_PREFIX + DRIVER, None)  # the driver has ended
+    if limit is not None:
+        study.set_user_attr(attrs.DEADLINE_PREFIX + DRIVER, NOW - 20 + limit)
+    text = _shown(study)
+    assert shown in text, text
+    if limit is not None and limit < 0:
+        assert "99 trials left; `supervisor search` continues it" in text
