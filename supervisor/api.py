@@ -136,7 +136,11 @@ class Run:
     def best_trials(self) -> list[FrozenTrial]:
         """The Pareto-optimal complete trials (the best trial for one objective), of
         those that keep the constraints."""
-        return list(self.study.best_trials)
+        import supervisor.optuna_internals as internals
+
+        study = self.study  # a fresh storage: its trials are the caller's, uncopied
+        # Not study.best_trials: it deep-copies every trial of the study first.
+        return internals.pareto_front(study.get_trials(deepcopy=False), study.directions)
 
     @property
     def manifest(self) -> dict[str, Any] | None:

@@ -418,7 +418,9 @@ def stop(
 
 def main() -> None:
     from supervisor.commands.argv import readable_help, refuse_repeated, usage_line
+    from supervisor.study import journal_snapshot
 
+    journal_snapshot.hold()  # the storages the command opens, for a snapshot once it succeeded
     args = sys.argv[1:]
     command = readable_help(typer.main.get_command(app))
     if not args:  # the help, as typer shows it
@@ -440,8 +442,7 @@ def main() -> None:
         sys.exit(1)
     if isinstance(code, int) and code:  # typer.Exit(n) outside standalone mode
         sys.exit(code)
-    if (snapshots := sys.modules.get("supervisor.study.journal_snapshot")) is not None:
-        snapshots.save_opened()  # a long journal this command read opens fast next time
+    journal_snapshot.save_opened()  # a long journal this command read opens fast next time
 
 
 if __name__ == "__main__":

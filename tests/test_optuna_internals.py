@@ -39,6 +39,7 @@ PRIVATE_IMPORTS = [
     ("optuna.storages.journal._storage", "JournalStorageReplayResult"),
     ("optuna.samplers._lazy_random_state", "LazyRandomState"),
     ("optuna.study._frozen", "FrozenStudy"),
+    ("optuna.study._multi_objective", "_get_pareto_front_trials_by_trials"),
     ("optuna.study._tell", "_tell_with_warning"),
 ]
 

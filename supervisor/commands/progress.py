@@ -1,6 +1,7 @@
 """Terminal progress of a campaign: a rich progress bar on a terminal, log lines otherwise.
 
-Shows finished / requested, running, failed, best so far, elapsed and ETA. When output
+Shows finished / requested, running, failed, best so far, elapsed and ETA (the
+timeout's, "(timeout)", where ``budget.timeout`` stops new trials first). When output
 is not a terminal (batch job logs, CI) every finished trial is one plain line, and the
 counts and ETA are a line of their own every ``PLAIN_EVERY`` seconds while trials finish.
 """
@@ -59,10 +60,6 @@ class Pace:
             return None
         return (total - self.done) * max(0.0, now - since) / (self.done - before)
 
-    def text(self, total: int, now: float) -> str:
-        eta = self.eta(total, now)
-        return "-" if eta is None else duration_text(eta)
-
 
 class Display:
     """The terminal listener of a campaign (``supervisor.study.events.CampaignListener``)."""
@@ -74,8 +71,10 @@ class Display:
         *,
         console: Console | None = None,
         clock: Callable[[], float] = time.monotonic,
+        timeout: float | None = None,
     ) -> None:
         self.quiet = quiet
+        self.timeout = timeout  # budget.timeout: no new trials that long after start
         tty = console.is_terminal if console is not None else sys.stdout.isatty()
         self.live = not quiet and not force_plain and tty
         self.failed = 0
@@ -88,12 +87,14 @@ class Display:
         self._t0 = clock()
         self.pace = Pace(0, self._t0)
         self._said, self._said_done = self._t0, 0  # the last progress line of a log
+        self._ends: float | None = None  # the clock's time of the timeout
 
     def start(self, total: int, done: int, zombies: list[int]) -> None:
         self.total = total
         self._t0 = self._clock()
         self.pace = Pace(done, self._t0)
         self._said, self._said_done = self._t0, done
+        self._ends = self._t0 + self.timeout if self.timeout else None
         if zombies:
             self.log(
                 f"Resumed: closed {len(zombies)} trial(s) left running by a dead driver "
@@ -142,8 +143,16 @@ class Display:
         elapsed = dt.timedelta(seconds=int(now - self._t0))
         return (
             f"{done}/{self.total} running {running}  failed {self.failed}  best {_fmt(best)}"
-            f"  {elapsed}  ETA {self.pace.text(self.total, now)}"
+            f"  {elapsed}  ETA {self.eta_text(now)}"
         )
+
+    def eta_text(self, now: float) -> str:
+        """The ETA at the recent pace, or the timeout's where it comes first: a campaign
+        its timeout ends in 20 min showed an ETA of 5 h."""
+        eta = self.pace.eta(self.total, now)
+        if self._ends is not None and eta is not None and self._ends - now < eta:
+            return f"{duration_text(max(0.0, self._ends - now))} (timeout)"
+        return "-" if eta is None else duration_text(eta)
 
     def trial_done(
         self,
@@ -197,22 +206,25 @@ def in_notebook() -> bool:
     return ip is not None and hasattr(ip, "kernel")
 
 
-def make_display(plain: bool = False, quiet: bool = False) -> Display:
+def make_display(
+    plain: bool = False, quiet: bool = False, timeout: float | None = None
+) -> Display:
     """The listener for a campaign started here: nothing, log lines, a live notebook
-    line in a Jupyter kernel, or a progress bar on a terminal."""
+    line in a Jupyter kernel, or a progress bar on a terminal (``timeout``: the
+    campaign's ``budget.timeout``, which its ETA shows where it comes first)."""
     if quiet:
         return Display(quiet=True)
     if not plain and in_notebook():
-        return NotebookDisplay()
-    return Display(force_plain=plain)
+        return NotebookDisplay(timeout)
+    return Display(force_plain=plain, timeout=timeout)
 
 
 class NotebookDisplay(Display):
     """A campaign's progress in a notebook cell: one HTML line updated in place (finished
     of requested, running, failed, best, elapsed) and the log lines below it."""
 
-    def __init__(self) -> None:
-        super().__init__(force_plain=True)
+    def __init__(self, timeout: float | None = None) -> None:
+        super().__init__(force_plain=True, timeout=timeout)
         self._handle: Any = None
         self._best: float | None = None
 
@@ -253,7 +265,7 @@ class NotebookDisplay(Display):
         text = (
             f"trials {done}/{self.total} · running {running} · failed {self.failed}"
             f" · best {_fmt(self._best)} · {duration_text(now - self._t0)}"
-            f" · ETA {self.pace.text(self.total, now)}"
+            f" · ETA {self.eta_text(now)}"
         )
         return (
             f'<progress value="{done}" max="{total}" style="width:40%"></progress> '

@@ -199,7 +199,7 @@ def search(opts: SearchOptions) -> Outcome:
     resumes = opts.storage or (run_dir / rundir.JOURNAL_FILE).is_file()
     checked = checked_study(exp, storage_url) if resumes else None
     study = open_campaign_study(exp, storage_url, changes, checked) if opts.storage else None
-    display = make_display(plain=opts.plain, quiet=opts.quiet)
+    display = make_display(plain=opts.plain, quiet=opts.quiet, timeout=exp.budget.timeout)
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()

@@ -12,6 +12,7 @@ from supervisor.api import open_run
 from supervisor.commands.status import print_status
 from supervisor.commands.submit import read_chain
 from supervisor.errors import UserError
+from supervisor.study.records import RecordCache
 
 if TYPE_CHECKING:
     import optuna
@@ -29,7 +30,8 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
     # (a fresh open replayed the whole journal each time: 1.1 s against 0.16 s for
     # 2,500 trials, on the login node, every few seconds, for days).
     first = opened.study
-    shown = print_status(first, run_dir=opened.run_dir)
+    cache = RecordCache()  # and the records of its trials that have not changed since
+    shown = print_status(first, run_dir=opened.run_dir, cache=cache)
     study: optuna.Study | None = first
     _chain(opened.run_dir, shown.left)
     unreadable: tuple[type[Exception], ...] = (UserError, OSError, *_database_errors())
@@ -43,7 +45,7 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
         try:
             if study is None:
                 study = opened.study
-            shown = print_status(study, run_dir=opened.run_dir)
+            shown = print_status(study, run_dir=opened.run_dir, cache=cache)
             _chain(opened.run_dir, shown.left)  # a link submitted since the last look too
         except unreadable as exc:
             study = None

@@ -5,7 +5,9 @@ database is read in its own transactions), so any number of shells can watch a c
 while its driver writes. The ETA divides the trials left in the budget by the recent
 throughput: the last ``RECENT`` finished trials over the time since the finish before
 them, so a stalled campaign shows a growing ETA rather than a stale one; only the finishes
-since the running drivers' first trial count (a resumed campaign's new session). A last
+since the running drivers' first trial count (a resumed campaign's new session). A
+timeout (``budget.timeout``, each driver's from its start) bounds the ETA: at it the
+drivers start no new trial, however many the budget has left. A last
 line says what the campaign cost in node-hours (and GPU-hours) per outcome
 (``supervisor.report.cost``).
 """
@@ -17,12 +19,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import supervisor.optuna_internals as internals
 from supervisor.report import fmt
 from supervisor.report.cost import Cost, campaign_cost
 from supervisor.report.fmt import seconds as duration_text
-from supervisor.study import attrs, feasibility, stop_request
+from supervisor.study import attrs, deadline, feasibility, stop_request
 from supervisor.study.kept_models import kept_in
-from supervisor.study.records import TrialRecord
+from supervisor.study.records import RecordCache, TrialRecord
 from supervisor.study.recovery import orphaned
 from supervisor.study.stopping import stopped_early
 
@@ -63,6 +66,8 @@ class Status:
     running: list[Running] = field(default_factory=list)
     per_hour: float | None = None  # recent throughput
     last_finish_ago: float | None = None
+    timeout_in: float | None = None  # until the running drivers' timeout stops new trials
+    timed_out: bool = False  # nothing runs: the last session ended at its timeout
     cost: Cost | None = None  # allocation units used so far, per outcome
     stopped: str | None = None  # why budget.target or patience ended it (study.stopping)
     stop_requested: str | None = None  # a `supervisor stop` not withdrawn since
@@ -82,19 +87,37 @@ class Status:
         return [r for r in self.running if not r.orphaned]
 
     @property
-    def eta(self) -> float | None:
-        """Seconds until the budget is reached at the recent throughput, while it runs."""
+    def at_pace(self) -> float | None:
+        """Seconds the trials left take at the recent throughput, while it runs."""
         if not self.left or not self.active or not self.per_hour:
             return None
         return self.left / self.per_hour * 3600.0
 
+    @property
+    def eta(self) -> float | None:
+        """Seconds until the campaign ends: the trials left at the recent throughput, or
+        the drivers' timeout where it comes first (``by_timeout``; its running trials
+        finish after it)."""
+        if self.by_timeout:
+            return self.timeout_in
+        return self.at_pace
 
-def read_status(study: optuna.Study, now: float | None = None) -> Status:
+    @property
+    def by_timeout(self) -> bool:
+        """The timeout ends the campaign before its budget at the recent throughput."""
+        pace, timeout = self.at_pace, self.timeout_in
+        return pace is not None and timeout is not None and timeout < pace
+
+
+def read_status(
+    study: optuna.Study, now: float | None = None, cache: RecordCache | None = None
+) -> Status:
+    """``cache``: the records of an earlier look at ``study`` (``status --watch``)."""
     from optuna.trial import TrialState
 
     now = time.time() if now is None else now
     trials = study.get_trials(deepcopy=False)
-    records = [TrialRecord.from_frozen(t) for t in trials]
+    records = (cache or RecordCache()).records(trials)
     config = study.user_attrs.get(attrs.CONFIG) or {}
     budget = config.get("budget") if isinstance(config, dict) else None
     requested = budget.get("trials") if isinstance(budget, dict) else None
@@ -128,7 +151,7 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         status.best_params = dict(best.params)
         status.best_origin = next((_origin(r) for r in records if r.number == best.number), "")
     elif kept:
-        status.pareto_size = len(study.best_trials)
+        status.pareto_size = len(internals.pareto_front(trials, study.directions))
     if isinstance(budget, dict):
         directions = [d.name.lower() for d in study.directions]
         status.stopped = stopped_early(budget, list(zip(names, directions, strict=True)), trials)
@@ -148,6 +171,14 @@ def read_status(study: optuna.Study, now: float | None = None) -> Status:
         if r.state == TrialState.RUNNING and r.number not in lost and r.driver is not None
     }
     _throughput(status, trials, records, now, live)
+    if (ends := deadline.ends(study.user_attrs, live)) is not None:
+        status.timeout_in = max(0.0, ends - now)
+    if not live:
+        last: dict[str, float] = {}
+        for r in records:
+            if r.driver is not None and (end := fmt.end_time(r)) is not None:
+                last[r.driver] = max(end, last.get(r.driver, end))
+        status.timed_out = deadline.timed_out(study.user_attrs, last)
     status.cost = campaign_cost(records, now, lost)
     return status
 
@@ -185,7 +216,8 @@ def _throughput(
         r.datetime_start.timestamp() for r in session if r.datetime_start is not None
     ]
     if live and starts:  # this session began with its drivers' first trial
-        finishes = [f for f in finishes if f >= min(starts)]
+        first = min(starts)  # once: per finish, it was 180 s of CPU at 100,000 trials
+        finishes = [f for f in finishes if f >= first]
     recent = finishes[-RECENT:]
     if not recent:
         return  # none finished in this session yet
@@ -205,14 +237,15 @@ def print_status(
     console: Console | None = None,
     now: float | None = None,
     run_dir: Path | None = None,
+    cache: RecordCache | None = None,
 ) -> Status:
     """Print the status table of ``study`` (with ``run_dir``: the trained models it
-    keeps too); returns what it printed."""
+    keeps too; ``cache``: an earlier look's records); returns what it printed."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    status = read_status(study, now)
+    status = read_status(study, now, cache)
     console = console or Console()
     budget = f"{status.done} of {status.requested}" if status.requested else f"{status.done}"
     console.print(f"[bold]{status.study}[/bold]  finished {budget}", highlight=False)
@@ -288,7 +321,24 @@ def _progress_line(status: Status) -> str:
                 f"not running: the driver of the {len(status.running)} RUNNING trials is gone"
                 f" (the next `supervisor search` re-queues them){last}"
             )
+        if status.timed_out:  # else the user could not tell it from a crash
+            left = f" with {status.left} trials left" if status.left else ""
+            return (
+                f"not running: its last session stopped at its timeout (budget.timeout){left};"
+                f" `supervisor search` continues it{last}"
+            )
         return f"not running (no RUNNING trial){last}"
-    if status.eta is None:
-        return f"{rate}; ETA unknown until trials finish"
-    return f"ETA {duration_text(status.eta)} for {status.left} trials at {rate}"
+    if status.timeout_in == 0:
+        return f"timeout reached: no new trials, the {len(status.active)} running finish; {rate}"
+    timeout = ""
+    if status.timeout_in is not None:
+        timeout = f"; the timeout stops new trials in {duration_text(status.timeout_in)}"
+    if status.eta is None or status.at_pace is None:  # (None together)
+        return f"{rate}; ETA unknown until trials finish{timeout}"
+    if status.by_timeout:  # a 5 h ETA for a campaign its timeout ends in 20 min misled
+        return (
+            f"ETA {duration_text(status.eta)}: the timeout stops new trials then (running"
+            f" ones finish); the {status.left} trials left would take"
+            f" {duration_text(status.at_pace)} at {rate}"
+        )
+    return f"ETA {duration_text(status.eta)} for {status.left} trials at {rate}{timeout}"

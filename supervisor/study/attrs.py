@@ -28,6 +28,7 @@ CONFIG = "supervisor:config"
 OBJECTIVES = "supervisor:objectives"
 BENCHMARK = "supervisor:benchmark"
 HEARTBEAT_PREFIX = "supervisor:heartbeat:"
+DEADLINE_PREFIX = "supervisor:deadline:"  # + driver id: Unix time its timeout stops it
 
 # trial
 DRIVER = "supervisor:driver"

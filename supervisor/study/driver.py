@@ -26,7 +26,6 @@ Placement (``supervisor.study.placement``): only workers expected to outlive a t
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,7 +35,7 @@ from supervisor.config.pruner_reach import campaign_notes
 from supervisor.execution import channel
 from supervisor.execution.trial import TrialResult
 from supervisor.execution.worker import cancel_trials
-from supervisor.study import attrs, feasibility, recovery, retry
+from supervisor.study import attrs, deadline, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener, ClusterWatch, Silent
 from supervisor.study.index import ParamKey, StudyIndex, param_key
 from supervisor.study.inflight import InFlight, Running
@@ -129,7 +128,7 @@ class Driver:
         self.rec.load_models()
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
-        deadline = started + self.exp.budget.timeout if self.exp.budget.timeout else math.inf
+        ends = deadline.start(self.study, self.driver_id, self.exp.budget.timeout, started)
         self.channel = channel.DriverChannel(self.client, channel.topic(self.driver_id))
         self.flight.channel = self.channel
         feed = proposer(
@@ -143,7 +142,7 @@ class Driver:
             with stop_on_signals(self._on_signal), feed as self.proposals:
                 while True:
                     self._heartbeat()
-                    late: StopReason | None = "timeout" if time.monotonic() >= deadline else None
+                    late: StopReason | None = "timeout" if time.monotonic() >= ends else None
                     if self._stop is None and (early := self.stopping.reached or late):
                         self._stop = early
                         self._cancel_queued()

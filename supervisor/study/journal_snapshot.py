@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import supervisor.atomic as atomic
-import supervisor.optuna_internals as internals
 
 if TYPE_CHECKING:
     from optuna.storages.journal import JournalFileBackend
@@ -54,6 +53,24 @@ HASHED = 64 * 1024
 
 # This process's journal storages (``CampaignJournalStorage``), for ``save_opened``.
 OPENED: weakref.WeakSet[Any] = weakref.WeakSet()
+# The same, held until ``save_opened`` in a CLI process (``hold``): referenced weakly alone,
+# a command's storage was often collected before the command had succeeded, and `status`
+# and `report` of a long campaign left no snapshot (each replayed the whole journal).
+HELD: list[Any] | None = None
+
+
+def hold() -> None:
+    """Keep the journal storages this process opens until ``save_opened``: the CLI's
+    (one command, then the process ends; a notebook's would pile up)."""
+    global HELD
+    HELD = []
+
+
+def opened(storage: Any) -> None:
+    """``storage`` has opened a journal: saved by ``save_opened``, if it read enough."""
+    OPENED.add(storage)
+    if HELD is not None:
+        HELD.append(storage)
 
 
 def save_opened() -> None:
@@ -61,6 +78,8 @@ def save_opened() -> None:
     command succeeded (a command that refuses its input writes nothing)."""
     for storage in list(OPENED):
         storage.save_snapshot()
+    if HELD is not None:
+        HELD.clear()
 
 
 class Snapshot(Generic[R]):
@@ -74,6 +93,8 @@ class Snapshot(Generic[R]):
 
     def replay(self, prefix: str) -> R:
         """The replay to open the journal with, for a storage of worker id ``prefix``."""
+        import supervisor.optuna_internals as internals
+
         loaded = load(self.backend, self.replay_type, prefix)
         if loaded is None:
             return self.replay_type(prefix)
@@ -82,6 +103,8 @@ class Snapshot(Generic[R]):
 
     def save(self, replay: JournalStorageReplayResult) -> None:
         """``replay``: the storage's, synchronised (the caller holds its thread lock)."""
+        import supervisor.optuna_internals as internals
+
         offset = internals.line_offsets(self.backend).get(replay.log_number_read)
         if offset is not None and offset - self.start >= SAVE_AFTER:
             save(self.backend, replay)
@@ -115,6 +138,8 @@ def load(backend: JournalFileBackend, replay_type: type[R], prefix: str) -> R | 
     """The replay saved for ``backend``'s journal, given the worker id ``prefix`` of the
     storage that takes it; ``None`` (replay the journal whole) if there is none that
     certainly belongs to it. The backend learns where the replay ends in the file."""
+    import supervisor.optuna_internals as internals
+
     journal = internals.file_path(backend)
     snapshot = path_of(journal)
     try:
@@ -141,6 +166,8 @@ def load(backend: JournalFileBackend, replay_type: type[R], prefix: str) -> R | 
 def save(backend: JournalFileBackend, replay: JournalStorageReplayResult) -> None:
     """Leave a snapshot of ``replay``, just synchronised with ``backend``'s journal (the
     caller holds the storage's thread lock); a folder that cannot be written keeps none."""
+    import supervisor.optuna_internals as internals
+
     journal = internals.file_path(backend)
     log_number = replay.log_number_read
     offset = internals.line_offsets(backend).get(log_number)

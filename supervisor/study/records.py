@@ -225,3 +225,29 @@ def _history(value: object) -> tuple[Mapping[str, Any], ...]:
     if not isinstance(value, list):
         return ()
     return tuple(entry for entry in value if isinstance(entry, dict))
+
+
+class RecordCache:
+    """The records of a study's trials, kept between looks (``supervisor status --watch``
+    every few seconds on a 100,000-trial campaign read every trial again each time). A
+    finished trial never changes, and a journal storage hands the same ``FrozenTrial``
+    until it does (it replaces a trial's object to change it): a trial is read again only
+    when its object is another. A storage that builds new objects at each read (a
+    database) is read whole each time, as without the cache."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[FrozenTrial, TrialRecord]] = {}
+
+    def records(self, trials: list[FrozenTrial]) -> list[TrialRecord]:
+        found: list[TrialRecord] = []
+        kept = self._kept
+        for trial in trials:
+            hit = kept.get(trial.number)
+            if hit is not None and hit[0] is trial:
+                found.append(hit[1])
+                continue
+            record = TrialRecord.from_frozen(trial)
+            if trial.state.is_finished():
+                kept[trial.number] = (trial, record)
+            found.append(record)
+        return found

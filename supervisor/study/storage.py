@@ -343,7 +343,7 @@ class CampaignJournalStorage(JournalStorage):
         self._snapshot = journal_snapshot.Snapshot(log_storage, _IndexedReplay)
         # Not super().__init__: it would replay the whole journal into a plain replay first.
         internals.init_journal_storage(self, log_storage, self._snapshot.replay)
-        journal_snapshot.OPENED.add(self)
+        journal_snapshot.opened(self)
 
     def save_snapshot(self) -> None:
         """Leave a snapshot of the replay if opening read many records (journal_snapshot):

@@ -410,6 +410,8 @@ def test_status_watch_outlasts_a_storage_away_and_reads_it_once(
     )
 
     def sleep(seconds: float, wait: Any = time.sleep) -> None:
+        if seconds != 5:  # another's: squeue's subprocess polls with it, and took a step
+            return wait(seconds)
         wait(0.02)  # the journal is looked at again after 5 ms (journal_file.FRESH)
         step = next(steps, None)
         if step is None:

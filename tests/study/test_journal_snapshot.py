@@ -4,6 +4,7 @@ to the journal (replaced, rewritten, someone else's, another format) is never us
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,34 @@ def test_a_command_that_succeeds_saves_one_that_refuses_does_not(
     code, out, err = run_cli("status", "api-toy", monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0 and "finished 3 of 3" in out, err
     assert snapshot.exists()
+    assert replayed(journal) < records(journal)
+
+
+def test_a_command_saves_the_snapshot_of_a_study_it_has_let_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` lets its study go before the CLI saves the snapshot; on a long journal the
+    collector had always run by then, and `status` and `report` left none: each look at a
+    38,000-trial campaign replayed its journal whole (4 s of CPU)."""
+    from supervisor.perf.report_scale import make_campaign
+
+    monkeypatch.setattr(journal_snapshot, "HELD", None, raising=False)  # a fresh process
+    run_dir = tmp_path / "runs" / "scale"
+    make_campaign(run_dir, 30)  # as `supervisor search` leaves it
+    journal = run_dir / "journal.log"
+    gc.collect()
+    opened = [internals.file_path(internals.backend(s)) for s in journal_snapshot.OPENED]
+    assert str(journal) not in opened  # its writer's, which would save it
+    save = journal_snapshot.save_opened
+
+    def collected_first() -> None:
+        gc.collect()
+        save()
+
+    monkeypatch.setattr(journal_snapshot, "save_opened", collected_first)
+    code, out, err = run_cli("status", str(run_dir), monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0 and "finished 26 of 80" in out, err
+    assert journal_snapshot.path_of(str(journal)).exists()
     assert replayed(journal) < records(journal)
 
 
