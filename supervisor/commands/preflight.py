@@ -345,6 +345,10 @@ def profile_to_write(path: Path) -> None:
             raise UserError(f"--write {path}: not a regular file")
         ref = str(path)
         profile.load(ref if "/" in ref else f"./{ref}")  # a file, never a profile name
+        # Replaced through a new file, a read-only profile lost its protection silently
+        # (root and any owner of the folder may replace it); its mode bits decide.
+        if not os.stat(path).st_mode & 0o222 or not os.access(path, os.W_OK):
+            raise UserError(f"--write {path}: read-only; chmod u+w {path} to write into it")
     parent = path.parent
     if not parent.is_dir():
         state = "is not a directory" if parent.exists() else "does not exist"

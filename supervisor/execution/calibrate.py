@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -269,4 +270,8 @@ def write_into_profile(cal: Calibration, profile: Path) -> None:
         if not skipping:
             kept.append(line)
     body = "\n".join(kept).rstrip()
-    atomic.write(profile, (body + "\n\n" if body else "") + profile_block(cal))
+    # The profile keeps its mode: one made 0600 (a prologue may export a token) became
+    # world-readable when rewritten through a new file under the umask.
+    mode = stat.S_IMODE(profile.stat().st_mode) if profile.exists() else None
+    with atomic.replacing(profile, mode=mode) as tmp:
+        tmp.write_text((body + "\n\n" if body else "") + profile_block(cal))

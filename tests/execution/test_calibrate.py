@@ -158,3 +158,32 @@ def test_a_results_folder_it_cannot_write_is_refused_before_measuring(tmp_path: 
     )
     assert proc.stdout == ""  # nothing measured
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_read_only_profile_is_refused_and_a_private_one_stays_private(tmp_path: Path) -> None:
+    """--write replaced a read-only profile through a new file (0644 afterwards), and a
+    0600 profile (a prologue may export a token) came back world-readable."""
+    locked = tmp_path / "slurm.yaml"
+    locked.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
+    locked.chmod(0o444)
+    env = {**os.environ, calibrate.CACHE_ENV: str(tmp_path / "cal")}
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(locked)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        f"error: --write {locked}: read-only; chmod u+w {locked} to write into it"
+    )
+    assert proc.stdout == "" and locked.read_text() == "kind: slurm\ncores: 2\nmemory: 4GiB\n"
+    assert locked.stat().st_mode & 0o777 == 0o444 and not (tmp_path / "cal").exists()
+    private = tmp_path / "private.yaml"
+    private.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
+    private.chmod(0o600)
+    calibrate.write_into_profile(fake(), private)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert yaml.safe_load(private.read_text())["calibration"]["trials_per_node"] == 3
