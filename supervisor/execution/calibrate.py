@@ -258,20 +258,39 @@ def write_into_profile(cal: Calibration, profile: Path) -> None:
     """Append the calibration to a launcher profile, replacing an earlier one; the rest
     of the file (and its comments) is kept as written. A new file is a local profile."""
     text = profile.read_text() if profile.exists() else "kind: local\n"
-    kept: list[str] = []
-    skipping = False
-    for line in text.splitlines():
-        if line.startswith(("# Written by `supervisor calibrate", "calibration:")):
-            skipping = True
-        elif skipping and (line.startswith((" ", "#")) or not line.strip()):
-            pass
-        else:
-            skipping = False
-        if not skipping:
-            kept.append(line)
-    body = "\n".join(kept).rstrip()
+    body = "\n".join(_without_calibration(text.splitlines())).rstrip()
     # The profile keeps its mode: one made 0600 (a prologue may export a token) became
     # world-readable when rewritten through a new file under the umask.
     mode = stat.S_IMODE(profile.stat().st_mode) if profile.exists() else None
     with atomic.replacing(profile, mode=mode) as tmp:
         tmp.write_text((body + "\n\n" if body else "") + profile_block(cal))
+
+
+def _without_calibration(lines: list[str]) -> list[str]:
+    """``lines`` less an earlier ``calibration:`` section and the header this module
+    wrote above it. Only the section's own (indented) lines go: a comment or blank line
+    at column 0 after it belongs to what follows (a section of the user's comments was
+    dropped with a calibration the user had moved up the file)."""
+    kept: list[str] = []
+    pending: list[str] = []  # column-0 comments and blank lines met inside the section
+    inside = after_header = False
+    for line in lines:
+        if after_header and line.startswith("# ("):  # the header's second line
+            after_header = False
+            continue
+        after_header = line.startswith("# Written by `supervisor calibrate")
+        if after_header or line.startswith("calibration:"):
+            inside, pending = line.startswith("calibration:"), []
+            continue
+        if inside and line[:1] in (" ", "\t"):  # the section's own line
+            pending = []
+            continue
+        if inside and (not line.strip() or line.startswith("#")):
+            pending.append(line)  # the section's, if an indented line follows
+            continue
+        if inside and kept and not kept[-1].strip():  # no double blank where it was
+            pending = [p for p in pending if p.strip()]
+        kept += pending
+        pending, inside = [], False
+        kept.append(line)
+    return kept + pending

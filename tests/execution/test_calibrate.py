@@ -187,3 +187,21 @@ def test_a_read_only_profile_is_refused_and_a_private_one_stays_private(tmp_path
     calibrate.write_into_profile(fake(), private)
     assert private.stat().st_mode & 0o777 == 0o600
     assert yaml.safe_load(private.read_text())["calibration"]["trials_per_node"] == 3
+
+
+def test_rewriting_a_calibration_in_mid_file_keeps_the_comments_after_it(tmp_path: Path) -> None:
+    """A calibration the user moved up the profile was followed by the user's own comment
+    lines: the next --write dropped them with the old section."""
+    profile = tmp_path / "slurm.yaml"
+    profile.write_text(
+        "kind: slurm\n\ncalibration:\n  benchmark: weather\n\n  trials_per_node: 2\n"
+        "  threads_per_trial: 1\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n"
+        "cores: 8\nmemory: 4GiB\n"
+    )
+    calibrate.write_into_profile(fake(), profile)
+    text = profile.read_text()
+    assert text.startswith("kind: slurm\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n")
+    data = yaml.safe_load(text)
+    assert data["calibration"]["trials_per_node"] == 3 and data["max_jobs"] == 2
+    calibrate.write_into_profile(fake(), profile)
+    assert profile.read_text() == text  # a second run replaces its own section
