@@ -254,16 +254,22 @@ def profile_block(cal: Calibration) -> str:
     )
 
 
-def write_into_profile(cal: Calibration, profile: Path) -> None:
-    """Append the calibration to a launcher profile, replacing an earlier one; the rest
-    of the file (and its comments) is kept as written. A new file is a local profile."""
+def profile_text(cal: Calibration, profile: Path) -> str:
+    """A launcher profile with the calibration appended, replacing an earlier one; the
+    rest of the file (and its comments) is kept as written. A new file is a local profile."""
     text = profile.read_text() if profile.exists() else "kind: local\n"
     body = "\n".join(_without_calibration(text.splitlines())).rstrip()
+    return (body + "\n\n" if body else "") + profile_block(cal)
+
+
+def write_into_profile(cal: Calibration, profile: Path, text: str | None = None) -> None:
+    """Write ``text`` (by default ``profile_text``) over the profile."""
+    text = profile_text(cal, profile) if text is None else text
     # The profile keeps its mode: one made 0600 (a prologue may export a token) became
     # world-readable when rewritten through a new file under the umask.
     mode = stat.S_IMODE(profile.stat().st_mode) if profile.exists() else None
     with atomic.replacing(profile, mode=mode) as tmp:
-        tmp.write_text((body + "\n\n" if body else "") + profile_block(cal))
+        tmp.write_text(text)
 
 
 def _without_calibration(lines: list[str]) -> list[str]:

@@ -205,3 +205,37 @@ def test_rewriting_a_calibration_in_mid_file_keeps_the_comments_after_it(tmp_pat
     assert data["calibration"]["trials_per_node"] == 3 and data["max_jobs"] == 2
     calibrate.write_into_profile(fake(), profile)
     assert profile.read_text() == text  # a second run replaces its own section
+
+
+def test_a_profile_whose_own_keys_win_says_so_and_a_broken_result_is_not_written(
+    tmp_path: Path,
+) -> None:
+    """A copy of the shipped slurm.yaml (cores and processes set) took the calibration
+    without a word and went on packing its own way; a profile with processes: 2 and its
+    cores from the dask config was written with a 1-core calibration (which wins over
+    the dask config) and refused by every later search."""
+    cal = str(tmp_path / "cal")
+    env = {**os.environ, calibrate.CACHE_ENV: cal, "DASK_JOBQUEUE__PBS__CORES": "4"}
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    command += ["tests.toy_classifier:ToyClassifier", "--cores", "1", "--write"]
+    own = tmp_path / "slurm.yaml"
+    own.write_text("kind: slurm\ncores: 4\nprocesses: 4  # my site\nmemory: 4GiB\n")
+    proc = subprocess.run([*command, str(own)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-2:] == [
+        f"written into {own}",
+        f"note: {own} sets processes: 4, cores: 4 itself, which win over the calibration's"
+        " processes: 1, cores: 1; delete them from the profile (or set them to null) to"
+        " pack as measured",
+    ]
+    assert yaml.safe_load(own.read_text())["calibration"]["trials_per_node"] == 1
+    broken = tmp_path / "pbs.yaml"
+    broken.write_text("kind: pbs\nprocesses: 2\nmemory: 4GiB\n")
+    proc = subprocess.run([*command, str(broken)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith(
+        f"error: --write {broken}: not written, the profile would be refused with the"
+        " calibration (1 trial(s) x 1 thread(s)): "
+    )
+    assert "2 processes need at least as many cores" in proc.stderr
+    assert broken.read_text() == "kind: pbs\nprocesses: 2\nmemory: 4GiB\n"
