@@ -69,6 +69,12 @@ def calibrate(
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"
     )
     print(f"saved for this host: {cal.save(result)}")
+    if result.cores < len(cal.usable_cores()):  # --cores: search goes by the node's cores
+        print(
+            f"note: measured on {result.cores} of this node's {len(cal.usable_cores())} usable"
+            f" cores: searches use it where {result.cores} core(s) are usable (an allocation"
+            " of that size), not on this whole node"
+        )
     if write is not None:
         _write_into(result, write)
 

@@ -120,9 +120,9 @@ def _packing(
         return opts.workers, opts.threads, ""
     from supervisor.execution import calibrate
 
-    cal = calibrate.load_for_host(benchmark)
+    cal, why_not = calibrate.saved_for_host(benchmark)
     if cal is None:
-        return None, None, ""
+        return None, None, f" (calibration {why_not})" if why_not else ""
     return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
 
 

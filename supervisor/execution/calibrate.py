@@ -230,16 +230,29 @@ def save(cal: Calibration) -> Path:
     return path
 
 
-def load_for_host(benchmark: str) -> Calibration | None:
-    """This host's saved calibration of ``benchmark`` if it still matches the node."""
+def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
+    """This host's saved calibration of ``benchmark`` if it still matches the node, else
+    why one that was saved does not apply ("" when none was): a search that ignored it
+    without a word packed trials by its default after the user had calibrated."""
     path = cache_path(benchmark)
     try:
         cal = Calibration(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    if cal.cores != len(usable_cores()) or cal.cpu != cpu_model():
-        return None  # the node changed (another allocation size or machine)
-    return cal
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError, TypeError) as exc:
+        return None, f"{path} is unreadable ({type(exc).__name__}): rerun supervisor calibrate"
+    cores, cpu = len(usable_cores()), cpu_model()
+    if cal.cores != cores or cal.cpu != cpu:  # another allocation size, or machine
+        shape = (
+            f"{cal.cores} core(s), this node has {cores} usable"
+            if cal.cores != cores
+            else f"{cal.cpu}, this node's CPU is {cpu}"
+        )
+        return None, (
+            f"{path} was measured on {shape}: not used; rerun"
+            f" supervisor calibrate {benchmark} here"
+        )
+    return cal, ""
 
 
 def profile_block(cal: Calibration) -> str:

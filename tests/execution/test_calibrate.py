@@ -51,9 +51,19 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
     assert _packing(replace(opts, workers=2), "weather", True)[:2] == (2, None)
     assert _packing(opts, "weather", False) == (None, None, "")  # a launcher profile decides
     assert _packing(opts, "speech", True) == (None, None, "")  # another benchmark
-    # A calibration from another node shape no longer applies.
-    calibrate.save(fake(cores=len(calibrate.usable_cores()) + 8))
-    assert _packing(opts, "weather", True) == (None, None, "")
+    # A calibration from another node shape no longer applies, and the search says so
+    # (it packed by its default without a word after the user had calibrated).
+    cores = len(calibrate.usable_cores())
+    calibrate.save(fake(cores=cores + 8))
+    assert _packing(opts, "weather", True) == (
+        None,
+        None,
+        f" (calibration {tmp_path / calibrate.cache_path('weather').name} was measured on"
+        f" {cores + 8} core(s), this node has {cores} usable: not used; rerun supervisor"
+        " calibrate weather here)",
+    )
+    calibrate.save(fake(cpu="Another CPU"))
+    assert "measured on Another CPU, this node's CPU is " in _packing(opts, "weather", True)[2]
 
 
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
@@ -95,6 +105,11 @@ def test_calibrate_measures_this_node_and_saves_the_result(tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "recommended: 1 trial(s) per node x 1 thread(s)" in proc.stdout
+    if len(calibrate.usable_cores()) > 1:  # --cores 1 on a bigger node: searches here skip it
+        assert (
+            f"note: measured on 1 of this node's {len(calibrate.usable_cores())} usable cores:"
+            " searches use it where 1 core(s) are usable" in proc.stdout
+        )
     saved = json.loads(next(tmp_path.glob("weather@*.json")).read_text())
     assert saved["table"][0]["samples_per_s"] > 0 and saved["cores"] == 1
     written = yaml.safe_load(profile.read_text())  # a new file: a local profile
