@@ -101,6 +101,11 @@ def make_local(
         f"local cluster: {n_workers} workers x 1 trial, {per_trial} thread(s) per trial;"
         f" scheduler in a process of its own; TLS on, scheduler {cluster.scheduler_address}"
     )
+    if n_workers * per_trial > cores:  # the user's choice, said: trials then share cores
+        desc += (
+            f"; oversubscribed: {n_workers * per_trial} threads on {cores} usable cores,"
+            " so trials slow each other down"
+        )
     return ClusterHandle(
         client, cluster, n_workers, per_trial, desc, after_close=credentials.remove, worker_log=log
     )
