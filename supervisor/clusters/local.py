@@ -16,7 +16,7 @@ from pathlib import Path
 from supervisor.clusters import scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
-from supervisor.execution.node import thread_environment
+from supervisor.execution.node import shared_gpu_environment, thread_environment
 from supervisor.execution.worker_log import LOG_ENV
 from supervisor.study.signals import interrupt_held
 
@@ -73,7 +73,12 @@ def make_local(
                 # (``scratch``): the nanny puts it on the driver's sys.path.
                 "local_directory": scratch.local_directory(credentials.folder),
                 "silence_logs": logging.ERROR,
-                "env": {**thread_environment(per_trial), **({LOG_ENV: str(log)} if log else {})},
+                "env": {
+                    **thread_environment(per_trial),
+                    # Every worker's trials see every GPU of the machine.
+                    **(shared_gpu_environment(os.environ) if n_workers > 1 else {}),
+                    **({LOG_ENV: str(log)} if log else {}),
+                },
                 "preload": ["supervisor.clusters.worker_signals"],
             },
         }

@@ -107,7 +107,7 @@ def measure(
     """Run ``packing.trials`` probes at once; their samples/s. ``tuned``: each on its
     own cores with the worker slot's thread settings; otherwise with the frameworks'
     defaults (every probe sizes its pools for the whole node), for comparison."""
-    from supervisor.execution.node import thread_environment
+    from supervisor.execution.node import shared_gpu_environment, thread_environment
 
     procs: list[subprocess.Popen[str]] = []
     logs: list[Any] = []
@@ -115,6 +115,8 @@ def measure(
         for slot in range(packing.trials):
             mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
             env = dict(os.environ)
+            if packing.trials > 1:  # probes on a GPU node share its GPU, as trials do
+                env.update(shared_gpu_environment(env))
             if tuned:
                 env.update(thread_environment(packing.threads))
             else:

@@ -66,6 +66,16 @@ def thread_environment(threads: int) -> dict[str, str]:
     }
 
 
+def shared_gpu_environment(environ: Any) -> dict[str, str]:
+    """Environment for trial processes that share a GPU (trials packed per GPU, local
+    workers on a GPU machine, calibration probes): TensorFlow maps nearly all of a GPU's
+    memory and JAX 75% of it at their first use, so every trial process but the first
+    found none left and failed out of memory. They allocate as they need instead; a
+    value ``environ`` (the user's) already has wins."""
+    wanted = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    return {k: v for k, v in wanted.items() if k not in environ}
+
+
 def child_environment() -> dict[str, str]:
     """The environment of a process a worker starts to run trials (``python -m ...``):
     this process's, with the folders of its ``sys.path`` that are not the installation's
