@@ -173,7 +173,9 @@ def search(opts: SearchOptions) -> Outcome:
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()
-    workers, threads, packing = _packing(opts, exp.benchmark, launcher is None)
+    # A local profile that sizes nothing is "the same as no --launcher" (launchers/local.yaml).
+    sized = launcher is not None and (launcher.kind != "local" or any(launcher.extra.values()))
+    workers, threads, packing = _packing(opts, exp.benchmark, not sized)
     with open_cluster(
         workers=workers,
         threads=threads,

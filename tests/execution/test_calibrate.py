@@ -254,3 +254,33 @@ def test_a_profile_whose_own_keys_win_says_so_and_a_broken_result_is_not_written
     )
     assert "2 processes need at least as many cores" in proc.stderr
     assert broken.read_text() == "kind: pbs\nprocesses: 2\nmemory: 4GiB\n"
+
+
+def test_a_local_profile_that_sizes_nothing_uses_the_saved_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """launchers/local.yaml says it is the same as no --launcher, but with it the search
+    ignored this host's calibration and packed by the default."""
+    toy = "tests.toy_benchmark:ToyBenchmark"
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    calibrate.save(replace(fake(), benchmark=toy, trials_per_node=1))
+    space = tmp_path / "toy.yaml"
+    space.write_text(
+        f'benchmark: {{name: "{toy}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\n"
+        "budget: {trials: 1, epochs: 1}\nsampler: random\nseed: 3\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "supervisor.cli", "search", str(space), "--plain"]
+    command += ["--no-report", "--dashboard", "127.0.0.1:0", "--runs-dir", str(tmp_path)]
+    proc = subprocess.run(
+        [*command, "--launcher", str(root / "launchers" / "local.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(li for li in proc.stdout.splitlines() if li.startswith("local cluster"))
+    assert line.startswith("local cluster: 1 workers x 1 trial, 1 thread(s) per trial;")
+    assert line.endswith(" (packing from supervisor calibrate)")
