@@ -30,6 +30,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def local_size(workers: int | None, threads: int | None) -> tuple[int, int]:
+    """(worker processes, threads per trial) of a local cluster; by default every core."""
+    cores = usable_cores()
+    n_workers = workers or max(1, cores // (threads or 1))
+    return n_workers, threads or max(1, cores // n_workers)
+
+
 def make_local(
     *, workers: int | None, threads: int | None, dashboard: str, log: Path | None = None
 ) -> ClusterHandle:
@@ -41,8 +48,7 @@ def make_local(
     from supervisor.clusters.scheduler_process import SchedulerProcess
 
     cores = usable_cores()
-    n_workers = workers or max(1, cores // (threads or 1))
-    per_trial = threads or max(1, cores // n_workers)
+    n_workers, per_trial = local_size(workers, threads)
     credentials = temporary_credentials()
     cluster = client = None
     try:

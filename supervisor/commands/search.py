@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.commands import preflight, provenance
+from supervisor.commands.packing import calibrated
+from supervisor.commands.packing import packing as local_packing
 from supervisor.commands.summary import CHAIN_ENV, ensemble_follows
 from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
@@ -111,21 +113,6 @@ def warm_sources(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source
     return warm_start.plan(exp, opts.runs_root, opts.runs_root / exp.study_name)
 
 
-def _packing(
-    opts: SearchOptions, benchmark: str, local_default: bool
-) -> tuple[int | None, int | None, str]:
-    """Workers and threads for the default local cluster: the user's flags, else this
-    host's ``supervisor calibrate`` result for the benchmark, else the local default."""
-    if not local_default or opts.scheduler or opts.workers or opts.threads:
-        return opts.workers, opts.threads, ""
-    from supervisor.execution import calibrate
-
-    cal, why_not = calibrate.saved_for_host(benchmark)
-    if cal is None:
-        return None, None, f" (calibration {why_not})" if why_not else ""
-    return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
-
-
 PASSWORD_IN_ARGV = (
     "note: a password on the command line is visible to every user of this machine (ps)"
     " while the search runs; PGPASSWORD or ~/.pgpass keep it private"
@@ -173,9 +160,7 @@ def search(opts: SearchOptions) -> Outcome:
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()
-    # A local profile that sizes nothing is "the same as no --launcher" (launchers/local.yaml).
-    sized = launcher is not None and (launcher.kind != "local" or any(launcher.extra.values()))
-    workers, threads, packing = _packing(opts, exp.benchmark, not sized)
+    workers, threads, packing = local_packing(opts, exp.benchmark, calibrated(launcher))
     with open_cluster(
         workers=workers,
         threads=threads,

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from supervisor.clusters import profile as profile_file
-from supervisor.commands.search import SearchOptions, _packing
+from supervisor.commands.packing import packing as _packing
+from supervisor.commands.search import SearchOptions
 from supervisor.execution import calibrate
 
 
@@ -284,3 +285,34 @@ def test_a_local_profile_that_sizes_nothing_uses_the_saved_calibration(
     line = next(li for li in proc.stdout.splitlines() if li.startswith("local cluster"))
     assert line.startswith("local cluster: 1 workers x 1 trial, 1 thread(s) per trial;")
     assert line.endswith(" (packing from supervisor calibrate)")
+
+
+def test_dry_run_shows_the_packing_the_search_would_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--dry-run said only 'a local Dask cluster': whether the saved calibration would be
+    used (or a --threads flag win) showed only once the campaign had started."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    toy = "tests.toy_benchmark:ToyBenchmark"
+    calibrate.save(replace(fake(), benchmark=toy, trials_per_node=1))
+    space = tmp_path / "toy.yaml"
+    space.write_text(
+        f'benchmark: {{name: "{toy}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\nbudget: {trials: 3}\n"
+    )
+    command = [sys.executable, "-m", "supervisor.cli", "search", str(space), "--dry-run"]
+    command += ["--runs-dir", str(tmp_path / "runs")]
+
+    def would_run(*flags: str) -> str:
+        proc = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return next(li for li in proc.stdout.splitlines() if li.startswith("would run"))
+
+    cores = len(calibrate.usable_cores())
+    assert would_run() == (
+        "would run   3 trials on a local Dask cluster of 1 workers x 1 thread(s) per trial"
+        " (packing from supervisor calibrate)"
+    )
+    assert would_run("--threads", "1") == (
+        f"would run   3 trials on a local Dask cluster of {cores} workers x 1 thread(s) per trial"
+    )

@@ -1,0 +1,30 @@
+"""How many trials the default local cluster runs at once, with how many threads each:
+the user's flags, else this host's ``supervisor calibrate`` result, else every core.
+
+Shared by the search and its ``--dry-run``, which shows the packing before it starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from supervisor.clusters.profile import Launcher
+
+
+def calibrated(launcher: Launcher | None) -> bool:
+    """Whether the cluster is the local default a saved calibration sizes: no launcher,
+    or a local profile that sizes nothing ("the same as no --launcher", local.yaml)."""
+    return launcher is None or (launcher.kind == "local" and not any(launcher.extra.values()))
+
+
+def packing(opts: Any, benchmark: str, local_default: bool) -> tuple[int | None, int | None, str]:
+    """(workers, threads, note) for the local cluster; ``opts``: a SearchOptions."""
+    if not local_default or opts.scheduler or opts.workers or opts.threads:
+        return opts.workers, opts.threads, ""
+    from supervisor.execution import calibrate
+
+    cal, why_not = calibrate.saved_for_host(benchmark)
+    if cal is None:
+        return None, None, f" (calibration {why_not})" if why_not else ""
+    return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
