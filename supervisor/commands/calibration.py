@@ -55,8 +55,9 @@ def calibrate(
     print(f"{'threads/trial':>13} {'trials/node':>11} {'samples/s':>10}  per trial")
 
     def show(m: cal.Measurement) -> None:
-        each = ", ".join(f"{r:.0f}" for r in m.per_trial)
-        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {m.aggregate:>10.0f}  {each}")
+        each = ", ".join(f"{r:.0f}" for r in m.per_trial) or f"failed: {m.error}"
+        rate = f"{m.aggregate:>10.0f}" if not m.error else f"{'-':>10}"
+        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {rate}  {each}")
 
     # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
     # does: `supervisor search` looks it up by that name (a plugin's class name alone

@@ -48,6 +48,7 @@ class Packing:
 class Measurement:
     packing: Packing
     per_trial: list[float]  # samples/s of each concurrent trial
+    error: str = ""  # why this packing could not run (its probes out of memory)
 
     @property
     def aggregate(self) -> float:
@@ -184,19 +185,27 @@ def calibrate(
     on_result: Any = None,
 ) -> Calibration:
     cores = usable_cores()[: max_cores or None]
-    results = []
+    results: list[Measurement] = []
     for packing in grid(len(cores)):
-        m = measure(target, options, packing, epochs, cores)
+        try:
+            m = measure(target, options, packing, epochs, cores)
+        except UserError as exc:
+            if not results:  # one trial alone failed: the benchmark, not the packing
+                raise
+            # Many probes at once may not fit the node's memory (the OOM killer took one):
+            # that packing is out, not the hour of measurements before it.
+            m = Measurement(packing, [], str(exc))
         results.append(m)
         if on_result is not None:
             on_result(m)
-    best = max(results, key=lambda m: m.aggregate)
+    best = max((m for m in results if not m.error), key=lambda m: m.aggregate)
     table = [
         {
             "threads_per_trial": m.packing.threads,
             "trials_per_node": m.packing.trials,
             "samples_per_s": round(m.aggregate, 1),
             "per_trial": [round(r, 1) for r in m.per_trial],
+            **({"error": m.error} if m.error else {}),
         }
         for m in results
     ]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -316,3 +317,39 @@ def test_dry_run_shows_the_packing_the_search_would_use(
     assert would_run("--threads", "1") == (
         f"would run   3 trials on a local Dask cluster of {cores} workers x 1 thread(s) per trial"
     )
+
+
+def test_a_packing_that_does_not_fit_the_node_is_left_out_not_the_whole_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Many probes at once may not fit a node's memory: one killed by the OOM killer
+    ended the calibration with an error after every packing before it was measured
+    (an hour on a big node), and nothing was saved."""
+    from supervisor.commands.calibration import calibrate as command
+    from supervisor.errors import UserError
+
+    def measure(target: str, options: Any, packing: Any, *args: Any) -> Any:
+        if packing.trials == 2:
+            raise UserError("calibration probe died (exit -9): Killed")
+        return calibrate.Measurement(packing, [100.0 * packing.threads])
+
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(calibrate, "measure", measure)
+    command("tests.toy_classifier:ToyClassifier", [], tiny=False, epochs=1, cores=None, write=None)
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[2]
+        == "            1           2          -  failed: calibration probe died (exit -9): Killed"
+    )
+    assert out[4] == "recommended: 1 trial(s) per node x 2 thread(s) each (200 samples/s)"
+    saved = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert saved["table"][1]["error"] == "calibration probe died (exit -9): Killed"
+    # One trial alone failing is the benchmark's fault: stopped at once.
+    monkeypatch.setattr(
+        calibrate, "measure", lambda *a: (_ for _ in ()).throw(UserError("probe failed: bug"))
+    )
+    with pytest.raises(UserError, match=r"^probe failed: bug$"):
+        command(
+            "tests.toy_classifier:ToyClassifier", [], tiny=False, epochs=1, cores=None, write=None
+        )
