@@ -349,6 +349,13 @@ def profile_to_write(path: Path) -> None:
         # (root and any owner of the folder may replace it); its mode bits decide.
         if not os.stat(path).st_mode & 0o222 or not os.access(path, os.W_OK):
             raise UserError(f"--write {path}: read-only; chmod u+w {path} to write into it")
+    elif path.suffix not in (".yaml", ".yml"):
+        # ``--write slurm`` made ./slurm, a local profile that --launcher slurm never reads
+        # (a name without .yaml is a profile in launchers/).
+        raise UserError(
+            f"--write {path}: no such file; a new launcher profile's name ends in .yaml"
+            f" (e.g. {path.name}.yaml), and --launcher finds it by that path"
+        )
     parent = path.parent
     if not parent.is_dir():
         state = "is not a directory" if parent.exists() else "does not exist"
