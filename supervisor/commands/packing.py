@@ -18,8 +18,11 @@ def calibrated(launcher: Launcher | None) -> bool:
     return launcher is None or (launcher.kind == "local" and not any(launcher.extra.values()))
 
 
-def packing(opts: Any, benchmark: str, local_default: bool) -> tuple[int | None, int | None, str]:
-    """(workers, threads, note) for the local cluster; ``opts``: a SearchOptions."""
+def packing(
+    opts: Any, benchmark: str, local_default: bool, options: dict[str, Any] | None = None
+) -> tuple[int | None, int | None, str]:
+    """(workers, threads, note) for the local cluster; ``opts``: a SearchOptions,
+    ``options``: the search's benchmark options."""
     if not local_default or opts.scheduler or opts.workers or opts.threads:
         return opts.workers, opts.threads, ""
     from supervisor.execution import calibrate
@@ -27,4 +30,13 @@ def packing(opts: Any, benchmark: str, local_default: bool) -> tuple[int | None,
     cal, why_not = calibrate.saved_for_host(benchmark)
     if cal is None:
         return None, None, f" (calibration {why_not})" if why_not else ""
-    return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
+    # A calibration with --tiny data (a quick check) sized a search of the full data
+    # without a word; other options are still this host's best guess, but said.
+    other = [
+        f"{k} {cal.options.get(k)!r}, not {v!r}"
+        for k, v in (options or {}).items()
+        if k in cal.options and cal.options[k] != v
+    ]
+    measured = f", measured with {'; '.join(other[:3])}" if other else ""
+    note = f" (packing from supervisor calibrate{measured})"
+    return cal.trials_per_node, cal.threads_per_trial, note

@@ -160,7 +160,9 @@ def search(opts: SearchOptions) -> Outcome:
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()
-    workers, threads, packing = local_packing(opts, exp.benchmark, calibrated(launcher))
+    workers, threads, packing = local_packing(
+        opts, exp.benchmark, calibrated(launcher), exp.options
+    )
     with open_cluster(
         workers=workers,
         threads=threads,

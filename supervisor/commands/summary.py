@@ -75,7 +75,7 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
         from supervisor.clusters.local import local_size
         from supervisor.commands.packing import packing
 
-        workers, threads, note = packing(opts, exp.benchmark, True)
+        workers, threads, note = packing(opts, exp.benchmark, True, exp.options)
         n, per = local_size(workers, threads)
         where = f"a local Dask cluster of {n} workers x {per} thread(s) per trial{note}"
     if exp.node.to_dict() != NodeSettings().to_dict():

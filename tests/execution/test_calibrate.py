@@ -353,3 +353,20 @@ def test_a_packing_that_does_not_fit_the_node_is_left_out_not_the_whole_calibrat
         command(
             "tests.toy_classifier:ToyClassifier", [], tiny=False, epochs=1, cores=None, write=None
         )
+
+
+def test_a_calibration_with_other_benchmark_options_is_used_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calibration run with --tiny (a quick check, 256 samples) sized a search of 2000
+    samples, where per-epoch overheads weigh otherwise, without a word."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    calibrate.save(replace(fake(), options={"task": "tc", "n_train": 256}))
+    opts = SearchOptions(space_file="x.yaml")
+    assert _packing(opts, "weather", True, {"task": "tc", "n_train": 2000}) == (
+        3,
+        1,
+        " (packing from supervisor calibrate, measured with n_train 256, not 2000)",
+    )
+    same = _packing(opts, "weather", True, {"task": "tc", "n_train": 256})
+    assert same[2] == " (packing from supervisor calibrate)"
