@@ -370,3 +370,23 @@ def test_a_calibration_with_other_benchmark_options_is_used_and_says_so(
     )
     same = _packing(opts, "weather", True, {"task": "tc", "n_train": 256})
     assert same[2] == " (packing from supervisor calibrate)"
+
+
+def test_a_benchmark_without_x_train_is_told_before_training(tmp_path: Path) -> None:
+    """The samples of an epoch were counted after the warm-up and the timed epochs: a
+    plugin whose data has no x_train trained for nothing, then failed with a bare
+    "AttributeError: 'dict' object has no attribute 'x_train'"."""
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_benchmark:ToyBenchmark", "--cores", "1", "-o", "delay=30"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, calibrate.CACHE_ENV: str(tmp_path)},
+        timeout=25,  # each epoch sleeps 30 s: no epoch may run
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: calibration probe failed: TypeError: load_data returned a dict without a"
+        " sized x_train; calibrate counts the samples of an epoch as len(data.x_train)"
+    )
+    assert list(tmp_path.iterdir()) == []
