@@ -289,10 +289,13 @@ def profile_text(cal: Calibration, profile: Path) -> str:
 def write_into_profile(cal: Calibration, profile: Path, text: str | None = None) -> None:
     """Write ``text`` (by default ``profile_text``) over the profile."""
     text = profile_text(cal, profile) if text is None else text
+    # Through a link: replacing the link itself left the profile it names (a site's, kept
+    # in git) as it was, and the link a copy that no longer followed it.
+    target = profile.resolve() if profile.is_symlink() else profile
     # The profile keeps its mode: one made 0600 (a prologue may export a token) became
     # world-readable when rewritten through a new file under the umask.
-    mode = stat.S_IMODE(profile.stat().st_mode) if profile.exists() else None
-    with atomic.replacing(profile, mode=mode) as tmp:
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    with atomic.replacing(target, mode=mode) as tmp:
         tmp.write_text(text)
 
 

@@ -390,3 +390,26 @@ def test_a_benchmark_without_x_train_is_told_before_training(tmp_path: Path) -> 
         " sized x_train; calibrate counts the samples of an epoch as len(data.x_train)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_profile_reached_through_a_link_is_written_where_the_link_points(
+    tmp_path: Path,
+) -> None:
+    """--write my.yaml, a link to the site's profile, replaced the link with a copy: the
+    site's profile never got the calibration and the link no longer followed it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "slurm.yaml").write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
+    link = tmp_path / "my.yaml"
+    link.symlink_to("site/slurm.yaml")
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(link)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, calibrate.CACHE_ENV: str(tmp_path / "cal")},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert link.is_symlink()
+    assert yaml.safe_load((site / "slurm.yaml").read_text())["calibration"]["trials_per_node"] == 1
