@@ -23,8 +23,10 @@ def packing(
 ) -> tuple[int | None, int | None, str]:
     """(workers, threads, note) for the local cluster; ``opts``: a SearchOptions,
     ``options``: the search's benchmark options."""
-    if not local_default or opts.scheduler or opts.workers or opts.threads:
-        return opts.workers, opts.threads, ""
+    # getattr: describe_experiment's callers may pass only what it used to read.
+    workers, threads = getattr(opts, "workers", None), getattr(opts, "threads", None)
+    if not local_default or getattr(opts, "scheduler", None) or workers or threads:
+        return workers, threads, ""
     from supervisor.execution import calibrate
 
     cal, why_not = calibrate.saved_for_host(benchmark)
