@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from supervisor.execution.node import shared_gpu_environment
+
 TRIALS_PER_GPU_ENV = "SUPERVISOR_TRIALS_PER_GPU"
 GPUS_ENV = "SUPERVISOR_GPUS"
 VISIBLE_ENVS = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
@@ -45,6 +47,8 @@ def pin(name: str, environ: dict[str, str] | Any = os.environ) -> str | None:
     device = device_for(worker_index(name), per, gpus, environ.get("CUDA_VISIBLE_DEVICES"))
     for key in VISIBLE_ENVS:
         environ[key] = device
+    if per > 1:  # several trial processes on this GPU
+        environ.update(shared_gpu_environment(environ))
     return device
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from supervisor.clusters import scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
-from supervisor.execution.node import thread_environment
+from supervisor.execution.node import shared_gpu_environment, thread_environment
 from supervisor.execution.worker_log import LOG_ENV
 from supervisor.study.signals import interrupt_held
 
@@ -30,6 +30,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def local_size(workers: int | None, threads: int | None) -> tuple[int, int]:
+    """(worker processes, threads per trial) of a local cluster; by default every core."""
+    cores = usable_cores()
+    n_workers = workers or max(1, cores // (threads or 1))
+    return n_workers, threads or max(1, cores // n_workers)
+
+
 def make_local(
     *, workers: int | None, threads: int | None, dashboard: str, log: Path | None = None
 ) -> ClusterHandle:
@@ -41,8 +48,7 @@ def make_local(
     from supervisor.clusters.scheduler_process import SchedulerProcess
 
     cores = usable_cores()
-    n_workers = workers or max(1, cores // (threads or 1))
-    per_trial = threads or max(1, cores // n_workers)
+    n_workers, per_trial = local_size(workers, threads)
     credentials = temporary_credentials()
     cluster = client = None
     try:
@@ -73,7 +79,12 @@ def make_local(
                 # (``scratch``): the nanny puts it on the driver's sys.path.
                 "local_directory": scratch.local_directory(credentials.folder),
                 "silence_logs": logging.ERROR,
-                "env": {**thread_environment(per_trial), **({LOG_ENV: str(log)} if log else {})},
+                "env": {
+                    **thread_environment(per_trial),
+                    # Every worker's trials see every GPU of the machine.
+                    **(shared_gpu_environment(os.environ) if n_workers > 1 else {}),
+                    **({LOG_ENV: str(log)} if log else {}),
+                },
                 "preload": ["supervisor.clusters.worker_signals"],
             },
         }
@@ -101,6 +112,11 @@ def make_local(
         f"local cluster: {n_workers} workers x 1 trial, {per_trial} thread(s) per trial;"
         f" scheduler in a process of its own; TLS on, scheduler {cluster.scheduler_address}"
     )
+    if n_workers * per_trial > cores:  # the user's choice, said: trials then share cores
+        desc += (
+            f"; oversubscribed: {n_workers * per_trial} threads on {cores} usable cores,"
+            " so trials slow each other down"
+        )
     return ClusterHandle(
         client, cluster, n_workers, per_trial, desc, after_close=credentials.remove, worker_log=log
     )

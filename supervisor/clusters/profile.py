@@ -14,7 +14,7 @@ from typing import Any
 
 from supervisor.clusters.script_values import control_character, texts_in, unreadable_walltime
 from supervisor.config.reader import Reader, kind_of
-from supervisor.config.yaml_source import KeyPath, read_yaml
+from supervisor.config.yaml_source import KeyPath, parse_yaml, read_yaml
 from supervisor.errors import UserError, did_you_mean
 
 PROJECT_LAUNCHERS = Path(__file__).resolve().parent / "launchers"  # links ../../launchers
@@ -98,8 +98,7 @@ KEYS: dict[str, dict[str, str]] = {
 }
 # Written by `supervisor calibrate --write PROFILE`; keys given in the profile win over it.
 CALIBRATION_KEYS = ("benchmark", "threads_per_trial", "trials_per_node")
-# Not jobqueue keywords: the supervisor consumes them itself.
-SUPERVISOR_KEYS = frozenset({*_SUPERVISOR_JOB_KEYS, "workers", "threads"})
+SUPERVISOR_KEYS = frozenset({*_SUPERVISOR_JOB_KEYS, "workers", "threads"})  # not jobqueue's
 
 
 @dataclass(frozen=True)
@@ -158,9 +157,10 @@ def profile_path(ref: str) -> Path:
     )
 
 
-def load(ref: str) -> Launcher:
-    """Read and validate a launcher profile (a path or a name). Raises UserError."""
-    return _ProfileParser(read_yaml(profile_path(ref))).profile()
+def load(ref: str, text: str | None = None) -> Launcher:
+    """Read and validate a launcher profile (a path or a name; ``text``: its new text)."""
+    src = read_yaml(profile_path(ref)) if text is None else parse_yaml(text, ref)
+    return _ProfileParser(src).profile()
 
 
 def walltime_seconds(text: str, kind: str) -> float | None:

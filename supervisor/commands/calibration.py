@@ -55,8 +55,9 @@ def calibrate(
     print(f"{'threads/trial':>13} {'trials/node':>11} {'samples/s':>10}  per trial")
 
     def show(m: cal.Measurement) -> None:
-        each = ", ".join(f"{r:.0f}" for r in m.per_trial)
-        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {m.aggregate:>10.0f}  {each}")
+        each = ", ".join(f"{r:.0f}" for r in m.per_trial) or f"failed: {m.error}"
+        rate = f"{m.aggregate:>10.0f}" if not m.error else f"{'-':>10}"
+        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {rate}  {each}")
 
     # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
     # does: `supervisor search` looks it up by that name (a plugin's class name alone
@@ -69,9 +70,52 @@ def calibrate(
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"
     )
     print(f"saved for this host: {cal.save(result)}")
+    if result.cores < len(cal.usable_cores()):  # --cores: search goes by the node's cores
+        print(
+            f"note: measured on {result.cores} of this node's {len(cal.usable_cores())} usable"
+            f" cores: searches use it where {result.cores} core(s) are usable (an allocation"
+            " of that size), not on this whole node"
+        )
     if write is not None:
-        cal.write_into_profile(result, write)
-        print(f"written into {write}")
+        _write_into(result, write)
+
+
+def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
+    """Write the calibration into the profile if the profile stays valid with it, and
+    say which of the profile's own keys win over it: a copy of the shipped slurm.yaml
+    (``cores: 1``, ``processes: 1``) took the section and went on packing 1 x 1."""
+    from supervisor.clusters import profile
+    from supervisor.execution import calibrate as cal
+
+    text = cal.profile_text(result, path)
+    ref = str(path) if "/" in str(path) else f"./{path}"  # a file, never a profile name
+    try:
+        launcher = profile.load(ref, text)
+    except UserError as exc:
+        raise UserError(
+            f"--write {path}: not written, the profile would be refused with the calibration"
+            f" ({result.trials_per_node} trial(s) x {result.threads_per_trial} thread(s)): {exc}"
+        ) from None
+    cal.write_into_profile(result, path, text)
+    print(f"written into {path}")
+    trials, threads = result.trials_per_node, result.threads_per_trial
+    if launcher.kind in ("local", "mpi"):
+        want = {"threads": threads, **({"workers": trials} if launcher.kind == "local" else {})}
+        have = {k: launcher.extra.get(k) for k in want}
+    elif launcher.gpus:
+        want = {"trials_per_gpu": max(1, trials // launcher.gpus)}
+        have = {"trials_per_gpu": launcher.trials_per_gpu}
+    else:
+        want = {"processes": trials, "cores": threads * trials}
+        have = {"processes": launcher.processes, "cores": launcher.cores}
+    differ = [k for k in want if have[k] != want[k]]
+    if differ:
+        wins, them = ("win", "them") if len(differ) > 1 else ("wins", "it")
+        print(
+            f"note: {path} sets {', '.join(f'{k}: {have[k]}' for k in differ)} itself, which"
+            f" {wins} over the calibration's {', '.join(f'{k}: {want[k]}' for k in differ)};"
+            f" delete {them} from the profile (or set {them} to null) to pack as measured"
+        )
 
 
 def _option(item: str, name: str, known: dict[str, Any]) -> tuple[str, Any]:

@@ -347,7 +347,19 @@ def profile_to_write(path: Path) -> None:
             raise UserError(f"--write {path}: not a regular file")
         ref = str(path)
         profile.load(ref if "/" in ref else f"./{ref}")  # a file, never a profile name
-    parent = path.parent
+        # Replaced through a new file, a read-only profile lost its protection silently
+        # (root and any owner of the folder may replace it); its mode bits decide.
+        if not os.stat(path).st_mode & 0o222 or not os.access(path, os.W_OK):
+            raise UserError(f"--write {path}: read-only; chmod u+w {path} to write into it")
+    elif path.suffix not in (".yaml", ".yml"):
+        # ``--write slurm`` made ./slurm, a local profile that --launcher slurm never reads
+        # (a name without .yaml is a profile in launchers/).
+        raise UserError(
+            f"--write {path}: no such file; a new launcher profile's name ends in .yaml"
+            f" (e.g. {path.name}.yaml), and --launcher finds it by that path"
+        )
+    # A link is written through (calibrate.write_into_profile): its target's folder counts.
+    parent = path.resolve().parent if path.is_symlink() else path.parent
     if not parent.is_dir():
         state = "is not a directory" if parent.exists() else "does not exist"
         raise UserError(f"--write {path}: folder {parent} {state}")

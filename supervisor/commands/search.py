@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
 from supervisor.commands import preflight, provenance
+from supervisor.commands.packing import calibrated
+from supervisor.commands.packing import packing as local_packing
 from supervisor.commands.summary import CHAIN_ENV, ensemble_follows
 from supervisor.config import space
 from supervisor.config.warm_start import WarmSource
@@ -137,21 +139,6 @@ def _file_there(url: str) -> bool:
     return "://" not in url and os.path.isfile(url)
 
 
-def _packing(
-    opts: SearchOptions, benchmark: str, local_default: bool
-) -> tuple[int | None, int | None, str]:
-    """Workers and threads for the default local cluster: the user's flags, else this
-    host's ``supervisor calibrate`` result for the benchmark, else the local default."""
-    if not local_default or opts.scheduler or opts.workers or opts.threads:
-        return opts.workers, opts.threads, ""
-    from supervisor.execution import calibrate
-
-    cal = calibrate.load_for_host(benchmark)
-    if cal is None:
-        return None, None, ""
-    return cal.trials_per_node, cal.threads_per_trial, " (packing from supervisor calibrate)"
-
-
 PASSWORD_IN_ARGV = (
     "note: a password on the command line is visible to every user of this machine (ps)"
     " while the search runs; PGPASSWORD or ~/.pgpass keep it private"
@@ -203,7 +190,9 @@ def search(opts: SearchOptions) -> Outcome:
     if opts.command and opts.storage and rundir.without_password(opts.storage) != opts.storage:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()
-    workers, threads, packing = _packing(opts, exp.benchmark, launcher is None)
+    workers, threads, packing = local_packing(
+        opts, exp.benchmark, calibrated(launcher), exp.options
+    )
     with open_cluster(
         workers=workers,
         threads=threads,

@@ -72,7 +72,12 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     elif opts.launcher:
         where = f"the cluster of launcher {opts.launcher}"
     else:
-        where = "a local Dask cluster"
+        from supervisor.clusters.local import local_size
+        from supervisor.commands.packing import packing
+
+        workers, threads, note = packing(opts, exp.benchmark, True, exp.options)
+        n, per = local_size(workers, threads)
+        where = f"a local Dask cluster of {n} workers x {per} thread(s) per trial{note}"
     if exp.node.to_dict() != NodeSettings().to_dict():
         lines.append(f"node        xla {exp.node.xla}, precision {exp.node.precision}")
     lines.append(f"would run   {exp.budget.trials} trials on {where}")

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ class Packing:
 class Measurement:
     packing: Packing
     per_trial: list[float]  # samples/s of each concurrent trial
+    error: str = ""  # why this packing could not run (its probes out of memory)
 
     @property
     def aggregate(self) -> float:
@@ -106,7 +108,7 @@ def measure(
     """Run ``packing.trials`` probes at once; their samples/s. ``tuned``: each on its
     own cores with the worker slot's thread settings; otherwise with the frameworks'
     defaults (every probe sizes its pools for the whole node), for comparison."""
-    from supervisor.execution.node import thread_environment
+    from supervisor.execution.node import shared_gpu_environment, thread_environment
 
     procs: list[subprocess.Popen[str]] = []
     logs: list[Any] = []
@@ -114,6 +116,8 @@ def measure(
         for slot in range(packing.trials):
             mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
             env = dict(os.environ)
+            if packing.trials > 1:  # probes on a GPU node share its GPU, as trials do
+                env.update(shared_gpu_environment(env))
             if tuned:
                 env.update(thread_environment(packing.threads))
             else:
@@ -181,19 +185,27 @@ def calibrate(
     on_result: Any = None,
 ) -> Calibration:
     cores = usable_cores()[: max_cores or None]
-    results = []
+    results: list[Measurement] = []
     for packing in grid(len(cores)):
-        m = measure(target, options, packing, epochs, cores)
+        try:
+            m = measure(target, options, packing, epochs, cores)
+        except UserError as exc:
+            if not results:  # one trial alone failed: the benchmark, not the packing
+                raise
+            # Many probes at once may not fit the node's memory (the OOM killer took one):
+            # that packing is out, not the hour of measurements before it.
+            m = Measurement(packing, [], str(exc))
         results.append(m)
         if on_result is not None:
             on_result(m)
-    best = max(results, key=lambda m: m.aggregate)
+    best = max((m for m in results if not m.error), key=lambda m: m.aggregate)
     table = [
         {
             "threads_per_trial": m.packing.threads,
             "trials_per_node": m.packing.trials,
             "samples_per_s": round(m.aggregate, 1),
             "per_trial": [round(r, 1) for r in m.per_trial],
+            **({"error": m.error} if m.error else {}),
         }
         for m in results
     ]
@@ -229,16 +241,29 @@ def save(cal: Calibration) -> Path:
     return path
 
 
-def load_for_host(benchmark: str) -> Calibration | None:
-    """This host's saved calibration of ``benchmark`` if it still matches the node."""
+def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
+    """This host's saved calibration of ``benchmark`` if it still matches the node, else
+    why one that was saved does not apply ("" when none was): a search that ignored it
+    without a word packed trials by its default after the user had calibrated."""
     path = cache_path(benchmark)
     try:
         cal = Calibration(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-    if cal.cores != len(usable_cores()) or cal.cpu != cpu_model():
-        return None  # the node changed (another allocation size or machine)
-    return cal
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError, TypeError) as exc:
+        return None, f"{path} is unreadable ({type(exc).__name__}): rerun supervisor calibrate"
+    cores, cpu = len(usable_cores()), cpu_model()
+    if cal.cores != cores or cal.cpu != cpu:  # another allocation size, or machine
+        shape = (
+            f"{cal.cores} core(s), this node has {cores} usable"
+            if cal.cores != cores
+            else f"{cal.cpu}, this node's CPU is {cpu}"
+        )
+        return None, (
+            f"{path} was measured on {shape}: not used; rerun"
+            f" supervisor calibrate {benchmark} here"
+        )
+    return cal, ""
 
 
 def profile_block(cal: Calibration) -> str:
@@ -253,20 +278,52 @@ def profile_block(cal: Calibration) -> str:
     )
 
 
-def write_into_profile(cal: Calibration, profile: Path) -> None:
-    """Append the calibration to a launcher profile, replacing an earlier one; the rest
-    of the file (and its comments) is kept as written. A new file is a local profile."""
+def profile_text(cal: Calibration, profile: Path) -> str:
+    """A launcher profile with the calibration appended, replacing an earlier one; the
+    rest of the file (and its comments) is kept as written. A new file is a local profile."""
     text = profile.read_text() if profile.exists() else "kind: local\n"
+    body = "\n".join(_without_calibration(text.splitlines())).rstrip()
+    return (body + "\n\n" if body else "") + profile_block(cal)
+
+
+def write_into_profile(cal: Calibration, profile: Path, text: str | None = None) -> None:
+    """Write ``text`` (by default ``profile_text``) over the profile."""
+    text = profile_text(cal, profile) if text is None else text
+    # Through a link: replacing the link itself left the profile it names (a site's, kept
+    # in git) as it was, and the link a copy that no longer followed it.
+    target = profile.resolve() if profile.is_symlink() else profile
+    # The profile keeps its mode: one made 0600 (a prologue may export a token) became
+    # world-readable when rewritten through a new file under the umask.
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    with atomic.replacing(target, mode=mode) as tmp:
+        tmp.write_text(text)
+
+
+def _without_calibration(lines: list[str]) -> list[str]:
+    """``lines`` less an earlier ``calibration:`` section and the header this module
+    wrote above it. Only the section's own (indented) lines go: a comment or blank line
+    at column 0 after it belongs to what follows (a section of the user's comments was
+    dropped with a calibration the user had moved up the file)."""
     kept: list[str] = []
-    skipping = False
-    for line in text.splitlines():
-        if line.startswith(("# Written by `supervisor calibrate", "calibration:")):
-            skipping = True
-        elif skipping and (line.startswith((" ", "#")) or not line.strip()):
-            pass
-        else:
-            skipping = False
-        if not skipping:
-            kept.append(line)
-    body = "\n".join(kept).rstrip()
-    atomic.write(profile, (body + "\n\n" if body else "") + profile_block(cal))
+    pending: list[str] = []  # column-0 comments and blank lines met inside the section
+    inside = after_header = False
+    for line in lines:
+        if after_header and line.startswith("# ("):  # the header's second line
+            after_header = False
+            continue
+        after_header = line.startswith("# Written by `supervisor calibrate")
+        if after_header or line.startswith("calibration:"):
+            inside, pending = line.startswith("calibration:"), []
+            continue
+        if inside and line[:1] in (" ", "\t"):  # the section's own line
+            pending = []
+            continue
+        if inside and (not line.strip() or line.startswith("#")):
+            pending.append(line)  # the section's, if an indented line follows
+            continue
+        if inside and kept and not kept[-1].strip():  # no double blank where it was
+            pending = [p for p in pending if p.strip()]
+        kept += pending
+        pending, inside = [], False
+        kept.append(line)
+    return kept + pending

@@ -34,6 +34,13 @@ def main(request: dict[str, Any]) -> None:
         settings = node.NodeSettings(xla=request.get("xla", "auto"))
         bench = registry.load(request["target"])(request["options"])
         data = bench.load_data(0)
+        try:  # counted before any training: a plugin that has none fails in a second
+            samples = len(data.x_train)
+        except (AttributeError, TypeError):
+            raise TypeError(
+                f"load_data returned a {type(data).__name__} without a sized x_train;"
+                " calibrate counts the samples of an epoch as len(data.x_train)"
+            ) from None
         node.before_build(settings)
         model = bench.build_model({}, 0)
         node.after_build(model, settings)
@@ -45,7 +52,7 @@ def main(request: dict[str, Any]) -> None:
         t0 = time.perf_counter()
         bench.fit(model, data, {}, epochs, lambda epoch, metrics: False)
         elapsed = time.perf_counter() - t0
-        out.write(f"rate {len(data.x_train) * epochs / elapsed}\n")
+        out.write(f"rate {samples * epochs / elapsed}\n")
     except Exception as exc:
         out.write(f"error {type(exc).__name__}: {str(exc).splitlines()[0][:300]}\n")
 

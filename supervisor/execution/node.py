@@ -60,10 +60,26 @@ def thread_environment(threads: int) -> dict[str, str]:
         # would otherwise burn each other's cores between parallel regions.
         "KMP_BLOCKTIME": "0",
         "OMP_WAIT_POLICY": "PASSIVE",
+        # No thread binding, whatever the site's modules or job script set (NERSC, Cray:
+        # OMP_PROC_BIND=spread, OMP_PLACES=cores): each trial process's OpenMP runtime
+        # (scikit-learn's libgomp, PyTorch, MKL) bound itself to the node's first cores,
+        # so every packed trial ran on core 0 while the others idled.
+        "OMP_PROC_BIND": "false",
+        "KMP_AFFINITY": "disabled",
         # TF's INFO and WARNING lines off, unless the user set a level (to debug a GPU).
         "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
     }
+
+
+def shared_gpu_environment(environ: Any) -> dict[str, str]:
+    """Environment for trial processes that share a GPU (trials packed per GPU, local
+    workers on a GPU machine, calibration probes): TensorFlow maps nearly all of a GPU's
+    memory and JAX 75% of it at their first use, so every trial process but the first
+    found none left and failed out of memory. They allocate as they need instead; a
+    value ``environ`` (the user's) already has wins."""
+    wanted = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    return {k: v for k, v in wanted.items() if k not in environ}
 
 
 def child_environment() -> dict[str, str]:

@@ -8,12 +8,14 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from supervisor.clusters import profile as profile_file
-from supervisor.commands.search import SearchOptions, _packing
+from supervisor.commands.packing import packing as _packing
+from supervisor.commands.search import SearchOptions
 from supervisor.execution import calibrate
 
 
@@ -51,9 +53,19 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
     assert _packing(replace(opts, workers=2), "weather", True)[:2] == (2, None)
     assert _packing(opts, "weather", False) == (None, None, "")  # a launcher profile decides
     assert _packing(opts, "speech", True) == (None, None, "")  # another benchmark
-    # A calibration from another node shape no longer applies.
-    calibrate.save(fake(cores=len(calibrate.usable_cores()) + 8))
-    assert _packing(opts, "weather", True) == (None, None, "")
+    # A calibration from another node shape no longer applies, and the search says so
+    # (it packed by its default without a word after the user had calibrated).
+    cores = len(calibrate.usable_cores())
+    calibrate.save(fake(cores=cores + 8))
+    assert _packing(opts, "weather", True) == (
+        None,
+        None,
+        f" (calibration {tmp_path / calibrate.cache_path('weather').name} was measured on"
+        f" {cores + 8} core(s), this node has {cores} usable: not used; rerun supervisor"
+        " calibrate weather here)",
+    )
+    calibrate.save(fake(cpu="Another CPU"))
+    assert "measured on Another CPU, this node's CPU is " in _packing(opts, "weather", True)[2]
 
 
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
@@ -95,6 +107,11 @@ def test_calibrate_measures_this_node_and_saves_the_result(tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "recommended: 1 trial(s) per node x 1 thread(s)" in proc.stdout
+    if len(calibrate.usable_cores()) > 1:  # --cores 1 on a bigger node: searches here skip it
+        assert (
+            f"note: measured on 1 of this node's {len(calibrate.usable_cores())} usable cores:"
+            " searches use it where 1 core(s) are usable" in proc.stdout
+        )
     saved = json.loads(next(tmp_path.glob("weather@*.json")).read_text())
     assert saved["table"][0]["samples_per_s"] > 0 and saved["cores"] == 1
     written = yaml.safe_load(profile.read_text())  # a new file: a local profile
@@ -158,3 +175,241 @@ def test_a_results_folder_it_cannot_write_is_refused_before_measuring(tmp_path: 
     )
     assert proc.stdout == ""  # nothing measured
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_read_only_profile_is_refused_and_a_private_one_stays_private(tmp_path: Path) -> None:
+    """--write replaced a read-only profile through a new file (0644 afterwards), and a
+    0600 profile (a prologue may export a token) came back world-readable."""
+    locked = tmp_path / "slurm.yaml"
+    locked.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
+    locked.chmod(0o444)
+    env = {**os.environ, calibrate.CACHE_ENV: str(tmp_path / "cal")}
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(locked)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == (
+        f"error: --write {locked}: read-only; chmod u+w {locked} to write into it"
+    )
+    assert proc.stdout == "" and locked.read_text() == "kind: slurm\ncores: 2\nmemory: 4GiB\n"
+    assert locked.stat().st_mode & 0o777 == 0o444 and not (tmp_path / "cal").exists()
+    private = tmp_path / "private.yaml"
+    private.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
+    private.chmod(0o600)
+    calibrate.write_into_profile(fake(), private)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert yaml.safe_load(private.read_text())["calibration"]["trials_per_node"] == 3
+
+
+def test_rewriting_a_calibration_in_mid_file_keeps_the_comments_after_it(tmp_path: Path) -> None:
+    """A calibration the user moved up the profile was followed by the user's own comment
+    lines: the next --write dropped them with the old section."""
+    profile = tmp_path / "slurm.yaml"
+    profile.write_text(
+        "kind: slurm\n\ncalibration:\n  benchmark: weather\n\n  trials_per_node: 2\n"
+        "  threads_per_trial: 1\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n"
+        "cores: 8\nmemory: 4GiB\n"
+    )
+    calibrate.write_into_profile(fake(), profile)
+    text = profile.read_text()
+    assert text.startswith("kind: slurm\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n")
+    data = yaml.safe_load(text)
+    assert data["calibration"]["trials_per_node"] == 3 and data["max_jobs"] == 2
+    calibrate.write_into_profile(fake(), profile)
+    assert profile.read_text() == text  # a second run replaces its own section
+
+
+def test_a_profile_whose_own_keys_win_says_so_and_a_broken_result_is_not_written(
+    tmp_path: Path,
+) -> None:
+    """A copy of the shipped slurm.yaml (cores and processes set) took the calibration
+    without a word and went on packing its own way; a profile with processes: 2 and its
+    cores from the dask config was written with a 1-core calibration (which wins over
+    the dask config) and refused by every later search."""
+    cal = str(tmp_path / "cal")
+    env = {**os.environ, calibrate.CACHE_ENV: cal, "DASK_JOBQUEUE__PBS__CORES": "4"}
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    command += ["tests.toy_classifier:ToyClassifier", "--cores", "1", "--write"]
+    own = tmp_path / "slurm.yaml"
+    own.write_text("kind: slurm\ncores: 4\nprocesses: 4  # my site\nmemory: 4GiB\n")
+    proc = subprocess.run([*command, str(own)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-2:] == [
+        f"written into {own}",
+        f"note: {own} sets processes: 4, cores: 4 itself, which win over the calibration's"
+        " processes: 1, cores: 1; delete them from the profile (or set them to null) to"
+        " pack as measured",
+    ]
+    assert yaml.safe_load(own.read_text())["calibration"]["trials_per_node"] == 1
+    broken = tmp_path / "pbs.yaml"
+    broken.write_text("kind: pbs\nprocesses: 2\nmemory: 4GiB\n")
+    proc = subprocess.run([*command, str(broken)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith(
+        f"error: --write {broken}: not written, the profile would be refused with the"
+        " calibration (1 trial(s) x 1 thread(s)): "
+    )
+    assert "2 processes need at least as many cores" in proc.stderr
+    assert broken.read_text() == "kind: pbs\nprocesses: 2\nmemory: 4GiB\n"
+
+
+def test_a_local_profile_that_sizes_nothing_uses_the_saved_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """launchers/local.yaml says it is the same as no --launcher, but with it the search
+    ignored this host's calibration and packed by the default."""
+    toy = "tests.toy_benchmark:ToyBenchmark"
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    calibrate.save(replace(fake(), benchmark=toy, trials_per_node=1))
+    space = tmp_path / "toy.yaml"
+    space.write_text(
+        f'benchmark: {{name: "{toy}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\n"
+        "budget: {trials: 1, epochs: 1}\nsampler: random\nseed: 3\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "supervisor.cli", "search", str(space), "--plain"]
+    command += ["--no-report", "--dashboard", "127.0.0.1:0", "--runs-dir", str(tmp_path)]
+    proc = subprocess.run(
+        [*command, "--launcher", str(root / "launchers" / "local.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(li for li in proc.stdout.splitlines() if li.startswith("local cluster"))
+    assert line.startswith("local cluster: 1 workers x 1 trial, 1 thread(s) per trial;")
+    assert line.endswith(" (packing from supervisor calibrate)")
+
+
+def test_dry_run_shows_the_packing_the_search_would_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--dry-run said only 'a local Dask cluster': whether the saved calibration would be
+    used (or a --threads flag win) showed only once the campaign had started."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    toy = "tests.toy_benchmark:ToyBenchmark"
+    calibrate.save(replace(fake(), benchmark=toy, trials_per_node=1))
+    space = tmp_path / "toy.yaml"
+    space.write_text(
+        f'benchmark: {{name: "{toy}"}}\nobjectives: [loss]\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\nbudget: {trials: 3}\n"
+    )
+    command = [sys.executable, "-m", "supervisor.cli", "search", str(space), "--dry-run"]
+    command += ["--runs-dir", str(tmp_path / "runs")]
+
+    def would_run(*flags: str) -> str:
+        proc = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return next(li for li in proc.stdout.splitlines() if li.startswith("would run"))
+
+    cores = len(calibrate.usable_cores())
+    assert would_run() == (
+        "would run   3 trials on a local Dask cluster of 1 workers x 1 thread(s) per trial"
+        " (packing from supervisor calibrate)"
+    )
+    assert would_run("--threads", "1") == (
+        f"would run   3 trials on a local Dask cluster of {cores} workers x 1 thread(s) per trial"
+    )
+
+
+def test_a_packing_that_does_not_fit_the_node_is_left_out_not_the_whole_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Many probes at once may not fit a node's memory: one killed by the OOM killer
+    ended the calibration with an error after every packing before it was measured
+    (an hour on a big node), and nothing was saved."""
+    from supervisor.commands.calibration import calibrate as command
+    from supervisor.errors import UserError
+
+    def measure(target: str, options: Any, packing: Any, *args: Any) -> Any:
+        if packing.trials == 2:
+            raise UserError("calibration probe died (exit -9): Killed")
+        return calibrate.Measurement(packing, [100.0 * packing.threads])
+
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(calibrate, "measure", measure)
+    command("tests.toy_classifier:ToyClassifier", [], tiny=False, epochs=1, cores=None, write=None)
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[2]
+        == "            1           2          -  failed: calibration probe died (exit -9): Killed"
+    )
+    assert out[4] == "recommended: 1 trial(s) per node x 2 thread(s) each (200 samples/s)"
+    saved = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert saved["table"][1]["error"] == "calibration probe died (exit -9): Killed"
+    # One trial alone failing is the benchmark's fault: stopped at once.
+    monkeypatch.setattr(
+        calibrate, "measure", lambda *a: (_ for _ in ()).throw(UserError("probe failed: bug"))
+    )
+    with pytest.raises(UserError, match=r"^probe failed: bug$"):
+        command(
+            "tests.toy_classifier:ToyClassifier", [], tiny=False, epochs=1, cores=None, write=None
+        )
+
+
+def test_a_calibration_with_other_benchmark_options_is_used_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calibration run with --tiny (a quick check, 256 samples) sized a search of 2000
+    samples, where per-epoch overheads weigh otherwise, without a word."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    calibrate.save(replace(fake(), options={"task": "tc", "n_train": 256}))
+    opts = SearchOptions(space_file="x.yaml")
+    assert _packing(opts, "weather", True, {"task": "tc", "n_train": 2000}) == (
+        3,
+        1,
+        " (packing from supervisor calibrate, measured with n_train 256, not 2000)",
+    )
+    same = _packing(opts, "weather", True, {"task": "tc", "n_train": 256})
+    assert same[2] == " (packing from supervisor calibrate)"
+
+
+def test_a_benchmark_without_x_train_is_told_before_training(tmp_path: Path) -> None:
+    """The samples of an epoch were counted after the warm-up and the timed epochs: a
+    plugin whose data has no x_train trained for nothing, then failed with a bare
+    "AttributeError: 'dict' object has no attribute 'x_train'"."""
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_benchmark:ToyBenchmark", "--cores", "1", "-o", "delay=30"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, calibrate.CACHE_ENV: str(tmp_path)},
+        timeout=25,  # each epoch sleeps 30 s: no epoch may run
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: calibration probe failed: TypeError: load_data returned a dict without a"
+        " sized x_train; calibrate counts the samples of an epoch as len(data.x_train)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_profile_reached_through_a_link_is_written_where_the_link_points(
+    tmp_path: Path,
+) -> None:
+    """--write my.yaml, a link to the site's profile, replaced the link with a copy: the
+    site's profile never got the calibration and the link no longer followed it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "slurm.yaml").write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
+    link = tmp_path / "my.yaml"
+    link.symlink_to("site/slurm.yaml")
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
+    proc = subprocess.run(
+        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(link)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, calibrate.CACHE_ENV: str(tmp_path / "cal")},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert link.is_symlink()
+    assert yaml.safe_load((site / "slurm.yaml").read_text())["calibration"]["trials_per_node"] == 1
