@@ -2,12 +2,14 @@
 
 A worker saves a complete trial's model (``rundir.MODEL_FILE`` in the trial's directory)
 when it is at least as good as the worst one kept when the trial was sent
-(``KeepModel.bar``); the driver then keeps the K best and removes the others' files as
-better ones arrive, so the disk holds about K models (plus those of trials in flight),
-never one per trial. Best: by the value of one objective; with several, by Pareto rank
-(the non-dominated first), then by the first objective, except in a campaign that builds
-an ensemble: by the first objective alone, as the ensemble takes its members (so that
-``keep_models`` of its pool keeps every member). Ties go to the earlier trial.
+(``KeepModel.bar``; with several objectives, unless each of the K kept dominates it: such
+a trial never ranks among the K best, whatever arrives later); the driver then keeps
+the K best and removes the others' files as better ones arrive, so the disk holds about K
+models (plus those of trials in flight), never one per trial. Best: by the value of one
+objective; with several, by Pareto rank (the non-dominated first), then by the first
+objective, except in a campaign that builds an ensemble: by the first objective alone,
+as the ensemble takes its members (so that ``keep_models`` of its pool keeps every
+member). Ties go to the earlier trial.
 
 A resume reads which files exist and what the study says of their trials, once recovery
 has closed the trials of drivers that died: a file of a trial that did not complete (its
@@ -108,8 +110,11 @@ class KeptModels:
 
     def next_trial(self) -> KeepModel:
         """What the next trial sent must beat to have its model saved."""
-        if self.pareto or len(self.losses) < self.keep:
+        if len(self.losses) < self.keep:
             return KeepModel(bounds=self.bounds)
+        if self.pareto:  # no single bar: the K kept, which every trial not written trails
+            kept = tuple(tuple(map(float, loss)) for loss in self.losses.values())
+            return KeepModel(bounds=self.bounds, kept=kept, signs=tuple(map(float, self.signs)))
         worst = max(float(loss[0]) for loss in self.losses.values())
         sign = float(self.signs[0])
         return KeepModel(bar=worst * sign, maximize=sign < 0, bounds=self.bounds)
