@@ -79,7 +79,7 @@ class KeepModel:
             return False
         if self.kept and len(values) == len(self.signs):
             loss = [s * v for s, v in zip(self.signs, values, strict=True)]
-            return not all(_dominates(other, loss) for other in self.kept)
+            return not all(dominates(other, loss) for other in self.kept)
         if self.bar is None:
             return True
         return value >= self.bar if self.maximize else value <= self.bar
@@ -98,7 +98,7 @@ class KeepModel:
         return True
 
 
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` is no worse than ``b`` in every objective and better in one (lower is better)."""
     return all(x <= y for x, y in zip(a, b, strict=True)) and any(
         x < y for x, y in zip(a, b, strict=True)

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import supervisor.rundir as rundir
 from supervisor.execution.trial import KeepModel
+from supervisor.execution.trial import dominates as _dominates
 from supervisor.study import attrs
 
 if TYPE_CHECKING:
@@ -181,14 +182,37 @@ def kept_of(
     its 100,000 folders (artifacts) on every look of `status --watch`, on a parallel file
     system a metadata storm of minutes."""
     kept = KeptModels(run_dir, 0, directions)
-    kept.losses = kept._complete(trials, None)
-    found: list[int] = []
-    for number in kept.numbers():
+    candidates = kept._complete(trials, None)
+    for number in _best_first(candidates, kept.pareto):
         if (rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE).exists():
-            found.append(number)
-            if keep is not None and len(found) >= keep:
+            kept.losses[number] = candidates[number]
+            if keep is not None and len(kept.losses) >= keep:
                 break  # the driver removes any other, worse, as surplus
-    return found
+    return kept.numbers()  # ranked among themselves, as the driver ranks them
+
+
+def _best_first(losses: dict[int, np.ndarray], pareto: bool) -> Iterator[int]:
+    """The trials of ``losses`` by (Pareto front, first objective, number), front by front
+    as asked for: ``pareto_ranks`` of every candidate at once takes memory quadratic in
+    them (the complete trials of a campaign that saved each one's model)."""
+    if not pareto:
+        yield from sorted(losses, key=lambda n: (float(losses[n][0]), n))
+        return
+    # In this order a trial's dominators all come before it; one dominated by a trial
+    # left for a later front is dominated by that one's dominator in this front too.
+    left = sorted(losses, key=lambda n: (tuple(map(float, losses[n])), n))
+    while left:
+        front: list[tuple[float, ...]] = []
+        numbers, rest = [], []
+        for number in left:
+            loss = tuple(map(float, losses[number]))
+            if any(_dominates(other, loss) for other in front):
+                rest.append(number)
+            else:
+                front.append(loss)
+                numbers.append(number)
+        yield from sorted(numbers, key=lambda n: (float(losses[n][0]), n))
+        left = rest
 
 
 def pareto_ranks(losses: np.ndarray) -> np.ndarray:

@@ -99,3 +99,24 @@ def test_a_resume_looks_only_where_a_model_can_be(tmp_path: Path, stats: list[st
     assert sorted(kept.numbers()) == list(range(TRIALS - KEEP + 1, TRIALS))
     # the lost attempt's file and the surplus (one kept fewer now) are gone
     assert saved_models(tmp_path) == sorted(kept.numbers())
+
+
+def test_status_ranks_the_models_found_not_every_complete_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With several objectives, ranking every trial that recorded a saved model at once
+    takes memory quadratic in them (a campaign that saved each trial's model: 100,000
+    trials, 10^10 comparisons); the fronts are peeled as far as the K kept."""
+    import supervisor.study.kept_models as kept_models
+
+    study = _campaign(tmp_path, ["minimize", "minimize"], every_one_saved=True)
+    rows: list[int] = []
+    real = kept_models.pareto_ranks
+
+    def counting(losses: np.ndarray) -> np.ndarray:
+        rows.append(len(losses))
+        return real(losses)
+
+    monkeypatch.setattr(kept_models, "pareto_ranks", counting)
+    assert sorted(kept_in(study, tmp_path)) == list(range(TRIALS - KEEP, TRIALS))
+    assert max(rows) <= KEEP  # the files found only, not the 300 candidates
