@@ -164,7 +164,7 @@ def execute(spec: TrialSpec, on_epoch: EpochHook | None = None) -> TrialResult:
         else:
             result.values = values
             result.status = "complete"
-            if spec.keep_model is not None and spec.keep_model.wanted(values[0], metrics):
+            if spec.keep_model is not None and spec.keep_model.wanted(values[0], metrics, values):
                 _save_model(bench, model, spec, result)
     except Exception as exc:  # a failed trial is data, not a crash of the worker
         result.failure = "model"

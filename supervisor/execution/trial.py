@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,10 +60,26 @@ class KeepModel:
     # one is never kept, so it is not written (the most accurate models often break a
     # bound on size or latency: each was written, then removed).
     bounds: tuple[tuple[str, float | None, float | None], ...] = ()
+    # Several objectives (kept by Pareto rank, no single bar): the K models kept when the
+    # trial was sent, each objective times its ``signs`` (lower is better). A trial that
+    # every one of them dominates is never among the K best, whatever comes later (the
+    # kept ones are only replaced by better): its model is not written. Before, every
+    # complete trial wrote its model and the driver removed it at once.
+    kept: tuple[tuple[float, ...], ...] = ()
+    signs: tuple[float, ...] = ()
 
-    def wanted(self, value: float, metrics: Mapping[str, float] | None = None) -> bool:
+    def wanted(
+        self,
+        value: float,
+        metrics: Mapping[str, float] | None = None,
+        values: Sequence[float] = (),
+    ) -> bool:
+        """``value``: the first objective's; ``values``: every objective's."""
         if not self.keeps(metrics or {}):
             return False
+        if self.kept and len(values) == len(self.signs):
+            loss = [s * v for s, v in zip(self.signs, values, strict=True)]
+            return not all(dominates(other, loss) for other in self.kept)
         if self.bar is None:
             return True
         return value >= self.bar if self.maximize else value <= self.bar
@@ -80,6 +96,13 @@ class KeepModel:
             if (low is not None and value < low) or (high is not None and value > high):
                 return False
         return True
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` is no worse than ``b`` in every objective and better in one (lower is better)."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
+        x < y for x, y in zip(a, b, strict=True)
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from supervisor.report import fmt
 from supervisor.report.cost import outcome
 from supervisor.report.page import Html, details, esc, kv_table, note, table
 from supervisor.study import attrs
-from supervisor.study.kept_models import kept_of
+from supervisor.study.kept_models import keep_of, kept_of
 from supervisor.study.stopping import stopped_early
 
 if TYPE_CHECKING:
@@ -128,7 +128,10 @@ def _what_where_how_long(camp: Campaign, states: Counter[str]) -> list[tuple[obj
         rows.append(("sampler", sampler_text(sampler, modelled)))
     if camp.constrained:
         rows.append(("constraints", constraints_text(camp)))
-    if camp.run_dir is not None and (kept := kept_of(camp.trials, camp.directions, camp.run_dir)):
+    keep = keep_of(camp.config)
+    if camp.run_dir is not None and (
+        kept := kept_of(camp.trials, camp.directions, camp.run_dir, keep)
+    ):
         shown = ", ".join(map(str, kept[:10])) + (", …" if len(kept) > 10 else "")
         where = camp.run_dir / rundir.TRIALS_DIR
         rows.append(("models kept", f"trials {shown}, best first, in {where} (Run.model(n))"))

@@ -2,12 +2,14 @@
 
 A worker saves a complete trial's model (``rundir.MODEL_FILE`` in the trial's directory)
 when it is at least as good as the worst one kept when the trial was sent
-(``KeepModel.bar``); the driver then keeps the K best and removes the others' files as
-better ones arrive, so the disk holds about K models (plus those of trials in flight),
-never one per trial. Best: by the value of one objective; with several, by Pareto rank
-(the non-dominated first), then by the first objective, except in a campaign that builds
-an ensemble: by the first objective alone, as the ensemble takes its members (so that
-``keep_models`` of its pool keeps every member). Ties go to the earlier trial.
+(``KeepModel.bar``; with several objectives, unless each of the K kept dominates it: such
+a trial never ranks among the K best, whatever arrives later); the driver then keeps
+the K best and removes the others' files as better ones arrive, so the disk holds about K
+models (plus those of trials in flight), never one per trial. Best: by the value of one
+objective; with several, by Pareto rank (the non-dominated first), then by the first
+objective, except in a campaign that builds an ensemble: by the first objective alone,
+as the ensemble takes its members (so that ``keep_models`` of its pool keeps every
+member). Ties go to the earlier trial.
 
 A resume reads which files exist and what the study says of their trials, once recovery
 has closed the trials of drivers that died: a file of a trial that did not complete (its
@@ -21,12 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import supervisor.rundir as rundir
 from supervisor.execution.trial import KeepModel
+from supervisor.execution.trial import dominates as _dominates
 from supervisor.study import attrs
 
 if TYPE_CHECKING:
@@ -61,10 +64,10 @@ class KeptModels:
         among the K, so that a later trial's model takes its place."""
         from optuna.trial import TrialState
 
-        saved = saved_models(self.run_dir)
+        trials = study.get_trials(deepcopy=False)
+        saved = _saved_of(self.run_dir, trials)
         if not saved:
             return []
-        trials = study.get_trials(deepcopy=False)
         self.losses = self._complete(trials, saved)
         notes, unread = [], set()
         for number in sorted(self.losses):
@@ -84,22 +87,22 @@ class KeptModels:
         return notes
 
     def _complete(
-        self, trials: Sequence[FrozenTrial], numbers: list[int]
+        self, trials: Sequence[FrozenTrial], numbers: list[int] | None
     ) -> dict[int, np.ndarray]:
-        """The losses of those of ``numbers`` that are complete ``trials`` keeping
-        its constraints (a trial that breaks them never is among the best) whose workers
-        saved their models: a file of another trial's (a study started again in the same
-        run directory) is not theirs."""
+        """The losses of those of ``numbers`` (None: any) that are complete ``trials``
+        keeping its constraints (a trial that breaks them never is among the best) whose
+        workers saved their models: a file of another trial's (a study started again in the
+        same run directory) is not theirs."""
         import numpy as np
         from optuna.trial import TrialState
 
         from supervisor.study.feasibility import feasible
 
-        wanted = set(numbers)
+        wanted = set(numbers) if numbers is not None else None
         return {
             t.number: self.signs * np.asarray(t.values, float)
             for t in trials
-            if t.number in wanted
+            if (wanted is None or t.number in wanted)
             and t.state == TrialState.COMPLETE
             and t.values is not None
             and feasible(t)
@@ -108,8 +111,11 @@ class KeptModels:
 
     def next_trial(self) -> KeepModel:
         """What the next trial sent must beat to have its model saved."""
-        if self.pareto or len(self.losses) < self.keep:
+        if len(self.losses) < self.keep:
             return KeepModel(bounds=self.bounds)
+        if self.pareto:  # no single bar: the K kept, which every trial not written trails
+            kept = tuple(tuple(map(float, loss)) for loss in self.losses.values())
+            return KeepModel(bounds=self.bounds, kept=kept, signs=tuple(map(float, self.signs)))
         worst = max(float(loss[0]) for loss in self.losses.values())
         sign = float(self.signs[0])
         return KeepModel(bar=worst * sign, maximize=sign < 0, bounds=self.bounds)
@@ -154,17 +160,59 @@ def kept_in(study: optuna.Study, run_dir: Path) -> list[int]:
     """The complete trials of ``study`` whose models ``run_dir`` holds, best first; reads
     only (a campaign's driver trims them)."""
     directions = [d.name.lower() for d in study.directions]
-    return kept_of(study.get_trials(deepcopy=False), directions, run_dir)
+    config = study.user_attrs.get(attrs.CONFIG)
+    return kept_of(study.get_trials(deepcopy=False), directions, run_dir, keep_of(config))
 
 
-def kept_of(trials: Sequence[FrozenTrial], directions: Sequence[str], run_dir: Path) -> list[int]:
-    """``kept_in`` of a study's ``trials`` read already (the report's)."""
-    saved = saved_models(run_dir)
-    if not saved:
-        return []
-    kept = KeptModels(run_dir, len(saved), directions)
-    kept.losses = kept._complete(trials, saved)
-    return kept.numbers()
+def keep_of(config: object) -> int | None:
+    """``keep_models`` of a study's stored configuration; None where unknown or 0."""
+    keep = config.get("keep_models") if isinstance(config, dict) else None
+    return keep if isinstance(keep, int) and not isinstance(keep, bool) and keep > 0 else None
+
+
+def kept_of(
+    trials: Sequence[FrozenTrial],
+    directions: Sequence[str],
+    run_dir: Path,
+    keep: int | None = None,
+) -> list[int]:
+    """``kept_in`` of a study's ``trials`` read already (the report's). Looks only for the
+    files of the trials that recorded a saved model, best first, and with ``keep`` (the
+    campaign's K) stops at the K best found: a listing of the trials folder stat'ed each of
+    its 100,000 folders (artifacts) on every look of `status --watch`, on a parallel file
+    system a metadata storm of minutes."""
+    kept = KeptModels(run_dir, 0, directions)
+    candidates = kept._complete(trials, None)
+    for number in _best_first(candidates, kept.pareto):
+        if (rundir.trial_dir(run_dir, number) / rundir.MODEL_FILE).exists():
+            kept.losses[number] = candidates[number]
+            if keep is not None and len(kept.losses) >= keep:
+                break  # the driver removes any other, worse, as surplus
+    return kept.numbers()  # ranked among themselves, as the driver ranks them
+
+
+def _best_first(losses: dict[int, np.ndarray], pareto: bool) -> Iterator[int]:
+    """The trials of ``losses`` by (Pareto front, first objective, number), front by front
+    as asked for: ``pareto_ranks`` of every candidate at once takes memory quadratic in
+    them (the complete trials of a campaign that saved each one's model)."""
+    if not pareto:
+        yield from sorted(losses, key=lambda n: (float(losses[n][0]), n))
+        return
+    # In this order a trial's dominators all come before it; one dominated by a trial
+    # left for a later front is dominated by that one's dominator in this front too.
+    left = sorted(losses, key=lambda n: (tuple(map(float, losses[n])), n))
+    while left:
+        front: list[tuple[float, ...]] = []
+        numbers, rest = [], []
+        for number in left:
+            loss = tuple(map(float, losses[number]))
+            if any(_dominates(other, loss) for other in front):
+                rest.append(number)
+            else:
+                front.append(loss)
+                numbers.append(number)
+        yield from sorted(numbers, key=lambda n: (float(losses[n][0]), n))
+        left = rest
 
 
 def pareto_ranks(losses: np.ndarray) -> np.ndarray:
@@ -193,6 +241,32 @@ def pareto_ranks(losses: np.ndarray) -> np.ndarray:
 def _dominated(dominates: np.ndarray, left: np.ndarray) -> np.ndarray:
     """Rows dominated by some row still ``left``."""
     return (dominates & left[:, None]).any(axis=0)
+
+
+def _saved_of(run_dir: Path, trials: Sequence[FrozenTrial]) -> list[int]:
+    """``saved_models`` where one may be: the folder of a trial that completed without
+    saving one (its artifacts' only) is not looked into, at 100,000 trials as many stats
+    of a parallel file system's metadata server on every start. Any other (a trial that
+    did not complete, or not of this study) is, as its file may be to remove."""
+    from optuna.trial import TrialState
+
+    without = {
+        t.number
+        for t in trials
+        if t.state == TrialState.COMPLETE and not t.user_attrs.get(attrs.MODEL)
+    }
+    folder = run_dir / rundir.TRIALS_DIR
+    try:
+        names = os.listdir(folder)  # names only: no stat per entry
+    except OSError:
+        return []
+    return sorted(
+        int(name)
+        for name in names
+        if name.isdigit()
+        and int(name) not in without
+        and os.path.exists(os.path.join(folder, name, rundir.MODEL_FILE))
+    )
 
 
 def saved_models(run_dir: Path) -> list[int]:

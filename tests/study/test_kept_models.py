@@ -50,7 +50,7 @@ def test_several_objectives_keep_the_pareto_front_first(tmp_path: Path) -> None:
         _save(tmp_path, number)
         kept.add(number, values)
     assert kept.numbers() == [0, 2]
-    assert kept.next_trial().bar is None  # no single order: every complete trial saves
+    assert kept.next_trial().bar is None  # no single order: no bar (test_kept_models_pareto)
     assert list(pareto_ranks(np.array([[1.0, 2.0], [1.5, 2.5], [2.0, 1.0], [3.0, 3.0]]))) == [
         0,
         1,
