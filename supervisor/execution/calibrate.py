@@ -30,6 +30,7 @@ from typing import Any
 
 import supervisor.atomic as atomic
 from supervisor.errors import UserError
+from supervisor.execution.cores import usable_cpus
 
 CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
 
@@ -79,10 +80,8 @@ def grid(cores: int) -> list[Packing]:
 
 
 def usable_cores() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux: no pinning
-        return list(range(os.cpu_count() or 1))
+    """The cores probes are placed on: this process's, within its CPU quota."""
+    return usable_cpus()
 
 
 def cpu_model() -> str:
