@@ -103,3 +103,32 @@ def test_a_probe_that_dies_before_the_others_are_ready_fails_its_packing_only(
         "            1           2          -  failed: calibration probe died"
     )
     assert out[3].split()[:2] == ["2", "1"] and "failed" not in out[3]
+
+
+class HangingAlways(ToyClassifier):
+    def fit(self, model: Any, data: Any, params: Any, epochs: int, report: Any) -> Any:
+        (Path(os.environ[PIDS_ENV]) / str(os.getpid())).touch()
+        time.sleep(600)
+
+
+def test_a_probe_ends_when_calibrate_is_killed(tmp_path: Path) -> None:
+    """Killed before it could stop them (kill -9, its own OOM kill), calibrate left its
+    probes training on the node's cores: a hung one forever."""
+    env = {**os.environ, PIDS_ENV: str(tmp_path), calibrate.CACHE_ENV: str(tmp_path / "cal")}
+    command = [sys.executable, "-m", "supervisor.cli", "calibrate", f"{__name__}:HangingAlways"]
+    parent = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.listdir(tmp_path) or os.listdir(tmp_path) == ["cal"]:
+            assert time.monotonic() < deadline and parent.poll() is None, "no probe started"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+        parent.wait()
+    (probe,) = [int(name) for name in os.listdir(tmp_path) if name.isdigit()]
+    deadline = time.monotonic() + 10
+    while alive(probe) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(probe):
+        os.kill(probe, 9)
+        pytest.fail("the probe outlived calibrate")
