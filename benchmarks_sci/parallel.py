@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from supervisor.execution.cores import usable_cores
+
 SeedLike = int | np.random.SeedSequence
 
 
@@ -29,12 +31,9 @@ def child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
 
 
 def available_threads() -> int:
-    """Cores this process may use: its CPU affinity, capped by OMP_NUM_THREADS (which
-    the supervisor sets to a worker's share of the node)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    """Cores this process may use (its CPU affinity and quota), capped by OMP_NUM_THREADS
+    (which the supervisor sets to a worker's share of the node)."""
+    cores = usable_cores()
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     return max(1, min(cores, int(env))) if env.isdigit() else cores
 

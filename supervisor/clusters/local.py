@@ -16,18 +16,12 @@ from pathlib import Path
 from supervisor.clusters import scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
+from supervisor.execution.cores import usable_cores
 from supervisor.execution.node import shared_gpu_environment, thread_environment
 from supervisor.execution.worker_log import LOG_ENV
 from supervisor.study.signals import interrupt_held
 
 logger = logging.getLogger(__name__)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def local_size(workers: int | None, threads: int | None) -> tuple[int, int]:

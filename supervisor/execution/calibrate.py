@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,8 +31,13 @@ from typing import Any
 
 import supervisor.atomic as atomic
 from supervisor.errors import UserError
+from supervisor.execution.cores import usable_cpus
 
 CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
+# A packing's probes get this many times the single-trial probe's time (at least the
+# floor): one that deadlocks, or waits on a GPU that never answers, hung calibrate forever.
+TIMEOUT_FACTOR = 10
+TIMEOUT_FLOOR_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,8 @@ def grid(cores: int) -> list[Packing]:
 
 
 def usable_cores() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux: no pinning
-        return list(range(os.cpu_count() or 1))
+    """The cores probes are placed on: this process's, within its CPU quota."""
+    return usable_cpus()
 
 
 def cpu_model() -> str:
@@ -104,10 +108,12 @@ def measure(
     *,
     tuned: bool = True,
     xla: str = "auto",
+    timeout: float | None = None,
 ) -> Measurement:
     """Run ``packing.trials`` probes at once; their samples/s. ``tuned``: each on its
     own cores with the worker slot's thread settings; otherwise with the frameworks'
-    defaults (every probe sizes its pools for the whole node), for comparison."""
+    defaults (every probe sizes its pools for the whole node), for comparison.
+    ``timeout``: seconds the probes have, start to result, before they are killed."""
     from supervisor.execution.node import shared_gpu_environment, thread_environment
 
     procs: list[subprocess.Popen[str]] = []
@@ -146,19 +152,53 @@ def measure(
             )
             stack.callback(_stop, proc)
             procs.append(proc)
-        for proc, log in zip(procs, logs, strict=True):  # every probe has warmed up ...
-            _expect(proc, log, "ready")
-        for proc in procs:  # ... before any is timed
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        rates = [float(_expect(p, log, "rate")) for p, log in zip(procs, logs, strict=True)]
+        expired = threading.Event()
+
+        def expire() -> None:  # killed probes close their stdout: the reads below end
+            expired.set()
+            for proc in procs:
+                _kill(proc)
+
+        if timeout is not None:
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+            stack.callback(timer.cancel)
+        try:
+            for proc, log in zip(procs, logs, strict=True):  # every probe has warmed up ...
+                _expect(proc, log, "ready")
+            for proc in procs:  # ... before any is timed
+                assert proc.stdin is not None
+                with contextlib.suppress(BrokenPipeError):  # died since: its rate says so
+                    proc.stdin.write("go\n")
+                    proc.stdin.flush()
+            rates = [float(_expect(p, log, "rate")) for p, log in zip(procs, logs, strict=True)]
+        except UserError:
+            if expired.is_set():
+                raise UserError(f"timed out after {timeout:.0f} s") from None
+            raise
     return Measurement(packing, rates)
 
 
+def _kill(proc: subprocess.Popen[str]) -> None:
+    """Kill the probe and what it started (a compiler, a data loader), unless it ended.
+    Not by process group: the probes stay in the terminal's, which Ctrl-C and a hangup
+    reach even where calibrate is killed before it can stop them."""
+    import psutil  # type: ignore[import-untyped]  # distributed's dependency
+
+    if proc.poll() is not None:
+        return
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.Error:  # ended meanwhile
+        family = []
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
+    _kill(proc)
     proc.wait()
 
 
@@ -186,15 +226,19 @@ def calibrate(
 ) -> Calibration:
     cores = usable_cores()[: max_cores or None]
     results: list[Measurement] = []
+    limit: float | None = None  # the first probe, a trial alone, sets it
     for packing in grid(len(cores)):
+        started = time.monotonic()
         try:
-            m = measure(target, options, packing, epochs, cores)
+            m = measure(target, options, packing, epochs, cores, timeout=limit)
         except UserError as exc:
             if not results:  # one trial alone failed: the benchmark, not the packing
                 raise
             # Many probes at once may not fit the node's memory (the OOM killer took one):
             # that packing is out, not the hour of measurements before it.
             m = Measurement(packing, [], str(exc))
+        if limit is None:
+            limit = max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * (time.monotonic() - started))
         results.append(m)
         if on_result is not None:
             on_result(m)

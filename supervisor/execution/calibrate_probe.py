@@ -3,7 +3,8 @@
 Speaks a line protocol with ``supervisor.execution.calibrate`` on stdin/stdout: pins itself to its
 cores, trains the benchmark's default model for one warm-up epoch, prints ``ready``,
 waits for ``go``, times ``epochs`` more and prints ``rate <samples/s>`` (or ``error
-<message>``). Its thread environment was set by the parent before the start.
+<message>``); it ends at once when its stdin closes (calibrate is gone). Its thread
+environment was set by the parent before the start.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -22,8 +24,20 @@ def _quiet_stdout() -> Any:
     return protocol
 
 
+def _watch_parent(go: threading.Event) -> None:
+    """Set ``go`` when calibrate says so; end this probe when calibrate is gone (its end
+    of stdin closes): killed before it could stop its probes, it left them training (a
+    hung one forever) on the node's cores."""
+    for line in sys.stdin:
+        if line.strip() == "go":
+            go.set()
+    os._exit(1)
+
+
 def main(request: dict[str, Any]) -> None:
     out = _quiet_stdout()
+    go = threading.Event()
+    threading.Thread(target=_watch_parent, args=(go,), daemon=True).start()
     try:
         from supervisor.benchmarks import registry
         from supervisor.execution import node
@@ -46,8 +60,7 @@ def main(request: dict[str, Any]) -> None:
         node.after_build(model, settings)
         bench.fit(model, data, {}, 1, lambda epoch, metrics: False)  # warm-up
         out.write("ready\n")
-        if sys.stdin.readline().strip() != "go":
-            return
+        go.wait()
         epochs = int(request["epochs"])
         t0 = time.perf_counter()
         bench.fit(model, data, {}, epochs, lambda epoch, metrics: False)

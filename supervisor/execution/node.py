@@ -140,10 +140,11 @@ def pin_cpus(slot: int, threads: int) -> list[int] | None:
     Returns the cores, or None where pinning is impossible (fewer cores than slots x
     threads, e.g. a cgroup smaller than the request, or not Linux).
     """
-    try:
-        allowed = sorted(os.sched_getaffinity(0))
-    except AttributeError:
+    if not hasattr(os, "sched_setaffinity"):
         return None
+    from supervisor.execution.cores import usable_cpus
+
+    allowed = usable_cpus()
     first = slot * threads
     if threads < 1 or first + threads > len(allowed):
         return None

@@ -328,7 +328,7 @@ def test_a_packing_that_does_not_fit_the_node_is_left_out_not_the_whole_calibrat
     from supervisor.commands.calibration import calibrate as command
     from supervisor.errors import UserError
 
-    def measure(target: str, options: Any, packing: Any, *args: Any) -> Any:
+    def measure(target: str, options: Any, packing: Any, *args: Any, **kwargs: Any) -> Any:
         if packing.trials == 2:
             raise UserError("calibration probe died (exit -9): Killed")
         return calibrate.Measurement(packing, [100.0 * packing.threads])
@@ -347,7 +347,7 @@ def test_a_packing_that_does_not_fit_the_node_is_left_out_not_the_whole_calibrat
     assert saved["table"][1]["error"] == "calibration probe died (exit -9): Killed"
     # One trial alone failing is the benchmark's fault: stopped at once.
     monkeypatch.setattr(
-        calibrate, "measure", lambda *a: (_ for _ in ()).throw(UserError("probe failed: bug"))
+        calibrate, "measure", lambda *a, **k: (_ for _ in ()).throw(UserError("probe failed: bug"))
     )
     with pytest.raises(UserError, match=r"^probe failed: bug$"):
         command(
