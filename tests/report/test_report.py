@@ -725,6 +725,8 @@ def test_gan_and_basecaller_panels(tmp_path: Path) -> None:
     assert np.allclose(held, arrays["validation_samples"][0, :2, :2].mean())
     names = [t["name"] for t in spectra["data"]]
     assert names == ["generated: 16-84% of 5 maps", "generated", "held-out"]
+    # An 8-digit hex colour made plotly 6 refuse the band: the panel was not drawn.
+    assert spectra["data"][0]["fillcolor"] == "rgba(207,34,46,0.2)"
     assert spectra["layout"]["xaxis"]["type"] == "log"
     generated, validation = histogram["data"]
     assert list(_array(generated["x"])) == pytest.approx(list(edges))
