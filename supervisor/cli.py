@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import typer.exceptions
 import typer.main
 
 from supervisor.errors import Interrupted, UserError
@@ -417,7 +416,7 @@ def stop(
 
 
 def main() -> None:
-    from supervisor.commands.argv import readable_help, refuse_repeated, usage_line
+    from supervisor.commands.argv import ClickException, readable_help, refuse_repeated, usage_line
     from supervisor.study import journal_snapshot
 
     journal_snapshot.hold()  # the storages the command opens, for a snapshot once it succeeded
@@ -428,7 +427,7 @@ def main() -> None:
     try:
         refuse_repeated(command, args)
         code = command(args, prog_name="supervisor", standalone_mode=False)
-    except typer.exceptions.TyperException as exc:  # click's usage errors: one line
+    except ClickException as exc:  # click's usage errors: one line
         print(usage_line(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):

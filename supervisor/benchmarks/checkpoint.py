@@ -11,9 +11,10 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from supervisor.benchmarks.base import EpochReport
 
@@ -58,8 +59,6 @@ class Checkpoint:
         return self.every > 0 and (epoch + 1) % self.every == 0 and epoch + 1 < epochs
 
     def save(self, epoch: int, history: list[dict[str, float]], arrays: dict[str, Any]) -> None:
-        import numpy as np
-
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"{_EPOCH_PREFIX}{epoch:06d}"
         tmp = self.directory / f".tmp-{os.getpid()}-{final.name}"
@@ -73,7 +72,7 @@ class Checkpoint:
         }
         try:
             with open(tmp / CHECKPOINT_ARRAYS, "wb") as f:
-                np.savez(f, allow_pickle=False, **arrays)
+                save_npz(f, arrays)
                 f.flush()
                 os.fsync(f.fileno())
             with open(tmp / CHECKPOINT_STATE, "w") as f:
@@ -111,6 +110,22 @@ class Checkpoint:
             return [p for p in self.directory.iterdir() if p.name.startswith(_EPOCH_PREFIX)]
         except OSError:
             return []
+
+
+def save_npz(
+    file: str | Path | IO[bytes], arrays: Mapping[str, Any], compress: bool = False
+) -> None:
+    """``numpy.savez`` (or ``savez_compressed``) of named arrays, refusing arrays of Python
+    objects (they would be pickled). numpy < 2.2 has no ``allow_pickle`` there: it saved
+    the keyword as one more array, named 'allow_pickle', so every checkpoint read back as
+    damaged and every saved model had an array too many."""
+    import numpy as np
+
+    values: dict[str, Any] = {name: np.asarray(v) for name, v in arrays.items()}
+    for name, value in values.items():
+        if value.dtype.hasobject:
+            raise ValueError(f"array {name!r} holds Python objects, which would be pickled")
+    (np.savez_compressed if compress else np.savez)(file, **values)
 
 
 def _read_checkpoint(path: Path, identity: str) -> Restored:

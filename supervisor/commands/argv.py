@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import typer
+
 from supervisor.errors import UserError
+
+# The base of click's usage errors, wherever this typer keeps click: typer >= 0.26 has its
+# own copy (typer.exceptions only since 0.27.3), older typer uses click itself.
+ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def usage_line(exc: Any) -> str:

@@ -329,15 +329,14 @@ def _save_trial_arrays(
 ) -> str:
     """Write ``arrays`` to the trial's directory as ``name`` (complete or not at all);
     return the path relative to the run directory."""
-    import numpy as np
+    from supervisor.benchmarks.checkpoint import save_npz
 
     assert spec.run_dir is not None
     run_dir = Path(spec.run_dir)
     path = rundir.trial_dir(run_dir, spec.trial_number) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic.replacing(path) as tmp:
-        save = np.savez_compressed if compress else np.savez
-        save(tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
+        save_npz(tmp, arrays, compress)
     return str(path.relative_to(run_dir))
 
 

@@ -153,14 +153,15 @@ def spectra_panel(
     for name, values in curves.items():
         if values.shape[-1] != k.size or values.ndim > 2:
             return [note(f"Power spectrum {name} has shape {values.shape}; k has {k.size}.")]
-    colours = {"generated": "#cf222e", "held-out": "#0969da"}
+    colours = {"generated": (207, 34, 46), "held-out": (9, 105, 218)}  # #cf222e, #0969da
 
     def build() -> Any:
         import plotly.graph_objects as go
 
         fig = go.Figure()
         for name, values in curves.items():
-            colour = colours[name]
+            red, green, blue = colours[name]
+            colour = f"rgb({red},{green},{blue})"
             if values.ndim == 2:
                 low, mid, high = np.percentile(values, [16, 50, 84], axis=0)
                 fig.add_trace(
@@ -168,7 +169,8 @@ def spectra_panel(
                         x=np.concatenate([k, k[::-1]]),
                         y=np.concatenate([high, low[::-1]]),
                         fill="toself",
-                        fillcolor=colour + "33",  # the same colour, 20% opaque
+                        # The same colour, 20% opaque; rgba(): plotly < 7 refuses '#cf222e33'.
+                        fillcolor=f"rgba({red},{green},{blue},0.2)",
                         line={"width": 0},
                         name=f"{name}: 16-84% of {values.shape[0]} maps",
                         hoverinfo="skip",
