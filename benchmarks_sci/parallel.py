@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from supervisor.execution.cores import usable_cores
+from supervisor.benchmarks.cores import usable_cores
 
 SeedLike = int | np.random.SeedSequence
 

@@ -13,10 +13,10 @@ import logging
 import os
 from pathlib import Path
 
+from supervisor.benchmarks.cores import usable_cores
 from supervisor.clusters import scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
-from supervisor.execution.cores import usable_cores
 from supervisor.execution.node import shared_gpu_environment, thread_environment
 from supervisor.execution.worker_log import LOG_ENV
 from supervisor.study.signals import interrupt_held

@@ -60,7 +60,7 @@ def local_cluster(
 ) -> None:
     """Sizes of a cluster on this machine, against its cores; ``labels`` name where the
     worker and thread counts came from."""
-    from supervisor.execution.cores import usable_cores
+    from supervisor.benchmarks.cores import usable_cores
 
     cores = usable_cores()
     most = LOCAL_WORKERS_PER_CORE * cores

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
+from supervisor.benchmarks.cores import usable_cpus
 from supervisor.errors import UserError
-from supervisor.execution.cores import usable_cpus
 
 CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
 # A packing's probes get this many times the single-trial probe's time (at least the

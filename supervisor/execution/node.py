@@ -142,7 +142,7 @@ def pin_cpus(slot: int, threads: int) -> list[int] | None:
     """
     if not hasattr(os, "sched_setaffinity"):
         return None
-    from supervisor.execution.cores import usable_cpus
+    from supervisor.benchmarks.cores import usable_cpus
 
     allowed = usable_cpus()
     first = slot * threads

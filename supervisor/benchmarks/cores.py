@@ -1,4 +1,5 @@
-"""The cores this process may use: its CPU affinity, capped by a cgroup CPU quota.
+"""The cores this process may use: its CPU affinity, capped by a cgroup CPU quota (also
+for plugins: a benchmark sizes its own thread pools with it, as ``benchmarks_sci`` does).
 
 In a container or batch job with a CPU quota but no cpuset (Kubernetes, ``docker run
 --cpus 2``, some Slurm and PBS configurations), the affinity lists every core of the host:
