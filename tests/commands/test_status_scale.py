@@ -6,8 +6,9 @@ from __future__ import annotations
 import builtins
 import copy
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 import pytest
@@ -22,6 +23,26 @@ from supervisor.study.records import RecordCache, TrialRecord
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 NOW = 1_800_000_000.0
 DRIVER = "login01:4242:live"
+
+
+T = TypeVar("T")
+
+
+def trials_copied(monkeypatch: pytest.MonkeyPatch, read: Callable[[], T]) -> tuple[T, int]:
+    """What ``read()`` gives, and how many Optuna trials it deep-copied on the way."""
+    copied = 0
+    real = copy.deepcopy
+
+    def counting(value: Any, memo: Any = None) -> Any:
+        nonlocal copied
+        trials = value if isinstance(value, list) else [value]  # its items: not seen here
+        copied += sum(isinstance(t, optuna.trial.FrozenTrial) for t in trials)
+        return real(value, memo)
+
+    monkeypatch.setattr(copy, "deepcopy", counting)
+    result = read()
+    monkeypatch.undo()
+    return result, copied
 
 
 def _campaign(n: int) -> optuna.Study:
@@ -126,18 +147,7 @@ def test_status_of_a_multi_objective_campaign_copies_no_trial(
             for i in range(200)
         ]
     )
-    copied = 0
-    real = copy.deepcopy
-
-    def counting(value: Any, memo: Any = None) -> Any:
-        nonlocal copied
-        trials = value if isinstance(value, list) else [value]  # its items: not seen here
-        copied += sum(isinstance(t, optuna.trial.FrozenTrial) for t in trials)
-        return real(value, memo)
-
-    monkeypatch.setattr(copy, "deepcopy", counting)
-    status = read_status(study, now=NOW)
-    monkeypatch.undo()
+    status, copied = trials_copied(monkeypatch, lambda: read_status(study, now=NOW))
     assert status.pareto_size == len(study.best_trials) == 100
     assert copied == 0
 
@@ -153,17 +163,6 @@ def test_the_pareto_front_of_a_run_copies_no_trial(
     make_campaign(run_dir, 200, n_objectives=2)
     run = supervisor.open_run(str(run_dir))
     expected = sorted(t.number for t in run.study.best_trials)
-    copied = 0
-    real = copy.deepcopy
-
-    def counting(value: Any, memo: Any = None) -> Any:
-        nonlocal copied
-        trials = value if isinstance(value, list) else [value]  # its items: not seen here
-        copied += sum(isinstance(t, optuna.trial.FrozenTrial) for t in trials)
-        return real(value, memo)
-
-    monkeypatch.setattr(copy, "deepcopy", counting)
-    front = run.best_trials
-    monkeypatch.undo()
+    front, copied = trials_copied(monkeypatch, lambda: run.best_trials)
     assert sorted(t.number for t in front) == expected and len(expected) > 1
     assert copied == 0
