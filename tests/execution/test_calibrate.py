@@ -19,6 +19,19 @@ from supervisor.commands.search import SearchOptions
 from supervisor.execution import calibrate
 
 
+def run_calibrate(
+    *args: str, cache: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``supervisor calibrate ARGS`` in a fresh process, its results kept under ``cache``."""
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.cli", "calibrate", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, calibrate.CACHE_ENV: str(cache)},
+        timeout=timeout,
+    )
+
+
 def test_the_grid_covers_every_packing_that_fits_the_cores() -> None:
     assert [(p.threads, p.trials) for p in calibrate.grid(2)] == [(1, 1), (1, 2), (2, 1)]
     six = calibrate.grid(6)
@@ -158,15 +171,10 @@ def test_a_results_folder_it_cannot_write_is_refused_before_measuring(tmp_path: 
     and the --write profile was not written."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    env = {**os.environ, calibrate.CACHE_ENV: str(blocker / "calibration")}
     profile = tmp_path / "local.yaml"
-    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
-    proc = subprocess.run(
-        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(profile)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    toy = "tests.toy_classifier:ToyClassifier"
+    proc = run_calibrate(
+        toy, "--cores", "1", "--write", str(profile), cache=blocker / "calibration"
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip() == (
@@ -183,15 +191,8 @@ def test_a_read_only_profile_is_refused_and_a_private_one_stays_private(tmp_path
     locked = tmp_path / "slurm.yaml"
     locked.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
     locked.chmod(0o444)
-    env = {**os.environ, calibrate.CACHE_ENV: str(tmp_path / "cal")}
-    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
-    proc = subprocess.run(
-        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(locked)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    toy = "tests.toy_classifier:ToyClassifier"
+    proc = run_calibrate(toy, "--cores", "1", "--write", str(locked), cache=tmp_path / "cal")
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip() == (
         f"error: --write {locked}: read-only; chmod u+w {locked} to write into it"
@@ -376,14 +377,9 @@ def test_a_benchmark_without_x_train_is_told_before_training(tmp_path: Path) -> 
     """The samples of an epoch were counted after the warm-up and the timed epochs: a
     plugin whose data has no x_train trained for nothing, then failed with a bare
     "AttributeError: 'dict' object has no attribute 'x_train'"."""
-    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
-    proc = subprocess.run(
-        [*command, "tests.toy_benchmark:ToyBenchmark", "--cores", "1", "-o", "delay=30"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, calibrate.CACHE_ENV: str(tmp_path)},
-        timeout=25,  # each epoch sleeps 30 s: no epoch may run
-    )
+    toy = "tests.toy_benchmark:ToyBenchmark"
+    # Each epoch sleeps 30 s: no epoch may run.
+    proc = run_calibrate(toy, "--cores", "1", "-o", "delay=30", cache=tmp_path, timeout=25)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "error: calibration probe failed: TypeError: load_data returned a dict without a"
@@ -402,14 +398,8 @@ def test_a_profile_reached_through_a_link_is_written_where_the_link_points(
     (site / "slurm.yaml").write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
     link = tmp_path / "my.yaml"
     link.symlink_to("site/slurm.yaml")
-    command = [sys.executable, "-m", "supervisor.cli", "calibrate"]
-    proc = subprocess.run(
-        [*command, "tests.toy_classifier:ToyClassifier", "--cores", "1", "--write", str(link)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, calibrate.CACHE_ENV: str(tmp_path / "cal")},
-        timeout=300,
-    )
+    toy = "tests.toy_classifier:ToyClassifier"
+    proc = run_calibrate(toy, "--cores", "1", "--write", str(link), cache=tmp_path / "cal")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert link.is_symlink()
     assert yaml.safe_load((site / "slurm.yaml").read_text())["calibration"]["trials_per_node"] == 1
