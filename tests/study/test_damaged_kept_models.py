@@ -13,6 +13,7 @@ import pytest
 import supervisor
 import supervisor.rundir as rundir
 from supervisor.study.kept_models import KeptModels, saved_models
+from tests.study.test_kept_models import kept_space
 
 SAVED = {"model": "trials/.../model.npz"}  # what the driver records of a saved model
 
@@ -78,31 +79,18 @@ def test_a_kept_model_the_file_system_cannot_read_is_not_counted_nor_removed(
     ]
 
 
-def _space(trials: int) -> dict[str, Any]:
-    return {
-        "study": "damaged",
-        "benchmark": {"name": "tests.toy_classifier:ToyClassifier", "options": {"n": 120}},
-        "objectives": ["val_nll"],
-        "params": {"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
-        "budget": {"trials": trials, "epochs": 2},
-        "sampler": "random",
-        "seed": 5,
-        "keep_models": 2,
-    }
-
-
 def test_a_campaign_resumed_after_a_crash_cut_its_best_model_keeps_k_usable_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    run = supervisor.search(_space(3), workers=1, report=False, progress="plain")
+    run = supervisor.search(kept_space("damaged", 3, 2), workers=1, report=False, progress="plain")
     best = run.kept_models[0]
     path = rundir.trial_dir(run.run_dir, best) / rundir.MODEL_FILE
     _cut(path)
     with pytest.raises(supervisor.UserError, match=rf"^{path}: cannot load trial {best}'s"):
         run.model(best)  # names the file and why, in one line
     capsys.readouterr()
-    run = supervisor.search(_space(6), workers=1, report=False, progress="plain")
+    run = supervisor.search(kept_space("damaged", 6, 2), workers=1, report=False, progress="plain")
     shown = f"kept model of trial {best} damaged ({path.resolve()}: File is not a zip file)"
     assert shown in capsys.readouterr().out
     assert best not in run.kept_models and len(run.kept_models) == 2

@@ -72,7 +72,8 @@ def test_a_resume_keeps_what_the_study_completed_and_trims_to_k(tmp_path: Path) 
     assert saved_models(tmp_path) == [1, 2]
 
 
-def _space(study: str, trials: int, keep: int) -> dict[str, Any]:
+def kept_space(study: str, trials: int, keep: int) -> dict[str, Any]:
+    """A toy classifier search keeping the `keep` best trained models."""
     return {
         "study": study,
         "benchmark": {"name": "tests.toy_classifier:ToyClassifier", "options": {"n": 120}},
@@ -89,7 +90,7 @@ def test_a_search_keeps_its_best_models_and_loads_them_as_they_scored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    run = supervisor.search(_space("keep", 8, 3), workers=2, report=False, progress="none")
+    run = supervisor.search(kept_space("keep", 8, 3), workers=2, report=False, progress="none")
     frame = run.trials
     best_three = list(frame.sort_values(["val_nll", "number"])["number"][:3])
     assert run.kept_models == best_three
@@ -116,7 +117,7 @@ def test_a_search_keeps_its_best_models_and_loads_them_as_they_scored(
         run.model(worst)
 
     # A resume with fewer kept trims the surplus; the search goes on keeping its best.
-    run = supervisor.search(_space("keep", 10, 1), workers=1, report=False, progress="none")
+    run = supervisor.search(kept_space("keep", 10, 1), workers=1, report=False, progress="none")
     best = run.trials.sort_values(["val_nll", "number"])["number"].iloc[0]
     assert run.kept_models == [int(best)]
     assert len(saved_models(run.run_dir)) == 1
@@ -126,7 +127,7 @@ def test_without_keep_models_no_model_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    run = supervisor.search(_space("none", 3, 0), workers=1, report=False, progress="none")
+    run = supervisor.search(kept_space("none", 3, 0), workers=1, report=False, progress="none")
     assert saved_models(run.run_dir) == [] and run.kept_models == []
     with pytest.raises(supervisor.UserError, match=r"keeps no trained model: set keep_models"):
         run.model()
@@ -136,7 +137,7 @@ def test_the_ensemble_built_after_the_search_has_every_member_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    space = _space("ens", 5, 1) | {"ensemble": {"select": "seeds", "size": 3}}
+    space = kept_space("ens", 5, 1) | {"ensemble": {"select": "seeds", "size": 3}}
     run = supervisor.search(space, workers=2, report=False, progress="none")
     models = run.ensemble_models()
     assert len(models) == 3  # the best search trial and two seeds trained for the ensemble
@@ -155,7 +156,7 @@ def test_ensemble_members_without_kept_models_are_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    space = _space("ens0", 4, 0) | {"ensemble": {"select": "topk", "size": 2}}
+    space = kept_space("ens0", 4, 0) | {"ensemble": {"select": "topk", "size": 2}}
     run = supervisor.search(space, workers=2, report=False, progress="none")
     with pytest.raises(supervisor.UserError, match=r"search trial\(s\) #\d+, #\d+ not among"):
         run.ensemble_models()
@@ -168,7 +169,7 @@ def test_members_without_models_are_not_told_to_build_the_ensemble_again(
     (resuming the search with it) got the same error, as the rebuilt ensemble reuses its
     members' saved predictions and trains, so keeps, none of them."""
     monkeypatch.chdir(tmp_path)
-    space = _space("advice", 3, 0) | {"ensemble": {"select": "seeds", "size": 3}}
+    space = kept_space("advice", 3, 0) | {"ensemble": {"select": "seeds", "size": 3}}
     supervisor.search(space, workers=1, report=False, progress="none")
     space["keep_models"] = 3
     run = supervisor.search(space, workers=1, report=False, progress="none")
@@ -187,10 +188,10 @@ def test_a_study_started_again_in_the_run_directory_does_not_take_the_old_models
     started again without keep_models: the first study's model files were listed as the
     new trials' kept models, and ``run.model(n)`` loaded another model's weights."""
     monkeypatch.chdir(tmp_path)
-    first = supervisor.search(_space("again", 4, 4), workers=1, report=False, progress="none")
+    first = supervisor.search(kept_space("again", 4, 4), workers=1, report=False, progress="none")
     assert len(first.kept_models) == 4
     (first.run_dir / rundir.JOURNAL_FILE).unlink()
-    again = _space("again", 4, 0) | {"seed": 6}
+    again = kept_space("again", 4, 0) | {"seed": 6}
     run = supervisor.search(again, workers=1, report=False, progress="none")
     assert run.kept_models == []
     with pytest.raises(supervisor.UserError, match=r"trial 0: its trained model was not kept"):
@@ -199,7 +200,7 @@ def test_a_study_started_again_in_the_run_directory_does_not_take_the_old_models
 
 def test_status_names_the_kept_models(tmp_path: Path) -> None:
     space = tmp_path / "keep.yaml"
-    space.write_text(yaml.safe_dump(_space("shown", 4, 2)))
+    space.write_text(yaml.safe_dump(kept_space("shown", 4, 2)))
     runs = tmp_path / "runs"
     cli = [sys.executable, "-m", "supervisor.cli"]
     common = {"capture_output": True, "text": True, "cwd": tmp_path}
@@ -340,7 +341,7 @@ def test_models_a_full_disk_kept_from_being_saved_are_reported(
     arrays (every later model would be lost too); ``status`` and ``run.model()`` said
     nothing of it (``run.model()`` asked to set keep_models, which the space file had)."""
     monkeypatch.chdir(tmp_path)
-    space = _space("full", 3, 2)
+    space = kept_space("full", 3, 2)
     space["benchmark"]["name"] = "tests.study.test_kept_models:DiskFull"
     run = supervisor.search(space, workers=1, report=False, progress="none")
     assert run.summary is not None and run.summary.stopped_by == "disk"
@@ -372,7 +373,7 @@ def test_with_several_objectives_an_ensemble_s_members_are_the_models_kept(
     from supervisor.study.recorder import Recorder
 
     path = tmp_path / "two.yaml"
-    two = _space("two", 3, 2) | {"objectives": ["val_nll", "val_accuracy"]}
+    two = kept_space("two", 3, 2) | {"objectives": ["val_nll", "val_accuracy"]}
     path.write_text(yaml.safe_dump(two | {"ensemble": {"select": "topk", "size": 2}}))
     exp = space.load(path)
     study = optuna.create_study(directions=exp.directions)
@@ -395,7 +396,7 @@ def test_the_model_of_a_duplicate_is_its_twin_s(
     """A duplicate is told its twin's result and never trained: ``run.model(n)`` said
     "rerun that", the advice of ``supervisor rerun``."""
     monkeypatch.chdir(tmp_path)
-    space = _space("dup", 2, 2) | {"params": {"lr": [0.1]}}  # one configuration
+    space = kept_space("dup", 2, 2) | {"params": {"lr": [0.1]}}  # one configuration
     run = supervisor.search(space, workers=1, report=False, progress="none")
     assert run.kept_models == [0]
     with pytest.raises(supervisor.UserError, match=r"^trial 1 was not .* trial 0; model that$"):
@@ -418,7 +419,7 @@ def test_a_trial_that_breaks_the_constraints_never_writes_its_model(
     """Its model is never kept: each was written by its worker, then removed by the
     driver (the most accurate models are often those that break a bound on size)."""
     monkeypatch.chdir(tmp_path)
-    space = _space("bounded", 8, 8) | {"constraints": {"size": {"max": 0.2}}}
+    space = kept_space("bounded", 8, 8) | {"constraints": {"size": {"max": 0.2}}}
     space["benchmark"]["name"] = "tests.study.test_kept_models:Sized"
     run = supervisor.search(space, workers=2, report=False, progress="none")
     trials = run.study.get_trials()
@@ -470,8 +471,8 @@ def test_a_kept_model_predicts_with_its_own_trial_s_options_after_a_resume_chang
     so the data (and any option-dependent ``predict``) of an earlier trial's kept model
     were not those it was scored on; ``run.benchmark(trial)`` gives that trial's."""
     monkeypatch.chdir(tmp_path)
-    supervisor.search(_space("moved", 2, 4), workers=1, report=False, progress="none")
-    changed = _space("moved", 4, 4)
+    supervisor.search(kept_space("moved", 2, 4), workers=1, report=False, progress="none")
+    changed = kept_space("moved", 4, 4)
     changed["benchmark"]["options"]["n"] = 200
     run = supervisor.search(changed, workers=1, report=False, progress="none")
     assert run.benchmark().config["n"] == 200  # the search's options now
@@ -530,12 +531,12 @@ def test_a_run_with_keep_models_that_kept_none_says_why(
     """Every trial broke the constraints (or none completed): ``run.model()`` asked the
     user to set keep_models, which the space file had."""
     monkeypatch.chdir(tmp_path)
-    space = _space("strict", 2, 2) | {"constraints": {"val_accuracy": {"min": 2.0}}}
+    space = kept_space("strict", 2, 2) | {"constraints": {"val_accuracy": {"min": 2.0}}}
     run = supervisor.search(space, workers=1, report=False, progress="none")
     assert run.kept_models == []
     with pytest.raises(supervisor.UserError, match=r"none of its 2 complete trial\(s\) keeps"):
         run.model()
-    run = supervisor.search(_space("gone", 2, 2), workers=1, report=False, progress="none")
+    run = supervisor.search(kept_space("gone", 2, 2), workers=1, report=False, progress="none")
     for number in run.kept_models:
         (rundir.trial_dir(run.run_dir, number) / rundir.MODEL_FILE).unlink()
     with pytest.raises(supervisor.UserError, match=r"no model file of its trials is left in"):
@@ -548,7 +549,7 @@ def test_a_member_the_ensemble_takes_twice_is_loaded_once(
     """Greedy selection takes members with replacement: ``run.ensemble_models()`` loaded a
     model once per time it was taken (memory and time over again for a large model)."""
     monkeypatch.chdir(tmp_path)
-    space = _space("twice", 2, 2) | {"ensemble": {"select": "topk", "size": 2}}
+    space = kept_space("twice", 2, 2) | {"ensemble": {"select": "topk", "size": 2}}
     run = supervisor.search(space, workers=1, report=False, progress="none")
     path = run.run_dir / "ensemble" / "ensemble.json"
     summary = json.loads(path.read_text())
