@@ -15,7 +15,7 @@ import pytest
 import supervisor
 import supervisor.rundir as rundir
 from supervisor.cli import main
-from tests.study.test_kept_models import _space
+from tests.study.test_kept_models import kept_space as _space
 
 
 def run_cli(*args: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):

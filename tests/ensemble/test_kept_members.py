@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 import supervisor
 import supervisor.rundir as rundir
 from supervisor.study.storage import load_study
-from tests.study.test_kept_models import _space
+from tests.study.test_kept_models import kept_space as _space
 
 
 def test_a_later_ensemble_loads_the_models_the_search_kept(

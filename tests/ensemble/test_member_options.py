@@ -12,7 +12,7 @@ import pytest
 
 import supervisor
 from supervisor.ensemble.aggregate import Member, evaluate
-from tests.study.test_kept_models import _space
+from tests.study.test_kept_models import kept_space as _space
 
 
 def test_members_predicting_other_inputs_are_left_out_not_averaged(
