@@ -51,6 +51,9 @@ RECORD_KEYS: dict[str, tuple[type, ...]] = {
     "command": (str,),
 }
 MAX_RECORD_BYTES = 1_000_000
+# Database servers named by another user's run record that this user accepts to connect
+# to (with their own credentials): URLs separated by spaces (passwords ignored).
+TRUST_ENV = "SUPERVISOR_TRUSTED_STORAGE"
 
 
 @dataclass
@@ -61,6 +64,8 @@ class RunRecord:
     command: str
 
     def storage_url(self, run_dir: Path) -> str:
+        if self.storage is not None:
+            check_trusted(run_dir, self.storage)
         return self.storage or journal_url(run_dir)
 
 
@@ -92,6 +97,38 @@ def check_owned(run_dir: Path) -> None:
                 f"{path}: owned by another user (uid {found.st_uid}); a run is its owner's"
                 " only: choose another --runs-dir or --study"
             )
+
+
+def server_storage(url: str) -> bool:
+    """Whether a storage URL names a database server (not a journal or an SQLite file)."""
+    if url.startswith("journal:") or "://" not in url:
+        return False
+    return url.partition("://")[0].split("+")[0].lower() != "sqlite"
+
+
+def check_trusted(run_dir: Path, url: str) -> None:
+    """A run record another user wrote may name any server: connecting would hand it this
+    user's password (PGPASSWORD, ~/.pgpass, libpq's service file) or talk to a server of
+    theirs. Such a server is opened only when the user named it (``TRUST_ENV``)."""
+    if not server_storage(url):
+        return
+    for path in (run_dir, run_dir / RUN_FILE):
+        with contextlib.suppress(OSError):  # gone: the record's reader says so
+            owner = path.lstat().st_uid
+            if owner != os.getuid():
+                break
+    else:
+        return
+    if without_password(url) in {
+        without_password(u) for u in os.environ.get(TRUST_ENV, "").split()
+    }:
+        return
+    shown = hide_secrets(url) if may_hold_password(url) else url
+    raise UserError(
+        f"{path}: written by another user (uid {owner}); its storage {shown} is a database"
+        f" server, not connected to with your credentials unless you name it:"
+        f" {TRUST_ENV}='{without_password(url)}'"
+    )
 
 
 def trial_dir(run_dir: Path, number: int) -> Path:
