@@ -21,6 +21,7 @@ the profile's ``submit_timeout``: a temporary error (``supervisor.clusters.unans
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -176,6 +177,11 @@ def watched(job_cls: Any, submissions: Submissions) -> type:
     from distributed.core import Status
 
     async def call(cmd: list[str], *, shell: bool = False, **kwargs: Any) -> str:
+        from supervisor.execution.node import without_storage_secrets
+
+        # The job gets the submit command's environment (sbatch, bsub, qsub -V): not the
+        # storage's password, which only the driver uses.
+        kwargs.setdefault("env", without_storage_secrets(os.environ))
         return await unanswered.call(cmd, submissions.timeout, shell=shell, **kwargs)
 
     async def submit_job(self: Any, script_filename: str) -> str:

@@ -36,6 +36,16 @@ class NodeSettings:
 
 
 _configured_threads: int | None = None
+# The storage's password where its database client reads it (libpq, MySQL's client).
+# Only the driver opens the storage: trials (any plugin's code, whose output is logged)
+# and batch worker jobs (whose environment the batch system keeps, for its accounting
+# and its administrators) never need it.
+STORAGE_SECRETS = ("PGPASSWORD", "MYSQL_PWD")
+
+
+def without_storage_secrets(environ: Any) -> dict[str, str]:
+    """``environ`` without the storage's password (``STORAGE_SECRETS``)."""
+    return {k: v for k, v in environ.items() if k not in STORAGE_SECRETS}
 
 
 def thread_environment(threads: int) -> dict[str, str]:
@@ -84,19 +94,19 @@ def shared_gpu_environment(environ: Any) -> dict[str, str]:
 
 def child_environment() -> dict[str, str]:
     """The environment of a process a worker starts to run trials (``python -m ...``):
-    this process's, with the folders of its ``sys.path`` that are not the installation's
-    on PYTHONPATH. A notebook's ``sys.path.append("src")`` reaches the Dask workers
-    (multiprocessing hands them the driver's path) but not their children: there the
-    benchmark module the driver had loaded was not found, and every trial failed. The
-    installation's own folders stay where the child puts them: ahead of the standard
-    library, a site-packages could shadow it."""
+    this process's (less the storage's password), with the folders of its ``sys.path``
+    that are not the installation's on PYTHONPATH. A notebook's ``sys.path.append("src")``
+    reaches the Dask workers (multiprocessing hands them the driver's path) but not their
+    children: there the benchmark module the driver had loaded was not found, and every
+    trial failed. The installation's own folders stay where the child puts them: ahead of
+    the standard library, a site-packages could shadow it."""
     import site
 
     installed = [
         Path(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     ]
     user_site = site.getusersitepackages() if site.ENABLE_USER_SITE else None
-    env = dict(os.environ)
+    env = without_storage_secrets(os.environ)
     extra = [
         entry
         for entry in sys.path
