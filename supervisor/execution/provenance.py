@@ -11,6 +11,8 @@ import socket
 from functools import cache
 from typing import Any
 
+from supervisor.benchmarks.cores import usable_cores
+
 # Job id variables of the batch systems dask-jobqueue drives, first found wins.
 JOB_ID_VARIABLES = (
     ("slurm", "SLURM_JOB_ID"),
@@ -66,11 +68,13 @@ def cpu_model() -> str:
 
 def node_cores() -> int | None:
     """Cores of the node as the allocation counts them: the batch job's (the launcher
-    profile's ``cores``), else the machine's."""
+    profile's ``cores``), else those this process may use, within its CPU quota, as the
+    local cluster's workers are sized: ``os.cpu_count()`` counted a 64-core host's under
+    a 2-CPU quota, and each of 2 trials filling it was costed 1/64 of a node."""
     given = os.environ.get(JOB_CORES_ENV, "")
     if given.isdigit() and int(given) > 0:
         return int(given)
-    return os.cpu_count()
+    return usable_cores()
 
 
 def gpu_share() -> float:
