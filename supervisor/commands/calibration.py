@@ -6,6 +6,7 @@ first measurement: a typo must not cost minutes of measuring and then fail.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,20 @@ MAX_EPOCHS = 1000  # timed epochs per measurement
 def calibrate(
     benchmark: str,
     option: list[str],
-    *,
     tiny: bool,
     epochs: int,
     cores: int | None,
     write: Path | None,
+    probe_timeout: float | None = None,
 ) -> None:
+    """``probe_timeout``: seconds the first probe has (None: ``FIRST_TIMEOUT_S``)."""
     from supervisor.benchmarks import OptionError, registry
     from supervisor.execution import calibrate as cal
 
     count(epochs, "--epochs", 1, MAX_EPOCHS)
+    first = cal.FIRST_TIMEOUT_S if probe_timeout is None else probe_timeout
+    if not (isinstance(first, int | float) and 1 <= first < math.inf):
+        raise UserError(f"--probe-timeout {first}: expected seconds, at least 1")
     if cores is not None:
         count(cores, "--cores", 1, 1_000_000)
     target = registry.target(benchmark)
@@ -62,9 +67,18 @@ def calibrate(
     # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
     # does: `supervisor search` looks it up by that name (a plugin's class name alone
     # matched no space file, and the profile's comment named no command that runs).
-    result = cal.calibrate(
-        benchmark, target, options, epochs=epochs, max_cores=cores, on_result=show
-    )
+    try:
+        result = cal.calibrate(
+            benchmark,
+            target,
+            options,
+            epochs=epochs,
+            max_cores=cores,
+            on_result=show,
+            first_timeout=first,
+        )
+    except cal.ProbeTimeout as exc:  # the first probe's: the user's limit, or the default
+        raise UserError(f"{exc}; --probe-timeout (now {first:g} s) gives it longer") from None
     print(
         f"recommended: {result.trials_per_node} trial(s) per node x "
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"

@@ -38,6 +38,13 @@ CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
 # floor): one that deadlocks, or waits on a GPU that never answers, hung calibrate forever.
 TIMEOUT_FACTOR = 10
 TIMEOUT_FLOOR_S = 120.0
+# The first probe (one trial alone, which sets the others' limit) has this long by
+# default, ``--probe-timeout``: it had none, and a hung one hung calibrate forever.
+FIRST_TIMEOUT_S = 3600.0
+
+
+class ProbeTimeout(UserError):
+    """A packing's probes gave no result within their time limit; they were killed."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,7 @@ def measure(
             rates = [float(_expect(p, log, "rate")) for p, log in zip(procs, logs, strict=True)]
         except UserError:
             if expired.is_set():
-                raise UserError(f"timed out after {timeout:.0f} s") from None
+                raise ProbeTimeout(f"timed out after {timeout:.0f} s") from None
             raise
     return Measurement(packing, rates)
 
@@ -223,22 +230,36 @@ def calibrate(
     epochs: int = 1,
     max_cores: int | None = None,
     on_result: Any = None,
+    first_timeout: float = FIRST_TIMEOUT_S,
 ) -> Calibration:
+    """``first_timeout``: seconds the first probe (one trial alone) has; every later
+    packing gets ``TIMEOUT_FACTOR`` times what it took, at least ``TIMEOUT_FLOOR_S``."""
     cores = usable_cores()[: max_cores or None]
     results: list[Measurement] = []
-    limit: float | None = None  # the first probe, a trial alone, sets it
+    limit, why = first_timeout, ""
     for packing in grid(len(cores)):
         started = time.monotonic()
         try:
             m = measure(target, options, packing, epochs, cores, timeout=limit)
+        except ProbeTimeout as exc:
+            if not results:  # nothing measured: no packing can be judged
+                raise ProbeTimeout(
+                    f"the first probe (1 trial x {packing.threads} thread(s) alone) {exc}:"
+                    " it loads the data, trains a warm-up epoch and the timed one(s) in that"
+                    " time; nothing was measured"
+                ) from None
+            m = Measurement(packing, [], f"{exc}{why}")
         except UserError as exc:
             if not results:  # one trial alone failed: the benchmark, not the packing
                 raise
             # Many probes at once may not fit the node's memory (the OOM killer took one):
             # that packing is out, not the hour of measurements before it.
             m = Measurement(packing, [], str(exc))
-        if limit is None:
-            limit = max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * (time.monotonic() - started))
+        if not results:
+            took = time.monotonic() - started
+            limit = max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * took)
+            floor = f"at least {TIMEOUT_FLOOR_S:.0f} s"
+            why = f" ({TIMEOUT_FACTOR} x the lone trial's {took:.1f} s, {floor})"
         results.append(m)
         if on_result is not None:
             on_result(m)
