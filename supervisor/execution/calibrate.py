@@ -86,9 +86,17 @@ class Calibration:
 
 
 def grid(cores: int) -> list[Packing]:
-    """Threads per trial in powers of two (and all cores), trials per node likewise."""
+    """Threads per trial in powers of two (and all cores), trials per node likewise, and
+    for each of these counts the packing that fills the node with it: on a 40-core node
+    the powers of two alone tried no whole-node packing but 1 x 40 and 40 x 1, and
+    recommended 4 trials x 8 threads with 8 cores idle over an unmeasured 4 x 10."""
     counts = sorted({1 << i for i in range(cores.bit_length()) if 1 << i <= cores} | {cores})
-    return [Packing(t, k) for t in counts for k in counts if t * k <= cores]
+    pairs = {(t, k) for t in counts for k in counts if t * k <= cores}
+    while True:  # a few rounds: each count's filling packing may bring a new count
+        filling = {(t, cores // t) for t, _ in pairs} | {(cores // k, k) for _, k in pairs}
+        if filling <= pairs:
+            return [Packing(t, k) for t, k in sorted(pairs)]  # (1, 1) first: sets the limits
+        pairs |= filling
 
 
 def usable_cores() -> list[int]:

@@ -39,6 +39,22 @@ def test_the_grid_covers_every_packing_that_fits_the_cores() -> None:
     assert {(1, 6), (6, 1), (2, 2), (4, 1)} <= {(p.threads, p.trials) for p in six}
 
 
+@pytest.mark.parametrize("cores", [6, 12, 40, 48, 56, 96])
+def test_every_thread_and_trial_count_is_tried_filling_a_node_of_any_core_count(
+    cores: int,
+) -> None:
+    """On a 40-core node (2 x 20-core Xeons) the only whole-node packings tried were
+    1 x 40 and 40 x 1: the best of the others left up to 8 cores idle, and calibrate
+    wrote that into the profile's cores."""
+    found = calibrate.grid(cores)
+    assert found[0] == calibrate.Packing(1, 1)  # the lone trial first: it sets the limits
+    assert len(set(found)) == len(found) and all(p.cores <= cores for p in found)
+    for t in {p.threads for p in found}:  # no room left for one more trial of t threads
+        assert max(p.cores for p in found if p.threads == t) > cores - t
+    for k in {p.trials for p in found}:  # nor for one more thread in each of k trials
+        assert max(p.cores for p in found if p.trials == k) > cores - k
+
+
 def fake(cores: int | None = None, cpu: str | None = None) -> calibrate.Calibration:
     return calibrate.Calibration(
         benchmark="weather",
