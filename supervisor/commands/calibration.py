@@ -62,7 +62,8 @@ def calibrate(
     def show(m: cal.Measurement) -> None:
         each = ", ".join(f"{r:.0f}" for r in m.per_trial) or f"failed: {m.error}"
         rate = f"{m.aggregate:>10.0f}" if not m.error else f"{'-':>10}"
-        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {rate}  {each}")
+        kept = "  (measured by the calibrate that was stopped)" if m.kept else ""
+        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {rate}  {each}{kept}")
 
     # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
     # does: `supervisor search` looks it up by that name (a plugin's class name alone

@@ -62,6 +62,7 @@ class Measurement:
     packing: Packing
     per_trial: list[float]  # samples/s of each concurrent trial
     error: str = ""  # why this packing could not run (its probes out of memory)
+    kept: bool = False  # measured by an earlier calibrate that was stopped
 
     @property
     def aggregate(self) -> float:
@@ -245,8 +246,22 @@ def calibrate(
     cores = usable_cores()[: max_cores or None]
     results: list[Measurement] = []
     limit, why = first_timeout, ""
+    # Each packing is kept as it is measured: a calibrate killed after an hour (Ctrl-C,
+    # its job's walltime) lost every packing, and the next one measured them again.
+    progress = progress_path(benchmark)
+    same = {"target": target, "options": options, "epochs": epochs, "cores": len(cores)}
+    same["cpu"] = cpu_model()
+    kept = _kept_progress(progress, same)
     for packing in grid(len(cores)):
         started = time.monotonic()
+        if (row := kept.get(f"{packing.threads}x{packing.trials}")) is not None:
+            m = Measurement(packing, row["per_trial"], row.get("error", ""), kept=True)
+            if not results:
+                limit, why = row["limit"], row["why"]
+            results.append(m)
+            if on_result is not None:
+                on_result(m)
+            continue
         try:
             m = measure(target, options, packing, epochs, cores, timeout=limit)
         except ProbeTimeout as exc:
@@ -269,6 +284,13 @@ def calibrate(
             floor = f"at least {TIMEOUT_FLOOR_S:.0f} s"
             why = f" ({TIMEOUT_FACTOR} x the lone trial's {took:.1f} s, {floor})"
         results.append(m)
+        kept[f"{packing.threads}x{packing.trials}"] = {
+            "per_trial": m.per_trial,
+            "error": m.error,
+            **({"limit": limit, "why": why} if len(results) == 1 else {}),
+        }
+        with contextlib.suppress(OSError):  # a convenience: the measurement goes on
+            atomic.write(progress, json.dumps({**same, "measured": kept}) + "\n")
         if on_result is not None:
             on_result(m)
     best = max((m for m in results if not m.error), key=lambda m: m.aggregate)
@@ -308,9 +330,15 @@ def cache_path(benchmark: str, host: str | None = None) -> Path:
     return cache_dir() / f"{benchmark}@{host or socket.gethostname()}.json"
 
 
+def progress_path(benchmark: str) -> Path:
+    """Where ``calibrate`` keeps the packings measured so far, until ``save``."""
+    return cache_path(benchmark).with_suffix(".partial.json")
+
+
 def save(cal: Calibration) -> Path:
     path = cache_path(cal.benchmark, cal.host)
     atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
+    progress_path(cal.benchmark).unlink(missing_ok=True)  # complete: nothing to resume
     return path
 
 
@@ -337,6 +365,20 @@ def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
             f" supervisor calibrate {benchmark} here"
         )
     return cal, ""
+
+
+def _kept_progress(path: Path, same: dict[str, Any]) -> dict[str, Any]:
+    """The packings a stopped calibrate measured under the same conditions (benchmark,
+    options, epochs, cores, CPU) as this one, by "THREADSxTRIALS"; else none."""
+    try:
+        found = json.loads(path.read_text())
+        measured = dict(found["measured"])
+        float(measured["1x1"]["limit"]), str(measured["1x1"]["why"])  # the lone trial's
+        for row in measured.values():
+            [float(r) for r in row["per_trial"]], str(row.get("error", ""))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or damaged
+        return {}
+    return measured if {k: found.get(k) for k in same} == json.loads(json.dumps(same)) else {}
 
 
 def profile_block(cal: Calibration) -> str:
