@@ -36,17 +36,10 @@ def check_calibrated_for(
     benchmark than ``benchmark`` (its registry ``target``): measured for one model, it
     packed another (a larger one out of memory, a smaller one on too few trials) without
     a word."""
-    from supervisor.benchmarks import registry
-    from supervisor.benchmarks.contract import PluginError
-
     if cal is None:
         return
     measured = str(cal["benchmark"])
-    try:
-        same = registry.target(measured) == target
-    except PluginError:  # a name no longer registered: it cannot be this benchmark
-        same = measured == benchmark
-    if not same:
+    if target_of(measured) not in (target, benchmark):
         raise UserError(
             f"{file}: calibration: measured for benchmark {measured!r}, not"
             f" {benchmark!r}, which this command trains: its packing"
@@ -54,3 +47,14 @@ def check_calibrated_for(
             f" never measured for it; run supervisor calibrate {benchmark} --write"
             f" {file}, or set the packing in the profile yourself"
         )
+
+
+def target_of(benchmark: str) -> str:
+    """The "module:attr" of a benchmark name; a name no longer registered as it is."""
+    from supervisor.benchmarks import registry
+    from supervisor.benchmarks.contract import PluginError
+
+    try:
+        return registry.target(benchmark)
+    except PluginError:
+        return benchmark

@@ -100,6 +100,7 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
     say which of the profile's own keys win over it: a copy of the shipped slurm.yaml
     (``cores: 1``, ``processes: 1``) took the section and went on packing 1 x 1."""
     from supervisor.clusters import profile
+    from supervisor.clusters.profile_calibration import target_of
     from supervisor.execution import calibrate as cal
 
     text = cal.profile_text(result, path)
@@ -111,8 +112,15 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
             f"--write {path}: not written, the profile would be refused with the calibration"
             f" ({result.trials_per_node} trial(s) x {result.threads_per_trial} thread(s)): {exc}"
         ) from None
+    before = _measured_for(path)
     cal.write_into_profile(result, path, text)
     print(f"written into {path}")
+    if before is not None and target_of(before) != target_of(result.benchmark):
+        print(
+            f"note: it replaced the calibration measured for {before}: a search of {before}"
+            f" with {path} is now refused where this one sizes the cluster; calibrate"
+            f" {before} into a profile of its own"
+        )
     trials, threads = result.trials_per_node, result.threads_per_trial
     if launcher.kind in ("local", "mpi"):
         want = {"threads": threads, **({"workers": trials} if launcher.kind == "local" else {})}
@@ -131,6 +139,17 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
             f" {wins} over the calibration's {', '.join(f'{k}: {want[k]}' for k in differ)};"
             f" delete {them} from the profile (or set {them} to null) to pack as measured"
         )
+
+
+def _measured_for(path: Path) -> str | None:
+    """The benchmark of the calibration the profile at ``path`` holds, if any."""
+    import yaml
+
+    try:
+        section = yaml.safe_load(path.read_text()).get("calibration")
+        return str(section["benchmark"])
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, KeyError):  # none (yet)
+        return None
 
 
 def _option(item: str, name: str, known: dict[str, Any]) -> tuple[str, Any]:

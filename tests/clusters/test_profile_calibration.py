@@ -4,6 +4,7 @@ is refused before anything starts, unless the profile's own keys size the cluste
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,29 @@ def test_a_calibration_of_this_benchmark_or_one_the_profile_overrides_is_used(
     assert describe_search(SearchOptions(**{**vars(opts), "launcher": own})).endswith(
         "workers 1, threads 1"
     )
+
+
+def test_calibrate_says_when_it_replaces_another_benchmark_s_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calibrating a second benchmark into a shared profile silently took it from the
+    first one's searches (now refused with it, and before that mis-sized)."""
+    from supervisor.commands.calibration import calibrate as command
+    from supervisor.execution import calibrate
+
+    def measure(target: str, options: Any, packing: Any, *args: Any, **kw: Any) -> Any:
+        return calibrate.Measurement(packing, [100.0] * packing.trials)
+
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(calibrate, "measure", measure)
+    ref = Path(profile(tmp_path, "kind: local\n", "weather"))
+    command(TOY, [], False, 1, None, ref)
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"written into {ref}",
+        f"note: it replaced the calibration measured for weather: a search of weather with"
+        f" {ref} is now refused where this one sizes the cluster; calibrate weather into a"
+        " profile of its own",
+    ]
+    command(TOY, [], False, 1, None, ref)  # the same benchmark again: nothing to say
+    assert capsys.readouterr().out.splitlines()[-1] == f"written into {ref}"
