@@ -326,8 +326,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, default / "calibration"))
 
 
-def cache_path(benchmark: str, host: str | None = None) -> Path:
-    return cache_dir() / f"{benchmark}@{host or socket.gethostname()}.json"
+def cache_path(benchmark: str, host: str | None = None, cores: int | None = None) -> Path:
+    """A calibration's file: one per core count, so that a ``--cores 4`` check no longer
+    replaced the whole node's hour of measurements (None: the name before they counted)."""
+    where = f"{benchmark}@{host or socket.gethostname()}"
+    return cache_dir() / (f"{where}.json" if cores is None else f"{where}.{cores}cores.json")
 
 
 def progress_path(benchmark: str) -> Path:
@@ -336,7 +339,7 @@ def progress_path(benchmark: str) -> Path:
 
 
 def save(cal: Calibration) -> Path:
-    path = cache_path(cal.benchmark, cal.host)
+    path = cache_path(cal.benchmark, cal.host, cal.cores)
     atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
     progress_path(cal.benchmark).unlink(missing_ok=True)  # complete: nothing to resume
     return path
@@ -346,14 +349,18 @@ def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
     """This host's saved calibration of ``benchmark`` if it still matches the node, else
     why one that was saved does not apply ("" when none was): a search that ignored it
     without a word packed trials by its default after the user had calibrated."""
-    path = cache_path(benchmark)
+    import glob
+
+    cores, cpu = len(usable_cores()), cpu_model()
+    others = cache_dir().glob(f"{glob.escape(cache_path(benchmark).stem)}.*cores.json")
+    found = [cache_path(benchmark, cores=cores), cache_path(benchmark), *sorted(others)]
+    path = next((p for p in found if p.is_file()), None)
+    if path is None:
+        return None, ""
     try:
         cal = Calibration(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None, ""
     except (OSError, ValueError, TypeError) as exc:
         return None, f"{path} is unreadable ({type(exc).__name__}): rerun supervisor calibrate"
-    cores, cpu = len(usable_cores()), cpu_model()
     if cal.cores != cores or cal.cpu != cpu:  # another allocation size, or machine
         shape = (
             f"{cal.cores} core(s), this node has {cores} usable"

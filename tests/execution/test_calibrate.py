@@ -82,19 +82,28 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
     assert _packing(replace(opts, workers=2), "weather", True)[:2] == (2, None)
     assert _packing(opts, "weather", False) == (None, None, "")  # a launcher profile decides
     assert _packing(opts, "speech", True) == (None, None, "")  # another benchmark
-    # A calibration from another node shape no longer applies, and the search says so
-    # (it packed by its default without a word after the user had calibrated).
+    # One measured on another core count (calibrate --cores, another allocation) is kept
+    # beside it: it replaced this node's, which the search then could not use.
     cores = len(calibrate.usable_cores())
     calibrate.save(fake(cores=cores + 8))
+    assert _packing(opts, "weather", True)[:2] == (3, 1)
+    # A calibration from another node shape no longer applies, and the search says so
+    # (it packed by its default without a word after the user had calibrated).
+    calibrate.cache_path("weather", cores=cores).unlink()
     assert _packing(opts, "weather", True) == (
         None,
         None,
-        f" (calibration {tmp_path / calibrate.cache_path('weather').name} was measured on"
+        f" (calibration {calibrate.cache_path('weather', cores=cores + 8)} was measured on"
         f" {cores + 8} core(s), this node has {cores} usable: not used; rerun supervisor"
         " calibrate weather here)",
     )
     calibrate.save(fake(cpu="Another CPU"))
     assert "measured on Another CPU, this node's CPU is " in _packing(opts, "weather", True)[2]
+    # One saved before its file named its core count is still found.
+    for path in tmp_path.iterdir():
+        path.unlink()
+    calibrate.cache_path("weather").write_text(json.dumps(fake().to_dict()))
+    assert _packing(opts, "weather", True)[:2] == (3, 1)
 
 
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
