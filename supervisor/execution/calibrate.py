@@ -248,7 +248,7 @@ def calibrate(
     limit, why = first_timeout, ""
     # Each packing is kept as it is measured: a calibrate killed after an hour (Ctrl-C,
     # its job's walltime) lost every packing, and the next one measured them again.
-    progress = progress_path(benchmark)
+    progress = progress_path(benchmark, len(cores))
     same = {"target": target, "options": options, "epochs": epochs, "cores": len(cores)}
     same["cpu"] = cpu_model()
     kept = _kept_progress(progress, same)
@@ -333,15 +333,15 @@ def cache_path(benchmark: str, host: str | None = None, cores: int | None = None
     return cache_dir() / (f"{where}.json" if cores is None else f"{where}.{cores}cores.json")
 
 
-def progress_path(benchmark: str) -> Path:
+def progress_path(benchmark: str, cores: int) -> Path:
     """Where ``calibrate`` keeps the packings measured so far, until ``save``."""
-    return cache_path(benchmark).with_suffix(".partial.json")
+    return cache_path(benchmark, cores=cores).with_suffix(".partial.json")
 
 
 def save(cal: Calibration) -> Path:
     path = cache_path(cal.benchmark, cal.host, cal.cores)
     atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
-    progress_path(cal.benchmark).unlink(missing_ok=True)  # complete: nothing to resume
+    progress_path(cal.benchmark, cal.cores).unlink(missing_ok=True)  # complete: nothing to resume
     return path
 
 

@@ -54,3 +54,28 @@ def test_a_stopped_calibrate_resumes_where_it_stopped(
     assert out[1].endswith(kept) and out[2].endswith(kept) and not out[3].endswith(kept)
     assert out[4] == "recommended: 2 trial(s) per node x 1 thread(s) each (200 samples/s)"
     assert [p.name for p in tmp_path.iterdir()] == [calibrate.cache_path(TOY, cores=2).name]
+
+
+def test_a_calibrate_of_another_core_count_leaves_a_stopped_one_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two allocations of one node (a --cores 2 check, the whole node) keep apart."""
+    measured: list[tuple[int, int]] = []
+    stop_at = [(2, 1)]
+
+    def measure(target: str, options: Any, packing: Any, *args: Any, **kw: Any) -> Any:
+        if (packing.threads, packing.trials) in stop_at and len(args[1]) == 2:  # --cores 2
+            raise Stopped
+        measured.append((packing.threads, packing.trials))
+        return calibrate.Measurement(packing, [100.0] * packing.trials)
+
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(calibrate, "measure", measure)
+    with pytest.raises(Stopped):
+        command(TOY, [], False, 1, 2, None)
+    command(TOY, [], False, 1, None, None)  # the whole node, measured in full meanwhile
+    del measured[:], stop_at[:]
+    command(TOY, [], False, 1, 2, None)
+    assert measured == [(2, 1)]
+    capsys.readouterr()
