@@ -101,9 +101,9 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
     (``cores: 1``, ``processes: 1``) took the section and went on packing 1 x 1."""
     from supervisor.clusters import profile
     from supervisor.clusters.profile_calibration import target_of
-    from supervisor.execution import calibrate as cal
+    from supervisor.execution import calibrate_profile
 
-    text = cal.profile_text(result, path)
+    text = calibrate_profile.profile_text(result, path)
     ref = str(path) if "/" in str(path) else f"./{path}"  # a file, never a profile name
     try:
         launcher = profile.load(ref, text)
@@ -113,7 +113,7 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
             f" ({result.trials_per_node} trial(s) x {result.threads_per_trial} thread(s)): {exc}"
         ) from None
     before = _measured_for(path)
-    cal.write_into_profile(result, path, text)
+    calibrate_profile.write_into_profile(result, path, text)
     print(f"written into {path}")
     if before is not None and target_of(before) != target_of(result.benchmark):
         print(

@@ -16,7 +16,7 @@ import yaml
 from supervisor.clusters import profile as profile_file
 from supervisor.commands.packing import packing as _packing
 from supervisor.commands.search import SearchOptions
-from supervisor.execution import calibrate
+from supervisor.execution import calibrate, calibrate_profile
 
 
 def run_calibrate(
@@ -109,8 +109,8 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
     profile = tmp_path / "slurm.yaml"
     profile.write_text("# my site\nkind: slurm\ncores: 8  # per job\n")
-    calibrate.write_into_profile(fake(), profile)
-    calibrate.write_into_profile(replace(fake(), trials_per_node=4), profile)
+    calibrate_profile.write_into_profile(fake(), profile)
+    calibrate_profile.write_into_profile(replace(fake(), trials_per_node=4), profile)
     text = profile.read_text()
     assert text.startswith("# my site\nkind: slurm\ncores: 8  # per job\n")
     assert text.count("calibration:") == 1
@@ -227,7 +227,7 @@ def test_a_read_only_profile_is_refused_and_a_private_one_stays_private(tmp_path
     private = tmp_path / "private.yaml"
     private.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
     private.chmod(0o600)
-    calibrate.write_into_profile(fake(), private)
+    calibrate_profile.write_into_profile(fake(), private)
     assert private.stat().st_mode & 0o777 == 0o600
     assert yaml.safe_load(private.read_text())["calibration"]["trials_per_node"] == 3
 
@@ -241,12 +241,12 @@ def test_rewriting_a_calibration_in_mid_file_keeps_the_comments_after_it(tmp_pat
         "  threads_per_trial: 1\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n"
         "cores: 8\nmemory: 4GiB\n"
     )
-    calibrate.write_into_profile(fake(), profile)
+    calibrate_profile.write_into_profile(fake(), profile)
     text = profile.read_text()
     assert text.startswith("kind: slurm\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n")
     data = yaml.safe_load(text)
     assert data["calibration"]["trials_per_node"] == 3 and data["max_jobs"] == 2
-    calibrate.write_into_profile(fake(), profile)
+    calibrate_profile.write_into_profile(fake(), profile)
     assert profile.read_text() == text  # a second run replaces its own section
 
 
