@@ -96,3 +96,19 @@ def test_every_count_of_usable_cores_follows_the_quota(monkeypatch: pytest.Monke
     assert provenance.trial_provenance(1, {})["node_cores"] == 2
     with pytest.raises(UserError, match=r"--threads 8: this machine has 2 usable cores"):
         local_cluster(None, 8)
+
+
+def test_a_trial_bound_to_a_few_cores_still_records_its_node_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An MPI rank bound to its own cores (srun --cpu-bind) is one of several on its
+    node: its trials are costed a share of the node, not each a whole one."""
+    import dask.system
+
+    from supervisor.execution import provenance
+
+    monkeypatch.delenv(provenance.JOB_CORES_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(dask.system, "_try_extract_cgroup_cpu_quota", lambda: (None, None))
+    assert provenance.trial_provenance(2, {})["node_cores"] == 64
