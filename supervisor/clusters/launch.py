@@ -41,7 +41,7 @@ def load_launcher(
             f"--workers/--threads size the local cluster; {launcher.file} is a {launcher.kind}"
             " profile: set its cores, processes and max_jobs (or threads) instead"
         )
-    if trains is not None:
+    if trains is not None and not (workers and threads):  # both flags: it sizes nothing
         check_calibrated_for(launcher.file, launcher.calibration, *trains)
     if launcher.is_jobqueue:  # its values go into job scripts: each must stay in its place
         from supervisor.clusters.jobqueue import check_script_values

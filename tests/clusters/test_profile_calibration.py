@@ -66,6 +66,10 @@ def test_a_calibration_of_this_benchmark_or_one_the_profile_overrides_is_used(
     assert describe_search(SearchOptions(**{**vars(opts), "launcher": same})).endswith(
         "workers 2, threads 1"
     )
+    # --workers and --threads win over a local profile's calibration: nothing to refuse.
+    other = profile(tmp_path, "kind: local\n", "weather")
+    flags = {**vars(opts), "launcher": other, "workers": 1, "threads": 1}
+    assert describe_search(SearchOptions(**flags)).startswith(f"launcher    {other} (local)")
     # The profile's own keys win over the calibration: it sizes nothing, nothing to refuse.
     own = profile(tmp_path, "kind: local\nworkers: 1\nthreads: 1\n", "weather")
     assert describe_search(SearchOptions(**{**vars(opts), "launcher": own})).endswith(
