@@ -15,6 +15,7 @@ worker processes too, with their own framework thread pools.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -325,11 +326,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, default / "calibration"))
 
 
-def cache_path(benchmark: str, host: str | None = None, cores: int | None = None) -> Path:
-    """A calibration's file: one per core count, so that a ``--cores 4`` check no longer
-    replaced the whole node's hour of measurements (None: the name before they counted)."""
+def cache_path(
+    benchmark: str, host: str | None = None, cores: int | None = None, options: Any = None
+) -> Path:
+    """A calibration's file: one per core count and benchmark options, so that a quick
+    ``--cores 4`` or ``--tiny`` check no longer replaced the whole node's hour of
+    measurements (``cores`` None: the name before they counted)."""
     where = f"{benchmark}@{host or socket.gethostname()}"
-    return cache_dir() / (f"{where}.json" if cores is None else f"{where}.{cores}cores.json")
+    if cores is None:
+        return cache_dir() / f"{where}.json"
+    text = json.dumps(options, sort_keys=True, default=str)
+    mark = "" if options is None else f".{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return cache_dir() / f"{where}.{cores}cores{mark}.json"
 
 
 def progress_path(benchmark: str, cores: int) -> Path:
@@ -338,22 +346,29 @@ def progress_path(benchmark: str, cores: int) -> Path:
 
 
 def save(cal: Calibration) -> Path:
-    path = cache_path(cal.benchmark, cal.host, cal.cores)
+    path = cache_path(cal.benchmark, cal.host, cal.cores, cal.options)
     atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
     progress_path(cal.benchmark, cal.cores).unlink(missing_ok=True)  # complete: nothing to resume
     return path
 
 
-def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
-    """This host's saved calibration of ``benchmark`` if it still matches the node, else
-    why one that was saved does not apply ("" when none was): a search that ignored it
-    without a word packed trials by its default after the user had calibrated."""
+def saved_for_host(benchmark: str, options: Any = None) -> tuple[Calibration | None, str]:
+    """This host's saved calibration of ``benchmark`` if it still matches the node (with
+    ``options``, else the newest with others), else why one that was saved does not
+    apply ("" when none was): a search that ignored it without a word packed trials by
+    its default after the user had calibrated."""
     import glob
 
     cores, cpu = len(usable_cores()), cpu_model()
-    others = cache_dir().glob(f"{glob.escape(cache_path(benchmark).stem)}.*cores.json")
-    found = [cache_path(benchmark, cores=cores), cache_path(benchmark), *sorted(others)]
-    path = next((p for p in found if p.is_file()), None)
+    stem = glob.escape(cache_path(benchmark).stem)
+
+    def saved(pattern: str) -> list[Path]:  # newest first, no calibrate's progress
+        found = [p for p in cache_dir().glob(pattern) if not p.name.endswith(".partial.json")]
+        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    exact = [cache_path(benchmark, cores=cores, options=options)] if options is not None else []
+    found = [*exact, *saved(f"{stem}.{cores}cores*.json"), cache_path(benchmark)]
+    path = next((p for p in [*found, *saved(f"{stem}.*cores*.json")] if p.is_file()), None)
     if path is None:
         return None, ""
     try:

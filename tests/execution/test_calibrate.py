@@ -89,11 +89,12 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
     assert _packing(opts, "weather", True)[:2] == (3, 1)
     # A calibration from another node shape no longer applies, and the search says so
     # (it packed by its default without a word after the user had calibrated).
-    calibrate.cache_path("weather", cores=cores).unlink()
+    calibrate.cache_path("weather", cores=cores, options={}).unlink()
     assert _packing(opts, "weather", True) == (
         None,
         None,
-        f" (calibration {calibrate.cache_path('weather', cores=cores + 8)} was measured on"
+        f" (calibration {calibrate.cache_path('weather', cores=cores + 8, options={})} was"
+        " measured on"
         f" {cores + 8} core(s), this node has {cores} usable: not used; rerun supervisor"
         " calibrate weather here)",
     )
@@ -104,6 +105,26 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
         path.unlink()
     calibrate.cache_path("weather").write_text(json.dumps(fake().to_dict()))
     assert _packing(opts, "weather", True)[:2] == (3, 1)
+
+
+def test_a_quick_check_with_other_options_is_kept_beside_the_full_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`calibrate weather --tiny`, a minute's check, replaced the hour-long calibration of
+    the full data, and the search of the full data packed by the tiny one's result."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    opts = SearchOptions(space_file="x.yaml")
+    full, tiny = {"n": 20000}, {"n": 300}
+    os.utime(calibrate.save(replace(fake(), options=full, trials_per_node=2)), (0, 0))
+    calibrate.save(replace(fake(), options=tiny, trials_per_node=3))
+    assert _packing(opts, "weather", True, full) == (2, 1, " (packing from supervisor calibrate)")
+    assert _packing(opts, "weather", True, tiny)[:2] == (3, 1)
+    # Options never calibrated: the newest result, saying how it was measured.
+    assert _packing(opts, "weather", True, {"n": 5}) == (
+        3,
+        1,
+        " (packing from supervisor calibrate, measured with n 300, not 5)",
+    )
 
 
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
