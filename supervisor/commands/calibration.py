@@ -7,6 +7,7 @@ first measurement: a typo must not cost minutes of measuring and then fail.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,10 @@ def calibrate(
 
     print(f"{'threads/trial':>13} {'trials/node':>11} {'samples/s':>10}  per trial")
 
+    shown: list[cal.Measurement] = []
+
     def show(m: cal.Measurement) -> None:
+        shown.append(m)
         each = ", ".join(f"{r:.0f}" for r in m.per_trial) or f"failed: {m.error}"
         rate = f"{m.aggregate:>10.0f}" if not m.error else f"{'-':>10}"
         kept = "  (measured by the calibrate that was stopped)" if m.kept else ""
@@ -80,6 +84,14 @@ def calibrate(
         )
     except cal.ProbeTimeout as exc:  # the first probe's: the user's limit, or the default
         raise UserError(f"{exc}; --probe-timeout (now {first:g} s) gives it longer") from None
+    except KeyboardInterrupt:  # said only "interrupted": the user thought the hour lost
+        if shown:
+            print(
+                f"stopped: the {len(shown)} packing(s) measured are kept; the same command"
+                " measures only the rest",
+                file=sys.stderr,
+            )
+        raise
     print(
         f"recommended: {result.trials_per_node} trial(s) per node x "
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"

@@ -80,3 +80,23 @@ def test_a_calibrate_of_another_core_count_leaves_a_stopped_one_to_resume(
     command(TOY, [], False, 1, 2, None)
     assert measured == [(2, 1)]
     capsys.readouterr()
+
+
+def test_a_ctrl_c_says_what_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C printed only "interrupted": the hour measured seemed lost."""
+
+    def measure(target: str, options: Any, packing: Any, *args: Any, **kw: Any) -> Any:
+        if packing.trials == 2:
+            raise KeyboardInterrupt
+        return calibrate.Measurement(packing, [100.0])
+
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(calibrate, "measure", measure)
+    with pytest.raises(KeyboardInterrupt):
+        command(TOY, [], False, 1, None, None)
+    assert capsys.readouterr().err == (
+        "stopped: the 1 packing(s) measured are kept; the same command measures only the rest\n"
+    )
