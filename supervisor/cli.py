@@ -380,16 +380,18 @@ def calibrate(
     epochs: Annotated[int, typer.Option(min=1, help="Timed epochs per measurement.")] = 1,
     cores: Annotated[int | None, typer.Option(min=1, help="Use at most this many cores.")] = None,
     write: Annotated[
-        Path | None,
-        typer.Option(help="Also write the recommendation into this launcher profile."),
+        Path | None, typer.Option(help="Also write the result into this launcher profile.")
     ] = None,
+    probe_timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds the first probe (a trial alone) may take.")
+    ] = 3600,
 ) -> None:
     """Measure samples/s over (threads per trial x trials per node) on this node and
     recommend the packing with the highest aggregate throughput. The result is saved
     for this host: `supervisor search` on it then packs trials that way."""
     from supervisor.commands.calibration import calibrate as run_calibrate
 
-    run_calibrate(benchmark, option or [], tiny=tiny, epochs=epochs, cores=cores, write=write)
+    run_calibrate(benchmark, option or [], tiny, epochs, cores, write, probe_timeout)
 
 
 @app.command()

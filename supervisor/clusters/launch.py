@@ -18,13 +18,20 @@ if TYPE_CHECKING:
 
 
 def load_launcher(
-    ref: str | None, *, workers: int | None, threads: int | None, scheduler: str | None
+    ref: str | None,
+    *,
+    workers: int | None,
+    threads: int | None,
+    scheduler: str | None,
+    trains: tuple[str, str] | None = None,
 ) -> Launcher | None:
     """The validated profile of ``--launcher`` (None without one), checked against the
-    other cluster options of the command line."""
+    other cluster options of the command line and, ``trains``: (benchmark, its target),
+    against the benchmark its trials train."""
     if ref is None:
         return None
     from supervisor.clusters import profile
+    from supervisor.clusters.profile_calibration import check_calibrated_for
 
     if scheduler:
         raise UserError("--launcher and --scheduler exclude each other: choose one")
@@ -34,6 +41,8 @@ def load_launcher(
             f"--workers/--threads size the local cluster; {launcher.file} is a {launcher.kind}"
             " profile: set its cores, processes and max_jobs (or threads) instead"
         )
+    if trains is not None and not (workers and threads):  # both flags: it sizes nothing
+        check_calibrated_for(launcher.file, launcher.calibration, *trains)
     if launcher.is_jobqueue:  # its values go into job scripts: each must stay in its place
         from supervisor.clusters.jobqueue import check_script_values
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supervisor.clusters.profile_calibration import apply_calibration
 from supervisor.clusters.script_values import control_character, texts_in, unreadable_walltime
 from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath, parse_yaml, read_yaml
@@ -127,6 +128,7 @@ class Launcher:
     tls: bool | TlsFiles = True
     dashboard: str | None = None  # None: the command line's --dashboard
     extra: dict[str, Any] = field(default_factory=dict)  # workers, threads; submit_timeout
+    calibration: dict[str, Any] | None = None  # the section, where it sized the cluster
 
     @property
     def is_jobqueue(self) -> bool:
@@ -230,29 +232,22 @@ class _ProfileParser(Reader):
             if value is not None:  # null: not set here, the dask config decides
                 values[key] = self.value(KEYS[kind][key], value, path, kind)
         dashboard = values.pop("dashboard", None)
-        self.apply_calibration(kind, values, values.pop("calibration", None))
+        self.calibration = apply_calibration(kind, values, values.pop("calibration", None))
         if kind == "local" or kind == "mpi":
             tls = values.pop("tls", kind == "mpi")
             extra: dict[str, Any] = {
                 k: values.pop(k) for k in ("workers", "threads") if k in values
             }
-            return Launcher(self.src.file, kind, values, tls=tls, dashboard=dashboard, extra=extra)
+            return Launcher(
+                self.src.file,
+                kind,
+                values,
+                tls=tls,
+                dashboard=dashboard,
+                extra=extra,
+                calibration=self.calibration,
+            )
         return self.jobqueue(kind, values, dashboard)
-
-    @staticmethod
-    def apply_calibration(kind: str, values: dict[str, Any], cal: dict[str, Any] | None) -> None:
-        if cal is None:
-            return
-        threads, trials = cal["threads_per_trial"], cal["trials_per_node"]
-        if kind == "local":
-            values.setdefault("workers", trials)
-        if kind in ("local", "mpi"):
-            values.setdefault("threads", threads)
-        elif values.get("gpus"):  # measured on a GPU node: trials packed per GPU
-            values.setdefault("trials_per_gpu", max(1, trials // values["gpus"]))
-        else:
-            values.setdefault("processes", trials)
-            values.setdefault("cores", threads * trials)
 
     def jobqueue(self, kind: str, values: dict[str, Any], dashboard: str | None) -> Launcher:
         import dask
@@ -312,6 +307,7 @@ class _ProfileParser(Reader):
             tls=values.get("tls", True),
             dashboard=dashboard,
             extra={k: values[k] for k in ("submit_timeout",) if k in values},
+            calibration=self.calibration,
         )
 
     def gpu_packing(

@@ -6,6 +6,8 @@ first measurement: a typo must not cost minutes of measuring and then fail.
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +20,20 @@ MAX_EPOCHS = 1000  # timed epochs per measurement
 def calibrate(
     benchmark: str,
     option: list[str],
-    *,
     tiny: bool,
     epochs: int,
     cores: int | None,
     write: Path | None,
+    probe_timeout: float | None = None,
 ) -> None:
+    """``probe_timeout``: seconds the first probe has (None: ``FIRST_TIMEOUT_S``)."""
     from supervisor.benchmarks import OptionError, registry
     from supervisor.execution import calibrate as cal
 
     count(epochs, "--epochs", 1, MAX_EPOCHS)
+    first = cal.FIRST_TIMEOUT_S if probe_timeout is None else probe_timeout
+    if not (isinstance(first, int | float) and 1 <= first < math.inf):
+        raise UserError(f"--probe-timeout {first}: expected seconds, at least 1")
     if cores is not None:
         count(cores, "--cores", 1, 1_000_000)
     target = registry.target(benchmark)
@@ -54,17 +60,38 @@ def calibrate(
 
     print(f"{'threads/trial':>13} {'trials/node':>11} {'samples/s':>10}  per trial")
 
+    shown: list[cal.Measurement] = []
+
     def show(m: cal.Measurement) -> None:
+        shown.append(m)
         each = ", ".join(f"{r:.0f}" for r in m.per_trial) or f"failed: {m.error}"
         rate = f"{m.aggregate:>10.0f}" if not m.error else f"{'-':>10}"
-        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {rate}  {each}")
+        kept = "  (measured by the calibrate that was stopped)" if m.kept else ""
+        print(f"{m.packing.threads:>13} {m.packing.trials:>11} {rate}  {each}{kept}")
 
     # Saved under the benchmark as the user names it, as a space file's `benchmark: name`
     # does: `supervisor search` looks it up by that name (a plugin's class name alone
     # matched no space file, and the profile's comment named no command that runs).
-    result = cal.calibrate(
-        benchmark, target, options, epochs=epochs, max_cores=cores, on_result=show
-    )
+    try:
+        result = cal.calibrate(
+            benchmark,
+            target,
+            options,
+            epochs=epochs,
+            max_cores=cores,
+            on_result=show,
+            first_timeout=first,
+        )
+    except cal.ProbeTimeout as exc:  # the first probe's: the user's limit, or the default
+        raise UserError(f"{exc}; --probe-timeout (now {first:g} s) gives it longer") from None
+    except KeyboardInterrupt:  # said only "interrupted": the user thought the hour lost
+        if shown:
+            print(
+                f"stopped: the {len(shown)} packing(s) measured are kept; the same command"
+                " measures only the rest",
+                file=sys.stderr,
+            )
+        raise
     print(
         f"recommended: {result.trials_per_node} trial(s) per node x "
         f"{result.threads_per_trial} thread(s) each ({result.samples_per_s:g} samples/s)"
@@ -85,9 +112,10 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
     say which of the profile's own keys win over it: a copy of the shipped slurm.yaml
     (``cores: 1``, ``processes: 1``) took the section and went on packing 1 x 1."""
     from supervisor.clusters import profile
-    from supervisor.execution import calibrate as cal
+    from supervisor.clusters.profile_calibration import target_of
+    from supervisor.execution import calibrate_profile
 
-    text = cal.profile_text(result, path)
+    text = calibrate_profile.profile_text(result, path)
     ref = str(path) if "/" in str(path) else f"./{path}"  # a file, never a profile name
     try:
         launcher = profile.load(ref, text)
@@ -96,8 +124,15 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
             f"--write {path}: not written, the profile would be refused with the calibration"
             f" ({result.trials_per_node} trial(s) x {result.threads_per_trial} thread(s)): {exc}"
         ) from None
-    cal.write_into_profile(result, path, text)
+    before = _measured_for(path)
+    calibrate_profile.write_into_profile(result, path, text)
     print(f"written into {path}")
+    if before is not None and target_of(before) != target_of(result.benchmark):
+        print(
+            f"note: it replaced the calibration measured for {before}: a search of {before}"
+            f" with {path} is now refused where this one sizes the cluster; calibrate"
+            f" {before} into a profile of its own"
+        )
     trials, threads = result.trials_per_node, result.threads_per_trial
     if launcher.kind in ("local", "mpi"):
         want = {"threads": threads, **({"workers": trials} if launcher.kind == "local" else {})}
@@ -116,6 +151,17 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
             f" {wins} over the calibration's {', '.join(f'{k}: {want[k]}' for k in differ)};"
             f" delete {them} from the profile (or set {them} to null) to pack as measured"
         )
+
+
+def _measured_for(path: Path) -> str | None:
+    """The benchmark of the calibration the profile at ``path`` holds, if any."""
+    import yaml
+
+    try:
+        section = yaml.safe_load(path.read_text()).get("calibration")
+        return str(section["benchmark"])
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, KeyError):  # none (yet)
+        return None
 
 
 def _option(item: str, name: str, known: dict[str, Any]) -> tuple[str, Any]:

@@ -50,9 +50,14 @@ def describe_search(opts: SearchOptions) -> str:
     from supervisor.clusters.launch import load_launcher
     from supervisor.commands.search import resolve_experiment
 
+    exp = resolve_experiment(opts)
     launcher = load_launcher(
-        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+        opts.launcher,
+        workers=opts.workers,
+        threads=opts.threads,
+        scheduler=opts.scheduler,
+        trains=(exp.benchmark, exp.benchmark_target),
     )
     assert launcher is not None
-    study = resolve_experiment(opts).study_name
+    study = exp.study_name
     return describe_launcher(launcher, opts.runs_root / study, study)

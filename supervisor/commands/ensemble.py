@@ -114,7 +114,11 @@ def run_ensemble(opts: EnsembleOptions) -> Built:
     exp = as_searched(study, record.space_file)
     config = config_for(exp, opts)
     launcher = load_launcher(
-        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+        opts.launcher,
+        workers=opts.workers,
+        threads=opts.threads,
+        scheduler=opts.scheduler,
+        trains=(exp.benchmark, exp.benchmark_target),
     )
     preflight.cluster_environment(
         opts.workers, opts.threads, opts.scheduler, launcher, opts.dashboard

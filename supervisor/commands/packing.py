@@ -29,7 +29,7 @@ def packing(
         return workers, threads, ""
     from supervisor.execution import calibrate
 
-    cal, why_not = calibrate.saved_for_host(benchmark)
+    cal, why_not = calibrate.saved_for_host(benchmark, options)
     if cal is None:
         return None, None, f" (calibration {why_not})" if why_not else ""
     # A calibration with --tiny data (a quick check) sized a search of the full data

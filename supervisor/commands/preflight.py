@@ -358,7 +358,7 @@ def profile_to_write(path: Path) -> None:
             f"--write {path}: no such file; a new launcher profile's name ends in .yaml"
             f" (e.g. {path.name}.yaml), and --launcher finds it by that path"
         )
-    # A link is written through (calibrate.write_into_profile): its target's folder counts.
+    # A link is written through (calibrate_profile.write_into_profile): its target's folder counts.
     parent = path.resolve().parent if path.is_symlink() else path.parent
     if not parent.is_dir():
         state = "is not a directory" if parent.exists() else "does not exist"

@@ -159,7 +159,11 @@ def search(opts: SearchOptions) -> Outcome:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = resolve_experiment(opts)
     launcher = load_launcher(
-        opts.launcher, workers=opts.workers, threads=opts.threads, scheduler=opts.scheduler
+        opts.launcher,
+        workers=opts.workers,
+        threads=opts.threads,
+        scheduler=opts.scheduler,
+        trains=(exp.benchmark, exp.benchmark_target),
     )
     # Everything that can refuse the command does so here, before the first write.
     preflight.search_environment(opts, launcher)

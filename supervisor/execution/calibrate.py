@@ -15,11 +15,11 @@ worker processes too, with their own framework thread pools.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -38,6 +38,13 @@ CACHE_ENV = "SUPERVISOR_CALIBRATION_DIR"
 # floor): one that deadlocks, or waits on a GPU that never answers, hung calibrate forever.
 TIMEOUT_FACTOR = 10
 TIMEOUT_FLOOR_S = 120.0
+# The first probe (one trial alone, which sets the others' limit) has this long by
+# default, ``--probe-timeout``: it had none, and a hung one hung calibrate forever.
+FIRST_TIMEOUT_S = 3600.0
+
+
+class ProbeTimeout(UserError):
+    """A packing's probes gave no result within their time limit; they were killed."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Measurement:
     packing: Packing
     per_trial: list[float]  # samples/s of each concurrent trial
     error: str = ""  # why this packing could not run (its probes out of memory)
+    kept: bool = False  # measured by an earlier calibrate that was stopped
 
     @property
     def aggregate(self) -> float:
@@ -79,9 +87,17 @@ class Calibration:
 
 
 def grid(cores: int) -> list[Packing]:
-    """Threads per trial in powers of two (and all cores), trials per node likewise."""
+    """Threads per trial in powers of two (and all cores), trials per node likewise, and
+    for each of these counts the packing that fills the node with it: on a 40-core node
+    the powers of two alone tried no whole-node packing but 1 x 40 and 40 x 1, and
+    recommended 4 trials x 8 threads with 8 cores idle over an unmeasured 4 x 10."""
     counts = sorted({1 << i for i in range(cores.bit_length()) if 1 << i <= cores} | {cores})
-    return [Packing(t, k) for t in counts for k in counts if t * k <= cores]
+    pairs = {(t, k) for t in counts for k in counts if t * k <= cores}
+    while True:  # a few rounds: each count's filling packing may bring a new count
+        filling = {(t, cores // t) for t, _ in pairs} | {(cores // k, k) for _, k in pairs}
+        if filling <= pairs:
+            return [Packing(t, k) for t, k in sorted(pairs)]  # (1, 1) first: sets the limits
+        pairs |= filling
 
 
 def usable_cores() -> list[int]:
@@ -175,7 +191,7 @@ def measure(
             rates = [float(_expect(p, log, "rate")) for p, log in zip(procs, logs, strict=True)]
         except UserError:
             if expired.is_set():
-                raise UserError(f"timed out after {timeout:.0f} s") from None
+                raise ProbeTimeout(f"timed out after {timeout:.0f} s") from None
             raise
     return Measurement(packing, rates)
 
@@ -223,23 +239,58 @@ def calibrate(
     epochs: int = 1,
     max_cores: int | None = None,
     on_result: Any = None,
+    first_timeout: float = FIRST_TIMEOUT_S,
 ) -> Calibration:
+    """``first_timeout``: seconds the first probe (one trial alone) has; every later
+    packing gets ``TIMEOUT_FACTOR`` times what it took, at least ``TIMEOUT_FLOOR_S``."""
     cores = usable_cores()[: max_cores or None]
     results: list[Measurement] = []
-    limit: float | None = None  # the first probe, a trial alone, sets it
+    limit, why = first_timeout, ""
+    # Each packing is kept as it is measured: a calibrate killed after an hour (Ctrl-C,
+    # its job's walltime) lost every packing, and the next one measured them again.
+    progress = progress_path(benchmark, len(cores))
+    same = {"target": target, "options": options, "epochs": epochs, "cores": len(cores)}
+    same["cpu"] = cpu_model()
+    kept = _kept_progress(progress, same)
     for packing in grid(len(cores)):
         started = time.monotonic()
+        if (row := kept.get(f"{packing.threads}x{packing.trials}")) is not None:
+            m = Measurement(packing, row["per_trial"], row.get("error", ""), kept=True)
+            if not results:
+                limit, why = row["limit"], row["why"]
+            results.append(m)
+            if on_result is not None:
+                on_result(m)
+            continue
         try:
             m = measure(target, options, packing, epochs, cores, timeout=limit)
+        except ProbeTimeout as exc:
+            if not results:  # nothing measured: no packing can be judged
+                raise ProbeTimeout(
+                    f"the first probe (1 trial x {packing.threads} thread(s) alone) {exc}:"
+                    " it loads the data, trains a warm-up epoch and the timed one(s) in that"
+                    " time; nothing was measured"
+                ) from None
+            m = Measurement(packing, [], f"{exc}{why}")
         except UserError as exc:
             if not results:  # one trial alone failed: the benchmark, not the packing
                 raise
             # Many probes at once may not fit the node's memory (the OOM killer took one):
             # that packing is out, not the hour of measurements before it.
             m = Measurement(packing, [], str(exc))
-        if limit is None:
-            limit = max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * (time.monotonic() - started))
+        if not results:
+            took = time.monotonic() - started
+            limit = max(TIMEOUT_FLOOR_S, TIMEOUT_FACTOR * took)
+            floor = f"at least {TIMEOUT_FLOOR_S:.0f} s"
+            why = f" ({TIMEOUT_FACTOR} x the lone trial's {took:.1f} s, {floor})"
         results.append(m)
+        kept[f"{packing.threads}x{packing.trials}"] = {
+            "per_trial": m.per_trial,
+            "error": m.error,
+            **({"limit": limit, "why": why} if len(results) == 1 else {}),
+        }
+        with contextlib.suppress(OSError):  # a convenience: the measurement goes on
+            atomic.write(progress, json.dumps({**same, "measured": kept}) + "\n")
         if on_result is not None:
             on_result(m)
     best = max((m for m in results if not m.error), key=lambda m: m.aggregate)
@@ -275,28 +326,55 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV, default / "calibration"))
 
 
-def cache_path(benchmark: str, host: str | None = None) -> Path:
-    return cache_dir() / f"{benchmark}@{host or socket.gethostname()}.json"
+def cache_path(
+    benchmark: str, host: str | None = None, cores: int | None = None, options: Any = None
+) -> Path:
+    """A calibration's file: one per core count and benchmark options, so that a quick
+    ``--cores 4`` or ``--tiny`` check no longer replaced the whole node's hour of
+    measurements (``cores`` None: the name before they counted)."""
+    where = f"{benchmark}@{host or socket.gethostname()}"
+    if cores is None:
+        return cache_dir() / f"{where}.json"
+    text = json.dumps(options, sort_keys=True, default=str)
+    mark = "" if options is None else f".{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return cache_dir() / f"{where}.{cores}cores{mark}.json"
+
+
+def progress_path(benchmark: str, cores: int) -> Path:
+    """Where ``calibrate`` keeps the packings measured so far, until ``save``."""
+    return cache_path(benchmark, cores=cores).with_suffix(".partial.json")
 
 
 def save(cal: Calibration) -> Path:
-    path = cache_path(cal.benchmark, cal.host)
+    path = cache_path(cal.benchmark, cal.host, cal.cores, cal.options)
     atomic.write(path, json.dumps(cal.to_dict(), indent=2) + "\n")
+    progress_path(cal.benchmark, cal.cores).unlink(missing_ok=True)  # complete: nothing to resume
     return path
 
 
-def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
-    """This host's saved calibration of ``benchmark`` if it still matches the node, else
-    why one that was saved does not apply ("" when none was): a search that ignored it
-    without a word packed trials by its default after the user had calibrated."""
-    path = cache_path(benchmark)
+def saved_for_host(benchmark: str, options: Any = None) -> tuple[Calibration | None, str]:
+    """This host's saved calibration of ``benchmark`` if it still matches the node (with
+    ``options``, else the newest with others), else why one that was saved does not
+    apply ("" when none was): a search that ignored it without a word packed trials by
+    its default after the user had calibrated."""
+    import glob
+
+    cores, cpu = len(usable_cores()), cpu_model()
+    stem = glob.escape(cache_path(benchmark).stem)
+
+    def saved(pattern: str) -> list[Path]:  # newest first, no calibrate's progress
+        found = [p for p in cache_dir().glob(pattern) if not p.name.endswith(".partial.json")]
+        return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    exact = [cache_path(benchmark, cores=cores, options=options)] if options is not None else []
+    found = [*exact, *saved(f"{stem}.{cores}cores*.json"), cache_path(benchmark)]
+    path = next((p for p in [*found, *saved(f"{stem}.*cores*.json")] if p.is_file()), None)
+    if path is None:
+        return None, ""
     try:
         cal = Calibration(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None, ""
     except (OSError, ValueError, TypeError) as exc:
         return None, f"{path} is unreadable ({type(exc).__name__}): rerun supervisor calibrate"
-    cores, cpu = len(usable_cores()), cpu_model()
     if cal.cores != cores or cal.cpu != cpu:  # another allocation size, or machine
         shape = (
             f"{cal.cores} core(s), this node has {cores} usable"
@@ -310,64 +388,15 @@ def saved_for_host(benchmark: str) -> tuple[Calibration | None, str]:
     return cal, ""
 
 
-def profile_block(cal: Calibration) -> str:
-    """The ``calibration:`` section of a launcher profile, as commented YAML."""
-    return (
-        f"# Written by `supervisor calibrate {cal.benchmark}` on {cal.host}\n"
-        f"# ({cal.cpu}, {cal.cores} cores): {cal.samples_per_s:g} samples/s in aggregate.\n"
-        "calibration:\n"
-        f"  benchmark: {cal.benchmark}\n"
-        f"  threads_per_trial: {cal.threads_per_trial}  # cores given to each trial\n"
-        f"  trials_per_node: {cal.trials_per_node}  # trials packed on one node\n"
-    )
-
-
-def profile_text(cal: Calibration, profile: Path) -> str:
-    """A launcher profile with the calibration appended, replacing an earlier one; the
-    rest of the file (and its comments) is kept as written. A new file is a local profile."""
-    text = profile.read_text() if profile.exists() else "kind: local\n"
-    body = "\n".join(_without_calibration(text.splitlines())).rstrip()
-    return (body + "\n\n" if body else "") + profile_block(cal)
-
-
-def write_into_profile(cal: Calibration, profile: Path, text: str | None = None) -> None:
-    """Write ``text`` (by default ``profile_text``) over the profile."""
-    text = profile_text(cal, profile) if text is None else text
-    # Through a link: replacing the link itself left the profile it names (a site's, kept
-    # in git) as it was, and the link a copy that no longer followed it.
-    target = profile.resolve() if profile.is_symlink() else profile
-    # The profile keeps its mode: one made 0600 (a prologue may export a token) became
-    # world-readable when rewritten through a new file under the umask.
-    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
-    with atomic.replacing(target, mode=mode) as tmp:
-        tmp.write_text(text)
-
-
-def _without_calibration(lines: list[str]) -> list[str]:
-    """``lines`` less an earlier ``calibration:`` section and the header this module
-    wrote above it. Only the section's own (indented) lines go: a comment or blank line
-    at column 0 after it belongs to what follows (a section of the user's comments was
-    dropped with a calibration the user had moved up the file)."""
-    kept: list[str] = []
-    pending: list[str] = []  # column-0 comments and blank lines met inside the section
-    inside = after_header = False
-    for line in lines:
-        if after_header and line.startswith("# ("):  # the header's second line
-            after_header = False
-            continue
-        after_header = line.startswith("# Written by `supervisor calibrate")
-        if after_header or line.startswith("calibration:"):
-            inside, pending = line.startswith("calibration:"), []
-            continue
-        if inside and line[:1] in (" ", "\t"):  # the section's own line
-            pending = []
-            continue
-        if inside and (not line.strip() or line.startswith("#")):
-            pending.append(line)  # the section's, if an indented line follows
-            continue
-        if inside and kept and not kept[-1].strip():  # no double blank where it was
-            pending = [p for p in pending if p.strip()]
-        kept += pending
-        pending, inside = [], False
-        kept.append(line)
-    return kept + pending
+def _kept_progress(path: Path, same: dict[str, Any]) -> dict[str, Any]:
+    """The packings a stopped calibrate measured under the same conditions (benchmark,
+    options, epochs, cores, CPU) as this one, by "THREADSxTRIALS"; else none."""
+    try:
+        found = json.loads(path.read_text())
+        measured = dict(found["measured"])
+        float(measured["1x1"]["limit"]), str(measured["1x1"]["why"])  # the lone trial's
+        for row in measured.values():
+            [float(r) for r in row["per_trial"]], str(row.get("error", ""))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or damaged
+        return {}
+    return measured if {k: found.get(k) for k in same} == json.loads(json.dumps(same)) else {}

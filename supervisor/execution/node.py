@@ -1,5 +1,6 @@
-"""Node-level set-up of a trial for the slot it runs in: threads, CPU pinning, oneDNN,
-XLA and numeric precision.
+"""Node-level set-up of a trial for the slot it runs in: threads, oneDNN, XLA and
+numeric precision. Trials are not pinned to cores (a worker knows no slot index of its
+node); their thread pools are sized to their share and OpenMP binding is turned off.
 
 Runs on workers only (the driver merely carries ``NodeSettings``). Thread pools of
 TensorFlow/oneDNN/OpenMP are sized once per worker process, before the first trial
@@ -141,26 +142,6 @@ def configure(threads: int) -> None:
             pass  # TF already initialised its pools in this process; the env applied
     _silence_retracing_warnings()
     _configured_threads = threads
-
-
-def pin_cpus(slot: int, threads: int) -> list[int] | None:
-    """Pin this process to the ``threads`` cores of slot ``slot`` (Linux).
-
-    Packed trials then keep their caches and do not migrate onto each other's cores.
-    Returns the cores, or None where pinning is impossible (fewer cores than slots x
-    threads, e.g. a cgroup smaller than the request, or not Linux).
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    from supervisor.benchmarks.cores import usable_cpus
-
-    allowed = usable_cpus()
-    first = slot * threads
-    if threads < 1 or first + threads > len(allowed):
-        return None
-    cores = allowed[first : first + threads]
-    os.sched_setaffinity(0, cores)
-    return cores
 
 
 def _silence_retracing_warnings() -> None:

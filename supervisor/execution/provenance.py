@@ -66,11 +66,30 @@ def cpu_model() -> str:
 
 def node_cores() -> int | None:
     """Cores of the node as the allocation counts them: the batch job's (the launcher
-    profile's ``cores``), else the machine's."""
+    profile's ``cores``), else the machine's within its CPU quota, which the local
+    cluster's workers are sized by too (``dask.system.cpu_count``): ``os.cpu_count()``
+    alone counted a 64-core host under a 2-CPU quota, and each of 2 trials filling it
+    was costed 1/64 of a node. Not this process's affinity: an MPI rank bound to its
+    own cores (srun --cpu-bind) is one of several on its node."""
     given = os.environ.get(JOB_CORES_ENV, "")
     if given.isdigit() and int(given) > 0:
         return int(given)
-    return os.cpu_count()
+    machine = os.cpu_count()
+    quota = _cpu_quota()
+    return min(machine, quota) if machine and quota else machine
+
+
+def _cpu_quota() -> int | None:
+    """The cgroup (v1 or v2) CPU quota in whole CPUs, rounded up as dask rounds it."""
+    import math
+
+    import dask.system
+
+    read = getattr(dask.system, "_try_extract_cgroup_cpu_quota", None)  # dask's own reader
+    quota, period = read() if read is not None else (None, None)
+    if not quota or not period or quota <= 0 or period <= 0:
+        return None
+    return math.ceil(quota / period)
 
 
 def gpu_share() -> float:

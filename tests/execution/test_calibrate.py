@@ -16,7 +16,7 @@ import yaml
 from supervisor.clusters import profile as profile_file
 from supervisor.commands.packing import packing as _packing
 from supervisor.commands.search import SearchOptions
-from supervisor.execution import calibrate
+from supervisor.execution import calibrate, calibrate_profile
 
 
 def run_calibrate(
@@ -37,6 +37,22 @@ def test_the_grid_covers_every_packing_that_fits_the_cores() -> None:
     six = calibrate.grid(6)
     assert all(p.cores <= 6 for p in six)
     assert {(1, 6), (6, 1), (2, 2), (4, 1)} <= {(p.threads, p.trials) for p in six}
+
+
+@pytest.mark.parametrize("cores", [6, 12, 40, 48, 56, 96])
+def test_every_thread_and_trial_count_is_tried_filling_a_node_of_any_core_count(
+    cores: int,
+) -> None:
+    """On a 40-core node (2 x 20-core Xeons) the only whole-node packings tried were
+    1 x 40 and 40 x 1: the best of the others left up to 8 cores idle, and calibrate
+    wrote that into the profile's cores."""
+    found = calibrate.grid(cores)
+    assert found[0] == calibrate.Packing(1, 1)  # the lone trial first: it sets the limits
+    assert len(set(found)) == len(found) and all(p.cores <= cores for p in found)
+    for t in {p.threads for p in found}:  # no room left for one more trial of t threads
+        assert max(p.cores for p in found if p.threads == t) > cores - t
+    for k in {p.trials for p in found}:  # nor for one more thread in each of k trials
+        assert max(p.cores for p in found if p.trials == k) > cores - k
 
 
 def fake(cores: int | None = None, cpu: str | None = None) -> calibrate.Calibration:
@@ -66,26 +82,56 @@ def test_a_saved_calibration_sets_the_local_packing_unless_the_user_did(
     assert _packing(replace(opts, workers=2), "weather", True)[:2] == (2, None)
     assert _packing(opts, "weather", False) == (None, None, "")  # a launcher profile decides
     assert _packing(opts, "speech", True) == (None, None, "")  # another benchmark
-    # A calibration from another node shape no longer applies, and the search says so
-    # (it packed by its default without a word after the user had calibrated).
+    # One measured on another core count (calibrate --cores, another allocation) is kept
+    # beside it: it replaced this node's, which the search then could not use.
     cores = len(calibrate.usable_cores())
     calibrate.save(fake(cores=cores + 8))
+    assert _packing(opts, "weather", True)[:2] == (3, 1)
+    # A calibration from another node shape no longer applies, and the search says so
+    # (it packed by its default without a word after the user had calibrated).
+    calibrate.cache_path("weather", cores=cores, options={}).unlink()
     assert _packing(opts, "weather", True) == (
         None,
         None,
-        f" (calibration {tmp_path / calibrate.cache_path('weather').name} was measured on"
+        f" (calibration {calibrate.cache_path('weather', cores=cores + 8, options={})} was"
+        " measured on"
         f" {cores + 8} core(s), this node has {cores} usable: not used; rerun supervisor"
         " calibrate weather here)",
     )
     calibrate.save(fake(cpu="Another CPU"))
     assert "measured on Another CPU, this node's CPU is " in _packing(opts, "weather", True)[2]
+    # One saved before its file named its core count is still found.
+    for path in tmp_path.iterdir():
+        path.unlink()
+    calibrate.cache_path("weather").write_text(json.dumps(fake().to_dict()))
+    assert _packing(opts, "weather", True)[:2] == (3, 1)
+
+
+def test_a_quick_check_with_other_options_is_kept_beside_the_full_calibration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`calibrate weather --tiny`, a minute's check, replaced the hour-long calibration of
+    the full data, and the search of the full data packed by the tiny one's result."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    opts = SearchOptions(space_file="x.yaml")
+    full, tiny = {"n": 20000}, {"n": 300}
+    os.utime(calibrate.save(replace(fake(), options=full, trials_per_node=2)), (0, 0))
+    calibrate.save(replace(fake(), options=tiny, trials_per_node=3))
+    assert _packing(opts, "weather", True, full) == (2, 1, " (packing from supervisor calibrate)")
+    assert _packing(opts, "weather", True, tiny)[:2] == (3, 1)
+    # Options never calibrated: the newest result, saying how it was measured.
+    assert _packing(opts, "weather", True, {"n": 5}) == (
+        3,
+        1,
+        " (packing from supervisor calibrate, measured with n 300, not 5)",
+    )
 
 
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
     profile = tmp_path / "slurm.yaml"
     profile.write_text("# my site\nkind: slurm\ncores: 8  # per job\n")
-    calibrate.write_into_profile(fake(), profile)
-    calibrate.write_into_profile(replace(fake(), trials_per_node=4), profile)
+    calibrate_profile.write_into_profile(fake(), profile)
+    calibrate_profile.write_into_profile(replace(fake(), trials_per_node=4), profile)
     text = profile.read_text()
     assert text.startswith("# my site\nkind: slurm\ncores: 8  # per job\n")
     assert text.count("calibration:") == 1
@@ -202,7 +248,7 @@ def test_a_read_only_profile_is_refused_and_a_private_one_stays_private(tmp_path
     private = tmp_path / "private.yaml"
     private.write_text("kind: slurm\ncores: 2\nmemory: 4GiB\n")
     private.chmod(0o600)
-    calibrate.write_into_profile(fake(), private)
+    calibrate_profile.write_into_profile(fake(), private)
     assert private.stat().st_mode & 0o777 == 0o600
     assert yaml.safe_load(private.read_text())["calibration"]["trials_per_node"] == 3
 
@@ -216,12 +262,12 @@ def test_rewriting_a_calibration_in_mid_file_keeps_the_comments_after_it(tmp_pat
         "  threads_per_trial: 1\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n"
         "cores: 8\nmemory: 4GiB\n"
     )
-    calibrate.write_into_profile(fake(), profile)
+    calibrate_profile.write_into_profile(fake(), profile)
     text = profile.read_text()
     assert text.startswith("kind: slurm\n\n# -- my site: 2 jobs per user --\nmax_jobs: 2\n")
     data = yaml.safe_load(text)
     assert data["calibration"]["trials_per_node"] == 3 and data["max_jobs"] == 2
-    calibrate.write_into_profile(fake(), profile)
+    calibrate_profile.write_into_profile(fake(), profile)
     assert profile.read_text() == text  # a second run replaces its own section
 
 

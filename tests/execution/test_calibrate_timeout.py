@@ -4,6 +4,7 @@ others warm up is a failed packing, not a crash."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -74,8 +75,9 @@ def test_a_hung_packing_times_out_its_probes_are_killed_and_calibrate_goes_on(
     command(target, [], tiny=False, epochs=1, cores=None, write=None)
     out = capsys.readouterr().out.splitlines()
     assert out[1].split()[:2] == ["1", "1"] and "failed" not in out[1]
+    # The limit is said with where it came from: the lone trial's time, or the floor.
     assert out[2].startswith("            1           2          -  failed: timed out after ")
-    assert out[2].endswith(" s")
+    assert out[2].endswith(" s, at least 3 s)") and "(5 x the lone trial's " in out[2]
     assert out[3].split()[:2] == ["2", "1"] and "failed" not in out[3]
     assert out[4].startswith("recommended: ")
     hung = [int(pid) for name in os.listdir(pids) for pid in name.split("-")]
@@ -109,6 +111,32 @@ class HangingAlways(ToyClassifier):
     def fit(self, model: Any, data: Any, params: Any, epochs: int, report: Any) -> Any:
         (Path(os.environ[PIDS_ENV]) / str(os.getpid())).touch()
         time.sleep(600)
+
+
+@pytest.mark.timeout(60)
+def test_a_hung_first_probe_times_out_is_killed_and_nothing_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first probe (one trial alone, whose time sets the later packings' limit) had
+    no limit at all: a hung one hung calibrate forever."""
+    from supervisor.commands.calibration import calibrate as command
+    from supervisor.errors import UserError
+
+    monkeypatch.setenv(PIDS_ENV, str(tmp_path))
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    with pytest.raises(UserError) as raised:
+        command(f"{__name__}:HangingAlways", [], False, 1, 1, None, probe_timeout=1)
+    assert str(raised.value) == (
+        "the first probe (1 trial x 1 thread(s) alone) timed out after 1 s: it loads the"
+        " data, trains a warm-up epoch and the timed one(s) in that time; nothing was"
+        " measured; --probe-timeout (now 1 s) gives it longer"
+    )
+    assert not (tmp_path / "cal").exists() or not list((tmp_path / "cal").iterdir())
+    for probe in (int(name) for name in os.listdir(tmp_path) if name.isdigit()):
+        assert not alive(probe), "the hung probe still runs"
+    # A limit that is none is refused before anything runs.
+    with pytest.raises(UserError, match=r"^--probe-timeout inf: expected seconds, at least 1$"):
+        command(f"{__name__}:HangingAlways", [], False, 1, 1, None, probe_timeout=math.inf)
 
 
 def test_a_probe_ends_when_calibrate_is_killed(tmp_path: Path) -> None:

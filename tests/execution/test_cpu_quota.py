@@ -37,6 +37,7 @@ def quota_of_2_on_64_cores(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(dask.system, "open", namespace["_open"], raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
 
 
 def test_the_default_local_packing_and_threads_follow_a_cpu_quota(
@@ -81,13 +82,33 @@ def test_every_count_of_usable_cores_follows_the_quota(monkeypatch: pytest.Monke
     from supervisor.clusters.local import local_size
     from supervisor.commands.preflight import local_cluster
     from supervisor.errors import UserError
-    from supervisor.execution import calibrate
+    from supervisor.execution import calibrate, provenance
 
     quota_of_2_on_64_cores(monkeypatch)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv(provenance.JOB_CORES_ENV, raising=False)
     assert calibrate.usable_cores() == [0, 1]
     assert max(p.cores for p in calibrate.grid(len(calibrate.usable_cores()))) == 2
     assert local_size(None, None) == (2, 1)
     assert available_threads() == 2
+    # What a trial records as its node's cores, which the report's cost divides by: a
+    # trial of 1 thread on the 64 host cores was costed 1/64 of a node, not 1/2.
+    assert provenance.trial_provenance(1, {})["node_cores"] == 2
     with pytest.raises(UserError, match=r"--threads 8: this machine has 2 usable cores"):
         local_cluster(None, 8)
+
+
+def test_a_trial_bound_to_a_few_cores_still_records_its_node_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An MPI rank bound to its own cores (srun --cpu-bind) is one of several on its
+    node: its trials are costed a share of the node, not each a whole one."""
+    import dask.system
+
+    from supervisor.execution import provenance
+
+    monkeypatch.delenv(provenance.JOB_CORES_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(dask.system, "_try_extract_cgroup_cpu_quota", lambda: (None, None))
+    assert provenance.trial_provenance(2, {})["node_cores"] == 64
