@@ -19,7 +19,8 @@ Optuna reads back every record it writes. So:
   killed loses nothing written (the page cache keeps it); a node that crashes loses at
   most the records written during the last fsync. ``flush()`` waits for them.
 * This process's own appends are not read back: they are applied from memory. Reads
-  look at the file's size at most every 5 ms (``FRESH``) rather than on every call.
+  look at the file's size at most every 5 ms (``FRESH``) rather than on every call, and
+  an append that found the file as last read is such a look (its fstat).
 * Every system call of the driver's thread lets the Dask client's event loop take the
   interpreter lock, and the driver then waits for it back: an append makes four (the
   lock's symlink and unlink, a fstat and the write), not Optuna's seven. The file stays
@@ -265,11 +266,13 @@ def _flush_all() -> None:
 
 @dataclass
 class _Appended:
-    """Lines this process appended last, one after the other, at bytes [start, end)."""
+    """Lines this process appended last, one after the other, at bytes [start, end);
+    ``looked``: when the last of them found the file ending where it began (a look)."""
 
     start: int
     end: int
     lines: list[bytes]
+    looked: float
 
 
 # Seconds a look at the file's size stays current for reads (read_logs).
@@ -337,6 +340,8 @@ class SafeJournalFileBackend(JournalFileBackend):
                 for number, line in enumerate(mine.lines, start=log_number_from + 1):
                     offset += len(line)
                     offsets[number] = offset
+                # Its append saw the file end at ``known`` + ours: a look, as a stat is.
+                self._looked = max(self._looked, mine.looked)
                 # One decode for all: a copy as any reader of the file gets it.
                 yield from json.loads(b"[%b]" % b",".join(mine.lines))
                 return
@@ -384,6 +389,7 @@ class SafeJournalFileBackend(JournalFileBackend):
         lines = [(_encode(log) + "\n").encode() for log in logs]
         self.flusher.check()
         held = self._holder == threading.get_ident()  # inside exclusive(): locked already
+        looked = time.monotonic()  # before the append's fstat: what it sees is newer
         try:
             with (
                 contextlib.nullcontext()
@@ -397,9 +403,9 @@ class SafeJournalFileBackend(JournalFileBackend):
         mine = self._mine
         if mine is not None and mine.end == start:  # right after our last append
             mine.lines += lines
-            mine.end = end
+            mine.end, mine.looked = end, looked
         else:
-            self._mine = _Appended(start, end, lines)
+            self._mine = _Appended(start, end, lines, looked)
         if any(_durable(log) for log in logs):
             self.flusher.ask()
 

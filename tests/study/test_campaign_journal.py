@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
@@ -302,6 +303,42 @@ def test_reads_look_at_the_file_at_most_every_fresh_seconds(
         study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
     )
     assert [t.number for t in one.trials] == [t.number for t in stock.trials]
+
+
+def test_an_append_that_found_the_file_as_read_is_a_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver appends more often than every FRESH seconds: the reads after its append
+    need no stat of their own (the append's fstat saw the file's end), until FRESH after
+    it; another writer's records still come with the next look."""
+    path = tmp_path / "journal.log"
+    one = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    clock = [time.monotonic() + 3600]  # after every real look
+    monkeypatch.setattr(journal_file, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    looks: list[str] = []
+    real_stat = os.stat
+
+    def stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(target) == str(path):
+            looks.append("stat")
+        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journal_file.os, "stat", stat)
+    one.trials  # noqa: B018  a look
+    for x in (1.0, 2.0, 3.0):
+        clock[0] += 0.9 * FRESH
+        trial = one.ask(X)  # its append found the file as last read
+        clock[0] += 0.2 * FRESH  # FRESH after the last stat, not after the append
+        one.tell(trial, x)
+        assert [t.value for t in one.trials][-1] == x
+    assert len(looks) == 1, "each append was a look: the reads after it need none"
+    two.tell(two.ask(X), 4.0)
+    looks.clear()  # two's own
+    assert [t.value for t in one.trials] == [1.0, 2.0, 3.0], "still fresh"
+    clock[0] += 2 * FRESH
+    assert [t.value for t in one.trials] == [1.0, 2.0, 3.0, 4.0]
+    assert looks, "FRESH after its last look: one looks again"
 
 
 def test_a_results_epochs_go_with_its_state_in_one_append(tmp_path: Path) -> None:
