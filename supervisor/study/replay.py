@@ -35,9 +35,19 @@ class IndexedReplay(JournalStorageReplayResult):
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
         trials = internals.replay_trials(self)
         study_of = internals.replay_study_of(self)
+        fresh: FrozenTrial | None = None  # the copy the last record made for an attribute
         for log in logs:
             known = len(trials)
             op = log["op_code"]
+            prior = trials.get(log.get("trial_id"))  # type: ignore[arg-type]
+            if op == JournalOperation.SET_TRIAL_USER_ATTR and prior is not None and prior is fresh:
+                # A trial's next attribute (a result writes some ten in one append): Optuna
+                # copies the trial and its attributes for each. The copy the last record
+                # made is this call's own, not yet read by anyone: it takes this one too.
+                self.log_number_read += 1
+                prior.user_attrs.update(log["user_attr"])
+                continue
+            fresh = None
             try:
                 super().apply_logs((log,))
             except UpdateFinishedTrialError:
@@ -59,6 +69,8 @@ class IndexedReplay(JournalStorageReplayResult):
             trial, study_id = trials[trial_id], study_of[trial_id]
             before = self.listed[study_id][trial.number].state
             self.listed[study_id][trial.number] = trial  # the replay replaces, not changes
+            if op == JournalOperation.SET_TRIAL_USER_ATTR and trial is not prior:
+                fresh = trial
             if op == JournalOperation.SET_TRIAL_STATE_VALUES and trial.state != TrialState.WAITING:
                 self.waiting.get(study_id, {}).pop(trial_id, None)
                 if trial.state.is_finished() and not before.is_finished():
