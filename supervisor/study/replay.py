@@ -15,8 +15,8 @@ from supervisor.optuna_internals import JournalOperation, JournalStorageReplayRe
 
 
 class IndexedReplay(JournalStorageReplayResult):
-    """Optuna's replay of the journal, plus three indexes kept as each record is applied,
-    so that no read of the study costs a Python loop over every trial:
+    """Optuna's replay of the journal, plus indexes kept as each record is applied, so
+    that no read of the study and no record costs a Python loop over every trial:
 
     * ``listed``: each study's trials in number order (the replay's current objects).
       Optuna's replay builds that list anew, trial by trial, on every read of the study.
@@ -24,13 +24,15 @@ class IndexedReplay(JournalStorageReplayResult):
       new trial, which otherwise scans every trial of the study.
     * ``finished``: the numbers of each study's trials in the order they finished (or were
       created finished), so that what tracks unfinished trials (``supervisor.unfinished``)
-      reads what changed instead of re-checking thousands in flight."""
+      reads what changed instead of re-checking thousands in flight.
+    * ``holders``: a trial holding each parameter (``_apply_set_trial_param``)."""
 
     def __init__(self, worker_id_prefix: str) -> None:
         super().__init__(worker_id_prefix)
         self.listed: dict[int, list[FrozenTrial]] = {}  # study -> its trials by number
         self.waiting: dict[int, dict[int, None]] = {}  # study -> trial ids, in queue order
         self.finished: dict[int, array.array[int]] = {}  # study -> numbers, as they finished
+        self.holders: dict[tuple[int, str], int] = {}  # (study, parameter) -> a trial with it
 
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
         trials = internals.replay_trials(self)
@@ -75,6 +77,31 @@ class IndexedReplay(JournalStorageReplayResult):
                 self.waiting.get(study_id, {}).pop(trial_id, None)
                 if trial.state.is_finished() and not before.is_finished():
                     self.finished.setdefault(study_id, array.array("q")).append(trial.number)
+
+    def _apply_set_trial_param(self, log: dict[str, Any]) -> None:
+        """Optuna's, but the parameter's distribution is checked against one trial of the
+        study that holds it (``holders``). Optuna checks it against the first such trial,
+        found by crossing every trial before it: for a parameter the first trials lack
+        (added on resume, or a conditional one first taken late), every record of it
+        costs O(trials), in the driver and in every process that replays the journal.
+        The same verdict: the distributions a study holds for a name were each checked
+        against one held before, and compatibility (same kind, same log scale, same
+        choices) is an equivalence."""
+        trial_id, name = log.get("trial_id", -1), log.get("param_name")
+        study_id = internals.replay_study_of(self).get(trial_id)
+        if study_id is None or not isinstance(name, str):  # Optuna says what is wrong
+            internals.apply_set_trial_param(self, log)
+            return
+        ids = internals.replay_study_trials(self)
+        holder = self.holders.get((study_id, name))
+        every = ids[study_id]
+        ids[study_id] = [] if holder is None else [holder]  # what Optuna's check crosses
+        try:
+            internals.apply_set_trial_param(self, log)
+        finally:
+            ids[study_id] = every
+        if holder is None and name in internals.replay_trials(self)[trial_id].params:
+            self.holders[(study_id, name)] = trial_id
 
 
 # A driver's writes to a trial another driver closed: it found this driver's heartbeat

@@ -18,6 +18,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+import supervisor.optuna_internals as internals
 from supervisor.study import journal_file
 from supervisor.study.journal_file import FRESH
 from supervisor.study.storage import (
@@ -474,3 +475,34 @@ def test_appends_follow_the_file_at_the_path_and_share_optunas_lock(tmp_path: Pa
         study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
     )
     assert [t.value for t in again.trials] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_parameter_the_first_trials_lack_is_checked_without_a_scan_of_them(
+    tmp_path: Path,
+) -> None:
+    """A parameter added on resume, or a conditional one first taken late: Optuna's replay
+    checks each record of it against the study's first trial that holds it, found by
+    crossing every trial before that one; the replay keeps one holder per parameter."""
+    storage = open_storage(f"journal:{tmp_path / 'journal.log'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    for x in range(300):  # the campaign before the resume: no "y"
+        study.add_trial(optuna.trial.create_trial(params={"x": 0.0}, distributions=X, value=x))
+    replay = internals.replay(storage)
+
+    class Counted(dict[int, Any]):
+        reads = 0
+
+        def __getitem__(self, key: int) -> Any:
+            Counted.reads += 1
+            return super().__getitem__(key)
+
+    replay._trials = Counted(replay._trials)  # type: ignore[attr-defined]
+    for _ in range(3):
+        trial = study.ask()
+        before = Counted.reads
+        trial.suggest_float("y", 0.0, 1.0)
+        assert Counted.reads - before < 20, "each record of y read every earlier trial"
+        study.tell(trial, 0.0)
+    with pytest.raises(ValueError, match=r"different distribution kind"):
+        study.ask().suggest_int("y", 0, 3)  # still checked against the trials holding it
+    assert [t.params.get("y") is not None for t in study.trials][300:] == [True] * 3 + [False]
