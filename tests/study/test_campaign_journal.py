@@ -19,7 +19,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 import supervisor.optuna_internals as internals
-from supervisor.study import journal_file
+from supervisor.study import flusher, journal_file
 from supervisor.study.journal_file import FRESH
 from supervisor.study.storage import (
     CampaignJournalStorage,
@@ -116,7 +116,7 @@ def test_the_fsync_thread_ends_when_idle_and_comes_back_when_asked(
 ) -> None:
     """A process that runs one campaign after another keeps no fsync thread per journal
     it once wrote, and a journal written again is still fsynced."""
-    monkeypatch.setattr(journal_file, "IDLE", 0.05)
+    monkeypatch.setattr(flusher, "IDLE", 0.05)
 
     def fsync_threads() -> int:
         return sum(t.name == "fsync" and t.is_alive() for t in threading.enumerate())
