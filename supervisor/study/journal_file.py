@@ -17,7 +17,8 @@ Optuna reads back every record it writes. So:
 * Durable records are fsynced by a background thread (``Flusher``): the writer never
   waits on the disk, and one fsync covers every record written before it. A driver
   killed loses nothing written (the page cache keeps it); a node that crashes loses at
-  most the records written during the last fsync. ``flush()`` waits for them.
+  most the records written since the last completed fsync began (they start ``GAP``,
+  0.1 s, apart at most). ``flush()`` waits for them, at once.
 * This process's own appends are not read back: they are applied from memory. Reads
   look at the file's size at most every 5 ms (``FRESH``) rather than on every call, and
   an append that found the file as last read is such a look (its fstat).

@@ -41,6 +41,22 @@ def lines(path: Path) -> int:
     return len(path.read_bytes().splitlines())
 
 
+def fsyncs_of(journal: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The fsyncs of ``journal`` from now on (not those of another test's journal,
+    whose flusher may still be waiting out its GAP)."""
+    synced: list[int] = []
+    real = os.fsync
+    inode = journal.stat().st_ino
+
+    def fsync(fd: int) -> None:
+        if os.fstat(fd).st_ino == inode:
+            synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
 def test_a_trials_attributes_are_one_append_and_a_stock_reader_sees_them(tmp_path: Path) -> None:
     path = tmp_path / "journal.log"
     storage = open_storage(f"journal:{path}")
@@ -96,9 +112,7 @@ def test_only_records_a_crash_would_lose_work_with_are_synced(
     """Durable records are fsynced off the writer's thread; ``flush`` waits for them."""
     study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
     flush(study)  # the study's creation
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    synced = fsyncs_of(tmp_path / "j.log", monkeypatch)
     trial = study.ask(X)  # a running trial: its driver would die with it
     set_user_attrs(trial, {"worker": "w"})
     flush(study)
@@ -128,12 +142,34 @@ def test_the_fsync_thread_ends_when_idle_and_comes_back_when_asked(
     while fsync_threads() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fsync_threads() == before
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    synced = fsyncs_of(tmp_path / "j.log", monkeypatch)
     study.tell(study.ask(X), 1.0)
     flush(study)
     assert len(synced) == 1
+
+
+def test_a_burst_of_results_is_fsynced_once_and_a_flush_does_not_wait_for_the_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short trials tell hundreds of results a second: fsyncs start GAP apart, one for
+    all written before it, instead of one per result; a caller that waits (``flush``,
+    the campaign's end, the process's exit) has its fsync at once."""
+    monkeypatch.setattr(flusher, "GAP", 30.0, raising=False)
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    flush(study)  # the study's creation: an fsync, the last for GAP unless one waits
+    synced = fsyncs_of(tmp_path / "j.log", monkeypatch)
+    for x in range(20):
+        study.tell(study.ask(X), float(x))
+    start = time.monotonic()
+    flush(study)
+    assert len(synced) == 1, "twenty results, one fsync"
+    assert time.monotonic() - start < 10, "a flush does not wait for GAP"
+    monkeypatch.setattr(flusher, "GAP", 0.05)
+    study.tell(study.ask(X), 1.0)  # no one waits: fsynced once GAP has passed
+    deadline = time.monotonic() + 10
+    while len(synced) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(synced) == 2
 
 
 def test_a_batch_writes_parameters_attributes_and_state_in_one_append(tmp_path: Path) -> None:
