@@ -333,3 +333,13 @@ def replay_studies(result: JournalStorageReplayResult) -> dict[int, FrozenStudy]
 def replay_study_of(result: JournalStorageReplayResult) -> dict[int, int]:
     """Trial id -> id of its study."""
     return result._trial_id_to_study_id
+
+
+def replay_study_trials(result: JournalStorageReplayResult) -> dict[int, list[int]]:
+    """Study id -> ids of its trials, in number order."""
+    return result._study_id_to_trial_ids
+
+
+def apply_set_trial_param(result: JournalStorageReplayResult, log: dict[str, Any]) -> None:
+    """Optuna's replay of one parameter record (``JournalStorageReplayResult``'s own)."""
+    JournalStorageReplayResult._apply_set_trial_param(result, log)

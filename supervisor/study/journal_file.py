@@ -17,9 +17,11 @@ Optuna reads back every record it writes. So:
 * Durable records are fsynced by a background thread (``Flusher``): the writer never
   waits on the disk, and one fsync covers every record written before it. A driver
   killed loses nothing written (the page cache keeps it); a node that crashes loses at
-  most the records written during the last fsync. ``flush()`` waits for them.
+  most the records written since the last completed fsync began (they start ``GAP``,
+  0.1 s, apart at most). ``flush()`` waits for them, at once.
 * This process's own appends are not read back: they are applied from memory. Reads
-  look at the file's size at most every 5 ms (``FRESH``) rather than on every call.
+  look at the file's size at most every 5 ms (``FRESH``) rather than on every call, and
+  an append that found the file as last read is such a look (its fstat).
 * Every system call of the driver's thread lets the Dask client's event loop take the
   interpreter lock, and the driver then waits for it back: an append makes four (the
   lock's symlink and unlink, a fstat and the write), not Optuna's seven. The file stays
@@ -29,7 +31,6 @@ Optuna reads back every record it writes. So:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import math
@@ -47,13 +48,8 @@ from optuna.trial import TrialState
 import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation
-
-
-class StorageError(UserError):
-    """The storage cannot be written (disk full, quota, permissions): not the user's input."""
-
-    exit_code = 1
-
+from supervisor.study.flusher import Flusher
+from supervisor.study.flusher import StorageError as StorageError  # its home for callers
 
 # A torn last line is most often another process's append in progress (a search's
 # driver, while `supervisor status` reads): it is waited for while the journal's lock is
@@ -189,87 +185,15 @@ def _durable(log: dict[str, Any]) -> bool:
     return log.get("op_code") in _DURABLE_OPS
 
 
-IDLE = 10.0  # seconds a Flusher's thread waits for a request before it ends
-
-
-class Flusher:
-    """fsyncs a file on a background thread whenever asked; ``wait`` returns once all
-    asked so far is on disk. An fsync error is kept and raised by ``check``. A process
-    that exits waits for its flushers first (a short command's records too). The thread
-    ends after ``IDLE`` seconds without a request and starts again on the next one, so
-    a process that runs campaign after campaign (the Python API) keeps no thread per
-    journal it once wrote."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._cond = threading.Condition()
-        self._asked = self._done = 0
-        self._error: OSError | None = None
-        self._thread: threading.Thread | None = None
-        _FLUSHERS.add(self)
-
-    def ask(self) -> None:
-        with self._cond:
-            self._asked += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fsync", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def wait(self) -> None:
-        with self._cond:
-            asked = self._asked
-            self._cond.wait_for(lambda: self._done >= asked or self._error is not None)
-        self.check()
-
-    def check(self) -> None:
-        if self._error is not None:
-            raise StorageError(
-                f"cannot write to storage {self.path}: {self._error.strerror} (fsync):"
-                " records written since the last good fsync may be lost in a crash; free"
-                " space and rerun the same command to resume"
-            )
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._cond.wait_for(lambda: self._asked > self._done, IDLE):
-                    self._thread = None  # ask() starts another
-                    return
-                asked = self._asked
-            try:
-                fd = os.open(self.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                with self._cond:
-                    self._error = exc
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                self._done = asked
-                self._cond.notify_all()
-
-
-_FLUSHERS: weakref.WeakSet[Flusher] = weakref.WeakSet()
-
-
-@atexit.register
-def _flush_all() -> None:
-    for flusher in list(_FLUSHERS):
-        with contextlib.suppress(StorageError):  # already raised to its writer, or lost
-            flusher.wait()
-
-
 @dataclass
 class _Appended:
-    """Lines this process appended last, one after the other, at bytes [start, end)."""
+    """Lines this process appended last, one after the other, at bytes [start, end);
+    ``looked``: when the last of them found the file ending where it began (a look)."""
 
     start: int
     end: int
     lines: list[bytes]
+    looked: float
 
 
 # Seconds a look at the file's size stays current for reads (read_logs).
@@ -337,6 +261,8 @@ class SafeJournalFileBackend(JournalFileBackend):
                 for number, line in enumerate(mine.lines, start=log_number_from + 1):
                     offset += len(line)
                     offsets[number] = offset
+                # Its append saw the file end at ``known`` + ours: a look, as a stat is.
+                self._looked = max(self._looked, mine.looked)
                 # One decode for all: a copy as any reader of the file gets it.
                 yield from json.loads(b"[%b]" % b",".join(mine.lines))
                 return
@@ -384,6 +310,7 @@ class SafeJournalFileBackend(JournalFileBackend):
         lines = [(_encode(log) + "\n").encode() for log in logs]
         self.flusher.check()
         held = self._holder == threading.get_ident()  # inside exclusive(): locked already
+        looked = time.monotonic()  # before the append's fstat: what it sees is newer
         try:
             with (
                 contextlib.nullcontext()
@@ -397,9 +324,9 @@ class SafeJournalFileBackend(JournalFileBackend):
         mine = self._mine
         if mine is not None and mine.end == start:  # right after our last append
             mine.lines += lines
-            mine.end = end
+            mine.end, mine.looked = end, looked
         else:
-            self._mine = _Appended(start, end, lines)
+            self._mine = _Appended(start, end, lines, looked)
         if any(_durable(log) for log in logs):
             self.flusher.ask()
 

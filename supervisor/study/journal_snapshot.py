@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 R = TypeVar("R", bound="JournalStorageReplayResult")
 
 SUFFIX = ".snapshot"
-FORMAT = 1  # bump when the replay's pickled classes change shape
+FORMAT = 3  # bump when the replay's pickled classes change shape
 SAVE_AFTER = 32 << 20  # bytes replayed (some 7,000 trials, 1-2 s) before a save pays
 HASHED = 64 * 1024
 

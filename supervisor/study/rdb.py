@@ -185,7 +185,7 @@ def _retrying(name: str, method: F) -> F:
             except optuna.exceptions.UpdateFinishedTrialError:
                 if attempt and name == "set_trial_state_values" and _already(self, args):
                     return True  # the lost answer's commit went through
-                if name in _TAKEN_OVER_WRITES:  # as the journal does (storage.TAKEN_OVER_WRITES)
+                if name in _TAKEN_OVER_WRITES:  # as the journal does (replay.TAKEN_OVER_WRITES)
                     return None
                 raise
             except Exception as exc:

@@ -13,27 +13,26 @@ and cheap to append to (``supervisor.study.journal_file``).
 
 from __future__ import annotations
 
-import array
 import contextlib
 import copy
 import os
 import threading
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 import supervisor.atomic as atomic
 import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
-from supervisor.optuna_internals import JournalOperation, JournalStorageReplayResult
+from supervisor.optuna_internals import JournalOperation
 from supervisor.rundir import secrets_in
 from supervisor.study import journal_snapshot, storage_urls
 from supervisor.study.journal_file import SafeJournalFileBackend
 from supervisor.study.journal_file import StorageError as StorageError  # its home for callers
+from supervisor.study.replay import IndexedReplay
 from supervisor.study.storage_urls import DRIVERS, sqlite_problem, with_driver
 
 if TYPE_CHECKING:  # the module is imported by commands that open a storage, never at start
@@ -251,71 +250,6 @@ def redact(url: str) -> str:
     return hide_secrets(url) if may_hold_password(url) else url
 
 
-class _IndexedReplay(JournalStorageReplayResult):
-    """Optuna's replay of the journal, plus three indexes kept as each record is applied,
-    so that no read of the study costs a Python loop over every trial:
-
-    * ``listed``: each study's trials in number order (the replay's current objects).
-      Optuna's replay builds that list anew, trial by trial, on every read of the study.
-    * ``waiting``: the WAITING trials of each study: ``ask`` looks for them before every
-      new trial, which otherwise scans every trial of the study.
-    * ``finished``: the numbers of each study's trials in the order they finished (or were
-      created finished), so that what tracks unfinished trials (``supervisor.unfinished``)
-      reads what changed instead of re-checking thousands in flight."""
-
-    def __init__(self, worker_id_prefix: str) -> None:
-        super().__init__(worker_id_prefix)
-        self.listed: dict[int, list[FrozenTrial]] = {}  # study -> its trials by number
-        self.waiting: dict[int, dict[int, None]] = {}  # study -> trial ids, in queue order
-        self.finished: dict[int, array.array[int]] = {}  # study -> numbers, as they finished
-
-    def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
-        trials = internals.replay_trials(self)
-        study_of = internals.replay_study_of(self)
-        for log in logs:
-            known = len(trials)
-            op = log["op_code"]
-            try:
-                super().apply_logs((log,))
-            except UpdateFinishedTrialError:
-                if op not in TAKEN_OVER_WRITES:  # a state: the caller learns it lost a race
-                    raise
-                continue  # see TAKEN_OVER_WRITES; the logs after it are still applied
-            if op == JournalOperation.CREATE_TRIAL:
-                if len(trials) > known:  # numbered by its position in its study
-                    trial, study_id = trials[known], study_of[known]
-                    self.listed.setdefault(study_id, []).append(trial)
-                    if trial.state == TrialState.WAITING:
-                        self.waiting.setdefault(study_id, {})[known] = None
-                    elif trial.state.is_finished():
-                        self.finished.setdefault(study_id, array.array("q")).append(trial.number)
-                continue
-            trial_id = log.get("trial_id")
-            if not isinstance(trial_id, int) or trial_id not in trials:
-                continue  # a study's record, or a trial the replay does not know
-            trial, study_id = trials[trial_id], study_of[trial_id]
-            before = self.listed[study_id][trial.number].state
-            self.listed[study_id][trial.number] = trial  # the replay replaces, not changes
-            if op == JournalOperation.SET_TRIAL_STATE_VALUES and trial.state != TrialState.WAITING:
-                self.waiting.get(study_id, {}).pop(trial_id, None)
-                if trial.state.is_finished() and not before.is_finished():
-                    self.finished.setdefault(study_id, array.array("q")).append(trial.number)
-
-
-# A driver's writes to a trial another driver closed: it found this driver's heartbeat
-# stale (a stalled file system, a paused process) and took its trials over, re-queuing
-# each. Optuna ignores such writes of other processes and raises on its own, which
-# crashed the driver that came back, mid-batch (its later writes never applied to its
-# view). They are dropped; the trial's re-run trains it again.
-TAKEN_OVER_WRITES = frozenset(
-    {
-        JournalOperation.SET_TRIAL_PARAM,
-        JournalOperation.SET_TRIAL_USER_ATTR,
-        JournalOperation.SET_TRIAL_SYSTEM_ATTR,
-        JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE,
-    }
-)
-
 # Writes that may wait inside CampaignJournalStorage.batched(): nothing of this process
 # reads them back before the block ends, except a trial's intermediate values, which
 # telling it pruned reads (``get_trial`` writes them first).
@@ -340,7 +274,7 @@ class CampaignJournalStorage(JournalStorage):
 
     def __init__(self, log_storage: SafeJournalFileBackend) -> None:
         self._pending = threading.local()  # .logs: this thread's deferred writes, or None
-        self._snapshot = journal_snapshot.Snapshot(log_storage, _IndexedReplay)
+        self._snapshot = journal_snapshot.Snapshot(log_storage, IndexedReplay)
         # Not super().__init__: it would replay the whole journal into a plain replay first.
         internals.init_journal_storage(self, log_storage, self._snapshot.replay)
         journal_snapshot.opened(self)
@@ -359,7 +293,7 @@ class CampaignJournalStorage(JournalStorage):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._pending = threading.local()
-        internals.replace_replay(self, _IndexedReplay)
+        internals.replace_replay(self, IndexedReplay)
 
     @contextlib.contextmanager
     def batched(self) -> Iterator[None]:
@@ -415,7 +349,7 @@ class CampaignJournalStorage(JournalStorage):
         position after them."""
         with internals.thread_lock(self):
             replay = internals.replay(self)
-            assert isinstance(replay, _IndexedReplay)
+            assert isinstance(replay, IndexedReplay)
             log = replay.finished.get(study_id)
             if log is None:
                 return [], start
@@ -427,11 +361,11 @@ class CampaignJournalStorage(JournalStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
-        """Optuna's answer, read off the replay's indexes (``_IndexedReplay``)."""
+        """Optuna's answer, read off the replay's indexes (``IndexedReplay``)."""
         with internals.thread_lock(self):
             internals.sync(self)
             replay = internals.replay(self)
-            assert isinstance(replay, _IndexedReplay)
+            assert isinstance(replay, IndexedReplay)
             if study_id not in internals.replay_studies(replay):
                 raise KeyError(f"no study with id {study_id}")
             if states == (TrialState.WAITING,):  # what Study.ask asks for

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
@@ -17,7 +18,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from supervisor.study import journal_file
+import supervisor.optuna_internals as internals
+from supervisor.study import flusher, journal_file
 from supervisor.study.journal_file import FRESH
 from supervisor.study.storage import (
     CampaignJournalStorage,
@@ -37,6 +39,22 @@ def _quiet() -> None:
 
 def lines(path: Path) -> int:
     return len(path.read_bytes().splitlines())
+
+
+def fsyncs_of(journal: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The fsyncs of ``journal`` from now on (not those of another test's journal,
+    whose flusher may still be waiting out its GAP)."""
+    synced: list[int] = []
+    real = os.fsync
+    inode = journal.stat().st_ino
+
+    def fsync(fd: int) -> None:
+        if os.fstat(fd).st_ino == inode:
+            synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
 
 
 def test_a_trials_attributes_are_one_append_and_a_stock_reader_sees_them(tmp_path: Path) -> None:
@@ -94,9 +112,7 @@ def test_only_records_a_crash_would_lose_work_with_are_synced(
     """Durable records are fsynced off the writer's thread; ``flush`` waits for them."""
     study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
     flush(study)  # the study's creation
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    synced = fsyncs_of(tmp_path / "j.log", monkeypatch)
     trial = study.ask(X)  # a running trial: its driver would die with it
     set_user_attrs(trial, {"worker": "w"})
     flush(study)
@@ -114,7 +130,7 @@ def test_the_fsync_thread_ends_when_idle_and_comes_back_when_asked(
 ) -> None:
     """A process that runs one campaign after another keeps no fsync thread per journal
     it once wrote, and a journal written again is still fsynced."""
-    monkeypatch.setattr(journal_file, "IDLE", 0.05)
+    monkeypatch.setattr(flusher, "IDLE", 0.05)
 
     def fsync_threads() -> int:
         return sum(t.name == "fsync" and t.is_alive() for t in threading.enumerate())
@@ -126,12 +142,34 @@ def test_the_fsync_thread_ends_when_idle_and_comes_back_when_asked(
     while fsync_threads() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fsync_threads() == before
-    synced: list[int] = []
-    real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    synced = fsyncs_of(tmp_path / "j.log", monkeypatch)
     study.tell(study.ask(X), 1.0)
     flush(study)
     assert len(synced) == 1
+
+
+def test_a_burst_of_results_is_fsynced_once_and_a_flush_does_not_wait_for_the_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short trials tell hundreds of results a second: fsyncs start GAP apart, one for
+    all written before it, instead of one per result; a caller that waits (``flush``,
+    the campaign's end, the process's exit) has its fsync at once."""
+    monkeypatch.setattr(flusher, "GAP", 30.0, raising=False)
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{tmp_path}/j.log"))
+    flush(study)  # the study's creation: an fsync, the last for GAP unless one waits
+    synced = fsyncs_of(tmp_path / "j.log", monkeypatch)
+    for x in range(20):
+        study.tell(study.ask(X), float(x))
+    start = time.monotonic()
+    flush(study)
+    assert len(synced) == 1, "twenty results, one fsync"
+    assert time.monotonic() - start < 10, "a flush does not wait for GAP"
+    monkeypatch.setattr(flusher, "GAP", 0.05)
+    study.tell(study.ask(X), 1.0)  # no one waits: fsynced once GAP has passed
+    deadline = time.monotonic() + 10
+    while len(synced) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(synced) == 2
 
 
 def test_a_batch_writes_parameters_attributes_and_state_in_one_append(tmp_path: Path) -> None:
@@ -304,6 +342,42 @@ def test_reads_look_at_the_file_at_most_every_fresh_seconds(
     assert [t.number for t in one.trials] == [t.number for t in stock.trials]
 
 
+def test_an_append_that_found_the_file_as_read_is_a_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver appends more often than every FRESH seconds: the reads after its append
+    need no stat of their own (the append's fstat saw the file's end), until FRESH after
+    it; another writer's records still come with the next look."""
+    path = tmp_path / "journal.log"
+    one = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    clock = [time.monotonic() + 3600]  # after every real look
+    monkeypatch.setattr(journal_file, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    looks: list[str] = []
+    real_stat = os.stat
+
+    def stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(target) == str(path):
+            looks.append("stat")
+        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journal_file.os, "stat", stat)
+    one.trials  # noqa: B018  a look
+    for x in (1.0, 2.0, 3.0):
+        clock[0] += 0.9 * FRESH
+        trial = one.ask(X)  # its append found the file as last read
+        clock[0] += 0.2 * FRESH  # FRESH after the last stat, not after the append
+        one.tell(trial, x)
+        assert [t.value for t in one.trials][-1] == x
+    assert len(looks) == 1, "each append was a look: the reads after it need none"
+    two.tell(two.ask(X), 4.0)
+    looks.clear()  # two's own
+    assert [t.value for t in one.trials] == [1.0, 2.0, 3.0], "still fresh"
+    clock[0] += 2 * FRESH
+    assert [t.value for t in one.trials] == [1.0, 2.0, 3.0, 4.0]
+    assert looks, "FRESH after its last look: one looks again"
+
+
 def test_a_results_epochs_go_with_its_state_in_one_append(tmp_path: Path) -> None:
     """Intermediate values reported inside a batch wait for the trial's state; telling
     it pruned still reads the last of them as its value."""
@@ -437,3 +511,34 @@ def test_appends_follow_the_file_at_the_path_and_share_optunas_lock(tmp_path: Pa
         study_name="s", storage=JournalStorage(JournalFileBackend(str(path)))
     )
     assert [t.value for t in again.trials] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_parameter_the_first_trials_lack_is_checked_without_a_scan_of_them(
+    tmp_path: Path,
+) -> None:
+    """A parameter added on resume, or a conditional one first taken late: Optuna's replay
+    checks each record of it against the study's first trial that holds it, found by
+    crossing every trial before that one; the replay keeps one holder per parameter."""
+    storage = open_storage(f"journal:{tmp_path / 'journal.log'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    for x in range(300):  # the campaign before the resume: no "y"
+        study.add_trial(optuna.trial.create_trial(params={"x": 0.0}, distributions=X, value=x))
+    replay = internals.replay(storage)
+
+    class Counted(dict[int, Any]):
+        reads = 0
+
+        def __getitem__(self, key: int) -> Any:
+            Counted.reads += 1
+            return super().__getitem__(key)
+
+    replay._trials = Counted(replay._trials)  # type: ignore[attr-defined]
+    for _ in range(3):
+        trial = study.ask()
+        before = Counted.reads
+        trial.suggest_float("y", 0.0, 1.0)
+        assert Counted.reads - before < 20, "each record of y read every earlier trial"
+        study.tell(trial, 0.0)
+    with pytest.raises(ValueError, match=r"different distribution kind"):
+        study.ask().suggest_int("y", 0, 3)  # still checked against the trials holding it
+    assert [t.params.get("y") is not None for t in study.trials][300:] == [True] * 3 + [False]

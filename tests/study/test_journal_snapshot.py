@@ -136,7 +136,9 @@ def test_a_snapshot_that_may_not_be_this_journals_is_not_used(tmp_path: Path, ch
         os.chmod(snapshot, 0o620)
     elif change == "another format":
         header, rest = snapshot.read_bytes().split(b"\n", 1)
-        snapshot.write_bytes(header.replace(b'"format": 1', b'"format": 0') + b"\n" + rest)
+        ours = f'"format": {journal_snapshot.FORMAT}'.encode()
+        assert ours in header
+        snapshot.write_bytes(header.replace(ours, b'"format": 0') + b"\n" + rest)
     else:
         snapshot.write_bytes(snapshot.read_bytes()[:-100])
     os.chmod(snapshot, 0o620 if "group" in change else 0o600)
