@@ -170,11 +170,12 @@ def report(
     run: Run,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file.")] = None,
     runs_dir: RunsDir = Path("runs"),
+    reports_dir: Annotated[Path | None, typer.Option(help="Where HTML reports go.")] = None,
 ) -> None:
     """Regenerate the HTML report of a campaign from its storage (also while it runs)."""
-    from supervisor.api import open_run
+    from supervisor.run_reports import write_run_reports
 
-    for path in open_run(run, runs_dir=runs_dir).report(output):
+    for path in write_run_reports(run, output, runs_dir, reports_dir):
         print(path)
 
 
