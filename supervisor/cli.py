@@ -149,17 +149,18 @@ def validate(
             study=study,
             runs_root=runs_dir,
             warm_start=tuple(warm_start or ()),
-        )
+        ),
+        validate=True,
     )
 
 
-def _describe(opts: object) -> None:
+def _describe(opts: object, validate: bool = False) -> None:
     from supervisor.commands.search import SearchOptions, resolve_experiment, stored_checks
     from supervisor.commands.summary import describe_experiment
 
     assert isinstance(opts, SearchOptions)
     exp = resolve_experiment(opts)
-    warm = stored_checks(exp, opts)
+    warm = stored_checks(exp, opts, validate=validate)
     print(describe_experiment(exp, opts))
     for source in warm:
         print(f"Warm start: {source.line()}")
