@@ -95,6 +95,10 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
         seconds(opts.timeout, "--timeout", units=" (or 90s, 30m, 2h, 1h30m, 1d)")
     if opts.storage is not None:
         storage_url(opts.storage)
+    if opts.scheduler is not None and not opts.scheduler.strip():  # else: a local cluster
+        raise UserError(
+            f"--scheduler {opts.scheduler!r}: expected an address such as tcp://host:8786"
+        )
     if not opts.scheduler and not opts.launcher:
         local_cluster(opts.workers, opts.threads)
     check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run

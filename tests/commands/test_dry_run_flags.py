@@ -1,0 +1,28 @@
+"""``search --dry-run`` refuses the flags the search refuses: said "valid", then refused,
+the dry run (and ``submit``, which checks its search flags with one) told nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.commands.test_export_output_of_another_run import make_run
+from tests.study.test_storage_read_only import refused
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    make_run(tmp_path, "toy")  # its space: toy.yaml
+    return tmp_path
+
+
+@pytest.mark.parametrize("scheduler", ["", "  "])
+def test_an_empty_scheduler_is_refused_by_the_dry_run(
+    scheduler: str, work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ``--scheduler "$ADDR"`` with the variable unset: a local cluster, said the dry run.
+    err = refused(monkeypatch, capsys, work, "search", "toy.yaml", "--scheduler", scheduler,
+                  "--dry-run")  # fmt: skip
+    assert f"--scheduler {scheduler!r}: expected an address such as tcp://host:8786" in err
