@@ -223,13 +223,15 @@ def storage_place(url: str) -> None:
         _try_writing(file.parent, f"--storage {shown!r}")
 
 
-def writable_dir(path: Path, flag: str, label: str | None = None) -> None:
+def writable_dir(path: Path, flag: str, label: str | None = None, *, probe: bool = True) -> None:
     """``path`` is a directory this process can write in, or can be made one: its parent
-    exists. Tried, not guessed from modes (root, read-only mounts, ACLs). ``label`` starts
-    the message (default: the flag and the path)."""
+    exists. Tried, not guessed from modes (root, read-only mounts, ACLs); without
+    ``probe`` (a dry run, which writes nothing), only looked at. ``label`` starts the
+    message (default: the flag and the path)."""
     label = label or f"{flag} {path}"
     if path.is_dir():
-        _try_writing(path, label)
+        if probe:
+            _try_writing(path, label)
         return
     if path.exists() or path.is_symlink():
         raise UserError(f"{label}: {path} is not a directory")
@@ -237,7 +239,8 @@ def writable_dir(path: Path, flag: str, label: str | None = None) -> None:
     if not parent.is_dir():
         state = "is not a directory" if parent.exists() else "does not exist"
         raise UserError(f"{label}: {parent} {state}")
-    _try_writing(parent, label)
+    if probe:
+        _try_writing(parent, label)
 
 
 def makeable_dir(path: Path, label: str) -> None:

@@ -26,3 +26,21 @@ def test_an_empty_scheduler_is_refused_by_the_dry_run(
     err = refused(monkeypatch, capsys, work, "search", "toy.yaml", "--scheduler", scheduler,
                   "--dry-run")  # fmt: skip
     assert f"--scheduler {scheduler!r}: expected an address such as tcp://host:8786" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--runs-dir", "toy.yaml"], "--runs-dir toy.yaml: toy.yaml is not a directory"),
+        (["--reports-dir", "toy.yaml"], "--reports-dir toy.yaml: toy.yaml is not a directory"),
+        (["--runs-dir", "no/runs"], "--runs-dir no/runs: no does not exist"),
+    ],
+)
+def test_a_folder_the_search_cannot_use_is_refused_by_the_dry_run(
+    argv: list[str],
+    words: str,
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert words in refused(monkeypatch, capsys, work, "search", "toy.yaml", *argv, "--dry-run")
