@@ -77,6 +77,7 @@ def local_cluster(
 def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this module)
     """What can be told from the flags alone (also for --dry-run): limits and syntax."""
     from supervisor.clusters.addresses import check_dashboard
+    from supervisor.clusters.launch import workers_with_scheduler
 
     study_name(opts.study)
     for flag, value, high in (
@@ -101,6 +102,7 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
         )
     if not opts.scheduler and not opts.launcher:
         local_cluster(opts.workers, opts.threads)
+    workers_with_scheduler(opts.workers, opts.scheduler)
     check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run
 
 

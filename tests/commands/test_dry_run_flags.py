@@ -44,3 +44,16 @@ def test_a_folder_the_search_cannot_use_is_refused_by_the_dry_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert words in refused(monkeypatch, capsys, work, "search", "toy.yaml", *argv, "--dry-run")
+
+
+@pytest.mark.parametrize("command", [["search", "toy.yaml", "--dry-run"], ["ensemble", "toy"]])
+def test_workers_with_a_scheduler_are_refused(
+    command: list[str],
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The scheduler's own workers ran the trials: --workers 4 was ignored in silence.
+    argv = [*command, "--scheduler", "tcp://127.0.0.1:1", "--workers", "4"]
+    err = refused(monkeypatch, capsys, work, *argv)
+    assert "--workers 4: sizes a local cluster; with --scheduler the workers" in err
