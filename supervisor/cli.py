@@ -418,7 +418,7 @@ def stop(
 
 
 def main() -> None:
-    from supervisor.commands.argv import ClickException, readable_help, refuse_repeated, usage_line
+    from supervisor.commands.argv import ClickException, error_line, readable_help, refuse_repeated
     from supervisor.study import journal_snapshot
 
     journal_snapshot.hold()  # the storages the command opens, for a snapshot once it succeeded
@@ -430,16 +430,16 @@ def main() -> None:
         refuse_repeated(command, args)
         code = command(args, prog_name="supervisor", standalone_mode=False)
     except ClickException as exc:  # click's usage errors: one line
-        print(usage_line(exc), file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except OSError as exc:  # e.g. a full disk or a read-only run directory
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         sys.exit(1)
     if isinstance(code, int) and code:  # typer.Exit(n) outside standalone mode
         sys.exit(code)

@@ -19,6 +19,22 @@ from supervisor.errors import UserError
 ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+# Control characters a path or value may carry (a newline, a terminal's escape sequence),
+# shown escaped: an error stays one line, and a file name cannot recolour the terminal.
+_ESCAPED = {
+    c: repr(chr(c))[1:-1]
+    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+    if c != 0x09  # a tab is on the line
+}
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a refused command prints: ``error: <message>`` (for click's usage
+    errors, with where to find the help)."""
+    line = usage_line(exc) if isinstance(exc, ClickException) else f"error: {exc}"
+    return line.translate(_ESCAPED)
+
+
 def usage_line(exc: Any) -> str:
     """One line for a usage error (a click ``ClickException``), pointing at the help."""
     message = " ".join(str(exc.format_message()).split())
