@@ -197,9 +197,9 @@ def storage_url(url: str) -> None:
             raise UserError(f"--storage {redact(url)!r}: {problem}")
 
 
-def storage_place(url: str) -> None:
+def storage_place(url: str, *, probe: bool = True) -> None:
     """A storage file's folder exists and the file is a file (opening one would create
-    folders or fail half-way)."""
+    folders or fail half-way); ``probe``: a new file's folder is tried for writing."""
     from supervisor.study.storage import JOURNAL_PREFIX, redact
 
     path = None
@@ -221,7 +221,7 @@ def storage_place(url: str) -> None:
         raise UserError(f"--storage {shown!r}: {file} is not a regular file")
     if not file.parent.is_dir():
         raise UserError(f"--storage {shown!r}: folder {file.parent} does not exist")
-    if not file.exists():
+    if probe and not file.exists():
         _try_writing(file.parent, f"--storage {shown!r}")
 
 

@@ -129,10 +129,12 @@ def stored_checks(
     run_dir = opts.runs_root / exp.study_name
     if validate:
         url = _recorded_storage(run_dir) or rundir.journal_url(run_dir)
-    else:  # the search's folders too: one that is a file was "valid", then refused
+    else:  # the search's folders and storage file too: "valid", then refused
         preflight.writable_dir(opts.runs_root, "--runs-dir", probe=False)
         if opts.report:
             preflight.writable_dir(opts.reports_root, "--reports-dir", probe=False)
+        if opts.storage is not None:
+            preflight.storage_place(opts.storage, probe=False)
         _check_same_storage(run_dir, opts.storage)
         url = opts.storage or rundir.journal_url(run_dir)
     server = "://" in url and not url.startswith("sqlite")  # read-only: creates no tables

@@ -57,3 +57,22 @@ def test_workers_with_a_scheduler_are_refused(
     argv = [*command, "--scheduler", "tcp://127.0.0.1:1", "--workers", "4"]
     err = refused(monkeypatch, capsys, work, *argv)
     assert "--workers 4: sizes a local cluster; with --scheduler the workers" in err
+
+
+@pytest.mark.parametrize(
+    ("storage", "words"),
+    [
+        ("sqlite:///nodir/x.db", "folder nodir does not exist"),
+        ("journal:runs", "runs is a directory"),
+        ("sqlite:///runs", "runs is a directory"),
+    ],
+)
+def test_a_storage_file_the_search_cannot_make_is_refused_by_the_dry_run(
+    storage: str,
+    words: str,
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["search", "toy.yaml", "--study", "new", "--storage", storage, "--dry-run"]
+    assert f"--storage {storage!r}: {words}" in refused(monkeypatch, capsys, work, *argv)
