@@ -325,7 +325,7 @@ def submit(
     opts = SubmitOptions(
         space_file=space_file,
         launcher=launcher,
-        search_args=[*(["--study", study] if study else []), *ctx.args],
+        search_args=[*(["--study", study] if study is not None else []), *ctx.args],
         study=study or "",  # the search's, once its flags are checked
         runs_root=runs_dir,
         walltime=walltime,

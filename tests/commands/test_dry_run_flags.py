@@ -76,3 +76,12 @@ def test_a_storage_file_the_search_cannot_make_is_refused_by_the_dry_run(
 ) -> None:
     argv = ["search", "toy.yaml", "--study", "new", "--storage", storage, "--dry-run"]
     assert f"--storage {storage!r}: {words}" in refused(monkeypatch, capsys, work, *argv)
+
+
+def test_submit_refuses_an_empty_study_as_search_does(
+    work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ``--study "$STUDY"`` with the variable unset was dropped: the driver job would have
+    # run (or resumed) the space file's own study.
+    argv = ["submit", "toy.yaml", "--launcher", "slurm", "--study", "", "--dry-run"]
+    assert "--study '': expected a name" in refused(monkeypatch, capsys, work, *argv)
