@@ -20,6 +20,8 @@ COUNT_FLAGS = ("trials", "epochs", "workers", "threads", "prefetch")
 def check_path(name: str, value: Any) -> None:
     if not isinstance(value, str | Path):
         raise UserError(f"{name}: expected a path, got {value!r}"[:200])
+    if isinstance(value, str) and not value.strip():  # Path("") is the current folder
+        raise UserError(f"{name} {value!r}: expected a path ('.' for the current folder)")
 
 
 def check_text(name: str, value: Any, *, optional: bool = True) -> None:

@@ -112,12 +112,12 @@ def search(
         command=shlex.join(["supervisor", *sys.argv[1:]]),
     )
     if dry_run:
+        from supervisor.commands.describe import describe_resolved, describe_search
+
         job_script = None
         if launcher is not None:  # checked before anything is called valid
-            from supervisor.commands.describe import describe_search
-
             job_script = describe_search(opts)
-        _describe(opts)
+        describe_resolved(opts)
         if job_script is not None:
             print(job_script)
         return
@@ -141,28 +141,18 @@ def validate(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Check a search-space file and print the resolved space; writes nothing."""
+    from supervisor.commands.describe import describe_resolved
     from supervisor.commands.search import SearchOptions
 
-    _describe(
+    describe_resolved(
         SearchOptions(
             space_file=space_file,
             study=study,
             runs_root=runs_dir,
             warm_start=tuple(warm_start or ()),
-        )
+        ),
+        validate=True,
     )
-
-
-def _describe(opts: object) -> None:
-    from supervisor.commands.search import SearchOptions, resolve_experiment, stored_checks
-    from supervisor.commands.summary import describe_experiment
-
-    assert isinstance(opts, SearchOptions)
-    exp = resolve_experiment(opts)
-    warm = stored_checks(exp, opts)
-    print(describe_experiment(exp, opts))
-    for source in warm:
-        print(f"Warm start: {source.line()}")
 
 
 @app.command()
@@ -170,11 +160,12 @@ def report(
     run: Run,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file.")] = None,
     runs_dir: RunsDir = Path("runs"),
+    reports_dir: Annotated[Path | None, typer.Option(help="Where HTML reports go.")] = None,
 ) -> None:
     """Regenerate the HTML report of a campaign from its storage (also while it runs)."""
-    from supervisor.api import open_run
+    from supervisor.run_reports import write_run_reports
 
-    for path in open_run(run, runs_dir=runs_dir).report(output):
+    for path in write_run_reports(run, output, runs_dir, reports_dir):
         print(path)
 
 
@@ -323,7 +314,7 @@ def submit(
     opts = SubmitOptions(
         space_file=space_file,
         launcher=launcher,
-        search_args=[*(["--study", study] if study else []), *ctx.args],
+        search_args=[*(["--study", study] if study is not None else []), *ctx.args],
         study=study or "",  # the search's, once its flags are checked
         runs_root=runs_dir,
         walltime=walltime,
@@ -418,7 +409,7 @@ def stop(
 
 
 def main() -> None:
-    from supervisor.commands.argv import ClickException, readable_help, refuse_repeated, usage_line
+    from supervisor.commands.argv import ClickException, error_line, readable_help, refuse_repeated
     from supervisor.study import journal_snapshot
 
     journal_snapshot.hold()  # the storages the command opens, for a snapshot once it succeeded
@@ -430,16 +421,16 @@ def main() -> None:
         refuse_repeated(command, args)
         code = command(args, prog_name="supervisor", standalone_mode=False)
     except ClickException as exc:  # click's usage errors: one line
-        print(usage_line(exc), file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except OSError as exc:  # e.g. a full disk or a read-only run directory
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         sys.exit(1)
     if isinstance(code, int) and code:  # typer.Exit(n) outside standalone mode
         sys.exit(code)

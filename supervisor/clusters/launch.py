@@ -17,6 +17,16 @@ if TYPE_CHECKING:
     from supervisor.clusters.profile import Launcher
 
 
+def workers_with_scheduler(workers: int | None, scheduler: str | None) -> None:
+    """``--workers`` with ``--scheduler`` is refused: the workers that joined the scheduler
+    run the trials, and the count was ignored in silence."""
+    if scheduler and workers:
+        raise UserError(
+            f"--workers {workers}: sizes a local cluster; with --scheduler the workers that"
+            " joined it run the trials (leave --workers out)"
+        )
+
+
 def load_launcher(
     ref: str | None,
     *,
@@ -28,6 +38,7 @@ def load_launcher(
     """The validated profile of ``--launcher`` (None without one), checked against the
     other cluster options of the command line and, ``trains``: (benchmark, its target),
     against the benchmark its trials train."""
+    workers_with_scheduler(workers, scheduler)
     if ref is None:
         return None
     from supervisor.clusters import profile

@@ -19,6 +19,22 @@ from supervisor.errors import UserError
 ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+# Control characters a path or value may carry (a newline, a terminal's escape sequence),
+# shown escaped: an error stays one line, and a file name cannot recolour the terminal.
+_ESCAPED = {
+    c: repr(chr(c))[1:-1]
+    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+    if c != 0x09  # a tab is on the line
+}
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a refused command prints: ``error: <message>`` (for click's usage
+    errors, with where to find the help)."""
+    line = usage_line(exc) if isinstance(exc, ClickException) else f"error: {exc}"
+    return line.translate(_ESCAPED)
+
+
 def usage_line(exc: Any) -> str:
     """One line for a usage error (a click ``ClickException``), pointing at the help."""
     message = " ".join(str(exc.format_message()).split())
@@ -27,9 +43,10 @@ def usage_line(exc: Any) -> str:
     return f"error: {message}{hint}"
 
 
-def given_options(command: Any, args: list[str]) -> Iterator[tuple[str, Any]]:
-    """The options of ``command`` in ``args``, each as written with its click parameter,
-    up to a ``--`` (what follows belongs to another command: submit's search flags)."""
+def given_options(command: Any, args: list[str]) -> Iterator[tuple[str, Any, str | None]]:
+    """The options of ``command`` in ``args``, each as written with its click parameter
+    and its value (None: a flag, or none given), up to a ``--`` (what follows belongs to
+    another command: submit's search flags)."""
     flags = {
         name: param
         for param in command.params
@@ -40,23 +57,27 @@ def given_options(command: Any, args: list[str]) -> Iterator[tuple[str, Any]]:
     for token in tokens:
         if token == "--":
             return
-        name, eq, _ = token.partition("=")
+        name, eq, value = token.partition("=")
         param = flags.get(name)
         if param is None:
             continue
-        if not param.is_flag and not eq:
-            next(tokens, None)  # its value, whatever it looks like
-        yield name, param
+        if param.is_flag:
+            yield name, param, None
+        else:
+            yield name, param, value if eq else next(tokens, None)  # whatever it looks like
 
 
 def refuse_repeated(group: Any, args: list[str]) -> None:
     """A flag given twice is refused: click would keep the last one in silence, and
-    ``--workers 1 --workers 100`` is a typo more often than a wish."""
+    ``--workers 1 --workers 100`` is a typo more often than a wish. So is an empty folder
+    (an unset shell variable): click makes ``--runs-dir ''`` the current directory."""
     command = getattr(group, "commands", {}).get(args[0]) if args else None
     if command is None:
         return
     seen: set[str] = set()
-    for name, param in given_options(command, args[1:]):
+    for name, param, value in given_options(command, args[1:]):
+        if name.endswith("-dir") and value is not None and not value.strip():
+            raise UserError(f"{name} {value!r}: expected a folder (. for this one)")
         if param.multiple:
             continue
         if param.name in seen:

@@ -61,3 +61,16 @@ def describe_search(opts: SearchOptions) -> str:
     assert launcher is not None
     study = exp.study_name
     return describe_launcher(launcher, opts.runs_root / study, study)
+
+
+def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
+    """Print the resolved space and the warm-start sources (``validate``, ``--dry-run``),
+    after the checks a resume of the stored study would make."""
+    from supervisor.commands.search import resolve_experiment, stored_checks
+    from supervisor.commands.summary import describe_experiment
+
+    exp = resolve_experiment(opts)
+    warm = stored_checks(exp, opts, validate=validate)
+    print(describe_experiment(exp, opts))
+    for source in warm:
+        print(f"Warm start: {source.line()}")

@@ -49,6 +49,11 @@ def check_flags(opts: EnsembleOptions) -> None:
     for flag, value in flags:
         if value is not None:  # the space file's limits hold for the flags too
             count(value, flag, 1, cfg.MAX_SIZE)
+    if opts.pool is not None and opts.select in ("topk", "seeds"):  # else ignored in silence
+        raise UserError(
+            f"--pool {opts.pool}: applies to --select greedy (and auto, where it picks"
+            f" greedy) only; --select {opts.select} does not use it"
+        )
 
 
 def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:

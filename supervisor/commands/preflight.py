@@ -77,6 +77,7 @@ def local_cluster(
 def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this module)
     """What can be told from the flags alone (also for --dry-run): limits and syntax."""
     from supervisor.clusters.addresses import check_dashboard
+    from supervisor.clusters.launch import workers_with_scheduler
 
     study_name(opts.study)
     for flag, value, high in (
@@ -95,8 +96,13 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
         seconds(opts.timeout, "--timeout", units=" (or 90s, 30m, 2h, 1h30m, 1d)")
     if opts.storage is not None:
         storage_url(opts.storage)
+    if opts.scheduler is not None and not opts.scheduler.strip():  # else: a local cluster
+        raise UserError(
+            f"--scheduler {opts.scheduler!r}: expected an address such as tcp://host:8786"
+        )
     if not opts.scheduler and not opts.launcher:
         local_cluster(opts.workers, opts.threads)
+    workers_with_scheduler(opts.workers, opts.scheduler)
     check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run
 
 
@@ -191,9 +197,9 @@ def storage_url(url: str) -> None:
             raise UserError(f"--storage {redact(url)!r}: {problem}")
 
 
-def storage_place(url: str) -> None:
+def storage_place(url: str, *, probe: bool = True) -> None:
     """A storage file's folder exists and the file is a file (opening one would create
-    folders or fail half-way)."""
+    folders or fail half-way); ``probe``: a new file's folder is tried for writing."""
     from supervisor.study.storage import JOURNAL_PREFIX, redact
 
     path = None
@@ -215,17 +221,19 @@ def storage_place(url: str) -> None:
         raise UserError(f"--storage {shown!r}: {file} is not a regular file")
     if not file.parent.is_dir():
         raise UserError(f"--storage {shown!r}: folder {file.parent} does not exist")
-    if not file.exists():
+    if probe and not file.exists():
         _try_writing(file.parent, f"--storage {shown!r}")
 
 
-def writable_dir(path: Path, flag: str, label: str | None = None) -> None:
+def writable_dir(path: Path, flag: str, label: str | None = None, *, probe: bool = True) -> None:
     """``path`` is a directory this process can write in, or can be made one: its parent
-    exists. Tried, not guessed from modes (root, read-only mounts, ACLs). ``label`` starts
-    the message (default: the flag and the path)."""
+    exists. Tried, not guessed from modes (root, read-only mounts, ACLs); without
+    ``probe`` (a dry run, which writes nothing), only looked at. ``label`` starts the
+    message (default: the flag and the path)."""
     label = label or f"{flag} {path}"
     if path.is_dir():
-        _try_writing(path, label)
+        if probe:
+            _try_writing(path, label)
         return
     if path.exists() or path.is_symlink():
         raise UserError(f"{label}: {path} is not a directory")
@@ -233,7 +241,8 @@ def writable_dir(path: Path, flag: str, label: str | None = None) -> None:
     if not parent.is_dir():
         state = "is not a directory" if parent.exists() else "does not exist"
         raise UserError(f"{label}: {parent} {state}")
-    _try_writing(parent, label)
+    if probe:
+        _try_writing(parent, label)
 
 
 def makeable_dir(path: Path, label: str) -> None:

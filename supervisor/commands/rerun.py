@@ -143,18 +143,29 @@ def comparable(metrics: object) -> dict[str, float]:
 def rerun(study: optuna.Study, space_file: str, number: int) -> Comparison:
     """Train trial ``number`` of ``study`` again in a fresh trial process; ``space_file``
     is the run's, read only when the study holds no resolved space (older runs)."""
+    from supervisor.execution.quiet_start import quiet_framework_start
+
     rec = trained_record(study, number)
     spec = spec_for(study, space_file, rec)
+    # The trial process's stderr comes through this one's: TensorFlow's start-up notices
+    # (oneDNN is on, once per library) are left out, as where a command loads it itself.
+    with quiet_framework_start():
+        result = _train(spec)
+    return Comparison(number, comparable(dict(rec.metrics)), comparable(result.metrics), result)
+
+
+def _train(spec: TrialSpec) -> TrialResult:
+    """The trial trained in a fresh trial process (its ranks, where it had several)."""
     if spec.ranks > 1:
         from supervisor.execution.ranks.launch import run_ranked_trial
 
-        result = run_ranked_trial(spec, spec.ranks)
-    else:
-        from supervisor.execution.trial_host import TrialHost
+        return run_ranked_trial(spec, spec.ranks)
+    from supervisor.execution.trial_host import TrialHost
 
-        host = TrialHost()
-        try:
-            result = host.run(spec)
-        finally:
-            host.stop()
-    return Comparison(number, comparable(dict(rec.metrics)), comparable(result.metrics), result)
+    host = TrialHost()
+    try:
+        return host.run(spec)
+    finally:
+        host.stop()
+        if host.tail is not None:  # its last lines forwarded while the notices are left out
+            host.tail.join()

@@ -114,18 +114,41 @@ def warm_sources(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source
     return warm_start.plan(exp, opts.runs_root, opts.runs_root / exp.study_name)
 
 
-def stored_checks(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source]:
+def stored_checks(
+    exp: Experiment, opts: SearchOptions, *, validate: bool = False
+) -> list[warm_start.Source]:
     """What ``validate`` and ``search --dry-run`` check against stored runs, as the search
     would (reading only): the warm-start runs, and the run it resumes (its trials may hold
-    other parameters or constraints than this space: said "valid", then refused)."""
+    other parameters or constraints than this space: said "valid", then refused), in a
+    journal, an SQLite file or on a database server. ``validate`` (no --storage) checks
+    the storage the run records; a dry run is refused where the search would be: with
+    another storage than the run's."""
     from supervisor.study.open_study import checked_study
     from supervisor.study.storage import NoStudies
 
-    url = opts.storage or rundir.journal_url(opts.runs_root / exp.study_name)
-    if _file_there(url):
-        with contextlib.suppress(NoStudies):  # an SQLite file without Optuna's tables: new
+    run_dir = opts.runs_root / exp.study_name
+    if validate:
+        url = _recorded_storage(run_dir) or rundir.journal_url(run_dir)
+    else:  # the search's folders and storage file too: "valid", then refused
+        preflight.writable_dir(opts.runs_root, "--runs-dir", probe=False)
+        if opts.report:
+            preflight.writable_dir(opts.reports_root, "--reports-dir", probe=False)
+        if opts.storage is not None:
+            preflight.storage_place(opts.storage, probe=False)
+        _check_same_storage(run_dir, opts.storage)
+        url = opts.storage or rundir.journal_url(run_dir)
+    server = "://" in url and not url.startswith("sqlite")  # read-only: creates no tables
+    if server or _file_there(url):
+        with contextlib.suppress(NoStudies):  # a database without Optuna's tables: new
             checked_study(exp, url, read_only=True)
     return warm_sources(exp, opts)
+
+
+def _recorded_storage(run_dir: Path) -> str | None:
+    record_file = run_dir / rundir.RUN_FILE
+    if not (record_file.exists() or record_file.is_symlink()):
+        return None
+    return rundir.absolute_storage(rundir.read_record_file(record_file).storage)
 
 
 def _file_there(url: str) -> bool:

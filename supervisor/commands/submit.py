@@ -154,7 +154,7 @@ def _check_search_flags(opts: SubmitOptions, group: Any) -> io.StringIO:
     too), unknown, bad values. Returns what its dry run printed, shown on success only."""
     from supervisor.commands.argv import given_options, refuse_repeated
 
-    for name, param in given_options(group.commands["search"], opts.search_args):
+    for name, param, _ in given_options(group.commands["search"], opts.search_args):
         if param.name in OWN_FLAGS:
             raise UserError(f"{name} after `--`: {OWN_FLAGS[param.name]}")
     argv = [*search_argv(opts), "--dry-run"]

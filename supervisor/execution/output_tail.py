@@ -50,6 +50,11 @@ class OutputTail:
         with self._lock:
             self._kept = b""
 
+    def join(self, wait: float = 1.0) -> None:
+        """Return once the child's stderr is forwarded to its end (its process gone), or
+        after ``wait`` s: its pipe may outlive it in a grandchild."""
+        self._thread.join(wait)
+
     def last_lines(self, wait: float = 1.0) -> str:
         """The last lines printed, once the child's stderr closed (within ``wait`` s:
         its pipe may outlive it in a grandchild); a progress bar's ``\\r`` rewrites show

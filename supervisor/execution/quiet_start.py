@@ -1,16 +1,17 @@
 """TensorFlow's start-up notices, kept out of what a command run by the user prints.
 
 ``Run.model`` and ``supervisor export --model`` build the model in the calling process,
-where TensorFlow first loads, and its C++ side printed half a dozen lines of no use to
-the user: oneDNN is on, the CPU features it was not built for, no CUDA driver. The
-workers set ``TF_CPP_MIN_LOG_LEVEL`` (``node.thread_environment``), which silences the
-lines TensorFlow's own logger prints (the CPU features). It does not silence the lines
-logged through absl before TensorFlow sets absl up (oneDNN, printed once by each of two
-libraries), and ``TF_ENABLE_ONEDNN_OPTS=0``, which removes that line, changes the
-numerics. So while TensorFlow loads, its stderr (file descriptor 2) goes to a temporary
-file, and afterwards the file is written back without its informational lines. Warnings,
-errors (``W``/``E`` lines), Python warnings and tracebacks are written back as they
-came. A user who set ``TF_CPP_MIN_LOG_LEVEL`` sees what that level shows, unfiltered.
+where TensorFlow first loads (``supervisor rerun``'s trial process writes through it),
+and its C++ side printed half a dozen lines of no use to the user: oneDNN is on, the CPU
+features it was not built for, no CUDA driver. The workers set ``TF_CPP_MIN_LOG_LEVEL``
+(``node.thread_environment``), which silences the lines TensorFlow's own logger prints
+(the CPU features). It does not silence the lines logged through absl before TensorFlow
+sets absl up (oneDNN, printed once by each of two libraries), and
+``TF_ENABLE_ONEDNN_OPTS=0``, which removes that line, changes the numerics. So while
+TensorFlow loads, its stderr (file descriptor 2) goes to a temporary file, and
+afterwards the file is written back without its informational lines. Warnings, errors
+(``W``/``E`` lines), Python warnings and tracebacks are written back as they came. A
+user who set ``TF_CPP_MIN_LOG_LEVEL`` sees what that level shows, unfiltered.
 """
 
 from __future__ import annotations

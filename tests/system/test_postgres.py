@@ -73,6 +73,30 @@ def test_a_campaign_on_postgresql_completes(tmp_path: Path, pg_url: str) -> None
     assert status.returncode == 0 and "finished 8 of 8" in status.stdout, status.stderr
 
 
+def test_a_dry_run_and_validate_check_the_resume_on_postgresql(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """They read only a journal or SQLite file: a space the search then refused to resume
+    with (x an int, its trials hold a float) was "valid". Read, nothing written."""
+    space = toy_space(tmp_path, 2)
+    assert run_search(space, "--storage", pg_url, "--workers", "1").returncode == 0
+    toy_space(tmp_path, 4, params="  x: {type: int, low: -4, high: 4}\n")
+    study = load_study(pg_url, "toy")
+    before = (study.user_attrs, [(t.number, t.state, t.user_attrs) for t in study.trials])
+    command = faultkit.search_args(space)[:3]
+    for argv in (
+        ["search", "toy.yaml", "--storage", pg_url, "--dry-run"],
+        ["validate", "toy.yaml"],
+    ):
+        done = subprocess.run(
+            [*command, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "toy.yaml: params.x: the study's trials have it as a float" in done.stderr
+    study = load_study(pg_url, "toy")
+    assert (study.user_attrs, [(t.number, t.state, t.user_attrs) for t in study.trials]) == before
+
+
 def test_two_drivers_share_one_study_and_split_the_work(tmp_path: Path, pg_url: str) -> None:
     budget = 24
     space = toy_space(tmp_path, budget, delay=0.1)
