@@ -136,6 +136,8 @@ def test_a_dead_driver_whose_pid_another_process_took_is_dead(tmp_path: Path) ->
     import sys
     import time
 
+    import psutil
+
     study = optuna.create_study()
     trial = study.ask(X)
     beat = time.time() - 3600  # its last heartbeat, an hour ago
@@ -150,4 +152,7 @@ def test_a_dead_driver_whose_pid_another_process_took_is_dead(tmp_path: Path) ->
     # A live driver of this host, with a fresh heartbeat, is alive.
     alive = f"{socket.gethostname()}:{os.getpid()}:alive"
     assert recovery.driver_alive(alive, {alive: time.time()}, time.time(), 30.0)
-    assert not recovery.driver_alive(alive, {alive: beat}, time.time(), 30.0)
+    # Its pid with a heartbeat from before this process started is another, dead, driver's
+    # (an hour ago is not enough: this test process may be older than that in a long run).
+    before_start = psutil.Process().create_time() - 60
+    assert not recovery.driver_alive(alive, {alive: before_start}, time.time(), 30.0)
