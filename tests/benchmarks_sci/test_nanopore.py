@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -448,28 +446,6 @@ def test_lstms_stay_float32_under_a_bfloat16_policy() -> None:
     logits = keras.ops.convert_to_numpy(model(signal, training=False))  # eager: no tracing
     assert logits.dtype == np.float32 and logits.shape == (4, 100, 5)
     assert np.isfinite(logits).all()
-
-
-def test_runs_on_the_jax_backend() -> None:
-    code = f"""
-import json
-from benchmarks_sci.nanopore import NanoporeBenchmark
-bench = NanoporeBenchmark({TINY!r})
-data = bench.load_data(seed=0)
-params = {SMALL!r}
-metrics = bench.fit(bench.build_model(params, seed=0), data, params, 1, lambda e, m: False)
-import keras
-print(json.dumps([keras.backend.backend(), metrics]))
-"""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    backend, metrics = json.loads(out.stdout.strip().splitlines()[-1])
-    assert backend == "jax"
-    assert set(metrics) == set(NanoporeBenchmark.metrics)
-    assert all(np.isfinite(v) for v in metrics.values())
 
 
 # --- real data files -------------------------------------------------------------------

@@ -3,8 +3,6 @@ and the articulatory structure that clustering its confusions recovers."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -437,23 +435,6 @@ def test_top5_counts_ties_across_the_fifth_place_in_proportion() -> None:
     inside = np.zeros((1, 57), np.float32)
     inside[0, [0, 1, 2]] = 0.3
     assert scores(inside, np.array([1]))["top5_accuracy"] == 1.0
-
-
-def test_jax_backend_builds_and_fits() -> None:
-    code = (
-        "import json, keras; from benchmarks_sci.speech import SpeechBenchmark as B; "
-        f"b = B({TINY!r}); d = b.load_data(0); p = {{'units': 16, 'lr_decay': 0.1}}; "
-        "m = b.fit(b.build_model(p, 0), d, p, 1, lambda e, x: False); "
-        "print(json.dumps([keras.backend.backend(), m]))"
-    )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    backend, metrics = json.loads(out.stdout.strip().splitlines()[-1])
-    assert backend == "jax"
-    assert set(metrics) == set(SpeechBenchmark.metrics)
-    assert all(np.isfinite(v) for v in metrics.values())
 
 
 # --- real data files -------------------------------------------------------------------
