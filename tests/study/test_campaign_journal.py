@@ -264,6 +264,20 @@ def test_reads_of_the_trial_index_equal_optunas_scan(
         storage.get_all_trials(9)
 
 
+def stats_of(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The journal module's stats of ``path`` from now on (its looks at the file's size)."""
+    looks: list[str] = []
+    real_stat = os.stat
+
+    def stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(target) == str(path):
+            looks.append("stat")
+        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journal_file.os, "stat", stat)
+    return looks
+
+
 def test_own_appends_are_not_read_back_and_another_writers_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -310,15 +324,7 @@ def test_reads_look_at_the_file_at_most_every_fresh_seconds(
     path = tmp_path / "journal.log"
     one = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
     two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
-    looks: list[str] = []
-    real_stat = os.stat
-
-    def stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
-        if str(target) == str(path):
-            looks.append("stat")
-        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(journal_file.os, "stat", stat)
+    looks = stats_of(path, monkeypatch)
     monkeypatch.setattr(journal_file, "FRESH", 0.0)
     one.trials  # noqa: B018  a look
     assert len(looks) == 1
@@ -353,15 +359,7 @@ def test_an_append_that_found_the_file_as_read_is_a_look(
     two = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
     clock = [time.monotonic() + 3600]  # after every real look
     monkeypatch.setattr(journal_file, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    looks: list[str] = []
-    real_stat = os.stat
-
-    def stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
-        if str(target) == str(path):
-            looks.append("stat")
-        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(journal_file.os, "stat", stat)
+    looks = stats_of(path, monkeypatch)
     one.trials  # noqa: B018  a look
     for x in (1.0, 2.0, 3.0):
         clock[0] += 0.9 * FRESH
