@@ -43,7 +43,8 @@ def threads_client() -> Iterator[Any]:
 
 # pytest-xdist runs the suite in three processes on 2 cores (pyproject.toml): with two,
 # the cores stood idle ~30 % of the time (tests that wait on Slurm walltimes, a database
-# away, trials that sleep); a fresh clone took 22:56 with two, 19:13 with three (with
+# away, trials that sleep); fresh clones took 22:56 with two, 19:13 and 22:44 with three
+# (a shared machine: each test runs slower beside two others, the whole no slower; with
 # about 100 s of conformance tests cut in between).
 # A module's tests run in one of them, so its module fixtures (campaigns, trained models)
 # are made once; the modules that share one real component run in one process, one after
