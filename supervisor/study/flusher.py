@@ -51,7 +51,9 @@ class Flusher:
         with self._cond:
             self._asked += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="fsync", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name=f"fsync {self.path}", daemon=True
+                )
                 self._thread.start()
             elif self._idle:  # else it fsyncs what is asked once GAP has passed
                 self._cond.notify_all()
