@@ -61,6 +61,18 @@ def target(name: str) -> str:
     return known[name]
 
 
+def canonical(name: str) -> str:
+    """One spelling per benchmark, for what is kept under its name (a calibration): the
+    registered name of a "module:attr" that has one (``weather`` for
+    ``benchmarks_sci.weather:WeatherBenchmark``), else the target; a name that is neither
+    stays as it is."""
+    try:
+        spec = target(name)
+    except PluginError:
+        return name
+    return next((n for n, t in benchmarks().items() if t == spec), spec)
+
+
 def load(target_or_name: str) -> type[Benchmark]:
     """Import the Benchmark class behind a name or a "module:attr" string and check it
     against the contract (``contract.check_class``); PluginError, one line, if either fails."""

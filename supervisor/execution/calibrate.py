@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
+from supervisor.benchmarks import registry
 from supervisor.benchmarks.cores import usable_cpus
 from supervisor.errors import UserError
 
@@ -331,7 +332,13 @@ def cache_path(
 ) -> Path:
     """A calibration's file: one per core count and benchmark options, so that a quick
     ``--cores 4`` or ``--tiny`` check no longer replaced the whole node's hour of
-    measurements (``cores`` None: the name before they counted)."""
+    measurements (``cores`` None: the name before they counted). Under the benchmark's
+    canonical name: calibrated as ``weather``, a space file's ``benchmark:
+    benchmarks_sci.weather:WeatherBenchmark`` (or the reverse) found no calibration."""
+    return _cache_path(registry.canonical(benchmark), host, cores, options)
+
+
+def _cache_path(benchmark: str, host: str | None, cores: int | None, options: Any) -> Path:
     where = f"{benchmark}@{host or socket.gethostname()}"
     if cores is None:
         return cache_dir() / f"{where}.json"
@@ -360,15 +367,24 @@ def saved_for_host(benchmark: str, options: Any = None) -> tuple[Calibration | N
     import glob
 
     cores, cpu = len(usable_cores()), cpu_model()
-    stem = glob.escape(cache_path(benchmark).stem)
+    # Also the name as written: saved before calibrations were kept under the canonical one.
+    names = dict.fromkeys([registry.canonical(benchmark), benchmark])
 
     def saved(pattern: str) -> list[Path]:  # newest first, no calibrate's progress
-        found = [p for p in cache_dir().glob(pattern) if not p.name.endswith(".partial.json")]
+        found = [
+            p
+            for name in names
+            for p in cache_dir().glob(
+                glob.escape(_cache_path(name, None, None, None).stem) + pattern
+            )
+            if not p.name.endswith(".partial.json")
+        ]
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
     exact = [cache_path(benchmark, cores=cores, options=options)] if options is not None else []
-    found = [*exact, *saved(f"{stem}.{cores}cores*.json"), cache_path(benchmark)]
-    path = next((p for p in [*found, *saved(f"{stem}.*cores*.json")] if p.is_file()), None)
+    old = [_cache_path(name, None, None, None) for name in names]
+    found = [*exact, *saved(f".{cores}cores*.json"), *old]
+    path = next((p for p in [*found, *saved(".*cores*.json")] if p.is_file()), None)
     if path is None:
         return None, ""
     try:

@@ -127,6 +127,31 @@ def test_a_quick_check_with_other_options_is_kept_beside_the_full_calibration(
     )
 
 
+def test_a_calibration_is_found_whichever_way_the_benchmark_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calibrated as `weather`, a space file's `benchmark:
+    benchmarks_sci.weather:WeatherBenchmark` (or the reverse) found no calibration, and
+    the search packed by its default without a word."""
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    opts = SearchOptions(space_file="x.yaml")
+    module = "benchmarks_sci.weather:WeatherBenchmark"
+    calibrate.save(fake())  # calibrated as `weather`
+    assert _packing(opts, module, True)[:2] == (3, 1)
+    for path in tmp_path.iterdir():
+        path.unlink()
+    calibrate.save(replace(fake(), benchmark=module, trials_per_node=2))
+    assert _packing(opts, "weather", True)[:2] == (2, 1)
+    assert _packing(opts, module, True)[:2] == (2, 1)
+    # One saved under the module path before names were made one is still found.
+    for path in tmp_path.iterdir():
+        path.unlink()
+    cores = len(calibrate.usable_cores())
+    legacy = tmp_path / f"{module}@{fake().host}.{cores}cores.json"
+    legacy.write_text(json.dumps(replace(fake(), benchmark=module).to_dict()))
+    assert _packing(opts, module, True)[:2] == (3, 1)
+
+
 def test_writing_into_a_profile_keeps_it_and_replaces_an_earlier_result(tmp_path: Path) -> None:
     profile = tmp_path / "slurm.yaml"
     profile.write_text("# my site\nkind: slurm\ncores: 8  # per job\n")
