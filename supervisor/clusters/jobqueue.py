@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import supervisor.atomic as atomic
-from supervisor.clusters import gpu_pin, handover, scratch
+from supervisor.clusters import gpu_pin, handover, job_lookup, scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.clusters.renewal import Renewal, cohort_spread, lifetime_args
@@ -82,15 +82,17 @@ def job_class(kind: str) -> type:
         self.status = Status.closed
 
     members: dict[str, Any] = {"worker_process_threads": one_trial, "close": close}
-    if kind == "lsf":
+    if kind in ("lsf", "htcondor"):
 
         async def submit(self: Any, script_filename: str) -> str:
-            """``bsub < script`` as dask-jobqueue runs it, with bsub's errors kept for the
-            message of a refused job (``supervisor.clusters.submissions``): it sends them
-            to /dev/null."""
-            if not self.use_stdin:
-                return str(await base._submit_job(self, script_filename))
-            command = f"{self.submit_command} < {shlex.quote(script_filename)}"
+            """The submission with the script's path where the queue shows it, so that
+            one that timed out is found (``job_lookup.marked``); ``bsub < script`` with
+            bsub's errors kept for the message of a refused job
+            (``supervisor.clusters.submissions``): dask-jobqueue sends them to /dev/null."""
+            words = job_lookup.marked(kind, shlex.split(self.submit_command), script_filename)
+            if not getattr(self, "use_stdin", False):
+                return str(await self._call([*words, script_filename]))
+            command = f"{shlex.join(words)} < {shlex.quote(script_filename)}"
             return str(await self._call([command], shell=True))
 
         members["_submit_job"] = submit

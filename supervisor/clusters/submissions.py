@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from supervisor.clusters import unanswered
+from supervisor.clusters.job_lookup import as_submitted
 from supervisor.clusters.unanswered import DEFAULT_TIMEOUT, Strays, TimedOut
 
 ASK_AGAIN_AFTER = 60.0  # seconds a refused job's place is held before it is asked again
@@ -191,7 +192,8 @@ def watched(job_cls: Any, submissions: Submissions) -> type:
             job_id = await submissions.strays.taken(script_filename)
             if job_id is None:
                 raise
-            return job_id  # what sbatch --parsable says: the job-id pattern finds it
+            # As the submit command says it: the job-id pattern finds it.
+            return as_submitted(submissions.strays.kind, job_id)
 
     async def start(self: Any) -> None:
         submissions.submit()

@@ -9,8 +9,8 @@ which ``supervisor.clusters.submissions`` takes for a temporary error: the job i
 again after its backoff.
 
 A submission that timed out may have been taken all the same (the controller answered
-late). On Slurm, PBS and Grid Engine the job is found by its script, a file name of its
-own (``supervisor.clusters.job_lookup``): found at once, it is the job's (adopted); found
+late). The job is found by its script, a file name of its own
+(``supervisor.clusters.job_lookup``): found at once, it is the job's (adopted); found
 later (``Strays.sweep``), it is cancelled, as its place was asked for again and nobody
 counts it.
 """

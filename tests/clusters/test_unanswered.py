@@ -229,3 +229,77 @@ def test_a_job_taken_by_a_qsub_that_then_hung_is_adopted_on_pbs_and_grid_engine(
     )
     handle = make_jobqueue(load(str(path)), tmp_path / "run", "hung", "127.0.0.1:0")
     assert_adopted(handle, queue)
+
+
+# LSF (`bsub < FILE`) and HTCondor (a submit description) keep no script path: the
+# submission carries it, in LSF's job description (`bsub -Jd`) or an HTCondor job
+# attribute (`condor_submit -append`). The fake submit commands take the job (the queue
+# shows it, with the path as given), then never answer; the queries print as bjobs(1)'s
+# `-o ... delimiter=` and condor_q(1)'s `-af` do, beside a job of the user's own.
+BSUB_TAKES_THEN_HANGS = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+[ "$1" = -Jd ] && echo "7001 $2" >> "$FAKE_QUEUE/queue"
+cat > /dev/null
+sleep 1000
+"""
+BJOBS = r"""#!/bin/bash
+[ "$1 $3 $4 $5" = "-u -noheader -o jobid job_description delimiter='|'" ] || exit 2
+if [ ! -s "$FAKE_QUEUE/queue" ]; then echo "No unfinished job found" >&2; exit 255; fi
+echo "6999|-"
+while read -r id text; do echo "$id|$text"; done < "$FAKE_QUEUE/queue"
+"""
+CONDOR_SUBMIT_TAKES_THEN_HANGS = """#!/bin/bash
+echo "$*" >> "$FAKE_QUEUE/calls"
+[ "$1" = -append ] && echo "7001 $2" | sed 's/+SupervisorScript = "\\(.*\\)"/\\1/' \
+  >> "$FAKE_QUEUE/queue"
+sleep 1000
+"""
+CONDOR_Q = r"""#!/bin/bash
+[ "$*" = "-constraint SupervisorScript =!= undefined -af SupervisorScript ClusterId ProcId" ] \
+  || exit 2
+while read -r id text; do echo "$text $id 0"; done < "$FAKE_QUEUE/queue"
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "submit", "query", "found"),
+    [("lsf", BSUB_TAKES_THEN_HANGS, BJOBS, "7001"),
+     ("htcondor", CONDOR_SUBMIT_TAKES_THEN_HANGS, CONDOR_Q, "7001.0")],
+)  # fmt: skip
+def test_a_job_taken_by_a_bsub_or_condor_submit_that_then_hung_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, submit: str, query: str,
+    found: str,
+) -> None:  # fmt: skip
+    """Only Slurm, PBS and Grid Engine were looked up: on LSF and HTCondor the job a
+    timed-out submission made was asked again beside it and ran a worker nobody counted;
+    one that showed up late was never cancelled."""
+    import asyncio
+
+    from supervisor.clusters import job_lookup
+    from supervisor.clusters.jobqueue import job_class, submit_command
+
+    queue = tmp_path / kind
+    command = submit_command(kind)
+    fake_queue(queue, monkeypatch, command, submit)
+    query_name = "bjobs" if kind == "lsf" else "condor_q"
+    (queue / query_name).write_text(query)
+    (queue / query_name).chmod(0o755)
+    cancel = "bkill" if kind == "lsf" else "condor_rm"
+    (queue / cancel).write_text(QDEL)
+    (queue / "queue").touch()
+    subs = submissions.Submissions(command, 0.5, kind)
+    extra = {"disk": "1GB"} if kind == "htcondor" else {}
+    job = submissions.watched(job_class(kind), subs)(
+        scheduler="tcp://127.0.0.1:1", name="0", cores=1, memory="1GiB", **extra
+    )
+    # No job of the user's at all: an answer (none found), not a batch system away.
+    assert asyncio.run(job_lookup.jobs_of(kind, {"/x.sh"}, unanswered.call)) == {}
+    asyncio.run(job.start())
+    assert job.job_id == found  # the job the hung submission made: not asked again
+    assert len(lines(queue, "calls")) == 1
+    # One that shows up only after its submission's timeout is cancelled.
+    (late,) = {line.split(" ", 1)[1] for line in lines(queue, "queue")}
+    (queue / "queue").write_text(f"7002 {late}\n")
+    subs.strays.unsure[late] = time.time()
+    asyncio.run(subs.strays.sweep([cancel], 5))
+    assert lines(queue, "cancelled") == ["7002" if kind == "lsf" else "7002.0"]
