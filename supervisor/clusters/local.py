@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from supervisor.benchmarks.cores import usable_cores
 from supervisor.clusters import scratch
 from supervisor.clusters.handle import ClusterHandle
 from supervisor.clusters.security import security_from_files, temporary_credentials
-from supervisor.execution.node import shared_gpu_environment, thread_environment
+from supervisor.execution.gpu_share import node_gpus, slot_environment
+from supervisor.execution.node import thread_environment
 from supervisor.execution.worker_log import LOG_ENV
 from supervisor.study.signals import interrupt_held
 
@@ -43,6 +45,7 @@ def make_local(
 
     cores = usable_cores()
     n_workers, per_trial = local_size(workers, threads)
+    gpus = node_gpus(os.environ)
     credentials = temporary_credentials()
     cluster = client = None
     try:
@@ -75,8 +78,6 @@ def make_local(
                 "silence_logs": logging.ERROR,
                 "env": {
                     **thread_environment(per_trial),
-                    # Every worker's trials see every GPU of the machine.
-                    **(shared_gpu_environment(os.environ) if n_workers > 1 else {}),
                     **({LOG_ENV: str(log)} if log else {}),
                 },
                 "preload": ["supervisor.clusters.worker_signals"],
@@ -85,7 +86,7 @@ def make_local(
         with interrupt_held():  # a Ctrl-C now closes the cluster once it is whole
             cluster = SpecCluster(
                 scheduler=scheduler,
-                workers=dict.fromkeys(range(n_workers), worker),
+                workers={i: _on_gpu(worker, i, n_workers, gpus) for i in range(n_workers)},
                 worker=worker,
                 security=security,
                 silence_logs=logging.ERROR,
@@ -106,6 +107,8 @@ def make_local(
         f"local cluster: {n_workers} workers x 1 trial, {per_trial} thread(s) per trial;"
         f" scheduler in a process of its own; TLS on, scheduler {cluster.scheduler_address}"
     )
+    if len(gpus) > 1:
+        desc += f"; workers spread over GPUs {','.join(gpus)}"
     if n_workers * per_trial > cores:  # the user's choice, said: trials then share cores
         desc += (
             f"; oversubscribed: {n_workers * per_trial} threads on {cores} usable cores,"
@@ -114,3 +117,10 @@ def make_local(
     return ClusterHandle(
         client, cluster, n_workers, per_trial, desc, after_close=credentials.remove, worker_log=log
     )
+
+
+def _on_gpu(spec: dict[str, Any], index: int, workers: int, gpus: list[str]) -> dict[str, Any]:
+    """Worker ``index``'s spec: on a node of several GPUs its own (``gpu_share``); every
+    worker's trials took the first GPU while the others idled."""
+    env = {**spec["options"]["env"], **slot_environment(index, workers, gpus, os.environ)}
+    return {**spec, "options": {**spec["options"], "env": env}}

@@ -131,16 +131,18 @@ def measure(
     own cores with the worker slot's thread settings; otherwise with the frameworks'
     defaults (every probe sizes its pools for the whole node), for comparison.
     ``timeout``: seconds the probes have, start to result, before they are killed."""
-    from supervisor.execution.node import shared_gpu_environment, thread_environment
+    from supervisor.execution.gpu_share import node_gpus, slot_environment
+    from supervisor.execution.node import thread_environment
 
+    gpus = node_gpus(os.environ)
     procs: list[subprocess.Popen[str]] = []
     logs: list[Any] = []
     with contextlib.ExitStack() as stack:
         for slot in range(packing.trials):
             mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
             env = dict(os.environ)
-            if packing.trials > 1:  # probes on a GPU node share its GPU, as trials do
-                env.update(shared_gpu_environment(env))
+            # On a GPU node, spread over its GPUs as the search's trials are.
+            env.update(slot_environment(slot, packing.trials, gpus, env))
             if tuned:
                 env.update(thread_environment(packing.threads))
             else:
