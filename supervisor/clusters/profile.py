@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from supervisor.clusters.profile_calibration import apply_calibration
+from supervisor.clusters.renewal import default_lifetime
 from supervisor.clusters.script_values import control_character, texts_in, unreadable_walltime
 from supervisor.config.reader import Reader, kind_of
 from supervisor.config.yaml_source import KeyPath, parse_yaml, read_yaml
@@ -191,17 +192,6 @@ def walltime_seconds(text: str, kind: str) -> float | None:
     return float(days * 86400 + seconds)
 
 
-def default_lifetime(walltime: float) -> tuple[float, float]:
-    """(lifetime, stagger) that end every worker before its job's walltime.
-
-    A worker lives lifetime +- stagger; the rest of the walltime is left for the job to
-    start its worker and for the worker to retire.
-    """
-    stagger = min(0.05 * walltime, 300.0)
-    grace = min(0.10 * walltime, 300.0)
-    return walltime - stagger - grace, stagger
-
-
 class _ProfileParser(Reader):
     """Reuses the search-space parser's generic checks (mapping, integer, string...)."""
 
@@ -339,8 +329,17 @@ class _ProfileParser(Reader):
         if lifetime is None:
             if walltime is None:
                 return None, 0.0
-            derived, stagger = default_lifetime(walltime)
-            return derived, values.get("lifetime_stagger", stagger)
+            # The profile's stagger comes off the lifetime: added to the default one, it
+            # made the longest-lived jobs outlive the walltime, killed mid-trial.
+            derived, stagger = default_lifetime(walltime, values.get("lifetime_stagger"))
+            if derived <= 0:
+                raise self.err(
+                    self.where("lifetime_stagger"),
+                    f"{stagger:g} s leaves the jobs no lifetime within the walltime"
+                    f" ({walltime:g} s, less {walltime - stagger - derived:g} s to start"
+                    " and retire)",
+                )
+            return derived, stagger
         stagger = values.get("lifetime_stagger", min(0.05 * lifetime, 300.0))
         if walltime is not None and lifetime + stagger >= walltime:
             raise self.err(

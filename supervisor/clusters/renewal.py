@@ -47,6 +47,19 @@ def cohort_spread(longest: float, stagger: float) -> float:
     return min(longest / 2, max(2 * stagger, COHORT_SPREAD * longest))
 
 
+def default_lifetime(walltime: float, stagger: float | None = None) -> tuple[float, float]:
+    """(lifetime, stagger) that end every worker before its job's walltime; ``stagger``:
+    the profile's (None: 5 % of the walltime, at most 5 minutes).
+
+    A job lives up to lifetime + stagger; the rest of the walltime (the grace) is left for
+    the job to start its worker and for the worker to retire.
+    """
+    if stagger is None:
+        stagger = min(0.05 * walltime, 300.0)
+    grace = min(0.10 * walltime, 300.0)
+    return walltime - stagger - grace, stagger
+
+
 def lifetime_args(args: list[str], lifetime: float | None) -> list[str]:
     """The ``worker_extra_args`` of one job: the common ones, then its own lifetime."""
     return args if lifetime is None else [*args, "--lifetime", f"{lifetime:.0f}s"]

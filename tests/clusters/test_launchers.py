@@ -413,6 +413,11 @@ BAD_PROFILES = {
         ":5:1: lifetime: lifetime (3480 s) + lifetime_stagger (174 s) must end before",
         "killed mid-trial",
     ),
+    "stagger past walltime": (
+        "kind: slurm\ncores: 1\nmemory: 1GiB\nwalltime: '01:00:00'\nlifetime_stagger: 1h\n",
+        ":5:1: lifetime_stagger: 3600 s leaves the jobs no lifetime within the walltime",
+        "(3600 s, less 300 s to start and retire)",
+    ),
     "more processes than cores": (
         "kind: lsf\ncores: 2\nprocesses: 4\nmemory: 1GiB\n",
         ":3:1: processes: 4 processes need at least as many cores",
@@ -507,6 +512,15 @@ def test_default_lifetime_ends_before_the_walltime(walltime: float) -> None:
     lifetime, stagger = default_lifetime(walltime)
     assert 0.8 * walltime <= lifetime and lifetime + stagger < walltime
     assert walltime - (lifetime + stagger) <= 300  # at most 5 min are given up
+
+
+def test_a_profile_s_own_stagger_comes_off_the_default_lifetime(tmp_path: Path) -> None:
+    """With only lifetime_stagger set, the jobs lived the default lifetime plus it: of a
+    1-hour walltime, 52 min + 10 min, and the batch system killed them mid-trial."""
+    text = "kind: slurm\ncores: 1\nmemory: 1GiB\nwalltime: '01:00:00'\nlifetime_stagger: 10m\n"
+    launcher = load(str(profile(tmp_path, text)))
+    assert launcher.lifetime_stagger == 600
+    assert launcher.lifetime is not None and launcher.lifetime + 600 == 3600 - 300
 
 
 # -- workers retiring at their lifetime ----------------------------------------------------
