@@ -178,9 +178,26 @@ def batch_jobs(launcher: Launcher | None, run_dir: Path, study: str) -> None:
             f" submits its worker jobs with it (run the search where {command} is, e.g. on"
             " a login node of the cluster)"
         )
+    _run_dir_in_scripts(launcher, run_dir, study)
     refused = refused_by_slurm(launcher, run_dir, study)
     if refused:
         raise UserError(f"{launcher.file}: sbatch refuses its worker jobs: {refused}")
+
+
+def _run_dir_in_scripts(launcher: Launcher, run_dir: Path, study: str) -> None:
+    """A run directory the worker jobs' script names (their logs, the TLS files) but
+    cannot hold: a space split its ``#SBATCH -e`` line and the worker's ``--tls-ca-file``
+    argument, and every worker failed at start while the search waited for them."""
+    from supervisor.clusters.jobqueue import job_script
+    from supervisor.clusters.script_values import NOT_IN_A_PATH
+
+    path = str(run_dir.resolve())
+    if NOT_IN_A_PATH.search(path) and path in job_script(launcher, run_dir, study):
+        raise UserError(
+            f"{run_dir}: the worker jobs' logs and TLS files go under {path!r}, which a job"
+            " script cannot hold (whitespace, quotes, '#' or '\\'); use a --runs-dir without"
+            " them (or set log_directory and tls in the profile)"
+        )
 
 
 def storage_url(url: str) -> None:

@@ -347,3 +347,24 @@ def test_a_second_interrupt_as_a_half_started_batch_cluster_closes_leaves_no_sch
     new = [q for q in psutil.Process().children(recursive=True) if q.pid not in before]
     _, alive = psutil.wait_procs(new, timeout=20)
     assert not alive, [q.pid for q in alive]
+
+
+def test_a_run_directory_a_job_script_cannot_hold_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --runs-dir with a space went into the worker jobs' `#SBATCH -e` line and their
+    `--tls-ca-file` argument split in two: every worker failed at start, and the search
+    waited for workers with no word of why."""
+    from supervisor.errors import UserError
+
+    fake_queue(tmp_path / "slurm", monkeypatch, "sbatch", "#!/bin/bash\ncat > /dev/null\n")
+    path = tmp_path / "s.yaml"
+    path.write_text("kind: slurm\ncores: 1\nmemory: 1GiB\n")
+    run_dir = tmp_path / "my runs" / "s"
+    with pytest.raises(UserError, match=r"the worker jobs' logs and TLS files go under") as info:
+        preflight.batch_jobs(load(str(path)), run_dir, "s")
+    assert str(info.value).startswith(f"{run_dir}: ") and "\n" not in str(info.value)
+    assert not (tmp_path / "my runs").exists()
+    # Logs and TLS files elsewhere: the run directory is in no job script.
+    path.write_text(f"kind: slurm\ncores: 1\nmemory: 1GiB\ntls: false\nlog_directory: {tmp_path}")
+    preflight.batch_jobs(load(str(path)), run_dir, "s")
