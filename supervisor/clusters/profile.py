@@ -99,7 +99,7 @@ KEYS: dict[str, dict[str, str]] = {
     },
 }
 # Written by `supervisor calibrate --write PROFILE`; keys given in the profile win over it.
-CALIBRATION_KEYS = ("benchmark", "threads_per_trial", "trials_per_node")
+CALIBRATION_KEYS = ("benchmark", "threads_per_trial", "trials_per_node", "gpus")  # gpus: optional
 SUPERVISOR_KEYS = frozenset({*_SUPERVISOR_JOB_KEYS, "workers", "threads"})  # not jobqueue's
 
 
@@ -402,11 +402,11 @@ class _ProfileParser(Reader):
             return self.tls(value, path)
         if check == "calibration":
             spec = self.mapping(value, path, CALIBRATION_KEYS)
-            for key in CALIBRATION_KEYS:
+            for key in CALIBRATION_KEYS[:3]:
                 if key not in spec:
                     raise self.err(path, f"missing {key!r}")
             self.string(spec["benchmark"], (*path, "benchmark"))
-            for key in CALIBRATION_KEYS[1:]:
+            for key in (k for k in CALIBRATION_KEYS[1:] if k in spec):
                 self.integer(spec[key], (*path, key), 1, 1_000_000)
             return spec
         raise AssertionError(check)

@@ -22,11 +22,18 @@ def apply_calibration(
     if kind in ("local", "mpi"):
         values.setdefault("threads", threads)
     elif values.get("gpus"):  # measured on a GPU node: trials packed per GPU
-        values.setdefault("trials_per_gpu", max(1, trials // values["gpus"]))
+        values.setdefault("trials_per_gpu", per_gpu(cal, values["gpus"]))
     else:
         values.setdefault("processes", trials)
         values.setdefault("cores", threads * trials)
     return cal if set(values) != given else None
+
+
+def per_gpu(cal: dict[str, Any], gpus: int) -> int:
+    """Trials per GPU of a calibration ``cal`` for a job of ``gpus`` GPUs: its trials were
+    spread over the GPUs it names (its node's), else over the job's. Divided by the job's
+    alone, a calibration of a 4-GPU node packed 4 times too many on a job of 1 GPU."""
+    return max(1, cal["trials_per_node"] // (cal.get("gpus") or gpus))
 
 
 def check_calibrated_for(

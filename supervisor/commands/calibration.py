@@ -112,7 +112,7 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
     say which of the profile's own keys win over it: a copy of the shipped slurm.yaml
     (``cores: 1``, ``processes: 1``) took the section and went on packing 1 x 1."""
     from supervisor.clusters import profile
-    from supervisor.clusters.profile_calibration import target_of
+    from supervisor.clusters.profile_calibration import per_gpu, target_of
     from supervisor.execution import calibrate_profile
 
     text = calibrate_profile.profile_text(result, path)
@@ -138,7 +138,7 @@ def _write_into(result: Any, path: Path) -> None:  # a calibrate.Calibration
         want = {"threads": threads, **({"workers": trials} if launcher.kind == "local" else {})}
         have = {k: launcher.extra.get(k) for k in want}
     elif launcher.gpus:
-        want = {"trials_per_gpu": max(1, trials // launcher.gpus)}
+        want = {"trials_per_gpu": per_gpu(result.to_dict(), launcher.gpus)}
         have = {"trials_per_gpu": launcher.trials_per_gpu}
     else:
         want = {"processes": trials, "cores": threads * trials}

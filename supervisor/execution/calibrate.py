@@ -82,6 +82,7 @@ class Calibration:
     samples_per_s: float
     table: list[dict[str, Any]]
     created: float
+    gpus: int = 0  # the node's GPUs, which the probes were spread over (gpu_share)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -246,6 +247,8 @@ def calibrate(
 ) -> Calibration:
     """``first_timeout``: seconds the first probe (one trial alone) has; every later
     packing gets ``TIMEOUT_FACTOR`` times what it took, at least ``TIMEOUT_FLOOR_S``."""
+    from supervisor.execution.gpu_share import node_gpus
+
     cores = usable_cores()[: max_cores or None]
     results: list[Measurement] = []
     limit, why = first_timeout, ""
@@ -318,6 +321,7 @@ def calibrate(
         samples_per_s=round(best.aggregate, 1),
         table=table,
         created=time.time(),
+        gpus=len(node_gpus(os.environ)),
     )
 
 

@@ -22,6 +22,11 @@ def profile_block(cal: Calibration) -> str:
         f"  benchmark: {cal.benchmark}\n"
         f"  threads_per_trial: {cal.threads_per_trial}  # cores given to each trial\n"
         f"  trials_per_node: {cal.trials_per_node}  # trials packed on one node\n"
+        + (
+            f"  gpus: {cal.gpus}  # the node's GPUs, the trials spread over them\n"
+            if cal.gpus
+            else ""
+        )
     )
 
 

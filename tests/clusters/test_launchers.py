@@ -481,6 +481,18 @@ def test_calibration_sizes_jobs_unless_the_profile_does(tmp_path: Path) -> None:
     assert local.extra == {"workers": 3, "threads": 2}
 
 
+def test_a_gpu_node_s_calibration_packs_trials_per_gpu_as_measured(tmp_path: Path) -> None:
+    """Measured on a node of 4 GPUs (8 trials spread over them), the packing was divided
+    by the job's GPUs: a job of 1 GPU got all 8 trials on it."""
+    block = "calibration:\n  benchmark: weather\n  threads_per_trial: 1\n  trials_per_node: 8\n"
+    job = "kind: slurm\nmemory: 8GiB\ncores: 8\ngpus: {}\n"
+    for gpus in (1, 4):
+        spread = load(str(profile(tmp_path, job.format(gpus) + block + "  gpus: 4\n")))
+        assert spread.trials_per_gpu == 2
+    # One measured before it said its GPUs: spread over the job's, as it was.
+    assert load(str(profile(tmp_path, job.format(4) + block))).trials_per_gpu == 2
+
+
 def test_unknown_named_profile_lists_the_known_ones() -> None:
     with pytest.raises(UserError, match="named profiles: htcondor, local, lsf, mpi, pbs"):
         load_launcher("nope", workers=None, threads=None, scheduler=None)

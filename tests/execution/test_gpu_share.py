@@ -5,6 +5,7 @@ which every framework took the first while the others idled."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +75,19 @@ def test_local_workers_spread_over_the_node_s_gpus(
     envs = [spec["options"]["env"] for spec in made["workers"].values()]
     assert [env.get("CUDA_VISIBLE_DEVICES") for env in envs] == ["3", "5", "3"]
     assert all(env[GROWTH] == "true" for env in envs)
+
+
+def test_a_calibration_written_into_a_profile_says_the_gpus_it_spread_over(
+    tmp_path: Path,
+) -> None:
+    """A job of 1 GPU, calibrated on a node of 4 (8 trials over them): 2 per GPU."""
+    from supervisor.clusters import profile
+    from supervisor.execution import calibrate_profile
+
+    cal = calibrate.Calibration(
+        "weather", "h", "cpu", 8, {}, 1, 8, 100.0, [], 0.0, gpus=4
+    )  # fmt: skip
+    path = tmp_path / "gpu.yaml"
+    path.write_text("kind: slurm\nmemory: 8GiB\ncores: 8\ngpus: 1\n")
+    calibrate_profile.write_into_profile(cal, path)
+    assert profile.load(str(path)).trials_per_gpu == 2
