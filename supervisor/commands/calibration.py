@@ -36,6 +36,13 @@ def calibrate(
         raise UserError(f"--probe-timeout {first}: expected seconds, at least 1")
     if cores is not None:
         count(cores, "--cores", 1, 1_000_000)
+        # More than the node has measured the node's cores alone, saved as theirs, with
+        # no word that the allocation asked for was never measured.
+        if cores > (usable := len(cal.usable_cores())):
+            raise UserError(
+                f"--cores {cores}: this node has {usable} usable core(s) (its CPU affinity"
+                f" and quota); calibrate {cores} cores on a node (or allocation) of them"
+            )
     target = registry.target(benchmark)
     name = benchmark if ":" not in benchmark else target.rpartition(":")[2]
     cls = registry.load(target)  # checked against the plugin contract: one line if broken

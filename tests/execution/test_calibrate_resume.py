@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from supervisor.commands.calibration import calibrate as command
+from supervisor.errors import UserError
 from supervisor.execution import calibrate
 
 TOY = "tests.toy_classifier:ToyClassifier"
@@ -100,3 +101,17 @@ def test_a_ctrl_c_says_what_is_kept(
     assert capsys.readouterr().err == (
         "stopped: the 1 packing(s) measured are kept; the same command measures only the rest\n"
     )
+
+
+def test_more_cores_than_the_node_has_are_refused_before_measuring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--cores 8` on a node of 4 measured the 4, saved as a 4-core calibration, and
+    said nothing of the 8-core allocation it was asked for."""
+    measured: list[Any] = []
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(calibrate, "measure", lambda *args, **kw: measured.append(args))
+    with pytest.raises(UserError, match=r"^--cores 8: this node has 4 usable core\(s\)"):
+        command(TOY, [], False, 1, 8, None)
+    assert measured == [] and list(tmp_path.iterdir()) == []
