@@ -71,8 +71,9 @@ def given_options(command: Any, args: list[str]) -> Iterator[tuple[str, Any, str
 def refuse_repeated(group: Any, args: list[str]) -> None:
     """A flag given twice is refused: click would keep the last one in silence, and
     ``--workers 1 --workers 100`` is a typo more often than a wish. So is an empty folder
-    (an unset shell variable): click makes ``--runs-dir ''`` the current directory. And a
-    negative number for a counted argument (``refuse_negative_arguments``)."""
+    (an unset shell variable): click makes ``--runs-dir ''`` the current directory. So are
+    options of which one would be ignored (``EXCLUSIVE``), and a negative number for a
+    counted argument (``refuse_negative_arguments``)."""
     command = getattr(group, "commands", {}).get(args[0]) if args else None
     if command is None:
         return
@@ -85,7 +86,24 @@ def refuse_repeated(group: Any, args: list[str]) -> None:
         if param.name in seen:
             raise UserError(f"{name}: given twice; give each option once")
         seen.add(param.name)
+    for first, second, why in EXCLUSIVE.get(args[0], ()):
+        if {first, second} <= seen:
+            flags = " and ".join("--" + name.replace("_", "-") for name in (first, second))
+            raise UserError(f"{flags} exclude each other: {why}")
     refuse_negative_arguments(command, args[1:])
+
+
+# Options a command refuses together (by parameter name): the second would be ignored.
+EXCLUSIVE: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "search": (
+        ("no_report", "reports_dir", "no report is written for that folder (leave one out)"),
+        (
+            "scheduler",
+            "dashboard",
+            "the running scheduler serves its own dashboard (leave --dashboard out)",
+        ),
+    ),
+}
 
 
 NEGATIVE = re.compile(r"-\d+(\.\d+)?")
