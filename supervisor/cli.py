@@ -245,7 +245,7 @@ def export(
     else:
         from supervisor.commands.export import export as export_trials
 
-        written = export_trials(run, output, "csv" if fmt is None else fmt, runs_dir)
+        written = export_trials(run, output, fmt, runs_dir)
     for path in written:
         print(path)
 
