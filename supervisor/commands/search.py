@@ -106,6 +106,9 @@ def resolve_experiment(opts: SearchOptions) -> Experiment:
         budget = replace(budget, epochs=opts.epochs)
     listed = {w.run for w in exp.warm_start}
     extra = tuple(WarmSource(run) for run in dict.fromkeys(opts.warm_start) if run not in listed)
+    # Here, not only in search(): --dry-run and submit called "--proposer on" with a
+    # sampler that cannot use it valid, and the search refused it.
+    preflight.proposer_fits(opts.proposer, exp)
     return replace(exp, budget=budget, warm_start=exp.warm_start + extra)
 
 
@@ -190,7 +193,6 @@ def search(opts: SearchOptions) -> Outcome:
     )
     # Everything that can refuse the command does so here, before the first write.
     preflight.search_environment(opts, launcher)
-    preflight.proposer_fits(opts.proposer, exp)
     run_dir = opts.runs_root / exp.study_name
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
