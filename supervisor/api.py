@@ -341,7 +341,7 @@ def search(
     threads: int | None = None,
     scheduler: str | None = None,
     launcher: str | None = None,
-    dashboard: str = "127.0.0.1:8787",
+    dashboard: str | None = None,
     prefetch: int | None = None,
     proposer: str = "auto",
     warm_start: Sequence[str | Path] = (),

@@ -97,11 +97,6 @@ def refuse_repeated(group: Any, args: list[str]) -> None:
 EXCLUSIVE: dict[str, tuple[tuple[str, str, str], ...]] = {
     "search": (
         ("no_report", "reports_dir", "no report is written for that folder (leave one out)"),
-        (
-            "scheduler",
-            "dashboard",
-            "the running scheduler serves its own dashboard (leave --dashboard out)",
-        ),
     ),
 }
 
