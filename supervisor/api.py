@@ -179,8 +179,8 @@ class Run:
     def report(self, output: str | Path | None = None) -> list[Path]:
         """Write the campaign report (and the Pareto report of several objectives) from
         storage; the paths written, the campaign report last."""
-        from supervisor.commands.preflight import output_file, run_files
-        from supervisor.commands.report import write_reports
+        from supervisor.commands.preflight import run_files
+        from supervisor.commands.report import report_output, write_reports
 
         if output is not None:
             check_path("output", output)
@@ -189,7 +189,7 @@ class Run:
         record = self.record
         # Checked before the storage is read: a bad path fails at once and writes nothing.
         flag = "--output" if output is not None else "report"
-        output_file(out, flag, run_dir, run_files(run_dir, record))
+        report_output(out, flag, run_dir, run_files(run_dir, record))
         info = {"run directory": str(run_dir)}
         info = {"command": record.command, "space file": record.space_file, **info}
         return write_reports(self.study, out, info, run_dir)
@@ -341,7 +341,7 @@ def search(
     threads: int | None = None,
     scheduler: str | None = None,
     launcher: str | None = None,
-    dashboard: str = "127.0.0.1:8787",
+    dashboard: str | None = None,
     prefetch: int | None = None,
     proposer: str = "auto",
     warm_start: Sequence[str | Path] = (),

@@ -11,9 +11,9 @@ from typing import Any
 
 from supervisor.errors import UserError
 
-# search()'s text arguments; None is their default, except the last two's.
+# search()'s text arguments; None is their default, except the last one's.
 TEXT_FLAGS = ("study", "storage", "scheduler", "launcher", "dashboard", "proposer")
-REQUIRED_TEXT = ("dashboard", "proposer")
+REQUIRED_TEXT = ("proposer",)
 COUNT_FLAGS = ("trials", "epochs", "workers", "threads", "prefetch")
 
 

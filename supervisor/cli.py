@@ -63,8 +63,8 @@ def search(
         ),
     ] = None,
     dashboard: Annotated[
-        str, typer.Option(help="Dask dashboard address (loopback by default).")
-    ] = "127.0.0.1:8787",
+        str | None, typer.Option(help="Dask dashboard address (default: 127.0.0.1:8787).")
+    ] = None,
     trials: Annotated[int | None, typer.Option(min=1, help="Override budget.trials.")] = None,
     timeout: Annotated[
         str | None, typer.Option(help="Override budget.timeout: seconds, or 30m, 2h, 1h30m, 1d.")
@@ -245,7 +245,7 @@ def export(
     else:
         from supervisor.commands.export import export as export_trials
 
-        written = export_trials(run, output, "csv" if fmt is None else fmt, runs_dir)
+        written = export_trials(run, output, fmt, runs_dir)
     for path in written:
         print(path)
 

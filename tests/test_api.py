@@ -209,7 +209,12 @@ def test_several_objectives_have_a_pareto_front_not_a_best_trial(
         (toy_space(), {"report": "no"}, "report: expected True or False, got 'no'"),
         (toy_space(), {"warm_start": "nowhere"}, "warm_start: nowhere: no run found"),
         (toy_space(), {"warm_start": [3]}, "warm_start: expected run names or paths"),
-        (toy_space(), {"dashboard": None}, "dashboard: expected text, got None"),
+        (toy_space(), {"dashboard": 5}, "dashboard: expected text, got 5"),
+        (
+            toy_space(),  # the dashboard was ignored in silence
+            {"workers": None, "scheduler": "tcp://127.0.0.1:1", "dashboard": ":0"},
+            "--scheduler and --dashboard exclude each other",
+        ),
     ],
 )
 def test_bad_input_raises_one_line_and_writes_nothing(

@@ -14,6 +14,7 @@ import struct
 
 from supervisor.errors import UserError
 
+DEFAULT_DASHBOARD = "127.0.0.1:8787"  # loopback: reach it through an ssh tunnel
 CONNECT_TIMEOUT = 5.0  # seconds for a TCP connection and for the scheduler's greeting
 # The scheduler's handshake is a few hundred bytes; a length beyond this is another protocol.
 MAX_GREETING = 1 << 20

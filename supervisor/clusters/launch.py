@@ -34,10 +34,11 @@ def load_launcher(
     threads: int | None,
     scheduler: str | None,
     trains: tuple[str, str] | None = None,
+    dashboard: str | None = None,
 ) -> Launcher | None:
     """The validated profile of ``--launcher`` (None without one), checked against the
-    other cluster options of the command line and, ``trains``: (benchmark, its target),
-    against the benchmark its trials train."""
+    other cluster options of the command line (``dashboard``: ``--dashboard`` if given)
+    and, ``trains``: (benchmark, its target), against the benchmark its trials train."""
     workers_with_scheduler(workers, scheduler)
     if ref is None:
         return None
@@ -47,6 +48,11 @@ def load_launcher(
     if scheduler:
         raise UserError("--launcher and --scheduler exclude each other: choose one")
     launcher = profile.load(ref)
+    if dashboard is not None and launcher.dashboard:  # the profile's won in silence
+        raise UserError(
+            f"--dashboard {dashboard!r}: {launcher.file} sets dashboard"
+            f" {launcher.dashboard!r} too; give one (--dashboard or the profile's key)"
+        )
     if launcher.kind != "local" and (workers or threads):
         raise UserError(
             f"--workers/--threads size the local cluster; {launcher.file} is a {launcher.kind}"

@@ -22,7 +22,6 @@ from supervisor.errors import UserError, did_you_mean
 PROJECT_LAUNCHERS = Path(__file__).resolve().parent / "launchers"  # links ../../launchers
 JOBQUEUE_KINDS = ("slurm", "pbs", "lsf", "sge", "htcondor")
 KINDS = ("local", *JOBQUEUE_KINDS, "mpi")
-DEFAULT_DASHBOARD = "127.0.0.1:8787"  # loopback: reach it through an ssh tunnel
 
 # Value checks by name; see _ProfileParser.value.
 _JOB_KEYS = {  # dask-jobqueue keywords shared by every batch scheduler

@@ -7,6 +7,7 @@ refuses the repeat. Written against the attributes click's objects have, not its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,7 +71,9 @@ def given_options(command: Any, args: list[str]) -> Iterator[tuple[str, Any, str
 def refuse_repeated(group: Any, args: list[str]) -> None:
     """A flag given twice is refused: click would keep the last one in silence, and
     ``--workers 1 --workers 100`` is a typo more often than a wish. So is an empty folder
-    (an unset shell variable): click makes ``--runs-dir ''`` the current directory."""
+    (an unset shell variable): click makes ``--runs-dir ''`` the current directory. So are
+    options of which one would be ignored (``EXCLUSIVE``), and a negative number for a
+    counted argument (``refuse_negative_arguments``)."""
     command = getattr(group, "commands", {}).get(args[0]) if args else None
     if command is None:
         return
@@ -83,6 +86,55 @@ def refuse_repeated(group: Any, args: list[str]) -> None:
         if param.name in seen:
             raise UserError(f"{name}: given twice; give each option once")
         seen.add(param.name)
+    for first, second, why in EXCLUSIVE.get(args[0], ()):
+        if {first, second} <= seen:
+            flags = " and ".join("--" + name.replace("_", "-") for name in (first, second))
+            raise UserError(f"{flags} exclude each other: {why}")
+    refuse_negative_arguments(command, args[1:])
+
+
+# Options a command refuses together (by parameter name): the second would be ignored.
+EXCLUSIVE: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "search": (
+        ("no_report", "reports_dir", "no report is written for that folder (leave one out)"),
+    ),
+}
+
+
+NEGATIVE = re.compile(r"-\d+(\.\d+)?")
+
+
+def refuse_negative_arguments(command: Any, args: list[str]) -> None:
+    """A negative number where an argument with a lower bound goes (``rerun RUN -1``) is
+    refused naming the argument: click takes ``-1`` for an option and said "No such
+    option: -1", which names neither."""
+    options = {
+        name: param
+        for param in command.params
+        if param.param_type_name == "option"
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    arguments = [param for param in command.params if param.param_type_name == "argument"]
+    position = 0
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":  # what follows is positional to click: its own range check
+            return
+        param = options.get(token.partition("=")[0])
+        if param is not None:
+            if not param.is_flag and "=" not in token:
+                next(tokens, None)  # its value, whatever it looks like
+            continue
+        negative = NEGATIVE.fullmatch(token) is not None
+        if token.startswith("-") and not negative:  # an unknown option: click names it
+            continue
+        if negative and position < len(arguments):
+            argument = arguments[position]
+            # typer >= 0.26 keeps the bound on the parameter, click on its IntRange type
+            low = getattr(argument, "min", getattr(getattr(argument, "type", None), "min", None))
+            if low is not None and float(token) < low:
+                raise UserError(f"{argument.name.upper()} {token}: expected {low} or more")
+        position += 1
 
 
 def readable_help(group: Any) -> Any:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from supervisor.commands.preflight import count, makeable_dir, profile_to_write
+from supervisor.commands.preflight import MAX_SECONDS, count, makeable_dir, profile_to_write
 from supervisor.errors import UserError, did_you_mean
 
 MAX_EPOCHS = 1000  # timed epochs per measurement
@@ -34,6 +34,10 @@ def calibrate(
     first = cal.FIRST_TIMEOUT_S if probe_timeout is None else probe_timeout
     if not (isinstance(first, int | float) and 1 <= first < math.inf):
         raise UserError(f"--probe-timeout {first}: expected seconds, at least 1")
+    if first > MAX_SECONDS:  # 1e300 was a traceback from the probe's timer thread
+        raise UserError(
+            f"--probe-timeout {first:.15g}: expected seconds, at most {MAX_SECONDS:.0f}"
+        )
     if cores is not None:
         count(cores, "--cores", 1, 1_000_000)
         # More than the node has measured the node's cores alone, saved as theirs, with

@@ -57,6 +57,7 @@ def describe_search(opts: SearchOptions) -> str:
         threads=opts.threads,
         scheduler=opts.scheduler,
         trains=(exp.benchmark, exp.benchmark_target),
+        dashboard=opts.dashboard,
     )
     assert launcher is not None
     study = exp.study_name

@@ -70,6 +70,11 @@ def config_for(exp: Experiment, opts: EnsembleOptions) -> EnsembleConfig:
     # The file's finalists belong to its ``seeds``: another --select leaves them out.
     candidates = base.candidates if select == "seeds" else 1
     candidates = opts.candidates if opts.candidates is not None else candidates
+    if opts.pool is not None and select in ("topk", "seeds"):  # --select's: check_flags
+        raise UserError(
+            f"--pool {opts.pool}: applies to select greedy only; the space file's"
+            f" ensemble.select is {select} (add --select greedy to use it)"
+        )
     if candidates > 1 and select != "seeds":
         raise UserError(f"--candidates {candidates}: applies to --select seeds only")
     return replace(base, select=select, size=size, pool=pool, candidates=candidates)

@@ -103,7 +103,13 @@ def search_flags(opts: Any) -> None:  # a SearchOptions (search imports this mod
     if not opts.scheduler and not opts.launcher:
         local_cluster(opts.workers, opts.threads)
     workers_with_scheduler(opts.workers, opts.scheduler)
-    check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run
+    if opts.dashboard is not None:
+        if opts.scheduler:  # the dashboard was ignored in silence
+            raise UserError(
+                "--scheduler and --dashboard exclude each other: the running scheduler serves"
+                " its own dashboard (leave --dashboard out)"
+            )
+        check_dashboard(opts.dashboard, bind=False)  # the full check binds: not on a dry run
 
 
 def proposer_fits(proposer: str, exp: Any) -> None:  # an Experiment
@@ -120,12 +126,15 @@ def proposer_fits(proposer: str, exp: Any) -> None:  # an Experiment
 
 def search_environment(opts: Any, launcher: Launcher | None) -> None:
     """What needs this machine: directories writable, addresses usable, storage file."""
+    from supervisor.clusters.addresses import DEFAULT_DASHBOARD
+
     writable_dir(opts.runs_root, "--runs-dir")
     if opts.report:
         writable_dir(opts.reports_root, "--reports-dir")
     if opts.storage is not None:
         storage_place(opts.storage)
-    cluster_environment(opts.workers, opts.threads, opts.scheduler, launcher, opts.dashboard)
+    dashboard = opts.dashboard or DEFAULT_DASHBOARD
+    cluster_environment(opts.workers, opts.threads, opts.scheduler, launcher, dashboard)
 
 
 def cluster_environment(

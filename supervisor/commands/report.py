@@ -4,14 +4,27 @@ objectives, the Pareto report it links to. Used by ``search`` when it ends and b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
+from supervisor.commands.preflight import output_file
+from supervisor.errors import UserError
 
 if TYPE_CHECKING:
     import optuna
+
+
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+def report_output(out: Path, flag: str, run_dir: Path, keep: Iterable[Path]) -> None:
+    """A file the campaign report may go to (``preflight.output_file``) whose name says
+    HTML: ``-o report.pdf`` wrote HTML into a .pdf that no PDF reader opens."""
+    output_file(out, flag, run_dir, keep)
+    if out.suffix.lower() not in REPORT_SUFFIXES:
+        raise UserError(f"{flag} {out}: the report is HTML; give a file name ending in .html")
 
 
 def write_reports(

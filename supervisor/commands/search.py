@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
+from supervisor.clusters.addresses import DEFAULT_DASHBOARD
 from supervisor.commands import preflight, provenance
 from supervisor.commands.packing import calibrated
 from supervisor.commands.packing import packing as local_packing
@@ -46,7 +47,7 @@ class SearchOptions:
     threads: int | None = None
     scheduler: str | None = None
     launcher: str | None = None  # a profile name in launchers/ or a YAML file
-    dashboard: str = "127.0.0.1:8787"
+    dashboard: str | None = None  # None: the launcher profile's, else DEFAULT_DASHBOARD
     prefetch: int | None = None
     proposer: str = "auto"  # proposals computed beside the driver: auto, on, off
     warm_start: tuple[str, ...] = ()  # runs added to the space file's warm_start
@@ -106,6 +107,9 @@ def resolve_experiment(opts: SearchOptions) -> Experiment:
         budget = replace(budget, epochs=opts.epochs)
     listed = {w.run for w in exp.warm_start}
     extra = tuple(WarmSource(run) for run in dict.fromkeys(opts.warm_start) if run not in listed)
+    # Here, not only in search(): --dry-run and submit called "--proposer on" with a
+    # sampler that cannot use it valid, and the search refused it.
+    preflight.proposer_fits(opts.proposer, exp)
     return replace(exp, budget=budget, warm_start=exp.warm_start + extra)
 
 
@@ -187,10 +191,10 @@ def search(opts: SearchOptions) -> Outcome:
         threads=opts.threads,
         scheduler=opts.scheduler,
         trains=(exp.benchmark, exp.benchmark_target),
+        dashboard=opts.dashboard,
     )
     # Everything that can refuse the command does so here, before the first write.
     preflight.search_environment(opts, launcher)
-    preflight.proposer_fits(opts.proposer, exp)
     run_dir = opts.runs_root / exp.study_name
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a directory (the run directory of {exp.study_name!r})")
@@ -201,7 +205,8 @@ def search(opts: SearchOptions) -> Outcome:
     if opts.report:
         report_file = opts.reports_root / f"{exp.study_name}.html"
         preflight.output_file(report_file, "--reports-dir", run_dir)
-    enter_allocation(launcher, opts.dashboard)  # under mpiexec only the driver rank returns
+    dashboard = opts.dashboard or DEFAULT_DASHBOARD
+    enter_allocation(launcher, dashboard)  # under mpiexec only the driver rank returns
     warm = warm_sources(exp, opts)
     storage_url = opts.storage or rundir.journal_url(run_dir)
     command = redacted_command(opts.command) if opts.command else PYTHON_API_COMMAND
@@ -224,7 +229,7 @@ def search(opts: SearchOptions) -> Outcome:
         workers=workers,
         threads=threads,
         scheduler=opts.scheduler,
-        dashboard=opts.dashboard,
+        dashboard=dashboard,
         launcher=launcher,
         run_dir=run_dir,
         study=exp.study_name,

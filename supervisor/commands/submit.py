@@ -118,6 +118,8 @@ def _check_script_values(opts: SubmitOptions) -> None:
 
     names = (("--partition", opts.partition, PARTITIONS), ("--account", opts.account, ACCOUNT))
     for flag, value, allowed in names:
+        if value is not None and not value.strip():  # an unset variable: Slurm's default
+            raise UserError(f"{flag} {value!r}: expected a Slurm name (leave {flag} out)")
         if value and not allowed.fullmatch(value):
             several = "; several separated by commas" if flag == "--partition" else ""
             raise UserError(
