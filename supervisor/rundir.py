@@ -106,19 +106,25 @@ def server_storage(url: str) -> bool:
     return url.partition("://")[0].split("+")[0].lower() != "sqlite"
 
 
+def foreign_owner(run_dir: Path) -> tuple[Path, int] | None:
+    """The run directory or record that another user owns, and their uid; None if both
+    are this user's (or gone: the record's reader says so)."""
+    for path in (run_dir, run_dir / RUN_FILE):
+        with contextlib.suppress(OSError):
+            owner = path.lstat().st_uid
+            if owner != os.getuid():
+                return path, owner
+    return None
+
+
 def check_trusted(run_dir: Path, url: str) -> None:
     """A run record another user wrote may name any server: connecting would hand it this
     user's password (PGPASSWORD, ~/.pgpass, libpq's service file) or talk to a server of
     theirs. Such a server is opened only when the user named it (``TRUST_ENV``)."""
-    if not server_storage(url):
+    found = foreign_owner(run_dir) if server_storage(url) else None
+    if found is None:
         return
-    for path in (run_dir, run_dir / RUN_FILE):
-        with contextlib.suppress(OSError):  # gone: the record's reader says so
-            owner = path.lstat().st_uid
-            if owner != os.getuid():
-                break
-    else:
-        return
+    path, owner = found
     if without_password(url) in {
         without_password(u) for u in os.environ.get(TRUST_ENV, "").split()
     }:
