@@ -130,14 +130,19 @@ def measure(
     own cores with the worker slot's thread settings; otherwise with the frameworks'
     defaults (every probe sizes its pools for the whole node), for comparison.
     ``timeout``: seconds the probes have, start to result, before they are killed."""
-    from supervisor.execution.node import shared_gpu_environment, thread_environment
+    from supervisor.execution.node import (
+        shared_gpu_environment,
+        thread_environment,
+        without_storage_secrets,
+    )
 
     procs: list[subprocess.Popen[str]] = []
     logs: list[Any] = []
     with contextlib.ExitStack() as stack:
         for slot in range(packing.trials):
             mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
-            env = dict(os.environ)
+            # The benchmark's code runs there, as in a trial: not with the storage's password.
+            env = without_storage_secrets(os.environ)
             if packing.trials > 1:  # probes on a GPU node share its GPU, as trials do
                 env.update(shared_gpu_environment(env))
             if tuned:
