@@ -189,7 +189,7 @@ def hide_secrets(url: str, mask: str | None = "***") -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    head, _, query = rest.partition("?")
+    head, query = _head_and_query(rest)
     at = head.rfind("@")
     if at >= 0:
         user, colon, _ = head[:at].partition(":")
@@ -205,13 +205,28 @@ def hide_secrets(url: str, mask: str | None = "***") -> str:
     return f"{scheme}://{head}" + ("?" + "&".join(kept) if kept else "")
 
 
+def _head_and_query(rest: str) -> tuple[str, str]:
+    """A URL after its ``scheme://``, split at the ``?`` of its query. A password may hold
+    a ``?`` (SQLAlchemy reads it from ``user:`` to the next ``@``): split there, the
+    query began inside the password, which came out whole in run.json and every message."""
+    head, _, query = rest.partition("?")
+    colon = rest.find(":")
+    if colon < 0 or "/" in rest[:colon]:  # no user:password part, as SQLAlchemy reads it
+        return head, query
+    at = rest.find("@", colon)
+    if at < 0 or "?" not in rest[:at]:
+        return head, query
+    host, _, query = rest[at:].partition("?")
+    return rest[:at] + host, query
+
+
 def secrets_in(url: str) -> list[str]:
     """The secret strings of ``url`` (its password, its secret query values, and the parts
     of a password around an ``@``): a driver's message may quote any of them."""
     from urllib.parse import unquote
 
     _, sep, rest = url.partition("://")
-    head, _, query = rest.partition("?")
+    head, query = _head_and_query(rest)
     found = []
     if sep and "@" in head:
         password = head[: head.rfind("@")].partition(":")[2]

@@ -85,6 +85,14 @@ def test_a_run_directory_is_made_private_also_when_it_existed_wider(tmp_path: Pa
         ),
         # an '@' in the password: the host is after the last one
         ("postgresql://pg:Pa@ss@127.0.0.1/db", "postgresql://pg:***@127.0.0.1/db", None),
+        # a '?' in the password (SQLAlchemy reads it to the '@'): taken for the query's, it
+        # left the password whole in run.json, the manifest and every message
+        (
+            "postgresql://pg:Pa?ss1@127.0.0.1/db?sslmode=require",
+            "postgresql://pg:***@127.0.0.1/db?sslmode=require",
+            "postgresql://pg@127.0.0.1/db?sslmode=require",
+        ),
+        ("postgresql://me@srv:Pa?ss1@h/db", "postgresql://me@srv:***@h/db", None),  # Azure's
         # libpq's sslpassword was stored in run.json, the manifest and the report
         (
             "postgresql://pg@h/db?sslpassword=S3cr3t&sslmode=require",
