@@ -11,6 +11,8 @@ import pytest
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
+from supervisor.commands.preflight import storage_url
+from supervisor.errors import UserError
 from supervisor.study.storage import redact
 
 
@@ -134,3 +136,11 @@ def test_the_folders_a_run_creates_are_never_writable_by_others(tmp_path: Path) 
     finally:
         os.umask(previous)
     assert mode(tmp_path / "strict") == 0o700
+
+
+def test_a_storage_that_is_no_url_is_refused_without_its_password() -> None:
+    """A slash short, no masking read it: the one-line error printed the password."""
+    with pytest.raises(UserError, match=r"^--storage '\*\*\*@db/hpo': expected a URL"):
+        storage_url("postgresql:/me:hunter2@db/hpo")
+    assert redact("postgresql:/me:hunter2@db/hpo") == "***@db/hpo"  # every other message
+    assert redact("runs/me@box/journal.log") == "runs/me@box/journal.log"  # a file: as is
