@@ -168,6 +168,24 @@ def make_private(run_dir: Path, *, journal: bool) -> None:
             os.close(fd)
 
 
+# A value assigned in a job script (export HF_TOKEN=..., #SBATCH --export=ALL,KEY=...).
+ASSIGNED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s,;]*)")
+# Environment names that carry a secret: the URL keys' words, and API keys (not "key"
+# alone: SSH_KEY_PATH, a file's name, is none).
+ENV_SECRET_WORDS = (*SECRET_WORDS, "api_key", "apikey", "access_key", "private_key", "credential")
+
+
+def hide_assigned_secrets(text: str) -> str:
+    """``text`` (a job script) with each value assigned to a name that carries a secret
+    (``export HF_TOKEN=hf_...``, a launcher profile's prologue) replaced by ***."""
+
+    def masked(found: re.Match[str]) -> str:
+        secret = any(word in found[1].lower() for word in ENV_SECRET_WORDS)
+        return f"{found[1]}=***" if secret else found[0]
+
+    return ASSIGNED.sub(masked, text)
+
+
 def secret_key(name: str) -> bool:
     """Whether a URL's query key carries a secret (``password``, ``sslpassword``...)."""
     return any(word in name.lower() for word in SECRET_WORDS)
