@@ -43,6 +43,7 @@ from supervisor.arguments import (
     space_data,
     trial_number,
 )
+from supervisor.benchmarks.trust import reads_run
 from supervisor.caller_state import callers_optuna_logging, here
 from supervisor.errors import Interrupted, UserError
 
@@ -176,6 +177,7 @@ class Run:
             raise UserError(f"now: expected True or False, got {now!r}"[:200])
         return stop_campaign(self.study, now, self.run_dir)
 
+    @reads_run
     def report(self, output: str | Path | None = None) -> list[Path]:
         """Write the campaign report (and the Pareto report of several objectives) from
         storage; the paths written, the campaign report last."""
@@ -235,6 +237,7 @@ class Run:
                 )
             )
 
+    @reads_run
     def rerun(self, trial: int) -> Comparison:
         """Train complete trial ``trial`` again here, from what the run stored (space,
         parameters, seeds, threads, node settings), as ``supervisor rerun``; the
@@ -252,6 +255,7 @@ class Run:
 
         return kept_in(self.study, self._at(self.run_dir))
 
+    @reads_run
     def model(self, trial: int | None = None) -> Any:
         """Trial ``trial``'s trained model (default: the best kept), rebuilt as the trial
         built it (benchmark options, parameters, seed, node's precision and XLA) with the
@@ -266,6 +270,7 @@ class Run:
             trial = best_kept(self.study, self._at(self.run_dir))
         return load_model(self.study, self._space_file(), self._at(self.run_dir), trial)[1]
 
+    @reads_run
     def ensemble_models(self) -> list[Any]:
         """The trained models of the ensemble last built (``ensemble(...)``, or after the
         search), in its members' order; each predicts with ``benchmark().predict``. The
@@ -275,6 +280,7 @@ class Run:
 
         return ensemble_models(self._url(), self._space_file(), self._at(self.run_dir))
 
+    @reads_run
     def benchmark(self, trial: int | None = None) -> Benchmark:
         """The run's benchmark with the options it searched with (``load_data`` for its
         data); ``trial``: with those that trial trained with (``predict`` on its kept

@@ -106,19 +106,25 @@ def server_storage(url: str) -> bool:
     return url.partition("://")[0].split("+")[0].lower() != "sqlite"
 
 
+def foreign_owner(run_dir: Path) -> tuple[Path, int] | None:
+    """The run directory or record that another user owns, and their uid; None if both
+    are this user's (or gone: the record's reader says so)."""
+    for path in (run_dir, run_dir / RUN_FILE):
+        with contextlib.suppress(OSError):
+            owner = path.lstat().st_uid
+            if owner != os.getuid():
+                return path, owner
+    return None
+
+
 def check_trusted(run_dir: Path, url: str) -> None:
     """A run record another user wrote may name any server: connecting would hand it this
     user's password (PGPASSWORD, ~/.pgpass, libpq's service file) or talk to a server of
     theirs. Such a server is opened only when the user named it (``TRUST_ENV``)."""
-    if not server_storage(url):
+    found = foreign_owner(run_dir) if server_storage(url) else None
+    if found is None:
         return
-    for path in (run_dir, run_dir / RUN_FILE):
-        with contextlib.suppress(OSError):  # gone: the record's reader says so
-            owner = path.lstat().st_uid
-            if owner != os.getuid():
-                break
-    else:
-        return
+    path, owner = found
     if without_password(url) in {
         without_password(u) for u in os.environ.get(TRUST_ENV, "").split()
     }:
@@ -162,6 +168,24 @@ def make_private(run_dir: Path, *, journal: bool) -> None:
             os.close(fd)
 
 
+# A value assigned in a job script (export HF_TOKEN=..., #SBATCH --export=ALL,KEY=...).
+ASSIGNED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s,;]*)")
+# Environment names that carry a secret: the URL keys' words, and API keys (not "key"
+# alone: SSH_KEY_PATH, a file's name, is none).
+ENV_SECRET_WORDS = (*SECRET_WORDS, "api_key", "apikey", "access_key", "private_key", "credential")
+
+
+def hide_assigned_secrets(text: str) -> str:
+    """``text`` (a job script) with each value assigned to a name that carries a secret
+    (``export HF_TOKEN=hf_...``, a launcher profile's prologue) replaced by ***."""
+
+    def masked(found: re.Match[str]) -> str:
+        secret = any(word in found[1].lower() for word in ENV_SECRET_WORDS)
+        return f"{found[1]}=***" if secret else found[0]
+
+    return ASSIGNED.sub(masked, text)
+
+
 def secret_key(name: str) -> bool:
     """Whether a URL's query key carries a secret (``password``, ``sslpassword``...)."""
     return any(word in name.lower() for word in SECRET_WORDS)
@@ -183,7 +207,7 @@ def hide_secrets(url: str, mask: str | None = "***") -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    head, _, query = rest.partition("?")
+    head, query = _head_and_query(rest)
     at = head.rfind("@")
     if at >= 0:
         user, colon, _ = head[:at].partition(":")
@@ -199,13 +223,28 @@ def hide_secrets(url: str, mask: str | None = "***") -> str:
     return f"{scheme}://{head}" + ("?" + "&".join(kept) if kept else "")
 
 
+def _head_and_query(rest: str) -> tuple[str, str]:
+    """A URL after its ``scheme://``, split at the ``?`` of its query. A password may hold
+    a ``?`` (SQLAlchemy reads it from ``user:`` to the next ``@``): split there, the
+    query began inside the password, which came out whole in run.json and every message."""
+    head, _, query = rest.partition("?")
+    colon = rest.find(":")
+    if colon < 0 or "/" in rest[:colon]:  # no user:password part, as SQLAlchemy reads it
+        return head, query
+    at = rest.find("@", colon)
+    if at < 0 or "?" not in rest[:at]:
+        return head, query
+    host, _, query = rest[at:].partition("?")
+    return rest[:at] + host, query
+
+
 def secrets_in(url: str) -> list[str]:
     """The secret strings of ``url`` (its password, its secret query values, and the parts
     of a password around an ``@``): a driver's message may quote any of them."""
     from urllib.parse import unquote
 
     _, sep, rest = url.partition("://")
-    head, _, query = rest.partition("?")
+    head, query = _head_and_query(rest)
     found = []
     if sep and "@" in head:
         password = head[: head.rfind("@")].partition(":")[2]

@@ -11,6 +11,8 @@ import pytest
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
+from supervisor.commands.preflight import storage_url
+from supervisor.errors import UserError
 from supervisor.study.storage import redact
 
 
@@ -85,6 +87,14 @@ def test_a_run_directory_is_made_private_also_when_it_existed_wider(tmp_path: Pa
         ),
         # an '@' in the password: the host is after the last one
         ("postgresql://pg:Pa@ss@127.0.0.1/db", "postgresql://pg:***@127.0.0.1/db", None),
+        # a '?' in the password (SQLAlchemy reads it to the '@'): taken for the query's, it
+        # left the password whole in run.json, the manifest and every message
+        (
+            "postgresql://pg:Pa?ss1@127.0.0.1/db?sslmode=require",
+            "postgresql://pg:***@127.0.0.1/db?sslmode=require",
+            "postgresql://pg@127.0.0.1/db?sslmode=require",
+        ),
+        ("postgresql://me@srv:Pa?ss1@h/db", "postgresql://me@srv:***@h/db", None),  # Azure's
         # libpq's sslpassword was stored in run.json, the manifest and the report
         (
             "postgresql://pg@h/db?sslpassword=S3cr3t&sslmode=require",
@@ -126,3 +136,11 @@ def test_the_folders_a_run_creates_are_never_writable_by_others(tmp_path: Path) 
     finally:
         os.umask(previous)
     assert mode(tmp_path / "strict") == 0o700
+
+
+def test_a_storage_that_is_no_url_is_refused_without_its_password() -> None:
+    """A slash short, no masking read it: the one-line error printed the password."""
+    with pytest.raises(UserError, match=r"^--storage '\*\*\*@db/hpo': expected a URL"):
+        storage_url("postgresql:/me:hunter2@db/hpo")
+    assert redact("postgresql:/me:hunter2@db/hpo") == "***@db/hpo"  # every other message
+    assert redact("runs/me@box/journal.log") == "runs/me@box/journal.log"  # a file: as is

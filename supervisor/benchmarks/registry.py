@@ -13,6 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from supervisor.benchmarks import trust
 from supervisor.benchmarks.contract import PluginError, check_class
 from supervisor.errors import did_you_mean
 
@@ -77,6 +78,8 @@ def load(target_or_name: str) -> type[Benchmark]:
     """Import the Benchmark class behind a name or a "module:attr" string and check it
     against the contract (``contract.check_class``); PluginError, one line, if either fails."""
     spec = target(target_or_name)
+    # Before any import: not a module another user's run names (``trust``).
+    trust.check(spec, set(benchmarks().values()))
     module_name, _, attr = spec.partition(":")
     shown = _shown(target_or_name)
     try:

@@ -18,7 +18,7 @@ from supervisor.clusters.addresses import on_loopback
 from supervisor.clusters.handle import ClusterHandle, configure_dask
 from supervisor.clusters.profile import Launcher, TlsFiles
 from supervisor.errors import UserError
-from supervisor.execution.node import thread_environment
+from supervisor.execution.node import drop_storage_secrets, thread_environment
 
 MIN_RANKS = 3  # scheduler, driver, one worker
 DRIVER_RANK = 1  # dask-mpi's client rank
@@ -46,6 +46,9 @@ def serve_unless_driver(launcher: Launcher, dashboard: str) -> None:
         # running trials were left unrecorded, and the search exited with the signal.
         for name in STOPPING:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
+        # mpiexec gave every rank the driver's environment: only the driver opens the
+        # storage, and a worker rank's trials would inherit its password.
+        drop_storage_secrets()
     # The scheduler is rank 0's, not started by open_cluster: it needs the campaign's
     # settings too (a lost worker's trial goes back to the driver; no work stealing).
     configure_dask()

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.deploy.spec import ProcessInterface
 
+from supervisor.execution.node import without_storage_secrets
+
 if TYPE_CHECKING:
     from distributed.security import Security
 
@@ -67,6 +69,7 @@ class SchedulerProcess(ProcessInterface):
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
+                env=without_storage_secrets(os.environ),  # the driver's alone
             )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps(spec).encode() + b"\n")

@@ -124,8 +124,12 @@ class Strays:
 def run(cmd: list[str], timeout: float, stdin: str | None = None) -> CompletedProcess[str]:
     """``cmd`` run to its end within ``timeout`` seconds (``subprocess.run``'s own timeout
     waits on for a wrapper's children, which hold its output open); TimedOut after."""
+    from supervisor.execution.node import without_storage_secrets
+
     proc = subprocess.Popen(
         cmd,
+        # A batch command: sbatch hands a driver job this environment, and Slurm keeps it.
+        env=without_storage_secrets(os.environ),
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

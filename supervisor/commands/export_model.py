@@ -53,6 +53,7 @@ def export_model(
     """Write the model of trial ``which`` and its manifest; the paths written. Both paths
     are checked, and the model loaded, before either is written."""
     from supervisor.api import open_run
+    from supervisor.benchmarks.trust import reading
     from supervisor.commands.kept_model import best_kept, load_model
 
     number = trial_number(which)
@@ -66,11 +67,10 @@ def export_model(
     beside = out.with_name(f"{out.stem}.manifest.json")
     output_file(beside, "--output", opened.run_dir, own)
     space_file = opened.record.space_file
-    bench, model = load_model(opened.study, space_file, opened.run_dir, number)
-    manifest = {
-        "model": _described(opened.study, space_file, number, kind),
-        "run": opened.manifest,
-    }
+    with reading(opened.run_dir):  # another user's run: only an installed benchmark loads
+        bench, model = load_model(opened.study, space_file, opened.run_dir, number)
+        described = _described(opened.study, space_file, number, kind)
+    manifest = {"model": described, "run": opened.manifest}
     with atomic.replacing(out) as tmp:
         _write(bench, model, tmp, kind)
     atomic.write(beside, json.dumps(manifest, indent=2, default=str) + "\n", mode=0o600)

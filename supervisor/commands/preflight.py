@@ -211,8 +211,10 @@ def _run_dir_in_scripts(launcher: Launcher, run_dir: Path, study: str) -> None:
 
 def storage_url(url: str) -> None:
     if not (url.startswith("journal:") or "://" in url or url.endswith((".log", ".jsonl"))):
+        from supervisor.study.storage import redact
+
         raise UserError(
-            f"--storage {url!r}: expected a URL such as sqlite:///x.db, "
+            f"--storage {redact(url)!r}: expected a URL such as sqlite:///x.db, "
             "postgresql://user@host/db or journal:/path/to/journal.log"
         )
     if url.startswith("sqlite"):  # in memory: the search would run and its results vanish

@@ -121,7 +121,7 @@ def session(
         "benchmark": {"target": benchmark_target, "file": str(plugin) if plugin else None},
         "storage": storage,
         "cluster": cluster,
-        "launcher": launcher,
+        "launcher": _without_secrets(launcher),
         "experiment": experiment,
     }
 
@@ -139,7 +139,21 @@ def read(run_dir: Path) -> dict[str, Any] | None:
         raise UserError(f"{path}: not a readable manifest ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("sessions"), list):
         raise UserError(f"{path}: not a manifest (expected a 'sessions' list)")
+    for entry in data["sessions"]:  # one recorded before they were masked
+        if isinstance(entry, dict) and isinstance(entry.get("launcher"), dict):
+            entry["launcher"] = _without_secrets(entry["launcher"])
     return data
+
+
+def _without_secrets(launcher: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The launcher's record with the secrets its job script assigns masked (a profile's
+    prologue that exports a token): the manifest goes into exports, made to be shared."""
+    from supervisor.rundir import hide_assigned_secrets
+
+    script = launcher.get("job_script") if launcher else None
+    if launcher is None or not isinstance(script, str):
+        return launcher
+    return {**launcher, "job_script": hide_assigned_secrets(script)}
 
 
 def append(run_dir: Path, entry: dict[str, Any]) -> Path:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import supervisor.atomic as atomic
 import supervisor.rundir as rundir
-from supervisor.commands import driver_jobs
+from supervisor.commands import driver_jobs, job_secrets
 from supervisor.commands.summary import CHAIN_ENV
 from supervisor.errors import UserError
 
@@ -332,6 +332,7 @@ def submit(opts: SubmitOptions, cwd: Path | None = None) -> tuple[str | None, st
     cwd = cwd or Path.cwd()
     run_dir = opts.runs_root / opts.study
     rundir.check_owned(run_dir)  # not another user's, nor a link to elsewhere
+    job_secrets.check_driver_password(job_secrets.storage_of(opts.search_args, run_dir))
     chain = read_chain(run_dir)
     if len(chain) >= opts.max_jobs:
         raise UserError(

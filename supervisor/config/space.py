@@ -19,6 +19,7 @@ from supervisor.benchmarks import (
     provides,
     registry,
 )
+from supervisor.benchmarks.trust import ForeignCode
 from supervisor.benchmarks.values import storable_problem
 from supervisor.config import ensemble as ensemble_config
 from supervisor.config import samplers
@@ -217,6 +218,8 @@ class SpaceParser(Reader):
         try:
             target = registry.target(name)
             cls = registry.load(target)
+        except ForeignCode:  # another user's run: said about the run, not its space
+            raise
         except UserError as exc:  # PluginError: unknown, unloadable or not a Benchmark
             raise self.err((*path, "name"), str(exc)) from None
         taken = sorted(set(cls.metrics) & set(COST_METRICS))

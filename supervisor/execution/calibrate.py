@@ -133,7 +133,7 @@ def measure(
     defaults (every probe sizes its pools for the whole node), for comparison.
     ``timeout``: seconds the probes have, start to result, before they are killed."""
     from supervisor.execution.gpu_share import node_gpus, slot_environment
-    from supervisor.execution.node import thread_environment
+    from supervisor.execution.node import thread_environment, without_storage_secrets
 
     gpus = node_gpus(os.environ)
     procs: list[subprocess.Popen[str]] = []
@@ -141,7 +141,8 @@ def measure(
     with contextlib.ExitStack() as stack:
         for slot in range(packing.trials):
             mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
-            env = dict(os.environ)
+            # The benchmark's code runs there, as in a trial: not with the storage's password.
+            env = without_storage_secrets(os.environ)
             # On a GPU node, spread over its GPUs as the search's trials are.
             env.update(slot_environment(slot, packing.trials, gpus, env))
             if tuned:

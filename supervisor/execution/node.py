@@ -49,6 +49,14 @@ def without_storage_secrets(environ: Any) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k not in STORAGE_SECRETS}
 
 
+def drop_storage_secrets() -> None:
+    """The storage's password out of this process's environment: a worker's or a
+    scheduler's (local or MPI ranks), started with the driver's, never opens the storage,
+    and every process it starts, any trial's code included, inherits what it holds."""
+    for name in STORAGE_SECRETS:
+        os.environ.pop(name, None)
+
+
 def thread_environment(threads: int) -> dict[str, str]:
     """Environment for a worker process whose trials may use ``threads`` cores.
 

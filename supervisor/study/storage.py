@@ -247,6 +247,11 @@ def redact(url: str) -> str:
     """The URL with its password, if any, replaced by ***: messages end up in logs."""
     from supervisor.rundir import hide_secrets, may_hold_password
 
+    journal = url.startswith(JOURNAL_PREFIX) or url.endswith((".log", ".jsonl", ".journal"))
+    if "@" in url and "://" not in url and not journal:
+        # No URL (a slash short: postgresql:/me:pw@host/db), yet a password may lie
+        # before its '@': what is there is not shown.
+        return f"***@{url.rpartition('@')[2]}"
     return hide_secrets(url) if may_hold_password(url) else url
 
 

@@ -112,3 +112,26 @@ def test_two_drivers_starting_together_both_enter_the_manifest(
         driver.join(30)
     sessions = json.loads((tmp_path / provenance.MANIFEST_FILE).read_text())["sessions"]
     assert sorted(s["n"] for s in sessions) == [0, 1]
+
+
+def test_a_job_scripts_secrets_stay_out_of_the_manifest_and_its_copies(tmp_path: Path) -> None:
+    """A launcher profile's prologue may export a token: the worker job script went whole
+    into manifest.json, and from there into every export's manifest, made to be shared."""
+    script = "#!/bin/bash\nexport HF_TOKEN=hf_s3cret\nexport SUPERVISOR_JOB_CORES=8\n"
+    launcher = {"file": "slurm.yaml", "kind": "slurm", "job_script": script}
+    entry = provenance.session(
+        command="supervisor search s.yaml",
+        experiment={},
+        benchmark_target="tests.toy_benchmark:ToyBenchmark",
+        storage="journal:j.log",
+        cluster="slurm",
+        launcher=launcher,
+    )
+    text = provenance.append(tmp_path, entry).read_text()
+    assert "hf_s3cret" not in text
+    assert "export HF_TOKEN=***\\nexport SUPERVISOR_JOB_CORES=8" in text
+    # A manifest written before: masked where it is read (Run.manifest, the exports).
+    (tmp_path / provenance.MANIFEST_FILE).write_text(
+        json.dumps({"sessions": [entry | {"launcher": launcher}]})
+    )
+    assert "hf_s3cret" not in json.dumps(provenance.read(tmp_path))
