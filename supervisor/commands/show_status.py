@@ -94,9 +94,11 @@ def chain_state(run_dir: Path, last: str, left: int | None) -> str:
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
-    """What a database storage raises when its server is away, where one is installed."""
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-    except ImportError:
+    """What a database storage raises when its server is away. Only a database storage
+    has imported SQLAlchemy: importing it for a journal's status cost 0.1 to 0.8 s of a
+    `supervisor status` (more than reading a 1,000-trial campaign)."""
+    if "sqlalchemy" not in sys.modules:
         return ()
+    from sqlalchemy.exc import SQLAlchemyError
+
     return (SQLAlchemyError,)

@@ -118,6 +118,7 @@ def read_status(
     now = time.time() if now is None else now
     trials = study.get_trials(deepcopy=False)
     records = (cache or RecordCache()).records(trials)
+    counted = [attrs.counts_toward_budget(t) for t in trials]  # once: the done and the pace
     config = study.user_attrs.get(attrs.CONFIG) or {}
     budget = config.get("budget") if isinstance(config, dict) else None
     requested = budget.get("trials") if isinstance(budget, dict) else None
@@ -136,7 +137,7 @@ def read_status(
         ),
         warm=sum(1 for r in records if r.warm_start and r.state == TrialState.COMPLETE),
         requested=requested if isinstance(requested, int) else None,
-        done=sum(1 for t in trials if attrs.counts_toward_budget(t)),
+        done=sum(counted),
         objectives=[str(n) for n in names],
     )
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
@@ -170,7 +171,7 @@ def read_status(
         for r in records
         if r.state == TrialState.RUNNING and r.number not in lost and r.driver is not None
     }
-    _throughput(status, trials, records, now, live)
+    _throughput(status, counted, records, now, live)
     if (ends := deadline.ends(study.user_attrs, live)) is not None:
         status.timeout_in = max(0.0, ends - now)
     if not live:
@@ -194,7 +195,7 @@ def _origin(record: TrialRecord) -> str:
 
 
 def _throughput(
-    status: Status, trials: list[Any], records: list[TrialRecord], now: float, live: set[str]
+    status: Status, counted: list[bool], records: list[TrialRecord], now: float, live: set[str]
 ) -> None:
     """``live``: the drivers running trials now. Only their session counts: a resumed
     campaign (a `submit` chain's next job, hours later) is not as slow as the finishes
@@ -203,8 +204,8 @@ def _throughput(
     hours off by a shell in another zone (a laptop, TZ set) or across a change of DST."""
     finishes = sorted(
         end
-        for t, r in zip(trials, records, strict=True)
-        if attrs.counts_toward_budget(t) and (end := fmt.end_time(r)) is not None
+        for counts, r in zip(counted, records, strict=True)
+        if counts and (end := fmt.end_time(r)) is not None
     )
     if not finishes:
         return

@@ -115,7 +115,7 @@ class Driver:
         self.zombies: list[int] = []  # trials of dead drivers this run closed and re-queued
         self._stop: StopReason | None = None
         self._signal: str | None = None
-        self._last_beat = self._last_takeover = 0.0
+        self._last_beat = self._last_takeover = self._renewed = 0.0
         self.watch: ClusterWatch = lambda log: None  # asked each turn (ClusterHandle.watch)
         self._late: dict[str, float] = {}  # results that did not come (channel.fetch_done)
 
@@ -441,8 +441,8 @@ class Driver:
         """Renew this driver's lease (``supervisor.study.recovery``); clear it at the end."""
         now = time.time()
         if final or now - self._last_beat >= recovery.HEARTBEAT_EVERY:
-            key = attrs.HEARTBEAT_PREFIX + self.driver_id
-            self.study.set_user_attr(key, None if final else now)
+            args = (self.study, self.driver_id, self._renewed, now)
+            self._renewed = recovery.renew(*args, final=final)  # when due: not every beat
             self._last_beat = now
             self.stopping.poll(self.study)  # a `supervisor stop` from anywhere
         if final:  # every result on disk before the run reports

@@ -82,7 +82,7 @@ class KeptModels:
         busy = {t.number for t in trials if t.state in running}
         for number in saved:
             if number not in self.losses and number not in busy and number not in unread:
-                _remove(self.run_dir, number)
+                remove_trial_file(self.run_dir, number)
         self._trim()
         return notes
 
@@ -131,7 +131,7 @@ class KeptModels:
         """Trial ``number``'s model may have been saved but is not to be kept (it breaks
         the space file's constraints, or its result was lost and it runs again)."""
         self.losses.pop(number, None)
-        _remove(self.run_dir, number)
+        remove_trial_file(self.run_dir, number)
 
     def numbers(self) -> list[int]:
         """The trials whose models are kept, best first."""
@@ -153,7 +153,7 @@ class KeptModels:
             return
         for number in self._ranked()[self.keep :]:
             del self.losses[number]
-            _remove(self.run_dir, number)
+            remove_trial_file(self.run_dir, number)
 
 
 def kept_in(study: optuna.Study, run_dir: Path) -> list[int]:
@@ -301,7 +301,7 @@ def damaged(run_dir: Path, number: int) -> str | None:
     except OSError as exc:  # the file may be sound: not removed, not counted this run
         return f"kept model of trial {number} unreadable, not counted: {path}: {exc}"[:300]
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        _remove(run_dir, number)
+        remove_trial_file(run_dir, number)
         return (
             f"kept model of trial {number} damaged ({path}: {exc}): removed, a later"
             " trial's takes its place"
@@ -309,13 +309,14 @@ def damaged(run_dir: Path, number: int) -> str | None:
     return None
 
 
-def _remove(run_dir: Path, number: int) -> None:
+def remove_trial_file(run_dir: Path, number: int, name: str = rundir.MODEL_FILE) -> None:
+    """Remove trial ``number``'s file ``name`` (its model, or its artifacts)."""
     folder = rundir.trial_dir(run_dir, number)
     with contextlib.suppress(OSError):  # else kept one too many: the next start removes it
-        (folder / rundir.MODEL_FILE).unlink(missing_ok=True)
+        (folder / name).unlink(missing_ok=True)
         # A save cut short (its trial process killed at its time limit while it wrote)
-        # leaves its temporary file, as large as the model (``atomic.replacing``).
-        for partial in folder.glob(f".{Path(rundir.MODEL_FILE).stem}.*.tmp*"):
+        # leaves its temporary file, as large as the arrays (``atomic.replacing``).
+        for partial in folder.glob(f".{Path(name).stem}.*.tmp*"):
             partial.unlink(missing_ok=True)
     # The folder the worker made for it, when nothing else is kept there: a campaign of
     # 100,000 trials left as many empty folders (inodes: an HPC file-system quota).

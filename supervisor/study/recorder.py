@@ -4,8 +4,9 @@ Every end is data: complete with its values, pruned at its epoch, failed by the 
 (its error and traceback), by the infrastructure (its worker died: re-run by the policy of
 ``supervisor.study.retry``), interrupted (re-run; so is a trial that found the run's disk
 full, which stops the campaign), or a duplicate told with its twin's values. The recorder
-also keeps the run's counts per outcome, the fail-fast check (``supervisor.study.failfast``)
-and the trials' epoch checkpoints, which go once their retry chain ends.
+also keeps the run's counts per outcome, the fail-fast check (``supervisor.study.failfast``),
+the trials' epoch checkpoints, which go once their retry chain ends, and the best trials'
+models and artifacts (``kept_models``, ``kept_artifacts``): the others' go.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import supervisor.rundir as rundir
 from supervisor.execution.trial import DIED_REPEATEDLY, DISK_FULL
 from supervisor.study import attrs, failfast, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener
-from supervisor.study.kept_models import KeptModels
+from supervisor.study.kept_artifacts import KeptArtifacts
+from supervisor.study.kept_models import KeptModels, remove_trial_file
 from supervisor.study.storage import set_user_attrs
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ class Recorder:
             bounds = bounds if exp.ranks == 1 else ()
             self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions, first, bounds)
         self.stop_reason: StopReason = "failing"  # or "disk": a trial found the disk full
+        self.artifacts: KeptArtifacts | None = None  # the best trials' (made at the first)
 
     def load_models(self) -> None:
         """The models kept by earlier runs (``KeptModels.load``): called once recovery has
@@ -103,6 +106,13 @@ class Recorder:
                 self.models.add(trial.number, values)
             else:  # never among the best: its model goes
                 self.models.drop(trial.number)
+        if "artifacts" in result.extra and self.run_dir is not None:
+            if self.artifacts is None:
+                self.artifacts = KeptArtifacts(Path(self.run_dir), self.study)
+            if feasible:
+                self.artifacts.add(trial.number, values[0])
+            else:  # never the best the report draws
+                self.artifacts.drop(trial.number)
         self.drop_checkpoints(trial)
         state = "complete" if feasible else "complete, breaking the constraints"
         self.count(state)
@@ -174,9 +184,14 @@ class Recorder:
                 self.display.log(f"Stopping: the first {n} trials all failed the same way")
 
     def wrote(self, result: TrialResult) -> None:
-        """A trial that found the run directory's disk full or over quota (a checkpoint,
-        its arrays): every later trial would fail the same way, or lose its arrays. The
-        campaign stops; the trial is run again (or kept, when it completed)."""
+        """A trial's result, recorded: the artifacts of one that did not complete go
+        (``complete`` ranks the others'). One that found the run directory's disk full or
+        over quota (a checkpoint, its arrays): every later trial would fail the same way,
+        or lose its arrays. The campaign stops; the trial is run again (or kept, when it
+        completed)."""
+        unranked = result.status != "complete" or result.values is None  # e.g. a NaN loss
+        if unranked and "artifacts" in result.extra and self.run_dir is not None:
+            remove_trial_file(Path(self.run_dir), result.trial_number, rundir.ARTIFACTS_FILE)
         full = result.extra.get(DISK_FULL)
         if full and self.failing is None:
             self.failing, self.stop_reason = f"the run directory's disk is full: {full}", "disk"

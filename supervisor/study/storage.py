@@ -29,7 +29,7 @@ import supervisor.optuna_internals as internals
 from supervisor.errors import UserError
 from supervisor.optuna_internals import JournalOperation
 from supervisor.rundir import secrets_in
-from supervisor.study import journal_snapshot, storage_urls
+from supervisor.study import gc_pause, journal_snapshot, storage_urls
 from supervisor.study.journal_file import SafeJournalFileBackend
 from supervisor.study.journal_file import StorageError as StorageError  # its home for callers
 from supervisor.study.replay import IndexedReplay
@@ -281,7 +281,8 @@ class CampaignJournalStorage(JournalStorage):
         self._pending = threading.local()  # .logs: this thread's deferred writes, or None
         self._snapshot = journal_snapshot.Snapshot(log_storage, IndexedReplay)
         # Not super().__init__: it would replay the whole journal into a plain replay first.
-        internals.init_journal_storage(self, log_storage, self._snapshot.replay)
+        with gc_pause.paused():  # millions of objects, no garbage: half the time was GC's
+            internals.init_journal_storage(self, log_storage, self._snapshot.replay)
         journal_snapshot.opened(self)
 
     def save_snapshot(self) -> None:

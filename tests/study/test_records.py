@@ -186,6 +186,11 @@ def test_metrics_and_history_keep_only_the_entries_of_the_right_type() -> None:
     record = TrialRecord.from_frozen(_trial(TrialState.COMPLETE, user_attrs, value=0.5))
     assert set(record.metrics) == {"loss", "nan"}  # non-finite values stay: they are news
     assert record.history == ({"epoch": 0, "loss": 1.0}, {"epoch": 1})
+    # An in-memory study keeps what a script set: a key that is not text reads as text.
+    odd = TrialRecord.from_frozen(
+        _trial(TrialState.COMPLETE, {attrs.METRICS: {3: 0.5}}, value=0.5)
+    )
+    assert odd.metrics == {"3": 0.5}
 
 
 def test_the_error_of_a_study_written_by_an_old_optuna() -> None:
