@@ -37,7 +37,9 @@ KEEP = 5
 
 
 class KeptArtifacts:
-    def __init__(self, run_dir: Path, study: optuna.Study) -> None:
+    def __init__(self, run_dir: Path, study: optuna.Study, adding: int | None = None) -> None:
+        """``adding``: the trial about to be ``add``ed, told already: ranked by ``add``,
+        which removes the file of the one it pushes out."""
         from optuna.study import StudyDirection
         from optuna.trial import TrialState
 
@@ -47,6 +49,8 @@ class KeptArtifacts:
         self.sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
         self.losses: dict[int, float] = {}  # trial number -> first objective, lower better
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.number == adding:
+                continue
             if t.values and t.user_attrs.get(attrs.ARTIFACTS) and feasible(t):
                 self.losses[t.number] = self._loss(t.values[0])
         # The others' files went when their trials ended (or were left by a version that

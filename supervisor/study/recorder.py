@@ -108,7 +108,7 @@ class Recorder:
                 self.models.drop(trial.number)
         if "artifacts" in result.extra and self.run_dir is not None:
             if self.artifacts is None:
-                self.artifacts = KeptArtifacts(Path(self.run_dir), self.study)
+                self.artifacts = KeptArtifacts(Path(self.run_dir), self.study, trial.number)
             if feasible:
                 self.artifacts.add(trial.number, values[0])
             else:  # never the best the report draws

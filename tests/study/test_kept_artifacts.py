@@ -66,3 +66,32 @@ def test_a_trial_breaking_the_constraints_or_a_maximised_objective() -> None:
     for number, value in enumerate([0.1, 0.9, float("nan"), 0.5, 0.7, 0.3, 0.8, 0.2]):
         kept.add(number, value)
     assert kept.numbers() == [1, 6, 4, 3, 5]
+
+
+def test_the_first_trial_a_resume_ranks_among_the_best_pushes_the_worst_file_out(
+    tmp_path: Path,
+) -> None:
+    """A resumed run ranked what earlier runs kept once its first trial with artifacts
+    was told, that trial among them: the one it pushed out of the best kept its file."""
+    from supervisor.execution.trial import TrialResult
+    from supervisor.study.events import Silent
+    from supervisor.study.recorder import Recorder
+
+    exp = experiment(tmp_path, "  x: {type: float, low: -4, high: 4}", "{trials: 9, epochs: 1}")
+    study = optuna.create_study(direction="minimize")
+
+    def finish(rec: Recorder, value: float) -> None:
+        trial = study.ask()
+        path = rundir.trial_dir(tmp_path, trial.number) / rundir.ARTIFACTS_FILE
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"arrays")
+        trial.set_user_attr("artifacts", str(path.relative_to(tmp_path)))
+        result = TrialResult(trial.number, "complete", [value], extra={"artifacts": "x"})
+        rec.complete(trial, [value], result)
+
+    first = Recorder(exp, study, Silent(), str(tmp_path), max_attempts=3)
+    for value in (0.6, 0.1, 0.5, 0.2, 0.4, 0.3):
+        finish(first, value)
+    assert sorted(_trial_folders(tmp_path)) == [1, 2, 3, 4, 5]
+    finish(Recorder(exp, study, Silent(), str(tmp_path), max_attempts=3), 0.0)
+    assert sorted(_trial_folders(tmp_path)) == [1, 3, 4, 5, 6]
