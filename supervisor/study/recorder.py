@@ -6,7 +6,8 @@ Every end is data: complete with its values, pruned at its epoch, failed by the 
 full, which stops the campaign), or a duplicate told with its twin's values. The recorder
 also keeps the run's counts per outcome, the fail-fast check (``supervisor.study.failfast``),
 the trials' epoch checkpoints, which go once their retry chain ends, and the best trials'
-models and artifacts (``kept_models``, ``kept_artifacts``): the others' go.
+models, artifacts and ensemble predictions (``kept_models``, ``kept_artifacts``): the
+others' go.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import supervisor.rundir as rundir
 from supervisor.execution.trial import DIED_REPEATEDLY, DISK_FULL
 from supervisor.study import attrs, failfast, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener
-from supervisor.study.kept_artifacts import KeptArtifacts
+from supervisor.study.kept_artifacts import KeptArtifacts, outputs_kept
 from supervisor.study.kept_models import KeptModels, remove_trial_file
 from supervisor.study.storage import set_user_attrs
 
@@ -81,6 +82,7 @@ class Recorder:
             self.models = KeptModels(Path(run_dir), exp.keep_models, exp.directions, first, bounds)
         self.stop_reason: StopReason = "failing"  # or "disk": a trial found the disk full
         self.artifacts: KeptArtifacts | None = None  # the best trials' (made at the first)
+        self.outputs: KeptArtifacts | None = None  # their ensemble predictions (the same)
 
     def load_models(self) -> None:
         """The models kept by earlier runs (``KeptModels.load``): called once recovery has
@@ -108,17 +110,40 @@ class Recorder:
                 self.models.drop(trial.number)
         if "artifacts" in result.extra and self.run_dir is not None:
             if self.artifacts is None:
-                self.artifacts = KeptArtifacts(Path(self.run_dir), self.study, trial.number)
+                self.artifacts = KeptArtifacts(Path(self.run_dir), self.study, adding=trial.number)
             if feasible:
                 self.artifacts.add(trial.number, values[0])
             else:  # never the best the report draws
                 self.artifacts.drop(trial.number)
+        if self._ranks_outputs(trial, result):
+            assert self.run_dir is not None and self.exp.ensemble is not None
+            if self.outputs is None:
+                keep = outputs_kept(self.exp.ensemble)
+                self.outputs = KeptArtifacts(
+                    Path(self.run_dir),
+                    self.study,
+                    keep,
+                    rundir.OUTPUTS_FILE,
+                    attrs.OUTPUTS,
+                    trial.number,
+                )
+            if feasible:
+                self.outputs.add(trial.number, values[0])
+            else:  # never a member: ``members.ranked`` leaves it out
+                self.outputs.drop(trial.number)
         self.drop_checkpoints(trial)
         state = "complete" if feasible else "complete, breaking the constraints"
         self.count(state)
         self.fail_fast.success()
         self.display.trial_done(trial.number, state, values, result)
         return feasible
+
+    def _ranks_outputs(self, trial: optuna.Trial, result: TrialResult) -> bool:
+        """Whether ``trial``'s ensemble predictions are kept only when among the best: a
+        search trial's; a member trained for the ensemble keeps its own."""
+        if "outputs" not in result.extra or self.run_dir is None or self.exp.ensemble is None:
+            return False
+        return attrs.MEMBER_OF not in internals.user_attrs(trial)
 
     def pruned(self, trial: optuna.Trial, epoch: int | None) -> None:
         from optuna.trial import TrialState
@@ -184,14 +209,19 @@ class Recorder:
                 self.display.log(f"Stopping: the first {n} trials all failed the same way")
 
     def wrote(self, result: TrialResult) -> None:
-        """A trial's result, recorded: the artifacts of one that did not complete go
-        (``complete`` ranks the others'). One that found the run directory's disk full or
-        over quota (a checkpoint, its arrays): every later trial would fail the same way,
-        or lose its arrays. The campaign stops; the trial is run again (or kept, when it
-        completed)."""
+        """A trial's result, recorded: the artifacts and predictions of one that did not
+        complete go (``complete`` ranks the others'). One that found the run directory's
+        disk full or over quota (a checkpoint, its arrays): every later trial would fail
+        the same way, or lose its arrays. The campaign stops; the trial is run again (or
+        kept, when it completed)."""
         unranked = result.status != "complete" or result.values is None  # e.g. a NaN loss
-        if unranked and "artifacts" in result.extra and self.run_dir is not None:
-            remove_trial_file(Path(self.run_dir), result.trial_number, rundir.ARTIFACTS_FILE)
+        if unranked and self.run_dir is not None:  # never the report's, nor a member
+            for key, name in (
+                ("artifacts", rundir.ARTIFACTS_FILE),
+                ("outputs", rundir.OUTPUTS_FILE),
+            ):
+                if key in result.extra:
+                    remove_trial_file(Path(self.run_dir), result.trial_number, name)
         full = result.extra.get(DISK_FULL)
         if full and self.failing is None:
             self.failing, self.stop_reason = f"the run directory's disk is full: {full}", "disk"
