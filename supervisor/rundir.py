@@ -257,6 +257,13 @@ def secrets_in(url: str) -> list[str]:
     return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
 
 
+def hide_secrets_in(text: str, url: str) -> str:
+    """``text`` (an error's message) with each secret of storage ``url`` in it masked."""
+    for secret in secrets_in(url):
+        text = text.replace(secret, "***")
+    return text
+
+
 def without_password(url: str | None) -> str | None:
     """The storage URL with its password removed (not masked: the URL still works where
     the driver finds the password itself, as libpq does in PGPASSWORD or ~/.pgpass)."""

@@ -12,6 +12,7 @@ from supervisor.api import open_run
 from supervisor.commands.status import print_status
 from supervisor.commands.submit import read_chain
 from supervisor.errors import UserError
+from supervisor.rundir import hide_secrets_in
 from supervisor.study.records import RecordCache
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ def show_status(run: str, runs_dir: Path, watch: float | None) -> None:
         except unreadable as exc:
             study = None
             if not away:
-                why = " ".join(str(exc).split())[:300]
+                # Masked before it is cut: a password's head cut off at 300 is no less
+                # a secret (a driver's message may quote it, as ``open_storage`` knows).
+                why = hide_secrets_in(" ".join(str(exc).split()), opened.storage_url)[:300]
                 print(
                     f"{time.strftime('%H:%M:%S')} cannot read the run's storage: {why};"
                     f" looking again every {watch:g} s",
