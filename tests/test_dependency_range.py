@@ -103,3 +103,34 @@ def test_saved_arrays_are_only_the_given_ones_with_a_numpy_before_2_2(
         assert sorted(saved.files) == ["a", "b"]
     with pytest.raises(ValueError, match=r"array 'x' holds Python objects"):
         save_npz(tmp_path / "bad.npz", {"x": np.array([{}], dtype=object)}, compress)
+
+
+def test_files_saved_before_the_fix_under_a_numpy_before_2_2_load(tmp_path: Path) -> None:
+    """Kept models, checkpoints, predictions and artifacts an older supervisor wrote under
+    numpy < 2.2 hold one more array, 'allow_pickle': such a model loaded with an array too
+    many (set_weights refused it: an ensemble member trained again, ``supervisor export
+    --model`` failed), and such a checkpoint read back as damaged (trials restarted at 0)."""
+    from supervisor.benchmarks import Checkpoint
+    from supervisor.benchmarks.checkpoint import CHECKPOINT_ARRAYS
+    from supervisor.execution.execute import _load_trained
+    from supervisor.execution.trial import Trained, TrialResult
+    from tests.toy_classifier import ToyClassifier
+
+    old_savez = _savez_before_2_2(False)
+    bench = ToyClassifier({})
+    model = bench.build_model({"lr": 0.1}, 1)
+    old_savez(tmp_path / "model.npz", allow_pickle=False, **bench.model_arrays(model))
+    fresh = bench.build_model({"lr": 0.1}, 2)
+    result = TrialResult(0, "failed")
+    assert _load_trained(bench, fresh, Trained(str(tmp_path / "model.npz"), {}), result), (
+        result.extra
+    )
+    assert np.array_equal(fresh.w, model.w)
+
+    Checkpoint(tmp_path / "ck", 1, "t").save(0, [{"epoch": 0.0}], {"w": np.ones(3)})
+    (arrays,) = (tmp_path / "ck").glob(f"*/{CHECKPOINT_ARRAYS}")
+    with open(arrays, "wb") as f:
+        old_savez(f, allow_pickle=False, w=np.ones(3))
+    restored = Checkpoint(tmp_path / "ck", 1, "t").load()
+    assert restored is not None and restored.epoch == 0
+    assert list(restored.arrays) == ["w"]

@@ -128,9 +128,22 @@ def save_npz(
     (np.savez_compressed if compress else np.savez)(file, **values)
 
 
-def _read_checkpoint(path: Path, identity: str) -> Restored:
+def load_npz(file: str | Path) -> dict[str, Any]:
+    """The arrays ``save_npz`` wrote (each read: its CRC checked), never a pickle. A file
+    written before ``save_npz`` under numpy < 2.2 holds one more, 'allow_pickle' (a 0-d
+    False): left out, or such a kept model loaded with an array too many (set_weights
+    refused it), its checkpoint read back as damaged (the trial restarted at epoch 0)."""
     import numpy as np
 
+    with np.load(file, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    stray = arrays.get("allow_pickle")
+    if stray is not None and stray.shape == () and stray.dtype == np.bool_ and not stray:
+        del arrays["allow_pickle"]
+    return arrays
+
+
+def _read_checkpoint(path: Path, identity: str) -> Restored:
     state = json.loads((path / CHECKPOINT_STATE).read_text())
     if state.get("identity", "") != identity:
         raise ValueError("saved by another trial (study, parameters or seed differ)")
@@ -141,8 +154,7 @@ def _read_checkpoint(path: Path, identity: str) -> Restored:
     entries = [{str(k): float(v) for k, v in entry.items()} for entry in history]
     if [int(e.get("epoch", -1)) for e in entries] != list(range(epoch + 1)):
         raise ValueError(f"history does not cover epochs 0..{epoch}")
-    with np.load(path / CHECKPOINT_ARRAYS, allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in npz.files}  # reading checks every CRC
+    arrays = load_npz(path / CHECKPOINT_ARRAYS)
     if sorted(arrays) != state["arrays"]:
         raise ValueError("arrays missing from the checkpoint")
     return Restored(epoch=epoch, history=entries, arrays=arrays)

@@ -77,9 +77,8 @@ def load_model(
     study: optuna.Study, space_file: str, run_dir: Path, number: int
 ) -> tuple[Benchmark, Any]:
     """The benchmark of the run and trial ``number``'s trained model."""
-    import numpy as np
-
     from supervisor.benchmarks import registry
+    from supervisor.benchmarks.checkpoint import load_npz
     from supervisor.commands.rerun import spec_for, trained_record
     from supervisor.execution.quiet_start import quiet_framework_start
     from supervisor.study.kept_models import kept_in
@@ -103,9 +102,7 @@ def load_model(
             model = bench.build_model(spec.params, spec.seed)
     _xla_as_trained(model, settings.get("xla"))
     try:
-        with np.load(path, allow_pickle=False) as saved:
-            arrays = {name: saved[name] for name in saved.files}
-        bench.load_model_arrays(model, arrays)
+        bench.load_model_arrays(model, load_npz(path))
     except Exception as exc:  # a truncated file, or a model of other shapes
         raise UserError(
             f"{path}: cannot load trial {number}'s model: {type(exc).__name__}: {exc}"[:400]

@@ -85,14 +85,13 @@ def wanted(
 
 def load_outputs(run_dir: Path, trial: FrozenTrial) -> dict[str, Any] | None:
     """The arrays a trial saved for ensembles, or None where it has none (readable)."""
-    import numpy as np
+    from supervisor.benchmarks.checkpoint import load_npz
 
     relative = TrialRecord.from_frozen(trial).outputs
     if relative is None:
         return None
     try:
-        with np.load(run_dir / relative, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+        return load_npz(run_dir / relative)
     except (OSError, ValueError, EOFError):
         return None  # removed or damaged: the member is trained again
 

@@ -275,12 +275,10 @@ def _save_outputs(
 def _load_trained(bench: Benchmark, model: Any, trained: Trained, result: TrialResult) -> bool:
     """Give ``model`` the arrays of a model trained already; whether it took them. A file
     gone (trimmed since) or damaged is noted, and the trial trains instead."""
-    import numpy as np
+    from supervisor.benchmarks.checkpoint import load_npz
 
     try:
-        with np.load(trained.path, allow_pickle=False) as saved:
-            arrays = {name: saved[name] for name in saved.files}
-        bench.load_model_arrays(model, arrays)
+        bench.load_model_arrays(model, load_npz(trained.path))
     except Exception as exc:
         why = f"{trained.path}: {type(exc).__name__}: {exc}"
         result.extra["from_model_error"] = f"trained instead: {why}"[:500]

@@ -40,7 +40,7 @@ Section = tuple[str, str, list[Html]]
 
 def load(run_dir: Path, relative: object) -> dict[str, np.ndarray] | None:
     """The arrays of one trial, or None where the file is missing, unreadable or outside."""
-    import numpy as np
+    from supervisor.benchmarks.checkpoint import load_npz
 
     if not isinstance(relative, str) or not relative:
         return None
@@ -50,8 +50,7 @@ def load(run_dir: Path, relative: object) -> dict[str, np.ndarray] | None:
         return None
     try:
         # No pickles: a run directory may be shared, and loading one would run its code.
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
+        return load_npz(path)
     except (OSError, ValueError) as exc:
         logger.warning("report: cannot read %s: %s", path, exc)
         return None
