@@ -232,6 +232,7 @@ class Recorder:
         order: a kill between the two writes loses no re-run, see ``recovery``)."""
         self.requeue(trial, "stopped")
         self.fail(trial, "interrupted", error_type, why)
+        self._drop_arrays(trial.number)
 
     def worker_lost(
         self, trial: optuna.Trial, error_type: str | None, error: str, started: bool
@@ -239,6 +240,8 @@ class Recorder:
         """Its worker (or its trial process) died; ``started``: it was running then, not
         waiting in the worker's queue. Run again, or blamed when it died too often."""
         error = error[:2000]
+        if started:
+            self._drop_arrays(trial.number)
         blame = retry.blame(internals.user_attrs(trial), started, self.max_attempts, error)
         if blame is not None:
             self.fail(trial, "model", DIED_REPEATEDLY, blame)
@@ -247,6 +250,15 @@ class Recorder:
             error += " (queued on that worker, never started: not counted as an attempt)"
         self.requeue(trial, "ran" if started else "queued")
         self.fail(trial, "infrastructure", error_type, error)
+
+    def _drop_arrays(self, number: int) -> None:
+        """A trial whose result was lost (its worker died, or the campaign stopped it) may
+        have saved its artifacts and predictions first: nothing ranks them (its re-run is
+        another trial), so they go, as its model does. One stat where it saved none."""
+        if self.run_dir is None or not rundir.trial_dir(Path(self.run_dir), number).is_dir():
+            return
+        for name in (rundir.ARTIFACTS_FILE, rundir.OUTPUTS_FILE):
+            remove_trial_file(Path(self.run_dir), number, name)
 
     def requeue(self, trial: optuna.Trial, cause: retry.Cause) -> None:
         """Its re-run, queued before it is closed (``recovery.requeue``)."""

@@ -98,3 +98,26 @@ def test_members_trained_for_the_ensemble_keep_theirs(tmp_path: Path) -> None:
         trial.set_user_attr(attrs.MEMBER_OF, source)
         _finish(rec, trial, tmp_path, value)
     assert _kept(tmp_path) == [0, 1, 2, 3, 4]
+
+
+def test_a_trial_whose_result_was_lost_after_it_saved_its_arrays_leaves_no_file(
+    tmp_path: Path,
+) -> None:
+    """Its worker died after saving its predictions and artifacts (or the campaign was
+    stopped before its result was read): it runs again under a new number, and the lost
+    attempt's files, which nothing ranks or reads, stayed for good (its model went)."""
+    exp = _exp(tmp_path)
+    study = optuna.create_study(study_name="toy", direction="minimize")
+    rec = Recorder(exp, study, Silent(), str(tmp_path), max_attempts=3)
+    lost, stopped, queued = study.ask(), study.ask(), study.ask()
+    for trial in (lost, stopped):
+        folder = rundir.trial_dir(tmp_path, trial.number)
+        folder.mkdir(parents=True)
+        np.savez(folder / rundir.OUTPUTS_FILE, val=np.zeros(2))
+        np.savez(folder / rundir.ARTIFACTS_FILE, confusion=np.eye(2))
+    # Killed while it wrote its predictions: the partial file, as large as they are.
+    (rundir.trial_dir(tmp_path, stopped.number) / ".outputs.42.0a1b.tmp.npz").write_bytes(b"")
+    rec.worker_lost(lost, "KilledWorker", "its worker died", started=True)
+    rec.interrupted(stopped, "Interrupted", "stopped by the user (Ctrl-C)")
+    rec.worker_lost(queued, "KilledWorker", "its worker died", started=False)
+    assert list((tmp_path / rundir.TRIALS_DIR).iterdir()) == []
