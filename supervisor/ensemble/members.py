@@ -286,6 +286,7 @@ def train_missing(
     search trial (in ``sources``) was trained."""
     from supervisor.study import recovery
     from supervisor.study.driver import Driver
+    from supervisor.study.kept_artifacts import drop_lost
     from supervisor.study.open_study import open_campaign_study
 
     name = member_study_name(exp.study_name)
@@ -306,6 +307,8 @@ def train_missing(
     # Members a dead driver left running are closed and queued again now, before the plan,
     # so that they are counted as queued (the driver's own recovery then finds none).
     recovered = recovery.recover(study)
+    for number in recovered.zombies:  # what they saved before their driver died
+        drop_lost(run_dir / rundir.ENSEMBLE_DIR, number)
     if recovered.zombies:
         display.log(
             f"Ensemble: {len(recovered.zombies)} member(s) left running by a dead driver "

@@ -125,7 +125,7 @@ class Driver:
         started = time.monotonic()
         recovered = recovery.recover(self.study)
         self.zombies = list(recovered.zombies)
-        self.rec.load_models()
+        self.rec.load_models(self.zombies)
         budget = self.exp.budget.trials
         finished = self._finished_in_storage()
         ends = deadline.start(self.study, self.driver_id, self.exp.budget.timeout, started)

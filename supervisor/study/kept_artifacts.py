@@ -44,6 +44,16 @@ if TYPE_CHECKING:
 KEEP = 5
 
 
+def drop_lost(run_dir: Path, number: int) -> None:
+    """Trial ``number``'s result was lost (its worker died, the campaign stopped it, or
+    its driver died): the artifacts and predictions it may have saved first go, as its
+    model does; nothing ranks them (its re-run is another trial). One stat where it saved
+    none."""
+    if rundir.trial_dir(run_dir, number).is_dir():
+        for name in (rundir.ARTIFACTS_FILE, rundir.OUTPUTS_FILE):
+            remove_trial_file(run_dir, number, name)
+
+
 def outputs_kept(config: EnsembleConfig) -> int:
     """How many trials' ensemble predictions the ensemble step can use: the most any
     selection takes of the search's best."""

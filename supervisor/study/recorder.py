@@ -21,7 +21,7 @@ import supervisor.rundir as rundir
 from supervisor.execution.trial import DIED_REPEATEDLY, DISK_FULL
 from supervisor.study import attrs, failfast, feasibility, recovery, retry
 from supervisor.study.events import CampaignListener
-from supervisor.study.kept_artifacts import KeptArtifacts, outputs_kept
+from supervisor.study.kept_artifacts import KeptArtifacts, drop_lost, outputs_kept
 from supervisor.study.kept_models import KeptModels, remove_trial_file
 from supervisor.study.storage import set_user_attrs
 
@@ -84,10 +84,12 @@ class Recorder:
         self.artifacts: KeptArtifacts | None = None  # the best trials' (made at the first)
         self.outputs: KeptArtifacts | None = None  # their ensemble predictions (the same)
 
-    def load_models(self) -> None:
+    def load_models(self, zombies: Sequence[int] = ()) -> None:
         """The models kept by earlier runs (``KeptModels.load``): called once recovery has
-        closed the trials of dead drivers, whose files then go, and damaged ones with a
-        line saying so."""
+        closed the trials of dead drivers (``zombies``), whose files then go, and damaged
+        ones with a line saying so."""
+        for number in zombies:
+            self._drop_arrays(number)
         if self.models is not None:
             for note in self.models.load(self.study):
                 self.display.log(note)
@@ -252,13 +254,8 @@ class Recorder:
         self.fail(trial, "infrastructure", error_type, error)
 
     def _drop_arrays(self, number: int) -> None:
-        """A trial whose result was lost (its worker died, or the campaign stopped it) may
-        have saved its artifacts and predictions first: nothing ranks them (its re-run is
-        another trial), so they go, as its model does. One stat where it saved none."""
-        if self.run_dir is None or not rundir.trial_dir(Path(self.run_dir), number).is_dir():
-            return
-        for name in (rundir.ARTIFACTS_FILE, rundir.OUTPUTS_FILE):
-            remove_trial_file(Path(self.run_dir), number, name)
+        if self.run_dir is not None:
+            drop_lost(Path(self.run_dir), number)
 
     def requeue(self, trial: optuna.Trial, cause: retry.Cause) -> None:
         """Its re-run, queued before it is closed (``recovery.requeue``)."""

@@ -95,3 +95,26 @@ def test_the_first_trial_a_resume_ranks_among_the_best_pushes_the_worst_file_out
     assert sorted(_trial_folders(tmp_path)) == [1, 2, 3, 4, 5]
     finish(Recorder(exp, study, Silent(), str(tmp_path), max_attempts=3), 0.0)
     assert sorted(_trial_folders(tmp_path)) == [1, 3, 4, 5, 6]
+
+
+def test_a_dead_driver_s_trial_leaves_no_arrays_once_recovered(
+    tmp_path: Path, threads_client: Any
+) -> None:
+    """The driver died (a batch job's wall time) while a trial had saved its artifacts
+    and predictions but not told its result: the next start re-runs it under a new
+    number, and the dead attempt's files stayed for good."""
+    import socket
+
+    from supervisor.study import attrs
+
+    exp = experiment(tmp_path, SPACE, "{trials: 2, epochs: 1}")
+    study = make_study(exp)
+    dead = study.ask({"x": optuna.distributions.FloatDistribution(-4, 4)})
+    dead.set_user_attr(attrs.DRIVER, f"{socket.gethostname()}:{2**22 + 12345}:dead")
+    folder = rundir.trial_dir(tmp_path, dead.number)
+    folder.mkdir(parents=True)
+    for name in (rundir.ARTIFACTS_FILE, rundir.OUTPUTS_FILE):
+        (folder / name).write_bytes(b"arrays")
+    Driver(exp, study, threads_client, slots=1, run_dir=str(tmp_path)).run()
+    assert study.trials[dead.number].state == optuna.trial.TrialState.FAIL
+    assert dead.number not in _trial_folders(tmp_path)
