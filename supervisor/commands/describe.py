@@ -67,11 +67,13 @@ def describe_search(opts: SearchOptions) -> str:
 def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
     """Print the resolved space and the warm-start sources (``validate``, ``--dry-run``),
     after the checks a resume of the stored study would make."""
+    from supervisor.commands.resume_plan import resume_plan
     from supervisor.commands.search import resolve_experiment, stored_checks
     from supervisor.commands.summary import describe_experiment
 
     exp = resolve_experiment(opts)
-    warm = stored_checks(exp, opts, validate=validate)
-    print(describe_experiment(exp, opts))
+    warm, stored = stored_checks(exp, opts, validate=validate)
+    resumed = resume_plan(stored, exp) if stored is not None else None
+    print(describe_experiment(exp, opts, resumed))
     for source in warm:
         print(f"Warm start: {source.line()}")

@@ -120,13 +120,13 @@ def warm_sources(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source
 
 def stored_checks(
     exp: Experiment, opts: SearchOptions, *, validate: bool = False
-) -> list[warm_start.Source]:
+) -> tuple[list[warm_start.Source], optuna.Study | None]:
     """What ``validate`` and ``search --dry-run`` check against stored runs, as the search
     would (reading only): the warm-start runs, and the run it resumes (its trials may hold
     other parameters or constraints than this space: said "valid", then refused), in a
     journal, an SQLite file or on a database server. ``validate`` (no --storage) checks
     the storage the run records; a dry run is refused where the search would be: with
-    another storage than the run's."""
+    another storage than the run's. Also the study it resumes (None: a new run)."""
     from supervisor.study.open_study import checked_study
     from supervisor.study.storage import NoStudies
 
@@ -142,10 +142,11 @@ def stored_checks(
         _check_same_storage(run_dir, opts.storage)
         url = opts.storage or rundir.journal_url(run_dir)
     server = "://" in url and not url.startswith("sqlite")  # read-only: creates no tables
+    existing = None
     if server or _file_there(url):
         with contextlib.suppress(NoStudies):  # a database without Optuna's tables: new
-            checked_study(exp, url, read_only=True)
-    return warm_sources(exp, opts)
+            existing = checked_study(exp, url, read_only=True)[1]
+    return warm_sources(exp, opts), existing
 
 
 def _recorded_storage(run_dir: Path) -> str | None:
