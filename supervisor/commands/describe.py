@@ -73,7 +73,12 @@ def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
 
     exp = resolve_experiment(opts)
     warm, stored = stored_checks(exp, opts, validate=validate)
-    resumed = resume_plan(stored, exp) if stored is not None else None
+    resumed = None
+    if stored is not None:
+        from supervisor.study.warm_start import earlier
+
+        resumed = resume_plan(stored, exp)
+        earlier(stored, warm)  # a source an earlier start added is not added again
     print(describe_experiment(exp, opts, resumed))
     for source in warm:
         print(f"Warm start: {source.line()}")
