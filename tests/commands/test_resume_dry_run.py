@@ -88,3 +88,21 @@ def test_a_dry_run_of_a_run_whose_budget_is_spent_says_nothing_would_run(
     assert _line(lines, "enqueue") == (
         "enqueue     2 configuration(s): 2 in the study already, not queued again"
     )
+
+
+def test_a_dry_run_with_a_storage_that_holds_the_study_says_it_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``--storage`` the storage line never said the search resumes, however many of
+    the study's trials the storage held."""
+    import optuna
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(toy_space(study="toy", trials=7)))
+    study = optuna.create_study(study_name="toy", storage="sqlite:///s.db")
+    x = {"x": FloatDistribution(-4, 4)}
+    for value in (1.0, 2.0, 3.0):
+        study.add_trial(create_trial(params={"x": value}, distributions=x, value=value))
+    lines = _shown(tmp_path, "search", "toy.yaml", "--storage", "sqlite:///s.db", "--dry-run")
+    assert _line(lines, "storage") == "storage     sqlite:///s.db (exists: the search resumes)"
+    assert _line(lines, "would run").startswith("would run   4 of 7 trials on a local Dask")
