@@ -73,12 +73,18 @@ def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
 
     exp = resolve_experiment(opts)
     warm, stored = stored_checks(exp, opts, validate=validate)
-    resumed = None
+    resumed, changes = None, []
     if stored is not None:
+        from supervisor.study.open_study import resume_changes
         from supervisor.study.warm_start import earlier
 
         resumed = resume_plan(stored, exp)
         earlier(stored, warm)  # a source an earlier start added is not added again
+        # The note the search prints when the resume trains otherwise than the study's
+        # trials (other epochs, fixed values, options): its dry run said nothing of it.
+        changes = resume_changes(stored, exp)
     print(describe_experiment(exp, opts, resumed))
     for source in warm:
         print(f"Warm start: {source.line()}")
+    for line in changes:
+        print(line)

@@ -106,3 +106,26 @@ def test_a_dry_run_with_a_storage_that_holds_the_study_says_it_resumes(
     lines = _shown(tmp_path, "search", "toy.yaml", "--storage", "sqlite:///s.db", "--dry-run")
     assert _line(lines, "storage") == "storage     sqlite:///s.db (exists: the search resumes)"
     assert _line(lines, "would run").startswith("would run   4 of 7 trials on a local Dask")
+
+
+def test_a_dry_run_of_a_resume_that_trains_otherwise_says_what_the_search_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search notes a resume with other epochs than the study's trials were trained
+    with (their values do not compare); its dry run and ``validate`` said nothing of it."""
+    import optuna
+
+    from supervisor.config import space
+    from supervisor.study.storage import open_storage
+
+    monkeypatch.chdir(tmp_path)
+    _run_with(tmp_path, [1.0, 2.0], trials=7)
+    storage = open_storage(rundir.journal_url(tmp_path / "runs" / "toy"))
+    study = optuna.load_study(study_name="toy", storage=storage)
+    study.set_user_attr(attrs.CONFIG, space.load("toy.yaml").to_dict())  # as a start stores it
+    note = "note: this run trains otherwise than the study's earlier trials (trained 2 epochs,"
+    assert not any(
+        line.startswith(note) for line in _shown(tmp_path, "search", "toy.yaml", "--dry-run")
+    )
+    shown = _shown(tmp_path, "search", "toy.yaml", "--epochs", "5", "--dry-run")
+    assert any(line.startswith(f"{note} this run 5)") for line in shown), shown
