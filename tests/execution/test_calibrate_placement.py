@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from supervisor.execution import calibrate
+from supervisor.execution.trial_host import TrialHost
+from tests.execution.test_worker import spec
 from tests.toy_classifier import ToyClassifier, ToyData
 
 PLACES_ENV = "SUPERVISOR_TEST_PLACES"  # a folder: each probe writes its cores there
@@ -43,6 +45,14 @@ def test_probes_are_not_pinned_as_a_search_s_trials_are_not(
     assert all(row["samples_per_s"] > 0 for row in cal.table)
     probes = sum(row["trials_per_node"] for row in cal.table)
     assert _places(places) == [sorted(os.sched_getaffinity(0))] * probes
+    # A search's trial process (a worker's trial host) is placed alike: every core here.
+    host = TrialHost()
+    try:
+        trial = host.run(spec(0, isolation="process"))
+    finally:
+        host.stop()
+    assert trial.status == "complete"
+    assert trial.extra["provenance"]["cpus_visible"] == len(os.sched_getaffinity(0))
 
 
 def test_calibrate_cores_confines_the_probes_together_to_that_many(
