@@ -9,13 +9,17 @@ from supervisor.clusters.profile import Launcher
 
 if TYPE_CHECKING:
     from supervisor.commands.search import SearchOptions
+    from supervisor.config.experiment import Experiment
 
 
-def describe_launcher(launcher: Launcher, run_dir: Path, study: str) -> str:
+def describe_launcher(
+    launcher: Launcher, run_dir: Path, study: str, local: str | None = None
+) -> str:
+    """``local``: the packing a local profile's cluster gets (``local_packing``)."""
     head = f"launcher    {launcher.file} ({launcher.kind})"
     if launcher.kind == "local":
         sizes = ", ".join(f"{k} {v}" for k, v in launcher.extra.items()) or "sized to this machine"
-        return f"{head}: a local Dask cluster on loopback, {sizes}"
+        return f"{head}: a local Dask cluster on loopback, {local or sizes}"
     tls = "TLS with a per-campaign certificate" if launcher.tls is True else "TLS"
     tls = tls if launcher.tls else "no TLS"
     if launcher.kind == "mpi":
@@ -61,7 +65,22 @@ def describe_search(opts: SearchOptions) -> str:
     )
     assert launcher is not None
     study = exp.study_name
-    return describe_launcher(launcher, opts.runs_root / study, study)
+    local = local_packing(opts, exp, launcher) if launcher.kind == "local" else None
+    return describe_launcher(launcher, opts.runs_root / study, study, local)
+
+
+def local_packing(opts: SearchOptions, exp: Experiment, launcher: Launcher) -> str:
+    """The workers and threads a local profile's cluster gets, as the search resolves them:
+    one that sizes nothing takes this host's calibration, which its dry run called "sized
+    to this machine" (every core) while the search ran the calibrated packing."""
+    from supervisor.clusters.local import local_size
+    from supervisor.commands.packing import calibrated, packing
+
+    workers, threads, note = packing(opts, exp.benchmark, calibrated(launcher), exp.options)
+    n, per = local_size(
+        workers or launcher.extra.get("workers"), threads or launcher.extra.get("threads")
+    )
+    return f"{n} workers x {per} thread(s) per trial{note}"
 
 
 def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
