@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,7 +88,7 @@ def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
     """Print the resolved space and the warm-start sources (``validate``, ``--dry-run``),
     after the checks a resume of the stored study would make."""
     from supervisor.commands.resume_plan import resume_plan
-    from supervisor.commands.search import resolve_experiment, stored_checks
+    from supervisor.commands.search import recorded_storage, resolve_experiment, stored_checks
     from supervisor.commands.summary import describe_experiment
 
     exp = resolve_experiment(opts)
@@ -102,6 +103,10 @@ def describe_resolved(opts: SearchOptions, validate: bool = False) -> None:
         # The note the search prints when the resume trains otherwise than the study's
         # trials (other epochs, fixed values, options): its dry run said nothing of it.
         changes = resume_changes(stored, exp)
+    if validate and (recorded := recorded_storage(opts.runs_root / exp.study_name)):
+        # What it read: the run's storage, not the journal file it named ("exists: the
+        # search resumes" of a journal that is not there, the study in a database).
+        opts = replace(opts, storage=recorded)
     print(describe_experiment(exp, opts, resumed))
     for source in warm:
         print(f"Warm start: {source.line()}")

@@ -132,7 +132,7 @@ def stored_checks(
 
     run_dir = opts.runs_root / exp.study_name
     if validate:
-        url = _recorded_storage(run_dir) or rundir.journal_url(run_dir)
+        url = recorded_storage(run_dir) or rundir.journal_url(run_dir)
     else:  # the search's folders and storage file too: "valid", then refused
         preflight.writable_dir(opts.runs_root, "--runs-dir", probe=False)
         if opts.report:
@@ -149,7 +149,8 @@ def stored_checks(
     return warm_sources(exp, opts), existing
 
 
-def _recorded_storage(run_dir: Path) -> str | None:
+def recorded_storage(run_dir: Path) -> str | None:
+    """The storage URL ``run_dir``'s run.json records (None: its journal, or no run)."""
     record_file = run_dir / rundir.RUN_FILE
     if not (record_file.exists() or record_file.is_symlink()):
         return None

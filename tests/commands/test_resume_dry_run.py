@@ -129,3 +129,24 @@ def test_a_dry_run_of_a_resume_that_trains_otherwise_says_what_the_search_says(
     )
     shown = _shown(tmp_path, "search", "toy.yaml", "--epochs", "5", "--dry-run")
     assert any(line.startswith(f"{note} this run 5)") for line in shown), shown
+
+
+def test_validate_names_the_storage_the_run_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``validate`` reads the study where the run records it (a database), but said
+    "storage journal:runs/toy/journal.log (exists: the search resumes)", a file that is
+    not there."""
+    import optuna
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(toy_space(study="toy", trials=7)))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="toy", storage=url)
+    x = {"x": FloatDistribution(-4, 4)}
+    study.add_trial(create_trial(params={"x": 1.0}, distributions=x, value=1.0))
+    (tmp_path / "runs" / "toy").mkdir(parents=True)
+    rundir.write_record(tmp_path / "runs" / "toy", rundir.RunRecord("toy", url, "toy.yaml", "x"))
+    lines = _shown(tmp_path, "validate", "toy.yaml")
+    assert _line(lines, "storage") == f"storage     {url} (exists: the search resumes)"
+    assert _line(lines, "would run").startswith("would run   6 of 7 trials")
