@@ -142,14 +142,16 @@ def measure(
     a busy process beside them 0.97), and pinned trials of two searches on one machine
     would share its first cores."""
     from supervisor.execution.gpu_share import node_gpus, slot_environment
-    from supervisor.execution.node import thread_environment
+    from supervisor.execution.node import thread_environment, without_storage_secrets
 
     gpus = node_gpus(os.environ)
     procs: list[subprocess.Popen[str]] = []
     logs: list[Any] = []
     with contextlib.ExitStack() as stack:
         for slot in range(packing.trials):
-            env = dict(os.environ)
+            # As a trial's process: without the storage's password (the plugin's code runs
+            # there and its output is shown), which probes had where the shell exported it.
+            env = without_storage_secrets(os.environ)
             # On a GPU node, spread over its GPUs as the search's trials are.
             env.update(slot_environment(slot, packing.trials, gpus, env))
             if tuned:
