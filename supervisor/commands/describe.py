@@ -77,7 +77,9 @@ def local_packing(opts: SearchOptions, exp: Experiment, launcher: Launcher) -> s
     from supervisor.clusters.local import local_size
     from supervisor.commands.packing import calibrated, packing
 
-    workers, threads, note = packing(opts, exp.benchmark, calibrated(launcher), exp.options)
+    workers, threads, note = packing(
+        opts, exp.benchmark, calibrated(launcher), exp.options, exp.node.to_dict()
+    )
     n, per = local_size(
         workers or launcher.extra.get("workers"), threads or launcher.extra.get("threads")
     )

@@ -225,7 +225,7 @@ def search(opts: SearchOptions) -> Outcome:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()
     workers, threads, packing = local_packing(
-        opts, exp.benchmark, calibrated(launcher), exp.options
+        opts, exp.benchmark, calibrated(launcher), exp.options, exp.node.to_dict()
     )
     with open_cluster(
         workers=workers,

@@ -84,7 +84,9 @@ def describe_experiment(exp: Experiment, opts: Any, resumed: ResumePlan | None =
         from supervisor.clusters.local import local_size
         from supervisor.commands.packing import packing
 
-        workers, threads, note = packing(opts, exp.benchmark, True, exp.options)
+        workers, threads, note = packing(
+            opts, exp.benchmark, True, exp.options, exp.node.to_dict()
+        )
         n, per = local_size(workers, threads)
         where = f"a local Dask cluster of {n} workers x {per} thread(s) per trial{note}"
     if exp.node.to_dict() != NodeSettings().to_dict():

@@ -39,3 +39,26 @@ def test_a_local_profile_that_sizes_nothing_shows_the_calibrated_packing(
         f"launcher    {local} (local): a local Dask cluster on loopback, {cores} workers x 1"
         " thread(s) per trial"
     )
+
+
+def test_a_search_that_trains_with_other_node_settings_than_calibrated_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes train with the node settings' defaults; a space file's ``xla: on`` (twice as
+    slow on a CPU node) took the packing measured without it in silence."""
+    from supervisor.commands.summary import describe_experiment
+    from supervisor.config import space as spaces
+
+    monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cal"))
+    calibrate.save(replace(fake(), benchmark=TOY, trials_per_node=1))
+    space = tmp_path / "toy.yaml"
+    space.write_text(
+        f'benchmark: {{name: "{TOY}"}}\nobjectives: [loss]\nnode: {{xla: "on"}}\n'
+        "params:\n  x: {type: float, low: -4, high: 4}\nbudget: {trials: 3}\n"
+    )
+    opts = SearchOptions(space_file=str(space), runs_root=tmp_path / "runs")
+    shown = describe_experiment(spaces.load(space), opts).splitlines()
+    assert shown[-1] == (
+        "would run   3 trials on a local Dask cluster of 1 workers x 1 thread(s) per trial"
+        " (packing from supervisor calibrate, measured with xla auto, not 'on')"
+    )
