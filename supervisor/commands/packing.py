@@ -19,10 +19,14 @@ def calibrated(launcher: Launcher | None) -> bool:
 
 
 def packing(
-    opts: Any, benchmark: str, local_default: bool, options: dict[str, Any] | None = None
+    opts: Any,
+    benchmark: str,
+    local_default: bool,
+    options: dict[str, Any] | None = None,
+    node: dict[str, Any] | None = None,
 ) -> tuple[int | None, int | None, str]:
     """(workers, threads, note) for the local cluster; ``opts``: a SearchOptions,
-    ``options``: the search's benchmark options."""
+    ``options``: the search's benchmark options, ``node``: its ``node:`` settings."""
     # getattr: describe_experiment's callers may pass only what it used to read.
     workers, threads = getattr(opts, "workers", None), getattr(opts, "threads", None)
     if not local_default or getattr(opts, "scheduler", None) or workers or threads:
@@ -39,6 +43,9 @@ def packing(
         for k, v in (options or {}).items()
         if k in cal.options and cal.options[k] != v
     ]
+    # Probes train with the node settings' defaults ("auto"): a space file's xla: on (twice
+    # as slow on a CPU node) or mixed precision runs otherwise than was measured.
+    other += [f"{k} auto, not {v!r}" for k, v in (node or {}).items() if v != "auto"]
     measured = f", measured with {'; '.join(other[:3])}" if other else ""
     note = f" (packing from supervisor calibrate{measured})"
     return cal.trials_per_node, cal.threads_per_trial, note

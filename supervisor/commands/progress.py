@@ -101,8 +101,13 @@ class Display:
                 f"({', '.join(map(str, zombies[:10]))}{'...' if len(zombies) > 10 else ''}); "
                 "their parameters are queued again"
             )
-        if done:
-            self.log(f"Resuming: {done} of {total} trials already finished")
+        if done >= total:  # said "7 of 5 trials already finished", then stopped
+            self.log(
+                f"Resuming: {done} trials finished already, the budget is {total}: none to"
+                " run (raise budget.trials or --trials to search on)"
+            )
+        elif done:
+            self.log(f"Resuming: {done} of {total} trials finished already, {total - done} to run")
         if self.live:
             from rich.progress import BarColumn, Progress, TextColumn
 

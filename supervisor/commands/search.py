@@ -120,19 +120,19 @@ def warm_sources(exp: Experiment, opts: SearchOptions) -> list[warm_start.Source
 
 def stored_checks(
     exp: Experiment, opts: SearchOptions, *, validate: bool = False
-) -> list[warm_start.Source]:
+) -> tuple[list[warm_start.Source], optuna.Study | None]:
     """What ``validate`` and ``search --dry-run`` check against stored runs, as the search
     would (reading only): the warm-start runs, and the run it resumes (its trials may hold
     other parameters or constraints than this space: said "valid", then refused), in a
     journal, an SQLite file or on a database server. ``validate`` (no --storage) checks
     the storage the run records; a dry run is refused where the search would be: with
-    another storage than the run's."""
+    another storage than the run's. Also the study it resumes (None: a new run)."""
     from supervisor.study.open_study import checked_study
     from supervisor.study.storage import NoStudies
 
     run_dir = opts.runs_root / exp.study_name
     if validate:
-        url = _recorded_storage(run_dir) or rundir.journal_url(run_dir)
+        url = recorded_storage(run_dir) or rundir.journal_url(run_dir)
     else:  # the search's folders and storage file too: "valid", then refused
         preflight.writable_dir(opts.runs_root, "--runs-dir", probe=False)
         if opts.report:
@@ -142,13 +142,15 @@ def stored_checks(
         _check_same_storage(run_dir, opts.storage)
         url = opts.storage or rundir.journal_url(run_dir)
     server = "://" in url and not url.startswith("sqlite")  # read-only: creates no tables
+    existing = None
     if server or _file_there(url):
         with contextlib.suppress(NoStudies):  # a database without Optuna's tables: new
-            checked_study(exp, url, read_only=True)
-    return warm_sources(exp, opts)
+            existing = checked_study(exp, url, read_only=True)[1]
+    return warm_sources(exp, opts), existing
 
 
-def _recorded_storage(run_dir: Path) -> str | None:
+def recorded_storage(run_dir: Path) -> str | None:
+    """The storage URL ``run_dir``'s run.json records (None: its journal, or no run)."""
     record_file = run_dir / rundir.RUN_FILE
     if not (record_file.exists() or record_file.is_symlink()):
         return None
@@ -223,7 +225,7 @@ def search(opts: SearchOptions) -> Outcome:
         display.log(PASSWORD_IN_ARGV)
     started = time.time()
     workers, threads, packing = local_packing(
-        opts, exp.benchmark, calibrated(launcher), exp.options
+        opts, exp.benchmark, calibrated(launcher), exp.options, exp.node.to_dict()
     )
     with open_cluster(
         workers=workers,

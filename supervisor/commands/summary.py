@@ -11,17 +11,21 @@ from supervisor.clusters.handover import CHAIN_ENV
 from supervisor.execution.node import NodeSettings
 
 if TYPE_CHECKING:
+    from supervisor.commands.resume_plan import ResumePlan
     from supervisor.config.experiment import Experiment
     from supervisor.study.driver import Summary
 
 
-def describe_experiment(exp: Experiment, opts: Any) -> str:
+def describe_experiment(exp: Experiment, opts: Any, resumed: ResumePlan | None = None) -> str:
+    """``resumed``: what the study this search resumes holds (None: a new run)."""
     import supervisor.rundir as rundir
+    from supervisor.commands.resume_plan import would_run
 
     run_dir: Path = opts.runs_root / exp.study_name
     storage = opts.storage or rundir.journal_url(run_dir)
     journal = run_dir / rundir.JOURNAL_FILE
-    resume = " (exists: the search resumes)" if opts.storage is None and journal.exists() else ""
+    journal_there = opts.storage is None and journal.exists()
+    resume = " (exists: the search resumes)" if journal_there or resumed else ""
     lines = [
         f"{exp.file}: valid",
         f"study       {exp.study_name}",
@@ -57,7 +61,12 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
     if early:
         lines.append(f"stop early  once {' or '.join(early)}")
     if exp.enqueue:
-        lines.append(f"enqueue     {len(exp.enqueue)} configuration(s) trained first")
+        # A resume queues only those its study holds no trial of (``study.enqueue``).
+        first = len(exp.enqueue) if resumed is None else resumed.queued
+        parts = [f"{first} trained first"] if first else []
+        if first < len(exp.enqueue):
+            parts.append(f"{len(exp.enqueue) - first} in the study already, not queued again")
+        lines.append(f"enqueue     {len(exp.enqueue)} configuration(s): {'; '.join(parts)}")
         lines += [f"  {i}  {entry}" for i, entry in enumerate(exp.enqueue)]
     if exp.keep_models:
         lines.append(
@@ -75,12 +84,14 @@ def describe_experiment(exp: Experiment, opts: Any) -> str:
         from supervisor.clusters.local import local_size
         from supervisor.commands.packing import packing
 
-        workers, threads, note = packing(opts, exp.benchmark, True, exp.options)
+        workers, threads, note = packing(
+            opts, exp.benchmark, True, exp.options, exp.node.to_dict()
+        )
         n, per = local_size(workers, threads)
         where = f"a local Dask cluster of {n} workers x {per} thread(s) per trial{note}"
     if exp.node.to_dict() != NodeSettings().to_dict():
         lines.append(f"node        xla {exp.node.xla}, precision {exp.node.precision}")
-    lines.append(f"would run   {exp.budget.trials} trials on {where}")
+    lines.append(would_run(exp, resumed, where))
     if exp.ensemble is not None:
         e = exp.ensemble
         pool = f", pool {e.pool}" if e.select in ("greedy", "auto") else ""

@@ -1,10 +1,11 @@
 """``supervisor calibrate BENCHMARK``: which packing of trials on this node trains fastest.
 
 For every (threads per trial x trials per node) that fits the node's cores, it starts
-that many probe processes at once, each confined to its own cores and sized with the
-same thread settings a worker slot gets, lets each train the benchmark's default model
-for one warm-up epoch (tracing, caches), then times the next epochs with all probes
-released together, so the timed sections overlap. The packing with the highest
+that many probe processes at once, each sized with the same thread settings a worker
+slot gets and, as a search's trial processes, not pinned to cores of their own (see
+``measure``), lets each train the benchmark's default model for one warm-up epoch
+(tracing, caches), then times the next epochs with all probes released together, so the
+timed sections overlap. The packing with the highest
 aggregate samples/s is recommended; it can be saved for ``supervisor search`` on this
 host and written into a launcher profile.
 
@@ -122,16 +123,24 @@ def measure(
     options: dict[str, Any],
     packing: Packing,
     epochs: int,
-    cores: list[int],
+    cores: list[int] | None = None,
     *,
     tuned: bool = True,
     xla: str = "auto",
     timeout: float | None = None,
 ) -> Measurement:
-    """Run ``packing.trials`` probes at once; their samples/s. ``tuned``: each on its
-    own cores with the worker slot's thread settings; otherwise with the frameworks'
-    defaults (every probe sizes its pools for the whole node), for comparison.
-    ``timeout``: seconds the probes have, start to result, before they are killed."""
+    """Run ``packing.trials`` probes at once; their samples/s. ``tuned``: each with the
+    worker slot's thread settings; otherwise with the frameworks' defaults (every probe
+    sizes its pools for the whole node), for comparison. ``timeout``: seconds the probes
+    have, start to result, before they are killed. ``cores``: the cores the probes share
+    (``calibrate --cores``: an allocation of that many), None: this process's.
+
+    No probe has cores of its own: each had (``sched_setaffinity``) where a search's
+    trials run wherever the OS puts them within their job's cores, so the packing a
+    search used was measured otherwise than it ran. Pinning gained nothing measurable
+    (2 x 1-thread weather trials on 2 cores, 20 paired rounds: pinned/unpinned 0.98, with
+    a busy process beside them 0.97), and pinned trials of two searches on one machine
+    would share its first cores."""
     from supervisor.execution.gpu_share import node_gpus, slot_environment
     from supervisor.execution.node import thread_environment, without_storage_secrets
 
@@ -140,8 +149,8 @@ def measure(
     logs: list[Any] = []
     with contextlib.ExitStack() as stack:
         for slot in range(packing.trials):
-            mine = cores[slot * packing.threads : (slot + 1) * packing.threads]
-            # The benchmark's code runs there, as in a trial: not with the storage's password.
+            # As a trial's process: without the storage's password (the plugin's code runs
+            # there and its output is shown).
             env = without_storage_secrets(os.environ)
             # On a GPU node, spread over its GPUs as the search's trials are.
             env.update(slot_environment(slot, packing.trials, gpus, env))
@@ -153,7 +162,8 @@ def measure(
                 "target": target,
                 "options": options,
                 "epochs": epochs,
-                "cores": mine if tuned else [],
+                "threads": packing.threads if tuned else 0,
+                "cores": cores or [],
                 "xla": xla,
             }
             # Framework chatter goes to a file, shown only if the probe fails.
@@ -250,14 +260,19 @@ def calibrate(
     packing gets ``TIMEOUT_FACTOR`` times what it took, at least ``TIMEOUT_FLOOR_S``."""
     from supervisor.execution.gpu_share import node_gpus
 
-    cores = usable_cores()[: max_cores or None]
+    usable = usable_cores()
+    cores = usable[: max_cores or None]
+    # ``--cores N`` stands for an allocation of N cores: the probes share those, as a
+    # job's trials share its cores; else they run where a search's would, anywhere here.
+    shared = cores if len(cores) < len(usable) else None
     results: list[Measurement] = []
     limit, why = first_timeout, ""
     # Each packing is kept as it is measured: a calibrate killed after an hour (Ctrl-C,
     # its job's walltime) lost every packing, and the next one measured them again.
     progress = progress_path(benchmark, len(cores))
     same = {"target": target, "options": options, "epochs": epochs, "cores": len(cores)}
-    same["cpu"] = cpu_model()
+    # Probes are no longer pinned: a stopped calibrate's pinned measurements are not kept.
+    same |= {"cpu": cpu_model(), "pinned": False}
     kept = _kept_progress(progress, same)
     for packing in grid(len(cores)):
         started = time.monotonic()
@@ -270,7 +285,7 @@ def calibrate(
                 on_result(m)
             continue
         try:
-            m = measure(target, options, packing, epochs, cores, timeout=limit)
+            m = measure(target, options, packing, epochs, shared, timeout=limit)
         except ProbeTimeout as exc:
             if not results:  # nothing measured: no packing can be judged
                 raise ProbeTimeout(

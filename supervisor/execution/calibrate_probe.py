@@ -1,9 +1,10 @@
 """One calibration probe: ``python -m supervisor.execution.calibrate_probe REQUEST_JSON``.
 
-Speaks a line protocol with ``supervisor.execution.calibrate`` on stdin/stdout: pins itself to its
-cores, trains the benchmark's default model for one warm-up epoch, prints ``ready``,
-waits for ``go``, times ``epochs`` more and prints ``rate <samples/s>`` (or ``error
-<message>``); it ends at once when its stdin closes (calibrate is gone). Its thread
+Speaks a line protocol with ``supervisor.execution.calibrate`` on stdin/stdout: sizes its
+thread pools as a trial's (on no cores of its own: a search's trials have none), trains
+the benchmark's default model for one warm-up epoch, prints ``ready``, waits for
+``go``, times ``epochs`` more and prints ``rate <samples/s>`` (or ``error <message>``);
+it ends at once when its stdin closes (calibrate is gone). Its thread
 environment was set by the parent before the start.
 """
 
@@ -42,9 +43,10 @@ def main(request: dict[str, Any]) -> None:
         from supervisor.benchmarks import registry
         from supervisor.execution import node
 
-        if request["cores"]:  # tuned: pinned, thread pools sized by the parent's env
+        if request["cores"]:  # calibrate --cores: the allocation's, shared by every probe
             os.sched_setaffinity(0, request["cores"])
-            node.configure(len(request["cores"]))
+        if request["threads"]:  # tuned: thread pools sized as a worker slot's (the env's)
+            node.configure(request["threads"])
         settings = node.NodeSettings(xla=request.get("xla", "auto"))
         bench = registry.load(request["target"])(request["options"])
         data = bench.load_data(0)

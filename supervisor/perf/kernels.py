@@ -4,9 +4,10 @@ settings (``supervisor.execution.node``), with XLA off and on, and the calibrate
     python -m supervisor.perf.kernels [--tiny] [--benchmarks weather,speech] [--epochs 1]
 
 "defaults": each trial process left to size its own thread pools for the whole node
-(what a plain ``model.fit`` does). "node": each trial pinned to its own cores with
-TF/oneDNN/OpenMP pools sized to them. Both are measured for one trial on the whole node
-and for trials packed one per core, where oversubscription shows.
+(what a plain ``model.fit`` does). "node": each trial's TF/oneDNN/OpenMP pools sized to
+its share of the cores (not pinned to them, as a search's trials are not). Both are
+measured for one trial on the whole node and for trials packed one per core, where
+oversubscription shows.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def main() -> None:
                         options,
                         packing,
                         args.epochs,
-                        cores,
                         tuned=tuned,
                         xla=xla,
                     )

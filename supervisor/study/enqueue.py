@@ -18,6 +18,7 @@ from supervisor.study.index import param_key
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
 
 def enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
@@ -32,17 +33,27 @@ def enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
 
 
 def _enqueue(study: optuna.Study, entries: Sequence[Mapping[str, Any]]) -> int:
+    queued = missing(study.get_trials(deepcopy=False), entries)
+    for params in queued:
+        study.enqueue_trial(dict(params))
+    return len(queued)
+
+
+def missing(
+    trials: Sequence[FrozenTrial], entries: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The configurations of ``entries`` that none of ``trials`` holds, each once, in order:
+    what a start queues (also what ``--dry-run`` says a resume queues)."""
     held: set[tuple[tuple[str, str], ...]] = set()
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         fixed = t.system_attrs.get("fixed_params")
         held.add(param_key(dict(fixed or t.params)))
         if fixed and all(name in t.params for name in fixed):  # as drawn: 8, not 8.0
             held.add(param_key({name: t.params[name] for name in fixed}))
-    queued = 0
+    found = []
     for params in entries:
         key = param_key(dict(params))
         if key not in held:
-            study.enqueue_trial(dict(params))
+            found.append(params)
             held.add(key)
-            queued += 1
-    return queued
+    return found

@@ -68,8 +68,16 @@ class Source:
     left_out: Counter[str] = field(default_factory=Counter)  # reason -> trials
     dropped: set[str] = field(default_factory=set)  # its parameters this space lacks
     notes: list[str] = field(default_factory=list)  # differences that may matter
+    # Trials of it an earlier start of this run added (``earlier``; None: none did, or
+    # not all): this start adds none of it.
+    earlier: int | None = None
 
     def line(self) -> str:
+        if self.earlier is not None:
+            # Said "6 trials from a" on a resume after run a grew from 3: only 3 are told.
+            now = len(self.trials)
+            more = f"; it has {now} now, the others are not added" if now > self.earlier else ""
+            return f"{self.earlier} trials from {self.label}, added at an earlier start{more}"
         text = f"{len(self.trials)} trials from {self.label}"
         if self.failed:
             text += f", {self.failed} of them failed there"
@@ -150,7 +158,18 @@ def apply(study: optuna.Study, sources: list[Source]) -> int:
         return _apply(study, sources)
 
 
+def earlier(study: optuna.Study, sources: list[Source]) -> None:
+    """Set each source's ``earlier``: the trials an earlier start of ``study`` added of it
+    (reads only: also for ``--dry-run`` and ``validate``)."""
+    done: dict[str, Any] = dict(study.user_attrs.get(IMPORTED) or {})
+    for source in sources:
+        entry = _recorded(done, source, source.key or source.label)
+        count = None if entry is None else entry["trials"]
+        source.earlier = int(count) if isinstance(count, int | float) else None
+
+
 def _apply(study: optuna.Study, sources: list[Source]) -> int:
+    earlier(study, sources)
     done: dict[str, Any] = dict(study.user_attrs.get(IMPORTED) or {})
     present: set[Any] | None = None  # the marks in the study, read once if needed
     added = 0
