@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import optuna
 import psutil
 import pytest
+from optuna.trial import TrialState
 
 from supervisor.clusters.adaptive import Renewing
 from supervisor.clusters.launch import open_cluster
 from supervisor.clusters.scheduler_process import SchedulerProcess
-from tests.faultkit import kill_session, start_search, toy_space
+from tests.faultkit import journal_url, kill_session, start_search, toy_space, wait_for
 
 CHILD = "supervisor.clusters.scheduler_process"
 
@@ -80,6 +82,14 @@ def test_the_scheduler_stops_when_its_driver_is_killed(tmp_path: Path) -> None:
         kill_session(proc)
 
 
+def started(study: optuna.Study) -> bool:
+    """A trial runs on a worker: its start is stored (``inflight.START_RECORD_DELAY``)."""
+    return any(
+        t.state == TrialState.RUNNING and "started" in t.user_attrs
+        for t in study.get_trials(deepcopy=False)
+    )
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_to_the_whole_group_leaves_the_driver_to_record_its_trials(
     tmp_path: Path, signum: int
@@ -94,7 +104,9 @@ def test_a_signal_to_the_whole_group_leaves_the_driver_to_record_its_trials(
         while not (children := _schedulers(proc.pid)) or not _listening(children[0]):
             assert proc.poll() is None and time.monotonic() < deadline, "no scheduler"
             time.sleep(0.2)
-        time.sleep(4)  # its trials are running
+        # Its trial runs (its start stored): a fixed 4 s, on a loaded machine, sent the
+        # signal while the worker was still starting (a "Nanny failed to start" traceback).
+        wait_for(journal_url(space), "toy", started, timeout=120)
         os.killpg(proc.pid, signum)
         out, _ = proc.communicate(timeout=120)
     finally:

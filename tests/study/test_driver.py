@@ -504,7 +504,12 @@ def test_a_second_driver_waits_for_a_configuration_the_first_is_training(
     studies = [make_study(exp, open_storage(url)) for _ in range(2)]  # type: ignore[arg-type]
     first = threading.Thread(target=Driver(exp, studies[0], threads_client, slots=2).run)
     first.start()
-    time.sleep(0.3)  # the first has asked and launched its trials
+    # The first has asked and launched its trials (a fixed 0.3 s assumed so; two drivers
+    # starting at one instant do train a configuration twice).
+    deadline = time.monotonic() + 60
+    while sum(attrs.DRIVER in t.user_attrs for t in studies[1].get_trials(deepcopy=False)) < 2:
+        assert time.monotonic() < deadline, "the first driver asked no trial"
+        time.sleep(0.01)
     Driver(exp, studies[1], threads_client, slots=2).run()
     first.join()
     trials = studies[1].get_trials()
