@@ -99,5 +99,7 @@ def interrupt_held() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if received:
-        signal.raise_signal(signal.SIGINT)  # to the caller's handler: KeyboardInterrupt
+        # To the caller's handler (KeyboardInterrupt), also when the block failed: a
+        # terminal's Ctrl-C reaches the starting workers too, whose nannies then fail.
+        if received:
+            signal.raise_signal(signal.SIGINT)
