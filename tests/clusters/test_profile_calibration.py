@@ -59,12 +59,14 @@ def test_a_calibration_of_another_benchmark_is_refused_before_anything_runs(
 
 
 def test_a_calibration_of_this_benchmark_or_one_the_profile_overrides_is_used(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A node of 4 cores, which sized by default gets 4 workers, not the calibrated 2.
+    monkeypatch.setattr("supervisor.clusters.local.usable_cores", lambda: 4)
     opts = SearchOptions(space_file=space(tmp_path), runs_root=tmp_path / "runs")
     same = profile(tmp_path, "kind: local\n", TOY)
     assert describe_search(SearchOptions(**{**vars(opts), "launcher": same})).endswith(
-        "workers 2, threads 1"
+        "2 workers x 1 thread(s) per trial"
     )
     # --workers and --threads win over a local profile's calibration: nothing to refuse.
     other = profile(tmp_path, "kind: local\n", "weather")
@@ -73,7 +75,7 @@ def test_a_calibration_of_this_benchmark_or_one_the_profile_overrides_is_used(
     # The profile's own keys win over the calibration: it sizes nothing, nothing to refuse.
     own = profile(tmp_path, "kind: local\nworkers: 1\nthreads: 1\n", "weather")
     assert describe_search(SearchOptions(**{**vars(opts), "launcher": own})).endswith(
-        "workers 1, threads 1"
+        "1 workers x 1 thread(s) per trial"
     )
 
 
