@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from supervisor.execution.gpu_share import VISIBLE_ENVS
 from supervisor.execution.node import shared_gpu_environment
 
 TRIALS_PER_GPU_ENV = "SUPERVISOR_TRIALS_PER_GPU"
 GPUS_ENV = "SUPERVISOR_GPUS"
-VISIBLE_ENVS = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
 
 
 def worker_index(name: str) -> int:

@@ -1,5 +1,5 @@
-"""Calibration probes run as a search's trials run: on no cores of their own, without the
-storage's password."""
+"""Calibration probes run as a search's trials run: on no cores of their own (without the
+storage's password: ``test_probe_secrets``)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 
 from supervisor.execution import calibrate
-from supervisor.execution.node import STORAGE_SECRETS
 from supervisor.execution.trial_host import TrialHost
 from tests.execution.test_worker import spec
 from tests.toy_classifier import ToyClassifier, ToyData
 
 PLACES_ENV = "SUPERVISOR_TEST_PLACES"  # a folder: each probe writes its cores there
-SECRETS = set(STORAGE_SECRETS)
 
 
 class Placed(ToyClassifier):
@@ -26,8 +24,6 @@ class Placed(ToyClassifier):
     def load_data(self, seed: int) -> ToyData:
         cores = sorted(os.sched_getaffinity(0))
         (Path(os.environ[PLACES_ENV]) / str(os.getpid())).write_text(json.dumps(cores))
-        if SECRETS & os.environ.keys():  # what a trial's process never gets
-            (Path(os.environ[PLACES_ENV]).parent / "secrets").write_text(repr(SECRETS))
         return super().load_data(seed)
 
 
@@ -40,17 +36,13 @@ def test_probes_are_not_pinned_as_a_search_s_trials_are_not(
 ) -> None:
     """Each probe ran on cores of its own (sched_setaffinity) while a search's trial
     processes run anywhere in their worker's cores: the packing a search used was
-    measured otherwise than it ran (and pinning gained nothing measurable). Probes also
-    got the storage's password (PGPASSWORD), which a trial's process never does."""
+    measured otherwise than it ran (and pinning gained nothing measurable)."""
     places = tmp_path / "places"
     places.mkdir()
     monkeypatch.setenv(PLACES_ENV, str(places))
     monkeypatch.setenv(calibrate.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(calibrate, "usable_cores", lambda: sorted(os.sched_getaffinity(0))[:2])
-    for secret in SECRETS:  # the shell's, for the storage: no probe gets it either
-        monkeypatch.setenv(secret, "s3cret")
     cal = calibrate.calibrate("placed", f"{__name__}:Placed", {"n": 20})
-    assert not (tmp_path / "secrets").exists()
     assert all(row["samples_per_s"] > 0 for row in cal.table)
     probes = sum(row["trials_per_node"] for row in cal.table)
     assert _places(places) == [sorted(os.sched_getaffinity(0))] * probes
